@@ -1,0 +1,42 @@
+# GroupShare: `make run` starts the trackers of tracker_info.txt and a node with its UI at http://localhost:8080;
+# `make test` installs what the tests need (Chromium included) and runs them. A fresh clone needs nothing else.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+TRACKERS := tracker_info.txt
+NODE ?= 127.0.0.1:6881
+
+.PHONY: all venv run test check bench browser clean
+
+all: test
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test,bench]'
+	touch $(STAMP)
+
+# Debian's Chromium for the browser tests (Playwright cannot download its own browser here).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -q && apt-get install -y -q --no-install-recommends chromium; }
+
+run: venv
+	@$(PY) -m peer_node.devrun $(TRACKERS) $(NODE)
+
+test: venv browser
+	$(PY) -m pytest -q
+
+check: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+bench: venv
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) tracker_data peer_data .mypy_cache .ruff_cache .pytest_cache test-artifacts

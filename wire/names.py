@@ -1,0 +1,47 @@
+"""Validation of user-chosen names, shared by every door (tracker API, /cmd, browser, frames).
+
+The contract: ids (users, groups) are 1-64 characters of ``A-Z a-z 0-9 . _ -``; a file name is 1-255 bytes of
+UTF-8 with no ``/``, ``\\``, NUL or control character, and is not ``.`` or ``..``.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from wire.errors import BadInput
+
+ID_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")
+MAX_FILE_NAME_BYTES = 255
+
+
+def check_id(value: object, what: str = "id") -> str:
+    """Return ``value`` if it is a valid user or group id, else raise BadInput naming ``what``."""
+    if not isinstance(value, str) or not ID_RE.fullmatch(value):
+        raise BadInput(f"invalid {what}: use 1-64 characters of A-Z a-z 0-9 . _ -")
+    return value
+
+
+def is_valid_file_name(value: object) -> bool:
+    if not isinstance(value, str) or value in ("", ".", ".."):
+        return False
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError:  # lone surrogates
+        return False
+    if size > MAX_FILE_NAME_BYTES:
+        return False
+    for ch in value:
+        if ch in "/\\\x00" or unicodedata.category(ch) in ("Cc", "Cs"):
+            return False
+    return True
+
+
+def check_file_name(value: object) -> str:
+    """Return ``value`` if it is a valid file name, else raise BadInput."""
+    if not is_valid_file_name(value):
+        raise BadInput(
+            "invalid file name: 1-255 bytes of UTF-8, no '/', '\\', NUL or control characters, not '.' or '..'"
+        )
+    assert isinstance(value, str)
+    return value

@@ -1,0 +1,38 @@
+"""Piece geometry shared by the tracker (validation) and the nodes (hashing, downloading).
+
+Pieces default to 512 KiB and grow in powers of two so that a file has at most about 2,000 pieces; every piece
+is ``piece_size`` bytes but the last, which holds the remainder. An empty file has zero pieces.
+"""
+
+from __future__ import annotations
+
+MIN_PIECE_SIZE = 512 * 1024  # the default floor
+MIN_ACCEPTED_PIECE_SIZE = 16 * 1024  # what a tracker accepts (tests use small pieces)
+MAX_PIECE_SIZE = 64 * 1024 * 1024
+TARGET_PIECES = 2000
+MAX_FILE_SIZE = 1 << 44  # 16 TiB: far beyond any group share, small enough that counts stay sane
+
+
+def piece_size_for(file_size: int) -> int:
+    size = MIN_PIECE_SIZE
+    while size < MAX_PIECE_SIZE and file_size > size * TARGET_PIECES:
+        size *= 2
+    return size
+
+
+def piece_count(file_size: int, piece_size: int) -> int:
+    return -(-file_size // piece_size)
+
+
+def piece_length(index: int, file_size: int, piece_size: int) -> int:
+    """Length of piece ``index``; raises IndexError outside the file."""
+    count = piece_count(file_size, piece_size)
+    if not 0 <= index < count:
+        raise IndexError(f"piece {index} outside 0..{count - 1}")
+    if index < count - 1:
+        return piece_size
+    return file_size - piece_size * (count - 1)
+
+
+def is_valid_piece_size(piece_size: int) -> bool:
+    return MIN_ACCEPTED_PIECE_SIZE <= piece_size <= MAX_PIECE_SIZE and piece_size & (piece_size - 1) == 0
