@@ -1,0 +1,90 @@
+"""What the node's services return: plain frozen dataclasses that /cmd, the console and the browser UI render."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+
+class GroupRole(str, Enum):
+    OWNER = "owner"
+    MEMBER = "member"
+    PENDING = "pending"
+    NONE = "none"
+
+
+@dataclass(frozen=True, slots=True)
+class GroupSummary:
+    group_id: str
+    owner: str
+    member_count: int
+    my_role: GroupRole
+
+
+@dataclass(frozen=True, slots=True)
+class MemberView:
+    user_id: str
+    is_owner: bool
+    online: bool
+    last_seen: float | None  # unix seconds, None if never seen
+
+
+@dataclass(frozen=True, slots=True)
+class FileListing:
+    file_name: str
+    size: int
+    sha256: str
+    live_seeders: int
+
+
+@dataclass(frozen=True, slots=True)
+class GroupDetail:
+    group_id: str
+    owner: str
+    my_role: GroupRole
+    members: tuple[MemberView, ...]  # empty for non-members
+    files: tuple[FileListing, ...]  # empty for non-members
+    pending_requests: tuple[str, ...]  # only filled for the owner
+
+
+class DownloadState(str, Enum):
+    RUNNING = "D"
+    COMPLETE = "C"
+    FAILED = "F"
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadView:
+    group_id: str
+    file_name: str
+    destination: str
+    state: DownloadState
+    size: int
+    bytes_done: int
+    percent: int  # 0-100, floor
+    speed_bps: float  # recent bytes/s
+    eta_s: float | None
+    peers: tuple[str, ...]  # user ids we are fetching from now
+    bytes_by_peer: dict[str, int] = field(default_factory=dict)  # user id -> bytes received
+    reason: str = ""  # for FAILED
+    piece_states: str = ""  # one char a piece: "d" done, "f" in flight, "." missing (for the piece map)
+    started_at: float = 0.0
+    finished_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SharedFile:
+    group_id: str
+    file_name: str
+    path: str
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class NodeStatus:
+    user_id: str | None  # None when logged out
+    piece_addr: str
+    tracker: str | None  # "host:port" of the tracker serving us now
+    tracker_rank: int | None
+    failed_over: bool  # True when the serving tracker is not the list's first

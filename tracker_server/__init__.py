@@ -1,0 +1,1 @@
+"""The GroupShare tracker: users, groups, join requests, shared files, live peers; replication and failover."""
