@@ -13,6 +13,7 @@ from wire.errors import BadInput
 
 ID_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")
 MAX_FILE_NAME_BYTES = 255
+_FORBIDDEN = frozenset("/\\\x00")
 
 
 def check_id(value: object, what: str = "id") -> str:
@@ -31,10 +32,7 @@ def is_valid_file_name(value: object) -> bool:
         return False
     if size > MAX_FILE_NAME_BYTES:
         return False
-    for ch in value:
-        if ch in "/\\\x00" or unicodedata.category(ch) in ("Cc", "Cs"):
-            return False
-    return True
+    return not any(ch in _FORBIDDEN or unicodedata.category(ch) in ("Cc", "Cs") for ch in value)
 
 
 def check_file_name(value: object) -> str:

@@ -1,0 +1,43 @@
+"""Ids and file names follow the contract's rules at every door."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from wire.errors import BadInput
+from wire.names import check_file_name, check_id, is_valid_file_name
+
+
+@pytest.mark.parametrize("good", ["a", "alice", "A.b_c-9", "x" * 64])
+def test_valid_ids_pass(good: str) -> None:
+    assert check_id(good) == good
+
+
+@pytest.mark.parametrize("bad", ["", "x" * 65, "a b", "é", "a/b", "<script>", None, 5])
+def test_invalid_ids_are_refused(bad: object) -> None:
+    with pytest.raises(BadInput, match="invalid group id"):
+        check_id(bad, "group id")
+
+
+@pytest.mark.parametrize("good", ["report.pdf", "with space.txt", "ünïcödé ✓", "a" * 255, "..hidden", "-x"])
+def test_valid_file_names_pass(good: str) -> None:
+    assert check_file_name(good) == good
+
+
+@pytest.mark.parametrize(
+    "bad", ["", ".", "..", "../x", "a/b", "a\\b", "nul\x00", "tab\tname", "new\nline", "\x7f", "é" * 128,
+            "\ud800"],
+)
+def test_invalid_file_names_are_refused(bad: str) -> None:
+    assert not is_valid_file_name(bad)
+    with pytest.raises(BadInput):
+        check_file_name(bad)
+
+
+@given(st.text(max_size=300))
+def test_a_valid_file_name_is_a_safe_single_path_component(name: str) -> None:
+    if is_valid_file_name(name):
+        assert "/" not in name and "\x00" not in name and name not in (".", "..")
+        assert len(name.encode("utf-8")) <= 255
