@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 
-class GroupRole(str, Enum):
+class GroupRole(StrEnum):
     OWNER = "owner"
     MEMBER = "member"
     PENDING = "pending"
@@ -47,7 +47,7 @@ class GroupDetail:
     pending_requests: tuple[str, ...]  # only filled for the owner
 
 
-class DownloadState(str, Enum):
+class DownloadState(StrEnum):
     RUNNING = "D"
     COMPLETE = "C"
     FAILED = "F"

@@ -1,0 +1,62 @@
+"""``python -m peer_node <IP>:<PORT> <tracker_info_file> [--web-port N] [--data-dir DIR]`` (what ./client runs).
+
+Parses argv into a NodeConfig, serves ``create_app(config)`` on 127.0.0.1:<web-port> only, prints one line saying
+where the node listens, runs the console prompt when stdin is a terminal, and stops cleanly on SIGINT or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+
+from aiohttp import web
+
+from peer_node.app import SERVICE, create_app
+from peer_node.config import ConfigError, NodeConfig, config_from_argv
+from peer_node.console import Console
+
+
+async def serve(config: NodeConfig) -> int:
+    app = create_app(config)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    try:
+        await runner.setup()  # starts the service: state, piece server, heartbeat, resumed downloads
+        site = web.TCPSite(runner, "127.0.0.1", config.web_port)
+        await site.start()
+    except OSError as exc:
+        print(f"client: error: cannot listen: {exc.strerror or exc}", file=sys.stderr, flush=True)
+        await runner.cleanup()
+        return 1
+    service = app[SERVICE]
+    print(f"GroupShare node: pieces on {config.piece_host}:{service.piece_port}, browser UI and /cmd on "
+          f"http://127.0.0.1:{config.web_port}/ (data in {config.data_dir})", flush=True)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    want_console = config.console if config.console is not None else os.isatty(0)
+    if want_console:
+        Console(service, loop, stop.set).start()
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        config = config_from_argv(sys.argv[1:] if argv is None else argv)
+    except ConfigError as exc:
+        print(f"client: error: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    return asyncio.run(serve(config))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

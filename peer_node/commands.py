@@ -1,0 +1,198 @@
+"""The one command dispatcher behind ``POST /cmd`` and the console prompt.
+
+Theory of operation: a command line is split by shell rules (``shlex``), looked up in one table, checked for its
+number of arguments, run against NodeService, and its result rendered exactly as CONTRACT.md says (scripts parse
+these forms). Refusals are ``wire.errors`` classes: the caller renders them as ``error: <message>`` with the
+class's HTTP status. Parsing and formatting are pure functions, so they are tested without a node.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from peer_node.hashing import Progress
+from peer_node.views import DownloadState, DownloadView, FileListing, GroupSummary
+from wire.errors import BadInput
+
+if TYPE_CHECKING:
+    from peer_node.service import NodeService
+
+MAX_LINE_BYTES = 16 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    name: str
+    args: tuple[str, ...]
+    summary: str
+
+    @property
+    def usage(self) -> str:
+        return " ".join([self.name, *(f"<{a}>" for a in self.args)])
+
+
+COMMANDS: dict[str, Command] = {c.name: c for c in (
+    Command("create_user", ("user_id", "passwd"), "register a user"),
+    Command("login", ("user_id", "passwd"), "log this node in"),
+    Command("logout", (), "log out; this node stops serving until the next login"),
+    Command("create_group", ("group_id",), "create a group; you become its owner"),
+    Command("join_group", ("group_id",), "ask to join a group; its owner decides"),
+    Command("leave_group", ("group_id",), "leave a group; your shares in it end"),
+    Command("list_groups", (), "every group: id, owner, members, your role"),
+    Command("list_requests", ("group_id",), "owner only: pending user ids"),
+    Command("accept_request", ("group_id", "user_id"), "owner only: admit a pending user"),
+    Command("reject_request", ("group_id", "user_id"), "owner only: refuse a pending user"),
+    Command("upload_file", ("file_path", "group_id"), "share a local file in place under its base name"),
+    Command("list_files", ("group_id",), "files of a group: name, size, sha256, live seeders"),
+    Command("download_file", ("group_id", "file_name", "destination_path"), "download a file in the background"),
+    Command("show_downloads", (), "every download: [D] percent, [C] complete, [F] failed"),
+    Command("stop_share", ("group_id", "file_name"), "stop serving a file"),
+    Command("help", (), "this list"),
+)}
+
+
+def parse_line(line: str) -> tuple[Command, list[str]]:
+    """Split one command line and check it against the table; raise BadInput on anything wrong."""
+    if len(line.encode("utf-8", "surrogateescape")) > MAX_LINE_BYTES:
+        raise BadInput(f"command line too long (over {MAX_LINE_BYTES} bytes)")
+    line = line.strip()
+    if "\n" in line or "\r" in line:
+        raise BadInput("one command at a time, on one line")
+    try:
+        words = shlex.split(line)
+    except ValueError as exc:
+        raise BadInput(f"cannot split the command line: {exc}") from None
+    if not words:
+        raise BadInput("empty command; try help")
+    cmd = COMMANDS.get(words[0])
+    if cmd is None:
+        raise BadInput(f"unknown command {words[0][:64]!r}; try help")
+    args = words[1:]
+    if len(args) != len(cmd.args):
+        raise BadInput(f"usage: {cmd.usage}")
+    return cmd, args
+
+
+# --- output forms (CONTRACT.md)
+def lines(items: list[str]) -> str:
+    """A listing: one item a line; nothing at all for an empty listing."""
+    return "".join(item + "\n" for item in items)
+
+
+def format_group(g: GroupSummary) -> str:
+    return f"{g.group_id}\t{g.owner}\t{g.member_count}\t{g.my_role.value}"
+
+
+def format_file(f: FileListing) -> str:
+    return f"{f.file_name}\t{f.size}\t{f.sha256}\t{f.live_seeders}"
+
+
+def format_download(d: DownloadView) -> str:
+    if d.state is DownloadState.COMPLETE:
+        return f"[C] {d.group_id} {d.file_name}"
+    if d.state is DownloadState.FAILED:
+        reason = " ".join(d.reason.split()) or "failed"
+        return f"[F] {d.group_id} {d.file_name} {reason}"
+    return f"[D] {d.group_id} {d.file_name} {max(0, min(100, d.percent))}%"
+
+
+def help_text() -> str:
+    width = max(len(c.usage) for c in COMMANDS.values())
+    return lines([f"{c.usage.ljust(width)}  {c.summary}" for c in COMMANDS.values()])
+
+
+Handler = Callable[["NodeService", list[str], "Progress | None"], Awaitable[str]]
+
+
+async def _create_user(s: NodeService, a: list[str], _p: Progress | None) -> str:
+    await s.create_user(a[0], a[1])
+    return f"user {a[0]} created\n"
+
+
+async def _login(s: NodeService, a: list[str], _p: Progress | None) -> str:
+    await s.login(a[0], a[1])
+    return f"logged in as {a[0]}\n"
+
+
+async def _logout(s: NodeService, a: list[str], _p: Progress | None) -> str:
+    await s.logout()
+    return "logged out\n"
+
+
+async def _create_group(s: NodeService, a: list[str], _p: Progress | None) -> str:
+    await s.create_group(a[0])
+    return f"group {a[0]} created\n"
+
+
+async def _join_group(s: NodeService, a: list[str], _p: Progress | None) -> str:
+    await s.join_group(a[0])
+    return f"asked to join {a[0]}; its owner decides\n"
+
+
+async def _leave_group(s: NodeService, a: list[str], _p: Progress | None) -> str:
+    await s.leave_group(a[0])
+    return f"left {a[0]}\n"
+
+
+async def _list_groups(s: NodeService, a: list[str], _p: Progress | None) -> str:
+    return lines([format_group(g) for g in await s.list_groups()])
+
+
+async def _list_requests(s: NodeService, a: list[str], _p: Progress | None) -> str:
+    return lines(await s.list_requests(a[0]))
+
+
+async def _accept(s: NodeService, a: list[str], _p: Progress | None) -> str:
+    await s.accept_request(a[0], a[1])
+    return f"{a[1]} is now a member of {a[0]}\n"
+
+
+async def _reject(s: NodeService, a: list[str], _p: Progress | None) -> str:
+    await s.reject_request(a[0], a[1])
+    return f"refused {a[1]}'s request to join {a[0]}\n"
+
+
+async def _upload(s: NodeService, a: list[str], p: Progress | None) -> str:
+    f = await s.upload_file(a[0], a[1], p)
+    return f"shared {f.file_name} in {f.group_id}: {f.size} bytes, sha256 {f.sha256}\n"
+
+
+async def _list_files(s: NodeService, a: list[str], _p: Progress | None) -> str:
+    return lines([format_file(f) for f in await s.list_files(a[0])])
+
+
+async def _download(s: NodeService, a: list[str], _p: Progress | None) -> str:
+    d = await s.download_file(a[0], a[1], a[2])
+    return f"downloading {d.file_name} from {d.group_id} to {d.destination}\n"
+
+
+async def _show_downloads(s: NodeService, a: list[str], _p: Progress | None) -> str:
+    return lines([format_download(d) for d in s.downloads()])
+
+
+async def _stop_share(s: NodeService, a: list[str], _p: Progress | None) -> str:
+    await s.stop_share(a[0], a[1])
+    return f"stopped sharing {a[1]} in {a[0]}\n"
+
+
+async def _help(s: NodeService, a: list[str], _p: Progress | None) -> str:
+    return help_text()
+
+
+HANDLERS: dict[str, Handler] = {
+    "create_user": _create_user, "login": _login, "logout": _logout, "create_group": _create_group,
+    "join_group": _join_group, "leave_group": _leave_group, "list_groups": _list_groups,
+    "list_requests": _list_requests, "accept_request": _accept, "reject_request": _reject,
+    "upload_file": _upload, "list_files": _list_files, "download_file": _download,
+    "show_downloads": _show_downloads, "stop_share": _stop_share, "help": _help,
+}
+assert HANDLERS.keys() == COMMANDS.keys()
+
+
+async def run_command(service: NodeService, line: str, progress: Progress | None = None) -> str:
+    """Run one command line; return its output (possibly empty) or raise a GroupShareError."""
+    cmd, args = parse_line(line)
+    return await HANDLERS[cmd.name](service, args, progress)

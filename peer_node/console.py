@@ -1,0 +1,105 @@
+"""The console prompt: the same commands as ``/cmd``, typed at the terminal that started the node.
+
+Theory of operation: a daemon thread reads lines with ``input()`` (blocking, so never on the event loop) and
+submits each to the loop with ``run_coroutine_threadsafe``, waiting for its output before prompting again. End of
+input ends the prompt only, never the node (the contract: the node may outlive its terminal). ``quit`` at the
+prompt stops the node. A long ``upload_file`` draws a progress bar, fed by the hashing thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import TextIO
+
+from peer_node.commands import run_command
+from peer_node.service import NodeService
+from wire.errors import GroupShareError
+
+PROMPT = "groupshare> "
+BAR_WIDTH = 30
+
+
+def render_bar(done: int, total: int, width: int = BAR_WIDTH) -> str:
+    """``[#########.....]  45%  1.2 of 2.0 GiB`` (pure: tested without a terminal)."""
+    frac = 1.0 if total <= 0 else min(1.0, done / total)
+    filled = int(frac * width)
+    return f"[{'#' * filled}{'.' * (width - filled)}] {int(frac * 100):3d}%  {_size(done)} of {_size(total)}"
+
+
+def _size(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TiB"
+
+
+class ProgressBar:
+    """A progress callback that redraws one terminal line at most every ``every_s`` seconds."""
+
+    def __init__(self, out: TextIO, every_s: float = 0.1) -> None:
+        self.out = out
+        self.every_s = every_s
+        self._last = 0.0
+        self.drawn = False
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if done < total and now - self._last < self.every_s:
+            return
+        self._last = now
+        self.out.write("\r" + render_bar(done, total))
+        self.out.flush()
+        self.drawn = True
+
+    def finish(self) -> None:
+        if self.drawn:
+            self.out.write("\n")
+            self.out.flush()
+
+
+class Console:
+    def __init__(self, service: NodeService, loop: asyncio.AbstractEventLoop, on_quit: Callable[[], None],
+                 out: TextIO = sys.stdout) -> None:
+        self.service = service
+        self.loop = loop
+        self.on_quit = on_quit
+        self.out = out
+        self._thread = threading.Thread(target=self._run, name="console", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            try:
+                line = input(PROMPT)
+            except EOFError:
+                self.out.write("\n(end of input: the prompt is closed; the node keeps running)\n")
+                self.out.flush()
+                return
+            except KeyboardInterrupt:
+                continue
+            if not line.strip():
+                continue
+            if line.strip() in ("quit", "exit"):
+                self.loop.call_soon_threadsafe(self.on_quit)
+                return
+            self.out.write(self.run_line(line))
+            self.out.flush()
+
+    def run_line(self, line: str) -> str:
+        bar = ProgressBar(self.out)
+        future = asyncio.run_coroutine_threadsafe(run_command(self.service, line, bar), self.loop)
+        try:
+            text = future.result()
+        except GroupShareError as exc:
+            text = f"error: {exc.message}\n"
+        finally:
+            bar.finish()
+        return text

@@ -1,0 +1,268 @@
+"""The download manager: one background task per download, driving the swarm's DownloadEngine.
+
+Theory of operation: ``start`` checks everything that can be refused at once (login, destination rules, a second
+download of the same file, membership and the file's existence via the tracker's metadata answer), records the
+download as ``D`` in the node's state and returns. The task opens a partial PieceStore beside the destination,
+registers it in the ServedFiles catalog at once (every verified piece is served while the download goes on, and
+the heartbeat reports its bitfield), runs the engine, then ``finish`` verifies the whole file and renames it into
+place. A complete download is registered with the tracker as a share, so this node becomes a seeder of it.
+A failure is ``F`` with the engine's one-line reason. Logout and shutdown cancel the tasks but leave the records
+in ``D``: the next login (or start, when still logged in) resumes them from the verified pieces on disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from peer_node.destinations import resolve_destination, temp_path_for
+from peer_node.state import DownloadRecord, NodeState, ShareRecord
+from peer_node.swarm.catalog import ServedFiles
+from peer_node.swarm.store import PieceStore
+from peer_node.tracker_client import TrackerClient, path_of
+from peer_node.views import DownloadState, DownloadView
+from wire.errors import BadInput, Conflict, GroupShareError, Unavailable
+from wire.names import check_file_name, check_id
+from wire.records import FileMeta, SeederInfo
+
+if TYPE_CHECKING:
+    from peer_node.swarm.engine import DownloadEngine, SwarmSnapshot
+
+log = logging.getLogger(__name__)
+
+
+def percent(done: int, size: int, complete: bool) -> int:
+    """Integer percent for ``[D]``: floor, and never 100 before the whole file is verified and in place."""
+    if complete:
+        return 100
+    if size <= 0:
+        return 0
+    return min(99, done * 100 // size)
+
+
+class DownloadManager:
+    def __init__(self, state: NodeState, tracker: TrackerClient, catalog: ServedFiles, *,
+                 no_peer_timeout: float, on_complete: Callable[[ShareRecord], Awaitable[None]],
+                 on_change: Callable[[], None]) -> None:
+        self.state = state
+        self.tracker = tracker
+        self.catalog = catalog
+        self.no_peer_timeout = no_peer_timeout
+        self._on_complete = on_complete
+        self._on_change = on_change  # wakes the heartbeat: our holdings changed
+        self._tasks: dict[tuple[str, str, str], asyncio.Task[None]] = {}
+        self._engines: dict[tuple[str, str, str], DownloadEngine] = {}
+        self._stores: dict[tuple[str, str, str], PieceStore] = {}
+
+    # --- commands
+    async def start(self, user_id: str, group_id: str, file_name: str, destination: str) -> DownloadView:
+        check_id(group_id, "group id")
+        check_file_name(file_name)
+        key = (user_id, group_id, file_name)
+        if key in self._tasks:
+            raise Conflict(f"{file_name} of {group_id} is already downloading")
+        target = resolve_destination(destination, file_name)
+        for other_key, task in self._tasks.items():
+            rec = self.state.downloads.get(other_key)
+            if rec is not None and not task.done() and rec.destination == str(target):
+                raise Conflict(f"another download is already writing {target}")
+        meta, _ = await self.fetch_swarm(group_id, file_name)
+        if key in self._tasks:  # a concurrent request won the race while we asked the tracker
+            raise Conflict(f"{file_name} of {group_id} is already downloading")
+        record = DownloadRecord(user_id, group_id, file_name, str(target), DownloadState.RUNNING.value, meta,
+                                started_at=time.time())
+        await self.state.put_download(record)
+        self._spawn(record)
+        return self.view(record)
+
+    def resume_all(self, user_id: str) -> None:
+        """Start again every unfinished download of this user (after a start-up or a login)."""
+        for rec in list(self.state.downloads.values()):
+            if rec.user_id == user_id and rec.state == DownloadState.RUNNING.value and rec.key not in self._tasks:
+                self._spawn(rec)
+
+    async def stop_all(self) -> None:
+        """Cancel every task (logout, shutdown); their records stay ``D`` so they resume later."""
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def fail_group(self, user_id: str, group_id: str, reason: str) -> None:
+        for key, task in list(self._tasks.items()):
+            if key[0] == user_id and key[1] == group_id:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+                rec = self.state.downloads.get(key)
+                if rec is not None:
+                    await self._set_failed(rec, reason)
+
+    # --- views
+    def views(self, user_id: str) -> list[DownloadView]:
+        recs = [r for r in self.state.downloads.values() if r.user_id == user_id]
+        recs.sort(key=lambda r: r.started_at)
+        return [self.view(r) for r in recs]
+
+    def view(self, rec: DownloadRecord) -> DownloadView:
+        size = rec.meta.size if rec.meta is not None else 0
+        engine = self._engines.get(rec.key)
+        state = DownloadState(rec.state)
+        if engine is not None and state is DownloadState.RUNNING:
+            p = engine.progress()
+            eta = (p.size - p.bytes_done) / p.speed_bps if p.speed_bps > 0 else None
+            return DownloadView(rec.group_id, rec.file_name, rec.destination, state, p.size, p.bytes_done,
+                                percent(p.bytes_done, p.size, False), p.speed_bps, eta, tuple(p.peers),
+                                dict(p.bytes_by_peer), "", p.piece_states, rec.started_at, None)
+        store = self._stores.get(rec.key)
+        done = size if state is DownloadState.COMPLETE else (store.bytes_verified if store is not None else 0)
+        pieces = ""
+        if rec.meta is not None and state is DownloadState.COMPLETE:
+            pieces = "d" * rec.meta.piece_count
+        return DownloadView(rec.group_id, rec.file_name, rec.destination, state, size, done,
+                            percent(done, size, state is DownloadState.COMPLETE), 0.0, None, (),
+                            dict(rec.bytes_by_peer), rec.reason, pieces, rec.started_at, rec.finished_at)
+
+    def holdings(self, user_id: str) -> list[tuple[str, str, bytes]]:
+        """(group_id, sha256, bitfield) of every running download: partial holdings for the heartbeat."""
+        out = []
+        for key, store in self._stores.items():
+            if key[0] == user_id and not store.closed and not store.is_complete:
+                out.append((key[1], store.meta.sha256, store.bitfield()))
+        return out
+
+    # --- the tracker side
+    async def fetch_swarm(self, group_id: str, file_name: str) -> tuple[FileMeta, SwarmSnapshot]:
+        from peer_node.swarm.engine import SwarmSnapshot  # imported late: the engine loads only when used
+
+        doc = await self.tracker.get(path_of("groups", group_id, "files", file_name))
+        meta = FileMeta.from_json(doc)
+        token = doc.get("token")
+        if not isinstance(token, str) or not token:
+            raise Unavailable("the tracker gave no access token")
+        raw = doc.get("seeders", [])
+        seeders: list[SeederInfo] = []
+        for item in raw if isinstance(raw, list) else []:
+            if isinstance(item, dict):
+                try:
+                    seeders.append(SeederInfo.from_json(item, meta.piece_count))
+                except BadInput as exc:
+                    log.warning("ignoring a seeder entry: %s", exc.message)
+        return meta, SwarmSnapshot(token=token, seeders=seeders)
+
+    # --- the task
+    def _spawn(self, rec: DownloadRecord) -> None:
+        task = asyncio.create_task(self._run(rec), name=f"download {rec.group_id}/{rec.file_name}")
+        self._tasks[rec.key] = task
+        key = rec.key
+
+        def forget_task(_task: asyncio.Task[None]) -> None:
+            if self._tasks.get(key) is _task:
+                del self._tasks[key]
+
+        task.add_done_callback(forget_task)
+
+    def _state_path(self, rec: DownloadRecord) -> Path:
+        digest = hashlib.sha256("\x00".join(rec.key).encode("utf-8")).hexdigest()[:32]
+        directory = self.state.data_dir / "partial"
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return directory / f"{digest}.json"
+
+    async def _run(self, rec: DownloadRecord) -> None:
+        key = rec.key
+        store: PieceStore | None = None
+        try:
+            meta = rec.meta
+            if meta is None:
+                meta, _ = await self.fetch_swarm(rec.group_id, rec.file_name)
+                rec = rec.with_(meta=meta)
+                await self.state.put_download(rec)
+            target = Path(rec.destination)
+            if await asyncio.to_thread(os.path.lexists, target):
+                raise Conflict(f"{target} appeared meanwhile; an existing file is never overwritten")
+            temp = temp_path_for(target)
+            store = await asyncio.to_thread(PieceStore.open_partial, temp, self._state_path(rec), meta)
+            self._stores[key] = store
+            serving = self.catalog.get(meta.sha256)
+            if serving is None or not serving.is_complete:  # never hide a complete copy behind a partial one
+                self.catalog.register(store)
+            self._on_change()
+
+            async def source() -> SwarmSnapshot:
+                _meta, snap = await self.fetch_swarm(rec.group_id, rec.file_name)
+                return snap
+
+            from peer_node.swarm.engine import DownloadEngine, EngineConfig
+
+            config = EngineConfig(no_peer_timeout=self.no_peer_timeout)
+            engine = DownloadEngine(meta, store, source, on_piece=self._piece_done, config=config)
+            self._engines[key] = engine
+            await engine.run()
+            by_peer = dict(engine.progress().bytes_by_peer)
+            final = await store.finish(target)
+            st = await asyncio.to_thread(os.stat, final)
+            share = ShareRecord(rec.user_id, rec.group_id, str(final), meta.size, st.st_mtime_ns, meta)
+            rec = rec.with_(state=DownloadState.COMPLETE.value, finished_at=time.time(), bytes_by_peer=by_peer,
+                            reason="")
+            self._engines.pop(key, None)
+            self._stores.pop(key, None)
+            await self.state.put_download(rec)
+            try:
+                await self._on_complete(share)
+            except GroupShareError as exc:
+                log.warning("downloaded %s but could not register it as a share: %s", rec.file_name, exc.message)
+            self._on_change()
+        except asyncio.CancelledError:
+            self._forget(key, store, discard=False)
+            raise
+        except GroupShareError as exc:
+            log.warning("download %s/%s failed: %s", rec.group_id, rec.file_name, exc.message)
+            engine_obj = self._engines.get(key)
+            if engine_obj is not None:
+                rec = rec.with_(bytes_by_peer=dict(engine_obj.progress().bytes_by_peer))
+            self._forget(key, store, discard=True)
+            await self._set_failed(rec, exc.message)
+        except OSError as exc:
+            log.warning("download %s/%s failed: %s", rec.group_id, rec.file_name, exc)
+            self._forget(key, store, discard=True)
+            await self._set_failed(rec, f"disk error: {exc.strerror or exc}")
+
+    def _forget(self, key: tuple[str, str, str], store: PieceStore | None, *, discard: bool) -> None:
+        self._engines.pop(key, None)
+        self._stores.pop(key, None)
+        if store is None:
+            return
+        if self.catalog.get(store.meta.sha256) is store:
+            self.catalog.unregister(store.meta.sha256)
+        if discard:
+            store.discard()
+        else:
+            store.close()
+        self._on_change()
+
+    async def _set_failed(self, rec: DownloadRecord, reason: str) -> None:
+        reason = " ".join(reason.split()) or "failed"
+        await self.state.put_download(rec.with_(state=DownloadState.FAILED.value, reason=reason,
+                                                finished_at=time.time()))
+
+    def _piece_done(self, index: int) -> None:
+        # Pieces are reported through the periodic heartbeat's bitfield; nothing to do per piece here.
+        del index
+
+    def debug(self, user_id: str) -> list[dict[str, Any]]:
+        out = []
+        for v in self.views(user_id):
+            out.append({"group_id": v.group_id, "file_name": v.file_name, "destination": v.destination,
+                        "state": v.state.value, "size": v.size, "bytes_done": v.bytes_done, "percent": v.percent,
+                        "speed_bps": v.speed_bps, "peers": list(v.peers), "bytes_by_peer": v.bytes_by_peer,
+                        "reason": v.reason, "piece_states": v.piece_states})
+        return out

@@ -1,0 +1,310 @@
+"""NodeService: the rules of a peer node, shared by ``/cmd``, the console prompt and the browser UI.
+
+Theory of operation: the service owns the node's state (``NodeState``), its tracker client, the swarm's catalog
+of served files with the piece server, the download manager and the heartbeat. It never sees a web request: each
+command is one async method that validates its input, asks the tracker (the tracker holds the group rules and is
+the authority on membership) and returns a dataclass of ``peer_node.views`` or raises a ``wire.errors`` class.
+
+Being logged in means holding a tracker session (persisted, so a restarted node is still logged in). While logged
+in, the node serves the user's shares, heartbeats its holdings (complete shares ``"all"``, running downloads
+their bitfield) and runs the user's downloads. Logging out, or the tracker answering 401 to our session, stops
+all of it; logging in again re-checks every share against its file (size and mtime; a re-hash when they moved)
+and serves those that still match.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from pathlib import PurePath
+
+from peer_node.config import NodeConfig
+from peer_node.downloads import DownloadManager
+from peer_node.hashing import Progress
+from peer_node.heartbeat import Heartbeat
+from peer_node.shares import ShareKeeper
+from peer_node.state import NodeState, SessionRecord, ShareRecord
+from peer_node.swarm.catalog import ServedFiles
+from peer_node.swarm.server import PieceServer
+from peer_node.tracker_client import TrackerClient, path_of
+from peer_node.views import (
+    DownloadView,
+    FileListing,
+    GroupDetail,
+    GroupRole,
+    GroupSummary,
+    MemberView,
+    NodeStatus,
+    SharedFile,
+)
+from wire.errors import BadInput, Conflict, Forbidden, NotLoggedIn
+from wire.names import check_file_name, check_id
+from wire.tokens import TokenVerifier
+
+log = logging.getLogger(__name__)
+
+MAX_PASSWORD_BYTES = 1024
+
+
+def _check_password(pw: object) -> str:
+    if not isinstance(pw, str) or not pw or len(pw.encode("utf-8", "surrogateescape")) > MAX_PASSWORD_BYTES:
+        raise BadInput(f"invalid password: 1-{MAX_PASSWORD_BYTES} bytes")
+    return pw
+
+
+def _absolute(path: str) -> str:
+    """A path as the user meant it: ``~`` expanded, relative to the node's working directory."""
+    return os.path.abspath(os.path.expanduser(path))
+
+
+def _role(value: object) -> GroupRole:
+    try:
+        return GroupRole(str(value))
+    except ValueError:
+        return GroupRole.NONE
+
+
+class NodeService:
+    def __init__(self, config: NodeConfig) -> None:
+        self.config = config
+        self.state = NodeState(config.data_dir)
+        self.tracker = TrackerClient(config.trackers, config.tracker_timeout_s)
+        self.catalog = ServedFiles()
+        self.server = PieceServer(config.piece_host, config.piece_port, self.catalog, self._token_verifier)
+        self._verifier: TokenVerifier | None = None
+        self.heartbeat = Heartbeat(self)
+        self.shares_keeper = ShareKeeper(self)
+        self.downloads_mgr = DownloadManager(self.state, self.tracker, self.catalog,
+                                             no_peer_timeout=config.download_stall_s,
+                                             on_complete=self.shares_keeper.adopt_download,
+                                             on_change=self.heartbeat.wake)
+        self._login_lock = asyncio.Lock()
+
+    # --- lifecycle
+    async def start(self) -> None:
+        self.state.load()
+        await self.tracker.start()
+        await self.server.start()
+        if self.state.session is not None:
+            self._activate(self.state.session)
+
+    async def close(self) -> None:
+        await self._deactivate()
+        await self.server.close()
+        await self.tracker.close()
+
+    @property
+    def piece_port(self) -> int:
+        return int(self.server.port)
+
+    def _token_verifier(self) -> TokenVerifier | None:
+        return self._verifier
+
+    def _activate(self, session: SessionRecord) -> None:
+        self.tracker.session_token = session.session
+        try:
+            self._verifier = TokenVerifier([session.token_public_key]) if session.token_public_key else None
+        except ValueError:
+            log.warning("the tracker's token key is malformed; serving nothing")
+            self._verifier = None
+        self.shares_keeper.serve_user(session.user_id)
+        self.heartbeat.start(session.heartbeat_interval)
+        self.downloads_mgr.resume_all(session.user_id)
+
+    async def _deactivate(self) -> None:
+        await self.heartbeat.stop()
+        await self.downloads_mgr.stop_all()
+        await self.shares_keeper.stop_serving()
+        self._verifier = None
+
+    async def session_ended(self, session: SessionRecord) -> None:
+        """The tracker no longer knows our session (401): log out locally."""
+        if self.state.session is not None and self.state.session.session == session.session:
+            log.warning("the tracker ended our session: logged out")
+            await self._deactivate()
+            self.tracker.session_token = None
+            await self.state.set_session(None)
+
+    def _user(self) -> SessionRecord:
+        if self.state.session is None:
+            raise NotLoggedIn("not logged in: use login <user_id> <passwd>")
+        return self.state.session
+
+    async def authed(self, method: str, path: str, body: dict[str, object] | None = None, *,
+                      write: bool = False) -> dict[str, object]:
+        session = self._user()
+        try:
+            if write:
+                return await self.tracker.write(method, path, body)
+            return await self.tracker.call(method, path, body)
+        except NotLoggedIn:
+            await self.session_ended(session)
+            raise
+
+    # --- users and login
+    async def create_user(self, user_id: str, password: str) -> None:
+        check_id(user_id, "user id")
+        _check_password(password)
+        await self.tracker.write("POST", "/users", {"user_id": user_id, "password": password}, auth=False)
+
+    async def login(self, user_id: str, password: str) -> str:
+        check_id(user_id, "user id")
+        _check_password(password)
+        async with self._login_lock:
+            if self.state.session is not None:
+                raise Conflict(f"already logged in as {self.state.session.user_id}: logout first")
+            doc = await self.tracker.write("POST", "/sessions", {
+                "user_id": user_id, "password": password, "peer_addr": self.config.piece_addr, "fingerprint": "",
+            }, auth=False)
+            token = doc.get("session")
+            if not isinstance(token, str) or not token:
+                raise BadInput("the tracker answered the login without a session")
+            interval = doc.get("heartbeat_interval", 5)
+            session = SessionRecord(user_id, token, str(doc.get("token_public_key") or ""),
+                                    float(interval) if isinstance(interval, int | float) else 5.0)
+            await self.state.set_session(session)
+            self._activate(session)
+            return user_id
+
+    async def logout(self) -> None:
+        async with self._login_lock:
+            session = self._user()
+            await self._deactivate()
+            try:
+                await self.tracker.write("DELETE", "/sessions/current", {})
+            except NotLoggedIn:
+                pass  # the tracker had ended it already: logged out either way
+            finally:
+                self.tracker.session_token = None
+                await self.state.set_session(None)
+            del session
+
+    # --- groups
+    async def create_group(self, group_id: str) -> None:
+        check_id(group_id, "group id")
+        await self.authed("POST", "/groups", {"group_id": group_id}, write=True)
+
+    async def join_group(self, group_id: str) -> None:
+        check_id(group_id, "group id")
+        await self.authed("POST", path_of("groups", group_id, "join"), {}, write=True)
+
+    async def leave_group(self, group_id: str) -> None:
+        check_id(group_id, "group id")
+        user = self._user().user_id
+        await self.authed("POST", path_of("groups", group_id, "leave"), {}, write=True)
+        await self.shares_keeper.forget_group(user, group_id)
+        await self.downloads_mgr.fail_group(user, group_id, "left the group")
+        self.heartbeat.wake()
+
+    async def list_groups(self) -> list[GroupSummary]:
+        doc = await self.authed("GET", "/groups")
+        out = []
+        raw = doc.get("groups", [])
+        for g in raw if isinstance(raw, list) else []:
+            if isinstance(g, dict):
+                out.append(GroupSummary(str(g.get("group_id", "")), str(g.get("owner", "")),
+                                        int(g.get("member_count", 0) or 0), _role(g.get("my_status"))))
+        return out
+
+    async def group_detail(self, group_id: str) -> GroupDetail:
+        check_id(group_id, "group id")
+        doc = await self.authed("GET", path_of("groups", group_id))
+        owner = str(doc.get("owner", ""))
+        role = _role(doc.get("my_status"))
+        members = []
+        raw = doc.get("members", [])
+        for m in raw if isinstance(raw, list) else []:
+            if isinstance(m, dict):
+                seen = m.get("last_seen")
+                members.append(MemberView(str(m.get("user_id", "")), m.get("user_id") == owner,
+                                          bool(m.get("online")), float(seen) if isinstance(seen, int | float)
+                                          else None))
+        files: list[FileListing] = []
+        requests: list[str] = []
+        if role in (GroupRole.OWNER, GroupRole.MEMBER):
+            files = await self.list_files(group_id)
+        if role is GroupRole.OWNER:
+            requests = await self.list_requests(group_id)
+        return GroupDetail(group_id, owner, role, tuple(members), tuple(files), tuple(requests))
+
+    async def list_requests(self, group_id: str) -> list[str]:
+        check_id(group_id, "group id")
+        doc = await self.authed("GET", path_of("groups", group_id, "requests"))
+        raw = doc.get("requests", [])
+        return [str(u) for u in raw] if isinstance(raw, list) else []
+
+    async def accept_request(self, group_id: str, user_id: str) -> None:
+        check_id(group_id, "group id")
+        check_id(user_id, "user id")
+        await self.authed("POST", path_of("groups", group_id, "requests", user_id, "accept"), {}, write=True)
+
+    async def reject_request(self, group_id: str, user_id: str) -> None:
+        check_id(group_id, "group id")
+        check_id(user_id, "user id")
+        await self.authed("POST", path_of("groups", group_id, "requests", user_id, "reject"), {}, write=True)
+
+    # --- files
+    async def upload_file(self, path: str, group_id: str, progress: Progress | None = None) -> SharedFile:
+        check_id(group_id, "group id")
+        if not path or "\x00" in path:
+            raise BadInput("invalid file path")
+        user = self._user().user_id
+        full = _absolute(path)
+        check_file_name(PurePath(full).name)
+        detail = await self.authed("GET", path_of("groups", group_id))
+        if _role(detail.get("my_status")) not in (GroupRole.OWNER, GroupRole.MEMBER):
+            raise Forbidden(f"you are not a member of {group_id}")
+        return await self.shares_keeper.share(user, group_id, full, progress)
+
+    async def list_files(self, group_id: str) -> list[FileListing]:
+        check_id(group_id, "group id")
+        doc = await self.authed("GET", path_of("groups", group_id, "files"))
+        out = []
+        raw = doc.get("files", [])
+        for f in raw if isinstance(raw, list) else []:
+            if isinstance(f, dict):
+                out.append(FileListing(str(f.get("file_name", "")), int(f.get("size", 0) or 0),
+                                       str(f.get("sha256", "")), int(f.get("live_seeders", 0) or 0)))
+        return out
+
+    async def stop_share(self, group_id: str, file_name: str) -> None:
+        check_id(group_id, "group id")
+        check_file_name(file_name)
+        user = self._user().user_id
+        await self.authed("DELETE", path_of("groups", group_id, "files", file_name, "share"), {}, write=True)
+        await self.shares_keeper.forget(user, group_id, file_name)
+        self.heartbeat.wake()
+
+    def shares(self) -> list[SharedFile]:
+        user = self._user().user_id
+        return [SharedFile(s.group_id, s.file_name, s.path, s.size, s.meta.sha256)
+                for s in self.state.shares.values() if s.user_id == user]
+
+    # --- downloads
+    async def download_file(self, group_id: str, file_name: str, destination: str) -> DownloadView:
+        user = self._user()
+        try:
+            return await self.downloads_mgr.start(user.user_id, group_id, file_name, destination)
+        except NotLoggedIn:
+            await self.session_ended(user)
+            raise
+
+    def downloads(self) -> list[DownloadView]:
+        return self.downloads_mgr.views(self._user().user_id)
+
+    # --- status
+    def status(self) -> NodeStatus:
+        session = self.state.session
+        tracker = self.tracker.current
+        return NodeStatus(session.user_id if session else None, self.config.piece_addr, str(tracker),
+                          tracker.rank, self.tracker.failed_over)
+
+    def share_records(self, user_id: str) -> list[ShareRecord]:
+        return [s for s in self.state.shares.values() if s.user_id == user_id]
+
+    async def wait_idle(self) -> None:
+        """For tests: let pending background work (share checks) finish."""
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.shares_keeper.wait_checks()

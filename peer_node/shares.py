@@ -1,0 +1,171 @@
+"""The node's shares: hashing a file to share it, serving it in place, and re-checking it at each login.
+
+Theory of operation: a share is a local file, its FileMeta (piece and whole-file SHA-256) and the size and mtime
+it had when hashed. It is served in place through a complete PieceStore registered in the swarm's catalog (keyed
+by the file's SHA-256, so one store serves the same content shared in several groups). At login (or start-up
+while logged in) a share whose file still has its size and mtime is served at once; one whose file moved is
+re-hashed in the background and served again only if the hash still matches; a missing or changed file is
+dropped, locally and at the tracker, so nobody is sent to a node that would serve wrong bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from peer_node.hashing import Progress, hash_file
+from peer_node.state import ShareRecord
+from peer_node.swarm.store import PieceStore
+from peer_node.tracker_client import path_of
+from peer_node.views import SharedFile
+from wire.errors import GroupShareError
+from wire.records import FileMeta
+
+if TYPE_CHECKING:
+    from peer_node.service import NodeService
+
+log = logging.getLogger(__name__)
+
+
+class ShareKeeper:
+    def __init__(self, service: NodeService) -> None:
+        self.service = service
+        self.state = service.state
+        self._stores: dict[str, PieceStore] = {}  # sha256 -> complete store we registered
+        self._serving: set[tuple[str, str, str]] = set()  # share keys being served
+        self._checks: set[asyncio.Task[None]] = set()
+
+    # --- sharing a new file
+    async def share(self, user_id: str, group_id: str, path: str, progress: Progress | None) -> SharedFile:
+        hashes = await asyncio.to_thread(hash_file, path, self.service.config.piece_size, progress)
+        meta = FileMeta(os.path.basename(path), hashes.size, hashes.piece_size, hashes.sha256, hashes.piece_hashes)
+        body = dict(meta.to_json())
+        await self.service.authed("POST", path_of("groups", group_id, "files"), body, write=True)
+        record = ShareRecord(user_id, group_id, path, hashes.size, hashes.mtime_ns, meta)
+        await self.state.put_share(record)
+        self._serve(record)
+        self.service.heartbeat.wake()
+        return SharedFile(group_id, meta.file_name, path, meta.size, meta.sha256)
+
+    async def adopt_download(self, record: ShareRecord) -> None:
+        """A finished download: the node now holds the whole file; register it as a share (a seeder)."""
+        await self.state.put_share(record)
+        store = self.service.catalog.get(record.meta.sha256)
+        if store is not None and store.is_complete and record.meta.sha256 not in self._stores:
+            self._stores[record.meta.sha256] = store
+        session = self.state.session
+        if session is not None and session.user_id == record.user_id:
+            self._serve(record)
+        await self.service.authed("POST", path_of("groups", record.group_id, "files"), record.meta.to_json(),
+                                   write=True)
+
+    # --- serving
+    def served(self, user_id: str) -> list[tuple[str, str]]:
+        """(group_id, sha256) of every share being served now: the heartbeat's complete holdings."""
+        out = []
+        for key in self._serving:
+            rec = self.state.shares.get(key)
+            if rec is not None and rec.user_id == user_id and rec.meta.sha256 in self._stores:
+                out.append((rec.group_id, rec.meta.sha256))
+        return out
+
+    def _serve(self, record: ShareRecord) -> bool:
+        sha = record.meta.sha256
+        store = self._stores.get(sha)
+        if store is None or store.closed:
+            try:
+                store = PieceStore.open_complete(Path(record.path), record.meta)
+            except (GroupShareError, OSError) as exc:
+                log.warning("cannot serve %s: %s", record.path, exc)
+                return False
+            self._stores[sha] = store
+        if self.service.catalog.get(sha) is not store:
+            self.service.catalog.register(store)
+        self._serving.add(record.key)
+        return True
+
+    def serve_user(self, user_id: str) -> None:
+        """Serve the user's shares whose file is unchanged; re-check the others in the background."""
+        for rec in list(self.state.shares.values()):
+            if rec.user_id != user_id:
+                continue
+            if self._unchanged(rec) and self._serve(rec):
+                continue
+            task = asyncio.create_task(self._recheck(rec), name=f"recheck {rec.path}")
+            self._checks.add(task)
+            task.add_done_callback(self._checks.discard)
+
+    @staticmethod
+    def _unchanged(rec: ShareRecord) -> bool:
+        try:
+            st = os.stat(rec.path)
+        except OSError:
+            return False
+        return st.st_size == rec.size and st.st_mtime_ns == rec.mtime_ns
+
+    async def _recheck(self, rec: ShareRecord) -> None:
+        try:
+            hashes = await asyncio.to_thread(hash_file, rec.path, rec.meta.piece_size)
+            matches = hashes.sha256 == rec.meta.sha256 and hashes.piece_hashes == rec.meta.piece_hashes
+        except GroupShareError as exc:
+            log.warning("share %s/%s: %s", rec.group_id, rec.file_name, exc.message)
+            matches = False
+            hashes = None
+        if matches and hashes is not None:
+            fresh = ShareRecord(rec.user_id, rec.group_id, rec.path, hashes.size, hashes.mtime_ns, rec.meta)
+            await self.state.put_share(fresh)
+            session = self.state.session
+            if session is not None and session.user_id == rec.user_id:
+                self._serve(fresh)
+                self.service.heartbeat.wake()
+            return
+        log.warning("share %s/%s: the file %s no longer matches what was shared; dropping it",
+                    rec.group_id, rec.file_name, rec.path)
+        await self.forget(rec.user_id, rec.group_id, rec.file_name)
+        with contextlib.suppress(GroupShareError):
+            await self.service.authed("DELETE", path_of("groups", rec.group_id, "files", rec.file_name, "share"),
+                                       {}, write=True)
+
+    async def wait_checks(self) -> None:
+        if self._checks:
+            await asyncio.gather(*list(self._checks), return_exceptions=True)
+
+    # --- ending shares
+    async def forget(self, user_id: str, group_id: str, file_name: str) -> None:
+        key = (user_id, group_id, file_name)
+        rec = self.state.shares.get(key)
+        self._serving.discard(key)
+        await self.state.drop_share(key)
+        if rec is not None:
+            self._release(rec.meta.sha256)
+
+    async def forget_group(self, user_id: str, group_id: str) -> None:
+        for rec in [r for r in self.state.shares.values() if r.user_id == user_id and r.group_id == group_id]:
+            await self.forget(user_id, group_id, rec.file_name)
+
+    def _release(self, sha: str) -> None:
+        """Close the store of ``sha`` once no served share uses it."""
+        if any(self.state.shares[k].meta.sha256 == sha for k in self._serving if k in self.state.shares):
+            return
+        store = self._stores.pop(sha, None)
+        if store is None:
+            return
+        if self.service.catalog.get(sha) is store:
+            self.service.catalog.unregister(sha)
+        store.close()
+
+    async def stop_serving(self) -> None:
+        for task in list(self._checks):
+            task.cancel()
+        await self.wait_checks()
+        self._serving.clear()
+        for sha in list(self._stores):
+            self._release(sha)
+
+    def is_serving(self, rec: ShareRecord) -> bool:
+        return rec.key in self._serving
+

@@ -1,0 +1,199 @@
+"""The node's own persisted state under ``--data-dir``: login session, shares, downloads.
+
+Theory of operation: three small JSON documents (``session.json``, ``shares.json``, ``downloads.json``), each
+rewritten whole and atomically (temp file, fsync, rename) whenever it changes, so a node killed at any moment
+restarts on the last complete version. They are tiny (a share's piece hashes are the biggest part: at most
+~2,000 x 64 hex characters), and the node changes them on user actions, not on the hot path: a database would
+buy nothing. Piece-level download progress is not here: the swarm's PieceStore keeps it beside the partial file.
+Writes run in a thread so the event loop never waits on fsync.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import secrets
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from wire.records import FileMeta
+
+log = logging.getLogger(__name__)
+
+API_KEY_FILE = "api-key"
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRecord:
+    user_id: str
+    session: str  # the tracker's session token
+    token_public_key: str  # hex Ed25519 key that signs access tokens
+    heartbeat_interval: float
+
+
+@dataclass(frozen=True, slots=True)
+class ShareRecord:
+    user_id: str
+    group_id: str
+    path: str  # absolute
+    size: int
+    mtime_ns: int
+    meta: FileMeta
+
+    @property
+    def file_name(self) -> str:
+        return self.meta.file_name
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.user_id, self.group_id, self.meta.file_name)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"user_id": self.user_id, "group_id": self.group_id, "path": self.path, "size": self.size,
+                "mtime_ns": self.mtime_ns, "meta": self.meta.to_json()}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> ShareRecord:
+        return cls(str(d["user_id"]), str(d["group_id"]), str(d["path"]), int(d["size"]), int(d["mtime_ns"]),
+                   FileMeta.from_json(d["meta"]))
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadRecord:
+    user_id: str
+    group_id: str
+    file_name: str
+    destination: str  # absolute path of the final file
+    state: str  # "D", "C" or "F" (views.DownloadState values)
+    meta: FileMeta | None = None  # known once the tracker answered
+    reason: str = ""
+    started_at: float = 0.0
+    finished_at: float | None = None
+    bytes_by_peer: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.user_id, self.group_id, self.file_name)
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["meta"] = self.meta.to_json() if self.meta is not None else None
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> DownloadRecord:
+        meta = FileMeta.from_json(d["meta"]) if d.get("meta") else None
+        return cls(str(d["user_id"]), str(d["group_id"]), str(d["file_name"]), str(d["destination"]),
+                   str(d["state"]), meta, str(d.get("reason", "")), float(d.get("started_at", 0.0)),
+                   d.get("finished_at"), {str(k): int(v) for k, v in dict(d.get("bytes_by_peer", {})).items()})
+
+    def with_(self, **changes: Any) -> DownloadRecord:
+        return replace(self, **changes)
+
+
+def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def load_or_create_api_key(data_dir: Path) -> str:
+    """The key scripts present to ``/cmd``: created at first start, mode 0600, never rewritten."""
+    path = data_dir / API_KEY_FILE
+    try:
+        key = path.read_text(encoding="ascii").strip()
+        if key:
+            os.chmod(path, 0o600)
+            return key
+    except FileNotFoundError:
+        pass
+    key = secrets.token_urlsafe(32)
+    write_atomic(path, (key + "\n").encode("ascii"), 0o600)
+    return key
+
+
+class NodeState:
+    """In-memory copy of the three documents plus their atomic persistence."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.session: SessionRecord | None = None
+        self.shares: dict[tuple[str, str, str], ShareRecord] = {}
+        self.downloads: dict[tuple[str, str, str], DownloadRecord] = {}
+        self._lock = asyncio.Lock()
+
+    def load(self) -> None:
+        """Read what a previous run left (synchronous: called once at start-up)."""
+        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        raw = self._read("session.json")
+        if isinstance(raw, dict) and raw.get("user_id"):
+            try:
+                self.session = SessionRecord(str(raw["user_id"]), str(raw["session"]),
+                                             str(raw["token_public_key"]), float(raw["heartbeat_interval"]))
+            except (KeyError, TypeError, ValueError):
+                log.warning("ignoring a malformed session.json")
+        for item in self._read_list("shares.json"):
+            try:
+                share = ShareRecord.from_json(item)
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                log.warning("ignoring a malformed share record: %s", exc)
+                continue
+            self.shares[share.key] = share
+        for item in self._read_list("downloads.json"):
+            try:
+                dl = DownloadRecord.from_json(item)
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                log.warning("ignoring a malformed download record: %s", exc)
+                continue
+            self.downloads[dl.key] = dl
+
+    def _read(self, name: str) -> Any:
+        try:
+            return json.loads((self.data_dir / name).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            log.warning("cannot read %s: %s", name, exc)
+            return None
+
+    def _read_list(self, name: str) -> list[dict[str, Any]]:
+        raw = self._read(name)
+        return [x for x in raw if isinstance(x, dict)] if isinstance(raw, list) else []
+
+    async def _write(self, name: str, doc: Any) -> None:
+        data = json.dumps(doc, separators=(",", ":")).encode("utf-8")
+        async with self._lock:
+            await asyncio.to_thread(write_atomic, self.data_dir / name, data)
+
+    async def set_session(self, session: SessionRecord | None) -> None:
+        self.session = session
+        await self._write("session.json", asdict(session) if session is not None else {})
+
+    async def put_share(self, share: ShareRecord) -> None:
+        self.shares[share.key] = share
+        await self.save_shares()
+
+    async def drop_share(self, key: tuple[str, str, str]) -> None:
+        if self.shares.pop(key, None) is not None:
+            await self.save_shares()
+
+    async def save_shares(self) -> None:
+        await self._write("shares.json", [s.to_json() for s in self.shares.values()])
+
+    async def put_download(self, dl: DownloadRecord) -> None:
+        self.downloads[dl.key] = dl
+        await self.save_downloads()
+
+    async def save_downloads(self) -> None:
+        await self._write("downloads.json", [d.to_json() for d in self.downloads.values()])

@@ -1,0 +1,152 @@
+"""The node's HTTP client of the tracker cluster (API v1 in docs/INTERFACES.md).
+
+Theory of operation: the trackers of the list are tried in rank order, starting with the one that answered
+last (so after a failover the node stays with the tracker that works rather than flapping back). A connection
+error, a timeout or a 5xx moves on to the next tracker; a 4xx is the tracker's answer and is raised as the
+matching ``wire.errors`` class. A 307/308 with a ``Location`` (a secondary pointing at the primary) is followed
+with the same body. Every write carries an ``op_id`` made once per call and reused on each retry, so a write that
+reached a tracker which then died is applied once by the cluster. Only when every tracker failed is
+``Unavailable`` raised.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from typing import Any
+from urllib.parse import quote, urljoin
+
+import aiohttp
+
+from wire.errors import GroupShareError, TooManyRequests, Unavailable, error_from_code
+from wire.tracker_list import TrackerAddress
+
+log = logging.getLogger(__name__)
+
+API = "/api/v1"
+MAX_REDIRECTS = 3
+MAX_ANSWER_BYTES = 64 * 1024 * 1024  # a file's metadata with 2,000 piece hashes is ~150 KB; this is a sanity cap
+
+
+def path_of(*parts: str) -> str:
+    """Build an API path from raw segments, each percent-encoded (names may hold spaces or unicode)."""
+    return "/" + "/".join(quote(p, safe="") for p in parts)
+
+
+class _Retry(Exception):
+    """This tracker failed in a way another tracker might not (connection, timeout, 5xx)."""
+
+
+class TrackerClient:
+    def __init__(self, trackers: tuple[TrackerAddress, ...] | list[TrackerAddress], timeout_s: float = 10.0) -> None:
+        if not trackers:
+            raise ValueError("no tracker")
+        self.trackers = list(trackers)
+        self.timeout_s = timeout_s
+        self.session_token: str | None = None
+        self._current = 0  # index into trackers of the tracker that answered last
+        self._http: aiohttp.ClientSession | None = None
+
+    # --- lifecycle
+    async def start(self) -> None:
+        if self._http is None:
+            self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout_s),
+                                               raise_for_status=False)
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+
+    # --- what the status page shows
+    @property
+    def current(self) -> TrackerAddress:
+        return self.trackers[self._current]
+
+    @property
+    def failed_over(self) -> bool:
+        return self._current != 0
+
+    # --- calls
+    async def get(self, path: str) -> dict[str, Any]:
+        return await self.call("GET", path)
+
+    async def write(self, method: str, path: str, body: dict[str, Any] | None = None,
+                    *, auth: bool = True) -> dict[str, Any]:
+        """A mutating call: gets an op_id that every retry reuses."""
+        doc = dict(body or {})
+        doc["op_id"] = uuid.uuid4().hex
+        return await self.call(method, path, doc, auth=auth)
+
+    async def call(self, method: str, path: str, body: dict[str, Any] | None = None,
+                   *, auth: bool = True) -> dict[str, Any]:
+        if self._http is None:
+            await self.start()
+        errors: list[str] = []
+        n = len(self.trackers)
+        for step in range(n):
+            index = (self._current + step) % n
+            tracker = self.trackers[index]
+            try:
+                answer = await self._one(tracker.url + API + path, method, body, auth)
+            except _Retry as exc:
+                errors.append(f"{tracker}: {exc}")
+                log.info("tracker %s failed (%s); trying the next one", tracker, exc)
+                continue
+            if index != self._current:
+                log.warning("now using tracker %s (rank %d)", tracker, tracker.rank)
+                self._current = index
+            return answer
+        raise Unavailable("no tracker reachable (" + "; ".join(errors) + ")")
+
+    async def _one(self, url: str, method: str, body: dict[str, Any] | None, auth: bool) -> dict[str, Any]:
+        assert self._http is not None
+        headers = {"Accept": "application/json"}
+        if auth and self.session_token:
+            headers["Authorization"] = f"Bearer {self.session_token}"
+        data = json.dumps(body).encode("utf-8") if body is not None else None
+        if data is not None:
+            headers["Content-Type"] = "application/json"
+        for _ in range(MAX_REDIRECTS + 1):
+            try:
+                async with self._http.request(method, url, data=data, headers=headers,
+                                              allow_redirects=False) as resp:
+                    if resp.status in (301, 302, 303, 307, 308) and "Location" in resp.headers:
+                        url = urljoin(url, resp.headers["Location"])
+                        continue
+                    raw = await resp.content.read(MAX_ANSWER_BYTES + 1)
+                    return self._answer(resp.status, raw, resp.headers.get("Retry-After"))
+            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+                raise _Retry(type(exc).__name__ + (f": {exc}" if str(exc) else "")) from None
+        raise _Retry("too many redirects")
+
+    @staticmethod
+    def _answer(status: int, raw: bytes, retry_after: str | None) -> dict[str, Any]:
+        if len(raw) > MAX_ANSWER_BYTES:
+            raise _Retry("answer too large")
+        try:
+            doc = json.loads(raw) if raw else {}
+        except ValueError:
+            doc = None
+        if status >= 500:
+            raise _Retry(f"HTTP {status}")
+        if not isinstance(doc, dict):
+            raise _Retry(f"HTTP {status} with a body that is not a JSON object")
+        if status < 300:
+            return doc
+        err = doc.get("error")
+        code, message = "bad_request", f"tracker answered HTTP {status}"
+        if isinstance(err, dict):
+            code = str(err.get("code", code))
+            message = str(err.get("message", message))
+        if status == 429:
+            try:
+                wait = int(retry_after or 1)
+            except ValueError:
+                wait = 1
+            raise TooManyRequests(message, retry_after=wait)
+        exc: GroupShareError = error_from_code(code, message)
+        if exc.status != status and type(exc) is GroupShareError:
+            exc.status = status  # an unknown code: keep the tracker's status
+        raise exc
