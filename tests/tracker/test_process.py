@@ -1,0 +1,74 @@
+"""``./tracker`` as a real process: where it listens, ``quit``, end of stdin, signals, bad arguments."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .procs import ROOT, TrackerProc, free_port, http, wait_healthy, write_tracker_list
+
+
+@pytest.fixture
+def started(tmp_path: Path) -> Iterator[list[TrackerProc]]:
+    procs: list[TrackerProc] = []
+    yield procs
+    for proc in procs:
+        proc.stop()
+
+
+def _start(tmp_path: Path, started: list[TrackerProc]) -> tuple[TrackerProc, int]:
+    list_file, ports = write_tracker_list(tmp_path, 1)
+    proc = TrackerProc(list_file, 1, tmp_path / "data")
+    started.append(proc)
+    assert f"127.0.0.1:{ports[0]}" in proc.banner
+    wait_healthy(ports[0])
+    return proc, ports[0]
+
+
+def test_quit_on_stdin_stops_the_tracker(tmp_path: Path, started: list[TrackerProc]) -> None:
+    proc, port = _start(tmp_path, started)
+    status, body = http(port, "POST", "/api/v1/users", {"user_id": "alice", "password": "pw", "op_id": "op1"})
+    assert (status, body) == (201, {"user_id": "alice"})
+    assert (tmp_path / "cluster.secret").stat().st_mode & 0o777 == 0o600
+    proc.type("quit\n")
+    assert proc.wait() == 0
+
+
+def test_end_of_stdin_does_not_stop_the_tracker_but_sigterm_does(tmp_path: Path,
+                                                                 started: list[TrackerProc]) -> None:
+    proc, port = _start(tmp_path, started)
+    proc.close_stdin()
+    for i in range(5):  # it keeps serving after its input ended
+        assert http(port, "POST", "/api/v1/users", {"user_id": f"u{i}", "password": "pw", "op_id": f"o{i}"})[0] == 201
+    assert proc.proc.poll() is None
+    proc.signal(signal.SIGTERM)
+    assert proc.wait() == 0
+
+
+@pytest.mark.parametrize("content, number, fragment", [
+    ("127.0.0.1:7001\n", 2, "out of range"),
+    ("# trackers\n127.0.0.1:7001\nnot-a-host:x:y\n", 1, "line 3"),
+    ("127.0.0.1:99999\n", 1, "line 1"),
+])
+def test_bad_tracker_list_or_number_is_one_line_and_status_2(tmp_path: Path, content: str, number: int,
+                                                            fragment: str) -> None:
+    list_file = tmp_path / "t.txt"
+    list_file.write_text(content, encoding="utf-8")
+    run = subprocess.run([str(ROOT / "tracker"), str(list_file), str(number), "--data-dir", str(tmp_path / "d")],
+                         capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    assert run.returncode == 2
+    assert len(run.stderr.strip().splitlines()) == 1 and fragment in run.stderr
+
+
+def test_the_port_in_the_banner_is_the_list_entry(tmp_path: Path, started: list[TrackerProc]) -> None:
+    list_file = tmp_path / "t.txt"
+    port = free_port()
+    list_file.write_text(f"127.0.0.1 {free_port()} first\n127.0.0.1\n{port}\n", encoding="utf-8")
+    proc = TrackerProc(list_file, 2, tmp_path / "d2")
+    started.append(proc)
+    assert f"127.0.0.1:{port}" in proc.banner
+    assert wait_healthy(port)["tracker_no"] == 2

@@ -1,0 +1,246 @@
+"""The contract's rules, enforced by the tracker itself (real app factory, real SQLite file)."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from wire.pieces import piece_count
+from wire.tokens import TokenVerifier
+
+from .helpers import PEER_TIMEOUT, Api, Clock
+
+PIECE = 16 * 1024
+
+
+def file_body(name: str, size: int = 40_000, seed: bytes = b"x") -> dict[str, Any]:
+    count = piece_count(size, PIECE)
+    return {"file_name": name, "size": size, "piece_size": PIECE,
+            "sha256": hashlib.sha256(seed + name.encode()).hexdigest(),
+            "piece_hashes": [hashlib.sha256(seed + bytes([i])).hexdigest() for i in range(count)]}
+
+
+async def test_duplicate_user_is_refused(api: Api) -> None:
+    await api.user("alice")
+    status, body = await api.call("POST", "/api/v1/users", {"user_id": "alice", "password": "other"})
+    assert status == 409 and body["error"]["code"] == "conflict"
+
+
+async def test_bad_ids_are_refused(api: Api) -> None:
+    for bad in ("bad/name", "x" * 65, "", "sp ace", 7):
+        status, body = await api.call("POST", "/api/v1/users", {"user_id": bad, "password": "pw"})
+        assert status == 400 and body["error"]["code"] == "bad_input"
+    token = await api.user("alice")
+    status, _ = await api.call("POST", "/api/v1/groups", {"group_id": "bad group"}, token)
+    assert status == 400
+    status, _ = await api.call("POST", "/api/v1/users", {"user_id": "bob", "password": "pw", "op_id": "no spaces"})
+    assert status == 400
+
+
+async def test_unknown_user_and_wrong_password_get_the_same_error(api: Api) -> None:
+    await api.user("alice")
+    wrong = await api.call("POST", "/api/v1/sessions", {"user_id": "alice", "password": "nope", "peer_addr": "h:1"})
+    unknown = await api.call("POST", "/api/v1/sessions", {"user_id": "nobody", "password": "nope",
+                                                           "peer_addr": "h:1"})
+    assert wrong == unknown and wrong[0] == 401
+
+
+async def test_calls_without_a_session_are_401(api: Api) -> None:
+    for method, path in (("GET", "/api/v1/groups"), ("POST", "/api/v1/groups"), ("POST", "/api/v1/heartbeat")):
+        status, body = await api.call(method, path, {"group_id": "g"} if method == "POST" else None, "nosuch")
+        assert status == 401 and body["error"]["code"] == "not_logged_in"
+
+
+async def test_duplicate_group_is_refused(api: Api) -> None:
+    alice, bob = await api.user("alice"), await api.user("bob")
+    await api.ok("POST", "/api/v1/groups", {"group_id": "g1"}, alice, want=201)
+    status, _ = await api.call("POST", "/api/v1/groups", {"group_id": "g1"}, bob)
+    assert status == 409
+
+
+async def test_requests_are_owner_only(api: Api) -> None:
+    alice, bob, carol = await api.user("alice"), await api.user("bob"), await api.user("carol")
+    await api.group_with(alice, "g1", bob)
+    await api.ok("POST", "/api/v1/groups/g1/join", {}, carol, want=202)
+    assert (await api.call("GET", "/api/v1/groups/g1/requests", None, bob))[0] == 403
+    assert (await api.call("POST", "/api/v1/groups/g1/requests/carol/accept", {}, bob))[0] == 403
+    assert (await api.call("POST", "/api/v1/groups/g1/requests/carol/reject", {}, bob))[0] == 403
+    assert (await api.call("POST", "/api/v1/groups/g1/requests/dave/accept", {}, alice))[0] == 404
+    assert (await api.ok("GET", "/api/v1/groups/g1/requests", None, alice))["requests"] == ["carol"]
+    await api.ok("POST", "/api/v1/groups/g1/requests/carol/reject", {}, alice)
+    assert (await api.ok("GET", "/api/v1/groups/g1/requests", None, alice))["requests"] == []
+    assert (await api.call("GET", "/api/v1/groups/g1/files", None, carol))[0] == 403
+
+
+async def test_join_twice_or_as_member_is_refused(api: Api) -> None:
+    alice, bob = await api.user("alice"), await api.user("bob")
+    await api.ok("POST", "/api/v1/groups", {"group_id": "g1"}, alice, want=201)
+    assert (await api.call("POST", "/api/v1/groups/g1/join", {}, alice))[0] == 409
+    await api.ok("POST", "/api/v1/groups/g1/join", {}, bob, want=202)
+    assert (await api.call("POST", "/api/v1/groups/g1/join", {}, bob))[0] == 409
+    assert (await api.call("POST", "/api/v1/groups/nosuch/join", {}, bob))[0] == 404
+
+
+async def test_listing_files_and_members_is_member_only(api: Api) -> None:
+    alice, bob = await api.user("alice"), await api.user("bob")
+    await api.group_with(alice, "g1")
+    await api.ok("POST", "/api/v1/groups/g1/join", {}, bob, want=202)
+    assert (await api.call("GET", "/api/v1/groups/g1/files", None, bob))[0] == 403
+    assert (await api.call("GET", "/api/v1/groups/nosuch/files", None, bob))[0] == 404
+    assert (await api.call("POST", "/api/v1/groups/g1/files", file_body("a.txt"), bob))[0] == 403
+    info = await api.ok("GET", "/api/v1/groups/g1", None, bob)
+    assert info["my_status"] == "pending" and info["members"] == []
+    mine = await api.ok("GET", "/api/v1/groups/g1", None, alice)
+    assert [m["user_id"] for m in mine["members"]] == ["alice"] and mine["members"][0]["online"]
+
+
+async def test_ownership_passes_to_the_earliest_admitted_member(api: Api) -> None:
+    alice, bob, carol, dave = [await api.user(n) for n in ("alice", "bob", "carol", "dave")]
+    await api.ok("POST", "/api/v1/groups", {"group_id": "g1"}, alice, want=201)
+    # carol asks first but bob is admitted first: admission order decides, not request order
+    await api.ok("POST", "/api/v1/groups/g1/join", {}, carol, want=202)
+    await api.ok("POST", "/api/v1/groups/g1/join", {}, bob, want=202)
+    await api.ok("POST", "/api/v1/groups/g1/requests/bob/accept", {}, alice)
+    await api.ok("POST", "/api/v1/groups/g1/requests/carol/accept", {}, alice)
+    left = await api.ok("POST", "/api/v1/groups/g1/leave", {}, alice)
+    assert left == {"new_owner": "bob", "deleted": False}
+    await api.ok("POST", "/api/v1/groups/g1/join", {}, dave, want=202)
+    assert (await api.ok("GET", "/api/v1/groups/g1/requests", None, bob))["requests"] == ["dave"]
+    assert (await api.call("GET", "/api/v1/groups/g1/requests", None, carol))[0] == 403
+    assert (await api.call("GET", "/api/v1/groups/g1/requests", None, alice))[0] == 403
+    assert (await api.call("GET", "/api/v1/groups/g1/files", None, alice))[0] == 403
+
+
+async def test_group_is_deleted_when_its_last_member_leaves(api: Api) -> None:
+    dave, eve = await api.user("dave"), await api.user("eve")
+    await api.group_with(dave, "solo")
+    await api.ok("POST", "/api/v1/groups/solo/join", {}, eve, want=202)
+    assert await api.ok("POST", "/api/v1/groups/solo/leave", {}, dave) == {"new_owner": None, "deleted": True}
+    groups = (await api.ok("GET", "/api/v1/groups", None, dave))["groups"]
+    assert "solo" not in [g["group_id"] for g in groups]
+    assert (await api.call("GET", "/api/v1/groups/solo", None, eve))[0] == 404
+    await api.ok("POST", "/api/v1/groups", {"group_id": "solo"}, eve, want=201)  # the id is free again
+
+
+async def test_one_live_node_per_user(api: Api, clock: Clock) -> None:
+    await api.user("alice", "10.0.0.1:6881")
+    status, body = await api.call("POST", "/api/v1/sessions", {"user_id": "alice", "password": "pw-alice",
+                                                               "peer_addr": "10.0.0.2:6881"})
+    assert status == 409 and body["error"]["code"] == "conflict"
+    again = await api.login("alice", "10.0.0.1:6881")  # the same node logging in again is fine
+    clock.advance(PEER_TIMEOUT + 1)  # the first node falls silent: dead
+    elsewhere = await api.login("alice", "10.0.0.2:6881")
+    assert (await api.call("GET", "/api/v1/groups", None, again))[0] == 401  # the old session is gone
+    await api.ok("GET", "/api/v1/groups", None, elsewhere)
+
+
+async def test_logout_ends_the_session(api: Api) -> None:
+    token = await api.user("alice", "10.0.0.1:1")
+    await api.ok("DELETE", "/api/v1/sessions/current", {}, token)
+    assert (await api.call("GET", "/api/v1/groups", None, token))[0] == 401
+    await api.login("alice", "10.0.0.2:1")  # no live node any more: another node may log in at once
+
+
+async def test_shared_file_lists_with_live_seeders_and_vanishes_when_its_seeder_dies(api: Api, clock: Clock) -> None:
+    alice, bob = await api.user("alice", "10.0.0.1:7000"), await api.user("bob", "10.0.0.2:7000")
+    await api.group_with(alice, "g1", bob)
+    await api.ok("POST", "/api/v1/groups/g1/files", file_body("a.txt"), alice, want=201)
+    files = (await api.ok("GET", "/api/v1/groups/g1/files", None, bob))["files"]
+    assert [(f["file_name"], f["live_seeders"]) for f in files] == [("a.txt", 1)]
+    detail = await api.ok("GET", "/api/v1/groups/g1/files/a.txt", None, bob)
+    assert [(s["user_id"], s["addr"], s["pieces"]) for s in detail["seeders"]] == [("alice", "10.0.0.1:7000", "all")]
+    login = await api.ok("POST", "/api/v1/sessions", {"user_id": "bob", "password": "pw-bob",
+                                                      "peer_addr": "10.0.0.2:7000"})
+    grant = TokenVerifier([login["token_public_key"]]).verify(detail["token"], now=clock(),
+                                                              file_sha256=detail["sha256"])
+    assert (grant.user_id, grant.group_id) == ("bob", "g1")
+    clock.advance(PEER_TIMEOUT - 1)
+    await api.beat(login["session"])  # bob stays live, alice does not
+    clock.advance(2)
+    assert (await api.ok("GET", "/api/v1/groups/g1/files", None, login["session"]))["files"] == []
+    info = await api.ok("GET", "/api/v1/groups/g1", None, login["session"])
+    assert {m["user_id"]: m["online"] for m in info["members"]} == {"alice": False, "bob": True}
+    await api.beat(alice)  # alice comes back: her file is listed again
+    assert len((await api.ok("GET", "/api/v1/groups/g1/files", None, login["session"]))["files"]) == 1
+
+
+async def test_partial_holders_are_listed_with_their_bitfield(api: Api) -> None:
+    alice, bob, carol = [await api.user(n) for n in ("alice", "bob", "carol")]
+    await api.group_with(alice, "g1", bob, carol)
+    body = file_body("a.txt", size=3 * PIECE)
+    await api.ok("POST", "/api/v1/groups/g1/files", body, alice, want=201)
+    await api.beat(bob, [{"group_id": "g1", "file_sha256": body["sha256"], "pieces": "wA=="}])
+    seeders = (await api.ok("GET", "/api/v1/groups/g1/files/a.txt", None, carol))["seeders"]
+    assert [(s["user_id"], s["pieces"]) for s in seeders] == [("alice", "all"), ("bob", "wA==")]
+    files = (await api.ok("GET", "/api/v1/groups/g1/files", None, carol))["files"]
+    assert files[0]["live_seeders"] == 1  # a partial holder is not a seeder
+    status, _ = await api.call("POST", "/api/v1/heartbeat",
+                               {"holdings": [{"group_id": "g1", "file_sha256": body["sha256"], "pieces": "wAAA"}]},
+                               bob)
+    assert status == 400  # 3 bytes of bitfield for 3 pieces
+
+
+async def test_same_name_with_other_content_is_refused_and_same_content_adds_a_seeder(api: Api) -> None:
+    alice, bob = await api.user("alice"), await api.user("bob")
+    await api.group_with(alice, "g1", bob)
+    await api.ok("POST", "/api/v1/groups/g1/files", file_body("a.txt"), alice, want=201)
+    assert (await api.call("POST", "/api/v1/groups/g1/files", file_body("a.txt", seed=b"y"), bob))[0] == 409
+    await api.ok("POST", "/api/v1/groups/g1/files", file_body("a.txt"), bob, want=201)
+    files = (await api.ok("GET", "/api/v1/groups/g1/files", None, bob))["files"]
+    assert files[0]["live_seeders"] == 2
+
+
+async def test_bad_file_metadata_is_refused(api: Api) -> None:
+    alice = await api.user("alice")
+    await api.group_with(alice, "g1")
+    short = {**file_body("a.txt"), "piece_hashes": file_body("a.txt")["piece_hashes"][:-1]}
+    for bad in (short, file_body("../x"), file_body("a\x00b"), {**file_body("a.txt"), "size": -1},
+                {**file_body("a.txt"), "piece_size": 1000}, {**file_body("a.txt"), "sha256": "zz"}):
+        status, body = await api.call("POST", "/api/v1/groups/g1/files", bad, alice)
+        assert status == 400 and body["error"]["code"] == "bad_input", bad
+
+
+async def test_leaving_ends_the_leavers_shares_and_stop_share_ends_one(api: Api) -> None:
+    alice, bob = await api.user("alice"), await api.user("bob")
+    await api.group_with(alice, "g1", bob)
+    await api.ok("POST", "/api/v1/groups/g1/files", file_body("a.txt"), bob, want=201)
+    await api.ok("POST", "/api/v1/groups/g1/files", file_body("b.txt"), bob, want=201)
+    await api.ok("DELETE", "/api/v1/groups/g1/files/b.txt/share", {}, bob)
+    assert (await api.call("DELETE", "/api/v1/groups/g1/files/b.txt/share", {}, bob))[0] == 404
+    names = [f["file_name"] for f in (await api.ok("GET", "/api/v1/groups/g1/files", None, alice))["files"]]
+    assert names == ["a.txt"]
+    await api.ok("POST", "/api/v1/groups/g1/leave", {}, bob)
+    assert (await api.ok("GET", "/api/v1/groups/g1/files", None, alice))["files"] == []
+
+
+async def test_a_retried_op_is_applied_once_and_answered_the_same(api: Api) -> None:
+    alice, bob = await api.user("alice"), await api.user("bob")
+    await api.ok("POST", "/api/v1/groups", {"group_id": "g1"}, alice, want=201)
+    first = await api.call("POST", "/api/v1/groups/g1/join", {"op_id": "join-1"}, bob)
+    again = await api.call("POST", "/api/v1/groups/g1/join", {"op_id": "join-1"}, bob)
+    assert first == again == (202, {"status": "pending"})
+    user1 = await api.call("POST", "/api/v1/users", {"user_id": "carol", "password": "p", "op_id": "u-1"})
+    user2 = await api.call("POST", "/api/v1/users", {"user_id": "carol", "password": "p", "op_id": "u-1"})
+    assert user1 == user2 == (201, {"user_id": "carol"})
+    health = await api.ok("GET", "/healthz")
+    status, _ = await api.call("POST", "/api/v1/groups", {"group_id": "g2", "op_id": "join-1"}, alice)
+    assert status == 409  # an op_id names one operation only
+    assert (await api.ok("GET", "/healthz"))["log_index"] == health["log_index"]
+
+
+async def test_oversized_or_malformed_bodies_get_json_errors(api: Api) -> None:
+    resp = await api.client.post("/api/v1/users", data=b"{" + b" " * (2 << 20) + b"}")
+    assert resp.status == 413 and (await resp.json())["error"]["code"] == "too_large"
+    resp = await api.client.post("/api/v1/users", data=b"not json")
+    assert resp.status == 400 and (await resp.json())["error"]["code"] == "bad_input"
+    resp = await api.client.post("/api/v1/users", data=b"[1, 2]")
+    assert resp.status == 400
+    resp = await api.client.get("/api/v1/nowhere")
+    assert resp.status == 404 and "error" in await resp.json()
+
+
+async def test_healthz_reports_role_epoch_and_log_position(api: Api) -> None:
+    before = await api.ok("GET", "/healthz")
+    assert before == {"role": "primary", "epoch": 1, "tracker_no": 1, "log_index": 0}
+    await api.user("alice")
+    assert (await api.ok("GET", "/healthz"))["log_index"] == 2  # create_user and login

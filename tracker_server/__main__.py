@@ -1,0 +1,114 @@
+"""``python -m tracker_server <tracker_info_file> <tracker_no> [options]``: run one tracker of the list.
+
+Parses argv into a frozen ``TrackerConfig`` and serves ``create_app(config)`` on the list's entry ``tracker_no``.
+``quit`` typed on stdin stops it; end of input on stdin does not (it may run with no terminal); SIGINT and
+SIGTERM stop it cleanly. A malformed list or a number out of range is a one-line error and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from aiohttp import web
+
+from tracker_server.app import create_app
+from tracker_server.config import TrackerConfig, load_or_create_secret
+from tracker_server.passwords import OWASP_LOG2_N
+from wire.tracker_list import TrackerListError, load_tracker_list
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"tracker: {message}\n")
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    p = _Parser(prog="tracker", description="GroupShare tracker")
+    p.add_argument("tracker_info_file", type=Path)
+    p.add_argument("tracker_no", type=int)
+    p.add_argument("--data-dir", type=Path, help="state directory (default tracker_data/<tracker_no>/)")
+    p.add_argument("--secret-file", type=Path, help="cluster secret (default cluster.secret beside the list)")
+    p.add_argument("--peer-timeout", type=float, default=15.0, help="seconds without heartbeat until a peer is dead")
+    p.add_argument("--token-ttl", type=float, default=300.0, help="lifetime of access tokens in seconds")
+    p.add_argument("--tracker-timeout", type=float, default=2.0,
+                   help="seconds of primary silence before a secondary takes over")
+    p.add_argument("--scrypt-log2n", type=int, default=OWASP_LOG2_N,
+                   help="scrypt cost as log2(N); the default is OWASP's (17); lower only for tests")
+    return p.parse_args(argv)
+
+
+def build_config(args: argparse.Namespace) -> TrackerConfig:
+    """Raises TrackerListError (one line naming the line) or ValueError for bad arguments."""
+    trackers = load_tracker_list(args.tracker_info_file)
+    if not 1 <= args.tracker_no <= len(trackers):
+        raise TrackerListError(f"tracker_no {args.tracker_no} is out of range: "
+                               f"{args.tracker_info_file} lists {len(trackers)} tracker(s)")
+    if not 0 < args.peer_timeout <= 3600 or not 0 < args.token_ttl <= 86400 or not 0 < args.tracker_timeout <= 600:
+        raise ValueError("timeouts must be positive (peer <= 3600 s, token ttl <= 1 day, tracker <= 600 s)")
+    if not 10 <= args.scrypt_log2n <= 20:
+        raise ValueError("--scrypt-log2n must be 10-20")
+    secret_file = args.secret_file or args.tracker_info_file.resolve().parent / "cluster.secret"
+    try:
+        secret = load_or_create_secret(secret_file)
+    except OSError as exc:
+        raise ValueError(f"cannot use secret file {secret_file}: {exc.strerror or exc}") from None
+    data_dir = args.data_dir or Path("tracker_data") / str(args.tracker_no)
+    return TrackerConfig(trackers=tuple(trackers), tracker_no=args.tracker_no, data_dir=data_dir, secret=secret,
+                         peer_timeout=args.peer_timeout, token_ttl=args.token_ttl,
+                         tracker_timeout=args.tracker_timeout, tracker_heartbeat=args.tracker_timeout / 4,
+                         scrypt_log2_n=args.scrypt_log2n)
+
+
+def _watch_stdin(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
+    """Thread: ``quit`` stops the tracker; end of input only ends this thread (the tracker keeps running)."""
+    for line in sys.stdin:
+        if line.strip() == "quit":
+            loop.call_soon_threadsafe(stop.set)
+            return
+        if line.strip():
+            print("tracker: the console knows one command: quit", file=sys.stderr, flush=True)
+
+
+async def serve(config: TrackerConfig) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    runner = web.AppRunner(create_app(config), handle_signals=False, access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, config.me.host, config.me.port, reuse_address=True)
+        await site.start()
+        print(f"tracker {config.tracker_no} listening on {config.me.url} (data in {config.data_dir})", flush=True)
+        threading.Thread(target=_watch_stdin, args=(loop, stop), daemon=True, name="stdin").start()
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s tracker %(levelname)s %(name)s: %(message)s")
+    try:
+        config = build_config(args)
+    except (TrackerListError, ValueError) as exc:
+        print(f"tracker: {exc}", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(serve(config))
+    except OSError as exc:  # the port is taken, the data dir is not writable...
+        print(f"tracker: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):
+        sys.exit(main())

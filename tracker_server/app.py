@@ -1,0 +1,85 @@
+"""The tracker's aiohttp application: ``create_app(config)`` wires store, log writer, service and routes.
+
+Theory of operation: ``cleanup_ctx`` opens the SQLite store, loads the durable state into memory, starts the
+group-commit writer and builds the service; on shutdown it drains and closes them in reverse order. One
+middleware maps every ``wire.errors`` refusal and every aiohttp HTTP error to the JSON error form of the API.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from importlib import resources
+
+from aiohttp import web
+
+from tracker_server import handlers
+from tracker_server.config import TrackerConfig
+from tracker_server.keys import SERVICE, STORE, WRITER
+from tracker_server.log import LogWriter
+from tracker_server.service import TrackerService
+from tracker_server.store import Store
+from wire.errors import GroupShareError, TooManyRequests
+
+log = logging.getLogger(__name__)
+CONFIG = web.AppKey("config", TrackerConfig)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _error(status: int, code: str, message: str) -> web.Response:
+    return web.json_response({"error": {"code": code, "message": message}}, status=status)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except GroupShareError as exc:
+        response = _error(exc.status, exc.code, exc.message)
+        if isinstance(exc, TooManyRequests):
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        codes = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
+        return _error(exc.status, codes.get(exc.status, "bad_request"), exc.reason)
+
+
+async def _openapi(request: web.Request) -> web.Response:
+    text = resources.files("tracker_server").joinpath("openapi.json").read_text(encoding="utf-8")
+    return web.json_response(json.loads(text))
+
+
+def create_app(config: TrackerConfig) -> web.Application:
+    app = web.Application(middlewares=[error_middleware], client_max_size=config.max_body)
+    app[CONFIG] = config
+    app.router.add_routes(handlers.routes)
+    app.router.add_get("/api/v1/openapi.json", _openapi)
+    app.cleanup_ctx.append(_core_ctx)
+    return app
+
+
+async def _core_ctx(app: web.Application) -> AsyncIterator[None]:
+    config = app[CONFIG]
+    store = await Store.open(config.db_path)
+    state = await store.load_state()
+    if state.epoch == 0:  # a fresh data dir: the first epoch is 1
+        state.epoch = 1
+        await store.set_meta("epoch", "1")
+    writer = LogWriter(store.append)
+    service = TrackerService(config, state, writer)
+
+    async def reload(exc: Exception) -> None:
+        # Memory ran ahead of a write that did not commit: SQLite is the truth, start again from it.
+        service.replace_state(await store.load_state())
+
+    writer.on_failure = reload
+    app[STORE], app[WRITER], app[SERVICE] = store, writer, service
+    writer.start()
+    try:
+        yield
+    finally:
+        await writer.stop()
+        await store.close()

@@ -1,0 +1,13 @@
+"""The typed application keys shared by the tracker's modules (no globals: objects live on the app)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from tracker_server.log import LogWriter
+from tracker_server.service import TrackerService
+from tracker_server.store import Store
+
+STORE = web.AppKey("store", Store)
+WRITER = web.AppKey("writer", LogWriter)
+SERVICE = web.AppKey("service", TrackerService)

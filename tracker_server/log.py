@@ -1,0 +1,86 @@
+"""Group commit of log entries: many entries, one SQLite transaction, one round of shipping to other trackers.
+
+Theory of operation: the service decides an op and applies it to memory at once (synchronously, so concurrent
+requests are serialised by the event loop), then ``submit``s the entry and awaits its future. One writer task
+takes everything queued, appends it to the store in one transaction, hands the batch to ``ship`` (replication;
+a no-op for a lone tracker) and resolves the futures: a client is answered only once its entry is durable
+wherever the replication rule says. If the store or shipping fails, every waiting future fails with
+``Unavailable`` and ``on_failure`` runs (the service reloads its state from SQLite and, in a cluster, steps down).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from collections.abc import Awaitable, Callable
+
+from tracker_server.state import Entry
+from wire.errors import GroupShareError, Unavailable
+
+log = logging.getLogger(__name__)
+
+Ship = Callable[[list[Entry]], Awaitable[None]]
+
+
+class LogWriter:
+    def __init__(self, append: Callable[[list[Entry]], Awaitable[None]], ship: Ship | None = None,
+                 on_failure: Callable[[Exception], Awaitable[None]] | None = None) -> None:
+        self._append = append
+        self.ship = ship
+        self.on_failure = on_failure
+        self._queue: list[tuple[Entry, asyncio.Future[None]]] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="log-writer")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        for _, fut in self._queue:
+            if not fut.done():
+                fut.set_exception(Unavailable("tracker is shutting down"))
+        self._queue.clear()
+
+    def submit(self, entry: Entry) -> asyncio.Future[None]:
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.append((entry, fut))
+        self._idle.clear()
+        self._wake.set()
+        return fut
+
+    async def drained(self) -> None:
+        """Wait until nothing is queued or being written."""
+        await self._idle.wait()
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            batch, self._queue = self._queue, []
+            if not batch:
+                self._idle.set()
+                continue
+            entries = [entry for entry, _ in batch]
+            try:
+                await self._append(entries)
+                if self.ship is not None:
+                    await self.ship(entries)
+            except (GroupShareError, OSError, ValueError, RuntimeError, sqlite3.Error) as exc:
+                log.warning("log write of %d entries failed: %s", len(entries), exc)
+                for _, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(Unavailable(f"write not committed: {exc}"))
+                if self.on_failure is not None:
+                    await self.on_failure(exc)
+            else:
+                for _, fut in batch:
+                    if not fut.done():
+                        fut.set_result(None)
+            if not self._queue:
+                self._idle.set()

@@ -1,0 +1,58 @@
+"""Password hashing: scrypt at OWASP parameters (N=2**17, r=8, p=1), run in a thread so the loop never blocks.
+
+Stored form: ``scrypt$<log2 N>$<r>$<p>$<salt hex>$<hash hex>``, so a hash made with other parameters (tests use a
+small N) still verifies. Each hash needs 128*N*r bytes of memory (128 MiB at N=2**17): a semaphore bounds how many
+run at once. ``verify_password`` for an unknown user hashes against a dummy so both refusals take the same time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import os
+
+OWASP_LOG2_N = 17
+_R, _P, _DKLEN = 8, 1, 32
+
+
+def _scrypt(password: str, salt: bytes, log2_n: int, r: int, p: int) -> bytes:
+    n = 1 << log2_n
+    return hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p, maxmem=256 * n * r, dklen=_DKLEN)
+
+
+def _hash_sync(password: str, log2_n: int) -> str:
+    salt = os.urandom(16)
+    digest = _scrypt(password, salt, log2_n, _R, _P)
+    return f"scrypt${log2_n}${_R}${_P}${salt.hex()}${digest.hex()}"
+
+
+def _verify_sync(password: str, stored: str) -> bool:
+    try:
+        scheme, log2_n, r, p, salt, digest = stored.split("$")
+        if scheme != "scrypt":
+            return False
+        got = _scrypt(password, bytes.fromhex(salt), int(log2_n), int(r), int(p))
+    except ValueError:
+        return False
+    return hmac.compare_digest(got, bytes.fromhex(digest))
+
+
+class PasswordHasher:
+    """Hashes and verifies off the event loop; at most two scrypt computations at once (memory bound)."""
+
+    def __init__(self, log2_n: int = OWASP_LOG2_N) -> None:
+        self.log2_n = log2_n
+        self._limit = asyncio.Semaphore(2)
+
+    async def hash(self, password: str) -> str:
+        async with self._limit:
+            return await asyncio.to_thread(_hash_sync, password, self.log2_n)
+
+    async def verify(self, password: str, stored: str | None) -> bool:
+        """True if ``password`` matches ``stored``; with ``stored`` None (unknown user) do the same work, say no."""
+        async with self._limit:
+            if stored is None:
+                await asyncio.to_thread(_hash_sync, password, self.log2_n)
+                return False
+            return await asyncio.to_thread(_verify_sync, password, stored)

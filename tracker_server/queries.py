@@ -1,0 +1,147 @@
+"""The tracker's reads, answered from memory: group listings, members, files with live seeders, access tokens.
+
+Theory of operation: a seeder of a file is a live session of a user with a durable share of it, unless that
+session's last heartbeat reported only some pieces; nodes that report pieces of a file without a durable share
+(downloads in progress) are listed with their bitfield so downloaders can swap pieces. Everything is computed
+from ``State`` (durable facts) and ``Liveness`` (soft state) with ``now`` passed in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tracker_server.service import TrackerService
+from wire.errors import NotFound
+from wire.records import FileMeta
+from wire.tokens import AccessGrant, mint_token
+
+
+@dataclass(frozen=True, slots=True)
+class GroupSummary:
+    group_id: str
+    owner: str
+    member_count: int
+    my_status: str  # owner | member | pending | none
+
+
+@dataclass(frozen=True, slots=True)
+class MemberInfo:
+    user_id: str
+    joined_seq: int
+    online: bool
+    last_seen: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class GroupInfo:
+    group_id: str
+    owner: str
+    my_status: str
+    members: list[MemberInfo]
+
+
+@dataclass(frozen=True, slots=True)
+class FileListing:
+    file_name: str
+    size: int
+    sha256: str
+    live_seeders: int
+
+
+@dataclass(frozen=True, slots=True)
+class Seeder:
+    user_id: str
+    addr: str
+    fingerprint: str
+    pieces: bytes | None  # None: the whole file
+
+
+@dataclass(frozen=True, slots=True)
+class FileDetail:
+    meta: FileMeta
+    seeders: list[Seeder]
+    token: str
+    token_expires_at: float
+
+
+def _status(svc: TrackerService, group_id: str, user_id: str) -> str:
+    group = svc.state.groups[group_id]
+    if group.owner == user_id:
+        return "owner"
+    if user_id in group.members:
+        return "member"
+    return "pending" if user_id in group.requests else "none"
+
+
+def list_groups(svc: TrackerService, token: str | None) -> list[GroupSummary]:
+    user = svc.session(token).user_id
+    return [GroupSummary(g.group_id, g.owner, len(g.members), _status(svc, g.group_id, user))
+            for g in sorted(svc.state.groups.values(), key=lambda g: g.group_id)]
+
+
+def group_info(svc: TrackerService, token: str | None, group_id: str) -> GroupInfo:
+    user = svc.session(token).user_id
+    group = svc.group(group_id)
+    now = svc.now()
+    members: list[MemberInfo] = []
+    if user in group.members:
+        for uid, seq in sorted(group.members.items(), key=lambda kv: kv[1]):
+            session_token = svc.state.session_of_user.get(uid)
+            seen = svc.liveness.last_seen.get(session_token) if session_token else None
+            members.append(MemberInfo(uid, seq, svc.liveness.is_live(session_token, now), seen))
+    return GroupInfo(group_id, group.owner, _status(svc, group_id, user), members)
+
+
+def list_requests(svc: TrackerService, token: str | None, group_id: str) -> list[str]:
+    group = svc.owner_group(svc.session(token), group_id)
+    return [uid for uid, _ in sorted(group.requests.items(), key=lambda kv: kv[1])]
+
+
+def _seeders(svc: TrackerService, group_id: str, meta: FileMeta, sharers: set[str]) -> list[Seeder]:
+    """Live holders of the file, whole-file seeders first, each with what it holds."""
+    now = svc.now()
+    key = (group_id, meta.sha256)
+    out: list[Seeder] = []
+    seen: set[str] = set()
+    for uid in sorted(sharers):
+        token = svc.state.session_of_user.get(uid)
+        if token is None or not svc.liveness.is_live(token, now):
+            continue
+        _, bits = svc.liveness.holding(token, key)
+        session = svc.state.sessions[token]
+        out.append(Seeder(uid, session.peer_addr, session.fingerprint, bits))
+        seen.add(token)
+    members = svc.state.groups[group_id].members
+    for token in sorted(svc.liveness.holders_of(key) - seen):
+        holder = svc.state.sessions.get(token)
+        if holder is None or holder.user_id not in members or not svc.liveness.is_live(token, now):
+            continue
+        _, bits = svc.liveness.holding(token, key)
+        out.append(Seeder(holder.user_id, holder.peer_addr, holder.fingerprint, bits))
+    out.sort(key=lambda s: (s.pieces is not None, s.user_id))
+    return out
+
+
+def list_files(svc: TrackerService, token: str | None, group_id: str) -> list[FileListing]:
+    group = svc.member_group(svc.session(token), group_id)
+    out: list[FileListing] = []
+    for name in sorted(group.files):
+        shared = group.files[name]
+        whole = sum(1 for s in _seeders(svc, group_id, shared.meta, shared.sharers) if s.pieces is None)
+        if whole:
+            out.append(FileListing(name, shared.meta.size, shared.meta.sha256, whole))
+    return out
+
+
+def file_detail(svc: TrackerService, token: str | None, group_id: str, file_name: str) -> FileDetail:
+    session = svc.session(token)
+    group = svc.member_group(session, group_id)
+    shared = group.files.get(file_name)
+    if shared is None:
+        raise NotFound(f"no file named {file_name} in {group_id}")
+    seeders = [s for s in _seeders(svc, group_id, shared.meta, shared.sharers) if s.user_id != session.user_id]
+    expires = svc.now() + svc.config.token_ttl
+    grant = AccessGrant(session.user_id, group_id, shared.meta.sha256, session.fingerprint, svc.state.epoch,
+                        expires)
+    return FileDetail(shared.meta, seeders, mint_token(svc.signing_key, grant), float(int(expires)))
+

@@ -1,0 +1,54 @@
+-- GroupShare tracker schema. Creation is idempotent: run at every start.
+-- The log is the order of every durable mutation; the other tables are the state it produces (store.apply_sql).
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS log (
+    idx    INTEGER PRIMARY KEY,
+    epoch  INTEGER NOT NULL,
+    op_id  TEXT NOT NULL UNIQUE,
+    op     TEXT NOT NULL,      -- JSON
+    result TEXT NOT NULL       -- JSON {"status", "body"}: the first answer, returned again to a retry
+);
+CREATE TABLE IF NOT EXISTS users (
+    user_id TEXT PRIMARY KEY,
+    pw_hash TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    token       TEXT PRIMARY KEY,
+    user_id     TEXT NOT NULL UNIQUE,
+    peer_addr   TEXT NOT NULL,
+    fingerprint TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS groups_ (
+    group_id TEXT PRIMARY KEY,
+    owner    TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS members (
+    group_id   TEXT NOT NULL,
+    user_id    TEXT NOT NULL,
+    joined_seq INTEGER NOT NULL,   -- log index of the admission: "earliest-joined" is the smallest
+    PRIMARY KEY (group_id, user_id)
+);
+CREATE TABLE IF NOT EXISTS requests (
+    group_id TEXT NOT NULL,
+    user_id  TEXT NOT NULL,
+    seq      INTEGER NOT NULL,
+    PRIMARY KEY (group_id, user_id)
+);
+CREATE TABLE IF NOT EXISTS files (
+    group_id     TEXT NOT NULL,
+    file_name    TEXT NOT NULL,
+    size         INTEGER NOT NULL,
+    piece_size   INTEGER NOT NULL,
+    sha256       TEXT NOT NULL,
+    piece_hashes BLOB NOT NULL,    -- the 32-byte digests, concatenated
+    PRIMARY KEY (group_id, file_name)
+);
+CREATE TABLE IF NOT EXISTS shares (
+    group_id  TEXT NOT NULL,
+    file_name TEXT NOT NULL,
+    user_id   TEXT NOT NULL,
+    PRIMARY KEY (group_id, file_name, user_id)
+);

@@ -1,0 +1,280 @@
+"""The tracker's rules: every command of the contract, decided against the in-memory state.
+
+Theory of operation: a write is (1) an op_id look-up: a retry gets the first answer, waiting for it to be durable
+if it is still in flight; (2) any slow preparation off the loop (scrypt); (3) a synchronous ``decide`` that checks
+the rules against ``State`` and builds a fully decided op (new owner, dropped sessions...), with no ``await``
+between the check and the apply, so two concurrent requests can never both pass a check only one may pass;
+(4) the entry is applied to memory and handed to the ``LogWriter``; the caller is answered once it is durable.
+Reads come from memory (``queries.py``). Nothing here sees ``web.Request``; errors are ``wire.errors`` classes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from tracker_server.config import TrackerConfig
+from tracker_server.liveness import Holding, HoldingKey, Liveness
+from tracker_server.log import LogWriter
+from tracker_server.passwords import PasswordHasher
+from tracker_server.state import Entry, Group, Op, Session, State
+from wire.errors import BadInput, Conflict, Forbidden, NotFound, NotLoggedIn, Unavailable
+from wire.records import FileMeta
+from wire.tokens import public_key_hex, signing_key_from_secret
+
+BAD_LOGIN = "unknown user or wrong password"
+
+
+@dataclass(frozen=True, slots=True)
+class OpResult:
+    status: int
+    body: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"status": self.status, "body": self.body}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> OpResult:
+        return cls(int(data["status"]), dict(data["body"]))
+
+
+class TrackerService:
+    def __init__(self, config: TrackerConfig, state: State, writer: LogWriter) -> None:
+        self.config = config
+        self.state = state
+        self.writer = writer
+        self.liveness = Liveness(config.peer_timeout)
+        self.hasher = PasswordHasher(config.scrypt_log2_n)
+        self.signing_key = signing_key_from_secret(config.secret)
+        self.public_key = public_key_hex(self.signing_key)
+        self.role = "primary"
+        self._in_flight: dict[str, asyncio.Future[None]] = {}
+        self.grace_sessions(config.clock())
+
+    def now(self) -> float:
+        return self.config.clock()
+
+    def grace_sessions(self, now: float) -> None:
+        """Sessions known from SQLite count as live from ``now`` until they miss a heartbeat window."""
+        for token in self.state.sessions:
+            if token not in self.liveness.last_seen:
+                self.liveness.touch(token, now)
+
+    def replace_state(self, state: State) -> None:
+        """After a reload or snapshot install: keep the soft state of sessions that still exist."""
+        self.state = state
+        for token in list(self.liveness.last_seen):
+            if token not in state.sessions:
+                self.liveness.forget(token)
+        self.grace_sessions(self.now())
+
+    # ------------------------------------------------------------------------------------------ plumbing
+
+    def session(self, token: str | None) -> Session:
+        session = self.state.sessions.get(token or "")
+        if session is None:
+            raise NotLoggedIn("not logged in (no such session; log in again)")
+        return session
+
+    def group(self, group_id: str) -> Group:
+        group = self.state.groups.get(group_id)
+        if group is None:
+            raise NotFound(f"no such group: {group_id}")
+        return group
+
+    def member_group(self, session: Session, group_id: str) -> Group:
+        group = self.group(group_id)
+        if session.user_id not in group.members:
+            raise Forbidden(f"only members of {group_id} may do that")
+        return group
+
+    def owner_group(self, session: Session, group_id: str) -> Group:
+        group = self.group(group_id)
+        if group.owner != session.user_id:
+            raise Forbidden(f"only the owner of {group_id} may do that")
+        return group
+
+    async def _write(self, op_id: str, kind: str, decide: Callable[[], tuple[Op, OpResult]],
+                     prepare: Callable[[], Awaitable[None]] | None = None) -> OpResult:
+        prior = self.state.results.get(op_id)
+        if prior is None and prepare is not None:
+            await prepare()
+            prior = self.state.results.get(op_id)  # a twin request may have landed meanwhile
+        if prior is not None:
+            if prior[0] != kind:
+                raise Conflict("op_id already used for another operation")
+            pending = self._in_flight.get(op_id)
+            if pending is not None:
+                await asyncio.shield(pending)
+            return OpResult.from_json(prior[1])
+        if self.role != "primary":
+            raise Unavailable("this tracker is not the primary")
+        op, result = decide()
+        op["t"] = kind
+        entry = Entry(self.state.epoch, self.state.index + 1, op_id, op, result.to_json())
+        self.state.apply(entry)
+        fut = self.writer.submit(entry)
+        self._in_flight[op_id] = fut
+        try:
+            await asyncio.shield(fut)
+        finally:
+            if fut.done():
+                self._in_flight.pop(op_id, None)
+        return result
+
+    # ------------------------------------------------------------------------------------------ users, sessions
+
+    async def create_user(self, op_id: str, user_id: str, password: str) -> OpResult:
+        hashed: list[str] = []
+
+        async def prepare() -> None:
+            if user_id not in self.state.users:
+                hashed.append(await self.hasher.hash(password))
+
+        def decide() -> tuple[Op, OpResult]:
+            if user_id in self.state.users or not hashed:
+                raise Conflict(f"user id {user_id} is taken")
+            return {"u": user_id, "h": hashed[0]}, OpResult(201, {"user_id": user_id})
+
+        return await self._write(op_id, "create_user", decide, prepare)
+
+    async def login(self, op_id: str, user_id: str, password: str, peer_addr: str, fingerprint: str) -> OpResult:
+        # Verified even for a retry: an op_id alone must never hand out a session.
+        if not await self.hasher.verify(password, self.state.users.get(user_id)):
+            raise NotLoggedIn(BAD_LOGIN)
+
+        def decide() -> tuple[Op, OpResult]:
+            now = self.now()
+            old_token = self.state.session_of_user.get(user_id)
+            if old_token is not None:
+                old = self.state.sessions[old_token]
+                if old.peer_addr != peer_addr and self.liveness.is_live(old_token, now):
+                    raise Conflict(f"{user_id} is logged in on another live node ({old.peer_addr})")
+            token = secrets.token_urlsafe(32)
+            op = {"u": user_id, "token": token, "peer": peer_addr, "fp": fingerprint,
+                  "drop": [old_token] if old_token else []}
+            body = {"session": token, "user_id": user_id, "token_public_key": self.public_key,
+                    "heartbeat_interval": self.config.heartbeat_interval, "epoch": self.state.epoch}
+            return op, OpResult(200, body)
+
+        result = await self._write(op_id, "login", decide)
+        if result.body.get("user_id") != user_id:
+            raise Conflict("op_id already used for another operation")
+        token = str(result.body["session"])
+        for dropped in list(self.liveness.last_seen):
+            if dropped != token and dropped not in self.state.sessions:
+                self.liveness.forget(dropped)
+        self.liveness.touch(token, self.now())
+        return result
+
+    async def logout(self, op_id: str, token: str | None) -> OpResult:
+        session = self.state.sessions.get(token or "")
+        if session is None and op_id not in self.state.results:
+            raise NotLoggedIn("not logged in")
+
+        def decide() -> tuple[Op, OpResult]:
+            self.session(token)
+            return {"token": token}, OpResult(200, {})
+
+        result = await self._write(op_id, "logout", decide)
+        if token in self.liveness.last_seen:
+            self.liveness.forget(str(token))
+        return result
+
+    def heartbeat(self, token: str | None, raw: list[tuple[str, str, Holding]]) -> dict[str, Any]:
+        """Soft state only: stamp the session live and replace its holdings (unknown files are ignored)."""
+        session = self.session(token)
+        holdings: dict[HoldingKey, Holding] = {}
+        for group_id, sha, bits in raw:
+            group = self.state.groups.get(group_id)
+            if group is None or session.user_id not in group.members:
+                continue
+            meta = next((f.meta for f in group.files.values() if f.meta.sha256 == sha), None)
+            if meta is None:
+                continue
+            if bits is not None and len(bits) != (meta.piece_count + 7) // 8:
+                raise BadInput(f"bitfield for {sha[:12]}... must be {(meta.piece_count + 7) // 8} bytes")
+            holdings[(group_id, sha)] = bits
+        self.liveness.report(session.token, self.now(), holdings)
+        return {"heartbeat_interval": self.config.heartbeat_interval, "epoch": self.state.epoch}
+
+    # ------------------------------------------------------------------------------------------ groups
+
+    async def create_group(self, op_id: str, token: str | None, group_id: str) -> OpResult:
+        user = self.session(token).user_id
+
+        def decide() -> tuple[Op, OpResult]:
+            if group_id in self.state.groups:
+                raise Conflict(f"group id {group_id} is taken")
+            return {"g": group_id, "u": user}, OpResult(201, {"group_id": group_id})
+
+        return await self._write(op_id, "create_group", decide)
+
+    async def join_group(self, op_id: str, token: str | None, group_id: str) -> OpResult:
+        user = self.session(token).user_id
+
+        def decide() -> tuple[Op, OpResult]:
+            group = self.group(group_id)
+            if user in group.members:
+                raise Conflict(f"you are already a member of {group_id}")
+            if user in group.requests:
+                raise Conflict(f"your request to join {group_id} is already pending")
+            return {"g": group_id, "u": user}, OpResult(202, {"status": "pending"})
+
+        return await self._write(op_id, "join", decide)
+
+    async def leave_group(self, op_id: str, token: str | None, group_id: str) -> OpResult:
+        user = self.session(token).user_id
+
+        def decide() -> tuple[Op, OpResult]:
+            group = self.group(group_id)
+            if user not in group.members and user not in group.requests:
+                raise Forbidden(f"you are not a member of {group_id}")
+            new_owner = group.earliest_member(user) if group.owner == user else None
+            deleted = user in group.members and len(group.members) == 1
+            op = {"g": group_id, "u": user, "new_owner": new_owner, "deleted": deleted}
+            return op, OpResult(200, {"new_owner": new_owner, "deleted": deleted})
+
+        return await self._write(op_id, "leave", decide)
+
+    async def decide_request(self, op_id: str, token: str | None, group_id: str, user_id: str,
+                             accept: bool) -> OpResult:
+        session = self.session(token)
+
+        def decide() -> tuple[Op, OpResult]:
+            group = self.owner_group(session, group_id)
+            if user_id not in group.requests:
+                raise NotFound(f"{user_id} has no pending request to join {group_id}")
+            return {"g": group_id, "u": user_id}, OpResult(200, {})
+
+        return await self._write(op_id, "accept" if accept else "reject", decide)
+
+    # ------------------------------------------------------------------------------------------ files
+
+    async def share_file(self, op_id: str, token: str | None, group_id: str, meta: FileMeta) -> OpResult:
+        session = self.session(token)
+
+        def decide() -> tuple[Op, OpResult]:
+            group = self.member_group(session, group_id)
+            existing = group.files.get(meta.file_name)
+            if existing is not None and existing.meta != meta:
+                raise Conflict(f"{group_id} already has a different file named {meta.file_name}")
+            op = {"g": group_id, "u": session.user_id, "file": meta.to_json()}
+            return op, OpResult(201, {"file_name": meta.file_name})
+
+        return await self._write(op_id, "share", decide)
+
+    async def stop_share(self, op_id: str, token: str | None, group_id: str, file_name: str) -> OpResult:
+        session = self.session(token)
+
+        def decide() -> tuple[Op, OpResult]:
+            group = self.member_group(session, group_id)
+            shared = group.files.get(file_name)
+            if shared is None or session.user_id not in shared.sharers:
+                raise NotFound(f"you do not share {file_name} in {group_id}")
+            return {"g": group_id, "u": session.user_id, "name": file_name}, OpResult(200, {})
+
+        return await self._write(op_id, "stop_share", decide)

@@ -1,0 +1,220 @@
+"""All of the tracker's SQL: the log and the tables it produces, in one aiosqlite connection (WAL, one writer).
+
+Theory of operation: ``append`` writes a batch of log entries and applies each op to the tables in ONE
+transaction (group commit: many entries, one fsync), so the log and the state can never disagree after a crash.
+``load_state`` rebuilds the in-memory ``State`` at start; reads during service come from that object, not from
+here. ``apply_sql`` must agree op by op with ``State.apply`` (tests compare the two through ``digest``).
+``dump``/``install`` move a whole snapshot between trackers when a log cannot be replayed (issue 5).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from tracker_server.state import Entry, Group, Op, Session, SharedFile, State, file_meta_from_op
+from wire.records import FileMeta
+
+_TABLES = ("users", "sessions", "groups_", "members", "requests", "files", "shares", "log")
+
+
+def _schema() -> str:
+    return resources.files("tracker_server").joinpath("schema.sql").read_text(encoding="utf-8")
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+class Store:
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._db = conn
+
+    @classmethod
+    async def open(cls, path: Path) -> Store:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = await aiosqlite.connect(str(path), isolation_level=None)
+        await conn.execute("PRAGMA journal_mode=WAL")
+        await conn.execute("PRAGMA synchronous=FULL")  # an acknowledged entry survives a power cut too
+        await conn.execute("PRAGMA foreign_keys=OFF")
+        await conn.executescript(_schema())
+        return cls(conn)
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    # ------------------------------------------------------------------------------------------ meta values
+
+    async def get_meta(self, key: str, default: str | None = None) -> str | None:
+        async with self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)) as cur:
+            row = await cur.fetchone()
+        return default if row is None else str(row[0])
+
+    async def set_meta(self, key: str, value: str) -> None:
+        await self._db.execute("INSERT INTO meta(key, value) VALUES (?, ?) "
+                               "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))
+
+    # ------------------------------------------------------------------------------------------ the log
+
+    async def append(self, entries: Iterable[Entry]) -> None:
+        """Record and apply the entries in one transaction (all or nothing)."""
+        await self._db.execute("BEGIN IMMEDIATE")
+        try:
+            for entry in entries:
+                await self._db.execute(
+                    "INSERT INTO log(idx, epoch, op_id, op, result) VALUES (?, ?, ?, ?, ?)",
+                    (entry.index, entry.epoch, entry.op_id, _dumps(entry.op), _dumps(entry.result)))
+                await apply_sql(self._db, entry.op, entry.index)
+        except BaseException:
+            await self._db.execute("ROLLBACK")
+            raise
+        await self._db.execute("COMMIT")
+
+    async def entries_after(self, index: int, limit: int = 1000) -> list[Entry]:
+        async with self._db.execute(
+                "SELECT epoch, idx, op_id, op, result FROM log WHERE idx > ? ORDER BY idx LIMIT ?",
+                (index, limit)) as cur:
+            rows = await cur.fetchall()
+        return [Entry(int(r[0]), int(r[1]), str(r[2]), json.loads(r[3]), json.loads(r[4])) for r in rows]
+
+    async def entry_at(self, index: int) -> Entry | None:
+        rows = await self.entries_after(index - 1, 1)
+        return rows[0] if rows and rows[0].index == index else None
+
+    # ------------------------------------------------------------------------------------------ loading
+
+    async def load_state(self) -> State:
+        state = State()
+        for user_id, pw_hash in await self._rows("SELECT user_id, pw_hash FROM users"):
+            state.users[user_id] = pw_hash
+        for token, user_id, peer, fp in await self._rows(
+                "SELECT token, user_id, peer_addr, fingerprint FROM sessions"):
+            state.add_session(Session(token, user_id, peer, fp))
+        for group_id, owner in await self._rows("SELECT group_id, owner FROM groups_"):
+            state.groups[group_id] = Group(group_id, owner)
+        for group_id, user_id, seq in await self._rows("SELECT group_id, user_id, joined_seq FROM members"):
+            state.groups[group_id].members[user_id] = int(seq)
+        for group_id, user_id, seq in await self._rows("SELECT group_id, user_id, seq FROM requests"):
+            state.groups[group_id].requests[user_id] = int(seq)
+        for group_id, name, size, piece_size, sha, blob in await self._rows(
+                "SELECT group_id, file_name, size, piece_size, sha256, piece_hashes FROM files"):
+            hashes = tuple(bytes(blob[i:i + 32]) for i in range(0, len(blob), 32))
+            meta = FileMeta(name, int(size), int(piece_size), sha, hashes)
+            state.groups[group_id].files[name] = SharedFile(meta)
+        for group_id, name, user_id in await self._rows("SELECT group_id, file_name, user_id FROM shares"):
+            state.groups[group_id].files[name].sharers.add(user_id)
+        for epoch, idx, op_id, op, result in await self._rows("SELECT epoch, idx, op_id, op, result FROM log"):
+            state.results[op_id] = (json.loads(op)["t"], json.loads(result))
+            state.index = max(state.index, int(idx))
+            state.epoch = max(state.epoch, int(epoch))
+        state.epoch = max(state.epoch, int(await self.get_meta("epoch", "0") or 0))
+        return state
+
+    async def _rows(self, sql: str, args: tuple[Any, ...] = ()) -> list[Any]:
+        async with self._db.execute(sql, args) as cur:
+            return list(await cur.fetchall())
+
+    # ------------------------------------------------------------------------------------------ snapshots
+
+    async def dump(self) -> dict[str, list[list[Any]]]:
+        """Every row of every state table and of the log (blobs as hex), in key order: a consistent snapshot."""
+        await self._db.execute("BEGIN")
+        try:
+            out: dict[str, list[list[Any]]] = {}
+            for table in _TABLES:
+                rows = await self._rows(f"SELECT * FROM {table} ORDER BY 1, 2")
+                out[table] = [[v.hex() if isinstance(v, bytes) else v for v in row] for row in rows]
+        finally:
+            await self._db.execute("COMMIT")
+        return out
+
+    async def install(self, snapshot: dict[str, list[list[Any]]], epoch: int) -> None:
+        """Replace every table with ``snapshot`` (from ``dump`` of another tracker) in one transaction."""
+        await self._db.execute("BEGIN IMMEDIATE")
+        try:
+            for table in _TABLES:
+                await self._db.execute(f"DELETE FROM {table}")
+                for row in snapshot.get(table, []):
+                    if table == "files":
+                        row = [*row[:5], bytes.fromhex(row[5])]
+                    marks = ", ".join("?" * len(row))
+                    await self._db.execute(f"INSERT INTO {table} VALUES ({marks})", row)
+            await self.set_meta("epoch", str(epoch))
+        except BaseException:
+            await self._db.execute("ROLLBACK")
+            raise
+        await self._db.execute("COMMIT")
+
+    async def digest(self) -> str:
+        """SHA-256 of the state tables (not the log): equal on trackers holding the same state."""
+        snap = await self.dump()
+        snap.pop("log")
+        return hashlib.sha256(_dumps(snap).encode("utf-8")).hexdigest()
+
+
+async def apply_sql(db: aiosqlite.Connection, op: Op, index: int) -> None:
+    """The SQL twin of ``State.apply``: the op is already decided, so this only writes rows."""
+    kind = op["t"]
+    if kind == "create_user":
+        await db.execute("INSERT INTO users(user_id, pw_hash) VALUES (?, ?)", (op["u"], op["h"]))
+    elif kind == "login":
+        for token in op["drop"]:
+            await db.execute("DELETE FROM sessions WHERE token = ?", (token,))
+        await db.execute("DELETE FROM sessions WHERE user_id = ?", (op["u"],))
+        await db.execute("INSERT INTO sessions(token, user_id, peer_addr, fingerprint) VALUES (?, ?, ?, ?)",
+                         (op["token"], op["u"], op["peer"], op["fp"]))
+    elif kind == "logout":
+        await db.execute("DELETE FROM sessions WHERE token = ?", (op["token"],))
+    elif kind == "create_group":
+        await db.execute("INSERT INTO groups_(group_id, owner) VALUES (?, ?)", (op["g"], op["u"]))
+        await db.execute("INSERT INTO members(group_id, user_id, joined_seq) VALUES (?, ?, ?)",
+                         (op["g"], op["u"], index))
+    elif kind == "join":
+        await db.execute("INSERT INTO requests(group_id, user_id, seq) VALUES (?, ?, ?)", (op["g"], op["u"], index))
+    elif kind == "leave":
+        await _leave_sql(db, op)
+    elif kind == "accept":
+        await db.execute("DELETE FROM requests WHERE group_id = ? AND user_id = ?", (op["g"], op["u"]))
+        await db.execute("INSERT INTO members(group_id, user_id, joined_seq) VALUES (?, ?, ?)",
+                         (op["g"], op["u"], index))
+    elif kind == "reject":
+        await db.execute("DELETE FROM requests WHERE group_id = ? AND user_id = ?", (op["g"], op["u"]))
+    elif kind == "share":
+        meta = file_meta_from_op(op["file"])
+        await db.execute(
+            "INSERT OR IGNORE INTO files(group_id, file_name, size, piece_size, sha256, piece_hashes) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (op["g"], meta.file_name, meta.size, meta.piece_size, meta.sha256, b"".join(meta.piece_hashes)))
+        await db.execute("INSERT OR IGNORE INTO shares(group_id, file_name, user_id) VALUES (?, ?, ?)",
+                         (op["g"], meta.file_name, op["u"]))
+    elif kind == "stop_share":
+        await db.execute("DELETE FROM shares WHERE group_id = ? AND file_name = ? AND user_id = ?",
+                         (op["g"], op["name"], op["u"]))
+        await _drop_unshared_files(db, op["g"])
+    else:
+        raise ValueError(f"unknown op {kind!r}")
+
+
+async def _leave_sql(db: aiosqlite.Connection, op: Op) -> None:
+    gid, uid = op["g"], op["u"]
+    if op["deleted"]:
+        for table in ("groups_", "members", "requests", "files", "shares"):
+            await db.execute(f"DELETE FROM {table} WHERE group_id = ?", (gid,))
+        return
+    await db.execute("DELETE FROM members WHERE group_id = ? AND user_id = ?", (gid, uid))
+    await db.execute("DELETE FROM requests WHERE group_id = ? AND user_id = ?", (gid, uid))
+    await db.execute("DELETE FROM shares WHERE group_id = ? AND user_id = ?", (gid, uid))
+    await _drop_unshared_files(db, gid)
+    if op["new_owner"] is not None:
+        await db.execute("UPDATE groups_ SET owner = ? WHERE group_id = ?", (op["new_owner"], gid))
+
+
+async def _drop_unshared_files(db: aiosqlite.Connection, gid: str) -> None:
+    await db.execute("DELETE FROM files WHERE group_id = ? AND NOT EXISTS (SELECT 1 FROM shares s "
+                     "WHERE s.group_id = files.group_id AND s.file_name = files.file_name)", (gid,))
