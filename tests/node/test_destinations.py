@@ -1,0 +1,71 @@
+"""The contract's destination rules for download_file, checked before anything starts."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from peer_node.destinations import resolve_destination, temp_path_for
+from wire.errors import BadInput, Conflict
+
+
+def test_existing_directory_receives_the_file_name(tmp_path: Path) -> None:
+    assert resolve_destination(str(tmp_path), "f.bin") == tmp_path / "f.bin"
+
+
+def test_new_path_in_an_existing_directory_names_the_file(tmp_path: Path) -> None:
+    assert resolve_destination(str(tmp_path / "copy.bin"), "f.bin") == tmp_path / "copy.bin"
+
+
+def test_relative_path_is_relative_to_the_working_directory(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    assert resolve_destination("sub", "f.bin", cwd=str(tmp_path)) == tmp_path / "sub" / "f.bin"
+
+
+def test_existing_file_is_never_overwritten(tmp_path: Path) -> None:
+    (tmp_path / "copy.bin").write_bytes(b"mine")
+    with pytest.raises(Conflict):
+        resolve_destination(str(tmp_path / "copy.bin"), "f.bin")
+
+
+def test_directory_already_holding_the_name_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "f.bin").write_bytes(b"mine")
+    with pytest.raises(Conflict):
+        resolve_destination(str(tmp_path), "f.bin")
+
+
+def test_missing_parent_is_bad_input(tmp_path: Path) -> None:
+    with pytest.raises(BadInput, match="does not exist"):
+        resolve_destination(str(tmp_path / "nope" / "copy.bin"), "f.bin")
+
+
+def test_dangling_symlink_is_not_followed(tmp_path: Path) -> None:
+    os.symlink(tmp_path / "elsewhere", tmp_path / "link")
+    with pytest.raises(Conflict):
+        resolve_destination(str(tmp_path / "link"), "f.bin")
+    assert not (tmp_path / "elsewhere").exists()
+
+
+def test_symlink_to_a_directory_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "real").mkdir()
+    os.symlink(tmp_path / "real", tmp_path / "link")
+    with pytest.raises(BadInput, match="symbolic link"):
+        resolve_destination(str(tmp_path / "link"), "f.bin")
+
+
+@pytest.mark.parametrize("raw", ["", "a\x00b"])
+def test_malformed_destination_is_bad_input(raw: str) -> None:
+    with pytest.raises(BadInput):
+        resolve_destination(raw, "f.bin")
+
+
+def test_bad_file_name_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(BadInput):
+        resolve_destination(str(tmp_path), "../evil")
+
+
+def test_partial_file_sits_beside_the_final_one(tmp_path: Path) -> None:
+    temp = temp_path_for(tmp_path / "f.bin")
+    assert temp.parent == tmp_path and temp.name.startswith(".") and temp != tmp_path / "f.bin"

@@ -1,0 +1,57 @@
+"""Share-time hashing: the same digests as plain hashlib, piece by piece and whole."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+from peer_node.hashing import hash_file
+from wire.errors import BadInput
+from wire.pieces import piece_count
+
+
+def test_piece_and_whole_hashes_match_hashlib(tmp_path: Path) -> None:
+    data = os.urandom(5 * 16384 + 123)
+    path = tmp_path / "f.bin"
+    path.write_bytes(data)
+    h = hash_file(str(path), piece_size=16384)
+    assert h.size == len(data)
+    assert h.sha256 == hashlib.sha256(data).hexdigest()
+    assert len(h.piece_hashes) == piece_count(len(data), 16384) == 6
+    for i, digest in enumerate(h.piece_hashes):
+        assert digest == hashlib.sha256(data[i * 16384:(i + 1) * 16384]).digest()
+
+
+def test_default_piece_size_comes_from_the_file_size(tmp_path: Path) -> None:
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"x" * 1000)
+    h = hash_file(str(path))
+    assert h.piece_size == 512 * 1024 and len(h.piece_hashes) == 1
+
+
+def test_empty_file_has_no_pieces(tmp_path: Path) -> None:
+    path = tmp_path / "empty"
+    path.write_bytes(b"")
+    h = hash_file(str(path))
+    assert h.piece_hashes == () and h.sha256 == hashlib.sha256(b"").hexdigest()
+
+
+def test_progress_reaches_the_size(tmp_path: Path) -> None:
+    path = tmp_path / "f.bin"
+    path.write_bytes(os.urandom(100_000))
+    seen: list[int] = []
+    hash_file(str(path), piece_size=16384, progress=lambda done, total: seen.append(done))
+    assert seen == sorted(seen) and seen[-1] == 100_000
+
+
+def test_directory_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(BadInput, match="regular file"):
+        hash_file(str(tmp_path))
+
+
+def test_missing_file_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(BadInput, match="cannot read"):
+        hash_file(str(tmp_path / "nope"))

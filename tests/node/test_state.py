@@ -1,0 +1,44 @@
+"""The node's persisted state: the API key file and the atomic JSON documents."""
+
+from __future__ import annotations
+
+import hashlib
+import stat
+from pathlib import Path
+
+from peer_node.state import DownloadRecord, NodeState, SessionRecord, ShareRecord, load_or_create_api_key
+from wire.records import FileMeta
+
+
+def test_api_key_is_created_once_with_mode_0600(tmp_path: Path) -> None:
+    key = load_or_create_api_key(tmp_path)
+    assert len(key) >= 32
+    assert stat.S_IMODE((tmp_path / "api-key").stat().st_mode) == 0o600
+    assert load_or_create_api_key(tmp_path) == key
+
+
+async def test_session_shares_and_downloads_survive_a_restart(tmp_path: Path) -> None:
+    meta = FileMeta("f.bin", 10, 16384, hashlib.sha256(b"0123456789").hexdigest(),
+                    (hashlib.sha256(b"0123456789").digest(),))
+    state = NodeState(tmp_path)
+    state.load()
+    await state.set_session(SessionRecord("alice", "tok", "ab" * 32, 2.0))
+    await state.put_share(ShareRecord("alice", "g1", "/x/f.bin", 10, 123, meta))
+    await state.put_download(DownloadRecord("alice", "g1", "f.bin", "/y/f.bin", "D", meta, started_at=1.0))
+    again = NodeState(tmp_path)
+    again.load()
+    assert again.session == state.session
+    assert again.shares == state.shares
+    assert again.downloads == state.downloads
+    await again.set_session(None)
+    third = NodeState(tmp_path)
+    third.load()
+    assert third.session is None
+
+
+def test_corrupt_documents_are_ignored(tmp_path: Path) -> None:
+    (tmp_path / "shares.json").write_text("{not json", encoding="utf-8")
+    (tmp_path / "downloads.json").write_text('[{"user_id": "a"}]', encoding="utf-8")
+    state = NodeState(tmp_path)
+    state.load()
+    assert state.shares == {} and state.downloads == {}

@@ -1,0 +1,127 @@
+"""The tracker client against small real HTTP servers: failover order, op_id reuse, errors, redirects."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from support.cluster import free_port
+
+from peer_node.tracker_client import TrackerClient, path_of
+from wire.errors import Conflict, TooManyRequests, Unavailable
+from wire.tracker_list import TrackerAddress
+
+
+class Stub:
+    """A tracker stand-in that records what it received and answers with a fixed status."""
+
+    def __init__(self, status: int, answer: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+        self.status = status
+        self.answer = answer
+        self.headers = headers or {}
+        self.seen: list[dict[str, Any]] = []
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self.handle)
+        self.server = TestServer(app, host="127.0.0.1", port=free_port())
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.json() if request.can_read_body else {}
+        self.seen.append({"path": request.path, "auth": request.headers.get("Authorization"), **body})
+        return web.json_response(self.answer, status=self.status, headers=self.headers)
+
+    def address(self, rank: int) -> TrackerAddress:
+        return TrackerAddress("127.0.0.1", self.server.port or 0, rank)
+
+
+@pytest.fixture
+async def stubs() -> Any:
+    made: list[Stub] = []
+
+    async def make(status: int, answer: dict[str, Any], headers: dict[str, str] | None = None) -> Stub:
+        stub = Stub(status, answer, headers)
+        await stub.server.start_server()
+        made.append(stub)
+        return stub
+
+    yield make
+    for stub in made:
+        await stub.server.close()
+
+
+async def test_write_fails_over_in_rank_order_reusing_the_op_id(stubs: Any) -> None:
+    broken = await stubs(500, {})
+    good = await stubs(201, {"group_id": "g1"})
+    down = TrackerAddress("127.0.0.1", free_port(), 1)
+    client = TrackerClient([down, broken.address(2), good.address(3)], timeout_s=2)
+    client.session_token = "sess"
+    try:
+        answer = await client.write("POST", "/groups", {"group_id": "g1"})
+    finally:
+        await client.close()
+    assert answer == {"group_id": "g1"}
+    assert broken.seen[0]["op_id"] == good.seen[0]["op_id"] and len(good.seen[0]["op_id"]) == 32
+    assert good.seen[0]["auth"] == "Bearer sess"
+    assert client.current.rank == 3 and client.failed_over
+
+
+async def test_client_stays_with_the_tracker_that_answered(stubs: Any) -> None:
+    first = await stubs(500, {})
+    second = await stubs(200, {"groups": []})
+    client = TrackerClient([first.address(1), second.address(2)], timeout_s=2)
+    try:
+        await client.get("/groups")
+        await client.get("/groups")
+    finally:
+        await client.close()
+    assert len(first.seen) == 1 and len(second.seen) == 2
+
+
+async def test_4xx_is_the_answer_not_a_reason_to_fail_over(stubs: Any) -> None:
+    first = await stubs(409, {"error": {"code": "conflict", "message": "group g1 exists"}})
+    second = await stubs(201, {})
+    client = TrackerClient([first.address(1), second.address(2)], timeout_s=2)
+    try:
+        with pytest.raises(Conflict, match="group g1 exists"):
+            await client.write("POST", "/groups", {"group_id": "g1"})
+    finally:
+        await client.close()
+    assert second.seen == []
+
+
+async def test_429_carries_retry_after(stubs: Any) -> None:
+    stub = await stubs(429, {"error": {"code": "too_many_requests", "message": "slow down"}}, {"Retry-After": "7"})
+    client = TrackerClient([stub.address(1)], timeout_s=2)
+    try:
+        with pytest.raises(TooManyRequests) as info:
+            await client.write("POST", "/sessions", {}, auth=False)
+    finally:
+        await client.close()
+    assert info.value.retry_after == 7
+
+
+async def test_redirect_to_the_primary_is_followed_with_the_body(stubs: Any) -> None:
+    primary = await stubs(201, {"user_id": "u"})
+    secondary = await stubs(307, {}, {"Location": f"http://127.0.0.1:{primary.server.port}/api/v1/users"})
+    client = TrackerClient([secondary.address(1), primary.address(2)], timeout_s=2)
+    try:
+        await client.write("POST", "/users", {"user_id": "u"}, auth=False)
+    finally:
+        await client.close()
+    assert primary.seen[0]["user_id"] == "u"
+    assert primary.seen[0]["op_id"] == secondary.seen[0]["op_id"]
+
+
+async def test_all_trackers_down_is_unavailable() -> None:
+    client = TrackerClient([TrackerAddress("127.0.0.1", free_port(), 1),
+                            TrackerAddress("127.0.0.1", free_port(), 2)], timeout_s=1)
+    try:
+        with pytest.raises(Unavailable, match="no tracker reachable"):
+            await client.get("/groups")
+    finally:
+        await client.close()
+
+
+def test_path_segments_are_percent_encoded() -> None:
+    assert path_of("groups", "g1", "files", "a b/c?.bin") == "/groups/g1/files/a%20b%2Fc%3F.bin"
