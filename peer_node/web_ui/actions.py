@@ -1,0 +1,190 @@
+"""Form posts that change something (POST only; the guard has checked Origin and the CSRF token already).
+
+On success: a one-line notice and a 303 back to a page (post/redirect/get, so reload never re-posts).
+On a refusal: the same page again, with the error in plain words next to the form that caused it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from aiohttp_session import get_session
+
+from peer_node.web_ui.pages import group_context, group_id_from, groups_context
+from peer_node.web_ui.state import flash, render, require_user, safe_next, see_other, ui
+from wire.errors import BadInput, GroupShareError
+from wire.names import check_file_name, check_id
+
+
+def _text(form: Any, name: str) -> str:
+    value = form.get(name, "")
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _existing_file(path: str) -> str:
+    """The path with ~ expanded, if a regular file is there (a stat: cheap enough for the loop)."""
+    expanded = os.path.expanduser(path)
+    if not os.path.isfile(expanded):
+        raise BadInput(f"There is no file at {path}. Check the path (it is on the computer running the node).")
+    return expanded
+
+
+def _existing_folder(folder: str) -> str | None:
+    expanded = os.path.expanduser(folder)
+    return expanded if os.path.isabs(expanded) and os.path.isdir(expanded) else None
+
+
+def _target_taken(folder: Path, name: str) -> bool:
+    return (folder / name).exists()
+
+
+def _ensure_folder(folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+
+
+async def group_error(request: web.Request, gid: str, where: str, exc: GroupShareError,
+                       values: dict[str, str] | None = None) -> web.Response:
+    context = await group_context(request, gid)
+    context["errors"] = {where: exc.message}
+    context["values"] = values or {}
+    template = "group.html" if context["is_member"] else "group_join.html"
+    return await render(request, template, context, status=exc.status, nav="groups")
+
+
+async def create_group(request: web.Request) -> web.StreamResponse:
+    await require_user(request)
+    gid = _text(await request.post(), "group_id")
+    try:
+        check_id(gid, "group name")
+        await ui(request).service.create_group(gid)
+    except GroupShareError as exc:
+        context = await groups_context(request)
+        msg = exc.message
+        if isinstance(exc, BadInput):
+            msg = "A group name is 1-64 characters: letters, digits, '.', '_' or '-'."
+        elif exc.status == 409:
+            msg = f"A group named {gid} already exists. Choose another name."
+        context["errors"] = {"create": msg}
+        context["values"] = {"group_id": gid}
+        return await render(request, "groups.html", context, status=exc.status, nav="groups")
+    flash(await get_session(request), f"Group {gid} created. You are its owner.")
+    raise see_other(f"/groups/{gid}")
+
+
+async def join_group(request: web.Request) -> web.StreamResponse:
+    await require_user(request)
+    gid = group_id_from(request)
+    back = safe_next(_text(await request.post(), "back"), f"/groups/{gid}")
+    try:
+        await ui(request).service.join_group(gid)
+    except GroupShareError as exc:
+        if back == "/groups":
+            context = await groups_context(request)
+            context["errors"] = {f"join:{gid}": exc.message}
+            return await render(request, "groups.html", context, status=exc.status, nav="groups")
+        return await group_error(request, gid, "join", exc)
+    flash(await get_session(request), f"Asked to join {gid}. The owner will decide.")
+    raise see_other(back)
+
+
+async def leave_group(request: web.Request) -> web.StreamResponse:
+    await require_user(request)
+    gid = group_id_from(request)
+    try:
+        result = await ui(request).service.leave_group(gid)
+    except GroupShareError as exc:
+        return await group_error(request, gid, "leave", exc)
+    note = f"You left {gid}."
+    new_owner = getattr(result, "new_owner", None) or (result.get("new_owner") if isinstance(result, dict) else None)
+    deleted = getattr(result, "deleted", None) or (result.get("deleted") if isinstance(result, dict) else None)
+    if deleted:
+        note += " It had no other members, so it was deleted."
+    elif isinstance(new_owner, str) and new_owner:
+        note += f" {new_owner} owns it now."
+    flash(await get_session(request), note)
+    raise see_other("/groups")
+
+
+async def decide_request(request: web.Request) -> web.StreamResponse:
+    await require_user(request)
+    gid = group_id_from(request)
+    uid = request.match_info["user_id"]
+    accept = request.match_info["decision"] == "accept"
+    service = ui(request).service
+    try:
+        check_id(uid, "user id")
+        await (service.accept_request(gid, uid) if accept else service.reject_request(gid, uid))
+    except GroupShareError as exc:
+        return await group_error(request, gid, f"request:{uid}", exc)
+    flash(await get_session(request), f"{uid} is now a member." if accept else f"Refused {uid}'s request.")
+    raise see_other(f"/groups/{gid}")
+
+
+async def share_path(request: web.Request) -> web.StreamResponse:
+    await require_user(request)
+    gid = group_id_from(request)
+    path = _text(await request.post(), "path")
+    try:
+        if not path:
+            raise BadInput("Enter the full path of a file on this computer, e.g. /home/you/report.pdf.")
+        expanded = _existing_file(path)
+        shared = await ui(request).service.upload_file(expanded, gid)
+    except GroupShareError as exc:
+        return await group_error(request, gid, "share", exc, {"path": path})
+    flash(await get_session(request), f"Sharing {shared.file_name} with {gid}.")
+    raise see_other(f"/groups/{gid}")
+
+
+async def stop_share(request: web.Request) -> web.StreamResponse:
+    await require_user(request)
+    gid = group_id_from(request)
+    name = _text(await request.post(), "file_name")
+    try:
+        check_file_name(name)
+        await ui(request).service.stop_share(gid, name)
+    except GroupShareError as exc:
+        return await group_error(request, gid, "shares", exc)
+    flash(await get_session(request), f"Stopped sharing {name}.")
+    raise see_other(f"/groups/{gid}")
+
+
+async def start_download(request: web.Request) -> web.StreamResponse:
+    await require_user(request)
+    gid = group_id_from(request)
+    form = await request.post()
+    name = _text(form, "file_name")
+    session = await get_session(request)
+    folder = session.get("download_dir")
+    folder_path = Path(folder) if isinstance(folder, str) and folder else ui(request).default_download_dir
+    try:
+        check_file_name(name)
+        if folder_path == ui(request).default_download_dir:
+            _ensure_folder(folder_path)
+        if _target_taken(folder_path, name):
+            raise BadInput(f"{folder_path / name} already exists. Move it away or choose another download folder.")
+        await ui(request).service.download_file(gid, name, str(folder_path))
+    except GroupShareError as exc:
+        return await group_error(request, gid, f"file:{name}", exc)
+    flash(session, f"Downloading {name}. Progress shows here live.")
+    raise see_other("/downloads")
+
+
+async def set_download_folder(request: web.Request) -> web.StreamResponse:
+    await require_user(request)
+    gid = group_id_from(request)
+    folder = _text(await request.post(), "folder")
+    session = await get_session(request)
+    if not folder:
+        session.pop("download_dir", None)
+        flash(session, "Downloads go to the node's own folder again.")
+        raise see_other(f"/groups/{gid}")
+    expanded = _existing_folder(folder)
+    if expanded is None:
+        exc = BadInput(f"{folder} is not a folder on this computer. Give the full path of an existing folder.")
+        return await group_error(request, gid, "folder", exc, {"folder": folder})
+    session["download_dir"] = expanded
+    flash(session, f"Downloads now go to {expanded}.")
+    raise see_other(f"/groups/{gid}")

@@ -1,0 +1,133 @@
+"""Register, log in, log out.
+
+Logging in asks the node to log in (the node acts for one user; /cmd shares the login), then throws the old
+session away and starts a new one with a fresh CSRF token: a cookie planted before login is worth nothing
+after it. Logging out bumps the user's session version, which ends every copy of the cookie.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from aiohttp import web
+from aiohttp_session import get_session, new_session
+
+from peer_node.web_ui.security import csrf_token
+from peer_node.web_ui.state import current_user, flash, render, safe_next, see_other, ui
+from wire.errors import BadInput, GroupShareError, NotLoggedIn
+from wire.names import check_id
+
+MAX_PASSWORD = 1024
+BAD_LOGIN = "That user id and password do not match. Check both and try again."
+
+
+def _field(form: object, name: str) -> str:
+    value = form.get(name, "") if hasattr(form, "get") else ""
+    return value if isinstance(value, str) else ""
+
+
+async def login_page(request: web.Request) -> web.StreamResponse:
+    if await current_user(request):
+        raise see_other(safe_next(request.query.get("next")))
+    return await render(request, "login.html", {
+        "next": safe_next(request.query.get("next")), "values": {"user_id": request.query.get("user", "")},
+        "errors": {},
+    }, nav="login")
+
+
+async def login_post(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    uid, pw = _field(form, "user_id").strip(), _field(form, "password")
+    target = safe_next(_field(form, "next"))
+    errors: dict[str, str] = {}
+    try:
+        check_id(uid, "user id")
+    except BadInput:
+        errors["user_id"] = "Enter your user id (letters, digits, '.', '_' or '-')."
+    if not pw:
+        errors["password"] = "Enter your password."
+    if not errors:
+        errors = await _log_node_in(request, uid, pw)
+    if errors:
+        return await render(request, "login.html", {"next": target, "values": {"user_id": uid}, "errors": errors},
+                            status=400 if "form" not in errors else 401, nav="login")
+    old = await get_session(request)
+    old.invalidate()
+    session = await new_session(request)  # a new session: nothing from before login survives
+    session["uid"] = uid
+    session["ver"] = ui(request).versions.current(uid)
+    csrf_token(session)
+    flash(session, f"Logged in as {uid}.")
+    raise see_other(target)
+
+
+async def _log_node_in(request: web.Request, uid: str, pw: str) -> dict[str, str]:
+    """Log the node in as ``uid`` (or confirm the password if it already is); errors by form field."""
+    state = ui(request)
+    loop = asyncio.get_running_loop()
+    node_user = state.service.status().user_id
+    if node_user == uid:
+        if not state.memo.knows(uid):
+            return {"form": f"This node is already logged in as {uid} through its text commands. "
+                            "Run logout there first, then log in here."}
+        if not await loop.run_in_executor(None, state.memo.verify, uid, pw):
+            return {"form": BAD_LOGIN}
+        return {}
+    if node_user is not None:
+        return {"form": f"This node is logged in as {node_user}. A node acts for one user at a time: "
+                        f"{node_user} must log out first."}
+    try:
+        await state.service.login(uid, pw)
+    except NotLoggedIn:
+        return {"form": BAD_LOGIN}
+    except GroupShareError as exc:
+        return {"form": exc.message}
+    await loop.run_in_executor(None, state.memo.remember, uid, pw)
+    return {}
+
+
+async def register_page(request: web.Request) -> web.StreamResponse:
+    return await render(request, "register.html", {"values": {}, "errors": {}}, nav="register")
+
+
+async def register_post(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    uid, pw, pw2 = _field(form, "user_id").strip(), _field(form, "password"), _field(form, "password2")
+    errors: dict[str, str] = {}
+    try:
+        check_id(uid, "user id")
+    except BadInput:
+        errors["user_id"] = "Use 1-64 characters: letters, digits, '.', '_' or '-'."
+    if not pw:
+        errors["password"] = "Choose a password."
+    elif len(pw) > MAX_PASSWORD:
+        errors["password"] = f"Use at most {MAX_PASSWORD} characters."
+    elif pw != pw2:
+        errors["password2"] = "The two passwords differ. Type the same password twice."
+    if not errors:
+        try:
+            await ui(request).service.create_user(uid, pw)
+        except GroupShareError as exc:
+            key = "user_id" if exc.status == 409 else "form"
+            errors[key] = "That user id is taken. Choose another." if exc.status == 409 else exc.message
+    if errors:
+        return await render(request, "register.html", {"values": {"user_id": uid}, "errors": errors},
+                            status=409 if "taken" in errors.get("user_id", "") else 400, nav="register")
+    session = await get_session(request)
+    flash(session, f"Account {uid} created. Log in to start.")
+    raise see_other(f"/login?user={uid}")
+
+
+async def logout_post(request: web.Request) -> web.StreamResponse:
+    session = await get_session(request)
+    uid = session.get("uid")
+    state = ui(request)
+    if isinstance(uid, str) and await current_user(request) == uid:
+        with contextlib.suppress(NotLoggedIn):  # logged out already (by /cmd): ending our cookies is what is left
+            await state.service.logout()
+        state.versions.bump(uid)
+    session.invalidate()
+    fresh = await new_session(request)
+    flash(fresh, "You are logged out. This node stops sharing until someone logs in.")
+    raise see_other("/login")

@@ -1,0 +1,64 @@
+"""Live download progress as Server-Sent Events (GET /downloads/events).
+
+One long-lived response per open page: the handler looks at the node's downloads every ``event_poll_s``
+(0.4 s) and sends a ``downloads`` event only when a row's words changed, so a change reaches the page
+within a second while an idle page costs no request at all (a comment every 15 s keeps proxies from
+closing the stream). The browser reconnects by itself (``retry``). Shutdown sets ``stopping`` so open
+streams end at once instead of holding the node's exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+
+from aiohttp import web
+
+from peer_node.views import DownloadView
+from peer_node.web_ui.format import download_json, ordered
+from peer_node.web_ui.pages import save_url
+from peer_node.web_ui.state import current_user, ui
+
+
+def snapshot(downloads: list[DownloadView]) -> str:
+    return json.dumps({"downloads": [download_json(d, save_url(d)) for d in ordered(downloads)]},
+                      separators=(",", ":"))
+
+
+async def stream(request: web.Request) -> web.StreamResponse:
+    if await current_user(request) is None:
+        raise web.HTTPUnauthorized(text="Log in to see downloads.\n")
+    state = ui(request)
+    response = web.StreamResponse(headers={
+        "Content-Type": "text/event-stream; charset=utf-8",
+        "Cache-Control": "no-store",
+        "X-Accel-Buffering": "no",
+    })
+    await response.prepare(request)
+    await response.write(b"retry: 2000\n\n")
+    last = ""
+    last_write = time.monotonic()
+    stop = asyncio.ensure_future(state.stopping.wait())
+    try:
+        while not state.stopping.is_set():
+            if await current_user(request) is None:
+                await response.write(b"event: logout\ndata: {}\n\n")
+                break
+            body = snapshot(state.service.downloads())
+            now = time.monotonic()
+            if body != last:
+                await response.write(f"event: downloads\ndata: {body}\n\n".encode())
+                last, last_write = body, now
+            elif now - last_write >= state.keepalive_s:
+                await response.write(b": keep-alive\n\n")
+                last_write = now
+            await asyncio.wait({stop}, timeout=state.event_poll_s)
+    except (ConnectionResetError, ConnectionError):
+        pass  # the page was closed
+    finally:
+        stop.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await stop
+    return response

@@ -1,0 +1,178 @@
+"""Pure wording for the browser UI: sizes, speeds, times and the one-sentence status of a download.
+
+Everything here is a plain function of its arguments (``now`` is passed in), so the pages and the live
+event stream say exactly the same thing and the wording is unit-tested without a browser.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+
+from peer_node.views import DownloadState, DownloadView
+
+_UNITS = ("B", "kB", "MB", "GB", "TB")
+PIECE_MAP_CELLS = 120  # a map never has more cells than this, whatever the piece count
+
+
+def human_size(n: float) -> str:
+    """1536 -> '1.5 kB'; decimal units, as file managers show them."""
+    if n < 1000:
+        return f"{int(n)} B"
+    value = float(n)
+    for unit in _UNITS[1:]:
+        value /= 1000
+        if value < 1000 or unit == _UNITS[-1]:
+            return f"{value:.1f} {unit}" if value < 100 else f"{value:.0f} {unit}"
+    raise AssertionError("unreachable")
+
+
+def human_speed(bps: float) -> str:
+    return f"{human_size(bps)}/s"
+
+
+def human_eta(seconds: float | None) -> str:
+    """'about 3 min left'; empty when unknown."""
+    if seconds is None or seconds < 0 or math.isinf(seconds) or math.isnan(seconds):
+        return ""
+    if seconds < 60:
+        return "less than a minute left"
+    minutes = math.ceil(seconds / 60)
+    if minutes < 90:
+        return f"about {minutes} min left"
+    return f"about {round(minutes / 60)} h left"
+
+
+def ago(then: float | None, now: float) -> str:
+    """'just now', '5 min ago', '3 h ago', '2 days ago', 'never'."""
+    if then is None:
+        return "never"
+    delta = max(0.0, now - then)
+    if delta < 60:
+        return "just now"
+    if delta < 3600:
+        return f"{int(delta // 60)} min ago"
+    if delta < 86400:
+        return f"{int(delta // 3600)} h ago"
+    days = int(delta // 86400)
+    return f"{days} day{'s' if days != 1 else ''} ago"
+
+
+def names_list(names: tuple[str, ...] | list[str]) -> str:
+    """('alice', 'bob', 'carol') -> 'alice, bob and carol'."""
+    items = list(names)
+    if not items:
+        return ""
+    if len(items) == 1:
+        return items[0]
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def piece_cells(states: str, max_cells: int = PIECE_MAP_CELLS) -> str:
+    """Shrink a per-piece string ('d' done, 'f' in flight, '.' missing) to at most ``max_cells`` cells.
+
+    A cell is done when all its pieces are, in flight when any is, else missing: a cell never claims
+    more than is true.
+    """
+    n = len(states)
+    if n <= max_cells:
+        return "".join(c if c in "df" else "." for c in states)
+    cells = []
+    for i in range(max_cells):
+        chunk = states[i * n // max_cells:(i + 1) * n // max_cells]
+        if chunk and all(c == "d" for c in chunk):
+            cells.append("d")
+        elif "f" in chunk or "d" in chunk:
+            cells.append("f" if "f" in chunk else "p")
+        else:
+            cells.append(".")
+    return "".join(cells)
+
+
+def cell_runs(cells: str) -> list[tuple[str, int, int]]:
+    """'ddff.' -> [('d', 0, 2), ('f', 2, 2), ('.', 4, 1)]: one SVG rect per run."""
+    runs: list[tuple[str, int, int]] = []
+    for i, c in enumerate(cells):
+        if runs and runs[-1][0] == c:
+            kind, start, length = runs[-1]
+            runs[-1] = (kind, start, length + 1)
+        else:
+            runs.append((c, i, 1))
+    return runs
+
+
+def piece_map_label(states: str) -> str:
+    done = states.count("d")
+    flight = states.count("f")
+    total = len(states)
+    if total == 0:
+        return "Piece map not available yet"
+    return f"Piece map: {done} of {total} pieces done, {flight} in flight"
+
+
+def download_key(d: DownloadView) -> str:
+    """A stable DOM id for a download row (group and file names may hold any character)."""
+    raw = f"{d.group_id}\x00{d.file_name}".encode()
+    return "dl-" + hashlib.sha256(raw).hexdigest()[:16]
+
+
+def state_word(d: DownloadView) -> str:
+    if d.state is DownloadState.COMPLETE:
+        return "Complete"
+    if d.state is DownloadState.FAILED:
+        return "Failed"
+    if not d.peers and d.speed_bps <= 0:
+        return "Waiting for peers"
+    return "Downloading"
+
+
+def progress_text(d: DownloadView) -> str:
+    """'3.1 MB of 10.0 MB (31%)'."""
+    return f"{human_size(d.bytes_done)} of {human_size(d.size)} ({d.percent}%)"
+
+
+def detail_text(d: DownloadView) -> str:
+    """The calm one-line status under the bar: speed, time left, sources."""
+    if d.state is DownloadState.COMPLETE:
+        return "Verified and saved to " + d.destination
+    if d.state is DownloadState.FAILED:
+        return d.reason or "The download stopped"
+    parts = [human_speed(d.speed_bps)]
+    eta = human_eta(d.eta_s)
+    if eta:
+        parts.append(eta)
+    if d.peers:
+        parts.append("from " + names_list(d.peers))
+    else:
+        parts.append("looking for members who have it")
+    return " · ".join(parts)
+
+
+def contributions_text(d: DownloadView) -> str:
+    """'alice 3.1 MB, bob 1.0 MB': which member gave how much."""
+    items = sorted(d.bytes_by_peer.items(), key=lambda kv: (-kv[1], kv[0]))
+    return ", ".join(f"{who} {human_size(n)}" for who, n in items if n > 0)
+
+
+def download_json(d: DownloadView, save_url: str) -> dict[str, object]:
+    """What the live stream sends for one row: the same words the page rendered."""
+    states = d.piece_states
+    return {
+        "key": download_key(d),
+        "group": d.group_id,
+        "name": d.file_name,
+        "state": d.state.value,
+        "state_text": state_word(d),
+        "percent": d.percent,
+        "progress_text": progress_text(d),
+        "detail_text": detail_text(d),
+        "given_text": contributions_text(d),
+        "cells": piece_cells(states),
+        "map_label": piece_map_label(states),
+        "save_url": save_url if d.state is DownloadState.COMPLETE else "",
+    }
+
+
+def ordered(downloads: list[DownloadView]) -> list[DownloadView]:
+    """Running first, then the newest: what a user is waiting for sits on top."""
+    return sorted(downloads, key=lambda d: (d.state is not DownloadState.RUNNING, -d.started_at, d.file_name))

@@ -1,0 +1,97 @@
+"""The pages (GET only): dashboard, all groups, one group, downloads. Handlers gather views and render.
+
+Each page also has a ``*_context`` builder so a failed form can re-render the same page with the error
+next to the form that caused it (see actions.py).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+from urllib.parse import urlencode
+
+from aiohttp import web
+from aiohttp_session import get_session
+
+from peer_node.views import DownloadState, DownloadView, GroupRole
+from peer_node.web_ui.format import ordered
+from peer_node.web_ui.state import render, require_user, ui
+from wire.errors import BadInput, NotFound
+from wire.names import check_id
+
+# The row the live script clones when a download appears while the page is open.
+TEMPLATE_ROW = DownloadView(group_id="", file_name="", destination="", state=DownloadState.RUNNING, size=0,
+                            bytes_done=0, percent=0, speed_bps=0.0, eta_s=None, peers=())
+
+
+def save_url(d: DownloadView) -> str:
+    return "/downloads/save?" + urlencode({"group": d.group_id, "name": d.file_name})
+
+
+async def download_folder(request: web.Request) -> str:
+    session = await get_session(request)
+    chosen = session.get("download_dir")
+    return chosen if isinstance(chosen, str) and chosen else str(ui(request).default_download_dir)
+
+
+async def dashboard(request: web.Request) -> web.StreamResponse:
+    await require_user(request)
+    service = ui(request).service
+    groups = [g for g in await service.list_groups() if g.my_role is not GroupRole.NONE]
+    downloads = ordered(service.downloads())
+    shares = service.shares()
+    return await render(request, "dashboard.html", {
+        "groups": groups, "downloads": downloads, "shares": shares, "save_url": save_url,
+        "template_row": TEMPLATE_ROW,
+    }, nav="home")
+
+
+async def groups_context(request: web.Request) -> dict[str, Any]:
+    groups = await ui(request).service.list_groups()
+    return {"groups": sorted(groups, key=lambda g: g.group_id.lower()), "errors": {}, "values": {}}
+
+
+async def groups_page(request: web.Request) -> web.StreamResponse:
+    await require_user(request)
+    return await render(request, "groups.html", await groups_context(request), nav="groups")
+
+
+def group_id_from(request: web.Request) -> str:
+    raw = request.match_info["group_id"]
+    try:
+        return check_id(raw, "group id")
+    except BadInput:
+        raise NotFound(f"There is no group named {raw}.") from None
+
+
+async def group_context(request: web.Request, gid: str) -> dict[str, Any]:
+    service = ui(request).service
+    detail = await service.group_detail(gid)
+    member = detail.my_role in (GroupRole.OWNER, GroupRole.MEMBER)
+    my_shares = [s for s in service.shares() if s.group_id == gid] if member else []
+    return {
+        "group": detail,
+        "is_member": member,
+        "members": sorted(detail.members, key=lambda m: (not m.is_owner, not m.online, m.user_id.lower())),
+        "online_count": sum(1 for m in detail.members if m.online),
+        "my_shares": my_shares,
+        "download_dir": await download_folder(request),
+        "now": time.time(),
+        "errors": {},
+        "values": {},
+    }
+
+
+async def group_page(request: web.Request) -> web.StreamResponse:
+    await require_user(request)
+    gid = group_id_from(request)
+    context = await group_context(request, gid)
+    template = "group.html" if context["is_member"] else "group_join.html"
+    return await render(request, template, context, nav="groups")
+
+
+async def downloads_page(request: web.Request) -> web.StreamResponse:
+    await require_user(request)
+    downloads = ordered(ui(request).service.downloads())
+    return await render(request, "downloads.html", {"downloads": downloads, "save_url": save_url,
+                                                     "template_row": TEMPLATE_ROW}, nav="downloads")

@@ -1,0 +1,207 @@
+"""Browser-side safety: the session key, per-user session versions, CSRF tokens and the request guard.
+
+Theory of operation:
+- The session lives in an encrypted cookie (aiohttp-session + Fernet). Its key is made at first start and
+  kept in ``<data-dir>/web-session.key`` (0600), so a restart keeps people logged in.
+- A session carries ``uid`` and ``ver``. ``SessionVersions`` keeps one counter per user in
+  ``<data-dir>/web-sessions.json``; logout bumps it, so every copy of an old cookie stops working at once.
+- Each session carries a random ``csrf`` token; every form posts it back and ``guard_middleware`` compares
+  it in constant time before any handler runs. Multipart uploads check it in their handler (first part).
+- The guard also refuses a foreign ``Host`` (DNS rebinding), any cross-site ``Origin`` or
+  ``Sec-Fetch-Site: cross-site`` on a mutating request, any method but GET/HEAD/POST, and a hook adds a strict CSP
+  to every UI answer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import json
+import os
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+
+from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
+from aiohttp_session import Session, get_session
+from cryptography.fernet import Fernet
+
+KEY_FILE = "web-session.key"
+VERSIONS_FILE = "web-sessions.json"
+CSRF_FIELD = "csrf_token"
+
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "font-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; manifest-src 'self'"
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+}
+
+# Paths the UI guard leaves alone: the node's own endpoints with their own checks.
+NOT_UI_PATHS = ("/cmd", "/healthz")
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Write atomically with mode 0600 from the first byte."""
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def load_or_create_key(data_dir: Path) -> Fernet:
+    """The cookie key: read from the data dir, or made and stored there (0600) at first start."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / KEY_FILE
+    if path.exists():
+        raw = path.read_bytes().strip()
+        with contextlib.suppress(ValueError):
+            return Fernet(raw)
+        # An unreadable key only costs everyone a fresh login: replace it rather than refuse to start.
+    key = Fernet.generate_key()
+    _write_private(path, key)
+    return Fernet(key)
+
+
+class SessionVersions:
+    """One counter per user; a cookie is valid only while its ``ver`` equals the user's counter."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self._path = data_dir / VERSIONS_FILE
+        self._versions: dict[str, int] = {}
+        if self._path.exists():
+            with contextlib.suppress(ValueError, OSError):
+                loaded = json.loads(self._path.read_text("utf-8"))
+                if isinstance(loaded, dict):
+                    self._versions = {str(k): int(v) for k, v in loaded.items() if isinstance(v, int)}
+
+    def current(self, uid: str) -> int:
+        return self._versions.get(uid, 0)
+
+    def bump(self, uid: str) -> int:
+        self._versions[uid] = self.current(uid) + 1
+        _write_private(self._path, json.dumps(self._versions).encode())
+        return self._versions[uid]
+
+
+def csrf_token(session: Session) -> str:
+    token = session.get("csrf")
+    if not isinstance(token, str) or len(token) < 32:
+        token = secrets.token_urlsafe(32)
+        session["csrf"] = token
+    return token
+
+
+def csrf_ok(session: Session, given: object) -> bool:
+    token = session.get("csrf")
+    return (
+        isinstance(token, str) and isinstance(given, str) and bool(given)
+        and hmac.compare_digest(token.encode(), given.encode())
+    )
+
+
+def allowed_hosts(port: int) -> frozenset[str]:
+    return frozenset({f"127.0.0.1:{port}", f"localhost:{port}"})
+
+
+def allowed_origins(port: int) -> frozenset[str]:
+    return frozenset({f"http://127.0.0.1:{port}", f"http://localhost:{port}"})
+
+
+def refusal(message: str, status: int = 403) -> web.Response:
+    return web.Response(status=status, text=f"{message}\n", headers=SECURITY_HEADERS)
+
+
+MULTIPART_PATH_SUFFIX = "/upload"  # these handlers check the CSRF token themselves, from the stream
+
+
+def guard_middleware(port_of: Callable[[], int]) -> Middleware:
+    """Refuse foreign hosts, cross-site writes and forms without the session's CSRF token."""
+
+    @web.middleware
+    async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path in NOT_UI_PATHS:
+            return await handler(request)
+        port = port_of()
+        if request.host not in allowed_hosts(port):
+            return refusal("This page is only served to http://127.0.0.1 on this computer.")
+        if request.method not in ("GET", "HEAD", "POST"):
+            return refusal("Method not allowed.", 405)
+        if request.method == "POST":
+            origin = request.headers.get("Origin")
+            if origin is not None and origin not in allowed_origins(port):
+                return refusal("Refused: this form was sent from another site.")
+            if request.headers.get("Sec-Fetch-Site") == "cross-site":
+                return refusal("Refused: this form was sent from another site.")
+            if not request.path.endswith(MULTIPART_PATH_SUFFIX):
+                session = await get_session(request)
+                form = await request.post()
+                if not csrf_ok(session, form.get(CSRF_FIELD)):
+                    return refusal(
+                        "This form has expired or did not come from this page. Go back, reload and try again.",
+                    )
+        return await handler(request)
+
+    return guard
+
+
+async def add_security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare hook: also covers streamed answers (events, file saves) and error pages."""
+    if request.path in NOT_UI_PATHS:
+        return
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+
+
+MEMO_FILE = "web-logins.json"
+_SCRYPT: dict[str, int] = {"n": 2**15, "r": 8, "p": 1, "maxmem": 64 * 1024 * 1024, "dklen": 32}
+
+
+class LoginMemo:
+    """Scrypt verifiers of passwords that logged this node in from the browser (``web-logins.json``, 0600).
+
+    Why: the node acts for one user and refuses a second login while one is active. When the browser logs in
+    as the user the node is already logged in as (a restarted browser, a second tab after logout elsewhere),
+    the password is checked against this verifier instead of asking the tracker for a second session.
+    """
+
+    def __init__(self, data_dir: Path) -> None:
+        self._path = data_dir / MEMO_FILE
+        self._memo: dict[str, str] = {}
+        if self._path.exists():
+            with contextlib.suppress(ValueError, OSError):
+                loaded = json.loads(self._path.read_text("utf-8"))
+                if isinstance(loaded, dict):
+                    self._memo = {str(k): str(v) for k, v in loaded.items()}
+
+    def knows(self, uid: str) -> bool:
+        return uid in self._memo
+
+    @staticmethod
+    def _hash(password: str, salt: bytes) -> bytes:
+        import hashlib
+
+        return hashlib.scrypt(password.encode("utf-8", "surrogateescape"), salt=salt, **_SCRYPT)
+
+    def remember(self, uid: str, password: str) -> None:
+        salt = secrets.token_bytes(16)
+        self._memo[uid] = salt.hex() + ":" + self._hash(password, salt).hex()
+        _write_private(self._path, json.dumps(self._memo).encode())
+
+    def verify(self, uid: str, password: str) -> bool:
+        salt_hex, _, digest_hex = self._memo.get(uid, "").partition(":")
+        try:
+            salt, digest = bytes.fromhex(salt_hex), bytes.fromhex(digest_hex)
+        except ValueError:
+            return False
+        return bool(salt) and hmac.compare_digest(self._hash(password, salt), digest)

@@ -1,0 +1,111 @@
+"""The UI's shared state and the helpers every handler uses: who is logged in, rendering, redirects.
+
+A browser session is "logged in" only when all three agree: the cookie names a user, the cookie's version
+equals that user's current session version (logout bumps it), and the node itself is logged in as that user
+(the node acts for one user at a time; /cmd may have logged it out or in as someone else).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp_jinja2
+from aiohttp import web
+from aiohttp_session import Session, get_session
+
+from peer_node.views import NodeStatus
+from peer_node.web_ui.ports import UiConfig, UiService
+from peer_node.web_ui.security import LoginMemo, SessionVersions, csrf_token
+
+
+@dataclass
+class UiState:
+    service: UiService
+    config: UiConfig
+    versions: SessionVersions
+    memo: LoginMemo
+    event_poll_s: float = 0.4  # how often the live stream looks for change (<1 s end to end)
+    keepalive_s: float = 15.0
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def default_download_dir(self) -> Path:
+        return self.config.data_dir / "downloads"
+
+    @property
+    def upload_dir(self) -> Path:
+        return self.config.data_dir / "uploads"
+
+
+UI_KEY = web.AppKey("groupshare_ui", UiState)
+
+
+def ui(request: web.Request) -> UiState:
+    return request.app[UI_KEY]
+
+
+async def current_user(request: web.Request) -> str | None:
+    session = await get_session(request)
+    uid = session.get("uid")
+    if not isinstance(uid, str):
+        return None
+    state = ui(request)
+    if session.get("ver") != state.versions.current(uid):
+        return None
+    status = state.service.status()
+    return uid if status.user_id == uid else None
+
+
+def login_redirect(request: web.Request) -> web.HTTPSeeOther:
+    target = request.path_qs if request.method == "GET" else "/"
+    return web.HTTPSeeOther("/login?next=" + quote(target, safe="/"))
+
+
+async def require_user(request: web.Request) -> str:
+    """The logged-in user, or a redirect to the login page that comes back here afterwards."""
+    uid = await current_user(request)
+    if uid is None:
+        raise login_redirect(request)
+    return uid
+
+
+def safe_next(value: object, default: str = "/") -> str:
+    """Only same-site paths: '/groups/x' yes, '//evil.example' or 'https://...' no."""
+    if isinstance(value, str) and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return default
+
+
+def flash(session: Session, message: str) -> None:
+    session["flash"] = message
+
+
+def see_other(location: str) -> web.HTTPSeeOther:
+    return web.HTTPSeeOther(location)
+
+
+async def render(
+    request: web.Request, template: str, context: dict[str, Any], *, status: int = 200, nav: str = ""
+) -> web.Response:
+    """Render a page with what base.html needs: user, CSRF token, node status, the one-shot notice."""
+    session = await get_session(request)
+    state = ui(request)
+    node: NodeStatus = state.service.status()
+    uid = await current_user(request)
+    notice = session.pop("flash", None)
+    base = {
+        "user": uid,
+        "csrf": csrf_token(session),
+        "node": node,
+        "notice": notice if isinstance(notice, str) else None,
+        "nav": nav,
+        "path": request.path_qs,
+    }
+    base.update(context)
+    response = aiohttp_jinja2.render_template(template, request, base, status=status)
+    response.headers["Cache-Control"] = "no-store"
+    return response

@@ -1,0 +1,100 @@
+"""Files between the browser and the node: upload-then-share, and saving a finished download.
+
+Upload: the multipart body is read part by part and the file part is copied to
+``<data-dir>/uploads/<random>/<name>`` in 256 KiB chunks (disk writes off the event loop), so a large file
+never sits in memory; then the node shares that copy like any local path. The CSRF token must be the form's
+first field (browsers send fields in document order), which lets us refuse before reading any file byte.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import shutil
+from pathlib import Path
+from typing import BinaryIO
+from urllib.parse import quote
+
+from aiohttp import BodyPartReader, web
+from aiohttp_session import get_session
+
+from peer_node.views import DownloadState
+from peer_node.web_ui.actions import group_error
+from peer_node.web_ui.pages import group_id_from
+from peer_node.web_ui.security import CSRF_FIELD, csrf_ok, refusal
+from peer_node.web_ui.state import flash, require_user, see_other, ui
+from wire.errors import BadInput, GroupShareError, NotFound, TooLarge
+from wire.names import check_file_name
+from wire.pieces import MAX_FILE_SIZE
+
+CHUNK = 256 * 1024
+
+
+async def _copy_part(part: BodyPartReader, target: Path) -> int:
+    loop = asyncio.get_running_loop()
+    written = 0
+    f: BinaryIO = await loop.run_in_executor(None, lambda: target.open("xb"))
+    try:
+        while chunk := await part.read_chunk(CHUNK):
+            written += len(chunk)
+            if written > MAX_FILE_SIZE:
+                raise TooLarge("That file is larger than GroupShare can share.")
+            await loop.run_in_executor(None, f.write, chunk)
+    finally:
+        await loop.run_in_executor(None, f.close)
+    return written
+
+
+async def upload(request: web.Request) -> web.StreamResponse:
+    """POST /groups/{gid}/upload (multipart: csrf_token, then file)."""
+    await require_user(request)
+    gid = group_id_from(request)
+    session = await get_session(request)
+    try:
+        reader = await request.multipart()
+    except (AssertionError, ValueError):  # not multipart at all
+        return refusal("Send the form from the group page.", 400)
+    first = await reader.next()
+    if not isinstance(first, BodyPartReader) or first.name != CSRF_FIELD:
+        return refusal("This form has expired or did not come from this page. Go back, reload and try again.")
+    if not csrf_ok(session, (await first.text()).strip()):
+        return refusal("This form has expired or did not come from this page. Go back, reload and try again.")
+    state = ui(request)
+    folder: Path | None = None
+    try:
+        part = await reader.next()
+        if not isinstance(part, BodyPartReader) or part.name != "file" or not part.filename:
+            raise BadInput("Choose a file to upload first.")
+        name = check_file_name(Path(part.filename.replace("\\", "/")).name)
+        folder = state.upload_dir / secrets.token_hex(8)
+        folder.mkdir(parents=True)
+        target = folder / name
+        await _copy_part(part, target)
+        shared = await state.service.upload_file(str(target), gid)
+    except GroupShareError as exc:
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+        return await group_error(request, gid, "upload", exc)
+    flash(session, f"Uploaded and sharing {shared.file_name} with {gid}.")
+    raise see_other(f"/groups/{gid}")
+
+
+def _saved_file(destination: Path, name: str) -> Path | None:
+    path = destination / name if destination.is_dir() else destination
+    return path if path.is_file() else None
+
+
+async def save(request: web.Request) -> web.StreamResponse:
+    """GET /downloads/save?group=&name=: a completed download, sent to the browser as an attachment."""
+    await require_user(request)
+    gid, name = request.query.get("group", ""), request.query.get("name", "")
+    for d in ui(request).service.downloads():
+        if d.group_id == gid and d.file_name == name and d.state is DownloadState.COMPLETE:
+            path = _saved_file(Path(d.destination), d.file_name)
+            if path is None:
+                raise NotFound(f"{name} is no longer at {d.destination}. It was moved or deleted.")
+            disposition = f"attachment; filename*=UTF-8''{quote(name, safe='')}"
+            return web.FileResponse(path, headers={"Content-Disposition": disposition,
+                                                   "Content-Type": "application/octet-stream",
+                                                   "Cache-Control": "no-store"})
+    raise NotFound(f"No finished download named {name} in {gid}.")

@@ -1,0 +1,164 @@
+// GroupShare page behaviour, no framework. Everything here is an enhancement: pages work without it.
+// 1. Theme toggle (persisted in localStorage). 2. Dismissable notice (Esc closes).
+// 3. Live downloads: one EventSource; rows are patched field by field, only where the words changed.
+// 4. Browser notification when a download completes (permission asked on a click, never on load).
+"use strict";
+(function () {
+  var root = document.documentElement;
+  var KEY = "groupshare-theme";
+
+  function effectiveTheme() {
+    var set = root.getAttribute("data-theme");
+    if (set) return set;
+    return window.matchMedia && window.matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light";
+  }
+
+  function setupTheme() {
+    var btn = document.getElementById("theme-toggle");
+    if (!btn) return;
+    function label() {
+      var dark = effectiveTheme() === "dark";
+      btn.textContent = dark ? "Light theme" : "Dark theme";
+      btn.setAttribute("aria-label", dark ? "Switch to the light theme" : "Switch to the dark theme");
+    }
+    btn.hidden = false;
+    label();
+    btn.addEventListener("click", function () {
+      var next = effectiveTheme() === "dark" ? "light" : "dark";
+      root.setAttribute("data-theme", next);
+      try { localStorage.setItem(KEY, next); } catch (e) { /* not persisted: still switched */ }
+      label();
+    });
+    if (window.matchMedia) {
+      window.matchMedia("(prefers-color-scheme: dark)").addEventListener("change", label);
+    }
+  }
+
+  function setupToast() {
+    var toast = document.getElementById("toast");
+    if (!toast) return;
+    function close() { toast.hidden = true; }
+    toast.querySelector(".toast-close").addEventListener("click", close);
+    document.addEventListener("keydown", function (e) { if (e.key === "Escape") close(); });
+    setTimeout(close, 8000);
+  }
+
+  // ---- live downloads ----
+  var KINDS = { d: "done", f: "flight", p: "part", ".": "miss" };
+  var SVG = "http://www.w3.org/2000/svg";
+
+  function drawMap(svg, cells, label) {
+    if (svg.getAttribute("data-cells") === cells) return;
+    svg.setAttribute("data-cells", cells);
+    svg.setAttribute("viewBox", "0 0 " + Math.max(cells.length, 1) + " 1");
+    svg.setAttribute("aria-label", label);
+    while (svg.firstChild) svg.removeChild(svg.firstChild);
+    var i = 0;
+    while (i < cells.length) {
+      var j = i;
+      while (j < cells.length && cells[j] === cells[i]) j++;
+      var r = document.createElementNS(SVG, "rect");
+      r.setAttribute("x", String(i)); r.setAttribute("y", "0");
+      r.setAttribute("width", String(j - i)); r.setAttribute("height", "1");
+      r.setAttribute("class", "pm-" + (KINDS[cells[i]] || "miss"));
+      svg.appendChild(r);
+      i = j;
+    }
+  }
+
+  function setText(el, text) { if (el && el.textContent !== text) el.textContent = text; }
+
+  function patchRow(row, d) {
+    var f = function (name) { return row.querySelector('[data-f="' + name + '"]'); };
+    setText(f("name"), d.name);
+    var g = f("group");
+    if (g) { setText(g, d.group); var href = "/groups/" + encodeURIComponent(d.group); if (g.getAttribute("href") !== href) g.setAttribute("href", href); }
+    var badge = f("state_text");
+    setText(badge, d.state_text);
+    if (badge) badge.className = "badge st-" + d.state;
+    var bar = f("percent");
+    if (bar && Number(bar.value) !== d.percent) bar.value = d.percent;
+    if (bar) bar.setAttribute("aria-label", "Progress of " + d.name);
+    setText(f("progress_text"), d.progress_text);
+    setText(f("detail_text"), d.detail_text);
+    var given = f("given_text");
+    setText(given, d.given_text);
+    if (given) given.parentNode.hidden = !d.given_text;
+    drawMap(f("cells"), d.cells, d.map_label);
+    var save = f("save_url");
+    if (save) {
+      save.parentNode.hidden = !d.save_url;
+      if (d.save_url && save.getAttribute("href") !== d.save_url) save.setAttribute("href", d.save_url);
+      save.setAttribute("download", d.name);
+      var vh = save.querySelector(".visually-hidden");
+      setText(vh, " " + d.name);
+    }
+    row.setAttribute("data-state", d.state);
+  }
+
+  function notifyDone(d) {
+    if (!("Notification" in window) || Notification.permission !== "granted") return;
+    try {
+      new Notification("Download complete", { body: d.name + " from " + d.group + " is verified and saved.", tag: d.key });
+    } catch (e) { /* some browsers only allow notifications from a service worker */ }
+  }
+
+  function setupLive() {
+    var lists = document.querySelectorAll("[data-live-downloads]");
+    if (!lists.length || !window.EventSource) return;
+    var status = document.getElementById("live-status");
+    var tpl = document.getElementById("dl-template");
+    var lastState = {};
+    var first = true;
+    var es = new EventSource("/downloads/events");
+    es.addEventListener("downloads", function (ev) {
+      var data = JSON.parse(ev.data).downloads;
+      lists.forEach(function (list) {
+        var limit = Number(list.getAttribute("data-limit") || 0);
+        var items = limit ? data.slice(0, limit) : data;
+        var rows = {};
+        list.querySelectorAll("li.dl").forEach(function (li) { rows[li.getAttribute("data-key")] = li; });
+        items.forEach(function (d, idx) {
+          var row = rows[d.key];
+          if (!row && tpl) {
+            row = tpl.content.firstElementChild.cloneNode(true);
+            row.setAttribute("data-key", d.key);
+            row.querySelector('[data-f="cells"]').removeAttribute("data-cells");
+          }
+          if (!row) return;
+          patchRow(row, d);
+          if (list.children[idx] !== row) list.insertBefore(row, list.children[idx] || null);
+          delete rows[d.key];
+        });
+        Object.keys(rows).forEach(function (k) { rows[k].remove(); });
+        var empty = list.parentNode.querySelector("[data-empty]");
+        if (empty) empty.hidden = items.length > 0;
+      });
+      data.forEach(function (d) {
+        if (!first && lastState[d.key] === "D" && d.state === "C") notifyDone(d);
+        lastState[d.key] = d.state;
+      });
+      first = false;
+      if (status) setText(status, "Updates live.");
+    });
+    es.addEventListener("logout", function () { es.close(); window.location.assign("/login"); });
+    es.onerror = function () { if (status) setText(status, "Reconnecting to the node…"); };
+  }
+
+  function setupNotify() {
+    var btn = document.getElementById("notify-btn");
+    if (!btn || !("Notification" in window)) return;
+    function label() {
+      if (Notification.permission === "granted") { btn.textContent = "Notifications on"; btn.disabled = true; }
+      else if (Notification.permission === "denied") { btn.textContent = "Notifications blocked by the browser"; btn.disabled = true; }
+    }
+    btn.hidden = false;
+    label();
+    btn.addEventListener("click", function () {
+      Notification.requestPermission().then(label);
+    });
+  }
+
+  function init() { setupTheme(); setupToast(); setupLive(); setupNotify(); }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init); else init();
+})();
