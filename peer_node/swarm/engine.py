@@ -1,0 +1,393 @@
+"""One download: many peers in parallel, every piece verified, bounded memory, no hanging.
+
+Theory of operation: the engine asks ``swarm_source`` (the node's tracker client) for a token and the peers
+holding the file, at start, every ``refresh_interval`` and whenever it has no usable peer, so peers that join
+later are used. It keeps up to ``max_peers`` ``PeerLink``s. Work is driven by callbacks, not by a task per
+peer: whenever a link has room (fewer pieces in flight than its ``depth``) and a piece buffer is free, the pure
+``PiecePicker`` names a piece (rarest first, random among equals) and the link requests all its blocks. When a
+piece's last byte lands in its buffer the link calls back; the SHA-256 check and the ``os.pwrite`` run in a
+two-thread pool (hashlib and pwrite release the GIL), and the link is refilled at once so the pipe never
+drains while hashing. A good piece is marked in the store (served at once to other peers, saved for resuming)
+and reported through ``on_piece``; a bad one gives its sender a strike (dropped for this download after
+``max_piece_failures_per_peer``) and goes back to the picker. A lost link gives back only its in-flight pieces
+and is retried later with backoff. Each link's depth follows its measured speed (enough bytes in flight to
+cover ``latency_target`` seconds). Memory is bounded by the buffer pool: ``buffer_budget`` bytes of piece
+buffers, reused. With no usable peer for ``no_peer_timeout`` seconds the download fails rather than hangs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import random
+import ssl as ssl_module
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from peer_node.swarm.errors import DownloadFailed
+from peer_node.swarm.peer_link import LinkClosed, PeerLink, PieceJob
+from peer_node.swarm.picker import PiecePicker
+from peer_node.swarm.store import PieceStore
+from wire.errors import GroupShareError
+from wire.peer_protocol import MAX_BLOCK, ProtocolError
+from wire.peer_session import Geometry
+from wire.pieces import piece_length
+from wire.records import FileMeta, SeederInfo
+
+log = logging.getLogger(__name__)
+
+_POOL: ThreadPoolExecutor | None = None
+
+
+def hash_pool() -> ThreadPoolExecutor:
+    """The two threads that hash and write pieces for every download of this process (2 cores here)."""
+    global _POOL
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="piece-verify")
+    return _POOL
+
+
+@dataclass(frozen=True, slots=True)
+class SwarmSnapshot:
+    token: str
+    seeders: Sequence[SeederInfo]
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    refresh_interval: float = 5.0
+    no_peer_timeout: float = 20.0
+    connect_timeout: float = 5.0
+    max_peers: int = 8
+    max_piece_failures_per_peer: int = 3
+    buffer_budget: int = 64 << 20
+    block_size: int = MAX_BLOCK
+    request_timeout: float = 30.0
+    retry_delay: float = 1.0
+    max_retry_delay: float = 15.0
+    latency_target: float = 0.25  # seconds of a peer's speed kept in flight
+    max_depth: int = 16  # pieces in flight per peer
+
+
+@dataclass(frozen=True, slots=True)
+class EngineProgress:
+    bytes_done: int
+    size: int
+    bytes_by_peer: dict[str, int]
+    peers: tuple[str, ...]
+    speed_bps: float
+    piece_states: str
+
+
+@dataclass(eq=False)
+class _Peer:
+    info: SeederInfo
+    link: PeerLink | None = None
+    connecting: bool = False
+    strikes: int = 0
+    banned: bool = False
+    failures: int = 0
+    next_try: float = 0.0
+    last_error: str = ""
+    seed: bool = field(default=False)  # counted in the picker as holding everything
+
+
+class DownloadEngine:
+    def __init__(self, meta: FileMeta, store: PieceStore, swarm_source: Callable[[], Awaitable[SwarmSnapshot]], *,
+                 on_piece: Callable[[int], None] | None = None, config: EngineConfig | None = None,
+                 ssl: ssl_module.SSLContext | None = None, rng: random.Random | None = None) -> None:
+        self.meta, self.store, self.source = meta, store, swarm_source
+        self.on_piece = on_piece
+        self.config = config or EngineConfig()
+        self.ssl = ssl
+        self.rng = rng or random.Random()
+        self.geometry = Geometry(meta.size, meta.piece_size)
+        self.picker = PiecePicker(meta.piece_count, (i for i in range(meta.piece_count) if store.has(i)),
+                                  rng=self.rng)
+        self.bytes_by_peer: dict[str, int] = {}
+        self.requests_sent = 0  # pieces requested (tests count them)
+        self._peers: dict[str, _Peer] = {}
+        self._token = ""
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._verifying: set[Future[bool]] = set()
+        self._free: list[bytearray] = []
+        self._allocated = 0
+        self._max_buffers = max(2, self.config.buffer_budget // max(1, meta.piece_size))
+        self._samples: deque[tuple[float, int]] = deque(maxlen=12)
+        self._last_bytes: dict[PeerLink, int] = {}
+        self._result: asyncio.Future[None] | None = None
+        self._last_useful = time.monotonic()
+
+    # --- the run --------------------------------------------------------------------------------------------
+    async def run(self) -> None:
+        """Return once every piece is verified and written; raise DownloadFailed when hopeless."""
+        if self.picker.complete:
+            return
+        loop = asyncio.get_running_loop()
+        self._result = result = loop.create_future()
+        cfg = self.config
+        tick = max(0.05, min(0.5, cfg.no_peer_timeout / 4))
+        self._last_useful = last_refresh = time.monotonic()
+        try:
+            await self._refresh()
+            while not result.done():
+                now = time.monotonic()
+                if now - last_refresh >= cfg.refresh_interval or (
+                        not self._links() and now - last_refresh >= min(1.0, cfg.refresh_interval)):
+                    last_refresh = now
+                    await self._refresh()
+                self._tick(time.monotonic(), tick)
+                self._connect_more()
+                if not result.done():
+                    await asyncio.wait([result], timeout=tick)
+            result.result()
+        finally:
+            await self._shutdown()
+
+    def progress(self) -> EngineProgress:
+        speed = 0.0
+        if len(self._samples) >= 2:
+            (t0, b0), (t1, b1) = self._samples[0], self._samples[-1]
+            speed = (b1 - b0) / (t1 - t0) if t1 > t0 else 0.0
+        return EngineProgress(self.store.bytes_verified, self.meta.size, dict(self.bytes_by_peer),
+                              tuple(sorted({link.user_id for link in self._links()})), speed, self.picker.states())
+
+    def _fail(self, reason: str) -> None:
+        if self._result is not None and not self._result.done():
+            self._result.set_exception(DownloadFailed(reason))
+
+    def _links(self) -> list[PeerLink]:
+        return [p.link for p in self._peers.values() if p.link is not None and not p.link.closed]
+
+    # --- peers ----------------------------------------------------------------------------------------------
+    async def _refresh(self) -> None:
+        try:
+            async with asyncio.timeout(max(5.0, self.config.connect_timeout)):
+                snapshot = await self.source()
+        except (GroupShareError, TimeoutError, OSError) as exc:
+            log.info("seeder refresh for %s failed: %s", self.meta.file_name, exc)
+            return
+        self._token = snapshot.token
+        for info in snapshot.seeders:
+            peer = self._peers.get(info.addr)
+            if peer is None:
+                self._peers[info.addr] = _Peer(info)
+            else:
+                peer.info = info
+
+    def _connect_more(self) -> None:
+        if not self._token or self._result is None or self._result.done():
+            return
+        active = sum(1 for p in self._peers.values() if p.connecting or (p.link is not None and not p.link.closed))
+        now = time.monotonic()
+        candidates = [p for p in self._peers.values()
+                      if not p.banned and not p.connecting and (p.link is None or p.link.closed)
+                      and p.next_try <= now and self._may_help(p.info)]
+        self.rng.shuffle(candidates)
+        candidates.sort(key=lambda p: p.info.pieces is not None)  # whole-file seeders first
+        for peer in candidates[:max(0, self.config.max_peers - active)]:
+            peer.connecting = True
+            task = asyncio.get_running_loop().create_task(self._connect(peer))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    def _may_help(self, info: SeederInfo) -> bool:
+        if info.pieces is None:
+            return True
+        return any(info.has(i) and not self.store.has(i) for i in range(self.meta.piece_count))
+
+    async def _connect(self, peer: _Peer) -> None:
+        try:
+            async with asyncio.timeout(self.config.connect_timeout):
+                link = await PeerLink.open(peer.info, self.geometry, self, file_sha256=self.meta.sha256,
+                                           token=self._token, block_size=self.config.block_size, ssl=self.ssl)
+        except (OSError, LinkClosed, TimeoutError, ProtocolError) as exc:
+            self._backoff(peer, str(exc) or type(exc).__name__)
+            return
+        finally:
+            peer.connecting = False
+        if self._result is None or self._result.done():
+            link.close("download over")
+            return
+        blocks_per_piece = math.ceil(self.meta.piece_size / link.block_size)
+        link.session.max_outstanding = (self.config.max_depth + 1) * blocks_per_piece
+        link.depth = max(2, min(self.config.max_depth, math.ceil((4 << 20) / self.meta.piece_size)))
+        peer.link, peer.seed = link, link.is_seed
+        self._last_bytes[link] = 0
+        self.picker.add_peer(None if peer.seed else link.has)
+        self._last_useful = time.monotonic()
+        self._fill(link)
+
+    def _backoff(self, peer: _Peer, reason: str) -> None:
+        peer.failures += 1
+        peer.last_error = reason
+        delay = min(self.config.max_retry_delay, self.config.retry_delay * 2 ** (peer.failures - 1))
+        peer.next_try = time.monotonic() + delay
+        log.debug("peer %s: %s (retry in %.1fs)", peer.info.addr, reason, delay)
+
+    # --- periodic checks ------------------------------------------------------------------------------------
+    def _tick(self, now: float, interval: float) -> None:
+        self._samples.append((now, self.store.bytes_verified))
+        useful = False
+        for link in self._links():
+            got = link.bytes_received - self._last_bytes.get(link, 0)
+            self._last_bytes[link] = link.bytes_received
+            sample = got / interval
+            link.rate = sample if link.rate == 0.0 else 0.7 * link.rate + 0.3 * sample
+            want = math.ceil(link.rate * self.config.latency_target / self.meta.piece_size) + 1
+            link.depth = max(2, min(self.config.max_depth, want))
+            if got == 0 and link.jobs and link.oldest_job_age(now) > self.config.request_timeout:
+                link.close("peer stalled")
+                continue
+            peer = self._peers.get(link.addr)
+            if (peer is not None and peer.seed) or any(
+                    link.has(i) and not self.store.has(i) for i in range(self.meta.piece_count)):
+                useful = True
+        if useful:
+            self._last_useful = now
+        elif now - self._last_useful > self.config.no_peer_timeout:
+            banned = [p for p in self._peers.values() if p.banned]
+            if banned and len(banned) == len(self._peers):
+                self._fail("no seeder reachable: every seeder sent corrupt pieces")
+            else:
+                self._fail("no seeder reachable")
+        self._fill_all()
+
+    # --- buffers --------------------------------------------------------------------------------------------
+    def _take_buffer(self) -> bytearray | None:
+        if self._free:
+            return self._free.pop()
+        if self._allocated >= self._max_buffers:
+            return None
+        self._allocated += 1
+        return bytearray(self.meta.piece_size)
+
+    def _give_buffer(self, buf: bytearray) -> None:
+        self._free.append(buf)
+
+    # --- requesting -----------------------------------------------------------------------------------------
+    def _fill_all(self) -> None:
+        for link in sorted(self._links(), key=lambda link: -link.rate):
+            self._fill(link)
+
+    def _fill(self, link: PeerLink) -> None:
+        if link.closed or self._result is None or self._result.done():
+            return
+        peer = self._peers.get(link.addr)
+        has = None if peer is not None and peer.seed else link.has
+        while link.in_flight < link.depth:
+            buf = self._take_buffer()
+            if buf is None:
+                return
+            index = self.picker.pick(has, link.jobs.keys())
+            if index is None:
+                self._give_buffer(buf)
+                return
+            job = PieceJob(index, piece_length(index, self.meta.size, self.meta.piece_size), buf, link,
+                           time.monotonic())
+            try:
+                link.request(job)
+            except ProtocolError:  # the session's outstanding cap: wait for answers
+                self.picker.abandoned(index)
+                self._give_buffer(buf)
+                return
+            self.requests_sent += 1
+
+    # --- link callbacks (LinkHandler) -----------------------------------------------------------------------
+    def on_link_piece(self, link: PeerLink, job: PieceJob) -> None:
+        try:
+            self.store.acquire()
+        except GroupShareError:
+            self._give_buffer(job.buffer)
+            self._fail("download stopped: the file store was closed")
+            return
+        future = hash_pool().submit(self.store.verify_and_write, job.index, job.view)
+        self._verifying.add(future)
+        loop = asyncio.get_running_loop()
+        future.add_done_callback(lambda f: loop.call_soon_threadsafe(self._on_verified, job, f))
+        self._fill(link)
+
+    def _on_verified(self, job: PieceJob, future: Future[bool]) -> None:
+        self._verifying.discard(future)
+        self.store.release()
+        self._give_buffer(job.buffer)
+        error = future.exception()
+        if error is not None:
+            self._fail(f"cannot write the file: {error}")
+            return
+        index, link = job.index, job.link
+        peer = self._peers.get(link.addr)
+        if future.result():
+            first = not self.store.has(index)
+            self.store.mark_verified(index)
+            self.picker.completed(index)
+            for other in self._links():
+                duplicate = other.jobs.get(index)
+                if duplicate is not None and other is not link:
+                    other.cancel(duplicate)
+                    self._give_buffer(duplicate.buffer)
+            if peer is not None:
+                peer.failures = 0
+            if first:
+                self.bytes_by_peer[link.user_id] = self.bytes_by_peer.get(link.user_id, 0) + job.length
+                if self.on_piece is not None:
+                    self.on_piece(index)
+            if self.picker.complete and self._result is not None and not self._result.done():
+                self._result.set_result(None)
+                return
+        else:
+            self.picker.abandoned(index)
+            if peer is not None:
+                peer.strikes += 1
+                log.warning("piece %d from %s failed its hash (strike %d)", index, link.addr, peer.strikes)
+                if peer.strikes >= self.config.max_piece_failures_per_peer:
+                    peer.banned = True
+                    link.close("sent corrupt pieces")
+        self._fill_all()
+
+    def on_link_reject(self, link: PeerLink, job: PieceJob) -> None:
+        self.picker.abandoned(job.index)
+        self._give_buffer(job.buffer)
+        if link.has(job.index) and link.bits is not None:
+            link.bits[job.index >> 3] &= ~(0x80 >> (job.index & 7)) & 0xFF
+            self.picker.peer_lost(job.index)
+        peer = self._peers.get(link.addr)
+        if peer is not None and peer.seed:
+            link.close("a seeder rejected a piece")  # it no longer has the file; drop it
+            return
+        self._fill_all()
+
+    def on_link_have(self, link: PeerLink, index: int) -> None:
+        self.picker.peer_got(index)
+        self._fill(link)
+
+    def on_link_lost(self, link: PeerLink, reason: str) -> None:
+        peer = self._peers.get(link.addr)
+        for job in list(link.jobs.values()):
+            self.picker.abandoned(job.index)
+            self._give_buffer(job.buffer)
+        link.jobs.clear()
+        self._last_bytes.pop(link, None)
+        if peer is not None and peer.link is link:
+            self.picker.remove_peer(None if peer.seed else link.has)
+            peer.link = None
+            if not peer.banned:
+                self._backoff(peer, reason)
+        self._fill_all()
+
+    # --- shutdown -------------------------------------------------------------------------------------------
+    async def _shutdown(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        for link in self._links():
+            link.close("download over")
+        # Writer threads must finish before the caller may close the store under them.
+        while self._verifying:
+            await asyncio.wrap_future(next(iter(self._verifying)))
+            await asyncio.sleep(0)

@@ -1,0 +1,15 @@
+"""Errors of the swarm wing (all ``wire.errors`` classes, so every door maps them the same way)."""
+
+from __future__ import annotations
+
+from wire.errors import Unavailable
+
+
+class DownloadFailed(Unavailable):
+    """A download gave up; ``reason`` is one line for ``show_downloads`` (``[F] ... <reason>``)."""
+
+    code = "download_failed"
+
+    @property
+    def reason(self) -> str:
+        return self.message

@@ -1,0 +1,245 @@
+"""One downloader-side connection to a peer: handshake, requests, and a zero-copy receive path.
+
+Theory of operation: ``PeerLink`` is an ``asyncio.BufferedProtocol``. Its ``get_buffer`` hands the transport the
+memory ``wire.peer_protocol.FrameReceiver`` asks for: small scratch memory for frame headers, and for a PIECE
+body the exact slice of the piece buffer the block belongs to, so the kernel's ``recv_into`` writes the bytes
+where they will be hashed and written from. A block that was cancelled in the meantime lands in a discard buffer.
+The link knows nothing of picking or verifying: it reports to its ``LinkHandler`` (the engine) when a whole
+piece has arrived, when a request was rejected, when the peer announced a piece, and when the link died.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl as ssl_module
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from wire.peer_protocol import (
+    MAX_BLOCK,
+    Bitfield,
+    FrameReceiver,
+    Goodbye,
+    Handshake,
+    Have,
+    PieceReceived,
+    ProtocolError,
+    Reject,
+)
+from wire.peer_session import BlockKey, Geometry, PeerSession, Role, State
+from wire.records import SeederInfo
+
+
+@dataclass(eq=False)
+class PieceJob:
+    """One piece being fetched from one link into one buffer."""
+
+    index: int
+    length: int
+    buffer: bytearray
+    link: PeerLink
+    started_at: float
+    blocks_left: int = 0
+    keys: list[BlockKey] = field(default_factory=list)
+
+    @property
+    def view(self) -> memoryview:
+        return memoryview(self.buffer)[:self.length]
+
+
+class LinkHandler(Protocol):
+    def on_link_piece(self, link: PeerLink, job: PieceJob) -> None: ...
+    def on_link_reject(self, link: PeerLink, job: PieceJob) -> None: ...
+    def on_link_have(self, link: PeerLink, index: int) -> None: ...
+    def on_link_lost(self, link: PeerLink, reason: str) -> None: ...
+
+
+class LinkClosed(Exception):
+    """The peer refused us or went away before the handshake finished (``str`` says why)."""
+
+
+class PeerLink(asyncio.BufferedProtocol):
+    def __init__(self, seeder: SeederInfo, geometry: Geometry, handler: LinkHandler, *, block_size: int,
+                 max_outstanding: int = 256) -> None:
+        self.seeder = seeder
+        self.geometry = geometry
+        self.handler = handler
+        self.block_size = min(block_size, MAX_BLOCK)
+        self.session = PeerSession(Role.CLIENT, max_outstanding=max_outstanding)
+        self.receiver = FrameReceiver(self._sink)
+        self.transport: asyncio.Transport | None = None
+        self.bits: bytearray | None = None  # the peer's pieces once it answered
+        self.jobs: dict[int, PieceJob] = {}  # piece index -> job on this link
+        self._blocks: dict[BlockKey, PieceJob] = {}
+        self._discard: bytearray | None = None
+        self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.closed = False
+        self.close_reason = ""
+        self.bytes_received = 0  # verified-or-not piece bytes, for speed and depth
+        self.depth = 2  # pieces in flight allowed; the engine adapts it
+        self.rate = 0.0  # bytes/s, smoothed by the engine
+
+    @property
+    def user_id(self) -> str:
+        return self.seeder.user_id
+
+    @property
+    def addr(self) -> str:
+        return self.seeder.addr
+
+    def has(self, index: int) -> bool:
+        bits = self.bits
+        return bits is not None and bool(bits[index >> 3] & (0x80 >> (index & 7)))
+
+    @property
+    def is_seed(self) -> bool:
+        bits = self.bits
+        return bits is not None and all(self.has(i) for i in range(self.geometry.count))
+
+    # --- connecting ------------------------------------------------------------------------------------------
+    @classmethod
+    async def open(cls, seeder: SeederInfo, geometry: Geometry, handler: LinkHandler, *, file_sha256: str,
+                   token: str, block_size: int, ssl: ssl_module.SSLContext | None = None) -> PeerLink:
+        """Connect, handshake and wait for the peer's BITFIELD; LinkClosed or OSError on failure. The caller
+        bounds the time (``asyncio.timeout``)."""
+        loop = asyncio.get_running_loop()
+        _, link = await loop.create_connection(
+            lambda: cls(seeder, geometry, handler, block_size=block_size), seeder.host, seeder.port,
+            ssl=ssl, server_hostname="" if ssl is not None else None)
+        assert link.transport is not None
+        link.transport.write(link.session.start(
+            Handshake(bytes.fromhex(file_sha256), token.encode("ascii")), geometry))
+        try:
+            await asyncio.shield(link.ready)
+        except BaseException:
+            link.close("handshake did not finish")
+            raise
+        return link
+
+    # --- asyncio callbacks ----------------------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self.receiver.get_buffer()
+
+    def buffer_updated(self, nbytes: int) -> None:
+        if self.closed:
+            return
+        try:
+            events = self.receiver.buffer_updated(nbytes)
+            for event in events:
+                if isinstance(event, PieceReceived):
+                    self._on_block(event)
+                else:
+                    self._on_message(event)
+                if self.gone():
+                    return
+        except ProtocolError as exc:
+            self.close(f"protocol error: {exc.message}")
+
+    def eof_received(self) -> bool | None:
+        self.close(self.close_reason or "peer closed the connection")
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.close(self.close_reason or (f"connection lost: {exc}" if exc else "peer closed the connection"))
+
+    # --- receiving ------------------------------------------------------------------------------------------
+    def _sink(self, index: int, begin: int, length: int) -> memoryview:
+        cancelled = self.session.block_status(index, begin, length)
+        job = None if cancelled else self._blocks.get((index, begin, length))
+        if job is None:
+            if self._discard is None:
+                self._discard = bytearray(MAX_BLOCK)
+            return memoryview(self._discard)[:length]
+        return job.view[begin:begin + length]
+
+    def _on_block(self, event: PieceReceived) -> None:
+        wanted = self.session.receive(event)
+        job = self._blocks.pop(event.key, None)
+        self.bytes_received += event.length
+        if not wanted or job is None:
+            return
+        job.blocks_left -= 1
+        if job.blocks_left == 0:
+            del self.jobs[job.index]
+            self.handler.on_link_piece(self, job)
+
+    def _on_message(self, event: object) -> None:
+        assert not isinstance(event, PieceReceived)
+        if isinstance(event, Goodbye):
+            self.close_reason = f"peer said goodbye: {event.reason}"
+        self.session.receive(event)  # type: ignore[arg-type]
+        if isinstance(event, Bitfield):
+            self.bits = bytearray(event.bits)
+            if not self.ready.done():
+                self.ready.set_result(None)
+        elif isinstance(event, Have):
+            assert self.bits is not None
+            if not self.has(event.index):
+                self.bits[event.index >> 3] |= 0x80 >> (event.index & 7)
+                self.handler.on_link_have(self, event.index)
+        elif isinstance(event, Reject):
+            job = self._blocks.pop(event.key, None)
+            if job is not None and self.jobs.get(job.index) is job:
+                self.cancel(job)  # the piece's other blocks, if any, are not wanted from here either
+                self.handler.on_link_reject(self, job)
+        if self.session.state is State.CLOSED:
+            self.close(self.close_reason)
+
+    # --- requesting -----------------------------------------------------------------------------------------
+    def request(self, job: PieceJob) -> None:
+        """Ask for every block of ``job``'s piece (one frame each, written together)."""
+        assert self.transport is not None
+        frames = []
+        for begin in range(0, job.length, self.block_size):
+            key = (job.index, begin, min(self.block_size, job.length - begin))
+            frames.append(self.session.request(*key))
+            self._blocks[key] = job
+            job.keys.append(key)
+        job.blocks_left = len(job.keys)
+        self.jobs[job.index] = job
+        self.transport.write(b"".join(frames))
+
+    def cancel(self, job: PieceJob) -> None:
+        """Withdraw ``job``: its blocks still on the way go to the discard buffer, its buffer is free now."""
+        if self.jobs.get(job.index) is not job:
+            return
+        self._drop_job(job)
+        if self.closed or self.transport is None:
+            return
+        frames = [frame for key in job.keys if (frame := self.session.cancel(*key)) is not None]
+        if frames:
+            self.transport.write(b"".join(frames))
+
+    def _drop_job(self, job: PieceJob) -> None:
+        del self.jobs[job.index]
+        for key in job.keys:
+            self._blocks.pop(key, None)
+
+    @property
+    def in_flight(self) -> int:
+        return len(self.jobs)
+
+    def oldest_job_age(self, now: float) -> float:
+        return max((now - job.started_at for job in self.jobs.values()), default=0.0)
+
+    # --- closing --------------------------------------------------------------------------------------------
+    def gone(self) -> bool:
+        return self.closed
+
+    def close(self, reason: str) -> None:
+        """Close once; the handler hears ``on_link_lost`` with the jobs still listed in ``self.jobs``."""
+        if self.closed:
+            return
+        self.closed = True
+        self.close_reason = reason or "closed"
+        if self.transport is not None:
+            self.transport.abort()
+        if not self.ready.done():
+            self.ready.set_exception(LinkClosed(self.close_reason))
+            self.ready.exception()  # retrieved: nobody may be waiting any more
+        else:
+            self.handler.on_link_lost(self, self.close_reason)

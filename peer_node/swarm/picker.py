@@ -1,0 +1,169 @@
+"""Which piece to ask a peer for next: rarest first, random among equals, duplicates only in the endgame (pure).
+
+Theory of operation: every piece is *missing*, *in flight* (with a count of peers fetching it) or *done*. Missing
+pieces sit in buckets by availability (how many connected peers have them); a bucket is a list plus a position
+map, so moving a piece between buckets or taking it out is O(1) and a pick costs O(number of distinct
+availabilities) for a peer holding everything. A pick scans the buckets from the rarest up and takes a random
+piece of the first bucket the peer can serve (random probes first, then a scan from a random start, so partial
+peers cost little too). When no missing piece is left that the peer has, the download is in its endgame: the
+peer may get a piece already in flight elsewhere (fewest fetchers first, at most ``max_duplicates`` fetchers), and
+whoever delivers first wins; the caller cancels the others. No I/O and no clock: the engine feeds it events.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Container, Iterable
+
+HasPiece = Callable[[int], bool] | None  # None: the peer has every piece
+
+MISSING, IN_FLIGHT, DONE = 0, 1, 2
+_STATE_CHARS = {MISSING: ".", IN_FLIGHT: "f", DONE: "d"}
+
+
+class PiecePicker:
+    def __init__(self, piece_count: int, done: Iterable[int] = (), *, rng: random.Random | None = None,
+                 max_duplicates: int = 2) -> None:
+        self.count = piece_count
+        self.rng = rng or random.Random()
+        self.max_duplicates = max_duplicates
+        self.availability = [0] * piece_count
+        self.state = [MISSING] * piece_count
+        self.fetchers = [0] * piece_count
+        self._buckets: dict[int, list[int]] = {0: []}
+        self._pos = [0] * piece_count  # index of each missing piece inside its bucket list
+        self.in_flight: set[int] = set()
+        self.done_count = 0
+        for index in done:
+            self.state[index] = DONE
+            self.done_count += 1
+        for index in range(piece_count):
+            if self.state[index] == MISSING:
+                self._bucket_add(index)
+
+    # --- bucket plumbing ------------------------------------------------------------------------------------
+    def _bucket_add(self, index: int) -> None:
+        bucket = self._buckets.setdefault(self.availability[index], [])
+        self._pos[index] = len(bucket)
+        bucket.append(index)
+
+    def _bucket_remove(self, index: int) -> None:
+        avail = self.availability[index]
+        bucket = self._buckets[avail]
+        pos = self._pos[index]
+        last = bucket.pop()
+        if last != index:
+            bucket[pos] = last
+            self._pos[last] = pos
+        if not bucket and avail:
+            del self._buckets[avail]
+
+    # --- availability ---------------------------------------------------------------------------------------
+    def add_peer(self, has: HasPiece) -> None:
+        """A peer connected; ``has`` tells its pieces (None for a full seeder)."""
+        for index in range(self.count):
+            if has is None or has(index):
+                self._change_availability(index, +1)
+
+    def remove_peer(self, has: HasPiece) -> None:
+        for index in range(self.count):
+            if has is None or has(index):
+                self._change_availability(index, -1)
+
+    def peer_got(self, index: int) -> None:
+        """A connected peer announced a new piece (HAVE)."""
+        self._change_availability(index, +1)
+
+    def peer_lost(self, index: int) -> None:
+        """A connected peer turned out not to have ``index`` after all (it rejected our request)."""
+        self._change_availability(index, -1)
+
+    def _change_availability(self, index: int, delta: int) -> None:
+        if self.state[index] == MISSING:
+            self._bucket_remove(index)
+            self.availability[index] = max(0, self.availability[index] + delta)
+            self._bucket_add(index)
+        else:
+            self.availability[index] = max(0, self.availability[index] + delta)
+
+    # --- picking --------------------------------------------------------------------------------------------
+    @property
+    def complete(self) -> bool:
+        return self.done_count == self.count
+
+    @property
+    def missing_unassigned(self) -> int:
+        return sum(len(bucket) for bucket in self._buckets.values())
+
+    def pick(self, has: HasPiece, exclude: Container[int] = frozenset()) -> int | None:
+        """The piece to fetch next from a peer, or None. Marks it in flight; report the outcome with
+        ``completed`` or ``abandoned``."""
+        index = self._pick_missing(has)
+        if index is None:
+            index = self._pick_endgame(has, exclude)
+            if index is None:
+                return None
+        else:
+            self._bucket_remove(index)
+            self.state[index] = IN_FLIGHT
+            self.in_flight.add(index)
+        self.fetchers[index] += 1
+        return index
+
+    def _pick_missing(self, has: HasPiece) -> int | None:
+        rng = self.rng
+        for _avail, bucket in sorted(self._buckets.items()):
+            if not bucket:
+                continue
+            size = len(bucket)
+            if has is None:
+                return bucket[rng.randrange(size)]
+            for _ in range(8):
+                candidate = bucket[rng.randrange(size)]
+                if has(candidate):
+                    return candidate
+            start = rng.randrange(size)
+            for step in range(size):
+                candidate = bucket[(start + step) % size]
+                if has(candidate):
+                    return candidate
+        return None
+
+    def _pick_endgame(self, has: HasPiece, exclude: Container[int]) -> int | None:
+        best: list[int] = []
+        best_fetchers = self.max_duplicates
+        for index in self.in_flight:
+            fetchers = self.fetchers[index]
+            if fetchers > best_fetchers or index in exclude or (has is not None and not has(index)):
+                continue
+            if fetchers < best_fetchers:
+                best, best_fetchers = [index], fetchers
+            elif fetchers < self.max_duplicates:
+                best.append(index)
+        return self.rng.choice(best) if best else None
+
+    # --- outcomes -------------------------------------------------------------------------------------------
+    def completed(self, index: int) -> None:
+        """Piece ``index`` is verified and written (by any of its fetchers)."""
+        if self.state[index] == DONE:
+            return
+        if self.state[index] == MISSING:
+            self._bucket_remove(index)
+        self.in_flight.discard(index)
+        self.state[index] = DONE
+        self.fetchers[index] = 0
+        self.done_count += 1
+
+    def abandoned(self, index: int) -> None:
+        """One fetcher of ``index`` gave up (peer lost, bad hash, cancelled duplicate)."""
+        if self.state[index] != IN_FLIGHT:
+            return
+        self.fetchers[index] = max(0, self.fetchers[index] - 1)
+        if self.fetchers[index] == 0:
+            self.in_flight.discard(index)
+            self.state[index] = MISSING
+            self._bucket_add(index)
+
+    def states(self) -> str:
+        """One character a piece: ``d`` done, ``f`` in flight, ``.`` missing."""
+        return "".join(_STATE_CHARS[s] for s in self.state)

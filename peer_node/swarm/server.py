@@ -1,0 +1,350 @@
+"""The piece server: serves verified pieces of the catalog's files to peers holding a valid token.
+
+Theory of operation: one ``asyncio.Protocol`` per connection decodes small frames (the client only sends
+HANDSHAKE, REQUEST, CANCEL, KEEPALIVE, GOODBYE) with ``wire.peer_protocol`` and checks their order with
+``wire.peer_session``. The handshake must name a file of the catalog and carry a token the tracker signed for
+that file (bound to the client's certificate fingerprint under TLS); otherwise the client gets GOODBYE and no
+byte of any piece. Requests queue per connection and one sender task answers them in order: the PIECE header
+with ``transport.write`` and the body with ``loop.sendfile`` (the kernel copies file to socket; under TLS, where
+sendfile cannot work, a ``pread`` in a thread and a write). A request for a piece the store has not verified gets
+REJECT. While a file downloads here, the store tells every connection on it of each newly verified piece (HAVE).
+
+Every fault a peer can cause (bad frame, unknown file, bad token, too many requests, idleness, handshake taking
+too long) closes that one connection. Caps: connections in total and per address; when one address has too
+many connections still in the handshake the oldest is dropped, so a slow-loris cannot lock out real peers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import os
+import ssl as ssl_module
+import time
+from collections import defaultdict, deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from peer_node.swarm.catalog import ServedFiles
+from peer_node.swarm.store import PieceStore
+from wire.peer_protocol import VERSION, Cancel, FrameReceiver, Handshake, ProtocolError, Request
+from wire.peer_session import BlockKey, Geometry, PeerSession, Role, State
+from wire.tokens import InvalidToken, TokenVerifier
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ServerLimits:
+    max_connections: int = 512
+    max_per_address: int = 64
+    max_pending_per_address: int = 16
+    handshake_timeout: float = 10.0
+    idle_timeout: float = 120.0
+    max_queued_requests: int = 64
+
+
+class PieceServer:
+    def __init__(self, host: str, port: int, catalog: ServedFiles, verifier: Callable[[], TokenVerifier | None],
+                 limits: ServerLimits | None = None, *, ssl: ssl_module.SSLContext | None = None,
+                 clock: Callable[[], float] = time.time, use_sendfile: bool = True) -> None:
+        self.host, self._port = host, port
+        self.catalog, self.verifier = catalog, verifier
+        self.limits = limits or ServerLimits()
+        self.ssl, self.clock = ssl, clock
+        self.use_sendfile = use_sendfile and ssl is None
+        self._server: asyncio.Server | None = None
+        self._conns: set[_Connection] = set()
+        self._by_addr: dict[str, set[_Connection]] = defaultdict(set)
+        self._pending: dict[str, deque[_Connection]] = defaultdict(deque)
+        self.bytes_sent_total = 0
+        self._sent_by_user: dict[str, int] = defaultdict(int)
+
+    @property
+    def port(self) -> int:
+        if self._server is not None and self._server.sockets:
+            return int(self._server.sockets[0].getsockname()[1])
+        return self._port
+
+    @property
+    def connection_count(self) -> int:
+        return len(self._conns)
+
+    def bytes_sent_by_user(self) -> dict[str, int]:
+        return dict(self._sent_by_user)
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(lambda: _Connection(self), self.host, self._port, ssl=self.ssl,
+                                                reuse_address=True, backlog=256)
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for conn in list(self._conns):
+            conn.abort()
+        if self._server is not None:
+            await self._server.wait_closed()
+            self._server = None
+
+    # --- bookkeeping used by connections ---------------------------------------------------------------------
+    def _admit(self, conn: _Connection) -> bool:
+        addr = conn.addr
+        if len(self._by_addr[addr]) >= self.limits.max_per_address and not self._evict_pending(addr):
+            return False
+        if len(self._conns) >= self.limits.max_connections and not self._evict_pending(None):
+            return False
+        if len(self._pending[addr]) >= self.limits.max_pending_per_address:
+            self._evict_pending(addr)
+        self._conns.add(conn)
+        self._by_addr[addr].add(conn)
+        self._pending[addr].append(conn)
+        return True
+
+    def _evict_pending(self, addr: str | None) -> bool:
+        queues = [self._pending[addr]] if addr is not None else list(self._pending.values())
+        oldest: _Connection | None = None
+        for queue in queues:
+            if queue and (oldest is None or queue[0].opened_at < oldest.opened_at):
+                oldest = queue[0]
+        if oldest is None:
+            return False
+        oldest.abort()
+        return True
+
+    def _handshake_done(self, conn: _Connection) -> None:
+        with contextlib.suppress(ValueError):
+            self._pending[conn.addr].remove(conn)
+
+    def _forget(self, conn: _Connection) -> None:
+        self._conns.discard(conn)
+        self._by_addr[conn.addr].discard(conn)
+        if not self._by_addr[conn.addr]:
+            del self._by_addr[conn.addr]
+        with contextlib.suppress(ValueError):
+            self._pending[conn.addr].remove(conn)
+        if not self._pending.get(conn.addr, True):
+            del self._pending[conn.addr]
+
+    def _count(self, user_id: str, nbytes: int) -> None:
+        self.bytes_sent_total += nbytes
+        self._sent_by_user[user_id] += nbytes
+
+
+class _Connection(asyncio.Protocol):
+    def __init__(self, server: PieceServer) -> None:
+        self.server = server
+        self.addr = "?"
+        self.opened_at = time.monotonic()
+        self.transport: asyncio.Transport | None = None
+        self.session = PeerSession(Role.SERVER, max_outstanding=server.limits.max_queued_requests)
+        self.receiver = FrameReceiver(accept_pieces=False)
+        self.store: PieceStore | None = None
+        self.user_id = ""
+        self.expires_at = 0.0
+        self.queue: deque[BlockKey] = deque()
+        self.wake = asyncio.Event()
+        self.can_write = asyncio.Event()
+        self.can_write.set()
+        self.sender: asyncio.Task[None] | None = None
+        self.last_activity = time.monotonic()
+        self.timer: asyncio.TimerHandle | None = None
+        self.closed = False
+
+    # --- asyncio callbacks ----------------------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        peer = transport.get_extra_info("peername")
+        self.addr = str(peer[0]) if isinstance(peer, tuple) else str(peer)
+        if not self.server._admit(self):
+            self.closed = True
+            transport.abort()
+            return
+        self.timer = asyncio.get_running_loop().call_later(self.server.limits.handshake_timeout, self._tick)
+
+    def data_received(self, data: bytes) -> None:
+        if self.closed:
+            return
+        self.last_activity = time.monotonic()
+        try:
+            for event in self.receiver.feed(data):
+                self.session.receive(event)
+                if self.session.state is State.CLOSED:
+                    self.abort()
+                    return
+                if isinstance(event, Handshake):
+                    self._on_handshake(event)
+                elif isinstance(event, Request):
+                    self._on_request(event)
+                elif isinstance(event, Cancel):
+                    pass  # the session dropped it; the sender skips keys no longer outstanding
+                if self.gone():
+                    return
+        except ProtocolError as exc:
+            self.refuse(exc.message)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._teardown()
+
+    def pause_writing(self) -> None:
+        self.can_write.clear()
+
+    def resume_writing(self) -> None:
+        self.can_write.set()
+
+    # --- handling -------------------------------------------------------------------------------------------
+    def _on_handshake(self, hello: Handshake) -> None:
+        if hello.version != VERSION:
+            self.refuse(f"unsupported protocol version {hello.version}")
+            return
+        sha = hello.file_sha256.hex()
+        store = self.server.catalog.get(sha)
+        verifier = self.server.verifier()
+        if store is None or verifier is None:
+            self.refuse("file not served here")
+            return
+        try:
+            grant = verifier.verify(hello.token, now=self.server.clock(), file_sha256=sha,
+                                    fingerprint=self._peer_fingerprint())
+        except InvalidToken as exc:
+            self.refuse(f"access denied: {exc}")
+            return
+        self.store, self.user_id, self.expires_at = store, grant.user_id, grant.expires_at
+        assert self.transport is not None
+        self.transport.write(self.session.accept(Geometry(store.meta.size, store.meta.piece_size),
+                                                 store.bitfield()))
+        if not store.is_complete:
+            store.add_listener(self._on_store_piece)
+        self.server._handshake_done(self)
+        self.sender = asyncio.get_running_loop().create_task(self._send_loop())
+
+    def _on_request(self, req: Request) -> None:
+        assert self.store is not None and self.transport is not None
+        if not self.store.has(req.index):
+            self.transport.write(self.session.reject(req.key))
+            return
+        self.queue.append(req.key)
+        self.wake.set()
+
+    def _on_store_piece(self, index: int) -> None:
+        if self.transport is not None and not self.closed and self.session.state is State.READY:
+            self.transport.write(self.session.have(index))
+
+    def _peer_fingerprint(self) -> str:
+        assert self.transport is not None
+        ssl_object = self.transport.get_extra_info("ssl_object")
+        if ssl_object is None:
+            return ""
+        der = ssl_object.getpeercert(binary_form=True)
+        return hashlib.sha256(der).hexdigest() if der else ""
+
+    def _tick(self) -> None:
+        """Handshake and idle timeouts: one timer per connection, re-armed rather than one per frame."""
+        self.timer = None
+        if self.closed:
+            return
+        limits = self.server.limits
+        if self.session.state is not State.READY:
+            self.refuse("handshake timeout")
+            return
+        idle_for = time.monotonic() - self.last_activity
+        if idle_for >= limits.idle_timeout and not self.queue:
+            self.refuse("idle timeout")
+            return
+        self.timer = asyncio.get_running_loop().call_later(max(1.0, limits.idle_timeout - idle_for), self._tick)
+
+    # --- sending --------------------------------------------------------------------------------------------
+    async def _send_loop(self) -> None:
+        assert self.store is not None and self.transport is not None
+        loop = asyncio.get_running_loop()
+        store, transport = self.store, self.transport
+        buf = bytearray(0 if self.server.use_sendfile else 1 << 20)
+        try:
+            while not self.closed:
+                if not self.queue:
+                    self.wake.clear()
+                    await self.wake.wait()
+                    continue
+                key = self.queue.popleft()
+                if not self.session.is_outstanding(key):
+                    continue  # cancelled
+                if self.server.clock() >= self.expires_at:
+                    self.refuse("token expired")
+                    return
+                if store.closed:
+                    self.refuse("file no longer served")
+                    return
+                index, begin, length = key
+                offset = index * store.meta.piece_size + begin
+                await self.can_write.wait()
+                if self.gone():
+                    return
+                transport.write(self.session.piece_header(key))
+                store.acquire()
+                try:
+                    if self.server.use_sendfile:
+                        await loop.sendfile(transport, store.file, offset, length, fallback=False)
+                    else:
+                        await self._send_copy(loop, store, buf, offset, length)
+                finally:
+                    store.release()
+                self.server._count(self.user_id, length)
+                self.last_activity = time.monotonic()
+        except (ConnectionError, OSError, RuntimeError) as exc:
+            # The peer went away mid-send (RuntimeError: the transport closed under sendfile).
+            log.debug("piece send to %s ended: %s", self.addr, exc)
+            self.abort()
+
+    async def _send_copy(self, loop: asyncio.AbstractEventLoop, store: PieceStore, buf: bytearray, offset: int,
+                         length: int) -> None:
+        view = memoryview(buf)[:length]
+        got = await loop.run_in_executor(None, os.preadv, store.file.fileno(), [view], offset)
+        if got != length:
+            raise OSError("short read from the shared file")
+        assert self.transport is not None
+        self.transport.write(bytes(view))
+        await self.can_write.wait()
+
+    # --- closing --------------------------------------------------------------------------------------------
+    def gone(self) -> bool:
+        """A method, not the attribute, where a callback may have closed us since the last look."""
+        return self.closed
+
+    def refuse(self, reason: str) -> None:
+        """Say why (one GOODBYE frame) and close this connection only."""
+        if self.closed or self.transport is None:
+            return
+        self.transport.write(self.session.goodbye(reason))
+        self.closed = True
+        self.transport.close()
+        self._teardown()
+
+    def abort(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.abort()
+        self._teardown()
+
+    def _teardown(self) -> None:
+        self.closed = True
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        if self.store is not None:
+            self.store.remove_listener(self._on_store_piece)
+        if self.sender is not None and not self.sender.done() and self.sender is not _current_task():
+            self.sender.cancel()
+        self.wake.set()
+        self.can_write.set()
+        self.server._forget(self)
+
+
+def _current_task() -> asyncio.Task[Any] | None:
+    try:
+        return asyncio.current_task()
+    except RuntimeError:
+        return None

@@ -1,0 +1,315 @@
+"""One file on disk plus the bitfield of its verified pieces: what the piece server serves and a download fills.
+
+Theory of operation: a *complete* store wraps a shared file opened read-only; it claims every piece and verifies
+nothing at open (the file was hashed when shared; a downloader verifies what it receives). A *partial* store wraps
+the temporary file of a download: it is sized with ``ftruncate`` (sparse, so an 8 GiB download costs no memory
+on tmpfs), pieces are hashed and written at their offset with ``os.pwrite`` by ``verify_and_write`` in a worker
+thread, and the event loop then records them with ``mark_verified``. The verified bitfield goes to a small JSON
+state file, replaced atomically and debounced (at most one write per ``SAVE_DELAY``, no fsync): a killed node
+loses at most the last fraction of a second of pieces, never claims a piece it has not written. At the end,
+``finish`` checks the whole-file SHA-256 and moves the file into place without ever overwriting; the store then
+keeps serving the same inode from its final path.
+
+Readers (the piece server's sendfile, the engine's writer threads) hold the file descriptor through
+``acquire``/``release`` so that ``close`` never pulls a descriptor out from under a system call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import hashlib
+import io
+import json
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+from peer_node.swarm.errors import DownloadFailed
+from wire.errors import Conflict, NotFound
+from wire.records import FileMeta
+
+SAVE_DELAY = 0.25  # seconds between bitfield saves while pieces stream in
+_HASH_CHUNK = 4 << 20
+
+
+class PieceStore:
+    def __init__(self, path: Path, meta: FileMeta, fd: int, bits: bytearray, *, complete: bool,
+                 state_path: Path | None) -> None:
+        self.meta = meta
+        self.path = path
+        self._fd = fd
+        self._file = io.FileIO(fd, "rb", closefd=False)  # for loop.sendfile, which wants a file object
+        self._bits = bits
+        self._complete = complete
+        self._state_path = state_path
+        self._verified = sum(bin(b).count("1") for b in bits) if not complete else meta.piece_count
+        self._bytes_verified = meta.size if complete else sum(
+            self._piece_len(i) for i in range(meta.piece_count) if self._bit(i))
+        self._listeners: list[Callable[[int], None]] = []
+        self._users = 0
+        self._closed = False
+        self._save_handle: asyncio.TimerHandle | None = None
+
+    # --- opening ------------------------------------------------------------------------------------------
+    @classmethod
+    def open_complete(cls, path: Path, meta: FileMeta) -> PieceStore:
+        try:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        except FileNotFoundError:
+            raise NotFound(f"shared file {path} is gone") from None
+        except OSError as exc:
+            raise NotFound(f"cannot open shared file {path}: {exc.strerror}") from None
+        if os.fstat(fd).st_size != meta.size:
+            os.close(fd)
+            raise Conflict(f"shared file {path} changed size since it was shared")
+        return cls(path, meta, fd, full_bitfield(meta.piece_count), complete=True, state_path=None)
+
+    @classmethod
+    def open_partial(cls, temp_path: Path, state_path: Path, meta: FileMeta) -> PieceStore:
+        bits = _load_state(state_path, meta)
+        flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+        if bits is None:
+            bits = bytearray((meta.piece_count + 7) // 8)
+            flags |= os.O_TRUNC
+        fd = os.open(temp_path, flags, 0o644)  # the user's file-to-be: usual mode (umask applies)
+        try:
+            if os.fstat(fd).st_size != meta.size:
+                os.ftruncate(fd, meta.size)
+        except OSError:
+            os.close(fd)
+            raise
+        store = cls(temp_path, meta, fd, bits, complete=False, state_path=state_path)
+        store.save_state()
+        return store
+
+    # --- queries ------------------------------------------------------------------------------------------
+    def _bit(self, index: int) -> bool:
+        return bool(self._bits[index >> 3] & (0x80 >> (index & 7)))
+
+    def _piece_len(self, index: int) -> int:
+        if index < self.meta.piece_count - 1:
+            return self.meta.piece_size
+        return self.meta.size - self.meta.piece_size * (self.meta.piece_count - 1)
+
+    def has(self, index: int) -> bool:
+        return self._complete or (0 <= index < self.meta.piece_count and self._bit(index))
+
+    def bitfield(self) -> bytes:
+        return bytes(self._bits)
+
+    @property
+    def is_complete(self) -> bool:
+        return self._complete
+
+    @property
+    def verified_count(self) -> int:
+        return self._verified
+
+    @property
+    def missing_count(self) -> int:
+        return self.meta.piece_count - self._verified
+
+    @property
+    def bytes_verified(self) -> int:
+        return self._bytes_verified
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def file(self) -> io.FileIO:
+        """A binary file object on the store's descriptor (use between ``acquire`` and ``release``)."""
+        return self._file
+
+    # --- listeners (the piece server sends HAVE) -------------------------------------------------------------
+    def add_listener(self, callback: Callable[[int], None]) -> None:
+        self._listeners.append(callback)
+
+    def remove_listener(self, callback: Callable[[int], None]) -> None:
+        with contextlib.suppress(ValueError):
+            self._listeners.remove(callback)
+
+    # --- descriptor lifetime ------------------------------------------------------------------------------
+    def acquire(self) -> int:
+        """Pin the descriptor for a read or write outside the loop; pair with ``release``."""
+        if self._closed:
+            raise NotFound("file no longer served")
+        self._users += 1
+        return self._fd
+
+    def release(self) -> None:
+        self._users -= 1
+        if self._closed and self._users == 0:
+            self._really_close()
+
+    # --- writing (partial stores) --------------------------------------------------------------------------
+    def verify_and_write(self, index: int, data: memoryview | bytearray) -> bool:
+        """Thread-safe: hash ``data`` against piece ``index`` and, if it matches, write it at its offset.
+        Returns False on a hash mismatch (nothing written). The caller holds ``acquire``."""
+        if hashlib.sha256(data).digest() != self.meta.piece_hashes[index]:
+            return False
+        view = memoryview(data)
+        offset = index * self.meta.piece_size
+        while view:
+            written = os.pwrite(self._fd, view, offset)
+            view, offset = view[written:], offset + written
+        return True
+
+    def mark_verified(self, index: int) -> None:
+        """On the loop: record piece ``index`` as verified and written, tell listeners, schedule a state save."""
+        if self._complete or self._bit(index) or self._closed:
+            return
+        self._bits[index >> 3] |= 0x80 >> (index & 7)
+        self._verified += 1
+        self._bytes_verified += self._piece_len(index)
+        for callback in list(self._listeners):
+            callback(index)
+        if self._save_handle is None:
+            self._save_handle = asyncio.get_running_loop().call_later(SAVE_DELAY, self._save_soon)
+
+    def _save_soon(self) -> None:
+        self._save_handle = None
+        if not self._closed:
+            self.save_state()
+
+    def save_state(self) -> None:
+        """Write the verified bitfield atomically (temp file + rename; no fsync: a crash of the node, not of
+        the machine, is what resuming must survive)."""
+        if self._state_path is None:
+            return
+        state = {"v": 1, "sha256": self.meta.sha256, "size": self.meta.size, "piece_size": self.meta.piece_size,
+                 "bits": base64.b64encode(self._bits).decode("ascii")}
+        tmp = self._state_path.with_name(self._state_path.name + ".tmp")
+        tmp.write_text(json.dumps(state), encoding="utf-8")
+        os.replace(tmp, self._state_path)
+
+    # --- finishing ----------------------------------------------------------------------------------------
+    async def finish(self, final_path: Path) -> Path:
+        """Verify the whole file, move it to ``final_path`` (never overwriting), and serve it from there."""
+        if self._complete:
+            return self.path
+        if self.missing_count:
+            raise DownloadFailed(f"{self.missing_count} pieces still missing")
+        loop = asyncio.get_running_loop()
+        fd = self.acquire()
+        try:
+            digest = await loop.run_in_executor(None, _hash_fd, fd, self.meta.size)
+            if digest != self.meta.sha256:
+                bad = await loop.run_in_executor(None, self._find_bad_pieces)
+                for index in bad:
+                    self._bits[index >> 3] &= ~(0x80 >> (index & 7)) & 0xFF
+                    self._verified -= 1
+                    self._bytes_verified -= self._piece_len(index)
+                self.save_state()
+                raise DownloadFailed("whole-file hash mismatch")
+            await loop.run_in_executor(None, _move_into_place, self.path, final_path)
+        finally:
+            self.release()
+        if self._state_path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                self._state_path.unlink()
+        if self._save_handle is not None:
+            self._save_handle.cancel()
+            self._save_handle = None
+        self.path, self._state_path, self._complete = final_path, None, True
+        return final_path
+
+    def _find_bad_pieces(self) -> list[int]:
+        bad = []
+        for index in range(self.meta.piece_count):
+            data = os.pread(self._fd, self._piece_len(index), index * self.meta.piece_size)
+            if hashlib.sha256(data).digest() != self.meta.piece_hashes[index]:
+                bad.append(index)
+        return bad
+
+    # --- closing ------------------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Flush the bitfield and stop serving; the descriptor closes once no reader holds it."""
+        if self._closed:
+            return
+        if self._save_handle is not None:
+            self._save_handle.cancel()
+            self._save_handle = None
+        if not self._complete:
+            self.save_state()
+        self._closed = True
+        self._listeners.clear()
+        if self._users == 0:
+            self._really_close()
+
+    def discard(self) -> None:
+        """Close and delete the temporary file and its state (a cancelled download)."""
+        partial = not self._complete
+        self.close()
+        if partial:
+            for path in (self.path, self._state_path):
+                if path is not None:
+                    with contextlib.suppress(FileNotFoundError):
+                        path.unlink()
+
+    def _really_close(self) -> None:
+        if self._fd >= 0:
+            self._file.close()
+            os.close(self._fd)
+            self._fd = -1
+
+
+def full_bitfield(count: int) -> bytearray:
+    """Every piece set; the spare bits of the last byte stay clear (the wire form demands it)."""
+    bits = bytearray(b"\xff" * (count // 8))
+    if count % 8:
+        bits.append((0xFF00 >> (count % 8)) & 0xFF)
+    return bits
+
+
+def _load_state(state_path: Path, meta: FileMeta) -> bytearray | None:
+    try:
+        state = json.loads(state_path.read_text(encoding="utf-8"))
+        if (state.get("v") != 1 or state.get("sha256") != meta.sha256 or state.get("size") != meta.size
+                or state.get("piece_size") != meta.piece_size):
+            return None
+        bits = bytearray(base64.b64decode(state["bits"], validate=True))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, binascii.Error):
+        return None
+    return bits if len(bits) == (meta.piece_count + 7) // 8 else None
+
+
+def _hash_fd(fd: int, size: int) -> str:
+    digest = hashlib.sha256()
+    buf = bytearray(_HASH_CHUNK)
+    view = memoryview(buf)
+    offset = 0
+    while offset < size:
+        n = os.preadv(fd, [view[:min(_HASH_CHUNK, size - offset)]], offset)
+        if n <= 0:
+            break
+        digest.update(view[:n])
+        offset += n
+    return digest.hexdigest()
+
+
+def _move_into_place(temp: Path, final: Path) -> None:
+    """Give ``temp`` the name ``final`` without ever replacing an existing ``final``."""
+    try:
+        os.link(temp, final)
+    except FileExistsError:
+        raise Conflict(f"{final} already exists") from None
+    except OSError:
+        # No hard links here (or another filesystem): claim the name exclusively, then fill it.
+        try:
+            placeholder = os.open(final, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            raise Conflict(f"{final} already exists") from None
+        os.close(placeholder)
+        try:
+            os.replace(temp, final)
+        except OSError:
+            shutil.copyfile(temp, final)
+            temp.unlink()
+        return
+    temp.unlink()

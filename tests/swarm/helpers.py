@@ -1,0 +1,90 @@
+"""Test helpers for the swarm: files with known pieces, tokens, in-process seeders on 127.0.0.1."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from peer_node.swarm import PieceServer, PieceStore, ServedFiles, ServerLimits, SwarmSnapshot
+from wire.pieces import piece_count
+from wire.records import FileMeta, SeederInfo
+from wire.tokens import AccessGrant, TokenVerifier, mint_token, public_key_hex, signing_key_from_secret
+
+KEY = signing_key_from_secret(b"swarm tests cluster secret")
+OTHER_KEY = signing_key_from_secret(b"some other cluster")
+VERIFIER = TokenVerifier([public_key_hex(KEY)])
+
+
+def make_file(path: Path, size: int, seed: int = 1) -> bytes:
+    data = (hashlib.sha256(str(seed).encode()).digest() * (size // 32 + 1))[:size]
+    data = bytes(b ^ (i * 7 & 0xFF) for i, b in enumerate(data[:4096])) + data[4096:]  # not too periodic
+    path.write_bytes(data)
+    return data
+
+
+def meta_of(name: str, data: bytes, piece_size: int) -> FileMeta:
+    hashes = tuple(hashlib.sha256(data[i * piece_size:(i + 1) * piece_size]).digest()
+                   for i in range(piece_count(len(data), piece_size)))
+    return FileMeta(name, len(data), piece_size, hashlib.sha256(data).hexdigest(), hashes)
+
+
+def token_for(meta_sha: str, user: str = "downloader", *, key: Ed25519PrivateKey = KEY, ttl: float = 300,
+              fingerprint: str = "") -> str:
+    return mint_token(key, AccessGrant(user, "g1", meta_sha, fingerprint, 1, time.time() + ttl))
+
+
+@dataclass
+class Seeder:
+    user_id: str
+    server: PieceServer
+    catalog: ServedFiles
+    stores: list[PieceStore] = field(default_factory=list)
+
+    def info(self, pieces: bytes | None = None) -> SeederInfo:
+        return SeederInfo(self.user_id, "127.0.0.1", self.server.port, "", pieces)
+
+    def live_info(self, sha: str) -> SeederInfo:
+        """As a tracker would list it now: 'all' for a complete store, else its current bitfield."""
+        store = self.catalog.get(sha)
+        return self.info(None if store is None or store.is_complete else store.bitfield())
+
+    async def close(self) -> None:
+        await self.server.close()
+        for store in self.stores:
+            store.close()
+
+
+async def start_seeder(user_id: str, stores: list[PieceStore], limits: ServerLimits | None = None,
+                       verifier: TokenVerifier | None = VERIFIER) -> Seeder:
+    catalog = ServedFiles()
+    for store in stores:
+        catalog.register(store)
+    server = PieceServer("127.0.0.1", 0, catalog, lambda: verifier, limits)
+    await server.start()
+    return Seeder(user_id, server, catalog, list(stores))
+
+
+def static_source(token: str, seeders: list[SeederInfo]) -> Callable[[], Awaitable[SwarmSnapshot]]:
+    async def source() -> SwarmSnapshot:
+        return SwarmSnapshot(token, list(seeders))
+    return source
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def corrupt_copy(src: bytes, path: Path) -> None:
+    """Same size, every byte different: what a seeder whose file changed on disk serves."""
+    path.write_bytes(bytes(b ^ 0x5A for b in src))
+    os.utime(path)
