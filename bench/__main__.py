@@ -1,0 +1,75 @@
+"""``python -m bench [scenario ...] [--quick] [--runs N]``: run the benchmarks and print one table.
+
+Scenarios run in the order given (all by default). Each yields one list of metrics per run; the table shows,
+per metric, the median of our figures, the median of the reference figures and the median per-run ratio.
+Every process started is stopped and the temp dir removed, also on Ctrl-C, SIGTERM or failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterator
+
+from bench.context import FULL, QUICK, Ctx
+from bench.model import Metric, aggregate, render
+from bench.procs import install_signal_handlers
+from bench.scenarios import bigfile, crowd, sharing, swarm, tls, tracker
+
+Scenario = Callable[[Ctx], Iterator[list[Metric]]]
+
+SCENARIOS: dict[str, Scenario] = {
+    "swarm": swarm.run,
+    "crowd": crowd.run,
+    "bigfile": bigfile.run,
+    "sharing": sharing.run,
+    "tracker": tracker.run,
+    "tls": tls.run,
+    "replication": tracker.run_replication,
+}
+
+
+def run_all(names: list[str], ctx: Ctx) -> tuple[list[Metric], list[str]]:
+    metrics: list[Metric] = []
+    failures: list[str] = []
+    for name in names:
+        t0 = time.monotonic()
+        print(f"== {name}", flush=True)
+        try:
+            for got in SCENARIOS[name](ctx):
+                metrics.extend(got)
+        except Exception as e:  # a broken scenario must not hide the others' figures
+            traceback.print_exc()
+            failures.append(f"{name}: {type(e).__name__}: {e}")
+        print(f"   {name} took {time.monotonic() - t0:.0f} s", flush=True)
+    return metrics, failures
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0] if __doc__ else "")
+    ap.add_argument("scenarios", nargs="*", metavar="scenario", help=f"any of: {', '.join(SCENARIOS)} (default: all)")
+    ap.add_argument("--quick", action="store_true", help="small sizes, 1 run (for tests and trying things)")
+    ap.add_argument("--runs", type=int, default=None, help="runs per scenario (default 3, or 1 with --quick)")
+    args = ap.parse_args(argv)
+    unknown = [n for n in args.scenarios if n not in SCENARIOS]
+    if unknown:
+        ap.error(f"unknown scenario(s) {', '.join(unknown)}; choose from {', '.join(SCENARIOS)}")
+    install_signal_handlers()
+    names = args.scenarios or list(SCENARIOS)
+    runs = args.runs or (1 if args.quick else 3)
+    with Ctx(sizes=QUICK if args.quick else FULL, runs=runs, quick=args.quick) as ctx:
+        print(f"bench: {', '.join(names)}; {runs} run(s) each; files under {ctx.work}", flush=True)
+        t0 = time.monotonic()
+        metrics, failures = run_all(names, ctx)
+        print()
+        print(render(aggregate(metrics)))
+        print(f"\ntotal {time.monotonic() - t0:.0f} s")
+    for f in failures:
+        print(f"FAILED {f}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,81 @@
+"""Shared state of one bench invocation: sizes (full or quick), run count, the temp dir and its test files.
+
+Every file lives under one ``/tmp/gs-bench-*`` directory made at start and removed at the end, whatever
+happens; test files are made once per invocation and reused by the scenarios that need them.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+from bench.datafiles import make_random_file, make_sparse_file
+from bench.model import GiB, MiB
+
+
+@dataclass(frozen=True)
+class Sizes:
+    swarm_file: int
+    swarm_seeders: int
+    crowd_file: int
+    crowd_downloaders: int
+    big_file: int
+    big_reference_file: int
+    share_file: int
+    tracker_peers: int
+    tracker_files: int
+    wrk_connections: int
+    wrk_threads: int
+    wrk_seconds: int
+
+
+FULL = Sizes(swarm_file=1 * GiB, swarm_seeders=3, crowd_file=256 * MiB, crowd_downloaders=8, big_file=8 * GiB,
+             big_reference_file=1 * GiB, share_file=2 * GiB, tracker_peers=10_000, tracker_files=1_000,
+             wrk_connections=200, wrk_threads=2, wrk_seconds=10)
+QUICK = Sizes(swarm_file=16 * MiB, swarm_seeders=3, crowd_file=8 * MiB, crowd_downloaders=3, big_file=32 * MiB,
+              big_reference_file=8 * MiB, share_file=16 * MiB, tracker_peers=50, tracker_files=10,
+              wrk_connections=10, wrk_threads=1, wrk_seconds=1)
+
+
+@dataclass
+class Ctx:
+    sizes: Sizes
+    runs: int
+    quick: bool
+    work: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="gs-bench-", dir="/tmp")))
+    _files: dict[str, Path] = field(default_factory=dict)
+    log: bool = True
+
+    def __enter__(self) -> Ctx:
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+        shutil.rmtree(self.work, ignore_errors=True)
+
+    def say(self, text: str) -> None:
+        if self.log:
+            print(f"  .. {text}", flush=True)
+
+    def dir(self, name: str) -> Path:
+        d = self.work / name
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+    def random_file(self, size: int) -> Path:
+        """A random-content file of ``size`` bytes in its own directory (shared by all that seed it)."""
+        key = f"random-{size}"
+        if key not in self._files:
+            d = self.dir(f"src-{key}")
+            self.say(f"making a {size / MiB:.0f} MiB random file")
+            self._files[key] = make_random_file(d / f"data-{size}.bin", size)
+        return self._files[key]
+
+    def sparse_file(self, size: int) -> Path:
+        key = f"sparse-{size}"
+        if key not in self._files:
+            d = self.dir(f"src-{key}")
+            self._files[key] = make_sparse_file(d / f"sparse-{size}.bin", size)
+        return self._files[key]

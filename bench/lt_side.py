@@ -1,0 +1,108 @@
+"""The reference side: the same swarm topologies run with libtorrent, one process per peer.
+
+Theory of operation: the torrent (v1, same piece size as GroupShare picks) is made once per file. Seeders serve the
+original file in place (seed mode, no re-check); each downloader gets an empty directory. Every peer listens on
+its own 127.0.0.1 port; downloaders are told every seeder and every other downloader (the tracker's job in
+GroupShare). Once all are listening, ``go`` is written to each downloader; they time themselves from ``go``.
+The bench samples CPU and RSS of downloader processes and counts the first seeder's upload with the kernel's
+counters (see upload_meter).
+"""
+
+from __future__ import annotations
+
+import json
+import selectors
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import libtorrent as lt
+
+from bench.model import SwarmRun, Timing
+from bench.procs import PYTHON, Procs, Sampler, free_port, wait_port
+from bench.upload_meter import UploadMeter
+from wire.pieces import piece_size_for
+
+
+def make_torrent(data_file: Path) -> Path:
+    out = data_file.with_suffix(".torrent")
+    if out.exists():
+        return out
+    fs = lt.file_storage()
+    lt.add_files(fs, str(data_file))
+    ct = lt.create_torrent(fs, piece_size_for(data_file.stat().st_size), flags=lt.create_torrent.v1_only)
+    lt.set_piece_hashes(ct, str(data_file.parent))
+    out.write_bytes(lt.bencode(ct.generate()))
+    return out
+
+
+def read_json_line(proc: subprocess.Popen[bytes], deadline: float) -> dict[str, Any]:
+    assert proc.stdout is not None
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout, selectors.EVENT_READ)
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"no answer from {proc.args!r}")
+            if sel.select(min(left, 1.0)):
+                line = proc.stdout.readline()
+                if not line:
+                    raise RuntimeError(f"{proc.args!r} ended (exit {proc.wait(5)})")
+                obj: dict[str, Any] = json.loads(line)
+                return obj
+            if proc.poll() is not None:
+                raise RuntimeError(f"{proc.args!r} ended (exit {proc.returncode})")
+    finally:
+        sel.close()
+
+
+def lt_swarm(procs: Procs, work: Path, data_file: Path, *, seeders: int, downloaders: int,
+             meter_seeder: bool = False, timeout: float = 600.0) -> SwarmRun:
+    torrent = make_torrent(data_file)
+    size = data_file.stat().st_size
+    seed_ports = [free_port() for _ in range(seeders)]
+    dl_ports = [free_port() for _ in range(downloaders)]
+    seeds = [procs.spawn(f"lt-seed-{i}", [PYTHON, "-m", "bench.lt_peer", "seed", "--torrent", str(torrent),
+                                          "--save", str(data_file.parent), "--port", str(p)],
+                         stdin_pipe=True, stdout_pipe=True)
+             for i, p in enumerate(seed_ports)]
+    dl_dirs = []
+    dls = []
+    for i, port in enumerate(dl_ports):
+        d = work / f"lt-dl-{i}"
+        shutil.rmtree(d, ignore_errors=True)
+        d.mkdir(parents=True)
+        dl_dirs.append(d)
+        peers = [f"127.0.0.1:{p}" for p in seed_ports] + [f"127.0.0.1:{p}" for p in dl_ports if p != port]
+        dls.append(procs.spawn(f"lt-dl-{i}", [PYTHON, "-m", "bench.lt_peer", "download", "--torrent", str(torrent),
+                                              "--save", str(d), "--port", str(port), "--peers", ",".join(peers)],
+                               stdin_pipe=True, stdout_pipe=True))
+    deadline = time.monotonic() + 60
+    for proc, port in zip(seeds + dls, seed_ports + dl_ports, strict=True):
+        read_json_line(proc, deadline)
+        wait_port(port, 30, proc)
+    samplers = [Sampler(p.pid).start() for p in dls]
+    meter = UploadMeter(seed_ports[0]).start() if meter_seeder else None
+    for proc in dls:
+        assert proc.stdin is not None
+        proc.stdin.write(b"go\n")
+        proc.stdin.flush()
+    deadline = time.monotonic() + timeout
+    answers = [read_json_line(p, deadline) for p in dls]
+    for s in samplers:
+        s.stop()
+    uploaded = meter.stop() if meter is not None else None
+    timings = [Timing(t_first=a["t_first"], done_at_first=a["done_at_first"], t_done=a["t_done"], size=size,
+                      cpu_seconds=s.cpu_seconds, peak_rss=s.peak_rss)
+               for a, s in zip(answers, samplers, strict=True)]
+    for p in seeds + dls:
+        procs.stop(p)
+    for d in dl_dirs:
+        got = d / data_file.name
+        if not got.exists() or got.stat().st_size != size:
+            raise RuntimeError(f"libtorrent left no complete copy in {d}")
+        shutil.rmtree(d, ignore_errors=True)
+    return SwarmRun(timings=timings, seeder_uploaded=uploaded)

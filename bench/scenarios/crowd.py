@@ -1,0 +1,86 @@
+"""Scenario 2: flash crowd. 1 seeder, 8 downloaders start together on a 256 MiB file.
+
+Measured for GroupShare and for libtorrent in the same run: the bytes the original seeder uploaded divided by
+the file size (kernel counters, see bench.upload_meter; goal under 2.5 copies) and the time until all have
+finished divided by the time of 8 downloads from the seeder alone one after another (goal under 0.6). The
+sequential figure is 8 x one solo download from the same seeder, measured in the same run (one solo download
+stands for each of the 8: they are the same download).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+from bench.context import Ctx
+from bench.gs_side import Node, NotBuilt, start_download, timed_download, wait_download
+from bench.gs_swarm import GROUP, OurSwarm
+from bench.lt_side import lt_swarm
+from bench.model import Metric
+from bench.procs import Procs
+from bench.upload_meter import UploadMeter
+
+NAME = "2 flash crowd 1->N"
+REF = "libtorrent"
+
+
+def _crowd(ours: OurSwarm, nodes: list[Node], name: str, size: int) -> tuple[float, int]:
+    """All downloaders start together; (seconds until the last shows [C], bytes the seeder uploaded)."""
+    meter = UploadMeter(ours.seeders[0].piece_port).start()
+    done: list[float] = []
+    errors: list[BaseException] = []
+    starts = [start_download(n, GROUP, name, ours.dest_dir(n)) for n in nodes]
+    t0 = starts[0]
+
+    def watch(node: Node, t_start: float) -> None:
+        try:
+            _, t_done, _ = wait_download(node, GROUP, name, size, t_start, timeout=900)
+            done.append(t_start - t0 + t_done)
+        except BaseException as e:  # reported below, in the caller's thread
+            errors.append(e)
+
+    threads = [threading.Thread(target=watch, args=(n, s)) for n, s in zip(nodes, starts, strict=True)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    uploaded = meter.stop()
+    if errors:
+        raise errors[0]
+    return max(done), uploaded
+
+
+def run(ctx: Ctx) -> Iterator[list[Metric]]:
+    size, n = ctx.sizes.crowd_file, ctx.sizes.crowd_downloaders
+    data = ctx.random_file(size)
+    with Procs(ctx.dir("logs-crowd")) as procs:
+        ours: OurSwarm | None = None
+        note = ""
+        try:
+            ctx.say("starting our tracker and the seeder")
+            ours = OurSwarm(procs, ctx.dir("gs-crowd"), 1, [data])
+        except NotBuilt as e:
+            note = str(e)
+        for i in range(ctx.runs):
+            copies = ratio = all_done = None
+            if ours is not None:
+                (solo,) = ours.fresh_downloaders(1)
+                ctx.say(f"run {i + 1}: GroupShare solo download")
+                t_solo = timed_download(solo, GROUP, data.name, ours.dest_dir(solo), size).t_done
+                ours.retire([solo])
+                nodes = ours.fresh_downloaders(n)
+                ctx.say(f"run {i + 1}: GroupShare flash crowd of {n}")
+                all_done, uploaded = _crowd(ours, nodes, data.name, size)
+                ours.retire(nodes)
+                copies, ratio = uploaded / size, all_done / (n * t_solo)
+            ctx.say(f"run {i + 1}: libtorrent solo download and flash crowd")
+            lt_solo = lt_swarm(procs, ctx.dir("lt-crowd"), data, seeders=1, downloaders=1).all_done
+            crowd = lt_swarm(procs, ctx.dir("lt-crowd"), data, seeders=1, downloaders=n, meter_seeder=True)
+            assert crowd.seeder_uploaded is not None
+            yield [
+                Metric(NAME, "seeder upload / file size", "x", copies, crowd.seeder_uploaded / size, REF,
+                       "< 2.5", note),
+                Metric(NAME, f"all done / {n} sequential", "x", ratio, crowd.all_done / (n * lt_solo), REF,
+                       "< 0.6", note),
+                Metric(NAME, "all done", "s", all_done, crowd.all_done, REF, "", note),
+            ]

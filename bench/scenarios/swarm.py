@@ -1,0 +1,54 @@
+"""Scenario 1: 3 seeders -> 1 downloader of a random 1 GiB file, GroupShare against libtorrent in the same run.
+
+Goal (issue 7): 1.5x libtorrent's MB/s; downloader peak RSS under 200 MB (issue 3).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from bench.context import Ctx
+from bench.gs_side import NotBuilt, timed_download
+from bench.gs_swarm import GROUP, OurSwarm
+from bench.lt_side import lt_swarm
+from bench.model import MB, Metric, Timing
+from bench.procs import Procs
+
+NAME = "1 swarm 3->1"
+REF = "libtorrent"
+GOALS = {"MB/s (request to done)": ">= 1.5x", "downloader peak RSS": "< 200 MB"}
+
+
+def timing_metrics(scenario: str, ours: Timing | None, ref: Timing | None, ref_name: str, note: str = "",
+                   goals: dict[str, str] | None = None) -> list[Metric]:
+    goals = goals or {}
+    fields = [("MB/s (request to done)", "MB/s", "mb_s", 1.0),
+              ("MB/s (from first byte)", "MB/s", "mb_s_from_first", 1.0),
+              ("wall to done", "s", "t_done", 1.0), ("time to first byte", "s", "t_first", 1.0),
+              ("downloader CPU", "s", "cpu_seconds", 1.0), ("downloader peak RSS", "MB", "peak_rss", 1 / MB)]
+    return [Metric(scenario, name, unit, None if ours is None else float(getattr(ours, f)) * k,
+                   None if ref is None else float(getattr(ref, f)) * k, ref_name, goals.get(name, ""), note)
+            for name, unit, f, k in fields]
+
+
+def run(ctx: Ctx) -> Iterator[list[Metric]]:
+    size = ctx.sizes.swarm_file
+    data = ctx.random_file(size)
+    with Procs(ctx.dir("logs-swarm")) as procs:
+        ours: OurSwarm | None = None
+        note = ""
+        try:
+            ctx.say("starting our tracker and seeders")
+            ours = OurSwarm(procs, ctx.dir("gs-swarm"), ctx.sizes.swarm_seeders, [data])
+        except NotBuilt as e:
+            note = str(e)
+        for i in range(ctx.runs):
+            got: Timing | None = None
+            if ours is not None:
+                (node,) = ours.fresh_downloaders(1)
+                ctx.say(f"run {i + 1}: GroupShare download")
+                got = timed_download(node, GROUP, data.name, ours.dest_dir(node), size)
+                ours.retire([node])
+            ctx.say(f"run {i + 1}: libtorrent download")
+            ref = lt_swarm(procs, ctx.dir("lt-swarm"), data, seeders=ctx.sizes.swarm_seeders, downloaders=1)
+            yield timing_metrics(NAME, got, ref.timings[0], REF, note, GOALS)
