@@ -1,0 +1,136 @@
+"""Fixtures of the browser suite: one Chromium for the session, a fresh context per test, and real processes.
+
+``world`` is a small network built once through /cmd (2 trackers; alice owns ``team`` and shares two files,
+bob is a member with one finished download, carol has asked to join and waits). The nodes are then logged out
+of /cmd and logged in once through the browser, because the UI (like a person) logs in with a password.
+Tests that change who is logged in put things back themselves; the story test has its own fresh nodes.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+
+from tests.support.cluster import Cluster, Node, make_file
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+        "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"]
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+ROOT = Path(__file__).resolve().parents[2]
+SHOTS = ROOT / "test-artifacts" / "screenshots"
+
+pytestmark = pytest.mark.browser
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as p:
+        b = await p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        yield b
+        await b.close()
+
+
+@pytest_asyncio.fixture
+async def context(browser: Browser) -> AsyncIterator[BrowserContext]:
+    ctx = await browser.new_context(viewport=DESKTOP)
+    ctx.set_default_timeout(15_000)
+    yield ctx
+    await ctx.close()
+
+
+@pytest_asyncio.fixture
+async def page(context: BrowserContext) -> Page:
+    return await context.new_page()
+
+
+@pytest.fixture(scope="session")
+def shots() -> Path:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    return SHOTS
+
+
+def url(node: Node, path: str = "/") -> str:
+    return f"http://127.0.0.1:{node.web_port}{path}"
+
+
+async def ui_login(page: Page, node: Node, user: str | None = None, password: str | None = None) -> None:
+    """Log in through the login form and land on the dashboard."""
+    await page.goto(url(node, "/login"))
+    await page.fill("#user_id", user or node.name)
+    await page.fill("#password", password or node.password)
+    await page.click("form button[type=submit]:has-text('Log in')")
+    await page.wait_for_url(url(node, "/"))
+
+
+@dataclass
+class World:
+    cluster: Cluster
+    alice: Node
+    bob: Node
+    carol: Node
+    files: Path
+
+
+@pytest.fixture(scope="session")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    tmp = tmp_path_factory.mktemp("world")
+    with Cluster(tmp, trackers=2) as c:
+        c.start_tracker(1)
+        c.start_tracker(2)
+        alice, bob, carol = c.start_node("alice"), c.start_node("bob"), c.start_node("carol")
+        for n in (alice, bob, carol):
+            n.login()
+        files = tmp / "files"
+        make_file(files / "notes.txt", 200_000, 1)
+        make_file(files / "big.bin", 3 * 1024 * 1024, 2)
+        alice.ok("create_group team")
+        alice.ok("create_group zeta")
+        bob.ok("join_group team")
+        carol.ok("join_group team")
+        alice.ok("accept_request team bob")
+        alice.ok(f"upload_file {shlex.quote(str(files / 'notes.txt'))} team")
+        alice.ok(f"upload_file {shlex.quote(str(files / 'big.bin'))} team")
+        (tmp / "bob-dl").mkdir()
+        bob.ok(f"download_file team notes.txt {shlex.quote(str(tmp / 'bob-dl'))}")
+        bob.wait_download("notes.txt", timeout=60)
+        for n in (alice, bob, carol):
+            n.ok("logout")
+        yield World(c, alice, bob, carol, files)
+        if any(not p.alive() for p in c.procs):
+            print(c.logs())
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def logged_world(world: World, browser: Browser) -> World:
+    """The world with every node logged in through the browser once (so later logins check the password)."""
+    for node in (world.alice, world.bob, world.carol):
+        ctx = await browser.new_context(viewport=DESKTOP)
+        await ui_login(await ctx.new_page(), node)
+        await ctx.close()
+    return world
+
+
+async def open_until(page: Page, address: str, selector: str, tries: int = 40) -> None:
+    """Load ``address`` until ``selector`` is on it (the tracker learns of live copies by heartbeat)."""
+    for _ in range(tries):
+        await page.goto(address)
+        if await page.locator(selector).count():
+            return
+        await page.wait_for_timeout(500)
+    raise AssertionError(f"{selector} never appeared on {address}")
+
+
+async def ensure_logged_in(page: Page, node: Node) -> None:
+    """Log in unless this context is already (a test before may have logged the node out)."""
+    await page.goto(url(node, "/"))
+    if "/login" in page.url:
+        await ui_login(page, node)
