@@ -30,8 +30,7 @@ def make_torrent(data_file: Path) -> Path:
     out = data_file.with_suffix(".torrent")
     if out.exists():
         return out
-    fs = lt.file_storage()
-    lt.add_files(fs, str(data_file))
+    fs = lt.list_files(str(data_file))
     ct = lt.create_torrent(fs, piece_size_for(data_file.stat().st_size), flags=lt.create_torrent.v1_only)
     lt.set_piece_hashes(ct, str(data_file.parent))
     out.write_bytes(lt.bencode(ct.generate()))

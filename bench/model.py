@@ -97,6 +97,11 @@ def aggregate(metrics: Sequence[Metric]) -> list[Summary]:
     return list(out.values())
 
 
+def size_label(n: int) -> str:
+    """8589934592 -> '8 GiB', 16777216 -> '16 MiB'."""
+    return f"{n / GiB:g} GiB" if n >= GiB else f"{n / MiB:g} MiB"
+
+
 def fmt(value: float | None, unit: str = "") -> str:
     if value is None:
         return "n/a"

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from bench.context import Ctx
 from bench.gs_side import NotBuilt, timed_download
 from bench.gs_swarm import GROUP, OurSwarm
-from bench.model import MB, GiB, Metric
+from bench.model import MB, Metric, size_label
 from bench.procs import Procs
 
 NAME = "3 big file 2->1"
@@ -20,8 +20,8 @@ NAME = "3 big file 2->1"
 def run(ctx: Ctx) -> Iterator[list[Metric]]:
     big = ctx.sparse_file(ctx.sizes.big_file)
     small = ctx.random_file(ctx.sizes.big_reference_file)
-    ref_name = f"ours, {ctx.sizes.big_reference_file / GiB:g} GiB"
-    label = f"{ctx.sizes.big_file / GiB:g} GiB"
+    ref_name = f"ours, {size_label(ctx.sizes.big_reference_file)}"
+    label = size_label(ctx.sizes.big_file)
     with Procs(ctx.dir("logs-bigfile")) as procs:
         ours: OurSwarm | None = None
         note = ""

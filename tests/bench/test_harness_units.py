@@ -1,0 +1,63 @@
+"""The bench's pure parts: combining runs into a table, reading ss and wrk output, making test files."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from bench.datafiles import make_random_file, make_sparse_file
+from bench.model import Metric, Timing, aggregate, render
+from bench.tracker_load import parse_wrk
+from bench.upload_meter import parse_ss
+
+
+def test_aggregate_takes_medians_and_the_median_of_per_run_ratios() -> None:
+    runs = [Metric("s", "m", "MB/s", o, r, "ref") for o, r in [(100, 50), (90, 60), (300, 100)]]
+    (s,) = aggregate(runs)
+    assert s.ours == [100, 90, 300] and s.refs == [50, 60, 100]
+    assert sorted(s.ratios) == [1.5, 2.0, 3.0]
+    table = render([s])
+    assert "100 MB/s" in table and "60 MB/s" in table and "2.00x" in table
+
+
+def test_a_metric_without_our_figure_prints_na_with_its_reason() -> None:
+    table = render(aggregate([Metric("6 TLS", "MB/s", "MB/s", None, None, "TLS off", note="not built")]))
+    row = next(line for line in table.splitlines() if line.startswith("6 TLS"))
+    assert row.split().count("n/a") == 3
+    assert "6 TLS: not built" in table
+
+
+def test_timing_rates_count_bytes_after_the_first_observation() -> None:
+    t = Timing(t_first=1.0, done_at_first=1_000_000, t_done=3.0, size=5_000_000, cpu_seconds=1, peak_rss=1)
+    assert t.mb_s == 5 / 3
+    assert t.mb_s_from_first == 2.0
+
+
+def test_parse_ss_keeps_bytes_sent_per_connection() -> None:
+    out = [
+        "ESTAB 0 0 127.0.0.1:7000 127.0.0.1:50000\n",
+        "\t cubic wscale:7,7 bytes_sent:1000 bytes_acked:1000 bytes_received:10\n",
+        "TIME-WAIT 0 0 127.0.0.1:7000 127.0.0.1:50001\n",
+        "UNCONN 0 0 127.0.0.1:7000 127.0.0.1:50002\n",
+        "\t bytes_sent:2500 bytes_acked:2501\n",
+    ]
+    assert parse_ss(out) == {("127.0.0.1:7000", "127.0.0.1:50000"): 1000,
+                             ("127.0.0.1:7000", "127.0.0.1:50002"): 2500}
+
+
+def test_parse_wrk_reads_the_json_line_of_the_lua_script() -> None:
+    out = "Running 1s test\nWRK_JSON " + (
+        '{"requests":2000,"duration_us":1000000,"p50_us":1500,"p99_us":9000,'
+        '"status":3,"connect":0,"read":1,"write":0,"timeout":0}') + "\n"
+    r = parse_wrk(out)
+    assert (r.rps, r.p50_ms, r.p99_ms, r.errors, r.requests) == (2000.0, 1.5, 9.0, 4, 2000)
+
+
+def test_random_files_have_no_two_equal_pieces_and_sparse_files_read_as_zeros(tmp_path: Path) -> None:
+    f = make_random_file(tmp_path / "r.bin", 40 << 20)
+    data = f.read_bytes()
+    assert len(data) == 40 << 20
+    pieces = {hashlib.sha256(data[i:i + (16 << 10)]).digest() for i in range(0, len(data), 16 << 10)}
+    assert len(pieces) == len(data) // (16 << 10)
+    s = make_sparse_file(tmp_path / "s.bin", 1 << 20)
+    assert s.read_bytes() == bytes(1 << 20)

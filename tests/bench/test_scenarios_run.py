@@ -1,0 +1,103 @@
+"""Every bench scenario runs end to end on tiny sizes (--quick), so the harness does not rot.
+
+Not timed: these tests check that each scenario yields its metrics, stops every process it started and removes
+its temp dir. A figure of ours may be n/a only while the feature behind it is absent, which each test checks
+for itself rather than trusting the bench's own verdict.
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import psutil
+import pytest
+
+from bench.__main__ import SCENARIOS
+from bench.context import QUICK, Ctx
+from bench.gs_side import Cluster, features
+from bench.model import Metric
+from bench.procs import Procs
+from bench.scenarios.tls import tls_switch
+
+pytestmark = pytest.mark.integration
+
+
+def run_scenario(name: str) -> list[Metric]:
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    with Ctx(sizes=QUICK, runs=1, quick=True, log=False) as ctx:
+        work = ctx.work
+        metrics = list(itertools.chain.from_iterable(SCENARIOS[name](ctx)))
+    assert not work.exists(), "the temp dir outlived the run"
+    left = [p for p in psutil.Process().children(recursive=True) if p.pid not in before and p.is_running()
+            and p.status() != psutil.STATUS_ZOMBIE]
+    assert not left, f"processes left running: {[p.cmdline() for p in left]}"
+    assert metrics, "the scenario yielded no metric"
+    return metrics
+
+
+def reference_figures(metrics: list[Metric]) -> list[float]:
+    return [m.ref for m in metrics if m.ref is not None]
+
+
+def ours(metrics: list[Metric]) -> list[float | None]:
+    return [m.ours for m in metrics]
+
+
+def downloads_built() -> bool:
+    f = features()
+    return f["tracker"] and f["node"] and f["engine"]
+
+
+@pytest.mark.parametrize("name", ["swarm", "crowd"])
+def test_swarm_scenarios_measure_libtorrent_and_us(name: str) -> None:
+    metrics = run_scenario(name)
+    assert all(r > 0 for r in reference_figures(metrics)) and len(reference_figures(metrics)) == len(metrics)
+    if downloads_built():
+        assert None not in ours(metrics), [m.note for m in metrics]
+    else:
+        assert all(m.ours is None and m.note for m in metrics)
+
+
+def test_bigfile_scenario_compares_the_big_download_with_a_small_one() -> None:
+    metrics = run_scenario("bigfile")
+    if downloads_built():
+        assert None not in ours(metrics) and all(m.ref for m in metrics)
+    else:
+        assert all(m.ours is None and m.note for m in metrics)
+
+
+def test_sharing_scenario_times_upload_file_against_hashlib() -> None:
+    metrics = run_scenario("sharing")
+    assert [m.name for m in metrics] == ["upload_file hashing"]
+    assert metrics[0].ref is not None and metrics[0].ref > 0
+    assert (metrics[0].ours is not None) == (features()["tracker"] and features()["node"])
+
+
+def replication_built(tmp_path: Path) -> bool:
+    """Independently of the bench's verdict: does a second tracker come up as a secondary?"""
+    with Procs(tmp_path / "logs") as procs:
+        health = Cluster(procs, tmp_path).start_trackers(2)
+    return health[1].get("role") == "secondary"
+
+
+def test_tracker_scenario_loads_ours_and_the_reference_with_wrk(tmp_path: Path) -> None:
+    metrics = run_scenario("tracker")
+    single = [m for m in metrics if m.name.startswith("1 tracker")]
+    assert single and all(m.ref and m.ref > 0 for m in single)
+    assert all(m.ours is not None for m in single) == features()["tracker"]
+    replicated = [m for m in metrics if m.name.startswith("primary+secondary")]
+    assert all(m.ours is not None for m in replicated) == replication_built(tmp_path)
+
+
+def test_replication_scenario_reports_writes_and_failover(tmp_path: Path) -> None:
+    metrics = run_scenario("replication")
+    one = next(m for m in metrics if m.name == "writes, 1 tracker")
+    assert one.ours is not None and one.ours > 0
+    others = [m for m in metrics if m is not one]
+    assert all(m.ours is not None for m in others) == replication_built(tmp_path), [m.note for m in others]
+
+
+def test_tls_scenario_is_na_only_while_the_client_cannot_switch_tls_off() -> None:
+    metrics = run_scenario("tls")
+    assert all(m.ours is not None for m in metrics) == (tls_switch() is not None)
