@@ -115,7 +115,14 @@ class TrackerClient:
                     if resp.status in (301, 302, 303, 307, 308) and "Location" in resp.headers:
                         url = urljoin(url, resp.headers["Location"])
                         continue
-                    raw = await resp.content.read(MAX_ANSWER_BYTES + 1)
+                    # read(n) returns what has arrived so far, not n bytes: loop to the end (or the cap)
+                    buf = bytearray()
+                    while len(buf) <= MAX_ANSWER_BYTES:
+                        chunk = await resp.content.read(MAX_ANSWER_BYTES + 1 - len(buf))
+                        if not chunk:
+                            break
+                        buf += chunk
+                    raw = bytes(buf)
                     return self._answer(resp.status, raw, resp.headers.get("Retry-After"))
             except (TimeoutError, aiohttp.ClientError, OSError) as exc:
                 raise _Retry(type(exc).__name__ + (f": {exc}" if str(exc) else "")) from None
