@@ -109,7 +109,8 @@ class DownloadEngine:
         self.picker = PiecePicker(meta.piece_count, (i for i in range(meta.piece_count) if store.has(i)),
                                   rng=self.rng)
         self.bytes_by_peer: dict[str, int] = {}
-        self.requests_sent = 0  # pieces requested (tests count them)
+        self.requests_sent = 0  # piece requests made, duplicates included
+        self.requested: set[int] = set()  # pieces ever requested by this engine
         self._peers: dict[str, _Peer] = {}
         self._token = ""
         self._tasks: set[asyncio.Task[None]] = set()
@@ -155,6 +156,11 @@ class DownloadEngine:
             speed = (b1 - b0) / (t1 - t0) if t1 > t0 else 0.0
         return EngineProgress(self.store.bytes_verified, self.meta.size, dict(self.bytes_by_peer),
                               tuple(sorted({link.user_id for link in self._links()})), speed, self.picker.states())
+
+    @property
+    def dropped_peers(self) -> tuple[str, ...]:
+        """Addresses dropped for this download after sending corrupt pieces."""
+        return tuple(addr for addr, peer in self._peers.items() if peer.banned)
 
     def _fail(self, reason: str) -> None:
         if self._result is not None and not self._result.done():
@@ -296,6 +302,7 @@ class DownloadEngine:
                 self._give_buffer(buf)
                 return
             self.requests_sent += 1
+            self.requested.add(index)
 
     # --- link callbacks (LinkHandler) -----------------------------------------------------------------------
     def on_link_piece(self, link: PeerLink, job: PieceJob) -> None:
@@ -305,6 +312,7 @@ class DownloadEngine:
             self._give_buffer(job.buffer)
             self._fail("download stopped: the file store was closed")
             return
+        self.picker.arrived_whole(job.index)
         future = hash_pool().submit(self.store.verify_and_write, job.index, job.view)
         self._verifying.add(future)
         loop = asyncio.get_running_loop()

@@ -33,6 +33,7 @@ class PiecePicker:
         self._buckets: dict[int, list[int]] = {0: []}
         self._pos = [0] * piece_count  # index of each missing piece inside its bucket list
         self.in_flight: set[int] = set()
+        self.arrived: set[int] = set()  # in flight, all bytes here, being verified: no duplicate needed
         self.done_count = 0
         for index in done:
             self.state[index] = DONE
@@ -134,7 +135,8 @@ class PiecePicker:
         best_fetchers = self.max_duplicates
         for index in self.in_flight:
             fetchers = self.fetchers[index]
-            if fetchers > best_fetchers or index in exclude or (has is not None and not has(index)):
+            if (fetchers > best_fetchers or index in exclude or index in self.arrived
+                    or (has is not None and not has(index))):
                 continue
             if fetchers < best_fetchers:
                 best, best_fetchers = [index], fetchers
@@ -143,6 +145,11 @@ class PiecePicker:
         return self.rng.choice(best) if best else None
 
     # --- outcomes -------------------------------------------------------------------------------------------
+    def arrived_whole(self, index: int) -> None:
+        """Every byte of ``index`` arrived from one fetcher and is being verified."""
+        if self.state[index] == IN_FLIGHT:
+            self.arrived.add(index)
+
     def completed(self, index: int) -> None:
         """Piece ``index`` is verified and written (by any of its fetchers)."""
         if self.state[index] == DONE:
@@ -150,6 +157,7 @@ class PiecePicker:
         if self.state[index] == MISSING:
             self._bucket_remove(index)
         self.in_flight.discard(index)
+        self.arrived.discard(index)
         self.state[index] = DONE
         self.fetchers[index] = 0
         self.done_count += 1
@@ -159,6 +167,7 @@ class PiecePicker:
         if self.state[index] != IN_FLIGHT:
             return
         self.fetchers[index] = max(0, self.fetchers[index] - 1)
+        self.arrived.discard(index)  # a failed copy: duplicates are welcome again
         if self.fetchers[index] == 0:
             self.in_flight.discard(index)
             self.state[index] = MISSING

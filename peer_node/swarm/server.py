@@ -153,6 +153,14 @@ class _Connection(asyncio.Protocol):
         self.last_activity = time.monotonic()
         self.timer: asyncio.TimerHandle | None = None
         self.closed = False
+        self.in_sendfile = False  # the transport refuses writes meanwhile: they wait in the outbox
+        self.outbox: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        if self.in_sendfile:
+            self.outbox.append(data)
+        elif self.transport is not None:
+            self.transport.write(data)
 
     # --- asyncio callbacks ----------------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -225,14 +233,14 @@ class _Connection(asyncio.Protocol):
     def _on_request(self, req: Request) -> None:
         assert self.store is not None and self.transport is not None
         if not self.store.has(req.index):
-            self.transport.write(self.session.reject(req.key))
+            self.write(self.session.reject(req.key))
             return
         self.queue.append(req.key)
         self.wake.set()
 
     def _on_store_piece(self, index: int) -> None:
         if self.transport is not None and not self.closed and self.session.state is State.READY:
-            self.transport.write(self.session.have(index))
+            self.write(self.session.have(index))
 
     def _peer_fingerprint(self) -> str:
         assert self.transport is not None
@@ -287,7 +295,14 @@ class _Connection(asyncio.Protocol):
                 store.acquire()
                 try:
                     if self.server.use_sendfile:
-                        await loop.sendfile(transport, store.file, offset, length, fallback=False)
+                        self.in_sendfile = True
+                        try:
+                            await loop.sendfile(transport, store.file, offset, length, fallback=False)
+                        finally:
+                            self.in_sendfile = False
+                        if self.outbox and not self.gone():
+                            transport.write(b"".join(self.outbox))
+                            self.outbox.clear()
                     else:
                         await self._send_copy(loop, store, buf, offset, length)
                 finally:
@@ -317,6 +332,9 @@ class _Connection(asyncio.Protocol):
     def refuse(self, reason: str) -> None:
         """Say why (one GOODBYE frame) and close this connection only."""
         if self.closed or self.transport is None:
+            return
+        if self.in_sendfile:  # no write possible now, and no waiting for a misbehaving peer either
+            self.abort()
             return
         self.transport.write(self.session.goodbye(reason))
         self.closed = True

@@ -1,14 +1,27 @@
-"""Downloads over real sockets on 127.0.0.1 from in-process seeders."""
+"""Downloads over real sockets on 127.0.0.1 from in-process seeders (issue 3's swarm behaviours)."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from pathlib import Path
 
-from peer_node.swarm import DownloadEngine, EngineConfig, PieceStore
-from tests.swarm.helpers import file_sha256, make_file, meta_of, start_seeder, static_source, token_for
+import pytest
+
+from peer_node.swarm import DownloadEngine, DownloadFailed, EngineConfig, PieceStore, SwarmSnapshot
+from tests.swarm.helpers import (
+    corrupt_copy,
+    file_sha256,
+    make_file,
+    meta_of,
+    start_seeder,
+    static_source,
+    token_for,
+)
+from wire.records import SeederInfo
 
 PIECE = 16 * 1024
-FAST = EngineConfig(refresh_interval=0.5, no_peer_timeout=3.0, connect_timeout=2.0, retry_delay=0.1)
+FAST = EngineConfig(refresh_interval=0.3, no_peer_timeout=3.0, connect_timeout=2.0, retry_delay=0.1)
 
 
 async def test_download_from_three_seeders_uses_every_seeder(tmp_path: Path) -> None:
@@ -27,7 +40,239 @@ async def test_download_from_three_seeders_uses_every_seeder(tmp_path: Path) -> 
         assert set(by_peer) == {"seed0", "seed1", "seed2"}
         assert sum(by_peer.values()) == meta.size
         assert all(s.server.bytes_sent_total > 0 for s in seeders)
+        assert engine.progress().piece_states == "d" * meta.piece_count
     finally:
         store.close()
         for s in seeders:
             await s.close()
+
+
+async def test_partial_holder_serves_pieces_while_it_downloads(tmp_path: Path) -> None:
+    """B downloads from the sharer A; C knows only B and gets every piece from B as B verifies it (HAVE)."""
+    data = make_file(tmp_path / "src.bin", 1024 * 1024 + 5)
+    meta = meta_of("src.bin", data, PIECE)
+    sharer = await start_seeder("alice", [PieceStore.open_complete(tmp_path / "src.bin", meta)])
+    store_b = PieceStore.open_partial(tmp_path / "b.part", tmp_path / "b.state", meta)
+    node_b = await start_seeder("bob", [store_b])  # B's piece server serves its partial store at once
+    store_c = PieceStore.open_partial(tmp_path / "c.part", tmp_path / "c.state", meta)
+    gate = asyncio.Event()
+
+    async def slow_source_b() -> SwarmSnapshot:
+        await gate.wait()  # B starts only once C is connected to it, so C must swarm from a partial holder
+        return SwarmSnapshot(token_for(meta.sha256, "bob"), [sharer.info()])
+
+    async def source_c() -> SwarmSnapshot:
+        gate.set()
+        return SwarmSnapshot(token_for(meta.sha256, "carol"), [SeederInfo("bob", "127.0.0.1", node_b.server.port,
+                                                                          "", bytes(store_b.bitfield()))])
+
+    # C may connect to B even while B has nothing yet: give it a bitfield claiming one piece.
+    engine_b = DownloadEngine(meta, store_b, slow_source_b, config=FAST)
+    engine_c = DownloadEngine(meta, store_c, _claiming_first_piece(source_c), config=FAST)
+    try:
+        await asyncio.gather(engine_b.run(), engine_c.run())
+        assert engine_c.progress().bytes_by_peer == {"bob": meta.size}
+        assert node_b.server.bytes_sent_by_user() == {"carol": meta.size}
+        final = await store_c.finish(tmp_path / "c.bin")
+        assert file_sha256(final) == meta.sha256
+    finally:
+        store_c.close()
+        await node_b.close()
+        await sharer.close()
+
+
+def _claiming_first_piece(source):  # type: ignore[no-untyped-def]
+    async def wrapped() -> SwarmSnapshot:
+        snap = await source()
+        seeders = []
+        for info in snap.seeders:
+            bits = bytearray(info.pieces or b"")
+            if bits:
+                bits[0] |= 0x80
+            seeders.append(SeederInfo(info.user_id, info.host, info.port, info.fingerprint, bytes(bits) or None))
+        return SwarmSnapshot(snap.token, seeders)
+    return wrapped
+
+
+async def test_mixed_full_and_partial_seeders_both_contribute(tmp_path: Path) -> None:
+    data = make_file(tmp_path / "src.bin", 2 * 1024 * 1024)
+    meta = meta_of("src.bin", data, PIECE)
+    full = await start_seeder("full", [PieceStore.open_complete(tmp_path / "src.bin", meta)])
+    half = PieceStore.open_partial(tmp_path / "half.part", tmp_path / "half.state", meta)
+    for i in range(0, meta.piece_count, 2):
+        assert half.verify_and_write(i, memoryview(data)[i * PIECE:(i + 1) * PIECE])
+        half.mark_verified(i)
+    partial = await start_seeder("partial", [half])
+    store = PieceStore.open_partial(tmp_path / "dl.part", tmp_path / "dl.state", meta)
+    try:
+        engine = DownloadEngine(meta, store, static_source(token_for(meta.sha256), [
+            full.info(), partial.info(half.bitfield())]), config=FAST)
+        await engine.run()
+        by_peer = engine.progress().bytes_by_peer
+        assert by_peer["full"] > 0 and by_peer["partial"] > 0
+        assert file_sha256(await store.finish(tmp_path / "out.bin")) == meta.sha256
+    finally:
+        store.close()
+        await full.close()
+        await partial.close()
+
+
+async def test_seeder_killed_mid_download_others_finish_it(tmp_path: Path) -> None:
+    data = make_file(tmp_path / "src.bin", 3 * 1024 * 1024)
+    meta = meta_of("src.bin", data, PIECE)
+    seeders = [await start_seeder(f"seed{i}", [PieceStore.open_complete(tmp_path / "src.bin", meta)])
+               for i in range(3)]
+    victim = seeders[0]
+    store = PieceStore.open_partial(tmp_path / "dl.part", tmp_path / "dl.state", meta)
+    kill: list[asyncio.Task[None]] = []
+
+    def on_piece(index: int) -> None:
+        if len(kill) == 0 and victim.server.bytes_sent_total > 0 and store.verified_count >= 10:
+            kill.append(asyncio.get_running_loop().create_task(victim.server.close()))
+
+    try:
+        engine = DownloadEngine(meta, store, static_source(token_for(meta.sha256), [s.info() for s in seeders]),
+                                on_piece=on_piece, config=FAST)
+        await engine.run()
+        assert kill, "the victim was never killed"
+        await kill[0]
+        assert store.missing_count == 0
+        assert file_sha256(await store.finish(tmp_path / "out.bin")) == meta.sha256
+        assert sum(engine.progress().bytes_by_peer.values()) == meta.size
+    finally:
+        store.close()
+        for s in seeders:
+            await s.close()
+
+
+async def test_corrupt_seeder_is_dropped_and_pieces_refetched(tmp_path: Path) -> None:
+    data = make_file(tmp_path / "src.bin", 2 * 1024 * 1024)
+    meta = meta_of("src.bin", data, PIECE)
+    corrupt_copy(data, tmp_path / "bad.bin")  # the file changed on disk after it was shared
+    good = await start_seeder("good", [PieceStore.open_complete(tmp_path / "src.bin", meta)])
+    bad = await start_seeder("bad", [PieceStore.open_complete(tmp_path / "bad.bin", meta)])
+    store = PieceStore.open_partial(tmp_path / "dl.part", tmp_path / "dl.state", meta)
+    try:
+        engine = DownloadEngine(meta, store, static_source(token_for(meta.sha256), [bad.info(), good.info()]),
+                                config=FAST)
+        await engine.run()
+        assert bad.server.bytes_sent_total > 0  # it was used, and every piece it sent was refused
+        assert engine.dropped_peers == (bad.info().addr,)
+        assert engine.progress().bytes_by_peer == {"good": meta.size}
+        assert file_sha256(await store.finish(tmp_path / "out.bin")) == meta.sha256
+    finally:
+        store.close()
+        await good.close()
+        await bad.close()
+
+
+async def test_only_corrupt_seeders_fail_the_download(tmp_path: Path) -> None:
+    data = make_file(tmp_path / "src.bin", 256 * 1024)
+    meta = meta_of("src.bin", data, PIECE)
+    corrupt_copy(data, tmp_path / "bad.bin")
+    bad = await start_seeder("bad", [PieceStore.open_complete(tmp_path / "bad.bin", meta)])
+    store = PieceStore.open_partial(tmp_path / "dl.part", tmp_path / "dl.state", meta)
+    try:
+        engine = DownloadEngine(meta, store, static_source(token_for(meta.sha256), [bad.info()]),
+                                config=EngineConfig(refresh_interval=0.2, no_peer_timeout=0.5, retry_delay=0.1))
+        with pytest.raises(DownloadFailed, match="corrupt"):
+            await engine.run()
+        assert store.verified_count == 0
+    finally:
+        store.close()
+        await bad.close()
+
+
+async def test_resumed_download_fetches_only_missing_pieces(tmp_path: Path) -> None:
+    data = make_file(tmp_path / "src.bin", 2 * 1024 * 1024)
+    meta = meta_of("src.bin", data, PIECE)
+    seeder = await start_seeder("seed", [PieceStore.open_complete(tmp_path / "src.bin", meta)])
+    part, state = tmp_path / "dl.part", tmp_path / "dl.state"
+    source = static_source(token_for(meta.sha256), [seeder.info()])
+    try:
+        store = PieceStore.open_partial(part, state, meta)
+        stop = asyncio.Event()
+
+        def on_piece(index: int) -> None:
+            if store.verified_count >= meta.piece_count // 3:
+                stop.set()
+
+        first = asyncio.get_running_loop().create_task(
+            DownloadEngine(meta, store, source, on_piece=on_piece, config=FAST).run())
+        await stop.wait()
+        first.cancel()  # the node dies mid-download
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        store.close()
+        before = PieceStore.open_partial(part, state, meta)
+        had = {i for i in range(meta.piece_count) if before.has(i)}
+        assert meta.piece_count // 3 <= len(had) < meta.piece_count
+        engine = DownloadEngine(meta, before, source, config=FAST)
+        await engine.run()
+        assert engine.requested == set(range(meta.piece_count)) - had
+        assert file_sha256(await before.finish(tmp_path / "out.bin")) == meta.sha256
+        before.close()
+    finally:
+        await seeder.close()
+
+
+async def test_no_seeder_at_all_fails_within_the_configured_time(tmp_path: Path) -> None:
+    data = make_file(tmp_path / "src.bin", 100 * 1024)
+    meta = meta_of("src.bin", data, PIECE)
+    store = PieceStore.open_partial(tmp_path / "dl.part", tmp_path / "dl.state", meta)
+    try:
+        engine = DownloadEngine(meta, store, static_source(token_for(meta.sha256), []),
+                                config=EngineConfig(refresh_interval=0.2, no_peer_timeout=0.5))
+        started = time.monotonic()
+        with pytest.raises(DownloadFailed, match="no seeder reachable"):
+            await asyncio.wait_for(engine.run(), 30)
+        assert time.monotonic() - started < 30
+    finally:
+        store.close()
+
+
+async def test_unreachable_seeders_fail_the_download(tmp_path: Path) -> None:
+    data = make_file(tmp_path / "src.bin", 100 * 1024)
+    meta = meta_of("src.bin", data, PIECE)
+    gone = await start_seeder("gone", [PieceStore.open_complete(tmp_path / "src.bin", meta)])
+    info = gone.info()
+    await gone.close()  # its port now refuses connections
+    store = PieceStore.open_partial(tmp_path / "dl.part", tmp_path / "dl.state", meta)
+    try:
+        engine = DownloadEngine(meta, store, static_source(token_for(meta.sha256), [info]),
+                                config=EngineConfig(refresh_interval=0.2, no_peer_timeout=0.5, retry_delay=0.05))
+        with pytest.raises(DownloadFailed, match="no seeder reachable"):
+            await asyncio.wait_for(engine.run(), 30)
+    finally:
+        store.close()
+
+
+async def test_seeder_joining_later_is_used(tmp_path: Path) -> None:
+    data = make_file(tmp_path / "src.bin", 512 * 1024)
+    meta = meta_of("src.bin", data, PIECE)
+    late = await start_seeder("late", [PieceStore.open_complete(tmp_path / "src.bin", meta)])
+    calls = 0
+
+    async def source() -> SwarmSnapshot:
+        nonlocal calls
+        calls += 1
+        return SwarmSnapshot(token_for(meta.sha256), [late.info()] if calls >= 3 else [])
+
+    store = PieceStore.open_partial(tmp_path / "dl.part", tmp_path / "dl.state", meta)
+    try:
+        engine = DownloadEngine(meta, store, source, config=EngineConfig(refresh_interval=0.1, no_peer_timeout=5))
+        await engine.run()
+        assert calls >= 3
+        assert engine.progress().bytes_by_peer == {"late": meta.size}
+    finally:
+        store.close()
+        await late.close()
+
+
+async def test_empty_file_completes_without_peers(tmp_path: Path) -> None:
+    meta = meta_of("empty", b"", PIECE)
+    store = PieceStore.open_partial(tmp_path / "e.part", tmp_path / "e.state", meta)
+    await DownloadEngine(meta, store, static_source("", [])).run()
+    final = await store.finish(tmp_path / "empty")
+    assert final.read_bytes() == b""
+    store.close()
