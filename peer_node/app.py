@@ -41,8 +41,13 @@ async def _read_capped(request: web.Request, cap: int) -> bytes | None:
     """The body, or None when it is larger than ``cap`` (read no further than cap + 1 bytes)."""
     if request.content_length is not None and request.content_length > cap:
         return None
-    data = await request.content.read(cap + 1)
-    return None if len(data) > cap else data
+    data = bytearray()
+    while len(data) <= cap:  # read(n) returns what has arrived, not n bytes
+        chunk = await request.content.read(cap + 1 - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return None if len(data) > cap else bytes(data)
 
 
 def _authorized(request: web.Request) -> bool:

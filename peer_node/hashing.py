@@ -47,10 +47,11 @@ def hash_file(path: str, piece_size: int | None = None, progress: Progress | Non
         fd = os.open(path, os.O_RDONLY)
     except OSError as exc:
         raise BadInput(f"cannot read {path}: {exc.strerror or exc}") from None
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise BadInput(f"{path} is not a regular file")
     with FileIO(fd, "rb") as f:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise BadInput(f"{path} is not a regular file")
         size = st.st_size
         if size > MAX_FILE_SIZE:
             raise BadInput(f"{path} is too large to share")

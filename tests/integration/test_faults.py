@@ -1,0 +1,105 @@
+"""Faults during downloads: a seeder dies, a seeder serves a changed file, a downloader restarts, no seeder."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+from support.cluster import Cluster, MiB, Node, group_with_members, make_file, sha256_file, wait_until
+
+PIECE = 64 * 1024  # FAST_NODE_ARGS' piece size
+SIZE = 16 * MiB
+
+
+def corrupt_pieces(path: Path, indexes: list[int]) -> dict[int, bytes]:
+    """Flip the first bytes of some pieces in place (size kept); return the original bytes to restore them."""
+    saved = {}
+    with open(path, "r+b") as f:
+        for i in indexes:
+            f.seek(i * PIECE)
+            saved[i] = f.read(64)
+            f.seek(i * PIECE)
+            f.write(bytes(b ^ 0xFF for b in saved[i]))
+    return saved
+
+
+def restore_pieces(path: Path, saved: dict[int, bytes]) -> None:
+    with open(path, "r+b") as f:
+        for i, data in saved.items():
+            f.seek(i * PIECE)
+            f.write(data)
+
+
+def shared_file(cluster: Cluster, names: tuple[str, ...], stall: float = 6.0) -> tuple[list[Node], Path, str]:
+    nodes = [cluster.start_node(n, ("--piece-size", str(PIECE), "--download-stall", str(stall),
+                                    "--tracker-timeout", "3")) for n in names]
+    for n in nodes:
+        n.login()
+    group_with_members(nodes[0], nodes[1:], "g1")
+    src = make_file(cluster.tmp / "share" / "data.bin", SIZE, seed=7)
+    nodes[0].ok(f"upload_file {shlex.quote(str(src))} g1")
+    return nodes, src, sha256_file(src)
+
+
+def test_seeder_killed_mid_download_the_download_completes_from_another(cluster: Cluster) -> None:
+    (alice, bob, carol), src, sha = shared_file(cluster, ("alice", "bob", "carol"), stall=40)
+    bob.ok(f"download_file g1 data.bin {shlex.quote(str(cluster.tmp / 'bob.bin'))}")
+    bob.wait_download("data.bin")
+    bob.ok("logout")  # bob holds the whole file but serves nothing for now
+    corrupt_pieces(src, [SIZE // PIECE // 2])  # alice cannot give carol this one piece
+    carol.ok(f"download_file g1 data.bin {shlex.quote(str(cluster.tmp / 'carol.bin'))}")
+    wait_until(lambda: carol.downloads()["data.bin"]["bytes_done"] >= SIZE - PIECE, 30,
+               "carol holding all but the corrupt piece")
+    assert carol.downloads()["data.bin"]["state"] == "D"
+    alice.kill()  # SIGKILL while carol's download is still going
+    bob.ok(f"login bob {shlex.quote(bob.password)}")
+    view = carol.wait_download("data.bin", timeout=60)
+    assert sha256_file(cluster.tmp / "carol.bin") == sha
+    assert view["bytes_by_peer"].get("bob", 0) >= PIECE
+
+
+def test_seeder_with_a_changed_file_does_not_spoil_the_download(cluster: Cluster) -> None:
+    (_alice, bob, carol), src, sha = shared_file(cluster, ("alice", "bob", "carol"))
+    bob.ok(f"download_file g1 data.bin {shlex.quote(str(cluster.tmp / 'bob.bin'))}")
+    bob.wait_download("data.bin")
+    corrupt_pieces(src, list(range(0, SIZE // PIECE, 3)))  # alice now serves wrong bytes for a third of it
+    carol.ok(f"download_file g1 data.bin {shlex.quote(str(cluster.tmp / 'carol.bin'))}")
+    carol.wait_download("data.bin", timeout=60)
+    assert sha256_file(cluster.tmp / "carol.bin") == sha
+    assert carol.ok("show_downloads") == "[C] g1 data.bin\n"
+
+
+def test_downloader_killed_and_restarted_resumes_with_only_missing_pieces(cluster: Cluster) -> None:
+    (_alice, bob), src, sha = shared_file(cluster, ("alice", "bob"), stall=60)
+    saved = corrupt_pieces(src, [SIZE // PIECE - 3])  # bob cannot finish: it stalls on this piece
+    dest = cluster.tmp / "bob.bin"
+    bob.ok(f"download_file g1 data.bin {shlex.quote(str(dest))}")
+
+    last: list[int] = []
+
+    def stalled() -> int | None:
+        done = int(bob.downloads()["data.bin"]["bytes_done"])
+        last.append(done)
+        return done if len(last) > 10 and done > 0 and last[-10] == done else None
+
+    before = wait_until(stalled, 40, "bob's download to stall on the corrupt piece", interval=0.2)
+    assert before < SIZE
+    bob.kill()
+    restore_pieces(src, saved)
+    cluster.start_node("bob")  # same data dir: still logged in, resumes by itself
+    view = bob.wait_download("data.bin", timeout=60)
+    assert sha256_file(dest) == sha
+    fetched_again = sum(view["bytes_by_peer"].values())
+    assert fetched_again <= SIZE - before + 4 * PIECE, (fetched_again, before)
+    assert bob.ok("show_downloads") == "[C] g1 data.bin\n"
+
+
+def test_no_seeder_at_all_shows_failed_with_a_reason(cluster: Cluster) -> None:
+    (alice, bob), _src, _sha = shared_file(cluster, ("alice", "bob"), stall=3)
+    alice.ok("logout")
+    bob.ok(f"download_file g1 data.bin {shlex.quote(str(cluster.tmp))}")
+    view = bob.wait_download("data.bin", timeout=60, states=("F",))
+    assert view["reason"]
+    lines = bob.ok("show_downloads").splitlines()
+    assert len(lines) == 1 and lines[0].startswith("[F] g1 data.bin ") and len(lines[0]) > len("[F] g1 data.bin ")
+    assert not (cluster.tmp / "data.bin").exists()
