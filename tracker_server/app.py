@@ -14,10 +14,11 @@ from importlib import resources
 
 from aiohttp import web
 
-from tracker_server import handlers
+from tracker_server import handlers, internal
 from tracker_server.config import TrackerConfig
-from tracker_server.keys import SERVICE, STORE, WRITER
+from tracker_server.keys import REPLICATOR, SERVICE, STORE, WRITER
 from tracker_server.log import LogWriter
+from tracker_server.replication import Replicator
 from tracker_server.service import TrackerService
 from tracker_server.store import Store
 from wire.errors import GroupShareError, TooManyRequests
@@ -53,9 +54,11 @@ async def _openapi(request: web.Request) -> web.Response:
 
 
 def create_app(config: TrackerConfig) -> web.Application:
-    app = web.Application(middlewares=[error_middleware], client_max_size=config.max_body)
+    app = web.Application(middlewares=[error_middleware, internal.forward_middleware],
+                          client_max_size=config.max_body)
     app[CONFIG] = config
     app.router.add_routes(handlers.routes)
+    app.router.add_routes(internal.routes)
     app.router.add_get("/api/v1/openapi.json", _openapi)
     app.cleanup_ctx.append(_core_ctx)
     return app
@@ -68,18 +71,24 @@ async def _core_ctx(app: web.Application) -> AsyncIterator[None]:
     if state.epoch == 0:  # a fresh data dir: the first epoch is 1
         state.epoch = 1
         await store.set_meta("epoch", "1")
-    writer = LogWriter(store.append)
+    writer = LogWriter(store.append, (state.index, state.last_epoch))
     service = TrackerService(config, state, writer)
+
+    replicator = Replicator(config, store, service, writer)
 
     async def reload(exc: Exception) -> None:
         # Memory ran ahead of a write that did not commit: SQLite is the truth, start again from it.
-        service.replace_state(await store.load_state())
+        fresh = await store.load_state()
+        service.replace_state(fresh)
+        writer.durable = (fresh.index, fresh.last_epoch)
 
     writer.on_failure = reload
-    app[STORE], app[WRITER], app[SERVICE] = store, writer, service
+    app[STORE], app[WRITER], app[SERVICE], app[REPLICATOR] = store, writer, service, replicator
     writer.start()
+    await replicator.start()
     try:
         yield
     finally:
+        await replicator.stop()
         await writer.stop()
         await store.close()

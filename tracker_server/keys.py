@@ -5,9 +5,11 @@ from __future__ import annotations
 from aiohttp import web
 
 from tracker_server.log import LogWriter
+from tracker_server.replication import Replicator
 from tracker_server.service import TrackerService
 from tracker_server.store import Store
 
 STORE = web.AppKey("store", Store)
 WRITER = web.AppKey("writer", LogWriter)
 SERVICE = web.AppKey("service", TrackerService)
+REPLICATOR = web.AppKey("replicator", Replicator)

@@ -20,13 +20,14 @@ from wire.errors import GroupShareError, Unavailable
 
 log = logging.getLogger(__name__)
 
-Ship = Callable[[list[Entry]], Awaitable[None]]
+Ship = Callable[[list[Entry], tuple[int, int]], Awaitable[None]]  # (entries, (prev_index, prev_epoch))
 
 
 class LogWriter:
-    def __init__(self, append: Callable[[list[Entry]], Awaitable[None]], ship: Ship | None = None,
-                 on_failure: Callable[[Exception], Awaitable[None]] | None = None) -> None:
+    def __init__(self, append: Callable[[list[Entry]], Awaitable[None]], durable: tuple[int, int],
+                 ship: Ship | None = None, on_failure: Callable[[Exception], Awaitable[None]] | None = None) -> None:
         self._append = append
+        self.durable = durable  # (index, epoch) of the newest entry in SQLite
         self.ship = ship
         self.on_failure = on_failure
         self._queue: list[tuple[Entry, asyncio.Future[None]]] = []
@@ -67,10 +68,12 @@ class LogWriter:
                 self._idle.set()
                 continue
             entries = [entry for entry, _ in batch]
+            prev = self.durable
             try:
                 await self._append(entries)
+                self.durable = (entries[-1].index, entries[-1].epoch)
                 if self.ship is not None:
-                    await self.ship(entries)
+                    await self.ship(entries, prev)
             except (GroupShareError, OSError, ValueError, RuntimeError, sqlite3.Error) as exc:
                 log.warning("log write of %d entries failed: %s", len(entries), exc)
                 for _, fut in batch:

@@ -63,6 +63,16 @@ class TrackerService:
             if token not in self.liveness.last_seen:
                 self.liveness.touch(token, now)
 
+    def grace_after_failover(self, now: float) -> None:
+        """A new primary knows little soft state: every session gets two heartbeat intervals to re-announce."""
+        floor = now - self.config.peer_timeout + 2 * self.config.heartbeat_interval
+        for token in self.state.sessions:
+            self.liveness.touch(token, max(self.liveness.last_seen.get(token, floor), floor))
+
+    async def mark_epoch(self, op_id: str) -> None:
+        """A new primary's first entry (a no-op of its epoch): see replication.py."""
+        await self._write(op_id, "noop", lambda: ({}, OpResult(200, {})))
+
     def replace_state(self, state: State) -> None:
         """After a reload or snapshot install: keep the soft state of sessions that still exist."""
         self.state = state

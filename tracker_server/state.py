@@ -70,8 +70,9 @@ class State:
     session_of_user: dict[str, str] = field(default_factory=dict)  # user -> token
     groups: dict[str, Group] = field(default_factory=dict)
     results: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)  # op_id -> (kind, result)
-    epoch: int = 0
-    index: int = 0
+    epoch: int = 0  # the current epoch (term): the newest this tracker knows of
+    index: int = 0  # index of the newest entry applied
+    last_epoch: int = 0  # epoch of that entry: (last_epoch, index) orders logs by how up to date they are
 
     def add_session(self, session: Session) -> None:
         self.sessions[session.token] = session
@@ -90,7 +91,12 @@ class State:
         handler(self, op, entry.index)
         self.results[entry.op_id] = (kind, entry.result)
         self.index = entry.index
+        self.last_epoch = entry.epoch
         self.epoch = max(self.epoch, entry.epoch)
+
+
+def _noop(s: State, op: Op, index: int) -> None:
+    """A new primary's first entry: it makes the new epoch the newest in the log (see replication.py)."""
 
 
 def _create_user(s: State, op: Op, index: int) -> None:
@@ -161,6 +167,7 @@ def file_meta_from_op(data: dict[str, Any]) -> FileMeta:
 
 
 _APPLY = {
+    "noop": _noop,
     "create_user": _create_user, "login": _login, "logout": _logout, "create_group": _create_group,
     "join": _join, "leave": _leave, "accept": _accept, "reject": _reject, "share": _share,
     "stop_share": _stop_share,

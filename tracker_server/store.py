@@ -9,6 +9,7 @@ here. ``apply_sql`` must agree op by op with ``State.apply`` (tests compare the 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from collections.abc import Iterable
@@ -35,6 +36,7 @@ def _dumps(value: Any) -> str:
 class Store:
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._db = conn
+        self._tx = asyncio.Lock()  # one connection: transactions must not interleave
 
     @classmethod
     async def open(cls, path: Path) -> Store:
@@ -57,6 +59,10 @@ class Store:
         return default if row is None else str(row[0])
 
     async def set_meta(self, key: str, value: str) -> None:
+        async with self._tx:
+            await self._set_meta(key, value)
+
+    async def _set_meta(self, key: str, value: str) -> None:
         await self._db.execute("INSERT INTO meta(key, value) VALUES (?, ?) "
                                "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))
 
@@ -64,6 +70,10 @@ class Store:
 
     async def append(self, entries: Iterable[Entry]) -> None:
         """Record and apply the entries in one transaction (all or nothing)."""
+        async with self._tx:
+            await self._append(entries)
+
+    async def _append(self, entries: Iterable[Entry]) -> None:
         await self._db.execute("BEGIN IMMEDIATE")
         try:
             for entry in entries:
@@ -77,7 +87,7 @@ class Store:
         await self._db.execute("COMMIT")
 
     async def entries_after(self, index: int, limit: int = 1000) -> list[Entry]:
-        async with self._db.execute(
+        async with self._tx, self._db.execute(
                 "SELECT epoch, idx, op_id, op, result FROM log WHERE idx > ? ORDER BY idx LIMIT ?",
                 (index, limit)) as cur:
             rows = await cur.fetchall()
@@ -90,6 +100,10 @@ class Store:
     # ------------------------------------------------------------------------------------------ loading
 
     async def load_state(self) -> State:
+        async with self._tx:
+            return await self._load_state()
+
+    async def _load_state(self) -> State:
         state = State()
         for user_id, pw_hash in await self._rows("SELECT user_id, pw_hash FROM users"):
             state.users[user_id] = pw_hash
@@ -111,7 +125,8 @@ class Store:
             state.groups[group_id].files[name].sharers.add(user_id)
         for epoch, idx, op_id, op, result in await self._rows("SELECT epoch, idx, op_id, op, result FROM log"):
             state.results[op_id] = (json.loads(op)["t"], json.loads(result))
-            state.index = max(state.index, int(idx))
+            if int(idx) > state.index:
+                state.index, state.last_epoch = int(idx), int(epoch)
             state.epoch = max(state.epoch, int(epoch))
         state.epoch = max(state.epoch, int(await self.get_meta("epoch", "0") or 0))
         return state
@@ -124,6 +139,10 @@ class Store:
 
     async def dump(self) -> dict[str, list[list[Any]]]:
         """Every row of every state table and of the log (blobs as hex), in key order: a consistent snapshot."""
+        async with self._tx:
+            return await self._dump()
+
+    async def _dump(self) -> dict[str, list[list[Any]]]:
         await self._db.execute("BEGIN")
         try:
             out: dict[str, list[list[Any]]] = {}
@@ -136,6 +155,10 @@ class Store:
 
     async def install(self, snapshot: dict[str, list[list[Any]]], epoch: int) -> None:
         """Replace every table with ``snapshot`` (from ``dump`` of another tracker) in one transaction."""
+        async with self._tx:
+            await self._install(snapshot, epoch)
+
+    async def _install(self, snapshot: dict[str, list[list[Any]]], epoch: int) -> None:
         await self._db.execute("BEGIN IMMEDIATE")
         try:
             for table in _TABLES:
@@ -145,7 +168,7 @@ class Store:
                         row = [*row[:5], bytes.fromhex(row[5])]
                     marks = ", ".join("?" * len(row))
                     await self._db.execute(f"INSERT INTO {table} VALUES ({marks})", row)
-            await self.set_meta("epoch", str(epoch))
+            await self._set_meta("epoch", str(epoch))
         except BaseException:
             await self._db.execute("ROLLBACK")
             raise
@@ -161,6 +184,8 @@ class Store:
 async def apply_sql(db: aiosqlite.Connection, op: Op, index: int) -> None:
     """The SQL twin of ``State.apply``: the op is already decided, so this only writes rows."""
     kind = op["t"]
+    if kind == "noop":
+        return
     if kind == "create_user":
         await db.execute("INSERT INTO users(user_id, pw_hash) VALUES (?, ?)", (op["u"], op["h"]))
     elif kind == "login":

@@ -1,0 +1,207 @@
+"""The trackers' own HTTP doors: signed internal routes (status, vote, append, snapshot, digest), and the
+middleware by which a secondary forwards writes to the primary.
+
+Theory of operation: internal routes accept only requests signed with the cluster key (``cluster_auth``); the
+follower side of replication lives here: an append is accepted only when its ``prev`` matches our newest entry
+(or it repeats entries we hold), and is written to SQLite and applied to memory under one lock, in order. A
+secondary forwards every API write, every peer heartbeat and the reads that depend on liveness to the primary and
+relays its answer; when no primary is reachable a write is 503 (the client retries elsewhere) while heartbeats and
+reads are answered from local state.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from tracker_server import election
+from tracker_server.cluster_auth import verify
+from tracker_server.keys import REPLICATOR, STORE
+from tracker_server.replication import Replicator
+from tracker_server.state import Entry
+from wire.errors import Forbidden, GroupShareError, TooLarge, Unavailable
+
+MAX_INTERNAL_BODY = 512 << 20
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+routes = web.RouteTableDef()
+
+
+async def _signed(request: web.Request) -> tuple[Replicator, dict[str, Any]]:
+    rep = request.app[REPLICATOR]
+    if request.content_length is not None and request.content_length > MAX_INTERNAL_BODY:
+        raise TooLarge("internal message too large")
+    chunks: list[bytes] = []
+    total = 0
+    async for chunk in request.content.iter_chunked(1 << 16):  # not request.read(): the app caps that at 1 MiB
+        total += len(chunk)
+        if total > MAX_INTERNAL_BODY:
+            raise TooLarge("internal message too large")
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    sender = verify(rep.key, request.method, request.path, dict(request.headers), raw, time.time())
+    if sender is None or sender not in rep.peers:
+        raise Forbidden("internal route: bad or missing tracker signature")
+    body = json.loads(raw) if raw else {}
+    if not isinstance(body, dict):
+        raise Forbidden("internal route: body must be a JSON object")
+    body["_sender"] = sender
+    return rep, body
+
+
+@routes.post("/internal/v1/status")
+async def status(request: web.Request) -> web.Response:
+    rep, body = await _signed(request)
+    await rep.heard(body["_sender"], body)
+    return web.json_response(rep.status())
+
+
+@routes.post("/internal/v1/vote")
+async def vote(request: web.Request) -> web.Response:
+    rep, body = await _signed(request)
+    async with rep.follow_lock:
+        epoch = int(body["epoch"])
+        granted = election.grant_vote(
+            my_epoch=rep.svc.state.epoch, my_position=(rep.writer.durable[1], rep.writer.durable[0]),
+            i_am_primary=rep.is_primary, primary_heard_at=rep.primary_heard_at,
+            candidate_epoch=epoch, candidate_position=(int(body["last_epoch"]), int(body["last_index"])),
+            now=time.monotonic(), timeout=rep.cfg.tracker_timeout)
+        if granted and not body.get("pre"):
+            await rep.adopt_epoch(epoch)
+            rep.primary_no, rep.primary_heard_at = None, time.monotonic()  # let the candidate finish
+    return web.json_response({"granted": granted, "epoch": rep.svc.state.epoch})
+
+
+def _position(rep: Replicator, ok: bool) -> web.Response:
+    return web.json_response({"ok": ok, "epoch": rep.svc.state.epoch, "last_index": rep.writer.durable[0],
+                              "last_epoch": rep.writer.durable[1]})
+
+
+async def _leader_message(rep: Replicator, body: dict[str, Any]) -> bool:
+    """Common to append and snapshot: refuse an old epoch; otherwise follow the sender."""
+    epoch = int(body["epoch"])
+    if epoch < rep.svc.state.epoch:
+        return False
+    await rep.adopt_epoch(epoch)
+    rep.follow(body["_sender"])
+    return True
+
+
+async def _memory_matches_disk(rep: Replicator) -> None:
+    # A deposed primary may hold applied-but-unshipped entries in memory: SQLite is what counts.
+    if (rep.svc.state.index, rep.svc.state.last_epoch) != rep.writer.durable:
+        await rep.writer.drained()
+        state = await rep.store.load_state()
+        rep.svc.replace_state(state)
+        rep.writer.durable = (state.index, state.last_epoch)
+
+
+@routes.post("/internal/v1/append")
+async def append(request: web.Request) -> web.Response:
+    rep, body = await _signed(request)
+    async with rep.follow_lock:
+        if not await _leader_message(rep, body):
+            return _position(rep, False)
+        await _memory_matches_disk(rep)
+        entries = [Entry.from_json(e) for e in body["entries"]]
+        if (int(body["prev_index"]), int(body["prev_epoch"])) == rep.writer.durable:
+            if entries:
+                await rep.store.append(entries)
+                for entry in entries:
+                    rep.svc.state.apply(entry)
+                rep.writer.durable = (entries[-1].index, entries[-1].epoch)
+            return _position(rep, True)
+        if entries and entries[-1].index <= rep.writer.durable[0]:
+            held = await rep.store.entry_at(entries[-1].index)
+            if held is not None and held.epoch == entries[-1].epoch:
+                return _position(rep, True)  # a repeat of entries we already hold
+        return _position(rep, False)
+
+
+@routes.post("/internal/v1/snapshot")
+async def snapshot(request: web.Request) -> web.Response:
+    rep, body = await _signed(request)
+    async with rep.follow_lock:
+        if not await _leader_message(rep, body):
+            return _position(rep, False)
+        await rep.writer.drained()
+        await rep.store.install(body["snapshot"], rep.svc.state.epoch)
+        state = await rep.store.load_state()
+        rep.svc.replace_state(state)
+        rep.writer.durable = (state.index, state.last_epoch)
+        return _position(rep, True)
+
+
+@routes.post("/internal/v1/digest")
+async def digest(request: web.Request) -> web.Response:
+    """For tests and operators: a digest of the state tables and every op_id in the log."""
+    rep, _ = await _signed(request)
+    store = request.app[STORE]
+    async with rep.follow_lock:
+        await rep.writer.drained()
+        dumped = await store.dump()
+        return web.json_response({"digest": await store.digest(), "log_index": rep.writer.durable[0],
+                                  "op_ids": [row[2] for row in dumped["log"]]})
+
+
+# ---------------------------------------------------------------------------------------------- forwarding
+
+def _forwarded(request: web.Request) -> bool:
+    """Which API calls a secondary hands to the primary."""
+    if not request.path.startswith("/api/v1/") or request.path == "/api/v1/openapi.json":
+        return False
+    if request.method != "GET":
+        return True
+    return "/files" in request.path or request.path.count("/") == 4  # /api/v1/groups/{gid}
+
+
+async def forward(request: web.Request, rep: Replicator, raw: bytes) -> web.StreamResponse | None:
+    """Relay to the primary; None if there is none to reach (the caller decides what to do then)."""
+    if rep.primary_no is None or rep.primary_no == rep.me or rep.http is None:
+        return None
+    target = rep.cfg.trackers[rep.primary_no - 1]
+    headers = {k: v for k, v in request.headers.items() if k in ("Authorization", "Content-Type")}
+    try:
+        async with rep.http.request(request.method, target.url + request.path_qs, data=raw or None,
+                                     headers=headers, timeout=aiohttp.ClientTimeout(total=15)) as resp:
+            body = await resp.read()
+            out = web.Response(body=body, status=resp.status, content_type="application/json")
+            if "Retry-After" in resp.headers:
+                out.headers["Retry-After"] = resp.headers["Retry-After"]
+            return out
+    except (aiohttp.ClientError, TimeoutError, OSError):
+        return None
+
+
+@web.middleware
+async def forward_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    rep = request.app[REPLICATOR]
+    if rep.is_primary or not _forwarded(request):
+        return await handler(request)
+    if request.content_length is not None and request.content_length > rep.cfg.max_body:
+        raise TooLarge(f"request body over {rep.cfg.max_body} bytes")
+    raw = await request.read()
+    if request.path == "/api/v1/heartbeat":
+        try:  # keep soft state here too: it is what a new primary starts from
+            local: web.StreamResponse | None = await handler(request)
+        except GroupShareError:
+            local = None
+        relayed = await forward(request, rep, raw)
+        if relayed is not None and relayed.status < 500:
+            return relayed
+        if local is None:
+            return await handler(request)  # raises the local refusal again
+        return local
+    relayed = await forward(request, rep, raw)
+    if relayed is not None and relayed.status < 500:
+        return relayed
+    if request.method == "GET":
+        return await handler(request)
+    if relayed is not None:
+        return relayed
+    raise Unavailable("no primary tracker reachable right now; retry")
+

@@ -1,0 +1,297 @@
+"""Replication and failover between the trackers of the list: the I/O around ``election.py``'s decisions.
+
+Theory of operation.
+- Every tracker pings every other one each ``tracker_heartbeat`` (``/internal/v1/status``: epoch, role, log
+  position); both sides learn from each ping. Hearing a primary of an epoch at least ours makes us follow it;
+  hearing a higher epoch makes a primary step down.
+- The primary's ``LogWriter`` calls ``ship`` for every group-committed batch after writing it locally. ``ship``
+  pushes the batch to every secondary not found dead in the last ``tracker_timeout`` and returns once each has
+  stored it durably or failed to answer; the write is acknowledged if ``may_acknowledge`` agrees (3+: majority).
+  A secondary answering with a higher epoch deposes us: the write fails (503) and we step down.
+- A secondary accepts an append only if the entry before it matches its newest entry (Raft's log matching: an
+  (index, epoch) pair names one history). If not, the primary catches it up from its log when the secondary's
+  log is a prefix of its own, else sends a full snapshot that replaces the secondary's tables and log: that is
+  how a returning old primary drops the entries the new primary does not have.
+- When the primary falls silent, secondaries consult ``should_stand``; a candidate first runs a pre-vote (no
+  state changes, so a failed candidacy never disturbs a live primary), then a vote in epoch + 1. The winner
+  writes a no-op entry of its new epoch, so its log is the newest, and gives every known session a short grace
+  so nodes can re-announce their heartbeats to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from typing import Any
+
+import aiohttp
+
+from tracker_server import election
+from tracker_server.cluster_auth import cluster_key, sign
+from tracker_server.config import TrackerConfig
+from tracker_server.election import PeerView, SelfView
+from tracker_server.log import LogWriter
+from tracker_server.service import TrackerService
+from tracker_server.state import Entry
+from tracker_server.store import Store
+from wire.errors import Unavailable
+
+log = logging.getLogger(__name__)
+CATCH_UP_BATCH = 500
+_NET_ERRORS = (aiohttp.ClientError, TimeoutError, OSError, ValueError)
+
+
+class Deposed(Exception):
+    """Another tracker holds a higher epoch: this one is no longer primary."""
+
+
+class Replicator:
+    def __init__(self, config: TrackerConfig, store: Store, service: TrackerService, writer: LogWriter) -> None:
+        self.cfg = config
+        self.store = store
+        self.svc = service
+        self.writer = writer
+        self.key = cluster_key(config.secret)
+        self.me = config.tracker_no
+        self.size = len(config.trackers)
+        self.others = [t.rank for t in config.trackers if t.rank != self.me]
+        self.peers: dict[int, PeerView] = {no: PeerView(no, None) for no in self.others}
+        self.failed_at: dict[int, float] = {}
+        self.primary_no: int | None = None
+        self.primary_heard_at: float | None = None
+        self.primary_since = 0.0
+        self.started_at = time.monotonic()
+        self._links = {no: asyncio.Lock() for no in self.others}
+        self.follow_lock = asyncio.Lock()
+        self._http: aiohttp.ClientSession | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[None]] = set()
+
+    # ------------------------------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        self._http = aiohttp.ClientSession()
+        self.writer.ship = self.ship
+        if self.size == 1:
+            self._become_primary_role()
+        else:
+            self.svc.role = "secondary"
+            self._task = asyncio.create_task(self._loop(), name="replication")
+
+    async def stop(self) -> None:
+        tasks = [t for t in (self._task, *self._background) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._http is not None:
+            await self._http.close()
+
+    @property
+    def http(self) -> aiohttp.ClientSession | None:
+        return self._http
+
+    @property
+    def is_primary(self) -> bool:
+        return self.svc.role == "primary"
+
+    def status(self) -> dict[str, Any]:
+        return {"from": self.me, "epoch": self.svc.state.epoch, "role": self.svc.role, "primary": self.primary_no,
+                "last_index": self.writer.durable[0], "last_epoch": self.writer.durable[1]}
+
+    def self_view(self) -> SelfView:
+        return SelfView(self.me, self.size, self.svc.state.epoch, self.svc.role, self.writer.durable[0],
+                        self.writer.durable[1], self.primary_heard_at, self.started_at)
+
+    # ------------------------------------------------------------------------------------------ talking
+
+    async def post(self, no: int, path: str, body: dict[str, Any], limit_s: float | None = None) -> dict[str, Any]:
+        assert self._http is not None
+        target = self.cfg.trackers[no - 1]
+        raw = json.dumps(body, separators=(",", ":")).encode("utf-8")
+        headers = {"Content-Type": "application/json", **sign(self.key, "POST", path, self.me, raw, time.time())}
+        wait = aiohttp.ClientTimeout(total=limit_s or self.cfg.tracker_timeout)
+        async with self._http.post(target.url + path, data=raw, headers=headers, timeout=wait) as resp:
+            if resp.status != 200:
+                raise ValueError(f"tracker {no} answered {resp.status} to {path}")
+            answer = await resp.json()
+        if not isinstance(answer, dict):
+            raise ValueError(f"tracker {no} answered a non-object to {path}")
+        return answer
+
+    async def heard(self, no: int, status: dict[str, Any]) -> None:
+        """Learn from another tracker's status (a ping, or the answer to ours)."""
+        now = time.monotonic()
+        view = PeerView(no, now, int(status["epoch"]), str(status["role"]), int(status["last_index"]),
+                        int(status["last_epoch"]))
+        self.peers[no] = view
+        self.failed_at.pop(no, None)
+        await self.adopt_epoch(view.epoch)
+        if view.role == "primary" and view.epoch >= self.svc.state.epoch and not self.is_primary:
+            self.primary_no, self.primary_heard_at = no, now
+
+    async def adopt_epoch(self, epoch: int) -> None:
+        if epoch > self.svc.state.epoch:
+            self.svc.state.epoch = epoch
+            await self.store.set_meta("epoch", str(epoch))
+            if self.is_primary:
+                self.step_down(f"tracker saw epoch {epoch}")
+
+    def follow(self, no: int) -> None:
+        if self.is_primary:
+            self.step_down(f"tracker {no} is primary")
+        self.primary_no, self.primary_heard_at = no, time.monotonic()
+
+    # ------------------------------------------------------------------------------------------ the loop
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.gather(*(self._ping(no) for no in self.others))
+            now = time.monotonic()
+            peers = list(self.peers.values())
+            if self.is_primary:
+                if election.should_step_down(self.self_view(), peers, now, self.cfg.tracker_timeout,
+                                             self.primary_since):
+                    self.step_down("cannot hear a majority")
+                else:
+                    for view in peers:
+                        if view.alive(now, self.cfg.tracker_timeout) and \
+                                (view.last_index, view.last_epoch) != self.writer.durable:
+                            task = asyncio.create_task(self._sync(view.no))
+                            self._background.add(task)
+                            task.add_done_callback(self._background.discard)
+            elif election.should_stand(self.self_view(), peers, now, self.cfg.tracker_timeout):
+                await self._stand()
+            await asyncio.sleep(self.cfg.tracker_heartbeat)
+
+    async def _ping(self, no: int) -> None:
+        try:
+            answer = await self.post(no, "/internal/v1/status", self.status())
+            await self.heard(no, answer)
+        except _NET_ERRORS:
+            self.failed_at[no] = time.monotonic()
+
+    # ------------------------------------------------------------------------------------------ elections
+
+    async def _stand(self) -> None:
+        epoch = max([self.svc.state.epoch, *(p.epoch for p in self.peers.values())]) + 1
+        if not await self._ballot(epoch, pre=True):
+            return
+        await self.adopt_epoch(epoch)  # our own vote: this epoch's vote is spent
+        if not await self._ballot(epoch, pre=False) or self.svc.state.epoch != epoch:
+            return
+        log.warning("tracker %d becomes primary in epoch %d", self.me, epoch)
+        self._become_primary_role()
+        self.svc.grace_after_failover(self.svc.now())
+        try:
+            await self.svc.mark_epoch(f"epoch-{epoch}-tracker-{self.me}")
+        except Unavailable as exc:
+            log.warning("could not record the new epoch: %s", exc)
+
+    async def _ballot(self, epoch: int, pre: bool) -> bool:
+        request = {"epoch": epoch, "candidate": self.me, "pre": pre, "last_index": self.writer.durable[0],
+                   "last_epoch": self.writer.durable[1]}
+
+        async def ask(no: int) -> bool | None:
+            try:
+                answer = await self.post(no, "/internal/v1/vote", request)
+            except _NET_ERRORS:
+                return None
+            return bool(answer.get("granted"))
+
+        answers = await asyncio.gather(*(ask(no) for no in self.others))
+        granted = sum(1 for a in answers if a is True)
+        refused = sum(1 for a in answers if a is False)
+        return election.won_election(self.size, granted, refused)
+
+    def _become_primary_role(self) -> None:
+        self.svc.role = "primary"
+        self.primary_no, self.primary_since = self.me, time.monotonic()
+
+    def step_down(self, why: str) -> None:
+        if self.is_primary:
+            log.warning("tracker %d steps down: %s", self.me, why)
+        self.svc.role = "secondary"
+        if self.primary_no == self.me:
+            self.primary_no = None
+        self.primary_heard_at = time.monotonic()  # give the new primary a full timeout to show itself
+
+    # ------------------------------------------------------------------------------------------ shipping
+
+    async def ship(self, entries: list[Entry], prev: tuple[int, int]) -> None:
+        """The writer's hook: return when the batch may be acknowledged, raise Unavailable if it may not."""
+        if not self.is_primary:
+            raise Unavailable("this tracker is no longer the primary")
+        if self.size == 1:
+            return
+        now = time.monotonic()
+        targets = [no for no in self.others
+                   if now - self.failed_at.get(no, -1e18) >= self.cfg.tracker_timeout]
+        results = await asyncio.gather(*(self._push(no, entries, prev) for no in targets))
+        if not self.is_primary or any(r == "deposed" for r in results):
+            raise Unavailable("this tracker was deposed while writing; retry on the primary")
+        stored = sum(1 for r in results if r == "stored")
+        if not election.may_acknowledge(self.size, stored):
+            raise Unavailable("the write could not be stored on a majority of trackers")
+
+    async def _push(self, no: int, entries: list[Entry], prev: tuple[int, int]) -> str:
+        async with self._links[no]:
+            try:
+                answer = await self._append_to(no, entries, prev)
+                if not answer["ok"]:
+                    await self._catch_up(no, int(answer["last_index"]), int(answer["last_epoch"]))
+                return "stored"
+            except Deposed:
+                return "deposed"
+            except _NET_ERRORS as exc:
+                log.info("tracker %d did not store entries: %s", no, exc)
+                self.failed_at[no] = time.monotonic()
+                return "down"
+
+    async def _append_to(self, no: int, entries: list[Entry], prev: tuple[int, int]) -> dict[str, Any]:
+        answer = await self.post(no, "/internal/v1/append", {
+            "epoch": self.svc.state.epoch, "from": self.me, "prev_index": prev[0], "prev_epoch": prev[1],
+            "entries": [e.to_json() for e in entries]})
+        if int(answer["epoch"]) > self.svc.state.epoch:
+            await self.adopt_epoch(int(answer["epoch"]))
+            raise Deposed()
+        return answer
+
+    async def _sync(self, no: int) -> None:
+        """Heartbeat-driven catch-up of a lagging secondary (skipped if a push to it is under way)."""
+        if self._links[no].locked() or not self.is_primary:
+            return
+        async with self._links[no]:
+            view = self.peers[no]
+            try:
+                await self._catch_up(no, view.last_index, view.last_epoch)
+            except (Deposed, *_NET_ERRORS) as exc:
+                log.info("catching up tracker %d failed: %r", no, exc)
+
+    async def _catch_up(self, no: int, last_index: int, last_epoch: int) -> None:
+        """Bring tracker ``no`` (whose newest entry is ``(last_index, last_epoch)``) level with our log."""
+        mine = await self.store.entry_at(last_index) if last_index else None
+        if last_index and (mine is None or mine.epoch != last_epoch):
+            await self._send_snapshot(no)
+            return
+        index, epoch = last_index, last_epoch
+        while True:
+            batch = await self.store.entries_after(index, CATCH_UP_BATCH)
+            if not batch:
+                return
+            answer = await self._append_to(no, batch, (index, epoch))
+            if not answer["ok"]:
+                await self._send_snapshot(no)
+                return
+            index, epoch = batch[-1].index, batch[-1].epoch
+
+    async def _send_snapshot(self, no: int) -> None:
+        snapshot = await self.store.dump()
+        log.warning("sending a snapshot to tracker %d", no)
+        answer = await self.post(no, "/internal/v1/snapshot", {
+            "epoch": self.svc.state.epoch, "from": self.me, "snapshot": snapshot},
+            limit_s=max(4 * self.cfg.tracker_timeout, 10.0))
+        if int(answer["epoch"]) > self.svc.state.epoch:
+            await self.adopt_epoch(int(answer["epoch"]))
+            raise Deposed()
