@@ -1,0 +1,105 @@
+"""``make run``: every local tracker of the list as a process, then one node with its UI on port 8080.
+
+Theory of operation: the trackers run in their own sessions (stdin closed, so they do not fight over the
+terminal); the node runs in ours, inheriting the terminal, so its console prompt works and Ctrl-C reaches it.
+When the node ends (Ctrl-C, SIGTERM, or ``quit`` at its prompt) every tracker started here is stopped: SIGTERM,
+then SIGKILL after a grace period. Trackers listed on other machines are skipped with a note.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from types import FrameType
+
+from wire.tracker_list import TrackerAddress, TrackerListError, load_tracker_list
+
+GRACE_S = 5.0
+
+
+def is_local(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def healthy(t: TrackerAddress) -> bool:
+    try:
+        with urllib.request.urlopen(t.url + "/healthz", timeout=1) as resp:
+            return int(resp.status) == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    end = time.monotonic() + GRACE_S
+    for p in procs:
+        try:
+            p.wait(timeout=max(0.1, end - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="make run", description="local trackers and one node with its browser UI")
+    ap.add_argument("tracker_info", nargs="?", default="tracker_info.txt")
+    ap.add_argument("node", nargs="?", default="127.0.0.1:6881", help="the node's piece server IP:PORT")
+    ap.add_argument("--web-port", type=int, default=8080)
+    args = ap.parse_args(argv)
+    try:
+        trackers = load_tracker_list(args.tracker_info)
+    except TrackerListError as exc:
+        print(f"make run: {exc}", file=sys.stderr)
+        return 2
+    list_path = str(Path(args.tracker_info).absolute())
+    signal.signal(signal.SIGTERM, _terminate)
+    started: list[subprocess.Popen[bytes]] = []
+    node: subprocess.Popen[bytes] | None = None
+    try:
+        for t in trackers:
+            if not is_local(t.host):
+                print(f"make run: tracker {t.rank} ({t}) is not on this machine; not started")
+                continue
+            started.append(subprocess.Popen([sys.executable, "-m", "tracker_server", list_path, str(t.rank)],
+                                            stdin=subprocess.DEVNULL, start_new_session=True))
+        deadline = time.monotonic() + 30
+        for t in trackers:
+            while is_local(t.host) and not healthy(t) and time.monotonic() < deadline:
+                time.sleep(0.2)
+        node = subprocess.Popen([sys.executable, "-m", "peer_node", args.node, list_path,
+                                 "--web-port", str(args.web_port)])
+        print(f"make run: open http://localhost:{args.web_port}/ in your browser; Ctrl-C stops everything",
+              flush=True)
+        return node.wait()
+    except KeyboardInterrupt:
+        if node is not None and node.poll() is None:
+            node.send_signal(signal.SIGINT)  # it may have had the terminal's Ctrl-C already: harmless twice
+        return 0
+    finally:
+        stop([node] if node is not None else [])
+        stop(started)
+        print("make run: stopped", flush=True)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.exit(main())
