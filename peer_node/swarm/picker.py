@@ -33,6 +33,7 @@ class PiecePicker:
         self._buckets: dict[int, list[int]] = {0: []}
         self._pos = [0] * piece_count  # index of each missing piece inside its bucket list
         self.in_flight: set[int] = set()
+        self.missing_unassigned = 0  # pieces no peer is fetching yet
         self.arrived: set[int] = set()  # in flight, all bytes here, being verified: no duplicate needed
         self.done_count = 0
         for index in done:
@@ -47,6 +48,7 @@ class PiecePicker:
         bucket = self._buckets.setdefault(self.availability[index], [])
         self._pos[index] = len(bucket)
         bucket.append(index)
+        self.missing_unassigned += 1
 
     def _bucket_remove(self, index: int) -> None:
         avail = self.availability[index]
@@ -58,6 +60,7 @@ class PiecePicker:
             self._pos[last] = pos
         if not bucket and avail:
             del self._buckets[avail]
+        self.missing_unassigned -= 1
 
     # --- availability ---------------------------------------------------------------------------------------
     def add_peer(self, has: HasPiece) -> None:
@@ -92,15 +95,13 @@ class PiecePicker:
     def complete(self) -> bool:
         return self.done_count == self.count
 
-    @property
-    def missing_unassigned(self) -> int:
-        return sum(len(bucket) for bucket in self._buckets.values())
-
     def pick(self, has: HasPiece, exclude: Container[int] = frozenset()) -> int | None:
         """The piece to fetch next from a peer, or None. Marks it in flight; report the outcome with
         ``completed`` or ``abandoned``."""
         index = self._pick_missing(has)
         if index is None:
+            if self.missing_unassigned:
+                return None  # not the endgame yet: other peers will fetch what this one lacks
             index = self._pick_endgame(has, exclude)
             if index is None:
                 return None

@@ -1,0 +1,117 @@
+"""The piece picker, with plain data: rarest first, random among equals, endgame duplicates, outcomes."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+from peer_node.swarm.picker import PiecePicker
+
+
+def holds(*pieces: int):  # type: ignore[no-untyped-def]
+    wanted = set(pieces)
+    return lambda i: i in wanted
+
+
+def test_rarest_piece_is_picked_first() -> None:
+    picker = PiecePicker(4, rng=random.Random(1))
+    picker.add_peer(None)  # a seeder: every piece once
+    picker.add_peer(holds(0, 1, 3))  # piece 2 is now the rarest
+    assert picker.pick(None) == 2
+
+
+def test_ties_are_broken_at_random() -> None:
+    firsts = Counter()
+    for seed in range(200):
+        picker = PiecePicker(5, rng=random.Random(seed))
+        picker.add_peer(None)
+        firsts[picker.pick(None)] += 1
+    assert set(firsts) == {0, 1, 2, 3, 4}
+
+
+def test_a_peer_is_only_given_pieces_it_has() -> None:
+    picker = PiecePicker(50, rng=random.Random(3))
+    has = holds(7, 31)
+    picker.add_peer(has)
+    picked = {picker.pick(has), picker.pick(has)}
+    assert picked == {7, 31}
+    assert picker.pick(has, exclude={7, 31}) is None
+
+
+def test_done_pieces_are_never_picked() -> None:
+    picker = PiecePicker(3, done=[0, 2])
+    picker.add_peer(None)
+    assert picker.pick(None) == 1
+    assert picker.pick(None, exclude={1}) is None
+
+
+def test_endgame_duplicates_in_flight_pieces_to_other_peers_only() -> None:
+    picker = PiecePicker(2, rng=random.Random(0), max_duplicates=2)
+    picker.add_peer(None)
+    picker.add_peer(None)
+    a1, a2 = picker.pick(None), picker.pick(None)
+    assert {a1, a2} == {0, 1}
+    dup = picker.pick(None, exclude={a1})  # another peer, in the endgame
+    assert dup == a2
+    assert picker.fetchers[a2] == 2
+    assert picker.pick(None, exclude={a1}) is None  # a2 already has max_duplicates fetchers
+    picker.completed(a2)
+    assert picker.pick(None, exclude={a2}) == a1
+
+
+def test_arrived_pieces_are_not_duplicated() -> None:
+    picker = PiecePicker(1)
+    picker.add_peer(None)
+    assert picker.pick(None) == 0
+    picker.arrived_whole(0)
+    assert picker.pick(None) is None
+
+
+def test_abandoned_piece_goes_back_to_missing() -> None:
+    picker = PiecePicker(2, rng=random.Random(5))
+    picker.add_peer(None)
+    first = picker.pick(None)
+    assert first is not None
+    picker.abandoned(first)
+    assert picker.states().count(".") == 2
+    assert picker.missing_unassigned == 2
+
+
+def test_states_string_and_completion() -> None:
+    picker = PiecePicker(3, done=[1])
+    picker.add_peer(None)
+    index = picker.pick(holds(0))
+    assert index == 0
+    assert picker.states() == "fd."
+    picker.completed(0)
+    picker.completed(2)
+    assert picker.states() == "ddd"
+    assert picker.complete
+
+
+def test_availability_follows_peers_coming_and_going() -> None:
+    picker = PiecePicker(3, rng=random.Random(2))
+    partial_bits = {0, 1}
+    picker.add_peer(None)
+    picker.add_peer(partial_bits.__contains__)
+    partial_bits.add(2)
+    picker.peer_got(2)
+    assert picker.availability == [2, 2, 2]
+    picker.remove_peer(partial_bits.__contains__)
+    assert picker.availability == [1, 1, 1]
+    picker.peer_lost(2)
+    assert picker.availability == [1, 1, 0]
+
+
+def test_every_piece_is_picked_exactly_once_before_the_endgame() -> None:
+    rng = random.Random(9)
+    picker = PiecePicker(300, rng=rng)
+    peers = [None, holds(*range(0, 300, 2)), holds(*range(0, 300, 3))]
+    for has in peers:
+        picker.add_peer(has)
+    seen: list[int] = []
+    while picker.missing_unassigned:
+        index = picker.pick(rng.choice(peers))
+        if index is not None:
+            seen.append(index)
+    assert sorted(seen) == list(range(300))  # no piece twice while others were still missing

@@ -1,0 +1,153 @@
+"""The piece server gives no piece byte without a valid token for that file, and bad frames close one
+connection only."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+
+import pytest
+
+from peer_node.swarm import DownloadEngine, EngineConfig, PieceStore, ServerLimits
+from tests.swarm.helpers import (
+    OTHER_KEY,
+    Seeder,
+    file_sha256,
+    make_file,
+    meta_of,
+    start_seeder,
+    static_source,
+    token_for,
+)
+from wire.peer_protocol import Bitfield, FrameReceiver, Goodbye, Handshake, Piece, ProtocolError, Request, encode
+from wire.records import FileMeta
+
+PIECE = 16 * 1024
+
+
+async def talk(port: int, frames: bytes, *, read_for: float = 2.0) -> list[object]:
+    """Send ``frames`` on a fresh connection and decode whatever comes back until the server closes."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(frames)
+    await writer.drain()
+    got = b""
+    try:
+        async with asyncio.timeout(read_for):
+            while chunk := await reader.read(65536):
+                got += chunk
+    except TimeoutError:
+        pass
+    writer.close()
+    with contextlib.suppress(ConnectionError):
+        await writer.wait_closed()
+    try:
+        return list(FrameReceiver().feed(got))
+    except ProtocolError:
+        return ["undecodable"]
+
+
+@pytest.fixture
+async def served(tmp_path: Path):  # type: ignore[no-untyped-def]
+    data = make_file(tmp_path / "src.bin", 4 * PIECE)
+    meta = meta_of("src.bin", data, PIECE)
+    seeder = await start_seeder("seed", [PieceStore.open_complete(tmp_path / "src.bin", meta)],
+                                ServerLimits(handshake_timeout=1.0, idle_timeout=2.0, max_pending_per_address=4))
+    yield seeder, meta
+    await seeder.close()
+
+
+def hello(meta: FileMeta, token: str) -> bytes:
+    return encode(Handshake(bytes.fromhex(meta.sha256), token.encode())) + encode(Request(0, 0, PIECE))
+
+
+async def test_a_valid_token_gets_piece_bytes(served: tuple[Seeder, FileMeta]) -> None:
+    seeder, meta = served
+    events = await talk(seeder.server.port, hello(meta, token_for(meta.sha256)), read_for=0.5)
+    assert isinstance(events[0], Bitfield)
+    assert any(isinstance(e, Piece) and e.index == 0 for e in events)
+
+
+@pytest.mark.parametrize("case", ["none", "garbage", "expired", "other_file", "foreign_key", "bound_to_other"])
+async def test_a_bad_token_gets_goodbye_and_no_piece_bytes(served: tuple[Seeder, FileMeta], case: str) -> None:
+    seeder, meta = served
+    token = {
+        "none": "",
+        "garbage": "not.a-token",
+        "expired": token_for(meta.sha256, ttl=-1),
+        "other_file": token_for("ab" * 32),
+        "foreign_key": token_for(meta.sha256, key=OTHER_KEY),
+        "bound_to_other": token_for(meta.sha256, fingerprint="cd" * 32),
+    }[case]
+    events = await talk(seeder.server.port, hello(meta, token))
+    assert not any(isinstance(e, Piece | Bitfield) for e in events)
+    assert len(events) == 1 and isinstance(events[0], Goodbye) and "denied" in events[0].reason
+    assert seeder.server.bytes_sent_total == 0
+
+
+async def test_a_file_not_served_gets_goodbye(served: tuple[Seeder, FileMeta]) -> None:
+    seeder, _meta = served
+    other = "ef" * 32
+    events = await talk(seeder.server.port, encode(Handshake(bytes.fromhex(other), token_for(other).encode())))
+    assert events == [Goodbye("file not served here")]
+
+
+async def test_a_logged_out_node_serves_nothing(tmp_path: Path) -> None:
+    data = make_file(tmp_path / "src.bin", 2 * PIECE)
+    meta = meta_of("src.bin", data, PIECE)
+    seeder = await start_seeder("seed", [PieceStore.open_complete(tmp_path / "src.bin", meta)], verifier=None)
+    try:
+        events = await talk(seeder.server.port, hello(meta, token_for(meta.sha256)))
+        assert not any(isinstance(e, Piece) for e in events)
+    finally:
+        await seeder.close()
+
+
+@pytest.mark.parametrize("junk", [
+    b"\xff\xff\xff\xff\x04",  # a frame claiming 4 GiB
+    b"\x00\x00\x00\x01\x63",  # unknown type
+    b"GET / HTTP/1.1\r\n\r\n",  # not our protocol at all
+])
+async def test_malformed_frames_close_that_connection_only(served: tuple[Seeder, FileMeta], junk: bytes,
+                                                           tmp_path: Path) -> None:
+    seeder, meta = served
+    events = await talk(seeder.server.port, junk)
+    assert not any(isinstance(e, Piece) for e in events)
+    # the server still serves everyone else
+    store = PieceStore.open_partial(tmp_path / "dl.part", tmp_path / "dl.state", meta)
+    try:
+        await DownloadEngine(meta, store, static_source(token_for(meta.sha256), [seeder.info()]),
+                             config=EngineConfig(no_peer_timeout=3)).run()
+        assert file_sha256(await store.finish(tmp_path / "out")) == meta.sha256
+    finally:
+        store.close()
+
+
+async def test_request_outside_the_file_closes_the_connection(served: tuple[Seeder, FileMeta]) -> None:
+    seeder, meta = served
+    frames = encode(Handshake(bytes.fromhex(meta.sha256), token_for(meta.sha256).encode()))
+    events = await talk(seeder.server.port, frames + encode(Request(99, 0, 10)))
+    assert isinstance(events[0], Bitfield)
+    assert isinstance(events[-1], Goodbye) and "outside" in events[-1].reason
+    assert seeder.server.bytes_sent_total == 0
+
+
+async def test_silent_connections_are_closed_after_the_handshake_timeout(served: tuple[Seeder, FileMeta]) -> None:
+    seeder, _meta = served
+    events = await talk(seeder.server.port, b"", read_for=10)
+    assert events == [Goodbye("handshake timeout")]
+
+
+async def test_slow_loris_cannot_lock_out_a_real_download(served: tuple[Seeder, FileMeta], tmp_path: Path) -> None:
+    seeder, meta = served
+    idle = [await asyncio.open_connection("127.0.0.1", seeder.server.port) for _ in range(20)]
+    store = PieceStore.open_partial(tmp_path / "dl.part", tmp_path / "dl.state", meta)
+    try:
+        await DownloadEngine(meta, store, static_source(token_for(meta.sha256), [seeder.info()]),
+                             config=EngineConfig(no_peer_timeout=5)).run()
+        assert store.missing_count == 0
+        assert seeder.server.connection_count <= 4 + 1  # pending ones were capped per address
+    finally:
+        store.close()
+        for _reader, writer in idle:
+            writer.close()
