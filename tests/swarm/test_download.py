@@ -186,34 +186,42 @@ async def test_only_corrupt_seeders_fail_the_download(tmp_path: Path) -> None:
 async def test_resumed_download_fetches_only_missing_pieces(tmp_path: Path) -> None:
     data = make_file(tmp_path / "src.bin", 2 * 1024 * 1024)
     meta = meta_of("src.bin", data, PIECE)
+    # First life: the only peer holds the first third, so the download cannot finish; the node then dies.
+    third = PieceStore.open_partial(tmp_path / "third.part", tmp_path / "third.state", meta)
+    for i in range(meta.piece_count // 3):
+        assert third.verify_and_write(i, memoryview(data)[i * PIECE:(i + 1) * PIECE])
+        third.mark_verified(i)
+    holder = await start_seeder("holder", [third])
     seeder = await start_seeder("seed", [PieceStore.open_complete(tmp_path / "src.bin", meta)])
     part, state = tmp_path / "dl.part", tmp_path / "dl.state"
-    source = static_source(token_for(meta.sha256), [seeder.info()])
     try:
         store = PieceStore.open_partial(part, state, meta)
-        stop = asyncio.Event()
+        got_all_there_is = asyncio.Event()
 
         def on_piece(index: int) -> None:
-            if store.verified_count >= meta.piece_count // 3:
-                stop.set()
+            if store.verified_count == meta.piece_count // 3:
+                got_all_there_is.set()
 
-        first = asyncio.get_running_loop().create_task(
-            DownloadEngine(meta, store, source, on_piece=on_piece, config=FAST).run())
-        await stop.wait()
+        first = asyncio.get_running_loop().create_task(DownloadEngine(
+            meta, store, static_source(token_for(meta.sha256), [holder.info(third.bitfield())]),
+            on_piece=on_piece, config=FAST).run())
+        await got_all_there_is.wait()
         first.cancel()  # the node dies mid-download
         with pytest.raises(asyncio.CancelledError):
             await first
         store.close()
-        before = PieceStore.open_partial(part, state, meta)
-        had = {i for i in range(meta.piece_count) if before.has(i)}
-        assert meta.piece_count // 3 <= len(had) < meta.piece_count
-        engine = DownloadEngine(meta, before, source, config=FAST)
+        # Second life: resumes from the saved bitfield and asks only for what it lacks.
+        again = PieceStore.open_partial(part, state, meta)
+        had = {i for i in range(meta.piece_count) if again.has(i)}
+        assert had == set(range(meta.piece_count // 3))
+        engine = DownloadEngine(meta, again, static_source(token_for(meta.sha256), [seeder.info()]), config=FAST)
         await engine.run()
         assert engine.requested == set(range(meta.piece_count)) - had
-        assert file_sha256(await before.finish(tmp_path / "out.bin")) == meta.sha256
-        before.close()
+        assert file_sha256(await again.finish(tmp_path / "out.bin")) == meta.sha256
+        again.close()
     finally:
         await seeder.close()
+        await holder.close()
 
 
 async def test_no_seeder_at_all_fails_within_the_configured_time(tmp_path: Path) -> None:
