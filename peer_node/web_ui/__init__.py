@@ -98,6 +98,7 @@ def setup_ui(app: web.Application, service: UiService, config: UiConfig) -> None
                                undefined=jinja2.StrictUndefined, default_helpers=False,
                                trim_blocks=True, lstrip_blocks=True)
     env.globals.update(asset=_asset_url(app), fmt=format, now=time.time)
+    env.filters["sentence"] = format.sentence
     app.on_response_prepare.append(add_security_headers)
     app.on_response_prepare.append(_cache_static)
 

@@ -27,6 +27,15 @@ def human_size(n: float) -> str:
     raise AssertionError("unreachable")
 
 
+def sentence(message: str) -> str:
+    """Service messages are terse lines ('no such group: x'); on a page they read as a sentence."""
+    text = message.strip()
+    if not text:
+        return text
+    text = text[0].upper() + text[1:]
+    return text if text[-1] in ".!?" else text + "."
+
+
 def human_speed(bps: float) -> str:
     return f"{human_size(bps)}/s"
 

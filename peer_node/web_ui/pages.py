@@ -85,7 +85,10 @@ async def group_context(request: web.Request, gid: str) -> dict[str, Any]:
 async def group_page(request: web.Request) -> web.StreamResponse:
     await require_user(request)
     gid = group_id_from(request)
-    context = await group_context(request, gid)
+    try:
+        context = await group_context(request, gid)
+    except NotFound:
+        raise NotFound(f"There is no group named {gid}. It may have been deleted when its last member left.") from None
     template = "group.html" if context["is_member"] else "group_join.html"
     return await render(request, template, context, nav="groups")
 

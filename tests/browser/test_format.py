@@ -1,0 +1,63 @@
+"""The UI's wording (pure functions, no browser): sizes, times, the download sentence, the piece map."""
+
+from __future__ import annotations
+
+from peer_node.views import DownloadState, DownloadView
+from peer_node.web_ui.format import (
+    ago,
+    cell_runs,
+    detail_text,
+    human_eta,
+    human_size,
+    names_list,
+    piece_cells,
+    progress_text,
+    sentence,
+    state_word,
+)
+
+
+def view(**kw: object) -> DownloadView:
+    base: dict[str, object] = dict(group_id="g", file_name="f.bin", destination="/d/f.bin",
+                                   state=DownloadState.RUNNING, size=10_000_000, bytes_done=3_100_000, percent=31,
+                                   speed_bps=1_200_000.0, eta_s=350.0, peers=("alice", "bob"))
+    base.update(kw)
+    return DownloadView(**base)  # type: ignore[arg-type]
+
+
+def test_sizes_use_decimal_units() -> None:
+    assert [human_size(n) for n in (0, 999, 1500, 3_100_000, 250e9)] == ["0 B", "999 B", "1.5 kB", "3.1 MB",
+                                                                        "250 GB"]
+
+
+def test_time_left_and_last_seen_read_as_words() -> None:
+    assert human_eta(None) == "" and human_eta(20) == "less than a minute left"
+    assert human_eta(350) == "about 6 min left" and human_eta(4 * 3600) == "about 4 h left"
+    assert ago(None, 100) == "never" and ago(90, 100) == "just now" and ago(0, 7200) == "2 h ago"
+
+
+def test_a_running_download_says_progress_speed_time_and_sources() -> None:
+    d = view()
+    assert state_word(d) == "Downloading"
+    assert progress_text(d) == "3.1 MB of 10.0 MB (31%)"
+    assert detail_text(d) == "1.2 MB/s · about 6 min left · from alice and bob"
+    assert names_list(["a", "b", "c"]) == "a, b and c"
+
+
+def test_stalled_failed_and_complete_downloads_say_so() -> None:
+    assert state_word(view(peers=(), speed_bps=0.0)) == "Waiting for peers"
+    assert detail_text(view(state=DownloadState.FAILED, reason="no seeder left")) == "no seeder left"
+    assert state_word(view(state=DownloadState.COMPLETE)) == "Complete"
+
+
+def test_piece_map_never_claims_more_than_is_done() -> None:
+    assert piece_cells("dd.f") == "dd.f"
+    big = "d" * 150 + "." * 90
+    cells = piece_cells(big, max_cells=4)
+    assert cells == "ddp."
+    assert cell_runs("ddf..") == [("d", 0, 2), ("f", 2, 1), (".", 3, 2)]
+
+
+def test_service_messages_become_sentences() -> None:
+    assert sentence("no such group: x") == "No such group: x."
+    assert sentence("Done!") == "Done!"

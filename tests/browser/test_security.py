@@ -1,0 +1,133 @@
+"""The browser door: CSRF tokens, cross-site Origin and foreign Host refused, names escaped, sessions that
+rotate at login and die everywhere at logout, the cookie's flags, the key file's mode, non-members see no files.
+"""
+
+from __future__ import annotations
+
+import re
+import stat
+
+from playwright.async_api import Browser, BrowserContext, Page, expect
+
+from tests.browser.conftest import DESKTOP, World, ensure_logged_in, open_until, ui_login, url
+from tests.support.cluster import http_request
+
+
+async def csrf_of(page: Page) -> str:
+    return await page.get_attribute("input[name=csrf_token]", "value") or ""
+
+
+async def test_form_post_without_csrf_token_is_refused(page: Page, context: BrowserContext,
+                                                       logged_world: World) -> None:
+    node = logged_world.alice
+    await ensure_logged_in(page, node)
+    await page.goto(url(node, "/groups"))
+    origin = url(node, "").rstrip("/")
+    refused = await context.request.post(url(node, "/groups"), form={"group_id": "sneaky"},
+                                         headers={"Origin": origin}, max_redirects=0)
+    assert refused.status == 403
+    wrong = await context.request.post(url(node, "/groups"), form={"group_id": "sneaky", "csrf_token": "x" * 43},
+                                       headers={"Origin": origin}, max_redirects=0)
+    assert wrong.status == 403
+    upload = await context.request.post(url(node, "/groups/team/upload"), headers={"Origin": origin},
+                                        multipart={"file": {"name": "a.txt", "mimeType": "text/plain",
+                                                            "buffer": b"hello"}}, max_redirects=0)
+    assert upload.status == 403
+    await page.goto(url(node, "/groups"))
+    await expect(page.locator("a.name", has_text="sneaky")).to_have_count(0)
+
+
+async def test_cross_site_origin_and_foreign_host_are_refused(page: Page, context: BrowserContext,
+                                                              logged_world: World) -> None:
+    node = logged_world.alice
+    await ensure_logged_in(page, node)
+    await page.goto(url(node, "/groups"))
+    token = await csrf_of(page)
+    cross = await context.request.post(url(node, "/groups"), form={"group_id": "evil", "csrf_token": token},
+                                       headers={"Origin": "http://evil.example"}, max_redirects=0)
+    assert cross.status == 403
+    site = await context.request.post(url(node, "/groups"), form={"group_id": "evil", "csrf_token": token},
+                                      headers={"Sec-Fetch-Site": "cross-site"}, max_redirects=0)
+    assert site.status == 403
+    status, _ = http_request(node.web_port, "GET", "/login", headers={"Host": f"evil.example:{node.web_port}"})
+    assert status == 403
+    status, _ = http_request(node.web_port, "GET", "/logout", headers={"Host": f"127.0.0.1:{node.web_port}"})
+    assert status == 405, "logging out is POST only"
+
+
+async def test_a_name_with_markup_renders_as_text(page: Page, logged_world: World) -> None:
+    node = logged_world.alice
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: dialogs.append(d.message))
+    await ensure_logged_in(page, node)
+    await page.goto(url(node, "/groups"))
+    await page.fill("#group_id", "<script>alert(1)</script>")
+    await page.click("button:has-text('Create group')")
+    assert await page.input_value("#group_id") == "<script>alert(1)</script>"
+    await page.goto(url(node, "/groups/%3Cscript%3Ealert(2)%3C%2Fscript%3E"))
+    await expect(page.locator(".error-block")).to_contain_text("There is no group named <script>alert(2)</script>")
+    assert await page.evaluate("[...document.scripts].every(s => s.src)"), "an inline script reached the page"
+    assert dialogs == []
+
+
+async def test_non_member_sees_an_ask_to_join_page_and_no_files(page: Page, logged_world: World) -> None:
+    await ensure_logged_in(page, logged_world.alice)
+    await open_until(page, url(logged_world.alice, "/groups/team"), "li.row:has-text('notes.txt')")
+    await ensure_logged_in(page, logged_world.carol)
+    await page.goto(url(logged_world.carol, "/groups/team"))
+    await expect(page.get_by_text("You are not a member of this group")).to_be_visible()
+    await expect(page.get_by_text("Request pending")).to_be_visible()
+    content = await page.content()
+    assert "notes.txt" not in content and "big.bin" not in content
+    assert await page.locator("form[action$='/download'], form[action$='/upload']").count() == 0
+
+
+async def test_login_rotates_the_session_and_logout_ends_every_copy(browser: Browser, logged_world: World) -> None:
+    node = logged_world.carol
+    first = await browser.new_context(viewport=DESKTOP)
+    second = await browser.new_context(viewport=DESKTOP)
+    try:
+        page = await first.new_page()
+        await page.goto(url(node, "/login"))
+        before = {c["name"]: c["value"] for c in await first.cookies()}
+        await ui_login(page, node)
+        cookies = await first.cookies()
+        session = next(c for c in cookies if c["name"] == "groupshare_session")
+        assert session["httpOnly"] and session["sameSite"] == "Lax"
+        assert before.get("groupshare_session") != session["value"], "login must start a new session"
+        await second.add_cookies(cookies)  # a stolen or second copy of the same cookie
+        copy = await second.new_page()
+        await copy.goto(url(node, "/downloads"))
+        await expect(copy.locator("h1")).to_have_text("Downloads")
+        await page.get_by_role("button", name=re.compile("Log out")).click()
+        await expect(page.locator("h1")).to_have_text("Log in")
+        await copy.goto(url(node, "/downloads"))
+        await expect(copy.locator("h1")).to_have_text("Log in")
+        await second.clear_cookies()
+        await second.add_cookies(cookies)  # the old cookie again, after logout: still dead
+        await copy.goto(url(node, "/"))
+        await expect(copy.locator("h1")).to_have_text("Log in")
+    finally:
+        await first.close()
+        await second.close()
+        ctx = await browser.new_context(viewport=DESKTOP)
+        await ui_login(await ctx.new_page(), node)  # leave carol logged in for the other tests
+        await ctx.close()
+
+
+async def test_wrong_password_is_refused_in_plain_words(page: Page, logged_world: World) -> None:
+    node = logged_world.bob
+    await page.goto(url(node, "/login"))
+    await page.fill("#user_id", "bob")
+    await page.fill("#password", "not-the-password")
+    await page.click("form button[type=submit]:has-text('Log in')")
+    await expect(page.locator("#form-error")).to_contain_text("That user id and password do not match")
+    await page.goto(url(node, "/"))
+    assert "/login" in page.url
+
+
+def test_session_key_and_login_memo_are_private_files(logged_world: World) -> None:
+    for name in ("web-session.key", "web-logins.json", "web-sessions.json"):
+        path = logged_world.carol.data_dir / name
+        if name != "web-sessions.json" or path.exists():
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600, name
