@@ -1,6 +1,6 @@
 """The console prompt: the same commands as ``/cmd``, typed at the terminal that started the node.
 
-Theory of operation: a daemon thread reads lines with ``input()`` (blocking, so never on the event loop) and
+Theory of operation: a daemon thread reads lines from stdin (blocking, so never on the event loop) and
 submits each to the loop with ``run_coroutine_threadsafe``, waiting for its output before prompting again. End of
 input ends the prompt only, never the node (the contract: the node may outlive its terminal). ``quit`` at the
 prompt stops the node. A long ``upload_file`` draws a progress bar, fed by the hashing thread.
@@ -65,11 +65,12 @@ class ProgressBar:
 
 class Console:
     def __init__(self, service: NodeService, loop: asyncio.AbstractEventLoop, on_quit: Callable[[], None],
-                 out: TextIO = sys.stdout) -> None:
+                 out: TextIO = sys.stdout, inp: TextIO = sys.stdin) -> None:
         self.service = service
         self.loop = loop
         self.on_quit = on_quit
         self.out = out
+        self.inp = inp
         self._thread = threading.Thread(target=self._run, name="console", daemon=True)
 
     def start(self) -> None:
@@ -77,14 +78,14 @@ class Console:
 
     def _run(self) -> None:
         while True:
-            try:
-                line = input(PROMPT)
-            except EOFError:
+            # the prompt goes to our output stream, not where input() would put it (stderr, on some terminals)
+            self.out.write(PROMPT)
+            self.out.flush()
+            line = self.inp.readline()
+            if not line:
                 self.out.write("\n(end of input: the prompt is closed; the node keeps running)\n")
                 self.out.flush()
                 return
-            except KeyboardInterrupt:
-                continue
             if not line.strip():
                 continue
             if line.strip() in ("quit", "exit"):

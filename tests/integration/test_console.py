@@ -1,0 +1,81 @@
+"""The console prompt on a real terminal (a pty): same commands as /cmd, a progress bar, EOF does not stop the node,
+SIGTERM stops it cleanly."""
+
+from __future__ import annotations
+
+import os
+import pty
+import select
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from support.cluster import ROOT, Cluster, free_port, http_request, make_file, wait_until
+
+
+class Terminal:
+    def __init__(self, argv: list[str], cwd: Path) -> None:
+        self.master, slave = pty.openpty()
+        self.proc = subprocess.Popen(argv, cwd=str(cwd), stdin=slave, stdout=slave, stderr=subprocess.DEVNULL,
+                                     start_new_session=True)
+        os.close(slave)
+        self.seen = b""
+
+    def expect(self, text: bytes, timeout: float = 30.0) -> bytes:
+        end = time.monotonic() + timeout
+        while text not in self.seen:
+            left = end - time.monotonic()
+            assert left > 0, f"did not see {text!r}; saw {self.seen[-500:]!r}"
+            ready, _, _ = select.select([self.master], [], [], left)
+            if ready:
+                try:
+                    self.seen += os.read(self.master, 65536)
+                except OSError:  # the other side closed
+                    break
+        assert text in self.seen, f"did not see {text!r}; saw {self.seen[-500:]!r}"
+        out, _, self.seen = self.seen.partition(text)
+        return out + text
+
+    def type(self, line: str) -> None:
+        os.write(self.master, line.encode("utf-8") + b"\n")
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+        os.close(self.master)
+
+
+def test_prompt_runs_commands_shows_a_progress_bar_and_survives_eof(tmp_path: Path) -> None:
+    with Cluster(tmp_path, trackers=1) as c:
+        c.start_tracker(1)
+        web = free_port()
+        term = Terminal([str(ROOT / "client"), f"127.0.0.1:{free_port()}", str(c.list_path), "--web-port", str(web),
+                         "--data-dir", str(tmp_path / "node"), "--piece-size", "65536"], tmp_path)
+        try:
+            term.expect(b"groupshare> ")
+            term.type("help")
+            assert b"download_file <group_id> <file_name> <destination_path>" in term.expect(b"groupshare> ")
+            term.type("create_user carol carol-pw-1234")
+            term.expect(b"groupshare> ")
+            term.type("login carol carol-pw-1234")
+            assert b"logged in as carol" in term.expect(b"groupshare> ")
+            term.type("create_group g1")
+            term.expect(b"groupshare> ")
+            make_file(tmp_path / "big.bin", 3 * 1024 * 1024, seed=9)
+            term.type("upload_file big.bin g1")  # relative to the node's working directory
+            out = term.expect(b"groupshare> ")
+            assert b"] 100%" in out and b"shared big.bin in g1" in out
+            term.type("list_groups 'unclosed")
+            assert b"error: cannot split" in term.expect(b"groupshare> ")
+            os.write(term.master, b"\x04")  # end of input (Ctrl-D)
+            term.expect(b"the node keeps running")
+            time.sleep(0.5)
+            assert term.proc.poll() is None
+            assert http_request(web, "GET", "/healthz", headers={"Host": f"127.0.0.1:{web}"})[0] == 200
+            os.killpg(term.proc.pid, signal.SIGTERM)
+            wait_until(lambda: term.proc.poll() is not None, 15, "the node to stop on SIGTERM")
+            assert term.proc.returncode == 0
+        finally:
+            term.close()
