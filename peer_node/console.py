@@ -45,7 +45,7 @@ class ProgressBar:
     def __init__(self, out: TextIO, every_s: float = 0.1) -> None:
         self.out = out
         self.every_s = every_s
-        self._last = 0.0
+        self._last = float("-inf")  # the first call always draws
         self.drawn = False
 
     def __call__(self, done: int, total: int) -> None:
