@@ -6,15 +6,17 @@ test-artifacts/screenshots/ for a reviewer.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import pytest
 from axe_playwright_python.async_playwright import Axe
-from playwright.async_api import Browser, Page
+from playwright.async_api import Browser, Page, ViewportSize
 
 from tests.browser.conftest import DESKTOP, PHONE, World, ensure_logged_in, open_until, url
 from tests.support.cluster import Node
 
 AXE = Axe()
+Scheme = Literal["light", "dark"]
 
 
 async def audit(page: Page, what: str) -> list[str]:
@@ -31,7 +33,7 @@ async def audit(page: Page, what: str) -> list[str]:
     return bad
 
 
-async def pages_of(browser: Browser, world: World, scheme: str, viewport: dict[str, int], shots: Path) -> list[str]:
+async def pages_of(browser: Browser, world: World, scheme: Scheme, viewport: ViewportSize, shots: Path) -> list[str]:
     problems: list[str] = []
     views: list[tuple[Node | None, str, str]] = [
         (None, "/login", "login"), (None, "/register", "register"),
@@ -69,7 +71,7 @@ async def pages_of(browser: Browser, world: World, scheme: str, viewport: dict[s
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 async def test_every_page_passes_axe_without_serious_violations(
-        browser: Browser, logged_world: World, shots: Path, scheme: str) -> None:
+        browser: Browser, logged_world: World, shots: Path, scheme: Scheme) -> None:
     problems = await pages_of(browser, logged_world, scheme, DESKTOP, shots)
     assert problems == []
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import re
 import stat
+from typing import cast
 
+from playwright._impl._api_structures import SetCookieParam
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from tests.browser.conftest import DESKTOP, World, ensure_logged_in, open_until, ui_login, url
@@ -95,7 +97,7 @@ async def test_login_rotates_the_session_and_logout_ends_every_copy(browser: Bro
         session = next(c for c in cookies if c["name"] == "groupshare_session")
         assert session["httpOnly"] and session["sameSite"] == "Lax"
         assert before.get("groupshare_session") != session["value"], "login must start a new session"
-        await second.add_cookies(cookies)  # a stolen or second copy of the same cookie
+        await second.add_cookies(cast(list[SetCookieParam], cookies))  # a stolen or second copy of the same cookie
         copy = await second.new_page()
         await copy.goto(url(node, "/downloads"))
         await expect(copy.locator("h1")).to_have_text("Downloads")
@@ -104,7 +106,7 @@ async def test_login_rotates_the_session_and_logout_ends_every_copy(browser: Bro
         await copy.goto(url(node, "/downloads"))
         await expect(copy.locator("h1")).to_have_text("Log in")
         await second.clear_cookies()
-        await second.add_cookies(cookies)  # the old cookie again, after logout: still dead
+        await second.add_cookies(cast(list[SetCookieParam], cookies))  # the old cookie again, after logout: still dead
         await copy.goto(url(node, "/"))
         await expect(copy.locator("h1")).to_have_text("Log in")
     finally:

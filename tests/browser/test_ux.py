@@ -7,7 +7,8 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
-from playwright.async_api import Browser, Page, Request, expect
+from playwright.async_api import Browser, Page, Request, Response, expect
+from playwright.async_api import Error as PlaywrightError
 
 from tests.browser.conftest import DESKTOP, PHONE, World, ensure_logged_in, open_until, ui_login, url
 
@@ -58,7 +59,7 @@ async def test_first_row_sits_near_the_top_on_desktop_and_phone(browser: Browser
 
 
 async def tab_through(page: Page, limit: int = 120) -> list[dict[str, object]]:
-    seen = []
+    seen: list[dict[str, object]] = []
     for _ in range(limit):
         await page.keyboard.press("Tab")
         info = await page.evaluate("""() => {
@@ -169,11 +170,10 @@ async def test_first_screen_weighs_under_300_kB_in_under_25_requests(browser: Br
         for path in ("/", "/groups/team", "/downloads"):
             sizes: list[int] = []
 
-            async def on_response(response: object, sizes: list[int] = sizes) -> None:
-                body = b""
+            async def on_response(response: Response, sizes: list[int] = sizes) -> None:
                 try:
-                    body = await response.body()  # type: ignore[attr-defined]
-                except Exception:  # noqa: BLE001 - the event stream has no finished body
+                    body = await response.body()
+                except PlaywrightError:  # the event stream never finishes: it has no body to weigh
                     body = b""
                 sizes.append(len(body))
 
