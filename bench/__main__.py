@@ -12,6 +12,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 from bench.context import FULL, QUICK, Ctx
 from bench.model import Metric, aggregate, render
@@ -51,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0] if __doc__ else "")
     ap.add_argument("scenarios", nargs="*", metavar="scenario", help=f"any of: {', '.join(SCENARIOS)} (default: all)")
     ap.add_argument("--quick", action="store_true", help="small sizes, 1 run (for tests and trying things)")
+    ap.add_argument("--profile", type=Path, metavar="DIR",
+                    help="scenario 1: one extra download of ours profiled with py-spy; raw stacks kept in DIR")
     ap.add_argument("--runs", type=int, default=None, help="runs per scenario (default 3, or 1 with --quick)")
     args = ap.parse_args(argv)
     unknown = [n for n in args.scenarios if n not in SCENARIOS]
@@ -59,7 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     install_signal_handlers()
     names = args.scenarios or list(SCENARIOS)
     runs = args.runs or (1 if args.quick else 3)
-    with Ctx(sizes=QUICK if args.quick else FULL, runs=runs, quick=args.quick) as ctx:
+    if args.profile:
+        args.profile.mkdir(parents=True, exist_ok=True)
+    with Ctx(sizes=QUICK if args.quick else FULL, runs=runs, quick=args.quick, profile_dir=args.profile) as ctx:
         print(f"bench: {', '.join(names)}; {runs} run(s) each; files under {ctx.work}", flush=True)
         t0 = time.monotonic()
         metrics, failures = run_all(names, ctx)

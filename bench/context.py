@@ -48,6 +48,7 @@ class Ctx:
     work: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="gs-bench-", dir="/tmp")))
     _files: dict[str, Path] = field(default_factory=dict)
     log: bool = True
+    profile_dir: Path | None = None  # set: scenario 1 adds one profiled download, stacks kept here
 
     def __enter__(self) -> Ctx:
         return self

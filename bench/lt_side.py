@@ -84,6 +84,7 @@ def lt_swarm(procs: Procs, work: Path, data_file: Path, *, seeders: int, downloa
         read_json_line(proc, deadline)
         wait_port(port, 30, proc)
     samplers = [Sampler(p.pid).start() for p in dls]
+    seed_samplers = [Sampler(p.pid, period=1.0).start() for p in seeds]
     meter = UploadMeter(seed_ports[0]).start() if meter_seeder else None
     for proc in dls:
         assert proc.stdin is not None
@@ -91,7 +92,7 @@ def lt_swarm(procs: Procs, work: Path, data_file: Path, *, seeders: int, downloa
         proc.stdin.flush()
     deadline = time.monotonic() + timeout
     answers = [read_json_line(p, deadline) for p in dls]
-    for s in samplers:
+    for s in samplers + seed_samplers:
         s.stop()
     uploaded = meter.stop() if meter is not None else None
     timings = [Timing(t_first=a["t_first"], done_at_first=a["done_at_first"], t_done=a["t_done"], size=size,
@@ -104,4 +105,4 @@ def lt_swarm(procs: Procs, work: Path, data_file: Path, *, seeders: int, downloa
         if not got.exists() or got.stat().st_size != size:
             raise RuntimeError(f"libtorrent left no complete copy in {d}")
         shutil.rmtree(d, ignore_errors=True)
-    return SwarmRun(timings=timings, seeder_uploaded=uploaded)
+    return SwarmRun(timings=timings, seeder_uploaded=uploaded, seeders_cpu=sum(s.cpu_seconds for s in seed_samplers))

@@ -43,6 +43,7 @@ class Timing:
 class SwarmRun:
     timings: list[Timing]
     seeder_uploaded: int | None = None  # bytes the first seeder sent, when metered
+    seeders_cpu: float = 0.0  # CPU seconds of all seeder processes during the download
 
     @property
     def all_done(self) -> float:
@@ -114,15 +115,20 @@ def fmt(value: float | None, unit: str = "") -> str:
     return f"{text} {unit}".rstrip()
 
 
+def better(unit: str) -> str:
+    """Rates are better high; times, sizes, CPU and copies better low."""
+    return "higher" if unit in ("MB/s", "req/s") else "lower"
+
+
 def render(summaries: Sequence[Summary]) -> str:
     """A plain-text table: one line per metric, medians and the median per-run ratio."""
-    header = ("scenario", "metric", "ours", "reference", "ref value", "ratio", "goal", "runs")
+    header = ("scenario", "metric", "ours", "reference", "ref value", "ratio", "better", "goal", "runs")
     rows = [header]
     notes: list[str] = []
     for s in summaries:
         ratio = _median(s.ratios)
         rows.append((s.scenario, s.name, fmt(_median(s.ours), s.unit), s.ref_name, fmt(_median(s.refs), s.unit),
-                     "n/a" if ratio is None else f"{ratio:.2f}x", s.goal, str(s.runs)))
+                     "n/a" if ratio is None else f"{ratio:.2f}x", better(s.unit), s.goal, str(s.runs)))
         notes.extend(f"{s.scenario}: {n}" for n in s.notes if f"{s.scenario}: {n}" not in notes)
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows]

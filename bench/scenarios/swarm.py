@@ -12,7 +12,8 @@ from bench.gs_side import NotBuilt, timed_download
 from bench.gs_swarm import GROUP, OurSwarm
 from bench.lt_side import lt_swarm
 from bench.model import MB, Metric, Timing
-from bench.procs import Procs
+from bench.procs import Procs, Sampler
+from bench.profile import profiled
 
 NAME = "1 swarm 3->1"
 REF = "libtorrent"
@@ -44,11 +45,25 @@ def run(ctx: Ctx) -> Iterator[list[Metric]]:
             note = str(e)
         for i in range(ctx.runs):
             got: Timing | None = None
+            seeders_cpu: float | None = None
             if ours is not None:
                 (node,) = ours.fresh_downloaders(1)
                 ctx.say(f"run {i + 1}: GroupShare download")
+                seeders = [Sampler(s.pid, period=1.0).start() for s in ours.seeders]
                 got = timed_download(node, GROUP, data.name, ours.dest_dir(node), size)
+                seeders_cpu = sum(s.stop().cpu_seconds for s in seeders)
                 ours.retire([node])
             ctx.say(f"run {i + 1}: libtorrent download")
             ref = lt_swarm(procs, ctx.dir("lt-swarm"), data, seeders=ctx.sizes.swarm_seeders, downloaders=1)
-            yield timing_metrics(NAME, got, ref.timings[0], REF, note, GOALS)
+            yield [*timing_metrics(NAME, got, ref.timings[0], REF, note, GOALS),
+                   Metric(NAME, f"seeders CPU (all {ctx.sizes.swarm_seeders})", "s", seeders_cpu, ref.seeders_cpu,
+                          REF, "", note)]
+        if ours is not None and ctx.profile_dir is not None:
+            (node,) = ours.fresh_downloaders(1)
+            ctx.say("profiled GroupShare download (not counted)")
+            with profiled(node.pid, ctx.profile_dir / "swarm-downloader.txt") as prof:
+                t = timed_download(node, GROUP, data.name, ours.dest_dir(node), size)
+            ours.retire([node])
+            print(f"profile of the downloader ({t.mb_s:.0f} MB/s, {t.cpu_seconds:.2f} CPU-s under py-spy), "
+                  f"raw stacks in {prof.raw}:")
+            print(prof.summary(), flush=True)

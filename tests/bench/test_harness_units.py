@@ -7,6 +7,7 @@ from pathlib import Path
 
 from bench.datafiles import make_random_file, make_sparse_file
 from bench.model import Metric, Timing, aggregate, render
+from bench.profile import summarise
 from bench.tracker_load import parse_wrk
 from bench.upload_meter import parse_ss
 
@@ -61,3 +62,16 @@ def test_random_files_have_no_two_equal_pieces_and_sparse_files_read_as_zeros(tm
     assert len(pieces) == len(data) // (16 << 10)
     s = make_sparse_file(tmp_path / "s.bin", 1 << 20)
     assert s.read_bytes() == bytes(1 << 20)
+
+
+def test_profile_summary_counts_gil_samples_per_thread_and_function() -> None:
+    raw = [
+        "thread (11): MainThread;run (asyncio/base_events.py:600);_read_ready (asyncio/selector_events.py:10) 30\n",
+        "thread (11): MainThread;run (asyncio/base_events.py:600);select (selectors.py:468) 10\n",
+        "thread (12): piece-verify_0;_worker (concurrent/futures/thread.py:83);verify (store.py:5) 60\n",
+    ]
+    text = summarise(raw, {11: 1.5, 12: 2.25})
+    assert "2.25 s  piece-verify_0 (12)" in text and "1.50 s  MainThread (11)" in text
+    assert " 60.0%  thread (12): piece-verify_0" in text
+    assert " 30.0%  _read_ready (asyncio/selector_events.py)" in text
+    assert " 40.0%  run (asyncio/base_events.py)" in text
