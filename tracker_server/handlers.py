@@ -16,9 +16,11 @@ from typing import Any
 from aiohttp import web
 
 from tracker_server import queries
+from tracker_server.cluster_auth import cluster_key
 from tracker_server.keys import SERVICE
 from tracker_server.liveness import Holding
 from tracker_server.service import OpResult, TrackerService
+from tracker_server.throttle import client_address
 from wire.errors import BadInput, TooLarge
 from wire.names import check_file_name, check_id
 from wire.records import ALL_PIECES, FileMeta, check_sha256, encode_bitfield
@@ -133,7 +135,9 @@ async def login(request: web.Request) -> web.Response:
     body = await _body(request)
     user_id = check_id(body.get("user_id"), "user id")
     password = _text(body, "password", MAX_PASSWORD)
-    result = await _svc(request).login(_op_id(body), user_id, password, _peer_addr(body), _fingerprint(body))
+    svc = _svc(request)
+    client = client_address(request.headers, request.remote, cluster_key(svc.config.secret), svc.now())
+    result = await svc.login(_op_id(body), user_id, password, _peer_addr(body), _fingerprint(body), client)
     return _answer(result)
 
 

@@ -52,3 +52,9 @@ CREATE TABLE IF NOT EXISTS shares (
     user_id   TEXT NOT NULL,
     PRIMARY KEY (group_id, file_name, user_id)
 );
+CREATE TABLE IF NOT EXISTS login_failures (  -- failed-login throttle records (tracker_server/throttle.py)
+    key          TEXT PRIMARY KEY,  -- u:<user_id> or a:<address>
+    count        INTEGER NOT NULL,
+    last_at      REAL NOT NULL,
+    locked_until REAL NOT NULL
+);

@@ -21,6 +21,7 @@ from tracker_server.liveness import Holding, HoldingKey, Liveness
 from tracker_server.log import LogWriter
 from tracker_server.passwords import PasswordHasher
 from tracker_server.state import Entry, Group, Op, Session, State
+from tracker_server.throttle import LoginThrottle
 from wire.errors import BadInput, Conflict, Forbidden, NotFound, NotLoggedIn, Unavailable
 from wire.records import FileMeta
 from wire.tokens import public_key_hex, signing_key_from_secret
@@ -51,7 +52,11 @@ class TrackerService:
         self.signing_key = signing_key_from_secret(config.secret)
         self.public_key = public_key_hex(self.signing_key)
         self.role = "primary"
+        # The epoch this tracker leads in: its entries carry it, never a newer epoch merely heard of (an entry
+        # with another primary's epoch at an index that primary also uses would break the log-matching rule).
+        self.lead_epoch = state.epoch
         self._in_flight: dict[str, asyncio.Future[None]] = {}
+        self.throttle = LoginThrottle(state.login_failures)
         self.grace_sessions(config.clock())
 
     def now(self) -> float:
@@ -76,6 +81,7 @@ class TrackerService:
     def replace_state(self, state: State) -> None:
         """After a reload or snapshot install: keep the soft state of sessions that still exist."""
         self.state = state
+        self.throttle.records = state.login_failures
         for token in list(self.liveness.last_seen):
             if token not in state.sessions:
                 self.liveness.forget(token)
@@ -120,11 +126,11 @@ class TrackerService:
             if pending is not None:
                 await asyncio.shield(pending)
             return OpResult.from_json(prior[1])
-        if self.role != "primary":
+        if self.role != "primary" or self.lead_epoch != self.state.epoch:
             raise Unavailable("this tracker is not the primary")
         op, result = decide()
         op["t"] = kind
-        entry = Entry(self.state.epoch, self.state.index + 1, op_id, op, result.to_json())
+        entry = Entry(self.lead_epoch, self.state.index + 1, op_id, op, result.to_json())
         self.state.apply(entry)
         fut = self.writer.submit(entry)
         self._in_flight[op_id] = fut
@@ -151,9 +157,16 @@ class TrackerService:
 
         return await self._write(op_id, "create_user", decide, prepare)
 
-    async def login(self, op_id: str, user_id: str, password: str, peer_addr: str, fingerprint: str) -> OpResult:
-        # Verified even for a retry: an op_id alone must never hand out a session.
-        if not await self.hasher.verify(password, self.state.users.get(user_id)):
+    async def login(self, op_id: str, user_id: str, password: str, peer_addr: str, fingerprint: str,
+                    client_addr: str = "") -> OpResult:
+        # Throttled before any hashing; verified even for a retry: an op_id alone must never hand out a session.
+        keys = self.throttle.keys(user_id, client_addr)
+        self.throttle.check(keys, self.now())
+        with self.throttle.attempt(keys):
+            good = await self.hasher.verify(password, self.state.users.get(user_id))
+        if not good:
+            await self._write(f"login-fail.{secrets.token_hex(16)}", "login_fail",
+                              lambda: (self.throttle.failure_op(keys, self.now()), OpResult(401, {})))
             raise NotLoggedIn(BAD_LOGIN)
 
         def decide() -> tuple[Op, OpResult]:
@@ -165,7 +178,7 @@ class TrackerService:
                     raise Conflict(f"{user_id} is logged in on another live node ({old.peer_addr})")
             token = secrets.token_urlsafe(32)
             op = {"u": user_id, "token": token, "peer": peer_addr, "fp": fingerprint,
-                  "drop": [old_token] if old_token else []}
+                  "drop": [old_token] if old_token else [], "clear": self.throttle.clear_on_success(user_id)}
             body = {"session": token, "user_id": user_id, "token_public_key": self.public_key,
                     "heartbeat_interval": self.config.heartbeat_interval, "epoch": self.state.epoch}
             return op, OpResult(200, body)

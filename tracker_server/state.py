@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from tracker_server.throttle import Failures, apply_records
 from wire.records import FileMeta
 
 Op = dict[str, Any]
@@ -70,6 +71,7 @@ class State:
     session_of_user: dict[str, str] = field(default_factory=dict)  # user -> token
     groups: dict[str, Group] = field(default_factory=dict)
     results: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)  # op_id -> (kind, result)
+    login_failures: dict[str, Failures] = field(default_factory=dict)  # throttle key -> record (throttle.py)
     epoch: int = 0  # the current epoch (term): the newest this tracker knows of
     index: int = 0  # index of the newest entry applied
     last_epoch: int = 0  # epoch of that entry: (last_epoch, index) orders logs by how up to date they are
@@ -107,6 +109,12 @@ def _login(s: State, op: Op, index: int) -> None:
     for token in op["drop"]:
         s.drop_session(token)
     s.add_session(Session(op["token"], op["u"], op["peer"], op["fp"]))
+    for key in op.get("clear", ()):  # a successful login clears its account's failed-login record
+        s.login_failures.pop(key, None)
+
+
+def _login_fail(s: State, op: Op, index: int) -> None:
+    apply_records(s.login_failures, op)
 
 
 def _logout(s: State, op: Op, index: int) -> None:
@@ -170,6 +178,6 @@ _APPLY = {
     "noop": _noop,
     "create_user": _create_user, "login": _login, "logout": _logout, "create_group": _create_group,
     "join": _join, "leave": _leave, "accept": _accept, "reject": _reject, "share": _share,
-    "stop_share": _stop_share,
+    "stop_share": _stop_share, "login_fail": _login_fail,
 }
 OP_KINDS = frozenset(_APPLY)

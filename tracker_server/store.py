@@ -20,9 +20,10 @@ from typing import Any
 import aiosqlite
 
 from tracker_server.state import Entry, Group, Op, Session, SharedFile, State, file_meta_from_op
+from tracker_server.throttle import Failures
 from wire.records import FileMeta
 
-_TABLES = ("users", "sessions", "groups_", "members", "requests", "files", "shares", "log")
+_TABLES = ("users", "sessions", "groups_", "members", "requests", "files", "shares", "login_failures", "log")
 
 
 def _schema() -> str:
@@ -123,6 +124,9 @@ class Store:
             state.groups[group_id].files[name] = SharedFile(meta)
         for group_id, name, user_id in await self._rows("SELECT group_id, file_name, user_id FROM shares"):
             state.groups[group_id].files[name].sharers.add(user_id)
+        for key, count, last_at, locked_until in await self._rows(
+                "SELECT key, count, last_at, locked_until FROM login_failures"):
+            state.login_failures[key] = Failures(int(count), float(last_at), float(locked_until))
         for epoch, idx, op_id, op, result in await self._rows("SELECT epoch, idx, op_id, op, result FROM log"):
             state.results[op_id] = (json.loads(op)["t"], json.loads(result))
             if int(idx) > state.index:
@@ -194,6 +198,12 @@ async def apply_sql(db: aiosqlite.Connection, op: Op, index: int) -> None:
         await db.execute("DELETE FROM sessions WHERE user_id = ?", (op["u"],))
         await db.execute("INSERT INTO sessions(token, user_id, peer_addr, fingerprint) VALUES (?, ?, ?, ?)",
                          (op["token"], op["u"], op["peer"], op["fp"]))
+        for key in op.get("clear", ()):
+            await db.execute("DELETE FROM login_failures WHERE key = ?", (key,))
+    elif kind == "login_fail":
+        for key, (count, last_at, locked_until) in op["rec"].items():
+            await db.execute("INSERT OR REPLACE INTO login_failures(key, count, last_at, locked_until) "
+                             "VALUES (?, ?, ?, ?)", (key, count, last_at, locked_until))
     elif kind == "logout":
         await db.execute("DELETE FROM sessions WHERE token = ?", (op["token"],))
     elif kind == "create_group":

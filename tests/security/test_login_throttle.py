@@ -1,0 +1,172 @@
+"""Attack: password guessing against the tracker. Failed logins are throttled per account and per address
+(429 with Retry-After, before any password hashing), the records survive a restart because they are log entries
+(so a new primary after a failover has them too), and other users on other addresses are not locked out."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+
+from tests.tracker.helpers import SECRET, Clock, make_config
+from tracker_server.app import create_app
+from tracker_server.cluster_auth import cluster_key
+from tracker_server.keys import STORE
+from tracker_server.throttle import (
+    Failures,
+    LoginThrottle,
+    ThrottlePolicy,
+    address_key,
+    client_address,
+    sign_client,
+)
+
+Login = Callable[..., Awaitable[tuple[int, dict[str, Any], str | None]]]
+
+
+class Tracker:
+    """The real tracker app on a real port and SQLite file; clients may speak from 127.0.0.1 or 127.0.0.2."""
+
+    def __init__(self, data: Path, clock: Clock) -> None:
+        self.data, self.clock = data, clock
+        self.server: TestServer | None = None
+        self.sessions: dict[str, aiohttp.ClientSession] = {}
+
+    async def start(self) -> None:
+        self.server = TestServer(create_app(make_config(self.data, self.clock)), host="127.0.0.1")
+        await self.server.start_server()
+
+    async def stop(self) -> None:
+        for session in self.sessions.values():
+            await session.close()
+        self.sessions.clear()
+        if self.server is not None:
+            await self.server.close()
+            self.server = None
+
+    def _session(self, source: str) -> aiohttp.ClientSession:
+        if source not in self.sessions:
+            connector = aiohttp.TCPConnector(local_addr=(source, 0), limit=200)
+            self.sessions[source] = aiohttp.ClientSession(connector=connector)
+        return self.sessions[source]
+
+    async def post(self, path: str, body: dict[str, Any], source: str = "127.0.0.1",
+                   headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any], str | None]:
+        assert self.server is not None
+        url = f"http://127.0.0.1:{self.server.port}/api/v1{path}"
+        async with self._session(source).post(url, json={**body, "op_id": uuid.uuid4().hex},
+                                              headers=headers or {}) as resp:
+            return resp.status, await resp.json(), resp.headers.get("Retry-After")
+
+    async def user(self, name: str) -> None:
+        status, _, _ = await self.post("/users", {"user_id": name, "password": f"pw-{name}"})
+        assert status == 201
+
+    async def login(self, name: str, password: str, source: str = "127.0.0.1",
+                    headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any], str | None]:
+        body = {"user_id": name, "password": password, "peer_addr": f"{source}:7000"}
+        return await self.post("/sessions", body, source, headers)
+
+
+@pytest.fixture
+async def tracker(tmp_path: Path) -> AsyncIterator[Tracker]:
+    t = Tracker(tmp_path / "data", Clock())
+    await t.start()
+    try:
+        yield t
+    finally:
+        await t.stop()
+
+
+async def test_a_thousand_bad_logins_are_throttled_and_another_user_elsewhere_still_logs_in(tracker: Tracker) -> None:
+    await tracker.user("alice")
+    await tracker.user("bob")
+    answers: list[tuple[int, dict[str, Any], str | None]] = []
+    for _ in range(10):  # 1,000 guesses in bursts of 100 concurrent requests
+        answers += await asyncio.gather(*(tracker.login("alice", f"guess-{i}") for i in range(100)))
+    statuses = [status for status, _, _ in answers]
+    assert set(statuses) == {401, 429}
+    assert statuses.count(401) == ThrottlePolicy().free_per_account  # only these were hashed at all
+    throttled = [(body, retry) for status, body, retry in answers if status == 429]
+    assert all(body["error"]["code"] == "too_many_requests" and retry is not None and int(retry) >= 1
+               for body, retry in throttled)
+    status, body, _ = await tracker.login("bob", "pw-bob", source="127.0.0.2")
+    assert status == 200 and body["user_id"] == "bob"
+    # Even the right password of the attacked account waits out the lock: guessing it would otherwise pay.
+    assert (await tracker.login("alice", "pw-alice", source="127.0.0.2"))[0] == 429
+
+
+async def test_one_address_spraying_many_accounts_is_throttled_by_address(tracker: Tracker) -> None:
+    await tracker.user("carol")
+    free = ThrottlePolicy().free_per_address
+    statuses = [(await tracker.login(f"victim{i}", "123456"))[0] for i in range(free + 5)]
+    assert statuses[:free] == [401] * free and set(statuses[free:]) == {429}
+    assert (await tracker.login("carol", "pw-carol"))[0] == 429  # that address is locked out for now
+    assert (await tracker.login("carol", "pw-carol", source="127.0.0.2"))[0] == 200
+
+
+async def test_the_lock_survives_a_restart_and_lapses_with_time(tracker: Tracker) -> None:
+    await tracker.user("dave")
+    for i in range(ThrottlePolicy().free_per_account):
+        assert (await tracker.login("dave", f"wrong{i}"))[0] == 401
+    await tracker.stop()
+    await tracker.start()  # same SQLite file: the failures were log entries
+    status, _, retry = await tracker.login("dave", "pw-dave", source="127.0.0.2")
+    assert status == 429 and retry is not None
+    tracker.clock.advance(int(retry))
+    assert (await tracker.login("dave", "pw-dave", source="127.0.0.2"))[0] == 200
+
+
+async def test_failed_logins_are_replicated_log_entries(tracker: Tracker) -> None:
+    assert (await tracker.login("nobody", "x"))[0] == 401
+    assert tracker.server is not None
+    store = tracker.server.app[STORE]
+    kinds = [entry.op["t"] for entry in await store.entries_after(0)]
+    assert kinds == ["login_fail"]  # shipped to secondaries like every other entry: a failover keeps it
+
+
+async def test_a_forged_client_address_header_is_ignored(tracker: Tracker) -> None:
+    await tracker.user("erin")
+    forged = {"X-GS-Client": f"10.9.9.9 {int(time.time())}", "X-GS-Client-Signature": "0" * 64}
+    for i in range(ThrottlePolicy().free_per_address):
+        await tracker.login(f"x{i}", "bad", headers=forged)
+    # Counted against the real address, so the forged header bought nothing.
+    assert (await tracker.login("erin", "pw-erin", headers=forged))[0] == 429
+
+
+def test_only_a_correctly_signed_fresh_client_header_is_believed() -> None:
+    key, now = cluster_key(SECRET), 1_800_000_000.0
+    signed = sign_client(key, "203.0.113.7", now)
+    assert client_address(signed, "127.0.0.1", key, now) == "203.0.113.7"
+    assert client_address(signed, "127.0.0.1", key, now + 3600) == "127.0.0.1"  # stale: a replay
+    assert client_address(signed, "127.0.0.1", cluster_key(b"other secret"), now) == "127.0.0.1"
+    tampered = {**signed, "X-GS-Client": signed["X-GS-Client"].replace("203.0.113.7", "203.0.113.8")}
+    assert client_address(tampered, "127.0.0.1", key, now) == "127.0.0.1"
+
+
+def test_locks_double_are_capped_and_quiet_keys_are_forgotten() -> None:
+    policy = ThrottlePolicy(free_per_account=2, base_delay=1.0, max_delay=8.0, forget_after=100.0)
+    records: dict[str, Failures] = {}
+    throttle = LoginThrottle(records, policy)
+    keys = throttle.keys("u1", "::ffff:192.0.2.1")
+    assert keys[1] == "a:192.0.2.1"
+    locks = []
+    for _ in range(7):
+        op = throttle.failure_op(keys, 0.0)
+        locks.append(op["rec"]["u:u1"][2])
+        records.update({k: Failures.from_json(v) for k, v in op["rec"].items()})
+    assert locks == [0.0, 1.0, 2.0, 4.0, 8.0, 8.0, 8.0]
+    assert throttle.retry_after(keys, 1.0) == 7.0
+    assert throttle.retry_after(keys, 9.0) is None
+    assert throttle.failure_op(keys, 500.0)["rec"]["u:u1"][0] == 1  # forgotten after a quiet spell
+
+
+def test_ipv6_addresses_count_by_their_slash_64() -> None:
+    assert address_key("2001:db8::1") == address_key("2001:db8::ffff:1") == "a:2001:db8::/64"
