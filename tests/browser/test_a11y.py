@@ -69,10 +69,10 @@ async def pages_of(browser: Browser, world: World, scheme: Scheme, viewport: Vie
     return problems
 
 
-@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize(("scheme", "width"), [("light", "desktop"), ("dark", "desktop"), ("dark", "phone")])
 async def test_every_page_passes_axe_without_serious_violations(
-        browser: Browser, logged_world: World, shots: Path, scheme: Scheme) -> None:
-    problems = await pages_of(browser, logged_world, scheme, DESKTOP, shots)
+        browser: Browser, logged_world: World, shots: Path, scheme: Scheme, width: str) -> None:
+    problems = await pages_of(browser, logged_world, scheme, DESKTOP if width == "desktop" else PHONE, shots)
     assert problems == []
 
 

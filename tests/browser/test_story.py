@@ -82,6 +82,13 @@ async def test_story_register_join_share_and_download_live(browser: Browser, tmp
             saved = tmp_path / "saved.bin"
             await (await info.value).save_as(saved)
             assert sha256_file(saved) == sha256_file(original)
+
+            # The dashboard says which tracker serves us, and that we failed over when the first one died.
+            await dana.goto(url(n1, "/"))
+            await expect(dana.locator("section[aria-labelledby=tracker]")).to_contain_text("the first in the list")
+            c.trackers[1].stop()
+            await open_until(dana, url(n1, "/"), "section[aria-labelledby=tracker]:has-text('Failed over')")
+            await dana.screenshot(path=str(shots / "story-owner-dashboard-failed-over.png"), full_page=True)
         finally:
             await ctx1.close()
             await ctx2.close()

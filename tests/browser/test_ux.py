@@ -133,10 +133,21 @@ async def test_form_error_is_shown_next_to_the_field_that_caused_it(page: Page, 
     assert await page.get_attribute("#group_id", "aria-invalid") == "true"
 
 
+# Headless Chromium shows no notifications: a stand-in records what the page asks for.
+FAKE_NOTIFICATION = """
+window.__notes = [];
+window.Notification = class { constructor(title, opts) { window.__notes.push(title + ': ' + opts.body); } };
+window.Notification.permission = 'default';
+window.Notification.requestPermission = () => { window.Notification.permission = 'granted';
+                                                 return Promise.resolve('granted'); };
+"""
+
+
 async def test_downloads_update_live_without_reload_and_idle_page_makes_no_requests(
         browser: Browser, logged_world: World, tmp_path: Path) -> None:
     world = logged_world
     ctx = await browser.new_context(viewport=DESKTOP)
+    await ctx.add_init_script(FAKE_NOTIFICATION)
     try:
         page = await ctx.new_page()
         await ensure_logged_in(page, world.bob)
@@ -144,6 +155,8 @@ async def test_downloads_update_live_without_reload_and_idle_page_makes_no_reque
         await page.goto(url(world.bob, "/downloads"))
         await page.evaluate("window.__sameDocument = true")
         await expect(page.locator("#live-status")).to_have_text("Updates live.")
+        await page.get_by_role("button", name="Notify me when a download finishes").click()
+        await expect(page.get_by_role("button", name="Notifications on")).to_be_disabled()
         requests: list[Request] = []
         page.on("request", lambda r: requests.append(r))
         await page.wait_for_timeout(2500)
@@ -158,6 +171,8 @@ async def test_downloads_update_live_without_reload_and_idle_page_makes_no_reque
         await expect(row.get_by_role("link", name="Save to this computer")).to_be_visible()
         assert await page.evaluate("window.__sameDocument === true")
         assert [r.url for r in requests] == [], "live updates came over the open event stream, no new request"
+        notes = await page.evaluate("window.__notes")
+        assert notes == ["Download complete: big.bin from team is verified and saved."]
     finally:
         await ctx.close()
 

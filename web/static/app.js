@@ -135,7 +135,7 @@
         if (empty) empty.hidden = items.length > 0;
       });
       data.forEach(function (d) {
-        if (!first && lastState[d.key] === "D" && d.state === "C") notifyDone(d);
+        if (!first && lastState[d.key] !== "C" && d.state === "C") notifyDone(d);  // finished while the page was open
         lastState[d.key] = d.state;
       });
       first = false;

@@ -1,0 +1,66 @@
+"""Every command of the contract's table has a browser door: share by path, stop sharing, reject a request,
+choose the download folder (with its error in words), leave a group (the last member's leave deletes it).
+create/join/accept/upload/download and login/logout are driven in test_story.py and test_security.py.
+"""
+
+from __future__ import annotations
+
+from playwright.async_api import Page, expect
+
+from tests.browser.conftest import World, ensure_logged_in, url
+
+
+async def test_share_by_path_then_stop_sharing(page: Page, logged_world: World) -> None:
+    alice = logged_world.alice
+    await ensure_logged_in(page, alice)
+    await page.goto(url(alice, "/groups/zeta"))
+    await page.fill("#share-path", str(logged_world.files / "missing.txt"))
+    await page.click("button:has-text('Share this file')")
+    await expect(page.locator("#share-error")).to_contain_text("There is no file at")
+    await page.fill("#share-path", str(logged_world.files / "notes.txt"))
+    await page.click("button:has-text('Share this file')")
+    await expect(page.get_by_text("Sharing notes.txt with zeta.")).to_be_visible()
+    shares = page.locator("section[aria-labelledby=my-shares] li.row", has_text="notes.txt")
+    await expect(shares).to_have_count(1)
+    await shares.get_by_role("button", name="Stop sharing notes.txt").click()
+    await expect(page.get_by_text("Stopped sharing notes.txt.")).to_be_visible()
+    await expect(page.locator("section[aria-labelledby=my-shares] li.row")).to_have_count(0)
+
+
+async def test_owner_rejects_a_request_in_one_click(page: Page, logged_world: World) -> None:
+    alice, carol = logged_world.alice, logged_world.carol
+    await ensure_logged_in(page, carol)
+    await page.goto(url(carol, "/groups/zeta"))
+    await page.get_by_role("button", name="Ask to join zeta").click()
+    await expect(page.get_by_text("Request pending")).to_be_visible()
+    await ensure_logged_in(page, alice)
+    await page.goto(url(alice, "/groups/zeta"))
+    await page.get_by_role("button", name="Reject carol").click()
+    await expect(page.get_by_text("Refused carol's request.")).to_be_visible()
+    await expect(page.locator("#requests")).to_have_count(0)
+
+
+async def test_download_folder_must_exist(page: Page, logged_world: World) -> None:
+    alice = logged_world.alice
+    await ensure_logged_in(page, alice)
+    await page.goto(url(alice, "/groups/team"))
+    await page.locator("details.folder > summary").click()
+    await page.fill("#folder", "/no/such/folder")
+    await page.click("button:has-text('Use this folder')")
+    await expect(page.locator("#folder-error")).to_contain_text("/no/such/folder is not a folder on this computer")
+    await page.fill("#folder", str(logged_world.files))
+    await page.click("button:has-text('Use this folder')")
+    await expect(page.get_by_text(f"Downloads now go to {logged_world.files}.")).to_be_visible()
+
+
+async def test_leaving_the_last_membership_deletes_the_group(page: Page, logged_world: World) -> None:
+    alice = logged_world.alice
+    await ensure_logged_in(page, alice)
+    await page.goto(url(alice, "/groups"))
+    await page.fill("#group_id", "shortlived")
+    await page.click("button:has-text('Create group')")
+    await expect(page.locator("h1")).to_have_text("shortlived")
+    await page.locator("details.danger > summary").click()
+    await page.get_by_role("button", name="Leave shortlived").click()
+    await expect(page.get_by_text("You left shortlived.")).to_be_visible()
+    await expect(page.locator("a.name", has_text="shortlived")).to_have_count(0)
