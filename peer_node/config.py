@@ -28,6 +28,7 @@ class NodeConfig:
     # hidden knobs (tests, benchmarks)
     piece_size: int | None = None  # force this piece size for new shares instead of piece_size_for()
     tracker_timeout_s: float = 10.0  # one HTTP call to one tracker
+    tracker_retry_s: float = 6.0  # keep retrying the whole list this long when every tracker fails
     download_stall_s: float = 20.0  # a download with no progress and no reachable seeder this long -> [F]
     console: bool | None = None  # None: a prompt when stdin is a terminal
 
@@ -70,6 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", default=None, help="state directory (default peer_data/<IP>_<PORT>/)")
     p.add_argument("--piece-size", type=int, default=None, help=argparse.SUPPRESS)
     p.add_argument("--tracker-timeout", type=float, default=10.0, help=argparse.SUPPRESS)
+    p.add_argument("--tracker-retry", type=float, default=6.0, help=argparse.SUPPRESS)
     p.add_argument("--download-stall", type=float, default=20.0, help=argparse.SUPPRESS)
     p.add_argument("--no-console", action="store_true", help=argparse.SUPPRESS)
     return p
@@ -91,6 +93,6 @@ def config_from_argv(argv: list[str]) -> NodeConfig:
     return NodeConfig(
         piece_host=host, piece_port=port, trackers=tuple(trackers), web_port=args.web_port,
         data_dir=data_dir.absolute(), tracker_list_path=Path(args.tracker_info).absolute(),
-        piece_size=args.piece_size, tracker_timeout_s=args.tracker_timeout,
+        piece_size=args.piece_size, tracker_timeout_s=args.tracker_timeout, tracker_retry_s=args.tracker_retry,
         download_stall_s=args.download_stall, console=False if args.no_console else None,
     )

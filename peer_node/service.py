@@ -70,7 +70,7 @@ class NodeService:
     def __init__(self, config: NodeConfig) -> None:
         self.config = config
         self.state = NodeState(config.data_dir)
-        self.tracker = TrackerClient(config.trackers, config.tracker_timeout_s)
+        self.tracker = TrackerClient(config.trackers, config.tracker_timeout_s, config.tracker_retry_s)
         self.catalog = ServedFiles()
         self.server = PieceServer(config.piece_host, config.piece_port, self.catalog, self._token_verifier)
         self._verifier: TokenVerifier | None = None

@@ -4,13 +4,15 @@ Theory of operation: the trackers of the list are tried in rank order, starting 
 last (so after a failover the node stays with the tracker that works rather than flapping back). A connection
 error, a timeout or a 5xx moves on to the next tracker; a 4xx is the tracker's answer and is raised as the
 matching ``wire.errors`` class. A 307/308 with a ``Location`` (a secondary pointing at the primary) is followed
-with the same body. Every write carries an ``op_id`` made once per call and reused on each retry, so a write that
-reached a tracker which then died is applied once by the cluster. Only when every tracker failed is
-``Unavailable`` raised.
+with the same body. When every tracker failed, another round follows after a short pause, for up to
+``retry_s`` seconds (an election takes a few seconds); only then is ``Unavailable`` raised. Every write carries
+an ``op_id`` made once per call and reused on each retry, so a write that reached a tracker which then died is
+applied once by the cluster.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import uuid
@@ -26,6 +28,7 @@ log = logging.getLogger(__name__)
 
 API = "/api/v1"
 MAX_REDIRECTS = 3
+ROUND_PAUSE_S = 0.5
 MAX_ANSWER_BYTES = 64 * 1024 * 1024  # a file's metadata with 2,000 piece hashes is ~150 KB; this is a sanity cap
 
 
@@ -39,11 +42,13 @@ class _Retry(Exception):
 
 
 class TrackerClient:
-    def __init__(self, trackers: tuple[TrackerAddress, ...] | list[TrackerAddress], timeout_s: float = 10.0) -> None:
+    def __init__(self, trackers: tuple[TrackerAddress, ...] | list[TrackerAddress], timeout_s: float = 10.0,
+                 retry_s: float = 6.0) -> None:
         if not trackers:
             raise ValueError("no tracker")
         self.trackers = list(trackers)
         self.timeout_s = timeout_s
+        self.retry_s = retry_s  # how long to keep trying rounds of the whole list when every tracker fails
         self.session_token: str | None = None
         self._current = 0  # index into trackers of the tracker that answered last
         self._http: aiohttp.ClientSession | None = None
@@ -83,22 +88,29 @@ class TrackerClient:
                    *, auth: bool = True) -> dict[str, Any]:
         if self._http is None:
             await self.start()
-        errors: list[str] = []
-        n = len(self.trackers)
-        for step in range(n):
-            index = (self._current + step) % n
-            tracker = self.trackers[index]
-            try:
-                answer = await self._one(tracker.url + API + path, method, body, auth)
-            except _Retry as exc:
-                errors.append(f"{tracker}: {exc}")
-                log.info("tracker %s failed (%s); trying the next one", tracker, exc)
-                continue
-            if index != self._current:
-                log.warning("now using tracker %s (rank %d)", tracker, tracker.rank)
-                self._current = index
-            return answer
-        raise Unavailable("no tracker reachable (" + "; ".join(errors) + ")")
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + self.retry_s
+        while True:
+            errors: list[str] = []
+            n = len(self.trackers)
+            for step in range(n):
+                index = (self._current + step) % n
+                tracker = self.trackers[index]
+                try:
+                    answer = await self._one(tracker.url + API + path, method, body, auth)
+                except _Retry as exc:
+                    errors.append(f"{tracker}: {exc}")
+                    log.info("tracker %s failed (%s); trying the next one", tracker, exc)
+                    continue
+                if index != self._current:
+                    log.warning("now using tracker %s (rank %d)", tracker, tracker.rank)
+                    self._current = index
+                return answer
+            # Every tracker failed: during an election (or a restart) that lasts a few seconds, so try another
+            # round rather than fail the user's command at once; the op_id keeps a retried write single.
+            if loop.time() + ROUND_PAUSE_S > give_up:
+                raise Unavailable("no tracker reachable (" + "; ".join(errors) + ")")
+            await asyncio.sleep(ROUND_PAUSE_S)
 
     async def _one(self, url: str, method: str, body: dict[str, Any] | None, auth: bool) -> dict[str, Any]:
         assert self._http is not None

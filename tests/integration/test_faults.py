@@ -98,6 +98,8 @@ def test_no_seeder_at_all_shows_failed_with_a_reason(cluster: Cluster) -> None:
     (alice, bob), _src, _sha = shared_file(cluster, ("alice", "bob"), stall=3)
     alice.ok("logout")
     bob.ok(f"download_file g1 data.bin {shlex.quote(str(cluster.tmp))}")
+    st, text = bob.cmd(f"download_file g1 data.bin {shlex.quote(str(cluster.tmp / 'other.bin'))}")
+    assert st == 409 and text.startswith("error: "), (st, text)  # the first one is still trying
     view = bob.wait_download("data.bin", timeout=60, states=("F",))
     assert view["reason"]
     lines = bob.ok("show_downloads").splitlines()

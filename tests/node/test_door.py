@@ -22,7 +22,8 @@ async def node(aiohttp_client: Callable[..., Awaitable[Client]], tmp_path: Path)
     web_port = free_port()
     config = NodeConfig(piece_host="127.0.0.1", piece_port=free_port(),
                         trackers=(TrackerAddress("127.0.0.1", free_port(), 1),),  # nothing listens there
-                        web_port=web_port, data_dir=tmp_path / "node", tracker_timeout_s=1.0, console=False)
+                        web_port=web_port, data_dir=tmp_path / "node", tracker_timeout_s=1.0, tracker_retry_s=0.0,
+                        console=False)
     client = await aiohttp_client(create_app(config), server_kwargs={"host": "127.0.0.1", "port": web_port})
     return client, config
 

@@ -69,7 +69,7 @@ async def test_write_fails_over_in_rank_order_reusing_the_op_id(stubs: Any) -> N
 async def test_client_stays_with_the_tracker_that_answered(stubs: Any) -> None:
     first = await stubs(500, {})
     second = await stubs(200, {"groups": []})
-    client = TrackerClient([first.address(1), second.address(2)], timeout_s=2)
+    client = TrackerClient([first.address(1), second.address(2)], timeout_s=2, retry_s=0)
     try:
         await client.get("/groups")
         await client.get("/groups")
@@ -115,7 +115,7 @@ async def test_redirect_to_the_primary_is_followed_with_the_body(stubs: Any) -> 
 
 async def test_all_trackers_down_is_unavailable() -> None:
     client = TrackerClient([TrackerAddress("127.0.0.1", free_port(), 1),
-                            TrackerAddress("127.0.0.1", free_port(), 2)], timeout_s=1)
+                            TrackerAddress("127.0.0.1", free_port(), 2)], timeout_s=1, retry_s=0)
     try:
         with pytest.raises(Unavailable, match="no tracker reachable"):
             await client.get("/groups")
@@ -125,3 +125,15 @@ async def test_all_trackers_down_is_unavailable() -> None:
 
 def test_path_segments_are_percent_encoded() -> None:
     assert path_of("groups", "g1", "files", "a b/c?.bin") == "/groups/g1/files/a%20b%2Fc%3F.bin"
+
+
+async def test_a_new_round_follows_when_every_tracker_failed(stubs: Any) -> None:
+    flaky = await stubs(503, {"error": {"code": "unavailable", "message": "electing"}})
+    client = TrackerClient([flaky.address(1)], timeout_s=2, retry_s=1.2)
+    try:
+        with pytest.raises(Unavailable):
+            await client.write("POST", "/groups", {"group_id": "g1"})
+    finally:
+        await client.close()
+    assert len(flaky.seen) >= 2
+    assert len({seen["op_id"] for seen in flaky.seen}) == 1
