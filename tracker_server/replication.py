@@ -5,8 +5,8 @@ Theory of operation.
   position); both sides learn from each ping. Hearing a primary of an epoch at least ours makes us follow it;
   hearing a higher epoch makes a primary step down.
 - The primary's ``LogWriter`` calls ``ship`` for every group-committed batch after writing it locally. ``ship``
-  pushes the batch to every secondary not found dead in the last ``tracker_timeout`` and returns once each has
-  stored it durably or failed to answer; the write is acknowledged if ``may_acknowledge`` agrees (3+: majority).
+  pushes the batch to every other tracker and returns once each has stored it durably or failed to answer; the
+  write is acknowledged if ``may_acknowledge`` agrees (3+: majority).
   A secondary answering with a higher epoch deposes us: the write fails (503) and we step down.
 - A secondary accepts an append only if the entry before it matches its newest entry (Raft's log matching: an
   (index, epoch) pair names one history). If not, the primary catches it up from its log when the secondary's
@@ -133,10 +133,10 @@ class Replicator:
 
     async def adopt_epoch(self, epoch: int) -> None:
         if epoch > self.svc.state.epoch:
+            if self.is_primary:  # before any await: no write may be decided in between
+                self.step_down(f"tracker saw epoch {epoch}")
             self.svc.state.epoch = epoch
             await self.store.set_meta("epoch", str(epoch))
-            if self.is_primary:
-                self.step_down(f"tracker saw epoch {epoch}")
 
     def follow(self, no: int) -> None:
         if self.is_primary:
@@ -206,6 +206,7 @@ class Replicator:
         return election.won_election(self.size, granted, refused)
 
     def _become_primary_role(self) -> None:
+        self.svc.lead_epoch = self.svc.state.epoch
         self.svc.role = "primary"
         self.primary_no, self.primary_since = self.me, time.monotonic()
 
@@ -225,10 +226,11 @@ class Replicator:
             raise Unavailable("this tracker is no longer the primary")
         if self.size == 1:
             return
-        now = time.monotonic()
-        targets = [no for no in self.others
-                   if now - self.failed_at.get(no, -1e18) >= self.cfg.tracker_timeout]
-        results = await asyncio.gather(*(self._push(no, entries, prev) for no in targets))
+        # Every other tracker is tried for every batch, even one that failed a moment ago: a failure seen just
+        # after this process was paused (SIGSTOP, a stalled VM) is no proof that the peer is down, and acking
+        # alone on such evidence could acknowledge a write a newer primary never sees. A killed peer refuses at
+        # once; only a hung one costs each batch a full ``tracker_timeout``.
+        results = await asyncio.gather(*(self._push(no, entries, prev) for no in self.others))
         if not self.is_primary or any(r == "deposed" for r in results):
             raise Unavailable("this tracker was deposed while writing; retry on the primary")
         stored = sum(1 for r in results if r == "stored")

@@ -1,0 +1,154 @@
+"""Failover with real tracker processes: kill -9 of the primary under load, rejoin of a restarted primary with 3
+trackers, and a paused (SIGSTOP) primary that must acknowledge nothing after it wakes."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from .cluster import Client, Cluster
+
+pytestmark = pytest.mark.integration
+CLIENTS = 20
+
+
+@pytest.fixture
+def cluster_factory(tmp_path: Path) -> Iterator[Any]:
+    made: list[Cluster] = []
+
+    def make(size: int) -> Cluster:
+        cluster = Cluster(tmp_path, size)
+        made.append(cluster)
+        cluster.start_all()
+        return cluster
+
+    yield make
+    for cluster in made:
+        cluster.stop_all()
+
+
+async def _worker(c: Client, i: int, rng: random.Random, stop_at: float) -> None:
+    deadline = time.monotonic() + 60
+    await c.call("POST", "/api/v1/users", {"user_id": f"u{i}", "password": "pw"}, deadline=deadline)
+    _, answer = await c.call("POST", "/api/v1/sessions", {"user_id": f"u{i}", "password": "pw",
+                                                          "peer_addr": f"127.0.0.1:{20000 + i}"}, deadline=deadline)
+    c.token = answer["session"]
+    await c.call("POST", "/api/v1/groups", {"group_id": f"g{i}"}, deadline=deadline)
+    k = 0
+    while time.monotonic() < stop_at:
+        r = rng.random()
+        if r < 0.3:
+            await c.call("POST", f"/api/v1/groups/g{rng.randrange(CLIENTS)}/join", {}, deadline=deadline)
+        elif r < 0.6:
+            _, answer = await c.call("GET", f"/api/v1/groups/g{i}/requests", deadline=deadline)
+            for uid in answer.get("requests", []):
+                await c.call("POST", f"/api/v1/groups/g{i}/requests/{uid}/accept", {}, deadline=deadline)
+        else:
+            body = {"file_name": f"f{k}", "size": 10, "piece_size": 16384, "sha256": f"{i:032x}{k:032x}",
+                    "piece_hashes": [f"{k:064x}"]}
+            await c.call("POST", f"/api/v1/groups/g{i}/files", body, deadline=deadline)
+        k += 1
+
+
+def _acked(clients: list[Client], kind: str) -> list[tuple[str, Any]]:
+    return [(path, answer) for c in clients for path, answer in c.acked.values() if path.endswith(kind)]
+
+
+async def _check_state(clients: list[Client], op_ids: list[str]) -> None:
+    """Every acknowledged write is there, once: the log holds each op_id and the state matches the acks."""
+    assert len(op_ids) == len(set(op_ids))
+    missing = [op for c in clients for op in c.acked if op not in set(op_ids)]
+    assert not missing, f"{len(missing)} acknowledged writes lost"
+    deadline = time.monotonic() + 30
+    for i, c in enumerate(clients):
+        await c.call("POST", "/api/v1/heartbeat", {}, deadline=deadline)
+        _, info = await c.call("GET", f"/api/v1/groups/g{i}", deadline=deadline)
+        accepted = {path.split("/")[-2] for path, _ in c.acked.values() if path.endswith("/accept")}
+        assert {m["user_id"] for m in info["members"]} == {f"u{i}"} | accepted
+        _, files = await c.call("GET", f"/api/v1/groups/g{i}/files", deadline=deadline)
+        shared = {a["file_name"] for path, a in c.acked.values() if path == f"/api/v1/groups/g{i}/files"}
+        assert {f["file_name"] for f in files["files"]} == shared
+
+
+async def _run_with_kill(cluster: Cluster, seed: int, *, restart: bool) -> tuple[list[Client], int, float]:
+    rng = random.Random(seed)
+    old = await asyncio.to_thread(cluster.wait_primary)
+    urls = [f"http://127.0.0.1:{p}" for p in cluster.ports]
+    async with aiohttp.ClientSession() as session:
+        clients = [Client(urls, session) for _ in range(CLIENTS)]
+        kill_after = rng.uniform(0.5, 2.0)
+        start = time.monotonic()
+        stop_at = start + kill_after + 3.0
+        workers = [asyncio.create_task(_worker(c, i, random.Random(seed * 100 + i), stop_at))
+                   for i, c in enumerate(clients)]
+        await asyncio.sleep(kill_after)
+        killed_at = time.monotonic()
+        cluster.procs[old].signal(signal.SIGKILL)
+        if restart:
+            await asyncio.sleep(1.5)
+            cluster.procs[old].stop()
+            await asyncio.to_thread(cluster.start, old)
+        await asyncio.gather(*workers)
+        recovery = max(min(t for t in c.successes if t > killed_at) - killed_at for c in clients)
+        survivors = [no for no in cluster.procs if no != old or restart]
+        new = await asyncio.to_thread(cluster.wait_primary, survivors)
+        digest = await asyncio.to_thread(cluster.digest, new)
+        await _check_state(clients, digest["op_ids"])
+    return clients, old, recovery
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+async def test_two_trackers_lose_no_acknowledged_write_when_the_primary_is_killed(cluster_factory: Any,
+                                                                                 seed: int) -> None:
+    cluster = cluster_factory(2)
+    clients, _, recovery = await _run_with_kill(cluster, seed, restart=False)
+    assert sum(len(c.acked) for c in clients) > 3 * CLIENTS
+    print(f"seed {seed}: {sum(len(c.acked) for c in clients)} acked writes, recovery {recovery:.2f} s")
+    assert recovery < 5.0, f"a client needed {recovery:.1f} s to succeed again"
+
+
+async def test_three_trackers_rejoin_after_the_primary_is_killed_and_restarted(cluster_factory: Any) -> None:
+    cluster = cluster_factory(3)
+    _, old, recovery = await _run_with_kill(cluster, 7, restart=True)
+    await asyncio.to_thread(cluster.wait_converged, [1, 2, 3])
+    health = await asyncio.to_thread(cluster.health, old)
+    assert health is not None and health["role"] == "secondary"  # roles do not flap back
+    assert recovery < 5.0
+
+
+async def test_a_paused_primary_acknowledges_nothing_after_waking_and_steps_down(cluster_factory: Any) -> None:
+    cluster = cluster_factory(2)
+    old = await asyncio.to_thread(cluster.wait_primary)
+    other = 3 - old
+    old_url = f"http://127.0.0.1:{cluster.ports[old - 1]}"
+    async with aiohttp.ClientSession() as session:
+        direct = Client([old_url], session)  # talks only to the old primary: no failover for it
+        await direct.call("POST", "/api/v1/users", {"user_id": "early", "password": "pw"},
+                          deadline=time.monotonic() + 20)
+        cluster.procs[old].signal(signal.SIGSTOP)
+        # writes that reach the paused primary wait in its socket until it wakes
+        stuck = [asyncio.create_task(direct.call("POST", "/api/v1/users", {"user_id": f"stuck{i}", "password": "p"},
+                                                 deadline=time.monotonic() + 30)) for i in range(5)]
+        new = await asyncio.to_thread(cluster.wait_primary, [other])
+        assert new == other
+        fresh = Client([f"http://127.0.0.1:{cluster.ports[other - 1]}"], session)
+        await fresh.call("POST", "/api/v1/users", {"user_id": "after", "password": "pw"},
+                         deadline=time.monotonic() + 20)
+        cluster.procs[old].signal(signal.SIGCONT)
+        answers = await asyncio.gather(*stuck, return_exceptions=True)
+        print("stuck writes answered:", [a[0] if isinstance(a, tuple) else repr(a) for a in answers])
+        digest = await asyncio.to_thread(cluster.wait_converged, [1, 2])
+        for op_id in direct.acked:  # whatever the old primary acknowledged is on the new primary
+            assert op_id in digest["op_ids"]
+        assert all(isinstance(a, (tuple, TimeoutError)) for a in answers)
+    health = await asyncio.to_thread(cluster.health, old)
+    assert health is not None and health["role"] == "secondary"
+    assert health["epoch"] == (await asyncio.to_thread(cluster.health, other) or {})["epoch"]
