@@ -71,6 +71,7 @@ class EngineConfig:
     max_retry_delay: float = 15.0
     latency_target: float = 0.25  # seconds of a peer's speed kept in flight
     max_depth: int = 16  # pieces in flight per peer
+    pick_window: int = 32  # random tie-breaks among this many lowest-numbered equally rare pieces (locality)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +108,7 @@ class DownloadEngine:
         self.rng = rng or random.Random()
         self.geometry = Geometry(meta.size, meta.piece_size)
         self.picker = PiecePicker(meta.piece_count, (i for i in range(meta.piece_count) if store.has(i)),
-                                  rng=self.rng)
+                                  rng=self.rng, window=self.config.pick_window)
         self.bytes_by_peer: dict[str, int] = {}
         self.requests_sent = 0  # piece requests made, duplicates included
         self.requested: set[int] = set()  # pieces ever requested by this engine

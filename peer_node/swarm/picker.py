@@ -23,8 +23,10 @@ _STATE_CHARS = {MISSING: ".", IN_FLIGHT: "f", DONE: "d"}
 
 class PiecePicker:
     def __init__(self, piece_count: int, done: Iterable[int] = (), *, rng: random.Random | None = None,
-                 max_duplicates: int = 2) -> None:
+                 max_duplicates: int = 2, window: int = 0) -> None:
         self.count = piece_count
+        self.window = window
+        self._cursor = 0  # no missing piece below this index
         self.rng = rng or random.Random()
         self.max_duplicates = max_duplicates
         self.availability = [0] * piece_count
@@ -46,6 +48,8 @@ class PiecePicker:
     # --- bucket plumbing ------------------------------------------------------------------------------------
     def _bucket_add(self, index: int) -> None:
         bucket = self._buckets.setdefault(self.availability[index], [])
+        if index < self._cursor:
+            self._cursor = index
         self._pos[index] = len(bucket)
         bucket.append(index)
         self.missing_unassigned += 1
@@ -113,23 +117,45 @@ class PiecePicker:
         return index
 
     def _pick_missing(self, has: HasPiece) -> int | None:
-        rng = self.rng
-        for _avail, bucket in sorted(self._buckets.items()):
-            if not bucket:
-                continue
-            size = len(bucket)
-            if has is None:
-                return bucket[rng.randrange(size)]
-            for _ in range(8):
-                candidate = bucket[rng.randrange(size)]
-                if has(candidate):
-                    return candidate
-            start = rng.randrange(size)
-            for step in range(size):
-                candidate = bucket[(start + step) % size]
-                if has(candidate):
+        for avail, bucket in sorted(self._buckets.items()):
+            if bucket:
+                candidate = self._random_in(bucket, has)
+                if candidate is not None:
+                    if self.window and len(bucket) > self.window:
+                        local = self._lowest_in_window(avail, has)
+                        return candidate if local is None else local
                     return candidate
         return None
+
+    def _random_in(self, bucket: list[int], has: HasPiece) -> int | None:
+        rng, size = self.rng, len(bucket)
+        if has is None:
+            return bucket[rng.randrange(size)]
+        for _ in range(8):
+            candidate = bucket[rng.randrange(size)]
+            if has(candidate):
+                return candidate
+        start = rng.randrange(size)
+        for step in range(size):
+            candidate = bucket[(start + step) % size]
+            if has(candidate):
+                return candidate
+        return None
+
+    def _lowest_in_window(self, avail: int, has: HasPiece) -> int | None:
+        """Random among the ``window`` lowest-numbered equally rare pieces the peer has: still a random
+        tie-break, but with locality, so the file fills front to back (the whole-file hash streams along and
+        disk writes stay near-sequential). The scan is bounded; None sends the caller back to a random pick."""
+        state, availability = self.state, self.availability
+        while self._cursor < self.count and state[self._cursor] != MISSING:
+            self._cursor += 1
+        found: list[int] = []
+        index, limit = self._cursor, min(self.count, self._cursor + 8 * self.window + 64)
+        while index < limit and len(found) < self.window:
+            if state[index] == MISSING and availability[index] == avail and (has is None or has(index)):
+                found.append(index)
+            index += 1
+        return self.rng.choice(found) if found else None
 
     def _pick_endgame(self, has: HasPiece, exclude: Container[int]) -> int | None:
         best: list[int] = []

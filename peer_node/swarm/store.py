@@ -25,6 +25,7 @@ import io
 import json
 import os
 import shutil
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -53,6 +54,11 @@ class PieceStore:
         self._users = 0
         self._closed = False
         self._save_handle: asyncio.TimerHandle | None = None
+        # The whole-file SHA-256, streamed over the written prefix by the writer threads (see _advance_prefix).
+        self._prefix_lock = threading.Lock()
+        self._prefix_hash = hashlib.sha256()
+        self._prefix_next = 0
+        self._written: set[int] = set() if complete else {i for i in range(meta.piece_count) if self._bit(i)}
 
     # --- opening ------------------------------------------------------------------------------------------
     @classmethod
@@ -158,7 +164,29 @@ class PieceStore:
         while view:
             written = os.pwrite(self._fd, view, offset)
             view, offset = view[written:], offset + written
+        self._advance_prefix(index, data)
         return True
+
+    def _advance_prefix(self, index: int, data: memoryview | bytearray) -> None:
+        """Feed the whole-file hash with every piece of the contiguous written prefix: the piece in hand from
+        memory, any later ones already on disk by ``pread`` (page cache). Pieces mostly arrive near the front
+        (the picker's window), so ``finish`` rarely has to read the file again."""
+        with self._prefix_lock:
+            self._written.add(index)
+            while self._prefix_next in self._written:
+                i = self._prefix_next
+                if i == index:
+                    self._prefix_hash.update(data)
+                else:
+                    self._prefix_hash.update(os.pread(self._fd, self._piece_len(i), i * self.meta.piece_size))
+                self._written.discard(i)
+                self._prefix_next += 1
+
+    def _streamed_digest(self) -> str | None:
+        with self._prefix_lock:
+            if self._prefix_next < self.meta.piece_count:
+                return None
+            return self._prefix_hash.hexdigest()
 
     def mark_verified(self, index: int) -> None:
         """On the loop: record piece ``index`` as verified and written, tell listeners, schedule a state save."""
@@ -198,13 +226,18 @@ class PieceStore:
         loop = asyncio.get_running_loop()
         fd = self.acquire()
         try:
-            digest = await loop.run_in_executor(None, _hash_fd, fd, self.meta.size)
+            digest = self._streamed_digest()
+            if digest != self.meta.sha256:  # not streamed to the end, or wrong: read the file to be sure
+                digest = await loop.run_in_executor(None, _hash_fd, fd, self.meta.size)
             if digest != self.meta.sha256:
                 bad = await loop.run_in_executor(None, self._find_bad_pieces)
                 for index in bad:
                     self._bits[index >> 3] &= ~(0x80 >> (index & 7)) & 0xFF
                     self._verified -= 1
                     self._bytes_verified -= self._piece_len(index)
+                with self._prefix_lock:  # stream the whole-file hash afresh once the bad pieces are back
+                    self._prefix_hash, self._prefix_next = hashlib.sha256(), 0
+                    self._written = {i for i in range(self.meta.piece_count) if self._bit(i)}
                 self.save_state()
                 raise DownloadFailed("whole-file hash mismatch")
             await loop.run_in_executor(None, _move_into_place, self.path, final_path)

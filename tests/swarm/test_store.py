@@ -105,12 +105,15 @@ async def test_finish_with_a_bad_whole_file_hash_forgets_bad_pieces(tmp_path: Pa
     data = make_file(tmp_path / "src", 3 * PIECE)
     meta = meta_of("src", data, PIECE)
     store = PieceStore.open_partial(tmp_path / "p", tmp_path / "s", meta)
-    fill(store, data, range(3))
-    scribble(tmp_path / "p", PIECE)  # the disk lost piece 1 behind our back
+    fill(store, data, [0, 2])
+    scribble(tmp_path / "p", 2 * PIECE)  # the disk lost piece 2 behind our back
+    fill(store, data, [1])  # the streamed whole-file hash now reads piece 2 from disk
     with pytest.raises(DownloadFailed, match="whole-file"):
         await store.finish(tmp_path / "out")
-    assert [store.has(i) for i in range(3)] == [True, False, True]
+    assert [store.has(i) for i in range(3)] == [True, True, False]
     assert not (tmp_path / "out").exists()
+    fill(store, data, [2])  # fetched again: the whole-file hash streams afresh and now matches
+    assert (await store.finish(tmp_path / "out")).read_bytes() == data
     store.close()
 
 
