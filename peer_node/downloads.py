@@ -90,7 +90,8 @@ class DownloadManager:
 
     async def stop_all(self) -> None:
         """Cancel every task (logout, shutdown); their records stay ``D`` so they resume later."""
-        tasks = list(self._tasks.values())
+        me = asyncio.current_task()  # a download task may itself be the one logging out (a 401 at the end)
+        tasks = [t for t in self._tasks.values() if t is not me]
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -105,6 +106,7 @@ class DownloadManager:
                     await task
                 rec = self.state.downloads.get(key)
                 if rec is not None:
+                    await asyncio.to_thread(self._remove_partial, rec)
                     await self._set_failed(rec, reason)
 
     # --- views
@@ -190,6 +192,8 @@ class DownloadManager:
             if await asyncio.to_thread(os.path.lexists, target):
                 raise Conflict(f"{target} appeared meanwhile; an existing file is never overwritten")
             temp = temp_path_for(target)
+            if await asyncio.to_thread(os.path.islink, temp):
+                raise BadInput(f"{temp} is a symbolic link; refusing to write through it")
             store = await asyncio.to_thread(PieceStore.open_partial, temp, self._state_path(rec), meta)
             self._stores[key] = store
             serving = self.catalog.get(meta.sha256)
@@ -248,6 +252,13 @@ class DownloadManager:
         else:
             store.close()
         self._on_change()
+
+    def _remove_partial(self, rec: DownloadRecord) -> None:
+        """Delete what an abandoned download left: its partial file and its verified-pieces state."""
+        temp = temp_path_for(Path(rec.destination))
+        if temp.is_file() and not temp.is_symlink():
+            temp.unlink()
+        self._state_path(rec).unlink(missing_ok=True)
 
     async def _set_failed(self, rec: DownloadRecord, reason: str) -> None:
         reason = " ".join(reason.split()) or "failed"

@@ -33,6 +33,7 @@ class Heartbeat:
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self.beats = 0  # successful beats, for tests and the status page
+        self._side_tasks: set[asyncio.Task[None]] = set()  # strong references: the loop keeps only weak ones
 
     def start(self, interval: float) -> None:
         self.interval = max(MIN_INTERVAL_S, interval)
@@ -82,7 +83,9 @@ class Heartbeat:
                 delay = self.interval
             except NotLoggedIn:
                 # session_ended stops this task: run it apart so it does not cancel itself mid-way
-                asyncio.create_task(self.service.session_ended(session), name="session ended")  # noqa: RUF006
+                task = asyncio.create_task(self.service.session_ended(session), name="session ended")
+                self._side_tasks.add(task)
+                task.add_done_callback(self._side_tasks.discard)
                 return
             except GroupShareError as exc:
                 log.info("heartbeat failed: %s", exc.message)

@@ -82,3 +82,23 @@ def test_logout_stops_serving_and_login_serves_again(cluster: Cluster) -> None:
     wait_until(lambda: [ln.split("\t")[0] for ln in bob.ok("list_files g1").splitlines()] == ["a.bin"], 15,
                "a.bin listed again, gone.bin no more")
     assert [s["file_name"] for s in alice.api("/api/status")["shares"]] == ["a.bin"]
+
+
+def test_stop_share_and_leave_group_end_the_shares(cluster: Cluster) -> None:
+    alice, bob = cluster.start_node("alice"), cluster.start_node("bob")
+    alice.login()
+    bob.login()
+    group_with_members(alice, [bob], "g1")
+    one = make_file(cluster.tmp / "share" / "one.bin", 100 * 1024, seed=11)
+    two = make_file(cluster.tmp / "share" / "two.bin", 100 * 1024, seed=12)
+    alice.ok(f"upload_file {shlex.quote(str(one))} g1")
+    alice.ok(f"upload_file {shlex.quote(str(two))} g1")
+    wait_until(lambda: bob.ok("list_files g1").count("\n") == 2, 10, "both files listed")
+    alice.ok("stop_share g1 one.bin")
+    assert bob.cmd("stop_share g1 one.bin")[0] == 404  # bob never shared it
+    wait_until(lambda: [ln.split("\t")[0] for ln in bob.ok("list_files g1").splitlines()] == ["two.bin"], 10,
+               "one.bin no longer listed")
+    alice.ok("leave_group g1")
+    assert alice.api("/api/status")["shares"] == []
+    wait_until(lambda: bob.ok("list_files g1") == "", 10, "alice's shares in g1 ended with her leaving")
+    assert [ln.split("\t")[:2] for ln in bob.ok("list_groups").splitlines()] == [["g1", "bob"]]
