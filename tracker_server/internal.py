@@ -28,6 +28,7 @@ from tracker_server.state import Entry
 from wire.errors import Forbidden, GroupShareError, TooLarge, Unavailable
 
 MAX_INTERNAL_BODY = 512 << 20
+FORWARDED = "X-GS-Forwarded-By"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 routes = web.RouteTableDef()
 
@@ -166,10 +167,11 @@ def _forwarded(request: web.Request) -> bool:
 
 async def forward(request: web.Request, rep: Replicator, raw: bytes) -> web.StreamResponse | None:
     """Relay to the primary; None if there is none to reach (the caller decides what to do then)."""
-    if rep.primary_no is None or rep.primary_no == rep.me or rep.http is None:
-        return None
+    if rep.primary_no is None or rep.primary_no == rep.me or rep.http is None or FORWARDED in request.headers:
+        return None  # one hop only: two trackers that each think the other is primary must not ping-pong
     target = rep.cfg.trackers[rep.primary_no - 1]
     headers = {k: v for k, v in request.headers.items() if k in ("Authorization", "Content-Type")}
+    headers[FORWARDED] = str(rep.me)
     try:
         async with rep.http.request(request.method, target.url + request.path_qs, data=raw or None,
                                      headers=headers, timeout=aiohttp.ClientTimeout(total=15)) as resp:

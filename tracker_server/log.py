@@ -28,6 +28,7 @@ class LogWriter:
                  ship: Ship | None = None, on_failure: Callable[[Exception], Awaitable[None]] | None = None) -> None:
         self._append = append
         self.durable = durable  # (index, epoch) of the newest entry in SQLite
+        self.committed = 0  # index of the newest entry known stored wherever the replication rule wants
         self.ship = ship
         self.on_failure = on_failure
         self._queue: list[tuple[Entry, asyncio.Future[None]]] = []
@@ -74,6 +75,7 @@ class LogWriter:
                 self.durable = (entries[-1].index, entries[-1].epoch)
                 if self.ship is not None:
                     await self.ship(entries, prev)
+                self.committed = entries[-1].index
             except (GroupShareError, OSError, ValueError, RuntimeError, sqlite3.Error) as exc:
                 log.warning("log write of %d entries failed: %s", len(entries), exc)
                 for _, fut in batch:

@@ -154,6 +154,8 @@ class Replicator:
                 if election.should_step_down(self.self_view(), peers, now, self.cfg.tracker_timeout,
                                              self.primary_since):
                     self.step_down("cannot hear a majority")
+                elif not self.svc.settled:
+                    await self._settle()
                 else:
                     for view in peers:
                         if view.alive(now, self.cfg.tracker_timeout) and \
@@ -167,7 +169,8 @@ class Replicator:
 
     async def _ping(self, no: int) -> None:
         try:
-            answer = await self.post(no, "/internal/v1/status", self.status())
+            # Half a timeout: one hung peer must not delay the pings to the others past their patience.
+            answer = await self.post(no, "/internal/v1/status", self.status(), limit_s=self.cfg.tracker_timeout / 2)
             await self.heard(no, answer)
         except _NET_ERRORS:
             self.failed_at[no] = time.monotonic()
@@ -183,11 +186,16 @@ class Replicator:
             return
         log.warning("tracker %d becomes primary in epoch %d", self.me, epoch)
         self._become_primary_role()
+        self.svc.settled = False
         self.svc.grace_after_failover(self.svc.now())
+        await self._settle()
+
+    async def _settle(self) -> None:
+        """Write the no-op entry of our epoch; until it is acknowledged no client write is served."""
         try:
-            await self.svc.mark_epoch(f"epoch-{epoch}-tracker-{self.me}")
+            await self.svc.mark_epoch(f"epoch-{self.svc.lead_epoch}-tracker-{self.me}")
         except Unavailable as exc:
-            log.warning("could not record the new epoch: %s", exc)
+            log.warning("could not record the new epoch yet: %s", exc)
 
     async def _ballot(self, epoch: int, pre: bool) -> bool:
         request = {"epoch": epoch, "candidate": self.me, "pre": pre, "last_index": self.writer.durable[0],

@@ -55,6 +55,10 @@ class TrackerService:
         # The epoch this tracker leads in: its entries carry it, never a newer epoch merely heard of (an entry
         # with another primary's epoch at an index that primary also uses would break the log-matching rule).
         self.lead_epoch = state.epoch
+        # False from an election until the new primary's no-op entry is acknowledged: only then is everything
+        # before it on enough trackers, so only then may old answers be handed to retries (Raft's rule that a
+        # leader commits earlier entries through one of its own epoch).
+        self.settled = True
         self._in_flight: dict[str, asyncio.Future[None]] = {}
         self.throttle = LoginThrottle(state.login_failures)
         self.grace_sessions(config.clock())
@@ -76,7 +80,8 @@ class TrackerService:
 
     async def mark_epoch(self, op_id: str) -> None:
         """A new primary's first entry (a no-op of its epoch): see replication.py."""
-        await self._write(op_id, "noop", lambda: ({}, OpResult(200, {})))
+        await self._write(f"{op_id}-{secrets.token_hex(4)}", "noop", lambda: ({}, OpResult(200, {})))
+        self.settled = True
 
     def replace_state(self, state: State) -> None:
         """After a reload or snapshot install: keep the soft state of sessions that still exist."""
@@ -113,8 +118,15 @@ class TrackerService:
             raise Forbidden(f"only the owner of {group_id} may do that")
         return group
 
+    def _check_primary(self, kind: str) -> None:
+        if self.role != "primary" or self.lead_epoch != self.state.epoch:
+            raise Unavailable("this tracker is not the primary; retry on another")
+        if not self.settled and kind != "noop":
+            raise Unavailable("a new primary is taking over; retry")
+
     async def _write(self, op_id: str, kind: str, decide: Callable[[], tuple[Op, OpResult]],
                      prepare: Callable[[], Awaitable[None]] | None = None) -> OpResult:
+        self._check_primary(kind)
         prior = self.state.results.get(op_id)
         if prior is None and prepare is not None:
             await prepare()
@@ -125,9 +137,12 @@ class TrackerService:
             pending = self._in_flight.get(op_id)
             if pending is not None:
                 await asyncio.shield(pending)
+            elif self.writer.committed < self.state.index:
+                # The first attempt may have failed to replicate (its client got 503): make sure it is on
+                # enough trackers before handing its answer out; a no-op ships everything before it.
+                await self._write(f"commit-{secrets.token_hex(8)}", "noop", lambda: ({}, OpResult(200, {})))
             return OpResult.from_json(prior[1])
-        if self.role != "primary" or self.lead_epoch != self.state.epoch:
-            raise Unavailable("this tracker is not the primary")
+        self._check_primary(kind)
         op, result = decide()
         op["t"] = kind
         entry = Entry(self.lead_epoch, self.state.index + 1, op_id, op, result.to_json())
