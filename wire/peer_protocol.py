@@ -27,10 +27,13 @@ VERSION = 1
 MAX_BLOCK = 1 << 20  # largest PIECE body and REQUEST length
 MAX_BITFIELD = 1 << 20  # bytes: 8 M pieces, far beyond any file's piece count
 MAX_REASON = 256  # GOODBYE reason, bytes of UTF-8
+MAX_CERT = 4096  # DER certificate a TLS client presents in its handshake
+MAX_PROOF = 512  # its signature over the TLS channel binding
 MAX_U32 = 0xFFFFFFFF
 
 _HEADER = struct.Struct(">IB")
 _U32 = struct.Struct(">I")
+_U16 = struct.Struct(">H")
 _TRIPLE = struct.Struct(">III")
 _PIECE_PREFIX = struct.Struct(">II")
 _HANDSHAKE_FIXED = struct.Struct(">4sH32s")
@@ -58,7 +61,7 @@ class MsgType(IntEnum):
 
 # Largest legal ``length`` field (type byte included) per type: checked before the body is read.
 MAX_LENGTH: dict[MsgType, int] = {
-    MsgType.HANDSHAKE: 1 + _HANDSHAKE_FIXED.size + MAX_TOKEN_BYTES,
+    MsgType.HANDSHAKE: 1 + _HANDSHAKE_FIXED.size + 6 + MAX_TOKEN_BYTES + MAX_CERT + MAX_PROOF,
     MsgType.BITFIELD: 1 + MAX_BITFIELD,
     MsgType.HAVE: 1 + 4,
     MsgType.REQUEST: 1 + 12,
@@ -78,15 +81,22 @@ def _check_u32(value: int, what: str) -> None:
 
 @dataclass(frozen=True, slots=True)
 class Handshake:
+    """The client's opening. Under TLS it also carries the client's certificate and its signature over the TLS
+    channel binding (proof that this connection's client holds the certificate's key); empty otherwise."""
+
     file_sha256: bytes  # 32 raw bytes
     token: bytes  # ASCII token as minted by a tracker
     version: int = VERSION
+    cert: bytes = b""
+    proof: bytes = b""
 
     def __post_init__(self) -> None:
         if len(self.file_sha256) != 32:
             raise ProtocolError("handshake file id must be 32 bytes")
         if len(self.token) > MAX_TOKEN_BYTES:
             raise ProtocolError("handshake token too long")
+        if len(self.cert) > MAX_CERT or len(self.proof) > MAX_PROOF:
+            raise ProtocolError("handshake certificate or proof too long")
         if not 0 <= self.version <= 0xFFFF:
             raise ProtocolError("handshake version out of range")
 
@@ -197,7 +207,10 @@ def _frame(kind: MsgType, payload: bytes) -> bytes:
 def encode(msg: Message) -> bytes:
     """The frame bytes of ``msg``."""
     if isinstance(msg, Handshake):
-        return _frame(MsgType.HANDSHAKE, _HANDSHAKE_FIXED.pack(MAGIC, msg.version, msg.file_sha256) + msg.token)
+        parts = [_HANDSHAKE_FIXED.pack(MAGIC, msg.version, msg.file_sha256)]
+        for field in (msg.token, msg.cert, msg.proof):
+            parts += [_U16.pack(len(field)), field]
+        return _frame(MsgType.HANDSHAKE, b"".join(parts))
     if isinstance(msg, Bitfield):
         return _frame(MsgType.BITFIELD, msg.bits)
     if isinstance(msg, Have):
@@ -244,7 +257,18 @@ def decode_body(kind: MsgType, body: bytes | memoryview) -> Message:
         magic, version, sha = _HANDSHAKE_FIXED.unpack_from(body)
         if magic != MAGIC:
             raise ProtocolError("not a GroupShare peer (bad magic)")
-        return Handshake(sha, body[_HANDSHAKE_FIXED.size:], version)
+        fields, pos = [], _HANDSHAKE_FIXED.size
+        for _ in range(3):
+            if pos + 2 > len(body):
+                raise ProtocolError("short handshake")
+            (size,) = _U16.unpack_from(body, pos)
+            if pos + 2 + size > len(body):
+                raise ProtocolError("short handshake")
+            fields.append(body[pos + 2:pos + 2 + size])
+            pos += 2 + size
+        if pos != len(body):
+            raise ProtocolError("trailing bytes in handshake")
+        return Handshake(sha, fields[0], version, fields[1], fields[2])
     if kind is MsgType.BITFIELD:
         return Bitfield(body)
     if kind is MsgType.HAVE:

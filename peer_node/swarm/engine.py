@@ -21,7 +21,6 @@ import asyncio
 import logging
 import math
 import random
-import ssl as ssl_module
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
@@ -32,6 +31,7 @@ from peer_node.swarm.errors import DownloadFailed
 from peer_node.swarm.peer_link import LinkClosed, PeerLink, PieceJob
 from peer_node.swarm.picker import PiecePicker
 from peer_node.swarm.store import PieceStore
+from peer_node.swarm.tls import NodeIdentity
 from wire.errors import GroupShareError
 from wire.peer_protocol import MAX_BLOCK, ProtocolError
 from wire.peer_session import Geometry
@@ -100,11 +100,11 @@ class _Peer:
 class DownloadEngine:
     def __init__(self, meta: FileMeta, store: PieceStore, swarm_source: Callable[[], Awaitable[SwarmSnapshot]], *,
                  on_piece: Callable[[int], None] | None = None, config: EngineConfig | None = None,
-                 ssl: ssl_module.SSLContext | None = None, rng: random.Random | None = None) -> None:
+                 tls: NodeIdentity | None = None, rng: random.Random | None = None) -> None:
         self.meta, self.store, self.source = meta, store, swarm_source
         self.on_piece = on_piece
         self.config = config or EngineConfig()
-        self.ssl = ssl
+        self.tls = tls
         self.rng = rng or random.Random()
         self.geometry = Geometry(meta.size, meta.piece_size)
         self.picker = PiecePicker(meta.piece_count, (i for i in range(meta.piece_count) if store.has(i)),
@@ -211,7 +211,7 @@ class DownloadEngine:
         try:
             async with asyncio.timeout(self.config.connect_timeout):
                 link = await PeerLink.open(peer.info, self.geometry, self, file_sha256=self.meta.sha256,
-                                           token=self._token, block_size=self.config.block_size, ssl=self.ssl)
+                                           token=self._token, block_size=self.config.block_size, tls=self.tls)
         except (OSError, LinkClosed, TimeoutError, ProtocolError) as exc:
             self._backoff(peer, str(exc) or type(exc).__name__)
             return

@@ -11,10 +11,11 @@ piece has arrived, when a request was rejected, when the peer announced a piece,
 from __future__ import annotations
 
 import asyncio
-import ssl as ssl_module
+import ssl
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from peer_node.swarm.tls import NodeIdentity, channel_binding, client_context, server_fingerprint
 from wire.peer_protocol import (
     MAX_BLOCK,
     Bitfield,
@@ -52,6 +53,15 @@ class LinkHandler(Protocol):
     def on_link_reject(self, link: PeerLink, job: PieceJob) -> None: ...
     def on_link_have(self, link: PeerLink, index: int) -> None: ...
     def on_link_lost(self, link: PeerLink, reason: str) -> None: ...
+
+
+_CLIENT_CONTEXT: list[ssl.SSLContext] = []
+
+
+def _client_context() -> ssl.SSLContext:
+    if not _CLIENT_CONTEXT:  # one context for every link of the process (contexts are costly to make)
+        _CLIENT_CONTEXT.append(client_context())
+    return _CLIENT_CONTEXT[0]
 
 
 class LinkClosed(Exception):
@@ -99,16 +109,22 @@ class PeerLink(asyncio.BufferedProtocol):
     # --- connecting ------------------------------------------------------------------------------------------
     @classmethod
     async def open(cls, seeder: SeederInfo, geometry: Geometry, handler: LinkHandler, *, file_sha256: str,
-                   token: str, block_size: int, ssl: ssl_module.SSLContext | None = None) -> PeerLink:
-        """Connect, handshake and wait for the peer's BITFIELD; LinkClosed or OSError on failure. The caller
-        bounds the time (``asyncio.timeout``)."""
+                   token: str, block_size: int, tls: NodeIdentity | None = None) -> PeerLink:
+        """Connect, handshake and wait for the peer's BITFIELD; LinkClosed or OSError on failure. Under TLS the
+        seeder's certificate must match the fingerprint the tracker listed. The caller bounds the time."""
         loop = asyncio.get_running_loop()
         _, link = await loop.create_connection(
             lambda: cls(seeder, geometry, handler, block_size=block_size), seeder.host, seeder.port,
-            ssl=ssl, server_hostname="" if ssl is not None else None)
+            ssl=_client_context() if tls is not None else None, server_hostname="" if tls is not None else None)
         assert link.transport is not None
+        cert = proof = b""
+        if tls is not None:
+            if not seeder.fingerprint or server_fingerprint(link.transport) != seeder.fingerprint:
+                link.close("seeder certificate does not match its listed fingerprint")
+                raise LinkClosed(link.close_reason)
+            cert, proof = tls.cert_der, tls.prove(channel_binding(link.transport))
         link.transport.write(link.session.start(
-            Handshake(bytes.fromhex(file_sha256), token.encode("ascii")), geometry))
+            Handshake(bytes.fromhex(file_sha256), token.encode("ascii"), cert=cert, proof=proof), geometry))
         try:
             await asyncio.shield(link.ready)
         except BaseException:

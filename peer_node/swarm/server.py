@@ -18,10 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import os
-import ssl as ssl_module
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable
@@ -30,6 +28,7 @@ from typing import Any
 
 from peer_node.swarm.catalog import ServedFiles
 from peer_node.swarm.store import PieceStore
+from peer_node.swarm.tls import NodeIdentity, channel_binding, check_proof
 from wire.peer_protocol import VERSION, Cancel, FrameReceiver, Handshake, ProtocolError, Request
 from wire.peer_session import BlockKey, Geometry, PeerSession, Role, State
 from wire.tokens import InvalidToken, TokenVerifier
@@ -49,13 +48,13 @@ class ServerLimits:
 
 class PieceServer:
     def __init__(self, host: str, port: int, catalog: ServedFiles, verifier: Callable[[], TokenVerifier | None],
-                 limits: ServerLimits | None = None, *, ssl: ssl_module.SSLContext | None = None,
+                 limits: ServerLimits | None = None, *, tls: NodeIdentity | None = None,
                  clock: Callable[[], float] = time.time, use_sendfile: bool = True) -> None:
         self.host, self._port = host, port
         self.catalog, self.verifier = catalog, verifier
         self.limits = limits or ServerLimits()
-        self.ssl, self.clock = ssl, clock
-        self.use_sendfile = use_sendfile and ssl is None
+        self.tls, self.clock = tls, clock
+        self.use_sendfile = use_sendfile and tls is None  # the kernel cannot encrypt
         self._server: asyncio.Server | None = None
         self._conns: set[_Connection] = set()
         self._by_addr: dict[str, set[_Connection]] = defaultdict(set)
@@ -78,7 +77,8 @@ class PieceServer:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(lambda: _Connection(self), self.host, self._port, ssl=self.ssl,
+        self._server = await loop.create_server(lambda: _Connection(self), self.host, self._port,
+                                                ssl=self.tls.server_context() if self.tls else None,
                                                 reuse_address=True, backlog=256)
 
     async def close(self) -> None:
@@ -215,9 +215,16 @@ class _Connection(asyncio.Protocol):
         if store is None or verifier is None:
             self.refuse("file not served here")
             return
+        fingerprint = ""
+        if self.server.tls is not None:
+            assert self.transport is not None
+            try:
+                fingerprint = check_proof(hello.cert, hello.proof, channel_binding(self.transport))
+            except ProtocolError as exc:
+                self.refuse(f"access denied: {exc.message}")
+                return
         try:
-            grant = verifier.verify(hello.token, now=self.server.clock(), file_sha256=sha,
-                                    fingerprint=self._peer_fingerprint())
+            grant = verifier.verify(hello.token, now=self.server.clock(), file_sha256=sha, fingerprint=fingerprint)
         except InvalidToken as exc:
             self.refuse(f"access denied: {exc}")
             return
@@ -241,14 +248,6 @@ class _Connection(asyncio.Protocol):
     def _on_store_piece(self, index: int) -> None:
         if self.transport is not None and not self.closed and self.session.state is State.READY:
             self.write(self.session.have(index))
-
-    def _peer_fingerprint(self) -> str:
-        assert self.transport is not None
-        ssl_object = self.transport.get_extra_info("ssl_object")
-        if ssl_object is None:
-            return ""
-        der = ssl_object.getpeercert(binary_form=True)
-        return hashlib.sha256(der).hexdigest() if der else ""
 
     def _tick(self) -> None:
         """Handshake and idle timeouts: one timer per connection, re-armed rather than one per frame."""

@@ -32,7 +32,9 @@ from wire.peer_session import Geometry, PeerSession, Role, State
 SHA = bytes(range(32))
 
 GOLDEN: list[tuple[Message, bytes]] = [
-    (Handshake(SHA, b"tok"), b"\x00\x00\x00\x2a\x00GSP1\x00\x01" + SHA + b"tok"),
+    (Handshake(SHA, b"tok"), b"\x00\x00\x00\x30\x00GSP1\x00\x01" + SHA + b"\x00\x03tok\x00\x00\x00\x00"),
+    (Handshake(SHA, b"t", 1, b"C", b"PP"),
+     b"\x00\x00\x00\x31\x00GSP1\x00\x01" + SHA + b"\x00\x01t\x00\x01C\x00\x02PP"),
     (Bitfield(b"\xa0"), b"\x00\x00\x00\x02\x01\xa0"),
     (Have(7), b"\x00\x00\x00\x05\x02\x00\x00\x00\x07"),
     (Request(1, 16384, 16384), b"\x00\x00\x00\x0d\x03\x00\x00\x00\x01\x00\x00\x40\x00\x00\x00\x40\x00"),
@@ -93,7 +95,7 @@ def test_unknown_frame_type_and_bad_magic_are_protocol_errors() -> None:
     with pytest.raises(ProtocolError, match="unknown frame type"):
         FrameReceiver().feed(b"\x00\x00\x00\x01\x63")
     with pytest.raises(ProtocolError, match="magic"):
-        FrameReceiver().feed(b"\x00\x00\x00\x2a\x00XXXX\x00\x01" + SHA + b"tok")
+        FrameReceiver().feed(b"\x00\x00\x00\x30\x00XXXX\x00\x01" + SHA + b"\x00\x03tok\x00\x00\x00\x00")
 
 
 def test_server_side_receiver_refuses_piece_frames() -> None:
@@ -104,7 +106,8 @@ def test_server_side_receiver_refuses_piece_frames() -> None:
 u32 = st.integers(0, 0xFFFFFFFF)
 block_len = st.integers(1, MAX_BLOCK)
 messages = st.one_of(
-    st.builds(Handshake, st.binary(min_size=32, max_size=32), st.binary(max_size=2048), st.integers(0, 0xFFFF)),
+    st.builds(Handshake, st.binary(min_size=32, max_size=32), st.binary(max_size=2048), st.integers(0, 0xFFFF),
+              st.binary(max_size=600), st.binary(max_size=100)),
     st.builds(Bitfield, st.binary(max_size=300)),
     st.builds(Have, u32),
     st.builds(Request, u32, u32, block_len),

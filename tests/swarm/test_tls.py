@@ -1,0 +1,126 @@
+"""TLS on the peer transport: pinned self-signed certificates and tokens bound to the downloader's certificate."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import stat
+from pathlib import Path
+
+import pytest
+
+from peer_node.swarm import DownloadEngine, DownloadFailed, EngineConfig, PieceServer, PieceStore, ServedFiles
+from peer_node.swarm.tls import NodeIdentity, channel_binding, client_context, load_or_create_identity
+from tests.swarm.helpers import VERIFIER, file_sha256, make_file, meta_of, static_source, token_for
+from wire.peer_protocol import Bitfield, FrameReceiver, Goodbye, Handshake, Piece, Request, encode
+from wire.records import FileMeta, SeederInfo
+
+PIECE = 16 * 1024
+
+
+def test_identity_is_made_once_and_kept(tmp_path: Path) -> None:
+    first = load_or_create_identity(tmp_path / "node")
+    again = load_or_create_identity(tmp_path / "node")
+    assert first.fingerprint == again.fingerprint and len(first.fingerprint) == 64
+    assert stat.S_IMODE(first.key_path.stat().st_mode) == 0o600
+
+
+async def start_tls_seeder(identity: NodeIdentity, src: Path, meta: FileMeta) -> PieceServer:
+    catalog = ServedFiles()
+    catalog.register(PieceStore.open_complete(src, meta))
+    server = PieceServer("127.0.0.1", 0, catalog, lambda: VERIFIER, tls=identity)
+    await server.start()
+    return server
+
+
+@pytest.fixture
+async def tls_swarm(tmp_path: Path):  # type: ignore[no-untyped-def]
+    data = make_file(tmp_path / "src.bin", 1024 * 1024 + 11)
+    meta = meta_of("src.bin", data, PIECE)
+    seeds = [load_or_create_identity(tmp_path / f"seed{i}") for i in range(2)]
+    servers = [await start_tls_seeder(ident, tmp_path / "src.bin", meta) for ident in seeds]
+    me = load_or_create_identity(tmp_path / "me")
+    infos = [SeederInfo(f"seed{i}", "127.0.0.1", s.port, seeds[i].fingerprint, None) for i, s in enumerate(servers)]
+    yield meta, me, servers, infos
+    for server in servers:
+        await server.close()
+        for sha, _ in server.catalog.holdings():
+            store = server.catalog.get(sha)
+            if store is not None:
+                store.close()
+
+
+async def test_tls_download_with_pinned_seeders_and_a_bound_token(tls_swarm, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    meta, me, _servers, infos = tls_swarm
+    store = PieceStore.open_partial(tmp_path / "dl.part", tmp_path / "dl.state", meta)
+    try:
+        engine = DownloadEngine(meta, store, static_source(token_for(meta.sha256, fingerprint=me.fingerprint), infos),
+                                config=EngineConfig(no_peer_timeout=5), tls=me)
+        await engine.run()
+        assert set(engine.progress().bytes_by_peer) == {"seed0", "seed1"}
+        assert file_sha256(await store.finish(tmp_path / "out.bin")) == meta.sha256
+    finally:
+        store.close()
+
+
+async def test_a_token_bound_to_another_node_is_useless(tls_swarm, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    meta, me, servers, infos = tls_swarm
+    thief = load_or_create_identity(tmp_path / "thief")
+    store = PieceStore.open_partial(tmp_path / "dl.part", tmp_path / "dl.state", meta)
+    try:
+        stolen = token_for(meta.sha256, fingerprint=me.fingerprint)  # minted for "me", used by the thief
+        engine = DownloadEngine(meta, store, static_source(stolen, infos),
+                                config=EngineConfig(no_peer_timeout=0.6, refresh_interval=0.2), tls=thief)
+        with pytest.raises(DownloadFailed):
+            await engine.run()
+        assert store.verified_count == 0
+        assert all(s.bytes_sent_total == 0 for s in servers)
+    finally:
+        store.close()
+
+
+async def test_a_seeder_with_an_unexpected_certificate_is_not_trusted(tls_swarm, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    meta, me, servers, infos = tls_swarm
+    wrong = [SeederInfo(i.user_id, i.host, i.port, "ab" * 32, None) for i in infos]
+    store = PieceStore.open_partial(tmp_path / "dl.part", tmp_path / "dl.state", meta)
+    try:
+        engine = DownloadEngine(meta, store, static_source(token_for(meta.sha256, fingerprint=me.fingerprint), wrong),
+                                config=EngineConfig(no_peer_timeout=0.6, refresh_interval=0.2), tls=me)
+        with pytest.raises(DownloadFailed, match="no seeder reachable"):
+            await engine.run()
+        assert all(s.bytes_sent_total == 0 for s in servers)  # and our token never left this node
+    finally:
+        store.close()
+
+
+async def test_a_proof_signed_with_another_key_is_refused(tls_swarm, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    meta, me, servers, _infos = tls_swarm
+    other = load_or_create_identity(tmp_path / "other")
+    reader, writer = await asyncio.open_connection("127.0.0.1", servers[0].port, ssl=client_context(),
+                                                   server_hostname="")
+    binding = channel_binding(writer.transport)
+    forged = Handshake(bytes.fromhex(meta.sha256), token_for(meta.sha256, fingerprint=me.fingerprint).encode(),
+                       cert=me.cert_der, proof=other.prove(binding))
+    writer.write(encode(forged) + encode(Request(0, 0, PIECE)))
+    got = b""
+    with contextlib.suppress(ConnectionError):
+        async with asyncio.timeout(5):
+            while chunk := await reader.read(65536):
+                got += chunk
+    writer.close()
+    events = FrameReceiver().feed(got)
+    assert not any(isinstance(e, Piece | Bitfield) for e in events)
+    assert isinstance(events[0], Goodbye) and "proof" in events[0].reason
+
+
+async def test_plain_tcp_to_a_tls_seeder_gets_nothing(tls_swarm) -> None:  # type: ignore[no-untyped-def]
+    meta, _me, servers, _infos = tls_swarm
+    reader, writer = await asyncio.open_connection("127.0.0.1", servers[0].port)
+    writer.write(encode(Handshake(bytes.fromhex(meta.sha256), token_for(meta.sha256).encode())))
+    got = b""
+    with contextlib.suppress(ConnectionError, TimeoutError):
+        async with asyncio.timeout(3):
+            while chunk := await reader.read(65536):
+                got += chunk
+    writer.close()
+    assert b"GSP1" not in got and not got.startswith(b"\x00\x00")
