@@ -122,7 +122,7 @@ def setup_ui(app: web.Application, service: UiService, config: UiConfig) -> None
     r.add_post("/groups/{group_id}/leave", actions.leave_group)
     r.add_post("/groups/{group_id}/requests/{user_id}/{decision:accept|reject}", actions.decide_request)
     r.add_post("/groups/{group_id}/share", actions.share_path)
-    r.add_post("/groups/{group_id}/upload", transfer.upload)
+    r.add_post("/groups/{group_id}/upload", transfer.upload, name="upload")
     r.add_post("/groups/{group_id}/stop", actions.stop_share)
     r.add_post("/groups/{group_id}/download", actions.start_download)
     r.add_post("/groups/{group_id}/folder", actions.set_download_folder)

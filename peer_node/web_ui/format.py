@@ -157,10 +157,23 @@ def detail_text(d: DownloadView) -> str:
     return " · ".join(parts)
 
 
+PEER_COLOURS = 6  # CSS classes peer-0 .. peer-5
+
+
+def contributions(d: DownloadView) -> list[tuple[str, str, float, int]]:
+    """Who gave how much, biggest first: (member, '3.1 MB', share of the received bytes 0-1, colour index).
+
+    A member keeps the same colour on every row (chosen from the name), so alice is always the same hue.
+    """
+    items = sorted(((who, n) for who, n in d.bytes_by_peer.items() if n > 0), key=lambda kv: (-kv[1], kv[0]))
+    total = sum(n for _, n in items) or 1
+    return [(who, human_size(n), n / total, int(hashlib.sha256(who.encode()).hexdigest(), 16) % PEER_COLOURS)
+            for who, n in items]
+
+
 def contributions_text(d: DownloadView) -> str:
     """'alice 3.1 MB, bob 1.0 MB': which member gave how much."""
-    items = sorted(d.bytes_by_peer.items(), key=lambda kv: (-kv[1], kv[0]))
-    return ", ".join(f"{who} {human_size(n)}" for who, n in items if n > 0)
+    return ", ".join(f"{who} {size}" for who, size, _, _ in contributions(d))
 
 
 def download_json(d: DownloadView, save_url: str) -> dict[str, object]:
@@ -176,6 +189,7 @@ def download_json(d: DownloadView, save_url: str) -> dict[str, object]:
         "progress_text": progress_text(d),
         "detail_text": detail_text(d),
         "given_text": contributions_text(d),
+        "given": [[who, size, round(share, 4), colour] for who, size, share, colour in contributions(d)],
         "cells": piece_cells(states),
         "map_label": piece_map_label(states),
         "save_url": save_url if d.state is DownloadState.COMPLETE else "",

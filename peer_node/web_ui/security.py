@@ -122,7 +122,7 @@ def refusal(message: str, status: int = 403) -> web.Response:
     return web.Response(status=status, text=f"{message}\n", headers=SECURITY_HEADERS)
 
 
-MULTIPART_PATH_SUFFIX = "/upload"  # these handlers check the CSRF token themselves, from the stream
+STREAMED_ROUTES = frozenset({"upload"})  # named routes that check the CSRF token themselves, from the stream
 
 
 def guard_middleware(port_of: Callable[[], int]) -> Middleware:
@@ -143,7 +143,7 @@ def guard_middleware(port_of: Callable[[], int]) -> Middleware:
                 return refusal("Refused: this form was sent from another site.")
             if request.headers.get("Sec-Fetch-Site") == "cross-site":
                 return refusal("Refused: this form was sent from another site.")
-            if not request.path.endswith(MULTIPART_PATH_SUFFIX):
+            if request.match_info.route.name not in STREAMED_ROUTES:
                 session = await get_session(request)
                 form = await request.post()
                 if not csrf_ok(session, form.get(CSRF_FIELD)):

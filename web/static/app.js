@@ -18,7 +18,7 @@
     if (!btn) return;
     function label() {
       var dark = effectiveTheme() === "dark";
-      btn.textContent = dark ? "Light theme" : "Dark theme";
+      btn.textContent = dark ? "Light" : "Dark";
       btn.setAttribute("aria-label", dark ? "Switch to the light theme" : "Switch to the dark theme");
     }
     btn.hidden = false;
@@ -66,6 +66,31 @@
     }
   }
 
+  // Who gave what: a stacked bar plus a chip per member, rebuilt only when the numbers changed.
+  function drawGiven(box, given) {
+    if (!box) return;
+    var sig = JSON.stringify(given);
+    if (box.getAttribute("data-sig") === sig) return;
+    box.setAttribute("data-sig", sig);
+    box.hidden = given.length === 0;
+    var bar = box.querySelector("svg"), line = box.querySelector("p");
+    while (bar.firstChild) bar.removeChild(bar.firstChild);
+    line.textContent = "Received from ";
+    var x = 0;
+    given.forEach(function (g) {
+      var r = document.createElementNS(SVG, "rect");
+      r.setAttribute("x", String(x)); r.setAttribute("y", "0");
+      r.setAttribute("width", String(g[2])); r.setAttribute("height", "1");
+      r.setAttribute("class", "peer-" + g[3]);
+      bar.appendChild(r);
+      x += g[2];
+      var chip = document.createElement("span"), sw = document.createElement("span");
+      chip.className = "chip"; sw.className = "sw peer-" + g[3]; sw.setAttribute("aria-hidden", "true");
+      chip.appendChild(sw); chip.appendChild(document.createTextNode(g[0] + " " + g[1]));
+      line.appendChild(chip);
+    });
+  }
+
   function setText(el, text) { if (el && el.textContent !== text) el.textContent = text; }
 
   function patchRow(row, d) {
@@ -81,9 +106,7 @@
     if (bar) bar.setAttribute("aria-label", "Progress of " + d.name);
     setText(f("progress_text"), d.progress_text);
     setText(f("detail_text"), d.detail_text);
-    var given = f("given_text");
-    setText(given, d.given_text);
-    if (given) given.parentNode.hidden = !d.given_text;
+    drawGiven(f("given"), d.given);
     drawMap(f("cells"), d.cells, d.map_label);
     var save = f("save_url");
     if (save) {
@@ -133,6 +156,7 @@
         Object.keys(rows).forEach(function (k) { rows[k].remove(); });
         var empty = list.parentNode.querySelector("[data-empty]");
         if (empty) empty.hidden = items.length > 0;
+        list.hidden = items.length === 0;
       });
       data.forEach(function (d) {
         if (!first && lastState[d.key] !== "C" && d.state === "C") notifyDone(d);  // finished while the page was open
@@ -159,6 +183,19 @@
     });
   }
 
-  function init() { setupTheme(); setupToast(); setupLive(); setupNotify(); }
+  // Long posts (an upload, hashing a big file): say so on the button and stop a second submit.
+  function setupBusyForms() {
+    document.querySelectorAll("form[data-busy]").forEach(function (form) {
+      form.addEventListener("submit", function () {
+        var btn = form.querySelector("button[type=submit]");
+        if (!btn) return;
+        btn.disabled = true;
+        btn.textContent = form.getAttribute("data-busy");
+        form.setAttribute("aria-busy", "true");
+      });
+    });
+  }
+
+  function init() { setupTheme(); setupToast(); setupLive(); setupNotify(); setupBusyForms(); }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init); else init();
 })();
