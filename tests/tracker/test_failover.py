@@ -152,3 +152,24 @@ async def test_a_paused_primary_acknowledges_nothing_after_waking_and_steps_down
     health = await asyncio.to_thread(cluster.health, old)
     assert health is not None and health["role"] == "secondary"
     assert health["epoch"] == (await asyncio.to_thread(cluster.health, other) or {})["epoch"]
+
+
+async def test_a_tracker_started_late_with_an_empty_data_dir_catches_up(tmp_path: Path) -> None:
+    cluster = Cluster(tmp_path, 3)
+    try:
+        cluster.start(1)
+        cluster.start(2)
+        await asyncio.to_thread(cluster.wait_primary, [1, 2])
+        urls = [f"http://127.0.0.1:{p}" for p in cluster.ports[:2]]
+        async with aiohttp.ClientSession() as session:
+            c = Client(urls, session)
+            deadline = time.monotonic() + 30
+            for i in range(30):  # a majority (2 of 3) is up: writes go through
+                await c.call("POST", "/api/v1/users", {"user_id": f"early{i}", "password": "pw"}, deadline=deadline)
+        cluster.start(3)
+        digest = await asyncio.to_thread(cluster.wait_converged, [1, 2, 3])
+        assert all(op in digest["op_ids"] for op in c.acked)
+        health = await asyncio.to_thread(cluster.health, 3)
+        assert health is not None and health["role"] == "secondary"
+    finally:
+        cluster.stop_all()
