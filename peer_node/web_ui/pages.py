@@ -69,12 +69,16 @@ async def group_context(request: web.Request, gid: str) -> dict[str, Any]:
     detail = await service.group_detail(gid)
     member = detail.my_role in (GroupRole.OWNER, GroupRole.MEMBER)
     my_shares = [s for s in service.shares() if s.group_id == gid] if member else []
+    running = {d.file_name for d in service.downloads()
+               if d.group_id == gid and d.state is DownloadState.RUNNING} if member else set()
     return {
         "group": detail,
         "is_member": member,
         "members": sorted(detail.members, key=lambda m: (not m.is_owner, not m.online, m.user_id.lower())),
         "online_count": sum(1 for m in detail.members if m.online),
         "my_shares": my_shares,
+        "held": {s.file_name for s in my_shares},
+        "running": running,
         "download_dir": await download_folder(request),
         "now": time.time(),
         "errors": {},
