@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+PIECE_REPORT_S = 1.0
+
 
 def percent(done: int, size: int, complete: bool) -> int:
     """Integer percent for ``[D]``: floor, and never 100 before the whole file is verified and in place."""
@@ -60,6 +62,7 @@ class DownloadManager:
         self._tasks: dict[tuple[str, str, str], asyncio.Task[None]] = {}
         self._engines: dict[tuple[str, str, str], DownloadEngine] = {}
         self._stores: dict[tuple[str, str, str], PieceStore] = {}
+        self._last_report = 0.0
 
     # --- commands
     async def start(self, user_id: str, group_id: str, file_name: str, destination: str) -> DownloadView:
@@ -266,8 +269,13 @@ class DownloadManager:
                                                 finished_at=time.time()))
 
     def _piece_done(self, index: int) -> None:
-        # Pieces are reported through the periodic heartbeat's bitfield; nothing to do per piece here.
+        # Tell the tracker about new pieces soon (so later downloaders find us as a partial source), but send at
+        # most one early heartbeat a PIECE_REPORT_S: the bitfield of the next beat carries all pieces since.
         del index
+        now = time.monotonic()
+        if now - self._last_report >= PIECE_REPORT_S:
+            self._last_report = now
+            self._on_change()
 
     def debug(self, user_id: str) -> list[dict[str, Any]]:
         out = []
