@@ -25,9 +25,12 @@ class PiecePicker:
     def __init__(self, piece_count: int, done: Iterable[int] = (), *, rng: random.Random | None = None,
                  max_duplicates: int = 2, window: int = 0) -> None:
         self.count = piece_count
-        self.window = window
-        self._cursor = 0  # no missing piece below this index
         self.rng = rng or random.Random()
+        self.window = window
+        # The window scans from a random home piece, wrapping: each downloader of a crowd works its own region
+        # (so the original seeder is not asked for the same pieces by everyone) yet fills it front to back.
+        self._home = self.rng.randrange(piece_count) if piece_count else 0
+        self._cursor = 0  # no missing piece at a position (index - home) % count below this
         self.max_duplicates = max_duplicates
         self.availability = [0] * piece_count
         self.state = [MISSING] * piece_count
@@ -48,8 +51,9 @@ class PiecePicker:
     # --- bucket plumbing ------------------------------------------------------------------------------------
     def _bucket_add(self, index: int) -> None:
         bucket = self._buckets.setdefault(self.availability[index], [])
-        if index < self._cursor:
-            self._cursor = index
+        position = (index - self._home) % self.count
+        if position < self._cursor:
+            self._cursor = position
         self._pos[index] = len(bucket)
         bucket.append(index)
         self.missing_unassigned += 1
@@ -143,18 +147,19 @@ class PiecePicker:
         return None
 
     def _lowest_in_window(self, avail: int, has: HasPiece) -> int | None:
-        """Random among the ``window`` lowest-numbered equally rare pieces the peer has: still a random
-        tie-break, but with locality, so the file fills front to back (the whole-file hash streams along and
-        disk writes stay near-sequential). The scan is bounded; None sends the caller back to a random pick."""
-        state, availability = self.state, self.availability
-        while self._cursor < self.count and state[self._cursor] != MISSING:
+        """Random among the first ``window`` equally rare pieces the peer has, counting from the home piece: still
+        a random tie-break, but with locality, so the file fills in long runs (the whole-file hash streams along
+        and disk writes stay near-sequential). The scan is bounded; None sends the caller to a random pick."""
+        state, availability, home, count = self.state, self.availability, self._home, self.count
+        while self._cursor < count and state[(home + self._cursor) % count] != MISSING:
             self._cursor += 1
         found: list[int] = []
-        index, limit = self._cursor, min(self.count, self._cursor + 8 * self.window + 64)
-        while index < limit and len(found) < self.window:
+        position, limit = self._cursor, min(count, self._cursor + 8 * self.window + 64)
+        while position < limit and len(found) < self.window:
+            index = (home + position) % count
             if state[index] == MISSING and availability[index] == avail and (has is None or has(index)):
                 found.append(index)
-            index += 1
+            position += 1
         return self.rng.choice(found) if found else None
 
     def _pick_endgame(self, has: HasPiece, exclude: Container[int]) -> int | None:

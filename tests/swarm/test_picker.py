@@ -115,3 +115,24 @@ def test_every_piece_is_picked_exactly_once_before_the_endgame() -> None:
         if index is not None:
             seen.append(index)
     assert sorted(seen) == list(range(300))  # no piece twice while others were still missing
+
+
+def test_window_picks_fill_runs_from_a_random_home_piece() -> None:
+    homes = set()
+    for seed in range(20):
+        picker = PiecePicker(1000, rng=random.Random(seed), window=8)
+        picker.add_peer(None)
+        picks = [picker.pick(None) for _ in range(40)]
+        assert all(p is not None for p in picks)
+        home = picker._home
+        homes.add(home)
+        # every pick lies within the first 40 + 8 pieces counted from home: the file fills in one run
+        assert all((p - home) % 1000 < 48 for p in picks if p is not None)
+    assert len(homes) > 10  # downloaders of one crowd start in different places
+
+
+def test_window_still_prefers_rarer_pieces() -> None:
+    picker = PiecePicker(100, rng=random.Random(4), window=8)
+    picker.add_peer(None)
+    picker.add_peer(lambda i: i != 77)  # piece 77 is held by one peer only
+    assert picker.pick(None) == 77
