@@ -19,7 +19,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
-from wire.errors import BadInput
+from wire.errors import BadInput, NotFound
 from wire.pieces import MAX_FILE_SIZE, piece_size_for
 
 IN_FLIGHT = 8
@@ -56,6 +56,8 @@ def hash_file(path: str, piece_size: int | None = None, progress: Progress | Non
     """Hash ``path``; raise BadInput if it is not a readable regular file or changes while being read."""
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise NotFound(f"no such file: {path}") from None
     except OSError as exc:
         raise BadInput(f"cannot read {path}: {exc.strerror or exc}") from None
     try:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from peer_node.hashing import hash_file
-from wire.errors import BadInput
+from wire.errors import BadInput, NotFound
 from wire.pieces import piece_count
 
 
@@ -53,5 +53,5 @@ def test_directory_is_refused(tmp_path: Path) -> None:
 
 
 def test_missing_file_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(BadInput, match="cannot read"):
+    with pytest.raises(NotFound, match="no such file"):
         hash_file(str(tmp_path / "nope"))
