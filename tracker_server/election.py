@@ -5,7 +5,8 @@ the I/O and calls these.
 The rules (Raft's, with DESIGN.md's preference for rank):
 - A log is more up to date than another if its newest entry has a higher epoch, or the same epoch and a higher
   index: ``(last_epoch, last_index)`` compared as a tuple.
-- A secondary stands when it has heard no primary for ``timeout``, hears no live primary through others either,
+- A secondary stands when it has heard no primary for ``timeout`` (or, just started, as soon as every peer
+  answered or refused a connection, better-ranked ones excepted), hears no live primary through others either,
   and no reachable tracker is better placed: one with a more up-to-date log, or an equal log and a higher rank
   (a lower number). So the highest-ranked tracker holding the newest entry takes over, one at a time.
 - With 3 or more trackers, standing, winning and staying primary all need a majority (itself included); a
@@ -30,6 +31,7 @@ class PeerView:
     role: str = "secondary"
     last_index: int = 0
     last_epoch: int = 0
+    refused: bool = False  # our last attempt found nothing listening there: it is surely not a live primary
 
     def alive(self, now: float, timeout: float) -> bool:
         return self.heard_at is not None and now - self.heard_at < timeout
@@ -68,8 +70,11 @@ def should_stand(me: SelfView, peers: list[PeerView], now: float, timeout: float
     if me.primary_heard_at is not None and now - me.primary_heard_at < timeout:
         return False
     reachable = [p for p in peers if p.alive(now, timeout)]
-    if now - me.started_at < timeout and len(reachable) < len(peers):
-        return False  # just started: listen for a primary first, unless everyone already answered
+    # Just started: listen for a primary first, unless every peer answered or is not running. A better-ranked
+    # peer that is not running yet may be starting right now (trackers started together): give it the window.
+    unknown = [p for p in peers if not p.alive(now, timeout) and (not p.refused or p.no < me.no)]
+    if now - me.started_at < timeout and unknown:
+        return False
     if any(p.role == "primary" and p.epoch >= me.epoch for p in reachable):
         return False
     if me.cluster_size >= 3 and len(reachable) + 1 < majority(me.cluster_size):

@@ -21,6 +21,7 @@ Theory of operation.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import time
@@ -172,8 +173,11 @@ class Replicator:
             # Half a timeout: one hung peer must not delay the pings to the others past their patience.
             answer = await self.post(no, "/internal/v1/status", self.status(), limit_s=self.cfg.tracker_timeout / 2)
             await self.heard(no, answer)
-        except _NET_ERRORS:
+        except _NET_ERRORS as exc:
             self.failed_at[no] = time.monotonic()
+            refused = isinstance(exc, aiohttp.ClientConnectorError)
+            if self.peers[no].refused != refused:
+                self.peers[no] = dataclasses.replace(self.peers[no], refused=refused)
 
     # ------------------------------------------------------------------------------------------ elections
 

@@ -43,9 +43,14 @@ def test_with_two_trackers_the_survivor_stands() -> None:
     assert election.should_stand(me(no=2, size=2), [peer(1, None)], now=0.0, timeout=T)
 
 
-def test_a_fresh_tracker_listens_first_unless_everyone_answered() -> None:
+def test_a_fresh_tracker_listens_first_unless_everyone_answered_or_is_not_running() -> None:
     assert not election.should_stand(me(no=1, size=2, started=-0.5), [peer(2, None)], now=0.0, timeout=T)
     assert election.should_stand(me(no=1, size=2, started=-0.5), [peer(2)], now=0.0, timeout=T)
+    refused = PeerView(2, None, refused=True)  # connection refused: nothing listens there
+    assert election.should_stand(me(no=1, size=2, started=-0.5), [refused], now=0.0, timeout=T)
+    better_refused = PeerView(1, None, refused=True)  # rank 1 may be starting at this moment: wait for it
+    assert not election.should_stand(me(no=2, size=2, started=-0.5), [better_refused], now=0.0, timeout=T)
+    assert election.should_stand(me(no=2, size=2, started=-3.0), [better_refused], now=0.0, timeout=T)
 
 
 def test_no_one_stands_against_a_live_primary_seen_through_a_peer() -> None:
