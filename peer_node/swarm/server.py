@@ -77,9 +77,11 @@ class PieceServer:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
+        # A peer that never finishes TLS is dropped like one that never sends its handshake (asyncio: 60 s).
+        tls_timeout = self.limits.handshake_timeout if self.tls else None
         self._server = await loop.create_server(lambda: _Connection(self), self.host, self._port,
                                                 ssl=self.tls.server_context() if self.tls else None,
-                                                reuse_address=True, backlog=256)
+                                                reuse_address=True, backlog=256, ssl_handshake_timeout=tls_timeout)
 
     async def close(self) -> None:
         if self._server is not None:

@@ -1,0 +1,170 @@
+"""Attacks on a node's piece server as deployed (TLS, pinned certificates, fingerprint-bound tokens): no token,
+an expired token, a token for another file, a token from a foreign signing key, a token replayed from another
+node, a frame claiming 4 GiB, connection floods and a slow-loris of 200 connections. Each gets no piece byte
+and disturbs nothing but its own connection; a real download completes meanwhile."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+import struct
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from peer_node.swarm import DownloadEngine, EngineConfig, PieceServer, PieceStore, ServedFiles, ServerLimits
+from peer_node.swarm.tls import NodeIdentity, channel_binding, client_context, load_or_create_identity
+from tests.swarm.helpers import OTHER_KEY, VERIFIER, file_sha256, make_file, meta_of, static_source, token_for
+from wire.peer_protocol import Bitfield, FrameReceiver, Goodbye, Handshake, MsgType, Piece, Request, encode
+from wire.records import FileMeta, SeederInfo
+
+PIECE = 16 * 1024
+LIMITS = ServerLimits(max_connections=300, max_per_address=250, max_pending_per_address=8, handshake_timeout=2.0,
+                      idle_timeout=4.0)
+
+
+@dataclass
+class World:
+    meta: FileMeta
+    other_meta: FileMeta
+    server: PieceServer
+    seeder: NodeIdentity
+    me: NodeIdentity
+    thief: NodeIdentity
+    tmp: Path
+
+    def seeder_info(self) -> SeederInfo:
+        return SeederInfo("seed", "127.0.0.1", self.server.port, self.seeder.fingerprint, None)
+
+
+@pytest.fixture
+async def world(tmp_path: Path) -> AsyncIterator[World]:
+    data = make_file(tmp_path / "src.bin", 8 * PIECE + 5)
+    other = make_file(tmp_path / "other.bin", 2 * PIECE, seed=2)
+    meta, other_meta = meta_of("src.bin", data, PIECE), meta_of("other.bin", other, PIECE)
+    catalog = ServedFiles()
+    stores = [PieceStore.open_complete(tmp_path / "src.bin", meta),
+              PieceStore.open_complete(tmp_path / "other.bin", other_meta)]
+    for store in stores:
+        catalog.register(store)
+    seeder = load_or_create_identity(tmp_path / "seeder")
+    server = PieceServer("127.0.0.1", 0, catalog, lambda: VERIFIER, LIMITS, tls=seeder)
+    await server.start()
+    try:
+        yield World(meta, other_meta, server, seeder, load_or_create_identity(tmp_path / "me"),
+                    load_or_create_identity(tmp_path / "thief"), tmp_path)
+    finally:
+        await server.close()
+        for store in stores:
+            store.close()
+
+
+async def tls_talk(world: World, identity: NodeIdentity, token: str, *, file_sha: str | None = None,
+                   extra: bytes = b"") -> list[object]:
+    """One TLS connection as ``identity`` (a genuine proof for this connection), a handshake with ``token``,
+    a request for piece 0; return whatever the server sent until it hung up."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", world.server.port, ssl=client_context(),
+                                                   server_hostname="")
+    proof = identity.prove(channel_binding(writer.transport))
+    sha = bytes.fromhex(file_sha or world.meta.sha256)
+    writer.write(encode(Handshake(sha, token.encode(), cert=identity.cert_der, proof=proof))
+                 + encode(Request(0, 0, PIECE)) + extra)
+    got = b""
+    with contextlib.suppress(ConnectionError, ssl.SSLError, TimeoutError):
+        async with asyncio.timeout(3):
+            while chunk := await reader.read(1 << 16):
+                got += chunk
+    writer.close()
+    with contextlib.suppress(ConnectionError, ssl.SSLError):
+        await writer.wait_closed()
+    return list(FrameReceiver().feed(got))
+
+
+def got_piece_bytes(events: list[object]) -> bool:
+    return any(isinstance(e, Piece | Bitfield) for e in events)
+
+
+async def test_a_genuine_token_over_tls_gets_the_piece(world: World) -> None:
+    events = await tls_talk(world, world.me, token_for(world.meta.sha256, fingerprint=world.me.fingerprint))
+    assert isinstance(events[0], Bitfield) and any(isinstance(e, Piece) for e in events)
+
+
+@pytest.mark.parametrize("case", ["no token", "expired", "another file", "foreign key", "replayed by another node"])
+async def test_a_bad_token_gets_goodbye_and_no_piece_byte(world: World, case: str) -> None:
+    fp = world.me.fingerprint
+    token, who, sha = {
+        "no token": ("", world.me, None),
+        "expired": (token_for(world.meta.sha256, fingerprint=fp, ttl=-1), world.me, None),
+        "another file": (token_for(world.other_meta.sha256, fingerprint=fp), world.me, world.meta.sha256),
+        "foreign key": (token_for(world.meta.sha256, fingerprint=fp, key=OTHER_KEY), world.me, None),
+        # The thief holds a copy of my token and proves ITS OWN certificate on its own connection.
+        "replayed by another node": (token_for(world.meta.sha256, fingerprint=fp), world.thief, None),
+    }[case]
+    events = await tls_talk(world, who, token, file_sha=sha)
+    assert not got_piece_bytes(events)
+    assert events and isinstance(events[0], Goodbye)
+    assert world.server.bytes_sent_total == 0
+
+
+async def test_a_frame_claiming_four_gib_closes_that_connection_only(world: World) -> None:
+    token = token_for(world.meta.sha256, fingerprint=world.me.fingerprint)
+    bystander = asyncio.create_task(tls_talk(world, world.me, token))
+    monster = struct.pack(">IB", 0xFFFFFFFF, int(MsgType.REQUEST))
+    events = await tls_talk(world, world.me, token, extra=monster)
+    assert isinstance(events[-1], Goodbye)  # refused from the header, nothing more was read
+    assert any(isinstance(e, Piece) for e in await bystander)
+
+
+async def test_connection_floods_are_capped_per_address_and_in_total(tmp_path: Path) -> None:
+    catalog = ServedFiles()
+    server = PieceServer("127.0.0.1", 0, catalog, lambda: VERIFIER,
+                         ServerLimits(max_connections=12, max_per_address=6, max_pending_per_address=6))
+    await server.start()
+    conns: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+    try:
+        for source in ("127.0.0.1", "127.0.0.2", "127.0.0.3"):
+            for _ in range(10):
+                conns.append(await asyncio.open_connection("127.0.0.1", server.port, local_addr=(source, 0)))
+        await asyncio.sleep(0.2)  # let the server see them all
+        assert server.connection_count <= 12
+        assert all(len(group) <= 6 for group in server._by_addr.values())
+    finally:
+        for _reader, writer in conns:
+            writer.close()
+        await server.close()
+
+
+async def test_a_slow_loris_of_200_connections_does_not_stop_a_real_download(world: World) -> None:
+    port = world.server.port
+    # 100 raw TCP connections that never start TLS, and 100 that finish TLS and then dribble a frame header.
+    raw = [await asyncio.open_connection("127.0.0.1", port) for _ in range(100)]
+    tls = [await asyncio.open_connection("127.0.0.1", port, ssl=client_context(), server_hostname="")
+           for _ in range(100)]
+    for _reader, writer in tls:
+        writer.write(b"\x00")
+    store = PieceStore.open_partial(world.tmp / "dl.part", world.tmp / "dl.state", world.meta)
+    try:
+        token = token_for(world.meta.sha256, fingerprint=world.me.fingerprint)
+        engine = DownloadEngine(world.meta, store, static_source(token, [world.seeder_info()]),
+                                config=EngineConfig(no_peer_timeout=10), tls=world.me)
+        await engine.run()
+        done = await store.finish(world.tmp / "out.bin")
+        assert file_sha256(done) == world.meta.sha256
+        # The loris connections were held to the pending cap of their address, not all 100 kept.
+        assert world.server.connection_count <= LIMITS.max_pending_per_address + 2
+    finally:
+        store.close()
+        for _reader, writer in raw + tls:
+            writer.close()
+
+
+async def test_a_connection_that_never_starts_tls_is_closed_after_the_handshake_timeout(world: World) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", world.server.port)
+    try:
+        async with asyncio.timeout(LIMITS.handshake_timeout + 5):  # asyncio's default would hold it for 60 s
+            assert await reader.read(100) == b""
+    finally:
+        writer.close()
