@@ -25,7 +25,6 @@ from peer_node.web_ui import actions, auth, events, format, pages, transfer
 from peer_node.web_ui.ports import UiConfig, UiService
 from peer_node.web_ui.security import (
     NOT_UI_PATHS,
-    LoginMemo,
     SessionVersions,
     add_security_headers,
     guard_middleware,
@@ -85,8 +84,7 @@ def _asset_url(app: web.Application) -> Callable[[str], str]:
 
 def setup_ui(app: web.Application, service: UiService, config: UiConfig) -> None:
     """Mount the browser UI on ``app`` (call before the app starts; /cmd and /healthz are left alone)."""
-    state = UiState(service=service, config=config, versions=SessionVersions(config.data_dir),
-                    memo=LoginMemo(config.data_dir))
+    state = UiState(service=service, config=config, versions=SessionVersions(config.data_dir))
     app[UI_KEY] = state
     storage = EncryptedCookieStorage(load_or_create_key(config.data_dir), cookie_name=COOKIE, httponly=True,
                                      samesite="Lax", max_age=30 * 86400)

@@ -7,7 +7,6 @@ after it. Logging out bumps the user's session version, which ends every copy of
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 
 from aiohttp import web
@@ -63,27 +62,22 @@ async def login_post(request: web.Request) -> web.StreamResponse:
 
 
 async def _log_node_in(request: web.Request, uid: str, pw: str) -> dict[str, str]:
-    """Log the node in as ``uid`` (or confirm the password if it already is); errors by form field."""
-    state = ui(request)
-    loop = asyncio.get_running_loop()
-    node_user = state.service.status().user_id
-    if node_user == uid:
-        if not state.memo.knows(uid):
-            return {"form": f"This node is already logged in as {uid} through its text commands. "
-                            "Run logout there first, then log in here."}
-        if not await loop.run_in_executor(None, state.memo.verify, uid, pw):
-            return {"form": BAD_LOGIN}
-        return {}
-    if node_user is not None:
+    """Log the node in as ``uid``, or check the password if the node already acts for ``uid`` (/cmd logged
+    it in, or another browser did). Errors by form field."""
+    service = ui(request).service
+    node_user = service.status().user_id
+    if node_user is not None and node_user != uid:
         return {"form": f"This node is logged in as {node_user}. A node acts for one user at a time: "
                         f"{node_user} must log out first."}
     try:
-        await state.service.login(uid, pw)
+        if node_user == uid:
+            await service.confirm_login(uid, pw)
+        else:
+            await service.login(uid, pw)
     except NotLoggedIn:
         return {"form": BAD_LOGIN}
     except GroupShareError as exc:
         return {"form": exc.message}
-    await loop.run_in_executor(None, state.memo.remember, uid, pw)
     return {}
 
 

@@ -19,7 +19,7 @@ from aiohttp_session import Session, get_session
 
 from peer_node.views import NodeStatus
 from peer_node.web_ui.ports import UiConfig, UiService
-from peer_node.web_ui.security import LoginMemo, SessionVersions, csrf_token
+from peer_node.web_ui.security import SessionVersions, csrf_token
 
 
 @dataclass
@@ -27,7 +27,6 @@ class UiState:
     service: UiService
     config: UiConfig
     versions: SessionVersions
-    memo: LoginMemo
     event_poll_s: float = 0.4  # how often the live stream looks for change (<1 s end to end)
     keepalive_s: float = 15.0
     stopping: asyncio.Event = field(default_factory=asyncio.Event)

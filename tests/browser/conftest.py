@@ -1,9 +1,9 @@
 """Fixtures of the browser suite: one Chromium for the session, a fresh context per test, and real processes.
 
 ``world`` is a small network built once through /cmd (2 trackers; alice owns ``team`` and shares two files,
-bob is a member with one finished download, carol has asked to join and waits). The nodes are then logged out
-of /cmd and logged in once through the browser, because the UI (like a person) logs in with a password.
-Tests that change who is logged in put things back themselves; the story test has its own fresh nodes.
+bob is a member with one finished download, carol has asked to join and waits). The nodes stay logged in by
+/cmd; a browser then logs in on top with the same password (the node's login is shared). Tests that log a
+node out put it back themselves; the story test has its own fresh nodes.
 """
 
 from __future__ import annotations
@@ -102,21 +102,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         (tmp / "bob-dl").mkdir()
         bob.ok(f"download_file team notes.txt {shlex.quote(str(tmp / 'bob-dl'))}")
         bob.wait_download("notes.txt", timeout=60)
-        for n in (alice, bob, carol):
-            n.ok("logout")
         yield World(c, alice, bob, carol, files)
         if any(not p.alive() for p in c.procs):
             print(c.logs())
-
-
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def logged_world(world: World, browser: Browser) -> World:
-    """The world with every node logged in through the browser once (so later logins check the password)."""
-    for node in (world.alice, world.bob, world.carol):
-        ctx = await browser.new_context(viewport=DESKTOP)
-        await ui_login(await ctx.new_page(), node)
-        await ctx.close()
-    return world
 
 
 async def open_until(page: Page, address: str, selector: str, tries: int = 40) -> None:

@@ -71,20 +71,20 @@ async def pages_of(browser: Browser, world: World, scheme: Scheme, viewport: Vie
 
 @pytest.mark.parametrize(("scheme", "width"), [("light", "desktop"), ("dark", "desktop"), ("dark", "phone")])
 async def test_every_page_passes_axe_without_serious_violations(
-        browser: Browser, logged_world: World, shots: Path, scheme: Scheme, width: str) -> None:
-    problems = await pages_of(browser, logged_world, scheme, DESKTOP if width == "desktop" else PHONE, shots)
+        browser: Browser, world: World, shots: Path, scheme: Scheme, width: str) -> None:
+    problems = await pages_of(browser, world, scheme, DESKTOP if width == "desktop" else PHONE, shots)
     assert problems == []
 
 
-async def test_dark_toggle_persists_across_pages_and_reloads(browser: Browser, logged_world: World) -> None:
+async def test_dark_toggle_persists_across_pages_and_reloads(browser: Browser, world: World) -> None:
     ctx = await browser.new_context(viewport=DESKTOP, color_scheme="light")
     try:
         page = await ctx.new_page()
-        await page.goto(url(logged_world.alice, "/login"))
+        await page.goto(url(world.alice, "/login"))
         bg_light = await page.evaluate("getComputedStyle(document.body).backgroundColor")
         await page.get_by_role("button", name="Switch to the dark theme").click()
         assert await page.evaluate("document.documentElement.dataset.theme") == "dark"
-        await page.goto(url(logged_world.alice, "/register"))
+        await page.goto(url(world.alice, "/register"))
         assert await page.evaluate("document.documentElement.dataset.theme") == "dark"
         assert await page.evaluate("getComputedStyle(document.body).backgroundColor") != bg_light
         await page.get_by_role("button", name="Switch to the light theme").click()

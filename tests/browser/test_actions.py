@@ -10,14 +10,14 @@ from playwright.async_api import Page, expect
 from tests.browser.conftest import World, ensure_logged_in, url
 
 
-async def test_share_by_path_then_stop_sharing(page: Page, logged_world: World) -> None:
-    alice = logged_world.alice
+async def test_share_by_path_then_stop_sharing(page: Page, world: World) -> None:
+    alice = world.alice
     await ensure_logged_in(page, alice)
     await page.goto(url(alice, "/groups/zeta"))
-    await page.fill("#share-path", str(logged_world.files / "missing.txt"))
+    await page.fill("#share-path", str(world.files / "missing.txt"))
     await page.click("button:has-text('Share this file')")
     await expect(page.locator("#share-error")).to_contain_text("There is no file at")
-    await page.fill("#share-path", str(logged_world.files / "notes.txt"))
+    await page.fill("#share-path", str(world.files / "notes.txt"))
     await page.click("button:has-text('Share this file')")
     await expect(page.get_by_text("Sharing notes.txt with zeta.")).to_be_visible()
     shares = page.locator("section[aria-labelledby=my-shares] li.row", has_text="notes.txt")
@@ -27,8 +27,8 @@ async def test_share_by_path_then_stop_sharing(page: Page, logged_world: World) 
     await expect(page.locator("section[aria-labelledby=my-shares] li.row")).to_have_count(0)
 
 
-async def test_owner_rejects_a_request_in_one_click(page: Page, logged_world: World) -> None:
-    alice, carol = logged_world.alice, logged_world.carol
+async def test_owner_rejects_a_request_in_one_click(page: Page, world: World) -> None:
+    alice, carol = world.alice, world.carol
     await ensure_logged_in(page, carol)
     await page.goto(url(carol, "/groups/zeta"))
     await page.get_by_role("button", name="Ask to join zeta").click()
@@ -40,21 +40,21 @@ async def test_owner_rejects_a_request_in_one_click(page: Page, logged_world: Wo
     await expect(page.locator("#requests")).to_have_count(0)
 
 
-async def test_download_folder_must_exist(page: Page, logged_world: World) -> None:
-    alice = logged_world.alice
+async def test_download_folder_must_exist(page: Page, world: World) -> None:
+    alice = world.alice
     await ensure_logged_in(page, alice)
     await page.goto(url(alice, "/groups/team"))
     await page.locator("details.folder > summary").click()
     await page.fill("#folder", "/no/such/folder")
     await page.click("button:has-text('Use this folder')")
     await expect(page.locator("#folder-error")).to_contain_text("/no/such/folder is not a folder on this computer")
-    await page.fill("#folder", str(logged_world.files))
+    await page.fill("#folder", str(world.files))
     await page.click("button:has-text('Use this folder')")
-    await expect(page.get_by_text(f"Downloads now go to {logged_world.files}.")).to_be_visible()
+    await expect(page.get_by_text(f"Downloads now go to {world.files}.")).to_be_visible()
 
 
-async def test_leaving_the_last_membership_deletes_the_group(page: Page, logged_world: World) -> None:
-    alice = logged_world.alice
+async def test_leaving_the_last_membership_deletes_the_group(page: Page, world: World) -> None:
+    alice = world.alice
     await ensure_logged_in(page, alice)
     await page.goto(url(alice, "/groups"))
     await page.fill("#group_id", "shortlived")

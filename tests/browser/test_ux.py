@@ -27,13 +27,13 @@ TEXT_SIZES = """() => {
 
 
 async def test_phone_width_has_no_sideways_scroll_small_text_or_zoom_lock(browser: Browser,
-                                                                            logged_world: World) -> None:
+                                                                            world: World) -> None:
     ctx = await browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
     try:
         page = await ctx.new_page()
-        await ensure_logged_in(page, logged_world.bob)
+        await ensure_logged_in(page, world.bob)
         for path in ("/", "/groups", "/groups/team", "/downloads"):
-            await page.goto(url(logged_world.bob, path))
+            await page.goto(url(world.bob, path))
             widths = await page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
             assert widths[0] <= widths[1], f"{path} scrolls sideways: {widths}"
             small = [(tag, px) for tag, px in await page.evaluate(TEXT_SIZES) if px < MIN_TEXT_PX]
@@ -44,14 +44,14 @@ async def test_phone_width_has_no_sideways_scroll_small_text_or_zoom_lock(browse
         await ctx.close()
 
 
-async def test_first_row_sits_near_the_top_on_desktop_and_phone(browser: Browser, logged_world: World) -> None:
+async def test_first_row_sits_near_the_top_on_desktop_and_phone(browser: Browser, world: World) -> None:
     for viewport, limit in ((DESKTOP, 250), (PHONE, 400)):
         ctx = await browser.new_context(viewport=viewport)
         try:
             page = await ctx.new_page()
-            await ensure_logged_in(page, logged_world.bob)
+            await ensure_logged_in(page, world.bob)
             for path in ("/", "/groups", "/downloads"):
-                await page.goto(url(logged_world.bob, path))
+                await page.goto(url(world.bob, path))
                 box = await page.locator("main li.row").first.bounding_box()
                 assert box is not None and box["y"] <= limit, f"{path} at {viewport['width']}px: first row at {box}"
         finally:
@@ -77,13 +77,13 @@ async def tab_through(page: Page, limit: int = 120) -> list[dict[str, object]]:
 
 
 async def test_keyboard_reaches_every_action_with_a_visible_focus_ring(browser: Browser,
-                                                                          logged_world: World) -> None:
+                                                                          world: World) -> None:
     ctx = await browser.new_context(viewport=DESKTOP)
     try:
         page = await ctx.new_page()
-        await ensure_logged_in(page, logged_world.alice)
+        await ensure_logged_in(page, world.alice)
         for path, ready in (("/groups/team", "li.row:has-text('big.bin')"), ("/groups", "li.row"), ("/", "li.row")):
-            await open_until(page, url(logged_world.alice, path), ready)
+            await open_until(page, url(world.alice, path), ready)
             count = await page.evaluate("""() => {
                 const els = [...document.querySelectorAll('a[href], button, input, summary, select, textarea')]
                   .filter(el => !el.closest('[hidden], template') && !el.disabled && el.getClientRects().length)
@@ -103,7 +103,7 @@ async def test_keyboard_reaches_every_action_with_a_visible_focus_ring(browser: 
             invisible = [r for r in reached if r["outline"] == "none" or not r["width"]]
             assert invisible == [], f"{path}: focus without a visible outline: {invisible[:3]}"
         # Enter opens a disclosure; Esc closes the notice.
-        await page.goto(url(logged_world.alice, "/groups/team"))
+        await page.goto(url(world.alice, "/groups/team"))
         await page.focus("details.danger > summary")
         await page.keyboard.press("Enter")
         assert await page.evaluate("document.querySelector('details.danger').open")
@@ -111,8 +111,8 @@ async def test_keyboard_reaches_every_action_with_a_visible_focus_ring(browser: 
         await ctx.close()
 
 
-async def test_notice_is_a_small_toast_that_escape_closes(page: Page, logged_world: World) -> None:
-    await ui_login(page, logged_world.alice)
+async def test_notice_is_a_small_toast_that_escape_closes(page: Page, world: World) -> None:
+    await ui_login(page, world.alice)
     toast = page.locator("#toast")
     await expect(toast).to_contain_text("Logged in as alice.")
     box = await toast.bounding_box()
@@ -121,9 +121,9 @@ async def test_notice_is_a_small_toast_that_escape_closes(page: Page, logged_wor
     await expect(toast).to_be_hidden()
 
 
-async def test_form_error_is_shown_next_to_the_field_that_caused_it(page: Page, logged_world: World) -> None:
-    await ensure_logged_in(page, logged_world.alice)
-    await page.goto(url(logged_world.alice, "/groups"))
+async def test_form_error_is_shown_next_to_the_field_that_caused_it(page: Page, world: World) -> None:
+    await ensure_logged_in(page, world.alice)
+    await page.goto(url(world.alice, "/groups"))
     await page.fill("#group_id", "bad name!")
     await page.click("button:has-text('Create group')")
     error = page.locator("#create-error")
@@ -144,8 +144,8 @@ window.Notification.requestPermission = () => { window.Notification.permission =
 
 
 async def test_downloads_update_live_without_reload_and_idle_page_makes_no_requests(
-        browser: Browser, logged_world: World, tmp_path: Path) -> None:
-    world = logged_world
+        browser: Browser, world: World, tmp_path: Path) -> None:
+    world = world
     ctx = await browser.new_context(viewport=DESKTOP)
     await ctx.add_init_script(FAKE_NOTIFICATION)
     try:
@@ -177,11 +177,11 @@ async def test_downloads_update_live_without_reload_and_idle_page_makes_no_reque
         await ctx.close()
 
 
-async def test_first_screen_weighs_under_300_kB_in_under_25_requests(browser: Browser, logged_world: World) -> None:
+async def test_first_screen_weighs_under_300_kB_in_under_25_requests(browser: Browser, world: World) -> None:
     ctx = await browser.new_context(viewport=DESKTOP)
     try:
         page = await ctx.new_page()
-        await ensure_logged_in(page, logged_world.bob)
+        await ensure_logged_in(page, world.bob)
         for path in ("/", "/groups/team", "/downloads"):
             sizes: list[int] = []
 
@@ -193,7 +193,7 @@ async def test_first_screen_weighs_under_300_kB_in_under_25_requests(browser: Br
                 sizes.append(len(body))
 
             page.on("response", on_response)
-            await page.goto(url(logged_world.bob, path), wait_until="load")
+            await page.goto(url(world.bob, path), wait_until="load")
             await page.wait_for_timeout(300)
             page.remove_listener("response", on_response)
             assert len(sizes) <= 25, f"{path}: {len(sizes)} requests"
@@ -202,13 +202,13 @@ async def test_first_screen_weighs_under_300_kB_in_under_25_requests(browser: Br
         await ctx.close()
 
 
-async def test_empty_lists_say_what_to_do_next(page: Page, logged_world: World) -> None:
-    await ensure_logged_in(page, logged_world.carol)
-    await page.goto(url(logged_world.carol, "/"))
+async def test_empty_lists_say_what_to_do_next(page: Page, world: World) -> None:
+    await ensure_logged_in(page, world.carol)
+    await page.goto(url(world.carol, "/"))
     await expect(page.get_by_text("This node shares nothing yet — open one of your groups")).to_be_visible()
     await expect(page.get_by_text("No downloads yet — open one of your groups")).to_be_visible()
-    await page.goto(url(logged_world.carol, "/downloads"))
+    await page.goto(url(world.carol, "/downloads"))
     await expect(page.get_by_text("No downloads yet — open one of")).to_be_visible()
-    await ensure_logged_in(page, logged_world.alice)
-    await page.goto(url(logged_world.alice, "/groups/zeta"))
+    await ensure_logged_in(page, world.alice)
+    await page.goto(url(world.alice, "/groups/zeta"))
     await expect(page.get_by_text("No shared files yet — share a file with the group.")).to_be_visible()
