@@ -4,7 +4,8 @@ Theory of operation: the engine asks ``swarm_source`` (the node's tracker client
 holding the file, at start, every ``refresh_interval`` and whenever it has no usable peer, so peers that join
 later are used. It keeps up to ``max_peers`` ``PeerLink``s. Work is driven by callbacks, not by a task per
 peer: whenever a link has room (fewer pieces in flight than its ``depth``) and a piece buffer is free, the pure
-``PiecePicker`` names a piece (rarest first, random among equals) and the link requests all its blocks. When a
+``PiecePicker`` names a piece (rarest first, random among equals within a window of nearby pieces, for
+locality) and the link requests all its blocks. When a
 piece's last byte lands in its buffer the link calls back; the SHA-256 check and the ``os.pwrite`` run in a
 two-thread pool (hashlib and pwrite release the GIL), and the link is refilled at once so the pipe never
 drains while hashing. A good piece is marked in the store (served at once to other peers, saved for resuming)

@@ -271,7 +271,6 @@ class _Connection(asyncio.Protocol):
         assert self.store is not None and self.transport is not None
         loop = asyncio.get_running_loop()
         store, transport = self.store, self.transport
-        buf = bytearray(0 if self.server.use_sendfile else 1 << 20)
         try:
             while not self.closed:
                 if not self.queue:
@@ -305,7 +304,7 @@ class _Connection(asyncio.Protocol):
                             transport.write(b"".join(self.outbox))
                             self.outbox.clear()
                     else:
-                        await self._send_copy(loop, store, buf, offset, length)
+                        await self._send_copy(loop, store, offset, length)
                 finally:
                     store.release()
                 self.server._count(self.user_id, length)
@@ -315,14 +314,14 @@ class _Connection(asyncio.Protocol):
             log.debug("piece send to %s ended: %s", self.addr, exc)
             self.abort()
 
-    async def _send_copy(self, loop: asyncio.AbstractEventLoop, store: PieceStore, buf: bytearray, offset: int,
+    async def _send_copy(self, loop: asyncio.AbstractEventLoop, store: PieceStore, offset: int,
                          length: int) -> None:
-        view = memoryview(buf)[:length]
-        got = await loop.run_in_executor(None, os.preadv, store.file.fileno(), [view], offset)
-        if got != length:
+        """The TLS path: read in a thread, hand the bytes to the transport, wait while its buffer is full."""
+        data = await loop.run_in_executor(None, os.pread, store.file.fileno(), length, offset)
+        if len(data) != length:
             raise OSError("short read from the shared file")
         assert self.transport is not None
-        self.transport.write(bytes(view))
+        self.transport.write(data)
         await self.can_write.wait()
 
     # --- closing --------------------------------------------------------------------------------------------

@@ -6,9 +6,12 @@ the temporary file of a download: it is sized with ``ftruncate`` (sparse, so an 
 on tmpfs), pieces are hashed and written at their offset with ``os.pwrite`` by ``verify_and_write`` in a worker
 thread, and the event loop then records them with ``mark_verified``. The verified bitfield goes to a small JSON
 state file, replaced atomically and debounced (at most one write per ``SAVE_DELAY``, no fsync): a killed node
-loses at most the last fraction of a second of pieces, never claims a piece it has not written. At the end,
-``finish`` checks the whole-file SHA-256 and moves the file into place without ever overwriting; the store then
-keeps serving the same inode from its final path.
+loses at most the last fraction of a second of pieces, never claims a piece it has not written. The writer
+threads also stream the whole-file SHA-256 over the contiguous written prefix (from the piece buffer in hand, or
+by ``pread`` for pieces written earlier out of order), so the whole-file check costs no extra pass at the end in
+the usual case. ``finish`` compares it (re-reading the whole file only if the streamed hash is incomplete or
+wrong) and moves the file into place without ever overwriting; the store then keeps serving the same inode from
+its final path.
 
 Readers (the piece server's sendfile, the engine's writer threads) hold the file descriptor through
 ``acquire``/``release`` so that ``close`` never pulls a descriptor out from under a system call.
