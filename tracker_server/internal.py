@@ -25,6 +25,7 @@ from tracker_server.cluster_auth import verify
 from tracker_server.keys import REPLICATOR, STORE
 from tracker_server.replication import Replicator
 from tracker_server.state import Entry
+from tracker_server.throttle import sign_client
 from wire.errors import Forbidden, GroupShareError, TooLarge, Unavailable
 
 MAX_INTERNAL_BODY = 512 << 20
@@ -172,6 +173,7 @@ async def forward(request: web.Request, rep: Replicator, raw: bytes) -> web.Stre
     target = rep.cfg.trackers[rep.primary_no - 1]
     headers = {k: v for k, v in request.headers.items() if k in ("Authorization", "Content-Type")}
     headers[FORWARDED] = str(rep.me)
+    headers.update(sign_client(rep.key, request.remote or "", time.time()))  # login throttling counts the client
     try:
         async with rep.http.request(request.method, target.url + request.path_qs, data=raw or None,
                                      headers=headers, timeout=aiohttp.ClientTimeout(total=15)) as resp:
