@@ -20,6 +20,7 @@ from tracker_server.config import TrackerConfig
 from tracker_server.liveness import Holding, HoldingKey, Liveness
 from tracker_server.log import LogWriter
 from tracker_server.passwords import PasswordHasher
+from tracker_server.quotas import Quotas
 from tracker_server.state import Entry, Group, Op, Session, State
 from tracker_server.throttle import LoginThrottle
 from wire.errors import BadInput, Conflict, Forbidden, NotFound, NotLoggedIn, Unavailable
@@ -61,6 +62,7 @@ class TrackerService:
         self.settled = True
         self._in_flight: dict[str, asyncio.Future[None]] = {}
         self.throttle = LoginThrottle(state.login_failures)
+        self.quotas = Quotas()
         self.grace_sessions(config.clock())
 
     def now(self) -> float:
@@ -247,6 +249,7 @@ class TrackerService:
         def decide() -> tuple[Op, OpResult]:
             if group_id in self.state.groups:
                 raise Conflict(f"group id {group_id} is taken")
+            self.quotas.check_create_group(self.state, user)
             return {"g": group_id, "u": user}, OpResult(201, {"group_id": group_id})
 
         return await self._write(op_id, "create_group", decide)
@@ -260,6 +263,7 @@ class TrackerService:
                 raise Conflict(f"you are already a member of {group_id}")
             if user in group.requests:
                 raise Conflict(f"your request to join {group_id} is already pending")
+            self.quotas.check_join(self.state, group, user)
             return {"g": group_id, "u": user}, OpResult(202, {"status": "pending"})
 
         return await self._write(op_id, "join", decide)

@@ -1,0 +1,139 @@
+"""Attacks on the tracker API: huge bodies (refused from the header, never buffered), overlong and hostile
+names, quota exhaustion (groups per user, pending requests), a non-member and a removed member asking for files
+and tokens, a duplicate approve. Real app factory, real SQLite file, real sockets."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.tracker.helpers import Api, Clock, make_config
+from tests.tracker.test_rules import file_body
+from tracker_server.app import create_app
+from tracker_server.keys import SERVICE
+from tracker_server.quotas import Quotas
+
+
+@pytest.fixture
+async def api(aiohttp_client: Callable[..., Awaitable[Any]], tmp_path: Path) -> Api:
+    return Api(await aiohttp_client(create_app(make_config(tmp_path / "data", Clock()))))
+
+
+async def raw_http(port: int, head: bytes, body: bytes = b"", read_for: float = 5.0) -> bytes:
+    """Send a hand-made request; return what came back before the server closed or ``read_for`` passed."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(head + body)
+    await writer.drain()
+    got = b""
+    try:
+        async with asyncio.timeout(read_for):
+            while b"\r\n\r\n" not in got or not got.rstrip().endswith(b"}"):
+                chunk = await reader.read(65536)
+                if not chunk:
+                    break
+                got += chunk
+    except TimeoutError:
+        pass
+    writer.close()
+    return got
+
+
+async def test_a_2_gib_body_is_refused_from_its_content_length_without_reading_it(api: Api) -> None:
+    port = api.client.server.port
+    assert port is not None
+    head = (b"POST /api/v1/users HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 2147483648\r\n\r\n")
+    answer = await raw_http(port, head, b'{"user_id": "x"')  # 15 of the 2 GiB claimed: the rest never comes
+    assert answer.startswith(b"HTTP/1.1 413") and b"too_large" in answer
+
+
+async def test_a_chunked_body_over_the_cap_is_refused(api: Api) -> None:
+    async def endless() -> Any:
+        for _ in range(64):
+            yield b" " * 65536  # 4 MiB in all, no Content-Length
+
+    resp = await api.client.post("/api/v1/sessions", data=endless())
+    assert resp.status == 413
+
+
+@pytest.mark.parametrize("field,value", [("user_id", "u" * 65), ("user_id", "../x"), ("user_id", "<script>"),
+                                         ("user_id", "a\x00b"), ("password", "p" * 257)])
+async def test_overlong_or_hostile_names_are_refused(api: Api, field: str, value: str) -> None:
+    body = {"user_id": "alice", "password": "pw", field: value}
+    status, data = await api.call("POST", "/api/v1/users", body)
+    assert status == 400 and data["error"]["code"] == "bad_input"
+
+
+@pytest.mark.parametrize("name", ["../x", "/etc/passwd", "a/b", "a\\b", "a\x00b", "a\x1bb", ".", "..",
+                                  "é" * 128])
+async def test_traversal_file_names_are_refused_at_share_and_at_lookup(api: Api, name: str) -> None:
+    alice = await api.user("alice")
+    await api.group_with(alice, "g1")
+    status, _ = await api.call("POST", "/api/v1/groups/g1/files", file_body(name), alice)
+    assert status == 400
+    quoted = name.replace("/", "%2F").replace("\\", "%5C").replace("\x00", "%00").replace("\x1b", "%1B")
+    status, _ = await api.call("GET", f"/api/v1/groups/g1/files/{quoted}", None, alice)
+    assert status in (400, 404)  # never a file, never a token
+
+
+async def test_a_group_named_script_is_refused(api: Api) -> None:
+    alice = await api.user("alice")
+    status, data = await api.call("POST", "/api/v1/groups", {"group_id": "<script>alert(1)</script>"}, alice)
+    assert status == 400 and data["error"]["code"] == "bad_input"
+
+
+async def test_groups_per_user_and_pending_requests_are_capped(api: Api) -> None:
+    api.client.app[SERVICE].quotas = Quotas(groups_per_user=3, pending_per_user=2, pending_per_group=2)
+    alice, bob, carol, dave, erin = [await api.user(n) for n in ("alice", "bob", "carol", "dave", "erin")]
+    for gid in ("a1", "a2", "a3"):
+        await api.ok("POST", "/api/v1/groups", {"group_id": gid}, alice, want=201)
+    status, data = await api.call("POST", "/api/v1/groups", {"group_id": "a4"}, alice)
+    assert status == 409 and "groups already" in data["error"]["message"]
+    for gid in ("b1", "b2"):
+        await api.ok("POST", "/api/v1/groups", {"group_id": gid}, bob, want=201)
+    await api.ok("POST", "/api/v1/groups/a1/join", {}, bob, want=202)
+    await api.ok("POST", "/api/v1/groups/a1/requests/bob/accept", {}, alice)
+    assert (await api.call("POST", "/api/v1/groups/a2/join", {}, bob))[0] == 409  # bob is in 3 groups now
+    await api.ok("POST", "/api/v1/groups/a1/join", {}, carol, want=202)
+    await api.ok("POST", "/api/v1/groups/a1/join", {}, dave, want=202)
+    assert (await api.call("POST", "/api/v1/groups/a1/join", {}, erin))[0] == 409  # a1 has 2 waiting
+    await api.ok("POST", "/api/v1/groups/a2/join", {}, carol, want=202)
+    assert (await api.call("POST", "/api/v1/groups/a3/join", {}, carol))[0] == 409  # carol has 2 waiting
+
+
+async def test_a_non_member_and_a_removed_member_get_no_file_list_and_no_token(api: Api) -> None:
+    alice, bob, eve = await api.user("alice"), await api.user("bob"), await api.user("eve")
+    await api.group_with(alice, "g1", bob)
+    await api.ok("POST", "/api/v1/groups/g1/files", file_body("secret.txt"), alice, want=201)
+    assert (await api.ok("GET", "/api/v1/groups/g1/files/secret.txt", None, bob))["token"]  # bob may, for now
+    for outsider in (eve, None):
+        assert (await api.call("GET", "/api/v1/groups/g1/files", None, outsider))[0] in (401, 403)
+        status, data = await api.call("GET", "/api/v1/groups/g1/files/secret.txt", None, outsider)
+        assert status in (401, 403) and "token" not in data
+    await api.ok("POST", "/api/v1/groups/g1/join", {}, eve, want=202)  # pending is not member
+    assert (await api.call("GET", "/api/v1/groups/g1/files/secret.txt", None, eve))[0] == 403
+    await api.ok("POST", "/api/v1/groups/g1/leave", {}, bob)  # bob is out now
+    for path in ("/api/v1/groups/g1/files", "/api/v1/groups/g1/files/secret.txt"):
+        status, data = await api.call("GET", path, None, bob)
+        assert status == 403 and "token" not in data and "files" not in data
+    info = await api.ok("GET", "/api/v1/groups/g1", None, bob)
+    assert info["members"] == [] and info["my_status"] == "none"
+
+
+async def test_a_duplicate_approve_admits_once(api: Api) -> None:
+    alice, bob = await api.user("alice"), await api.user("bob")
+    await api.ok("POST", "/api/v1/groups", {"group_id": "g1"}, alice, want=201)
+    await api.ok("POST", "/api/v1/groups/g1/join", {}, bob, want=202)
+    accept = "/api/v1/groups/g1/requests/bob/accept"
+    first = await api.call("POST", accept, {"op_id": "approve-1"}, alice)
+    again = await api.call("POST", accept, {"op_id": "approve-1"}, alice)  # a retry: same answer, applied once
+    other = await api.call("POST", accept, {}, alice)  # a second approve: nothing pending any more
+    assert first == again == (200, {}) and other[0] == 404
+    members = (await api.ok("GET", "/api/v1/groups/g1", None, alice))["members"]
+    assert sorted(m["user_id"] for m in members) == ["alice", "bob"]
+    assert (await api.call("POST", "/api/v1/groups/g1/requests/bob/reject", {}, alice))[0] == 404
+    assert (await api.call("POST", accept, {}, bob))[0] == 403  # and only the owner may approve at all
