@@ -15,6 +15,7 @@ import http.client
 import json
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,7 +62,8 @@ def http_json(port: int, path: str, timeout: float = 5.0) -> tuple[int, dict[str
         conn.close()
 
 
-def wait_healthy(port: int, proc_alive: object, timeout: float = 30.0) -> dict[str, object]:
+def wait_healthy(port: int, proc_alive: Callable[[], bool], timeout: float = 30.0, log: Callable[[], str] = str
+                 ) -> dict[str, object]:
     deadline = time.monotonic() + timeout
     last = ""
     while time.monotonic() < deadline:
@@ -72,10 +74,14 @@ def wait_healthy(port: int, proc_alive: object, timeout: float = 30.0) -> dict[s
             last = f"status {status}"
         except OSError as e:
             last = str(e)
-        if callable(proc_alive) and not proc_alive():
-            raise RuntimeError(f"process behind port {port} exited: {last}")
+        if not proc_alive():
+            raise RuntimeError(f"process behind port {port} exited: {last}\n{log()}")
         time.sleep(0.1)
     raise TimeoutError(f"/healthz on {port} not ready after {timeout}s ({last})")
+
+
+def _alive(proc: subprocess.Popen[bytes]) -> Callable[[], bool]:
+    return lambda: proc.poll() is None
 
 
 @dataclass
@@ -114,7 +120,11 @@ class Cluster:
     tracker_ports: list[int] = field(default_factory=list)
     tracker_procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     tracker_extra: list[str] = field(default_factory=list)
+    node_args: list[str] = field(default_factory=list)
     nodes: list[Node] = field(default_factory=list)
+
+    def _tail(self, name: str) -> Callable[[], str]:
+        return lambda: self.procs.log_tail(name)
 
     @property
     def tracker_file(self) -> Path:
@@ -127,12 +137,12 @@ class Cluster:
         self.tracker_file.write_text("".join(f"127.0.0.1:{p}\n" for p in self.tracker_ports))
         self.tracker_extra = list(extra)
         procs = [self.spawn_tracker(i) for i in range(1, count + 1)]
-        return [wait_healthy(port, lambda p=p: p.poll() is None)
-                for p, port in zip(procs, self.tracker_ports, strict=True)]
+        return [wait_healthy(port, _alive(p), log=self._tail(f"tracker-{n}"))
+                for n, (p, port) in enumerate(zip(procs, self.tracker_ports, strict=True), 1)]
 
     def start_tracker(self, no: int) -> dict[str, object]:
         proc = self.spawn_tracker(no)
-        return wait_healthy(self.tracker_ports[no - 1], lambda: proc.poll() is None)
+        return wait_healthy(self.tracker_ports[no - 1], _alive(proc), log=self._tail(f"tracker-{no}"))
 
     def spawn_tracker(self, no: int) -> subprocess.Popen[bytes]:
         proc = self.procs.spawn(f"tracker-{no}", [str(REPO / "tracker"), str(self.tracker_file), str(no),
@@ -157,10 +167,10 @@ class Cluster:
             data_dir = self.work / "nodes" / name
             proc = self.procs.spawn(f"node-{name}", [str(REPO / "client"), f"127.0.0.1:{piece_port}",
                                                      str(self.tracker_file), "--web-port", str(web_port),
-                                                     "--data-dir", str(data_dir)])
+                                                     "--data-dir", str(data_dir), *self.node_args])
             started.append((proc, Node(name, piece_port, web_port, data_dir, proc.pid)))
         for proc, node in started:
-            wait_healthy(node.web_port, lambda p=proc: p.poll() is None)
+            wait_healthy(node.web_port, _alive(proc), log=self._tail(f"node-{node.name}"))
             self.nodes.append(node)
         return [node for _, node in started]
 

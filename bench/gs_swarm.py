@@ -16,9 +16,10 @@ GROUP = "bench"
 
 
 class OurSwarm:
-    def __init__(self, procs: Procs, work: Path, seeders: int, files: list[Path]) -> None:
+    def __init__(self, procs: Procs, work: Path, seeders: int, files: list[Path],
+                 node_args: tuple[str, ...] = ()) -> None:
         self.work = work
-        self.cluster = Cluster(procs, work)
+        self.cluster = Cluster(procs, work, node_args=list(node_args))
         self.cluster.start_trackers(1)
         self.seeders = self.cluster.start_nodes([f"s{i}" for i in range(seeders)])
         join_group(self.seeders[0], self.seeders[1:], GROUP)

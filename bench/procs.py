@@ -91,6 +91,13 @@ class Procs:
         self.children.append(proc)
         return proc
 
+    def log_tail(self, name: str, lines: int = 8) -> str:
+        """The end of a child's log, for error messages."""
+        path = self.log_dir / f"{name}.log"
+        if not path.exists():
+            return ""
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
     def stop(self, proc: subprocess.Popen[bytes], grace: float = 3.0) -> None:
         if proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
