@@ -123,7 +123,7 @@ class DownloadEngine:
         self._samples: deque[tuple[float, int]] = deque(maxlen=12)
         self._last_bytes: dict[PeerLink, int] = {}
         self._result: asyncio.Future[None] | None = None
-        self._last_useful = time.monotonic()
+        self._last_useful = self._last_tick = time.monotonic()
 
     # --- the run --------------------------------------------------------------------------------------------
     async def run(self) -> None:
@@ -134,7 +134,7 @@ class DownloadEngine:
         self._result = result = loop.create_future()
         cfg = self.config
         tick = max(0.05, min(0.5, cfg.no_peer_timeout / 4))
-        self._last_useful = last_refresh = time.monotonic()
+        self._last_useful = last_refresh = self._last_tick = time.monotonic()
         try:
             await self._refresh()
             while not result.done():
@@ -143,7 +143,7 @@ class DownloadEngine:
                         not self._links() and now - last_refresh >= min(1.0, cfg.refresh_interval)):
                     last_refresh = now
                     await self._refresh()
-                self._tick(time.monotonic(), tick)
+                self._tick(time.monotonic())
                 self._connect_more()
                 if not result.done():
                     await asyncio.wait([result], timeout=tick)
@@ -227,7 +227,7 @@ class DownloadEngine:
         peer.link, peer.seed = link, link.is_seed
         self._last_bytes[link] = 0
         self.picker.add_peer(None if peer.seed else link.has)
-        self._last_useful = time.monotonic()
+        self._last_useful = link.connected_at = time.monotonic()
         self._fill(link)
 
     def _backoff(self, peer: _Peer, reason: str) -> None:
@@ -238,22 +238,29 @@ class DownloadEngine:
         log.debug("peer %s: %s (retry in %.1fs)", peer.info.addr, reason, delay)
 
     # --- periodic checks ------------------------------------------------------------------------------------
-    def _tick(self, now: float, interval: float) -> None:
+    def _tick(self, now: float) -> None:
         self._samples.append((now, self.store.bytes_verified))
+        cfg = self.config
+        dt = max(1e-3, now - self._last_tick)
+        self._last_tick = now
         useful = False
         for link in self._links():
             got = link.bytes_received - self._last_bytes.get(link, 0)
             self._last_bytes[link] = link.bytes_received
-            sample = got / interval
-            link.rate = sample if link.rate == 0.0 else 0.7 * link.rate + 0.3 * sample
-            want = math.ceil(link.rate * self.config.latency_target / self.meta.piece_size) + 1
-            link.depth = max(2, min(self.config.max_depth, want))
-            if got == 0 and link.jobs and link.oldest_job_age(now) > self.config.request_timeout:
+            if got:
+                link.last_data_at = now
+            link.rate = got / dt if link.rate == 0.0 else 0.7 * link.rate + 0.3 * got / dt
+            want = math.ceil(link.rate * cfg.latency_target / self.meta.piece_size) + 1
+            link.depth = max(2, min(cfg.max_depth, want))
+            if got == 0 and link.jobs and link.oldest_job_age(now) > cfg.request_timeout:
                 link.close("peer stalled")
                 continue
+            # Useful: holds pieces we lack and has delivered lately (or is new). A peer that accepts and then
+            # never answers must not keep the download waiting forever.
+            lively = now - max(link.last_data_at, link.connected_at) <= cfg.no_peer_timeout
             peer = self._peers.get(link.addr)
-            if (peer is not None and peer.seed) or any(
-                    link.has(i) and not self.store.has(i) for i in range(self.meta.piece_count)):
+            if lively and ((peer is not None and peer.seed) or any(
+                    link.has(i) and not self.store.has(i) for i in range(self.meta.piece_count))):
                 useful = True
         if useful:
             self._last_useful = now

@@ -88,6 +88,8 @@ class PeerLink(asyncio.BufferedProtocol):
         self.bytes_received = 0  # verified-or-not piece bytes, for speed and depth
         self.depth = 2  # pieces in flight allowed; the engine adapts it
         self.rate = 0.0  # bytes/s, smoothed by the engine
+        self.connected_at = 0.0  # monotonic, set by the engine
+        self.last_data_at = 0.0  # monotonic time piece bytes last arrived, kept by the engine
 
     @property
     def user_id(self) -> str:

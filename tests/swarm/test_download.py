@@ -284,3 +284,51 @@ async def test_empty_file_completes_without_peers(tmp_path: Path) -> None:
     final = await store.finish(tmp_path / "empty")
     assert final.read_bytes() == b""
     store.close()
+
+
+async def start_mute_peer(meta_count: int) -> tuple[asyncio.Server, SeederInfo]:
+    """A peer that accepts the handshake, claims every piece, and then never sends a byte of any."""
+    from peer_node.swarm.store import full_bitfield
+    from wire.peer_protocol import Bitfield, encode
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(4096)
+        writer.write(encode(Bitfield(bytes(full_bitfield(meta_count)))))
+        while await reader.read(65536):
+            pass
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    return server, SeederInfo("mute", "127.0.0.1", server.sockets[0].getsockname()[1], "", None)
+
+
+async def test_a_peer_that_never_answers_does_not_hold_up_the_download(tmp_path: Path) -> None:
+    data = make_file(tmp_path / "src.bin", 512 * 1024)
+    meta = meta_of("src.bin", data, PIECE)
+    mute, mute_info = await start_mute_peer(meta.piece_count)
+    good = await start_seeder("good", [PieceStore.open_complete(tmp_path / "src.bin", meta)])
+    store = PieceStore.open_partial(tmp_path / "dl.part", tmp_path / "dl.state", meta)
+    try:
+        engine = DownloadEngine(meta, store, static_source(token_for(meta.sha256), [mute_info, good.info()]),
+                                config=EngineConfig(request_timeout=60, no_peer_timeout=60))
+        await asyncio.wait_for(engine.run(), 30)  # the endgame re-asks the good peer for the mute one's pieces
+        assert engine.progress().bytes_by_peer == {"good": meta.size}
+    finally:
+        store.close()
+        await good.close()
+        mute.close()
+
+
+async def test_only_a_peer_that_never_answers_fails_the_download(tmp_path: Path) -> None:
+    data = make_file(tmp_path / "src.bin", 64 * 1024)
+    meta = meta_of("src.bin", data, PIECE)
+    mute, mute_info = await start_mute_peer(meta.piece_count)
+    store = PieceStore.open_partial(tmp_path / "dl.part", tmp_path / "dl.state", meta)
+    try:
+        engine = DownloadEngine(meta, store, static_source(token_for(meta.sha256), [mute_info]),
+                                config=EngineConfig(no_peer_timeout=0.5, refresh_interval=0.2))
+        with pytest.raises(DownloadFailed, match="no seeder reachable"):
+            await asyncio.wait_for(engine.run(), 30)
+    finally:
+        store.close()
+        mute.close()
