@@ -11,6 +11,7 @@ UI's included.
 from __future__ import annotations
 
 import hmac
+import re
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
@@ -18,6 +19,10 @@ from aiohttp.typedefs import Handler, Middleware
 from peer_node.config import NodeConfig
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Forms and /cmd are small: a larger claimed body is refused from its header, before a byte of it is read (aiohttp
+# would otherwise wait for it). The upload route streams its file part to disk and caps it itself.
+MAX_BODY = 1024 * 1024
+STREAMED_BODY = re.compile(r"/groups/[^/]+/upload")
 
 
 def host_allowed(host: str | None, config: NodeConfig) -> bool:
@@ -38,6 +43,10 @@ def bearer_ok(authorization: str | None, api_key: str) -> bool:
     return hmac.compare_digest(token.strip().encode("utf-8", "replace"), api_key.encode("utf-8"))
 
 
+def body_too_large(content_length: int | None, path: str) -> bool:
+    return content_length is not None and content_length > MAX_BODY and not STREAMED_BODY.fullmatch(path)
+
+
 def refusal(status: int, message: str) -> web.Response:
     return web.Response(status=status, text=f"error: {message}\n", content_type="text/plain", charset="utf-8")
 
@@ -50,6 +59,8 @@ def door_middleware(config: NodeConfig) -> Middleware:
         cross_site = not origin_allowed(request.headers.get("Origin"), config)
         if cross_site and (request.method not in SAFE_METHODS or request.path == "/cmd"):
             return refusal(403, "cross-site request refused (foreign Origin)")
+        if body_too_large(request.content_length, request.path):
+            return refusal(413, f"request body too large (over {MAX_BODY} bytes)")
         return await handler(request)
 
     return door

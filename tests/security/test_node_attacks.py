@@ -1,0 +1,102 @@
+"""Attacks on the node's web port (the UI and /cmd): huge bodies, cross-site requests, DNS rebinding
+(``Host: evil.example``), forms without the CSRF token, and markup in names, against the real node app."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.cluster import free_port
+
+from peer_node.app import create_app
+from peer_node.config import NodeConfig
+from wire.tracker_list import TrackerAddress
+
+
+@dataclass
+class Node:
+    client: Any
+    port: int
+    key: str
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def origin(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@pytest.fixture
+async def node(aiohttp_client: Callable[..., Awaitable[Any]], tmp_path: Path) -> Node:
+    web_port = free_port()
+    config = NodeConfig(piece_host="127.0.0.1", piece_port=free_port(),
+                        trackers=(TrackerAddress("127.0.0.1", free_port(), 1),),  # nothing listens there
+                        web_port=web_port, data_dir=tmp_path / "node", tracker_timeout_s=1.0, tracker_retry_s=0.0,
+                        console=False)
+    client = await aiohttp_client(create_app(config), server_kwargs={"host": "127.0.0.1", "port": web_port})
+    return Node(client, web_port, (config.data_dir / "api-key").read_text("ascii").strip())
+
+
+async def raw_http(port: int, request: bytes, read_for: float = 5.0) -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(request)
+    await writer.drain()
+    got = b""
+    try:
+        async with asyncio.timeout(read_for):
+            while b"\r\n\r\n" not in got:
+                chunk = await reader.read(65536)
+                if not chunk:
+                    break
+                got += chunk
+    except TimeoutError:
+        pass
+    writer.close()
+    return got
+
+
+@pytest.mark.parametrize("path", ["/cmd", "/login", "/groups", "/groups/g1/share"])
+async def test_a_2_gib_body_is_refused_from_its_content_length(node: Node, path: str) -> None:
+    head = (f"POST {path} HTTP/1.1\r\nHost: {node.host}\r\nAuthorization: Bearer {node.key}\r\n"
+            f"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 2147483648\r\n\r\n").encode()
+    answer = await raw_http(node.port, head + b"user_id=a&")  # the rest of the 2 GiB never comes
+    assert answer.startswith(b"HTTP/1.1 413")
+
+
+@pytest.mark.parametrize("path", ["/cmd", "/login", "/groups", "/groups/g1/join", "/logout"])
+async def test_a_cross_site_post_is_refused(node: Node, path: str) -> None:
+    for origin in ("http://evil.example", "null", f"http://127.0.0.1:{node.port + 1}"):
+        resp = await node.client.post(path, data=b"help", headers={
+            "Origin": origin, "Authorization": f"Bearer {node.key}"})
+        assert resp.status == 403, (path, origin)
+
+
+@pytest.mark.parametrize("path", ["/", "/login", "/groups", "/downloads", "/healthz", "/api/status"])
+async def test_dns_rebinding_host_is_refused_on_every_route(node: Node, path: str) -> None:
+    resp = await node.client.get(path, headers={"Host": "evil.example", "Authorization": f"Bearer {node.key}"})
+    assert resp.status == 403
+    resp = await node.client.post("/cmd", data=b"help", headers={"Host": f"evil.example:{node.port}",
+                                                                 "Authorization": f"Bearer {node.key}"})
+    assert resp.status == 403
+
+
+async def test_a_form_without_the_sessions_csrf_token_is_refused(node: Node) -> None:
+    for form in ({"user_id": "alice", "password": "pw"}, {"user_id": "alice", "password": "pw", "csrf_token": "x"}):
+        resp = await node.client.post("/login", data=form, headers={"Origin": node.origin})
+        assert resp.status == 403
+
+
+async def test_markup_in_a_name_is_rendered_as_text(node: Node) -> None:
+    resp = await node.client.get("/login?user=%3Cscript%3Ealert(1)%3C%2Fscript%3E")
+    page = await resp.text()
+    assert resp.status == 200 and "<script>alert(1)" not in page and "&lt;script&gt;alert(1)" in page
+    assert "script-src 'self'" in resp.headers["Content-Security-Policy"]
+    resp = await node.client.post("/cmd", data=b"create_group '<script>alert(1)</script>'",
+                                  headers={"Authorization": f"Bearer {node.key}"})
+    assert resp.status == 400 and resp.content_type == "text/plain"  # never HTML, and refused before any call
