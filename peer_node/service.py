@@ -15,7 +15,6 @@ and serves those that still match.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 from pathlib import PurePath
@@ -192,16 +191,17 @@ class NodeService:
 
     async def logout(self) -> None:
         async with self._login_lock:
-            session = self._user()
+            self._user()
             await self._deactivate()
             try:
                 await self.tracker.write("DELETE", "/sessions/current", {})
             except NotLoggedIn:
                 pass  # the tracker had ended it already: logged out either way
             finally:
+                # Logged out locally even when no tracker answers: the session then dies of silence
+                # (no heartbeats) after the tracker's peer timeout.
                 self.tracker.session_token = None
                 await self.state.set_session(None)
-            del session
 
     # --- groups
     async def create_group(self, group_id: str) -> None:
@@ -326,7 +326,3 @@ class NodeService:
     def share_records(self, user_id: str) -> list[ShareRecord]:
         return [s for s in self.state.shares.values() if s.user_id == user_id]
 
-    async def wait_idle(self) -> None:
-        """For tests: let pending background work (share checks) finish."""
-        with contextlib.suppress(asyncio.CancelledError):
-            await self.shares_keeper.wait_checks()
