@@ -38,7 +38,7 @@ from peer_node.views import (
     NodeStatus,
     SharedFile,
 )
-from wire.errors import BadInput, Conflict, Forbidden, NotLoggedIn
+from wire.errors import BadInput, Conflict, Forbidden, NotLoggedIn, Unavailable
 from wire.names import check_file_name, check_id
 from wire.tokens import TokenVerifier
 
@@ -197,6 +197,8 @@ class NodeService:
                 await self.tracker.write("DELETE", "/sessions/current", {})
             except NotLoggedIn:
                 pass  # the tracker had ended it already: logged out either way
+            except Unavailable as exc:
+                log.warning("logged out locally; no tracker heard it (%s)", exc.message)
             finally:
                 # Logged out locally even when no tracker answers: the session then dies of silence
                 # (no heartbeats) after the tracker's peer timeout.
