@@ -122,12 +122,32 @@ def _seeders(svc: TrackerService, group_id: str, meta: FileMeta, sharers: set[st
     return out
 
 
+def _whole_seeders(svc: TrackerService, group_id: str, meta: FileMeta, sharers: set[str], now: float) -> int:
+    """How many of ``_seeders`` hold the whole file, counted without building them (the hot path)."""
+    key = (group_id, meta.sha256)
+    live = svc.liveness
+    counted: set[str] = set()
+    for uid in sharers:
+        token = svc.state.session_of_user.get(uid)
+        if token is not None and live.is_live(token, now) and live.holding(token, key)[1] is None:
+            counted.add(token)
+    members = svc.state.groups[group_id].members
+    for token in live.holders_of(key):
+        if token in counted or live.holding(token, key)[1] is not None or not live.is_live(token, now):
+            continue
+        session = svc.state.sessions.get(token)
+        if session is not None and session.user_id in members:
+            counted.add(token)
+    return len(counted)
+
+
 def list_files(svc: TrackerService, token: str | None, group_id: str) -> list[FileListing]:
     group = svc.member_group(svc.session(token), group_id)
+    now = svc.now()
     out: list[FileListing] = []
     for name in sorted(group.files):
         shared = group.files[name]
-        whole = sum(1 for s in _seeders(svc, group_id, shared.meta, shared.sharers) if s.pieces is None)
+        whole = _whole_seeders(svc, group_id, shared.meta, shared.sharers, now)
         if whole:
             out.append(FileListing(name, shared.meta.size, shared.meta.sha256, whole))
     return out
