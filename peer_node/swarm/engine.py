@@ -285,33 +285,40 @@ class DownloadEngine:
         self._free.append(buf)
 
     # --- requesting -----------------------------------------------------------------------------------------
-    def _fill_all(self) -> None:
+    def _fill_all(self, *, lazy: bool = False) -> None:
         for link in sorted(self._links(), key=lambda link: -link.rate):
-            self._fill(link)
+            self._fill(link, lazy=lazy)
 
-    def _fill(self, link: PeerLink) -> None:
+    def _fill(self, link: PeerLink, *, lazy: bool = False) -> None:
+        """Top ``link`` up to its depth; ``lazy``: only once it is down to half (requests go out in batches,
+        so both ends make fewer writes and wake-ups)."""
         if link.closed or self._result is None or self._result.done():
+            return
+        if lazy and link.in_flight > link.depth // 2:
             return
         peer = self._peers.get(link.addr)
         has = None if peer is not None and peer.seed else link.has
-        while link.in_flight < link.depth:
-            buf = self._take_buffer()
-            if buf is None:
-                return
-            index = self.picker.pick(has, link.jobs.keys())
-            if index is None:
-                self._give_buffer(buf)
-                return
-            job = PieceJob(index, piece_length(index, self.meta.size, self.meta.piece_size), buf, link,
-                           time.monotonic())
-            try:
-                link.request(job)
-            except ProtocolError:  # the session's outstanding cap: wait for answers
-                self.picker.abandoned(index)
-                self._give_buffer(buf)
-                return
-            self.requests_sent += 1
-            self.requested.add(index)
+        try:
+            while link.in_flight < link.depth:
+                buf = self._take_buffer()
+                if buf is None:
+                    return
+                index = self.picker.pick(has, link.jobs.keys())
+                if index is None:
+                    self._give_buffer(buf)
+                    return
+                job = PieceJob(index, piece_length(index, self.meta.size, self.meta.piece_size), buf, link,
+                               time.monotonic())
+                try:
+                    link.request(job)
+                except ProtocolError:  # the session's outstanding cap: wait for answers
+                    self.picker.abandoned(index)
+                    self._give_buffer(buf)
+                    return
+                self.requests_sent += 1
+                self.requested.add(index)
+        finally:
+            link.flush()
 
     # --- link callbacks (LinkHandler) -----------------------------------------------------------------------
     def on_link_piece(self, link: PeerLink, job: PieceJob) -> None:
@@ -326,7 +333,7 @@ class DownloadEngine:
         self._verifying.add(future)
         loop = asyncio.get_running_loop()
         future.add_done_callback(lambda f: loop.call_soon_threadsafe(self._on_verified, job, f))
-        self._fill(link)
+        self._fill(link, lazy=True)
 
     def _on_verified(self, job: PieceJob, future: Future[bool]) -> None:
         self._verifying.discard(future)
@@ -364,7 +371,7 @@ class DownloadEngine:
                 if peer.strikes >= self.config.max_piece_failures_per_peer:
                     peer.banned = True
                     link.close("sent corrupt pieces")
-        self._fill_all()
+        self._fill_all(lazy=True)
 
     def on_link_reject(self, link: PeerLink, job: PieceJob) -> None:
         self.picker.abandoned(job.index)

@@ -82,6 +82,7 @@ class PeerLink(asyncio.BufferedProtocol):
         self.jobs: dict[int, PieceJob] = {}  # piece index -> job on this link
         self._blocks: dict[BlockKey, PieceJob] = {}
         self._discard: bytearray | None = None
+        self._pending: list[bytes] = []  # request frames not yet written
         self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.closed = False
         self.close_reason = ""
@@ -209,17 +210,23 @@ class PeerLink(asyncio.BufferedProtocol):
 
     # --- requesting -----------------------------------------------------------------------------------------
     def request(self, job: PieceJob) -> None:
-        """Ask for every block of ``job``'s piece (one frame each, written together)."""
-        assert self.transport is not None
-        frames = []
-        for begin in range(0, job.length, self.block_size):
-            key = (job.index, begin, min(self.block_size, job.length - begin))
-            frames.append(self.session.request(*key))
+        """Ask for every block of ``job``'s piece. The frames wait for ``flush`` so that a refill of several
+        pieces costs one system call. ProtocolError (nothing changed) when the session's cap would be passed."""
+        blocks = [(job.index, begin, min(self.block_size, job.length - begin))
+                  for begin in range(0, job.length, self.block_size)]
+        if self.session.outstanding + len(blocks) > self.session.max_outstanding:
+            raise ProtocolError("too many outstanding requests")
+        for key in blocks:
+            self._pending.append(self.session.request(*key))
             self._blocks[key] = job
-            job.keys.append(key)
-        job.blocks_left = len(job.keys)
+        job.keys.extend(blocks)
+        job.blocks_left = len(blocks)
         self.jobs[job.index] = job
-        self.transport.write(b"".join(frames))
+
+    def flush(self) -> None:
+        if self._pending and self.transport is not None and not self.closed:
+            self.transport.write(b"".join(self._pending))
+        self._pending.clear()
 
     def cancel(self, job: PieceJob) -> None:
         """Withdraw ``job``: its blocks still on the way go to the discard buffer, its buffer is free now."""

@@ -28,6 +28,7 @@ import io
 import json
 import os
 import shutil
+import stat
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -80,15 +81,22 @@ class PieceStore:
     @classmethod
     def open_partial(cls, temp_path: Path, state_path: Path, meta: FileMeta) -> PieceStore:
         bits = _load_state(state_path, meta)
-        flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+        # Never write through something another local user planted at the temporary name: no symlink is
+        # followed, a fresh start makes a new file (not truncate a hard link), a resumed one must be ours alone.
+        flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
         if bits is None:
             bits = bytearray((meta.piece_count + 7) // 8)
-            flags |= os.O_TRUNC
+            flags |= os.O_EXCL
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp_path)
         fd = os.open(temp_path, flags, 0o644)  # the user's file-to-be: usual mode (umask applies)
         try:
-            if os.fstat(fd).st_size != meta.size:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:
+                raise Conflict(f"{temp_path} is not a plain file of its own; refusing to write to it")
+            if st.st_size != meta.size:
                 os.ftruncate(fd, meta.size)
-        except OSError:
+        except (OSError, Conflict):
             os.close(fd)
             raise
         store = cls(temp_path, meta, fd, bits, complete=False, state_path=state_path)
