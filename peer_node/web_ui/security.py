@@ -145,7 +145,10 @@ def guard_middleware(port_of: Callable[[], int]) -> Middleware:
                 return refusal("Refused: this form was sent from another site.")
             if request.match_info.route.name not in STREAMED_ROUTES:
                 session = await get_session(request)
-                form = await request.post()
+                try:
+                    form = await request.post()
+                except (UnicodeDecodeError, ValueError):  # not a form of ours (e.g. not UTF-8): never a 500
+                    return refusal("This form could not be read. Go back, reload and try again.", 400)
                 if not csrf_ok(session, form.get(CSRF_FIELD)):
                     return refusal(
                         "This form has expired or did not come from this page. Go back, reload and try again.",
