@@ -4,12 +4,15 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from support.cluster import free_port
 
 from peer_node.app import create_app
@@ -100,3 +103,27 @@ async def test_markup_in_a_name_is_rendered_as_text(node: Node) -> None:
     resp = await node.client.post("/cmd", data=b"create_group '<script>alert(1)</script>'",
                                   headers={"Authorization": f"Bearer {node.key}"})
     assert resp.status == 400 and resp.content_type == "text/plain"  # never HTML, and refused before any call
+
+
+form_values = st.one_of(st.text(max_size=80), st.sampled_from(["", "../x", "<script>", "a\x00b", "x" * 2000]))
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.sampled_from(["/login", "/register", "/groups", "/logout", "/groups/g1/join", "/groups/g1/download"]),
+       st.dictionaries(st.sampled_from(["user_id", "password", "password2", "group_id", "next", "file_name",
+                                        "destination", "x"]), form_values, max_size=5),
+       st.one_of(st.none(), st.binary(max_size=300)))
+async def test_fuzzed_forms_with_a_valid_csrf_token_never_crash_the_ui(node: Node, path: str, fields: dict[str, str],
+                                                                       raw: bytes | None) -> None:
+    page = await (await node.client.get("/login")).text()
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert token is not None
+    headers = {"Origin": node.origin}
+    if raw is None:
+        resp = await node.client.post(path, data={**fields, "csrf_token": token.group(1)}, headers=headers,
+                                      allow_redirects=False)
+    else:
+        resp = await node.client.post(path, data=b"csrf_token=" + token.group(1).encode() + b"&" + raw,
+                                      headers={**headers, "Content-Type": "application/x-www-form-urlencoded"},
+                                      allow_redirects=False)
+    assert resp.status < 500 or resp.status == 503, (path, fields, raw, resp.status)
