@@ -196,6 +196,16 @@
     });
   }
 
-  function init() { setupTheme(); setupToast(); setupLive(); setupNotify(); setupBusyForms(); }
+  // "Create a group" and similar jump links: land in the field, ready to type.
+  function setupFocusLinks() {
+    document.querySelectorAll("a[data-focus]").forEach(function (a) {
+      a.addEventListener("click", function () {
+        var target = document.getElementById(a.getAttribute("data-focus"));
+        if (target) setTimeout(function () { target.focus(); }, 0);
+      });
+    });
+  }
+
+  function init() { setupTheme(); setupToast(); setupLive(); setupNotify(); setupBusyForms(); setupFocusLinks(); }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init); else init();
 })();

@@ -1,0 +1,46 @@
+"""The UI's small pure pieces, without a browser: redirects stay on site, CSRF comparison, session versions
+and the cookie key persist privately, and the real NodeService fits the interface the UI is typed against.
+"""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+from peer_node.service import NodeService
+from peer_node.web_ui.ports import UiService
+from peer_node.web_ui.security import SessionVersions, csrf_ok, load_or_create_key
+from peer_node.web_ui.state import safe_next
+
+
+def _fits(service: NodeService) -> UiService:
+    return service  # mypy --strict checks that NodeService satisfies UiService
+
+
+def test_after_login_redirects_only_to_paths_of_this_site() -> None:
+    assert safe_next("/groups/team?x=1") == "/groups/team?x=1"
+    for bad in ("//evil.example/", "https://evil.example/", "/\\evil", "", None, "groups"):
+        assert safe_next(bad) == "/"
+
+
+def test_csrf_token_must_match_exactly() -> None:
+    session = {"csrf": "a" * 43}
+    assert csrf_ok(session, "a" * 43)  # type: ignore[arg-type]
+    assert not csrf_ok(session, "a" * 42 + "b")  # type: ignore[arg-type]
+    assert not csrf_ok(session, None)  # type: ignore[arg-type]
+    assert not csrf_ok({}, "")  # type: ignore[arg-type]
+
+
+def test_session_versions_survive_a_restart_in_a_private_file(tmp_path: Path) -> None:
+    versions = SessionVersions(tmp_path)
+    assert versions.current("alice") == 0
+    assert versions.bump("alice") == 1
+    assert SessionVersions(tmp_path).current("alice") == 1
+    assert stat.S_IMODE((tmp_path / "web-sessions.json").stat().st_mode) == 0o600
+
+
+def test_cookie_key_is_made_once_and_kept(tmp_path: Path) -> None:
+    first = load_or_create_key(tmp_path)
+    token = first.encrypt(b"x")
+    assert load_or_create_key(tmp_path).decrypt(token) == b"x"
+    assert stat.S_IMODE((tmp_path / "web-session.key").stat().st_mode) == 0o600
