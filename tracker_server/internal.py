@@ -21,7 +21,7 @@ import aiohttp
 from aiohttp import web
 
 from tracker_server import election
-from tracker_server.cluster_auth import verify
+from tracker_server.cluster_auth import verify, verify_head
 from tracker_server.keys import REPLICATOR, STORE
 from tracker_server.replication import Replicator
 from tracker_server.state import Entry
@@ -38,6 +38,8 @@ async def _signed(request: web.Request) -> tuple[Replicator, dict[str, Any]]:
     rep = request.app[REPLICATOR]
     if request.content_length is not None and request.content_length > MAX_INTERNAL_BODY:
         raise TooLarge("internal message too large")
+    if not verify_head(rep.key, request.method, request.path, request.headers, request.content_length, time.time()):
+        raise Forbidden("internal route: bad or missing tracker signature")
     chunks: list[bytes] = []
     total = 0
     async for chunk in request.content.iter_chunked(1 << 16):  # not request.read(): the app caps that at 1 MiB

@@ -137,3 +137,14 @@ async def test_a_duplicate_approve_admits_once(api: Api) -> None:
     assert sorted(m["user_id"] for m in members) == ["alice", "bob"]
     assert (await api.call("POST", "/api/v1/groups/g1/requests/bob/reject", {}, alice))[0] == 404
     assert (await api.call("POST", accept, {}, bob))[0] == 403  # and only the owner may approve at all
+
+
+@pytest.mark.parametrize("path", ["/internal/v1/append", "/internal/v1/snapshot", "/internal/v1/status"])
+async def test_an_unsigned_internal_message_is_refused_before_its_body_is_read(api: Api, path: str) -> None:
+    port = api.client.server.port
+    assert port is not None
+    head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            f"X-GS-From: 2\r\nX-GS-Time: 1800000000\r\nX-GS-Signature: {'0' * 64}\r\n"
+            f"Content-Length: {400 << 20}\r\n\r\n").encode()
+    answer = await raw_http(port, head, b'{"entries": [')  # 400 MiB claimed, inside the internal cap
+    assert answer.startswith(b"HTTP/1.1 403")
