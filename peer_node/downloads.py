@@ -28,7 +28,7 @@ from peer_node.swarm.catalog import ServedFiles
 from peer_node.swarm.store import PieceStore
 from peer_node.tracker_client import TrackerClient, path_of
 from peer_node.views import DownloadState, DownloadView
-from wire.errors import BadInput, Conflict, GroupShareError, Unavailable
+from wire.errors import BadInput, Conflict, GroupShareError, NotFound, Unavailable
 from wire.names import check_file_name, check_id
 from wire.records import FileMeta, SeederInfo
 
@@ -205,7 +205,9 @@ class DownloadManager:
             self._on_change()
 
             async def source() -> SwarmSnapshot:
-                _meta, snap = await self.fetch_swarm(rec.group_id, rec.file_name)
+                now_meta, snap = await self.fetch_swarm(rec.group_id, rec.file_name)
+                if now_meta.sha256 != meta.sha256:  # shared again under the same name with other content
+                    raise NotFound(f"{rec.file_name} in {rec.group_id} is now another file")
                 return snap
 
             from peer_node.swarm.engine import DownloadEngine, EngineConfig
