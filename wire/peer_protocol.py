@@ -228,6 +228,14 @@ def encode(msg: Message) -> bytes:
     return _frame(MsgType.GOODBYE, msg.reason.encode("utf-8", "replace"))
 
 
+_REQUEST_FRAME = struct.Struct(">IBIII")
+
+
+def encode_request(index: int, begin: int, length: int) -> bytes:
+    """REQUEST frame, fast path for callers that checked the ranges (``wire.peer_session``)."""
+    return _REQUEST_FRAME.pack(13, MsgType.REQUEST, index, begin, length)
+
+
 def encode_piece_header(index: int, begin: int, length: int) -> bytes:
     """Header and prefix of a PIECE frame whose ``length`` body bytes follow (sent with sendfile)."""
     _check_u32(index, "piece index")

@@ -29,6 +29,7 @@ from wire.peer_protocol import (
     Request,
     encode,
     encode_piece_header,
+    encode_request,
 )
 from wire.pieces import piece_count, piece_length
 
@@ -108,9 +109,10 @@ class PeerSession:
         self._require(State.READY, "KEEPALIVE")
         return encode(KeepAlive())
 
-    def _require(self, state: State, what: str) -> None:
+    def _require(self, state: State, what: str | Event) -> None:
         if self.state is not state:
-            raise ProtocolError(f"{what} not allowed in state {self.state.value}")
+            name = what if isinstance(what, str) else type(what).__name__.upper()
+            raise ProtocolError(f"{name} not allowed in state {self.state.value}")
 
     def _geometry(self) -> Geometry:
         assert self.geometry is not None  # set before READY
@@ -134,7 +136,7 @@ class PeerSession:
         if len(self._outstanding) >= self.max_outstanding:
             raise ProtocolError("too many outstanding requests")
         self._outstanding[key] = False
-        return encode(Request(index, begin, length))
+        return encode_request(index, begin, length)
 
     def cancel(self, index: int, begin: int, length: int) -> bytes | None:
         """Mark a request cancelled; None when it is no longer outstanding (nothing to send)."""
@@ -187,6 +189,12 @@ class PeerSession:
     def receive(self, event: Event) -> bool:
         """Validate an incoming event and update the state. Returns False only for a PIECE (or REJECT) of a
         cancelled request, which the caller should ignore; True otherwise."""
+        if type(event) is PieceReceived and self.state is State.READY and self.role is Role.CLIENT:
+            # The hot path (one per block received): a dict lookup, nothing else.
+            cancelled = self._outstanding.pop((event.index, event.begin, event.length), None)
+            if cancelled is None:
+                raise ProtocolError(f"unrequested block {event.key}")
+            return not cancelled
         if self.state is State.CLOSED:
             raise ProtocolError("message after GOODBYE")
         if isinstance(event, Goodbye):
@@ -205,7 +213,7 @@ class PeerSession:
             self.handshake = event
             self.state = State.HANDSHAKE_RECEIVED
             return True
-        self._require(State.READY, type(event).__name__.upper())
+        self._require(State.READY, event)
         if isinstance(event, Request):
             self._geometry().check_block(*event.key)
             if event.key in self._outstanding:
@@ -227,7 +235,7 @@ class PeerSession:
             self._geometry().check_bitfield(event.bits)
             self.state = State.READY
             return True
-        self._require(State.READY, type(event).__name__.upper())
+        self._require(State.READY, event)
         if isinstance(event, Have):
             self._geometry().check_index(event.index)
             return True

@@ -25,7 +25,6 @@ import random
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from peer_node.swarm.errors import DownloadFailed
@@ -33,6 +32,7 @@ from peer_node.swarm.peer_link import LinkClosed, PeerLink, PieceJob
 from peer_node.swarm.picker import PiecePicker
 from peer_node.swarm.store import PieceStore
 from peer_node.swarm.tls import NodeIdentity
+from peer_node.swarm.workers import hash_workers
 from wire.errors import GroupShareError
 from wire.peer_protocol import MAX_BLOCK, ProtocolError
 from wire.peer_session import Geometry
@@ -40,17 +40,6 @@ from wire.pieces import piece_length
 from wire.records import FileMeta, SeederInfo
 
 log = logging.getLogger(__name__)
-
-_POOL: ThreadPoolExecutor | None = None
-
-
-def hash_pool() -> ThreadPoolExecutor:
-    """The two threads that hash and write pieces for every download of this process (2 cores here)."""
-    global _POOL
-    if _POOL is None:
-        _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="piece-verify")
-    return _POOL
-
 
 @dataclass(frozen=True, slots=True)
 class SwarmSnapshot:
@@ -65,7 +54,7 @@ class EngineConfig:
     connect_timeout: float = 5.0
     max_peers: int = 8
     max_piece_failures_per_peer: int = 3
-    buffer_budget: int = 64 << 20
+    buffer_budget: int = 32 << 20  # piece buffers, reused: the download's memory bound
     block_size: int = MAX_BLOCK
     request_timeout: float = 30.0
     retry_delay: float = 1.0
@@ -116,7 +105,8 @@ class DownloadEngine:
         self._peers: dict[str, _Peer] = {}
         self._token = ""
         self._tasks: set[asyncio.Task[None]] = set()
-        self._verifying: set[Future[bool]] = set()
+        self._verifying = 0  # pieces in the writer threads
+        self._drained = asyncio.Event()
         self._free: list[bytearray] = []
         self._allocated = 0
         self._max_buffers = max(2, self.config.buffer_budget // max(1, meta.piece_size))
@@ -329,23 +319,23 @@ class DownloadEngine:
             self._fail("download stopped: the file store was closed")
             return
         self.picker.arrived_whole(job.index)
-        future = hash_pool().submit(self.store.verify_and_write, job.index, job.view)
-        self._verifying.add(future)
-        loop = asyncio.get_running_loop()
-        future.add_done_callback(lambda f: loop.call_soon_threadsafe(self._on_verified, job, f))
+        self._verifying += 1
+        hash_workers().submit(asyncio.get_running_loop(), self.store.verify_and_write, (job.index, job.view),
+                              lambda ok, error: self._on_verified(job, ok, error))
         self._fill(link, lazy=True)
 
-    def _on_verified(self, job: PieceJob, future: Future[bool]) -> None:
-        self._verifying.discard(future)
+    def _on_verified(self, job: PieceJob, ok: bool, error: BaseException | None) -> None:
+        self._verifying -= 1
+        if self._verifying == 0:
+            self._drained.set()
         self.store.release()
         self._give_buffer(job.buffer)
-        error = future.exception()
         if error is not None:
             self._fail(f"cannot write the file: {error}")
             return
         index, link = job.index, job.link
         peer = self._peers.get(link.addr)
-        if future.result():
+        if ok:
             first = not self.store.has(index)
             self.store.mark_verified(index)
             self.picker.completed(index)
@@ -413,5 +403,5 @@ class DownloadEngine:
             link.close("download over")
         # Writer threads must finish before the caller may close the store under them.
         while self._verifying:
-            await asyncio.wrap_future(next(iter(self._verifying)))
-            await asyncio.sleep(0)
+            self._drained.clear()
+            await self._drained.wait()

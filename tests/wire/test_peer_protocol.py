@@ -26,6 +26,7 @@ from wire.peer_protocol import (
     Request,
     encode,
     encode_piece_header,
+    encode_request,
 )
 from wire.peer_session import Geometry, PeerSession, Role, State
 
@@ -61,8 +62,9 @@ def test_golden_bytes_decode_even_fed_one_byte_at_a_time(msg: Message, golden: b
     assert receiver.buffered == 0
 
 
-def test_piece_header_for_sendfile_matches_full_frame() -> None:
+def test_fast_encoders_match_the_message_encoders() -> None:
     assert encode_piece_header(2, 0, 3) + b"abc" == encode(Piece(2, 0, b"abc"))
+    assert encode_request(1, 16384, 16384) == encode(Request(1, 16384, 16384))
 
 
 def test_piece_bodies_go_straight_into_the_sink() -> None:

@@ -1,0 +1,52 @@
+"""The threads that hash and write pieces: two of them for every download of the process (2 cores here).
+
+Theory of operation: hashlib and ``os.pwrite`` release the GIL, so piece verification runs beside the event loop.
+A ``concurrent.futures`` pool would do, but each submission builds a Future with its own Condition; at a
+thousand pieces a second that is measurable on the loop thread. Here a job is a tuple on a ``SimpleQueue`` and
+its result comes back as one ``call_soon_threadsafe`` callback: no Future, no lock per job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import queue
+import threading
+from collections.abc import Callable
+from typing import Any
+
+Done = Callable[[Any, BaseException | None], None]
+
+
+class Workers:
+    def __init__(self, count: int = 2, name: str = "piece-verify") -> None:
+        self._jobs: queue.SimpleQueue[tuple[asyncio.AbstractEventLoop, Callable[..., Any], tuple[Any, ...], Done]]
+        self._jobs = queue.SimpleQueue()
+        for i in range(count):
+            threading.Thread(target=self._work, name=f"{name}_{i}", daemon=True).start()
+
+    def submit(self, loop: asyncio.AbstractEventLoop, fn: Callable[..., Any], args: tuple[Any, ...],
+               done: Done) -> None:
+        """Run ``fn(*args)`` in a worker; ``done(result, error)`` then runs on ``loop``."""
+        self._jobs.put((loop, fn, args, done))
+
+    def _work(self) -> None:
+        while True:
+            loop, fn, args, done = self._jobs.get()
+            result: Any = None
+            error: BaseException | None = None
+            try:
+                result = fn(*args)
+            except Exception as exc:  # handed to the loop, which decides; the worker lives on
+                error = exc
+            with contextlib.suppress(RuntimeError):  # the loop is gone (shutting down): nobody to tell
+                loop.call_soon_threadsafe(done, result, error)
+
+
+_WORKERS: list[Workers] = []
+
+
+def hash_workers() -> Workers:
+    if not _WORKERS:
+        _WORKERS.append(Workers())
+    return _WORKERS[0]
