@@ -53,7 +53,10 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"client: error: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # At a prompt only warnings are shown, so log lines do not bury what the user types.
+    console = config.console if config.console is not None else os.isatty(0)
+    level = logging.WARNING if console else logging.INFO
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     return asyncio.run(serve(config))
 
