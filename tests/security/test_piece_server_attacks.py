@@ -23,7 +23,7 @@ from wire.records import FileMeta, SeederInfo
 
 PIECE = 16 * 1024
 LIMITS = ServerLimits(max_connections=300, max_per_address=250, max_pending_per_address=8, handshake_timeout=2.0,
-                      idle_timeout=4.0)
+                      idle_timeout=2.0)
 
 
 @dataclass
@@ -168,3 +168,20 @@ async def test_a_connection_that_never_starts_tls_is_closed_after_the_handshake_
             assert await reader.read(100) == b""
     finally:
         writer.close()
+
+
+async def test_a_peer_that_goes_silent_after_its_handshake_is_closed_after_the_idle_timeout(world: World) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", world.server.port, ssl=client_context(),
+                                                   server_hostname="")
+    token = token_for(world.meta.sha256, fingerprint=world.me.fingerprint).encode()
+    proof = world.me.prove(channel_binding(writer.transport))
+    writer.write(encode(Handshake(bytes.fromhex(world.meta.sha256), token, cert=world.me.cert_der, proof=proof)))
+    got = b""
+    try:
+        async with asyncio.timeout(LIMITS.idle_timeout + 5):
+            while chunk := await reader.read(1 << 16):
+                got += chunk
+    finally:
+        writer.close()
+    events = FrameReceiver().feed(got)
+    assert isinstance(events[0], Bitfield) and isinstance(events[-1], Goodbye) and "idle" in events[-1].reason
