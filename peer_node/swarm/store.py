@@ -37,6 +37,7 @@ from peer_node.swarm.errors import DownloadFailed
 from wire.errors import Conflict, NotFound
 from wire.records import FileMeta
 
+_SCRATCH = threading.local()
 SAVE_DELAY = 0.25  # seconds between bitfield saves while pieces stream in
 _HASH_CHUNK = 4 << 20
 
@@ -189,9 +190,20 @@ class PieceStore:
                 if i == index:
                     self._prefix_hash.update(data)
                 else:
-                    self._prefix_hash.update(os.pread(self._fd, self._piece_len(i), i * self.meta.piece_size))
+                    self._prefix_hash.update(self._read_back(i))
                 self._written.discard(i)
                 self._prefix_next += 1
+
+    def _read_back(self, index: int) -> memoryview:
+        """Piece ``index`` from disk into this thread's scratch buffer (a fresh 1 MiB ``bytes`` per piece
+        costs an mmap and page faults every time)."""
+        length = self._piece_len(index)
+        scratch: bytearray | None = getattr(_SCRATCH, "buf", None)
+        if scratch is None or len(scratch) < length:
+            scratch = _SCRATCH.buf = bytearray(length)
+        view = memoryview(scratch)[:length]
+        got = os.preadv(self._fd, [view], index * self.meta.piece_size)
+        return view[:got]
 
     def _streamed_digest(self) -> str | None:
         with self._prefix_lock:
