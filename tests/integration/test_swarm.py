@@ -102,3 +102,20 @@ def test_stop_share_and_leave_group_end_the_shares(cluster: Cluster) -> None:
     assert alice.api("/api/status")["shares"] == []
     wait_until(lambda: bob.ok("list_files g1") == "", 10, "alice's shares in g1 ended with her leaving")
     assert [ln.split("\t")[:2] for ln in bob.ok("list_groups").splitlines()] == [["g1", "bob"]]
+
+
+def test_restarted_sharer_is_still_logged_in_and_serves_again(cluster: Cluster) -> None:
+    alice, bob = cluster.start_node("alice"), cluster.start_node("bob")
+    alice.login()
+    bob.login()
+    group_with_members(alice, [bob], "g1")
+    src = make_file(cluster.tmp / "share" / "keep.bin", 1 * MiB, seed=13)
+    alice.ok(f"upload_file {shlex.quote(str(src))} g1")
+    alice.kill()  # SIGKILL: no goodbye to the tracker
+    cluster.start_node("alice")
+    assert alice.api("/api/status")["user_id"] == "alice"
+    assert [s["file_name"] for s in alice.api("/api/status")["shares"]] == ["keep.bin"]
+    bob.ok(f"download_file g1 keep.bin {shlex.quote(str(cluster.tmp))}")
+    view = bob.wait_download("keep.bin", timeout=60)
+    assert view["bytes_by_peer"] == {"alice": 1 * MiB}
+    assert sha256_file(cluster.tmp / "keep.bin") == sha256_file(src)
