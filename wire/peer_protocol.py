@@ -27,6 +27,7 @@ VERSION = 1
 MAX_BLOCK = 1 << 20  # largest PIECE body and REQUEST length
 MAX_BITFIELD = 1 << 20  # bytes: 8 M pieces, far beyond any file's piece count
 MAX_REASON = 256  # GOODBYE reason, bytes of UTF-8
+MAX_REQUESTS_IN_FLIGHT = 64  # a client never has more REQUESTs unanswered; a server must accept this many
 MAX_CERT = 4096  # DER certificate a TLS client presents in its handshake
 MAX_PROOF = 512  # its signature over the TLS channel binding
 MAX_U32 = 0xFFFFFFFF

@@ -34,7 +34,7 @@ from peer_node.swarm.store import PieceStore
 from peer_node.swarm.tls import NodeIdentity
 from peer_node.swarm.workers import hash_workers
 from wire.errors import GroupShareError
-from wire.peer_protocol import MAX_BLOCK, ProtocolError
+from wire.peer_protocol import MAX_BLOCK, MAX_REQUESTS_IN_FLIGHT, ProtocolError
 from wire.peer_session import Geometry
 from wire.pieces import piece_length
 from wire.records import FileMeta, SeederInfo
@@ -212,8 +212,9 @@ class DownloadEngine:
             link.close("download over")
             return
         blocks_per_piece = math.ceil(self.meta.piece_size / link.block_size)
-        link.session.max_outstanding = (self.config.max_depth + 1) * blocks_per_piece
-        link.depth = max(2, min(self.config.max_depth, math.ceil((4 << 20) / self.meta.piece_size)))
+        link.session.max_outstanding = MAX_REQUESTS_IN_FLIGHT  # what every server accepts
+        link.max_depth = max(1, min(self.config.max_depth, MAX_REQUESTS_IN_FLIGHT // blocks_per_piece))
+        link.depth = max(1, min(link.max_depth, max(2, math.ceil((4 << 20) / self.meta.piece_size))))
         peer.link, peer.seed = link, link.is_seed
         self._last_bytes[link] = 0
         self.picker.add_peer(None if peer.seed else link.has)
@@ -241,7 +242,7 @@ class DownloadEngine:
                 link.last_data_at = now
             link.rate = got / dt if link.rate == 0.0 else 0.7 * link.rate + 0.3 * got / dt
             want = math.ceil(link.rate * cfg.latency_target / self.meta.piece_size) + 1
-            link.depth = max(2, min(cfg.max_depth, want))
+            link.depth = max(1, min(link.max_depth, max(2, want)))
             if got == 0 and link.jobs and link.oldest_job_age(now) > cfg.request_timeout:
                 link.close("peer stalled")
                 continue

@@ -18,6 +18,7 @@ from typing import Protocol
 from peer_node.swarm.tls import NodeIdentity, channel_binding, client_context, server_fingerprint
 from wire.peer_protocol import (
     MAX_BLOCK,
+    MAX_REQUESTS_IN_FLIGHT,
     Bitfield,
     FrameReceiver,
     Goodbye,
@@ -70,7 +71,7 @@ class LinkClosed(Exception):
 
 class PeerLink(asyncio.BufferedProtocol):
     def __init__(self, seeder: SeederInfo, geometry: Geometry, handler: LinkHandler, *, block_size: int,
-                 max_outstanding: int = 256) -> None:
+                 max_outstanding: int = MAX_REQUESTS_IN_FLIGHT) -> None:
         self.seeder = seeder
         self.geometry = geometry
         self.handler = handler
@@ -88,6 +89,7 @@ class PeerLink(asyncio.BufferedProtocol):
         self.close_reason = ""
         self.bytes_received = 0  # verified-or-not piece bytes, for speed and depth
         self.depth = 2  # pieces in flight allowed; the engine adapts it
+        self.max_depth = 2  # what the request cap allows for this file's pieces (set by the engine)
         self.rate = 0.0  # bytes/s, smoothed by the engine
         self.connected_at = 0.0  # monotonic, set by the engine
         self.last_data_at = 0.0  # monotonic time piece bytes last arrived, kept by the engine

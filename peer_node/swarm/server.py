@@ -29,7 +29,7 @@ from typing import Any
 from peer_node.swarm.catalog import ServedFiles
 from peer_node.swarm.store import PieceStore
 from peer_node.swarm.tls import NodeIdentity, channel_binding, check_proof
-from wire.peer_protocol import VERSION, Cancel, FrameReceiver, Handshake, ProtocolError, Request
+from wire.peer_protocol import MAX_REQUESTS_IN_FLIGHT, VERSION, Cancel, FrameReceiver, Handshake, ProtocolError, Request
 from wire.peer_session import BlockKey, Geometry, PeerSession, Role, State
 from wire.tokens import InvalidToken, TokenVerifier
 
@@ -43,7 +43,7 @@ class ServerLimits:
     max_pending_per_address: int = 16
     handshake_timeout: float = 10.0
     idle_timeout: float = 120.0
-    max_queued_requests: int = 64
+    max_queued_requests: int = MAX_REQUESTS_IN_FLIGHT  # fewer would cut off well-behaved clients
 
 
 class PieceServer:

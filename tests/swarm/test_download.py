@@ -332,3 +332,19 @@ async def test_only_a_peer_that_never_answers_fails_the_download(tmp_path: Path)
     finally:
         store.close()
         mute.close()
+
+
+async def test_pieces_of_many_blocks_stay_within_the_servers_request_cap(tmp_path: Path) -> None:
+    data = make_file(tmp_path / "src.bin", 4 * 1024 * 1024)
+    meta = meta_of("src.bin", data, 256 * 1024)  # 16 blocks of 16 KiB a piece, many pieces in flight
+    seeder = await start_seeder("seed", [PieceStore.open_complete(tmp_path / "src.bin", meta)])
+    store = PieceStore.open_partial(tmp_path / "dl.part", tmp_path / "dl.state", meta)
+    try:
+        engine = DownloadEngine(meta, store, static_source(token_for(meta.sha256), [seeder.info()]),
+                                config=EngineConfig(block_size=16 * 1024, max_depth=16, no_peer_timeout=3))
+        await engine.run()
+        assert engine.requests_sent == meta.piece_count  # no connection was dropped and no piece asked twice
+        assert file_sha256(await store.finish(tmp_path / "out.bin")) == meta.sha256
+    finally:
+        store.close()
+        await seeder.close()
