@@ -148,3 +148,16 @@ async def test_an_unsigned_internal_message_is_refused_before_its_body_is_read(a
             f"Content-Length: {400 << 20}\r\n\r\n").encode()
     answer = await raw_http(port, head, b'{"entries": [')  # 400 MiB claimed, inside the internal cap
     assert answer.startswith(b"HTTP/1.1 403")
+
+
+async def test_a_slow_loris_of_200_http_connections_does_not_stop_a_login(api: Api) -> None:
+    port = api.client.server.port
+    assert port is not None
+    loris = [await asyncio.open_connection("127.0.0.1", port) for _ in range(200)]
+    try:
+        for _reader, writer in loris:
+            writer.write(b"POST /api/v1/sessions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n")
+        await api.user("alice")  # creates the user and logs in while 200 requests hang half-sent
+    finally:
+        for _reader, writer in loris:
+            writer.close()
