@@ -52,7 +52,7 @@ class ConfigError(ValueError):
 def parse_host_port(text: str) -> tuple[str, int]:
     host, sep, port = text.rpartition(":")
     host = host.strip("[]")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+    if not sep or not host or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
         raise ConfigError(f"{text!r} is not IP:PORT")
     try:
         ipaddress.ip_address(host)

@@ -31,6 +31,11 @@ def _mac(key: bytes, method: str, path: str, when: str, sender: str, body: bytes
     return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
+def _digits(*values: str) -> bool:
+    """ASCII digits only: ``str.isdigit`` also says yes to "²", which ``int`` refuses."""
+    return all(v.isascii() and v.isdigit() for v in values)
+
+
 def _head_mac(key: bytes, method: str, path: str, when: str, sender: str, length: str) -> str:
     message = "\n".join(("head", method.upper(), path, when, sender, length)).encode("utf-8")
     return hmac.new(key, message, hashlib.sha256).hexdigest()
@@ -49,7 +54,7 @@ def verify_head(key: bytes, method: str, path: str, headers: Mapping[str, str], 
     (Internal bodies may be large: a stranger must not make us buffer one just to find its signature bad.)"""
     sender, when, length = headers.get("X-GS-From", ""), headers.get("X-GS-Time", ""), headers.get("X-GS-Length", "")
     signature = headers.get("X-GS-Head-Signature", "")
-    if not sender.isdigit() or not when.isdigit() or not length.isdigit() or len(signature) != 64:
+    if not _digits(sender, when, length) or len(signature) != 64:
         return False
     if content_length is None or int(length) != content_length or abs(now - int(when)) > MAX_SKEW_S:
         return False
@@ -60,7 +65,7 @@ def verify(key: bytes, method: str, path: str, headers: dict[str, str], body: by
     """The sender's tracker number if the request is genuine and fresh, else None."""
     sender, when, signature = headers.get("X-GS-From", ""), headers.get("X-GS-Time", ""), \
         headers.get("X-GS-Signature", "")
-    if not sender.isdigit() or not when.isdigit() or len(signature) != 64:
+    if not _digits(sender, when) or len(signature) != 64:
         return None
     if abs(now - int(when)) > MAX_SKEW_S:
         return None

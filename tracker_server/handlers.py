@@ -63,7 +63,8 @@ def _text(body: dict[str, Any], key: str, max_len: int, allow_empty: bool = Fals
 def _peer_addr(body: dict[str, Any]) -> str:
     addr = _text(body, "peer_addr", 300)
     host, sep, port = addr.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536 or any(c.isspace() for c in host):
+    if not sep or not host or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536 \
+            or any(c.isspace() for c in host):
         raise BadInput("invalid peer_addr: want host:port")
     return addr
 

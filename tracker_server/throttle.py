@@ -165,7 +165,7 @@ def client_address(headers: Mapping[str, str], remote: str | None, key: bytes, n
     """The address to count: a correctly signed, fresh ``X-GS-Client`` if present, else the TCP peer's."""
     claimed, signature = headers.get(CLIENT_HEADER, ""), headers.get(CLIENT_SIG_HEADER, "")
     address, _, when = claimed.partition(" ")
-    if address and when.isdigit() and len(signature) == 64 and abs(now - int(when)) <= MAX_CLIENT_SKEW_S \
-            and hmac.compare_digest(_client_mac(key, address, when), signature):
+    fresh = when.isascii() and when.isdigit() and abs(now - int(when)) <= MAX_CLIENT_SKEW_S  # not "²": int() fails
+    if address and fresh and len(signature) == 64 and hmac.compare_digest(_client_mac(key, address, when), signature):
         return address
     return remote or ""

@@ -103,7 +103,7 @@ class SeederInfo:
     @classmethod
     def from_json(cls, data: dict[str, Any], piece_count: int) -> SeederInfo:
         host, sep, port = str(data.get("addr", "")).rpartition(":")
-        if not sep or not port.isdigit() or not 0 < int(port) < 65536 or not host:
+        if not sep or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536 or not host:
             raise BadInput("invalid seeder address")
         pieces = data.get("pieces")
         bits = None if pieces == ALL_PIECES else decode_bitfield(pieces, piece_count)

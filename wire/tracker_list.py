@@ -47,7 +47,7 @@ def _check_host(word: str, line_no: int) -> str:
 
 
 def _check_port(word: str, line_no: int) -> int:
-    if not word.isdigit() or not 1 <= int(word) <= 65535:
+    if not (word.isascii() and word.isdigit()) or not 1 <= int(word) <= 65535:
         raise TrackerListError(f"line {line_no}: {word!r} is not a port (1-65535)")
     return int(word)
 

@@ -32,6 +32,7 @@ from wire.peer_protocol import (
     encode,
 )
 from wire.peer_session import Geometry, PeerSession, Role
+from wire.records import FileMeta, SeederInfo
 from wire.tracker_list import TrackerAddress, TrackerListError, parse_tracker_list
 
 # --- the frame decoder: headers that lie about their length ----------------------------------------------------
@@ -106,12 +107,13 @@ def test_any_frame_sequence_drives_either_session_only_into_protocol_errors(
 # --- the tracker list: lines built from its own grammar's pieces --------------------------------------------------
 words = st.one_of(
     st.sampled_from(["127.0.0.1", "::1", "[::1]", "[::1]:7001", "localhost", "tracker-1.example", "1.2.3.4:",
-                     ":80", "0", "65535", "65536", "-1", "7001", "x:y", "#", "# comment", "[", "]", "a b", "\t"]),
+                     ":80", "0", "65535", "65536", "-1", "7001", "x:y", "#", "# comment", "[", "]", "a b", "\t",
+                     "127.0.0.1:\u00b2", "\u00b2", "\u0663", "[::1]:\u00b2"]),
     st.from_regex(r"\A[0-9a-z.:\[\]-]{1,20}\Z"), st.text(max_size=8))
 tracker_lines = st.lists(st.lists(words, max_size=4).map(" ".join), max_size=8).map("\n".join)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(tracker_lines)
 def test_grammar_built_tracker_lists_parse_or_raise_only_tracker_list_error(text: str) -> None:
     try:
@@ -122,6 +124,23 @@ def test_grammar_built_tracker_lists_parse_or_raise_only_tracker_list_error(text
     assert 1 <= len(trackers) <= len(text.splitlines())
     for t in trackers:
         assert 1 <= t.port <= 65535 and t.host and not any(c.isspace() for c in t.host)
+
+
+# --- records a node receives from a tracker, and a tracker from a member --------------------------------------------
+json_values = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(-(1 << 70), 1 << 70), st.floats(),
+                                     st.text(max_size=20), st.sampled_from(["all", "AA==", "1.2.3.4:\u00b2", "h:80"])),
+                           lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
+                                                                                       max_size=4), max_leaves=10)
+record_keys = st.sampled_from(["user_id", "addr", "pieces", "fingerprint", "file_name", "size", "piece_size",
+                               "sha256", "piece_hashes"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(record_keys, json_values, max_size=9), st.integers(0, 40))
+def test_seeder_and_file_records_parse_or_raise_only_bad_input(data: dict[str, Any], pieces: int) -> None:
+    for parse in (lambda: SeederInfo.from_json(data, pieces), lambda: FileMeta.from_json(data)):
+        with contextlib.suppress(BadInput):
+            parse()
 
 
 # --- the command parser -----------------------------------------------------------------------------------------
@@ -135,7 +154,7 @@ command_lines = st.one_of(
 )
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=250, deadline=None)
 @given(command_lines)
 def test_any_command_line_parses_or_raises_only_bad_input(line: str) -> None:
     try:

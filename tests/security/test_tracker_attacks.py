@@ -161,3 +161,20 @@ async def test_a_slow_loris_of_200_http_connections_does_not_stop_a_login(api: A
     finally:
         for _reader, writer in loris:
             writer.close()
+
+
+@pytest.mark.parametrize("digits", ["²", "٣", "𝟠"])  # str.isdigit() says yes, int() says no
+async def test_unicode_digits_in_numbers_are_refused_not_crashed_on(api: Api, digits: str) -> None:
+    await api.user("alice")
+    body = {"user_id": "alice", "password": "pw-alice", "peer_addr": f"127.0.0.1:{digits}"}
+    status, data = await api.call("POST", "/api/v1/sessions", body)
+    assert status == 400 and data["error"]["code"] == "bad_input"
+    forged = {"X-GS-Client": f"10.0.0.1 {digits}", "X-GS-Client-Signature": "0" * 64}
+    resp = await api.client.post("/api/v1/sessions", json={**body, "peer_addr": "127.0.0.1:6005", "op_id": "o1"},
+                                 headers=forged)
+    assert resp.status == 200
+    for header in ("X-GS-From", "X-GS-Time", "X-GS-Length"):
+        headers = {"X-GS-From": "2", "X-GS-Time": "1800000000", "X-GS-Length": "2", "X-GS-Head-Signature": "0" * 64,
+                   "X-GS-Signature": "0" * 64, header: digits}
+        resp = await api.client.post("/internal/v1/status", data=b"{}", headers=headers)
+        assert resp.status == 403
