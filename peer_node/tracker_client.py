@@ -146,7 +146,7 @@ class TrackerClient:
             raise _Retry("answer too large")
         try:
             doc = json.loads(raw) if raw else {}
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: JSON nested past Python's limit
             doc = None
         if status >= 500:
             raise _Retry(f"HTTP {status}")

@@ -42,7 +42,7 @@ async def _body(request: web.Request) -> dict[str, Any]:
         return {}
     try:
         data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested past Python's limit
         raise BadInput("request body is not JSON") from None
     if not isinstance(data, dict):
         raise BadInput("request body must be a JSON object")

@@ -102,7 +102,7 @@ class TokenVerifier:
         try:
             sig = _unb64(sig_text)
             payload = json.loads(_unb64(body))
-        except (binascii.Error, ValueError):
+        except (binascii.Error, ValueError, RecursionError):  # deep nesting: checked before the signature
             raise InvalidToken("malformed token") from None
         if not any(self._signed_by(key, sig, body) for key in self._keys):
             raise InvalidToken("token not signed by a trusted tracker key")

@@ -6,6 +6,7 @@ tracker lists and command lines.)"""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import struct
 import tracemalloc
@@ -21,6 +22,7 @@ from support.cluster import free_port
 from peer_node.app import create_app
 from peer_node.commands import COMMANDS, MAX_LINE_BYTES, parse_line
 from peer_node.config import NodeConfig
+from peer_node.tracker_client import TrackerClient
 from wire.errors import BadInput
 from wire.peer_protocol import (
     HEADER_SIZE,
@@ -33,6 +35,7 @@ from wire.peer_protocol import (
 )
 from wire.peer_session import Geometry, PeerSession, Role
 from wire.records import FileMeta, SeederInfo
+from wire.tokens import InvalidToken, TokenVerifier, public_key_hex, signing_key_from_secret
 from wire.tracker_list import TrackerAddress, TrackerListError, parse_tracker_list
 
 # --- the frame decoder: headers that lie about their length ----------------------------------------------------
@@ -192,3 +195,20 @@ async def test_any_line_sent_to_cmd_gets_a_4xx_or_5xx_error_line_never_a_crash(n
     if resp.status >= 400:
         assert resp.status in (400, 401, 403, 404, 409, 413, 503) and text.startswith("error: ")
         assert text.count("\n") == 1
+
+
+# --- JSON nested deeper than Python's recursion limit -----------------------------------------------------------
+DEEP = b"[" * 5000
+
+
+def test_a_token_of_deeply_nested_json_is_an_invalid_token_before_any_signature_check() -> None:
+    body = base64.urlsafe_b64encode(b"[" * 1500).rstrip(b"=").decode()
+    with pytest.raises(InvalidToken):
+        TokenVerifier([public_key_hex(signing_key_from_secret(b"k" * 32))]).verify(f"{body}.AA", now=0,
+                                                                                   file_sha256="0" * 64)
+
+
+def test_a_tracker_answer_of_deeply_nested_json_is_a_bad_answer_not_a_crash() -> None:
+    with pytest.raises(Exception) as info:
+        TrackerClient._answer(200, DEEP, None)
+    assert not isinstance(info.value, RecursionError)

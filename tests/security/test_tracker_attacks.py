@@ -178,3 +178,9 @@ async def test_unicode_digits_in_numbers_are_refused_not_crashed_on(api: Api, di
                    "X-GS-Signature": "0" * 64, header: digits}
         resp = await api.client.post("/internal/v1/status", data=b"{}", headers=headers)
         assert resp.status == 403
+
+
+async def test_json_nested_past_the_recursion_limit_is_bad_input(api: Api) -> None:
+    for path in ("/api/v1/users", "/api/v1/sessions", "/api/v1/heartbeat"):
+        resp = await api.client.post(path, data=b"[" * 5000 + b"]" * 5000)
+        assert resp.status == 400 and (await resp.json())["error"]["code"] == "bad_input"
