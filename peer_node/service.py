@@ -171,23 +171,29 @@ class NodeService:
         """Check the password of the user this node already acts for (the browser logging in to a node that
         /cmd logged in). The tracker checks it by a new login from this same node, which replaces our session:
         the new token takes over at once and a heartbeat re-announces our holdings under it. A wrong password
-        changes nothing (the tracker refuses before it drops the old session)."""
+        changes nothing (the tracker refuses before it drops the old session). The heartbeat pauses meanwhile:
+        a beat in flight with the old token would get a 401 and end the heartbeat loop."""
         check_id(user_id, "user id")
         _check_password(password)
         async with self._login_lock:
             current = self._user()
             if current.user_id != user_id:
                 raise Conflict(f"already logged in as {current.user_id}: logout first")
-            doc = await self.tracker.write("POST", "/sessions", {
-                "user_id": user_id, "password": password, "peer_addr": self.config.piece_addr, "fingerprint": "",
-            }, auth=False)
-            token = doc.get("session")
-            if not isinstance(token, str) or not token:
-                raise BadInput("the tracker answered the login without a session")
-            key = str(doc.get("token_public_key") or "") or current.token_public_key
-            await self.state.set_session(SessionRecord(user_id, token, key, current.heartbeat_interval))
-            self.tracker.session_token = token
-            self.heartbeat.wake()
+            await self.heartbeat.stop()
+            try:
+                doc = await self.tracker.write("POST", "/sessions", {
+                    "user_id": user_id, "password": password, "peer_addr": self.config.piece_addr,
+                    "fingerprint": "",
+                }, auth=False)
+                token = doc.get("session")
+                if not isinstance(token, str) or not token:
+                    raise BadInput("the tracker answered the login without a session")
+                key = str(doc.get("token_public_key") or "") or current.token_public_key
+                await self.state.set_session(SessionRecord(user_id, token, key, current.heartbeat_interval))
+                self.tracker.session_token = token
+            finally:
+                if self.state.session is not None:
+                    self.heartbeat.start(self.state.session.heartbeat_interval)  # the first beat goes at once
 
     async def logout(self) -> None:
         async with self._login_lock:

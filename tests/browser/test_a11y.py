@@ -12,11 +12,13 @@ import pytest
 from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import Browser, Page, ViewportSize
 
-from tests.browser.conftest import DESKTOP, PHONE, World, ensure_logged_in, open_until, url
+from tests.browser.helpers import DESKTOP, PHONE, World, ensure_logged_in, open_until, url
 from tests.support.cluster import Node
 
 AXE = Axe()
 Scheme = Literal["light", "dark"]
+
+pytestmark = pytest.mark.browser
 
 
 async def audit(page: Page, what: str) -> list[str]:

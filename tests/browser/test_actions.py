@@ -5,9 +5,12 @@ create/join/accept/upload/download and login/logout are driven in test_story.py 
 
 from __future__ import annotations
 
+import pytest
 from playwright.async_api import Page, expect
 
-from tests.browser.conftest import World, ensure_logged_in, url
+from tests.browser.helpers import World, ensure_logged_in, url
+
+pytestmark = pytest.mark.browser
 
 
 async def test_share_by_path_then_stop_sharing(page: Page, world: World) -> None:

@@ -8,11 +8,14 @@ import re
 import stat
 from typing import cast
 
+import pytest
 from playwright._impl._api_structures import SetCookieParam
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
-from tests.browser.conftest import DESKTOP, World, ensure_logged_in, open_until, ui_login, url
+from tests.browser.helpers import DESKTOP, World, ensure_logged_in, open_until, ui_login, url
 from tests.support.cluster import http_request
+
+pytestmark = pytest.mark.browser
 
 
 async def csrf_of(page: Page) -> str:

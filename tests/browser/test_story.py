@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from playwright.async_api import Browser, Page, expect
 
-from tests.browser.conftest import DESKTOP, open_until, url
+from tests.browser.helpers import DESKTOP, open_until, url
 from tests.support.cluster import Cluster, Node, make_file, sha256_file
+
+pytestmark = pytest.mark.browser
 
 
 async def register_and_login(page: Page, node: Node, user: str, password: str) -> None:

@@ -7,10 +7,11 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
+import pytest
 from playwright.async_api import Browser, Page, Request, Response, expect
 from playwright.async_api import Error as PlaywrightError
 
-from tests.browser.conftest import DESKTOP, PHONE, World, ensure_logged_in, open_until, ui_login, url
+from tests.browser.helpers import DESKTOP, PHONE, World, ensure_logged_in, open_until, ui_login, url
 
 MIN_TEXT_PX = 14
 
@@ -24,6 +25,8 @@ TEXT_SIZES = """() => {
   }
   return out;
 }"""
+
+pytestmark = pytest.mark.browser
 
 
 async def test_phone_width_has_no_sideways_scroll_small_text_or_zoom_lock(browser: Browser,

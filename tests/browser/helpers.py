@@ -1,0 +1,58 @@
+"""Helpers of the browser suite: addresses, logging in through the form, waiting for the tracker to catch up."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from playwright.async_api import Page, ViewportSize
+
+from tests.support.cluster import Cluster, Node
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+        "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"]
+DESKTOP: ViewportSize = {"width": 1280, "height": 800}
+PHONE: ViewportSize = {"width": 390, "height": 844}
+ROOT = Path(__file__).resolve().parents[2]
+SHOTS = ROOT / "test-artifacts" / "screenshots"
+
+
+def url(node: Node, path: str = "/") -> str:
+    return f"http://127.0.0.1:{node.web_port}{path}"
+
+
+async def ui_login(page: Page, node: Node, user: str | None = None, password: str | None = None) -> None:
+    """Log in through the login form and land on the dashboard."""
+    await page.goto(url(node, "/login"))
+    await page.fill("#user_id", user or node.name)
+    await page.fill("#password", password or node.password)
+    await page.click("form button[type=submit]:has-text('Log in')")
+    await page.wait_for_url(url(node, "/"))
+
+
+@dataclass
+class World:
+    cluster: Cluster
+    alice: Node
+    bob: Node
+    carol: Node
+    files: Path
+
+
+async def open_until(page: Page, address: str, selector: str, tries: int = 40) -> None:
+    """Load ``address`` until ``selector`` is on it (the tracker learns of live copies by heartbeat)."""
+    for _ in range(tries):
+        await page.goto(address)
+        if await page.locator(selector).count():
+            return
+        await page.wait_for_timeout(500)
+    raise AssertionError(f"{selector} never appeared on {address}")
+
+
+async def ensure_logged_in(page: Page, node: Node) -> None:
+    """Log in unless this context is already (a test before may have logged the node out)."""
+    await page.goto(url(node, "/"))
+    if "/login" in page.url:
+        await ui_login(page, node)
