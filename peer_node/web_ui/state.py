@@ -74,7 +74,9 @@ async def require_user(request: web.Request) -> str:
 
 def safe_next(value: object, default: str = "/") -> str:
     """Only same-site paths: '/groups/x' yes, '//evil.example' or 'https://...' no."""
-    if isinstance(value, str) and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+    # isprintable: browsers drop tabs and newlines from a URL, so "/\t/evil.example" would become "//evil.example"
+    if isinstance(value, str) and value.startswith("/") and not value.startswith("//") and "\\" not in value \
+            and value.isprintable():
         return value
     return default
 

@@ -133,3 +133,13 @@ async def test_the_upload_route_alone_may_carry_a_large_body(node: Node) -> None
     resp = await node.client.post("/groups/g1/upload", data=b"x" * (2 << 20), headers={"Origin": node.origin},
                                   allow_redirects=False)
     assert resp.status != 413  # its handler streams the file part to disk and caps it there (here: not logged in)
+
+
+@pytest.mark.parametrize("target", ["//evil.example", "https://evil.example", "/\t/evil.example", "/\n/evil.example",
+                                    "/\\evil.example", "\t//evil.example"])
+async def test_the_after_login_target_is_never_another_site(node: Node, target: str) -> None:
+    from urllib.parse import quote
+
+    page = await (await node.client.get(f"/login?next={quote(target, safe='')}")).text()
+    found = re.search(r'name="next" value="([^"]*)"', page)
+    assert found is not None and found.group(1) == "/"
