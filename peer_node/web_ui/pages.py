@@ -13,10 +13,10 @@ from urllib.parse import urlencode
 from aiohttp import web
 from aiohttp_session import get_session
 
-from peer_node.views import DownloadState, DownloadView, GroupRole
+from peer_node.views import DownloadState, DownloadView, GroupRole, GroupSummary
 from peer_node.web_ui.format import ordered
 from peer_node.web_ui.state import render, require_user, ui
-from wire.errors import BadInput, NotFound
+from wire.errors import BadInput, NotFound, Unavailable
 from wire.names import check_id
 
 # The row the live script clones when a download appears while the page is open.
@@ -37,7 +37,11 @@ async def download_folder(request: web.Request) -> str:
 async def dashboard(request: web.Request) -> web.StreamResponse:
     await require_user(request)
     service = ui(request).service
-    groups = [g for g in await service.list_groups() if g.my_role is not GroupRole.NONE]
+    groups: list[GroupSummary] | None
+    try:
+        groups = [g for g in await service.list_groups() if g.my_role is not GroupRole.NONE]
+    except Unavailable:
+        groups = None  # the tracker is away (failover under way): the local parts of the page still help
     downloads = ordered(service.downloads())
     shares = service.shares()
     return await render(request, "dashboard.html", {
