@@ -5,6 +5,7 @@ and tokens, a duplicate approve. Real app factory, real SQLite file, real socket
 from __future__ import annotations
 
 import asyncio
+import stat
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -184,3 +185,11 @@ async def test_json_nested_past_the_recursion_limit_is_bad_input(api: Api) -> No
     for path in ("/api/v1/users", "/api/v1/sessions", "/api/v1/heartbeat"):
         resp = await api.client.post(path, data=b"[" * 5000 + b"]" * 5000)
         assert resp.status == 400 and (await resp.json())["error"]["code"] == "bad_input"
+
+
+async def test_the_trackers_database_is_private_to_its_user(api: Api, tmp_path: Path) -> None:
+    await api.user("alice")  # session tokens and password hashes are in there now
+    data = tmp_path / "data"
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700
+    for path in data.iterdir():
+        assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0, path
