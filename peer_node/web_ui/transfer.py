@@ -50,17 +50,20 @@ async def upload(request: web.Request) -> web.StreamResponse:
     await require_user(request)
     gid = group_id_from(request)
     session = await get_session(request)
+    expired = "This form has expired or did not come from this page. Go back, reload and try again."
     try:
         reader = await request.multipart()
-    except (AssertionError, ValueError):  # not multipart at all
+        first = await reader.next()
+        if not isinstance(first, BodyPartReader) or first.name != CSRF_FIELD:
+            return refusal(expired)
+        token = (await first.text()).strip()
+    except (AssertionError, ValueError, UnicodeDecodeError):  # not a multipart form of ours
         return refusal("Send the form from the group page.", 400)
-    first = await reader.next()
-    if not isinstance(first, BodyPartReader) or first.name != CSRF_FIELD:
-        return refusal("This form has expired or did not come from this page. Go back, reload and try again.")
-    if not csrf_ok(session, (await first.text()).strip()):
-        return refusal("This form has expired or did not come from this page. Go back, reload and try again.")
+    if not csrf_ok(session, token):
+        return refusal(expired)
     state = ui(request)
     folder: Path | None = None
+    shared = None
     try:
         part = await reader.next()
         if not isinstance(part, BodyPartReader) or part.name != "file" or not part.filename:
@@ -68,13 +71,17 @@ async def upload(request: web.Request) -> web.StreamResponse:
         name = check_file_name(Path(part.filename.replace("\\", "/")).name)
         folder = state.upload_dir / secrets.token_hex(8)
         folder.mkdir(parents=True)
-        target = folder / name
-        await _copy_part(part, target)
-        shared = await state.service.upload_file(str(target), gid)
+        await _copy_part(part, folder / name)
+        if await reader.next() is not None:
+            raise BadInput("Upload one file at a time.")
+        shared = await state.service.upload_file(str(folder / name), gid)
+    except (ValueError, AssertionError):
+        return await group_error(request, gid, "upload", BadInput("The upload was cut off or garbled. Try again."))
     except GroupShareError as exc:
-        if folder is not None:
-            shutil.rmtree(folder, ignore_errors=True)
         return await group_error(request, gid, "upload", exc)
+    finally:
+        if shared is None and folder is not None:  # refused, broken or the browser went away: keep no half file
+            shutil.rmtree(folder, ignore_errors=True)
     flash(session, f"Uploaded and sharing {shared.file_name} with {gid}.")
     raise see_other(f"/groups/{gid}")
 
