@@ -135,3 +135,20 @@ async def test_wrong_password_is_refused_in_plain_words(page: Page, world: World
 def test_session_key_is_a_private_file(world: World) -> None:
     path = world.carol.data_dir / "web-session.key"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+async def test_a_garbled_upload_is_refused_in_words_and_leaves_nothing(page: Page, context: BrowserContext,
+                                                                       world: World) -> None:
+    node = world.alice
+    await ensure_logged_in(page, node)
+    await page.goto(url(node, "/groups/zeta"))
+    token = await csrf_of(page)
+    before = sorted((node.data_dir / "uploads").glob("*")) if (node.data_dir / "uploads").exists() else []
+    cut = (f'--XX\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\n{token}\r\n--XX\r\n'
+           'Content-Disposition: form-data; name="file"; filename="cut.bin"\r\n\r\nhalf a fi').encode()
+    answer = await context.request.post(url(node, "/groups/zeta/upload"), data=cut, max_redirects=0, headers={
+        "Content-Type": "multipart/form-data; boundary=XX", "Origin": url(node, "").rstrip("/")})
+    assert answer.status == 400
+    assert "The upload was cut off or garbled" in await answer.text()
+    after = sorted((node.data_dir / "uploads").glob("*")) if (node.data_dir / "uploads").exists() else []
+    assert after == before
