@@ -50,6 +50,8 @@ class SwarmSnapshot:
 @dataclass(frozen=True, slots=True)
 class EngineConfig:
     refresh_interval: float = 5.0
+    busy_refresh_interval: float = 1.0  # while others are downloading too (or in the first seconds): find them
+    warmup: float = 10.0
     no_peer_timeout: float = 20.0
     connect_timeout: float = 5.0
     max_peers: int = 8
@@ -104,6 +106,7 @@ class DownloadEngine:
         self.requested: set[int] = set()  # pieces ever requested by this engine
         self._peers: dict[str, _Peer] = {}
         self._token = ""
+        self._swarming = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._verifying = 0  # pieces in the writer threads
         self._drained = asyncio.Event()
@@ -124,13 +127,14 @@ class DownloadEngine:
         self._result = result = loop.create_future()
         cfg = self.config
         tick = max(0.05, min(0.5, cfg.no_peer_timeout / 4))
-        self._last_useful = last_refresh = self._last_tick = time.monotonic()
+        self._last_useful = last_refresh = self._last_tick = started = time.monotonic()
         try:
             await self._refresh()
             while not result.done():
                 now = time.monotonic()
-                if now - last_refresh >= cfg.refresh_interval or (
-                        not self._links() and now - last_refresh >= min(1.0, cfg.refresh_interval)):
+                busy = self._swarming or now - started < cfg.warmup or not self._links()
+                if now - last_refresh >= (min(cfg.busy_refresh_interval, cfg.refresh_interval) if busy
+                                          else cfg.refresh_interval):
                     last_refresh = now
                     await self._refresh()
                 self._tick(time.monotonic())
@@ -170,6 +174,8 @@ class DownloadEngine:
             log.info("seeder refresh for %s failed: %s", self.meta.file_name, exc)
             return
         self._token = snapshot.token
+        # Partial holders listed: a crowd is downloading, new holders and pieces appear all the time.
+        self._swarming = any(info.pieces is not None for info in snapshot.seeders)
         for info in snapshot.seeders:
             peer = self._peers.get(info.addr)
             if peer is None:
@@ -184,19 +190,21 @@ class DownloadEngine:
         now = time.monotonic()
         candidates = [p for p in self._peers.values()
                       if not p.banned and not p.connecting and (p.link is None or p.link.closed)
-                      and p.next_try <= now and self._may_help(p.info)]
+                      and p.next_try <= now]
         self.rng.shuffle(candidates)
-        candidates.sort(key=lambda p: p.info.pieces is not None)  # whole-file seeders first
+        candidates.sort(key=lambda p: -self._usefulness(p.info))  # whole-file seeders first
         for peer in candidates[:max(0, self.config.max_peers - active)]:
             peer.connecting = True
             task = asyncio.get_running_loop().create_task(self._connect(peer))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    def _may_help(self, info: SeederInfo) -> bool:
+    def _usefulness(self, info: SeederInfo) -> int:
+        """How many pieces we lack ``info`` holds (every one for a whole-file seeder). A partial holder with none
+        is still worth a connection: it is downloading too, and what it gets next reaches us by HAVE."""
         if info.pieces is None:
-            return True
-        return any(info.has(i) and not self.store.has(i) for i in range(self.meta.piece_count))
+            return self.meta.piece_count
+        return sum(1 for i in range(self.meta.piece_count) if info.has(i) and not self.store.has(i))
 
     async def _connect(self, peer: _Peer) -> None:
         try:
@@ -276,6 +284,18 @@ class DownloadEngine:
         self._free.append(buf)
 
     # --- requesting -----------------------------------------------------------------------------------------
+    def _seed_links(self) -> int:
+        return sum(1 for link in self._links() if self._is_seed(link))
+
+    def _partial_links_serving(self) -> bool:
+        now = time.monotonic()
+        return any(not self._is_seed(link) and (link.rate > 0 or now - link.connected_at < 2.0)
+                   for link in self._links())
+
+    def _is_seed(self, link: PeerLink) -> bool:
+        peer = self._peers.get(link.addr)
+        return peer is not None and peer.seed
+
     def _fill_all(self, *, lazy: bool = False) -> None:
         for link in sorted(self._links(), key=lambda link: -link.rate):
             self._fill(link, lazy=lazy)
@@ -288,13 +308,17 @@ class DownloadEngine:
         if lazy and link.in_flight > link.depth // 2:
             return
         peer = self._peers.get(link.addr)
-        has = None if peer is not None and peer.seed else link.has
+        seed = peer is not None and peer.seed
+        has = None if seed else link.has
+        # While other downloaders serve us, a whole-file seeder is asked only for pieces no one else holds:
+        # its upload goes to what only it can give (a flash crowd then leans on itself, not on the sharer).
+        max_availability = self._seed_links() if seed and self._partial_links_serving() else None
         try:
             while link.in_flight < link.depth:
                 buf = self._take_buffer()
                 if buf is None:
                     return
-                index = self.picker.pick(has, link.jobs.keys())
+                index = self.picker.pick(has, link.jobs.keys(), max_availability)
                 if index is None:
                     self._give_buffer(buf)
                     return

@@ -226,7 +226,7 @@ class PeerLink(asyncio.BufferedProtocol):
         self.jobs[job.index] = job
 
     def flush(self) -> None:
-        if self._pending and self.transport is not None and not self.closed:
+        if self._pending and self.transport is not None and not self.closed and not self.transport.is_closing():
             self.transport.write(b"".join(self._pending))
         self._pending.clear()
 

@@ -103,10 +103,12 @@ class PiecePicker:
     def complete(self) -> bool:
         return self.done_count == self.count
 
-    def pick(self, has: HasPiece, exclude: Container[int] = frozenset()) -> int | None:
+    def pick(self, has: HasPiece, exclude: Container[int] = frozenset(),
+             max_availability: int | None = None) -> int | None:
         """The piece to fetch next from a peer, or None. Marks it in flight; report the outcome with
-        ``completed`` or ``abandoned``."""
-        index = self._pick_missing(has)
+        ``completed`` or ``abandoned``. ``max_availability`` skips pieces more peers than that hold (the engine
+        keeps a whole-file seeder for pieces only seeders have while other downloaders can serve the rest)."""
+        index = self._pick_missing(has, max_availability)
         if index is None:
             if self.missing_unassigned:
                 return None  # not the endgame yet: other peers will fetch what this one lacks
@@ -120,8 +122,10 @@ class PiecePicker:
         self.fetchers[index] += 1
         return index
 
-    def _pick_missing(self, has: HasPiece) -> int | None:
+    def _pick_missing(self, has: HasPiece, max_availability: int | None = None) -> int | None:
         for avail, bucket in sorted(self._buckets.items()):
+            if max_availability is not None and avail > max_availability:
+                break
             if bucket:
                 candidate = self._random_in(bucket, has)
                 if candidate is not None:

@@ -161,7 +161,7 @@ class _Connection(asyncio.Protocol):
     def write(self, data: bytes) -> None:
         if self.in_sendfile:
             self.outbox.append(data)
-        elif self.transport is not None:
+        elif self.transport is not None and not self.transport.is_closing():  # lost, not yet told: drop it
             self.transport.write(data)
 
     # --- asyncio callbacks ----------------------------------------------------------------------------------

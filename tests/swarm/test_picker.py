@@ -136,3 +136,12 @@ def test_window_still_prefers_rarer_pieces() -> None:
     picker.add_peer(None)
     picker.add_peer(lambda i: i != 77)  # piece 77 is held by one peer only
     assert picker.pick(None) == 77
+
+
+def test_max_availability_keeps_a_seeder_for_pieces_only_seeders_hold() -> None:
+    picker = PiecePicker(4, rng=random.Random(6))
+    picker.add_peer(None)  # the sharer
+    picker.add_peer(holds(0, 1, 2))  # another downloader already holds three pieces
+    assert picker.pick(None, max_availability=1) == 3
+    assert picker.pick(None, max_availability=1) is None  # the rest should come from the other downloader
+    assert picker.pick(None) in {0, 1, 2}  # without the cap the seeder may serve them too
