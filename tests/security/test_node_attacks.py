@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from support.cluster import free_port
+from yarl import URL
 
 from peer_node.app import create_app
 from peer_node.config import NodeConfig
@@ -143,3 +144,20 @@ async def test_the_after_login_target_is_never_another_site(node: Node, target: 
     page = await (await node.client.get(f"/login?next={quote(target, safe='')}")).text()
     found = re.search(r'name="next" value="([^"]*)"', page)
     assert found is not None and found.group(1) == "/"
+
+
+path_parts = st.one_of(st.sampled_from(["groups", "downloads", "save", "events", "static", "login", "api", "%2e%2e",
+                                        "..", "%00", "%3Cscript%3E", "g1", "app.css", "", "cmd"]),
+                       st.text(alphabet=st.characters(codec="ascii", exclude_characters="/?#"), max_size=12))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(path_parts, min_size=1, max_size=4).map("/".join),
+       st.dictionaries(st.sampled_from(["group", "name", "next", "user", "v"]), st.text(max_size=20), max_size=3))
+async def test_fuzzed_get_paths_and_queries_never_crash_the_ui(node: Node, path: str, query: dict[str, str]) -> None:
+    target = "/" + path.lstrip("/")
+    assume(not URL(target).path.startswith("//"))  # the client itself would take "/..//x" for another host
+    resp = await node.client.get(target, params=query, allow_redirects=False)
+    assert resp.status < 500, (path, query, resp.status)
+    if resp.status == 200 and resp.content_type == "text/html":
+        assert "script-src 'self'" in resp.headers["Content-Security-Policy"]
