@@ -130,15 +130,26 @@ class Cluster:
     def tracker_file(self) -> Path:
         return self.work / "tracker_info.txt"
 
-    def start_trackers(self, count: int = 1, extra: tuple[str, ...] = ()) -> list[dict[str, object]]:
+    def start_trackers(self, count: int = 1, extra: tuple[str, ...] = (), listed: int = 0) -> list[dict[str, object]]:
+        """Start trackers 1..count of a list of max(count, listed) entries (the others may be started later)."""
         if not features()["tracker"]:
             raise NotBuilt("tracker not built (no tracker_server/__main__.py)")
-        self.tracker_ports = [free_port() for _ in range(count)]
+        self.tracker_ports = [free_port() for _ in range(max(count, listed))]
         self.tracker_file.write_text("".join(f"127.0.0.1:{p}\n" for p in self.tracker_ports))
         self.tracker_extra = list(extra)
         procs = [self.spawn_tracker(i) for i in range(1, count + 1)]
-        return [wait_healthy(port, _alive(p), log=self._tail(f"tracker-{n}"))
-                for n, (p, port) in enumerate(zip(procs, self.tracker_ports, strict=True), 1)]
+        for n, (p, port) in enumerate(zip(procs, self.tracker_ports[:count], strict=True), 1):
+            wait_healthy(port, _alive(p), log=self._tail(f"tracker-{n}"))
+        self.wait_primary(1)
+        return [http_json(port, "/healthz")[1] for port in self.tracker_ports[:count]]
+
+    def wait_primary(self, no: int, timeout: float = 30.0) -> None:
+        """Until tracker ``no`` says it is the primary (a fresh cluster elects one first)."""
+        deadline = time.monotonic() + timeout
+        while http_json(self.tracker_ports[no - 1], "/healthz")[1].get("role") != "primary":
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"tracker {no} is not primary after {timeout}s")
+            time.sleep(0.05)
 
     def start_tracker(self, no: int) -> dict[str, object]:
         proc = self.spawn_tracker(no)

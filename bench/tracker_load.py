@@ -76,20 +76,27 @@ class _Api:
 
     async def login(self, body: dict[str, Any]) -> Any:
         async with self.login_sem:
-            for _ in range(20):
-                try:
-                    return (await self.call("POST", "/sessions", body))[1]
-                except _Throttled as e:
-                    await asyncio.sleep(e.retry_after)
-        raise RuntimeError("login throttled 20 times in a row")
+            return (await self.call("POST", "/sessions", body))[1]
 
     async def call(self, method: str, path: str, body: dict[str, Any] | None = None,
                    token: str | None = None, ok: tuple[int, ...] = (200, 201, 202)) -> tuple[bytes, Any]:
+        """One API call; a 429 or 503 is retried (same op_id, so it applies once) after the wait it asks for."""
+        for _ in range(50):
+            try:
+                return await self._call(method, path, body, token, ok)
+            except _Throttled as e:
+                await asyncio.sleep(e.retry_after)
+        raise RuntimeError(f"{method} {path}: still refused after 50 tries")
+
+    async def _call(self, method: str, path: str, body: dict[str, Any] | None, token: str | None,
+                    ok: tuple[int, ...]) -> tuple[bytes, Any]:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         async with self.sem, self.session.request(method, self.base + path, json=body, headers=headers) as r:
             raw = await r.read()
             if r.status == 429:
                 raise _Throttled(float(r.headers.get("Retry-After", "1")))
+            if r.status == 503:  # no primary right now (an election): try again shortly
+                raise _Throttled(0.2)
             if r.status not in ok:
                 raise RuntimeError(f"{method} {path}: {r.status} {raw[:200]!r}")
             return raw, json.loads(raw) if raw else {}
