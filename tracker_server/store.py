@@ -129,7 +129,7 @@ class Store:
         for group_id, name, user_id in await self._rows("SELECT group_id, file_name, user_id FROM shares"):
             state.groups[group_id].files[name].sharers.add(user_id)
         for key, count, last_at, locked_until in await self._rows(
-                "SELECT key, count, last_at, locked_until FROM login_failures"):
+                "SELECT key, count, last_at, locked_until FROM login_failures ORDER BY rowid"):  # oldest first
             state.login_failures[key] = Failures(int(count), float(last_at), float(locked_until))
         for epoch, idx, op_id, op, result in await self._rows("SELECT epoch, idx, op_id, op, result FROM log"):
             state.results[op_id] = (json.loads(op)["t"], json.loads(result))
@@ -208,6 +208,8 @@ async def apply_sql(db: aiosqlite.Connection, op: Op, index: int) -> None:
         for key, (count, last_at, locked_until) in op["rec"].items():
             await db.execute("INSERT OR REPLACE INTO login_failures(key, count, last_at, locked_until) "
                              "VALUES (?, ?, ?, ?)", (key, count, last_at, locked_until))
+        for key in op.get("drop", ()):  # records gone stale (throttle.py)
+            await db.execute("DELETE FROM login_failures WHERE key = ?", (key,))
     elif kind == "logout":
         await db.execute("DELETE FROM sessions WHERE token = ?", (op["token"],))
     elif kind == "create_group":

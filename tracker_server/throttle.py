@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+import itertools
 import math
 from collections import Counter
 from collections.abc import Iterator, Mapping
@@ -33,6 +34,7 @@ from wire.errors import TooManyRequests
 CLIENT_HEADER = "X-GS-Client"
 CLIENT_SIG_HEADER = "X-GS-Client-Signature"
 MAX_CLIENT_SKEW_S = 30.0
+PRUNE_SCAN = 32  # oldest records looked at (and dropped when stale) per recorded failure
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,8 +79,14 @@ def address_key(address: str) -> str:
 
 
 def apply_records(records: dict[str, Failures], op: Mapping[str, Any]) -> None:
-    """Apply a decided ``login_fail`` op (``{"rec": {key: [count, last_at, locked_until]}}``) to ``records``."""
+    """Apply a decided ``login_fail`` op (``{"rec": {key: [count, last_at, locked_until]}, "drop": [key]}``).
+
+    A key is moved to the end when updated, so the dict runs from the least recently failed key: ``failure_op``
+    finds stale records to drop at its front without scanning them all."""
+    for key in op.get("drop", ()):
+        records.pop(key, None)
     for key, value in op["rec"].items():
+        records.pop(key, None)
         records[key] = Failures.from_json(value)
 
 
@@ -141,7 +149,11 @@ class LoginThrottle:
             over = count - self._free(key)
             locked = now + min(self.policy.base_delay * 2 ** min(over, 40), self.policy.max_delay) if over >= 0 else 0.0
             rec[key] = Failures(count, now, locked).to_json()
-        return {"rec": rec}
+        # Every failure also forgets a few records quiet for ``forget_after`` (already unlocked: the longest lock
+        # is shorter), so keys sprayed once do not pile up on every tracker for ever.
+        drop = [key for key, record in itertools.islice(self.records.items(), PRUNE_SCAN)
+                if now - record.last_at > self.policy.forget_after and key not in rec]
+        return {"rec": rec, "drop": drop}
 
     def clear_on_success(self, user_id: str) -> list[str]:
         """Keys a successful login of ``user_id`` clears (its account key, if it has a record)."""

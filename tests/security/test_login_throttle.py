@@ -18,12 +18,13 @@ from aiohttp.test_utils import TestServer
 from tests.tracker.helpers import SECRET, Clock, make_config
 from tracker_server.app import create_app
 from tracker_server.cluster_auth import cluster_key
-from tracker_server.keys import STORE
+from tracker_server.keys import SERVICE, STORE
 from tracker_server.throttle import (
     Failures,
     LoginThrottle,
     ThrottlePolicy,
     address_key,
+    apply_records,
     client_address,
     sign_client,
 )
@@ -170,3 +171,24 @@ def test_locks_double_are_capped_and_quiet_keys_are_forgotten() -> None:
 
 def test_ipv6_addresses_count_by_their_slash_64() -> None:
     assert address_key("2001:db8::1") == address_key("2001:db8::ffff:1") == "a:2001:db8::/64"
+
+
+def test_stale_records_are_dropped_as_new_failures_come_in() -> None:
+    records: dict[str, Failures] = {}
+    throttle = LoginThrottle(records, ThrottlePolicy(forget_after=100.0))
+    for i in range(50):  # a spray of accounts, each tried once, long ago
+        apply_records(records, throttle.failure_op([f"u:victim{i}"], float(i)))
+    assert len(records) == 50
+    for i in range(3):
+        apply_records(records, throttle.failure_op(["u:someone", "a:192.0.2.1"], 1000.0 + i))
+    assert set(records) == {"u:someone", "a:192.0.2.1"}
+
+
+async def test_dropped_records_are_dropped_from_sqlite_too(tracker: Tracker) -> None:
+    assert (await tracker.login("ghost", "x"))[0] == 401
+    tracker.clock.advance(ThrottlePolicy().forget_after + 1)
+    assert (await tracker.login("ghost2", "x", source="127.0.0.2"))[0] == 401
+    await tracker.stop()
+    await tracker.start()
+    assert tracker.server is not None
+    assert set(tracker.server.app[SERVICE].state.login_failures) == {"u:ghost2", "a:127.0.0.2"}
