@@ -24,9 +24,11 @@ import math
 import random
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from peer_node.swarm.buffers import BufferPool
+from peer_node.swarm.config import EngineConfig, EngineProgress, SwarmSnapshot
 from peer_node.swarm.errors import DownloadFailed
 from peer_node.swarm.peer_link import LinkClosed, PeerLink, PieceJob
 from peer_node.swarm.picker import PiecePicker
@@ -34,47 +36,14 @@ from peer_node.swarm.store import PieceStore
 from peer_node.swarm.tls import NodeIdentity
 from peer_node.swarm.workers import hash_workers
 from wire.errors import GroupShareError
-from wire.peer_protocol import MAX_BLOCK, MAX_REQUESTS_IN_FLIGHT, ProtocolError
+from wire.peer_protocol import MAX_REQUESTS_IN_FLIGHT, ProtocolError
 from wire.peer_session import Geometry
 from wire.pieces import piece_length
 from wire.records import FileMeta, SeederInfo
 
+__all__ = ["DownloadEngine", "EngineConfig", "EngineProgress", "SwarmSnapshot"]  # the types live in .config
+
 log = logging.getLogger(__name__)
-
-@dataclass(frozen=True, slots=True)
-class SwarmSnapshot:
-    token: str
-    seeders: Sequence[SeederInfo]
-
-
-@dataclass(frozen=True, slots=True)
-class EngineConfig:
-    refresh_interval: float = 5.0
-    busy_refresh_interval: float = 1.0  # while others are downloading too (or in the first seconds): find them
-    warmup: float = 10.0
-    no_peer_timeout: float = 20.0
-    connect_timeout: float = 5.0
-    max_peers: int = 8
-    max_piece_failures_per_peer: int = 3
-    buffer_budget: int = 32 << 20  # piece buffers, reused: the download's memory bound
-    block_size: int = MAX_BLOCK
-    request_timeout: float = 30.0
-    retry_delay: float = 1.0
-    max_retry_delay: float = 15.0
-    latency_target: float = 0.25  # seconds of a peer's speed kept in flight
-    max_depth: int = 16  # pieces in flight per peer
-    pick_window: int = 32  # random tie-breaks among this many lowest-numbered equally rare pieces (locality)
-
-
-@dataclass(frozen=True, slots=True)
-class EngineProgress:
-    bytes_done: int
-    size: int
-    bytes_by_peer: dict[str, int]
-    peers: tuple[str, ...]
-    speed_bps: float
-    piece_states: str
-
 
 @dataclass(eq=False)
 class _Peer:
@@ -110,9 +79,7 @@ class DownloadEngine:
         self._tasks: set[asyncio.Task[None]] = set()
         self._verifying = 0  # pieces in the writer threads
         self._drained = asyncio.Event()
-        self._free: list[bytearray] = []
-        self._allocated = 0
-        self._max_buffers = max(2, self.config.buffer_budget // max(1, meta.piece_size))
+        self._buffers = BufferPool(meta.piece_size, max(2, self.config.buffer_budget // max(1, meta.piece_size)))
         self._samples: deque[tuple[float, int]] = deque(maxlen=12)
         self._last_bytes: dict[PeerLink, int] = {}
         self._result: asyncio.Future[None] | None = None
@@ -271,18 +238,6 @@ class DownloadEngine:
                 self._fail("no seeder reachable")
         self._fill_all()
 
-    # --- buffers --------------------------------------------------------------------------------------------
-    def _take_buffer(self) -> bytearray | None:
-        if self._free:
-            return self._free.pop()
-        if self._allocated >= self._max_buffers:
-            return None
-        self._allocated += 1
-        return bytearray(self.meta.piece_size)
-
-    def _give_buffer(self, buf: bytearray) -> None:
-        self._free.append(buf)
-
     # --- requesting -----------------------------------------------------------------------------------------
     def _seed_links(self) -> int:
         return sum(1 for link in self._links() if self._is_seed(link))
@@ -315,12 +270,12 @@ class DownloadEngine:
         max_availability = self._seed_links() if seed and self._partial_links_serving() else None
         try:
             while link.in_flight < link.depth:
-                buf = self._take_buffer()
+                buf = self._buffers.take()
                 if buf is None:
                     return
                 index = self.picker.pick(has, link.jobs.keys(), max_availability)
                 if index is None:
-                    self._give_buffer(buf)
+                    self._buffers.give(buf)
                     return
                 job = PieceJob(index, piece_length(index, self.meta.size, self.meta.piece_size), buf, link,
                                time.monotonic())
@@ -328,7 +283,7 @@ class DownloadEngine:
                     link.request(job)
                 except ProtocolError:  # the session's outstanding cap: wait for answers
                     self.picker.abandoned(index)
-                    self._give_buffer(buf)
+                    self._buffers.give(buf)
                     return
                 self.requests_sent += 1
                 self.requested.add(index)
@@ -340,7 +295,7 @@ class DownloadEngine:
         try:
             self.store.acquire()
         except GroupShareError:
-            self._give_buffer(job.buffer)
+            self._buffers.give(job.buffer)
             self._fail("download stopped: the file store was closed")
             return
         self.picker.arrived_whole(job.index)
@@ -354,7 +309,7 @@ class DownloadEngine:
         if self._verifying == 0:
             self._drained.set()
         self.store.release()
-        self._give_buffer(job.buffer)
+        self._buffers.give(job.buffer)
         if error is not None:
             self._fail(f"cannot write the file: {error}")
             return
@@ -368,7 +323,7 @@ class DownloadEngine:
                 duplicate = other.jobs.get(index)
                 if duplicate is not None and other is not link:
                     other.cancel(duplicate)
-                    self._give_buffer(duplicate.buffer)
+                    self._buffers.give(duplicate.buffer)
             if peer is not None:
                 peer.failures = 0
             if first:
@@ -390,7 +345,7 @@ class DownloadEngine:
 
     def on_link_reject(self, link: PeerLink, job: PieceJob) -> None:
         self.picker.abandoned(job.index)
-        self._give_buffer(job.buffer)
+        self._buffers.give(job.buffer)
         if link.has(job.index) and link.bits is not None:
             link.bits[job.index >> 3] &= ~(0x80 >> (job.index & 7)) & 0xFF
             self.picker.peer_lost(job.index)
@@ -408,7 +363,7 @@ class DownloadEngine:
         peer = self._peers.get(link.addr)
         for job in list(link.jobs.values()):
             self.picker.abandoned(job.index)
-            self._give_buffer(job.buffer)
+            self._buffers.give(job.buffer)
         link.jobs.clear()
         self._last_bytes.pop(link, None)
         if peer is not None and peer.link is link:
