@@ -79,7 +79,10 @@ class DownloadEngine:
         self._tasks: set[asyncio.Task[None]] = set()
         self._verifying = 0  # pieces in the writer threads
         self._drained = asyncio.Event()
-        self._buffers = BufferPool(meta.piece_size, max(2, self.config.buffer_budget // max(1, meta.piece_size)))
+        # Up to buffer_budget of piece buffers; big pieces may take up to 4x that for 8 buffers, enough to keep
+        # two peers busy while pieces are hashed (an 8 GiB file has 8 MiB pieces: 64 MiB).
+        budget, size = self.config.buffer_budget, max(1, meta.piece_size)
+        self.buffers = BufferPool(meta.piece_size, max(2, budget // size, min(8, 4 * budget // size)))
         self._samples: deque[tuple[float, int]] = deque(maxlen=12)
         self._last_bytes: dict[PeerLink, int] = {}
         self._result: asyncio.Future[None] | None = None
@@ -270,12 +273,12 @@ class DownloadEngine:
         max_availability = self._seed_links() if seed and self._partial_links_serving() else None
         try:
             while link.in_flight < link.depth:
-                buf = self._buffers.take()
+                buf = self.buffers.take()
                 if buf is None:
                     return
                 index = self.picker.pick(has, link.jobs.keys(), max_availability)
                 if index is None:
-                    self._buffers.give(buf)
+                    self.buffers.give(buf)
                     return
                 job = PieceJob(index, piece_length(index, self.meta.size, self.meta.piece_size), buf, link,
                                time.monotonic())
@@ -283,7 +286,7 @@ class DownloadEngine:
                     link.request(job)
                 except ProtocolError:  # the session's outstanding cap: wait for answers
                     self.picker.abandoned(index)
-                    self._buffers.give(buf)
+                    self.buffers.give(buf)
                     return
                 self.requests_sent += 1
                 self.requested.add(index)
@@ -295,7 +298,7 @@ class DownloadEngine:
         try:
             self.store.acquire()
         except GroupShareError:
-            self._buffers.give(job.buffer)
+            self.buffers.give(job.buffer)
             self._fail("download stopped: the file store was closed")
             return
         self.picker.arrived_whole(job.index)
@@ -309,7 +312,7 @@ class DownloadEngine:
         if self._verifying == 0:
             self._drained.set()
         self.store.release()
-        self._buffers.give(job.buffer)
+        self.buffers.give(job.buffer)
         if error is not None:
             self._fail(f"cannot write the file: {error}")
             return
@@ -323,7 +326,7 @@ class DownloadEngine:
                 duplicate = other.jobs.get(index)
                 if duplicate is not None and other is not link:
                     other.cancel(duplicate)
-                    self._buffers.give(duplicate.buffer)
+                    self.buffers.give(duplicate.buffer)
             if peer is not None:
                 peer.failures = 0
             if first:
@@ -345,7 +348,7 @@ class DownloadEngine:
 
     def on_link_reject(self, link: PeerLink, job: PieceJob) -> None:
         self.picker.abandoned(job.index)
-        self._buffers.give(job.buffer)
+        self.buffers.give(job.buffer)
         if link.has(job.index) and link.bits is not None:
             link.bits[job.index >> 3] &= ~(0x80 >> (job.index & 7)) & 0xFF
             self.picker.peer_lost(job.index)
@@ -363,7 +366,7 @@ class DownloadEngine:
         peer = self._peers.get(link.addr)
         for job in list(link.jobs.values()):
             self.picker.abandoned(job.index)
-            self._buffers.give(job.buffer)
+            self.buffers.give(job.buffer)
         link.jobs.clear()
         self._last_bytes.pop(link, None)
         if peer is not None and peer.link is link:
