@@ -30,14 +30,15 @@ class Sizes:
     wrk_connections: int
     wrk_threads: int
     wrk_seconds: int
+    tracker_timeout: float  # the trackers' --tracker-timeout in the failover measurement
 
 
 FULL = Sizes(swarm_file=1 * GiB, swarm_seeders=3, crowd_file=256 * MiB, crowd_downloaders=8, big_file=8 * GiB,
              big_reference_file=1 * GiB, share_file=2 * GiB, tracker_peers=10_000, tracker_files=1_000,
-             wrk_connections=200, wrk_threads=2, wrk_seconds=10)
-QUICK = Sizes(swarm_file=16 * MiB, swarm_seeders=3, crowd_file=8 * MiB, crowd_downloaders=3, big_file=32 * MiB,
+             wrk_connections=200, wrk_threads=2, wrk_seconds=10, tracker_timeout=2.0)
+QUICK = Sizes(swarm_file=16 * MiB, swarm_seeders=3, crowd_file=8 * MiB, crowd_downloaders=2, big_file=32 * MiB,
               big_reference_file=8 * MiB, share_file=16 * MiB, tracker_peers=50, tracker_files=10,
-              wrk_connections=10, wrk_threads=1, wrk_seconds=1)
+              wrk_connections=10, wrk_threads=1, wrk_seconds=1, tracker_timeout=1.0)
 
 
 @dataclass

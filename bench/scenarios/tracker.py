@@ -30,7 +30,6 @@ NAME = "5 tracker"
 REF = "bare aiohttp+dict"
 # Liveness expiry is not measured here: a long peer timeout keeps every preloaded peer live for the whole load.
 LOAD_ARGS = ("--peer-timeout", "900")
-TRACKER_TIMEOUT = 2.0
 
 
 def _wrk_metrics(label: str, ours: WrkResult | None, ref: WrkResult | None, note: str) -> list[Metric]:
@@ -153,40 +152,51 @@ def _write(port: int, token: str, group: str, timeout: float = 1.0) -> bool:
 def run_replication(ctx: Ctx) -> Iterator[list[Metric]]:
     sz = ctx.sizes
     wrk_opts = {"threads": sz.wrk_threads, "connections": min(sz.wrk_connections, 50), "seconds": sz.wrk_seconds}
+    args = ("--tracker-timeout", str(sz.tracker_timeout))
+    writers = 4 if ctx.quick else 20
     with Procs(ctx.dir("logs-replication")) as procs:
         note = ""
-        ports: dict[int, int] = {}
+        clusters: dict[int, Cluster] = {}
         peers: dict[int, Preloaded] = {}
         try:
             for n in (1, 2, 3):
                 cluster = Cluster(procs, ctx.dir(f"gs-writes-{n}"))
-                if not _has_replication(cluster.start_trackers(n, ("--tracker-timeout", str(TRACKER_TIMEOUT))))\
-                        and n > 1:
+                if not _has_replication(cluster.start_trackers(n, args)) and n > 1:
                     note = "replication not built (tracker 2 is not a secondary)"
                     break
-                ports[n] = cluster.tracker_ports[0]
-                peers[n] = asyncio.run(preload(ports[n], ctx.dir(f"writes-{n}"), 20, 0))
+                clusters[n] = cluster
+                peers[n] = asyncio.run(preload(cluster.tracker_ports[0], ctx.dir(f"writes-{n}"), writers, 0))
         except NotBuilt as e:
             note = str(e)
         for i in range(ctx.runs):
-            got = {n: run_wrk(ports[n], "writes.lua", [str(peers[n].peers_file), f"r{i}"], **wrk_opts).rps
-                   for n in ports}
+            ctx.say(f"run {i + 1}: writes against 1, 2 and 3 trackers")
+            got = {n: run_wrk(c.tracker_ports[0], "writes.lua", [str(peers[n].peers_file), f"r{i}"], **wrk_opts).rps
+                   for n, c in clusters.items()}
             base = got.get(1)
             yield [Metric("5b replication", "writes, 1 tracker", "req/s", base, None, "-"),
                    *(Metric("5b replication", f"writes, {n} trackers", "req/s", got.get(n), base,
                             "1 tracker, same run", "", note) for n in (2, 3))]
-        procs.stop_all()
+        for n in (1, 3):
+            for p in clusters[n].tracker_procs if n in clusters else []:
+                procs.stop(p)
         for i in range(ctx.runs):
-            yield [Metric("5b replication", "failover: kill -9 to first write", "s",
-                          None if note else _failover_once(ctx, procs, i), TRACKER_TIMEOUT,
+            took = None
+            if not note:
+                ctx.say(f"run {i + 1}: failover")
+                if i == 0:  # the 2-tracker cluster of the write test serves for the first one
+                    cluster, token = clusters[2], next(iter(peers[2].tokens))
+                else:
+                    cluster = Cluster(procs, ctx.dir(f"gs-failover-{i}"))
+                    cluster.start_trackers(2, args)
+                    loaded = asyncio.run(preload(cluster.tracker_ports[0], ctx.dir(f"failover-{i}"), 1, 0))
+                    token = next(iter(loaded.tokens))
+                took = _failover_once(procs, cluster, token, i)
+            yield [Metric("5b replication", "failover: kill -9 to first write", "s", took, sz.tracker_timeout,
                           "tracker-timeout setting", "< 5 s", note)]
 
 
-def _failover_once(ctx: Ctx, procs: Procs, i: int) -> float:
-    cluster = Cluster(procs, ctx.dir(f"gs-failover-{i}"))
-    cluster.start_trackers(2, ("--tracker-timeout", str(TRACKER_TIMEOUT)))
-    loaded = asyncio.run(preload(cluster.tracker_ports[0], ctx.dir(f"failover-{i}"), 1, 0))
-    token = next(iter(loaded.tokens))
+def _failover_once(procs: Procs, cluster: Cluster, token: str, i: int) -> float:
+    """Kill -9 the primary (tracker 1); seconds until a write to tracker 2 is acknowledged."""
     survivor = cluster.tracker_ports[1]
     if not _write(cluster.tracker_ports[0], token, f"before{i}", timeout=5):
         raise RuntimeError("a write to the primary failed before the failover")

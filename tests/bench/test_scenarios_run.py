@@ -8,7 +8,6 @@ for itself rather than trusting the bench's own verdict.
 from __future__ import annotations
 
 import itertools
-from pathlib import Path
 
 import psutil
 import pytest
@@ -74,28 +73,30 @@ def test_sharing_scenario_times_upload_file_against_hashlib() -> None:
     assert (metrics[0].ours is not None) == (features()["tracker"] and features()["node"])
 
 
-def replication_built(tmp_path: Path) -> bool:
+@pytest.fixture(scope="module")
+def replication_built(tmp_path_factory: pytest.TempPathFactory) -> bool:
     """Independently of the bench's verdict: does a second tracker come up as a secondary?"""
-    with Procs(tmp_path / "logs") as procs:
-        health = Cluster(procs, tmp_path).start_trackers(2)
+    tmp = tmp_path_factory.mktemp("replication")
+    with Procs(tmp / "logs") as procs:
+        health = Cluster(procs, tmp).start_trackers(2)
     return health[1].get("role") == "secondary"
 
 
-def test_tracker_scenario_loads_ours_and_the_reference_with_wrk(tmp_path: Path) -> None:
+def test_tracker_scenario_loads_ours_and_the_reference_with_wrk(replication_built: bool) -> None:
     metrics = run_scenario("tracker")
     single = [m for m in metrics if m.name.startswith("1 tracker")]
     assert single and all(m.ref and m.ref > 0 for m in single)
     assert all(m.ours is not None for m in single) == features()["tracker"]
     replicated = [m for m in metrics if m.name.startswith("primary+secondary")]
-    assert all(m.ours is not None for m in replicated) == replication_built(tmp_path)
+    assert all(m.ours is not None for m in replicated) == replication_built
 
 
-def test_replication_scenario_reports_writes_and_failover(tmp_path: Path) -> None:
+def test_replication_scenario_reports_writes_and_failover(replication_built: bool) -> None:
     metrics = run_scenario("replication")
     one = next(m for m in metrics if m.name == "writes, 1 tracker")
     assert one.ours is not None and one.ours > 0
     others = [m for m in metrics if m is not one]
-    assert all(m.ours is not None for m in others) == replication_built(tmp_path), [m.note for m in others]
+    assert all(m.ours is not None for m in others) == replication_built, [m.note for m in others]
 
 
 def test_tls_scenario_is_na_only_while_the_client_cannot_switch_tls_off() -> None:
