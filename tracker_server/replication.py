@@ -69,6 +69,7 @@ class Replicator:
         self._http: aiohttp.ClientSession | None = None
         self._task: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
+        self._warned: set[int] = set()
 
     # ------------------------------------------------------------------------------------------ lifecycle
 
@@ -114,6 +115,10 @@ class Replicator:
         headers = {"Content-Type": "application/json", **sign(self.key, "POST", path, self.me, raw, time.time())}
         wait = aiohttp.ClientTimeout(total=limit_s or self.cfg.tracker_timeout)
         async with self._http.post(target.url + path, data=raw, headers=headers, timeout=wait) as resp:
+            if resp.status == 403 and no not in self._warned:
+                self._warned.add(no)  # once per peer: this is a configuration error, not weather
+                log.error("tracker %d refuses our signature: do all trackers share the same cluster secret file, "
+                          "and do their clocks agree within 30 s?", no)
             if resp.status != 200:
                 raise ValueError(f"tracker {no} answered {resp.status} to {path}")
             answer = await resp.json()
