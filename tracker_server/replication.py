@@ -5,8 +5,9 @@ Theory of operation.
   position); both sides learn from each ping. Hearing a primary of an epoch at least ours makes us follow it;
   hearing a higher epoch makes a primary step down.
 - The primary's ``LogWriter`` calls ``ship`` for every group-committed batch after writing it locally. ``ship``
-  pushes the batch to every other tracker and returns once each has stored it durably or failed to answer; the
-  write is acknowledged if ``may_acknowledge`` agrees (3+: majority).
+  pushes the batch to the other trackers (with 3+, not to one that failed within the last timeout) and returns
+  once each has stored it durably or failed to answer; the write is acknowledged if ``may_acknowledge`` agrees
+  (3+: majority).
   A secondary answering with a higher epoch deposes us: the write fails (503) and we step down.
 - A secondary accepts an append only if the entry before it matches its newest entry (Raft's log matching: an
   (index, epoch) pair names one history). If not, the primary catches it up from its log when the secondary's
@@ -247,7 +248,12 @@ class Replicator:
         # after this process was paused (SIGSTOP, a stalled VM) is no proof that the peer is down, and acking
         # alone on such evidence could acknowledge a write a newer primary never sees. A killed peer refuses at
         # once; only a hung one costs each batch a full ``tracker_timeout``.
-        results = await asyncio.gather(*(self._push(no, entries, prev) for no in self.others))
+        # With 3 or more a majority protects us anyway, so a tracker that failed within the last timeout is not
+        # waited for (it is caught up by the heartbeat loop once it answers again).
+        now = time.monotonic()
+        targets = self.others if self.size <= 2 else \
+            [no for no in self.others if now - self.failed_at.get(no, -1e18) >= self.cfg.tracker_timeout]
+        results = await asyncio.gather(*(self._push(no, entries, prev) for no in targets))
         if not self.is_primary or any(r == "deposed" for r in results):
             raise Unavailable("this tracker was deposed while writing; retry on the primary")
         stored = sum(1 for r in results if r == "stored")
