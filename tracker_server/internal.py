@@ -11,6 +11,7 @@ reads are answered from local state.
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import time
@@ -26,12 +27,26 @@ from tracker_server.keys import REPLICATOR, STORE
 from tracker_server.replication import Replicator
 from tracker_server.state import Entry
 from tracker_server.throttle import sign_client
-from wire.errors import Forbidden, GroupShareError, TooLarge, Unavailable
+from wire.errors import BadInput, Forbidden, GroupShareError, TooLarge, Unavailable
 
 MAX_INTERNAL_BODY = 512 << 20
 FORWARDED = "X-GS-Forwarded-By"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 routes = web.RouteTableDef()
+
+
+def _internal(handler: Callable[[web.Request], Awaitable[web.Response]]) -> Callable[[web.Request],
+                                                                                    Awaitable[web.Response]]:
+    """Signed peers are trusted, not infallible: a message missing a field is a 400, not a 500."""
+
+    @functools.wraps(handler)
+    async def checked(request: web.Request) -> web.Response:
+        try:
+            return await handler(request)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise BadInput(f"malformed internal message: {type(exc).__name__}") from None
+
+    return checked
 
 
 async def _signed(request: web.Request) -> tuple[Replicator, dict[str, Any]]:
@@ -60,6 +75,7 @@ async def _signed(request: web.Request) -> tuple[Replicator, dict[str, Any]]:
 
 
 @routes.post("/internal/v1/status")
+@_internal
 async def status(request: web.Request) -> web.Response:
     rep, body = await _signed(request)
     await rep.heard(body["_sender"], body)
@@ -67,6 +83,7 @@ async def status(request: web.Request) -> web.Response:
 
 
 @routes.post("/internal/v1/vote")
+@_internal
 async def vote(request: web.Request) -> web.Response:
     rep, body = await _signed(request)
     async with rep.follow_lock:
@@ -107,6 +124,7 @@ async def _memory_matches_disk(rep: Replicator) -> None:
 
 
 @routes.post("/internal/v1/append")
+@_internal
 async def append(request: web.Request) -> web.Response:
     rep, body = await _signed(request)
     async with rep.follow_lock:
@@ -132,6 +150,7 @@ async def append(request: web.Request) -> web.Response:
 
 
 @routes.post("/internal/v1/snapshot")
+@_internal
 async def snapshot(request: web.Request) -> web.Response:
     rep, body = await _signed(request)
     async with rep.follow_lock:
@@ -146,6 +165,7 @@ async def snapshot(request: web.Request) -> web.Response:
 
 
 @routes.post("/internal/v1/digest")
+@_internal
 async def digest(request: web.Request) -> web.Response:
     """For tests and operators: a digest of the state tables and every op_id in the log."""
     rep, _ = await _signed(request)
