@@ -331,10 +331,14 @@ class DownloadEngine:
                 peer.failures = 0
             if first:
                 self.bytes_by_peer[link.user_id] = self.bytes_by_peer.get(link.user_id, 0) + job.length
-                if self.on_piece is not None:
-                    self.on_piece(index)
             if self.picker.complete and self._result is not None and not self._result.done():
                 self._result.set_result(None)
+            if first and self.on_piece is not None:
+                try:
+                    self.on_piece(index)
+                except Exception:  # the node's callback: its bug must not stall the download
+                    log.exception("on_piece callback failed for piece %d", index)
+            if self.picker.complete:
                 return
         else:
             self.picker.abandoned(index)

@@ -337,3 +337,24 @@ async def test_pieces_of_many_blocks_stay_within_the_servers_request_cap(tmp_pat
     finally:
         store.close()
         await seeder.close()
+
+
+async def test_a_failing_on_piece_callback_does_not_stall_the_download(tmp_path: Path) -> None:
+    data = make_file(tmp_path / "src.bin", 256 * 1024)
+    meta = meta_of("src.bin", data, PIECE)
+    seeder = await start_seeder("seed", [PieceStore.open_complete(tmp_path / "src.bin", meta)])
+    store = PieceStore.open_partial(tmp_path / "dl.part", tmp_path / "dl.state", meta)
+    calls: list[int] = []
+
+    def broken(index: int) -> None:
+        calls.append(index)
+        raise ValueError("a bug in the node")
+
+    try:
+        engine = DownloadEngine(meta, store, static_source(token_for(meta.sha256), [seeder.info()]),
+                                on_piece=broken, config=FAST)
+        await asyncio.wait_for(engine.run(), 30)
+        assert sorted(calls) == list(range(meta.piece_count))
+    finally:
+        store.close()
+        await seeder.close()
