@@ -76,8 +76,10 @@ class LogWriter:
                 if self.ship is not None:
                     await self.ship(entries, prev)
                 self.committed = entries[-1].index
-            except (GroupShareError, OSError, ValueError, RuntimeError, sqlite3.Error) as exc:
-                log.warning("log write of %d entries failed: %s", len(entries), exc)
+            except Exception as exc:  # the boundary: the writer must survive anything, or every write would hang
+                expected = isinstance(exc, (GroupShareError, OSError, ValueError, RuntimeError, sqlite3.Error))
+                log.log(logging.WARNING if expected else logging.ERROR, "log write of %d entries failed: %s",
+                        len(entries), exc, exc_info=not expected)
                 for _, fut in batch:
                     if not fut.done():
                         fut.set_exception(Unavailable(f"write not committed: {exc}"))

@@ -42,7 +42,8 @@ from wire.errors import Unavailable
 
 log = logging.getLogger(__name__)
 CATCH_UP_BATCH = 500
-_NET_ERRORS = (aiohttp.ClientError, TimeoutError, OSError, ValueError)
+# A peer that cannot be reached, or answers something we cannot read (KeyError, TypeError), is treated alike.
+_NET_ERRORS = (aiohttp.ClientError, TimeoutError, OSError, ValueError, KeyError, TypeError)
 
 
 class Deposed(Exception):
@@ -154,25 +155,31 @@ class Replicator:
 
     async def _loop(self) -> None:
         while True:
-            await asyncio.gather(*(self._ping(no) for no in self.others))
-            now = time.monotonic()
-            peers = list(self.peers.values())
-            if self.is_primary:
-                if election.should_step_down(self.self_view(), peers, now, self.cfg.tracker_timeout,
-                                             self.primary_since):
-                    self.step_down("cannot hear a majority")
-                elif not self.svc.settled:
-                    await self._settle()
-                else:
-                    for view in peers:
-                        if view.alive(now, self.cfg.tracker_timeout) and \
-                                (view.last_index, view.last_epoch) != self.writer.durable:
-                            task = asyncio.create_task(self._sync(view.no))
-                            self._background.add(task)
-                            task.add_done_callback(self._background.discard)
-            elif election.should_stand(self.self_view(), peers, now, self.cfg.tracker_timeout):
-                await self._stand()
+            try:
+                await self._tick()
+            except Exception:  # the boundary: replication must outlive any one bad round, so log and go on
+                log.exception("replication round failed")
             await asyncio.sleep(self.cfg.tracker_heartbeat)
+
+    async def _tick(self) -> None:
+        await asyncio.gather(*(self._ping(no) for no in self.others))
+        now = time.monotonic()
+        peers = list(self.peers.values())
+        if self.is_primary:
+            if election.should_step_down(self.self_view(), peers, now, self.cfg.tracker_timeout,
+                                         self.primary_since):
+                self.step_down("cannot hear a majority")
+            elif not self.svc.settled:
+                await self._settle()
+            else:
+                for view in peers:
+                    if view.alive(now, self.cfg.tracker_timeout) and \
+                            (view.last_index, view.last_epoch) != self.writer.durable:
+                        task = asyncio.create_task(self._sync(view.no))
+                        self._background.add(task)
+                        task.add_done_callback(self._background.discard)
+        elif election.should_stand(self.self_view(), peers, now, self.cfg.tracker_timeout):
+            await self._stand()
 
     async def _ping(self, no: int) -> None:
         try:
