@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from peer_node.commands import COMMANDS, format_download, format_file, format_group, help_text, lines, parse_line
 from peer_node.views import DownloadState, DownloadView, FileListing, GroupRole, GroupSummary
@@ -83,3 +85,13 @@ def test_help_lists_every_command_of_the_contract() -> None:
                  "download_file", "show_downloads", "stop_share", "help"):
         assert name in COMMANDS
         assert any(ln.startswith(name + " ") or ln.split()[0] == name for ln in text.splitlines())
+
+
+@given(st.text(max_size=300))
+@settings(max_examples=300, deadline=None)
+def test_any_text_parses_or_is_bad_input(line: str) -> None:
+    try:
+        cmd, args = parse_line(line)
+    except BadInput:
+        return
+    assert len(args) == len(cmd.args)
