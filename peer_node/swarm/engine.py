@@ -107,6 +107,9 @@ class DownloadEngine:
                                           else cfg.refresh_interval):
                     last_refresh = now
                     await self._refresh()
+                if self.picker.done_count == self.picker.count:  # belt and braces: _on_verified sets it
+                    result.set_result(None)
+                    break
                 self._tick(time.monotonic())
                 self._connect_more()
                 if not result.done():
