@@ -36,7 +36,8 @@ def _func(frame: str) -> str:
     return f"{m.group('func')} ({m.group('file')})" if m else frame.strip()
 
 
-def summarise(lines: Iterable[str], thread_cpu: dict[int, float] | None = None, top: int = 18) -> str:
+def summarise(lines: Iterable[str], thread_cpu: dict[int, float] | None = None, process_cpu: float | None = None,
+              top: int = 18) -> str:
     lines = list(lines)
     threads: Counter[str] = Counter()
     names: dict[int, str] = {}
@@ -61,8 +62,10 @@ def summarise(lines: Iterable[str], thread_cpu: dict[int, float] | None = None, 
         for f in set(body):
             incl[f] += n
     out: list[str] = []
+    if process_cpu is not None:
+        out += [f"process CPU {process_cpu:.2f} s"]
     if thread_cpu:
-        out += [f"CPU seconds per thread (psutil), {sum(thread_cpu.values()):.2f} s in all:"]
+        out += [f"CPU seconds per thread (psutil), {sum(thread_cpu.values()):.2f} s in threads alive at the end:"]
         out += [f"  {cpu:6.2f} s  {names.get(tid, '?')} ({tid})"
                 for tid, cpu in sorted(thread_cpu.items(), key=lambda kv: -kv[1]) if cpu >= 0.01]
     if not total:
@@ -78,6 +81,13 @@ def summarise(lines: Iterable[str], thread_cpu: dict[int, float] | None = None, 
     return "\n".join(out)
 
 
+def _process_cpu(pid: int) -> float:
+    with contextlib.suppress(psutil.Error):
+        t = psutil.Process(pid).cpu_times()
+        return float(t.user + t.system)
+    return 0.0
+
+
 def _thread_cpu(pid: int) -> dict[int, float]:
     with contextlib.suppress(psutil.Error):
         return {t.id: t.user_time + t.system_time for t in psutil.Process(pid).threads()}
@@ -88,9 +98,11 @@ def _thread_cpu(pid: int) -> dict[int, float]:
 class Profile:
     raw: Path
     thread_cpu: dict[int, float] = field(default_factory=dict)
+    process_cpu: float | None = None
 
     def summary(self) -> str:
-        return summarise(self.raw.read_text().splitlines() if self.raw.exists() else [], self.thread_cpu)
+        return summarise(self.raw.read_text().splitlines() if self.raw.exists() else [], self.thread_cpu,
+                         self.process_cpu)
 
 
 @contextlib.contextmanager
@@ -102,9 +114,10 @@ def profiled(pid: int, out: Path) -> Iterator[Profile]:
     try:
         time.sleep(1.0)  # py-spy needs a moment to attach; the first samples would otherwise be lost
         prof = Profile(out)
-        before = _thread_cpu(pid)
+        before, cpu0 = _thread_cpu(pid), _process_cpu(pid)
         yield prof
         after = _thread_cpu(pid)
+        prof.process_cpu = _process_cpu(pid) - cpu0
         prof.thread_cpu = {tid: cpu - before.get(tid, 0.0) for tid, cpu in after.items()}
     finally:
         proc.send_signal(signal.SIGINT)
