@@ -106,6 +106,8 @@ async def test_login_rotates_the_session_and_logout_ends_every_copy(browser: Bro
         await expect(copy.locator("h1")).to_have_text("Downloads")
         await page.get_by_role("button", name=re.compile("Log out")).click()
         await expect(page.locator("h1")).to_have_text("Log in")
+        # The copy's open downloads page learns of the logout over its event stream and leaves by itself.
+        await expect(copy.locator("h1")).to_have_text("Log in", timeout=30_000)
         await copy.goto(url(node, "/downloads"))
         await expect(copy.locator("h1")).to_have_text("Log in")
         await second.clear_cookies()
