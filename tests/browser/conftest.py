@@ -14,10 +14,13 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
 from tests.browser.helpers import ARGS, CHROMIUM, DESKTOP, SHOTS, World
 from tests.support.cluster import Cluster, make_file
+
+# The machine is shared: give assertions the same generous patience as actions (Playwright's default is 5 s).
+expect.set_options(timeout=15_000)
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
