@@ -201,7 +201,7 @@ async def test_a_secondary_forwards_writes_and_heartbeats_and_answers_reads(clus
         async with session.post(sec_url + "/internal/v1/status", json={}) as resp:
             assert resp.status == 403  # internal routes want the cluster's signature
     health = await asyncio.to_thread(cluster.health, secondary)
-    assert health is not None and health["role"] == "secondary"
+    assert health is not None and health["role"] == "secondary" and health["primary"] == primary
     assert health["log_index"] == (await asyncio.to_thread(cluster.health, primary) or {})["log_index"]
 
 
