@@ -288,31 +288,37 @@ class _Connection(asyncio.Protocol):
                     return
                 index, begin, length = key
                 offset = index * store.meta.piece_size + begin
-                await self.can_write.wait()
-                if self.gone():
-                    return
-                transport.write(self.session.piece_header(key))
-                store.acquire()
-                try:
-                    if self.server.use_sendfile:
-                        self.in_sendfile = True
-                        try:
-                            await loop.sendfile(transport, store.file, offset, length, fallback=False)
-                        finally:
-                            self.in_sendfile = False
-                        if self.outbox and not self.gone():
-                            transport.write(b"".join(self.outbox))
-                            self.outbox.clear()
-                    else:
-                        await self._send_copy(loop, store, offset, length)
-                finally:
-                    store.release()
+                # A peer that stops reading must not pin this sender (and the file) forever.
+                async with asyncio.timeout(self.server.limits.idle_timeout):
+                    await self.can_write.wait()
+                    if self.gone():
+                        return
+                    transport.write(self.session.piece_header(key))
+                    store.acquire()
+                    try:
+                        await self._send_block(loop, store, transport, offset, length)
+                    finally:
+                        store.release()
                 self.server._count(self.user_id, length)
                 self.last_activity = time.monotonic()
-        except (ConnectionError, OSError, RuntimeError) as exc:
-            # The peer went away mid-send (RuntimeError: the transport closed under sendfile).
+        except (ConnectionError, OSError, RuntimeError, TimeoutError) as exc:
+            # The peer went away or stalled mid-send (RuntimeError: the transport closed under sendfile).
             log.debug("piece send to %s ended: %s", self.addr, exc)
             self.abort()
+
+    async def _send_block(self, loop: asyncio.AbstractEventLoop, store: PieceStore, transport: asyncio.Transport,
+                          offset: int, length: int) -> None:
+        if self.server.use_sendfile:
+            self.in_sendfile = True
+            try:
+                await loop.sendfile(transport, store.file, offset, length, fallback=False)
+            finally:
+                self.in_sendfile = False
+            if self.outbox and not self.gone():
+                transport.write(b"".join(self.outbox))
+                self.outbox.clear()
+        else:
+            await self._send_copy(loop, store, offset, length)
 
     async def _send_copy(self, loop: asyncio.AbstractEventLoop, store: PieceStore, offset: int,
                          length: int) -> None:

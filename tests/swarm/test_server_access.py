@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -151,3 +153,37 @@ async def test_slow_loris_cannot_lock_out_a_real_download(served: tuple[Seeder, 
         store.close()
         for _reader, writer in idle:
             writer.close()
+
+
+async def poll_until(condition: Callable[[], bool]) -> None:
+    for _ in itertools.count():
+        if condition():
+            return
+        await asyncio.sleep(0.02)
+
+
+async def test_a_peer_that_stops_reading_is_dropped(tmp_path: Path) -> None:
+    import socket
+
+    data = make_file(tmp_path / "big.bin", 16 * 1024 * 1024)
+    meta = meta_of("big.bin", data, 1024 * 1024)
+    seeder = await start_seeder("seed", [PieceStore.open_complete(tmp_path / "big.bin", meta)],
+                                ServerLimits(idle_timeout=1.0))
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    loop = asyncio.get_running_loop()
+    try:
+        await loop.sock_connect(sock, ("127.0.0.1", seeder.server.port))
+        frames = encode(Handshake(bytes.fromhex(meta.sha256), token_for(meta.sha256).encode()))
+        frames += b"".join(encode(Request(i, 0, 1024 * 1024)) for i in range(16))
+        await loop.sock_sendall(sock, frames)
+        async with asyncio.timeout(20):
+            await poll_until(lambda: seeder.server.connection_count > 0)
+            await asyncio.sleep(0.3)
+            assert seeder.server.connection_count == 1  # accepted, serving, stalled on our full buffers
+            await poll_until(lambda: seeder.server.connection_count == 0)  # never read: idle_timeout lets go
+        assert seeder.server.bytes_sent_total < meta.size
+    finally:
+        sock.close()
+        await seeder.close()
