@@ -22,7 +22,7 @@ from tracker_server.log import LogWriter
 from tracker_server.passwords import PasswordHasher
 from tracker_server.quotas import Quotas
 from tracker_server.state import Entry, Group, Op, Session, State
-from tracker_server.throttle import LoginThrottle
+from tracker_server.throttle import LoginThrottle, RegistrationGate
 from wire.errors import BadInput, Conflict, Forbidden, NotFound, NotLoggedIn, Unavailable
 from wire.records import FileMeta
 from wire.tokens import public_key_hex, signing_key_from_secret
@@ -63,6 +63,7 @@ class TrackerService:
         self._in_flight: dict[str, asyncio.Future[None]] = {}
         self.throttle = LoginThrottle(state.login_failures)
         self.quotas = Quotas()
+        self.registrations = RegistrationGate()
         self.grace_sessions(config.clock())
 
     def now(self) -> float:
@@ -165,7 +166,8 @@ class TrackerService:
 
         async def prepare() -> None:
             if user_id not in self.state.users:
-                hashed.append(await self.hasher.hash(password))
+                with self.registrations.enter():  # sign-ups must not queue without bound ahead of logins
+                    hashed.append(await self.hasher.hash(password))
 
         def decide() -> tuple[Op, OpResult]:
             if user_id in self.state.users or not hashed:

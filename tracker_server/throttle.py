@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from wire.errors import TooManyRequests
+from wire.errors import TooManyRequests, Unavailable
 
 CLIENT_HEADER = "X-GS-Client"
 CLIENT_SIG_HEADER = "X-GS-Client-Signature"
@@ -159,6 +159,28 @@ class LoginThrottle:
         """Keys a successful login of ``user_id`` clears (its account key, if it has a record)."""
         key = account_key(user_id)
         return [key] if key in self.records else []
+
+
+class RegistrationGate:
+    """At most ``limit`` registrations hash a password at once (queued ones included); more get 503 at once.
+
+    Registration is open to anyone and logins share the same two hashing slots, so an unbounded queue of sign-ups
+    would delay every login; this bounds that delay to ``limit`` hashes. A refused client retries (503 means
+    "try again", as for any write)."""
+
+    def __init__(self, limit: int = 32) -> None:
+        self.limit = limit
+        self.in_flight = 0
+
+    @contextmanager
+    def enter(self) -> Iterator[None]:
+        if self.in_flight >= self.limit:
+            raise Unavailable("too many sign-ups in progress; try again in a moment")
+        self.in_flight += 1
+        try:
+            yield
+        finally:
+            self.in_flight -= 1
 
 
 # ---------------------------------------------------------------------------------------------- forwarded logins

@@ -22,12 +22,14 @@ from tracker_server.keys import SERVICE, STORE
 from tracker_server.throttle import (
     Failures,
     LoginThrottle,
+    RegistrationGate,
     ThrottlePolicy,
     address_key,
     apply_records,
     client_address,
     sign_client,
 )
+from wire.errors import Unavailable
 
 Login = Callable[..., Awaitable[tuple[int, dict[str, Any], str | None]]]
 
@@ -192,3 +194,20 @@ async def test_dropped_records_are_dropped_from_sqlite_too(tracker: Tracker) -> 
     await tracker.start()
     assert tracker.server is not None
     assert set(tracker.server.app[SERVICE].state.login_failures) == {"u:ghost2", "a:127.0.0.2"}
+
+
+def test_the_registration_gate_admits_its_limit_and_refuses_more() -> None:
+    gate = RegistrationGate(limit=2)
+    with gate.enter(), gate.enter(), pytest.raises(Unavailable), gate.enter():
+        pass
+    with gate.enter():
+        assert gate.in_flight == 1
+
+
+async def test_sign_ups_beyond_the_gate_get_503_while_logins_go_on(tracker: Tracker) -> None:
+    await tracker.user("frank")
+    assert tracker.server is not None
+    tracker.server.app[SERVICE].registrations = RegistrationGate(limit=0)  # as if 32 sign-ups were hashing
+    status, body, _ = await tracker.post("/users", {"user_id": "newcomer", "password": "pw"})
+    assert status == 503 and body["error"]["code"] == "unavailable"
+    assert (await tracker.login("frank", "pw-frank"))[0] == 200
