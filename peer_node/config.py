@@ -1,6 +1,7 @@
 """The node's configuration: argv parsed once into a frozen dataclass that every part reads.
 
-``./client <IP>:<PORT> <tracker_info_file> [--web-port N] [--data-dir DIR]`` is the public syntax (CONTRACT.md).
+``./client <IP>:<PORT> <tracker_info_file> [--web-port N] [--data-dir DIR]`` is the public syntax (CONTRACT.md);
+``--no-tls`` turns the peer transport's TLS off (for measuring what TLS costs; every node of a swarm must agree).
 A few hidden options exist for tests and benchmarks (small pieces, short timeouts); they are not in ``--help``.
 """
 
@@ -25,6 +26,7 @@ class NodeConfig:
     web_port: int = DEFAULT_WEB_PORT
     data_dir: Path = field(default_factory=lambda: Path("peer_data"))
     tracker_list_path: Path | None = None
+    peer_tls: bool = True  # pieces travel over TLS with pinned per-node certificates (--no-tls turns it off)
     # hidden knobs (tests, benchmarks)
     piece_size: int | None = None  # force this piece size for new shares instead of piece_size_for()
     tracker_timeout_s: float = 10.0  # one HTTP call to one tracker
@@ -69,6 +71,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--web-port", type=int, default=DEFAULT_WEB_PORT,
                    help="browser UI and /cmd on http://127.0.0.1:PORT (default 8080)")
     p.add_argument("--data-dir", default=None, help="state directory (default peer_data/<IP>_<PORT>/)")
+    p.add_argument("--no-tls", action="store_true",
+                   help="peer connections without TLS (benchmarks only; every node of the swarm must agree)")
     p.add_argument("--piece-size", type=int, default=None, help=argparse.SUPPRESS)
     p.add_argument("--tracker-timeout", type=float, default=10.0, help=argparse.SUPPRESS)
     p.add_argument("--tracker-retry", type=float, default=6.0, help=argparse.SUPPRESS)
@@ -92,7 +96,7 @@ def config_from_argv(argv: list[str]) -> NodeConfig:
     data_dir = Path(args.data_dir) if args.data_dir else Path("peer_data") / f"{host}_{port}"
     return NodeConfig(
         piece_host=host, piece_port=port, trackers=tuple(trackers), web_port=args.web_port,
-        data_dir=data_dir.absolute(), tracker_list_path=Path(args.tracker_info).absolute(),
+        data_dir=data_dir.absolute(), tracker_list_path=Path(args.tracker_info).absolute(), peer_tls=not args.no_tls,
         piece_size=args.piece_size, tracker_timeout_s=args.tracker_timeout, tracker_retry_s=args.tracker_retry,
         download_stall_s=args.download_stall, console=False if args.no_console else None,
     )

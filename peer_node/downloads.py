@@ -34,6 +34,7 @@ from wire.records import FileMeta, SeederInfo
 
 if TYPE_CHECKING:
     from peer_node.swarm.engine import DownloadEngine, SwarmSnapshot
+    from peer_node.swarm.tls import NodeIdentity
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +53,9 @@ def percent(done: int, size: int, complete: bool) -> int:
 class DownloadManager:
     def __init__(self, state: NodeState, tracker: TrackerClient, catalog: ServedFiles, *,
                  no_peer_timeout: float, on_complete: Callable[[ShareRecord], Awaitable[None]],
-                 on_change: Callable[[], None]) -> None:
+                 on_change: Callable[[], None], tls: NodeIdentity | None = None) -> None:
         self.state = state
+        self.tls = tls  # the node's identity: every engine speaks TLS with it (None: plain TCP, --no-tls)
         self.tracker = tracker
         self.catalog = catalog
         self.no_peer_timeout = no_peer_timeout
@@ -213,7 +215,7 @@ class DownloadManager:
             from peer_node.swarm.engine import DownloadEngine, EngineConfig
 
             config = EngineConfig(no_peer_timeout=self.no_peer_timeout)
-            engine = DownloadEngine(meta, store, source, on_piece=self._piece_done, config=config)
+            engine = DownloadEngine(meta, store, source, on_piece=self._piece_done, config=config, tls=self.tls)
             self._engines[key] = engine
             await engine.run()
             by_peer = dict(engine.progress().bytes_by_peer)

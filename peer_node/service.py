@@ -10,6 +10,11 @@ in, the node serves the user's shares, heartbeats its holdings (complete shares 
 their bitfield) and runs the user's downloads. Logging out, or the tracker answering 401 to our session, stops
 all of it; logging in again re-checks every share against its file (size and mtime; a re-hash when they moved)
 and serves those that still match.
+
+Peer traffic is TLS by default: the node's identity (``peer_node.swarm.tls``, made at first start under the data
+dir) is handed to the piece server and every download, and its certificate fingerprint goes to the tracker at
+every login, which lists it to downloaders (they pin it) and binds our access tokens to it. ``--no-tls`` runs
+plain TCP with an empty fingerprint; every node of a swarm must agree.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from peer_node.shares import ShareKeeper
 from peer_node.state import NodeState, SessionRecord, ShareRecord
 from peer_node.swarm.catalog import ServedFiles
 from peer_node.swarm.server import PieceServer
+from peer_node.swarm.tls import NodeIdentity, load_or_create_identity
 from peer_node.tracker_client import TrackerClient, path_of
 from peer_node.views import (
     DownloadView,
@@ -45,6 +51,7 @@ from wire.tokens import TokenVerifier
 log = logging.getLogger(__name__)
 
 MAX_PASSWORD_BYTES = 1024
+LOGIN_FINGERPRINT_FILE = "session-fingerprint"  # the fingerprint the persisted session was opened with
 
 
 def _check_password(pw: object) -> str:
@@ -71,14 +78,18 @@ class NodeService:
         self.state = NodeState(config.data_dir)
         self.tracker = TrackerClient(config.trackers, config.tracker_timeout_s, config.tracker_retry_s)
         self.catalog = ServedFiles()
-        self.server = PieceServer(config.piece_host, config.piece_port, self.catalog, self._token_verifier)
+        # The node's TLS identity (key and self-signed certificate, made at first start): the piece server and
+        # every download speak TLS with it, and the tracker learns its fingerprint at login.
+        self.identity: NodeIdentity | None = load_or_create_identity(config.data_dir) if config.peer_tls else None
+        self.server = PieceServer(config.piece_host, config.piece_port, self.catalog, self._token_verifier,
+                                  tls=self.identity)
         self._verifier: TokenVerifier | None = None
         self.heartbeat = Heartbeat(self)
         self.shares_keeper = ShareKeeper(self)
         self.downloads_mgr = DownloadManager(self.state, self.tracker, self.catalog,
                                              no_peer_timeout=config.download_stall_s,
                                              on_complete=self.shares_keeper.adopt_download,
-                                             on_change=self.heartbeat.wake)
+                                             on_change=self.heartbeat.wake, tls=self.identity)
         self._login_lock = asyncio.Lock()
 
     # --- lifecycle
@@ -86,6 +97,9 @@ class NodeService:
         self.state.load()
         await self.tracker.start()
         await self.server.start()
+        if self.state.session is not None and not self._session_matches_transport():
+            log.warning("the peer transport changed since this node logged in (TLS on/off): log in again")
+            await self.state.set_session(None)
         if self.state.session is not None:
             self._activate(self.state.session)
 
@@ -93,6 +107,11 @@ class NodeService:
         await self._deactivate()
         await self.server.close()
         await self.tracker.close()
+
+    @property
+    def fingerprint(self) -> str:
+        """SHA-256 (hex) of this node's certificate; "" when peer TLS is off."""
+        return self.identity.fingerprint if self.identity is not None else ""
 
     @property
     def piece_port(self) -> int:
@@ -143,6 +162,27 @@ class NodeService:
             raise
 
     # --- users and login
+    def _login_body(self, user_id: str, password: str) -> dict[str, object]:
+        """POST /sessions: the tracker lists our address and certificate fingerprint to downloaders and binds
+        the access tokens it mints for us to that fingerprint ("" under --no-tls)."""
+        return {"user_id": user_id, "password": password, "peer_addr": self.config.piece_addr,
+                "fingerprint": self.fingerprint}
+
+    def _record_login_fingerprint(self) -> None:
+        (self.config.data_dir / LOGIN_FINGERPRINT_FILE).write_text(self.fingerprint + "\n", encoding="ascii")
+
+    def _session_matches_transport(self) -> bool:
+        """Whether the persisted session was opened with the fingerprint we use now. It differs when the node
+        was restarted with the other --no-tls setting (or a new identity): the tracker would list the old
+        fingerprint beside our address and every peer connection would fail, so such a session is dropped."""
+        try:
+            recorded = (self.config.data_dir / LOGIN_FINGERPRINT_FILE).read_text(encoding="ascii").strip()
+        except FileNotFoundError:
+            recorded = ""  # sessions from before the node used TLS registered no fingerprint
+        except (OSError, UnicodeDecodeError):
+            return False
+        return recorded == self.fingerprint
+
     async def create_user(self, user_id: str, password: str) -> None:
         check_id(user_id, "user id")
         _check_password(password)
@@ -154,15 +194,14 @@ class NodeService:
         async with self._login_lock:
             if self.state.session is not None:
                 raise Conflict(f"already logged in as {self.state.session.user_id}: logout first")
-            doc = await self.tracker.write("POST", "/sessions", {
-                "user_id": user_id, "password": password, "peer_addr": self.config.piece_addr, "fingerprint": "",
-            }, auth=False)
+            doc = await self.tracker.write("POST", "/sessions", self._login_body(user_id, password), auth=False)
             token = doc.get("session")
             if not isinstance(token, str) or not token:
                 raise BadInput("the tracker answered the login without a session")
             interval = doc.get("heartbeat_interval", 5)
             session = SessionRecord(user_id, token, str(doc.get("token_public_key") or ""),
                                     float(interval) if isinstance(interval, int | float) else 5.0)
+            await asyncio.to_thread(self._record_login_fingerprint)
             await self.state.set_session(session)
             self._activate(session)
             return user_id
@@ -181,14 +220,13 @@ class NodeService:
                 raise Conflict(f"already logged in as {current.user_id}: logout first")
             await self.heartbeat.stop()
             try:
-                doc = await self.tracker.write("POST", "/sessions", {
-                    "user_id": user_id, "password": password, "peer_addr": self.config.piece_addr,
-                    "fingerprint": "",
-                }, auth=False)
+                doc = await self.tracker.write("POST", "/sessions", self._login_body(user_id, password),
+                                               auth=False)
                 token = doc.get("session")
                 if not isinstance(token, str) or not token:
                     raise BadInput("the tracker answered the login without a session")
                 key = str(doc.get("token_public_key") or "") or current.token_public_key
+                await asyncio.to_thread(self._record_login_fingerprint)
                 await self.state.set_session(SessionRecord(user_id, token, key, current.heartbeat_interval))
                 self.tracker.session_token = token
             finally:
