@@ -91,7 +91,13 @@ class Node:
     web_port: int
     data_dir: Path
     pid: int
+    log_path: Path | None = None
     _key: str = ""
+
+    def log_tail(self, lines: int = 12) -> str:
+        if self.log_path is None or not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
     @property
     def key(self) -> str:
@@ -179,7 +185,8 @@ class Cluster:
             proc = self.procs.spawn(f"node-{name}", [str(REPO / "client"), f"127.0.0.1:{piece_port}",
                                                      str(self.tracker_file), "--web-port", str(web_port),
                                                      "--data-dir", str(data_dir), *self.node_args])
-            started.append((proc, Node(name, piece_port, web_port, data_dir, proc.pid)))
+            started.append((proc, Node(name, piece_port, web_port, data_dir, proc.pid,
+                                       self.procs.log_dir / f"node-{name}.log")))
         for proc, node in started:
             wait_healthy(node.web_port, _alive(proc), log=self._tail(f"node-{node.name}"))
             self.nodes.append(node)
@@ -223,14 +230,14 @@ def wait_seeders(node: Node, group: str, name: str, count: int, timeout: float =
         time.sleep(0.2)
 
 
-def _state(out: str, group: str, name: str) -> tuple[str, int]:
+def _state(out: str, group: str, name: str, node: Node | None = None) -> tuple[str, int]:
     for line in out.splitlines():
         words = line.split()
         if len(words) >= 3 and words[1] == group and words[2] == name:
             if words[0] == "[C]":
                 return "C", 100
             if words[0] == "[F]":
-                raise RuntimeError(f"download failed: {line}")
+                raise RuntimeError(f"download failed: {line}\n{node.log_tail() if node else ''}")
             if words[0] == "[D]" and len(words) >= 4:
                 return "D", int(words[3].rstrip("%"))
     return "?", 0
@@ -247,7 +254,7 @@ def wait_download(node: Node, group: str, name: str, size: int, t0: float, timeo
     t_first: float | None = None
     done_at_first = 0
     while True:
-        state, pct = _state(node.cmd("show_downloads"), group, name)
+        state, pct = _state(node.cmd("show_downloads"), group, name, node)
         now = time.perf_counter() - t0
         if t_first is None and pct > 0:
             t_first, done_at_first = now, size * pct // 100
