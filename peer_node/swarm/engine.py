@@ -108,7 +108,8 @@ class DownloadEngine:
                     last_refresh = now
                     await self._refresh()
                 if self.picker.done_count == self.picker.count:  # belt and braces: _on_verified sets it
-                    result.set_result(None)
+                    if not result.done():  # _on_verified may have set it while _refresh awaited
+                        result.set_result(None)
                     break
                 self._tick(time.monotonic())
                 self._connect_more()
