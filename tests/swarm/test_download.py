@@ -358,3 +358,28 @@ async def test_a_failing_on_piece_callback_does_not_stall_the_download(tmp_path:
     finally:
         store.close()
         await seeder.close()
+
+
+async def test_download_finishing_during_a_slow_tracker_refresh_completes(tmp_path: Path) -> None:
+    data = make_file(tmp_path / "src.bin", 4 * 1024 * 1024)
+    meta = meta_of("src.bin", data, PIECE)
+    seeder = await start_seeder("seed", [PieceStore.open_complete(tmp_path / "src.bin", meta)])
+    calls = 0
+
+    async def slow_after_first() -> SwarmSnapshot:
+        nonlocal calls
+        calls += 1
+        if calls > 1:
+            await asyncio.sleep(0.5)  # a tracker failing over: the pieces finish while we wait here
+        return SwarmSnapshot(token_for(meta.sha256), [seeder.info()])
+
+    store = PieceStore.open_partial(tmp_path / "dl.part", tmp_path / "dl.state", meta)
+    try:
+        engine = DownloadEngine(meta, store, slow_after_first,
+                                config=EngineConfig(refresh_interval=0.01, busy_refresh_interval=0.01,
+                                                    no_peer_timeout=0.2))  # ticks every 50 ms
+        await asyncio.wait_for(engine.run(), 30)
+        assert calls >= 2 and store.missing_count == 0
+    finally:
+        store.close()
+        await seeder.close()
