@@ -361,25 +361,34 @@ async def test_a_failing_on_piece_callback_does_not_stall_the_download(tmp_path:
 
 
 async def test_download_finishing_during_a_slow_tracker_refresh_completes(tmp_path: Path) -> None:
-    data = make_file(tmp_path / "src.bin", 4 * 1024 * 1024)
+    data = make_file(tmp_path / "src.bin", 512 * 1024)
     meta = meta_of("src.bin", data, PIECE)
-    seeder = await start_seeder("seed", [PieceStore.open_complete(tmp_path / "src.bin", meta)])
+    last = meta.piece_count - 1
+    holder_store = PieceStore.open_partial(tmp_path / "h.part", tmp_path / "h.state", meta)
+    for i in range(last):  # the holder lacks the last piece until the second refresh
+        assert holder_store.verify_and_write(i, memoryview(data)[i * PIECE:(i + 1) * PIECE])
+        holder_store.mark_verified(i)
+    holder = await start_seeder("holder", [holder_store])
+    store = PieceStore.open_partial(tmp_path / "dl.part", tmp_path / "dl.state", meta)
     calls = 0
 
-    async def slow_after_first() -> SwarmSnapshot:
+    async def slow_second_refresh() -> SwarmSnapshot:
         nonlocal calls
         calls += 1
-        if calls > 1:
-            await asyncio.sleep(0.5)  # a tracker failing over: the pieces finish while we wait here
-        return SwarmSnapshot(token_for(meta.sha256), [seeder.info()])
+        if calls == 2:  # a tracker failing over: the last piece arrives and the download ends while we wait
+            assert holder_store.verify_and_write(last, memoryview(data)[last * PIECE:])
+            holder_store.mark_verified(last)
+            for _ in range(3000):
+                if store.missing_count == 0:
+                    break
+                await asyncio.sleep(0.01)
+        return SwarmSnapshot(token_for(meta.sha256), [holder.info(holder_store.bitfield())])
 
-    store = PieceStore.open_partial(tmp_path / "dl.part", tmp_path / "dl.state", meta)
     try:
-        engine = DownloadEngine(meta, store, slow_after_first,
-                                config=EngineConfig(refresh_interval=0.01, busy_refresh_interval=0.01,
-                                                    no_peer_timeout=0.2))  # ticks every 50 ms
-        await asyncio.wait_for(engine.run(), 30)
-        assert calls >= 2 and store.missing_count == 0
+        engine = DownloadEngine(meta, store, slow_second_refresh,
+                                config=EngineConfig(refresh_interval=0.01, busy_refresh_interval=0.01))
+        await asyncio.wait_for(engine.run(), 60)
+        assert calls == 2 and store.missing_count == 0
     finally:
         store.close()
-        await seeder.close()
+        await holder.close()
