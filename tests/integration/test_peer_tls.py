@@ -104,6 +104,7 @@ def test_nodes_swarm_over_tls_and_a_token_is_useless_to_another_node(cluster: Cl
     for n in (alice, bob, carol):
         assert stat.S_IMODE((n.data_dir / "peer-key.pem").stat().st_mode) == 0o600
     assert len({i.fingerprint for i in ids.values()}) == 3
+    assert alice.api("/api/status")["fingerprint"] == ids["alice"].fingerprint
 
     # The tracker lists alice with her certificate's fingerprint and mints bob a token bound to his.
     doc = tracker_view_as(cluster, bob, "pic.bin", ids["bob"].fingerprint)
@@ -132,6 +133,7 @@ def test_no_tls_nodes_swarm_over_plain_tcp_with_empty_fingerprints(tmp_path: Pat
         cluster.start_tracker(1)
         alice, bob, _carol, src, sha = share_and_download(cluster, ("alice", "bob", "carol"))
         assert not (alice.data_dir / "peer-key.pem").exists()
+        assert alice.api("/api/status")["fingerprint"] == ""
         doc = tracker_view_as(cluster, bob, "pic.bin", "")
         assert {s["user_id"]: s["fingerprint"] for s in doc["seeders"]}["alice"] == ""
         got, _ = talk(alice.piece_port, sha, doc["token"], None)  # plain TCP: the peer protocol at once
