@@ -73,6 +73,7 @@ class DownloadEngine:
         self.bytes_by_peer: dict[str, int] = {}
         self.requests_sent = 0  # piece requests made, duplicates included
         self.requested: set[int] = set()  # pieces ever requested by this engine
+        self.hash_failures = 0  # pieces that arrived whole and failed their SHA-256
         self._peers: dict[str, _Peer] = {}
         self._token = ""
         self._swarming = False
@@ -345,6 +346,7 @@ class DownloadEngine:
             if self.picker.complete:
                 return
         else:
+            self.hash_failures += 1
             self.picker.abandoned(index)
             if peer is not None:
                 peer.strikes += 1

@@ -286,30 +286,35 @@ class _Connection(asyncio.Protocol):
                 if store.closed:
                     self.refuse("file no longer served")
                     return
-                index, begin, length = key
-                offset = index * store.meta.piece_size + begin
                 # A peer that stops reading must not pin this sender (and the file) forever.
                 async with asyncio.timeout(self.server.limits.idle_timeout):
                     await self.can_write.wait()
-                    if self.gone():
-                        return
-                    transport.write(self.session.piece_header(key))
                     store.acquire()
                     try:
-                        await self._send_block(loop, store, transport, offset, length)
+                        sent = await self._send_block(loop, store, transport, key)
                     finally:
                         store.release()
-                self.server._count(self.user_id, length)
-                self.last_activity = time.monotonic()
+                if self.gone():
+                    return
+                if sent:
+                    self.server._count(self.user_id, key[2])
+                    self.last_activity = time.monotonic()
         except (ConnectionError, OSError, RuntimeError, TimeoutError) as exc:
             # The peer went away or stalled mid-send (RuntimeError: the transport closed under sendfile).
             log.debug("piece send to %s ended: %s", self.addr, exc)
             self.abort()
 
     async def _send_block(self, loop: asyncio.AbstractEventLoop, store: PieceStore, transport: asyncio.Transport,
-                          offset: int, length: int) -> None:
+                          key: BlockKey) -> bool:
+        """One PIECE frame: header and body must be adjacent on the wire, so nothing else (a HAVE, a REJECT) may
+        be written between them; False if the block was cancelled (or we closed) before it went out."""
+        index, begin, length = key
+        offset = index * store.meta.piece_size + begin
         if self.server.use_sendfile:
-            self.in_sendfile = True
+            if self.gone() or not self.session.is_outstanding(key):
+                return False
+            transport.write(self.session.piece_header(key))
+            self.in_sendfile = True  # from here on other writes wait in the outbox
             try:
                 await loop.sendfile(transport, store.file, offset, length, fallback=False)
             finally:
@@ -317,18 +322,17 @@ class _Connection(asyncio.Protocol):
             if self.outbox and not self.gone():
                 transport.write(b"".join(self.outbox))
                 self.outbox.clear()
-        else:
-            await self._send_copy(loop, store, offset, length)
-
-    async def _send_copy(self, loop: asyncio.AbstractEventLoop, store: PieceStore, offset: int,
-                         length: int) -> None:
-        """The TLS path: read in a thread, hand the bytes to the transport, wait while its buffer is full."""
+            return True
+        # The TLS path: read in a thread first, then header and body in one go, then wait while the buffer is full.
         data = await loop.run_in_executor(None, os.pread, store.file.fileno(), length, offset)
         if len(data) != length:
             raise OSError("short read from the shared file")
-        assert self.transport is not None
-        self.transport.write(data)
+        if self.gone() or not self.session.is_outstanding(key):  # cancelled while we read
+            return False
+        transport.write(self.session.piece_header(key))
+        transport.write(data)
         await self.can_write.wait()
+        return True
 
     # --- closing --------------------------------------------------------------------------------------------
     def gone(self) -> bool:

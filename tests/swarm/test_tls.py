@@ -124,3 +124,40 @@ async def test_plain_tcp_to_a_tls_seeder_gets_nothing(tls_swarm) -> None:  # typ
                 got += chunk
     writer.close()
     assert b"GSP1" not in got and not got.startswith(b"\x00\x00")
+
+
+async def test_tls_partial_holder_serves_pieces_while_it_downloads(tmp_path: Path) -> None:
+    """B fetches from the sharer A while C fetches only from B: B's server sends HAVEs between its piece
+    frames, over TLS (the copy path), and C must still get every byte right."""
+    data = make_file(tmp_path / "src.bin", 2 * 1024 * 1024)
+    meta = meta_of("src.bin", data, PIECE)
+    ident_a, ident_b, ident_c = (load_or_create_identity(tmp_path / n) for n in ("a", "b", "c"))
+    server_a = await start_tls_seeder(ident_a, tmp_path / "src.bin", meta)
+    store_b = PieceStore.open_partial(tmp_path / "b.part", tmp_path / "b.state", meta)
+    catalog_b = ServedFiles()
+    catalog_b.register(store_b)
+    server_b = PieceServer("127.0.0.1", 0, catalog_b, lambda: VERIFIER, tls=ident_b)
+    await server_b.start()
+    store_c = PieceStore.open_partial(tmp_path / "c.part", tmp_path / "c.state", meta)
+    info_a = SeederInfo("alice", "127.0.0.1", server_a.port, ident_a.fingerprint, None)
+    info_b = SeederInfo("bob", "127.0.0.1", server_b.port, ident_b.fingerprint, bytes(store_b.bitfield()))
+    try:
+        engine_b = DownloadEngine(meta, store_b, static_source(token_for(meta.sha256, "bob",
+                                                                         fingerprint=ident_b.fingerprint), [info_a]),
+                                  config=EngineConfig(no_peer_timeout=10), tls=ident_b)
+        engine_c = DownloadEngine(meta, store_c, static_source(token_for(meta.sha256, "carol",
+                                                                         fingerprint=ident_c.fingerprint), [info_b]),
+                                  config=EngineConfig(no_peer_timeout=10), tls=ident_c)
+        await asyncio.gather(engine_b.run(), engine_c.run())
+        assert engine_c.progress().bytes_by_peer == {"bob": meta.size}
+        assert engine_c.hash_failures == 0  # no frame of bob's was garbled by a HAVE written in its middle
+        assert file_sha256(await store_c.finish(tmp_path / "c.bin")) == meta.sha256
+    finally:
+        store_c.close()
+        await server_b.close()
+        store_b.close()
+        await server_a.close()
+        for sha, _ in server_a.catalog.holdings():
+            store = server_a.catalog.get(sha)
+            if store is not None:
+                store.close()
