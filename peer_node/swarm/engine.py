@@ -282,6 +282,8 @@ class DownloadEngine:
                 if buf is None:
                     return
                 index = self.picker.pick(has, link.jobs.keys(), max_availability)
+                if index is None and max_availability is not None and not link.jobs:
+                    index = self.picker.pick(has, link.jobs.keys())  # never idle: one common piece at a time
                 if index is None:
                     self.buffers.give(buf)
                     return
