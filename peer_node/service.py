@@ -288,7 +288,7 @@ class NodeService:
                 seen = m.get("last_seen")
                 members.append(MemberView(str(m.get("user_id", "")), m.get("user_id") == owner,
                                           bool(m.get("online")), float(seen) if isinstance(seen, int | float)
-                                          else None))
+                                          else None, str(m.get("addr", "")), str(m.get("fingerprint", ""))))
         files: list[FileListing] = []
         requests: list[str] = []
         if role in (GroupRole.OWNER, GroupRole.MEMBER):

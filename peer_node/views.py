@@ -27,6 +27,8 @@ class MemberView:
     is_owner: bool
     online: bool
     last_seen: float | None  # unix seconds, None if never seen
+    addr: str = ""  # its node's piece-server address, "" when unknown
+    fingerprint: str = ""  # its node's certificate fingerprint, "" when unknown
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,6 +30,8 @@ class MemberInfo:
     joined_seq: int
     online: bool
     last_seen: float | None
+    addr: str  # the piece-server address of the member's node, "" when it has no session
+    fingerprint: str  # that node's certificate fingerprint, "" without one
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +90,9 @@ def group_info(svc: TrackerService, token: str | None, group_id: str) -> GroupIn
         for uid, seq in sorted(group.members.items(), key=lambda kv: kv[1]):
             session_token = svc.state.session_of_user.get(uid)
             seen = svc.liveness.last_seen.get(session_token) if session_token else None
-            members.append(MemberInfo(uid, seq, svc.liveness.is_live(session_token, now), seen))
+            session = svc.state.sessions.get(session_token) if session_token else None
+            members.append(MemberInfo(uid, seq, svc.liveness.is_live(session_token, now), seen,
+                                      session.peer_addr if session else "", session.fingerprint if session else ""))
     return GroupInfo(group_id, group.owner, _status(svc, group_id, user), members)
 
 

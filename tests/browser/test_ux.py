@@ -215,3 +215,14 @@ async def test_empty_lists_say_what_to_do_next(page: Page, world: World) -> None
     await ensure_logged_in(page, world.alice)
     await page.goto(url(world.alice, "/groups/zeta"))
     await expect(page.get_by_text("No shared files yet — share a file with the group.")).to_be_visible()
+
+
+async def test_members_show_by_name_with_their_node_address_only_in_a_disclosure(page: Page, world: World) -> None:
+    await ensure_logged_in(page, world.alice)
+    await open_until(page, url(world.alice, "/groups/team"), "li.member:has-text('bob')")
+    row = page.locator("li.member", has_text="bob")
+    details = row.locator("details.member-details")
+    address = details.locator("dd code").first
+    await expect(address).to_be_hidden()  # addresses stay folded away (UX point 6)
+    await details.locator("summary").click()
+    await expect(address).to_have_text(f"127.0.0.1:{world.bob.piece_port}")

@@ -94,6 +94,13 @@ async def test_listing_files_and_members_is_member_only(api: Api) -> None:
     assert [m["user_id"] for m in mine["members"]] == ["alice"] and mine["members"][0]["online"]
 
 
+async def test_members_carry_their_node_address_for_the_details_view(api: Api) -> None:
+    alice = await api.user("alice", addr="127.0.0.1:6123")
+    await api.group_with(alice, "g1")
+    (member,) = (await api.ok("GET", "/api/v1/groups/g1", None, alice))["members"]
+    assert (member["addr"], member["fingerprint"]) == ("127.0.0.1:6123", "")
+
+
 async def test_ownership_passes_to_the_earliest_admitted_member(api: Api) -> None:
     alice, bob, carol, dave = [await api.user(n) for n in ("alice", "bob", "carol", "dave")]
     await api.ok("POST", "/api/v1/groups", {"group_id": "g1"}, alice, want=201)
