@@ -11,15 +11,15 @@ import argparse
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from pathlib import Path
 
 from bench.context import FULL, QUICK, Ctx
 from bench.model import Metric, aggregate, render
-from bench.procs import install_signal_handlers
+from bench.procs import Terminated, install_signal_handlers
 from bench.scenarios import bigfile, crowd, sharing, swarm, tls, tracker
 
-Scenario = Callable[[Ctx], Iterator[list[Metric]]]
+Scenario = Callable[[Ctx], Generator[list[Metric], None, None]]
 
 SCENARIOS: dict[str, Scenario] = {
     "swarm": swarm.run,
@@ -38,12 +38,15 @@ def run_all(names: list[str], ctx: Ctx) -> tuple[list[Metric], list[str]]:
     for name in names:
         t0 = time.monotonic()
         print(f"== {name}", flush=True)
+        runs = SCENARIOS[name](ctx)
         try:
-            for got in SCENARIOS[name](ctx):
+            for got in runs:
                 metrics.extend(got)
         except Exception as e:  # a broken scenario must not hide the others' figures
             traceback.print_exc()
             failures.append(f"{name}: {type(e).__name__}: {e}")
+        finally:
+            runs.close()  # a generator left suspended (Ctrl-C) would stop its processes only when collected
         print(f"   {name} took {time.monotonic() - t0:.0f} s", flush=True)
     return metrics, failures
 
@@ -64,13 +67,17 @@ def main(argv: list[str] | None = None) -> int:
     runs = args.runs or (1 if args.quick else 3)
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)
-    with Ctx(sizes=QUICK if args.quick else FULL, runs=runs, quick=args.quick, profile_dir=args.profile) as ctx:
-        print(f"bench: {', '.join(names)}; {runs} run(s) each; files under {ctx.work}", flush=True)
-        t0 = time.monotonic()
-        metrics, failures = run_all(names, ctx)
-        print()
-        print(render(aggregate(metrics)))
-        print(f"\ntotal {time.monotonic() - t0:.0f} s")
+    try:
+        with Ctx(sizes=QUICK if args.quick else FULL, runs=runs, quick=args.quick, profile_dir=args.profile) as ctx:
+            print(f"bench: {', '.join(names)}; {runs} run(s) each; files under {ctx.work}", flush=True)
+            t0 = time.monotonic()
+            metrics, failures = run_all(names, ctx)
+            print()
+            print(render(aggregate(metrics)))
+            print(f"\ntotal {time.monotonic() - t0:.0f} s")
+    except (KeyboardInterrupt, Terminated):
+        print("\ninterrupted: every process the bench started is stopped and its temp dir removed", file=sys.stderr)
+        return 130
     for f in failures:
         print(f"FAILED {f}", file=sys.stderr)
     return 1 if failures else 0

@@ -85,16 +85,20 @@ def lt_swarm(procs: Procs, work: Path, data_file: Path, *, seeders: int, downloa
         wait_port(port, 30, proc)
     samplers = [Sampler(p.pid).start() for p in dls]
     seed_samplers = [Sampler(p.pid, period=1.0).start() for p in seeds]
-    meter = UploadMeter(seed_ports[0]).start() if meter_seeder else None
-    for proc in dls:
-        assert proc.stdin is not None
-        proc.stdin.write(b"go\n")
-        proc.stdin.flush()
-    deadline = time.monotonic() + timeout
-    answers = [read_json_line(p, deadline) for p in dls]
-    for s in samplers + seed_samplers:
-        s.stop()
-    uploaded = meter.stop() if meter is not None else None
+    meter = UploadMeter(seed_ports[0]) if meter_seeder else None
+    try:  # the meter runs a process of its own: it is stopped whatever happens
+        if meter is not None:
+            meter.start()
+        for proc in dls:
+            assert proc.stdin is not None
+            proc.stdin.write(b"go\n")
+            proc.stdin.flush()
+        deadline = time.monotonic() + timeout
+        answers = [read_json_line(p, deadline) for p in dls]
+    finally:
+        for s in samplers + seed_samplers:
+            s.stop()
+        uploaded = meter.stop() if meter is not None else None
     timings = [Timing(t_first=a["t_first"], done_at_first=a["done_at_first"], t_done=a["t_done"], size=size,
                       cpu_seconds=s.cpu_seconds, peak_rss=s.peak_rss)
                for a, s in zip(answers, samplers, strict=True)]

@@ -11,6 +11,7 @@ RSS and CPU seconds since ``start()``; the sampling period is short (20 ms) beca
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import socket
@@ -27,8 +28,9 @@ REPO = Path(__file__).resolve().parent.parent
 PYTHON = str(REPO / ".venv" / "bin" / "python") if (REPO / ".venv" / "bin" / "python").exists() else "python3"
 
 
-class Terminated(Exception):
-    """The bench received SIGTERM: unwind so every child is stopped."""
+class Terminated(BaseException):
+    """The bench received SIGTERM: unwind so every child is stopped (a BaseException, like KeyboardInterrupt,
+    so no scenario's error handling swallows it)."""
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
@@ -37,6 +39,13 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 def install_signal_handlers() -> None:
     signal.signal(signal.SIGTERM, _on_sigterm)
+    # Ctrl-C raises KeyboardInterrupt even when started from a shell that set SIGINT to ignored (a "&" job).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def die_with_parent() -> None:
+    """preexec_fn: the child gets SIGTERM when the bench dies, even by SIGKILL (Linux prctl PR_SET_PDEATHSIG)."""
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)
 
 
 def free_port() -> int:
@@ -85,7 +94,7 @@ class Procs:
         proc = subprocess.Popen(
             list(argv), cwd=cwd or REPO, env=full_env, start_new_session=True,
             stdin=subprocess.PIPE if stdin_pipe else subprocess.DEVNULL,
-            stdout=subprocess.PIPE if stdout_pipe else err, stderr=err,
+            stdout=subprocess.PIPE if stdout_pipe else err, stderr=err, preexec_fn=die_with_parent,
         )
         err.close()  # the child holds its own copy
         self.children.append(proc)

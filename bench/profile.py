@@ -23,7 +23,7 @@ from pathlib import Path
 
 import psutil
 
-from bench.procs import REPO
+from bench.procs import REPO, die_with_parent
 
 PY_SPY = shutil.which("py-spy") or str(REPO / ".venv" / "bin" / "py-spy")
 RATE = 250  # samples per second: enough resolution for a 5-10 s download, light on the target
@@ -110,7 +110,8 @@ def profiled(pid: int, out: Path) -> Iterator[Profile]:
     """Record ``pid`` while the block runs; the raw collapsed stacks end up in ``out``."""
     proc = subprocess.Popen([PY_SPY, "record", "--pid", str(pid), "--rate", str(RATE), "--format", "raw",
                              "--threads", "--gil", "--nonblocking", "--output", str(out)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                            preexec_fn=die_with_parent)
     try:
         time.sleep(1.0)  # py-spy needs a moment to attach; the first samples would otherwise be lost
         prof = Profile(out)

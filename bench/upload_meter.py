@@ -16,6 +16,8 @@ import subprocess
 import threading
 from collections.abc import Iterable
 
+from bench.procs import die_with_parent
+
 _SENT = re.compile(r"\bbytes_sent:(\d+)")
 
 
@@ -59,7 +61,8 @@ class UploadMeter:
     def start(self) -> UploadMeter:
         self._proc = subprocess.Popen(
             ["stdbuf", "-oL", "ss", "-tinHE", "sport", "=", f":{self.port}"],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True,
+            preexec_fn=die_with_parent)
         self._thread = threading.Thread(target=self._read, daemon=True)
         self._thread.start()
         self._base = _snapshot(self.port)

@@ -6,7 +6,7 @@ download (ratio >= 0.8). Both downloads run in the same run from the same two se
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 
 from bench.context import Ctx
 from bench.gs_side import NotBuilt, timed_download
@@ -17,7 +17,7 @@ from bench.procs import Procs
 NAME = "3 big file 2->1"
 
 
-def run(ctx: Ctx) -> Iterator[list[Metric]]:
+def run(ctx: Ctx) -> Generator[list[Metric], None, None]:
     big = ctx.sparse_file(ctx.sizes.big_file)
     small = ctx.random_file(ctx.sizes.big_reference_file)
     ref_name = f"ours, {size_label(ctx.sizes.big_reference_file)}"

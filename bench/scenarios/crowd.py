@@ -10,7 +10,7 @@ stands for each of the 8: they are the same download).
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator
 
 from bench.context import Ctx
 from bench.gs_side import Node, NotBuilt, start_download, timed_download, wait_download
@@ -26,31 +26,34 @@ REF = "libtorrent"
 
 def _crowd(ours: OurSwarm, nodes: list[Node], name: str, size: int) -> tuple[float, int]:
     """All downloaders start together; (seconds until the last shows [C], bytes the seeder uploaded)."""
-    meter = UploadMeter(ours.seeders[0].piece_port).start()
+    meter = UploadMeter(ours.seeders[0].piece_port)
     done: list[float] = []
-    errors: list[BaseException] = []
-    starts = [start_download(n, GROUP, name, ours.dest_dir(n)) for n in nodes]
-    t0 = starts[0]
+    errors: list[Exception] = []
 
     def watch(node: Node, t_start: float) -> None:
         try:
             _, t_done, _ = wait_download(node, GROUP, name, size, t_start, timeout=900)
             done.append(t_start - t0 + t_done)
-        except BaseException as e:  # reported below, in the caller's thread
+        except Exception as e:  # reported below, in the caller's thread
             errors.append(e)
 
-    threads = [threading.Thread(target=watch, args=(n, s)) for n, s in zip(nodes, starts, strict=True)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    uploaded = meter.stop()
+    try:  # the meter runs a process of its own: it is stopped whatever happens
+        meter.start()
+        starts = [start_download(n, GROUP, name, ours.dest_dir(n)) for n in nodes]
+        t0 = starts[0]
+        threads = [threading.Thread(target=watch, args=(n, s)) for n, s in zip(nodes, starts, strict=True)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        uploaded = meter.stop()
     if errors:
         raise errors[0]
     return max(done), uploaded
 
 
-def run(ctx: Ctx) -> Iterator[list[Metric]]:
+def run(ctx: Ctx) -> Generator[list[Metric], None, None]:
     size, n = ctx.sizes.crowd_file, ctx.sizes.crowd_downloaders
     data = ctx.random_file(size)
     with Procs(ctx.dir("logs-crowd")) as procs:

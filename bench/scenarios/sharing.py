@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterator
+from collections.abc import Generator
 from pathlib import Path
 
 from bench.context import Ctx
@@ -42,7 +42,7 @@ def hash_like_upload(path: Path) -> float:
     return time.perf_counter() - t0
 
 
-def run(ctx: Ctx) -> Iterator[list[Metric]]:
+def run(ctx: Ctx) -> Generator[list[Metric], None, None]:
     data = ctx.random_file(ctx.sizes.share_file)
     size = data.stat().st_size
     with Procs(ctx.dir("logs-sharing")) as procs:

@@ -5,7 +5,7 @@ Goal (issue 7): 1.5x libtorrent's MB/s; downloader peak RSS under 200 MB (issue 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 
 from bench.context import Ctx
 from bench.gs_side import NotBuilt, timed_download
@@ -32,7 +32,7 @@ def timing_metrics(scenario: str, ours: Timing | None, ref: Timing | None, ref_n
             for name, unit, f, k in fields]
 
 
-def run(ctx: Ctx) -> Iterator[list[Metric]]:
+def run(ctx: Ctx) -> Generator[list[Metric], None, None]:
     size = ctx.sizes.swarm_file
     data = ctx.random_file(size)
     with Procs(ctx.dir("logs-swarm")) as procs:

@@ -9,7 +9,7 @@ assumed: until the client accepts one of the known spellings the scenario prints
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Generator
 
 from bench.context import Ctx
 from bench.gs_side import NotBuilt, features, timed_download
@@ -35,7 +35,7 @@ def tls_switch() -> str | None:
     return None
 
 
-def run(ctx: Ctx) -> Iterator[list[Metric]]:
+def run(ctx: Ctx) -> Generator[list[Metric], None, None]:
     switch = tls_switch()
     if switch is None:
         for _ in range(ctx.runs):

@@ -18,7 +18,7 @@ import http.client
 import json
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator
 
 from bench.context import Ctx
 from bench.gs_side import Cluster, NotBuilt, http_json
@@ -52,7 +52,7 @@ def _has_replication(health: list[dict[str, object]]) -> bool:
     return len(health) > 1 and health[1].get("role") == "secondary"
 
 
-def run(ctx: Ctx) -> Iterator[list[Metric]]:
+def run(ctx: Ctx) -> Generator[list[Metric], None, None]:
     sz = ctx.sizes
     wrk_opts = {"threads": sz.wrk_threads, "connections": sz.wrk_connections, "seconds": sz.wrk_seconds}
     with Procs(ctx.dir("logs-tracker")) as procs:
@@ -86,7 +86,7 @@ def run(ctx: Ctx) -> Iterator[list[Metric]]:
 
 
 def _hot_path_replicated(ctx: Ctx, cluster: Cluster, wrk_opts: dict[str, int], note: str, ref_port: int,
-                         loaded: Preloaded) -> Iterator[list[Metric]]:
+                         loaded: Preloaded) -> Generator[list[Metric], None, None]:
     """Start the second listed tracker next to the loaded primary; once it has caught up, load the primary again."""
     label = "primary+secondary"
     if note:
@@ -149,7 +149,7 @@ def _write(port: int, token: str, group: str, timeout: float = 1.0) -> bool:
         conn.close()
 
 
-def run_replication(ctx: Ctx) -> Iterator[list[Metric]]:
+def run_replication(ctx: Ctx) -> Generator[list[Metric], None, None]:
     sz = ctx.sizes
     wrk_opts = {"threads": sz.wrk_threads, "connections": min(sz.wrk_connections, 50), "seconds": sz.wrk_seconds}
     args = ("--tracker-timeout", str(sz.tracker_timeout))
