@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from bench.datafiles import sha256_file
 from bench.gs_side import Cluster, Node, join_group, share, wait_seeders
 from bench.procs import Procs
 
@@ -29,6 +30,12 @@ class OurSwarm:
                 self.share_seconds.setdefault(path.name, []).append(share(s, path, GROUP))
             wait_seeders(self.seeders[0], GROUP, path.name, seeders)
         self.count = 0
+        self._hashes: dict[Path, str] = {}
+
+    def _sha(self, source: Path) -> str:
+        if source not in self._hashes:
+            self._hashes[source] = sha256_file(source)
+        return self._hashes[source]
 
     def fresh_downloaders(self, count: int) -> list[Node]:
         names = [f"d{self.count + i + 1}" for i in range(count)]
@@ -46,8 +53,16 @@ class OurSwarm:
         d.mkdir(parents=True, exist_ok=True)
         return d
 
-    def retire(self, nodes: list[Node]) -> None:
-        """Stop downloader nodes and delete what they downloaded."""
+    def retire(self, nodes: list[Node], source: Path | None = None, verify: bool = False) -> None:
+        """Check each node's copy of ``source`` (size; content too if ``verify``), then stop the nodes and delete
+        what they downloaded."""
+        if source is not None:
+            for node in nodes:
+                copy = self.dest_dir(node) / source.name
+                if not copy.exists() or copy.stat().st_size != source.stat().st_size:
+                    raise RuntimeError(f"{node.name} shows [C] but {copy} is missing or of the wrong size")
+                if verify and sha256_file(copy) != self._sha(source):
+                    raise RuntimeError(f"{node.name}'s copy of {source.name} differs from the original")
         for node in nodes:
             self.cluster.stop_node(node)
             shutil.rmtree(self.work / "downloads" / node.name, ignore_errors=True)

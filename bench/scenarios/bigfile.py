@@ -38,10 +38,10 @@ def run(ctx: Ctx) -> Generator[list[Metric], None, None]:
             ctx.say(f"run {i + 1}: GroupShare {label} download")
             (a, b) = ours.fresh_downloaders(2)
             got = timed_download(a, GROUP, big.name, ours.dest_dir(a), big.stat().st_size, timeout=1800)
-            ours.retire([a])
+            ours.retire([a], big, ctx.quick)
             ctx.say(f"run {i + 1}: GroupShare reference download")
             ref = timed_download(b, GROUP, small.name, ours.dest_dir(b), small.stat().st_size)
-            ours.retire([b])
+            ours.retire([b], small, ctx.quick)
             yield [Metric(NAME, f"MB/s {label}", "MB/s", got.mb_s, ref.mb_s, ref_name, ">= 0.8x"),
                    Metric(NAME, f"peak RSS {label}", "MB", got.peak_rss / MB, ref.peak_rss / MB, ref_name,
                           "< 200 MB"),

@@ -70,11 +70,11 @@ def run(ctx: Ctx) -> Generator[list[Metric], None, None]:
                 (solo,) = ours.fresh_downloaders(1)
                 ctx.say(f"run {i + 1}: GroupShare solo download")
                 t_solo = timed_download(solo, GROUP, data.name, ours.dest_dir(solo), size).t_done
-                ours.retire([solo])
+                ours.retire([solo], data, ctx.quick)
                 nodes = ours.fresh_downloaders(n)
                 ctx.say(f"run {i + 1}: GroupShare flash crowd of {n}")
                 all_done, uploaded = _crowd(ours, nodes, data.name, size)
-                ours.retire(nodes)
+                ours.retire(nodes, data, ctx.quick)
                 copies, ratio = uploaded / size, all_done / (n * t_solo)
             ctx.say(f"run {i + 1}: libtorrent solo download and flash crowd")
             lt_solo = lt_swarm(procs, ctx.dir("lt-crowd"), data, seeders=1, downloaders=1).all_done

@@ -52,7 +52,7 @@ def run(ctx: Ctx) -> Generator[list[Metric], None, None]:
                 seeders = [Sampler(s.pid, period=1.0).start() for s in ours.seeders]
                 got = timed_download(node, GROUP, data.name, ours.dest_dir(node), size)
                 seeders_cpu = sum(s.stop().cpu_seconds for s in seeders)
-                ours.retire([node])
+                ours.retire([node], data, ctx.quick)
             ctx.say(f"run {i + 1}: libtorrent download")
             ref = lt_swarm(procs, ctx.dir("lt-swarm"), data, seeders=ctx.sizes.swarm_seeders, downloaders=1)
             yield [*timing_metrics(NAME, got, ref.timings[0], REF, note, GOALS),
@@ -63,7 +63,7 @@ def run(ctx: Ctx) -> Generator[list[Metric], None, None]:
             ctx.say("profiled GroupShare download (not counted)")
             with profiled(node.pid, ctx.profile_dir / "swarm-downloader.txt") as prof:
                 t = timed_download(node, GROUP, data.name, ours.dest_dir(node), size)
-            ours.retire([node])
+            ours.retire([node], data, ctx.quick)
             print(f"profile of the downloader ({t.mb_s:.0f} MB/s, {t.cpu_seconds:.2f} CPU-s under py-spy), "
                   f"raw stacks in {prof.raw}:")
             print(prof.summary(), flush=True)
