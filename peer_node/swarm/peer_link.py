@@ -4,6 +4,8 @@ Theory of operation: ``PeerLink`` is an ``asyncio.BufferedProtocol``. Its ``get_
 memory ``wire.peer_protocol.FrameReceiver`` asks for: small scratch memory for frame headers, and for a PIECE
 body the exact slice of the piece buffer the block belongs to, so the kernel's ``recv_into`` writes the bytes
 where they will be hashed and written from. A block that was cancelled in the meantime lands in a discard buffer.
+Under TLS the transport is ``tls_stream.ThreadedTlsTransport``: a reader thread decrypts beside the loop, which
+copies the plaintext into the same memory (asyncio's SSL layer cost the loop thread far more).
 The link knows nothing of picking or verifying: it reports to its ``LinkHandler`` (the engine) when a whole
 piece has arrived, when a request was rejected, when the peer announced a piece, and when the link died.
 """
@@ -16,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from peer_node.swarm.tls import NodeIdentity, channel_binding, client_context, server_fingerprint
+from peer_node.swarm.tls_stream import ThreadedTlsTransport
 from wire.peer_protocol import (
     MAX_BLOCK,
     MAX_REQUESTS_IN_FLIGHT,
@@ -118,9 +121,12 @@ class PeerLink(asyncio.BufferedProtocol):
         """Connect, handshake and wait for the peer's BITFIELD; LinkClosed or OSError on failure. Under TLS the
         seeder's certificate must match the fingerprint the tracker listed. The caller bounds the time."""
         loop = asyncio.get_running_loop()
-        _, link = await loop.create_connection(
-            lambda: cls(seeder, geometry, handler, block_size=block_size), seeder.host, seeder.port,
-            ssl=_client_context() if tls is not None else None, server_hostname="" if tls is not None else None)
+        if tls is None:
+            _, link = await loop.create_connection(
+                lambda: cls(seeder, geometry, handler, block_size=block_size), seeder.host, seeder.port)
+        else:  # TLS decrypts in a reader thread, beside the loop (see tls_stream)
+            link = cls(seeder, geometry, handler, block_size=block_size)
+            await ThreadedTlsTransport.connect(seeder.host, seeder.port, _client_context(), link)
         assert link.transport is not None
         cert = proof = b""
         if tls is not None:

@@ -1,0 +1,135 @@
+"""The threaded TLS client transport on its own: exact bytes, writes, end of stream, abort under backpressure."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from peer_node.swarm import tls_stream
+from peer_node.swarm.tls import client_context, load_or_create_identity, server_fingerprint
+from peer_node.swarm.tls_stream import ThreadedTlsTransport
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+class Collector(asyncio.BufferedProtocol):
+    """Hands out small, odd-sized buffers (as the frame receiver does for headers) and keeps what arrives."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.buf = bytearray(7777)
+        self.eof = 0
+        self.lost: list[Exception | None] = []
+        self.gone = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return memoryview(self.buf)
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.data += self.buf[:nbytes]
+
+    def eof_received(self) -> bool | None:
+        self.eof += 1
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost.append(exc)
+        if not self.gone.done():
+            self.gone.set_result(None)
+
+
+@pytest.fixture
+async def tls_server(tmp_path: Path) -> AsyncIterator[Callable[[Handler], Awaitable[tuple[int, str]]]]:
+    identity = load_or_create_identity(tmp_path / "id")
+    servers: list[asyncio.Server] = []
+
+    async def start(handler: Handler) -> tuple[int, str]:
+        server = await asyncio.start_server(handler, "127.0.0.1", 0, ssl=identity.server_context())
+        servers.append(server)
+        return server.sockets[0].getsockname()[1], identity.fingerprint
+
+    yield start
+    for server in servers:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_stream_arrives_exactly_writes_go_out_and_eof_is_reported(tls_server) -> None:  # type: ignore[no-untyped-def]
+    payload = hashlib.shake_256(b"tls stream").digest(3 * tls_stream.CHUNK + 12345)
+    got_from_client = asyncio.get_running_loop().create_future()
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        got_from_client.set_result(await reader.readexactly(11))
+        writer.write(payload)
+        await writer.drain()
+        writer.close()
+
+    port, fingerprint = await tls_server(handler)
+    proto = Collector()
+    transport = await ThreadedTlsTransport.connect("127.0.0.1", port, client_context(), proto)
+    assert server_fingerprint(transport) == fingerprint
+    transport.write(b"hello ")
+    transport.write(b"world")
+    assert await asyncio.wait_for(got_from_client, 10) == b"hello world"
+    await asyncio.wait_for(proto.gone, 10)
+    assert bytes(proto.data) == payload
+    assert proto.eof == 1 and proto.lost == [None]
+    assert transport.is_closing()
+
+
+async def test_abort_while_the_reader_waits_for_the_loop_ends_the_thread(tls_server) -> None:  # type: ignore[no-untyped-def]
+    stop = asyncio.Event()
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        block = bytes(1 << 20)
+        try:
+            while not stop.is_set():  # far more than the reader may hold: it must wait for the loop
+                writer.write(block)
+                await writer.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            writer.close()
+
+    port, _ = await tls_server(handler)
+    before = {t.ident for t in threading.enumerate() if t.name == "tls-reader"}
+    proto = Collector()
+    proto.get_buffer = lambda sizehint: memoryview(proto.buf)  # type: ignore[method-assign]
+    proto.buffer_updated = lambda nbytes: None  # type: ignore[method-assign]
+    transport = await ThreadedTlsTransport.connect("127.0.0.1", port, client_context(), proto)
+    sock = transport.get_extra_info("socket")
+    await asyncio.sleep(0.3)
+    transport.abort()
+    await asyncio.wait_for(proto.gone, 10)
+    stop.set()
+    for _ in range(200):  # the reader reports back, then the loop closes the descriptor
+        if sock.fileno() == -1:
+            break
+        await asyncio.sleep(0.02)
+    assert sock.fileno() == -1
+    assert proto.lost == [None] and proto.eof == 0
+    for _ in range(200):
+        alive = {t.ident for t in threading.enumerate() if t.name == "tls-reader"} - before
+        if not alive:
+            break
+        await asyncio.sleep(0.02)
+    assert not alive
+
+
+async def test_a_server_that_hangs_up_mid_handshake_is_an_error() -> None:
+    server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        with pytest.raises((ConnectionError, OSError)):
+            await ThreadedTlsTransport.connect("127.0.0.1", port, client_context(), Collector())
+    finally:
+        server.close()
+        await server.wait_closed()
