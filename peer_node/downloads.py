@@ -129,7 +129,8 @@ class DownloadManager:
             eta = (p.size - p.bytes_done) / p.speed_bps if p.speed_bps > 0 else None
             return DownloadView(rec.group_id, rec.file_name, rec.destination, state, p.size, p.bytes_done,
                                 percent(p.bytes_done, p.size, False), p.speed_bps, eta, tuple(p.peers),
-                                dict(p.bytes_by_peer), "", p.piece_states, rec.started_at, None)
+                                dict(p.bytes_by_peer), "", p.piece_states, rec.started_at, None,
+                                piece_sources=p.piece_sources)
         store = self._stores.get(rec.key)
         done = size if state is DownloadState.COMPLETE else (store.bytes_verified if store is not None else 0)
         pieces = ""

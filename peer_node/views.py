@@ -72,6 +72,7 @@ class DownloadView:
     piece_states: str = ""  # one char a piece: "d" done, "f" in flight, "." missing (for the piece map)
     started_at: float = 0.0
     finished_at: float | None = None
+    piece_sources: dict[int, str] = field(default_factory=dict)  # piece -> member who gave it (this run)
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from wire.peer_protocol import MAX_BLOCK
 from wire.records import SeederInfo
@@ -42,3 +42,4 @@ class EngineProgress:
     peers: tuple[str, ...]
     speed_bps: float
     piece_states: str
+    piece_sources: dict[int, str] = field(default_factory=dict)  # piece -> user id of the member who gave it

@@ -71,6 +71,7 @@ class DownloadEngine:
         self.picker = PiecePicker(meta.piece_count, (i for i in range(meta.piece_count) if store.has(i)),
                                   rng=self.rng, window=self.config.pick_window)
         self.bytes_by_peer: dict[str, int] = {}
+        self.piece_source: dict[int, str] = {}  # piece -> user id that gave it (the UI's piece map colours it)
         self.requests_sent = 0  # piece requests made, duplicates included
         self.requested: set[int] = set()  # pieces ever requested by this engine
         self.hash_failures = 0  # pieces that arrived whole and failed their SHA-256
@@ -126,7 +127,8 @@ class DownloadEngine:
             (t0, b0), (t1, b1) = self._samples[0], self._samples[-1]
             speed = (b1 - b0) / (t1 - t0) if t1 > t0 else 0.0
         return EngineProgress(self.store.bytes_verified, self.meta.size, dict(self.bytes_by_peer),
-                              tuple(sorted({link.user_id for link in self._links()})), speed, self.picker.states())
+                              tuple(sorted({link.user_id for link in self._links()})), speed, self.picker.states(),
+                              dict(self.piece_source))
 
     @property
     def dropped_peers(self) -> tuple[str, ...]:
@@ -338,6 +340,7 @@ class DownloadEngine:
                 peer.failures = 0
             if first:
                 self.bytes_by_peer[link.user_id] = self.bytes_by_peer.get(link.user_id, 0) + job.length
+                self.piece_source[index] = link.user_id
             if self.picker.complete and self._result is not None and not self._result.done():
                 self._result.set_result(None)
             if first and self.on_piece is not None:

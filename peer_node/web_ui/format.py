@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Mapping
 
 from peer_node.views import DownloadState, DownloadView
 
@@ -77,21 +78,29 @@ def names_list(names: tuple[str, ...] | list[str]) -> str:
     return ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def piece_cells(states: str, max_cells: int = PIECE_MAP_CELLS) -> str:
+def peer_colour(user_id: str) -> int:
+    """A member's colour index (CSS ``peer-N``), chosen from the name so it is the same on every row and page."""
+    return int(hashlib.sha256(user_id.encode()).hexdigest(), 16) % PEER_COLOURS
+
+
+def piece_cells(states: str, max_cells: int = PIECE_MAP_CELLS, sources: Mapping[int, str] | None = None) -> str:
     """Shrink a per-piece string ('d' done, 'f' in flight, '.' missing) to at most ``max_cells`` cells.
 
     A cell is done when all its pieces are, in flight when any is, else missing: a cell never claims
-    more than is true.
+    more than is true. With ``sources`` (piece -> member who gave it), a done cell whose pieces all came from
+    one member is that member's colour digit ('0'-'5', as ``peer_colour``): the map shows who gave what.
     """
     n = len(states)
-    if n <= max_cells:
-        return "".join(c if c in "df" else "." for c in states)
+    count = min(n, max_cells)
     cells = []
-    for i in range(max_cells):
-        chunk = states[i * n // max_cells:(i + 1) * n // max_cells]
+    for i in range(count):
+        lo, hi = i * n // count, (i + 1) * n // count
+        chunk = states[lo:hi]
         if chunk and all(c == "d" for c in chunk):
-            cells.append("d")
-        elif "f" in chunk or "d" in chunk:
+            givers = {sources.get(k) for k in range(lo, hi)} if sources else {None}
+            giver = givers.pop() if len(givers) == 1 else None
+            cells.append(str(peer_colour(giver)) if giver else "d")
+        elif "f" in chunk or ("d" in chunk and len(chunk) > 1):
             cells.append("f" if "f" in chunk else "p")
         else:
             cells.append(".")
@@ -167,8 +176,7 @@ def contributions(d: DownloadView) -> list[tuple[str, str, float, int]]:
     """
     items = sorted(((who, n) for who, n in d.bytes_by_peer.items() if n > 0), key=lambda kv: (-kv[1], kv[0]))
     total = sum(n for _, n in items) or 1
-    return [(who, human_size(n), n / total, int(hashlib.sha256(who.encode()).hexdigest(), 16) % PEER_COLOURS)
-            for who, n in items]
+    return [(who, human_size(n), n / total, peer_colour(who)) for who, n in items]
 
 
 def contributions_text(d: DownloadView) -> str:
@@ -190,7 +198,7 @@ def download_json(d: DownloadView, save_url: str) -> dict[str, object]:
         "detail_text": detail_text(d),
         "given_text": contributions_text(d),
         "given": [[who, size, round(share, 4), colour] for who, size, share, colour in contributions(d)],
-        "cells": piece_cells(states),
+        "cells": piece_cells(states, sources=d.piece_sources),
         "map_label": piece_map_label(states),
         "save_url": save_url if d.state is DownloadState.COMPLETE else "",
     }

@@ -10,6 +10,7 @@ from peer_node.web_ui.format import (
     human_eta,
     human_size,
     names_list,
+    peer_colour,
     piece_cells,
     progress_text,
     sentence,
@@ -56,6 +57,15 @@ def test_piece_map_never_claims_more_than_is_done() -> None:
     cells = piece_cells(big, max_cells=4)
     assert cells == "ddp."
     assert cell_runs("ddf..") == [("d", 0, 2), ("f", 2, 1), (".", 3, 2)]
+
+
+def test_piece_map_colours_done_cells_by_the_member_who_gave_them() -> None:
+    sources = {0: "alice", 1: "alice", 2: "bob", 3: "alice"}
+    alice, bob = str(peer_colour("alice")), str(peer_colour("bob"))
+    assert piece_cells("dddd.", sources=sources) == alice + alice + bob + alice + "."
+    # a cell of pieces from two members, or of a piece with no known source, is plainly done
+    assert piece_cells("dddd", max_cells=2, sources=sources) == alice + "d"
+    assert piece_cells("dd", sources={0: "bob"}) == bob + "d"
 
 
 def test_service_messages_become_sentences() -> None:

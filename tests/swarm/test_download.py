@@ -41,6 +41,8 @@ async def test_download_from_three_seeders_uses_every_seeder(tmp_path: Path) -> 
         assert sum(by_peer.values()) == meta.size
         assert all(s.server.bytes_sent_total > 0 for s in seeders)
         assert engine.progress().piece_states == "d" * meta.piece_count
+        sources = engine.progress().piece_sources  # who gave each piece, for the UI's piece map
+        assert sorted(sources) == list(range(meta.piece_count)) and set(sources.values()) == set(by_peer)
         assert engine.buffers.allocated <= engine.buffers.limit  # memory: a bounded set of piece buffers, reused
         assert engine.buffers.allocated * meta.piece_size <= 4 * engine.config.buffer_budget
     finally:

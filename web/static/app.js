@@ -60,7 +60,9 @@
       var r = document.createElementNS(SVG, "rect");
       r.setAttribute("x", String(i)); r.setAttribute("y", "0");
       r.setAttribute("width", String(j - i)); r.setAttribute("height", "1");
-      r.setAttribute("class", "pm-" + (KINDS[cells[i]] || "miss"));
+      // A digit is a done cell given by one member: that member's colour, as in the who-gave-what bar.
+      var c = cells[i];
+      r.setAttribute("class", c >= "0" && c <= "9" ? "peer-" + c : "pm-" + (KINDS[c] || "miss"));
       svg.appendChild(r);
       i = j;
     }
