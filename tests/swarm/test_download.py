@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 
 import pytest
@@ -222,10 +221,9 @@ async def test_no_seeder_at_all_fails_within_the_configured_time(tmp_path: Path)
     try:
         engine = DownloadEngine(meta, store, static_source(token_for(meta.sha256), []),
                                 config=EngineConfig(refresh_interval=0.2, no_peer_timeout=0.5))
-        started = time.monotonic()
+        # wait_for bounds it: a hang would raise TimeoutError, not DownloadFailed
         with pytest.raises(DownloadFailed, match="no seeder reachable"):
             await asyncio.wait_for(engine.run(), 30)
-        assert time.monotonic() - started < 30
     finally:
         store.close()
 
