@@ -17,11 +17,9 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support.cluster import free_port
+from support.offline_node import api_key, start_offline_node
 
-from peer_node.app import create_app
 from peer_node.commands import COMMANDS, MAX_LINE_BYTES, parse_line
-from peer_node.config import NodeConfig
 from peer_node.tracker_client import TrackerClient
 from wire.errors import BadInput
 from wire.peer_protocol import (
@@ -36,7 +34,7 @@ from wire.peer_protocol import (
 from wire.peer_session import Geometry, PeerSession, Role
 from wire.records import FileMeta, SeederInfo
 from wire.tokens import InvalidToken, TokenVerifier, public_key_hex, signing_key_from_secret
-from wire.tracker_list import TrackerAddress, TrackerListError, parse_tracker_list
+from wire.tracker_list import TrackerListError, parse_tracker_list
 
 # --- the frame decoder: headers that lie about their length ----------------------------------------------------
 kinds = st.one_of(st.sampled_from([int(k) for k in MsgType]), st.integers(0, 255))
@@ -174,13 +172,8 @@ def test_an_overlong_line_is_refused_before_it_is_split() -> None:
 
 @pytest.fixture
 async def node(aiohttp_client: Callable[..., Awaitable[Any]], tmp_path: Path) -> tuple[Any, str]:
-    web_port = free_port()
-    config = NodeConfig(piece_host="127.0.0.1", piece_port=free_port(),
-                        trackers=(TrackerAddress("127.0.0.1", free_port(), 1),),  # nothing listens there
-                        web_port=web_port, data_dir=tmp_path / "node", tracker_timeout_s=1.0, tracker_retry_s=0.0,
-                        console=False)
-    client = await aiohttp_client(create_app(config), server_kwargs={"host": "127.0.0.1", "port": web_port})
-    return client, (config.data_dir / "api-key").read_text("ascii").strip()
+    client, config = await start_offline_node(aiohttp_client, tmp_path)
+    return client, api_key(config)
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

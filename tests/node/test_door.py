@@ -8,24 +8,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.cluster import free_port
+from support.offline_node import start_offline_node
 
-from peer_node.app import create_app
 from peer_node.config import NodeConfig
-from wire.tracker_list import TrackerAddress
 
 Client = Any
 
 
 @pytest.fixture
 async def node(aiohttp_client: Callable[..., Awaitable[Client]], tmp_path: Path) -> tuple[Client, NodeConfig]:
-    web_port = free_port()
-    config = NodeConfig(piece_host="127.0.0.1", piece_port=free_port(),
-                        trackers=(TrackerAddress("127.0.0.1", free_port(), 1),),  # nothing listens there
-                        web_port=web_port, data_dir=tmp_path / "node", tracker_timeout_s=1.0, tracker_retry_s=0.0,
-                        console=False)
-    client = await aiohttp_client(create_app(config), server_kwargs={"host": "127.0.0.1", "port": web_port})
-    return client, config
+    return await start_offline_node(aiohttp_client, tmp_path)
 
 
 def _auth(config: NodeConfig, **extra: str) -> dict[str, str]:

@@ -14,11 +14,7 @@ from urllib.parse import quote, urlencode
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support.cluster import free_port
-
-from peer_node.app import create_app
-from peer_node.config import NodeConfig
-from wire.tracker_list import TrackerAddress
+from support.offline_node import api_key, start_offline_node
 
 
 @dataclass
@@ -38,13 +34,8 @@ class Node:
 
 @pytest.fixture
 async def node(aiohttp_client: Callable[..., Awaitable[Any]], tmp_path: Path) -> Node:
-    web_port = free_port()
-    config = NodeConfig(piece_host="127.0.0.1", piece_port=free_port(),
-                        trackers=(TrackerAddress("127.0.0.1", free_port(), 1),),  # nothing listens there
-                        web_port=web_port, data_dir=tmp_path / "node", tracker_timeout_s=1.0, tracker_retry_s=0.0,
-                        console=False)
-    client = await aiohttp_client(create_app(config), server_kwargs={"host": "127.0.0.1", "port": web_port})
-    return Node(client, web_port, (config.data_dir / "api-key").read_text("ascii").strip())
+    client, config = await start_offline_node(aiohttp_client, tmp_path)
+    return Node(client, config.web_port, api_key(config))
 
 
 async def raw_http(port: int, request: bytes, read_for: float = 5.0) -> bytes:
