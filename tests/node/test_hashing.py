@@ -55,3 +55,38 @@ def test_directory_is_refused(tmp_path: Path) -> None:
 def test_missing_file_is_refused(tmp_path: Path) -> None:
     with pytest.raises(NotFound, match="no such file"):
         hash_file(str(tmp_path / "nope"))
+
+
+@pytest.mark.parametrize("pieces", [2, 21])
+def test_many_pieces_with_both_threads_reading(tmp_path: Path, pieces: int) -> None:
+    # More pieces than the in-flight limit, so buffers are recycled between the two reading threads.
+    data = os.urandom((pieces - 1) * 16384 + 77)
+    path = tmp_path / "f.bin"
+    path.write_bytes(data)
+    h = hash_file(str(path), piece_size=16384)
+    assert h.sha256 == hashlib.sha256(data).hexdigest()
+    assert list(h.piece_hashes) == [hashlib.sha256(data[i:i + 16384]).digest() for i in range(0, len(data), 16384)]
+
+
+@pytest.mark.parametrize("present", [1, 2])
+def test_a_file_shorter_than_its_size_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  present: int) -> None:
+    # The file seems one piece longer than it is. The missing piece is number 1 (read by the calling thread)
+    # or number 2 (read by the worker): either reader must notice the end.
+    path = tmp_path / "f.bin"
+    path.write_bytes(os.urandom(16384 * present))
+    real_fstat = os.fstat
+    calls: list[int] = []
+
+    def longer_once(fd: int) -> os.stat_result:
+        st = real_fstat(fd)
+        calls.append(fd)
+        if len(calls) > 1:
+            return st
+        fields = list(st)
+        fields[6] = st.st_size + 16384  # st_size
+        return os.stat_result(fields)
+
+    monkeypatch.setattr("peer_node.hashing.os.fstat", longer_once)
+    with pytest.raises(BadInput, match="shrank"):
+        hash_file(str(path), piece_size=16384)
