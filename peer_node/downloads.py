@@ -6,7 +6,9 @@ download as ``D`` in the node's state and returns. The task opens a partial Piec
 registers it in the ServedFiles catalog at once (every verified piece is served while the download goes on, and
 the heartbeat reports its bitfield), runs the engine, then ``finish`` verifies the whole file and renames it into
 place. A complete download is registered with the tracker as a share, so this node becomes a seeder of it.
-A failure is ``F`` with the engine's one-line reason. Logout and shutdown cancel the tasks but leave the records
+A failure is ``F`` with the engine's one-line reason; when it only means that nobody could give us the rest
+(no seeder reachable), the verified pieces stay on disk and ``download_file`` of the same file to the same place
+(or Retry in the browser) resumes from them. Logout and shutdown cancel the tasks but leave the records
 in ``D``: the next login (or start, when still logged in) resumes them from the verified pieces on disk.
 """
 
@@ -81,6 +83,10 @@ class DownloadManager:
         meta, _ = await self.fetch_swarm(group_id, file_name)
         if key in self._tasks:  # a concurrent request won the race while we asked the tracker
             raise Conflict(f"{file_name} of {group_id} is already downloading")
+        earlier = self.state.downloads.get(key)
+        if earlier is not None and earlier.destination != str(target):
+            # The verified-pieces state belongs to the earlier partial file: a download elsewhere starts afresh.
+            await asyncio.to_thread(self._remove_partial, earlier)
         record = DownloadRecord(user_id, group_id, file_name, str(target), DownloadState.RUNNING.value, meta,
                                 started_at=time.time())
         await self.state.put_download(record)
@@ -241,7 +247,9 @@ class DownloadManager:
             engine_obj = self._engines.get(key)
             if engine_obj is not None:
                 rec = rec.with_(bytes_by_peer=dict(engine_obj.progress().bytes_by_peer))
-            self._forget(key, store, discard=True)
+            # Nobody could give us the rest for now (Unavailable): keep the verified pieces, so a retry of the same
+            # download resumes where this one stopped. Anything else (the file changed, access ended) starts over.
+            self._forget(key, store, discard=not isinstance(exc, Unavailable))
             await self._set_failed(rec, exc.message)
         except OSError as exc:
             log.warning("download %s/%s failed: %s", rec.group_id, rec.file_name, exc)

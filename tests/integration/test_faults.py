@@ -112,3 +112,34 @@ def test_no_seeder_at_all_shows_failed_with_a_reason(cluster: Cluster) -> None:
     lines = bob.ok("show_downloads").splitlines()
     assert len(lines) == 1 and lines[0].startswith("[F] g1 data.bin ") and len(lines[0]) > len("[F] g1 data.bin ")
     assert not (cluster.tmp / "data.bin").exists()
+
+
+def test_a_failed_download_keeps_its_pieces_and_a_retry_resumes(cluster: Cluster) -> None:
+    (_alice, bob), src, sha = shared_file(cluster, ("alice", "bob"), stall=3)
+    saved = corrupt_pieces(src, [SIZE // PIECE - 3])  # bob cannot finish: alice is dropped for this piece
+    dest = cluster.tmp / "bob.bin"
+    bob.ok(f"download_file g1 data.bin {shlex.quote(str(dest))}")
+    view = bob.wait_download("data.bin", timeout=60, states=("F",))
+    got_first = sum(view["bytes_by_peer"].values())
+    assert 0 < got_first < SIZE
+    assert (cluster.tmp / ".bob.bin.gspart").is_file() and not dest.exists()  # the verified pieces stay
+    restore_pieces(src, saved)
+    bob.ok(f"download_file g1 data.bin {shlex.quote(str(dest))}")  # the same download again
+    view = bob.wait_download("data.bin", timeout=60)
+    assert sha256_file(dest) == sha
+    fetched_again = sum(view["bytes_by_peer"].values())
+    assert fetched_again <= SIZE - got_first + 4 * PIECE, (fetched_again, got_first)
+    assert bob.ok("show_downloads") == "[C] g1 data.bin\n"
+
+
+def test_a_failed_download_started_again_elsewhere_starts_afresh(cluster: Cluster) -> None:
+    (_alice, bob), src, sha = shared_file(cluster, ("alice", "bob"), stall=3)
+    saved = corrupt_pieces(src, [SIZE // PIECE - 3])
+    bob.ok(f"download_file g1 data.bin {shlex.quote(str(cluster.tmp / 'first.bin'))}")
+    bob.wait_download("data.bin", timeout=60, states=("F",))
+    restore_pieces(src, saved)
+    other = cluster.tmp / "second.bin"
+    bob.ok(f"download_file g1 data.bin {shlex.quote(str(other))}")
+    bob.wait_download("data.bin", timeout=60)
+    assert sha256_file(other) == sha  # not the first partial's pieces claimed over an empty file
+    assert not (cluster.tmp / ".first.bin.gspart").exists()
