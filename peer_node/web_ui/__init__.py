@@ -126,4 +126,5 @@ def setup_ui(app: web.Application, service: UiService, config: UiConfig) -> None
     r.add_post("/groups/{group_id}/folder", actions.set_download_folder)
     r.add_get("/downloads", pages.downloads_page)
     r.add_get("/downloads/events", events.stream)
+    r.add_post("/downloads/retry", actions.retry_download)
     r.add_get("/downloads/save", transfer.save)

@@ -13,9 +13,10 @@ from typing import Any
 from aiohttp import web
 from aiohttp_session import get_session
 
+from peer_node.views import DownloadState
 from peer_node.web_ui.pages import group_context, group_id_from, groups_context
 from peer_node.web_ui.state import flash, render, require_user, safe_next, see_other, ui
-from wire.errors import BadInput, GroupShareError
+from wire.errors import BadInput, GroupShareError, NotFound
 from wire.names import check_file_name, check_id
 
 
@@ -169,6 +170,24 @@ async def start_download(request: web.Request) -> web.StreamResponse:
     except GroupShareError as exc:
         return await group_error(request, gid, f"file:{name}", exc)
     flash(session, f"Downloading {name}. Progress shows here live.")
+    raise see_other("/downloads")
+
+
+async def retry_download(request: web.Request) -> web.StreamResponse:
+    """Start a failed download again, to the same destination: it resumes from the pieces it verified."""
+    await require_user(request)
+    form = await request.post()
+    gid, name = _text(form, "group_id"), _text(form, "file_name")
+    check_id(gid, "group id")
+    check_file_name(name)
+    service = ui(request).service
+    failed = [d for d in service.downloads()
+              if d.group_id == gid and d.file_name == name and d.state is DownloadState.FAILED]
+    if not failed:
+        raise NotFound(f"There is no failed download of {name} from {gid} to retry.")
+    await service.download_file(gid, name, failed[0].destination)
+    session = await get_session(request)
+    flash(session, f"Retrying {name}. The pieces already verified are kept.")
     raise see_other("/downloads")
 
 

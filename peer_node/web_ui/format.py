@@ -201,6 +201,7 @@ def download_json(d: DownloadView, save_url: str) -> dict[str, object]:
         "cells": piece_cells(states, sources=d.piece_sources),
         "map_label": piece_map_label(states),
         "save_url": save_url if d.state is DownloadState.COMPLETE else "",
+        "retry": d.state is DownloadState.FAILED,
     }
 
 

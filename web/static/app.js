@@ -118,6 +118,13 @@
       var vh = save.querySelector(".visually-hidden");
       setText(vh, " " + d.name);
     }
+    var retry = f("retry");
+    if (retry) {
+      retry.hidden = !d.retry;
+      f("retry_group").value = d.group;
+      f("retry_name").value = d.name;
+      setText(retry.querySelector(".visually-hidden"), " " + d.name);
+    }
     row.setAttribute("data-state", d.state);
   }
 

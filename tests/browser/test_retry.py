@@ -1,0 +1,45 @@
+"""A failed download offers Retry in the browser; it starts the download again to the same place and completes."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Page, expect
+
+from tests.browser.helpers import ui_login, url
+from tests.support.cluster import Cluster, group_with_members, make_file, sha256_file, wait_until
+
+pytestmark = pytest.mark.browser
+
+
+async def test_a_failed_download_has_a_retry_button_that_completes_it(page: Page, tmp_path: Path) -> None:
+    src = make_file(tmp_path / "src" / "data.bin", 2 * 1024 * 1024, 5)
+    dest = tmp_path / "dl"
+    dest.mkdir()
+    with Cluster(tmp_path / "c") as c:
+        c.start_tracker(1)
+        alice, bob = c.start_node("alice"), c.start_node("bob", ("--download-stall", "2"))
+        alice.login()
+        bob.login()
+        group_with_members(alice, [bob], "lab")
+        alice.ok(f"upload_file {shlex.quote(str(src))} lab")
+        alice.ok("logout")  # no seeder: bob's download fails
+        bob.ok(f"download_file lab data.bin {shlex.quote(str(dest))}")
+        bob.wait_download("data.bin", timeout=60, states=("F",))
+
+        await ui_login(page, bob)
+        await page.goto(url(bob, "/downloads"))
+        row = page.locator("li.dl", has_text="data.bin")
+        await expect(row.locator("[data-f=state_text]")).to_have_text("Failed")
+        retry = row.get_by_role("button", name="Retry data.bin")
+        await expect(retry).to_be_visible()
+
+        alice.ok(f"login alice {shlex.quote(alice.password)}")  # the seeder is back
+        wait_until(lambda: "data.bin\t" in bob.ok("list_files lab"), 30, "alice's copy to be live again")
+        await retry.click()
+        await expect(page.get_by_text("Retrying data.bin.")).to_be_visible()
+        await expect(row.locator("[data-f=state_text]")).to_have_text("Complete", timeout=60_000)
+        await expect(retry).to_be_hidden()  # the live update hides it once the row is no longer failed
+        assert sha256_file(dest / "data.bin") == sha256_file(src)
