@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support.offline_node import api_key, start_offline_node
 
 from peer_node.commands import COMMANDS, MAX_LINE_BYTES, parse_line
 from peer_node.tracker_client import TrackerClient
+from tests.support.offline_node import api_key, start_offline_node
 from wire.errors import BadInput
 from wire.peer_protocol import (
     HEADER_SIZE,

@@ -6,7 +6,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support.cluster import Cluster
+
+from tests.support.cluster import Cluster
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from support.cluster import ROOT, Cluster, free_port, http_request, make_file, wait_until
+from tests.support.cluster import ROOT, Cluster, free_port, http_request, make_file, wait_until
 
 
 class Terminal:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
-from support.cluster import Cluster, MiB, Node, group_with_members, make_file, sha256_file, wait_until
+from tests.support.cluster import Cluster, MiB, Node, group_with_members, make_file, sha256_file, wait_until
 
 PIECE = 64 * 1024  # FAST_NODE_ARGS' piece size
 SIZE = 16 * MiB

@@ -17,9 +17,16 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from support.cluster import FAST_NODE_ARGS, Cluster, Node, group_with_members, http_request, make_file, sha256_file
-
 from peer_node.swarm.tls import NodeIdentity, client_context, fingerprint_of, load_or_create_identity
+from tests.support.cluster import (
+    FAST_NODE_ARGS,
+    Cluster,
+    Node,
+    group_with_members,
+    http_request,
+    make_file,
+    sha256_file,
+)
 from wire.peer_protocol import Bitfield, FrameReceiver, Goodbye, Handshake, Piece, ProtocolError, Request, encode
 
 PIECE = 64 * 1024  # FAST_NODE_ARGS' --piece-size

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shlex
 
-from support.cluster import Cluster, MiB, group_with_members, make_file, sha256_file, wait_until
+from tests.support.cluster import Cluster, MiB, group_with_members, make_file, sha256_file, wait_until
 
 
 def test_later_downloader_fetches_from_the_sharer_and_the_earlier_downloader(cluster: Cluster) -> None:

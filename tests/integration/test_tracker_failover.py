@@ -6,7 +6,7 @@ import shlex
 import signal
 from pathlib import Path
 
-from support.cluster import Cluster, MiB, group_with_members, make_file, sha256_file, wait_until
+from tests.support.cluster import Cluster, MiB, group_with_members, make_file, sha256_file, wait_until
 
 
 def test_node_fails_over_to_the_second_tracker_and_keeps_its_login(tmp_path: Path) -> None:

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.offline_node import start_offline_node
 
 from peer_node.config import NodeConfig
+from tests.support.offline_node import start_offline_node
 
 Client = Any
 

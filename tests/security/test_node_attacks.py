@@ -14,7 +14,8 @@ from urllib.parse import quote, urlencode
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support.offline_node import api_key, start_offline_node
+
+from tests.support.offline_node import api_key, start_offline_node
 
 
 @dataclass

@@ -9,7 +9,7 @@ from typing import Any
 
 from peer_node.app import create_app
 from peer_node.config import NodeConfig
-from support.cluster import free_port
+from tests.support.cluster import free_port
 from wire.tracker_list import TrackerAddress
 
 

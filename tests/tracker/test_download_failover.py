@@ -8,7 +8,8 @@ import signal
 from pathlib import Path
 
 import pytest
-from support.cluster import (
+
+from tests.support.cluster import (
     FAST_TRACKER_ARGS,
     Cluster,
     MiB,
