@@ -21,7 +21,7 @@ def test_rarest_piece_is_picked_first() -> None:
 
 
 def test_ties_are_broken_at_random() -> None:
-    firsts = Counter()
+    firsts: Counter[int | None] = Counter()
     for seed in range(200):
         picker = PiecePicker(5, rng=random.Random(seed))
         picker.add_peer(None)
@@ -50,7 +50,7 @@ def test_endgame_duplicates_in_flight_pieces_to_other_peers_only() -> None:
     picker.add_peer(None)
     picker.add_peer(None)
     a1, a2 = picker.pick(None), picker.pick(None)
-    assert {a1, a2} == {0, 1}
+    assert a1 is not None and a2 is not None and {a1, a2} == {0, 1}
     dup = picker.pick(None, exclude={a1})  # another peer, in the endgame
     assert dup == a2
     assert picker.fetchers[a2] == 2
