@@ -28,8 +28,10 @@ browser:
 run: venv
 	@$(PY) -m peer_node.devrun $(TRACKERS) $(NODE)
 
+# The suite, then the linters (ruff, mypy --strict on the code and the tests): CI is red on either.
 test: venv browser
 	$(PY) -m pytest -q
+	$(MAKE) -s check
 
 check: venv
 	$(VENV)/bin/ruff check .
