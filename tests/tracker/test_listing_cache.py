@@ -1,4 +1,5 @@
-"""The cached list_files answer is always the one a fresh computation gives (listing_cache.py).
+"""The hot path's kept answers: the cached list_files answer is always the one a fresh computation gives
+(listing_cache.py), and the heartbeat's shortcuts (sha256 index, encoded answer) follow the state.
 
 A model test drives one ``TrackerService`` through random sequences of what changes a listing: decided log
 entries applied to the state (as a primary and a secondary both do), heartbeats, forgotten sessions, the clock
@@ -179,3 +180,21 @@ def test_a_cached_listing_counts_a_downloader_that_completes(tmp_path: Path) -> 
     assert _listed(model, t1) == [("a.bin", 1)]
     model.svc.heartbeat(t1, [("g0", sha, None)])
     assert _listed(model, t1) == [("a.bin", 2)]
+
+
+def test_a_heartbeat_may_name_a_file_shared_after_the_previous_one(tmp_path: Path) -> None:
+    model, _, _, t1 = _two_members_sharing(tmp_path)
+    svc = model.svc
+    svc.heartbeat(t1, [("g0", METAS[0].sha256, None)])  # builds the group's sha256 index
+    model.step(3, "u0", "g0", 1, [0] * 4, 0)  # u0 shares b.bin
+    bits = b"\x01" * ((METAS[1].piece_count + 7) // 8)
+    svc.heartbeat(t1, [("g0", METAS[1].sha256, bits)])
+    assert svc.liveness.holdings[t1] == {("g0", METAS[1].sha256): bits}
+
+
+def test_the_heartbeat_answer_follows_the_epoch(tmp_path: Path) -> None:
+    model, _, _, t1 = _two_members_sharing(tmp_path)
+    svc = model.svc
+    assert json.loads(svc.heartbeat(t1, []))["epoch"] == 1
+    svc.state.epoch = 2  # as Replicator.adopt_epoch does on hearing a newer epoch
+    assert json.loads(svc.heartbeat(t1, [])) == {"heartbeat_interval": svc.config.heartbeat_interval, "epoch": 2}
