@@ -64,7 +64,7 @@ def create_app(config: TrackerConfig) -> web.Application:
     app = web.Application(middlewares=[api_middleware],
                           client_max_size=config.max_body)
     app[CONFIG] = config
-    app.router.add_routes(handlers.routes)
+    app.router.add_routes(handlers.hot_first())
     app.router.add_routes(internal.routes)
     app.router.add_get("/api/v1/openapi.json", _openapi)
     app.cleanup_ctx.append(_core_ctx)
