@@ -2,7 +2,8 @@
 
 Theory of operation: ``cleanup_ctx`` opens the SQLite store, loads the durable state into memory, starts the
 group-commit writer and builds the service; on shutdown it drains and closes them in reverse order. One
-middleware maps every ``wire.errors`` refusal and every aiohttp HTTP error to the JSON error form of the API.
+middleware maps every ``wire.errors`` refusal and every aiohttp HTTP error to the JSON error form of the API, and
+on a secondary hands the request to ``internal.serve_as_secondary`` (forwarding to the primary).
 """
 
 from __future__ import annotations
@@ -33,9 +34,15 @@ def _error(status: int, code: str, message: str) -> web.Response:
 
 
 @web.middleware
-async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+async def api_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The one middleware: a secondary's forwarding, inside the mapping of refusals to the API's error form.
+
+    One layer rather than two, because every request pays for each (aiohttp wraps each middleware per request)."""
     try:
-        return await handler(request)
+        rep = request.app[REPLICATOR]
+        if rep.is_primary:
+            return await handler(request)
+        return await internal.serve_as_secondary(request, handler, rep)
     except GroupShareError as exc:
         response = _error(exc.status, exc.code, exc.message)
         if isinstance(exc, TooManyRequests):
@@ -54,10 +61,10 @@ async def _openapi(request: web.Request) -> web.Response:
 
 
 def create_app(config: TrackerConfig) -> web.Application:
-    app = web.Application(middlewares=[error_middleware, internal.forward_middleware],
+    app = web.Application(middlewares=[api_middleware],
                           client_max_size=config.max_body)
     app[CONFIG] = config
-    app.router.add_routes(handlers.routes)
+    app.router.add_routes(handlers.hot_first())
     app.router.add_routes(internal.routes)
     app.router.add_get("/api/v1/openapi.json", _openapi)
     app.cleanup_ctx.append(_core_ctx)

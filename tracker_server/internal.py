@@ -1,5 +1,5 @@
 """The trackers' own HTTP doors: signed internal routes (status, vote, append, snapshot, digest), and the
-middleware by which a secondary forwards writes to the primary.
+code by which a secondary forwards writes to the primary.
 
 Theory of operation: internal routes accept only requests signed with the cluster key (``cluster_auth``); the
 follower side of replication lives here: an append is accepted only when its ``prev`` matches our newest entry
@@ -208,10 +208,9 @@ async def forward(request: web.Request, rep: Replicator, raw: bytes) -> web.Stre
         return None
 
 
-@web.middleware
-async def forward_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    rep = request.app[REPLICATOR]
-    if rep.is_primary or not _forwarded(request):
+async def serve_as_secondary(request: web.Request, handler: Handler, rep: Replicator) -> web.StreamResponse:
+    """What a tracker that is not the primary does with an API request (``app.api_middleware`` calls it)."""
+    if not _forwarded(request):
         return await handler(request)
     if request.content_length is not None and request.content_length > rep.cfg.max_body:
         raise TooLarge(f"request body over {rep.cfg.max_body} bytes")

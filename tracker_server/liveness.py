@@ -4,6 +4,12 @@ Theory of operation: a peer's heartbeat stamps its session with ``now`` and repl
 live while ``now - last_seen < peer_timeout``. Sessions known at start (after a restart or failover) get a grace
 stamp of the start time, so a tracker restart neither shows everyone offline nor lets a second node steal a
 login during the first heartbeat interval. Pure: ``now`` is passed in.
+
+Two change counters let readers cache what they derive from this (``listing_cache.py``): ``version`` moves when
+a session may have become live (a stamp on a session that was not live at that moment, a stamp moving back in
+time, a grace stamp) or was forgotten; ``group_version[g]`` moves when a heartbeat changes, for a file of group
+``g``, what kind of holding a session reports (none, "all" or a bitfield). A session going dead by the clock
+moves neither: a cached answer carries the stamp of the first session it counted that will expire instead.
 """
 
 from __future__ import annotations
@@ -12,6 +18,12 @@ from dataclasses import dataclass, field
 
 Holding = bytes | None  # a bitfield, or None for "all"
 HoldingKey = tuple[str, str]  # (group_id, file_sha256)
+_ABSENT = object()
+
+
+def _kind(held: object) -> int:
+    """0: not reported, 1: the whole file, 2: some pieces (a new bitfield for the same kind changes no count)."""
+    return 0 if held is _ABSENT else 1 if held is None else 2
 
 
 @dataclass(slots=True)
@@ -20,14 +32,32 @@ class Liveness:
     last_seen: dict[str, float] = field(default_factory=dict)  # session token -> time of the last sign of life
     holdings: dict[str, dict[HoldingKey, Holding]] = field(default_factory=dict)  # token -> what it holds
     holders: dict[HoldingKey, set[str]] = field(default_factory=dict)  # reverse index: key -> tokens
+    version: int = 0
+    group_version: dict[str, int] = field(default_factory=dict)
 
     def touch(self, token: str, now: float) -> None:
+        """Stamp ``token`` live at ``now``, which callers pass as the current time (else see ``stamped``)."""
+        seen = self.last_seen.get(token)
+        if seen is None or seen > now or not now - seen < self.peer_timeout:
+            self.version += 1  # it was not live at ``now`` (or its stamp goes back): it may count anew
         self.last_seen[token] = now
+
+    def stamped(self) -> None:
+        """After stamps older than the current time (grace at start or failover): they may revive a session
+        that a cached answer saw dead, which ``touch`` cannot tell without the current time."""
+        self.version += 1
 
     def report(self, token: str, now: float, holdings: dict[HoldingKey, Holding]) -> None:
         """A heartbeat: ``holdings`` replaces what the session held before."""
         self.touch(token, now)
-        for key in self.holdings.get(token, {}):
+        old = self.holdings.get(token)
+        if old == holdings:  # the steady state: a peer repeats what it said last time
+            return
+        old = old or {}
+        for key in old.keys() | holdings.keys():
+            if _kind(old.get(key, _ABSENT)) != _kind(holdings.get(key, _ABSENT)):
+                self.group_version[key[0]] = self.group_version.get(key[0], 0) + 1
+        for key in old:
             tokens = self.holders.get(key)
             if tokens is not None:
                 tokens.discard(token)
@@ -41,6 +71,7 @@ class Liveness:
         self.report(token, 0.0, {})
         del self.holdings[token]
         self.last_seen.pop(token, None)
+        self.version += 1
 
     def is_live(self, token: str | None, now: float) -> bool:
         if token is None:

@@ -3,11 +3,14 @@
 Theory of operation: a seeder of a file is a live session of a user with a durable share of it, unless that
 session's last heartbeat reported only some pieces; nodes that report pieces of a file without a durable share
 (downloads in progress) are listed with their bitfield so downloaders can swap pieces. Everything is computed
-from ``State`` (durable facts) and ``Liveness`` (soft state) with ``now`` passed in.
+from ``State`` (durable facts) and ``Liveness`` (soft state) with ``now`` passed in; the encoded file listing of
+each group is kept in ``svc.listings`` between requests (``listing_cache.py`` says when it is still good).
 """
 
 from __future__ import annotations
 
+import json
+import math
 from dataclasses import dataclass
 
 from tracker_server.service import TrackerService
@@ -126,8 +129,8 @@ def _seeders(svc: TrackerService, group_id: str, meta: FileMeta, sharers: set[st
     return out
 
 
-def _whole_seeders(svc: TrackerService, group_id: str, meta: FileMeta, sharers: set[str], now: float) -> int:
-    """How many of ``_seeders`` hold the whole file, counted without building them (the hot path)."""
+def _whole_seeders(svc: TrackerService, group_id: str, meta: FileMeta, sharers: set[str], now: float) -> set[str]:
+    """The sessions of ``_seeders`` that hold the whole file, found without building them."""
     key = (group_id, meta.sha256)
     live = svc.liveness
     counted: set[str] = set()
@@ -142,19 +145,45 @@ def _whole_seeders(svc: TrackerService, group_id: str, meta: FileMeta, sharers: 
         session = svc.state.sessions.get(token)
         if session is not None and session.user_id in members:
             counted.add(token)
-    return len(counted)
+    return counted
+
+
+def _listing(svc: TrackerService, group_id: str, now: float) -> tuple[list[FileListing], float]:
+    """The group's files with live whole-file seeders, and the oldest last-seen stamp among those seeders."""
+    group = svc.state.groups[group_id]
+    out: list[FileListing] = []
+    oldest = math.inf
+    for name in sorted(group.files):
+        shared = group.files[name]
+        counted = _whole_seeders(svc, group_id, shared.meta, shared.sharers, now)
+        if counted:
+            out.append(FileListing(name, shared.meta.size, shared.meta.sha256, len(counted)))
+            oldest = min(oldest, *(svc.liveness.last_seen[t] for t in counted))
+    return out, oldest
 
 
 def list_files(svc: TrackerService, token: str | None, group_id: str) -> list[FileListing]:
-    group = svc.member_group(svc.session(token), group_id)
+    svc.member_group(svc.session(token), group_id)
+    return _listing(svc, group_id, svc.now())[0]
+
+
+def encode_listing(files: list[FileListing]) -> bytes:
+    """The API answer: what ``web.json_response`` made of it before it was cached (same bytes)."""
+    return json.dumps({"files": [  # by hand: dataclasses.asdict deep-copies
+        {"file_name": f.file_name, "size": f.size, "sha256": f.sha256, "live_seeders": f.live_seeders}
+        for f in files]}).encode("utf-8")
+
+
+def list_files_body(svc: TrackerService, token: str | None, group_id: str) -> bytes:
+    """``list_files`` encoded, from the group's cached answer while nothing it depends on has changed."""
+    svc.member_group(svc.session(token), group_id)  # every request is checked: the cache is per group
     now = svc.now()
-    out: list[FileListing] = []
-    for name in sorted(group.files):
-        shared = group.files[name]
-        whole = _whole_seeders(svc, group_id, shared.meta, shared.sharers, now)
-        if whole:
-            out.append(FileListing(name, shared.meta.size, shared.meta.sha256, whole))
-    return out
+    body = svc.listings.get(svc.state, svc.liveness, group_id, now)
+    if body is None:
+        files, oldest = _listing(svc, group_id, now)
+        body = encode_listing(files)
+        svc.listings.put(svc.state, svc.liveness, group_id, now, body, oldest)
+    return body
 
 
 def file_detail(svc: TrackerService, token: str | None, group_id: str, file_name: str) -> FileDetail:

@@ -11,12 +11,14 @@ Reads come from memory (``queries.py``). Nothing here sees ``web.Request``; erro
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from tracker_server.config import TrackerConfig
+from tracker_server.listing_cache import ListingCache
 from tracker_server.liveness import Holding, HoldingKey, Liveness
 from tracker_server.log import LogWriter
 from tracker_server.passwords import PasswordHasher
@@ -64,6 +66,9 @@ class TrackerService:
         self.throttle = LoginThrottle(state.login_failures)
         self.quotas = Quotas()
         self.registrations = RegistrationGate()
+        self.listings = ListingCache()
+        self._heartbeat_body = (-1, b"")  # (epoch, encoded heartbeat answer): it changes only with the epoch
+        self._metas: tuple[State | None, int, dict[str, dict[str, FileMeta]]] = (None, -1, {})
         self.grace_sessions(config.clock())
 
     def now(self) -> float:
@@ -74,12 +79,14 @@ class TrackerService:
         for token in self.state.sessions:
             if token not in self.liveness.last_seen:
                 self.liveness.touch(token, now)
+        self.liveness.stamped()
 
     def grace_after_failover(self, now: float) -> None:
         """A new primary knows little soft state: every session gets two heartbeat intervals to re-announce."""
         floor = now - self.config.peer_timeout + 2 * self.config.heartbeat_interval
         for token in self.state.sessions:
             self.liveness.touch(token, max(self.liveness.last_seen.get(token, floor), floor))
+        self.liveness.stamped()
 
     async def mark_epoch(self, op_id: str) -> None:
         """A new primary's first entry (a no-op of its epoch): see replication.py."""
@@ -226,22 +233,42 @@ class TrackerService:
             self.liveness.forget(str(token))
         return result
 
-    def heartbeat(self, token: str | None, raw: list[tuple[str, str, Holding]]) -> dict[str, Any]:
-        """Soft state only: stamp the session live and replace its holdings (unknown files are ignored)."""
+    def heartbeat(self, token: str | None, raw: list[tuple[str, str, Holding]]) -> bytes:
+        """Soft state only: stamp the session live and replace its holdings (unknown files are ignored).
+
+        Returns the encoded answer, which depends only on the epoch (the interval is fixed)."""
         session = self.session(token)
         holdings: dict[HoldingKey, Holding] = {}
         for group_id, sha, bits in raw:
             group = self.state.groups.get(group_id)
             if group is None or session.user_id not in group.members:
                 continue
-            meta = next((f.meta for f in group.files.values() if f.meta.sha256 == sha), None)
+            meta = self._metas_of(group).get(sha)
             if meta is None:
                 continue
             if bits is not None and len(bits) != (meta.piece_count + 7) // 8:
                 raise BadInput(f"bitfield for {sha[:12]}... must be {(meta.piece_count + 7) // 8} bytes")
             holdings[(group_id, sha)] = bits
         self.liveness.report(session.token, self.now(), holdings)
-        return {"heartbeat_interval": self.config.heartbeat_interval, "epoch": self.state.epoch}
+        epoch, body = self._heartbeat_body
+        if epoch != self.state.epoch:
+            epoch = self.state.epoch
+            body = json.dumps({"heartbeat_interval": self.config.heartbeat_interval, "epoch": epoch}).encode()
+            self._heartbeat_body = (epoch, body)
+        return body
+
+    def _metas_of(self, group: Group) -> dict[str, FileMeta]:
+        """sha256 -> metadata of the group's files, rebuilt after any applied entry (was a scan per holding)."""
+        state, version, by_group = self._metas
+        if state is not self.state or version != self.state.version:
+            by_group = {}
+            self._metas = (self.state, self.state.version, by_group)
+        metas = by_group.get(group.group_id)
+        if metas is None:
+            metas = by_group[group.group_id] = {}
+            for shared in group.files.values():  # two names with one content: the first shared wins, as before
+                metas.setdefault(shared.meta.sha256, shared.meta)
+        return metas
 
     # ------------------------------------------------------------------------------------------ groups
 

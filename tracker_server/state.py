@@ -75,6 +75,7 @@ class State:
     epoch: int = 0  # the current epoch (term): the newest this tracker knows of
     index: int = 0  # index of the newest entry applied
     last_epoch: int = 0  # epoch of that entry: (last_epoch, index) orders logs by how up to date they are
+    version: int = 0  # moves with every applied entry: readers cache what they derive from this state by it
 
     def add_session(self, session: Session) -> None:
         self.sessions[session.token] = session
@@ -90,6 +91,7 @@ class State:
         op = entry.op
         kind = op["t"]
         handler = _APPLY[kind]
+        self.version += 1  # before the change: a half-applied entry (an exception) must not look unchanged
         handler(self, op, entry.index)
         self.results[entry.op_id] = (kind, entry.result)
         self.index = entry.index
