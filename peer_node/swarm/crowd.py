@@ -39,7 +39,6 @@ class CrowdLedger:
         self.max_holders = max_holders  # refuse once this many other connected downloaders were given the piece
         self.holders = [0] * piece_count  # connected downloaders given each piece
         self._peers: dict[Hashable, _Downloader] = {}
-        self.refusals = 0  # requests refused, for tests and the status page
 
     def __len__(self) -> int:
         return len(self._peers)
@@ -62,7 +61,6 @@ class CrowdLedger:
             state.refused.discard(index)  # asked again: it could not get the piece elsewhere
         elif len(self._peers) > 1 and self.holders[index] - (index in state.given) >= self.max_holders:
             state.refused.add(index)
-            self.refusals += 1
             return False
         if index not in state.given:
             state.given.add(index)

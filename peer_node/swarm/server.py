@@ -67,6 +67,7 @@ class PieceServer:
         self.bytes_sent_total = 0
         self._sent_by_user: dict[str, int] = defaultdict(int)
         self._ledgers: dict[str, CrowdLedger] = {}  # file sha256 -> who got which piece (complete files only)
+        self.crowd_refusals = 0  # requests refused to spread a crowd (tests, the status page)
 
     @property
     def port(self) -> int:
@@ -80,11 +81,6 @@ class PieceServer:
 
     def bytes_sent_by_user(self) -> dict[str, int]:
         return dict(self._sent_by_user)
-
-    @property
-    def refusals(self) -> int:
-        """Requests refused so far to spread a crowd (of the files being served now)."""
-        return sum(ledger.refusals for ledger in self._ledgers.values())
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -268,8 +264,11 @@ class _Connection(asyncio.Protocol):
 
     def _on_request(self, req: Request) -> None:
         assert self.store is not None and self.transport is not None
-        if not self.store.has(req.index) or (self.crowd is not None
-                                              and not self.crowd.ask(self, req.index, req.begin)):
+        if not self.store.has(req.index):
+            self.write(self.session.reject(req.key))
+            return
+        if self.crowd is not None and not self.crowd.ask(self, req.index, req.begin):
+            self.server.crowd_refusals += 1
             self.write(self.session.reject(req.key))
             return
         self.queue.append(req.key)
