@@ -10,8 +10,10 @@ moment it is queued, not when it has arrived, is what stops two downloaders pull
 Three rules keep this from costing anyone speed:
 - a downloader alone on the file is never refused (a lone downloader gets the seeder's full speed);
 - a downloader that asks again for a piece it was refused gets it (the client waits a moment before it asks
-  again, see ``picker.SeedRefusals``; if nobody gave it the piece meanwhile, the seeder does: never a stall);
+  again, see ``SeedRefusals``; if nobody gave it the piece meanwhile, the seeder does: never a stall);
 - a downloader that disconnects takes its pieces out of the count (nobody can fetch them from it through us).
+
+The downloader's side is ``SeedRefusals``: a refused piece is held back from that seeder for a moment.
 
 A piece of several blocks is requested block by block; the decision is taken on its first block (``begin == 0``,
 which a client sends first) and the piece's other blocks follow it. The server calls ``ask`` for every request
@@ -23,6 +25,8 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 from dataclasses import dataclass, field
+
+from peer_node.swarm.picker import HasPiece
 
 
 @dataclass(slots=True)
@@ -66,3 +70,33 @@ class CrowdLedger:
             state.given.add(index)
             self.holders[index] += 1
         return True
+
+
+class SeedRefusals:
+    """Pieces a whole-file seeder refused us a moment ago, for one link (pure; the caller passes ``now``).
+
+    A seeder serving a crowd refuses a piece it already gave another downloader (``CrowdLedger``): we
+    should fetch it from that downloader once it announces it. So for ``hold`` seconds the seeder is not asked
+    for that piece again; after that it is (and then serves it: a piece nobody else gave us never stalls).
+    """
+
+    def __init__(self, hold: float = 2.0) -> None:
+        self.hold = hold
+        self._until: dict[int, float] = {}
+        self._quiet_until = 0.0  # the latest end of a hold
+
+    def refused(self, index: int, now: float) -> None:
+        self._until[index] = now + self.hold
+        self._quiet_until = max(self._quiet_until, now + self.hold)
+
+    def active(self, now: float) -> bool:
+        """Some refusal is still being held."""
+        return now < self._quiet_until
+
+    def allows(self, now: float) -> HasPiece:
+        """What the seeder may be asked for now: every piece (None) unless some refusal is still held."""
+        if not self.active(now):
+            self._until.clear()
+            return None
+        until = self._until
+        return lambda index: until.get(index, 0.0) <= now

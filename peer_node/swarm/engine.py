@@ -29,9 +29,10 @@ from dataclasses import dataclass, field
 
 from peer_node.swarm.buffers import BufferPool
 from peer_node.swarm.config import EngineConfig, EngineProgress, SwarmSnapshot
+from peer_node.swarm.crowd import SeedRefusals
 from peer_node.swarm.errors import DownloadFailed
 from peer_node.swarm.peer_link import LinkClosed, PeerLink, PieceJob
-from peer_node.swarm.picker import HasPiece, PiecePicker, SeedRefusals
+from peer_node.swarm.picker import PiecePicker
 from peer_node.swarm.store import PieceStore
 from peer_node.swarm.tls import NodeIdentity
 from peer_node.swarm.workers import hash_workers
@@ -275,11 +276,9 @@ class DownloadEngine:
             return
         peer = self._peers.get(link.addr)
         seed = peer is not None and peer.seed
-        has: HasPiece = None if seed else link.has
         # Crowd spreading (server.py, crowd.py): pieces this seeder refused a moment ago go to partial holders.
         now, refusals = time.monotonic(), self._refusals.get(link)
-        if seed and refusals is not None:
-            has = refusals.allows(now)
+        has = (refusals.allows(now) if refusals is not None else None) if seed else link.has
         # While other downloaders serve us, a whole-file seeder is asked only for pieces no one else holds:
         # its upload goes to what only it can give (a flash crowd then leans on itself, not on the sharer).
         max_availability = self._seed_links() if seed and self._partial_links_serving() else None

@@ -212,33 +212,3 @@ class PiecePicker:
     def states(self) -> str:
         """One character a piece: ``d`` done, ``f`` in flight, ``.`` missing."""
         return "".join(_STATE_CHARS[s] for s in self.state)
-
-
-class SeedRefusals:
-    """Pieces a whole-file seeder refused us a moment ago, for one link (pure; the caller passes ``now``).
-
-    A seeder serving a crowd refuses a piece it already gave another downloader (``crowd.CrowdLedger``): we
-    should fetch it from that downloader once it announces it. So for ``hold`` seconds the seeder is not asked
-    for that piece again; after that it is (and then serves it: a piece nobody else gave us never stalls).
-    """
-
-    def __init__(self, hold: float = 2.0) -> None:
-        self.hold = hold
-        self._until: dict[int, float] = {}
-        self._quiet_until = 0.0  # the latest end of a hold
-
-    def refused(self, index: int, now: float) -> None:
-        self._until[index] = now + self.hold
-        self._quiet_until = max(self._quiet_until, now + self.hold)
-
-    def active(self, now: float) -> bool:
-        """Some refusal is still being held."""
-        return now < self._quiet_until
-
-    def allows(self, now: float) -> HasPiece:
-        """What the seeder may be asked for now: every piece (None) unless some refusal is still held."""
-        if not self.active(now):
-            self._until.clear()
-            return None
-        until = self._until
-        return lambda index: until.get(index, 0.0) <= now

@@ -7,8 +7,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from peer_node.swarm import DownloadEngine, EngineConfig, PieceStore, SwarmSnapshot
-from peer_node.swarm.crowd import CrowdLedger
-from peer_node.swarm.picker import SeedRefusals
+from peer_node.swarm.crowd import CrowdLedger, SeedRefusals
 from tests.swarm.helpers import Seeder, file_sha256, make_file, meta_of, start_seeder, token_for
 
 
