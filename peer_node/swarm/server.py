@@ -67,7 +67,7 @@ class PieceServer:
         self.bytes_sent_total = 0
         self._sent_by_user: dict[str, int] = defaultdict(int)
         self._ledgers: dict[str, CrowdLedger] = {}  # file sha256 -> who got which piece (complete files only)
-        self.crowd_refusals = 0  # requests refused to spread a crowd (tests, the status page)
+        self.crowd_refusals = 0  # requests refused to spread a crowd (for tests and diagnostics)
 
     @property
     def port(self) -> int:
