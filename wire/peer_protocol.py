@@ -148,7 +148,8 @@ class Cancel(_Block):
 
 @dataclass(frozen=True, slots=True)
 class Reject(_Block):
-    pass
+    """The server will not send this block now: it lacks the piece (a partial holder), or, from a whole-file
+    seeder, it gave the piece to another downloader of a crowd; fetch it from them, ask again later if not."""
 
 
 @dataclass(frozen=True, slots=True)

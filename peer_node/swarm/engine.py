@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 from peer_node.swarm.buffers import BufferPool
 from peer_node.swarm.config import EngineConfig, EngineProgress, SwarmSnapshot
+from peer_node.swarm.crowd import SeedRefusals
 from peer_node.swarm.errors import DownloadFailed
 from peer_node.swarm.peer_link import LinkClosed, PeerLink, PieceJob
 from peer_node.swarm.picker import PiecePicker
@@ -76,6 +77,7 @@ class DownloadEngine:
         self.requested: set[int] = set()  # pieces ever requested by this engine
         self.hash_failures = 0  # pieces that arrived whole and failed their SHA-256
         self._peers: dict[str, _Peer] = {}
+        self._refusals: dict[PeerLink, SeedRefusals] = {}  # crowd spreading: what a seeder refused lately
         self._token = ""
         self._swarming = False
         self._tasks: set[asyncio.Task[None]] = set()
@@ -274,7 +276,9 @@ class DownloadEngine:
             return
         peer = self._peers.get(link.addr)
         seed = peer is not None and peer.seed
-        has = None if seed else link.has
+        # Crowd spreading (server.py, crowd.py): pieces this seeder refused a moment ago go to partial holders.
+        now, refusals = time.monotonic(), self._refusals.get(link)
+        has = (refusals.allows(now) if refusals is not None else None) if seed else link.has
         # While other downloaders serve us, a whole-file seeder is asked only for pieces no one else holds:
         # its upload goes to what only it can give (a flash crowd then leans on itself, not on the sharer).
         max_availability = self._seed_links() if seed and self._partial_links_serving() else None
@@ -284,7 +288,8 @@ class DownloadEngine:
                 if buf is None:
                     return
                 index = self.picker.pick(has, link.jobs.keys(), max_availability)
-                if index is None and max_availability is not None and not link.jobs:
+                if (index is None and max_availability is not None and not link.jobs
+                        and not (refusals is not None and refusals.active(now))):  # it would refuse those
                     index = self.picker.pick(has, link.jobs.keys())  # never idle: one common piece at a time
                 if index is None:
                     self.buffers.give(buf)
@@ -364,13 +369,16 @@ class DownloadEngine:
     def on_link_reject(self, link: PeerLink, job: PieceJob) -> None:
         self.picker.abandoned(job.index)
         self.buffers.give(job.buffer)
+        peer = self._peers.get(link.addr)
+        if peer is not None and peer.seed:
+            # Crowd spreading (server.py, crowd.py): the seeder gave this piece to another downloader, who will
+            # announce it; this seeder is asked for it again only after a hold (and then serves it).
+            self._refusals.setdefault(link, SeedRefusals()).refused(job.index, time.monotonic())
+            self._fill_all()
+            return
         if link.has(job.index) and link.bits is not None:
             link.bits[job.index >> 3] &= ~(0x80 >> (job.index & 7)) & 0xFF
             self.picker.peer_lost(job.index)
-        peer = self._peers.get(link.addr)
-        if peer is not None and peer.seed:
-            link.close("a seeder rejected a piece")  # it no longer has the file; drop it
-            return
         self._fill_all()
 
     def on_link_have(self, link: PeerLink, index: int) -> None:
@@ -384,6 +392,7 @@ class DownloadEngine:
             self.buffers.give(job.buffer)
         link.jobs.clear()
         self._last_bytes.pop(link, None)
+        self._refusals.pop(link, None)
         if peer is not None and peer.link is link:
             self.picker.remove_peer(None if peer.seed else link.has)
             peer.link = None

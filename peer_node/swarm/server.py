@@ -8,6 +8,9 @@ byte of any piece. Requests queue per connection and one sender task answers the
 with ``transport.write`` and the body with ``loop.sendfile`` (the kernel copies file to socket; under TLS, where
 sendfile cannot work, a ``pread`` in a thread and a write). A request for a piece the store has not verified gets
 REJECT. While a file downloads here, the store tells every connection on it of each newly verified piece (HAVE).
+A complete file served to several downloaders at once is spread among them: a piece one of them was given
+already is refused to the others, who fetch it from that one (``crowd.CrowdLedger``, super-seeding); a lone
+downloader is never refused.
 
 Every fault a peer can cause (bad frame, unknown file, bad token, too many requests, idleness, handshake taking
 too long) closes that one connection. Caps: connections in total and per address; when one address has too
@@ -27,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from peer_node.swarm.catalog import ServedFiles
+from peer_node.swarm.crowd import CrowdLedger
 from peer_node.swarm.store import PieceStore
 from peer_node.swarm.tls import NodeIdentity, channel_binding, check_proof
 from wire.peer_protocol import MAX_REQUESTS_IN_FLIGHT, VERSION, Cancel, FrameReceiver, Handshake, ProtocolError, Request
@@ -44,6 +48,7 @@ class ServerLimits:
     handshake_timeout: float = 10.0
     idle_timeout: float = 120.0
     max_queued_requests: int = MAX_REQUESTS_IN_FLIGHT  # fewer would cut off well-behaved clients
+    spread_crowds: bool = True  # refuse a piece one downloader of a complete file got to the others (crowd.py)
 
 
 class PieceServer:
@@ -61,6 +66,8 @@ class PieceServer:
         self._pending: dict[str, deque[_Connection]] = defaultdict(deque)
         self.bytes_sent_total = 0
         self._sent_by_user: dict[str, int] = defaultdict(int)
+        self._ledgers: dict[str, CrowdLedger] = {}  # file sha256 -> who got which piece (complete files only)
+        self.crowd_refusals = 0  # requests refused to spread a crowd (for tests and diagnostics)
 
     @property
     def port(self) -> int:
@@ -131,6 +138,20 @@ class PieceServer:
         if not self._pending.get(conn.addr, True):
             del self._pending[conn.addr]
 
+    def _join_crowd(self, conn: _Connection, store: PieceStore) -> CrowdLedger | None:
+        if not self.limits.spread_crowds or not store.is_complete:
+            return None
+        ledger = self._ledgers.get(store.meta.sha256)
+        if ledger is None:
+            ledger = self._ledgers[store.meta.sha256] = CrowdLedger(store.meta.piece_count)
+        ledger.join(conn)
+        return ledger
+
+    def _leave_crowd(self, conn: _Connection, sha: str, ledger: CrowdLedger) -> None:
+        ledger.leave(conn)
+        if not len(ledger) and self._ledgers.get(sha) is ledger:
+            del self._ledgers[sha]
+
     def _count(self, user_id: str, nbytes: int) -> None:
         self.bytes_sent_total += nbytes
         self._sent_by_user[user_id] += nbytes
@@ -145,6 +166,7 @@ class _Connection(asyncio.Protocol):
         self.session = PeerSession(Role.SERVER, max_outstanding=server.limits.max_queued_requests)
         self.receiver = FrameReceiver(accept_pieces=False)
         self.store: PieceStore | None = None
+        self.crowd: CrowdLedger | None = None  # set when we serve a complete file: requests may be refused
         self.user_id = ""
         self.expires_at = 0.0
         self.queue: deque[BlockKey] = deque()
@@ -236,12 +258,17 @@ class _Connection(asyncio.Protocol):
                                                  store.bitfield()))
         if not store.is_complete:
             store.add_listener(self._on_store_piece)
+        self.crowd = self.server._join_crowd(self, store)
         self.server._handshake_done(self)
         self.sender = asyncio.get_running_loop().create_task(self._send_loop())
 
     def _on_request(self, req: Request) -> None:
         assert self.store is not None and self.transport is not None
         if not self.store.has(req.index):
+            self.write(self.session.reject(req.key))
+            return
+        if self.crowd is not None and not self.crowd.ask(self, req.index, req.begin):
+            self.server.crowd_refusals += 1
             self.write(self.session.reject(req.key))
             return
         self.queue.append(req.key)
@@ -364,6 +391,9 @@ class _Connection(asyncio.Protocol):
             self.timer = None
         if self.store is not None:
             self.store.remove_listener(self._on_store_piece)
+        if self.crowd is not None and self.store is not None:
+            self.server._leave_crowd(self, self.store.meta.sha256, self.crowd)
+            self.crowd = None
         if self.sender is not None and not self.sender.done() and self.sender is not _current_task():
             self.sender.cancel()
         self.wake.set()
