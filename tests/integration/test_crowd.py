@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shlex
 
-from support.cluster import Cluster, MiB, group_with_members, make_file, sha256_file, wait_until
+from tests.support.cluster import Cluster, MiB, group_with_members, make_file, sha256_file, wait_until
 
 
 def test_downloaders_starting_together_get_pieces_from_each_other(cluster: Cluster) -> None:
