@@ -1,7 +1,7 @@
 """One downloader-side connection to a peer: handshake, requests, and a zero-copy receive path.
 
 Theory of operation: ``PeerLink`` is an ``asyncio.BufferedProtocol``. Its ``get_buffer`` hands the transport the
-memory ``wire.peer_protocol.FrameReceiver`` asks for: small scratch memory for frame headers, and for a PIECE
+memory ``wire.frame_receiver.FrameReceiver`` asks for: small scratch memory for frame headers, and for a PIECE
 body the exact slice of the piece buffer the block belongs to, so the kernel's ``recv_into`` writes the bytes
 where they will be hashed and written from. A block that was cancelled in the meantime lands in a discard buffer.
 Under TLS the transport is ``tls_stream.ThreadedTlsTransport``: a reader thread decrypts beside the loop, which
@@ -19,11 +19,11 @@ from typing import Protocol
 
 from peer_node.swarm.tls import NodeIdentity, channel_binding, client_context, server_fingerprint
 from peer_node.swarm.tls_stream import ThreadedTlsTransport
+from wire.frame_receiver import FrameReceiver
 from wire.peer_protocol import (
     MAX_BLOCK,
     MAX_REQUESTS_IN_FLIGHT,
     Bitfield,
-    FrameReceiver,
     Goodbye,
     Handshake,
     Have,

@@ -33,7 +33,8 @@ from peer_node.swarm.catalog import ServedFiles
 from peer_node.swarm.crowd import CrowdLedger
 from peer_node.swarm.store import PieceStore
 from peer_node.swarm.tls import NodeIdentity, channel_binding, check_proof
-from wire.peer_protocol import MAX_REQUESTS_IN_FLIGHT, VERSION, Cancel, FrameReceiver, Handshake, ProtocolError, Request
+from wire.frame_receiver import FrameReceiver
+from wire.peer_protocol import MAX_REQUESTS_IN_FLIGHT, VERSION, Cancel, Handshake, ProtocolError, Request
 from wire.peer_session import BlockKey, Geometry, PeerSession, Role, State
 from wire.tokens import InvalidToken, TokenVerifier
 

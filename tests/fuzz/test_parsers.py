@@ -22,10 +22,10 @@ from peer_node.commands import COMMANDS, MAX_LINE_BYTES, parse_line
 from peer_node.tracker_client import TrackerClient
 from tests.support.offline_node import api_key, start_offline_node
 from wire.errors import BadInput
+from wire.frame_receiver import FrameReceiver
 from wire.peer_protocol import (
     HEADER_SIZE,
     MAX_FRAME,
-    FrameReceiver,
     Handshake,
     MsgType,
     ProtocolError,

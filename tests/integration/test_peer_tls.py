@@ -27,7 +27,8 @@ from tests.support.cluster import (
     make_file,
     sha256_file,
 )
-from wire.peer_protocol import Bitfield, FrameReceiver, Goodbye, Handshake, Piece, ProtocolError, Request, encode
+from wire.frame_receiver import FrameReceiver
+from wire.peer_protocol import Bitfield, Goodbye, Handshake, Piece, ProtocolError, Request, encode
 
 PIECE = 64 * 1024  # FAST_NODE_ARGS' --piece-size
 SIZE = 5 * PIECE + 123

@@ -22,7 +22,8 @@ from tests.swarm.helpers import (
     static_source,
     token_for,
 )
-from wire.peer_protocol import Bitfield, FrameReceiver, Goodbye, Handshake, Piece, ProtocolError, Request, encode
+from wire.frame_receiver import FrameReceiver
+from wire.peer_protocol import Bitfield, Goodbye, Handshake, Piece, ProtocolError, Request, encode
 from wire.records import FileMeta
 
 PIECE = 16 * 1024

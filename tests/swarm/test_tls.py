@@ -12,7 +12,8 @@ import pytest
 from peer_node.swarm import DownloadEngine, DownloadFailed, EngineConfig, PieceServer, PieceStore, ServedFiles
 from peer_node.swarm.tls import NodeIdentity, channel_binding, client_context, load_or_create_identity
 from tests.swarm.helpers import VERIFIER, file_sha256, make_file, meta_of, static_source, token_for
-from wire.peer_protocol import Bitfield, FrameReceiver, Goodbye, Handshake, Piece, Request, encode
+from wire.frame_receiver import FrameReceiver
+from wire.peer_protocol import Bitfield, Goodbye, Handshake, Piece, Request, encode
 from wire.records import FileMeta, SeederInfo
 
 PIECE = 16 * 1024

@@ -8,12 +8,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from wire.frame_receiver import FrameReceiver
 from wire.peer_protocol import (
     MAX_BLOCK,
     MAX_FRAME,
     Bitfield,
     Cancel,
-    FrameReceiver,
     Goodbye,
     Handshake,
     Have,
