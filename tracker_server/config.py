@@ -27,6 +27,9 @@ class TrackerConfig:
     # Replication (issue 5): how often trackers heartbeat each other and how long a silent primary is trusted.
     tracker_heartbeat: float = 0.5
     tracker_timeout: float = 2.0
+    # Sign-ups per client address (signups.py says why these numbers): a burst, then one per interval seconds.
+    signup_burst: int = 50
+    signup_interval: float = 10.0
     clock: Callable[[], float] = field(default=time.time, compare=False)
 
     @property

@@ -141,7 +141,10 @@ async def create_user(request: web.Request) -> web.Response:
     body = await _body(request)
     user_id = check_id(body.get("user_id"), "user id")
     password = _text(body, "password", MAX_PASSWORD)
-    return _answer(await _svc(request).create_user(_op_id(body), user_id, password))
+    svc = _svc(request)
+    client = client_address(request.headers, request.remote, cluster_key(svc.config.secret), svc.now(),
+                            await request.read())  # read() is cached: the body _body parsed
+    return _answer(await svc.create_user(_op_id(body), user_id, password, client))
 
 
 @routes.post("/api/v1/sessions")
@@ -150,7 +153,8 @@ async def login(request: web.Request) -> web.Response:
     user_id = check_id(body.get("user_id"), "user id")
     password = _text(body, "password", MAX_PASSWORD)
     svc = _svc(request)
-    client = client_address(request.headers, request.remote, cluster_key(svc.config.secret), svc.now())
+    client = client_address(request.headers, request.remote, cluster_key(svc.config.secret), svc.now(),
+                            await request.read())  # read() is cached: the body _body parsed
     result = await svc.login(_op_id(body), user_id, password, _peer_addr(body), _fingerprint(body), client)
     return _answer(result)
 
