@@ -22,6 +22,7 @@ from aiohttp import web
 from tracker_server.app import create_app
 from tracker_server.config import TrackerConfig, load_or_create_secret
 from tracker_server.passwords import OWASP_LOG2_N
+from tracker_server.signups import DEFAULT_BURST, DEFAULT_INTERVAL
 from wire.tracker_list import TrackerListError, load_tracker_list
 
 
@@ -42,9 +43,9 @@ def _parse(argv: list[str]) -> argparse.Namespace:
                    help="seconds of primary silence before a secondary takes over")
     p.add_argument("--scrypt-log2n", type=int, default=OWASP_LOG2_N,
                    help="scrypt cost as log2(N); the default is OWASP's (17); lower only for tests")
-    p.add_argument("--signup-burst", type=int, default=50,
+    p.add_argument("--signup-burst", type=int, default=DEFAULT_BURST,
                    help="sign-ups one client address may make at once (default 50: a class behind one NAT)")
-    p.add_argument("--signup-interval", type=float, default=10.0,
+    p.add_argument("--signup-interval", type=float, default=DEFAULT_INTERVAL,
                    help="seconds per sign-up an address regains after its burst (default 10)")
     return p.parse_args(argv)
 

@@ -36,12 +36,14 @@ from tracker_server.throttle import address_key
 from wire.errors import TooManyRequests
 
 PRUNE_SCAN = 8  # least recently charged buckets looked at (and dropped when full) per charge
+DEFAULT_BURST = 50
+DEFAULT_INTERVAL = 10.0
 
 
 @dataclass(frozen=True, slots=True)
 class SignupPolicy:
-    burst: float = 50.0
-    interval: float = 10.0  # seconds per token refilled
+    burst: float = DEFAULT_BURST
+    interval: float = DEFAULT_INTERVAL  # seconds per token refilled
     max_tracked: int = 50_000
 
 

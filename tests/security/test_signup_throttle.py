@@ -17,6 +17,7 @@ from tests.security.test_login_throttle import Tracker
 from tests.tracker.cluster import TRACKER_TIMEOUT, Cluster
 from tests.tracker.helpers import Clock
 from tests.tracker.procs import TrackerProc
+from tracker_server.__main__ import _parse, build_config
 from tracker_server.signups import PRUNE_SCAN, SignupPolicy, SignupThrottle
 from tracker_server.throttle import address_key
 from wire.errors import TooManyRequests
@@ -134,3 +135,18 @@ def test_a_sign_up_relayed_by_a_secondary_is_charged_to_the_client(cluster: Clus
     assert sign_up(via, "other0", "127.0.0.3") == 201  # not the secondary's own (shared) address
 
 
+
+
+# ---------------------------------------------------------------------------------------------- options
+
+
+def test_the_signup_options_reach_the_config_and_nonsense_is_refused(tmp_path: Path) -> None:
+    list_file = tmp_path / "t.txt"
+    list_file.write_text("127.0.0.1:7001\n", encoding="utf-8")
+    base = [str(list_file), "1", "--data-dir", str(tmp_path / "d")]
+    config = build_config(_parse([*base, "--signup-burst", "80", "--signup-interval", "4.5"]))
+    assert (config.signup_burst, config.signup_interval) == (80, 4.5)
+    assert (build_config(_parse(base)).signup_burst, build_config(_parse(base)).signup_interval) == (50, 10.0)
+    for bad in (["--signup-burst", "0"], ["--signup-interval", "0"], ["--signup-interval", "-1"]):
+        with pytest.raises(ValueError, match="signup"):
+            build_config(_parse([*base, *bad]))
