@@ -22,6 +22,7 @@ from aiohttp import web
 from tracker_server.app import create_app
 from tracker_server.config import TrackerConfig, load_or_create_secret
 from tracker_server.passwords import OWASP_LOG2_N
+from tracker_server.signups import DEFAULT_BURST, DEFAULT_INTERVAL
 from wire.tracker_list import TrackerListError, load_tracker_list
 
 
@@ -42,6 +43,10 @@ def _parse(argv: list[str]) -> argparse.Namespace:
                    help="seconds of primary silence before a secondary takes over")
     p.add_argument("--scrypt-log2n", type=int, default=OWASP_LOG2_N,
                    help="scrypt cost as log2(N); the default is OWASP's (17); lower only for tests")
+    p.add_argument("--signup-burst", type=int, default=DEFAULT_BURST,
+                   help="sign-ups one client address may make at once (default 50: a class behind one NAT)")
+    p.add_argument("--signup-interval", type=float, default=DEFAULT_INTERVAL,
+                   help="seconds per sign-up an address regains after its burst (default 10)")
     return p.parse_args(argv)
 
 
@@ -55,6 +60,8 @@ def build_config(args: argparse.Namespace) -> TrackerConfig:
         raise ValueError("timeouts must be positive (peer <= 3600 s, token ttl <= 1 day, tracker <= 600 s)")
     if not 10 <= args.scrypt_log2n <= 20:
         raise ValueError("--scrypt-log2n must be 10-20")
+    if not 1 <= args.signup_burst <= 10_000_000 or not 0 < args.signup_interval <= 86400:
+        raise ValueError("--signup-burst must be 1-10000000 and --signup-interval 0-86400 s")
     secret_file = args.secret_file or args.tracker_info_file.resolve().parent / "cluster.secret"
     try:
         secret = load_or_create_secret(secret_file)
@@ -64,7 +71,8 @@ def build_config(args: argparse.Namespace) -> TrackerConfig:
     return TrackerConfig(trackers=tuple(trackers), tracker_no=args.tracker_no, data_dir=data_dir, secret=secret,
                          peer_timeout=args.peer_timeout, token_ttl=args.token_ttl,
                          tracker_timeout=args.tracker_timeout, tracker_heartbeat=args.tracker_timeout / 4,
-                         scrypt_log2_n=args.scrypt_log2n)
+                         scrypt_log2_n=args.scrypt_log2n, signup_burst=args.signup_burst,
+                         signup_interval=args.signup_interval)
 
 
 def _watch_stdin(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tracker_server.passwords import OWASP_LOG2_N
+from tracker_server.signups import DEFAULT_BURST, DEFAULT_INTERVAL
 from wire.tracker_list import TrackerAddress
 
 SECRET_BYTES = 32
@@ -27,6 +28,9 @@ class TrackerConfig:
     # Replication (issue 5): how often trackers heartbeat each other and how long a silent primary is trusted.
     tracker_heartbeat: float = 0.5
     tracker_timeout: float = 2.0
+    # Sign-ups per client address (signups.py says why these numbers): a burst, then one per interval seconds.
+    signup_burst: int = DEFAULT_BURST
+    signup_interval: float = DEFAULT_INTERVAL
     clock: Callable[[], float] = field(default=time.time, compare=False)
 
     @property

@@ -90,6 +90,13 @@ def _token(request: web.Request) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
+async def _client(request: web.Request) -> str:
+    """The address login and sign-up throttling charge: the client's, even when a secondary relayed the request."""
+    svc = _svc(request)
+    raw = await request.read()  # cached by aiohttp: the very bytes ``_body`` parsed (the signature covers them)
+    return client_address(request.headers, request.remote, cluster_key(svc.config.secret), svc.now(), raw)
+
+
 def _svc(request: web.Request) -> TrackerService:
     return request.app[SERVICE]
 
@@ -141,7 +148,8 @@ async def create_user(request: web.Request) -> web.Response:
     body = await _body(request)
     user_id = check_id(body.get("user_id"), "user id")
     password = _text(body, "password", MAX_PASSWORD)
-    return _answer(await _svc(request).create_user(_op_id(body), user_id, password))
+    client = await _client(request)
+    return _answer(await _svc(request).create_user(_op_id(body), user_id, password, client))
 
 
 @routes.post("/api/v1/sessions")
@@ -150,7 +158,7 @@ async def login(request: web.Request) -> web.Response:
     user_id = check_id(body.get("user_id"), "user id")
     password = _text(body, "password", MAX_PASSWORD)
     svc = _svc(request)
-    client = client_address(request.headers, request.remote, cluster_key(svc.config.secret), svc.now())
+    client = await _client(request)
     result = await svc.login(_op_id(body), user_id, password, _peer_addr(body), _fingerprint(body), client)
     return _answer(result)
 

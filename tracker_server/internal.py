@@ -195,7 +195,8 @@ async def forward(request: web.Request, rep: Replicator, raw: bytes) -> web.Stre
     target = rep.cfg.trackers[rep.primary_no - 1]
     headers = {k: v for k, v in request.headers.items() if k in ("Authorization", "Content-Type")}
     headers[FORWARDED] = str(rep.me)
-    headers.update(sign_client(rep.key, request.remote or "", time.time()))  # login throttling counts the client
+    # Login and sign-up throttling charge the client's address, not ours (only these two headers are relayed).
+    headers.update(sign_client(rep.key, request.remote or "", time.time(), raw))
     try:
         async with rep.http.request(request.method, target.url + request.path_qs, data=raw or None,
                                      headers=headers, timeout=aiohttp.ClientTimeout(total=15)) as resp:

@@ -23,6 +23,7 @@ from tracker_server.liveness import Holding, HoldingKey, Liveness
 from tracker_server.log import LogWriter
 from tracker_server.passwords import PasswordHasher
 from tracker_server.quotas import Quotas
+from tracker_server.signups import SignupPolicy, SignupThrottle
 from tracker_server.state import Entry, Group, Op, Session, State
 from tracker_server.throttle import LoginThrottle, RegistrationGate
 from wire.errors import BadInput, Conflict, Forbidden, NotFound, NotLoggedIn, Unavailable
@@ -66,6 +67,7 @@ class TrackerService:
         self.throttle = LoginThrottle(state.login_failures)
         self.quotas = Quotas()
         self.registrations = RegistrationGate()
+        self.signups = SignupThrottle(SignupPolicy(burst=config.signup_burst, interval=config.signup_interval))
         self.listings = ListingCache()
         self._heartbeat_body = (-1, b"")  # (epoch, encoded heartbeat answer): it changes only with the epoch
         self._metas: tuple[State | None, int, dict[str, dict[str, FileMeta]]] = (None, -1, {})
@@ -168,12 +170,13 @@ class TrackerService:
 
     # ------------------------------------------------------------------------------------------ users, sessions
 
-    async def create_user(self, op_id: str, user_id: str, password: str) -> OpResult:
+    async def create_user(self, op_id: str, user_id: str, password: str, client_addr: str = "") -> OpResult:
         hashed: list[str] = []
 
         async def prepare() -> None:
             if user_id not in self.state.users:
                 with self.registrations.enter():  # sign-ups must not queue without bound ahead of logins
+                    self.signups.charge(client_addr, self.now())  # only a sign-up that hashes costs a token
                     hashed.append(await self.hasher.hash(password))
 
         def decide() -> tuple[Op, OpResult]:

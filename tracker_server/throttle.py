@@ -11,9 +11,11 @@ from zero again; a successful login clears its account key (never its address ke
 account must not buy more guesses at others). Attempts still hashing count too (``in_flight``), so a burst of
 concurrent guesses cannot all slip past the check before the first failure is recorded.
 
-A secondary tracker forwards logins to the primary, which then sees the secondary's address: the secondary adds
-the client's address in ``X-GS-Client`` with an HMAC under the cluster key (``sign_client``), and only a
-correctly signed, fresh header is believed (``client_address``). Pure: no I/O, ``now`` is passed in.
+A secondary tracker forwards logins (and sign-ups, see ``signups.py``) to the primary, which then sees the
+secondary's address: the secondary adds the client's address in ``X-GS-Client`` with an HMAC under the cluster key
+over that address, the time and the body (``sign_client``), and only a correctly signed, fresh header for this
+very body is believed (``client_address``); a client's own ``X-GS-Client`` is never relayed.
+Pure: no I/O, ``now`` is passed in.
 """
 
 from __future__ import annotations
@@ -185,21 +187,27 @@ class RegistrationGate:
 
 # ---------------------------------------------------------------------------------------------- forwarded logins
 
-def _client_mac(key: bytes, address: str, when: str) -> str:
-    return hmac.new(key, f"client-address\n{address}\n{when}".encode(), hashlib.sha256).hexdigest()
+def _client_mac(key: bytes, address: str, when: str, body: bytes) -> str:
+    message = f"client-address\n{address}\n{when}\n{hashlib.sha256(body).hexdigest()}"
+    return hmac.new(key, message.encode(), hashlib.sha256).hexdigest()
 
 
-def sign_client(key: bytes, address: str, now: float) -> dict[str, str]:
-    """Headers a forwarding secondary adds so the primary counts the real client's address."""
+def sign_client(key: bytes, address: str, now: float, body: bytes) -> dict[str, str]:
+    """Headers a forwarding secondary adds so the primary counts the real client's address.
+
+    The MAC covers the forwarded body too: a header seen on the wire cannot be replayed on another request to
+    charge (or spare) an address of the replayer's choosing; replaying it with the same body repeats the same
+    op_id, which is answered from the log without a new charge."""
     when = str(int(now))
-    return {CLIENT_HEADER: f"{address} {when}", CLIENT_SIG_HEADER: _client_mac(key, address, when)}
+    return {CLIENT_HEADER: f"{address} {when}", CLIENT_SIG_HEADER: _client_mac(key, address, when, body)}
 
 
-def client_address(headers: Mapping[str, str], remote: str | None, key: bytes, now: float) -> str:
-    """The address to count: a correctly signed, fresh ``X-GS-Client`` if present, else the TCP peer's."""
+def client_address(headers: Mapping[str, str], remote: str | None, key: bytes, now: float, body: bytes) -> str:
+    """The address to count: a correctly signed, fresh ``X-GS-Client`` for this body, else the TCP peer's."""
     claimed, signature = headers.get(CLIENT_HEADER, ""), headers.get(CLIENT_SIG_HEADER, "")
     address, _, when = claimed.partition(" ")
     fresh = when.isascii() and when.isdigit() and abs(now - int(when)) <= MAX_CLIENT_SKEW_S  # not "²": int() fails
-    if address and fresh and len(signature) == 64 and hmac.compare_digest(_client_mac(key, address, when), signature):
+    if address and fresh and len(signature) == 64 \
+            and hmac.compare_digest(_client_mac(key, address, when, body), signature):
         return address
     return remote or ""

@@ -146,12 +146,14 @@ async def test_a_forged_client_address_header_is_ignored(tracker: Tracker) -> No
 
 def test_only_a_correctly_signed_fresh_client_header_is_believed() -> None:
     key, now = cluster_key(SECRET), 1_800_000_000.0
-    signed = sign_client(key, "203.0.113.7", now)
-    assert client_address(signed, "127.0.0.1", key, now) == "203.0.113.7"
-    assert client_address(signed, "127.0.0.1", key, now + 3600) == "127.0.0.1"  # stale: a replay
-    assert client_address(signed, "127.0.0.1", cluster_key(b"other secret"), now) == "127.0.0.1"
+    signed = sign_client(key, "203.0.113.7", now, b"{}")
+    assert client_address(signed, "127.0.0.1", key, now, b"{}") == "203.0.113.7"
+    assert client_address(signed, "127.0.0.1", key, now + 3600, b"{}") == "127.0.0.1"  # stale: a replay
+    assert client_address(signed, "127.0.0.1", cluster_key(b"other secret"), now, b"{}") == "127.0.0.1"
     tampered = {**signed, "X-GS-Client": signed["X-GS-Client"].replace("203.0.113.7", "203.0.113.8")}
-    assert client_address(tampered, "127.0.0.1", key, now) == "127.0.0.1"
+    assert client_address(tampered, "127.0.0.1", key, now, b"{}") == "127.0.0.1"
+    # Bound to the body: seen on the wire, the header cannot be replayed on another request.
+    assert client_address(signed, "127.0.0.1", key, now, b'{"op_id": "other"}') == "127.0.0.1"
 
 
 def test_locks_double_are_capped_and_quiet_keys_are_forgotten() -> None:
