@@ -21,5 +21,9 @@ class BufferPool:
         self.allocated += 1
         return bytearray(self.size)
 
+    @property
+    def in_use(self) -> int:
+        return self.allocated - len(self._free)
+
     def give(self, buf: bytearray) -> None:
         self._free.append(buf)

@@ -31,15 +31,24 @@ import shutil
 import stat
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from peer_node.swarm.errors import DownloadFailed
+from peer_node.swarm.prefix_hash import PrefixHash
 from wire.errors import Conflict, NotFound
 from wire.records import FileMeta
 
 _SCRATCH = threading.local()
 SAVE_DELAY = 0.25  # seconds between bitfield saves while pieces stream in
 _HASH_CHUNK = 4 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class PieceWritten:
+    ok: bool  # the piece matched its hash and is written
+    held: bool  # its memory is kept until it appears in some ``released``
+    released: tuple[int, ...]  # pieces whose held memory is free again
 
 
 class PieceStore:
@@ -59,11 +68,8 @@ class PieceStore:
         self._users = 0
         self._closed = False
         self._save_handle: asyncio.TimerHandle | None = None
-        # The whole-file SHA-256, streamed over the written prefix by the writer threads (see _advance_prefix).
-        self._prefix_lock = threading.Lock()
-        self._prefix_hash = hashlib.sha256()
-        self._prefix_next = 0
-        self._written: set[int] = set() if complete else {i for i in range(meta.piece_count) if self._bit(i)}
+        # The whole-file SHA-256, streamed over the written prefix by the writer threads (see prefix_hash).
+        self._prefix = PrefixHash(meta.piece_count, () if complete else self._verified_pieces(), self._read_back)
 
     # --- opening ------------------------------------------------------------------------------------------
     @classmethod
@@ -169,30 +175,21 @@ class PieceStore:
     def verify_and_write(self, index: int, data: memoryview | bytearray) -> bool:
         """Thread-safe: hash ``data`` against piece ``index`` and, if it matches, write it at its offset.
         Returns False on a hash mismatch (nothing written). The caller holds ``acquire``."""
+        return self.write_piece(index, data).ok
+
+    def write_piece(self, index: int, data: memoryview | bytearray, may_hold: bool = False) -> PieceWritten:
+        """``verify_and_write``, and feed the whole-file hash. With ``may_hold`` a good piece's ``data`` may be
+        kept (``held``) until the whole-file hash reaches it, which spares reading it back from the file; the
+        caller must then leave that memory alone until the piece comes back in some call's ``released``."""
         if hashlib.sha256(data).digest() != self.meta.piece_hashes[index]:
-            return False
+            return PieceWritten(False, False, ())
         view = memoryview(data)
         offset = index * self.meta.piece_size
         while view:
             written = os.pwrite(self._fd, view, offset)
             view, offset = view[written:], offset + written
-        self._advance_prefix(index, data)
-        return True
-
-    def _advance_prefix(self, index: int, data: memoryview | bytearray) -> None:
-        """Feed the whole-file hash with every piece of the contiguous written prefix: the piece in hand from
-        memory, any later ones already on disk by ``pread`` (page cache). Pieces mostly arrive near the front
-        (the picker's window), so ``finish`` rarely has to read the file again."""
-        with self._prefix_lock:
-            self._written.add(index)
-            while self._prefix_next in self._written:
-                i = self._prefix_next
-                if i == index:
-                    self._prefix_hash.update(data)
-                else:
-                    self._prefix_hash.update(self._read_back(i))
-                self._written.discard(i)
-                self._prefix_next += 1
+        added = self._prefix.add(index, data, may_hold=may_hold)
+        return PieceWritten(True, added.held, added.released)
 
     def _read_back(self, index: int) -> memoryview:
         """Piece ``index`` from disk into this thread's scratch buffer (a fresh 1 MiB ``bytes`` per piece
@@ -205,11 +202,17 @@ class PieceStore:
         got = os.preadv(self._fd, [view], index * self.meta.piece_size)
         return view[:got]
 
-    def _streamed_digest(self) -> str | None:
-        with self._prefix_lock:
-            if self._prefix_next < self.meta.piece_count:
-                return None
-            return self._prefix_hash.hexdigest()
+    def _verified_pieces(self) -> list[int]:
+        return [i for i in range(self.meta.piece_count) if self._bit(i)]
+
+    def streamed_sha256(self) -> str | None:
+        """The whole-file SHA-256 streamed over the written pieces, once every piece is in it (else None)."""
+        return self._prefix.digest()
+
+    @property
+    def read_backs(self) -> int:
+        """Pieces the whole-file hash had to read again from the file."""
+        return self._prefix.read_backs
 
     def mark_verified(self, index: int) -> None:
         """On the loop: record piece ``index`` as verified and written, tell listeners, schedule a state save."""
@@ -249,7 +252,7 @@ class PieceStore:
         loop = asyncio.get_running_loop()
         fd = self.acquire()
         try:
-            digest = self._streamed_digest()
+            digest = self.streamed_sha256()
             if digest != self.meta.sha256:  # not streamed to the end, or wrong: read the file to be sure
                 digest = await loop.run_in_executor(None, _hash_fd, fd, self.meta.size)
             if digest != self.meta.sha256:
@@ -258,9 +261,7 @@ class PieceStore:
                     self._bits[index >> 3] &= ~(0x80 >> (index & 7)) & 0xFF
                     self._verified -= 1
                     self._bytes_verified -= self._piece_len(index)
-                with self._prefix_lock:  # stream the whole-file hash afresh once the bad pieces are back
-                    self._prefix_hash, self._prefix_next = hashlib.sha256(), 0
-                    self._written = {i for i in range(self.meta.piece_count) if self._bit(i)}
+                self._prefix.reset(self._verified_pieces())  # stream afresh once the bad pieces are back
                 self.save_state()
                 raise DownloadFailed("whole-file hash mismatch")
             await loop.run_in_executor(None, _move_into_place, self.path, final_path)

@@ -1,0 +1,110 @@
+"""The whole-file SHA-256 of a download, streamed over the written prefix while pieces arrive in any order.
+
+Theory of operation: SHA-256 is sequential, pieces are not. Every written piece is reported with ``add``. The
+thread that reports the piece the prefix needs next becomes the hasher: it hashes that piece from the memory in
+hand (still hot in its cache after the piece hash and the ``pwrite``), then every later piece already written,
+until the prefix reaches a gap. Only the lock's bookkeeping is serialised, never the hashing: a thread that
+finds a hasher at work records its piece and returns at once (the first version held one lock over the
+hashing, so on two cores one writer thread waited while the other read back and hashed a run of pieces).
+
+A later piece is taken from memory when its writer was allowed to *hold* it (``may_hold``): its buffer is then
+kept here, untouched, until the prefix reaches it, and handed back through the ``released`` list of whichever
+``add`` call hashed it. Otherwise the piece is read back from the file (page cache) with ``read_back``. The
+caller bounds how many buffers may be held at once, so memory stays bounded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+Data = memoryview | bytearray
+
+
+@dataclass(frozen=True, slots=True)
+class Added:
+    held: bool  # the caller's buffer is kept until it comes back in some call's ``released``
+    released: tuple[int, ...]  # pieces whose held buffers are free again
+
+
+class PrefixHash:
+    def __init__(self, count: int, written: Iterable[int], read_back: Callable[[int], Data]) -> None:
+        self.count = count
+        self._read_back = read_back
+        self._lock = threading.Lock()
+        self._hash = hashlib.sha256()
+        self._next = 0  # first piece not yet in the hash
+        self._written: set[int] = set(written)  # written pieces past the prefix
+        self._held: dict[int, Data] = {}
+        self._busy = False  # a thread is hashing; nobody else may touch _hash or _next
+        self.read_backs = 0  # pieces read again from the file (for tests and profiling)
+
+    def add(self, index: int, data: Data | None, *, may_hold: bool = False) -> Added:
+        """Record piece ``index`` as written (``data``: its bytes, if the caller has them) and hash as far as the
+        prefix goes, unless another thread is hashing already. Thread-safe."""
+        released: list[int] = []
+        with self._lock:
+            if index < self._next or index in self._written or (self._busy and index == self._next):
+                return Added(False, ())  # a duplicate (endgame): counted already (a hasher works on _next)
+            held = False
+            if self._busy or index != self._next:
+                self._written.add(index)
+                held = may_hold and data is not None
+                if held:
+                    assert data is not None
+                    self._held[index] = data
+                if self._busy or self._next not in self._written:
+                    return Added(held, ())
+                # The next piece was written before (a resumed download): start the run there.
+                index = self._next
+                self._written.discard(index)
+                data = self._held.pop(index, None)
+                if data is not None:
+                    released.append(index)
+            self._busy = True
+        return Added(held, self._hash_run(index, data, released))
+
+    def _hash_run(self, index: int, data: Data | None, released: list[int]) -> tuple[int, ...]:
+        try:
+            while True:
+                self._hash.update(data if data is not None else self._reread(index))
+                with self._lock:
+                    self._next = index + 1
+                    index = self._next
+                    if index not in self._written:
+                        self._busy = False
+                        return tuple(released)
+                    self._written.discard(index)
+                    data = self._held.pop(index, None)
+                    if data is not None:
+                        released.append(index)
+        except BaseException:
+            with self._lock:
+                self._busy = False  # the piece is lost to the stream: ``digest`` stays None, the caller rehashes
+            raise
+
+    def _reread(self, index: int) -> Data:
+        self.read_backs += 1
+        return self._read_back(index)
+
+    def digest(self) -> str | None:
+        """The whole-file SHA-256 in hex once every piece is in the hash, else None."""
+        with self._lock:
+            if self._next < self.count or self._busy:
+                return None
+            return self._hash.hexdigest()
+
+    def held(self) -> tuple[int, ...]:
+        with self._lock:
+            return tuple(self._held)
+
+    def reset(self, written: Iterable[int]) -> tuple[int, ...]:
+        """Start again from the first piece (after a whole-file mismatch). Returns the pieces whose held buffers
+        are free again. Call only while no ``add`` runs."""
+        with self._lock:
+            released = tuple(self._held)
+            self._hash, self._next, self._held = hashlib.sha256(), 0, {}
+            self._written = set(written)
+            return released
