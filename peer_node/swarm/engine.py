@@ -88,7 +88,7 @@ class DownloadEngine:
         # A verified piece past a gap in the whole-file hash may keep its buffer until the hash reaches it (no
         # read-back from the file): up to a quarter of the budget more, so receiving never waits for it.
         self._hold_slots = budget // 4 // size
-        self._held: dict[int, bytearray] = {}
+        self._held: dict[int, memoryview] = {}
         self.buffers = BufferPool(meta.piece_size, self._receive_limit + self._hold_slots)
         self._samples: deque[tuple[float, int]] = deque(maxlen=12)
         self._last_bytes: dict[PeerLink, int] = {}

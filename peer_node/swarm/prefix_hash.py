@@ -30,8 +30,10 @@ class Added:
 
 
 class PrefixHash:
-    def __init__(self, count: int, written: Iterable[int], read_back: Callable[[int], Data]) -> None:
+    def __init__(self, count: int, written: Iterable[int], read_back: Callable[[int], Data], *,
+                 reads_per_add: int = 2, hold_reach: int = 64) -> None:
         self.count = count
+        self.reads_per_add, self.hold_reach = reads_per_add, hold_reach
         self._read_back = read_back
         self._lock = threading.Lock()
         self._hash = hashlib.sha256()
@@ -43,7 +45,9 @@ class PrefixHash:
 
     def add(self, index: int, data: Data | None, *, may_hold: bool = False) -> Added:
         """Record piece ``index`` as written (``data``: its bytes, if the caller has them) and hash as far as the
-        prefix goes, unless another thread is hashing already. Thread-safe."""
+        prefix goes, reading back at most ``reads_per_add`` pieces, unless another thread is hashing already.
+        A piece is held only within ``hold_reach`` of the prefix (one far ahead would wait for the whole
+        download). Thread-safe."""
         released: list[int] = []
         with self._lock:
             if index < self._next or index in self._written or (self._busy and index == self._next):
@@ -51,43 +55,66 @@ class PrefixHash:
             held = False
             if self._busy or index != self._next:
                 self._written.add(index)
-                held = may_hold and data is not None
+                held = may_hold and data is not None and index - self._next <= self.hold_reach
                 if held:
                     assert data is not None
                     self._held[index] = data
                 if self._busy or self._next not in self._written:
                     return Added(held, ())
-                # The next piece was written before (a resumed download): start the run there.
-                index = self._next
-                self._written.discard(index)
-                data = self._held.pop(index, None)
-                if data is not None:
-                    released.append(index)
+                index, data = self._take_next(released)  # written before: left over, or a resumed download
             self._busy = True
-        return Added(held, self._hash_run(index, data, released))
+            # Spread the read-backs over the pieces still to come, so the backlog is gone when the last one is.
+            backlog = len(self._written) - len(self._held) + (data is None)
+            to_come = self.count - self._next - len(self._written)
+            reads = max(self.reads_per_add, -(-backlog // max(1, to_come)))
+        return Added(held, self._hash_run(index, data, released, reads))
 
-    def _hash_run(self, index: int, data: Data | None, released: list[int]) -> tuple[int, ...]:
+    def holds(self, index: int, may_hold: bool) -> bool:
+        """Whether ``add`` would take piece ``index`` from memory (a hint: read without the lock)."""
+        return index == self._next or (may_hold and index - self._next <= self.hold_reach)
+
+    def drain(self) -> None:
+        """Hash every written piece left past the prefix, reading back as many as needed (at the end of a
+        download, once no ``add`` runs)."""
+        released: list[int] = []
+        with self._lock:
+            if self._busy or self._next not in self._written:
+                return
+            index, data = self._take_next(released)
+            self._busy = True
+        self._hash_run(index, data, released, None)
+
+    def _take_next(self, released: list[int]) -> tuple[int, Data | None]:
+        index = self._next
+        self._written.discard(index)
+        data = self._held.pop(index, None)
+        if data is not None:
+            released.append(index)
+        return index, data
+
+    def _hash_run(self, index: int, data: Data | None, released: list[int], reads: int | None) -> tuple[int, ...]:
+        """Hash from ``index`` on while pieces are there. With ``reads`` set, stop before a read-back past that
+        many: the rest is left for later calls, so no writer thread is tied up for a long run of read-backs
+        while pieces queue up (a download that started mid-file reads back half the file once it wraps round)."""
         try:
             while True:
-                self._hash.update(data if data is not None else self._reread(index))
+                if data is None:
+                    if reads is not None:
+                        reads -= 1
+                    self.read_backs += 1
+                    data = self._read_back(index)
+                self._hash.update(data)
                 with self._lock:
                     self._next = index + 1
-                    index = self._next
-                    if index not in self._written:
+                    if self._next not in self._written or (
+                            reads is not None and reads <= 0 and self._next not in self._held):
                         self._busy = False
                         return tuple(released)
-                    self._written.discard(index)
-                    data = self._held.pop(index, None)
-                    if data is not None:
-                        released.append(index)
+                    index, data = self._take_next(released)
         except BaseException:
             with self._lock:
                 self._busy = False  # the piece is lost to the stream: ``digest`` stays None, the caller rehashes
             raise
-
-    def _reread(self, index: int) -> Data:
-        self.read_backs += 1
-        return self._read_back(index)
 
     def digest(self) -> str | None:
         """The whole-file SHA-256 in hex once every piece is in the hash, else None."""

@@ -23,6 +23,8 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import ctypes
+import errno
 import hashlib
 import io
 import json
@@ -42,6 +44,7 @@ from wire.records import FileMeta
 _SCRATCH = threading.local()
 SAVE_DELAY = 0.25  # seconds between bitfield saves while pieces stream in
 _HASH_CHUNK = 4 << 20
+_ALIGN = 4096  # O_DIRECT wants memory, offset and length aligned to the device's block size (4 KiB covers all)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +71,8 @@ class PieceStore:
         self._users = 0
         self._closed = False
         self._save_handle: asyncio.TimerHandle | None = None
+        self._direct_fd = -1  # the same open file for O_DIRECT writes, when the filesystem allows
+        self._direct_ok = True
         # The whole-file SHA-256, streamed over the written prefix by the writer threads (see prefix_hash).
         self._prefix = PrefixHash(meta.piece_count, () if complete else self._verified_pieces(), self._read_back)
 
@@ -107,6 +112,7 @@ class PieceStore:
             os.close(fd)
             raise
         store = cls(temp_path, meta, fd, bits, complete=False, state_path=state_path)
+        store._direct_fd = _open_direct(fd)
         store.save_state()
         return store
 
@@ -183,13 +189,27 @@ class PieceStore:
         caller must then leave that memory alone until the piece comes back in some call's ``released``."""
         if hashlib.sha256(data).digest() != self.meta.piece_hashes[index]:
             return PieceWritten(False, False, ())
-        view = memoryview(data)
-        offset = index * self.meta.piece_size
+        # Past the page cache only what the whole-file hash takes from memory: a piece it must read back later
+        # (the picker starts at a random piece, so often half the file) is read from the page cache, not disk.
+        self._write(memoryview(data), index * self.meta.piece_size, direct=self._prefix.holds(index, may_hold))
+        added = self._prefix.add(index, data, may_hold=may_hold)
+        return PieceWritten(True, added.held, added.released)
+
+    def _write(self, view: memoryview, offset: int, *, direct: bool) -> None:
+        fd = self._direct_fd
+        if direct and fd >= 0 and self._direct_ok and (offset | len(view)) % _ALIGN == 0 and _aligned(view):
+            try:
+                while view:
+                    written = os.pwrite(fd, view, offset)
+                    view, offset = view[written:], offset + written
+                return
+            except OSError as exc:
+                if exc.errno != errno.EINVAL:
+                    raise
+                self._direct_ok = False  # refused after all (a filesystem quirk): write through the page cache
         while view:
             written = os.pwrite(self._fd, view, offset)
             view, offset = view[written:], offset + written
-        added = self._prefix.add(index, data, may_hold=may_hold)
-        return PieceWritten(True, added.held, added.released)
 
     def _read_back(self, index: int) -> memoryview:
         """Piece ``index`` from disk into this thread's scratch buffer (a fresh 1 MiB ``bytes`` per piece
@@ -208,6 +228,11 @@ class PieceStore:
     def streamed_sha256(self) -> str | None:
         """The whole-file SHA-256 streamed over the written pieces, once every piece is in it (else None)."""
         return self._prefix.digest()
+
+    @property
+    def writes_direct(self) -> bool:
+        """Whether aligned pieces bypass the page cache (see the module doc)."""
+        return self._direct_fd >= 0 and self._direct_ok
 
     @property
     def read_backs(self) -> int:
@@ -253,6 +278,9 @@ class PieceStore:
         fd = self.acquire()
         try:
             digest = self.streamed_sha256()
+            if digest is None:  # pieces left past the streamed prefix (read-backs spread thin): hash them now
+                await loop.run_in_executor(None, self._prefix.drain)
+                digest = self.streamed_sha256()
             if digest != self.meta.sha256:  # not streamed to the end, or wrong: read the file to be sure
                 digest = await loop.run_in_executor(None, _hash_fd, fd, self.meta.size)
             if digest != self.meta.sha256:
@@ -310,6 +338,9 @@ class PieceStore:
                         path.unlink()
 
     def _really_close(self) -> None:
+        if self._direct_fd >= 0:
+            os.close(self._direct_fd)
+            self._direct_fd = -1
         if self._fd >= 0:
             self._file.close()
             os.close(self._fd)
@@ -334,6 +365,26 @@ def _load_state(state_path: Path, meta: FileMeta) -> bytearray | None:
     except (OSError, ValueError, KeyError, TypeError, AttributeError, binascii.Error):
         return None
     return bits if len(bits) == (meta.piece_count + 7) // 8 else None
+
+
+def _open_direct(fd: int) -> int:
+    """A second descriptor on ``fd``'s file for O_DIRECT writes, or -1. Opened through /proc/self/fd, so it is
+    the very inode ``fd`` names (no race with someone renaming paths), with the checks ``open_partial`` made."""
+    flag = getattr(os, "O_DIRECT", 0)
+    if not flag:
+        return -1
+    try:
+        return os.open(f"/proc/self/fd/{fd}", os.O_WRONLY | flag | getattr(os, "O_CLOEXEC", 0))
+    except OSError:  # no /proc, or a filesystem without direct I/O (tmpfs on older kernels)
+        return -1
+
+
+def _aligned(view: memoryview) -> bool:
+    try:
+        address = ctypes.addressof(ctypes.c_char.from_buffer(view))
+    except (TypeError, ValueError):  # read-only or empty memory: not ours to write directly
+        return False
+    return address % _ALIGN == 0
 
 
 def _hash_fd(fd: int, size: int) -> str:
