@@ -13,6 +13,10 @@ the usual case. ``finish`` compares it (re-reading the whole file only if the st
 wrong) and moves the file into place without ever overwriting; the store then keeps serving the same inode from
 its final path.
 
+A piece the whole-file hash takes from memory is written past the page cache (``direct_io``, when the filesystem
+allows it; the engine's buffers are page-aligned). A piece the hash must read back later goes through the page
+cache, where that read is cheap (read back from disk it cost more than the direct write saved).
+
 Readers (the piece server's sendfile, the engine's writer threads) hold the file descriptor through
 ``acquire``/``release`` so that ``close`` never pulls a descriptor out from under a system call.
 """
@@ -23,8 +27,6 @@ import asyncio
 import base64
 import binascii
 import contextlib
-import ctypes
-import errno
 import hashlib
 import io
 import json
@@ -36,6 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from peer_node.swarm.direct_io import open_direct, write_at
 from peer_node.swarm.errors import DownloadFailed
 from peer_node.swarm.prefix_hash import PrefixHash
 from wire.errors import Conflict, NotFound
@@ -44,7 +47,6 @@ from wire.records import FileMeta
 _SCRATCH = threading.local()
 SAVE_DELAY = 0.25  # seconds between bitfield saves while pieces stream in
 _HASH_CHUNK = 4 << 20
-_ALIGN = 4096  # O_DIRECT wants memory, offset and length aligned to the device's block size (4 KiB covers all)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +114,7 @@ class PieceStore:
             os.close(fd)
             raise
         store = cls(temp_path, meta, fd, bits, complete=False, state_path=state_path)
-        store._direct_fd = _open_direct(fd)
+        store._direct_fd = open_direct(fd)
         store.save_state()
         return store
 
@@ -191,25 +193,11 @@ class PieceStore:
             return PieceWritten(False, False, ())
         # Past the page cache only what the whole-file hash takes from memory: a piece it must read back later
         # (the picker starts at a random piece, so often half the file) is read from the page cache, not disk.
-        self._write(memoryview(data), index * self.meta.piece_size, direct=self._prefix.holds(index, may_hold))
+        direct = self._direct_fd if self._direct_ok and self._prefix.holds(index, may_hold) else -1
+        if not write_at(self._fd, direct, memoryview(data), index * self.meta.piece_size):
+            self._direct_ok = False
         added = self._prefix.add(index, data, may_hold=may_hold)
         return PieceWritten(True, added.held, added.released)
-
-    def _write(self, view: memoryview, offset: int, *, direct: bool) -> None:
-        fd = self._direct_fd
-        if direct and fd >= 0 and self._direct_ok and (offset | len(view)) % _ALIGN == 0 and _aligned(view):
-            try:
-                while view:
-                    written = os.pwrite(fd, view, offset)
-                    view, offset = view[written:], offset + written
-                return
-            except OSError as exc:
-                if exc.errno != errno.EINVAL:
-                    raise
-                self._direct_ok = False  # refused after all (a filesystem quirk): write through the page cache
-        while view:
-            written = os.pwrite(self._fd, view, offset)
-            view, offset = view[written:], offset + written
 
     def _read_back(self, index: int) -> memoryview:
         """Piece ``index`` from disk into this thread's scratch buffer (a fresh 1 MiB ``bytes`` per piece
@@ -365,26 +353,6 @@ def _load_state(state_path: Path, meta: FileMeta) -> bytearray | None:
     except (OSError, ValueError, KeyError, TypeError, AttributeError, binascii.Error):
         return None
     return bits if len(bits) == (meta.piece_count + 7) // 8 else None
-
-
-def _open_direct(fd: int) -> int:
-    """A second descriptor on ``fd``'s file for O_DIRECT writes, or -1. Opened through /proc/self/fd, so it is
-    the very inode ``fd`` names (no race with someone renaming paths), with the checks ``open_partial`` made."""
-    flag = getattr(os, "O_DIRECT", 0)
-    if not flag:
-        return -1
-    try:
-        return os.open(f"/proc/self/fd/{fd}", os.O_WRONLY | flag | getattr(os, "O_CLOEXEC", 0))
-    except OSError:  # no /proc, or a filesystem without direct I/O (tmpfs on older kernels)
-        return -1
-
-
-def _aligned(view: memoryview) -> bool:
-    try:
-        address = ctypes.addressof(ctypes.c_char.from_buffer(view))
-    except (TypeError, ValueError):  # read-only or empty memory: not ours to write directly
-        return False
-    return address % _ALIGN == 0
 
 
 def _hash_fd(fd: int, size: int) -> str:
