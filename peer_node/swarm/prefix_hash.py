@@ -131,6 +131,11 @@ class PrefixHash:
         with self._lock:
             return tuple(self._held)
 
+    def drop_held(self) -> None:
+        """Forget the held buffers (their pieces will be read back if the hash ever goes on)."""
+        with self._lock:
+            self._held.clear()
+
     def reset(self, written: Iterable[int]) -> tuple[int, ...]:
         """Start again from the first piece (after a whole-file mismatch). Returns the pieces whose held buffers
         are free again. Call only while no ``add`` runs."""

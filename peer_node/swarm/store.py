@@ -312,6 +312,7 @@ class PieceStore:
             self.save_state()
         self._closed = True
         self._listeners.clear()
+        self._prefix.drop_held()  # a download stopped mid-file: its buffers are not ours to keep
         if self._users == 0:
             self._really_close()
 

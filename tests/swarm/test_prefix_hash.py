@@ -60,6 +60,17 @@ def test_a_duplicate_piece_is_neither_hashed_twice_nor_held() -> None:
     assert prefix.digest() == whole(pieces)
 
 
+def test_dropped_held_pieces_are_read_back_instead() -> None:
+    pieces = pieces_of(3)
+    prefix = PrefixHash(3, (), lambda i: bytearray(pieces[i]))
+    assert prefix.add(2, bytearray(pieces[2]), may_hold=True).held
+    prefix.drop_held()  # the store closed: the engine's buffer is no longer the hash's to read
+    assert prefix.held() == ()
+    assert prefix.add(1, bytearray(pieces[1])).released == ()
+    prefix.add(0, bytearray(pieces[0]))
+    assert prefix.digest() == whole(pieces) and prefix.read_backs == 2
+
+
 def test_pieces_already_written_at_start_are_read_back() -> None:
     pieces = pieces_of(5)
     prefix = PrefixHash(5, [0, 1, 3], lambda i: bytearray(pieces[i]))  # resumed: these are on disk
