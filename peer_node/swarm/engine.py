@@ -33,7 +33,7 @@ from peer_node.swarm.crowd import SeedRefusals
 from peer_node.swarm.errors import DownloadFailed
 from peer_node.swarm.peer_link import LinkClosed, PeerLink, PieceJob
 from peer_node.swarm.picker import PiecePicker
-from peer_node.swarm.store import PieceStore
+from peer_node.swarm.store import PieceStore, PieceWritten
 from peer_node.swarm.tls import NodeIdentity
 from peer_node.swarm.workers import hash_workers
 from wire.errors import GroupShareError
@@ -86,7 +86,12 @@ class DownloadEngine:
         # Up to buffer_budget of piece buffers; big pieces may take up to 4x that for 8 buffers, enough to keep
         # two peers busy while pieces are hashed (an 8 GiB file has 8 MiB pieces: 64 MiB).
         budget, size = self.config.buffer_budget, max(1, meta.piece_size)
-        self.buffers = BufferPool(meta.piece_size, max(2, budget // size, min(8, 4 * budget // size)))
+        self._receive_limit = max(2, budget // size, min(8, 4 * budget // size))
+        # A verified piece past a gap in the whole-file hash may keep its buffer until the hash reaches it (no
+        # read-back from the file): up to a quarter of the budget more, so receiving never waits for it.
+        self._hold_slots = budget // 4 // size
+        self._held: dict[int, memoryview] = {}
+        self.buffers = BufferPool(meta.piece_size, self._receive_limit + self._hold_slots)
         self._samples: deque[tuple[float, int]] = deque(maxlen=12)
         self._last_bytes: dict[PeerLink, int] = {}
         self._result: asyncio.Future[None] | None = None
@@ -284,7 +289,7 @@ class DownloadEngine:
         max_availability = self._seed_links() if seed and self._partial_links_serving() else None
         try:
             while link.in_flight < link.depth:
-                buf = self.buffers.take()
+                buf = self.buffers.take() if self.buffers.in_use - len(self._held) < self._receive_limit else None
                 if buf is None:
                     return
                 index = self.picker.pick(has, link.jobs.keys(), max_availability)
@@ -317,19 +322,32 @@ class DownloadEngine:
             return
         self.picker.arrived_whole(job.index)
         self._verifying += 1
-        hash_workers().submit(asyncio.get_running_loop(), self.store.verify_and_write, (job.index, job.view),
-                              lambda ok, error: self._on_verified(job, ok, error))
+        may_hold = self._hold_slots > 0
+        self._hold_slots -= may_hold
+        hash_workers().submit(asyncio.get_running_loop(), self.store.write_piece, (job.index, job.view, may_hold),
+                              lambda written, error: self._on_verified(job, may_hold, written, error))
         self._fill(link, lazy=True)
 
-    def _on_verified(self, job: PieceJob, ok: bool, error: BaseException | None) -> None:
+    def _on_verified(self, job: PieceJob, may_hold: bool, written: PieceWritten | None,
+                     error: BaseException | None) -> None:
         self._verifying -= 1
         if self._verifying == 0:
             self._drained.set()
         self.store.release()
-        self.buffers.give(job.buffer)
-        if error is not None:
+        if written is not None and written.held:
+            self._held[job.index] = job.buffer
+        else:
+            self._hold_slots += may_hold
+            self.buffers.give(job.buffer)
+        for index in written.released if written is not None else ():
+            buf = self._held.pop(index, None)
+            if buf is not None:
+                self._hold_slots += 1
+                self.buffers.give(buf)
+        if error is not None or written is None:
             self._fail(f"cannot write the file: {error}")
             return
+        ok = written.ok
         index, link = job.index, job.link
         peer = self._peers.get(link.addr)
         if ok:

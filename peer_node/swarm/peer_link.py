@@ -41,7 +41,7 @@ class PieceJob:
 
     index: int
     length: int
-    buffer: bytearray
+    buffer: memoryview  # page-aligned (BufferPool)
     link: PeerLink
     started_at: float
     blocks_left: int = 0
@@ -49,7 +49,7 @@ class PieceJob:
 
     @property
     def view(self) -> memoryview:
-        return memoryview(self.buffer)[:self.length]
+        return self.buffer[:self.length]
 
 
 class LinkHandler(Protocol):

@@ -13,6 +13,10 @@ the usual case. ``finish`` compares it (re-reading the whole file only if the st
 wrong) and moves the file into place without ever overwriting; the store then keeps serving the same inode from
 its final path.
 
+A piece the whole-file hash takes from memory is written past the page cache (``direct_io``, when the filesystem
+allows it; the engine's buffers are page-aligned). A piece the hash must read back later goes through the page
+cache, where that read is cheap (read back from disk it cost more than the direct write saved).
+
 Readers (the piece server's sendfile, the engine's writer threads) hold the file descriptor through
 ``acquire``/``release`` so that ``close`` never pulls a descriptor out from under a system call.
 """
@@ -31,15 +35,25 @@ import shutil
 import stat
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
+from peer_node.swarm.direct_io import open_direct, write_at
 from peer_node.swarm.errors import DownloadFailed
+from peer_node.swarm.prefix_hash import PrefixHash
 from wire.errors import Conflict, NotFound
 from wire.records import FileMeta
 
 _SCRATCH = threading.local()
 SAVE_DELAY = 0.25  # seconds between bitfield saves while pieces stream in
 _HASH_CHUNK = 4 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class PieceWritten:
+    ok: bool  # the piece matched its hash and is written
+    held: bool  # its memory is kept until it appears in some ``released``
+    released: tuple[int, ...]  # pieces whose held memory is free again
 
 
 class PieceStore:
@@ -59,11 +73,10 @@ class PieceStore:
         self._users = 0
         self._closed = False
         self._save_handle: asyncio.TimerHandle | None = None
-        # The whole-file SHA-256, streamed over the written prefix by the writer threads (see _advance_prefix).
-        self._prefix_lock = threading.Lock()
-        self._prefix_hash = hashlib.sha256()
-        self._prefix_next = 0
-        self._written: set[int] = set() if complete else {i for i in range(meta.piece_count) if self._bit(i)}
+        self._direct_fd = -1  # the same open file for O_DIRECT writes, when the filesystem allows
+        self._direct_ok = True
+        # The whole-file SHA-256, streamed over the written prefix by the writer threads (see prefix_hash).
+        self._prefix = PrefixHash(meta.piece_count, () if complete else self._verified_pieces(), self._read_back)
 
     # --- opening ------------------------------------------------------------------------------------------
     @classmethod
@@ -101,6 +114,7 @@ class PieceStore:
             os.close(fd)
             raise
         store = cls(temp_path, meta, fd, bits, complete=False, state_path=state_path)
+        store._direct_fd = open_direct(fd)
         store.save_state()
         return store
 
@@ -169,30 +183,21 @@ class PieceStore:
     def verify_and_write(self, index: int, data: memoryview | bytearray) -> bool:
         """Thread-safe: hash ``data`` against piece ``index`` and, if it matches, write it at its offset.
         Returns False on a hash mismatch (nothing written). The caller holds ``acquire``."""
-        if hashlib.sha256(data).digest() != self.meta.piece_hashes[index]:
-            return False
-        view = memoryview(data)
-        offset = index * self.meta.piece_size
-        while view:
-            written = os.pwrite(self._fd, view, offset)
-            view, offset = view[written:], offset + written
-        self._advance_prefix(index, data)
-        return True
+        return self.write_piece(index, data).ok
 
-    def _advance_prefix(self, index: int, data: memoryview | bytearray) -> None:
-        """Feed the whole-file hash with every piece of the contiguous written prefix: the piece in hand from
-        memory, any later ones already on disk by ``pread`` (page cache). Pieces mostly arrive near the front
-        (the picker's window), so ``finish`` rarely has to read the file again."""
-        with self._prefix_lock:
-            self._written.add(index)
-            while self._prefix_next in self._written:
-                i = self._prefix_next
-                if i == index:
-                    self._prefix_hash.update(data)
-                else:
-                    self._prefix_hash.update(self._read_back(i))
-                self._written.discard(i)
-                self._prefix_next += 1
+    def write_piece(self, index: int, data: memoryview | bytearray, may_hold: bool = False) -> PieceWritten:
+        """``verify_and_write``, and feed the whole-file hash. With ``may_hold`` a good piece's ``data`` may be
+        kept (``held``) until the whole-file hash reaches it, which spares reading it back from the file; the
+        caller must then leave that memory alone until the piece comes back in some call's ``released``."""
+        if hashlib.sha256(data).digest() != self.meta.piece_hashes[index]:
+            return PieceWritten(False, False, ())
+        # Past the page cache only what the whole-file hash takes from memory: a piece it must read back later
+        # (the picker starts at a random piece, so often half the file) is read from the page cache, not disk.
+        direct = self._direct_fd if self._direct_ok and self._prefix.holds(index, may_hold) else -1
+        if not write_at(self._fd, direct, memoryview(data), index * self.meta.piece_size):
+            self._direct_ok = False
+        added = self._prefix.add(index, data, may_hold=may_hold)
+        return PieceWritten(True, added.held, added.released)
 
     def _read_back(self, index: int) -> memoryview:
         """Piece ``index`` from disk into this thread's scratch buffer (a fresh 1 MiB ``bytes`` per piece
@@ -205,11 +210,22 @@ class PieceStore:
         got = os.preadv(self._fd, [view], index * self.meta.piece_size)
         return view[:got]
 
-    def _streamed_digest(self) -> str | None:
-        with self._prefix_lock:
-            if self._prefix_next < self.meta.piece_count:
-                return None
-            return self._prefix_hash.hexdigest()
+    def _verified_pieces(self) -> list[int]:
+        return [i for i in range(self.meta.piece_count) if self._bit(i)]
+
+    def streamed_sha256(self) -> str | None:
+        """The whole-file SHA-256 streamed over the written pieces, once every piece is in it (else None)."""
+        return self._prefix.digest()
+
+    @property
+    def writes_direct(self) -> bool:
+        """Whether aligned pieces bypass the page cache (see the module doc)."""
+        return self._direct_fd >= 0 and self._direct_ok
+
+    @property
+    def read_backs(self) -> int:
+        """Pieces the whole-file hash had to read again from the file."""
+        return self._prefix.read_backs
 
     def mark_verified(self, index: int) -> None:
         """On the loop: record piece ``index`` as verified and written, tell listeners, schedule a state save."""
@@ -249,7 +265,10 @@ class PieceStore:
         loop = asyncio.get_running_loop()
         fd = self.acquire()
         try:
-            digest = self._streamed_digest()
+            digest = self.streamed_sha256()
+            if digest is None:  # pieces left past the streamed prefix (read-backs spread thin): hash them now
+                await loop.run_in_executor(None, self._prefix.drain)
+                digest = self.streamed_sha256()
             if digest != self.meta.sha256:  # not streamed to the end, or wrong: read the file to be sure
                 digest = await loop.run_in_executor(None, _hash_fd, fd, self.meta.size)
             if digest != self.meta.sha256:
@@ -258,9 +277,7 @@ class PieceStore:
                     self._bits[index >> 3] &= ~(0x80 >> (index & 7)) & 0xFF
                     self._verified -= 1
                     self._bytes_verified -= self._piece_len(index)
-                with self._prefix_lock:  # stream the whole-file hash afresh once the bad pieces are back
-                    self._prefix_hash, self._prefix_next = hashlib.sha256(), 0
-                    self._written = {i for i in range(self.meta.piece_count) if self._bit(i)}
+                self._prefix.reset(self._verified_pieces())  # stream afresh once the bad pieces are back
                 self.save_state()
                 raise DownloadFailed("whole-file hash mismatch")
             await loop.run_in_executor(None, _move_into_place, self.path, final_path)
@@ -295,6 +312,7 @@ class PieceStore:
             self.save_state()
         self._closed = True
         self._listeners.clear()
+        self._prefix.drop_held()  # a download stopped mid-file: its buffers are not ours to keep
         if self._users == 0:
             self._really_close()
 
@@ -309,6 +327,9 @@ class PieceStore:
                         path.unlink()
 
     def _really_close(self) -> None:
+        if self._direct_fd >= 0:
+            os.close(self._direct_fd)
+            self._direct_fd = -1
         if self._fd >= 0:
             self._file.close()
             os.close(self._fd)

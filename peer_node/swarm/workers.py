@@ -1,6 +1,9 @@
-"""The threads that hash and write pieces: two of them for every download of the process (2 cores here).
+"""The threads that hash and write pieces: three of them for every download of the process.
 
 Theory of operation: hashlib and ``os.pwrite`` release the GIL, so piece verification runs beside the event loop.
+Three threads on two cores, because a direct write (see ``direct_io``) waits for the device with the CPU idle:
+with two, pieces queued 20-30 deep behind the writers while a core had time to spare (MB/s ratio against
+libtorrent 0.72-0.81x with two, 0.77-1.11x with three, interleaved runs; same CPU-seconds).
 A ``concurrent.futures`` pool would do, but each submission builds a Future with its own Condition; at a
 thousand pieces a second that is measurable on the loop thread. Here a job is a tuple on a ``SimpleQueue`` and
 its result comes back as one ``call_soon_threadsafe`` callback: no Future, no lock per job.
@@ -19,7 +22,7 @@ Done = Callable[[Any, BaseException | None], None]
 
 
 class Workers:
-    def __init__(self, count: int = 2, name: str = "piece-verify") -> None:
+    def __init__(self, count: int = 3, name: str = "piece-verify") -> None:
         self._jobs: queue.SimpleQueue[tuple[asyncio.AbstractEventLoop, Callable[..., Any], tuple[Any, ...], Done]]
         self._jobs = queue.SimpleQueue()
         for i in range(count):
