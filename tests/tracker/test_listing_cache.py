@@ -15,7 +15,7 @@ import json
 import random
 from pathlib import Path
 
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from tracker_server import queries
@@ -143,7 +143,9 @@ def test_cached_listing_equals_a_fresh_one_after_any_sequence(seed: int) -> None
         model.step(rnd.randint(0, 11), rnd.choice(USERS), rnd.choice(GROUPS), rnd.randrange(len(METAS)), kinds,
                    rnd.uniform(0, 2 * PEER_TIMEOUT))
         compared += model.check()
-    assert compared > 0
+    # A few sequences never get a logged-in member into a group: they compared nothing, so they do not count
+    # (Hypothesis fails the test if too many examples are discarded, so the test cannot pass vacuously).
+    assume(compared > 0)
 
 
 def _two_members_sharing(tmp_path: Path) -> tuple[Model, Clock, str, str]:
