@@ -8,14 +8,13 @@ import http.client
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.security.test_login_throttle import Tracker
+from tests.security.tracker_app import Tracker
 from tests.tracker.cluster import TRACKER_TIMEOUT, Cluster
-from tests.tracker.helpers import Clock
 from tests.tracker.procs import TrackerProc
 from tracker_server.__main__ import _parse, build_config
 from tracker_server.signups import PRUNE_SCAN, SignupPolicy, SignupThrottle
@@ -63,16 +62,6 @@ def test_full_buckets_are_forgotten_and_the_table_is_capped() -> None:
 
 
 # ---------------------------------------------------------------------------------------------- the app
-
-
-@pytest.fixture
-async def tracker(tmp_path: Path) -> AsyncIterator[Tracker]:
-    t = Tracker(tmp_path / "data", Clock())
-    await t.start()
-    try:
-        yield t
-    finally:
-        await t.stop()
 
 
 async def test_a_class_behind_one_address_signs_up_and_the_next_sign_up_waits(tracker: Tracker) -> None:

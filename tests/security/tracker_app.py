@@ -1,0 +1,57 @@
+"""The real tracker app on a real port and SQLite file, for the throttling tests (login and sign-up)."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp.test_utils import TestServer
+
+from tests.tracker.helpers import Clock, make_config
+from tracker_server.app import create_app
+
+
+class Tracker:
+    """The real tracker app on a real port and SQLite file; clients may speak from 127.0.0.1 or 127.0.0.2."""
+
+    def __init__(self, data: Path, clock: Clock) -> None:
+        self.data, self.clock = data, clock
+        self.server: TestServer | None = None
+        self.sessions: dict[str, aiohttp.ClientSession] = {}
+
+    async def start(self) -> None:
+        self.server = TestServer(create_app(make_config(self.data, self.clock)), host="127.0.0.1")
+        await self.server.start_server()
+
+    async def stop(self) -> None:
+        for session in self.sessions.values():
+            await session.close()
+        self.sessions.clear()
+        if self.server is not None:
+            await self.server.close()
+            self.server = None
+
+    def _session(self, source: str) -> aiohttp.ClientSession:
+        if source not in self.sessions:
+            connector = aiohttp.TCPConnector(local_addr=(source, 0), limit=200)
+            self.sessions[source] = aiohttp.ClientSession(connector=connector)
+        return self.sessions[source]
+
+    async def post(self, path: str, body: dict[str, Any], source: str = "127.0.0.1",
+                   headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any], str | None]:
+        assert self.server is not None
+        url = f"http://127.0.0.1:{self.server.port}/api/v1{path}"
+        async with self._session(source).post(url, json={**body, "op_id": uuid.uuid4().hex},
+                                              headers=headers or {}) as resp:
+            return resp.status, await resp.json(), resp.headers.get("Retry-After")
+
+    async def user(self, name: str) -> None:
+        status, _, _ = await self.post("/users", {"user_id": name, "password": f"pw-{name}"})
+        assert status == 201
+
+    async def login(self, name: str, password: str, source: str = "127.0.0.1",
+                    headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any], str | None]:
+        body = {"user_id": name, "password": password, "peer_addr": f"{source}:7000"}
+        return await self.post("/sessions", body, source, headers)
