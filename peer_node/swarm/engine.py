@@ -2,12 +2,12 @@
 
 Theory of operation: the engine asks ``swarm_source`` (the node's tracker client) for a token and the peers
 holding the file, at start, every ``refresh_interval`` and whenever it has no usable peer, so peers that join
-later are used. It keeps up to ``max_peers`` ``PeerLink``s. Work is driven by callbacks, not by a task per
-peer: whenever a link has room (fewer pieces in flight than its ``depth``) and a piece buffer is free, the pure
-``PiecePicker`` names a piece (rarest first, random among equals within a window of nearby pieces, for
-locality) and the link requests all its blocks. When a
-piece's last byte lands in its buffer the link calls back; the SHA-256 check and the ``os.pwrite`` run in a
-two-thread pool (hashlib and pwrite release the GIL), and the link is refilled at once so the pipe never
+later are used. It keeps up to ``max_peers`` ``PeerLink``s (whom to try and when: ``roster``). Work is driven
+by callbacks, not by a task per peer: whenever a link has room (fewer pieces in flight than its ``depth``) and
+a piece buffer is free, the pure ``PiecePicker`` names a piece (rarest first, random among equals within a
+window of nearby pieces, for locality) and the link requests all its blocks. When a piece's last byte lands in
+its buffer the link calls back; the SHA-256 check and the write run in the verify threads (``workers``;
+hashlib and the write release the GIL), and the link is refilled at once so the pipe never
 drains while hashing. A good piece is marked in the store (served at once to other peers, saved for resuming)
 and reported through ``on_piece``; a bad one gives its sender a strike (dropped for this download after
 ``max_piece_failures_per_peer``) and goes back to the picker. A lost link gives back only its in-flight pieces
@@ -25,7 +25,6 @@ import random
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 
 from peer_node.swarm.buffers import BufferPool
 from peer_node.swarm.config import EngineConfig, EngineProgress, SwarmSnapshot
@@ -33,6 +32,7 @@ from peer_node.swarm.crowd import SeedRefusals
 from peer_node.swarm.errors import DownloadFailed
 from peer_node.swarm.peer_link import LinkClosed, PeerLink, PieceJob
 from peer_node.swarm.picker import PiecePicker
+from peer_node.swarm.roster import Peer, Roster
 from peer_node.swarm.store import PieceStore, PieceWritten
 from peer_node.swarm.tls import NodeIdentity
 from peer_node.swarm.workers import hash_workers
@@ -45,19 +45,6 @@ from wire.records import FileMeta, SeederInfo
 __all__ = ["DownloadEngine", "EngineConfig", "EngineProgress", "SwarmSnapshot"]  # the types live in .config
 
 log = logging.getLogger(__name__)
-
-@dataclass(eq=False)
-class _Peer:
-    info: SeederInfo
-    link: PeerLink | None = None
-    connecting: bool = False
-    strikes: int = 0
-    banned: bool = False
-    failures: int = 0
-    next_try: float = 0.0
-    last_error: str = ""
-    seed: bool = field(default=False)  # counted in the picker as holding everything
-
 
 class DownloadEngine:
     def __init__(self, meta: FileMeta, store: PieceStore, swarm_source: Callable[[], Awaitable[SwarmSnapshot]], *,
@@ -76,7 +63,7 @@ class DownloadEngine:
         self.requests_sent = 0  # piece requests made, duplicates included
         self.requested: set[int] = set()  # pieces ever requested by this engine
         self.hash_failures = 0  # pieces that arrived whole and failed their SHA-256
-        self._peers: dict[str, _Peer] = {}
+        self.roster = Roster(self.config, self.rng)
         self._refusals: dict[PeerLink, SeedRefusals] = {}  # crowd spreading: what a seeder refused lately
         self._token = ""
         self._swarming = False
@@ -140,14 +127,14 @@ class DownloadEngine:
     @property
     def dropped_peers(self) -> tuple[str, ...]:
         """Addresses dropped for this download after sending corrupt pieces."""
-        return tuple(addr for addr, peer in self._peers.items() if peer.banned)
+        return tuple(peer.info.addr for peer in self.roster.banned())
 
     def _fail(self, reason: str) -> None:
         if self._result is not None and not self._result.done():
             self._result.set_exception(DownloadFailed(reason))
 
     def _links(self) -> list[PeerLink]:
-        return [p.link for p in self._peers.values() if p.link is not None and not p.link.closed]
+        return self.roster.links()
 
     # --- peers ----------------------------------------------------------------------------------------------
     async def _refresh(self) -> None:
@@ -160,24 +147,12 @@ class DownloadEngine:
         self._token = snapshot.token
         # Partial holders listed: a crowd is downloading, new holders and pieces appear all the time.
         self._swarming = any(info.pieces is not None for info in snapshot.seeders)
-        for info in snapshot.seeders:
-            peer = self._peers.get(info.addr)
-            if peer is None:
-                self._peers[info.addr] = _Peer(info)
-            else:
-                peer.info = info
+        self.roster.merge(snapshot.seeders)
 
     def _connect_more(self) -> None:
         if not self._token or self._result is None or self._result.done():
             return
-        active = sum(1 for p in self._peers.values() if p.connecting or (p.link is not None and not p.link.closed))
-        now = time.monotonic()
-        candidates = [p for p in self._peers.values()
-                      if not p.banned and not p.connecting and (p.link is None or p.link.closed)
-                      and p.next_try <= now]
-        self.rng.shuffle(candidates)
-        candidates.sort(key=lambda p: -self._usefulness(p.info))  # whole-file seeders first
-        for peer in candidates[:max(0, self.config.max_peers - active)]:
+        for peer in self.roster.to_connect(time.monotonic(), self._usefulness):
             peer.connecting = True
             task = asyncio.get_running_loop().create_task(self._connect(peer))
             self._tasks.add(task)
@@ -190,7 +165,7 @@ class DownloadEngine:
             return self.meta.piece_count
         return sum(1 for i in range(self.meta.piece_count) if info.has(i) and not self.store.has(i))
 
-    async def _connect(self, peer: _Peer) -> None:
+    async def _connect(self, peer: Peer) -> None:
         try:
             async with asyncio.timeout(self.config.connect_timeout):
                 link = await PeerLink.open(peer.info, self.geometry, self, file_sha256=self.meta.sha256,
@@ -213,11 +188,8 @@ class DownloadEngine:
         self._last_useful = link.connected_at = time.monotonic()
         self._fill(link)
 
-    def _backoff(self, peer: _Peer, reason: str) -> None:
-        peer.failures += 1
-        peer.last_error = reason
-        delay = min(self.config.max_retry_delay, self.config.retry_delay * 2 ** (peer.failures - 1))
-        peer.next_try = time.monotonic() + delay
+    def _backoff(self, peer: Peer, reason: str) -> None:
+        delay = self.roster.backoff(peer, reason, time.monotonic())
         log.debug("peer %s: %s (retry in %.1fs)", peer.info.addr, reason, delay)
 
     # --- periodic checks ------------------------------------------------------------------------------------
@@ -241,15 +213,15 @@ class DownloadEngine:
             # Useful: holds pieces we lack and has delivered lately (or is new). A peer that accepts and then
             # never answers must not keep the download waiting forever.
             lively = now - max(link.last_data_at, link.connected_at) <= cfg.no_peer_timeout
-            peer = self._peers.get(link.addr)
+            peer = self.roster.get(link.addr)
             if lively and ((peer is not None and peer.seed) or any(
                     link.has(i) and not self.store.has(i) for i in range(self.meta.piece_count))):
                 useful = True
         if useful:
             self._last_useful = now
         elif now - self._last_useful > self.config.no_peer_timeout:
-            banned = [p for p in self._peers.values() if p.banned]
-            if banned and len(banned) == len(self._peers):
+            banned = self.roster.banned()
+            if banned and len(banned) == len(self.roster.peers):
                 self._fail("no seeder reachable: every seeder sent corrupt pieces")
             else:
                 self._fail("no seeder reachable")
@@ -265,7 +237,7 @@ class DownloadEngine:
                    for link in self._links())
 
     def _is_seed(self, link: PeerLink) -> bool:
-        peer = self._peers.get(link.addr)
+        peer = self.roster.get(link.addr)
         return peer is not None and peer.seed
 
     def _fill_all(self, *, lazy: bool = False) -> None:
@@ -279,7 +251,7 @@ class DownloadEngine:
             return
         if lazy and link.in_flight > link.depth // 2:
             return
-        peer = self._peers.get(link.addr)
+        peer = self.roster.get(link.addr)
         seed = peer is not None and peer.seed
         # Crowd spreading (server.py, crowd.py): pieces this seeder refused a moment ago go to partial holders.
         now, refusals = time.monotonic(), self._refusals.get(link)
@@ -349,7 +321,7 @@ class DownloadEngine:
             return
         ok = written.ok
         index, link = job.index, job.link
-        peer = self._peers.get(link.addr)
+        peer = self.roster.get(link.addr)
         if ok:
             first = not self.store.has(index)
             self.store.mark_verified(index)
@@ -387,7 +359,7 @@ class DownloadEngine:
     def on_link_reject(self, link: PeerLink, job: PieceJob) -> None:
         self.picker.abandoned(job.index)
         self.buffers.give(job.buffer)
-        peer = self._peers.get(link.addr)
+        peer = self.roster.get(link.addr)
         if peer is not None and peer.seed:
             # Crowd spreading (server.py, crowd.py): the seeder gave this piece to another downloader, who will
             # announce it; this seeder is asked for it again only after a hold (and then serves it).
@@ -404,7 +376,7 @@ class DownloadEngine:
         self._fill(link)
 
     def on_link_lost(self, link: PeerLink, reason: str) -> None:
-        peer = self._peers.get(link.addr)
+        peer = self.roster.get(link.addr)
         for job in list(link.jobs.values()):
             self.picker.abandoned(job.index)
             self.buffers.give(job.buffer)

@@ -1,0 +1,75 @@
+"""The peers a download may connect to: what the tracker listed, each one's state, and when to try it again.
+
+Pure bookkeeping for ``engine.DownloadEngine`` (no sockets, no clock of its own: ``now`` is passed in). The engine
+opens the links; the roster says who is worth a connection next, in what order, and how long a peer that failed
+waits before the next try (exponential back-off, capped).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from peer_node.swarm.config import EngineConfig
+from peer_node.swarm.peer_link import PeerLink
+from wire.records import SeederInfo
+
+
+@dataclass(eq=False)
+class Peer:
+    info: SeederInfo
+    link: PeerLink | None = None
+    connecting: bool = False
+    strikes: int = 0
+    banned: bool = False
+    failures: int = 0
+    next_try: float = 0.0
+    last_error: str = ""
+    seed: bool = field(default=False)  # counted in the picker as holding everything
+
+    @property
+    def linked(self) -> bool:
+        return self.link is not None and not self.link.closed
+
+
+class Roster:
+    def __init__(self, config: EngineConfig, rng: random.Random) -> None:
+        self.config, self.rng = config, rng
+        self.peers: dict[str, Peer] = {}
+
+    def merge(self, listed: Sequence[SeederInfo]) -> None:
+        """Take the tracker's latest list: new peers join, known ones get their fresh holdings."""
+        for info in listed:
+            peer = self.peers.get(info.addr)
+            if peer is None:
+                self.peers[info.addr] = Peer(info)
+            else:
+                peer.info = info
+
+    def get(self, addr: str) -> Peer | None:
+        return self.peers.get(addr)
+
+    def links(self) -> list[PeerLink]:
+        return [p.link for p in self.peers.values() if p.link is not None and not p.link.closed]
+
+    def banned(self) -> list[Peer]:
+        return [p for p in self.peers.values() if p.banned]
+
+    def to_connect(self, now: float, usefulness: Callable[[SeederInfo], int]) -> list[Peer]:
+        """Who to connect to now, within ``max_peers``: the most useful first (whole-file seeders), ties shuffled
+        so that downloaders of one crowd spread over different peers."""
+        active = sum(1 for p in self.peers.values() if p.connecting or p.linked)
+        candidates = [p for p in self.peers.values()
+                      if not p.banned and not p.connecting and not p.linked and p.next_try <= now]
+        self.rng.shuffle(candidates)
+        candidates.sort(key=lambda p: -usefulness(p.info))
+        return candidates[:max(0, self.config.max_peers - active)]
+
+    def backoff(self, peer: Peer, reason: str, now: float) -> float:
+        """Record a failed connection; return the seconds until ``peer`` may be tried again."""
+        peer.failures += 1
+        peer.last_error = reason
+        delay = min(self.config.max_retry_delay, self.config.retry_delay * 2.0 ** (peer.failures - 1))
+        peer.next_try = now + delay
+        return delay
