@@ -12,6 +12,7 @@ import contextlib
 from aiohttp import web
 from aiohttp_session import get_session, new_session
 
+from peer_node.web_ui.format import sentence
 from peer_node.web_ui.security import csrf_token
 from peer_node.web_ui.state import current_user, flash, render, safe_next, see_other, ui
 from wire.errors import BadInput, GroupShareError, NotLoggedIn
@@ -77,7 +78,7 @@ async def _log_node_in(request: web.Request, uid: str, pw: str) -> dict[str, str
     except NotLoggedIn:
         return {"form": BAD_LOGIN}
     except GroupShareError as exc:
-        return {"form": exc.message}
+        return {"form": sentence(exc.message)}
     return {}
 
 
@@ -99,15 +100,19 @@ async def register_post(request: web.Request) -> web.StreamResponse:
         errors["password"] = f"Use at most {MAX_PASSWORD} characters."
     elif pw != pw2:
         errors["password2"] = "The two passwords differ. Type the same password twice."
+    status = 400
     if not errors:
         try:
             await ui(request).service.create_user(uid, pw)
         except GroupShareError as exc:
-            key = "user_id" if exc.status == 409 else "form"
-            errors[key] = "That user id is taken. Choose another." if exc.status == 409 else exc.message
+            status = exc.status  # 409 taken; 429 too many sign-ups from this address (with the wait in words)
+            if exc.status == 409:
+                errors["user_id"] = "That user id is taken. Choose another."
+            else:
+                errors["form"] = sentence(exc.message)
     if errors:
         return await render(request, "register.html", {"values": {"user_id": uid}, "errors": errors},
-                            status=409 if "taken" in errors.get("user_id", "") else 400, nav="register")
+                            status=status, nav="register")
     session = await get_session(request)
     flash(session, f"Account {uid} created. Log in to start.")
     raise see_other(f"/login?user={uid}")

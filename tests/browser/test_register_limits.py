@@ -1,0 +1,34 @@
+"""The register page says in words when the tracker refuses more sign-ups from this address (429)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Page, expect
+
+from tests.browser.helpers import url
+from tests.support.cluster import FAST_TRACKER_ARGS, Cluster
+
+pytestmark = pytest.mark.browser
+
+
+async def register(page: Page, base: str, user: str) -> int:
+    await page.goto(f"{base}/register")
+    await page.fill("#user_id", user)
+    await page.fill("#password", f"{user}-secret-1")
+    await page.fill("#password2", f"{user}-secret-1")
+    async with page.expect_response(lambda r: r.url.endswith("/register") and r.request.method == "POST") as info:
+        await page.click("form button[type=submit]:has-text('Create account')")
+    return (await info.value).status
+
+
+async def test_too_many_sign_ups_from_one_address_is_said_in_a_sentence(page: Page, tmp_path: Path) -> None:
+    with Cluster(tmp_path / "c", tracker_args=(*FAST_TRACKER_ARGS, "--signup-burst", "1")) as c:
+        c.start_tracker(1)
+        node = c.start_node("n1")
+        base = url(node, "")
+        assert await register(page, base, "first") in (200, 303)
+        assert await register(page, base, "second") == 429
+        await expect(page.locator("#form-error")).to_contain_text("Too many sign-ups from your address; try again in")
+        await expect(page.locator("#user_id")).to_have_value("second")  # nothing typed is lost
