@@ -23,6 +23,7 @@ import asyncio
 import logging
 import os
 from pathlib import PurePath
+from typing import Any
 
 from peer_node.config import NodeConfig
 from peer_node.downloads import DownloadManager
@@ -168,6 +169,16 @@ class NodeService:
         return {"user_id": user_id, "password": password, "peer_addr": self.config.piece_addr,
                 "fingerprint": self.fingerprint}
 
+    async def _open_session(self, user_id: str, password: str) -> tuple[str, dict[str, Any]]:
+        """POST /sessions for this node; (the new session token, the tracker's answer). Records the fingerprint
+        the session was opened with (``_session_matches_transport``)."""
+        doc = await self.tracker.write("POST", "/sessions", self._login_body(user_id, password), auth=False)
+        token = doc.get("session")
+        if not isinstance(token, str) or not token:
+            raise BadInput("the tracker answered the login without a session")
+        await asyncio.to_thread(self._record_login_fingerprint)
+        return token, doc
+
     def _record_login_fingerprint(self) -> None:
         (self.config.data_dir / LOGIN_FINGERPRINT_FILE).write_text(self.fingerprint + "\n", encoding="ascii")
 
@@ -194,14 +205,10 @@ class NodeService:
         async with self._login_lock:
             if self.state.session is not None:
                 raise Conflict(f"already logged in as {self.state.session.user_id}: logout first")
-            doc = await self.tracker.write("POST", "/sessions", self._login_body(user_id, password), auth=False)
-            token = doc.get("session")
-            if not isinstance(token, str) or not token:
-                raise BadInput("the tracker answered the login without a session")
+            token, doc = await self._open_session(user_id, password)
             interval = doc.get("heartbeat_interval", 5)
             session = SessionRecord(user_id, token, str(doc.get("token_public_key") or ""),
                                     float(interval) if isinstance(interval, int | float) else 5.0)
-            await asyncio.to_thread(self._record_login_fingerprint)
             await self.state.set_session(session)
             self._activate(session)
             return user_id
@@ -220,13 +227,8 @@ class NodeService:
                 raise Conflict(f"already logged in as {current.user_id}: logout first")
             await self.heartbeat.stop()
             try:
-                doc = await self.tracker.write("POST", "/sessions", self._login_body(user_id, password),
-                                               auth=False)
-                token = doc.get("session")
-                if not isinstance(token, str) or not token:
-                    raise BadInput("the tracker answered the login without a session")
+                token, doc = await self._open_session(user_id, password)
                 key = str(doc.get("token_public_key") or "") or current.token_public_key
-                await asyncio.to_thread(self._record_login_fingerprint)
                 await self.state.set_session(SessionRecord(user_id, token, key, current.heartbeat_interval))
                 self.tracker.session_token = token
             finally:
