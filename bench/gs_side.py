@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.model import Timing
-from bench.procs import REPO, Procs, Sampler, free_port
+from bench.ports import free_port
+from bench.procs import REPO, Procs, Sampler
 
 POLL = 0.05  # show_downloads period while timing a download
 # Logins are not what the bench times: a cheap scrypt keeps setting up hundreds of users quick. The preloads sign

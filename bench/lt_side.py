@@ -21,7 +21,8 @@ from typing import Any
 import libtorrent as lt
 
 from bench.model import SwarmRun, Timing
-from bench.procs import PYTHON, Procs, Sampler, free_port, wait_port
+from bench.ports import free_port
+from bench.procs import PYTHON, Procs, Sampler, wait_port
 from bench.upload_meter import UploadMeter
 from wire.pieces import piece_size_for
 

@@ -48,14 +48,6 @@ def die_with_parent() -> None:
     ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)
 
 
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now (the OS picks it; a race is possible but rare)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def wait_port(port: int, timeout: float, proc: subprocess.Popen[bytes] | None = None) -> None:
     """Wait until something accepts on 127.0.0.1:port; fail early if ``proc`` died."""
     deadline = time.monotonic() + timeout

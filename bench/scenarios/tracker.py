@@ -23,7 +23,8 @@ from collections.abc import Generator
 from bench.context import Ctx
 from bench.gs_side import Cluster, NotBuilt, http_json
 from bench.model import Metric
-from bench.procs import PYTHON, Procs, free_port, wait_port
+from bench.ports import free_port
+from bench.procs import PYTHON, Procs, wait_port
 from bench.tracker_load import Preloaded, WrkResult, preload, run_wrk
 
 NAME = "5 tracker"

@@ -11,7 +11,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.support.cluster import ROOT, Cluster, free_port, http_request, make_file, wait_until
+from bench.ports import free_port
+from tests.support.cluster import ROOT, Cluster, http_request, make_file, wait_until
 
 
 class Terminal:

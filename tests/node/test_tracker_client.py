@@ -8,8 +8,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from bench.ports import free_port
 from peer_node.tracker_client import TrackerClient, path_of
-from tests.support.cluster import free_port
 from wire.errors import Conflict, TooManyRequests, Unavailable
 from wire.tracker_list import TrackerAddress
 

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestServer
 
+from bench.ports import free_port
 from peer_node.app import create_app as create_node_app
 from peer_node.config import NodeConfig
-from tests.support.cluster import free_port
 from tests.tracker.helpers import Clock, make_config
 from tracker_server.app import create_app as create_tracker_app
 from wire.tracker_list import TrackerAddress

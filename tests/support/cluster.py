@@ -23,7 +23,6 @@ import os
 import random
 import shlex
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Callable
@@ -31,18 +30,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
+from bench.ports import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 MiB = 1024 * 1024
 T = TypeVar("T")
 
 FAST_TRACKER_ARGS = ("--scrypt-log2n", "10", "--peer-timeout", "3")
 FAST_NODE_ARGS = ("--piece-size", str(64 * 1024), "--download-stall", "6", "--tracker-timeout", "3")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_until(predicate: Callable[[], T | None], timeout: float, what: str, interval: float = 0.1) -> T:

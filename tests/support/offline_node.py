@@ -7,9 +7,9 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from bench.ports import free_port
 from peer_node.app import create_app
 from peer_node.config import NodeConfig
-from tests.support.cluster import free_port
 from wire.tracker_list import TrackerAddress
 
 

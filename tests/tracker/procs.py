@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
@@ -13,13 +12,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from bench.ports import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def write_tracker_list(tmp: Path, count: int) -> tuple[Path, list[int]]:

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from .procs import ROOT, TrackerProc, free_port, http, wait_healthy, write_tracker_list
+from bench.ports import free_port
+
+from .procs import ROOT, TrackerProc, http, wait_healthy, write_tracker_list
 
 
 @pytest.fixture
