@@ -4,12 +4,13 @@ Theory of operation: one ``asyncio.Protocol`` per connection decodes small frame
 HANDSHAKE, REQUEST, CANCEL, KEEPALIVE, GOODBYE) with ``wire.peer_protocol`` and checks their order with
 ``wire.peer_session``. The handshake must name a file of the catalog and carry a token the tracker signed for
 that file (bound to the client's certificate fingerprint under TLS); otherwise the client gets GOODBYE and no
-byte of any piece. Requests queue per connection and one sender task answers them in order: the PIECE header
-with ``transport.write`` and the body with ``loop.sendfile`` (the kernel copies file to socket; under TLS, where
-sendfile cannot work, a ``pread`` in a thread and a write). A request for a piece the store has not verified gets
-REJECT. While a file downloads here, the store tells every connection on it of each newly verified piece (HAVE).
-A complete file served to several downloaders at once is spread among them: a piece one of them was given
-already is refused to the others, who fetch it from that one (``crowd.CrowdLedger``, super-seeding); a lone
+byte of any piece. Under TLS each connection sits behind a ``secure_channel.ServerChannel``: TLS opens it, sealed
+records carry it. Requests queue per connection and one sender task answers them in order: the PIECE header with
+``transport.write`` and the body with ``loop.sendfile`` (the kernel copies file to socket; under TLS, where sendfile
+cannot work, a ``preadv`` in a thread and one write: one sealed record). A request for a piece the store has not
+verified gets REJECT. While a file downloads here, the store tells every connection on it of each newly verified
+piece (HAVE). A complete file served to several downloaders at once is spread among them: a piece one of them was
+given already is refused to the others, who fetch it from that one (``crowd.CrowdLedger``, super-seeding); a lone
 downloader is never refused.
 
 Every fault a peer can cause (bad frame, unknown file, bad token, too many requests, idleness, handshake taking
@@ -31,10 +32,12 @@ from typing import Any
 
 from peer_node.swarm.catalog import ServedFiles
 from peer_node.swarm.crowd import CrowdLedger
+from peer_node.swarm.secure_channel import ServerChannel
 from peer_node.swarm.store import PieceStore
 from peer_node.swarm.tls import NodeIdentity, channel_binding, check_proof
 from wire.frame_receiver import FrameReceiver
 from wire.peer_protocol import MAX_REQUESTS_IN_FLIGHT, VERSION, Cancel, Handshake, ProtocolError, Request
+from wire.peer_protocol import PIECE_PREFIX_SIZE as PIECE_HEADER_SIZE
 from wire.peer_session import BlockKey, Geometry, PeerSession, Role, State
 from wire.tokens import InvalidToken, TokenVerifier
 
@@ -85,11 +88,12 @@ class PieceServer:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        # A peer that never finishes TLS is dropped like one that never sends its handshake (asyncio: 60 s).
-        tls_timeout = self.limits.handshake_timeout if self.tls else None
-        self._server = await loop.create_server(lambda: _Connection(self), self.host, self._port,
-                                                ssl=self.tls.server_context() if self.tls else None,
-                                                reuse_address=True, backlog=256, ssl_handshake_timeout=tls_timeout)
+        if self.tls is None:
+            factory: Callable[[], asyncio.Protocol] = lambda: _Connection(self)  # noqa: E731
+        else:  # TLS opens the connection, then sealed records carry it (secure_channel); our timers cover both
+            context = self.tls.server_context()
+            factory = lambda: ServerChannel(context, _Connection(self))  # noqa: E731
+        self._server = await loop.create_server(factory, self.host, self._port, reuse_address=True, backlog=256)
 
     async def close(self) -> None:
         if self._server is not None:
@@ -351,14 +355,17 @@ class _Connection(asyncio.Protocol):
                 transport.write(b"".join(self.outbox))
                 self.outbox.clear()
             return True
-        # The TLS path: read in a thread first, then header and body in one go, then wait while the buffer is full.
-        data = await loop.run_in_executor(None, os.pread, store.file.fileno(), length, offset)
-        if len(data) != length:
+        # Sealed records (TLS): read in a thread into a buffer with room for the header, then one write, which
+        # is one record; then wait while the transport's buffer is full.
+        frame = bytearray(PIECE_HEADER_SIZE + length)
+        got = await loop.run_in_executor(None, os.preadv, store.file.fileno(),
+                                         [memoryview(frame)[PIECE_HEADER_SIZE:]], offset)
+        if got != length:
             raise OSError("short read from the shared file")
         if self.gone() or not self.session.is_outstanding(key):  # cancelled while we read
             return False
-        transport.write(self.session.piece_header(key))
-        transport.write(data)
+        frame[:PIECE_HEADER_SIZE] = self.session.piece_header(key)
+        transport.write(frame)
         await self.can_write.wait()
         return True
 

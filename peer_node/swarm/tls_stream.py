@@ -1,22 +1,23 @@
 """A TLS client connection whose receive side runs in its own thread: decryption off the event loop.
 
-Theory of operation: asyncio's SSL transport decrypts on the loop thread, in Python, with a copy into a
-``MemoryBIO`` and a Python-level loop per 16 KiB TLS record; on the downloader that was about half of the loop
-thread's time. Here the TLS state is an ``ssl.SSLObject`` over two memory BIOs, handshaken on the loop
-(``connect``, cancellable, the caller bounds the time). Then one daemon thread per connection does the bulk
-work: a blocking ``recv_into`` of up to 256 KiB, the copy into the incoming BIO, and ``SSLObject.read`` into
-1 MiB plaintext chunks. The socket calls and the decryption release the GIL, so they run beside the loop on the
-second core. Filled chunks go to the loop in batches (one ``call_soon_threadsafe`` per batch, only when none is
-pending), where they are fed to the ``BufferedProtocol`` through its ``get_buffer``/``buffer_updated``: one
-memcpy into the piece buffer. The protocol's state (requests, cancels, piece buffers) is thus only ever touched
-on the loop; the thread never learns where a block belongs, so a cancelled piece's buffer can be reused at once.
+Theory of operation: the connection opens on the loop (``connect``, cancellable, the caller bounds the time):
+``secure_channel.SecureOpening`` runs the TLS handshake over memory BIOs and the HELLO exchange, after which
+both directions are sealed records (``wire.bulk_records``: AES-GCM records of up to ~1 MiB, one OpenSSL call
+each, where TLS made one call and two GIL handoffs per 16 KiB). Then one daemon thread per connection does the
+bulk work: a blocking ``recv_into`` into a 4 MiB ciphertext buffer and ``Opener.open_into`` of each whole
+record straight into a plaintext chunk. The socket calls and the decryption release the GIL, so they run beside
+the loop on the second core. Filled chunks go to the loop in batches (one ``call_soon_threadsafe`` per batch,
+only when none is pending), where they are fed to the ``BufferedProtocol`` through its ``get_buffer``/
+``buffer_updated``: one memcpy into the piece buffer. The protocol's state (requests, cancels, piece buffers) is
+thus only ever touched on the loop; the thread never learns where a block belongs, so a cancelled piece's buffer
+can be reused at once.
 
-A lock serialises the ``SSLObject`` between the reader (decrypting) and the loop (``write`` encrypting a
-request); the loop then sends the ciphertext with ``MSG_DONTWAIT`` (the socket is in blocking mode for the
-thread) and waits for writability only when the peer stops reading. Memory per connection is bounded: at most
-``CHUNKS`` plaintext chunks exist; the reader waits for one to come back from the loop (backpressure, as a
-paused asyncio transport would). ``abort`` shuts the socket down, which wakes the blocked reader; the loop
-closes the descriptor once the reader has gone, so it is never closed under a system call.
+The loop seals what it writes (requests) with its own key and counter, so reader and writer share nothing, and
+sends with ``MSG_DONTWAIT`` (the socket is in blocking mode for the thread), waiting for writability only when
+the peer stops reading. Memory per connection is bounded: at most ``CHUNKS`` plaintext chunks exist; the reader
+waits for one to come back from the loop (backpressure, as a paused asyncio transport would). ``abort`` shuts
+the socket down, which wakes the blocked reader; the loop closes the descriptor once the reader has gone, so it
+is never closed under a system call.
 """
 
 from __future__ import annotations
@@ -29,21 +30,29 @@ import threading
 from collections import deque
 from typing import Any
 
-CHUNK = 1 << 20  # plaintext handed to the loop at once (one 1 MiB block's worth)
+from peer_node.swarm.secure_channel import SecureOpening
+from wire.bulk_records import HEADER_SIZE, MAX_CIPHERTEXT, MAX_PLAINTEXT, RECORD_HEADER, TAG_SIZE, Opener, Sealer
+from wire.bulk_records import check_length as check_record_length
+from wire.peer_protocol import ProtocolError
+
+CHUNK = MAX_PLAINTEXT  # plaintext handed to the loop at once: one record's worth (a whole 1 MiB PIECE frame)
 CHUNKS = 4  # plaintext chunks per connection: the bound on what is decrypted ahead of the loop
-RAW = 256 << 10  # ciphertext read per system call
+RAW = 4 * (HEADER_SIZE + MAX_CIPHERTEXT)  # ciphertext buffer; a partial record is moved to its start when full
 
 
 class ThreadedTlsTransport(asyncio.Transport):
     """The small part of ``asyncio.Transport`` that ``PeerLink`` uses, over a reader thread (see module doc)."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, sock: socket.socket, sslobj: ssl.SSLObject,
-                 incoming: ssl.MemoryBIO, outgoing: ssl.MemoryBIO, protocol: asyncio.BufferedProtocol) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, sock: socket.socket, opening: SecureOpening,
+                 protocol: asyncio.BufferedProtocol) -> None:
         super().__init__()
-        self._loop, self._sock, self._ssl = loop, sock, sslobj
-        self._in, self._out = incoming, outgoing
+        assert opening.sealer is not None and opening.opener is not None
+        self._loop, self._sock = loop, sock
+        self._ssl = opening.ssl_object
+        self._sealer: Sealer = opening.sealer
+        self._opener: Opener = opening.opener
+        self._leftover = opening.leftover
         self._protocol = protocol
-        self._lock = threading.Lock()  # the SSLObject and its BIOs
         self._cond = threading.Condition()  # free chunks, ready chunks, closing
         self._free: list[bytearray] = []
         self._made = 0
@@ -70,22 +79,19 @@ class ThreadedTlsTransport(asyncio.Transport):
             sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             await loop.sock_connect(sock, addr)
-            incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-            sslobj = context.wrap_bio(incoming, outgoing, server_side=False)
-            while True:
+            opening = SecureOpening(context, server_side=False)
+            await loop.sock_sendall(sock, opening.start())
+            while not opening.done:
+                data = await loop.sock_recv(sock, 65536)
+                if not data:
+                    raise ConnectionResetError("peer closed the connection while opening TLS") from None
                 try:
-                    sslobj.do_handshake()
-                    break
-                except ssl.SSLWantReadError:
-                    if outgoing.pending:
-                        await loop.sock_sendall(sock, outgoing.read())
-                    data = await loop.sock_recv(sock, 65536)
-                    if not data:
-                        raise ConnectionResetError("peer closed the connection during the TLS handshake") from None
-                    incoming.write(data)
-            if outgoing.pending:
-                await loop.sock_sendall(sock, outgoing.read())
-            transport = cls(loop, sock, sslobj, incoming, outgoing, protocol)
+                    reply = opening.feed(data)
+                except ProtocolError as exc:
+                    raise ConnectionResetError(exc.message) from None
+                if reply:
+                    await loop.sock_sendall(sock, reply)
+            transport = cls(loop, sock, opening, protocol)
         except BaseException:
             sock.close()
             raise
@@ -110,13 +116,7 @@ class ThreadedTlsTransport(asyncio.Transport):
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if self._closing or not data:
             return
-        with self._lock:
-            try:
-                self._ssl.write(data)
-            except ssl.SSLError as exc:
-                self._fatal(exc)
-                return
-            self._wbuf += self._out.read()
+        self._wbuf += self._sealer.seal(data)
         self._flush()
 
     def _flush(self) -> None:
@@ -167,54 +167,55 @@ class ThreadedTlsTransport(asyncio.Transport):
     # --- the reader thread ----------------------------------------------------------------------------------
     def _read_loop(self) -> None:
         error: Exception | None = None
-        eof = False
-        raw = memoryview(bytearray(RAW))
+        raw = bytearray(RAW)
+        view = memoryview(raw)
+        start, end = 0, len(self._leftover)
+        view[:end] = self._leftover
         chunk: bytearray | None = None
         filled = 0
         try:
             while not self._closing:
-                if chunk is None:
-                    chunk, filled = self._take_chunk(), 0
-                    if chunk is None:
+                while end - start >= HEADER_SIZE:  # open every whole record buffered
+                    (length,) = RECORD_HEADER.unpack_from(raw, start)
+                    check_record_length(length)
+                    if end - start < HEADER_SIZE + length:
                         break
-                view = memoryview(chunk)
-                with self._lock:
-                    try:
-                        while filled < CHUNK:
-                            got: int = self._ssl.read(CHUNK - filled, view[filled:])  # type: ignore[assignment]
-                            if got == 0:
-                                eof = True
-                                break
-                            filled += got
-                    except ssl.SSLWantReadError:
-                        pass
-                    except ssl.SSLZeroReturnError:
-                        eof = True
-                if filled == CHUNK or (eof and filled):
-                    self._hand_over(chunk, filled)
-                    chunk = None
-                if eof:
-                    break
-                if chunk is None:
-                    continue  # the BIO may hold more plaintext: decrypt it into a fresh chunk
-                try:
-                    n = self._sock.recv_into(raw, RAW, socket.MSG_DONTWAIT)
-                except BlockingIOError:
-                    if filled:  # nothing more for now: let the loop have what there is, then wait
+                    plain = length - TAG_SIZE
+                    if chunk is not None and CHUNK - filled < plain:
                         self._hand_over(chunk, filled)
                         chunk = None
-                    n = self._sock.recv_into(raw, RAW)
-                if n == 0:
-                    eof = True
-                    if chunk is not None and filled:
+                    if chunk is None:
+                        chunk, filled = self._take_chunk(), 0
+                        if chunk is None:
+                            return  # closing
+                    body = start + HEADER_SIZE
+                    filled += self._opener.open_into(view[start:body], view[body:body + length],
+                                                     memoryview(chunk)[filled:filled + plain])
+                    start = body + length
+                if start == end:
+                    start = end = 0
+                elif RAW - end < HEADER_SIZE + MAX_CIPHERTEXT:  # no room for a whole record: move the partial one
+                    view[:end - start] = view[start:end]
+                    start, end = 0, end - start
+                try:
+                    n = self._sock.recv_into(view[end:], RAW - end, socket.MSG_DONTWAIT)
+                except BlockingIOError:
+                    if chunk is not None and filled:  # nothing more for now: let the loop have what there is
                         self._hand_over(chunk, filled)
+                        chunk = None
+                    n = self._sock.recv_into(view[end:], RAW - end)
+                if n == 0:
+                    if start != end:
+                        raise ConnectionResetError("the peer's stream ended inside a record")
                     break
-                with self._lock:
-                    self._in.write(raw[:n])
-        except (OSError, ssl.SSLError) as exc:
+                end += n
+        except (OSError, ProtocolError) as exc:
             error = exc
-        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody to tell
-            self._loop.call_soon_threadsafe(self._reader_gone, error, eof)
+        finally:
+            if chunk is not None and filled:  # authentic bytes opened before an error still count
+                self._hand_over(chunk, filled)
+            with contextlib.suppress(RuntimeError):  # the loop is gone: nobody to tell
+                self._loop.call_soon_threadsafe(self._reader_gone, error, error is None and not self._closing)
 
     def _take_chunk(self) -> bytearray | None:
         with self._cond:

@@ -12,12 +12,11 @@ import contextlib
 import json
 import shlex
 import socket
-import ssl
 import stat
 from pathlib import Path
 from typing import Any
 
-from peer_node.swarm.tls import NodeIdentity, client_context, fingerprint_of, load_or_create_identity
+from peer_node.swarm.tls import NodeIdentity, load_or_create_identity
 from tests.support.cluster import (
     FAST_NODE_ARGS,
     Cluster,
@@ -27,6 +26,7 @@ from tests.support.cluster import (
     make_file,
     sha256_file,
 )
+from tests.support.secure_client import SecureSocket
 from wire.frame_receiver import FrameReceiver
 from wire.peer_protocol import Bitfield, Goodbye, Handshake, Piece, ProtocolError, Request, encode
 
@@ -52,30 +52,24 @@ def tracker_view_as(cluster: Cluster, node: Node, file_name: str, fingerprint: s
 
 
 def talk(port: int, sha256: str, token: str, identity: NodeIdentity | None) -> tuple[bytes, str]:
-    """One connection to a piece port: TLS proving ``identity`` (None: plaintext, no certificate), a HANDSHAKE
-    with ``token`` and a REQUEST for piece 0. Returns everything the server sent until it hung up (or went quiet)
-    and, under TLS, the fingerprint of the certificate the server showed."""
-    raw = socket.create_connection(("127.0.0.1", port), timeout=5)
-    sock: socket.socket = raw
-    server_fp = ""
-    try:
-        cert, proof = b"", b""
-        if identity is not None:
-            tls = client_context().wrap_socket(raw, server_hostname=None)
-            sock = tls
-            binding = tls.get_channel_binding("tls-unique")
-            assert binding
-            cert, proof = identity.cert_der, identity.prove(binding)
-            server_fp = fingerprint_of(tls.getpeercert(binary_form=True) or b"")
-        sock.sendall(encode(Handshake(bytes.fromhex(sha256), token.encode(), cert=cert, proof=proof))
-                     + encode(Request(0, 0, PIECE)))
+    """One connection to a piece port: the node's TLS opening proving ``identity`` (None: plaintext, no
+    certificate), a HANDSHAKE with ``token`` and a REQUEST for piece 0. Returns everything the server sent until
+    it hung up (or went quiet) and, under TLS, the fingerprint of the certificate the server showed."""
+    if identity is not None:
+        conn = SecureSocket(port)
+        try:
+            conn.send(encode(Handshake(bytes.fromhex(sha256), token.encode(), cert=identity.cert_der,
+                                       proof=identity.prove(conn.binding))) + encode(Request(0, 0, PIECE)))
+            return conn.read_all(5), conn.server_fingerprint
+        finally:
+            conn.close()
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(encode(Handshake(bytes.fromhex(sha256), token.encode())) + encode(Request(0, 0, PIECE)))
         got = b""
-        with contextlib.suppress(OSError, ssl.SSLError):  # TimeoutError and resets included: the answer is `got`
+        with contextlib.suppress(OSError):  # TimeoutError and resets included: the answer is `got`
             while chunk := sock.recv(1 << 16):
                 got += chunk
-        return got, server_fp
-    finally:
-        sock.close()
+        return got, ""
 
 
 def frames(data: bytes) -> list[object]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ssl
 import struct
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -16,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from peer_node.swarm import DownloadEngine, EngineConfig, PieceServer, PieceStore, ServedFiles, ServerLimits
-from peer_node.swarm.tls import NodeIdentity, channel_binding, client_context, load_or_create_identity
+from peer_node.swarm.tls import NodeIdentity, load_or_create_identity
+from tests.support.secure_client import SecureSocket
 from tests.swarm.helpers import OTHER_KEY, VERIFIER, file_sha256, make_file, meta_of, static_source, token_for
 from wire.frame_receiver import FrameReceiver
 from wire.peer_protocol import Bitfield, Goodbye, Handshake, MsgType, Piece, Request, encode
@@ -67,20 +67,15 @@ async def tls_talk(world: World, identity: NodeIdentity, token: str, *, file_sha
                    extra: bytes = b"") -> list[object]:
     """One TLS connection as ``identity`` (a genuine proof for this connection), a handshake with ``token``,
     a request for piece 0; return whatever the server sent until it hung up."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", world.server.port, ssl=client_context(),
-                                                   server_hostname="")
-    proof = identity.prove(channel_binding(writer.transport))
-    sha = bytes.fromhex(file_sha or world.meta.sha256)
-    writer.write(encode(Handshake(sha, token.encode(), cert=identity.cert_der, proof=proof))
-                 + encode(Request(0, 0, PIECE)) + extra)
-    got = b""
-    with contextlib.suppress(ConnectionError, ssl.SSLError, TimeoutError):
-        async with asyncio.timeout(3):
-            while chunk := await reader.read(1 << 16):
-                got += chunk
-    writer.close()
-    with contextlib.suppress(ConnectionError, ssl.SSLError):
-        await writer.wait_closed()
+    conn = await asyncio.to_thread(SecureSocket, world.server.port)
+    try:
+        proof = identity.prove(conn.binding)
+        sha = bytes.fromhex(file_sha or world.meta.sha256)
+        conn.send(encode(Handshake(sha, token.encode(), cert=identity.cert_der, proof=proof))
+                  + encode(Request(0, 0, PIECE)) + extra)
+        got = await asyncio.to_thread(conn.read_all)
+    finally:
+        conn.close()
     return list(FrameReceiver().feed(got))
 
 
@@ -140,12 +135,13 @@ async def test_connection_floods_are_capped_per_address_and_in_total(tmp_path: P
 
 async def test_a_slow_loris_of_200_connections_does_not_stop_a_real_download(world: World) -> None:
     port = world.server.port
-    # 100 raw TCP connections that never start TLS, and 100 that finish TLS and then dribble a frame header.
+    # 100 raw TCP connections that never start TLS, and 100 that open the connection and then dribble a frame header.
     raw = [await asyncio.open_connection("127.0.0.1", port) for _ in range(100)]
-    tls = [await asyncio.open_connection("127.0.0.1", port, ssl=client_context(), server_hostname="")
-           for _ in range(100)]
-    for _reader, writer in tls:
-        writer.write(b"\x00")
+    opened: list[SecureSocket] = []
+    for _ in range(100):
+        with contextlib.suppress(OSError):  # the pending cap may drop the oldest while later ones open
+            opened.append(await asyncio.to_thread(SecureSocket, port))
+            opened[-1].send(b"\x00")
     store = PieceStore.open_partial(world.tmp / "dl.part", world.tmp / "dl.state", world.meta)
     try:
         token = token_for(world.meta.sha256, fingerprint=world.me.fingerprint)
@@ -158,8 +154,10 @@ async def test_a_slow_loris_of_200_connections_does_not_stop_a_real_download(wor
         assert world.server.connection_count <= LIMITS.max_pending_per_address + 2
     finally:
         store.close()
-        for _reader, writer in raw + tls:
+        for _reader, writer in raw:
             writer.close()
+        for conn in opened:
+            conn.close()
 
 
 async def test_a_connection_that_never_starts_tls_is_closed_after_the_handshake_timeout(world: World) -> None:
@@ -172,17 +170,13 @@ async def test_a_connection_that_never_starts_tls_is_closed_after_the_handshake_
 
 
 async def test_a_peer_that_goes_silent_after_its_handshake_is_closed_after_the_idle_timeout(world: World) -> None:
-    reader, writer = await asyncio.open_connection("127.0.0.1", world.server.port, ssl=client_context(),
-                                                   server_hostname="")
+    conn = await asyncio.to_thread(SecureSocket, world.server.port)
     token = token_for(world.meta.sha256, fingerprint=world.me.fingerprint).encode()
-    proof = world.me.prove(channel_binding(writer.transport))
-    writer.write(encode(Handshake(bytes.fromhex(world.meta.sha256), token, cert=world.me.cert_der, proof=proof)))
-    got = b""
+    proof = world.me.prove(conn.binding)
     try:
-        async with asyncio.timeout(LIMITS.idle_timeout + 5):
-            while chunk := await reader.read(1 << 16):
-                got += chunk
+        conn.send(encode(Handshake(bytes.fromhex(world.meta.sha256), token, cert=world.me.cert_der, proof=proof)))
+        got = await asyncio.to_thread(conn.read_all, LIMITS.idle_timeout + 5)
     finally:
-        writer.close()
+        conn.close()
     events = FrameReceiver().feed(got)
     assert isinstance(events[0], Bitfield) and isinstance(events[-1], Goodbye) and "idle" in events[-1].reason

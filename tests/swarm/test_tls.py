@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from peer_node.swarm import DownloadEngine, DownloadFailed, EngineConfig, PieceServer, PieceStore, ServedFiles
-from peer_node.swarm.tls import NodeIdentity, channel_binding, client_context, load_or_create_identity
+from peer_node.swarm.tls import NodeIdentity, load_or_create_identity
+from tests.support.secure_client import SecureSocket
 from tests.swarm.helpers import VERIFIER, file_sha256, make_file, meta_of, static_source, token_for
 from wire.frame_receiver import FrameReceiver
 from wire.peer_protocol import Bitfield, Goodbye, Handshake, Piece, Request, encode
@@ -97,18 +98,14 @@ async def test_a_seeder_with_an_unexpected_certificate_is_not_trusted(tls_swarm,
 async def test_a_proof_signed_with_another_key_is_refused(tls_swarm, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     meta, me, servers, _infos = tls_swarm
     other = load_or_create_identity(tmp_path / "other")
-    reader, writer = await asyncio.open_connection("127.0.0.1", servers[0].port, ssl=client_context(),
-                                                   server_hostname="")
-    binding = channel_binding(writer.transport)
+    conn = await asyncio.to_thread(SecureSocket, servers[0].port)
     forged = Handshake(bytes.fromhex(meta.sha256), token_for(meta.sha256, fingerprint=me.fingerprint).encode(),
-                       cert=me.cert_der, proof=other.prove(binding))
-    writer.write(encode(forged) + encode(Request(0, 0, PIECE)))
-    got = b""
-    with contextlib.suppress(ConnectionError):
-        async with asyncio.timeout(5):
-            while chunk := await reader.read(65536):
-                got += chunk
-    writer.close()
+                       cert=me.cert_der, proof=other.prove(conn.binding))
+    try:
+        conn.send(encode(forged) + encode(Request(0, 0, PIECE)))
+        got = await asyncio.to_thread(conn.read_all, 5)
+    finally:
+        conn.close()
     events = FrameReceiver().feed(got)
     assert not any(isinstance(e, Piece | Bitfield) for e in events)
     assert isinstance(events[0], Goodbye) and "proof" in events[0].reason

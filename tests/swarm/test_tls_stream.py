@@ -1,4 +1,5 @@
-"""The threaded TLS client transport on its own: exact bytes, writes, end of stream, abort under backpressure."""
+"""The threaded TLS client transport on its own, against the seeder's ``ServerChannel``: exact bytes, writes,
+end of stream, abort under backpressure, a stream cut or tampered with."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from peer_node.swarm import tls_stream
+from peer_node.swarm.secure_channel import ServerChannel
 from peer_node.swarm.tls import client_context, load_or_create_identity, server_fingerprint
 from peer_node.swarm.tls_stream import ThreadedTlsTransport
 
@@ -52,7 +54,12 @@ async def tls_server(tmp_path: Path) -> AsyncIterator[Callable[[Handler], Awaita
     servers: list[asyncio.Server] = []
 
     async def start(handler: Handler) -> tuple[int, str]:
-        server = await asyncio.start_server(handler, "127.0.0.1", 0, ssl=identity.server_context())
+        context = identity.server_context()
+
+        def channel() -> ServerChannel:  # the seeder's end: TLS opening, then sealed records, for a stream handler
+            return ServerChannel(context, asyncio.StreamReaderProtocol(asyncio.StreamReader(), handler))
+
+        server = await asyncio.get_running_loop().create_server(channel, "127.0.0.1", 0)
         servers.append(server)
         return server.sockets[0].getsockname()[1], identity.fingerprint
 
@@ -91,6 +98,7 @@ async def test_abort_while_the_reader_waits_for_the_loop_ends_the_thread(tls_ser
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         block = bytes(1 << 20)
         try:
+            await reader.readexactly(2)  # the connection is open: from here on drain() paces the writes
             while not stop.is_set():  # far more than the reader may hold: it must wait for the loop
                 writer.write(block)
                 await writer.drain()
@@ -105,6 +113,7 @@ async def test_abort_while_the_reader_waits_for_the_loop_ends_the_thread(tls_ser
     proto.get_buffer = lambda sizehint: memoryview(proto.buf)  # type: ignore[method-assign]
     proto.buffer_updated = lambda nbytes: None  # type: ignore[method-assign]
     transport = await ThreadedTlsTransport.connect("127.0.0.1", port, client_context(), proto)
+    transport.write(b"go")
     sock = transport.get_extra_info("socket")
     await asyncio.sleep(0.3)
     transport.abort()

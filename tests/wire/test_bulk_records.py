@@ -1,0 +1,113 @@
+"""The sealed record layer: what one end seals the other opens, byte for byte, however the stream is cut up;
+anything tampered with, replayed, reordered, oversized or keyed for another connection is refused."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from wire.bulk_records import (
+    HEADER_SIZE,
+    HELLO_SIZE,
+    MAX_CIPHERTEXT,
+    MAX_PLAINTEXT,
+    RECORD_HEADER,
+    TAG_SIZE,
+    Opener,
+    RecordStream,
+    Sealer,
+    check_length,
+    derive_keys,
+    make_hello,
+    parse_hello,
+)
+from wire.peer_protocol import ProtocolError
+
+CLIENT, SERVER, BINDING = os.urandom(32), os.urandom(32), os.urandom(12)
+
+
+def pair() -> tuple[Sealer, RecordStream]:
+    """The client's sealer and the server's reader of what it sends."""
+    send, _ = derive_keys(CLIENT, SERVER, BINDING, client=True)
+    _, receive = derive_keys(CLIENT, SERVER, BINDING, client=False)
+    return Sealer(send), RecordStream(Opener(receive))
+
+
+def test_each_end_sends_with_the_key_the_other_receives_with_and_the_two_directions_differ() -> None:
+    c_send, c_receive = derive_keys(CLIENT, SERVER, BINDING, client=True)
+    s_send, s_receive = derive_keys(CLIENT, SERVER, BINDING, client=False)
+    assert (c_send, c_receive) == (s_receive, s_send)
+    assert c_send != c_receive
+    assert derive_keys(CLIENT, SERVER, os.urandom(12), client=True) != (c_send, c_receive)  # another connection
+
+
+@settings(max_examples=60, deadline=None)
+@given(writes=st.lists(st.binary(min_size=1, max_size=3000), min_size=1, max_size=8),
+       cut=st.integers(min_value=1, max_value=5000))
+def test_what_is_sealed_is_opened_exactly_however_the_bytes_arrive(writes: list[bytes], cut: int) -> None:
+    sealer, stream = pair()
+    wire = b"".join(bytes(sealer.seal(w)) for w in writes)
+    opened = b"".join(b"".join(stream.feed(wire[i:i + cut])) for i in range(0, len(wire), cut))
+    assert opened == b"".join(writes)
+
+
+def test_a_write_larger_than_a_record_is_split_and_a_whole_piece_frame_is_one_record() -> None:
+    sealer, stream = pair()
+    big = os.urandom(2 * MAX_PLAINTEXT + 7)
+    sealed = sealer.seal(big)
+    assert len(sealed) == len(big) + 3 * (HEADER_SIZE + TAG_SIZE)
+    assert b"".join(stream.feed(sealed)) == big
+    assert len(sealer.seal(bytes(13 + (1 << 20)))) == 13 + (1 << 20) + HEADER_SIZE + TAG_SIZE
+
+
+@pytest.mark.parametrize("where", [0, HEADER_SIZE, HEADER_SIZE + 5, -1])
+def test_a_flipped_bit_anywhere_fails_authentication(where: int) -> None:
+    sealer, stream = pair()
+    sealed = bytearray(sealer.seal(b"piece bytes" * 100))
+    sealed[where] ^= 0x01
+    with pytest.raises(ProtocolError):
+        stream.feed(sealed)
+
+
+def test_a_replayed_or_reordered_record_is_refused() -> None:
+    sealer, stream = pair()
+    first, second = bytes(sealer.seal(b"one")), bytes(sealer.seal(b"two"))
+    assert stream.feed(first) == [b"one"]
+    with pytest.raises(ProtocolError):
+        stream.feed(first)  # the same record again: the counter moved on
+    _, fresh = pair()
+    with pytest.raises(ProtocolError):
+        fresh.feed(second)  # the second record first
+
+
+def test_records_for_the_other_direction_or_another_connection_are_refused() -> None:
+    sealer, _ = pair()
+    _, own_receive = derive_keys(CLIENT, SERVER, BINDING, client=True)  # what the client would receive with
+    with pytest.raises(ProtocolError):
+        RecordStream(Opener(own_receive)).feed(sealer.seal(b"echo"))
+    _, other = derive_keys(CLIENT, SERVER, os.urandom(12), client=False)
+    with pytest.raises(ProtocolError):
+        RecordStream(Opener(other)).feed(sealer.seal(b"moved"))
+
+
+@pytest.mark.parametrize("length", [0, TAG_SIZE, MAX_CIPHERTEXT + 1, 0xFFFFFFFF])
+def test_an_impossible_length_is_refused_from_the_header_alone(length: int) -> None:
+    _, stream = pair()
+    with pytest.raises(ProtocolError):
+        stream.feed(RECORD_HEADER.pack(length))  # nothing else sent: nothing is waited for or buffered
+    with pytest.raises(ProtocolError):
+        check_length(length)
+
+
+def test_hellos_round_trip_and_anything_else_is_refused() -> None:
+    secret = os.urandom(32)
+    assert parse_hello(make_hello(secret)) == secret
+    assert len(make_hello(secret)) == HELLO_SIZE
+    for bad in (b"", make_hello(secret)[:-1], b"X" + make_hello(secret)[1:], make_hello(secret) + b"!"):
+        with pytest.raises(ProtocolError):
+            parse_hello(bad)
+    with pytest.raises(ValueError):
+        make_hello(b"short")
