@@ -87,11 +87,18 @@ class Sealer:
 
     def seal(self, data: bytes | bytearray | memoryview) -> bytearray:
         """``data`` as one or more records, header and ciphertext in one buffer ready to send."""
+        out = bytearray(sealed_size(len(memoryview(data).cast("B"))))
+        self.seal_into(data, out)
+        return out
+
+    def seal_into(self, data: bytes | bytearray | memoryview, out: bytearray | memoryview) -> int:
+        """Seal ``data`` into the start of ``out`` (at least ``sealed_size(len(data))`` bytes, which it may reuse:
+        a fresh megabyte costs page faults and zeroing); the number of bytes written."""
         view = memoryview(data).cast("B")
         size = len(view)
-        records = -(-size // MAX_PLAINTEXT)
-        out = bytearray(size + records * (HEADER_SIZE + TAG_SIZE))
         target = memoryview(out)
+        if len(target) < sealed_size(size):
+            raise ValueError("the output buffer is too small for the sealed records")
         at = 0
         for start in range(0, size, MAX_PLAINTEXT):
             part = view[start:start + MAX_PLAINTEXT]
@@ -101,7 +108,12 @@ class Sealer:
             self._aead.encrypt_into(self._counter.nonce(), part, header, target[at:at + len(part) + TAG_SIZE])
             at += len(part) + TAG_SIZE
         target.release()
-        return out
+        return at
+
+
+def sealed_size(size: int) -> int:
+    """Bytes on the wire for ``size`` bytes of plaintext."""
+    return size + -(-size // MAX_PLAINTEXT) * (HEADER_SIZE + TAG_SIZE)
 
 
 class Opener:

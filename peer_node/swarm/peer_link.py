@@ -4,8 +4,8 @@ Theory of operation: ``PeerLink`` is an ``asyncio.BufferedProtocol``. Its ``get_
 memory ``wire.frame_receiver.FrameReceiver`` asks for: small scratch memory for frame headers, and for a PIECE
 body the exact slice of the piece buffer the block belongs to, so the kernel's ``recv_into`` writes the bytes
 where they will be hashed and written from. A block that was cancelled in the meantime lands in a discard buffer.
-Under TLS the transport is ``tls_stream.ThreadedTlsTransport``: a reader thread decrypts beside the loop, which
-copies the plaintext into the same memory (asyncio's SSL layer cost the loop thread far more).
+Under TLS a ``secure_channel.ClientChannel`` sits in front of the link: it receives sealed records and opens
+each one straight into the memory the link offers, so a block is still written once, by AES-GCM.
 The link knows nothing of picking or verifying: it reports to its ``LinkHandler`` (the engine) when a whole
 piece has arrived, when a request was rejected, when the peer announced a piece, and when the link died.
 """
@@ -17,8 +17,8 @@ import ssl
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from peer_node.swarm import secure_channel
 from peer_node.swarm.tls import NodeIdentity, channel_binding, client_context, server_fingerprint
-from peer_node.swarm.tls_stream import ThreadedTlsTransport
 from wire.frame_receiver import FrameReceiver
 from wire.peer_protocol import (
     MAX_BLOCK,
@@ -124,9 +124,9 @@ class PeerLink(asyncio.BufferedProtocol):
         if tls is None:
             _, link = await loop.create_connection(
                 lambda: cls(seeder, geometry, handler, block_size=block_size), seeder.host, seeder.port)
-        else:  # TLS decrypts in a reader thread, beside the loop (see tls_stream)
+        else:  # TLS opens the connection, sealed records carry it (see secure_channel)
             link = cls(seeder, geometry, handler, block_size=block_size)
-            await ThreadedTlsTransport.connect(seeder.host, seeder.port, _client_context(), link)
+            await secure_channel.connect(seeder.host, seeder.port, _client_context(), link)
         assert link.transport is not None
         cert = proof = b""
         if tls is not None:

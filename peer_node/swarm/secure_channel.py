@@ -21,18 +21,26 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import socket
 import ssl
-from typing import Any
+from typing import Any, Protocol
 
 from wire.bulk_records import (
+    HEADER_SIZE,
     HELLO_SIZE,
+    MAX_CIPHERTEXT,
+    MAX_PLAINTEXT,
+    RECORD_HEADER,
     SECRET_SIZE,
+    TAG_SIZE,
     Opener,
     RecordStream,
     Sealer,
+    check_length,
     derive_keys,
     make_hello,
     parse_hello,
+    sealed_size,
 )
 from wire.peer_protocol import ProtocolError
 
@@ -93,6 +101,12 @@ class SecureOpening:
         self.done = True
 
 
+class _Channel(Protocol):
+    opening: SecureOpening
+    sealer: Sealer | None
+    early: list[bytes]
+
+
 class ServerChannel(asyncio.Protocol):
     """In front of one piece-server connection's protocol (see the module doc)."""
 
@@ -150,12 +164,16 @@ class ServerChannel(asyncio.Protocol):
         self.inner.resume_writing()
 
 
+_SPARE_MIN = 64 << 10  # small writes (requests) share one buffer; a block's record grows it once
+
+
 class SealedTransport(asyncio.Transport):
     """What the inner protocol writes to: sealed records on the raw transport."""
 
-    def __init__(self, channel: ServerChannel, raw: asyncio.Transport) -> None:
+    def __init__(self, channel: _Channel, raw: asyncio.Transport) -> None:
         super().__init__()
         self._channel, self._raw = channel, raw
+        self._spare = bytearray()  # the last output buffer, reused when the kernel took all of it at once
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if self._raw.is_closing():
@@ -163,8 +181,14 @@ class SealedTransport(asyncio.Transport):
         sealer = self._channel.sealer
         if sealer is None:  # sent once the record layer is open
             self._channel.early.append(bytes(data))
-        else:
-            self._raw.write(sealer.seal(data))
+            return
+        need = sealed_size(len(memoryview(data).cast("B")))
+        out = self._spare if len(self._spare) >= need else bytearray(max(need, _SPARE_MIN))
+        self._spare = bytearray()
+        self._raw.write(memoryview(out)[:sealer.seal_into(data, out)])
+        # What the socket did not take at once asyncio keeps, by reference since Python 3.12: reuse only if none.
+        if not self._raw.get_write_buffer_size():
+            self._spare = out
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         if name == "ssl_object":
@@ -182,3 +206,138 @@ class SealedTransport(asyncio.Transport):
 
     def get_write_buffer_size(self) -> int:
         return self._raw.get_write_buffer_size()
+
+
+async def connect(host: str, port: int, context: ssl.SSLContext, inner: asyncio.BufferedProtocol) -> asyncio.Transport:
+    """Connect, open the connection on the loop (the caller bounds the time), then hand it to a ``ClientChannel``
+    in front of ``inner``; the transport ``inner`` writes to (sealing) is returned."""
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    if not infos:
+        raise OSError(f"cannot resolve {host}")
+    family, type_, proto, _, addr = infos[0]
+    sock = socket.socket(family, type_, proto)
+    try:
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        await loop.sock_connect(sock, addr)
+        opening = SecureOpening(context, server_side=False)
+        await loop.sock_sendall(sock, opening.start())
+        while not opening.done:
+            data = await loop.sock_recv(sock, 65536)
+            if not data:
+                raise ConnectionResetError("peer closed the connection while opening TLS")
+            try:
+                reply = opening.feed(data)
+            except ProtocolError as exc:
+                raise ConnectionResetError(exc.message) from None
+            if reply:
+                await loop.sock_sendall(sock, reply)
+        channel = ClientChannel(opening, inner)
+        await loop.create_connection(lambda: channel, sock=sock)
+    except BaseException:
+        sock.close()
+        raise
+    assert channel.sealed is not None
+    return channel.sealed
+
+
+RAW = 4 * (HEADER_SIZE + MAX_CIPHERTEXT)  # the downloader's ciphertext buffer; a partial record moves to its start
+
+
+class ClientChannel(asyncio.BufferedProtocol):
+    """The downloader's end of the record layer, in front of a ``BufferedProtocol`` (the peer link).
+
+    The loop receives ciphertext straight into one buffer. Each whole record is opened straight into the memory
+    the inner protocol offers next: for a PIECE body that is the piece buffer, so the plaintext is written once,
+    by AES-GCM (which releases the GIL: the verify threads hash meanwhile). Only a record larger than what is
+    offered (a frame header and more in one record) goes through a scratch buffer and a copy.
+    """
+
+    def __init__(self, opening: SecureOpening, inner: asyncio.BufferedProtocol) -> None:
+        assert opening.opener is not None and opening.sealer is not None
+        self.opening, self.inner = opening, inner
+        self.sealer: Sealer | None = opening.sealer
+        self.early: list[bytes] = []
+        self._opener = opening.opener
+        self._buf = bytearray(RAW)
+        self._view = memoryview(self._buf)
+        self._start, self._end = 0, len(opening.leftover)
+        self._view[:self._end] = opening.leftover
+        self._scratch: memoryview | None = None
+        self._error: Exception | None = None
+        self.raw: asyncio.Transport | None = None
+        self.sealed: SealedTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.raw = transport
+        self.sealed = SealedTransport(self, transport)
+        self.inner.connection_made(self.sealed)
+        self._open_records()
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        if RAW - self._end < HEADER_SIZE + MAX_CIPHERTEXT and self._start:  # no room for a whole record
+            pending = self._end - self._start
+            self._view[:pending] = self._view[self._start:self._end]
+            self._start, self._end = 0, pending
+        return self._view[self._end:]
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self._end += nbytes
+        self._open_records()
+
+    def _open_records(self) -> None:
+        raw, view, inner = self.raw, self._view, self.inner
+        assert raw is not None
+        try:
+            while self._end - self._start >= HEADER_SIZE and not raw.is_closing():
+                start = self._start
+                (length,) = RECORD_HEADER.unpack_from(view, start)
+                check_length(length)
+                body = start + HEADER_SIZE
+                if self._end - body < length:
+                    break
+                plain = length - TAG_SIZE
+                header, ciphertext = view[start:body], view[body:body + length]
+                self._start = body + length
+                target = memoryview(inner.get_buffer(plain))
+                if len(target) >= plain:
+                    self._opener.open_into(header, ciphertext, target[:plain])
+                    inner.buffer_updated(plain)
+                else:
+                    self._open_via_scratch(header, ciphertext, plain)
+        except ProtocolError as exc:
+            self._error = exc
+            raw.abort()
+            return
+        if self._start == self._end:
+            self._start = self._end = 0
+
+    def _open_via_scratch(self, header: memoryview, ciphertext: memoryview, plain: int) -> None:
+        if self._scratch is None:
+            self._scratch = memoryview(bytearray(MAX_PLAINTEXT))
+        data = self._scratch[:plain]
+        self._opener.open_into(header, ciphertext, data)
+        pos = 0
+        while pos < plain and self.raw is not None and not self.raw.is_closing():
+            target = memoryview(self.inner.get_buffer(plain - pos))
+            n = min(len(target), plain - pos)
+            target[:n] = data[pos:pos + n]
+            self.inner.buffer_updated(n)
+            pos += n
+
+    def eof_received(self) -> bool | None:
+        if self._start != self._end:
+            self._error = ConnectionResetError("the peer's stream ended inside a record")
+            return None
+        return self.inner.eof_received()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.inner.connection_lost(exc or self._error)
+
+    def pause_writing(self) -> None:
+        self.inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.inner.resume_writing()

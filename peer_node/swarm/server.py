@@ -7,11 +7,11 @@ that file (bound to the client's certificate fingerprint under TLS); otherwise t
 byte of any piece. Under TLS each connection sits behind a ``secure_channel.ServerChannel``: TLS opens it, sealed
 records carry it. Requests queue per connection and one sender task answers them in order: the PIECE header with
 ``transport.write`` and the body with ``loop.sendfile`` (the kernel copies file to socket; under TLS, where sendfile
-cannot work, a ``preadv`` in a thread and one write: one sealed record). A request for a piece the store has not
-verified gets REJECT. While a file downloads here, the store tells every connection on it of each newly verified
-piece (HAVE). A complete file served to several downloaders at once is spread among them: a piece one of them was
-given already is refused to the others, who fetch it from that one (``crowd.CrowdLedger``, super-seeding); a lone
-downloader is never refused.
+cannot work, a ``preadv`` in a thread, and header and body each one sealed record). A request for a piece the store
+has not verified gets REJECT. While a file downloads here, the store tells every connection on it of each newly
+verified piece (HAVE). A complete file served to several downloaders at once is spread among them: a piece one of
+them was given already is refused to the others, who fetch it from that one (``crowd.CrowdLedger``, super-seeding);
+a lone downloader is never refused.
 
 Every fault a peer can cause (bad frame, unknown file, bad token, too many requests, idleness, handshake taking
 too long) closes that one connection. Caps: connections in total and per address; when one address has too
@@ -37,7 +37,6 @@ from peer_node.swarm.store import PieceStore
 from peer_node.swarm.tls import NodeIdentity, channel_binding, check_proof
 from wire.frame_receiver import FrameReceiver
 from wire.peer_protocol import MAX_REQUESTS_IN_FLIGHT, VERSION, Cancel, Handshake, ProtocolError, Request
-from wire.peer_protocol import PIECE_PREFIX_SIZE as PIECE_HEADER_SIZE
 from wire.peer_session import BlockKey, Geometry, PeerSession, Role, State
 from wire.tokens import InvalidToken, TokenVerifier
 
@@ -184,6 +183,7 @@ class _Connection(asyncio.Protocol):
         self.closed = False
         self.in_sendfile = False  # the transport refuses writes meanwhile: they wait in the outbox
         self.outbox: list[bytes] = []
+        self.body: memoryview | None = None  # the block read for a sealed write (TLS), reused
 
     def write(self, data: bytes) -> None:
         if self.in_sendfile:
@@ -355,17 +355,21 @@ class _Connection(asyncio.Protocol):
                 transport.write(b"".join(self.outbox))
                 self.outbox.clear()
             return True
-        # Sealed records (TLS): read in a thread into a buffer with room for the header, then one write, which
-        # is one record; then wait while the transport's buffer is full.
-        frame = bytearray(PIECE_HEADER_SIZE + length)
-        got = await loop.run_in_executor(None, os.preadv, store.file.fileno(),
-                                         [memoryview(frame)[PIECE_HEADER_SIZE:]], offset)
+        # Sealed records (TLS): read in a thread, then the header and the body as two writes, two records, so the
+        # downloader opens the body straight into its piece buffer; then wait while the transport's buffer is full.
+        if self.server.tls is None:  # a plain transport may keep the buffer it was given
+            body = memoryview(bytearray(length))
+        else:  # the write seals (copies) it: one buffer per connection, no fresh megabyte per block
+            if self.body is None or len(self.body) < length:
+                self.body = memoryview(bytearray(length))
+            body = self.body[:length]
+        got = await loop.run_in_executor(None, os.preadv, store.file.fileno(), [body], offset)
         if got != length:
             raise OSError("short read from the shared file")
         if self.gone() or not self.session.is_outstanding(key):  # cancelled while we read
             return False
-        frame[:PIECE_HEADER_SIZE] = self.session.piece_header(key)
-        transport.write(frame)
+        transport.write(self.session.piece_header(key))
+        transport.write(body)
         await self.can_write.wait()
         return True
 

@@ -12,8 +12,7 @@ import pytest
 from peer_node.swarm import secure_channel
 from peer_node.swarm.secure_channel import SecureOpening
 from peer_node.swarm.tls import NodeIdentity, client_context, load_or_create_identity
-from peer_node.swarm.tls_stream import ThreadedTlsTransport
-from tests.swarm.test_tls_stream import Collector
+from tests.swarm.test_client_channel import Collector
 from wire.bulk_records import RecordStream, make_hello
 from wire.peer_protocol import ProtocolError
 
@@ -83,7 +82,7 @@ async def test_a_tampered_record_from_the_seeder_ends_the_clients_connection(ide
     server = await asyncio.start_server(seeder, "127.0.0.1", 0)
     try:
         proto = Collector()
-        await ThreadedTlsTransport.connect("127.0.0.1", server.sockets[0].getsockname()[1], client_context(), proto)
+        await secure_channel.connect("127.0.0.1", server.sockets[0].getsockname()[1], client_context(), proto)
         await asyncio.wait_for(proto.gone, 10)
         assert bytes(proto.data) == b"good"
         assert len(proto.lost) == 1 and isinstance(proto.lost[0], ProtocolError)
@@ -105,7 +104,7 @@ async def test_a_stream_cut_inside_a_record_is_an_error_not_an_end(identity: Nod
     server = await asyncio.start_server(seeder, "127.0.0.1", 0)
     try:
         proto = Collector()
-        await ThreadedTlsTransport.connect("127.0.0.1", server.sockets[0].getsockname()[1], client_context(), proto)
+        await secure_channel.connect("127.0.0.1", server.sockets[0].getsockname()[1], client_context(), proto)
         await asyncio.wait_for(proto.gone, 10)
         assert bytes(proto.data) == b"whole" and proto.eof == 0
         assert isinstance(proto.lost[0], ConnectionResetError)

@@ -1,30 +1,31 @@
-"""The threaded TLS client transport on its own, against the seeder's ``ServerChannel``: exact bytes, writes,
-end of stream, abort under backpressure, a stream cut or tampered with."""
+"""The downloader's end of a secure connection (``secure_channel.connect`` and ``ClientChannel``) against the
+seeder's ``ServerChannel``: exact bytes whatever memory the protocol offers, writes, end of stream, abort while
+the seeder streams, a seeder that hangs up while opening."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
 
-from peer_node.swarm import tls_stream
+from peer_node.swarm import secure_channel
 from peer_node.swarm.secure_channel import ServerChannel
 from peer_node.swarm.tls import client_context, load_or_create_identity, server_fingerprint
-from peer_node.swarm.tls_stream import ThreadedTlsTransport
+from wire.bulk_records import MAX_PLAINTEXT
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 
 class Collector(asyncio.BufferedProtocol):
-    """Hands out small, odd-sized buffers (as the frame receiver does for headers) and keeps what arrives."""
+    """Offers buffers of one size (small and odd, as the frame receiver's for headers, or larger than any record,
+    as a piece buffer) and keeps what arrives."""
 
-    def __init__(self) -> None:
+    def __init__(self, offered: int = 7777) -> None:
         self.data = bytearray()
-        self.buf = bytearray(7777)
+        self.buf = bytearray(offered)
         self.eof = 0
         self.lost: list[Exception | None] = []
         self.gone = asyncio.get_running_loop().create_future()
@@ -69,8 +70,9 @@ async def tls_server(tmp_path: Path) -> AsyncIterator[Callable[[Handler], Awaita
         await server.wait_closed()
 
 
-async def test_stream_arrives_exactly_writes_go_out_and_eof_is_reported(tls_server) -> None:  # type: ignore[no-untyped-def]
-    payload = hashlib.shake_256(b"tls stream").digest(3 * tls_stream.CHUNK + 12345)
+@pytest.mark.parametrize("offered", [7777, 2 * MAX_PLAINTEXT], ids=["via scratch", "opened in place"])
+async def test_stream_arrives_exactly_writes_go_out_and_eof_is_reported(tls_server, offered: int) -> None:  # type: ignore[no-untyped-def]
+    payload = hashlib.shake_256(b"tls stream").digest(3 * MAX_PLAINTEXT + 12345)
     got_from_client = asyncio.get_running_loop().create_future()
 
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -80,8 +82,8 @@ async def test_stream_arrives_exactly_writes_go_out_and_eof_is_reported(tls_serv
         writer.close()
 
     port, fingerprint = await tls_server(handler)
-    proto = Collector()
-    transport = await ThreadedTlsTransport.connect("127.0.0.1", port, client_context(), proto)
+    proto = Collector(offered)
+    transport = await secure_channel.connect("127.0.0.1", port, client_context(), proto)
     assert server_fingerprint(transport) == fingerprint
     transport.write(b"hello ")
     transport.write(b"world")
@@ -92,45 +94,30 @@ async def test_stream_arrives_exactly_writes_go_out_and_eof_is_reported(tls_serv
     assert transport.is_closing()
 
 
-async def test_abort_while_the_reader_waits_for_the_loop_ends_the_thread(tls_server) -> None:  # type: ignore[no-untyped-def]
-    stop = asyncio.Event()
+async def test_abort_while_the_seeder_streams_ends_the_connection_at_both_ends(tls_server) -> None:  # type: ignore[no-untyped-def]
+    ended = asyncio.get_running_loop().create_future()
 
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         block = bytes(1 << 20)
         try:
             await reader.readexactly(2)  # the connection is open: from here on drain() paces the writes
-            while not stop.is_set():  # far more than the reader may hold: it must wait for the loop
+            while True:
                 writer.write(block)
                 await writer.drain()
-        except (ConnectionError, OSError):
-            pass
+        except (ConnectionError, OSError) as exc:
+            ended.set_result(exc)
         finally:
             writer.close()
 
     port, _ = await tls_server(handler)
-    before = {t.ident for t in threading.enumerate() if t.name == "tls-reader"}
     proto = Collector()
-    proto.get_buffer = lambda sizehint: memoryview(proto.buf)  # type: ignore[method-assign]
-    proto.buffer_updated = lambda nbytes: None  # type: ignore[method-assign]
-    transport = await ThreadedTlsTransport.connect("127.0.0.1", port, client_context(), proto)
+    transport = await secure_channel.connect("127.0.0.1", port, client_context(), proto)
     transport.write(b"go")
-    sock = transport.get_extra_info("socket")
     await asyncio.sleep(0.3)
     transport.abort()
     await asyncio.wait_for(proto.gone, 10)
-    stop.set()
-    for _ in range(200):  # the reader reports back, then the loop closes the descriptor
-        if sock.fileno() == -1:
-            break
-        await asyncio.sleep(0.02)
-    assert sock.fileno() == -1
-    assert proto.lost == [None] and proto.eof == 0
-    for _ in range(200):
-        alive = {t.ident for t in threading.enumerate() if t.name == "tls-reader"} - before
-        if not alive:
-            break
-        await asyncio.sleep(0.02)
-    assert not alive
+    assert proto.lost == [None] and proto.eof == 0 and len(proto.data) > 0
+    assert isinstance(await asyncio.wait_for(ended, 10), ConnectionError | OSError)
 
 
 async def test_a_server_that_hangs_up_mid_handshake_is_an_error() -> None:
@@ -138,7 +125,7 @@ async def test_a_server_that_hangs_up_mid_handshake_is_an_error() -> None:
     port = server.sockets[0].getsockname()[1]
     try:
         with pytest.raises((ConnectionError, OSError)):
-            await ThreadedTlsTransport.connect("127.0.0.1", port, client_context(), Collector())
+            await secure_channel.connect("127.0.0.1", port, client_context(), Collector())
     finally:
         server.close()
         await server.wait_closed()
