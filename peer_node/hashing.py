@@ -23,7 +23,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from wire.errors import BadInput, NotFound
-from wire.pieces import MAX_FILE_SIZE, piece_size_for
+from wire.pieces import MAX_FILE_SIZE, piece_digest, piece_size_for
 
 IN_FLIGHT = 8
 Progress = Callable[[int, int], None]  # (bytes done, total bytes)
@@ -55,11 +55,11 @@ def _fill(fd: int, buf: bytearray, offset: int, n: int) -> None:
 
 def _digest(buf: bytearray, n: int) -> bytes:
     with memoryview(buf) as view:
-        return hashlib.sha256(view[:n]).digest()
+        return piece_digest(view[:n])
 
 
 def _read_and_digest(fd: int, buf: bytearray, offset: int, n: int) -> bytes:
-    """Fill ``buf[:n]`` from ``offset`` and return the SHA-256 of those bytes (runs in the worker thread)."""
+    """Fill ``buf[:n]`` from ``offset`` and return the piece digest of those bytes (runs in the worker thread)."""
     _fill(fd, buf, offset, n)
     return _digest(buf, n)
 

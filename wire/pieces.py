@@ -1,10 +1,18 @@
-"""Piece geometry shared by the tracker (validation) and the nodes (hashing, downloading).
+"""Piece geometry shared by the tracker (validation) and the nodes (hashing, downloading), and the piece digest.
 
 Pieces default to 512 KiB and grow in powers of two so that a file has at most about 2,000 pieces; every piece
 is ``piece_size`` bytes but the last, which holds the remainder. An empty file has zero pieces.
+
+A piece's digest is BLAKE3 (32 bytes); the whole file's is SHA-256 (the contract names it). Why two: every byte
+is hashed twice, once per piece as it arrives and once into the whole-file hash, and SHA-256 runs at 1.7 GB/s on
+this CPU where BLAKE3 runs at 7 GB/s (both release the GIL). BLAKE3 is a 256-bit cryptographic hash, so a piece
+cannot be forged any more easily than with SHA-256; the whole-file SHA-256, checked before ``[C]``, still ties the
+assembled file to what the sharer listed.
 """
 
 from __future__ import annotations
+
+import blake3
 
 MIN_PIECE_SIZE = 512 * 1024  # the default floor
 MIN_ACCEPTED_PIECE_SIZE = 16 * 1024  # what a tracker accepts (tests use small pieces)
@@ -36,3 +44,8 @@ def piece_length(index: int, file_size: int, piece_size: int) -> int:
 
 def is_valid_piece_size(piece_size: int) -> bool:
     return MIN_ACCEPTED_PIECE_SIZE <= piece_size <= MAX_PIECE_SIZE and piece_size & (piece_size - 1) == 0
+
+
+def piece_digest(data: bytes | bytearray | memoryview) -> bytes:
+    """The digest a piece is listed and verified with."""
+    return blake3.blake3(data).digest()

@@ -32,7 +32,7 @@ class FileMeta:
     size: int
     piece_size: int
     sha256: str  # hex of the whole file
-    piece_hashes: tuple[bytes, ...]  # 32-byte SHA-256 digests, one per piece
+    piece_hashes: tuple[bytes, ...]  # 32-byte digests (wire.pieces.piece_digest), one per piece
 
     @property
     def piece_count(self) -> int:
@@ -55,7 +55,7 @@ class FileMeta:
             raise BadInput("invalid piece_size: want a power of two from 16 KiB to 64 MiB")
         hashes = data.get("piece_hashes")
         if not isinstance(hashes, list) or len(hashes) != piece_count(size, piece_size):
-            raise BadInput(f"piece_hashes must list {piece_count(size, piece_size)} SHA-256 digests for this size")
+            raise BadInput(f"piece_hashes must list {piece_count(size, piece_size)} piece digests for this size")
         digests = tuple(bytes.fromhex(check_sha256(h, "piece hash")) for h in hashes)
         return cls(name, size, piece_size, check_sha256(data.get("sha256")), digests)
 

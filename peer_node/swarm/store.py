@@ -42,6 +42,7 @@ from peer_node.swarm.direct_io import open_direct, write_at
 from peer_node.swarm.errors import DownloadFailed
 from peer_node.swarm.prefix_hash import PrefixHash
 from wire.errors import Conflict, NotFound
+from wire.pieces import piece_digest
 from wire.records import FileMeta
 
 _SCRATCH = threading.local()
@@ -189,7 +190,7 @@ class PieceStore:
         """``verify_and_write``, and feed the whole-file hash. With ``may_hold`` a good piece's ``data`` may be
         kept (``held``) until the whole-file hash reaches it, which spares reading it back from the file; the
         caller must then leave that memory alone until the piece comes back in some call's ``released``."""
-        if hashlib.sha256(data).digest() != self.meta.piece_hashes[index]:
+        if piece_digest(data) != self.meta.piece_hashes[index]:
             return PieceWritten(False, False, ())
         # Past the page cache only what the whole-file hash takes from memory: a piece it must read back later
         # (the picker starts at a random piece, so often half the file) is read from the page cache, not disk.
@@ -296,7 +297,7 @@ class PieceStore:
         bad = []
         for index in range(self.meta.piece_count):
             data = os.pread(self._fd, self._piece_len(index), index * self.meta.piece_size)
-            if hashlib.sha256(data).digest() != self.meta.piece_hashes[index]:
+            if piece_digest(data) != self.meta.piece_hashes[index]:
                 bad.append(index)
         return bad
 

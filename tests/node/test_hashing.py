@@ -10,7 +10,7 @@ import pytest
 
 from peer_node.hashing import hash_file
 from wire.errors import BadInput, NotFound
-from wire.pieces import piece_count
+from wire.pieces import piece_count, piece_digest
 
 
 def test_piece_and_whole_hashes_match_hashlib(tmp_path: Path) -> None:
@@ -22,7 +22,7 @@ def test_piece_and_whole_hashes_match_hashlib(tmp_path: Path) -> None:
     assert h.sha256 == hashlib.sha256(data).hexdigest()
     assert len(h.piece_hashes) == piece_count(len(data), 16384) == 6
     for i, digest in enumerate(h.piece_hashes):
-        assert digest == hashlib.sha256(data[i * 16384:(i + 1) * 16384]).digest()
+        assert digest == piece_digest(data[i * 16384:(i + 1) * 16384])
 
 
 def test_default_piece_size_comes_from_the_file_size(tmp_path: Path) -> None:
@@ -65,7 +65,7 @@ def test_many_pieces_with_both_threads_reading(tmp_path: Path, pieces: int) -> N
     path.write_bytes(data)
     h = hash_file(str(path), piece_size=16384)
     assert h.sha256 == hashlib.sha256(data).hexdigest()
-    assert list(h.piece_hashes) == [hashlib.sha256(data[i:i + 16384]).digest() for i in range(0, len(data), 16384)]
+    assert list(h.piece_hashes) == [piece_digest(data[i:i + 16384]) for i in range(0, len(data), 16384)]
 
 
 @pytest.mark.parametrize("present", [1, 2])
