@@ -1,12 +1,13 @@
-"""Share-time hashing: SHA-256 of every piece and of the whole file, without loading the file into memory.
+"""Share-time hashing: the digest of every piece and the SHA-256 of the whole file, without loading the file.
 
-Theory of operation: the work is reading the file once, hashing every piece, and hashing the whole file; only the
-last is sequential by nature. So it runs on two threads that each do half of the work: the calling thread feeds
-the whole-file hash, in file order, and one worker hashes every piece. Reading (``preadv`` into recycled
-buffers) is split between them, every other piece each, which balances the two: whole-file hash + half the reads
-against piece hashes + the other half. hashlib and ``preadv`` release the GIL, so on two cores this runs at close
-to twice the speed of one thread. More workers do not help: a third runnable thread only takes CPU from the
-whole-file hash, the sequential part (measured: 1.45x one thread with two workers, 1.65-1.8x with this split).
+Theory of operation: the work is reading the file once, hashing every piece (BLAKE3, ``wire.pieces``), and
+hashing the whole file (SHA-256); only the last is sequential by nature, and it is also the costliest (SHA-256
+is about 4x slower than BLAKE3 here). So it runs on two threads: one worker reads every piece (``preadv`` into
+recycled buffers) and digests it, and the calling thread only feeds the whole-file hash from those buffers, in
+file order. BLAKE3, hashlib and ``preadv`` release the GIL, so on two cores the whole-file hash runs at nearly
+its full single-thread speed with everything else beside it. (With SHA-256 pieces the two halves were balanced
+by splitting the reads, every other piece each; BLAKE3 pieces made the worker's side light, so it takes all the
+reads.) More workers do not help: a third runnable thread only takes CPU from the sequential whole-file hash.
 At most ``IN_FLIGHT`` pieces are held at once, which bounds memory (a few piece sizes). ``hash_file`` is
 blocking: callers run it in a thread (``asyncio.to_thread``). A progress callback receives the bytes hashed so
 far, from the hashing thread.
@@ -109,11 +110,7 @@ def _hash_fd(fd: int, size: int, psize: int, progress: Progress | None) -> tuple
                 while submitted < size and len(pending) < IN_FLIGHT:
                     n = min(psize, size - submitted)
                     buf = spare.pop() if spare else bytearray(psize)
-                    if (submitted // psize) % 2:
-                        _fill(fd, buf, submitted, n)  # this thread's half of the reads
-                        fut = pool.submit(_digest, buf, n)
-                    else:
-                        fut = pool.submit(_read_and_digest, fd, buf, submitted, n)
+                    fut = pool.submit(_read_and_digest, fd, buf, submitted, n)
                     pending.append((fut, buf, n))
                     submitted += n
                 fut, buf, n = pending.popleft()
