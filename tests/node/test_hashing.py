@@ -57,9 +57,10 @@ def test_missing_file_is_refused(tmp_path: Path) -> None:
         hash_file(str(tmp_path / "nope"))
 
 
-@pytest.mark.parametrize("pieces", [2, 21])
+@pytest.mark.parametrize("pieces", [2, 21, 300])
 def test_many_pieces_with_both_threads_reading(tmp_path: Path, pieces: int) -> None:
-    # More pieces than the in-flight limit, so buffers are recycled between the two reading threads.
+    # The worker reuses its one piece buffer for every piece; 300 pieces of 16 KiB span two of the caller's
+    # 4 MiB reads for the whole-file hash, the last one short.
     data = os.urandom((pieces - 1) * 16384 + 77)
     path = tmp_path / "f.bin"
     path.write_bytes(data)
@@ -71,8 +72,8 @@ def test_many_pieces_with_both_threads_reading(tmp_path: Path, pieces: int) -> N
 @pytest.mark.parametrize("present", [1, 2])
 def test_a_file_shorter_than_its_size_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                   present: int) -> None:
-    # The file seems one piece longer than it is. The missing piece is number 1 (read by the calling thread)
-    # or number 2 (read by the worker): either reader must notice the end.
+    # The file seems one piece longer than it is (a second or a third piece missing): both threads read up to
+    # the size, and whichever meets the end first must turn it into the refusal.
     path = tmp_path / "f.bin"
     path.write_bytes(os.urandom(16384 * present))
     real_fstat = os.fstat
