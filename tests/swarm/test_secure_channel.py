@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from peer_node.swarm import secure_channel
 from peer_node.swarm.secure_channel import SecureOpening
 from peer_node.swarm.tls import NodeIdentity, client_context, load_or_create_identity
 from tests.swarm.test_client_channel import Collector
-from wire.bulk_records import RecordStream, make_hello
+from wire.bulk_records import RecordStream, Sealer, make_hello
 from wire.peer_protocol import ProtocolError
 
 
@@ -65,18 +66,17 @@ def test_more_than_a_hello_inside_tls_is_refused(identity: NodeIdentity, monkeyp
         open_both(identity)
 
 
-async def test_a_tampered_record_from_the_seeder_ends_the_clients_connection(identity: NodeIdentity) -> None:
+async def receive_from_seeder(identity: NodeIdentity, send: Callable[[Sealer], bytes]) -> Collector:
+    """Connect the real client to a seeder that opens the connection, sends ``send(its sealer)`` and hangs up;
+    the client's protocol once the connection is gone."""
     async def seeder(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         opening = SecureOpening(identity.server_context(), server_side=True)
         while not opening.done:
             writer.write(opening.feed(await reader.read(65536)))
         assert opening.sealer is not None
-        good, bad = bytes(opening.sealer.seal(b"good")), bytearray(opening.sealer.seal(b"evil"))
-        bad[-1] ^= 1
-        writer.write(good + bytes(bad))
+        writer.write(send(opening.sealer))
         with contextlib.suppress(ConnectionError):
             await writer.drain()
-            await reader.read()
         writer.close()
 
     server = await asyncio.start_server(seeder, "127.0.0.1", 0)
@@ -84,30 +84,25 @@ async def test_a_tampered_record_from_the_seeder_ends_the_clients_connection(ide
         proto = Collector()
         await secure_channel.connect("127.0.0.1", server.sockets[0].getsockname()[1], client_context(), proto)
         await asyncio.wait_for(proto.gone, 10)
-        assert bytes(proto.data) == b"good"
-        assert len(proto.lost) == 1 and isinstance(proto.lost[0], ProtocolError)
+        return proto
     finally:
         server.close()
         await server.wait_closed()
+
+
+async def test_a_tampered_record_from_the_seeder_ends_the_clients_connection(identity: NodeIdentity) -> None:
+    def good_then_tampered(sealer: Sealer) -> bytes:
+        good, bad = bytes(sealer.seal(b"good")), bytearray(sealer.seal(b"evil"))
+        bad[-1] ^= 1
+        return good + bytes(bad)
+
+    proto = await receive_from_seeder(identity, good_then_tampered)
+    assert bytes(proto.data) == b"good"
+    assert len(proto.lost) == 1 and isinstance(proto.lost[0], ProtocolError)
 
 
 async def test_a_stream_cut_inside_a_record_is_an_error_not_an_end(identity: NodeIdentity) -> None:
-    async def seeder(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        opening = SecureOpening(identity.server_context(), server_side=True)
-        while not opening.done:
-            writer.write(opening.feed(await reader.read(65536)))
-        assert opening.sealer is not None
-        writer.write(bytes(opening.sealer.seal(b"whole")) + bytes(opening.sealer.seal(b"cut short"))[:-3])
-        await writer.drain()
-        writer.close()
-
-    server = await asyncio.start_server(seeder, "127.0.0.1", 0)
-    try:
-        proto = Collector()
-        await secure_channel.connect("127.0.0.1", server.sockets[0].getsockname()[1], client_context(), proto)
-        await asyncio.wait_for(proto.gone, 10)
-        assert bytes(proto.data) == b"whole" and proto.eof == 0
-        assert isinstance(proto.lost[0], ConnectionResetError)
-    finally:
-        server.close()
-        await server.wait_closed()
+    proto = await receive_from_seeder(
+        identity, lambda sealer: bytes(sealer.seal(b"whole")) + bytes(sealer.seal(b"cut short"))[:-3])
+    assert bytes(proto.data) == b"whole" and proto.eof == 0
+    assert isinstance(proto.lost[0], ConnectionResetError)
