@@ -15,13 +15,13 @@ a lone downloader is never refused.
 
 Every fault a peer can cause (bad frame, unknown file, bad token, too many requests, idleness, handshake taking
 too long) closes that one connection. Caps: connections in total and per address; when one address has too
-many connections still in the handshake the oldest is dropped, so a slow-loris cannot lock out real peers.
+many connections still in the handshake the oldest is dropped, so a slow-loris cannot lock out real peers
+(``admission.ConnectionTable``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import time
@@ -30,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from peer_node.swarm.admission import ConnectionTable
 from peer_node.swarm.catalog import ServedFiles
 from peer_node.swarm.crowd import CrowdLedger
 from peer_node.swarm.secure_channel import ServerChannel
@@ -64,9 +65,8 @@ class PieceServer:
         self.tls, self.clock = tls, clock
         self.use_sendfile = use_sendfile and tls is None  # the kernel cannot encrypt
         self._server: asyncio.Server | None = None
-        self._conns: set[_Connection] = set()
-        self._by_addr: dict[str, set[_Connection]] = defaultdict(set)
-        self._pending: dict[str, deque[_Connection]] = defaultdict(deque)
+        self.connections: ConnectionTable[_Connection] = ConnectionTable(
+            self.limits.max_connections, self.limits.max_per_address, self.limits.max_pending_per_address)
         self.bytes_sent_total = 0
         self._sent_by_user: dict[str, int] = defaultdict(int)
         self._ledgers: dict[str, CrowdLedger] = {}  # file sha256 -> who got which piece (complete files only)
@@ -80,7 +80,7 @@ class PieceServer:
 
     @property
     def connection_count(self) -> int:
-        return len(self._conns)
+        return len(self.connections)
 
     def bytes_sent_by_user(self) -> dict[str, int]:
         return dict(self._sent_by_user)
@@ -97,51 +97,13 @@ class PieceServer:
     async def close(self) -> None:
         if self._server is not None:
             self._server.close()
-        for conn in list(self._conns):
+        for conn in list(self.connections.all):
             conn.abort()
         if self._server is not None:
             await self._server.wait_closed()
             self._server = None
 
     # --- bookkeeping used by connections ---------------------------------------------------------------------
-    def _admit(self, conn: _Connection) -> bool:
-        addr = conn.addr
-        if len(self._by_addr[addr]) >= self.limits.max_per_address and not self._evict_pending(addr):
-            return False
-        if len(self._conns) >= self.limits.max_connections and not self._evict_pending(None):
-            return False
-        if len(self._pending[addr]) >= self.limits.max_pending_per_address:
-            self._evict_pending(addr)
-        self._conns.add(conn)
-        self._by_addr[addr].add(conn)
-        self._pending[addr].append(conn)
-        return True
-
-    def _evict_pending(self, addr: str | None) -> bool:
-        queues = [self._pending[addr]] if addr is not None else list(self._pending.values())
-        oldest: _Connection | None = None
-        for queue in queues:
-            if queue and (oldest is None or queue[0].opened_at < oldest.opened_at):
-                oldest = queue[0]
-        if oldest is None:
-            return False
-        oldest.abort()
-        return True
-
-    def _handshake_done(self, conn: _Connection) -> None:
-        with contextlib.suppress(ValueError):
-            self._pending[conn.addr].remove(conn)
-
-    def _forget(self, conn: _Connection) -> None:
-        self._conns.discard(conn)
-        self._by_addr[conn.addr].discard(conn)
-        if not self._by_addr[conn.addr]:
-            del self._by_addr[conn.addr]
-        with contextlib.suppress(ValueError):
-            self._pending[conn.addr].remove(conn)
-        if not self._pending.get(conn.addr, True):
-            del self._pending[conn.addr]
-
     def _join_crowd(self, conn: _Connection, store: PieceStore) -> CrowdLedger | None:
         if not self.limits.spread_crowds or not store.is_complete:
             return None
@@ -197,7 +159,7 @@ class _Connection(asyncio.Protocol):
         self.transport = transport
         peer = transport.get_extra_info("peername")
         self.addr = str(peer[0]) if isinstance(peer, tuple) else str(peer)
-        if not self.server._admit(self):
+        if not self.server.connections.admit(self):
             self.closed = True
             transport.abort()
             return
@@ -264,7 +226,7 @@ class _Connection(asyncio.Protocol):
         if not store.is_complete:
             store.add_listener(self._on_store_piece)
         self.crowd = self.server._join_crowd(self, store)
-        self.server._handshake_done(self)
+        self.server.connections.accepted(self)
         self.sender = asyncio.get_running_loop().create_task(self._send_loop())
 
     def _on_request(self, req: Request) -> None:
@@ -410,7 +372,7 @@ class _Connection(asyncio.Protocol):
             self.sender.cancel()
         self.wake.set()
         self.can_write.set()
-        self.server._forget(self)
+        self.server.connections.forget(self)
 
 
 def _current_task() -> asyncio.Task[Any] | None:

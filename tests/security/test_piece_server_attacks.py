@@ -126,7 +126,7 @@ async def test_connection_floods_are_capped_per_address_and_in_total(tmp_path: P
                 conns.append(await asyncio.open_connection("127.0.0.1", server.port, local_addr=(source, 0)))
         await asyncio.sleep(0.2)  # let the server see them all
         assert server.connection_count <= 12
-        assert all(len(group) <= 6 for group in server._by_addr.values())
+        assert all(len(group) <= 6 for group in server.connections.by_addr.values())
     finally:
         for _reader, writer in conns:
             writer.close()
