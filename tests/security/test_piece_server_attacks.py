@@ -180,3 +180,26 @@ async def test_a_peer_that_goes_silent_after_its_handshake_is_closed_after_the_i
         conn.close()
     events = FrameReceiver().feed(got)
     assert isinstance(events[0], Bitfield) and isinstance(events[-1], Goodbye) and "idle" in events[-1].reason
+
+
+@pytest.mark.parametrize("case", ["tampered record", "impossible length", "plaintext frame"])
+async def test_a_broken_record_closes_that_connection_without_a_byte_of_any_piece(world: World, case: str) -> None:
+    token = token_for(world.meta.sha256, fingerprint=world.me.fingerprint)
+    bystander = asyncio.create_task(tls_talk(world, world.me, token))
+    conn = await asyncio.to_thread(SecureSocket, world.server.port)
+    try:
+        hello = encode(Handshake(bytes.fromhex(world.meta.sha256), token.encode(), cert=world.me.cert_der,
+                                 proof=world.me.prove(conn.binding))) + encode(Request(0, 0, PIECE))
+        if case == "tampered record":
+            sealed = bytearray(conn.seal(hello))
+            sealed[len(sealed) // 2] ^= 0x40
+            conn.send_raw(bytes(sealed))
+        elif case == "impossible length":
+            conn.send_raw(struct.pack(">I", 0xFFFFFFF0))
+        else:  # the peer protocol in clear after the opening: not a record
+            conn.send_raw(hello)
+        got = await asyncio.to_thread(conn.read_all)
+    finally:
+        conn.close()
+    assert got == b"" and conn.hung_up  # closed at once, without a frame: nothing was opened, nothing answered
+    assert any(isinstance(e, Piece) for e in await bystander)

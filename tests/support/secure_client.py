@@ -7,7 +7,6 @@ frame header) inside a genuine connection. Async tests run it with ``asyncio.to_
 
 from __future__ import annotations
 
-import contextlib
 import socket
 
 from peer_node.swarm.secure_channel import SecureOpening
@@ -38,24 +37,38 @@ class SecureSocket:
         assert binding
         self.binding = bytes(binding)
         self.server_fingerprint = fingerprint_of(opening.ssl_object.getpeercert(binary_form=True) or b"")
+        self.hung_up = False  # read_all ended because the seeder closed or reset the connection, not by going quiet
 
     def send(self, data: bytes) -> None:
         """``data`` sealed, as the node would send it."""
         self.sock.sendall(self._sealer.seal(data))
+
+    def send_raw(self, data: bytes) -> None:
+        """``data`` as it is, outside the record layer (a forged or broken record)."""
+        self.sock.sendall(data)
+
+    def seal(self, data: bytes) -> bytes:
+        """``data`` sealed as the next record, without sending it (to tamper with it first)."""
+        return bytes(self._sealer.seal(data))
 
     def read_all(self, timeout: float = 3.0) -> bytes:
         """Every plaintext byte the seeder sends until it hangs up, goes quiet for ``timeout``, or breaks the
         record layer (what arrived before counts)."""
         self.sock.settimeout(timeout)
         got = bytearray()
-        with contextlib.suppress(OSError):  # timeouts and resets included: the answer is what arrived
-            data = self._early
+        data = self._early
+        try:
             while True:
                 if data:
                     got += b"".join(self._records.feed(data))
                 data = self.sock.recv(1 << 16)
                 if not data:
+                    self.hung_up = True
                     break
+        except TimeoutError:
+            pass
+        except OSError:  # a reset: what arrived before is the answer
+            self.hung_up = True
         return bytes(got)
 
     def close(self) -> None:
