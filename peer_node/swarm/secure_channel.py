@@ -1,4 +1,4 @@
-"""Opening a peer connection under TLS, and the seeder's end of the sealed record layer after it.
+"""Opening a peer connection under TLS, and both ends of the sealed record layer after it.
 
 Theory of operation: ``SecureOpening`` is sans-IO. It runs the TLS 1.2 handshake over two memory BIOs, then each
 end sends one HELLO inside TLS (``wire.bulk_records``: a fresh 32-byte secret) and reads the other's. From the
@@ -8,10 +8,12 @@ possible: OpenSSL reads exactly one TLS record at a time from them (no read-ahea
 stay in the BIO for us. The ``SSLObject`` stays available for what TLS proved: the seeder's certificate (the
 client pins its fingerprint) and the channel binding (the client signs it to prove its own certificate).
 
-The client drives the opening with socket calls on the loop (``tls_stream``). The seeder puts a
+The downloader (``connect``) drives the opening with socket calls on the loop, then hands the socket to asyncio
+with a ``ClientChannel`` in front of the peer link: ciphertext is received into one buffer and each whole record
+is opened straight into the memory the link offers (the piece buffer, for a PIECE body). The seeder puts a
 ``ServerChannel`` in front of each connection's protocol: it feeds the opening from ``data_received``, then
-opens incoming records and hands the plaintext on, and gives the inner protocol a ``SealedTransport`` whose
-``write`` seals. The inner protocol is told of the connection at once (so the seeder's connection caps and
+opens incoming records and hands the plaintext on. Both give the inner protocol a ``SealedTransport`` whose
+``write`` seals. The seeder's inner protocol is told of the connection at once (so its connection caps and
 handshake timeout cover a peer that stalls in TLS too); what it writes before the record layer is open waits
 for it (the piece server only ever answers what it received, so in practice nothing does).
 """
