@@ -67,6 +67,16 @@ def check_length(length: int) -> None:
         raise ProtocolError(f"sealed record of {length} bytes (at most {MAX_CIPHERTEXT}, never empty)")
 
 
+def whole_record(buf: bytes | bytearray | memoryview, start: int, end: int) -> int | None:
+    """The ciphertext length of the record at ``buf[start:]`` once all of it lies before ``end``, else None;
+    ProtocolError as soon as its header shows an impossible length."""
+    if end - start < HEADER_SIZE:
+        return None
+    (length,) = RECORD_HEADER.unpack_from(buf, start)
+    check_length(length)
+    return length if end - start - HEADER_SIZE >= length else None
+
+
 class _Counter:
     def __init__(self) -> None:
         self._next = 0
@@ -145,12 +155,8 @@ class RecordStream:
         pos = 0
         buf = memoryview(self._buf)
         try:
-            while len(buf) - pos >= HEADER_SIZE:
-                (length,) = RECORD_HEADER.unpack_from(buf, pos)
-                check_length(length)
+            while (length := whole_record(buf, pos, len(buf))) is not None:
                 end = pos + HEADER_SIZE + length
-                if end > len(buf):
-                    break
                 plain = bytearray(length - TAG_SIZE)
                 self._opener.open_into(buf[pos:pos + HEADER_SIZE], buf[pos + HEADER_SIZE:end], memoryview(plain))
                 out.append(bytes(plain))

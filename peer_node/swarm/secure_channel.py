@@ -32,17 +32,16 @@ from wire.bulk_records import (
     HELLO_SIZE,
     MAX_CIPHERTEXT,
     MAX_PLAINTEXT,
-    RECORD_HEADER,
     SECRET_SIZE,
     TAG_SIZE,
     Opener,
     RecordStream,
     Sealer,
-    check_length,
     derive_keys,
     make_hello,
     parse_hello,
     sealed_size,
+    whole_record,
 )
 from wire.peer_protocol import ProtocolError
 
@@ -293,13 +292,9 @@ class ClientChannel(asyncio.BufferedProtocol):
         raw, view, inner = self.raw, self._view, self.inner
         assert raw is not None
         try:
-            while self._end - self._start >= HEADER_SIZE and not raw.is_closing():
+            while not raw.is_closing() and (length := whole_record(view, self._start, self._end)) is not None:
                 start = self._start
-                (length,) = RECORD_HEADER.unpack_from(view, start)
-                check_length(length)
                 body = start + HEADER_SIZE
-                if self._end - body < length:
-                    break
                 plain = length - TAG_SIZE
                 header, ciphertext = view[start:body], view[body:body + length]
                 self._start = body + length
