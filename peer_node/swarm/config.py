@@ -31,7 +31,7 @@ class EngineConfig:
     max_retry_delay: float = 15.0
     latency_target: float = 0.25  # seconds of a peer's speed kept in flight
     max_depth: int = 16  # pieces in flight per peer
-    pick_window: int = 32  # random tie-breaks among this many lowest-numbered equally rare pieces (locality)
+    pick_window: int = 32  # among more equally rare pieces than this, the lowest-numbered (file order)
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,10 +4,10 @@ Theory of operation: the engine asks ``swarm_source`` (the node's tracker client
 holding the file, at start, every ``refresh_interval`` and whenever it has no usable peer, so peers that join
 later are used. It keeps up to ``max_peers`` ``PeerLink``s (whom to try and when: ``roster``). Work is driven
 by callbacks, not by a task per peer: whenever a link has room (fewer pieces in flight than its ``depth``) and
-a piece buffer is free, the pure ``PiecePicker`` names a piece (rarest first, random among equals within a
-window of nearby pieces, for locality) and the link requests all its blocks. When a piece's last byte lands in
-its buffer the link calls back; the SHA-256 check and the write run in the verify threads (``workers``;
-hashlib and the write release the GIL), and the link is refilled at once so the pipe never
+a piece buffer is free, the pure ``PiecePicker`` names a piece (rarest first, the lowest-numbered among
+equals, so the whole-file hash streams from memory) and the link requests all its blocks. When a piece's last
+byte lands in its buffer the link calls back; the piece-hash check and the write run in the verify threads
+(``workers``; BLAKE3 and the write release the GIL), and the link is refilled at once so the pipe never
 drains while hashing. A good piece is marked in the store (served at once to other peers, saved for resuming)
 and reported through ``on_piece``; a bad one gives its sender a strike (dropped for this download after
 ``max_piece_failures_per_peer``) and goes back to the picker. A lost link gives back only its in-flight pieces
@@ -75,10 +75,13 @@ class DownloadEngine:
         budget, size = self.config.buffer_budget, max(1, meta.piece_size)
         self._receive_limit = max(2, budget // size, min(8, 4 * budget // size))
         # A verified piece past a gap in the whole-file hash may keep its buffer until the hash reaches it (no
-        # read-back from the file): up to a quarter of the budget more, so receiving never waits for it.
-        self._hold_slots = budget // 4 // size
+        # read-back from the file): up to a quarter of the budget more, so receiving never waits for it. The
+        # store decides, as it hashes (a count reserved here when a piece arrived was mostly taken by pieces
+        # still queued for the writer threads: 95% of pieces were read back).
+        hold_limit = budget // 4 // size
+        store.limit_held(hold_limit)
         self._held: dict[int, memoryview] = {}
-        self.buffers = BufferPool(meta.piece_size, self._receive_limit + self._hold_slots)
+        self.buffers = BufferPool(meta.piece_size, self._receive_limit + hold_limit)
         self._samples: deque[tuple[float, int]] = deque(maxlen=12)
         self._last_bytes: dict[PeerLink, int] = {}
         self._result: asyncio.Future[None] | None = None
@@ -294,13 +297,11 @@ class DownloadEngine:
             return
         self.picker.arrived_whole(job.index)
         self._verifying += 1
-        may_hold = self._hold_slots > 0
-        self._hold_slots -= may_hold
-        hash_workers().submit(asyncio.get_running_loop(), self.store.write_piece, (job.index, job.view, may_hold),
-                              lambda written, error: self._on_verified(job, may_hold, written, error))
+        hash_workers().submit(asyncio.get_running_loop(), self.store.write_piece, (job.index, job.view, True),
+                              lambda written, error: self._on_verified(job, written, error))
         self._fill(link, lazy=True)
 
-    def _on_verified(self, job: PieceJob, may_hold: bool, written: PieceWritten | None,
+    def _on_verified(self, job: PieceJob, written: PieceWritten | None,
                      error: BaseException | None) -> None:
         self._verifying -= 1
         if self._verifying == 0:
@@ -309,12 +310,10 @@ class DownloadEngine:
         if written is not None and written.held:
             self._held[job.index] = job.buffer
         else:
-            self._hold_slots += may_hold
             self.buffers.give(job.buffer)
         for index in written.released if written is not None else ():
             buf = self._held.pop(index, None)
             if buf is not None:
-                self._hold_slots += 1
                 self.buffers.give(buf)
         if error is not None or written is None:
             self._fail(f"cannot write the file: {error}")

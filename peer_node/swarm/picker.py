@@ -1,13 +1,15 @@
-"""Which piece to ask a peer for next: rarest first, random among equals, duplicates only in the endgame (pure).
+"""Which piece to ask a peer for next: rarest first, lowest among equals, duplicates only in the endgame (pure).
 
 Theory of operation: every piece is *missing*, *in flight* (with a count of peers fetching it) or *done*. Missing
 pieces sit in buckets by availability (how many connected peers have them); a bucket is a list plus a position
 map, so moving a piece between buckets or taking it out is O(1) and a pick costs O(number of distinct
-availabilities) for a peer holding everything. A pick scans the buckets from the rarest up and takes a random
-piece of the first bucket the peer can serve (random probes first, then a scan from a random start, so partial
-peers cost little too). When no missing piece is left that the peer has, the download is in its endgame: the
-peer may get a piece already in flight elsewhere (fewest fetchers first, at most ``max_duplicates`` fetchers), and
-whoever delivers first wins; the caller cancels the others. No I/O and no clock: the engine feeds it events.
+availabilities) for a peer holding everything. A pick scans the buckets from the rarest up and takes, from the
+first bucket the peer can serve, its lowest-numbered piece near the front of what is missing (with a
+``window``: the file fills front to back, as the whole-file hash wants), else a random one (random probes
+first, then a scan from a random start, so partial peers cost little too). When no missing piece is left that
+the peer has, the download is in its endgame: the peer may get a piece already in flight elsewhere (fewest
+fetchers first, at most ``max_duplicates`` fetchers), and whoever delivers first wins; the caller cancels the
+others. No I/O and no clock: the engine feeds it events.
 """
 
 from __future__ import annotations
@@ -27,10 +29,7 @@ class PiecePicker:
         self.count = piece_count
         self.rng = rng or random.Random()
         self.window = window
-        # The window scans from a random home piece, wrapping: each downloader of a crowd works its own region
-        # (so the original seeder is not asked for the same pieces by everyone) yet fills it front to back.
-        self._home = self.rng.randrange(piece_count) if piece_count else 0
-        self._cursor = 0  # no missing piece at a position (index - home) % count below this
+        self._cursor = 0  # no missing piece below this index
         self.max_duplicates = max_duplicates
         self.availability = [0] * piece_count
         self.state = [MISSING] * piece_count
@@ -51,9 +50,8 @@ class PiecePicker:
     # --- bucket plumbing ------------------------------------------------------------------------------------
     def _bucket_add(self, index: int) -> None:
         bucket = self._buckets.setdefault(self.availability[index], [])
-        position = (index - self._home) % self.count
-        if position < self._cursor:
-            self._cursor = position
+        if index < self._cursor:
+            self._cursor = index
         self._pos[index] = len(bucket)
         bucket.append(index)
         self.missing_unassigned += 1
@@ -127,11 +125,9 @@ class PiecePicker:
             if max_availability is not None and avail > max_availability:
                 break
             if bucket:
-                candidate = self._random_in(bucket, has)
+                local = self._lowest_in_window(avail, has) if self.window else None
+                candidate = local if local is not None else self._random_in(bucket, has)
                 if candidate is not None:
-                    if self.window and len(bucket) > self.window:
-                        local = self._lowest_in_window(avail, has)
-                        return candidate if local is None else local
                     return candidate
         return None
 
@@ -151,20 +147,21 @@ class PiecePicker:
         return None
 
     def _lowest_in_window(self, avail: int, has: HasPiece) -> int | None:
-        """Random among the first ``window`` equally rare pieces the peer has, counting from the home piece: still
-        a random tie-break, but with locality, so the file fills in long runs (the whole-file hash streams along
-        and disk writes stay near-sequential). The scan is bounded; None sends the caller to a random pick."""
-        state, availability, home, count = self.state, self.availability, self._home, self.count
-        while self._cursor < count and state[(home + self._cursor) % count] != MISSING:
+        """The lowest-numbered missing piece of availability ``avail`` the peer has (a bounded scan from the
+        first missing piece). Lowest, not random among the first ``window`` such pieces as before: the whole-file
+        SHA-256 is streamed in file order, and a piece left behind holds it up (random among 32, a piece waited
+        about 32 picks, and most pieces were read back from disk instead of hashed from memory). A crowd's
+        downloaders still spread out: rarest first, and the seeder refuses a piece it just gave one of them to the
+        others (``crowd``). None sends the caller to a random pick."""
+        state, availability, count = self.state, self.availability, self.count
+        while self._cursor < count and state[self._cursor] != MISSING:
             self._cursor += 1
-        found: list[int] = []
-        position, limit = self._cursor, min(count, self._cursor + 8 * self.window + 64)
-        while position < limit and len(found) < self.window:
-            index = (home + position) % count
+        index, limit = self._cursor, min(count, self._cursor + 8 * self.window + 64)
+        while index < limit:
             if state[index] == MISSING and availability[index] == avail and (has is None or has(index)):
-                found.append(index)
-            position += 1
-        return self.rng.choice(found) if found else None
+                return index
+            index += 1
+        return None
 
     def _pick_endgame(self, has: HasPiece, exclude: Container[int]) -> int | None:
         best: list[int] = []

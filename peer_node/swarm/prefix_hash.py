@@ -35,9 +35,10 @@ class Added:
 
 class PrefixHash:
     def __init__(self, count: int, written: Iterable[int], read_back: Callable[[int], Data], *,
-                 reads_per_add: int = 2, hold_reach: int = 64) -> None:
+                 reads_per_add: int = 2, hold_reach: int = 64, max_held: int | None = None) -> None:
         self.count = count
         self.reads_per_add, self.hold_reach = reads_per_add, hold_reach
+        self.max_held = max_held  # buffers held at once (None: no bound); the caller's memory, so its call
         self._read_back = read_back
         self._lock = threading.Lock()
         self._hash = hashlib.sha256()
@@ -51,7 +52,7 @@ class PrefixHash:
         """Record piece ``index`` as written (``data``: its bytes, if the caller has them) and hash as far as the
         prefix goes, reading back at most ``reads_per_add`` pieces, unless another thread is hashing already.
         A piece is held only within ``hold_reach`` of the prefix (one far ahead would wait for the whole
-        download). Thread-safe."""
+        download) and while fewer than ``max_held`` are. Thread-safe."""
         released: list[int] = []
         with self._lock:
             if index < self._next or index in self._written or (self._busy and index == self._next):
@@ -59,7 +60,8 @@ class PrefixHash:
             held = False
             if self._busy or index != self._next:
                 self._written.add(index)
-                held = may_hold and data is not None and index - self._next <= self.hold_reach
+                held = (may_hold and data is not None and index - self._next <= self.hold_reach
+                        and (self.max_held is None or len(self._held) < self.max_held))
                 if held:
                     assert data is not None
                     self._held[index] = data
@@ -72,10 +74,6 @@ class PrefixHash:
             to_come = self.count - self._next - len(self._written)
             reads = max(self.reads_per_add, -(-backlog // max(1, to_come)))
         return Added(held, self._hash_run(index, data, released, reads))
-
-    def holds(self, index: int, may_hold: bool) -> bool:
-        """Whether ``add`` would take piece ``index`` from memory (a hint: read without the lock)."""
-        return index == self._next or (may_hold and index - self._next <= self.hold_reach)
 
     def drain(self) -> None:
         """Hash every written piece left past the prefix, reading back as many as needed (at the end of a

@@ -6,12 +6,12 @@ HANDSHAKE, REQUEST, CANCEL, KEEPALIVE, GOODBYE) with ``wire.peer_protocol`` and 
 that file (bound to the client's certificate fingerprint under TLS); otherwise the client gets GOODBYE and no
 byte of any piece. Under TLS each connection sits behind a ``secure_channel.ServerChannel``: TLS opens it, sealed
 records carry it. Requests queue per connection and one sender task answers them in order: the PIECE header with
-``transport.write`` and the body with ``loop.sendfile`` (the kernel copies file to socket; under TLS, where sendfile
-cannot work, a ``preadv`` in a thread, and header and body each one sealed record). A request for a piece the store
-has not verified gets REJECT. While a file downloads here, the store tells every connection on it of each newly
-verified piece (HAVE). A complete file served to several downloaders at once is spread among them: a piece one of
-them was given already is refused to the others, who fetch it from that one (``crowd.CrowdLedger``, super-seeding);
-a lone downloader is never refused.
+``transport.write`` and the body with ``loop.sendfile`` (the kernel copies file to socket; under TLS, where
+sendfile cannot work, ``store.read_block`` in a thread, and header and body each one sealed record). A request
+for a piece the store has not verified gets REJECT. While a file downloads here, the store tells every
+connection on it of each newly verified piece (HAVE). A complete file served to several downloaders at once is
+spread among them: a piece one of them was given already is refused to the others, who fetch it from that one
+(``crowd.CrowdLedger``, super-seeding); a lone downloader is never refused.
 
 Every fault a peer can cause (bad frame, unknown file, bad token, too many requests, idleness, handshake taking
 too long) closes that one connection. Caps: connections in total and per address; when one address has too
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
+import mmap
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable
@@ -321,11 +321,12 @@ class _Connection(asyncio.Protocol):
         # downloader opens the body straight into its piece buffer; then wait while the transport's buffer is full.
         if self.server.tls is None:  # a plain transport may keep the buffer it was given
             body = memoryview(bytearray(length))
-        else:  # the write seals (copies) it: one buffer per connection, no fresh megabyte per block
+        else:  # the write seals (copies) it: one buffer per connection, no fresh megabyte per block, and
+            # page-aligned (an mmap), so a block the page cache lacks is read past it (store.read_block)
             if self.body is None or len(self.body) < length:
-                self.body = memoryview(bytearray(length))
+                self.body = memoryview(mmap.mmap(-1, length))
             body = self.body[:length]
-        got = await loop.run_in_executor(None, os.preadv, store.file.fileno(), [body], offset)
+        got = await loop.run_in_executor(None, store.read_block, body, offset)
         if got != length:
             raise OSError("short read from the shared file")
         if self.gone() or not self.session.is_outstanding(key):  # cancelled while we read

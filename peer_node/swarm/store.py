@@ -13,11 +13,12 @@ the usual case. ``finish`` compares it (re-reading the whole file only if the st
 wrong) and moves the file into place without ever overwriting; the store then keeps serving the same inode from
 its final path.
 
-A piece the whole-file hash takes from memory is written past the page cache (``direct_io``, when the filesystem
-allows it; the engine's buffers are page-aligned). A piece the hash must read back later goes through the page
-cache, where that read is cheap (read back from disk it cost more than the direct write saved).
+A download's pieces are written and read back past the page cache (``direct_io``, when the filesystem allows
+it; the engine's and the server's buffers are page-aligned): a new page in the cache was the dearest thing a
+download touched here, and a download's pages are not what the user's cache is for. A shared file is read
+through the cache.
 
-Readers (the piece server's sendfile, the engine's writer threads) hold the file descriptor through
+Readers (the piece server's sendfile and ``read_block``, the engine's writer threads) hold the file descriptor through
 ``acquire``/``release`` so that ``close`` never pulls a descriptor out from under a system call.
 """
 
@@ -30,6 +31,7 @@ import contextlib
 import hashlib
 import io
 import json
+import mmap
 import os
 import shutil
 import stat
@@ -38,7 +40,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from peer_node.swarm.direct_io import open_direct, write_at
+from peer_node.swarm.direct_io import open_direct, read_at, write_at
 from peer_node.swarm.errors import DownloadFailed
 from peer_node.swarm.prefix_hash import PrefixHash
 from wire.errors import Conflict, NotFound
@@ -74,7 +76,7 @@ class PieceStore:
         self._users = 0
         self._closed = False
         self._save_handle: asyncio.TimerHandle | None = None
-        self._direct_fd = -1  # the same open file for O_DIRECT writes, when the filesystem allows
+        self._direct_fd = -1  # the same open file for O_DIRECT, when the filesystem allows
         self._direct_ok = True
         # The whole-file SHA-256, streamed over the written prefix by the writer threads (see prefix_hash).
         self._prefix = PrefixHash(meta.piece_count, () if complete else self._verified_pieces(), self._read_back)
@@ -188,27 +190,36 @@ class PieceStore:
 
     def write_piece(self, index: int, data: memoryview | bytearray, may_hold: bool = False) -> PieceWritten:
         """``verify_and_write``, and feed the whole-file hash. With ``may_hold`` a good piece's ``data`` may be
-        kept (``held``) until the whole-file hash reaches it, which spares reading it back from the file; the
-        caller must then leave that memory alone until the piece comes back in some call's ``released``."""
+        kept (``held``, at most ``hold_limit`` at once) until the whole-file hash reaches it, which spares reading
+        it back from the file; the caller must then leave that memory alone until the piece comes back in some
+        call's ``released``."""
         if piece_digest(data) != self.meta.piece_hashes[index]:
             return PieceWritten(False, False, ())
-        # Past the page cache only what the whole-file hash takes from memory: a piece it must read back later
-        # (the picker starts at a random piece, so often half the file) is read from the page cache, not disk.
-        direct = self._direct_fd if self._direct_ok and self._prefix.holds(index, may_hold) else -1
+        direct = self._direct_fd if self._direct_ok else -1
         if not write_at(self._fd, direct, memoryview(data), index * self.meta.piece_size):
             self._direct_ok = False
         added = self._prefix.add(index, data, may_hold=may_hold)
         return PieceWritten(True, added.held, added.released)
 
+    def limit_held(self, count: int) -> None:
+        """At most ``count`` pieces held by ``write_piece`` at once (the caller's buffers: its memory bound)."""
+        self._prefix.max_held = count
+
+    def read_block(self, view: memoryview, offset: int) -> int:
+        """Thread-safe: fill ``view`` from ``offset`` of the file (fewer bytes only past its end); past the page
+        cache if this store wrote the file so (a download, also once complete: see ``direct_io``). The caller
+        holds ``acquire``."""
+        return read_at(self._fd, self._direct_fd, view, offset)
+
     def _read_back(self, index: int) -> memoryview:
-        """Piece ``index`` from disk into this thread's scratch buffer (a fresh 1 MiB ``bytes`` per piece
-        costs an mmap and page faults every time)."""
+        """Piece ``index`` from the file into this thread's scratch buffer (a fresh 1 MiB ``bytes`` per piece
+        costs an mmap and page faults every time; an ``mmap`` is page-aligned, as a direct read wants)."""
         length = self._piece_len(index)
-        scratch: bytearray | None = getattr(_SCRATCH, "buf", None)
+        scratch: mmap.mmap | None = getattr(_SCRATCH, "buf", None)
         if scratch is None or len(scratch) < length:
-            scratch = _SCRATCH.buf = bytearray(length)
+            scratch = _SCRATCH.buf = mmap.mmap(-1, length)
         view = memoryview(scratch)[:length]
-        got = os.preadv(self._fd, [view], index * self.meta.piece_size)
+        got = self.read_block(view, index * self.meta.piece_size)
         return view[:got]
 
     def _verified_pieces(self) -> list[int]:

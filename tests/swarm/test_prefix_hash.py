@@ -49,6 +49,16 @@ def test_held_pieces_are_hashed_from_memory_and_released_once() -> None:
     assert prefix.digest() == whole(pieces) and prefix.read_backs == 1
 
 
+def test_no_more_pieces_are_held_than_the_caller_allows() -> None:
+    pieces = pieces_of(6)
+    prefix = PrefixHash(6, (), lambda i: bytearray(pieces[i]), max_held=2)
+    assert [prefix.add(i, bytearray(pieces[i]), may_hold=True).held for i in (1, 2, 3, 4)] == [True, True, False,
+                                                                                                  False]
+    assert prefix.add(0, bytearray(pieces[0]), may_hold=True).released == (1, 2)
+    assert prefix.add(5, bytearray(pieces[5]), may_hold=True).held is False  # the prefix took it from memory
+    assert prefix.digest() == whole(pieces) and prefix.read_backs == 2  # 3 and 4, not held, came from the file
+
+
 def test_a_duplicate_piece_is_neither_hashed_twice_nor_held() -> None:
     pieces = pieces_of(3)
     prefix = PrefixHash(3, (), lambda i: bytearray(pieces[i]))
