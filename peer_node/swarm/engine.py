@@ -372,7 +372,7 @@ class DownloadEngine:
 
     def on_link_have(self, link: PeerLink, index: int) -> None:
         self.picker.peer_got(index)
-        self._fill(link)
+        self._fill(link, lazy=True)  # news for an idle link; one with requests out is topped up as they land
 
     def on_link_lost(self, link: PeerLink, reason: str) -> None:
         peer = self.roster.get(link.addr)

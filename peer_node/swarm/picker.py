@@ -125,7 +125,7 @@ class PiecePicker:
             if max_availability is not None and avail > max_availability:
                 break
             if bucket:
-                local = self._lowest_in_window(avail, has) if self.window else None
+                local = self._lowest(bucket, avail, has) if self.window else None
                 candidate = local if local is not None else self._random_in(bucket, has)
                 if candidate is not None:
                     return candidate
@@ -146,13 +146,16 @@ class PiecePicker:
                 return candidate
         return None
 
-    def _lowest_in_window(self, avail: int, has: HasPiece) -> int | None:
-        """The lowest-numbered missing piece of availability ``avail`` the peer has (a bounded scan from the
-        first missing piece). Lowest, not random among the first ``window`` such pieces as before: the whole-file
+    def _lowest(self, bucket: list[int], avail: int, has: HasPiece) -> int | None:
+        """The lowest-numbered missing piece of availability ``avail`` (``bucket``) the peer has: looked for
+        among the bucket itself when it holds at most ``window`` pieces, else by a bounded scan from the first
+        missing piece. Lowest, not random among the first ``window`` such pieces as before: the whole-file
         SHA-256 is streamed in file order, and a piece left behind holds it up (random among 32, a piece waited
         about 32 picks, and most pieces were read back from disk instead of hashed from memory). A crowd's
-        downloaders still spread out: rarest first, and the seeder refuses a piece it just gave one of them to the
-        others (``crowd``). None sends the caller to a random pick."""
+        downloaders still spread out: rarest first, and the seeder refuses a piece it just gave one of them to
+        the others (``crowd``). None sends the caller to a random pick."""
+        if len(bucket) <= self.window:
+            return min((i for i in bucket if has is None or has(i)), default=None)
         state, availability, count = self.state, self.availability, self.count
         while self._cursor < count and state[self._cursor] != MISSING:
             self._cursor += 1

@@ -41,6 +41,7 @@ from wire.peer_protocol import MAX_REQUESTS_IN_FLIGHT, VERSION, Cancel, Handshak
 from wire.peer_session import BlockKey, Geometry, PeerSession, Role, State
 from wire.tokens import InvalidToken, TokenVerifier
 
+HAVE_DELAY = 0.01  # seconds a HAVE may wait for others to share its write (a piece takes longer to fetch)
 log = logging.getLogger(__name__)
 
 
@@ -146,6 +147,7 @@ class _Connection(asyncio.Protocol):
         self.in_sendfile = False  # the transport refuses writes meanwhile: they wait in the outbox
         self.outbox: list[bytes] = []
         self.body: memoryview | None = None  # the block read for a sealed write (TLS), reused
+        self.haves: list[bytes] = []  # HAVE frames gathered for one write (see _on_store_piece)
 
     def write(self, data: bytes) -> None:
         if self.in_sendfile:
@@ -242,8 +244,20 @@ class _Connection(asyncio.Protocol):
         self.wake.set()
 
     def _on_store_piece(self, index: int) -> None:
-        if self.transport is not None and not self.closed and self.session.state is State.READY:
-            self.write(self.session.have(index))
+        """Tell the peer of a piece verified here, gathered with the others of the next ``HAVE_DELAY`` seconds
+        into one write: in a flash crowd every node tells each of its peers of every piece, and a write of its
+        own per HAVE (one sealed record, one system call, one wake-up of the peer's process) was a large part of
+        the crowd's CPU for a few bytes each."""
+        if self.transport is None or self.closed or self.session.state is not State.READY:
+            return
+        self.haves.append(self.session.have(index))
+        if len(self.haves) == 1:
+            asyncio.get_running_loop().call_later(HAVE_DELAY, self._flush_haves)
+
+    def _flush_haves(self) -> None:
+        if self.haves and not self.closed:
+            self.write(b"".join(self.haves))
+        self.haves.clear()
 
     def _tick(self) -> None:
         """Handshake and idle timeouts: one timer per connection, re-armed rather than one per frame."""

@@ -23,7 +23,7 @@ from tests.swarm.helpers import (
     token_for,
 )
 from wire.frame_receiver import FrameReceiver
-from wire.peer_protocol import Bitfield, Goodbye, Handshake, Piece, ProtocolError, Request, encode
+from wire.peer_protocol import Bitfield, Goodbye, Handshake, Have, Piece, ProtocolError, Request, encode
 from wire.records import FileMeta
 
 PIECE = 16 * 1024
@@ -187,4 +187,43 @@ async def test_a_peer_that_stops_reading_is_dropped(tmp_path: Path) -> None:
         assert seeder.server.bytes_sent_total < meta.size
     finally:
         sock.close()
+        await seeder.close()
+
+
+async def test_haves_of_pieces_verified_together_share_one_write(tmp_path: Path) -> None:
+    # In a flash crowd every node tells each peer of every piece: one write per HAVE (a sealed record, a system
+    # call and a wake-up of the peer each) was a large share of the crowd's CPU, so they go out together.
+    data = make_file(tmp_path / "src.bin", 4 * PIECE)
+    meta = meta_of("src.bin", data, PIECE)
+    store = PieceStore.open_partial(tmp_path / "dl.part", tmp_path / "dl.state", meta)
+    seeder = await start_seeder("seed", [store])
+    reader, writer = await asyncio.open_connection("127.0.0.1", seeder.server.port)
+    try:
+        writer.write(encode(Handshake(bytes.fromhex(meta.sha256), token_for(meta.sha256).encode())))
+        receiver = FrameReceiver()
+        events: list[object] = []
+        async with asyncio.timeout(5):
+            while not any(isinstance(e, Bitfield) for e in events):
+                events += receiver.feed(await reader.read(65536))
+        (conn,) = seeder.server.connections.all
+        assert conn.transport is not None
+        writes: list[bytes] = []
+        write = conn.transport.write
+
+        def counted(chunk: bytes | bytearray | memoryview) -> None:
+            writes.append(bytes(chunk))
+            write(chunk)
+
+        conn.transport.write = counted  # type: ignore[method-assign, assignment]
+        for i in (2, 0, 3):
+            assert store.write_piece(i, bytearray(data[i * PIECE:(i + 1) * PIECE])).ok
+            store.mark_verified(i)
+        async with asyncio.timeout(5):
+            while sum(isinstance(e, Have) for e in events) < 3:
+                events += receiver.feed(await reader.read(65536))
+        assert [e.index for e in events if isinstance(e, Have)] == [2, 0, 3]
+        assert len(writes) == 1
+    finally:
+        writer.close()
+        store.close()
         await seeder.close()
