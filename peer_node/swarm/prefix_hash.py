@@ -52,7 +52,7 @@ class PrefixHash:
         """Record piece ``index`` as written (``data``: its bytes, if the caller has them) and hash as far as the
         prefix goes, reading back at most ``reads_per_add`` pieces, unless another thread is hashing already.
         A piece is held only within ``hold_reach`` of the prefix (one far ahead would wait for the whole
-        download) and while fewer than ``max_held`` are. Thread-safe."""
+        download) and among the ``max_held`` nearest the prefix. Thread-safe."""
         released: list[int] = []
         with self._lock:
             if index < self._next or index in self._written or (self._busy and index == self._next):
@@ -60,13 +60,13 @@ class PrefixHash:
             held = False
             if self._busy or index != self._next:
                 self._written.add(index)
-                held = (may_hold and data is not None and index - self._next <= self.hold_reach
-                        and (self.max_held is None or len(self._held) < self.max_held))
+                held = may_hold and data is not None and index - self._next <= self.hold_reach and self._room_for(
+                    index, released)
                 if held:
                     assert data is not None
                     self._held[index] = data
                 if self._busy or self._next not in self._written:
-                    return Added(held, ())
+                    return Added(held, tuple(released))
                 index, data = self._take_next(released)  # written before: left over, or a resumed download
             self._busy = True
             # Spread the read-backs over the pieces still to come, so the backlog is gone when the last one is.
@@ -74,6 +74,20 @@ class PrefixHash:
             to_come = self.count - self._next - len(self._written)
             reads = max(self.reads_per_add, -(-backlog // max(1, to_come)))
         return Added(held, self._hash_run(index, data, released, reads))
+
+    def _room_for(self, index: int, released: list[int]) -> bool:
+        """Whether piece ``index`` may be held (call with the lock): while fewer than ``max_held`` are, or in
+        place of the held piece farthest from the prefix if that one is farther (it goes to ``released`` and
+        will be read back). So the held pieces are always those the hash needs soonest: a slow peer's piece
+        arriving late no longer finds every slot taken by pieces far ahead of it."""
+        if self.max_held is None or len(self._held) < self.max_held:
+            return True
+        farthest = max(self._held, default=-1)
+        if farthest <= index:
+            return False
+        del self._held[farthest]
+        released.append(farthest)
+        return True
 
     def drain(self) -> None:
         """Hash every written piece left past the prefix, reading back as many as needed (at the end of a

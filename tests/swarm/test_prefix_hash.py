@@ -9,7 +9,7 @@ from pathlib import Path
 
 from peer_node.swarm import PieceStore
 from peer_node.swarm.buffers import BufferPool
-from peer_node.swarm.prefix_hash import PrefixHash
+from peer_node.swarm.prefix_hash import Added, PrefixHash
 from tests.swarm.helpers import make_file, meta_of
 
 PIECE = 16 * 1024
@@ -57,6 +57,20 @@ def test_no_more_pieces_are_held_than_the_caller_allows() -> None:
     assert prefix.add(0, bytearray(pieces[0]), may_hold=True).released == (1, 2)
     assert prefix.add(5, bytearray(pieces[5]), may_hold=True).held is False  # the prefix took it from memory
     assert prefix.digest() == whole(pieces) and prefix.read_backs == 2  # 3 and 4, not held, came from the file
+
+
+def test_a_piece_nearer_the_prefix_takes_the_place_of_the_farthest_held_one() -> None:
+    # A slow peer's piece arriving late must find room: the hash needs it before the pieces far ahead.
+    pieces = pieces_of(6)
+    prefix = PrefixHash(6, (), lambda i: bytearray(pieces[i]), max_held=2)
+    assert prefix.add(4, bytearray(pieces[4]), may_hold=True).held
+    assert prefix.add(5, bytearray(pieces[5]), may_hold=True).held
+    assert prefix.add(2, bytearray(pieces[2]), may_hold=True) == Added(True, (5,))  # 5 is read back later
+    assert prefix.add(3, bytearray(pieces[3]), may_hold=True) == Added(True, (4,))
+    assert prefix.add(1, bytearray(pieces[1]), may_hold=True) == Added(True, (3,))
+    assert sorted(prefix.held()) == [1, 2]
+    assert prefix.add(0, bytearray(pieces[0]), may_hold=True).released == (1, 2)
+    assert prefix.digest() == whole(pieces) and prefix.read_backs == 3
 
 
 def test_a_duplicate_piece_is_neither_hashed_twice_nor_held() -> None:
