@@ -1,7 +1,11 @@
 """Piece geometry shared by the tracker (validation) and the nodes (hashing, downloading), and the piece digest.
 
-Pieces default to 512 KiB and grow in powers of two so that a file has at most about 2,000 pieces; every piece
-is ``piece_size`` bytes but the last, which holds the remainder. An empty file has zero pieces.
+Pieces default to 2 MiB and grow in powers of two so that a file has at most about 2,000 pieces; every piece
+is ``piece_size`` bytes but the last, which holds the remainder. An empty file has zero pieces. Why 2 MiB and
+not BitTorrent's usual 256 KiB-1 MiB: every piece costs a node Python work (a request, a hand-off to a writer
+thread and back, a HAVE to every peer, picker and hash bookkeeping), and on two cores that, not the bytes, is
+what a flash crowd runs out of. A crowd of 8 on 256 MiB (bench, 2 runs each): 512 KiB pieces 4.5-4.7 s and
+8.4-8.8 CPU-s, 1 MiB 3.8-4.1 s and 6.9-7.6, 2 MiB 3.6 s and 6.6; a 1 GiB swarm 3->1 gains ~7% over 1 MiB pieces.
 
 A piece's digest is BLAKE3 (32 bytes); the whole file's is SHA-256 (the contract names it). Why two: every byte
 is hashed twice, once per piece as it arrives and once into the whole-file hash, and SHA-256 runs at 1.7 GB/s on
@@ -14,7 +18,7 @@ from __future__ import annotations
 
 import blake3
 
-MIN_PIECE_SIZE = 512 * 1024  # the default floor
+MIN_PIECE_SIZE = 2 * 1024 * 1024  # the default floor
 MIN_ACCEPTED_PIECE_SIZE = 16 * 1024  # what a tracker accepts (tests use small pieces)
 MAX_PIECE_SIZE = 64 * 1024 * 1024
 TARGET_PIECES = 2000

@@ -10,7 +10,7 @@ import pytest
 
 from peer_node.hashing import hash_file
 from wire.errors import BadInput, NotFound
-from wire.pieces import piece_count, piece_digest
+from wire.pieces import MIN_PIECE_SIZE, piece_count, piece_digest
 
 
 def test_piece_and_whole_hashes_match_hashlib(tmp_path: Path) -> None:
@@ -29,7 +29,7 @@ def test_default_piece_size_comes_from_the_file_size(tmp_path: Path) -> None:
     path = tmp_path / "f.bin"
     path.write_bytes(b"x" * 1000)
     h = hash_file(str(path))
-    assert h.piece_size == 512 * 1024 and len(h.piece_hashes) == 1
+    assert h.piece_size == MIN_PIECE_SIZE and len(h.piece_hashes) == 1
 
 
 def test_empty_file_has_no_pieces(tmp_path: Path) -> None:
