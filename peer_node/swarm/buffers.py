@@ -33,3 +33,33 @@ class BufferPool:
 
     def give(self, buf: memoryview) -> None:
         self._free.append(buf)
+
+
+class HeldBuffers:
+    """The pool's buffers the whole-file hash keeps (``PieceStore.write_piece`` said ``held``) until it hands them
+    back (``released``). The two news come from different writer threads through the event loop, in either
+    order: a piece may be released by another thread's call before the callback saying it is held has run.
+    That is remembered, so the buffer goes back to the pool either way instead of staying out of it for good."""
+
+    def __init__(self, pool: BufferPool) -> None:
+        self.pool = pool
+        self._held: dict[int, memoryview] = {}
+        self._released_early: set[int] = set()
+
+    def __len__(self) -> int:
+        return len(self._held)
+
+    def settle(self, index: int, buf: memoryview, held: bool, released: tuple[int, ...]) -> None:
+        """After piece ``index`` (in ``buf``) was written: keep ``buf`` if ``held``, and give back the buffers
+        of the ``released`` pieces."""
+        if held and index not in self._released_early:
+            self._held[index] = buf
+        else:
+            self._released_early.discard(index)
+            self.pool.give(buf)
+        for other in released:
+            kept = self._held.pop(other, None)
+            if kept is not None:
+                self.pool.give(kept)
+            elif other != index:
+                self._released_early.add(other)

@@ -27,7 +27,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 
-from peer_node.swarm.buffers import BufferPool
+from peer_node.swarm.buffers import BufferPool, HeldBuffers
 from peer_node.swarm.config import EngineConfig, EngineProgress, SwarmSnapshot
 from peer_node.swarm.crowd import SeedRefusals
 from peer_node.swarm.errors import DownloadFailed
@@ -83,9 +83,8 @@ class DownloadEngine:
         # decides, as it hashes: a count reserved here on arrival went to pieces still queued for the writers.
         hold_limit = max(1, (2 * budget - self._receive_limit * size) // size)
         store.limit_held(hold_limit)
-        self._held: dict[int, memoryview] = {}
-        self._released_early: set[int] = set()  # released before the callback that says they are held ran
         self.buffers = BufferPool(meta.piece_size, self._receive_limit + hold_limit)
+        self._held = HeldBuffers(self.buffers)
         self._samples: deque[tuple[float, int]] = deque(maxlen=12)
         self._last_bytes: dict[PeerLink, int] = {}
         self._result: asyncio.Future[None] | None = None
@@ -311,19 +310,10 @@ class DownloadEngine:
         if self._verifying == 0:
             self._drained.set()
         self.store.release()
-        # A held piece may be released by another writer thread whose callback runs first (the hash reached
-        # it, or a nearer piece took its place): remember that, or its buffer would stay out of the pool for good.
-        if written is not None and written.held and job.index not in self._released_early:
-            self._held[job.index] = job.buffer
-        else:
-            self._released_early.discard(job.index)
+        if written is None:
             self.buffers.give(job.buffer)
-        for index in written.released if written is not None else ():
-            buf = self._held.pop(index, None)
-            if buf is not None:
-                self.buffers.give(buf)
-            elif index != job.index:
-                self._released_early.add(index)
+        else:
+            self._held.settle(job.index, job.buffer, written.held, written.released)
         if error is not None or written is None:
             self._fail(f"cannot write the file: {error}")
             return
