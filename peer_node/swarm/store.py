@@ -195,8 +195,7 @@ class PieceStore:
         call's ``released``."""
         if piece_digest(data) != self.meta.piece_hashes[index]:
             return PieceWritten(False, False, ())
-        direct = self._direct_fd if self._direct_ok else -1
-        if not write_at(self._fd, direct, memoryview(data), index * self.meta.piece_size):
+        if not write_at(self._fd, self._direct, memoryview(data), index * self.meta.piece_size):
             self._direct_ok = False
         added = self._prefix.add(index, data, may_hold=may_hold)
         return PieceWritten(True, added.held, added.released)
@@ -209,7 +208,7 @@ class PieceStore:
         """Thread-safe: fill ``view`` from ``offset`` of the file (fewer bytes only past its end); past the page
         cache if this store wrote the file so (a download, also once complete: see ``direct_io``). The caller
         holds ``acquire``."""
-        return read_at(self._fd, self._direct_fd, view, offset)
+        return read_at(self._fd, self._direct, view, offset)
 
     def _read_back(self, index: int) -> memoryview:
         """Piece ``index`` from the file into this thread's scratch buffer (a fresh 1 MiB ``bytes`` per piece
@@ -232,7 +231,13 @@ class PieceStore:
     @property
     def writes_direct(self) -> bool:
         """Whether aligned pieces bypass the page cache (see the module doc)."""
-        return self._direct_fd >= 0 and self._direct_ok
+        return self._direct >= 0
+
+    @property
+    def _direct(self) -> int:
+        """The O_DIRECT descriptor, or -1 once the filesystem refused a direct write (reads then stop trying
+        too, instead of being refused and repeated through the cache every time)."""
+        return self._direct_fd if self._direct_ok else -1
 
     @property
     def read_backs(self) -> int:
