@@ -5,8 +5,8 @@ nothing at open (the file was hashed when shared; a downloader verifies what it 
 the temporary file of a download: it is sized with ``ftruncate`` (sparse, so an 8 GiB download costs no memory
 on tmpfs), pieces are hashed and written at their offset with ``os.pwrite`` by ``verify_and_write`` in a worker
 thread, and the event loop then records them with ``mark_verified``. The verified bitfield goes to a small JSON
-state file, replaced atomically and debounced (at most one write per ``SAVE_DELAY``, no fsync): a killed node
-loses at most the last fraction of a second of pieces, never claims a piece it has not written. The writer
+state file (``state_file``), debounced (at most one write per ``SAVE_DELAY``) and written in a thread: a killed
+node loses at most the last fraction of a second of pieces, never claims a piece it has not written. The writer
 threads also stream the whole-file SHA-256 over the contiguous written prefix (from the piece buffer in hand, or
 by ``pread`` for pieces written earlier out of order), so the whole-file check costs no extra pass at the end in
 the usual case. ``finish`` compares it (re-reading the whole file only if the streamed hash is incomplete or
@@ -25,12 +25,10 @@ Readers (the piece server's sendfile and ``read_block``, the engine's writer thr
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import contextlib
 import hashlib
 import io
-import json
+import logging
 import mmap
 import os
 import shutil
@@ -43,10 +41,12 @@ from pathlib import Path
 from peer_node.swarm.direct_io import open_direct, read_at, write_at
 from peer_node.swarm.errors import DownloadFailed
 from peer_node.swarm.prefix_hash import PrefixHash
+from peer_node.swarm.state_file import StateFile
 from wire.errors import Conflict, NotFound
 from wire.pieces import piece_digest
 from wire.records import FileMeta
 
+log = logging.getLogger(__name__)
 _SCRATCH = threading.local()
 SAVE_DELAY = 0.25  # seconds between bitfield saves while pieces stream in
 _HASH_CHUNK = 4 << 20
@@ -68,7 +68,7 @@ class PieceStore:
         self._file = io.FileIO(fd, "rb", closefd=False)  # for loop.sendfile, which wants a file object
         self._bits = bits
         self._complete = complete
-        self._state_path = state_path
+        self._state = StateFile(state_path, meta) if state_path is not None else None
         self._verified = sum(bin(b).count("1") for b in bits) if not complete else meta.piece_count
         self._bytes_verified = meta.size if complete else sum(
             self._piece_len(i) for i in range(meta.piece_count) if self._bit(i))
@@ -97,7 +97,7 @@ class PieceStore:
 
     @classmethod
     def open_partial(cls, temp_path: Path, state_path: Path, meta: FileMeta) -> PieceStore:
-        bits = _load_state(state_path, meta)
+        bits = StateFile(state_path, meta).load()
         # Never write through something another local user planted at the temporary name: no symlink is
         # followed, a fresh start makes a new file (not truncate a hard link), a resumed one must be ours alone.
         flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
@@ -258,19 +258,15 @@ class PieceStore:
 
     def _save_soon(self) -> None:
         self._save_handle = None
-        if not self._closed:
-            self.save_state()
+        if not self._closed and self._state is not None:
+            saved = asyncio.get_running_loop().run_in_executor(None, self._state.write,
+                                                               *self._state.snapshot(self._bits))
+            saved.add_done_callback(_log_save_error)
 
     def save_state(self) -> None:
-        """Write the verified bitfield atomically (temp file + rename; no fsync: a crash of the node, not of
-        the machine, is what resuming must survive)."""
-        if self._state_path is None:
-            return
-        state = {"v": 1, "sha256": self.meta.sha256, "size": self.meta.size, "piece_size": self.meta.piece_size,
-                 "bits": base64.b64encode(self._bits).decode("ascii")}
-        tmp = self._state_path.with_name(self._state_path.name + ".tmp")
-        tmp.write_text(json.dumps(state), encoding="utf-8")
-        os.replace(tmp, self._state_path)
+        """Write the verified bitfield now, on the caller's thread (at open and close; see ``state_file``)."""
+        if self._state is not None:
+            self._state.save(self._bits)
 
     # --- finishing ----------------------------------------------------------------------------------------
     async def finish(self, final_path: Path) -> Path:
@@ -300,13 +296,12 @@ class PieceStore:
             await loop.run_in_executor(None, _move_into_place, self.path, final_path)
         finally:
             self.release()
-        if self._state_path is not None:
-            with contextlib.suppress(FileNotFoundError):
-                self._state_path.unlink()
+        if self._state is not None:
+            self._state.remove()
         if self._save_handle is not None:
             self._save_handle.cancel()
             self._save_handle = None
-        self.path, self._state_path, self._complete = final_path, None, True
+        self.path, self._state, self._complete = final_path, None, True
         return final_path
 
     def _find_bad_pieces(self) -> list[int]:
@@ -338,10 +333,10 @@ class PieceStore:
         partial = not self._complete
         self.close()
         if partial:
-            for path in (self.path, self._state_path):
-                if path is not None:
-                    with contextlib.suppress(FileNotFoundError):
-                        path.unlink()
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()
+            if self._state is not None:
+                self._state.remove()
 
     def _really_close(self) -> None:
         if self._direct_fd >= 0:
@@ -353,24 +348,17 @@ class PieceStore:
             self._fd = -1
 
 
+def _log_save_error(saved: asyncio.Future[bool]) -> None:
+    if not saved.cancelled() and (exc := saved.exception()) is not None:
+        log.warning("could not save the download state (a resume may fetch recent pieces again): %s", exc)
+
+
 def full_bitfield(count: int) -> bytearray:
     """Every piece set; the spare bits of the last byte stay clear (the wire form demands it)."""
     bits = bytearray(b"\xff" * (count // 8))
     if count % 8:
         bits.append((0xFF00 >> (count % 8)) & 0xFF)
     return bits
-
-
-def _load_state(state_path: Path, meta: FileMeta) -> bytearray | None:
-    try:
-        state = json.loads(state_path.read_text(encoding="utf-8"))
-        if (state.get("v") != 1 or state.get("sha256") != meta.sha256 or state.get("size") != meta.size
-                or state.get("piece_size") != meta.piece_size):
-            return None
-        bits = bytearray(base64.b64decode(state["bits"], validate=True))
-    except (OSError, ValueError, KeyError, TypeError, AttributeError, binascii.Error):
-        return None
-    return bits if len(bits) == (meta.piece_count + 7) // 8 else None
 
 
 def _hash_fd(fd: int, size: int) -> str:
