@@ -7,32 +7,53 @@ with ``O_DIRECT`` (see ``store``), which needs aligned memory.
 from __future__ import annotations
 
 import mmap
+from collections import OrderedDict
 
 
 class BufferPool:
     """At most ``limit`` buffers of ``size`` bytes, made on first need and handed round after that (a fresh
-    megabyte costs page faults and zeroing every time; a reused one costs nothing)."""
+    megabyte costs page faults and zeroing every time; a reused one costs nothing).
+
+    A buffer given back with the verified piece it holds stays that piece's copy in memory until the pool has
+    nothing else to hand out, so the piece server can send it without reading the file (``cached``): in a flash
+    crowd the pieces a node just got are the ones the others ask it for next. Buffers with nothing worth
+    keeping go out first, most recently used first (still warm); kept pieces go oldest first.
+    """
 
     def __init__(self, size: int, limit: int) -> None:
         self.size, self.limit = size, limit
         self._free: list[memoryview] = []
+        self._pieces: OrderedDict[int, memoryview] = OrderedDict()
         self.allocated = 0
 
     def take(self) -> memoryview | None:
         """A buffer, or None when all ``limit`` are in use (wait for one to come back)."""
         if self._free:
             return self._free.pop()
-        if self.allocated >= self.limit:
-            return None
-        self.allocated += 1
-        return memoryview(mmap.mmap(-1, max(1, self.size)))
+        if self.allocated < self.limit:
+            self.allocated += 1
+            return memoryview(mmap.mmap(-1, max(1, self.size)))
+        if self._pieces:
+            return self._pieces.popitem(last=False)[1]
+        return None
 
     @property
     def in_use(self) -> int:
-        return self.allocated - len(self._free)
+        return self.allocated - len(self._free) - len(self._pieces)
 
-    def give(self, buf: memoryview) -> None:
-        self._free.append(buf)
+    def give(self, buf: memoryview, piece: int | None = None) -> None:
+        """Back to the pool; ``piece``: it holds that verified piece, whole."""
+        if piece is None:
+            self._free.append(buf)
+        else:
+            stale = self._pieces.pop(piece, None)  # a duplicate copy of the same piece: one is enough
+            if stale is not None:
+                self._free.append(stale)
+            self._pieces[piece] = buf
+
+    def cached(self, piece: int) -> memoryview | None:
+        """The buffer still holding verified piece ``piece``, if any (valid until the next ``take``)."""
+        return self._pieces.get(piece)
 
 
 class HeldBuffers:
@@ -49,17 +70,23 @@ class HeldBuffers:
     def __len__(self) -> int:
         return len(self._held)
 
-    def settle(self, index: int, buf: memoryview, held: bool, released: tuple[int, ...]) -> None:
+    def get(self, index: int) -> memoryview | None:
+        """The buffer holding verified piece ``index`` while the hash keeps it."""
+        return self._held.get(index)
+
+    def settle(self, index: int, buf: memoryview, held: bool, released: tuple[int, ...], *,
+               verified: bool = True) -> None:
         """After piece ``index`` (in ``buf``) was written: keep ``buf`` if ``held``, and give back the buffers
-        of the ``released`` pieces."""
+        of the ``released`` pieces (each with its piece: see ``BufferPool.cached``). ``verified`` false: ``buf``
+        failed its hash, and goes back as holding nothing."""
         if held and index not in self._released_early:
             self._held[index] = buf
         else:
             self._released_early.discard(index)
-            self.pool.give(buf)
+            self.pool.give(buf, index if verified else None)
         for other in released:
             kept = self._held.pop(other, None)
             if kept is not None:
-                self.pool.give(kept)
+                self.pool.give(kept, other)
             elif other != index:
                 self._released_early.add(other)

@@ -100,6 +100,7 @@ class DownloadEngine:
         cfg = self.config
         tick = max(0.05, min(0.5, cfg.no_peer_timeout / 4))
         self._last_useful = last_refresh = self._last_tick = started = time.monotonic()
+        self.store.serve_from(self._in_memory)
         try:
             await self._refresh()
             while not result.done():
@@ -313,7 +314,7 @@ class DownloadEngine:
         if written is None:
             self.buffers.give(job.buffer)
         else:
-            self._held.settle(job.index, job.buffer, written.held, written.released)
+            self._held.settle(job.index, job.buffer, written.held, written.released, verified=written.ok)
         if error is not None or written is None:
             self._fail(f"cannot write the file: {error}")
             return
@@ -389,7 +390,12 @@ class DownloadEngine:
         self._fill_all()
 
     # --- shutdown -------------------------------------------------------------------------------------------
+    def _in_memory(self, index: int) -> memoryview | None:
+        held = self._held.get(index)
+        return held if held is not None else self.buffers.cached(index)
+
     async def _shutdown(self) -> None:
+        self.store.serve_from(None)  # the pool goes with this engine
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:

@@ -331,8 +331,17 @@ class _Connection(asyncio.Protocol):
                 transport.write(b"".join(self.outbox))
                 self.outbox.clear()
             return True
-        # Sealed records (TLS): read in a thread, then the header and the body as two writes, two records, so the
-        # downloader opens the body straight into its piece buffer; then wait while the transport's buffer is full.
+        # Sealed records (TLS): the header and the body as two writes, two records, so the downloader opens the
+        # body straight into its piece buffer; then wait while the transport's buffer is full. A piece this
+        # node's download has just verified is sealed (copied) straight from its buffer: no read, no thread.
+        in_memory = store.block_in_memory(index, begin, length) if self.server.tls is not None else None
+        if in_memory is not None:
+            if self.gone() or not self.session.is_outstanding(key):  # cancelled while we waited to write
+                return False
+            transport.write(self.session.piece_header(key))
+            transport.write(in_memory)
+            await self.can_write.wait()
+            return True
         if self.server.tls is None:  # a plain transport may keep the buffer it was given
             body = memoryview(bytearray(length))
         else:  # the write seals (copies) it: one buffer per connection, no fresh megabyte per block, and

@@ -78,6 +78,7 @@ class PieceStore:
         self._save_handle: asyncio.TimerHandle | None = None
         self._direct_fd = -1  # the same open file for O_DIRECT, when the filesystem allows
         self._direct_ok = True
+        self._in_memory: Callable[[int], memoryview | None] | None = None  # see serve_from
         # The whole-file SHA-256, streamed over the written prefix by the writer threads (see prefix_hash).
         self._prefix = PrefixHash(meta.piece_count, () if complete else self._verified_pieces(), self._read_back)
 
@@ -203,6 +204,18 @@ class PieceStore:
     def limit_held(self, count: int) -> None:
         """At most ``count`` pieces held by ``write_piece`` at once (the caller's buffers: its memory bound)."""
         self._prefix.max_held = count
+
+    def serve_from(self, lookup: Callable[[int], memoryview | None] | None) -> None:
+        """On the loop: ``lookup(index)`` finds verified pieces still whole in a download's memory (the engine's
+        buffers), which ``block_in_memory`` then serves instead of the file; None when that memory goes."""
+        self._in_memory = lookup
+
+    def block_in_memory(self, index: int, begin: int, length: int) -> memoryview | None:
+        """On the loop: a block of a verified piece from memory, or None (read it from the file). Valid until
+        the loop runs something else: the buffer may then be handed out again."""
+        lookup = self._in_memory
+        buf = lookup(index) if lookup is not None and self.has(index) else None
+        return buf[begin:begin + length] if buf is not None else None
 
     def read_block(self, view: memoryview, offset: int) -> int:
         """Thread-safe: fill ``view`` from ``offset`` of the file (fewer bytes only past its end); past the page

@@ -159,3 +159,50 @@ async def test_tls_partial_holder_serves_pieces_while_it_downloads(tmp_path: Pat
             store = server_a.catalog.get(sha)
             if store is not None:
                 store.close()
+
+
+async def test_a_piece_still_in_a_downloads_memory_is_sent_from_there(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A downloading node serves a piece it has just verified from the buffer that holds it (no file read, no
+    thread): the bytes on the wire are the buffer's even if the file's copy were different; other pieces are
+    read from the file."""
+    data = make_file(tmp_path / "src.bin", 3 * PIECE)
+    meta = meta_of("src.bin", data, PIECE)
+    me, seed = load_or_create_identity(tmp_path / "me"), load_or_create_identity(tmp_path / "seed")
+    store = PieceStore.open_partial(tmp_path / "dl.part", tmp_path / "dl.state", meta)
+    for i in (0, 1):
+        assert store.verify_and_write(i, bytearray(data[i * PIECE:(i + 1) * PIECE]))
+        store.mark_verified(i)
+    marked = bytearray(data[PIECE:2 * PIECE])
+    marked[:4] = b"MEM!"  # tells the buffer's copy of piece 1 from the file's
+    store.serve_from(lambda index: memoryview(marked) if index in (1, 2) else None)  # 2: not verified yet
+    reads: list[int] = []
+    read_block = store.read_block
+
+    def counted(view: memoryview, offset: int) -> int:
+        reads.append(offset)
+        return read_block(view, offset)
+
+    monkeypatch.setattr(store, "read_block", counted)
+    catalog = ServedFiles()
+    catalog.register(store)
+    server = PieceServer("127.0.0.1", 0, catalog, lambda: VERIFIER, tls=seed)
+    await server.start()
+    try:
+        conn = await asyncio.to_thread(SecureSocket, server.port)
+        hello = Handshake(bytes.fromhex(meta.sha256), token_for(meta.sha256, fingerprint=me.fingerprint).encode(),
+                          cert=me.cert_der, proof=me.prove(conn.binding))
+        try:
+            conn.send(encode(hello) + encode(Request(1, 0, PIECE)) + encode(Request(0, 0, PIECE)))
+            got = await asyncio.to_thread(conn.read_all, 1.5)
+        finally:
+            conn.close()
+        pieces = {e.index: e.data for e in FrameReceiver().feed(got) if isinstance(e, Piece)}
+        assert pieces == {1: bytes(marked), 0: data[:PIECE]}
+        assert reads == [0]  # piece 0 came from the file, piece 1 from memory
+        assert store.block_in_memory(2, 0, PIECE) is None  # in a buffer, but not verified: never served
+        store.serve_from(None)  # the download ended: its memory is gone
+        assert store.block_in_memory(1, 0, PIECE) is None
+    finally:
+        await server.close()
+        store.close()
