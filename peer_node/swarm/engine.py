@@ -314,6 +314,7 @@ class DownloadEngine:
         if written is None:
             self.buffers.give(job.buffer)
         else:
+            self.buffers.keep_pieces = self.store.watched  # worth keeping only if some peer may ask for them
             self._held.settle(job.index, job.buffer, written.held, written.released, verified=written.ok)
         if error is not None or written is None:
             self._fail(f"cannot write the file: {error}")

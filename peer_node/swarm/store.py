@@ -166,6 +166,11 @@ class PieceStore:
     def add_listener(self, callback: Callable[[int], None]) -> None:
         self._listeners.append(callback)
 
+    @property
+    def watched(self) -> bool:
+        """Some peer is connected to fetch from this store (the piece server listens for its new pieces)."""
+        return bool(self._listeners)
+
     def remove_listener(self, callback: Callable[[int], None]) -> None:
         with contextlib.suppress(ValueError):
             self._listeners.remove(callback)

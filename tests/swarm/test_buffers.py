@@ -77,3 +77,13 @@ def test_only_verified_pieces_are_cached() -> None:
     assert held.get(3) is kept and pool.cached(3) is None
     held.settle(4, take(pool), False, (3,))  # the hash released 3: cached now
     assert held.get(3) is None and pool.cached(3) is kept
+
+
+def test_with_no_one_to_serve_a_pool_keeps_nothing_and_reuses_its_warmest_buffer() -> None:
+    pool = BufferPool(4096, 3)
+    pool.keep_pieces = False
+    a, b = take(pool), take(pool)
+    pool.give(a, 1)
+    pool.give(b, 2)
+    assert pool.cached(1) is None and pool.cached(2) is None
+    assert take(pool) is b  # the last one given back
