@@ -227,6 +227,9 @@ class DownloadManager:
             await engine.run()
             by_peer = dict(engine.progress().bytes_by_peer)
             final = await store.finish(target)
+            log.info("downloaded %s/%s: %d bytes from %d peers in %d requests; %d pieces read back for the whole-file "
+                     "hash, %d failed their hash", rec.group_id, rec.file_name, meta.size, len(by_peer),
+                     engine.requests_sent, store.read_backs, engine.hash_failures)
             st = await asyncio.to_thread(os.stat, final)
             share = ShareRecord(rec.user_id, rec.group_id, str(final), meta.size, st.st_mtime_ns, meta)
             rec = rec.with_(state=DownloadState.COMPLETE.value, finished_at=time.time(), bytes_by_peer=by_peer,
