@@ -9,12 +9,11 @@ hashing, so on two cores one writer thread waited while the other read back and 
 
 A later piece is taken from memory when its writer was allowed to *hold* it (``may_hold``): its buffer is then
 kept here, untouched, until the prefix reaches it, and handed back through the ``released`` list of whichever
-``add`` call hashed it. Otherwise the piece is read back from the file (page cache) with ``read_back``. The
+``add`` call hashed it. Otherwise the piece is read back from the file with ``read_back``. The
 caller bounds how many buffers may be held at once, so memory stays bounded. Each ``add`` reads back only a few
 pieces (enough to clear the backlog by the last piece), so no writer thread is tied up for a long run while new
-pieces queue; ``drain`` hashes whatever is left at the end. The picker starts each download at a random piece,
-so the pieces from there to the end can only be hashed once the wrap-round has filled the front: they are read
-back at the end, a serial pass the engine cannot avoid without starting at piece 0.
+pieces queue; ``drain`` hashes whatever is left at the end. The picker takes the lowest piece it can, so pieces
+mostly arrive near the prefix; a resumed download's earlier pieces are read back once the prefix reaches them.
 """
 
 from __future__ import annotations

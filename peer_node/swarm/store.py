@@ -26,12 +26,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import io
 import logging
 import mmap
 import os
-import shutil
 import stat
 import threading
 from collections.abc import Callable
@@ -40,6 +38,7 @@ from pathlib import Path
 
 from peer_node.swarm.direct_io import open_direct, read_at, write_at
 from peer_node.swarm.errors import DownloadFailed
+from peer_node.swarm.file_ops import move_into_place, sha256_of_fd
 from peer_node.swarm.prefix_hash import PrefixHash
 from peer_node.swarm.state_file import StateFile
 from wire.errors import Conflict, NotFound
@@ -49,7 +48,6 @@ from wire.records import FileMeta
 log = logging.getLogger(__name__)
 _SCRATCH = threading.local()
 SAVE_DELAY = 0.25  # seconds between bitfield saves while pieces stream in
-_HASH_CHUNK = 4 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,7 +299,7 @@ class PieceStore:
                 await loop.run_in_executor(None, self._prefix.drain)
                 digest = self.streamed_sha256()
             if digest != self.meta.sha256:  # not streamed to the end, or wrong: read the file to be sure
-                digest = await loop.run_in_executor(None, _hash_fd, fd, self.meta.size)
+                digest = await loop.run_in_executor(None, sha256_of_fd, fd, self.meta.size)
             if digest != self.meta.sha256:
                 bad = await loop.run_in_executor(None, self._find_bad_pieces)
                 for index in bad:
@@ -311,7 +309,7 @@ class PieceStore:
                 self._prefix.reset(self._verified_pieces())  # stream afresh once the bad pieces are back
                 self.save_state()
                 raise DownloadFailed("whole-file hash mismatch")
-            await loop.run_in_executor(None, _move_into_place, self.path, final_path)
+            await loop.run_in_executor(None, move_into_place, self.path, final_path)
         finally:
             self.release()
         if self._state is not None:
@@ -377,39 +375,3 @@ def full_bitfield(count: int) -> bytearray:
     if count % 8:
         bits.append((0xFF00 >> (count % 8)) & 0xFF)
     return bits
-
-
-def _hash_fd(fd: int, size: int) -> str:
-    digest = hashlib.sha256()
-    buf = bytearray(_HASH_CHUNK)
-    view = memoryview(buf)
-    offset = 0
-    while offset < size:
-        n = os.preadv(fd, [view[:min(_HASH_CHUNK, size - offset)]], offset)
-        if n <= 0:
-            break
-        digest.update(view[:n])
-        offset += n
-    return digest.hexdigest()
-
-
-def _move_into_place(temp: Path, final: Path) -> None:
-    """Give ``temp`` the name ``final`` without ever replacing an existing ``final``."""
-    try:
-        os.link(temp, final)
-    except FileExistsError:
-        raise Conflict(f"{final} already exists") from None
-    except OSError:
-        # No hard links here (or another filesystem): claim the name exclusively, then fill it.
-        try:
-            placeholder = os.open(final, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        except FileExistsError:
-            raise Conflict(f"{final} already exists") from None
-        os.close(placeholder)
-        try:
-            os.replace(temp, final)
-        except OSError:
-            shutil.copyfile(temp, final)
-            temp.unlink()
-        return
-    temp.unlink()
