@@ -10,6 +10,23 @@ import mmap
 from collections import OrderedDict
 
 
+def pool_limits(budget: int, piece_size: int) -> tuple[int, int]:
+    """How many piece buffers a download may fill from the network at once, and how many more may hold verified
+    pieces the whole-file hash has not reached yet.
+
+    Receiving: up to ``budget`` bytes; big pieces may take up to 4x that for 8 buffers, enough to keep two peers
+    busy while pieces are hashed (an 8 GiB file has 8 MiB pieces: 64 MiB). Holding: a verified piece past a gap
+    in the hash keeps its buffer until the hash reaches it (no read-back from the file), in buffers of its own
+    so receiving never waits for them, as many as keep the pool within twice the budget (at least one). With
+    three seeders about 48 pieces are in flight, so pieces arrive up to that far out of order; a quarter of the
+    budget (8 pieces of 1 MiB) sent 95% of them back to the disk, 32 sent almost none (1 GiB swarm, TLS off:
+    620-650 -> 770-850 MB/s).
+    """
+    size = max(1, piece_size)
+    receive = max(2, budget // size, min(8, 4 * budget // size))
+    return receive, max(1, (2 * budget - receive * size) // size)
+
+
 class BufferPool:
     """At most ``limit`` buffers of ``size`` bytes, made on first need and handed round after that (a fresh
     megabyte costs page faults and zeroing every time; a reused one costs nothing).

@@ -13,8 +13,10 @@ and reported through ``on_piece``; a bad one gives its sender a strike (dropped 
 ``max_piece_failures_per_peer``) and goes back to the picker. A lost link gives back only its in-flight pieces
 and is retried later with backoff. Each link's depth follows its measured speed (enough bytes in flight to
 cover ``latency_target`` seconds). Memory is bounded by the buffer pool: ``buffer_budget`` bytes of piece
-buffers for receiving and as much again for pieces the whole-file hash has not reached yet, reused. With no
-usable peer for ``no_peer_timeout`` seconds the download fails rather than hangs.
+buffers for receiving and as much again for pieces the whole-file hash has not reached yet, reused
+(``buffers.pool_limits``). While a peer is connected to fetch from us, a verified piece stays in its buffer
+until the pool needs it, and the piece server sends it from there (``store.serve_from``). With no usable peer
+for ``no_peer_timeout`` seconds the download fails rather than hangs.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 
-from peer_node.swarm.buffers import BufferPool, HeldBuffers
+from peer_node.swarm.buffers import BufferPool, HeldBuffers, pool_limits
 from peer_node.swarm.config import EngineConfig, EngineProgress, SwarmSnapshot
 from peer_node.swarm.crowd import SeedRefusals
 from peer_node.swarm.errors import DownloadFailed
@@ -71,18 +73,8 @@ class DownloadEngine:
         self._tasks: set[asyncio.Task[None]] = set()
         self._verifying = 0  # pieces in the writer threads
         self._drained = asyncio.Event()
-        # Up to buffer_budget of piece buffers; big pieces may take up to 4x that for 8 buffers, enough to keep
-        # two peers busy while pieces are hashed (an 8 GiB file has 8 MiB pieces: 64 MiB).
-        budget, size = self.config.buffer_budget, max(1, meta.piece_size)
-        self._receive_limit = max(2, budget // size, min(8, 4 * budget // size))
-        # A verified piece past a gap in the whole-file hash may keep its buffer until the hash reaches it (no
-        # read-back from the file), in buffers of its own so receiving never waits for them: as many as keep
-        # the pool within twice the budget (at least one). With three seeders about 48 pieces are in flight, so
-        # pieces arrive up to that far out of order; a quarter of the budget (8 pieces of 1 MiB) sent 95% of
-        # them back to the disk, 32 sent almost none (1 GiB swarm, TLS off: 620-650 -> 770-850 MB/s). The store
-        # decides, as it hashes: a count reserved here on arrival went to pieces still queued for the writers.
-        hold_limit = max(1, (2 * budget - self._receive_limit * size) // size)
-        store.limit_held(hold_limit)
+        self._receive_limit, hold_limit = pool_limits(self.config.buffer_budget, meta.piece_size)
+        store.limit_held(hold_limit)  # the store decides which pieces to hold, as it hashes
         self.buffers = BufferPool(meta.piece_size, self._receive_limit + hold_limit)
         self._held = HeldBuffers(self.buffers)
         self._samples: deque[tuple[float, int]] = deque(maxlen=12)

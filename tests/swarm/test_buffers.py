@@ -3,7 +3,7 @@ buffer the whole-file hash kept back to the pool once, whichever news comes firs
 
 from __future__ import annotations
 
-from peer_node.swarm.buffers import BufferPool, HeldBuffers
+from peer_node.swarm.buffers import BufferPool, HeldBuffers, pool_limits
 
 
 def take(pool: BufferPool) -> memoryview:
@@ -87,3 +87,13 @@ def test_with_no_one_to_serve_a_pool_keeps_nothing_and_reuses_its_warmest_buffer
     pool.give(b, 2)
     assert pool.cached(1) is None and pool.cached(2) is None
     assert take(pool) is b  # the last one given back
+
+
+def test_pool_limits_keep_the_pool_within_twice_the_budget_and_never_starve() -> None:
+    mib = 1 << 20
+    assert pool_limits(32 * mib, 2 * mib) == (16, 16)  # the default: 2 MiB pieces
+    assert pool_limits(32 * mib, 8 * mib) == (8, 1)  # an 8 GiB file: 8 buffers to receive, one to hold
+    assert pool_limits(32 * mib, 64 * mib) == (2, 1)  # a piece above the budget still gets two and one
+    for size in (16 << 10, mib, 2 * mib, 4 * mib):
+        receive, hold = pool_limits(32 * mib, size)
+        assert receive >= 2 and hold >= 1 and (receive + hold) * size <= 64 * mib
