@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import mmap
 from collections import OrderedDict
+from collections.abc import Callable
 
 
 def pool_limits(budget: int, piece_size: int) -> tuple[int, int]:
@@ -35,16 +36,16 @@ class BufferPool:
     nothing else to hand out, so the piece server can send it without reading the file (``cached``): in a flash
     crowd the pieces a node just got are the ones the others ask it for next. Buffers with nothing worth
     keeping go out first, most recently used first (still warm); kept pieces go oldest first. Only while
-    ``keep_pieces``: with no one to serve, a download reuses its warmest buffers (1 GiB from 3 seeders, TLS on:
-    10% faster than cycling through every buffer).
+    ``keep_pieces()`` says so: with no one to serve, a download reuses its warmest buffers (1 GiB from 3
+    seeders, TLS on: 10% faster than cycling through every buffer).
     """
 
-    def __init__(self, size: int, limit: int) -> None:
+    def __init__(self, size: int, limit: int, keep_pieces: Callable[[], bool] = lambda: True) -> None:
         self.size, self.limit = size, limit
+        self.keep_pieces = keep_pieces
         self._free: list[memoryview] = []
         self._pieces: OrderedDict[int, memoryview] = OrderedDict()
         self.allocated = 0
-        self.keep_pieces = True
 
     def take(self) -> memoryview | None:
         """A buffer, or None when all ``limit`` are in use (wait for one to come back)."""
@@ -63,7 +64,7 @@ class BufferPool:
 
     def give(self, buf: memoryview, piece: int | None = None) -> None:
         """Back to the pool; ``piece``: it holds that verified piece, whole."""
-        if piece is None or not self.keep_pieces:
+        if piece is None or not self.keep_pieces():
             self._free.append(buf)
         else:
             stale = self._pieces.pop(piece, None)  # a duplicate copy of the same piece: one is enough

@@ -75,7 +75,8 @@ class DownloadEngine:
         self._drained = asyncio.Event()
         self._receive_limit, hold_limit = pool_limits(self.config.buffer_budget, meta.piece_size)
         store.limit_held(hold_limit)  # the store decides which pieces to hold, as it hashes
-        self.buffers = BufferPool(meta.piece_size, self._receive_limit + hold_limit)
+        # Verified pieces stay in their buffers for the piece server only while some peer may ask for them.
+        self.buffers = BufferPool(meta.piece_size, self._receive_limit + hold_limit, lambda: store.watched)
         self._held = HeldBuffers(self.buffers)
         self._samples: deque[tuple[float, int]] = deque(maxlen=12)
         self._last_bytes: dict[PeerLink, int] = {}
@@ -306,7 +307,6 @@ class DownloadEngine:
         if written is None:
             self.buffers.give(job.buffer)
         else:
-            self.buffers.keep_pieces = self.store.watched  # worth keeping only if some peer may ask for them
             self._held.settle(job.index, job.buffer, written.held, written.released, verified=written.ok)
         if error is not None or written is None:
             self._fail(f"cannot write the file: {error}")
@@ -382,11 +382,12 @@ class DownloadEngine:
                 self._backoff(peer, reason)
         self._fill_all()
 
-    # --- shutdown -------------------------------------------------------------------------------------------
     def _in_memory(self, index: int) -> memoryview | None:
+        """For the piece server (``store.serve_from``): verified piece ``index`` if a buffer still holds it."""
         held = self._held.get(index)
         return held if held is not None else self.buffers.cached(index)
 
+    # --- shutdown -------------------------------------------------------------------------------------------
     async def _shutdown(self) -> None:
         self.store.serve_from(None)  # the pool goes with this engine
         for task in list(self._tasks):

@@ -333,31 +333,29 @@ class _Connection(asyncio.Protocol):
             return True
         # Sealed records (TLS): the header and the body as two writes, two records, so the downloader opens the
         # body straight into its piece buffer; then wait while the transport's buffer is full. A piece this
-        # node's download has just verified is sealed (copied) straight from its buffer: no read, no thread.
-        in_memory = store.block_in_memory(index, begin, length) if self.server.tls is not None else None
-        if in_memory is not None:
-            if self.gone() or not self.session.is_outstanding(key):  # cancelled while we waited to write
-                return False
-            transport.write(self.session.piece_header(key))
-            transport.write(in_memory)
-            await self.can_write.wait()
-            return True
-        if self.server.tls is None:  # a plain transport may keep the buffer it was given
-            body = memoryview(bytearray(length))
-        else:  # the write seals (copies) it: one buffer per connection, no fresh megabyte per block, and
-            # page-aligned (an mmap), so a block the page cache lacks is read past it (store.read_block)
-            if self.body is None or len(self.body) < length:
-                self.body = memoryview(mmap.mmap(-1, length))
-            body = self.body[:length]
-        got = await loop.run_in_executor(None, store.read_block, body, offset)
-        if got != length:
-            raise OSError("short read from the shared file")
-        if self.gone() or not self.session.is_outstanding(key):  # cancelled while we read
+        # node's download has just verified is sealed (copied) straight from its buffer: no read, no thread, and
+        # no await between finding it and sealing it (the buffer may be handed out again after that).
+        body = store.block_in_memory(index, begin, length) if self.server.tls is not None else None
+        if body is None:
+            body = self._read_buffer(length)
+            got = await loop.run_in_executor(None, store.read_block, body, offset)
+            if got != length:
+                raise OSError("short read from the shared file")
+        if self.gone() or not self.session.is_outstanding(key):  # cancelled while we read or waited to write
             return False
         transport.write(self.session.piece_header(key))
         transport.write(body)
         await self.can_write.wait()
         return True
+
+    def _read_buffer(self, length: int) -> memoryview:
+        if self.server.tls is None:  # a plain transport may keep the buffer it was given
+            return memoryview(bytearray(length))
+        # The write seals (copies) it: one buffer per connection, no fresh megabyte per block, and page-aligned
+        # (an mmap), so a block the page cache lacks is read past it (store.read_block).
+        if self.body is None or len(self.body) < length:
+            self.body = memoryview(mmap.mmap(-1, length))
+        return self.body[:length]
 
     # --- closing --------------------------------------------------------------------------------------------
     def gone(self) -> bool:

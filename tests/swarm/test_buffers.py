@@ -80,8 +80,7 @@ def test_only_verified_pieces_are_cached() -> None:
 
 
 def test_with_no_one_to_serve_a_pool_keeps_nothing_and_reuses_its_warmest_buffer() -> None:
-    pool = BufferPool(4096, 3)
-    pool.keep_pieces = False
+    pool = BufferPool(4096, 3, keep_pieces=lambda: False)
     a, b = take(pool), take(pool)
     pool.give(a, 1)
     pool.give(b, 2)
