@@ -50,6 +50,8 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
     Command("download_file", ("group_id", "file_name", "destination_path"), "download a file in the background"),
     Command("show_downloads", (), "every download: [D] percent, [C] complete, [F] failed"),
     Command("stop_share", ("group_id", "file_name"), "stop serving a file"),
+    Command("remove_download", ("group_id", "file_name"),
+            "cancel a download (its partial data is deleted) or clear a finished one from the list"),
     Command("help", (), "this list"),
 )}
 
@@ -178,6 +180,20 @@ async def _stop_share(s: NodeService, a: list[str], _p: Progress | None) -> str:
     return f"stopped sharing {a[1]} in {a[0]}\n"
 
 
+async def _remove_download(s: NodeService, a: list[str], _p: Progress | None) -> str:
+    return removal_text(await s.remove_download(a[0], a[1]))
+
+
+def removal_text(d: DownloadView) -> str:
+    """What ``remove_download`` did, by the state the download was in."""
+    if d.state is DownloadState.COMPLETE:
+        return (f"removed {d.file_name} of {d.group_id} from the list; the file stays at {d.destination} "
+                f"and is still shared (stop_share ends that)\n")
+    if d.state is DownloadState.FAILED:
+        return f"removed the failed download of {d.file_name} from {d.group_id}; its partial data is deleted\n"
+    return f"cancelled the download of {d.file_name} from {d.group_id}; its partial data is deleted\n"
+
+
 async def _help(s: NodeService, a: list[str], _p: Progress | None) -> str:
     return help_text()
 
@@ -187,7 +203,8 @@ HANDLERS: dict[str, Handler] = {
     "join_group": _join_group, "leave_group": _leave_group, "list_groups": _list_groups,
     "list_requests": _list_requests, "accept_request": _accept, "reject_request": _reject,
     "upload_file": _upload, "list_files": _list_files, "download_file": _download,
-    "show_downloads": _show_downloads, "stop_share": _stop_share, "help": _help,
+    "show_downloads": _show_downloads, "stop_share": _stop_share, "remove_download": _remove_download,
+    "help": _help,
 }
 assert HANDLERS.keys() == COMMANDS.keys()
 

@@ -10,6 +10,10 @@ A failure is ``F`` with the engine's one-line reason; when it only means that no
 (no seeder reachable), the verified pieces stay on disk and ``download_file`` of the same file to the same place
 (or Retry in the browser) resumes from them. Logout and shutdown cancel the tasks but leave the records
 in ``D``: the next login (or start, when still logged in) resumes them from the verified pieces on disk.
+``remove`` takes a download off the list: a running one is cancelled, and what an unfinished one left on disk
+(partial file, verified-pieces state) is deleted; a complete file stays where it is, and stays shared. A
+download already verifying its whole file is let finish instead (cancelling it then could race the rename into
+place), so it is removed as complete.
 """
 
 from __future__ import annotations
@@ -66,6 +70,8 @@ class DownloadManager:
         self._tasks: dict[tuple[str, str, str], asyncio.Task[None]] = {}
         self._engines: dict[tuple[str, str, str], DownloadEngine] = {}
         self._stores: dict[tuple[str, str, str], PieceStore] = {}
+        self._finishing: set[tuple[str, str, str]] = set()  # verifying the whole file / moving it into place
+        self._discarding: set[tuple[str, str, str]] = set()  # being cancelled by ``remove``: delete its data
         self._last_report = 0.0
 
     # --- commands
@@ -119,6 +125,33 @@ class DownloadManager:
                 if rec is not None:
                     await asyncio.to_thread(self._remove_partial, rec)
                     await self._set_failed(rec, reason)
+
+    async def remove(self, user_id: str, group_id: str, file_name: str) -> DownloadView:
+        """Take a download off the list (see the module docstring); returns how it stood when it was removed."""
+        check_id(group_id, "group id")
+        check_file_name(file_name)
+        key = (user_id, group_id, file_name)
+        if key not in self.state.downloads:
+            raise NotFound(f"there is no download of {file_name} from {group_id}")
+        task = self._tasks.get(key)
+        if task is not None:
+            if key not in self._finishing:
+                self._discarding.add(key)
+                task.cancel()
+            try:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            finally:
+                self._discarding.discard(key)
+        rec = self.state.downloads.get(key)
+        if rec is None:  # a concurrent remove won
+            raise NotFound(f"there is no download of {file_name} from {group_id}")
+        view = self.view(rec)
+        if rec.state != DownloadState.COMPLETE.value:
+            await asyncio.to_thread(self._remove_partial, rec)
+        await self.state.drop_download(key)
+        self._on_change()
+        return view
 
     # --- views
     def views(self, user_id: str) -> list[DownloadView]:
@@ -226,6 +259,7 @@ class DownloadManager:
             self._engines[key] = engine
             await engine.run()
             by_peer = dict(engine.progress().bytes_by_peer)
+            self._finishing.add(key)
             final = await store.finish(target)
             log.info("downloaded %s/%s: %d bytes from %d peers in %d requests; %d pieces read back for the whole-file "
                      "hash, %d failed their hash", rec.group_id, rec.file_name, meta.size, len(by_peer),
@@ -243,7 +277,7 @@ class DownloadManager:
                 log.warning("downloaded %s but could not register it as a share: %s", rec.file_name, exc.message)
             self._on_change()
         except asyncio.CancelledError:
-            self._forget(key, store, discard=False)
+            self._forget(key, store, discard=key in self._discarding)
             raise
         except GroupShareError as exc:
             log.warning("download %s/%s failed: %s", rec.group_id, rec.file_name, exc.message)
@@ -258,6 +292,8 @@ class DownloadManager:
             log.warning("download %s/%s failed: %s", rec.group_id, rec.file_name, exc)
             self._forget(key, store, discard=True)
             await self._set_failed(rec, f"disk error: {exc.strerror or exc}")
+        finally:
+            self._finishing.discard(key)
 
     def _forget(self, key: tuple[str, str, str], store: PieceStore | None, *, discard: bool) -> None:
         self._engines.pop(key, None)

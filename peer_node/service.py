@@ -361,6 +361,9 @@ class NodeService:
             await self.session_ended(user)
             raise
 
+    async def remove_download(self, group_id: str, file_name: str) -> DownloadView:
+        return await self.downloads_mgr.remove(self._user().user_id, group_id, file_name)
+
     def downloads(self) -> list[DownloadView]:
         return self.downloads_mgr.views(self._user().user_id)
 

@@ -195,5 +195,9 @@ class NodeState:
         self.downloads[dl.key] = dl
         await self.save_downloads()
 
+    async def drop_download(self, key: tuple[str, str, str]) -> None:
+        if self.downloads.pop(key, None) is not None:
+            await self.save_downloads()
+
     async def save_downloads(self) -> None:
         await self._write("downloads.json", [d.to_json() for d in self.downloads.values()])

@@ -127,4 +127,5 @@ def setup_ui(app: web.Application, service: UiService, config: UiConfig) -> None
     r.add_get("/downloads", pages.downloads_page)
     r.add_get("/downloads/events", events.stream)
     r.add_post("/downloads/retry", actions.retry_download)
+    r.add_post("/downloads/remove", actions.remove_download)
     r.add_get("/downloads/save", transfer.save)

@@ -191,6 +191,23 @@ async def retry_download(request: web.Request) -> web.StreamResponse:
     raise see_other("/downloads")
 
 
+async def remove_download(request: web.Request) -> web.StreamResponse:
+    """Cancel a download (its partial data is deleted) or clear a finished one from the list."""
+    await require_user(request)
+    form = await request.post()
+    gid, name = _text(form, "group_id"), _text(form, "file_name")
+    back = safe_next(_text(form, "back"), "/downloads")
+    removed = await ui(request).service.remove_download(gid, name)
+    session = await get_session(request)
+    if removed.state is DownloadState.COMPLETE:
+        flash(session, f"Removed {name} from the list. The file stays at {removed.destination} and is still shared.")
+    elif removed.state is DownloadState.FAILED:
+        flash(session, f"Removed the failed download of {name} and deleted its partial data.")
+    else:
+        flash(session, f"Cancelled the download of {name} and deleted what it had downloaded.")
+    raise see_other(back)
+
+
 async def set_download_folder(request: web.Request) -> web.StreamResponse:
     await require_user(request)
     gid = group_id_from(request)

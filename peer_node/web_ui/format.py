@@ -144,6 +144,15 @@ def state_word(d: DownloadView) -> str:
     return "Downloading"
 
 
+def remove_word(d: DownloadView) -> str:
+    """The label of a row's remove button: a running download is cancelled, a finished one leaves the list."""
+    if d.state is DownloadState.COMPLETE:
+        return "Remove from list"
+    if d.state is DownloadState.FAILED:
+        return "Remove"
+    return "Cancel"
+
+
 def progress_text(d: DownloadView) -> str:
     """'3.1 MB of 10.0 MB (31%)'."""
     return f"{human_size(d.bytes_done)} of {human_size(d.size)} ({d.percent}%)"
@@ -202,6 +211,7 @@ def download_json(d: DownloadView, save_url: str) -> dict[str, object]:
         "map_label": piece_map_label(states),
         "save_url": save_url if d.state is DownloadState.COMPLETE else "",
         "retry": d.state is DownloadState.FAILED,
+        "remove_word": remove_word(d),
     }
 
 

@@ -2,6 +2,7 @@
 // 1. Theme toggle (persisted in localStorage). 2. Dismissable notice (Esc closes).
 // 3. Live downloads: one EventSource; rows are patched field by field, only where the words changed.
 // 4. Browser notification when a download completes (permission asked on a click, never on load).
+// 5. Cancelling a running download asks first.
 "use strict";
 (function () {
   var root = document.documentElement;
@@ -112,7 +113,7 @@
     drawMap(f("cells"), d.cells, d.map_label);
     var save = f("save_url");
     if (save) {
-      save.parentNode.hidden = !d.save_url;
+      save.hidden = !d.save_url;
       if (d.save_url && save.getAttribute("href") !== d.save_url) save.setAttribute("href", d.save_url);
       save.setAttribute("download", d.name);
       var vh = save.querySelector(".visually-hidden");
@@ -125,7 +126,28 @@
       f("retry_name").value = d.name;
       setText(retry.querySelector(".visually-hidden"), " " + d.name);
     }
+    var remove = f("remove");
+    if (remove) {
+      f("remove_group").value = d.group;
+      f("remove_name").value = d.name;
+      setText(f("remove_word"), d.remove_word);
+      setText(remove.querySelector(".visually-hidden"), " " + d.name);
+    }
     row.setAttribute("data-state", d.state);
+  }
+
+  // Cancelling a running download deletes what it fetched so far: ask first (pages without script just post).
+  function setupRemoveConfirm() {
+    document.addEventListener("submit", function (e) {
+      var form = e.target;
+      if (!(form instanceof HTMLFormElement) || form.getAttribute("data-f") !== "remove") return;
+      var row = form.closest("li.dl");
+      if (!row || row.getAttribute("data-state") !== "D") return;
+      var name = form.querySelector('[data-f="remove_name"]').value;
+      if (!window.confirm("Cancel the download of " + name + "? What it has downloaded so far is deleted.")) {
+        e.preventDefault();
+      }
+    });
   }
 
   function notifyDone(d) {
@@ -215,6 +237,8 @@
     });
   }
 
-  function init() { setupTheme(); setupToast(); setupLive(); setupNotify(); setupBusyForms(); setupFocusLinks(); }
+  function init() {
+    setupTheme(); setupToast(); setupLive(); setupNotify(); setupBusyForms(); setupFocusLinks(); setupRemoveConfirm();
+  }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init); else init();
 })();

@@ -1,0 +1,103 @@
+"""Each download row has Cancel / Remove: a running download asks first, then stops and its partial data goes; a
+complete one leaves the list at once and its file stays. The label follows the row's state live."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Dialog, Page, expect
+
+from tests.browser.helpers import ui_login, url
+from tests.support.cluster import Cluster, group_with_members, make_file, sha256_file, wait_until
+
+pytestmark = pytest.mark.browser
+
+WAITING = ("--piece-size", str(64 * 1024), "--download-stall", "120", "--tracker-timeout", "3")
+
+
+async def test_cancel_asks_first_then_removes_the_row_and_its_data_remove_keeps_a_complete_file(
+        page: Page, tmp_path: Path) -> None:
+    done_src = make_file(tmp_path / "src" / "done.bin", 1024 * 1024, 6)
+    wait_src = make_file(tmp_path / "src" / "wait.bin", 1024 * 1024, 7)
+    dest = tmp_path / "dl"
+    dest.mkdir()
+    with Cluster(tmp_path / "c") as c:
+        c.start_tracker(1)
+        alice, bob = c.start_node("alice"), c.start_node("bob", WAITING)
+        alice.login()
+        bob.login()
+        group_with_members(alice, [bob], "lab")
+        alice.ok(f"upload_file {shlex.quote(str(done_src))} lab")
+        bob.ok(f"download_file lab done.bin {shlex.quote(str(dest))}")
+        bob.wait_download("done.bin")
+        alice.ok(f"upload_file {shlex.quote(str(wait_src))} lab")
+        alice.ok("logout")  # no seeder for wait.bin: bob's download of it stays running, waiting for peers
+        bob.ok(f"download_file lab wait.bin {shlex.quote(str(dest))}")
+        partial = dest / ".wait.bin.gspart"
+        wait_until(partial.exists, 15, "the partial file of wait.bin")
+
+        await ui_login(page, bob)
+        await page.goto(url(bob, "/downloads"))
+        running = page.locator("li.dl", has_text="wait.bin")
+        complete = page.locator("li.dl", has_text="done.bin")
+        cancel = running.get_by_role("button", name="Cancel wait.bin")
+        remove = complete.get_by_role("button", name="Remove from list done.bin")
+        await expect(cancel).to_be_visible()
+        await expect(remove).to_be_visible()
+
+        asked: list[str] = []
+
+        async def say_no(dialog: Dialog) -> None:
+            asked.append(dialog.message)
+            await dialog.dismiss()
+
+        page.once("dialog", say_no)
+        await cancel.click()
+        await expect(running).to_be_visible()  # said no: nothing happened
+        assert asked == ["Cancel the download of wait.bin? What it has downloaded so far is deleted."]
+        assert "[D] lab wait.bin" in bob.ok("show_downloads") and partial.exists()
+
+        page.once("dialog", lambda dialog: dialog.accept())
+        await cancel.click()
+        await expect(page.get_by_text("Cancelled the download of wait.bin")).to_be_visible()
+        await expect(running).to_have_count(0)
+        assert bob.ok("show_downloads") == "[C] lab done.bin\n"
+        assert not partial.exists()
+
+        await remove.click()  # a complete file: no question, nothing on disk is lost
+        await expect(page.get_by_text(f"Removed done.bin from the list. The file stays at {dest / 'done.bin'}")
+                     ).to_be_visible()
+        await expect(complete).to_have_count(0)
+        await expect(page.get_by_text("No downloads yet")).to_be_visible()
+        assert bob.ok("show_downloads") == ""
+        assert sha256_file(dest / "done.bin") == sha256_file(done_src)
+
+
+async def test_the_remove_label_follows_the_state_live(page: Page, tmp_path: Path) -> None:
+    src = make_file(tmp_path / "src" / "data.bin", 1024 * 1024, 8)
+    dest = tmp_path / "dl"
+    dest.mkdir()
+    with Cluster(tmp_path / "c") as c:
+        c.start_tracker(1)
+        alice, bob = c.start_node("alice"), c.start_node("bob", WAITING)
+        alice.login()
+        bob.login()
+        group_with_members(alice, [bob], "lab")
+        alice.ok(f"upload_file {shlex.quote(str(src))} lab")
+        alice.ok("logout")
+        bob.ok(f"download_file lab data.bin {shlex.quote(str(dest))}")
+
+        await ui_login(page, bob)  # the dashboard lists downloads too, with the same buttons
+        row = page.locator("li.dl", has_text="data.bin")
+        button = row.locator("[data-f=remove] button")
+        await expect(button).to_have_accessible_name("Cancel data.bin")
+
+        alice.ok(f"login alice {shlex.quote(alice.password)}")  # the seeder is back: the download completes
+        await expect(row.locator("[data-f=state_text]")).to_have_text("Complete", timeout=60_000)
+        await expect(button).to_have_accessible_name("Remove from list data.bin")
+        await button.click()
+        await expect(page.get_by_text("Removed data.bin from the list.")).to_be_visible()
+        assert page.url == url(bob, "/")  # back where the button was
+        await expect(row).to_have_count(0)

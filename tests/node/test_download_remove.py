@@ -1,0 +1,82 @@
+"""DownloadManager.remove without a network: a running task is cancelled and its partial file deleted, while a
+download already verifying its whole file is let finish (cancelling it could race the rename into place)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import cast
+
+import pytest
+
+from peer_node.destinations import temp_path_for
+from peer_node.downloads import DownloadManager
+from peer_node.state import DownloadRecord, NodeState
+from peer_node.swarm.catalog import ServedFiles
+from peer_node.tracker_client import TrackerClient
+from peer_node.views import DownloadState
+from wire.errors import NotFound
+
+KEY = ("bob", "lab", "data.bin")
+
+
+async def _manager(tmp_path: Path) -> tuple[DownloadManager, NodeState, Path]:
+    state = NodeState(tmp_path / "node")
+    state.load()
+    changes: list[None] = []
+
+    async def registered(_share: object) -> None:
+        return None
+
+    mgr = DownloadManager(state, cast(TrackerClient, None), ServedFiles(), no_peer_timeout=5.0,
+                          on_complete=registered, on_change=lambda: changes.append(None))
+    target = tmp_path / "dl" / "data.bin"
+    target.parent.mkdir()
+    await state.put_download(DownloadRecord(*KEY, str(target), DownloadState.RUNNING.value))
+    return mgr, state, target
+
+
+async def test_a_running_download_is_cancelled_and_its_partial_file_deleted(tmp_path: Path) -> None:
+    mgr, state, target = await _manager(tmp_path)
+    partial = temp_path_for(target)
+    partial.write_bytes(b"x" * 100)
+    task = asyncio.create_task(asyncio.sleep(3600))
+    mgr._tasks[KEY] = task
+
+    view = await mgr.remove(*KEY)
+    assert view.state is DownloadState.RUNNING
+    assert task.cancelled()
+    assert not partial.exists()
+    assert KEY not in state.downloads
+    again = NodeState(state.data_dir)  # the removal is saved, not only in memory
+    again.load()
+    assert again.downloads == {}
+
+
+async def test_a_download_verifying_its_whole_file_is_let_finish_and_removed_as_complete(tmp_path: Path) -> None:
+    mgr, state, target = await _manager(tmp_path)
+
+    async def finish() -> None:
+        await asyncio.sleep(0.2)
+        target.write_bytes(b"the whole file")  # what store.finish's rename leaves
+        rec = state.downloads[KEY]
+        await state.put_download(rec.with_(state=DownloadState.COMPLETE.value))
+
+    task = asyncio.create_task(finish())
+    mgr._tasks[KEY] = task
+    mgr._finishing.add(KEY)
+
+    view = await mgr.remove(*KEY)
+    assert not task.cancelled()
+    assert view.state is DownloadState.COMPLETE
+    assert target.read_bytes() == b"the whole file"
+    assert KEY not in state.downloads
+
+
+async def test_removing_what_is_not_there_is_not_found(tmp_path: Path) -> None:
+    mgr, state, _ = await _manager(tmp_path)
+    with pytest.raises(NotFound, match=r"no download of other\.bin from lab"):
+        await mgr.remove("bob", "lab", "other.bin")
+    with pytest.raises(NotFound):
+        await mgr.remove("carol", *KEY[1:])  # another user's download is not ours to remove
+    assert KEY in state.downloads
