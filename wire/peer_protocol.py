@@ -15,6 +15,7 @@ No sockets and no clocks here: the asyncio adapters live in ``peer_node.swarm``;
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -259,48 +260,73 @@ def check_frame_header(length: int, kind: int) -> MsgType:
 
 def decode_body(kind: MsgType, body: bytes | memoryview) -> Message:
     """Decode the payload of one frame (everything after the type byte)."""
-    body = bytes(body)
-    if kind is MsgType.HANDSHAKE:
-        if len(body) < _HANDSHAKE_FIXED.size:
+    return _DECODERS[kind](bytes(body))
+
+
+def _decode_handshake(body: bytes) -> Message:
+    if len(body) < _HANDSHAKE_FIXED.size:
+        raise ProtocolError("short handshake")
+    magic, version, sha = _HANDSHAKE_FIXED.unpack_from(body)
+    if magic != MAGIC:
+        raise ProtocolError("not a GroupShare peer (bad magic)")
+    fields, pos = [], _HANDSHAKE_FIXED.size
+    for _ in range(3):  # token, certificate, proof: each a u16 length and its bytes
+        if pos + 2 > len(body):
             raise ProtocolError("short handshake")
-        magic, version, sha = _HANDSHAKE_FIXED.unpack_from(body)
-        if magic != MAGIC:
-            raise ProtocolError("not a GroupShare peer (bad magic)")
-        fields, pos = [], _HANDSHAKE_FIXED.size
-        for _ in range(3):
-            if pos + 2 > len(body):
-                raise ProtocolError("short handshake")
-            (size,) = _U16.unpack_from(body, pos)
-            if pos + 2 + size > len(body):
-                raise ProtocolError("short handshake")
-            fields.append(body[pos + 2:pos + 2 + size])
-            pos += 2 + size
-        if pos != len(body):
-            raise ProtocolError("trailing bytes in handshake")
-        return Handshake(sha, fields[0], version, fields[1], fields[2])
-    if kind is MsgType.BITFIELD:
-        return Bitfield(body)
-    if kind is MsgType.HAVE:
-        if len(body) != 4:
-            raise ProtocolError("HAVE wants 4 bytes")
-        return Have(_U32.unpack(body)[0])
-    if kind in (MsgType.REQUEST, MsgType.CANCEL, MsgType.REJECT):
+        (size,) = _U16.unpack_from(body, pos)
+        if pos + 2 + size > len(body):
+            raise ProtocolError("short handshake")
+        fields.append(body[pos + 2:pos + 2 + size])
+        pos += 2 + size
+    if pos != len(body):
+        raise ProtocolError("trailing bytes in handshake")
+    return Handshake(sha, fields[0], version, fields[1], fields[2])
+
+
+def _decode_have(body: bytes) -> Message:
+    if len(body) != 4:
+        raise ProtocolError("HAVE wants 4 bytes")
+    return Have(_U32.unpack(body)[0])
+
+
+def _triple_decoder(kind: MsgType, make: type[Request] | type[Cancel] | type[Reject]) -> Callable[[bytes], Message]:
+    """REQUEST, CANCEL and REJECT share one body: index, begin, length."""
+    def decode(body: bytes) -> Message:
         if len(body) != 12:
             raise ProtocolError(f"{kind.name} wants 12 bytes")
-        index, begin, length = _TRIPLE.unpack(body)
-        if kind is MsgType.REQUEST:
-            return Request(index, begin, length)
-        return Cancel(index, begin, length) if kind is MsgType.CANCEL else Reject(index, begin, length)
-    if kind is MsgType.PIECE:
-        if len(body) < 9:
-            raise ProtocolError("PIECE without data")
-        index, begin = PIECE_PREFIX.unpack_from(body)
-        return Piece(index, begin, body[8:])
-    if kind is MsgType.KEEPALIVE:
-        if body:
-            raise ProtocolError("KEEPALIVE carries no payload")
-        return KeepAlive()
+        return make(*_TRIPLE.unpack(body))
+    return decode
+
+
+def _decode_piece(body: bytes) -> Message:
+    if len(body) < 9:
+        raise ProtocolError("PIECE without data")
+    index, begin = PIECE_PREFIX.unpack_from(body)
+    return Piece(index, begin, body[8:])
+
+
+def _decode_keepalive(body: bytes) -> Message:
+    if body:
+        raise ProtocolError("KEEPALIVE carries no payload")
+    return KeepAlive()
+
+
+def _decode_goodbye(body: bytes) -> Message:
     try:
         return Goodbye(body.decode("utf-8"))
     except UnicodeDecodeError:
         raise ProtocolError("goodbye reason is not UTF-8") from None
+
+
+_DECODERS: dict[MsgType, Callable[[bytes], Message]] = {
+    MsgType.HANDSHAKE: _decode_handshake,
+    MsgType.BITFIELD: Bitfield,
+    MsgType.HAVE: _decode_have,
+    MsgType.REQUEST: _triple_decoder(MsgType.REQUEST, Request),
+    MsgType.PIECE: _decode_piece,
+    MsgType.CANCEL: _triple_decoder(MsgType.CANCEL, Cancel),
+    MsgType.REJECT: _triple_decoder(MsgType.REJECT, Reject),
+    MsgType.KEEPALIVE: _decode_keepalive,
+    MsgType.GOODBYE: _decode_goodbye,
+}
+assert _DECODERS.keys() == set(MsgType)
