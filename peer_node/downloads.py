@@ -226,58 +226,13 @@ class DownloadManager:
 
     async def _run(self, rec: DownloadRecord) -> None:
         key = rec.key
-        store: PieceStore | None = None
         try:
-            meta = rec.meta
-            if meta is None:
-                meta, _ = await self.fetch_swarm(rec.group_id, rec.file_name)
-                rec = rec.with_(meta=meta)
-                await self.state.put_download(rec)
-            target = Path(rec.destination)
-            if await asyncio.to_thread(os.path.lexists, target):
-                raise Conflict(f"{target} appeared meanwhile; an existing file is never overwritten")
-            temp = temp_path_for(target)
-            if await asyncio.to_thread(os.path.islink, temp):
-                raise BadInput(f"{temp} is a symbolic link; refusing to write through it")
-            store = await asyncio.to_thread(PieceStore.open_partial, temp, self._state_path(rec), meta)
-            self._stores[key] = store
-            serving = self.catalog.get(meta.sha256)
-            if serving is None or not serving.is_complete:  # never hide a complete copy behind a partial one
-                self.catalog.register(store)
-            self._on_change()
-
-            async def source() -> SwarmSnapshot:
-                now_meta, snap = await self.fetch_swarm(rec.group_id, rec.file_name)
-                if now_meta.sha256 != meta.sha256:  # shared again under the same name with other content
-                    raise NotFound(f"{rec.file_name} in {rec.group_id} is now another file")
-                return snap
-
-            from peer_node.swarm.engine import DownloadEngine, EngineConfig
-
-            config = EngineConfig(no_peer_timeout=self.no_peer_timeout)
-            engine = DownloadEngine(meta, store, source, on_piece=self._piece_done, config=config, tls=self.tls)
-            self._engines[key] = engine
+            rec = await self._with_meta(rec)
+            engine, store = await self._open(rec)
             await engine.run()
-            by_peer = dict(engine.progress().bytes_by_peer)
-            self._finishing.add(key)
-            final = await store.finish(target)
-            log.info("downloaded %s/%s: %d bytes from %d peers in %d requests; %d pieces read back for the whole-file "
-                     "hash, %d failed their hash", rec.group_id, rec.file_name, meta.size, len(by_peer),
-                     engine.requests_sent, store.read_backs, engine.hash_failures)
-            st = await asyncio.to_thread(os.stat, final)
-            share = ShareRecord(rec.user_id, rec.group_id, str(final), meta.size, st.st_mtime_ns, meta)
-            rec = rec.with_(state=DownloadState.COMPLETE.value, finished_at=time.time(), bytes_by_peer=by_peer,
-                            reason="")
-            self._engines.pop(key, None)
-            self._stores.pop(key, None)
-            await self.state.put_download(rec)
-            try:
-                await self._on_complete(share)
-            except GroupShareError as exc:
-                log.warning("downloaded %s but could not register it as a share: %s", rec.file_name, exc.message)
-            self._on_change()
+            await self._complete(rec, engine, store)
         except asyncio.CancelledError:
-            self._forget(key, store, discard=key in self._discarding)
+            self._forget(key, discard=key in self._discarding)
             raise
         except GroupShareError as exc:
             log.warning("download %s/%s failed: %s", rec.group_id, rec.file_name, exc.message)
@@ -286,18 +241,80 @@ class DownloadManager:
                 rec = rec.with_(bytes_by_peer=dict(engine_obj.progress().bytes_by_peer))
             # Nobody could give us the rest for now (Unavailable): keep the verified pieces, so a retry of the same
             # download resumes where this one stopped. Anything else (the file changed, access ended) starts over.
-            self._forget(key, store, discard=not isinstance(exc, Unavailable))
+            self._forget(key, discard=not isinstance(exc, Unavailable))
             await self._set_failed(rec, exc.message)
         except OSError as exc:
             log.warning("download %s/%s failed: %s", rec.group_id, rec.file_name, exc)
-            self._forget(key, store, discard=True)
+            self._forget(key, discard=True)
             await self._set_failed(rec, f"disk error: {exc.strerror or exc}")
         finally:
             self._finishing.discard(key)
 
-    def _forget(self, key: tuple[str, str, str], store: PieceStore | None, *, discard: bool) -> None:
+    async def _with_meta(self, rec: DownloadRecord) -> DownloadRecord:
+        """The record with the file's metadata (a download recorded before the tracker answered has none)."""
+        if rec.meta is not None:
+            return rec
+        meta, _ = await self.fetch_swarm(rec.group_id, rec.file_name)
+        rec = rec.with_(meta=meta)
+        await self.state.put_download(rec)
+        return rec
+
+    async def _open(self, rec: DownloadRecord) -> tuple[DownloadEngine, PieceStore]:
+        """Open the partial file beside the destination (serving its verified pieces at once) and its engine."""
+        meta = rec.meta
+        assert meta is not None
+        target = Path(rec.destination)
+        if await asyncio.to_thread(os.path.lexists, target):
+            raise Conflict(f"{target} appeared meanwhile; an existing file is never overwritten")
+        temp = temp_path_for(target)
+        if await asyncio.to_thread(os.path.islink, temp):
+            raise BadInput(f"{temp} is a symbolic link; refusing to write through it")
+        store = await asyncio.to_thread(PieceStore.open_partial, temp, self._state_path(rec), meta)
+        self._stores[rec.key] = store
+        serving = self.catalog.get(meta.sha256)
+        if serving is None or not serving.is_complete:  # never hide a complete copy behind a partial one
+            self.catalog.register(store)
+        self._on_change()
+
+        async def source() -> SwarmSnapshot:
+            now_meta, snap = await self.fetch_swarm(rec.group_id, rec.file_name)
+            if now_meta.sha256 != meta.sha256:  # shared again under the same name with other content
+                raise NotFound(f"{rec.file_name} in {rec.group_id} is now another file")
+            return snap
+
+        from peer_node.swarm.engine import DownloadEngine, EngineConfig
+
+        config = EngineConfig(no_peer_timeout=self.no_peer_timeout)
+        engine = DownloadEngine(meta, store, source, on_piece=self._piece_done, config=config, tls=self.tls)
+        self._engines[rec.key] = engine
+        return engine, store
+
+    async def _complete(self, rec: DownloadRecord, engine: DownloadEngine, store: PieceStore) -> None:
+        """Verify the whole file, move it into place, record ``C`` and register the file as our share."""
+        meta = store.meta
+        by_peer = dict(engine.progress().bytes_by_peer)
+        self._finishing.add(rec.key)
+        final = await store.finish(Path(rec.destination))
+        log.info("downloaded %s/%s: %d bytes from %d peers in %d requests; %d pieces read back for the whole-file "
+                 "hash, %d failed their hash", rec.group_id, rec.file_name, meta.size, len(by_peer),
+                 engine.requests_sent, store.read_backs, engine.hash_failures)
+        st = await asyncio.to_thread(os.stat, final)
+        share = ShareRecord(rec.user_id, rec.group_id, str(final), meta.size, st.st_mtime_ns, meta)
+        rec = rec.with_(state=DownloadState.COMPLETE.value, finished_at=time.time(), bytes_by_peer=by_peer,
+                        reason="")
+        self._engines.pop(rec.key, None)
+        self._stores.pop(rec.key, None)
+        await self.state.put_download(rec)
+        try:
+            await self._on_complete(share)
+        except GroupShareError as exc:
+            log.warning("downloaded %s but could not register it as a share: %s", rec.file_name, exc.message)
+        self._on_change()
+
+    def _forget(self, key: tuple[str, str, str], *, discard: bool) -> None:
+        """Drop an ended task's engine and store: stop serving its partial file, and delete it if ``discard``."""
         self._engines.pop(key, None)
-        self._stores.pop(key, None)
+        store = self._stores.pop(key, None)
         if store is None:
             return
         if self.catalog.get(store.meta.sha256) is store:
