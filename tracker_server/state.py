@@ -3,7 +3,7 @@
 Theory of operation: every mutation of durable state is a log ``Entry`` (epoch, index, op_id, op, result). An op
 is fully decided when it is made (the service computes the new owner of a group, the files that disappear, the
 sessions a login replaces), so applying it needs no further rule and gives the same state on every tracker:
-``State.apply`` here and ``store.apply_sql`` in SQLite must agree op by op. Reads are answered from this object
+``State.apply`` here and ``sql_ops.apply_sql`` in SQLite must agree op by op. Reads are answered from this object
 (a SELECT per request costs five times a dict lookup, PERF.md); SQLite is for durability. Pure: no I/O, no clock.
 """
 

@@ -3,7 +3,7 @@
 Theory of operation: ``append`` writes a batch of log entries and applies each op to the tables in ONE
 transaction (group commit: many entries, one fsync), so the log and the state can never disagree after a crash.
 ``load_state`` rebuilds the in-memory ``State`` at start; reads during service come from that object, not from
-here. ``apply_sql`` must agree op by op with ``State.apply`` (tests compare the two through ``digest``).
+here. ``sql_ops.apply_sql`` must agree op by op with ``State.apply`` (tests compare the two through ``digest``).
 ``dump``/``install`` move a whole snapshot between trackers when a log cannot be replayed (issue 5).
 """
 
@@ -20,7 +20,8 @@ from typing import Any
 
 import aiosqlite
 
-from tracker_server.state import Entry, Group, Op, Session, SharedFile, State, file_meta_from_op
+from tracker_server.sql_ops import apply_sql
+from tracker_server.state import Entry, Group, Session, SharedFile, State
 from tracker_server.throttle import Failures
 from wire.records import FileMeta
 
@@ -187,75 +188,3 @@ class Store:
         snap = await self.dump()
         snap.pop("log")
         return hashlib.sha256(_dumps(snap).encode("utf-8")).hexdigest()
-
-
-async def apply_sql(db: aiosqlite.Connection, op: Op, index: int) -> None:
-    """The SQL twin of ``State.apply``: the op is already decided, so this only writes rows."""
-    kind = op["t"]
-    if kind == "noop":
-        return
-    if kind == "create_user":
-        await db.execute("INSERT INTO users(user_id, pw_hash) VALUES (?, ?)", (op["u"], op["h"]))
-    elif kind == "login":
-        for token in op["drop"]:
-            await db.execute("DELETE FROM sessions WHERE token = ?", (token,))
-        await db.execute("DELETE FROM sessions WHERE user_id = ?", (op["u"],))
-        await db.execute("INSERT INTO sessions(token, user_id, peer_addr, fingerprint) VALUES (?, ?, ?, ?)",
-                         (op["token"], op["u"], op["peer"], op["fp"]))
-        for key in op.get("clear", ()):
-            await db.execute("DELETE FROM login_failures WHERE key = ?", (key,))
-    elif kind == "login_fail":
-        for key, (count, last_at, locked_until) in op["rec"].items():
-            await db.execute("INSERT OR REPLACE INTO login_failures(key, count, last_at, locked_until) "
-                             "VALUES (?, ?, ?, ?)", (key, count, last_at, locked_until))
-        for key in op.get("drop", ()):  # records gone stale (throttle.py)
-            await db.execute("DELETE FROM login_failures WHERE key = ?", (key,))
-    elif kind == "logout":
-        await db.execute("DELETE FROM sessions WHERE token = ?", (op["token"],))
-    elif kind == "create_group":
-        await db.execute("INSERT INTO groups_(group_id, owner) VALUES (?, ?)", (op["g"], op["u"]))
-        await db.execute("INSERT INTO members(group_id, user_id, joined_seq) VALUES (?, ?, ?)",
-                         (op["g"], op["u"], index))
-    elif kind == "join":
-        await db.execute("INSERT INTO requests(group_id, user_id, seq) VALUES (?, ?, ?)", (op["g"], op["u"], index))
-    elif kind == "leave":
-        await _leave_sql(db, op)
-    elif kind == "accept":
-        await db.execute("DELETE FROM requests WHERE group_id = ? AND user_id = ?", (op["g"], op["u"]))
-        await db.execute("INSERT INTO members(group_id, user_id, joined_seq) VALUES (?, ?, ?)",
-                         (op["g"], op["u"], index))
-    elif kind == "reject":
-        await db.execute("DELETE FROM requests WHERE group_id = ? AND user_id = ?", (op["g"], op["u"]))
-    elif kind == "share":
-        meta = file_meta_from_op(op["file"])
-        await db.execute(
-            "INSERT OR IGNORE INTO files(group_id, file_name, size, piece_size, sha256, piece_hashes) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (op["g"], meta.file_name, meta.size, meta.piece_size, meta.sha256, b"".join(meta.piece_hashes)))
-        await db.execute("INSERT OR IGNORE INTO shares(group_id, file_name, user_id) VALUES (?, ?, ?)",
-                         (op["g"], meta.file_name, op["u"]))
-    elif kind == "stop_share":
-        await db.execute("DELETE FROM shares WHERE group_id = ? AND file_name = ? AND user_id = ?",
-                         (op["g"], op["name"], op["u"]))
-        await _drop_unshared_files(db, op["g"])
-    else:
-        raise ValueError(f"unknown op {kind!r}")
-
-
-async def _leave_sql(db: aiosqlite.Connection, op: Op) -> None:
-    gid, uid = op["g"], op["u"]
-    if op["deleted"]:
-        for table in ("groups_", "members", "requests", "files", "shares"):
-            await db.execute(f"DELETE FROM {table} WHERE group_id = ?", (gid,))
-        return
-    await db.execute("DELETE FROM members WHERE group_id = ? AND user_id = ?", (gid, uid))
-    await db.execute("DELETE FROM requests WHERE group_id = ? AND user_id = ?", (gid, uid))
-    await db.execute("DELETE FROM shares WHERE group_id = ? AND user_id = ?", (gid, uid))
-    await _drop_unshared_files(db, gid)
-    if op["new_owner"] is not None:
-        await db.execute("UPDATE groups_ SET owner = ? WHERE group_id = ?", (op["new_owner"], gid))
-
-
-async def _drop_unshared_files(db: aiosqlite.Connection, gid: str) -> None:
-    await db.execute("DELETE FROM files WHERE group_id = ? AND NOT EXISTS (SELECT 1 FROM shares s "
-                     "WHERE s.group_id = files.group_id AND s.file_name = files.file_name)", (gid,))
