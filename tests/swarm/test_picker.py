@@ -159,3 +159,16 @@ def test_a_partial_peers_ties_are_broken_at_random_too() -> None:
         picker.add_peer(peer)  # its pieces are the commonest now: a pick for it still takes only those
         firsts.add(picker.pick(peer))
     assert firsts <= {3, 40, 41, 90, 127} and len(firsts) >= 4
+
+
+def test_window_lowest_only_near_the_front_of_what_is_missing() -> None:
+    # Within 8 * window + 64 of the first missing piece the lowest piece the peer has comes first; farther down
+    # the file the pick among equals is random.
+    near, far = holds(50, 600, 700), holds(500, 600, 700)
+    picks: dict[int, set[int | None]] = {near: set(), far: set()}
+    for seed in range(40):
+        for peer, seen in picks.items():
+            picker = PiecePicker(1000, rng=random.Random(seed), window=1)
+            picker.add_peer(None)
+            seen.add(picker.pick(peer))
+    assert picks[near] == {50} and len(picks[far]) > 1 and picks[far] <= {500, 600, 700}
