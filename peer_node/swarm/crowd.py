@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 
-from peer_node.swarm.picker import HasPiece
+from peer_node.swarm.piece_mask import PieceMask, full_mask
 
 
 @dataclass(slots=True)
@@ -80,7 +80,8 @@ class SeedRefusals:
     for that piece again; after that it is (and then serves it: a piece nobody else gave us never stalls).
     """
 
-    def __init__(self, hold: float = 2.0) -> None:
+    def __init__(self, piece_count: int, hold: float = 2.0) -> None:
+        self.piece_count = piece_count
         self.hold = hold
         self._until: dict[int, float] = {}
         self._quiet_until = 0.0  # the latest end of a hold
@@ -93,10 +94,14 @@ class SeedRefusals:
         """Some refusal is still being held."""
         return now < self._quiet_until
 
-    def allows(self, now: float) -> HasPiece:
-        """What the seeder may be asked for now: every piece (None) unless some refusal is still held."""
+    def allows(self, now: float) -> PieceMask:
+        """What the seeder may be asked for now: every piece (None) unless some refusal is still held, else
+        every piece but those (a mask, as the picker takes a peer's pieces)."""
         if not self.active(now):
             self._until.clear()
             return None
-        until = self._until
-        return lambda index: until.get(index, 0.0) <= now
+        refused = 0
+        for index, until in self._until.items():
+            if now < until:
+                refused |= 1 << index
+        return full_mask(self.piece_count) & ~refused

@@ -184,7 +184,7 @@ class DownloadEngine:
         link.depth = max(1, min(link.max_depth, max(2, math.ceil((4 << 20) / self.meta.piece_size))))
         peer.link, peer.seed = link, link.is_seed
         self._last_bytes[link] = 0
-        self.picker.add_peer(None if peer.seed else link.has)
+        self.picker.add_peer(None if peer.seed else link.mask)
         self._last_useful = link.connected_at = time.monotonic()
         self._fill(link)
 
@@ -214,8 +214,7 @@ class DownloadEngine:
             # never answers must not keep the download waiting forever.
             lively = now - max(link.last_data_at, link.connected_at) <= cfg.no_peer_timeout
             peer = self.roster.get(link.addr)
-            if lively and ((peer is not None and peer.seed) or any(
-                    link.has(i) and not self.store.has(i) for i in range(self.meta.piece_count))):
+            if lively and ((peer is not None and peer.seed) or link.mask & ~self.store.mask):  # masks: it has, we lack
                 useful = True
         if useful:
             self._last_useful = now
@@ -255,7 +254,7 @@ class DownloadEngine:
         seed = peer is not None and peer.seed
         # Crowd spreading (server.py, crowd.py): pieces this seeder refused a moment ago go to partial holders.
         now, refusals = time.monotonic(), self._refusals.get(link)
-        has = (refusals.allows(now) if refusals is not None else None) if seed else link.has
+        mask = (refusals.allows(now) if refusals is not None else None) if seed else link.mask
         # While other downloaders serve us, a whole-file seeder is asked only for pieces no one else holds:
         # its upload goes to what only it can give (a flash crowd then leans on itself, not on the sharer).
         max_availability = self._seed_links() if seed and self._partial_links_serving() else None
@@ -264,10 +263,10 @@ class DownloadEngine:
                 buf = self.buffers.take() if self.buffers.in_use - len(self._held) < self._receive_limit else None
                 if buf is None:
                     return
-                index = self.picker.pick(has, link.jobs.keys(), max_availability)
+                index = self.picker.pick(mask, link.jobs.keys(), max_availability)
                 if (index is None and max_availability is not None and not link.jobs
                         and not (refusals is not None and refusals.active(now))):  # it would refuse those
-                    index = self.picker.pick(has, link.jobs.keys())  # never idle: one common piece at a time
+                    index = self.picker.pick(mask, link.jobs.keys())  # never idle: one common piece at a time
                 if index is None:
                     self.buffers.give(buf)
                     return
@@ -355,11 +354,10 @@ class DownloadEngine:
         if peer is not None and peer.seed:
             # Crowd spreading (server.py, crowd.py): the seeder gave this piece to another downloader, who will
             # announce it; this seeder is asked for it again only after a hold (and then serves it).
-            self._refusals.setdefault(link, SeedRefusals()).refused(job.index, time.monotonic())
+            self._refusals.setdefault(link, SeedRefusals(self.meta.piece_count)).refused(job.index, time.monotonic())
             self._fill_all()
             return
-        if link.has(job.index) and link.bits is not None:
-            link.bits[job.index >> 3] &= ~(0x80 >> (job.index & 7)) & 0xFF
+        if link.forget(job.index):
             self.picker.peer_lost(job.index)
         self._fill_all()
 
@@ -376,7 +374,7 @@ class DownloadEngine:
         self._last_bytes.pop(link, None)
         self._refusals.pop(link, None)
         if peer is not None and peer.link is link:
-            self.picker.remove_peer(None if peer.seed else link.has)
+            self.picker.remove_peer(None if peer.seed else link.mask)
             peer.link = None
             if not peer.banned:
                 self._backoff(peer, reason)

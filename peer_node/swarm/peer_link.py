@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from peer_node.swarm import secure_channel
+from peer_node.swarm.piece_mask import bitfield_mask, full_mask
 from peer_node.swarm.tls import NodeIdentity, channel_binding, client_context, server_fingerprint
 from wire.frame_receiver import FrameReceiver
 from wire.peer_protocol import (
@@ -82,7 +83,7 @@ class PeerLink(asyncio.BufferedProtocol):
         self.session = PeerSession(Role.CLIENT, max_outstanding=max_outstanding)
         self.receiver = FrameReceiver(self._sink)
         self.transport: asyncio.Transport | None = None
-        self.bits: bytearray | None = None  # the peer's pieces once it answered
+        self.mask = 0  # the peer's pieces (bit i = piece i; piece_mask), from its BITFIELD and HAVEs
         self.jobs: dict[int, PieceJob] = {}  # piece index -> job on this link
         self._blocks: dict[BlockKey, PieceJob] = {}
         self._discard: bytearray | None = None
@@ -106,13 +107,18 @@ class PeerLink(asyncio.BufferedProtocol):
         return self.seeder.addr
 
     def has(self, index: int) -> bool:
-        bits = self.bits
-        return bits is not None and bool(bits[index >> 3] & (0x80 >> (index & 7)))
+        return bool(self.mask >> index & 1)
 
     @property
     def is_seed(self) -> bool:
-        bits = self.bits
-        return bits is not None and all(self.has(i) for i in range(self.geometry.count))
+        """Its BITFIELD (and HAVEs since) cover the whole file; meaningful once ``open`` returned."""
+        return self.mask == full_mask(self.geometry.count)
+
+    def forget(self, index: int) -> bool:
+        """The peer turned out not to have ``index`` (it rejected our request): True if we thought it had."""
+        had = self.has(index)
+        self.mask &= ~(1 << index)
+        return had
 
     # --- connecting ------------------------------------------------------------------------------------------
     @classmethod
@@ -199,14 +205,13 @@ class PeerLink(asyncio.BufferedProtocol):
         if isinstance(event, Goodbye):
             self.close_reason = f"peer said goodbye: {event.reason}"
         self.session.receive(event)  # type: ignore[arg-type]
-        if isinstance(event, Bitfield):
-            self.bits = bytearray(event.bits)
+        if isinstance(event, Bitfield):  # the session took it only as the first answer, in range
+            self.mask = bitfield_mask(event.bits)
             if not self.ready.done():
                 self.ready.set_result(None)
         elif isinstance(event, Have):
-            assert self.bits is not None
             if not self.has(event.index):
-                self.bits[event.index >> 3] |= 0x80 >> (event.index & 7)
+                self.mask |= 1 << event.index
                 self.handler.on_link_have(self, event.index)
         elif isinstance(event, Reject):
             job = self._blocks.pop(event.key, None)

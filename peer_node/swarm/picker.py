@@ -2,22 +2,23 @@
 
 Theory of operation: every piece is *missing*, *in flight* (with a count of peers fetching it) or *done*. Missing
 pieces sit in buckets by availability (how many connected peers have them); a bucket is a list plus a position
-map, so moving a piece between buckets or taking it out is O(1) and a pick costs O(number of distinct
-availabilities) for a peer holding everything. A pick scans the buckets from the rarest up and takes, from the
-first bucket the peer can serve, its lowest-numbered piece near the front of what is missing (with a
-``window``: the file fills front to back, as the whole-file hash wants), else a random one (random probes
-first, then a scan from a random start, so partial peers cost little too). When no missing piece is left that
-the peer has, the download is in its endgame: the peer may get a piece already in flight elsewhere (fewest
-fetchers first, at most ``max_duplicates`` fetchers), and whoever delivers first wins; the caller cancels the
-others. No I/O and no clock: the engine feeds it events.
+map (a uniform random choice for a peer holding everything) and an int mask of the same pieces (``piece_mask``:
+bit i = piece i). A peer's pieces are a mask too, or None for a whole-file seeder. Moving a piece between buckets
+is O(1) list work plus a bit set and cleared. A pick goes through the buckets from the rarest up; in each, the
+pieces this peer can serve are ``bucket_mask & peer_mask``, a few big-int operations whatever the piece count
+(no Python call per piece). From the first bucket where that is not empty it takes the lowest-numbered piece
+near the front of what is missing (with a ``window``: the file fills front to back, as the whole-file hash
+wants), else a random one. When no missing piece is left that the peer has, the download is in its endgame: the
+peer may get a piece already in flight elsewhere (fewest fetchers first, at most ``max_duplicates`` fetchers),
+and whoever delivers first wins; the caller cancels the others. No I/O and no clock: the engine feeds it events.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Container, Iterable
+from collections.abc import Container, Iterable
 
-HasPiece = Callable[[int], bool] | None  # None: the peer has every piece
+from peer_node.swarm.piece_mask import PieceMask, full_mask, lowest_bit, set_bits
 
 MISSING, IN_FLIGHT, DONE = 0, 1, 2
 _STATE_CHARS = {MISSING: ".", IN_FLIGHT: "f", DONE: "d"}
@@ -35,6 +36,7 @@ class PiecePicker:
         self.state = [MISSING] * piece_count
         self.fetchers = [0] * piece_count
         self._buckets: dict[int, list[int]] = {0: []}
+        self._masks: dict[int, int] = {0: 0}  # availability -> the pieces of that bucket, as a mask
         self._pos = [0] * piece_count  # index of each missing piece inside its bucket list
         self.in_flight: set[int] = set()
         self.missing_unassigned = 0  # pieces no peer is fetching yet
@@ -49,11 +51,13 @@ class PiecePicker:
 
     # --- bucket plumbing ------------------------------------------------------------------------------------
     def _bucket_add(self, index: int) -> None:
-        bucket = self._buckets.setdefault(self.availability[index], [])
+        avail = self.availability[index]
+        bucket = self._buckets.setdefault(avail, [])
         if index < self._cursor:
             self._cursor = index
         self._pos[index] = len(bucket)
         bucket.append(index)
+        self._masks[avail] = self._masks.get(avail, 0) | 1 << index
         self.missing_unassigned += 1
 
     def _bucket_remove(self, index: int) -> None:
@@ -65,20 +69,24 @@ class PiecePicker:
             bucket[pos] = last
             self._pos[last] = pos
         if not bucket and avail:
-            del self._buckets[avail]
+            del self._buckets[avail], self._masks[avail]
+        else:
+            self._masks[avail] ^= 1 << index  # the bit is set: the piece was in this bucket
         self.missing_unassigned -= 1
 
     # --- availability ---------------------------------------------------------------------------------------
-    def add_peer(self, has: HasPiece) -> None:
-        """A peer connected; ``has`` tells its pieces (None for a full seeder)."""
-        for index in range(self.count):
-            if has is None or has(index):
-                self._change_availability(index, +1)
+    def add_peer(self, mask: PieceMask) -> None:
+        """A peer connected; ``mask`` holds its pieces (None for a full seeder)."""
+        for index in self._pieces_of(mask):
+            self._change_availability(index, +1)
 
-    def remove_peer(self, has: HasPiece) -> None:
-        for index in range(self.count):
-            if has is None or has(index):
-                self._change_availability(index, -1)
+    def remove_peer(self, mask: PieceMask) -> None:
+        """A peer went away; ``mask`` holds its pieces as they stood (HAVEs in, rejected pieces out)."""
+        for index in self._pieces_of(mask):
+            self._change_availability(index, -1)
+
+    def _pieces_of(self, mask: PieceMask) -> Iterable[int]:
+        return range(self.count) if mask is None else set_bits(mask & full_mask(self.count))
 
     def peer_got(self, index: int) -> None:
         """A connected peer announced a new piece (HAVE)."""
@@ -101,16 +109,17 @@ class PiecePicker:
     def complete(self) -> bool:
         return self.done_count == self.count
 
-    def pick(self, has: HasPiece, exclude: Container[int] = frozenset(),
+    def pick(self, mask: PieceMask, exclude: Container[int] = frozenset(),
              max_availability: int | None = None) -> int | None:
-        """The piece to fetch next from a peer, or None. Marks it in flight; report the outcome with
-        ``completed`` or ``abandoned``. ``max_availability`` skips pieces more peers than that hold (the engine
-        keeps a whole-file seeder for pieces only seeders have while other downloaders can serve the rest)."""
-        index = self._pick_missing(has, max_availability)
+        """The piece to fetch next from a peer holding ``mask`` (None: every piece), or None. Marks it in flight;
+        report the outcome with ``completed`` or ``abandoned``. ``max_availability`` skips pieces more peers than
+        that hold (the engine keeps a whole-file seeder for pieces only seeders have while other downloaders can
+        serve the rest)."""
+        index = self._pick_missing(mask, max_availability)
         if index is None:
             if self.missing_unassigned:
                 return None  # not the endgame yet: other peers will fetch what this one lacks
-            index = self._pick_endgame(has, exclude)
+            index = self._pick_endgame(mask, exclude)
             if index is None:
                 return None
         else:
@@ -120,59 +129,52 @@ class PiecePicker:
         self.fetchers[index] += 1
         return index
 
-    def _pick_missing(self, has: HasPiece, max_availability: int | None = None) -> int | None:
+    def _pick_missing(self, mask: PieceMask, max_availability: int | None = None) -> int | None:
         for avail, bucket in sorted(self._buckets.items()):
             if max_availability is not None and avail > max_availability:
                 break
-            if bucket:
-                local = self._lowest(bucket, avail, has) if self.window else None
-                candidate = local if local is not None else self._random_in(bucket, has)
-                if candidate is not None:
-                    return candidate
+            servable = self._masks[avail] if mask is None else self._masks[avail] & mask
+            if servable:
+                local = self._lowest(servable, len(bucket)) if self.window else None
+                return local if local is not None else self._random_in(bucket, servable, mask)
         return None
 
-    def _random_in(self, bucket: list[int], has: HasPiece) -> int | None:
-        rng, size = self.rng, len(bucket)
-        if has is None:
-            return bucket[rng.randrange(size)]
-        for _ in range(8):
-            candidate = bucket[rng.randrange(size)]
-            if has(candidate):
-                return candidate
-        start = rng.randrange(size)
-        for step in range(size):
-            candidate = bucket[(start + step) % size]
-            if has(candidate):
-                return candidate
-        return None
+    def _random_in(self, bucket: list[int], servable: int, mask: PieceMask) -> int:
+        """A random piece of ``servable`` (not empty), the pieces of ``bucket`` the peer has."""
+        if mask is None:  # the whole bucket: uniform, from the list
+            return bucket[self.rng.randrange(len(bucket))]
+        # The first servable piece from a random position on, wrapping round: a shift and a lowest-bit read
+        # whatever the piece count. Not uniform: a piece after a long run of unservable ones is likelier (the
+        # probes-then-scan this replaces was nearly uniform when the peer had much of the bucket). With a window
+        # it only decides for pieces far down the file, and it still spreads a crowd's picks out.
+        start = self.rng.randrange(self.count)
+        above = servable >> start
+        return start + lowest_bit(above) if above else lowest_bit(servable)
 
-    def _lowest(self, bucket: list[int], avail: int, has: HasPiece) -> int | None:
-        """The lowest-numbered missing piece of availability ``avail`` (``bucket``) the peer has: looked for
-        among the bucket itself when it holds at most ``window`` pieces, else by a bounded scan from the first
-        missing piece. Lowest, not random among the first ``window`` such pieces as before: the whole-file
-        SHA-256 is streamed in file order, and a piece left behind holds it up (random among 32, a piece waited
-        about 32 picks, and most pieces were read back from disk instead of hashed from memory). A crowd's
-        downloaders still spread out: rarest first, and the seeder refuses a piece it just gave one of them to
-        the others (``crowd``). None sends the caller to a random pick."""
-        if len(bucket) <= self.window:
-            return min((i for i in bucket if has is None or has(i)), default=None)
-        state, availability, count = self.state, self.availability, self.count
-        while self._cursor < count and state[self._cursor] != MISSING:
+    def _lowest(self, servable: int, bucket_size: int) -> int | None:
+        """The lowest-numbered piece of ``servable`` (missing pieces of one availability the peer has), if the
+        bucket holds at most ``window`` pieces or that piece lies within ``8 * window + 64`` of the first missing
+        piece; None sends the caller to a random pick. That bound once capped a per-piece scan's cost; masks make
+        it free, but it is kept so that picks stay what they were (a change of policy would want a crowd bench).
+        Lowest, not random among the first ``window`` such pieces as before: the whole-file SHA-256 is streamed
+        in file order, and a piece left behind holds it up (random among 32, a piece waited about 32 picks, and
+        most pieces were read back from disk instead of hashed from memory). A crowd's downloaders still spread
+        out: rarest first, and the seeder refuses a piece it just gave one of them to the others (``crowd``)."""
+        index = lowest_bit(servable)
+        if bucket_size <= self.window:
+            return index
+        state, count = self.state, self.count
+        while self._cursor < count and state[self._cursor] != MISSING:  # amortised: it only moves back on abandon
             self._cursor += 1
-        index, limit = self._cursor, min(count, self._cursor + 8 * self.window + 64)
-        while index < limit:
-            if state[index] == MISSING and availability[index] == avail and (has is None or has(index)):
-                return index
-            index += 1
-        return None
+        return index if index < self._cursor + 8 * self.window + 64 else None
 
-    def _pick_endgame(self, has: HasPiece, exclude: Container[int]) -> int | None:
+    def _pick_endgame(self, mask: PieceMask, exclude: Container[int]) -> int | None:
         best: list[int] = []
         best_fetchers = self.max_duplicates
         for index in self.in_flight:
             fetchers = self.fetchers[index]
             if (fetchers > best_fetchers or index in exclude or index in self.arrived
-                    or (has is not None and not has(index))):
+                    or (mask is not None and not mask >> index & 1)):
                 continue
             if fetchers < best_fetchers:
                 best, best_fetchers = [index], fetchers

@@ -39,6 +39,7 @@ from pathlib import Path
 from peer_node.swarm.direct_io import open_direct, read_at, write_at
 from peer_node.swarm.errors import DownloadFailed
 from peer_node.swarm.file_ops import move_into_place, sha256_of_fd
+from peer_node.swarm.piece_mask import bitfield_mask
 from peer_node.swarm.prefix_hash import PrefixHash
 from peer_node.swarm.state_file import StateFile
 from wire.errors import Conflict, NotFound
@@ -65,6 +66,7 @@ class PieceStore:
         self._fd = fd
         self._file = io.FileIO(fd, "rb", closefd=False)  # for loop.sendfile, which wants a file object
         self._bits = bits
+        self._mask = bitfield_mask(bits)  # the same pieces as a mask, for the engine's set tests; kept with _bits
         self._complete = complete
         self._state = StateFile(state_path, meta) if state_path is not None else None
         self._verified = sum(bin(b).count("1") for b in bits) if not complete else meta.piece_count
@@ -134,6 +136,11 @@ class PieceStore:
 
     def bitfield(self) -> bytes:
         return bytes(self._bits)
+
+    @property
+    def mask(self) -> int:
+        """The verified pieces, bit i = piece i (``piece_mask``)."""
+        return self._mask
 
     @property
     def is_complete(self) -> bool:
@@ -265,6 +272,7 @@ class PieceStore:
         if self._complete or self._bit(index) or self._closed:
             return
         self._bits[index >> 3] |= 0x80 >> (index & 7)
+        self._mask |= 1 << index
         self._verified += 1
         self._bytes_verified += self._piece_len(index)
         for callback in list(self._listeners):
@@ -304,6 +312,7 @@ class PieceStore:
                 bad = await loop.run_in_executor(None, self._find_bad_pieces)
                 for index in bad:
                     self._bits[index >> 3] &= ~(0x80 >> (index & 7)) & 0xFF
+                    self._mask &= ~(1 << index)
                     self._verified -= 1
                     self._bytes_verified -= self._piece_len(index)
                 self._prefix.reset(self._verified_pieces())  # stream afresh once the bad pieces are back

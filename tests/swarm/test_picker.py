@@ -6,11 +6,15 @@ import random
 from collections import Counter
 
 from peer_node.swarm.picker import PiecePicker
+from peer_node.swarm.piece_mask import full_mask
 
 
-def holds(*pieces: int):  # type: ignore[no-untyped-def]
-    wanted = set(pieces)
-    return lambda i: i in wanted
+def holds(*pieces: int) -> int:
+    """A peer's pieces as the picker takes them: a mask, bit i = piece i."""
+    mask = 0
+    for index in pieces:
+        mask |= 1 << index
+    return mask
 
 
 def test_rarest_piece_is_picked_first() -> None:
@@ -91,13 +95,13 @@ def test_states_string_and_completion() -> None:
 
 def test_availability_follows_peers_coming_and_going() -> None:
     picker = PiecePicker(3, rng=random.Random(2))
-    partial_bits = {0, 1}
+    partial = holds(0, 1)
     picker.add_peer(None)
-    picker.add_peer(partial_bits.__contains__)
-    partial_bits.add(2)
+    picker.add_peer(partial)
+    partial |= holds(2)  # as PeerLink keeps its mask on a HAVE
     picker.peer_got(2)
     assert picker.availability == [2, 2, 2]
-    picker.remove_peer(partial_bits.__contains__)
+    picker.remove_peer(partial)
     assert picker.availability == [1, 1, 1]
     picker.peer_lost(2)
     assert picker.availability == [1, 1, 0]
@@ -125,13 +129,13 @@ def test_window_picks_fill_the_file_front_to_back() -> None:
     assert [picker.pick(None) for _ in range(40)] == list(range(40))
     picker.abandoned(5)  # a peer lost piece 5: it is the next one asked for
     assert picker.pick(None) == 5
-    assert picker.pick(lambda i: i % 2 == 1) == 41  # a partial peer gets the lowest piece it has
+    assert picker.pick(holds(*range(1, 1000, 2))) == 41  # a partial peer gets the lowest piece it has
 
 
 def test_window_still_prefers_rarer_pieces() -> None:
     picker = PiecePicker(100, rng=random.Random(4), window=8)
     picker.add_peer(None)
-    picker.add_peer(lambda i: i != 77)  # piece 77 is held by one peer only
+    picker.add_peer(full_mask(100) & ~holds(77))  # piece 77 is held by one peer only
     assert picker.pick(None) == 77
 
 
@@ -142,3 +146,29 @@ def test_max_availability_keeps_a_seeder_for_pieces_only_seeders_hold() -> None:
     assert picker.pick(None, max_availability=1) == 3
     assert picker.pick(None, max_availability=1) is None  # the rest should come from the other downloader
     assert picker.pick(None) in {0, 1, 2}  # without the cap the seeder may serve them too
+
+
+def test_a_partial_peers_ties_are_broken_at_random_too() -> None:
+    # Without a window a partial peer gets a random piece among the rarest it has, not always the same one
+    # (downloaders fetching from one another should not all ask for the same piece).
+    peer = holds(3, 40, 41, 90, 127)
+    firsts: set[int | None] = set()
+    for seed in range(100):
+        picker = PiecePicker(128, rng=random.Random(seed))
+        picker.add_peer(None)
+        picker.add_peer(peer)  # its pieces are the commonest now: a pick for it still takes only those
+        firsts.add(picker.pick(peer))
+    assert firsts <= {3, 40, 41, 90, 127} and len(firsts) >= 4
+
+
+def test_window_lowest_only_near_the_front_of_what_is_missing() -> None:
+    # Within 8 * window + 64 of the first missing piece the lowest piece the peer has comes first; farther down
+    # the file the pick among equals is random.
+    near, far = holds(50, 600, 700), holds(500, 600, 700)
+    picks: dict[int, set[int | None]] = {near: set(), far: set()}
+    for seed in range(40):
+        for peer, seen in picks.items():
+            picker = PiecePicker(1000, rng=random.Random(seed), window=1)
+            picker.add_peer(None)
+            seen.add(picker.pick(peer))
+    assert picks[near] == {50} and len(picks[far]) > 1 and picks[far] <= {500, 600, 700}

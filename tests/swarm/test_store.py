@@ -40,9 +40,11 @@ async def test_partial_store_resumes_its_verified_pieces(tmp_path: Path) -> None
     fill(store, data, [0, 3, 10])
     assert store.has(3) and not store.has(4)
     assert store.bitfield() == bytes([0b10010000, 0b00100000])
+    assert store.mask == 1 << 0 | 1 << 3 | 1 << 10  # the same pieces for the engine's set tests
     store.close()
     again = PieceStore.open_partial(tmp_path / "p", tmp_path / "s", meta)
     assert [i for i in range(meta.piece_count) if again.has(i)] == [0, 3, 10]
+    assert again.mask == 1 << 0 | 1 << 3 | 1 << 10  # loaded from the saved bitfield
     assert again.missing_count == 8 and again.bytes_verified == 2 * PIECE + 7
     again.close()
 
@@ -111,6 +113,7 @@ async def test_finish_with_a_bad_whole_file_hash_forgets_bad_pieces(tmp_path: Pa
     with pytest.raises(DownloadFailed, match="whole-file"):
         await store.finish(tmp_path / "out")
     assert [store.has(i) for i in range(3)] == [True, True, False]
+    assert store.mask == 0b011  # the forgotten piece leaves the mask too
     assert not (tmp_path / "out").exists()
     fill(store, data, [2])  # fetched again: the whole-file hash streams afresh and now matches
     assert (await store.finish(tmp_path / "out")).read_bytes() == data
@@ -122,6 +125,7 @@ def test_complete_store_claims_everything_and_checks_size(tmp_path: Path) -> Non
     meta = meta_of("src", data, PIECE)
     store = PieceStore.open_complete(tmp_path / "src", meta)
     assert store.is_complete and store.has(8) and store.bitfield() == bytes([0xFF, 0x80])
+    assert store.mask == (1 << 9) - 1
     store.close()
     (tmp_path / "src").write_bytes(data[:-1])
     with pytest.raises(Conflict):
