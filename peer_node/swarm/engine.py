@@ -35,6 +35,7 @@ from peer_node.swarm.crowd import SeedRefusals
 from peer_node.swarm.errors import DownloadFailed
 from peer_node.swarm.peer_link import LinkClosed, PeerLink, PieceJob
 from peer_node.swarm.picker import PiecePicker
+from peer_node.swarm.piece_mask import bitfield_mask, full_mask
 from peer_node.swarm.roster import Peer, Roster
 from peer_node.swarm.store import PieceStore, PieceWritten
 from peer_node.swarm.tls import NodeIdentity
@@ -163,7 +164,7 @@ class DownloadEngine:
         is still worth a connection: it is downloading too, and what it gets next reaches us by HAVE."""
         if info.pieces is None:
             return self.meta.piece_count
-        return sum(1 for i in range(self.meta.piece_count) if info.has(i) and not self.store.has(i))
+        return (bitfield_mask(info.pieces) & ~self.store.mask & full_mask(self.meta.piece_count)).bit_count()
 
     async def _connect(self, peer: Peer) -> None:
         try:
