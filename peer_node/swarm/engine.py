@@ -311,42 +311,49 @@ class DownloadEngine:
         if error is not None or written is None:
             self._fail(f"cannot write the file: {error}")
             return
-        ok = written.ok
-        index, link = job.index, job.link
-        peer = self.roster.get(link.addr)
-        if ok:
-            first = not self.store.has(index)
-            self.store.mark_verified(index)
-            self.picker.completed(index)
-            for other in self._links():
-                duplicate = other.jobs.get(index)
-                if duplicate is not None and other is not link:
-                    other.cancel(duplicate)
-                    self.buffers.give(duplicate.buffer)
-            if peer is not None:
-                peer.failures = 0
-            if first:
-                self.bytes_by_peer[link.user_id] = self.bytes_by_peer.get(link.user_id, 0) + job.length
-                self.piece_source[index] = link.user_id
-            if self.picker.complete and self._result is not None and not self._result.done():
-                self._result.set_result(None)
-            if first and self.on_piece is not None:
-                try:
-                    self.on_piece(index)
-                except Exception:  # the node's callback: its bug must not stall the download
-                    log.exception("on_piece callback failed for piece %d", index)
-            if self.picker.complete:
-                return
+        peer = self.roster.get(job.link.addr)
+        if written.ok:
+            if self._piece_verified(job, peer):
+                return  # the download is complete: nothing more to ask for
         else:
-            self.hash_failures += 1
-            self.picker.abandoned(index)
-            if peer is not None:
-                peer.strikes += 1
-                log.warning("piece %d from %s failed its hash (strike %d)", index, link.addr, peer.strikes)
-                if peer.strikes >= self.config.max_piece_failures_per_peer:
-                    peer.banned = True
-                    link.close("sent corrupt pieces")
+            self._piece_corrupt(job, peer)
         self._fill_all(lazy=True)
+
+    def _piece_verified(self, job: PieceJob, peer: Peer | None) -> bool:
+        """Record a good piece: credit its giver, cancel its duplicates, tell the node. True once complete."""
+        index, link = job.index, job.link
+        first = not self.store.has(index)
+        self.store.mark_verified(index)
+        self.picker.completed(index)
+        for other in self._links():
+            duplicate = other.jobs.get(index)
+            if duplicate is not None and other is not link:
+                other.cancel(duplicate)
+                self.buffers.give(duplicate.buffer)
+        if peer is not None:
+            peer.failures = 0
+        if first:
+            self.bytes_by_peer[link.user_id] = self.bytes_by_peer.get(link.user_id, 0) + job.length
+            self.piece_source[index] = link.user_id
+        if self.picker.complete and self._result is not None and not self._result.done():
+            self._result.set_result(None)
+        if first and self.on_piece is not None:
+            try:
+                self.on_piece(index)
+            except Exception:  # the node's callback: its bug must not stall the download
+                log.exception("on_piece callback failed for piece %d", index)
+        return self.picker.complete
+
+    def _piece_corrupt(self, job: PieceJob, peer: Peer | None) -> None:
+        """A piece failed its hash: fetch it again, and strike (in the end ban) the peer that sent it."""
+        self.hash_failures += 1
+        self.picker.abandoned(job.index)
+        if peer is not None:
+            peer.strikes += 1
+            log.warning("piece %d from %s failed its hash (strike %d)", job.index, job.link.addr, peer.strikes)
+            if peer.strikes >= self.config.max_piece_failures_per_peer:
+                peer.banned = True
+                job.link.close("sent corrupt pieces")
 
     def on_link_reject(self, link: PeerLink, job: PieceJob) -> None:
         self.picker.abandoned(job.index)
