@@ -148,7 +148,6 @@ window.Notification.requestPermission = () => { window.Notification.permission =
 
 async def test_downloads_update_live_without_reload_and_idle_page_makes_no_requests(
         browser: Browser, world: World, tmp_path: Path) -> None:
-    world = world
     ctx = await browser.new_context(viewport=DESKTOP)
     await ctx.add_init_script(FAKE_NOTIFICATION)
     try:
@@ -161,7 +160,7 @@ async def test_downloads_update_live_without_reload_and_idle_page_makes_no_reque
         await page.get_by_role("button", name="Notify me when a download finishes").click()
         await expect(page.get_by_role("button", name="Notifications on")).to_be_disabled()
         requests: list[Request] = []
-        page.on("request", lambda r: requests.append(r))
+        page.on("request", lambda r: requests.append(r))  # a function: Playwright tags its handlers
         await page.wait_for_timeout(2500)
         assert [r.url for r in requests] == [], "an idle downloads page should not poll"
         dest = tmp_path / "live"
