@@ -116,7 +116,9 @@ def fmt(value: float | None, unit: str = "") -> str:
 
 
 def better(unit: str) -> str:
-    """Rates are better high; times, sizes, CPU and copies better low."""
+    """Rates are better high; times, sizes, CPU and copies better low; cores busy is context, neither."""
+    if unit == "cores":
+        return "-"
     return "higher" if unit in ("MB/s", "req/s") else "lower"
 
 

@@ -6,7 +6,7 @@ import hashlib
 from pathlib import Path
 
 from bench.datafiles import make_random_file, make_sparse_file
-from bench.model import Metric, Timing, aggregate, render
+from bench.model import Metric, Timing, aggregate, better, render
 from bench.profile import summarise
 from bench.tracker_load import parse_wrk
 from bench.upload_meter import parse_ss
@@ -26,6 +26,14 @@ def test_a_metric_without_our_figure_prints_na_with_its_reason() -> None:
     row = next(line for line in table.splitlines() if line.startswith("6 TLS"))
     assert row.split().count("n/a") == 3
     assert "6 TLS: not built" in table
+
+
+def test_rates_are_better_high_costs_low_and_cores_busy_is_only_context() -> None:
+    assert [better(u) for u in ("MB/s", "req/s", "s", "x", "MB", "cores")] == [
+        "higher", "higher", "lower", "lower", "lower", "-"]
+    table = render(aggregate([Metric("2 crowd", "cores busy, solo download", "cores", 1.5, 0.7, "lt")]))
+    row = next(line for line in table.splitlines() if "cores busy" in line)
+    assert "1.50 cores" in row and "0.70 cores" in row and "2.14x" in row and " - " in row
 
 
 def test_timing_rates_count_bytes_after_the_first_observation() -> None:
