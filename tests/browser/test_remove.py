@@ -10,11 +10,21 @@ import pytest
 from playwright.async_api import Dialog, Page, expect
 
 from tests.browser.helpers import ui_login, url
-from tests.support.cluster import Cluster, group_with_members, make_file, sha256_file, wait_until
+from tests.support.cluster import Cluster, Node, group_with_members, make_file, sha256_file, wait_until
 
 pytestmark = pytest.mark.browser
 
 WAITING = ("--piece-size", str(64 * 1024), "--download-stall", "120", "--tracker-timeout", "3")
+
+
+def _lab(c: Cluster) -> tuple[Node, Node]:
+    """alice and bob logged in, bob a member of alice's group lab; bob's downloads wait long for a seeder."""
+    c.start_tracker(1)
+    alice, bob = c.start_node("alice"), c.start_node("bob", WAITING)
+    alice.login()
+    bob.login()
+    group_with_members(alice, [bob], "lab")
+    return alice, bob
 
 
 async def test_cancel_asks_first_then_removes_the_row_and_its_data_remove_keeps_a_complete_file(
@@ -24,11 +34,7 @@ async def test_cancel_asks_first_then_removes_the_row_and_its_data_remove_keeps_
     dest = tmp_path / "dl"
     dest.mkdir()
     with Cluster(tmp_path / "c") as c:
-        c.start_tracker(1)
-        alice, bob = c.start_node("alice"), c.start_node("bob", WAITING)
-        alice.login()
-        bob.login()
-        group_with_members(alice, [bob], "lab")
+        alice, bob = _lab(c)
         alice.ok(f"upload_file {shlex.quote(str(done_src))} lab")
         bob.ok(f"download_file lab done.bin {shlex.quote(str(dest))}")
         bob.wait_download("done.bin")
@@ -80,11 +86,7 @@ async def test_the_remove_label_follows_the_state_live(page: Page, tmp_path: Pat
     dest = tmp_path / "dl"
     dest.mkdir()
     with Cluster(tmp_path / "c") as c:
-        c.start_tracker(1)
-        alice, bob = c.start_node("alice"), c.start_node("bob", WAITING)
-        alice.login()
-        bob.login()
-        group_with_members(alice, [bob], "lab")
+        alice, bob = _lab(c)
         alice.ok(f"upload_file {shlex.quote(str(src))} lab")
         alice.ok("logout")
         bob.ok(f"download_file lab data.bin {shlex.quote(str(dest))}")

@@ -4,8 +4,9 @@ is cleared with the pieces it kept, a complete one leaves the list but its file 
 from __future__ import annotations
 
 import shlex
+from pathlib import Path
 
-from tests.support.cluster import Cluster, MiB, group_with_members, make_file, sha256_file, wait_until
+from tests.support.cluster import Cluster, MiB, Node, group_with_members, make_file, sha256_file, wait_until
 
 WAITING = ("--piece-size", str(64 * 1024), "--download-stall", "120", "--tracker-timeout", "3")
 
@@ -18,13 +19,20 @@ def _live_seeders(node_text: str, name: str) -> int | None:
     return None
 
 
-def test_a_running_download_is_cancelled_its_partial_data_deleted_and_it_stays_gone(cluster: Cluster) -> None:
-    alice, bob = cluster.start_node("alice"), cluster.start_node("bob", WAITING)
+def _alice_shares(cluster: Cluster, size: int, seed: int, bob_args: tuple[str, ...] | None = None
+                  ) -> tuple[Node, Node, Path]:
+    """alice shares data.bin in the group lab, of which bob is a member; both logged in."""
+    alice, bob = cluster.start_node("alice"), cluster.start_node("bob", bob_args)
     alice.login()
     bob.login()
     group_with_members(alice, [bob], "lab")
-    src = make_file(cluster.tmp / "share" / "data.bin", 2 * MiB, seed=3)
+    src = make_file(cluster.tmp / "share" / "data.bin", size, seed=seed)
     alice.ok(f"upload_file {shlex.quote(str(src))} lab")
+    return alice, bob, src
+
+
+def test_a_running_download_is_cancelled_its_partial_data_deleted_and_it_stays_gone(cluster: Cluster) -> None:
+    alice, bob, src = _alice_shares(cluster, 2 * MiB, 3, WAITING)
     alice.ok("logout")  # no seeder: bob's download waits (its stall limit is long), a [D] with a partial file
     dest = cluster.tmp / "dl"
     dest.mkdir()
@@ -54,12 +62,7 @@ def test_a_running_download_is_cancelled_its_partial_data_deleted_and_it_stays_g
 
 
 def test_a_failed_download_is_cleared_with_the_pieces_it_kept(cluster: Cluster) -> None:
-    alice, bob = cluster.start_node("alice"), cluster.start_node("bob")
-    alice.login()
-    bob.login()
-    group_with_members(alice, [bob], "lab")
-    src = make_file(cluster.tmp / "share" / "data.bin", 1 * MiB, seed=4)
-    alice.ok(f"upload_file {shlex.quote(str(src))} lab")
+    alice, bob, _ = _alice_shares(cluster, 1 * MiB, 4)
     alice.ok("logout")
     dest = cluster.tmp / "copy.bin"
     bob.ok(f"download_file lab data.bin {shlex.quote(str(dest))}")
@@ -74,12 +77,7 @@ def test_a_failed_download_is_cleared_with_the_pieces_it_kept(cluster: Cluster) 
 
 
 def test_a_complete_download_leaves_the_list_but_its_file_stays_and_is_still_shared(cluster: Cluster) -> None:
-    alice, bob = cluster.start_node("alice"), cluster.start_node("bob")
-    alice.login()
-    bob.login()
-    group_with_members(alice, [bob], "lab")
-    src = make_file(cluster.tmp / "share" / "data.bin", 1 * MiB, seed=5)
-    alice.ok(f"upload_file {shlex.quote(str(src))} lab")
+    alice, bob, src = _alice_shares(cluster, 1 * MiB, 5)
     dest = cluster.tmp / "dl"
     dest.mkdir()
     bob.ok(f"download_file lab data.bin {shlex.quote(str(dest))}")
