@@ -1,22 +1,22 @@
 """One download: many peers in parallel, every piece verified, bounded memory, no hanging.
 
 Theory of operation: the engine asks ``swarm_source`` (the node's tracker client) for a token and the peers
-holding the file, at start, every ``refresh_interval`` and whenever it has no usable peer, so peers that join
-later are used. It keeps up to ``max_peers`` ``PeerLink``s (whom to try and when: ``roster``). Work is driven
-by callbacks, not by a task per peer: whenever a link has room (fewer pieces in flight than its ``depth``) and
-a piece buffer is free, the pure ``PiecePicker`` names a piece (rarest first, the lowest-numbered among
-equals, so the whole-file hash streams from memory) and the link requests all its blocks. When a piece's last
-byte lands in its buffer the link calls back; the piece-hash check and the write run in the verify threads
-(``workers``; BLAKE3 and the write release the GIL), and the link is refilled at once so the pipe never
-drains while hashing. A good piece is marked in the store (served at once to other peers, saved for resuming)
-and reported through ``on_piece``; a bad one gives its sender a strike (dropped for this download after
-``max_piece_failures_per_peer``) and goes back to the picker. A lost link gives back only its in-flight pieces
-and is retried later with backoff. Each link's depth follows its measured speed (enough bytes in flight to
-cover ``latency_target`` seconds). Memory is bounded by the buffer pool: ``buffer_budget`` bytes of piece
-buffers for receiving and as much again for pieces the whole-file hash has not reached yet, reused
-(``buffers.pool_limits``). While a peer is connected to fetch from us, a verified piece stays in its buffer
-until the pool needs it, and the piece server sends it from there (``store.serve_from``). With no usable peer
-for ``no_peer_timeout`` seconds the download fails rather than hangs.
+holding the file, at start, every ``refresh_interval`` and sooner while a crowd downloads or a seeder refuses a
+piece none of our links has (``lookup``), so peers that join later are used. It keeps up to ``max_peers``
+``PeerLink``s (whom to try and when: ``roster``). Work is driven by callbacks, not by a task per peer: whenever a
+link has room (fewer pieces in flight than its ``depth``) and a piece buffer is free, the pure ``PiecePicker``
+names a piece (rarest first, the lowest-numbered among equals, so the whole-file hash streams from memory) and the
+link requests all its blocks. When a piece's last byte lands in its buffer the link calls back; the piece-hash
+check and the write run in the verify threads (``workers``; BLAKE3 and the write release the GIL), and the link is
+refilled at once so the pipe never drains while hashing. A good piece is marked in the store (served at once to
+other peers, saved for resuming) and reported through ``on_piece``; a bad one gives its sender a strike (dropped
+for this download after ``max_piece_failures_per_peer``) and goes back to the picker. A lost link gives back only
+its in-flight pieces and is retried later with backoff. Each link's depth follows its measured speed (enough bytes
+in flight to cover ``latency_target`` seconds). Memory is bounded by the buffer pool: ``buffer_budget`` bytes of
+piece buffers for receiving and as much again for pieces the whole-file hash has not reached yet, reused
+(``buffers.pool_limits``). While a peer is connected to fetch from us, a verified piece stays in its buffer until
+the pool needs it, and the piece server sends it from there (``store.serve_from``). With no usable peer for
+``no_peer_timeout`` seconds the download fails rather than hangs.
 """
 
 from __future__ import annotations
@@ -27,12 +27,14 @@ import math
 import random
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 from peer_node.swarm.buffers import BufferPool, HeldBuffers, pool_limits
 from peer_node.swarm.config import EngineConfig, EngineProgress, SwarmSnapshot
 from peer_node.swarm.crowd import SeedRefusals
 from peer_node.swarm.errors import DownloadFailed
+from peer_node.swarm.lookup import HolderLookup
 from peer_node.swarm.peer_link import LinkClosed, PeerLink, PieceJob
 from peer_node.swarm.picker import PiecePicker
 from peer_node.swarm.piece_mask import bitfield_mask, full_mask
@@ -54,7 +56,7 @@ class DownloadEngine:
     def __init__(self, meta: FileMeta, store: PieceStore, swarm_source: Callable[[], Awaitable[SwarmSnapshot]], *,
                  on_piece: Callable[[int], None] | None = None, config: EngineConfig | None = None,
                  tls: NodeIdentity | None = None, rng: random.Random | None = None) -> None:
-        self.meta, self.store, self.source = meta, store, swarm_source
+        self.meta, self.store = meta, store
         self.on_piece = on_piece
         self.config = config or EngineConfig()
         self.tls = tls
@@ -69,8 +71,7 @@ class DownloadEngine:
         self.hash_failures = 0  # pieces that arrived whole and failed their SHA-256
         self.roster = Roster(self.config, self.rng)
         self._refusals: dict[PeerLink, SeedRefusals] = {}  # crowd spreading: what a seeder refused lately
-        self._token = ""
-        self._swarming = False
+        self.lookup = HolderLookup(swarm_source, self.roster, self.config, meta.file_name)
         self._tasks: set[asyncio.Task[None]] = set()
         self._verifying = 0  # pieces in the writer threads
         self._drained = asyncio.Event()
@@ -93,19 +94,16 @@ class DownloadEngine:
         self._result = result = loop.create_future()
         cfg = self.config
         tick = max(0.05, min(0.5, cfg.no_peer_timeout / 4))
-        self._last_useful = last_refresh = self._last_tick = started = time.monotonic()
+        self._last_useful = self._last_tick = started = time.monotonic()
         self.store.serve_from(self._in_memory)
         try:
-            await self._refresh()
+            await self.lookup.refresh()
             while not result.done():
                 now = time.monotonic()
-                busy = self._swarming or now - started < cfg.warmup or not self._links()
-                if now - last_refresh >= (min(cfg.busy_refresh_interval, cfg.refresh_interval) if busy
-                                          else cfg.refresh_interval):
-                    last_refresh = now
-                    await self._refresh()
+                if self.lookup.due(now, self.lookup.swarming or now - started < cfg.warmup or not self._links()):
+                    await self.lookup.refresh()
                 if self.picker.done_count == self.picker.count:  # belt and braces: _on_verified sets it
-                    if not result.done():  # _on_verified may have set it while _refresh awaited
+                    if not result.done():  # _on_verified may have set it while the lookup awaited
                         result.set_result(None)
                     break
                 self._tick(time.monotonic())
@@ -138,26 +136,17 @@ class DownloadEngine:
         return self.roster.links()
 
     # --- peers ----------------------------------------------------------------------------------------------
-    async def _refresh(self) -> None:
-        try:
-            async with asyncio.timeout(max(5.0, self.config.connect_timeout)):
-                snapshot = await self.source()
-        except (GroupShareError, TimeoutError, OSError) as exc:
-            log.info("seeder refresh for %s failed: %s", self.meta.file_name, exc)
-            return
-        self._token = snapshot.token
-        # Partial holders listed: a crowd is downloading, new holders and pieces appear all the time.
-        self._swarming = any(info.pieces is not None for info in snapshot.seeders)
-        self.roster.merge(snapshot.seeders)
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _connect_more(self) -> None:
-        if not self._token or self._result is None or self._result.done():
+        if not self.lookup.token or self._result is None or self._result.done():
             return
         for peer in self.roster.to_connect(time.monotonic(), self._usefulness):
             peer.connecting = True
-            task = asyncio.get_running_loop().create_task(self._connect(peer))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._spawn(self._connect(peer))
 
     def _usefulness(self, info: SeederInfo) -> int:
         """How many pieces we lack ``info`` holds (every one for a whole-file seeder). A partial holder with none
@@ -170,7 +159,7 @@ class DownloadEngine:
         try:
             async with asyncio.timeout(self.config.connect_timeout):
                 link = await PeerLink.open(peer.info, self.geometry, self, file_sha256=self.meta.sha256,
-                                           token=self._token, block_size=self.config.block_size, tls=self.tls)
+                                           token=self.lookup.token, block_size=self.config.block_size, tls=self.tls)
         except (OSError, LinkClosed, TimeoutError, ProtocolError) as exc:
             self._backoff(peer, str(exc) or type(exc).__name__)
             return
@@ -363,6 +352,8 @@ class DownloadEngine:
             # Crowd spreading (server.py, crowd.py): the seeder gave this piece to another downloader, who will
             # announce it; this seeder is asked for it again only after a hold (and then serves it).
             self._refusals.setdefault(link, SeedRefusals(self.meta.piece_count)).refused(job.index, time.monotonic())
+            if self.picker.availability[job.index] <= self._seed_links():
+                self.lookup.soon(self._spawn, self._connect_more)  # whoever was given it is new to us: find them
             self._fill_all()
             return
         if link.forget(job.index):

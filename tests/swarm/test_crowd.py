@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 
 from peer_node.swarm import DownloadEngine, EngineConfig, PieceStore, SwarmSnapshot
@@ -113,9 +114,11 @@ PIECE = 16 * 1024
 FAST = EngineConfig(refresh_interval=0.3, no_peer_timeout=5.0, connect_timeout=2.0, retry_delay=0.1)
 
 
-async def _crowd(tmp_path: Path, names: list[str], *, mutual: bool) -> tuple[Seeder, dict[str, DownloadEngine]]:
-    """Every downloader starts together; with ``mutual`` each is told of the others (as the tracker would),
-    else each knows only the sharer. Returns the sharer (still open) and the finished engines."""
+async def _crowd(tmp_path: Path, names: list[str], *, mutual: bool, late: bool = False,
+                 config: EngineConfig = FAST) -> tuple[Seeder, dict[str, DownloadEngine]]:
+    """Every downloader starts together; with ``mutual`` each is told of the others (as the tracker would;
+    with ``late`` only from its second lookup on, as when they had not heartbeated yet), else each knows only the
+    sharer. Returns the sharer (still open) and the finished engines."""
     data = make_file(tmp_path / "src.bin", 2 * 1024 * 1024)
     meta = meta_of("src.bin", data, PIECE)
     sharer = await start_seeder("sharer", [PieceStore.open_complete(tmp_path / "src.bin", meta)])
@@ -123,12 +126,17 @@ async def _crowd(tmp_path: Path, names: list[str], *, mutual: bool) -> tuple[See
     nodes = {n: await start_seeder(n, [stores[n]]) for n in names}  # each serves what it has verified
 
     def source(me: str) -> Callable[[], Awaitable[SwarmSnapshot]]:
+        lookups = 0
+
         async def snapshot() -> SwarmSnapshot:
-            others = [nodes[n].live_info(meta.sha256) for n in names if n != me] if mutual else []
+            nonlocal lookups
+            lookups += 1
+            listed = mutual and not (late and lookups == 1)
+            others = [nodes[n].live_info(meta.sha256) for n in names if n != me] if listed else []
             return SwarmSnapshot(token_for(meta.sha256, me), [sharer.info(), *others])
         return snapshot
 
-    engines = {n: DownloadEngine(meta, stores[n], source(n), config=FAST) for n in names}
+    engines = {n: DownloadEngine(meta, stores[n], source(n), config=config) for n in names}
     try:
         await asyncio.wait_for(asyncio.gather(*(e.run() for e in engines.values())), 60)
         for n in names:
@@ -165,5 +173,19 @@ async def test_a_refused_downloader_that_knows_no_other_holder_still_completes(t
     try:
         assert sharer.server.crowd_refusals > 0
         assert all(e.progress().bytes_by_peer == {"sharer": 2 * 1024 * 1024} for e in engines.values())
+    finally:
+        await sharer.close()
+
+
+async def test_a_refusal_sends_the_downloader_back_to_the_tracker_at_once(tmp_path: Path) -> None:
+    """The first lookup lists only the sharer, which then refuses each downloader what the other got. The
+    periodic lookup is a minute away here: a refusal for a piece none of our links has is what makes the engine
+    look again at once, find the other downloader, and fetch those pieces from it."""
+    slow = replace(FAST, refresh_interval=60.0, busy_refresh_interval=60.0)
+    sharer, engines = await _crowd(tmp_path, ["d1", "d2"], mutual=True, late=True, config=slow)
+    try:
+        assert sharer.server.crowd_refusals > 0
+        givers = {name: set(engine.progress().bytes_by_peer) for name, engine in engines.items()}
+        assert givers["d1"] | givers["d2"] == {"sharer", "d1", "d2"}, givers  # they found each other
     finally:
         await sharer.close()
