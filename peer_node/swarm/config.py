@@ -19,7 +19,7 @@ class SwarmSnapshot:
 class EngineConfig:
     refresh_interval: float = 5.0
     busy_refresh_interval: float = 1.0  # while others are downloading too (or in the first seconds): find them
-    refusal_refresh_gap: float = 0.2  # a seeder refused a piece nobody we know has: ask the tracker, this often
+    refusal_refresh_gap: float = 0.1  # a seeder refused a piece nobody we know has: ask the tracker, this often
     warmup: float = 10.0
     no_peer_timeout: float = 20.0
     connect_timeout: float = 5.0
