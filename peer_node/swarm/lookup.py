@@ -7,7 +7,9 @@ seconds, or with no link at all: ``due``). A whole-file seeder spreading a crowd
 another downloader (``crowd``); when none of our links holds that piece, that downloader is new to us and the
 periodic lookup may be a second away, so ``soon`` looks again at once, or as soon as ``refusal_refresh_gap``
 has passed since the last lookup: one lookup for every refusal meanwhile. Without it a downloader that started
-just before another stalled on the refused pieces until its next periodic lookup.
+just before another stalled on the refused pieces until its next periodic lookup. A refusal-driven lookup that
+lists nobody new doubles that gap (up to ``busy_refresh_interval``), so a holder we cannot reach does not turn
+every refusal into a tracker request; one that finds somebody resets it.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class HolderLookup:
         self.last = 0.0  # monotonic time of the latest lookup (started)
         self.running = False
         self._pending = False  # ``soon`` has a lookup on its way
+        self.gap = config.refusal_refresh_gap  # between refusal-driven lookups: grows while they find nobody
 
     def due(self, now: float, busy: bool) -> bool:
         cfg = self.config
@@ -63,10 +66,14 @@ class HolderLookup:
         self._pending = True
 
         async def refresh_later() -> None:
-            await asyncio.sleep(max(0.0, self.last + self.config.refusal_refresh_gap - time.monotonic()))
+            await asyncio.sleep(max(0.0, self.last + self.gap - time.monotonic()))
             self._pending = False
             if not self.running:
+                known = len(self.roster.peers)
                 await self.refresh()
+                cfg = self.config
+                found = len(self.roster.peers) > known
+                self.gap = cfg.refusal_refresh_gap if found else min(2 * self.gap, cfg.busy_refresh_interval)
                 then()
 
         spawn(refresh_later())
