@@ -137,6 +137,9 @@ class DownloadEngine:
 
     # --- peers ----------------------------------------------------------------------------------------------
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        if self._result is None or self._result.done():  # over, or shutting down: nothing new may start
+            coro.close()
+            return
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
