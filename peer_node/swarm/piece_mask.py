@@ -5,7 +5,8 @@ peer's pieces and each availability bucket as masks that is one ``&`` and a lowe
 big-int code a machine word (60-odd pieces) at a time, instead of a Python call per piece.
 
 The wire bitfield is MSB-first (piece 0 is 0x80 of byte 0); ``bitfield_mask`` reverses the bits of every byte
-through a table and reads the bytes little-endian, so piece i lands on bit i in one pass over the bytes.
+through a table and reads the bytes little-endian, so piece i lands on bit i in one pass over the bytes;
+``mask_bitfield`` is the way back.
 """
 
 from __future__ import annotations
@@ -20,6 +21,11 @@ _REVERSED = bytes.maketrans(bytes(range(256)), bytes(int(f"{b:08b}"[::-1], 2) fo
 def bitfield_mask(bits: bytes | bytearray) -> int:
     """The pieces a wire bitfield (MSB first) sets, as a mask."""
     return int.from_bytes(bits.translate(_REVERSED), "little")
+
+
+def mask_bitfield(mask: int, count: int) -> bytes:
+    """The wire bitfield (MSB first) of the pieces in ``mask``, for a file of ``count`` pieces."""
+    return (mask & full_mask(count)).to_bytes((count + 7) // 8, "little").translate(_REVERSED)
 
 
 def full_mask(count: int) -> int:

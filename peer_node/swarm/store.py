@@ -39,7 +39,7 @@ from pathlib import Path
 from peer_node.swarm.direct_io import open_direct, read_at, write_at
 from peer_node.swarm.errors import DownloadFailed
 from peer_node.swarm.file_ops import move_into_place, sha256_of_fd
-from peer_node.swarm.piece_mask import bitfield_mask
+from peer_node.swarm.piece_mask import bitfield_mask, mask_bitfield, set_bits
 from peer_node.swarm.prefix_hash import PrefixHash
 from peer_node.swarm.state_file import StateFile
 from wire.errors import Conflict, NotFound
@@ -65,11 +65,10 @@ class PieceStore:
         self.path = path
         self._fd = fd
         self._file = io.FileIO(fd, "rb", closefd=False)  # for loop.sendfile, which wants a file object
-        self._bits = bits
-        self._mask = bitfield_mask(bits)  # the same pieces as a mask, for the engine's set tests; kept with _bits
+        self._mask = bitfield_mask(bits)  # the verified pieces, bit i = piece i; the bitfield is made from it
         self._complete = complete
         self._state = StateFile(state_path, meta) if state_path is not None else None
-        self._verified = sum(bin(b).count("1") for b in bits) if not complete else meta.piece_count
+        self._verified = self._mask.bit_count() if not complete else meta.piece_count
         self._bytes_verified = meta.size if complete else sum(
             self._piece_len(i) for i in range(meta.piece_count) if self._bit(i))
         self._listeners: list[Callable[[int], None]] = []
@@ -124,7 +123,7 @@ class PieceStore:
 
     # --- queries ------------------------------------------------------------------------------------------
     def _bit(self, index: int) -> bool:
-        return bool(self._bits[index >> 3] & (0x80 >> (index & 7)))
+        return bool(self._mask >> index & 1)
 
     def _piece_len(self, index: int) -> int:
         if index < self.meta.piece_count - 1:
@@ -135,7 +134,7 @@ class PieceStore:
         return self._complete or (0 <= index < self.meta.piece_count and self._bit(index))
 
     def bitfield(self) -> bytes:
-        return bytes(self._bits)
+        return mask_bitfield(self._mask, self.meta.piece_count)
 
     @property
     def mask(self) -> int:
@@ -245,7 +244,7 @@ class PieceStore:
         return view[:got]
 
     def _verified_pieces(self) -> list[int]:
-        return [i for i in range(self.meta.piece_count) if self._bit(i)]
+        return list(set_bits(self._mask))
 
     def streamed_sha256(self) -> str | None:
         """The whole-file SHA-256 streamed over the written pieces, once every piece is in it (else None)."""
@@ -271,7 +270,6 @@ class PieceStore:
         """On the loop: record piece ``index`` as verified and written, tell listeners, schedule a state save."""
         if self._complete or self._bit(index) or self._closed:
             return
-        self._bits[index >> 3] |= 0x80 >> (index & 7)
         self._mask |= 1 << index
         self._verified += 1
         self._bytes_verified += self._piece_len(index)
@@ -284,13 +282,13 @@ class PieceStore:
         self._save_handle = None
         if not self._closed and self._state is not None:
             saved = asyncio.get_running_loop().run_in_executor(None, self._state.write,
-                                                               *self._state.snapshot(self._bits))
+                                                               *self._state.snapshot(self.bitfield()))
             saved.add_done_callback(_log_save_error)
 
     def save_state(self) -> None:
         """Write the verified bitfield now, on the caller's thread (at open and close; see ``state_file``)."""
         if self._state is not None:
-            self._state.save(self._bits)
+            self._state.save(self.bitfield())
 
     # --- finishing ----------------------------------------------------------------------------------------
     async def finish(self, final_path: Path) -> Path:
@@ -311,7 +309,6 @@ class PieceStore:
             if digest != self.meta.sha256:
                 bad = await loop.run_in_executor(None, self._find_bad_pieces)
                 for index in bad:
-                    self._bits[index >> 3] &= ~(0x80 >> (index & 7)) & 0xFF
                     self._mask &= ~(1 << index)
                     self._verified -= 1
                     self._bytes_verified -= self._piece_len(index)

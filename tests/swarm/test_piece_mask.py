@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from peer_node.swarm.peer_link import PeerLink, PieceJob
-from peer_node.swarm.piece_mask import bitfield_mask, full_mask, lowest_bit, set_bits
+from peer_node.swarm.piece_mask import bitfield_mask, full_mask, lowest_bit, mask_bitfield, set_bits
 from wire.peer_protocol import Bitfield, Handshake, Have, encode
 from wire.peer_session import Geometry
 from wire.records import SeederInfo
@@ -25,12 +25,23 @@ def test_the_last_partial_byte_holds_the_last_pieces() -> None:
     # 10 pieces: the second byte carries pieces 8 and 9 in its two high bits, the spare bits stay clear.
     assert bitfield_mask(bytes([0xFF, 0xC0])) == full_mask(10)
     assert bitfield_mask(bytes([0x00, 0x40])) == 1 << 9
+    assert mask_bitfield(1 | 1 << 9, 10) == bytes([0x80, 0x40])
 
 
 @given(st.binary(max_size=300))
 def test_every_bit_lands_where_the_wire_puts_it(bits: bytes) -> None:
     on_the_wire = [i for i in range(len(bits) * 8) if bits[i >> 3] & (0x80 >> (i & 7))]
     assert list(set_bits(bitfield_mask(bits))) == on_the_wire
+
+
+@given(st.integers(min_value=0, max_value=2000).flatmap(
+    lambda count: st.tuples(st.just(count), st.integers(min_value=0, max_value=(1 << count + 9) - 1))))
+def test_a_mask_goes_back_to_the_wire_bitfield_it_came_from(case: tuple[int, int]) -> None:
+    count, mask = case  # the mask may carry bits past the last piece: they never reach the wire
+    bits = mask_bitfield(mask, count)
+    assert len(bits) == (count + 7) // 8
+    assert bitfield_mask(bits) == mask & full_mask(count)
+    assert mask_bitfield(bitfield_mask(bits), count) == bits
 
 
 @given(st.integers(min_value=1, max_value=1 << 5000))
