@@ -49,6 +49,11 @@ class SwarmRun:
     def all_done(self) -> float:
         return max(t.t_done for t in self.timings)
 
+    @property
+    def cpu_seconds(self) -> float:
+        """Every process of the run: the downloaders and the seeders."""
+        return sum(t.cpu_seconds for t in self.timings) + self.seeders_cpu
+
 
 @dataclass(frozen=True)
 class Metric:

@@ -22,7 +22,7 @@ from bench.context import Ctx
 from bench.gs_side import Node, NotBuilt, start_download, timed_download, wait_download
 from bench.gs_swarm import GROUP, OurSwarm
 from bench.lt_side import lt_swarm
-from bench.model import Metric, SwarmRun
+from bench.model import Metric
 from bench.procs import Procs, Sampler
 from bench.upload_meter import UploadMeter
 
@@ -74,10 +74,6 @@ def _solo(ours: OurSwarm, node: Node, name: str, size: int) -> tuple[float, floa
     return timing.t_done, timing.cpu_seconds + seeder.cpu_seconds
 
 
-def _cpu(run: SwarmRun) -> float:
-    return sum(t.cpu_seconds for t in run.timings) + run.seeders_cpu
-
-
 def run(ctx: Ctx) -> Generator[list[Metric], None, None]:
     size, n = ctx.sizes.crowd_file, ctx.sizes.crowd_downloaders
     data = ctx.random_file(size)
@@ -112,9 +108,10 @@ def run(ctx: Ctx) -> Generator[list[Metric], None, None]:
                 Metric(NAME, f"all done / {n} sequential", "x", ratio, crowd.all_done / (n * lt_solo.all_done), REF,
                        "< 0.6", note),
                 Metric(NAME, "all done", "s", all_done, crowd.all_done, REF, "", note),
-                Metric(NAME, "CPU a copy, crowd / solo", "x", per_copy, _cpu(crowd) / n / _cpu(lt_solo), REF, "",
-                       note),
-                Metric(NAME, "cores busy, solo download", "cores", solo_cores, _cpu(lt_solo) / lt_solo.all_done,
+                Metric(NAME, "CPU a copy, crowd / solo", "x", per_copy,
+                       crowd.cpu_seconds / n / lt_solo.cpu_seconds, REF, "", note),
+                Metric(NAME, "cores busy, solo download", "cores", solo_cores, lt_solo.cpu_seconds / lt_solo.all_done,
                        REF, "", note),
-                Metric(NAME, "cores busy, crowd", "cores", crowd_cores, _cpu(crowd) / crowd.all_done, REF, "", note),
+                Metric(NAME, "cores busy, crowd", "cores", crowd_cores, crowd.cpu_seconds / crowd.all_done, REF, "",
+                       note),
             ]

@@ -60,7 +60,7 @@ class HolderLookup:
         self.roster.merge(snapshot.seeders)
 
     def soon(self, spawn: Spawn, then: Callable[[], None]) -> None:
-        """Refresh now or once ``refusal_refresh_gap`` has passed since the last lookup, then call ``then``."""
+        """Refresh now or once ``gap`` has passed since the last lookup, then call ``then``."""
         if self._pending:
             return
         self._pending = True
