@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from peer_node.destinations import resolve_destination, temp_path_for
 from peer_node.state import DownloadRecord, NodeState, ShareRecord
 from peer_node.swarm.catalog import ServedFiles
+from peer_node.swarm.local_copy import copy_from_local
 from peer_node.swarm.store import PieceStore
 from peer_node.tracker_client import TrackerClient, path_of
 from peer_node.views import DownloadState, DownloadView
@@ -72,6 +73,7 @@ class DownloadManager:
         self._stores: dict[tuple[str, str, str], PieceStore] = {}
         self._finishing: set[tuple[str, str, str]] = set()  # verifying the whole file / moving it into place
         self._discarding: set[tuple[str, str, str]] = set()  # being cancelled by ``remove``: delete its data
+        self._copying: dict[tuple[str, str, str], str] = {}  # filled from a local complete copy: its path
         self._last_report = 0.0
 
     # --- commands
@@ -175,9 +177,12 @@ class DownloadManager:
         pieces = ""
         if rec.meta is not None and state is DownloadState.COMPLETE:
             pieces = "d" * rec.meta.piece_count
+        elif store is not None and state is DownloadState.RUNNING:
+            pieces = "".join("d" if store.has(i) else "." for i in range(store.meta.piece_count))
         return DownloadView(rec.group_id, rec.file_name, rec.destination, state, size, done,
                             percent(done, size, state is DownloadState.COMPLETE), 0.0, None, (),
-                            dict(rec.bytes_by_peer), rec.reason, pieces, rec.started_at, rec.finished_at)
+                            dict(rec.bytes_by_peer), rec.reason, pieces, rec.started_at, rec.finished_at,
+                            copying_from=self._copying.get(rec.key, "") if state is DownloadState.RUNNING else "")
 
     def holdings(self, user_id: str) -> list[tuple[str, str, bytes]]:
         """(group_id, sha256, bitfield) of every running download: partial holdings for the heartbeat."""
@@ -228,7 +233,9 @@ class DownloadManager:
         key = rec.key
         try:
             rec = await self._with_meta(rec)
-            engine, store = await self._open(rec)
+            store = await self._open(rec)
+            await self._copy_local(rec, store)
+            engine = self._engine_for(rec, store)
             await engine.run()
             await self._complete(rec, engine, store)
         except asyncio.CancelledError:
@@ -259,8 +266,8 @@ class DownloadManager:
         await self.state.put_download(rec)
         return rec
 
-    async def _open(self, rec: DownloadRecord) -> tuple[DownloadEngine, PieceStore]:
-        """Open the partial file beside the destination (serving its verified pieces at once) and its engine."""
+    async def _open(self, rec: DownloadRecord) -> PieceStore:
+        """Open the partial file beside the destination, serving its verified pieces at once."""
         meta = rec.meta
         assert meta is not None
         target = Path(rec.destination)
@@ -275,6 +282,23 @@ class DownloadManager:
         if serving is None or not serving.is_complete:  # never hide a complete copy behind a partial one
             self.catalog.register(store)
         self._on_change()
+        return store
+
+    async def _copy_local(self, rec: DownloadRecord, store: PieceStore) -> None:
+        """Take what we can from a complete copy of the same file that this node serves (see ``local_copy``)."""
+        local = self.catalog.get(store.meta.sha256)
+        if local is None or local is store or not local.is_complete or store.is_complete:
+            return
+        self._copying[rec.key] = str(local.path)
+        try:
+            copied = await copy_from_local(local, store, self._piece_done)
+        finally:
+            del self._copying[rec.key]
+        log.info("download %s/%s: %d of %d pieces copied from %s", rec.group_id, rec.file_name, copied,
+                 store.meta.piece_count, local.path)
+
+    def _engine_for(self, rec: DownloadRecord, store: PieceStore) -> DownloadEngine:
+        meta = store.meta
 
         async def source() -> SwarmSnapshot:
             now_meta, snap = await self.fetch_swarm(rec.group_id, rec.file_name)
@@ -287,7 +311,7 @@ class DownloadManager:
         config = EngineConfig(no_peer_timeout=self.no_peer_timeout)
         engine = DownloadEngine(meta, store, source, on_piece=self._piece_done, config=config, tls=self.tls)
         self._engines[rec.key] = engine
-        return engine, store
+        return engine
 
     async def _complete(self, rec: DownloadRecord, engine: DownloadEngine, store: PieceStore) -> None:
         """Verify the whole file, move it into place, record ``C`` and register the file as our share."""

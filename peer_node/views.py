@@ -73,6 +73,7 @@ class DownloadView:
     started_at: float = 0.0
     finished_at: float | None = None
     piece_sources: dict[int, str] = field(default_factory=dict)  # piece -> member who gave it (this run)
+    copying_from: str = ""  # while pieces are copied from a complete copy this node already has: its path
 
 
 @dataclass(frozen=True, slots=True)

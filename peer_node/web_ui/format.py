@@ -139,6 +139,8 @@ def state_word(d: DownloadView) -> str:
         return "Complete"
     if d.state is DownloadState.FAILED:
         return "Failed"
+    if d.copying_from:
+        return "Copying"
     if not d.peers and d.speed_bps <= 0:
         return "Waiting for peers"
     return "Downloading"
@@ -164,6 +166,8 @@ def detail_text(d: DownloadView) -> str:
         return "Verified and saved to " + d.destination
     if d.state is DownloadState.FAILED:
         return d.reason or "The download stopped"
+    if d.copying_from:
+        return "Copying the verified pieces of your own copy at " + d.copying_from
     parts = [human_speed(d.speed_bps)]
     eta = human_eta(d.eta_s)
     if eta:

@@ -51,6 +51,12 @@ def test_stalled_failed_and_complete_downloads_say_so() -> None:
     assert state_word(view(state=DownloadState.COMPLETE)) == "Complete"
 
 
+def test_a_download_filled_from_our_own_copy_says_so() -> None:
+    d = view(peers=(), speed_bps=0.0, eta_s=None, copying_from="/home/a/data.bin")
+    assert state_word(d) == "Copying"
+    assert detail_text(d) == "Copying the verified pieces of your own copy at /home/a/data.bin"
+
+
 def test_piece_map_never_claims_more_than_is_done() -> None:
     assert piece_cells("dd.f") == "dd.f"
     big = "d" * 150 + "." * 90
