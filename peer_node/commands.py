@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from peer_node.hashing import Progress
+from peer_node.rates import format_rate, parse_rate
 from peer_node.views import DownloadState, DownloadView, FileListing, GroupSummary
 from wire.errors import BadInput
 
@@ -52,6 +53,8 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
     Command("stop_share", ("group_id", "file_name"), "stop serving a file"),
     Command("remove_download", ("group_id", "file_name"),
             "cancel a download (its partial data is deleted) or clear a finished one from the list"),
+    Command("set_upload_limit", ("rate",),
+            "cap what this node uploads in all, e.g. 125M (1 Gbit/s) or 500kB/s; 0 for no limit"),
     Command("help", (), "this list"),
 )}
 
@@ -194,6 +197,18 @@ def removal_text(d: DownloadView) -> str:
     return f"cancelled the download of {d.file_name} from {d.group_id}; its partial data is deleted\n"
 
 
+async def _set_upload_limit(s: NodeService, a: list[str], _p: Progress | None) -> str:
+    rate = parse_rate(a[0])
+    await s.set_upload_limit(rate)
+    return upload_limit_text(rate)
+
+
+def upload_limit_text(rate: int | None) -> str:
+    if rate is None:
+        return "upload limit removed: this node uploads as fast as its peers take\n"
+    return f"upload limit set to {format_rate(rate)}\n"
+
+
 async def _help(s: NodeService, a: list[str], _p: Progress | None) -> str:
     return help_text()
 
@@ -204,7 +219,7 @@ HANDLERS: dict[str, Handler] = {
     "list_requests": _list_requests, "accept_request": _accept, "reject_request": _reject,
     "upload_file": _upload, "list_files": _list_files, "download_file": _download,
     "show_downloads": _show_downloads, "stop_share": _stop_share, "remove_download": _remove_download,
-    "help": _help,
+    "set_upload_limit": _set_upload_limit, "help": _help,
 }
 assert HANDLERS.keys() == COMMANDS.keys()
 

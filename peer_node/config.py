@@ -2,6 +2,8 @@
 
 ``./client <IP>:<PORT> <tracker_info_file> [--web-port N] [--data-dir DIR]`` is the public syntax (CONTRACT.md);
 ``--no-tls`` turns the peer transport's TLS off (for measuring what TLS costs; every node of a swarm must agree).
+``--upload-limit RATE`` caps what the node uploads to its peers in all (``125M``, ``0`` for no limit); the browser
+and the ``set_upload_limit`` command change it later, and the node keeps the latest across restarts.
 A few hidden options exist for tests and benchmarks (small pieces, short timeouts); they are not in ``--help``.
 """
 
@@ -12,6 +14,8 @@ import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from peer_node.rates import parse_rate
+from wire.errors import BadInput
 from wire.pieces import is_valid_piece_size
 from wire.tracker_list import TrackerAddress, TrackerListError, load_tracker_list
 
@@ -27,6 +31,7 @@ class NodeConfig:
     data_dir: Path = field(default_factory=lambda: Path("peer_data"))
     tracker_list_path: Path | None = None
     peer_tls: bool = True  # pieces travel over TLS with pinned per-node certificates (--no-tls turns it off)
+    upload_limit: int | None = None  # bytes a second, 0 for no limit; None: not given, the saved setting holds
     # hidden knobs (tests, benchmarks)
     piece_size: int | None = None  # force this piece size for new shares instead of piece_size_for()
     tracker_timeout_s: float = 10.0  # one HTTP call to one tracker
@@ -73,6 +78,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", default=None, help="state directory (default peer_data/<IP>_<PORT>/)")
     p.add_argument("--no-tls", action="store_true",
                    help="peer connections without TLS (benchmarks only; every node of the swarm must agree)")
+    p.add_argument("--upload-limit", metavar="RATE", default=None,
+                   help="most bytes a second this node uploads in all, e.g. 125M (1 Gbit/s) or 500kB/s; "
+                        "0 for no limit (default: the last limit set, none at first)")
     p.add_argument("--piece-size", type=int, default=None, help=argparse.SUPPRESS)
     p.add_argument("--tracker-timeout", type=float, default=10.0, help=argparse.SUPPRESS)
     p.add_argument("--tracker-retry", type=float, default=6.0, help=argparse.SUPPRESS)
@@ -93,10 +101,17 @@ def config_from_argv(argv: list[str]) -> NodeConfig:
         raise ConfigError(f"--web-port {args.web_port} is not a port")
     if args.piece_size is not None and not is_valid_piece_size(args.piece_size):
         raise ConfigError("--piece-size must be a power of two from 16 KiB to 64 MiB")
+    upload_limit = None
+    if args.upload_limit is not None:
+        try:
+            upload_limit = parse_rate(args.upload_limit) or 0
+        except BadInput as exc:
+            raise ConfigError(f"--upload-limit: {exc.message}") from None
     data_dir = Path(args.data_dir) if args.data_dir else Path("peer_data") / f"{host}_{port}"
     return NodeConfig(
         piece_host=host, piece_port=port, trackers=tuple(trackers), web_port=args.web_port,
         data_dir=data_dir.absolute(), tracker_list_path=Path(args.tracker_info).absolute(), peer_tls=not args.no_tls,
-        piece_size=args.piece_size, tracker_timeout_s=args.tracker_timeout, tracker_retry_s=args.tracker_retry,
+        upload_limit=upload_limit, piece_size=args.piece_size, tracker_timeout_s=args.tracker_timeout,
+        tracker_retry_s=args.tracker_retry,
         download_stall_s=args.download_stall, console=False if args.no_console else None,
     )

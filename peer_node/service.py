@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from dataclasses import replace
 from pathlib import PurePath
 from typing import Any
 
@@ -96,6 +97,9 @@ class NodeService:
     # --- lifecycle
     async def start(self) -> None:
         self.state.load()
+        if self.config.upload_limit is not None:  # given at start: it is the node's setting from now on
+            await self.state.set_settings(replace(self.state.settings, upload_limit=self.config.upload_limit or None))
+        self.server.set_upload_limit(self.state.settings.upload_limit)
         await self.tracker.start()
         await self.server.start()
         if self.state.session is not None and not self._session_matches_transport():
@@ -367,12 +371,20 @@ class NodeService:
     def downloads(self) -> list[DownloadView]:
         return self.downloads_mgr.views(self._user().user_id)
 
-    # --- status
+    # --- status and settings
     def status(self) -> NodeStatus:
         session = self.state.session
         tracker = self.tracker.current
         return NodeStatus(session.user_id if session else None, self.config.piece_addr, str(tracker),
-                          tracker.rank, self.tracker.failed_over)
+                          tracker.rank, self.tracker.failed_over, self.server.upload_limit)
+
+    async def set_upload_limit(self, rate: int | None) -> None:
+        """Cap what the node uploads in all, at once and across restarts; None lifts the cap. Open to a
+        logged-out node too: it is the computer's link that the limit protects, not an account's."""
+        if rate is not None and rate <= 0:
+            raise BadInput("an upload limit is a positive rate (or none)")
+        await self.state.set_settings(replace(self.state.settings, upload_limit=rate))
+        self.server.set_upload_limit(rate)
 
     def share_records(self, user_id: str) -> list[ShareRecord]:
         return [s for s in self.state.shares.values() if s.user_id == user_id]

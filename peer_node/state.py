@@ -1,6 +1,7 @@
-"""The node's own persisted state under ``--data-dir``: login session, shares, downloads.
+"""The node's own persisted state under ``--data-dir``: login session, shares, downloads, settings.
 
-Theory of operation: three small JSON documents (``session.json``, ``shares.json``, ``downloads.json``), each
+Theory of operation: four small JSON documents (``session.json``, ``shares.json``, ``downloads.json``,
+``settings.json``), each
 rewritten whole and atomically (temp file, fsync, rename) whenever it changes, so a node killed at any moment
 restarts on the last complete version. They are tiny (a share's piece hashes are the biggest part: at most
 ~2,000 x 64 hex characters), and the node changes them on user actions, not on the hot path: a database would
@@ -123,14 +124,31 @@ def load_or_create_api_key(data_dir: Path) -> str:
     return key
 
 
+@dataclass(frozen=True, slots=True)
+class NodeSettings:
+    """What the user set for the node as a whole (not per login): kept across restarts."""
+    upload_limit: int | None = None  # bytes a second the piece server may send in all; None: no limit
+
+    def to_json(self) -> dict[str, Any]:
+        return {"upload_limit": self.upload_limit or 0}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> NodeSettings:
+        limit = d.get("upload_limit", 0)
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
+            raise ValueError(f"upload_limit {limit!r} is not a number of bytes a second")
+        return cls(upload_limit=limit or None)
+
+
 class NodeState:
-    """In-memory copy of the three documents plus their atomic persistence."""
+    """In-memory copy of the four documents plus their atomic persistence."""
 
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
         self.session: SessionRecord | None = None
         self.shares: dict[tuple[str, str, str], ShareRecord] = {}
         self.downloads: dict[tuple[str, str, str], DownloadRecord] = {}
+        self.settings = NodeSettings()
         self._lock = asyncio.Lock()
 
     def load(self) -> None:
@@ -157,6 +175,12 @@ class NodeState:
                 log.warning("ignoring a malformed download record: %s", exc)
                 continue
             self.downloads[dl.key] = dl
+        raw = self._read("settings.json")
+        if isinstance(raw, dict):
+            try:
+                self.settings = NodeSettings.from_json(raw)
+            except ValueError as exc:
+                log.warning("ignoring malformed settings.json: %s", exc)
 
     def _read(self, name: str) -> Any:
         try:
@@ -201,3 +225,7 @@ class NodeState:
 
     async def save_downloads(self) -> None:
         await self._write("downloads.json", [d.to_json() for d in self.downloads.values()])
+
+    async def set_settings(self, settings: NodeSettings) -> None:
+        self.settings = settings
+        await self._write("settings.json", settings.to_json())

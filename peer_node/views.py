@@ -92,3 +92,4 @@ class NodeStatus:
     tracker: str | None  # "host:port" of the tracker serving us now
     tracker_rank: int | None
     failed_over: bool  # True when the serving tracker is not the list's first
+    upload_limit: int | None = None  # bytes a second the node uploads in all; None: no limit

@@ -200,12 +200,15 @@ class DownloadEngine:
             link.rate = got / dt if link.rate == 0.0 else 0.7 * link.rate + 0.3 * got / dt
             want = math.ceil(link.rate * cfg.latency_target / self.meta.piece_size) + 1
             link.depth = max(1, min(link.max_depth, max(2, want)))
-            if got == 0 and link.jobs and link.oldest_job_age(now) > cfg.request_timeout:
+            # Stalled: no byte for a while with requests waiting (a peer under an upload limit sends whole blocks
+            # seconds apart: a slow request alone says nothing while its bytes keep coming).
+            quiet_for = now - max(link.last_data_at, link.connected_at)
+            if quiet_for > cfg.request_timeout and link.jobs and link.oldest_job_age(now) > cfg.request_timeout:
                 link.close("peer stalled")
                 continue
             # Useful: holds pieces we lack and has delivered lately (or is new). A peer that accepts and then
             # never answers must not keep the download waiting forever.
-            lively = now - max(link.last_data_at, link.connected_at) <= cfg.no_peer_timeout
+            lively = quiet_for <= cfg.no_peer_timeout
             peer = self.roster.get(link.addr)
             if lively and ((peer is not None and peer.seed) or link.mask & ~self.store.mask):  # masks: it has, we lack
                 useful = True

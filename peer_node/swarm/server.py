@@ -8,10 +8,11 @@ byte of any piece. Under TLS each connection sits behind a ``secure_channel.Serv
 records carry it. Requests queue per connection and one sender task answers them in order: the PIECE header with
 ``transport.write`` and the body with ``loop.sendfile`` (the kernel copies file to socket; under TLS, where
 sendfile cannot work, ``store.read_block`` in a thread, and header and body each one sealed record). A request
-for a piece the store has not verified gets REJECT. While a file downloads here, the store tells every
-connection on it of each newly verified piece (HAVE). A complete file served to several downloaders at once is
-spread among them: a piece one of them was given already is refused to the others, who fetch it from that one
-(``crowd.CrowdLedger``, super-seeding); a lone downloader is never refused.
+for a piece the store has not verified gets REJECT. An upload limit spaces the blocks of all connections together
+(``pacer.TokenBucket``): a sender waits for the bucket before each block, never inside one. While a file downloads
+here, the store tells every connection on it of each newly verified piece (HAVE). A complete file served to
+several downloaders at once is spread among them: a piece one of them was given already is refused to the others,
+who fetch it from that one (``crowd.CrowdLedger``, super-seeding); a lone downloader is never refused.
 
 Every fault a peer can cause (bad frame, unknown file, bad token, too many requests, idleness, handshake taking
 too long) closes that one connection. Caps: connections in total and per address; when one address has too
@@ -22,6 +23,7 @@ many connections still in the handshake the oldest is dropped, so a slow-loris c
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import mmap
 import time
@@ -33,6 +35,7 @@ from typing import Any
 from peer_node.swarm.admission import ConnectionTable
 from peer_node.swarm.catalog import ServedFiles
 from peer_node.swarm.crowd import CrowdLedger
+from peer_node.swarm.pacer import TokenBucket
 from peer_node.swarm.secure_channel import ServerChannel
 from peer_node.swarm.store import PieceStore
 from peer_node.swarm.tls import NodeIdentity, channel_binding, check_proof
@@ -59,7 +62,8 @@ class ServerLimits:
 class PieceServer:
     def __init__(self, host: str, port: int, catalog: ServedFiles, verifier: Callable[[], TokenVerifier | None],
                  limits: ServerLimits | None = None, *, tls: NodeIdentity | None = None,
-                 clock: Callable[[], float] = time.time, use_sendfile: bool = True) -> None:
+                 clock: Callable[[], float] = time.time, use_sendfile: bool = True,
+                 upload_limit: int | None = None) -> None:
         self.host, self._port = host, port
         self.catalog, self.verifier = catalog, verifier
         self.limits = limits or ServerLimits()
@@ -72,6 +76,8 @@ class PieceServer:
         self._sent_by_user: dict[str, int] = defaultdict(int)
         self._ledgers: dict[str, CrowdLedger] = {}  # file sha256 -> who got which piece (complete files only)
         self.crowd_refusals = 0  # requests refused to spread a crowd (for tests and diagnostics)
+        self._upload = TokenBucket(upload_limit, time.monotonic())
+        self._upload_changed = asyncio.Event()  # set (and replaced) when the limit changes: waiters look again
 
     @property
     def port(self) -> int:
@@ -82,6 +88,24 @@ class PieceServer:
     @property
     def connection_count(self) -> int:
         return len(self.connections)
+
+    @property
+    def upload_limit(self) -> int | None:
+        """Bytes a second this server sends in all, across its connections; None: no limit."""
+        return self._upload.rate
+
+    def set_upload_limit(self, rate: int | None) -> None:
+        self._upload.set_rate(rate, time.monotonic())
+        changed, self._upload_changed = self._upload_changed, asyncio.Event()
+        changed.set()
+
+    async def _pace(self, nbytes: int) -> None:
+        """Wait until the upload limit lets a block of ``nbytes`` go (at once when the limit changes meanwhile),
+        and count it as gone."""
+        while (delay := self._upload.delay(time.monotonic())) > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._upload_changed.wait(), delay)
+        self._upload.spend(nbytes, time.monotonic())
 
     def bytes_sent_by_user(self) -> dict[str, int]:
         return dict(self._sent_by_user)
@@ -285,7 +309,14 @@ class _Connection(asyncio.Protocol):
                     self.wake.clear()
                     await self.wake.wait()
                     continue
-                key = self.queue.popleft()
+                key = self.queue[0]
+                if self.session.is_outstanding(key):
+                    # The upload limit's wait: outside the send timeout, and with the key still queued, so a
+                    # connection held back by the limit is neither a stalled peer nor an idle one.
+                    await self.server._pace(key[2])
+                    if self.gone():
+                        return
+                self.queue.popleft()
                 if not self.session.is_outstanding(key):
                     continue  # cancelled
                 if self.server.clock() >= self.expires_at:

@@ -1,0 +1,43 @@
+"""Transfer rates as people write them: ``125M`` or ``125 MB/s`` (decimal, as the browser shows sizes),
+``100MiB`` (binary), a plain number of bytes a second, or ``0`` / ``none`` / ``unlimited`` for no limit."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+from wire.errors import BadInput
+
+MAX_RATE = 10**12  # a terabyte a second: anything above is a typo, not a link
+_UNLIMITED = {"0", "none", "unlimited", "off"}
+_MULTIPLIERS = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "ki": 2**10, "mi": 2**20, "gi": 2**30}
+_RATE = re.compile(r"(\d+(?:\.\d+)?)\s*(k|m|g|ki|mi|gi)?(?:b)?(?:/s)?", re.IGNORECASE)
+_DECIMAL_UNITS = ((10**9, "GB/s"), (10**6, "MB/s"), (10**3, "kB/s"))
+
+
+def parse_rate(text: str) -> int | None:
+    """Bytes a second, or None for no limit; BadInput says what a rate looks like."""
+    cleaned = text.strip()
+    if cleaned.lower() in _UNLIMITED:
+        return None
+    match = _RATE.fullmatch(cleaned)
+    if match is None or len(cleaned) > 32:
+        raise BadInput(f"not a rate: {cleaned[:32]!r} (examples: 125M, 500kB/s, 100MiB, 0 for no limit)")
+    rate = int(Decimal(match.group(1)) * _MULTIPLIERS[(match.group(2) or "").lower()])  # exact: 1.001k is 1001
+    if rate == 0:
+        return None
+    if rate > MAX_RATE:
+        raise BadInput(f"rate too high: at most {MAX_RATE // 10**9} GB/s")
+    return rate
+
+
+def format_rate(rate: int | None) -> str:
+    """``125 MB/s``, ``1.5 MB/s``, ``800 B/s``, or ``no limit``; parse_rate reads it back to the same number
+    whenever it has at most four significant digits."""
+    if rate is None:
+        return "no limit"
+    for size, unit in _DECIMAL_UNITS:
+        if rate >= size:
+            value = f"{rate / size:.3f}".rstrip("0").rstrip(".")
+            return f"{value} {unit}"
+    return f"{rate} B/s"

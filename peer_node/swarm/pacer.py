@@ -1,0 +1,57 @@
+"""The upload limit: a token bucket that spaces the piece server's sends (pure; time is passed in).
+
+Theory of operation: the bucket fills at ``rate`` bytes a second up to ``BURST_SECONDS`` worth, and every block
+sent takes its length out of it. A block may go while the bucket is not in debt, so a block larger than what the
+bucket holds still goes, and the debt it leaves holds the next one back for exactly as long as the link needed
+for it: over any stretch longer than the burst, the node uploads at most ``rate`` bytes a second, whatever the
+block sizes and however many connections share the bucket. Senders ask ``delay`` before a block, sleep that
+long (a bounded slice at a time, so a changed limit takes effect at once), and ``spend`` when they send.
+A bucket with no rate never holds anything back.
+"""
+
+from __future__ import annotations
+
+BURST_SECONDS = 0.1  # an idle node may send this many seconds' worth of its rate at once
+
+
+class TokenBucket:
+    def __init__(self, rate: int | None, now: float) -> None:
+        self._rate: int | None = None
+        self._tokens = 0.0
+        self._stamp = now
+        self.set_rate(rate, now)
+
+    @property
+    def rate(self) -> int | None:
+        """Bytes a second; None when there is no limit."""
+        return self._rate
+
+    def set_rate(self, rate: int | None, now: float) -> None:
+        """A new limit from now on: what was sent under the old one stays paid for at the old rate."""
+        if rate is not None and rate <= 0:
+            raise ValueError("a rate is a positive number of bytes a second (None: no limit)")
+        self._refill(now)
+        self._rate = rate
+        if rate is None:
+            self._tokens = 0.0
+        else:
+            self._tokens = min(self._tokens, rate * BURST_SECONDS)
+
+    def delay(self, now: float) -> float:
+        """Seconds until the next block may go (0.0: now)."""
+        self._refill(now)
+        if self._rate is None or self._tokens >= 0:
+            return 0.0
+        return -self._tokens / self._rate
+
+    def spend(self, nbytes: int, now: float) -> None:
+        """A block of ``nbytes`` goes now."""
+        self._refill(now)
+        if self._rate is not None:
+            self._tokens -= nbytes
+
+    def _refill(self, now: float) -> None:
+        elapsed = max(0.0, now - self._stamp)
+        self._stamp = max(self._stamp, now)
+        if self._rate is not None:
+            self._tokens = min(self._tokens + elapsed * self._rate, self._rate * BURST_SECONDS)

@@ -1,0 +1,59 @@
+"""The upload limit between real nodes: set by flag or command, shown in /api/status, kept across restarts, and
+held to while a member downloads."""
+
+from __future__ import annotations
+
+import shlex
+import time
+
+from peer_node.swarm.pacer import BURST_SECONDS
+from tests.support.cluster import FAST_NODE_ARGS, Cluster, MiB, group_with_members, make_file, sha256_file
+from wire.peer_protocol import MAX_BLOCK
+
+RATE = 2_000_000
+
+
+def test_a_limited_sharer_serves_within_its_limit_and_the_setting_outlives_a_restart(cluster: Cluster) -> None:
+    alice = cluster.start_node("alice", (*FAST_NODE_ARGS, "--upload-limit", "2MB/s"))
+    bob = cluster.start_node("bob")
+    assert alice.api("/api/status")["upload_limit"] == RATE
+    assert bob.api("/api/status")["upload_limit"] is None
+    alice.login()
+    bob.login()
+    group_with_members(alice, [bob], "lab")
+    size = 4 * MiB
+    src = make_file(cluster.tmp / "share" / "data.bin", size, seed=11)
+    alice.ok(f"upload_file {shlex.quote(str(src))} lab")
+
+    dest = cluster.tmp / "dl"
+    dest.mkdir()
+    t0 = time.monotonic()
+    bob.ok(f"download_file lab data.bin {shlex.quote(str(dest))}")
+    bob.wait_download("data.bin")
+    elapsed = time.monotonic() - t0
+    assert sha256_file(dest / "data.bin") == sha256_file(src)
+    # An invariant of the limit, whatever the machine's speed: alice alone sent every byte, so no faster than
+    # her rate allows over the time it took (plus one burst and one block).
+    assert alice.api("/api/status")["bytes_sent_by_user"] == {"bob": size}
+    assert size <= RATE * (elapsed + BURST_SECONDS) + MAX_BLOCK
+
+    assert alice.ok("set_upload_limit 125M") == "upload limit set to 125 MB/s\n"
+    assert alice.api("/api/status")["upload_limit"] == 125_000_000
+    assert alice.cmd("set_upload_limit fast") == (
+        400, "error: not a rate: 'fast' (examples: 125M, 500kB/s, 100MiB, 0 for no limit)\n")
+    assert alice.api("/api/status")["upload_limit"] == 125_000_000  # a refused command changes nothing
+
+    alice.kill()
+    alice.args = FAST_NODE_ARGS
+    alice.start()  # no flag: the last limit set holds
+    assert alice.api("/api/status")["upload_limit"] == 125_000_000
+    assert alice.ok("set_upload_limit 0") == "upload limit removed: this node uploads as fast as its peers take\n"
+    assert alice.api("/api/status")["upload_limit"] is None
+    alice.kill()
+    alice.args = (*FAST_NODE_ARGS, "--upload-limit", "1G")
+    alice.start()  # a flag given at start is the setting from then on
+    assert alice.api("/api/status")["upload_limit"] == 10**9
+    alice.kill()
+    alice.args = FAST_NODE_ARGS
+    alice.start()
+    assert alice.api("/api/status")["upload_limit"] == 10**9

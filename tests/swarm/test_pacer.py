@@ -1,0 +1,125 @@
+"""The upload limit: the token bucket's arithmetic (pure, time passed in) and a limited piece server over sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from peer_node.swarm import DownloadEngine, EngineConfig, PieceStore
+from peer_node.swarm.pacer import BURST_SECONDS, TokenBucket
+from tests.swarm.helpers import file_sha256, make_file, meta_of, start_seeder, static_source, token_for
+
+PIECE = 16 * 1024
+FAST = EngineConfig(refresh_interval=0.3, no_peer_timeout=10.0, connect_timeout=2.0, retry_delay=0.1)
+
+
+def test_no_rate_never_holds_a_block_back() -> None:
+    bucket = TokenBucket(None, now=0.0)
+    for i in range(100):
+        bucket.spend(1 << 20, now=i * 1e-6)
+        assert bucket.delay(now=i * 1e-6) == 0.0
+
+
+def test_a_block_leaves_a_debt_that_holds_the_next_one_back_for_its_time_on_the_link() -> None:
+    bucket = TokenBucket(1000, now=0.0)
+    assert bucket.delay(now=0.0) == 0.0  # not in debt: a block goes, however large
+    bucket.spend(500, now=0.0)
+    assert bucket.delay(now=0.0) == pytest.approx(0.5)
+    assert bucket.delay(now=0.2) == pytest.approx(0.3)
+    assert bucket.delay(now=0.5) == 0.0
+
+
+def test_an_idle_bucket_holds_only_a_short_burst() -> None:
+    bucket = TokenBucket(1000, now=0.0)
+    assert bucket.delay(now=3600.0) == 0.0
+    bucket.spend(int(1000 * BURST_SECONDS) + 400, now=3600.0)  # an hour idle buys a burst, not an hour's bytes
+    assert bucket.delay(now=3600.0) == pytest.approx(0.4)
+
+
+def test_a_new_rate_pays_the_old_debt_at_the_new_speed_and_none_lifts_it() -> None:
+    bucket = TokenBucket(100, now=0.0)
+    bucket.spend(1000, now=0.0)
+    assert bucket.delay(now=0.0) == pytest.approx(10.0)
+    bucket.set_rate(1000, now=1.0)  # 900 bytes still owed, at 1000 a second
+    assert bucket.rate == 1000
+    assert bucket.delay(now=1.0) == pytest.approx(0.9)
+    bucket.set_rate(None, now=1.0)
+    assert bucket.delay(now=1.0) == 0.0 and bucket.rate is None
+
+
+def test_a_rate_is_positive() -> None:
+    with pytest.raises(ValueError):
+        TokenBucket(0, now=0.0)
+    with pytest.raises(ValueError):
+        TokenBucket(100, now=0.0).set_rate(-5, now=1.0)
+
+
+@given(rate=st.integers(1, 10**9), blocks=st.lists(st.integers(1, 1 << 20), min_size=1, max_size=60),
+       gaps=st.lists(st.floats(0, 5), min_size=60, max_size=60))
+def test_senders_that_wait_as_told_never_beat_the_rate_by_more_than_a_burst_and_a_block(
+        rate: int, blocks: list[int], gaps: list[float]) -> None:
+    """Whatever the block sizes and pauses: bytes sent by any moment <= rate x time + a burst + one block."""
+    bucket = TokenBucket(rate, now=0.0)
+    now, sent = 0.0, 0
+    for block, gap in zip(blocks, gaps, strict=False):
+        now += gap * block / rate  # the sender pauses, then asks
+        now += bucket.delay(now)
+        bucket.spend(block, now)
+        sent += block
+        assert sent <= rate * now + rate * BURST_SECONDS + block + 1e-6 * rate
+
+
+async def test_a_limited_seeder_keeps_to_its_rate_beside_an_unlimited_one(tmp_path: Path) -> None:
+    """Two seeders of one file, one of them at 64 kB/s: the download completes, the limited one was held back and
+    never sent more than its rate allows over the time the download took (whatever that time was)."""
+    rate = 64_000
+    data = make_file(tmp_path / "src.bin", 2 * 1024 * 1024 + 99)
+    meta = meta_of("src.bin", data, PIECE)
+    limited = await start_seeder("slow", [PieceStore.open_complete(tmp_path / "src.bin", meta)])
+    free = await start_seeder("fast", [PieceStore.open_complete(tmp_path / "src.bin", meta)])
+    limited.server.set_upload_limit(rate)
+    store = PieceStore.open_partial(tmp_path / "dl.part", tmp_path / "dl.state", meta)
+    try:
+        engine = DownloadEngine(meta, store, static_source(token_for(meta.sha256), [limited.info(), free.info()]),
+                                config=FAST)
+        t0 = time.monotonic()
+        await asyncio.wait_for(engine.run(), 60)
+        elapsed = time.monotonic() - t0
+        final = await store.finish(tmp_path / "out.bin")
+        assert file_sha256(final) == meta.sha256
+        assert limited.server.upload_limit == rate and free.server.upload_limit is None
+        sent = limited.server.bytes_sent_total
+        assert 0 < sent <= rate * (elapsed + BURST_SECONDS) + PIECE
+        assert free.server.bytes_sent_total + sent >= meta.size
+    finally:
+        store.close()
+        await limited.close()
+        await free.close()
+
+
+async def test_lifting_the_limit_frees_a_sender_that_is_waiting_on_it(tmp_path: Path) -> None:
+    """At 1 byte a second the second block would wait hours; lifting the limit lets it go at once."""
+    data = make_file(tmp_path / "src.bin", 8 * PIECE)
+    meta = meta_of("src.bin", data, PIECE)
+    seeder = await start_seeder("slow", [PieceStore.open_complete(tmp_path / "src.bin", meta)])
+    seeder.server.set_upload_limit(1)
+    store = PieceStore.open_partial(tmp_path / "dl.part", tmp_path / "dl.state", meta)
+    try:
+        first = asyncio.Event()  # the first block goes at once: the bucket was not in debt
+        engine = DownloadEngine(meta, store, static_source(token_for(meta.sha256), [seeder.info()]),
+                                on_piece=lambda _index: first.set(), config=FAST)
+        run = asyncio.create_task(engine.run())
+        await asyncio.wait_for(first.wait(), 30)
+        await asyncio.sleep(0.3)
+        assert seeder.server.bytes_sent_total == PIECE and not run.done()  # the rest wait on the limit
+        seeder.server.set_upload_limit(None)
+        await asyncio.wait_for(run, 30)
+        assert file_sha256(await store.finish(tmp_path / "out.bin")) == meta.sha256
+    finally:
+        store.close()
+        await seeder.close()
