@@ -128,4 +128,5 @@ def setup_ui(app: web.Application, service: UiService, config: UiConfig) -> None
     r.add_get("/downloads/events", events.stream)
     r.add_post("/downloads/retry", actions.retry_download)
     r.add_post("/downloads/remove", actions.remove_download)
+    r.add_post("/downloads/upload-limit", actions.set_upload_limit)
     r.add_get("/downloads/save", transfer.save)

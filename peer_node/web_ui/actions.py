@@ -13,8 +13,10 @@ from typing import Any
 from aiohttp import web
 from aiohttp_session import get_session
 
+from peer_node.rates import parse_rate
 from peer_node.views import DownloadState
-from peer_node.web_ui.pages import group_context, group_id_from, groups_context
+from peer_node.web_ui.format import upload_limit_notice
+from peer_node.web_ui.pages import downloads_context, group_context, group_id_from, groups_context
 from peer_node.web_ui.state import flash, render, require_user, safe_next, see_other, ui
 from wire.errors import BadInput, GroupShareError, NotFound
 from wire.names import check_file_name, check_id
@@ -224,3 +226,21 @@ async def set_download_folder(request: web.Request) -> web.StreamResponse:
     session["download_dir"] = expanded
     flash(session, f"Downloads now go to {expanded}.")
     raise see_other(f"/groups/{gid}")
+
+
+async def set_upload_limit(request: web.Request) -> web.StreamResponse:
+    """The most bytes a second this node uploads to peers in all ('10M', '500kB/s'; '0' for no limit)."""
+    await require_user(request)
+    text = _text(await request.post(), "rate")
+    try:
+        if not text:
+            raise BadInput("Enter a rate such as 10M (10 MB/s), or 0 for no limit.")
+        rate = parse_rate(text)
+        await ui(request).service.set_upload_limit(rate)
+    except GroupShareError as exc:
+        context = downloads_context(request)
+        context["errors"] = {"upload_limit": exc.message}
+        context["values"] = {"rate": text}
+        return await render(request, "downloads.html", context, status=exc.status, nav="downloads")
+    flash(await get_session(request), upload_limit_notice(rate))
+    raise see_other("/downloads")

@@ -10,6 +10,7 @@ import hashlib
 import math
 from collections.abc import Mapping
 
+from peer_node.rates import format_rate
 from peer_node.views import DownloadState, DownloadView
 
 _UNITS = ("B", "kB", "MB", "GB", "TB")
@@ -35,6 +36,21 @@ def sentence(message: str) -> str:
         return text
     text = text[0].upper() + text[1:]
     return text if text[-1] in ".!?" else text + "."
+
+
+def upload_limit_words(rate: int | None) -> str:
+    """The node's upload limit in words: 'Uploads: no limit' or 'Uploads limited to 125 MB/s'."""
+    return "Uploads: no limit" if rate is None else f"Uploads limited to {format_rate(rate)}"
+
+
+def upload_limit_notice(rate: int | None) -> str:
+    """The one-line notice after the limit changed."""
+    return "Uploads are no longer limited." if rate is None else f"Uploads are now limited to {format_rate(rate)}."
+
+
+def rate_field(rate: int | None) -> str:
+    """The limit as the form shows it for editing ('' for none); parse_rate reads it back."""
+    return "" if rate is None else format_rate(rate)
 
 
 def human_speed(bps: float) -> str:

@@ -101,8 +101,11 @@ async def group_page(request: web.Request) -> web.StreamResponse:
     return await render(request, template, context, nav="groups")
 
 
+def downloads_context(request: web.Request) -> dict[str, Any]:
+    downloads = ordered(ui(request).service.downloads())
+    return {"downloads": downloads, "save_url": save_url, "template_row": TEMPLATE_ROW, "errors": {}, "values": {}}
+
+
 async def downloads_page(request: web.Request) -> web.StreamResponse:
     await require_user(request)
-    downloads = ordered(ui(request).service.downloads())
-    return await render(request, "downloads.html", {"downloads": downloads, "save_url": save_url,
-                                                     "template_row": TEMPLATE_ROW}, nav="downloads")
+    return await render(request, "downloads.html", downloads_context(request), nav="downloads")

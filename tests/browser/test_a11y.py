@@ -10,7 +10,7 @@ from typing import Literal
 
 import pytest
 from axe_playwright_python.async_playwright import Axe
-from playwright.async_api import Browser, Page, ViewportSize
+from playwright.async_api import Browser, Page, ViewportSize, expect
 
 from tests.browser.helpers import DESKTOP, PHONE, World, ensure_logged_in, open_until, url
 from tests.support.cluster import Node
@@ -42,7 +42,8 @@ async def pages_of(browser: Browser, world: World, scheme: Scheme, viewport: Vie
         (world.alice, "/", "dashboard"), (world.alice, "/groups", "groups"),
         (world.alice, "/groups/team", "group-owner"), (world.alice, "/downloads", "downloads-empty"),
         (world.alice, "/groups/no-such-group", "error"),
-        (world.bob, "/downloads", "downloads"), (world.bob, "/groups/team", "group-member"),
+        (world.bob, "/downloads", "downloads"), (world.bob, "/downloads", "downloads-limit-error"),
+        (world.bob, "/groups/team", "group-member"),
         (world.carol, "/groups/team", "group-nonmember"),
     ]
     contexts = {}
@@ -58,6 +59,12 @@ async def pages_of(browser: Browser, world: World, scheme: Scheme, viewport: Vie
             target = url(node or world.carol, path)
             if name == "group-owner":
                 await open_until(page, target, "li.row:has-text('big.bin')")
+            elif name == "downloads-limit-error":  # the upload limit's form open, with a refused rate by its field
+                await page.goto(target)
+                await page.locator("details.limit > summary").click()
+                await page.fill("#upload-limit", "fast")
+                await page.get_by_role("button", name="Save limit").click()
+                await expect(page.locator("#upload-limit-error")).to_be_visible()
             else:
                 await page.goto(target)
             if node is not None:

@@ -2,7 +2,7 @@
 // 1. Theme toggle (persisted in localStorage). 2. Dismissable notice (Esc closes).
 // 3. Live downloads: one EventSource; rows are patched field by field, only where the words changed.
 // 4. Browser notification when a download completes (permission asked on a click, never on load).
-// 5. Cancelling a running download asks first.
+// 5. Cancelling a running download asks first. 6. Esc closes a settings disclosure.
 "use strict";
 (function () {
   var root = document.documentElement;
@@ -237,8 +237,20 @@
     });
   }
 
+  // A settings disclosure (details[data-esc-close]): Esc closes it and puts focus back on its summary.
+  function setupEscClose() {
+    document.addEventListener("keydown", function (e) {
+      if (e.key !== "Escape" || !(e.target instanceof Element)) return;
+      var details = e.target.closest("details[data-esc-close][open]");
+      if (!details) return;
+      details.open = false;
+      details.querySelector("summary").focus();
+    });
+  }
+
   function init() {
     setupTheme(); setupToast(); setupLive(); setupNotify(); setupBusyForms(); setupFocusLinks(); setupRemoveConfirm();
+    setupEscClose();
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init); else init();
 })();
