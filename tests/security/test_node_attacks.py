@@ -65,7 +65,8 @@ async def test_a_2_gib_body_is_refused_from_its_content_length(node: Node, path:
     assert answer.startswith(b"HTTP/1.1 413")
 
 
-@pytest.mark.parametrize("path", ["/cmd", "/login", "/groups", "/groups/g1/join", "/logout", "/downloads/remove"])
+@pytest.mark.parametrize("path", ["/cmd", "/login", "/groups", "/groups/g1/join", "/logout", "/downloads/remove",
+                                  "/downloads/upload-limit"])
 async def test_a_cross_site_post_is_refused(node: Node, path: str) -> None:
     for origin in ("http://evil.example", "null", f"http://127.0.0.1:{node.port + 1}"):
         resp = await node.client.post(path, data=b"help", headers={
@@ -103,9 +104,9 @@ form_values = st.one_of(st.text(max_size=80), st.sampled_from(["", "../x", "<scr
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.sampled_from(["/login", "/register", "/groups", "/logout", "/groups/g1/join", "/groups/g1/download",
-                        "/downloads/retry", "/downloads/remove"]),
+                        "/downloads/retry", "/downloads/remove", "/downloads/upload-limit"]),
        st.dictionaries(st.sampled_from(["user_id", "password", "password2", "group_id", "next", "file_name",
-                                        "destination", "back", "x"]), form_values, max_size=5),
+                                        "destination", "back", "rate", "x"]), form_values, max_size=5),
        st.one_of(st.none(), st.binary(max_size=300)))
 async def test_fuzzed_forms_with_a_valid_csrf_token_never_crash_the_ui(node: Node, path: str, fields: dict[str, str],
                                                                        raw: bytes | None) -> None:
