@@ -22,6 +22,7 @@ class Sizes:
     swarm_seeders: int
     crowd_file: int
     crowd_downloaders: int
+    crowd_upload_limit: int  # bytes/s of every node's uplink in the crowd's capped rows
     big_file: int
     big_reference_file: int
     share_file: int
@@ -33,12 +34,16 @@ class Sizes:
     tracker_timeout: float  # the trackers' --tracker-timeout in the failover measurement
 
 
-FULL = Sizes(swarm_file=1 * GiB, swarm_seeders=3, crowd_file=256 * MiB, crowd_downloaders=8, big_file=8 * GiB,
-             big_reference_file=1 * GiB, share_file=2 * GiB, tracker_peers=10_000, tracker_files=1_000,
-             wrk_connections=200, wrk_threads=2, wrk_seconds=10, tracker_timeout=2.0)
-QUICK = Sizes(swarm_file=16 * MiB, swarm_seeders=3, crowd_file=8 * MiB, crowd_downloaders=2, big_file=32 * MiB,
-              big_reference_file=8 * MiB, share_file=16 * MiB, tracker_peers=50, tracker_files=10,
-              wrk_connections=10, wrk_threads=1, wrk_seconds=1, tracker_timeout=1.0)
+# The capped crowd: 1 Gbit/s (a lab's link) in full; in quick mode a cap that still makes the tiny solo download
+# take about a second, so the limit is exercised, not just passed along.
+FULL = Sizes(swarm_file=1 * GiB, swarm_seeders=3, crowd_file=256 * MiB, crowd_downloaders=8,
+             crowd_upload_limit=125_000_000, big_file=8 * GiB, big_reference_file=1 * GiB, share_file=2 * GiB,
+             tracker_peers=10_000, tracker_files=1_000, wrk_connections=200, wrk_threads=2, wrk_seconds=10,
+             tracker_timeout=2.0)
+QUICK = Sizes(swarm_file=16 * MiB, swarm_seeders=3, crowd_file=8 * MiB, crowd_downloaders=2,
+              crowd_upload_limit=8_000_000, big_file=32 * MiB, big_reference_file=8 * MiB, share_file=16 * MiB,
+              tracker_peers=50, tracker_files=10, wrk_connections=10, wrk_threads=1, wrk_seconds=1,
+              tracker_timeout=1.0)
 
 
 @dataclass

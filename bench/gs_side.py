@@ -21,7 +21,7 @@ from pathlib import Path
 
 from bench.model import Timing
 from bench.ports import free_port
-from bench.procs import REPO, Procs, Sampler
+from bench.procs import PYTHON, REPO, Procs, Sampler
 
 POLL = 0.05  # show_downloads period while timing a download
 # Logins are not what the bench times: a cheap scrypt keeps setting up hundreds of users quick. The preloads sign
@@ -47,6 +47,17 @@ def features() -> dict[str, bool]:
         "node": (REPO / "peer_node" / "__main__.py").exists(),
         "engine": (REPO / "peer_node" / "swarm" / "engine.py").exists(),
     }
+
+
+def client_accepts(*args: str) -> bool:
+    """Does ``./client`` take these options? Checked by parsing a command line with them, so a scenario can print
+    n/a for an option the client lacks instead of failing when the node exits."""
+    if not features()["node"]:
+        return False
+    argv = ["127.0.0.1:1", str(REPO / "tracker_info.txt"), *args]
+    res = subprocess.run([PYTHON, "-c", f"from peer_node.config import config_from_argv; config_from_argv({argv!r})"],
+                         cwd=REPO, capture_output=True, timeout=60, check=False)
+    return res.returncode == 0
 
 
 def http_json(port: int, path: str, timeout: float = 5.0) -> tuple[int, dict[str, object]]:

@@ -1,6 +1,7 @@
 """One libtorrent peer in its own process, so its CPU and memory are measured apart from the others.
 
-Usage: ``python -m bench.lt_peer seed|download --torrent T --save DIR --port P [--peers host:port,...]``.
+Usage: ``python -m bench.lt_peer seed|download --torrent T --save DIR --port P [--peers host:port,...]
+[--upload-limit BYTES_PER_S]``.
 Talks JSON lines: prints ``{"ready": port}`` once listening. A seeder then waits for end of input. A downloader
 waits for the line ``go``, adds the torrent, connects to the given peers, polls its status every 10 ms and prints
 ``{"t_first": s, "done_at_first": bytes, "t_done": s, "bytes": n}`` (seconds since ``go``) when it is a seeder;
@@ -8,6 +9,9 @@ it then keeps seeding (in a flash crowd the finished help the rest) until end of
 
 Settings are those measured on this machine (../shared/PERF.md): TCP only, no DHT/LSD/UPnP/NAT-PMP, several
 connections per IP allowed (every peer is 127.0.0.1), peer exchange off, high_performance_seed for seeders.
+``--upload-limit`` caps the session's upload (every connection together; what it counts includes the protocol's
+bytes and, by libtorrent's default ``rate_limit_ip_overhead``, an estimate of the TCP/IP headers), standing for
+the uplink of a machine on a real network.
 """
 
 from __future__ import annotations
@@ -21,7 +25,19 @@ from typing import Any
 import libtorrent as lt
 
 
-def make_session(port: int, seeder: bool) -> Any:
+def all_peers_rate_limited() -> Any:
+    """A peer class filter that puts every address in the global class, whose limits the settings pack sets.
+
+    By default libtorrent puts peers on local networks (127.0.0.0/8 included) in the "local" class instead,
+    which no rate limit applies to: on loopback ``upload_rate_limit`` alone would change nothing."""
+    everyone = 1 << lt.session.global_peer_class_id
+    f = lt.ip_filter()
+    f.add_rule("0.0.0.0", "255.255.255.255", everyone)
+    f.add_rule("::", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", everyone)
+    return f
+
+
+def make_session(port: int, seeder: bool, upload_limit: int = 0) -> Any:
     pack: dict[str, Any] = dict(lt.high_performance_seed()) if seeder else {}
     pack.update({
         "listen_interfaces": f"127.0.0.1:{port}",
@@ -31,7 +47,15 @@ def make_session(port: int, seeder: bool) -> Any:
         "allow_multiple_connections_per_ip": True,
         "alert_mask": 0,
     })
-    return lt.session(pack)  # type: ignore[call-overload]  # the binding accepts a dict
+    if upload_limit > 0:
+        # The limiter hands out quota once a tick (500 ms by default), and every message waits for it, the
+        # handshake's too: at the default a capped download started about 2 s late (measured), which a real link
+        # does not do. The manual: "around 100 means higher resolution bandwidth quota distribution".
+        pack.update({"upload_rate_limit": upload_limit, "tick_interval": 100})
+    ses = lt.session(pack)  # type: ignore[call-overload]  # the binding accepts a dict
+    if upload_limit > 0:
+        ses.set_peer_class_filter(all_peers_rate_limited())
+    return ses
 
 
 def add(ses: Any, torrent: str, save: str, seed: bool) -> Any:
@@ -79,8 +103,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--save", required=True)
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--peers", default="")
+    ap.add_argument("--upload-limit", type=int, default=0, help="bytes per second, 0 for none")
     args = ap.parse_args(argv)
-    ses = make_session(args.port, seeder=args.role == "seed")
+    ses = make_session(args.port, seeder=args.role == "seed", upload_limit=args.upload_limit)
     handle = add(ses, args.torrent, args.save, seed=True) if args.role == "seed" else None
     emit({"ready": args.port})
     if args.role == "download":

@@ -15,6 +15,7 @@ import selectors
 import shutil
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -59,14 +60,25 @@ def read_json_line(proc: subprocess.Popen[bytes], deadline: float) -> dict[str, 
         sel.close()
 
 
+def peer_argv(role: str, torrent: Path, save: Path, port: int, peers: Sequence[int] = (),
+              upload_limit: int | None = None) -> list[str]:
+    """The command line of one lt_peer process; ``peers`` are ports on 127.0.0.1."""
+    argv = [PYTHON, "-m", "bench.lt_peer", role, "--torrent", str(torrent), "--save", str(save), "--port", str(port)]
+    if peers:
+        argv += ["--peers", ",".join(f"127.0.0.1:{p}" for p in peers)]
+    if upload_limit:
+        argv += ["--upload-limit", str(upload_limit)]
+    return argv
+
+
 def lt_swarm(procs: Procs, work: Path, data_file: Path, *, seeders: int, downloaders: int,
-             meter_seeder: bool = False, timeout: float = 600.0) -> SwarmRun:
+             meter_seeder: bool = False, timeout: float = 600.0, upload_limit: int | None = None) -> SwarmRun:
+    """``upload_limit`` (bytes/s) caps every peer's upload, seeders and downloaders alike."""
     torrent = make_torrent(data_file)
     size = data_file.stat().st_size
     seed_ports = [free_port() for _ in range(seeders)]
     dl_ports = [free_port() for _ in range(downloaders)]
-    seeds = [procs.spawn(f"lt-seed-{i}", [PYTHON, "-m", "bench.lt_peer", "seed", "--torrent", str(torrent),
-                                          "--save", str(data_file.parent), "--port", str(p)],
+    seeds = [procs.spawn(f"lt-seed-{i}", peer_argv("seed", torrent, data_file.parent, p, upload_limit=upload_limit),
                          stdin_pipe=True, stdout_pipe=True)
              for i, p in enumerate(seed_ports)]
     dl_dirs = []
@@ -76,9 +88,8 @@ def lt_swarm(procs: Procs, work: Path, data_file: Path, *, seeders: int, downloa
         shutil.rmtree(d, ignore_errors=True)
         d.mkdir(parents=True)
         dl_dirs.append(d)
-        peers = [f"127.0.0.1:{p}" for p in seed_ports] + [f"127.0.0.1:{p}" for p in dl_ports if p != port]
-        dls.append(procs.spawn(f"lt-dl-{i}", [PYTHON, "-m", "bench.lt_peer", "download", "--torrent", str(torrent),
-                                              "--save", str(d), "--port", str(port), "--peers", ",".join(peers)],
+        peers = seed_ports + [p for p in dl_ports if p != port]
+        dls.append(procs.spawn(f"lt-dl-{i}", peer_argv("download", torrent, d, port, peers, upload_limit),
                                stdin_pipe=True, stdout_pipe=True))
     deadline = time.monotonic() + 60
     for proc, port in zip(seeds + dls, seed_ports + dl_ports, strict=True):

@@ -8,14 +8,13 @@ assumed: until the client accepts one of the known spellings the scenario prints
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Generator
 
 from bench.context import Ctx
-from bench.gs_side import NotBuilt, features, timed_download
+from bench.gs_side import NotBuilt, client_accepts, timed_download
 from bench.gs_swarm import GROUP, OurSwarm
 from bench.model import Metric
-from bench.procs import PYTHON, REPO, Procs
+from bench.procs import Procs
 
 NAME = "6 TLS"
 CANDIDATES = ("--no-tls", "--plain", "--insecure-plain")
@@ -23,16 +22,7 @@ CANDIDATES = ("--no-tls", "--plain", "--insecure-plain")
 
 def tls_switch() -> str | None:
     """The client option that turns peer TLS off, if the client accepts one (checked by parsing argv)."""
-    if not features()["node"]:
-        return None
-    for flag in CANDIDATES:
-        res = subprocess.run(
-            [PYTHON, "-c", "import sys; from peer_node.config import config_from_argv; "
-             f"config_from_argv(['127.0.0.1:1', {str(REPO / 'tracker_info.txt')!r}, {flag!r}])"],
-            cwd=REPO, capture_output=True, timeout=60, check=False)
-        if res.returncode == 0:
-            return flag
-    return None
+    return next((flag for flag in CANDIDATES if client_accepts(flag)), None)
 
 
 def run(ctx: Ctx) -> Generator[list[Metric], None, None]:

@@ -1,13 +1,19 @@
-"""The bench's pure parts: combining runs into a table, reading ss and wrk output, making test files."""
+"""The bench's pure parts: combining runs into a table, reading ss and wrk output, making test files, the crowd's
+figures and the libtorrent peers' command lines and rate-limit filter."""
 
 from __future__ import annotations
 
 import hashlib
 from pathlib import Path
 
+import libtorrent as lt
+
 from bench.datafiles import make_random_file, make_sparse_file
+from bench.lt_peer import all_peers_rate_limited
+from bench.lt_side import peer_argv
 from bench.model import Metric, Timing, aggregate, better, render
 from bench.profile import summarise
+from bench.scenarios.crowd import crowd_figures, uplinks_label
 from bench.tracker_load import parse_wrk
 from bench.upload_meter import parse_ss
 
@@ -83,3 +89,29 @@ def test_profile_summary_counts_gil_samples_per_thread_and_function() -> None:
     assert " 60.0%  thread (12): piece-verify_0" in text
     assert " 30.0%  _read_ready (asyncio/selector_events.py)" in text
     assert " 40.0%  run (asyncio/base_events.py)" in text
+
+
+def test_crowd_figures_relate_the_crowd_to_n_solo_downloads() -> None:
+    f = crowd_figures(100, 4, t_solo=2.0, cpu_solo=3.0, all_done=4.0, uploaded=250, cpu_crowd=12.0)
+    assert (f.copies, f.ratio, f.all_done) == (2.5, 0.5, 4.0)  # 4 s against 4 x 2 s one after another
+    assert (f.per_copy, f.solo_cores, f.crowd_cores) == (1.0, 1.5, 3.0)
+
+
+def test_capped_rows_name_the_uplink_in_bits_a_second() -> None:
+    assert uplinks_label(125_000_000) == "1 Gbit/s uplinks"
+    assert uplinks_label(8_000_000) == "64 Mbit/s uplinks"
+
+
+def test_libtorrent_peers_get_the_upload_limit_only_when_there_is_one() -> None:
+    argv = peer_argv("download", Path("t.torrent"), Path("d"), 7000, [7001, 7002], upload_limit=125_000_000)
+    assert argv[argv.index("--peers") + 1] == "127.0.0.1:7001,127.0.0.1:7002"
+    assert argv[argv.index("--upload-limit") + 1] == "125000000"
+    assert "--upload-limit" not in peer_argv("seed", Path("t.torrent"), Path("d"), 7000)
+    assert "--peers" not in peer_argv("seed", Path("t.torrent"), Path("d"), 7000)
+
+
+def test_the_rate_limit_filter_puts_loopback_peers_in_the_limited_global_class() -> None:
+    """By default 127.0.0.0/8 is in libtorrent's local class, which no rate limit applies to."""
+    f = all_peers_rate_limited()
+    glob = 1 << lt.session.global_peer_class_id
+    assert [f.access(a) for a in ("127.0.0.1", "10.1.2.3", "8.8.8.8", "::1")] == [glob] * 4

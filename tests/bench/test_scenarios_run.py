@@ -17,6 +17,7 @@ from bench.context import QUICK, Ctx
 from bench.gs_side import Cluster, features
 from bench.model import Metric
 from bench.procs import Procs
+from bench.scenarios.crowd import uplinks_label
 from bench.scenarios.tls import tls_switch
 
 pytestmark = pytest.mark.integration
@@ -48,14 +49,25 @@ def downloads_built() -> bool:
     return f["tracker"] and f["node"] and f["engine"]
 
 
-@pytest.mark.parametrize("name", ["swarm", "crowd"])
-def test_swarm_scenarios_measure_libtorrent_and_us(name: str) -> None:
-    metrics = run_scenario(name)
+def assert_both_sides_measured(metrics: list[Metric]) -> None:
     assert all(r > 0 for r in reference_figures(metrics)) and len(reference_figures(metrics)) == len(metrics)
     if downloads_built():
         assert None not in ours(metrics), [m.note for m in metrics]
     else:
         assert all(m.ours is None and m.note for m in metrics)
+
+
+def test_swarm_scenario_measures_libtorrent_and_us() -> None:
+    assert_both_sides_measured(run_scenario("swarm"))
+
+
+def test_crowd_scenario_measures_libtorrent_and_us_also_with_capped_uplinks() -> None:
+    metrics = run_scenario("crowd")
+    assert_both_sides_measured(metrics)
+    n, links = QUICK.crowd_downloaders, uplinks_label(QUICK.crowd_upload_limit)
+    capped = [m.name for m in metrics if m.name.endswith(f", {links}")]
+    assert capped == [f"seeder upload / file size, {links}", f"all done / {n} sequential, {links}",
+                      f"all done, {links}"]
 
 
 def test_bigfile_scenario_compares_the_big_download_with_a_small_one() -> None:
