@@ -12,12 +12,14 @@ download and in the crowd. On a machine the crowd keeps busy, all done / sequent
 (CPU a copy, crowd / solo) x (cores busy, solo) / (cores busy, crowd): a solo download that already uses most of
 the cores leaves a crowd little to gain.
 
-Then the same crowd, solo download included, with every node's upload capped at 1 Gbit/s (Sizes.crowd_upload_limit):
-the seeder upload, all done / sequential and all done rows again. The goal of 0.6 assumes a real network, where
-the seeder's uplink, not the CPU, bounds a solo download, and the crowd is faster because the downloaders' uplinks
-add to the seeder's. On loopback nothing bounds the bandwidth: a solo download is CPU-bound, and the crowd cannot
-beat sequential by more than the cores left idle, so the ratio is at least about (cores busy, solo) / 2 on this
-2-core machine. The cap puts the uplink back as the bound. Our nodes get ``--upload-limit`` (a separate tracker,
+Then the same crowd, solo download included, with every node's upload capped at 200 Mbit/s
+(Sizes.crowd_upload_limit): the seeder upload, all done / sequential and all done rows again. The goal of 0.6
+assumes a real network, where the seeder's uplink, not the CPU, bounds a solo download, and the crowd is faster
+because the downloaders' uplinks add to the seeder's. On loopback nothing bounds the bandwidth: a solo download is
+CPU-bound, and the crowd cannot beat sequential by more than the cores left idle, so the ratio is at least about
+(cores busy, solo) / 2 on this 2-core machine. The cap puts the uplink back as the bound, provided it binds the
+crowd too: eight downloaders on two cores move about 200 MB/s in all, so at 1 Gbit/s a node the cores still bound
+the crowd and the cap only slowed the solo download. Our nodes get ``--upload-limit`` (a separate tracker,
 seeder and downloaders, so the uncapped rows are unchanged); libtorrent peers get ``upload_rate_limit`` with every
 address in its global peer class (see bench.lt_peer). Until the client takes ``--upload-limit`` our capped figures
 are n/a.

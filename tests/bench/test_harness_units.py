@@ -99,6 +99,7 @@ def test_crowd_figures_relate_the_crowd_to_n_solo_downloads() -> None:
 
 def test_capped_rows_name_the_uplink_in_bits_a_second() -> None:
     assert uplinks_label(125_000_000) == "1 Gbit/s uplinks"
+    assert uplinks_label(25_000_000) == "200 Mbit/s uplinks"
     assert uplinks_label(8_000_000) == "64 Mbit/s uplinks"
 
 
