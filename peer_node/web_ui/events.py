@@ -1,7 +1,8 @@
 """Live download progress as Server-Sent Events (GET /downloads/events).
 
-One long-lived response per open page: the handler looks at the node's downloads every ``event_poll_s``
-(0.4 s) and sends a ``downloads`` event only when a row's words changed, so a change reaches the page
+One long-lived response per open page: the handler looks at the node's downloads (and its upload limit, which
+``/cmd`` or another tab may change) every ``event_poll_s`` (0.4 s) and sends a ``downloads`` event only when
+some words changed, so a change reaches the page
 within a second while an idle page costs no request at all (a comment every 15 s keeps proxies from
 closing the stream). The browser reconnects by itself (``retry``). Shutdown sets ``stopping`` so open
 streams end at once instead of holding the node's exit.
@@ -17,13 +18,14 @@ import time
 from aiohttp import web
 
 from peer_node.views import DownloadView
-from peer_node.web_ui.format import download_json, ordered
+from peer_node.web_ui.format import download_json, ordered, rate_field, upload_limit_words
 from peer_node.web_ui.pages import save_url
 from peer_node.web_ui.state import current_user, ui
 
 
-def snapshot(downloads: list[DownloadView]) -> str:
-    return json.dumps({"downloads": [download_json(d, save_url(d)) for d in ordered(downloads)]},
+def snapshot(downloads: list[DownloadView], upload_limit: int | None) -> str:
+    return json.dumps({"downloads": [download_json(d, save_url(d)) for d in ordered(downloads)],
+                       "uploads": upload_limit_words(upload_limit), "upload_rate": rate_field(upload_limit)},
                       separators=(",", ":"))
 
 
@@ -46,7 +48,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
             if await current_user(request) is None:
                 await response.write(b"event: logout\ndata: {}\n\n")
                 break
-            body = snapshot(state.service.downloads())
+            body = snapshot(state.service.downloads(), state.service.status().upload_limit)
             now = time.monotonic()
             if body != last:
                 await response.write(f"event: downloads\ndata: {body}\n\n".encode())

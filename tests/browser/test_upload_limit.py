@@ -147,3 +147,20 @@ async def test_the_limit_line_and_its_notice_leave_the_first_download_row_high(b
                 await ctx.close()
     finally:
         node.ok("set_upload_limit 0")
+
+
+async def test_a_limit_changed_elsewhere_reaches_an_open_downloads_page(page: Page, world: World) -> None:
+    """Set by /cmd (or another tab) while the page is open: the line and the form's value follow, no reload."""
+    node = world.carol
+    await ensure_logged_in(page, node)
+    await page.goto(url(node, "/downloads"))
+    now = page.locator("#upload-limit-now")
+    await expect(now).to_have_text("Uploads: no limit")
+    try:
+        node.ok("set_upload_limit 3M")
+        await expect(now).to_have_text("Uploads limited to 3 MB/s")
+        await expect(page.locator("#upload-limit")).to_have_value("3 MB/s")
+    finally:
+        node.ok("set_upload_limit 0")
+    await expect(now).to_have_text("Uploads: no limit")
+    await expect(page.locator("#upload-limit")).to_have_value("")

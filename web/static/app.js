@@ -1,6 +1,7 @@
 // GroupShare page behaviour, no framework. Everything here is an enhancement: pages work without it.
 // 1. Theme toggle (persisted in localStorage). 2. Dismissable notice (Esc closes).
-// 3. Live downloads: one EventSource; rows are patched field by field, only where the words changed.
+// 3. Live downloads: one EventSource; rows are patched field by field, only where the words changed (and the
+//    upload limit's line, where the page has it).
 // 4. Browser notification when a download completes (permission asked on a click, never on load).
 // 5. Cancelling a running download asks first. 6. Esc closes a settings disclosure.
 "use strict";
@@ -165,8 +166,16 @@
     var lastState = {};
     var first = true;
     var es = new EventSource("/downloads/events");
+    var limitNow = document.getElementById("upload-limit-now");
+    var limitField = document.getElementById("upload-limit");
     es.addEventListener("downloads", function (ev) {
-      var data = JSON.parse(ev.data).downloads;
+      var payload = JSON.parse(ev.data);
+      var data = payload.downloads;
+      if (limitNow && typeof payload.uploads === "string") {
+        setText(limitNow, payload.uploads);  // the limit may change from /cmd or another tab
+        var editing = limitField && limitField.closest("details").open;
+        if (limitField && !editing) limitField.value = payload.upload_rate;
+      }
       lists.forEach(function (list) {
         var limit = Number(list.getAttribute("data-limit") || 0);
         var items = limit ? data.slice(0, limit) : data;
