@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 from peer_node.swarm import DownloadEngine, EngineConfig, PieceStore
 from peer_node.swarm.pacer import BURST_SECONDS, TokenBucket
 from tests.swarm.helpers import file_sha256, make_file, meta_of, start_seeder, static_source, token_for
+from tests.swarm.test_server_access import poll_until
 
 PIECE = 16 * 1024
 FAST = EngineConfig(refresh_interval=0.3, no_peer_timeout=10.0, connect_timeout=2.0, retry_delay=0.1)
@@ -117,6 +119,51 @@ async def test_lifting_the_limit_frees_a_sender_that_is_waiting_on_it(tmp_path: 
         await asyncio.wait_for(first.wait(), 30)
         await asyncio.sleep(0.3)
         assert seeder.server.bytes_sent_total == PIECE and not run.done()  # the rest wait on the limit
+        seeder.server.set_upload_limit(None)
+        await asyncio.wait_for(run, 30)
+        assert file_sha256(await store.finish(tmp_path / "out.bin")) == meta.sha256
+    finally:
+        store.close()
+        await seeder.close()
+
+
+async def test_a_peer_held_to_a_slow_limit_is_not_dropped_while_its_blocks_keep_coming(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A block every 0.8 s, all 12 requested at once: the last waits about 9 s, far past request_timeout (3 s),
+    yet bytes never stop for that long, so the only seeder stays linked until the download completes."""
+    data = make_file(tmp_path / "src.bin", 12 * PIECE)
+    meta = meta_of("src.bin", data, PIECE)
+    seeder = await start_seeder("slow", [PieceStore.open_complete(tmp_path / "src.bin", meta)])
+    seeder.server.set_upload_limit(PIECE * 5 // 4)  # 0.8 s a block
+    store = PieceStore.open_partial(tmp_path / "dl.part", tmp_path / "dl.state", meta)
+    config = EngineConfig(no_peer_timeout=10.0, request_timeout=3.0, latency_target=10.0, max_depth=16)
+    caplog.set_level(logging.DEBUG, logger="peer_node.swarm.engine")
+    try:
+        engine = DownloadEngine(meta, store, static_source(token_for(meta.sha256), [seeder.info()]), config=config)
+        await asyncio.wait_for(engine.run(), 60)
+        closes = [r.getMessage() for r in caplog.records if "retry in" in r.getMessage()]
+        assert closes and all("download over" in c for c in closes), closes  # never "peer stalled"
+        assert file_sha256(await store.finish(tmp_path / "out.bin")) == meta.sha256
+    finally:
+        store.close()
+        await seeder.close()
+
+
+async def test_a_peer_that_sends_nothing_for_request_timeout_is_still_dropped(tmp_path: Path) -> None:
+    """At 1 byte a second the second block would take hours: after request_timeout without a byte the link is
+    closed as stalled; once the limit is lifted the download completes from the same seeder."""
+    data = make_file(tmp_path / "src.bin", 4 * PIECE)
+    meta = meta_of("src.bin", data, PIECE)
+    seeder = await start_seeder("stuck", [PieceStore.open_complete(tmp_path / "src.bin", meta)])
+    seeder.server.set_upload_limit(1)
+    store = PieceStore.open_partial(tmp_path / "dl.part", tmp_path / "dl.state", meta)
+    config = EngineConfig(no_peer_timeout=30.0, request_timeout=1.0, retry_delay=0.1, max_retry_delay=0.5)
+    try:
+        engine = DownloadEngine(meta, store, static_source(token_for(meta.sha256), [seeder.info()]), config=config)
+        run = asyncio.create_task(engine.run())
+
+        await asyncio.wait_for(poll_until(lambda: getattr(engine.roster.get(seeder.info().addr), "last_error", "")
+                                          == "peer stalled"), 30)
         seeder.server.set_upload_limit(None)
         await asyncio.wait_for(run, 30)
         assert file_sha256(await store.finish(tmp_path / "out.bin")) == meta.sha256
