@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import itertools
 import os
 import time
 from collections.abc import Awaitable, Callable
@@ -88,3 +90,11 @@ def corrupt_copy(src: bytes, path: Path) -> None:
     """Same size, every byte different: what a seeder whose file changed on disk serves."""
     path.write_bytes(bytes(b ^ 0x5A for b in src))
     os.utime(path)
+
+
+async def poll_until(condition: Callable[[], bool]) -> None:
+    """Wait for ``condition`` (bound the wait with ``asyncio.wait_for``)."""
+    for _ in itertools.count():
+        if condition():
+            return
+        await asyncio.sleep(0.02)

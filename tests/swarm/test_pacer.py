@@ -13,8 +13,7 @@ from hypothesis import strategies as st
 
 from peer_node.swarm import DownloadEngine, EngineConfig, PieceStore
 from peer_node.swarm.pacer import BURST_SECONDS, TokenBucket
-from tests.swarm.helpers import file_sha256, make_file, meta_of, start_seeder, static_source, token_for
-from tests.swarm.test_server_access import poll_until
+from tests.swarm.helpers import file_sha256, make_file, meta_of, poll_until, start_seeder, static_source, token_for
 
 PIECE = 16 * 1024
 FAST = EngineConfig(refresh_interval=0.3, no_peer_timeout=10.0, connect_timeout=2.0, retry_delay=0.1)

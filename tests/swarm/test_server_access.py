@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,6 +16,7 @@ from tests.swarm.helpers import (
     file_sha256,
     make_file,
     meta_of,
+    poll_until,
     start_seeder,
     static_source,
     token_for,
@@ -154,13 +153,6 @@ async def test_slow_loris_cannot_lock_out_a_real_download(served: tuple[Seeder, 
         store.close()
         for _reader, writer in idle:
             writer.close()
-
-
-async def poll_until(condition: Callable[[], bool]) -> None:
-    for _ in itertools.count():
-        if condition():
-            return
-        await asyncio.sleep(0.02)
 
 
 async def test_a_peer_that_stops_reading_is_dropped(tmp_path: Path) -> None:
