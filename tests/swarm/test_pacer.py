@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -13,7 +16,17 @@ from hypothesis import strategies as st
 
 from peer_node.swarm import DownloadEngine, EngineConfig, PieceStore
 from peer_node.swarm.pacer import BURST_SECONDS, TokenBucket
-from tests.swarm.helpers import file_sha256, make_file, meta_of, poll_until, start_seeder, static_source, token_for
+from tests.swarm.helpers import (
+    Seeder,
+    file_sha256,
+    make_file,
+    meta_of,
+    poll_until,
+    start_seeder,
+    static_source,
+    token_for,
+)
+from wire.records import FileMeta
 
 PIECE = 16 * 1024
 FAST = EngineConfig(refresh_interval=0.3, no_peer_timeout=10.0, connect_timeout=2.0, retry_delay=0.1)
@@ -103,69 +116,71 @@ async def test_a_limited_seeder_keeps_to_its_rate_beside_an_unlimited_one(tmp_pa
         await free.close()
 
 
-async def test_lifting_the_limit_frees_a_sender_that_is_waiting_on_it(tmp_path: Path) -> None:
-    """At 1 byte a second the second block would wait hours; lifting the limit lets it go at once."""
-    data = make_file(tmp_path / "src.bin", 8 * PIECE)
+@dataclass
+class LimitedSeeder:
+    """One seeder of a file, held to an upload limit, and an empty download of that file."""
+    meta: FileMeta
+    seeder: Seeder
+    store: PieceStore
+
+    def engine(self, config: EngineConfig, on_piece: Callable[[int], None] | None = None) -> DownloadEngine:
+        source = static_source(token_for(self.meta.sha256), [self.seeder.info()])
+        return DownloadEngine(self.meta, self.store, source, on_piece=on_piece, config=config)
+
+    def last_error(self, engine: DownloadEngine) -> str:
+        """What ``engine`` last recorded against this seeder ("" before anything)."""
+        peer = engine.roster.get(self.seeder.info().addr)
+        return peer.last_error if peer is not None else ""
+
+
+@contextlib.asynccontextmanager
+async def limited_seeder(tmp_path: Path, pieces: int, rate: int) -> AsyncIterator[LimitedSeeder]:
+    data = make_file(tmp_path / "src.bin", pieces * PIECE)
     meta = meta_of("src.bin", data, PIECE)
     seeder = await start_seeder("slow", [PieceStore.open_complete(tmp_path / "src.bin", meta)])
-    seeder.server.set_upload_limit(1)
+    seeder.server.set_upload_limit(rate)
     store = PieceStore.open_partial(tmp_path / "dl.part", tmp_path / "dl.state", meta)
     try:
-        first = asyncio.Event()  # the first block goes at once: the bucket was not in debt
-        engine = DownloadEngine(meta, store, static_source(token_for(meta.sha256), [seeder.info()]),
-                                on_piece=lambda _index: first.set(), config=FAST)
-        run = asyncio.create_task(engine.run())
-        await asyncio.wait_for(first.wait(), 30)
-        await asyncio.sleep(0.3)
-        assert seeder.server.bytes_sent_total == PIECE and not run.done()  # the rest wait on the limit
-        seeder.server.set_upload_limit(None)
-        await asyncio.wait_for(run, 30)
-        assert file_sha256(await store.finish(tmp_path / "out.bin")) == meta.sha256
+        yield LimitedSeeder(meta, seeder, store)
     finally:
         store.close()
         await seeder.close()
+
+
+async def test_lifting_the_limit_frees_a_sender_that_is_waiting_on_it(tmp_path: Path) -> None:
+    """At 1 byte a second the second block would wait hours; lifting the limit lets it go at once."""
+    async with limited_seeder(tmp_path, 8, 1) as one:
+        first = asyncio.Event()  # the first block goes at once: the bucket was not in debt
+        run = asyncio.create_task(one.engine(FAST, on_piece=lambda _index: first.set()).run())
+        await asyncio.wait_for(first.wait(), 30)
+        await asyncio.sleep(0.3)
+        assert one.seeder.server.bytes_sent_total == PIECE and not run.done()  # the rest wait on the limit
+        one.seeder.server.set_upload_limit(None)
+        await asyncio.wait_for(run, 30)
+        assert file_sha256(await one.store.finish(tmp_path / "out.bin")) == one.meta.sha256
 
 
 async def test_a_peer_held_to_a_slow_limit_is_not_dropped_while_its_blocks_keep_coming(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """A block every 0.8 s, all 12 requested at once: the last waits about 9 s, far past request_timeout (3 s),
     yet bytes never stop for that long, so the only seeder stays linked until the download completes."""
-    data = make_file(tmp_path / "src.bin", 12 * PIECE)
-    meta = meta_of("src.bin", data, PIECE)
-    seeder = await start_seeder("slow", [PieceStore.open_complete(tmp_path / "src.bin", meta)])
-    seeder.server.set_upload_limit(PIECE * 5 // 4)  # 0.8 s a block
-    store = PieceStore.open_partial(tmp_path / "dl.part", tmp_path / "dl.state", meta)
     config = EngineConfig(no_peer_timeout=10.0, request_timeout=3.0, latency_target=10.0, max_depth=16)
     caplog.set_level(logging.DEBUG, logger="peer_node.swarm.engine")
-    try:
-        engine = DownloadEngine(meta, store, static_source(token_for(meta.sha256), [seeder.info()]), config=config)
-        await asyncio.wait_for(engine.run(), 60)
+    async with limited_seeder(tmp_path, 12, PIECE * 5 // 4) as one:  # 0.8 s a block
+        await asyncio.wait_for(one.engine(config).run(), 60)
         closes = [r.getMessage() for r in caplog.records if "retry in" in r.getMessage()]
         assert closes and all("download over" in c for c in closes), closes  # never "peer stalled"
-        assert file_sha256(await store.finish(tmp_path / "out.bin")) == meta.sha256
-    finally:
-        store.close()
-        await seeder.close()
+        assert file_sha256(await one.store.finish(tmp_path / "out.bin")) == one.meta.sha256
 
 
 async def test_a_peer_that_sends_nothing_for_request_timeout_is_still_dropped(tmp_path: Path) -> None:
     """At 1 byte a second the second block would take hours: after request_timeout without a byte the link is
     closed as stalled; once the limit is lifted the download completes from the same seeder."""
-    data = make_file(tmp_path / "src.bin", 4 * PIECE)
-    meta = meta_of("src.bin", data, PIECE)
-    seeder = await start_seeder("stuck", [PieceStore.open_complete(tmp_path / "src.bin", meta)])
-    seeder.server.set_upload_limit(1)
-    store = PieceStore.open_partial(tmp_path / "dl.part", tmp_path / "dl.state", meta)
     config = EngineConfig(no_peer_timeout=30.0, request_timeout=1.0, retry_delay=0.1, max_retry_delay=0.5)
-    try:
-        engine = DownloadEngine(meta, store, static_source(token_for(meta.sha256), [seeder.info()]), config=config)
+    async with limited_seeder(tmp_path, 4, 1) as one:
+        engine = one.engine(config)
         run = asyncio.create_task(engine.run())
-
-        await asyncio.wait_for(poll_until(lambda: getattr(engine.roster.get(seeder.info().addr), "last_error", "")
-                                          == "peer stalled"), 30)
-        seeder.server.set_upload_limit(None)
+        await asyncio.wait_for(poll_until(lambda: one.last_error(engine) == "peer stalled"), 30)
+        one.seeder.server.set_upload_limit(None)
         await asyncio.wait_for(run, 30)
-        assert file_sha256(await store.finish(tmp_path / "out.bin")) == meta.sha256
-    finally:
-        store.close()
-        await seeder.close()
+        assert file_sha256(await one.store.finish(tmp_path / "out.bin")) == one.meta.sha256
