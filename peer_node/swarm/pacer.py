@@ -4,8 +4,9 @@ Theory of operation: the bucket fills at ``rate`` bytes a second up to ``BURST_S
 sent takes its length out of it. A block may go while the bucket is not in debt, so a block larger than what the
 bucket holds still goes, and the debt it leaves holds the next one back for exactly as long as the link needed
 for it: over any stretch longer than the burst, the node uploads at most ``rate`` bytes a second, whatever the
-block sizes and however many connections share the bucket. Senders ask ``delay`` before a block, sleep that
-long (a bounded slice at a time, so a changed limit takes effect at once), and ``spend`` when they send.
+block sizes and however many connections share the bucket. Senders ask ``delay`` before a block, wait that long
+(the server wakes them early when the limit changes, so a new limit takes effect at once), and ``spend`` when
+they send.
 A bucket with no rate never holds anything back.
 """
 
