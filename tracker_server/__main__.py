@@ -21,6 +21,7 @@ from aiohttp import web
 
 from tracker_server.app import create_app
 from tracker_server.config import TrackerConfig, load_or_create_secret
+from tracker_server.fastpath import FastPathListener
 from tracker_server.passwords import OWASP_LOG2_N
 from tracker_server.signups import DEFAULT_BURST, DEFAULT_INTERVAL
 from wire.tracker_list import TrackerListError, load_tracker_list
@@ -106,16 +107,19 @@ async def serve(config: TrackerConfig) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    runner = web.AppRunner(create_app(config), handle_signals=False, access_log=None)
+    app = create_app(config)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
     _tune_gc()
+    listener: FastPathListener | None = None
     try:
-        site = web.TCPSite(runner, config.me.host, config.me.port, reuse_address=True)
-        await site.start()
+        listener = await FastPathListener.start(runner, app, config.me.host, config.me.port, config.max_body)
         print(f"tracker {config.tracker_no} listening on {config.me.url} (data in {config.data_dir})", flush=True)
         threading.Thread(target=_watch_stdin, args=(loop, stop), daemon=True, name="stdin").start()
         await stop.wait()
     finally:
+        if listener is not None:
+            listener.close()
         await runner.cleanup()
 
 

@@ -22,7 +22,7 @@ from tracker_server.log import LogWriter
 from tracker_server.replication import Replicator
 from tracker_server.service import TrackerService
 from tracker_server.store import Store
-from wire.errors import GroupShareError, TooManyRequests
+from wire.errors import GroupShareError, TooManyRequests, error_document
 
 log = logging.getLogger(__name__)
 CONFIG = web.AppKey("config", TrackerConfig)
@@ -30,7 +30,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def _error(status: int, code: str, message: str) -> web.Response:
-    return web.json_response({"error": {"code": code, "message": message}}, status=status)
+    return web.json_response(error_document(code, message), status=status)
 
 
 @web.middleware

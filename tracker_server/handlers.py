@@ -45,7 +45,11 @@ async def _body(request: web.Request) -> dict[str, Any]:
     cap = _svc(request).config.max_body
     if request.content_length is not None and request.content_length > cap:
         raise TooLarge(f"request body over {cap} bytes")
-    raw = await request.read()
+    return json_object(await request.read())
+
+
+def json_object(raw: bytes) -> dict[str, Any]:
+    """A request body as a JSON object; an empty body is ``{}``."""
     if not raw:
         return {}
     try:
@@ -85,8 +89,12 @@ def _fingerprint(body: dict[str, Any]) -> str:
 
 
 def _token(request: web.Request) -> str | None:
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
+    return bearer_token(request.headers.get("Authorization", ""))
+
+
+def bearer_token(authorization: str) -> str | None:
+    """The session token of an ``Authorization: Bearer <token>`` header value, or None."""
+    scheme, _, token = authorization.partition(" ")
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
@@ -175,6 +183,11 @@ async def heartbeat(request: web.Request) -> web.Response:
     return _json_bytes(_svc(request).heartbeat(_token(request), _holdings(body)))
 
 
+def heartbeat_answer(svc: TrackerService, authorization: str, raw: bytes) -> bytes:
+    """The heartbeat for the fast path (``fastpath.py``), which has the raw header and body, not a Request."""
+    return svc.heartbeat(bearer_token(authorization), _holdings(json_object(raw)))
+
+
 # ---------------------------------------------------------------------------------------------- groups
 
 @routes.get("/api/v1/groups")
@@ -234,6 +247,11 @@ async def reject_request(request: web.Request) -> web.Response:
 @routes.get("/api/v1/groups/{gid}/files")
 async def list_files(request: web.Request) -> web.Response:
     return _json_bytes(queries.list_files_body(_svc(request), _token(request), _gid(request)))
+
+
+def list_files_answer(svc: TrackerService, authorization: str, group_id: str) -> bytes:
+    """list_files for the fast path, from the raw header and the path's group id."""
+    return queries.list_files_body(svc, bearer_token(authorization), check_id(group_id, "group id"))
 
 
 @routes.post("/api/v1/groups/{gid}/files")

@@ -75,3 +75,8 @@ ERRORS_BY_CODE: dict[str, type[GroupShareError]] = {
 def error_from_code(code: str, message: str) -> GroupShareError:
     """Rebuild an error received as ``{"error": {"code", "message"}}`` from another process."""
     return ERRORS_BY_CODE.get(code, GroupShareError)(message)
+
+
+def error_document(code: str, message: str) -> dict[str, dict[str, str]]:
+    """The JSON form of a refusal in the tracker API (the aiohttp middleware and the fast path both answer it)."""
+    return {"error": {"code": code, "message": message}}

@@ -1,0 +1,194 @@
+"""The tracker's fast path: heartbeats and list_files answered without aiohttp's per-request machinery.
+
+Why: under the hot-path load of issue 7 (wrk, 200 connections of heartbeats and list_files) aiohttp's own work
+(a task per request, the request and response objects, routing, middleware, header rendering) was about 90% of
+the tracker's loop, and capped it at the rate of a bare aiohttp server with a dict (3,800-6,000 req/s on the
+2-core machines here). Both hot answers are already synchronous and from memory, so the fast path frames them
+(``http_frame``), calls the same answer functions as the aiohttp handlers and writes one pre-rendered response.
+
+What stays aiohttp's: every other request, and every request on a secondary (it forwards). The first request on
+a connection that the fast path does not take hands the connection to aiohttp for good: aiohttp's protocol gets
+the transport and the unread bytes, from that request's first byte on. A request not in ``http_frame``'s narrow
+form goes the same way, so aiohttp's strict parser answers every malformed one. Answers match aiohttp's: the same
+status, body and ``Content-Type``, keep-alive unless the client asked to close.
+
+Back-pressure: while the transport's write buffer is over its high-water mark the fast path stops answering and
+stops reading, so a client that pipelines without reading holds one buffer, not an unbounded queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import http
+import json
+import logging
+import re
+import time
+from collections.abc import Callable
+
+from aiohttp import web
+
+from tracker_server import handlers
+from tracker_server.http_frame import Request, Verdict, frame
+from tracker_server.keys import REPLICATOR, SERVICE
+from wire.errors import GroupShareError, TooManyRequests, error_document
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT = "/api/v1/heartbeat"
+# aiohttp's {gid} matches [^{}/]+ after percent-decoding; a target with % (or braces) is aiohttp's to route.
+LIST_FILES = re.compile(r"/api/v1/groups/([^{}/%?#]+)/files")
+
+# An answer function: the framed request to the full response bytes, or None when aiohttp must answer it.
+Answer = Callable[[Request], bytes | None]
+
+
+class _Clock:
+    """The ``Date`` header's text, rendered once a second rather than once a request."""
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._text = b""
+
+    def date(self) -> bytes:
+        now = int(time.time())
+        if now != self._second:
+            self._second, self._text = now, email.utils.formatdate(now, usegmt=True).encode()
+        return self._text
+
+
+def render(status: int, body: bytes, close: bool, date: bytes, extra: bytes = b"") -> bytes:
+    """One complete HTTP/1.1 response with a JSON body, headers as aiohttp's ``json_response`` sends them."""
+    phrase = http.HTTPStatus(status).phrase.encode()
+    return b"".join((
+        b"HTTP/1.1 %d %s\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: %d\r\nDate: %s\r\n"
+        % (status, phrase, len(body), date),
+        b"Connection: close\r\n" if close else b"", extra, b"\r\n", body))
+
+
+def _error(code: str, message: str) -> bytes:
+    return json.dumps(error_document(code, message)).encode()
+
+
+def hot_answer(app: web.Application) -> Answer:
+    """The answer function over a started tracker app (its service and replicator exist after ``runner.setup``)."""
+    svc, replicator, clock = app[SERVICE], app[REPLICATOR], _Clock()
+
+    def answer(req: Request) -> bytes | None:
+        if not replicator.is_primary:
+            return None  # a secondary forwards these: aiohttp's middleware does it
+        auth = req.headers.get("authorization", "")
+        try:
+            if req.method == "POST" and req.target == HEARTBEAT:
+                body = handlers.heartbeat_answer(svc, auth, req.body)
+            elif req.method == "GET" and not req.body and (m := LIST_FILES.fullmatch(req.target)):
+                body = handlers.list_files_answer(svc, auth, m[1])
+            else:
+                return None
+        except GroupShareError as exc:
+            retry = b"Retry-After: %d\r\n" % exc.retry_after if isinstance(exc, TooManyRequests) else b""
+            return render(exc.status, _error(exc.code, exc.message), req.close, clock.date(), retry)
+        except Exception:  # a bug, not a refusal: aiohttp would answer 500 too, and the connection stays usable
+            log.exception("fast path: %s %s failed", req.method, req.target)
+            return render(500, _error("internal_error", "internal error"), req.close, clock.date())
+        return render(200, body, req.close, clock.date())
+
+    return answer
+
+
+class FastPathProtocol(asyncio.Protocol):
+    """One client connection: answered here until a request the fast path does not take, then aiohttp's."""
+
+    def __init__(self, answer: Answer, fallback: Callable[[], asyncio.Protocol], max_body: int,
+                 live: set[FastPathProtocol]) -> None:
+        self._answer = answer
+        self._fallback = fallback
+        self._max_body = max_body
+        self._live = live
+        self._buf = bytearray()
+        self._transport: asyncio.Transport | None = None
+        self._paused = False  # the transport's write buffer is full: answer nothing until it drains
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        self._live.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._transport = None
+        self._live.discard(self)
+
+    def data_received(self, data: bytes) -> None:
+        self._buf += data
+        if not self._paused:
+            self._serve()
+
+    def pause_writing(self) -> None:
+        self._paused = True
+        if self._transport is not None:
+            self._transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        self._paused = False
+        if self._transport is not None:
+            self._transport.resume_reading()
+            self._serve()
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+
+    def _serve(self) -> None:
+        while self._buf and self._transport is not None and not self._paused:
+            request = frame(self._buf, self._max_body)
+            if isinstance(request, Verdict):
+                if request is Verdict.HAND_OFF:
+                    self._hand_off()
+                return
+            reply = self._answer(request)
+            if reply is None:
+                self._hand_off()
+                return
+            del self._buf[:request.size]
+            self._transport.write(reply)
+            if request.close:
+                self._transport.close()
+                return
+
+    def _hand_off(self) -> None:
+        transport = self._transport
+        assert transport is not None
+        self._transport = None
+        self._live.discard(self)
+        protocol = self._fallback()
+        transport.set_protocol(protocol)
+        protocol.connection_made(transport)
+        if self._buf:
+            protocol.data_received(bytes(self._buf))
+        self._buf.clear()
+
+
+class FastPathListener:
+    """The tracker's listening socket: each connection starts on the fast path (instead of aiohttp's TCPSite)."""
+
+    def __init__(self, server: asyncio.Server, live: set[FastPathProtocol]) -> None:
+        self._server = server
+        self._live = live
+
+    @classmethod
+    async def start(cls, runner: web.AppRunner, app: web.Application, host: str, port: int,
+                    max_body: int) -> FastPathListener:
+        answer, fallback = hot_answer(app), runner.server
+        if fallback is None:
+            raise RuntimeError("call runner.setup() first")
+        live: set[FastPathProtocol] = set()
+        server = await asyncio.get_running_loop().create_server(
+            lambda: FastPathProtocol(answer, fallback, max_body, live), host, port, reuse_address=True)
+        return cls(server, live)
+
+    def close(self) -> None:
+        """Stop listening and close the connections still on the fast path (aiohttp closes the ones it has)."""
+        self._server.close()
+        for protocol in list(self._live):
+            protocol.close()

@@ -1,0 +1,78 @@
+"""Framing of the HTTP/1.1 requests the tracker's fast path answers itself (pure: bytes in, a verdict out).
+
+The fast path (``fastpath.py``) frames requests only in one narrow form it can read without doubt: a request line
+``GET|POST <origin-form target> HTTP/1.1``, CRLF line ends, header fields of token names and visible-ASCII values,
+each name at most once, a body sized by ``Content-Length`` alone, and ``Connection`` saying at most
+``keep-alive`` or ``close``. Anything else is ``HAND_OFF``, valid or not: the connection goes to aiohttp, whose
+parser is complete and strict and answers every error. So this module never has to refuse input itself, and a
+request with two readings (the stuff of request smuggling: a ``Transfer-Encoding``, a repeated
+``Content-Length``, a bare LF) is never read here at all.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass
+
+# A head longer than this goes to aiohttp, whose own line limit is 8190 bytes.
+MAX_HEAD = 8192
+# Header fields that change how the body is framed or what the connection becomes: aiohttp's to handle.
+NOT_OURS = frozenset({"transfer-encoding", "content-encoding", "expect", "upgrade"})
+_REQUEST_LINE = re.compile(r"(GET|POST) (/[!-~]*) HTTP/1\.1")
+_FIELD = re.compile(r"([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*([ -~\t]*?)[ \t]*")
+_MAX_LENGTH_DIGITS = 18
+
+
+class Verdict(enum.Enum):
+    NEED_MORE = "need more bytes"
+    HAND_OFF = "not in the fast path's form"
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    method: str
+    target: str
+    headers: dict[str, str]  # lower-case names, each present once
+    body: bytes
+    size: int  # how many bytes of the buffer this request took, head and body
+    close: bool  # the client asked for the connection to close after the answer
+
+
+def frame(buf: bytes | bytearray, max_body: int) -> Request | Verdict:
+    """The request at the start of ``buf``, or whether to wait for more bytes or hand the connection off."""
+    end = buf.find(b"\r\n\r\n", 0, MAX_HEAD)
+    if end < 0:
+        if len(buf) >= MAX_HEAD or buf.count(b"\n") != buf.count(b"\r\n"):  # too long, or a bare LF
+            return Verdict.HAND_OFF
+        return Verdict.NEED_MORE
+    try:
+        head = bytes(buf[:end]).decode("ascii")
+    except UnicodeDecodeError:
+        return Verdict.HAND_OFF
+    lines = head.split("\r\n")
+    line = _REQUEST_LINE.fullmatch(lines[0])
+    if line is None:
+        return Verdict.HAND_OFF
+    headers: dict[str, str] = {}
+    for text in lines[1:]:
+        field = _FIELD.fullmatch(text)
+        if field is None:
+            return Verdict.HAND_OFF
+        name = field[1].lower()
+        if name in headers or name in NOT_OURS:
+            return Verdict.HAND_OFF
+        headers[name] = field[2]
+    options = {o.strip().lower() for o in headers.get("connection", "keep-alive").split(",")}
+    if not options <= {"keep-alive", "close"}:
+        return Verdict.HAND_OFF
+    length_text = headers.get("content-length", "0")
+    if not (length_text.isdigit() and len(length_text) <= _MAX_LENGTH_DIGITS):  # ASCII already: digits only
+        return Verdict.HAND_OFF
+    length = int(length_text)
+    if length > max_body:  # aiohttp refuses it, in the API's error form
+        return Verdict.HAND_OFF
+    start = end + 4
+    if len(buf) - start < length:
+        return Verdict.NEED_MORE
+    return Request(line[1], line[2], headers, bytes(buf[start:start + length]), start + length, "close" in options)
