@@ -33,12 +33,14 @@ from tracker_server import handlers
 from tracker_server.http_frame import Request, Verdict, frame
 from tracker_server.keys import REPLICATOR, SERVICE
 from wire.errors import GroupShareError, TooManyRequests, error_document
+from wire.names import ID_RE
 
 log = logging.getLogger(__name__)
 
 HEARTBEAT = "/api/v1/heartbeat"
-# aiohttp's {gid} matches [^{}/]+ after percent-decoding; a target with % (or braces) is aiohttp's to route.
-LIST_FILES = re.compile(r"/api/v1/groups/([^{}/%?#]+)/files")
+# Only a valid group id (``wire.names.ID_RE``) is taken here: any other target, one with a query or percent
+# escapes included, is aiohttp's to route and refuse.
+LIST_FILES = re.compile(rf"/api/v1/groups/({ID_RE.pattern})/files")
 
 # An answer function: the framed request to the full response bytes, or None when aiohttp must answer it.
 Answer = Callable[[Request], bytes | None]
@@ -135,6 +137,10 @@ class FastPathProtocol(asyncio.Protocol):
             self._transport.resume_reading()
             self._serve()
 
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
     def close(self) -> None:
         if self._transport is not None:
             self._transport.close()
@@ -186,6 +192,14 @@ class FastPathListener:
         server = await asyncio.get_running_loop().create_server(
             lambda: FastPathProtocol(answer, fallback, max_body, live), host, port, reuse_address=True)
         return cls(server, live)
+
+    @property
+    def port(self) -> int:
+        return int(self._server.sockets[0].getsockname()[1])
+
+    def paused_connections(self) -> int:
+        """Connections on the fast path waiting for their client to read (their reading paused meanwhile)."""
+        return sum(1 for p in self._live if p.paused)
 
     def close(self) -> None:
         """Stop listening and close the connections still on the fast path (aiohttp closes the ones it has)."""

@@ -2,7 +2,7 @@
 
 The fast path (``fastpath.py``) frames requests only in one narrow form it can read without doubt: a request line
 ``GET|POST <origin-form target> HTTP/1.1``, CRLF line ends, header fields of token names and visible-ASCII values,
-each name at most once, a body sized by ``Content-Length`` alone, and ``Connection`` saying at most
+each name at most once, ``Host`` among them, a body sized by ``Content-Length`` alone, and ``Connection`` saying at most
 ``keep-alive`` or ``close``. Anything else is ``HAND_OFF``, valid or not: the connection goes to aiohttp, whose
 parser is complete and strict and answers every error. So this module never has to refuse input itself, and a
 request with two readings (the stuff of request smuggling: a ``Transfer-Encoding``, a repeated
@@ -63,6 +63,8 @@ def frame(buf: bytes | bytearray, max_body: int) -> Request | Verdict:
         if name in headers or name in NOT_OURS:
             return Verdict.HAND_OFF
         headers[name] = field[2]
+    if "host" not in headers:  # HTTP/1.1 requires it, and aiohttp refuses a request without
+        return Verdict.HAND_OFF
     options = {o.strip().lower() for o in headers.get("connection", "keep-alive").split(",")}
     if not options <= {"keep-alive", "close"}:
         return Verdict.HAND_OFF
