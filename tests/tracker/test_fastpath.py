@@ -18,6 +18,8 @@ from typing import Any, cast
 import aiohttp
 import pytest
 from aiohttp import web
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tracker_server import handlers
 from tracker_server.app import create_app
@@ -222,3 +224,31 @@ async def test_closing_the_listener_closes_its_idle_connections(tracker: Tracker
     tracker.listener.close()
     assert await asyncio.wait_for(reader.read(), 5) == b""
     writer.close()
+
+
+json_leaf = st.one_of(st.none(), st.booleans(), st.integers(-(1 << 70), 1 << 70), st.text(max_size=20),
+                      st.sampled_from(["all", "g1", "ab" * 32, "AAAA", "\x00"]))
+json_values = st.recursive(json_leaf, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+    st.sampled_from(["holdings", "group_id", "file_sha256", "pieces"]), inner, max_size=4), max_leaves=10)
+hot_bodies = st.one_of(json_values.map(lambda v: json.dumps(v).encode()), st.binary(max_size=80))
+benign_headers = st.lists(st.sampled_from([b"Accept: */*\r\n", b"User-Agent: fuzz/1\r\n", b"X-Trace: a\tb  \r\n",
+                                           b"Connection: keep-alive\r\n", b"Content-Type: text/plain\r\n"]),
+                          unique=True, max_size=3)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=hot_bodies, headers=benign_headers, token_ok=st.booleans())
+async def test_any_heartbeat_body_gets_the_answer_aiohttp_gives(tracker: Tracker, body: bytes,
+                                                                headers: list[bytes], token_ok: bool) -> None:
+    raw = heartbeat(tracker.owner if token_ok else "nobody", body, b"".join(headers))
+    fast_reader, fast_writer = await tracker.connect()
+    slow_reader, slow_writer = await tracker.connect()
+    slow_writer.write(HEALTH + raw)
+    fast_writer.write(raw)
+    await read_reply(slow_reader)
+    fast, slow = await read_reply(fast_reader), await read_reply(slow_reader)
+    assert fast.by_fast_path and not slow.by_fast_path
+    assert (fast.status, fast.json()) == (slow.status, slow.json())
+    assert fast.status < 500
+    for writer in (fast_writer, slow_writer):
+        writer.close()
