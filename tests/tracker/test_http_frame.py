@@ -81,6 +81,13 @@ HAND_OFFS = {
 }
 
 
+@pytest.mark.parametrize("filler", [b" ", b" \t", b"a "])
+def test_a_long_value_ending_badly_is_handed_off_without_backtracking(filler: bytes) -> None:
+    # An earlier field pattern backtracked polynomially here (minutes at 4,000 spaces): this would hang.
+    raw = b"GET /a HTTP/1.1\r\nHost: x\r\nX-A: " + filler * (8000 // len(filler)) + b"\x01\r\n\r\n"
+    assert len(raw) < MAX_HEAD and frame(raw, MAX_BODY) is Verdict.HAND_OFF
+
+
 @pytest.mark.parametrize("raw", HAND_OFFS.values(), ids=HAND_OFFS.keys())
 def test_anything_outside_the_narrow_form_is_handed_to_aiohttp(raw: bytes) -> None:
     assert frame(raw, MAX_BODY) is Verdict.HAND_OFF
