@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import enum
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 # A head longer than this goes to aiohttp, whose own line limit is 8190 bytes.
 MAX_HEAD = 8192
@@ -24,7 +24,7 @@ NOT_OURS = frozenset({"transfer-encoding", "content-encoding", "expect", "upgrad
 # thousands of spaces then a control byte took minutes with ``:[ \t]*([ -~\t]*?)[ \t]*``).
 _REQUEST_LINE = re.compile(r"(GET|POST) (/[!-~]*) HTTP/1\.1")
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
-_VALUE = re.compile(r"[ -~\t]*")
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # ASCII controls but HT; CR and LF too, outside a line end
 _MAX_LENGTH_DIGITS = 18
 
 
@@ -33,8 +33,7 @@ class Verdict(enum.Enum):
     HAND_OFF = "not in the fast path's form"
 
 
-@dataclass(frozen=True, slots=True)
-class Request:
+class Request(NamedTuple):  # a tuple, not a frozen dataclass: built once per request, and that init is slower
     method: str
     target: str
     headers: dict[str, str]  # lower-case names, each present once
@@ -56,23 +55,25 @@ def frame(buf: bytes | bytearray, max_body: int) -> Request | Verdict:
         return Verdict.HAND_OFF
     lines = head.split("\r\n")
     line = _REQUEST_LINE.fullmatch(lines[0])
-    if line is None:
+    if line is None or _CONTROL.search(head.replace("\r\n", " ")) is not None:
         return Verdict.HAND_OFF
     headers: dict[str, str] = {}
     for text in lines[1:]:
         name, colon, value = text.partition(":")
-        value = value.strip(" \t")
-        if not colon or _TOKEN.fullmatch(name) is None or _VALUE.fullmatch(value) is None:
+        if not colon or _TOKEN.fullmatch(name) is None:
             return Verdict.HAND_OFF
         name = name.lower()
         if name in headers or name in NOT_OURS:
             return Verdict.HAND_OFF
-        headers[name] = value
+        headers[name] = value.strip(" \t")
     if "host" not in headers:  # HTTP/1.1 requires it, and aiohttp refuses a request without
         return Verdict.HAND_OFF
-    options = {o.strip().lower() for o in headers.get("connection", "keep-alive").split(",")}
-    if not options <= {"keep-alive", "close"}:
-        return Verdict.HAND_OFF
+    close = False
+    if "connection" in headers:
+        options = {o.strip().lower() for o in headers["connection"].split(",")}
+        if not options <= {"keep-alive", "close"}:
+            return Verdict.HAND_OFF
+        close = "close" in options
     length_text = headers.get("content-length", "0")
     if not (length_text.isdigit() and len(length_text) <= _MAX_LENGTH_DIGITS):  # ASCII already: digits only
         return Verdict.HAND_OFF
@@ -82,4 +83,4 @@ def frame(buf: bytes | bytearray, max_body: int) -> Request | Verdict:
     start = end + 4
     if len(buf) - start < length:
         return Verdict.NEED_MORE
-    return Request(line[1], line[2], headers, bytes(buf[start:start + length]), start + length, "close" in options)
+    return Request(line[1], line[2], headers, bytes(buf[start:start + length]), start + length, close)

@@ -68,6 +68,8 @@ HAND_OFFS = {
     "a space before the colon": b"GET /a HTTP/1.1\r\nHost : x\r\n\r\n",
     "a field without a colon": b"GET /a HTTP/1.1\r\nHost\r\n\r\n",
     "a control byte in a value": b"GET /a HTTP/1.1\r\nX-A: a\x00b\r\n\r\n",
+    "a lone CR in a value": b"GET /a HTTP/1.1\r\nHost: x\rX-A: 1\r\n\r\n",
+    "DEL in a value": b"GET /a HTTP/1.1\r\nHost: x\x7f\r\n\r\n",
     "a non-ASCII value": "GET /a HTTP/1.1\r\nX-A: é\r\n\r\n".encode(),
     "a repeated header": b"GET /a HTTP/1.1\r\nAuthorization: Bearer a\r\nauthorization: Bearer b\r\n\r\n",
     "no Host": b"GET /a HTTP/1.1\r\nAccept: */*\r\n\r\n",
