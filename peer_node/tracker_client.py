@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import uuid
 from typing import Any
 from urllib.parse import quote, urljoin
@@ -29,7 +30,15 @@ log = logging.getLogger(__name__)
 API = "/api/v1"
 MAX_REDIRECTS = 3
 ROUND_PAUSE_S = 0.5
+# The tracker's fast path answers these only on a connection that has carried nothing else (any other request
+# hands the connection to aiohttp for good: docs/TRACKER.md), so they travel in a connection pool of their own.
+HOT_LIST = re.compile(r"/groups/[^/]+/files")
 MAX_ANSWER_BYTES = 64 * 1024 * 1024  # a file's metadata with 2,000 piece hashes is ~150 KB; this is a sanity cap
+
+
+def is_hot(method: str, path: str) -> bool:
+    """A heartbeat or a group's file list: the calls the tracker answers from its fast path."""
+    return (method == "POST" and path == "/heartbeat") or (method == "GET" and HOT_LIST.fullmatch(path) is not None)
 
 
 def path_of(*parts: str) -> str:
@@ -52,17 +61,20 @@ class TrackerClient:
         self.session_token: str | None = None
         self._current = 0  # index into trackers of the tracker that answered last
         self._http: aiohttp.ClientSession | None = None
+        self._hot_http: aiohttp.ClientSession | None = None  # heartbeats and file lists only (HOT_LIST)
 
     # --- lifecycle
     async def start(self) -> None:
         if self._http is None:
-            self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout_s),
-                                               raise_for_status=False)
+            timeout = aiohttp.ClientTimeout(total=self.timeout_s)
+            self._http = aiohttp.ClientSession(timeout=timeout, raise_for_status=False)
+            self._hot_http = aiohttp.ClientSession(timeout=timeout, raise_for_status=False)
 
     async def close(self) -> None:
-        if self._http is not None:
-            await self._http.close()
-            self._http = None
+        for session in (self._http, self._hot_http):
+            if session is not None:
+                await session.close()
+        self._http = self._hot_http = None
 
     # --- what the status page shows
     @property
@@ -97,7 +109,7 @@ class TrackerClient:
                 index = (self._current + step) % n
                 tracker = self.trackers[index]
                 try:
-                    answer = await self._one(tracker.url + API + path, method, body, auth)
+                    answer = await self._one(tracker.url + API + path, method, body, auth, is_hot(method, path))
                 except _Retry as exc:
                     errors.append(f"{tracker}: {exc}")
                     log.info("tracker %s failed (%s); trying the next one", tracker, exc)
@@ -112,8 +124,10 @@ class TrackerClient:
                 raise Unavailable("no tracker reachable (" + "; ".join(errors) + ")")
             await asyncio.sleep(ROUND_PAUSE_S)
 
-    async def _one(self, url: str, method: str, body: dict[str, Any] | None, auth: bool) -> dict[str, Any]:
-        assert self._http is not None
+    async def _one(self, url: str, method: str, body: dict[str, Any] | None, auth: bool,
+                   hot: bool) -> dict[str, Any]:
+        http = self._hot_http if hot else self._http
+        assert http is not None
         headers = {"Accept": "application/json"}
         if auth and self.session_token:
             headers["Authorization"] = f"Bearer {self.session_token}"
@@ -122,7 +136,7 @@ class TrackerClient:
             headers["Content-Type"] = "application/json"
         for _ in range(MAX_REDIRECTS + 1):
             try:
-                async with self._http.request(method, url, data=data, headers=headers,
+                async with http.request(method, url, data=data, headers=headers,
                                               allow_redirects=False) as resp:
                     if resp.status in (301, 302, 303, 307, 308) and "Location" in resp.headers:
                         url = urljoin(url, resp.headers["Location"])

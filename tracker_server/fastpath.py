@@ -26,6 +26,7 @@ import logging
 import re
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from aiohttp import web
 
@@ -101,15 +102,24 @@ def hot_answer(app: web.Application) -> Answer:
     return answer
 
 
+@dataclass
+class FastPathCounts:
+    """Requests answered on the fast path, and connections handed to aiohttp, since the listener started."""
+
+    answered: int = 0
+    handed_off: int = 0
+
+
 class FastPathProtocol(asyncio.Protocol):
     """One client connection: answered here until a request the fast path does not take, then aiohttp's."""
 
     def __init__(self, answer: Answer, fallback: Callable[[], asyncio.Protocol], max_body: int,
-                 live: set[FastPathProtocol]) -> None:
+                 live: set[FastPathProtocol], counts: FastPathCounts) -> None:
         self._answer = answer
         self._fallback = fallback
         self._max_body = max_body
         self._live = live
+        self._counts = counts
         self._buf = bytearray()
         self._transport: asyncio.Transport | None = None
         self._paused = False  # the transport's write buffer is full: answer nothing until it drains
@@ -160,11 +170,13 @@ class FastPathProtocol(asyncio.Protocol):
                 return
             del self._buf[:request.size]
             self._transport.write(reply)
+            self._counts.answered += 1
             if request.close:
                 self._transport.close()
                 return
 
     def _hand_off(self) -> None:
+        self._counts.handed_off += 1
         transport = self._transport
         assert transport is not None
         self._transport = None
@@ -180,9 +192,10 @@ class FastPathProtocol(asyncio.Protocol):
 class FastPathListener:
     """The tracker's listening socket: each connection starts on the fast path (instead of aiohttp's TCPSite)."""
 
-    def __init__(self, server: asyncio.Server, live: set[FastPathProtocol]) -> None:
+    def __init__(self, server: asyncio.Server, live: set[FastPathProtocol], counts: FastPathCounts) -> None:
         self._server = server
         self._live = live
+        self.counts = counts
 
     @classmethod
     async def start(cls, runner: web.AppRunner, app: web.Application, host: str, port: int,
@@ -191,9 +204,10 @@ class FastPathListener:
         if fallback is None:
             raise RuntimeError("call runner.setup() first")
         live: set[FastPathProtocol] = set()
+        counts = FastPathCounts()
         server = await asyncio.get_running_loop().create_server(
-            lambda: FastPathProtocol(answer, fallback, max_body, live), host, port, reuse_address=True)
-        return cls(server, live)
+            lambda: FastPathProtocol(answer, fallback, max_body, live, counts), host, port, reuse_address=True)
+        return cls(server, live, counts)
 
     @property
     def port(self) -> int:

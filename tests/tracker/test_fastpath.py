@@ -21,9 +21,11 @@ from aiohttp import web
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from peer_node.tracker_client import TrackerClient, is_hot
 from tracker_server import handlers
 from tracker_server.app import create_app
 from tracker_server.fastpath import FastPathListener
+from wire.tracker_list import TrackerAddress
 
 from .helpers import Api, Clock, make_config
 
@@ -252,3 +254,26 @@ async def test_any_heartbeat_body_gets_the_answer_aiohttp_gives(tracker: Tracker
     assert fast.status < 500
     for writer in (fast_writer, slow_writer):
         writer.close()
+
+
+async def test_a_nodes_tracker_client_keeps_its_heartbeats_and_file_lists_on_the_fast_path(tracker: Tracker) -> None:
+    client = TrackerClient([TrackerAddress("127.0.0.1", tracker.port, 1)])
+    try:
+        login = await client.write("POST", "/sessions", {"user_id": "owner", "password": "pw-owner",
+                                                         "peer_addr": "127.0.0.1:6005"}, auth=False)  # the fixture's
+        client.session_token = login["session"]
+        before = tracker.listener.counts.answered
+        for _ in range(3):
+            await client.call("POST", "/heartbeat", {"holdings": []})
+            assert (await client.get("/groups/g1/files"))["files"][0]["file_name"] == "a.bin"
+            await client.get("/groups/g1")  # another read between them, on the other pool
+        assert tracker.listener.counts.answered - before == 6
+    finally:
+        await client.close()
+
+
+@pytest.mark.parametrize(("method", "path", "hot"), [
+    ("POST", "/heartbeat", True), ("GET", "/groups/g1/files", True), ("GET", "/groups/g1/files/a.bin", False),
+    ("POST", "/groups/g1/files", False), ("GET", "/groups/g1", False), ("GET", "/heartbeat", False)])
+def test_which_calls_a_node_sends_on_its_hot_pool(method: str, path: str, hot: bool) -> None:
+    assert is_hot(method, path) is hot
