@@ -137,7 +137,7 @@ class TrackerClient:
         for _ in range(MAX_REDIRECTS + 1):
             try:
                 async with http.request(method, url, data=data, headers=headers,
-                                              allow_redirects=False) as resp:
+                                        allow_redirects=False) as resp:
                     if resp.status in (301, 302, 303, 307, 308) and "Location" in resp.headers:
                         url = urljoin(url, resp.headers["Location"])
                         continue
