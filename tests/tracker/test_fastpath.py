@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from peer_node.tracker_client import TrackerClient, is_hot
+from tests.swarm.helpers import poll_until
 from tracker_server import handlers
 from tracker_server.app import create_app
 from tracker_server.fastpath import FastPathListener
@@ -212,8 +213,9 @@ async def test_a_client_that_does_not_read_stops_being_read_and_then_gets_every_
     batch = list_files(tracker.owner) * 1000
     for _ in range(count // 1000):  # about 1.6 MB of requests, about 4 MB of answers nobody reads yet
         writer.write(batch)
-    await asyncio.sleep(0.5)  # the client's StreamReader stops reading once its buffer is full
-    assert tracker.listener.paused_connections() == 1  # the fast path stopped answering, and reading
+    # The client's StreamReader stops reading once its buffer is full; then the fast path must stop answering,
+    # and reading (a wait, bounded, rather than a sleep that a slow machine could outrun).
+    await asyncio.wait_for(poll_until(lambda: tracker.listener.paused_connections() == 1), 30)
     replies = [await read_reply(reader) for _ in range(count)]
     assert {r.status for r in replies} == {200}
     writer.close()
