@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 from collections.abc import Iterator
+from http.client import HTTPConnection
 from pathlib import Path
 
 import pytest
@@ -74,3 +76,25 @@ def test_the_port_in_the_banner_is_the_list_entry(tmp_path: Path, started: list[
     started.append(proc)
     assert f"127.0.0.1:{port}" in proc.banner
     assert wait_healthy(port)["tracker_no"] == 2
+
+
+def test_the_process_answers_heartbeats_on_its_fast_path_and_the_rest_through_aiohttp(
+        tmp_path: Path, started: list[TrackerProc]) -> None:
+    _, port = _start(tmp_path, started)
+    assert http(port, "POST", "/api/v1/users", {"user_id": "ann", "password": "pw", "op_id": "o1"})[0] == 201
+    status, login = http(port, "POST", "/api/v1/sessions", {"user_id": "ann", "password": "pw",
+                                                            "peer_addr": "127.0.0.1:7001", "op_id": "o2"})
+    assert status == 200
+    conn = HTTPConnection("127.0.0.1", port, timeout=10)  # one keep-alive connection for all three
+    try:
+        answers = []
+        for method, path, body in (("POST", "/api/v1/heartbeat", b'{"holdings": []}'), ("GET", "/healthz", None),
+                                   ("POST", "/api/v1/heartbeat", b'{"holdings": []}')):
+            conn.request(method, path, body=body, headers={"Authorization": f"Bearer {login['session']}"})
+            resp = conn.getresponse()
+            answers.append((resp.status, resp.getheader("Server") is None, json.loads(resp.read())))
+    finally:
+        conn.close()
+    # aiohttp names itself in a Server header, the fast path does not; after /healthz the connection is aiohttp's
+    assert [(status, fast) for status, fast, _ in answers] == [(200, True), (200, False), (200, False)]
+    assert answers[0][2] == answers[2][2] and set(answers[0][2]) == {"heartbeat_interval", "epoch"}
