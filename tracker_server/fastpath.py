@@ -14,6 +14,9 @@ status, body and ``Content-Type``, keep-alive unless the client asked to close.
 
 Back-pressure: while the transport's write buffer is over its high-water mark the fast path stops answering and
 stops reading, so a client that pipelines without reading holds one buffer, not an unbounded queue.
+
+Idle connections: closed after ``IDLE_TIMEOUT`` without a byte from the client, aiohttp's own keep-alive default,
+by a sweep every ``SWEEP_EVERY`` (one clock read per read event, rather than a timer re-armed per request).
 """
 
 from __future__ import annotations
@@ -42,6 +45,9 @@ HEARTBEAT = "/api/v1/heartbeat"
 # Only a valid group id (``wire.names.ID_RE``) is taken here: any other target, one with a query or percent
 # escapes included, is aiohttp's to route and refuse.
 LIST_FILES = re.compile(rf"/api/v1/groups/({ID_RE.pattern})/files")
+
+IDLE_TIMEOUT = 3630.0  # aiohttp's RequestHandler keepalive_timeout default, which the tracker's AppRunner keeps
+SWEEP_EVERY = 60.0
 
 # An answer function: the framed request to the full response bytes, or None when aiohttp must answer it.
 Answer = Callable[[Request], bytes | None]
@@ -123,6 +129,7 @@ class FastPathProtocol(asyncio.Protocol):
         self._buf = bytearray()
         self._transport: asyncio.Transport | None = None
         self._paused = False  # the transport's write buffer is full: answer nothing until it drains
+        self.last_read = time.monotonic()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -134,6 +141,7 @@ class FastPathProtocol(asyncio.Protocol):
         self._live.discard(self)
 
     def data_received(self, data: bytes) -> None:
+        self.last_read = time.monotonic()
         self._buf += data
         if not self._paused:
             self._serve()
@@ -192,14 +200,18 @@ class FastPathProtocol(asyncio.Protocol):
 class FastPathListener:
     """The tracker's listening socket: each connection starts on the fast path (instead of aiohttp's TCPSite)."""
 
-    def __init__(self, server: asyncio.Server, live: set[FastPathProtocol], counts: FastPathCounts) -> None:
+    def __init__(self, server: asyncio.Server, live: set[FastPathProtocol], counts: FastPathCounts,
+                 idle_timeout: float, sweep_every: float) -> None:
         self._server = server
         self._live = live
         self.counts = counts
+        self._idle_timeout = idle_timeout
+        self._sweep_every = sweep_every
+        self._sweep = asyncio.get_running_loop().call_later(sweep_every, self._close_idle)
 
     @classmethod
-    async def start(cls, runner: web.AppRunner, app: web.Application, host: str, port: int,
-                    max_body: int) -> FastPathListener:
+    async def start(cls, runner: web.AppRunner, app: web.Application, host: str, port: int, max_body: int, *,
+                    idle_timeout: float = IDLE_TIMEOUT, sweep_every: float = SWEEP_EVERY) -> FastPathListener:
         answer, fallback = hot_answer(app), runner.server
         if fallback is None:
             raise RuntimeError("call runner.setup() first")
@@ -207,7 +219,13 @@ class FastPathListener:
         counts = FastPathCounts()
         server = await asyncio.get_running_loop().create_server(
             lambda: FastPathProtocol(answer, fallback, max_body, live, counts), host, port, reuse_address=True)
-        return cls(server, live, counts)
+        return cls(server, live, counts, idle_timeout, sweep_every)
+
+    def _close_idle(self) -> None:
+        quiet_since = time.monotonic() - self._idle_timeout
+        for protocol in [p for p in self._live if p.last_read < quiet_since]:
+            protocol.close()
+        self._sweep = asyncio.get_running_loop().call_later(self._sweep_every, self._close_idle)
 
     @property
     def port(self) -> int:
@@ -219,6 +237,7 @@ class FastPathListener:
 
     def close(self) -> None:
         """Stop listening and close the connections still on the fast path (aiohttp closes the ones it has)."""
+        self._sweep.cancel()
         self._server.close()
         for protocol in list(self._live):
             protocol.close()

@@ -8,6 +8,7 @@ must agree in status, content type and body.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 from collections.abc import AsyncIterator
@@ -90,23 +91,29 @@ def list_files(token: str, gid: str = "g1") -> bytes:
     return hot("GET", f"/api/v1/groups/{gid}/files", token)
 
 
-@pytest.fixture
-async def tracker(tmp_path: Path) -> AsyncIterator[Tracker]:
+@contextlib.asynccontextmanager
+async def served(tmp_path: Path, **listener_options: float) -> AsyncIterator[FastPathListener]:
+    """A tracker app behind a fast-path listener on a free port, as ``python -m tracker_server`` serves it."""
     app = create_app(make_config(tmp_path / "data", Clock()))
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
-    listener = await FastPathListener.start(runner, app, "127.0.0.1", 0, 1 << 20)
+    listener = await FastPathListener.start(runner, app, "127.0.0.1", 0, 1 << 20, **listener_options)
     try:
-        async with aiohttp.ClientSession() as session:
-            api = Api(cast(Any, _Base(session, listener.port)))
-            owner = await api.user("owner")
-            await api.ok("POST", "/api/v1/groups", {"group_id": "g1"}, owner, want=201)
-            await api.ok("POST", "/api/v1/groups/g1/files", {"file_name": "a.bin", "size": 5, "piece_size": 1 << 18,
-                                                             "sha256": "ab" * 32, "piece_hashes": ["cd" * 32]}, owner)
-            yield Tracker(listener.port, api, owner, listener)
+        yield listener
     finally:
         listener.close()
         await runner.cleanup()
+
+
+@pytest.fixture
+async def tracker(tmp_path: Path) -> AsyncIterator[Tracker]:
+    async with served(tmp_path) as listener, aiohttp.ClientSession() as session:
+        api = Api(cast(Any, _Base(session, listener.port)))
+        owner = await api.user("owner")
+        await api.ok("POST", "/api/v1/groups", {"group_id": "g1"}, owner, want=201)
+        await api.ok("POST", "/api/v1/groups/g1/files", {"file_name": "a.bin", "size": 5, "piece_size": 1 << 18,
+                                                         "sha256": "ab" * 32, "piece_hashes": ["cd" * 32]}, owner)
+        yield Tracker(listener.port, api, owner, listener)
 
 
 async def test_hot_requests_get_the_same_answers_from_the_fast_path_and_from_aiohttp(tracker: Tracker) -> None:
@@ -279,3 +286,20 @@ async def test_a_nodes_tracker_client_keeps_its_heartbeats_and_file_lists_on_the
     ("POST", "/groups/g1/files", False), ("GET", "/groups/g1", False), ("GET", "/heartbeat", False)])
 def test_which_calls_a_node_sends_on_its_hot_pool(method: str, path: str, hot: bool) -> None:
     assert is_hot(method, path) is hot
+
+
+async def test_a_connection_quiet_past_the_idle_timeout_is_closed_and_a_busy_one_is_not(tmp_path: Path) -> None:
+    async with served(tmp_path, idle_timeout=1.0, sweep_every=0.1) as listener:
+        quiet_reader, quiet_writer = await asyncio.open_connection("127.0.0.1", listener.port)
+        busy_reader, busy_writer = await asyncio.open_connection("127.0.0.1", listener.port)
+        quiet_writer.write(HEALTH[:10])  # a request begun and never finished
+        for _ in range(15):  # 1.5 s of a request every 0.1 s (answered 401: no session), past the timeout
+            busy_writer.write(heartbeat("nobody"))
+            assert (await read_reply(busy_reader)).status == 401
+            await asyncio.sleep(0.1)
+        assert await asyncio.wait_for(quiet_reader.read(), 5) == b""  # closed by the sweep
+        busy_writer.write(heartbeat("nobody"))
+        assert (await read_reply(busy_reader)).status == 401  # still open
+        for writer in (quiet_writer, busy_writer):
+            writer.close()
+
