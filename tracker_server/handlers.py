@@ -42,10 +42,14 @@ def hot_first() -> list[web.AbstractRouteDef]:
 # ---------------------------------------------------------------------------------------------- parsing
 
 async def _body(request: web.Request) -> dict[str, Any]:
+    return json_object(await _raw_body(request))
+
+
+async def _raw_body(request: web.Request) -> bytes:
     cap = _svc(request).config.max_body
     if request.content_length is not None and request.content_length > cap:
         raise TooLarge(f"request body over {cap} bytes")
-    return json_object(await request.read())
+    return await request.read()
 
 
 def json_object(raw: bytes) -> dict[str, Any]:
@@ -179,12 +183,12 @@ async def logout(request: web.Request) -> web.Response:
 
 @routes.post("/api/v1/heartbeat")
 async def heartbeat(request: web.Request) -> web.Response:
-    body = await _body(request)
-    return _json_bytes(_svc(request).heartbeat(_token(request), _holdings(body)))
+    raw = await _raw_body(request)
+    return _json_bytes(heartbeat_answer(_svc(request), request.headers.get("Authorization", ""), raw))
 
 
 def heartbeat_answer(svc: TrackerService, authorization: str, raw: bytes) -> bytes:
-    """The heartbeat for the fast path (``fastpath.py``), which has the raw header and body, not a Request."""
+    """The heartbeat from the raw header and body: this handler's answer, and the fast path's (``fastpath.py``)."""
     return svc.heartbeat(bearer_token(authorization), _holdings(json_object(raw)))
 
 
@@ -246,11 +250,12 @@ async def reject_request(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/groups/{gid}/files")
 async def list_files(request: web.Request) -> web.Response:
-    return _json_bytes(queries.list_files_body(_svc(request), _token(request), _gid(request)))
+    auth = request.headers.get("Authorization", "")
+    return _json_bytes(list_files_answer(_svc(request), auth, request.match_info["gid"]))
 
 
 def list_files_answer(svc: TrackerService, authorization: str, group_id: str) -> bytes:
-    """list_files for the fast path, from the raw header and the path's group id."""
+    """list_files from the raw header and the path's group id: this handler's answer, and the fast path's."""
     return queries.list_files_body(svc, bearer_token(authorization), check_id(group_id, "group id"))
 
 
