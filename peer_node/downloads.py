@@ -9,7 +9,8 @@ place. A complete download is registered with the tracker as a share, so this no
 A failure is ``F`` with the engine's one-line reason; when it only means that nobody could give us the rest
 (no seeder reachable), the verified pieces stay on disk and ``download_file`` of the same file to the same place
 (or Retry in the browser) resumes from them. Logout and shutdown cancel the tasks but leave the records
-in ``D``: the next login (or start, when still logged in) resumes them from the verified pieces on disk.
+in ``D``: the next login (or start, when still logged in) resumes them from the verified pieces on disk; a
+download already verifying its whole file is let finish first.
 ``remove`` takes a download off the list: a running one is cancelled, and what an unfinished one left on disk
 (partial file, verified-pieces state) is deleted; a complete file stays where it is, and stays shared. A
 download already verifying its whole file is let finish instead (cancelling it then could race the rename into
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from peer_node.destinations import resolve_destination, temp_path_for
+from peer_node.download_views import debug_row, download_view
 from peer_node.state import DownloadRecord, NodeState, ShareRecord
 from peer_node.swarm.catalog import ServedFiles
 from peer_node.swarm.local_copy import copy_from_local
@@ -46,15 +48,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PIECE_REPORT_S = 1.0
-
-
-def percent(done: int, size: int, complete: bool) -> int:
-    """Integer percent for ``[D]``: floor, and never 100 before the whole file is verified and in place."""
-    if complete:
-        return 100
-    if size <= 0:
-        return 0
-    return min(99, done * 100 // size)
 
 
 class DownloadManager:
@@ -81,16 +74,14 @@ class DownloadManager:
         check_id(group_id, "group id")
         check_file_name(file_name)
         key = (user_id, group_id, file_name)
-        if key in self._tasks:
-            raise Conflict(f"{file_name} of {group_id} is already downloading")
+        await self._refuse_if_running(key)
         target = resolve_destination(destination, file_name)
         for other_key, task in self._tasks.items():
             rec = self.state.downloads.get(other_key)
             if rec is not None and not task.done() and rec.destination == str(target):
                 raise Conflict(f"another download is already writing {target}")
         meta, _ = await self.fetch_swarm(group_id, file_name)
-        if key in self._tasks:  # a concurrent request won the race while we asked the tracker
-            raise Conflict(f"{file_name} of {group_id} is already downloading")
+        await self._refuse_if_running(key)  # a concurrent request may have won the race while we asked the tracker
         earlier = self.state.downloads.get(key)
         if earlier is not None and earlier.destination != str(target):
             # The verified-pieces state belongs to the earlier partial file: a download elsewhere starts afresh.
@@ -101,6 +92,19 @@ class DownloadManager:
         self._spawn(record)
         return self.view(record)
 
+    async def _refuse_if_running(self, key: tuple[str, str, str]) -> None:
+        """Conflict while ``key`` downloads. A task whose record already says how it ended (``F``, ``C``) is only
+        saving that: wait for it, so a retry at once after ``[F]`` is not refused as still downloading."""
+        task = self._tasks.get(key)
+        if task is None:
+            return
+        rec = self.state.downloads.get(key)
+        if rec is None or rec.state == DownloadState.RUNNING.value:
+            raise Conflict(f"{key[2]} of {key[1]} is already downloading")
+        await asyncio.wait([task])  # not ``await task``: cancelling this request must not cancel that task
+        if self._tasks.get(key) not in (None, task):
+            raise Conflict(f"{key[2]} of {key[1]} is already downloading")
+
     def resume_all(self, user_id: str) -> None:
         """Start again every unfinished download of this user (after a start-up or a login)."""
         for rec in list(self.state.downloads.values()):
@@ -108,12 +112,15 @@ class DownloadManager:
                 self._spawn(rec)
 
     async def stop_all(self) -> None:
-        """Cancel every task (logout, shutdown); their records stay ``D`` so they resume later."""
+        """Cancel every task (logout, shutdown); their records stay ``D`` so they resume later. A download already
+        finishing is let finish, as ``remove`` lets it: cancelled between its rename into place and its share
+        record, it would be complete with nothing served (what a logout right after ``[C]`` used to do)."""
         me = asyncio.current_task()  # a download task may itself be the one logging out (a 401 at the end)
-        tasks = [t for t in self._tasks.values() if t is not me]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
+        tasks = [(key, t) for key, t in self._tasks.items() if t is not me]
+        for key, task in tasks:
+            if key not in self._finishing:
+                task.cancel()
+        for _, task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
@@ -162,27 +169,9 @@ class DownloadManager:
         return [self.view(r) for r in recs]
 
     def view(self, rec: DownloadRecord) -> DownloadView:
-        size = rec.meta.size if rec.meta is not None else 0
         engine = self._engines.get(rec.key)
-        state = DownloadState(rec.state)
-        if engine is not None and state is DownloadState.RUNNING:
-            p = engine.progress()
-            eta = (p.size - p.bytes_done) / p.speed_bps if p.speed_bps > 0 else None
-            return DownloadView(rec.group_id, rec.file_name, rec.destination, state, p.size, p.bytes_done,
-                                percent(p.bytes_done, p.size, False), p.speed_bps, eta, tuple(p.peers),
-                                dict(p.bytes_by_peer), "", p.piece_states, rec.started_at, None,
-                                piece_sources=p.piece_sources)
-        store = self._stores.get(rec.key)
-        done = size if state is DownloadState.COMPLETE else (store.bytes_verified if store is not None else 0)
-        pieces = ""
-        if rec.meta is not None and state is DownloadState.COMPLETE:
-            pieces = "d" * rec.meta.piece_count
-        elif store is not None and state is DownloadState.RUNNING:
-            pieces = "".join("d" if store.has(i) else "." for i in range(store.meta.piece_count))
-        return DownloadView(rec.group_id, rec.file_name, rec.destination, state, size, done,
-                            percent(done, size, state is DownloadState.COMPLETE), 0.0, None, (),
-                            dict(rec.bytes_by_peer), rec.reason, pieces, rec.started_at, rec.finished_at,
-                            copying_from=self._copying.get(rec.key, "") if state is DownloadState.RUNNING else "")
+        return download_view(rec, engine.progress() if engine is not None else None, self._stores.get(rec.key),
+                             self._copying.get(rec.key, ""))
 
     def holdings(self, user_id: str) -> list[tuple[str, str, bytes]]:
         """(group_id, sha256, bitfield) of every running download: partial holdings for the heartbeat."""
@@ -233,6 +222,8 @@ class DownloadManager:
         key = rec.key
         try:
             rec = await self._with_meta(rec)
+            if await self._finished_before(rec):
+                return
             store = await self._open(rec)
             await self._copy_local(rec, store)
             engine = self._engine_for(rec, store)
@@ -265,6 +256,19 @@ class DownloadManager:
         rec = rec.with_(meta=meta)
         await self.state.put_download(rec)
         return rec
+
+    async def _finished_before(self, rec: DownloadRecord) -> bool:
+        """A download whose file is already its share at the destination (``_complete`` records the share before
+        ``C``, and the node stopped in between): record it ``C`` instead of refusing the file now in place."""
+        share = self.state.shares.get(rec.key)
+        if share is None or rec.meta is None or share.meta.sha256 != rec.meta.sha256:
+            return False
+        if share.path != rec.destination or not await asyncio.to_thread(os.path.isfile, share.path):
+            return False
+        await self.state.put_download(rec.with_(state=DownloadState.COMPLETE.value, reason="",
+                                                finished_at=rec.finished_at or time.time()))
+        self._on_change()
+        return True
 
     async def _open(self, rec: DownloadRecord) -> PieceStore:
         """Open the partial file beside the destination, serving its verified pieces at once."""
@@ -324,15 +328,16 @@ class DownloadManager:
                  engine.requests_sent, store.read_backs, engine.hash_failures)
         st = await asyncio.to_thread(os.stat, final)
         share = ShareRecord(rec.user_id, rec.group_id, str(final), meta.size, st.st_mtime_ns, meta)
-        rec = rec.with_(state=DownloadState.COMPLETE.value, finished_at=time.time(), bytes_by_peer=by_peer,
-                        reason="")
         self._engines.pop(rec.key, None)
         self._stores.pop(rec.key, None)
-        await self.state.put_download(rec)
+        # The share first, then ``C``: a node stopped in between finds the share at its next start
+        # (``_finished_before``); the other order would leave a complete download that nothing serves.
         try:
             await self._on_complete(share)
         except GroupShareError as exc:
             log.warning("downloaded %s but could not register it as a share: %s", rec.file_name, exc.message)
+        await self.state.put_download(rec.with_(state=DownloadState.COMPLETE.value, finished_at=time.time(),
+                                                bytes_by_peer=by_peer, reason=""))
         self._on_change()
 
     def _forget(self, key: tuple[str, str, str], *, discard: bool) -> None:
@@ -371,10 +376,4 @@ class DownloadManager:
             self._on_change()
 
     def debug(self, user_id: str) -> list[dict[str, Any]]:
-        out = []
-        for v in self.views(user_id):
-            out.append({"group_id": v.group_id, "file_name": v.file_name, "destination": v.destination,
-                        "state": v.state.value, "size": v.size, "bytes_done": v.bytes_done, "percent": v.percent,
-                        "speed_bps": v.speed_bps, "peers": list(v.peers), "bytes_by_peer": v.bytes_by_peer,
-                        "reason": v.reason, "piece_states": v.piece_states})
-        return out
+        return [debug_row(v) for v in self.views(user_id)]

@@ -1,0 +1,55 @@
+"""How a download looks to /cmd, the console and the browser: pure functions from its record and what its task
+holds (the engine's progress while it runs, else the partial store's verified pieces) to a ``DownloadView``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from peer_node.state import DownloadRecord
+from peer_node.views import DownloadState, DownloadView
+
+if TYPE_CHECKING:
+    from peer_node.swarm.config import EngineProgress
+    from peer_node.swarm.store import PieceStore
+
+
+def percent(done: int, size: int, complete: bool) -> int:
+    """Integer percent for ``[D]``: floor, and never 100 before the whole file is verified and in place."""
+    if complete:
+        return 100
+    if size <= 0:
+        return 0
+    return min(99, done * 100 // size)
+
+
+def download_view(rec: DownloadRecord, progress: EngineProgress | None, store: PieceStore | None,
+                  copying_from: str) -> DownloadView:
+    """``progress``: the running engine's, if any; ``store``: the partial file's; ``copying_from``: the local
+    complete copy it is being filled from ("" when none)."""
+    size = rec.meta.size if rec.meta is not None else 0
+    state = DownloadState(rec.state)
+    if progress is not None and state is DownloadState.RUNNING:
+        p = progress
+        eta = (p.size - p.bytes_done) / p.speed_bps if p.speed_bps > 0 else None
+        return DownloadView(rec.group_id, rec.file_name, rec.destination, state, p.size, p.bytes_done,
+                            percent(p.bytes_done, p.size, False), p.speed_bps, eta, tuple(p.peers),
+                            dict(p.bytes_by_peer), "", p.piece_states, rec.started_at, None,
+                            piece_sources=p.piece_sources)
+    done = size if state is DownloadState.COMPLETE else (store.bytes_verified if store is not None else 0)
+    pieces = ""
+    if rec.meta is not None and state is DownloadState.COMPLETE:
+        pieces = "d" * rec.meta.piece_count
+    elif store is not None and state is DownloadState.RUNNING:
+        pieces = "".join("d" if store.has(i) else "." for i in range(store.meta.piece_count))
+    return DownloadView(rec.group_id, rec.file_name, rec.destination, state, size, done,
+                        percent(done, size, state is DownloadState.COMPLETE), 0.0, None, (),
+                        dict(rec.bytes_by_peer), rec.reason, pieces, rec.started_at, rec.finished_at,
+                        copying_from=copying_from if state is DownloadState.RUNNING else "")
+
+
+def debug_row(v: DownloadView) -> dict[str, Any]:
+    """One download in the node's debug document."""
+    return {"group_id": v.group_id, "file_name": v.file_name, "destination": v.destination,
+            "state": v.state.value, "size": v.size, "bytes_done": v.bytes_done, "percent": v.percent,
+            "speed_bps": v.speed_bps, "peers": list(v.peers), "bytes_by_peer": v.bytes_by_peer,
+            "reason": v.reason, "piece_states": v.piece_states}

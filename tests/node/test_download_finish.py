@@ -1,0 +1,154 @@
+"""DownloadManager's last steps without a network: a complete download becomes a share even when the node logs out
+or stops as it finishes, and a retry at once after ``[F]`` is not refused as still downloading. Each download here
+is filled from a local complete copy, so the engine has nothing to fetch and the task runs straight to its end."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import cast
+
+import pytest
+
+from peer_node.downloads import DownloadManager
+from peer_node.state import DownloadRecord, NodeState, ShareRecord
+from peer_node.swarm import PieceStore
+from peer_node.swarm.catalog import ServedFiles
+from peer_node.tracker_client import TrackerClient
+from peer_node.views import DownloadState
+from tests.swarm.helpers import make_file, meta_of
+from wire.errors import Conflict
+from wire.records import FileMeta
+
+PIECE = 16 * 1024
+KEY = ("alice", "lab", "data.bin")
+
+
+def _setup(tmp_path: Path) -> tuple[NodeState, ServedFiles, FileMeta, bytes]:
+    data = make_file(tmp_path / "shared.bin", 4 * PIECE)
+    meta = meta_of("data.bin", data, PIECE)
+    catalog = ServedFiles()
+    catalog.register(PieceStore.open_complete(tmp_path / "shared.bin", meta))
+    state = NodeState(tmp_path / "node")
+    state.load()
+    (tmp_path / "dl").mkdir()
+    return state, catalog, meta, data
+
+
+async def test_a_logout_while_the_share_is_being_recorded_waits_for_it(tmp_path: Path) -> None:
+    state, catalog, meta, data = _setup(tmp_path)
+    entered, release = asyncio.Event(), asyncio.Event()
+
+    async def adopt(share: ShareRecord) -> None:  # as ShareKeeper.adopt_download: it awaits before recording
+        entered.set()
+        await release.wait()
+        await state.put_share(share)
+
+    mgr = DownloadManager(state, cast(TrackerClient, None), catalog, no_peer_timeout=5.0,
+                          on_complete=adopt, on_change=lambda: None)
+    rec = DownloadRecord(*KEY, str(tmp_path / "dl" / "data.bin"), DownloadState.RUNNING.value, meta)
+    await state.put_download(rec)
+    mgr.resume_all("alice")
+    await asyncio.wait_for(entered.wait(), 30)
+    assert state.downloads[KEY].state == DownloadState.RUNNING.value  # not C before its share exists
+
+    stopping = asyncio.create_task(mgr.stop_all())  # the logout
+    await asyncio.sleep(0.1)
+    assert not stopping.done()  # it waits for the finishing download instead of cancelling it
+    release.set()
+    await asyncio.wait_for(stopping, 30)
+
+    again = NodeState(state.data_dir)  # what the next start reads
+    again.load()
+    assert again.downloads[KEY].state == DownloadState.COMPLETE.value
+    assert again.shares[KEY].path == str(tmp_path / "dl" / "data.bin")
+    assert (tmp_path / "dl" / "data.bin").read_bytes() == data
+
+
+async def test_a_download_stopped_between_its_share_and_c_is_complete_at_the_next_start(tmp_path: Path) -> None:
+    state, catalog, meta, data = _setup(tmp_path)
+    target = tmp_path / "dl" / "data.bin"
+    target.write_bytes(data)  # renamed into place, shared, and the node stopped before recording C
+    st = target.stat()
+    await state.put_share(ShareRecord(*KEY[:2], str(target), meta.size, st.st_mtime_ns, meta))
+    await state.put_download(DownloadRecord(*KEY, str(target), DownloadState.RUNNING.value, meta))
+    adopted: list[ShareRecord] = []
+
+    async def adopt(share: ShareRecord) -> None:
+        adopted.append(share)
+
+    changes: list[None] = []
+    mgr = DownloadManager(state, cast(TrackerClient, None), catalog, no_peer_timeout=5.0,
+                          on_complete=adopt, on_change=lambda: changes.append(None))
+    mgr.resume_all("alice")
+    await asyncio.wait_for(asyncio.gather(*mgr._tasks.values()), 30)
+
+    rec = state.downloads[KEY]
+    assert rec.state == DownloadState.COMPLETE.value and rec.reason == ""
+    assert target.read_bytes() == data and target.stat().st_mtime_ns == st.st_mtime_ns  # left as it was
+    assert adopted == [] and changes  # already a share; the heartbeat is told
+    assert mgr.view(rec).state is DownloadState.COMPLETE
+
+
+async def test_a_share_of_other_content_under_the_name_does_not_complete_a_download(tmp_path: Path) -> None:
+    state, catalog, meta, _ = _setup(tmp_path)
+    target = tmp_path / "dl" / "data.bin"
+    target.write_bytes(b"something else")
+    other = FileMeta("data.bin", 14, PIECE, "0" * 64, (bytes(32),))
+    await state.put_share(ShareRecord(*KEY[:2], str(target), 14, target.stat().st_mtime_ns, other))
+    await state.put_download(DownloadRecord(*KEY, str(target), DownloadState.RUNNING.value, meta))
+
+    async def adopt(share: ShareRecord) -> None:
+        return None
+
+    mgr = DownloadManager(state, cast(TrackerClient, None), catalog, no_peer_timeout=5.0,
+                          on_complete=adopt, on_change=lambda: None)
+    mgr.resume_all("alice")
+    await asyncio.wait_for(asyncio.gather(*mgr._tasks.values()), 30)
+
+    rec = state.downloads[KEY]
+    assert rec.state == DownloadState.FAILED.value and "never overwritten" in rec.reason
+    assert target.read_bytes() == b"something else"
+
+
+class _Tracker:
+    """The one tracker call ``start`` makes: the file's metadata, an access token and no seeders."""
+
+    def __init__(self, meta: FileMeta) -> None:
+        self.meta = meta
+
+    async def get(self, path: str) -> dict[str, object]:
+        return {**self.meta.to_json(), "token": "t", "seeders": []}
+
+
+async def test_a_retry_at_once_after_f_waits_for_the_failed_task_to_end(tmp_path: Path) -> None:
+    state, catalog, meta, data = _setup(tmp_path)
+    target = tmp_path / "dl" / "data.bin"
+    mgr = DownloadManager(state, cast(TrackerClient, _Tracker(meta)), catalog, no_peer_timeout=5.0,
+                          on_complete=state.put_share, on_change=lambda: None)
+    await state.put_download(DownloadRecord(*KEY, str(target), DownloadState.FAILED.value, meta, reason="x"))
+
+    async def saving_the_failure() -> None:  # the failed task: its record says F, its last write is on its way
+        await asyncio.sleep(0.3)
+
+    ending = asyncio.create_task(saving_the_failure())
+    mgr._tasks[KEY] = ending
+    view = await mgr.start(*KEY, str(target))  # the user's retry, while that task ends
+    assert ending.done() and view.state is DownloadState.RUNNING
+    await asyncio.wait_for(asyncio.gather(*mgr._tasks.values()), 30)
+    assert state.downloads[KEY].state == DownloadState.COMPLETE.value
+    assert target.read_bytes() == data
+
+
+async def test_a_second_start_of_a_running_download_is_a_conflict(tmp_path: Path) -> None:
+    state, catalog, meta, _ = _setup(tmp_path)
+    target = tmp_path / "dl" / "data.bin"
+    mgr = DownloadManager(state, cast(TrackerClient, _Tracker(meta)), catalog, no_peer_timeout=5.0,
+                          on_complete=state.put_share, on_change=lambda: None)
+    await state.put_download(DownloadRecord(*KEY, str(target), DownloadState.RUNNING.value, meta))
+    running = asyncio.create_task(asyncio.sleep(3600))
+    mgr._tasks[KEY] = running
+    with pytest.raises(Conflict, match="already downloading"):
+        await mgr.start(*KEY, str(target))
+    assert not running.done() and not target.exists()
+    running.cancel()
