@@ -125,13 +125,18 @@ class DownloadManager:
                 await task
 
     async def fail_group(self, user_id: str, group_id: str, reason: str) -> None:
+        """End the user's running downloads from ``group_id`` as ``F`` (access ended), deleting what they left.
+        One already finishing is let finish, as ``remove`` lets it, and stays complete."""
         for key, task in list(self._tasks.items()):
             if key[0] == user_id and key[1] == group_id:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                if key in self._finishing:
+                    await asyncio.wait([task])
+                else:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
                 rec = self.state.downloads.get(key)
-                if rec is not None:
+                if rec is not None and rec.state != DownloadState.COMPLETE.value:
                     await asyncio.to_thread(self._remove_partial, rec)
                     await self._set_failed(rec, reason)
 

@@ -268,8 +268,9 @@ class NodeService:
         check_id(group_id, "group id")
         user = self._user().user_id
         await self.authed("POST", path_of("groups", group_id, "leave"), {}, write=True)
-        await self.shares_keeper.forget_group(user, group_id)
+        # Downloads first: one finishing meanwhile becomes a share, which forget_group then ends with the rest.
         await self.downloads_mgr.fail_group(user, group_id, "left the group")
+        await self.shares_keeper.forget_group(user, group_id)
         self.heartbeat.wake()
 
     async def list_groups(self) -> list[GroupSummary]:

@@ -10,6 +10,7 @@ from typing import cast
 
 import pytest
 
+from peer_node.destinations import temp_path_for
 from peer_node.downloads import DownloadManager
 from peer_node.state import DownloadRecord, NodeState, ShareRecord
 from peer_node.swarm import PieceStore
@@ -152,3 +153,38 @@ async def test_a_second_start_of_a_running_download_is_a_conflict(tmp_path: Path
         await mgr.start(*KEY, str(target))
     assert not running.done() and not target.exists()
     running.cancel()
+
+
+async def test_leaving_the_group_lets_a_finishing_download_finish_and_fails_a_running_one(tmp_path: Path) -> None:
+    state, catalog, meta, data = _setup(tmp_path)
+    entered, release = asyncio.Event(), asyncio.Event()
+
+    async def adopt(share: ShareRecord) -> None:
+        entered.set()
+        await release.wait()
+        await state.put_share(share)
+
+    mgr = DownloadManager(state, cast(TrackerClient, None), catalog, no_peer_timeout=5.0,
+                          on_complete=adopt, on_change=lambda: None)
+    finishing = DownloadRecord(*KEY, str(tmp_path / "dl" / "data.bin"), DownloadState.RUNNING.value, meta)
+    await state.put_download(finishing)
+    mgr.resume_all("alice")
+    await asyncio.wait_for(entered.wait(), 30)
+    other_key = ("alice", "lab", "other.bin")  # a download still fetching, with a partial file
+    other_target = tmp_path / "dl" / "other.bin"
+    await state.put_download(DownloadRecord(*other_key, str(other_target), DownloadState.RUNNING.value, meta))
+    temp_path_for(other_target).write_bytes(b"partial")
+    running = asyncio.create_task(asyncio.sleep(3600))
+    mgr._tasks[other_key] = running
+
+    leaving = asyncio.create_task(mgr.fail_group("alice", "lab", "left the group"))
+    await asyncio.sleep(0.1)
+    release.set()
+    await asyncio.wait_for(leaving, 30)
+
+    assert state.downloads[KEY].state == DownloadState.COMPLETE.value and KEY in state.shares
+    assert (tmp_path / "dl" / "data.bin").read_bytes() == data
+    assert running.cancelled()
+    assert state.downloads[other_key].state == DownloadState.FAILED.value
+    assert state.downloads[other_key].reason == "left the group"
+    assert not temp_path_for(other_target).exists()
