@@ -53,13 +53,15 @@ PIECE_REPORT_S = 1.0
 class DownloadManager:
     def __init__(self, state: NodeState, tracker: TrackerClient, catalog: ServedFiles, *,
                  no_peer_timeout: float, on_complete: Callable[[ShareRecord], Awaitable[None]],
+                 register: Callable[[ShareRecord], Awaitable[None]] | None = None,
                  on_change: Callable[[], None], tls: NodeIdentity | None = None) -> None:
         self.state = state
         self.tls = tls  # the node's identity: every engine speaks TLS with it (None: plain TCP, --no-tls)
         self.tracker = tracker
         self.catalog = catalog
         self.no_peer_timeout = no_peer_timeout
-        self._on_complete = on_complete
+        self._on_complete = on_complete  # records and serves the finished file as a share, locally
+        self._register = register  # then tells the tracker of the new share
         self._on_change = on_change  # wakes the heartbeat: our holdings changed
         self._tasks: dict[tuple[str, str, str], asyncio.Task[None]] = {}
         self._engines: dict[tuple[str, str, str], DownloadEngine] = {}
@@ -337,13 +339,15 @@ class DownloadManager:
         self._stores.pop(rec.key, None)
         # The share first, then ``C``: a node stopped in between finds the share at its next start
         # (``_finished_before``); the other order would leave a complete download that nothing serves.
-        try:
-            await self._on_complete(share)
-        except GroupShareError as exc:
-            log.warning("downloaded %s but could not register it as a share: %s", rec.file_name, exc.message)
+        await self._on_complete(share)
         await self.state.put_download(rec.with_(state=DownloadState.COMPLETE.value, finished_at=time.time(),
                                                 bytes_by_peer=by_peer, reason=""))
         self._on_change()
+        if self._register is not None:  # after ``C``: an unreachable tracker must not hold the download at 99%
+            try:
+                await self._register(share)
+            except GroupShareError as exc:
+                log.warning("downloaded %s but could not register it as a share: %s", rec.file_name, exc.message)
 
     def _forget(self, key: tuple[str, str, str], *, discard: bool) -> None:
         """Drop an ended task's engine and store: stop serving its partial file, and delete it if ``discard``."""

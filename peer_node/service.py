@@ -91,6 +91,7 @@ class NodeService:
         self.downloads_mgr = DownloadManager(self.state, self.tracker, self.catalog,
                                              no_peer_timeout=config.download_stall_s,
                                              on_complete=self.shares_keeper.adopt_download,
+                                             register=self.shares_keeper.register,
                                              on_change=self.heartbeat.wake, tls=self.identity)
         self._login_lock = asyncio.Lock()
 

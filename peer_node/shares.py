@@ -52,7 +52,8 @@ class ShareKeeper:
         return SharedFile(group_id, meta.file_name, path, meta.size, meta.sha256)
 
     async def adopt_download(self, record: ShareRecord) -> None:
-        """A finished download: the node now holds the whole file; register it as a share (a seeder)."""
+        """A finished download: the node now holds the whole file; record it as a share and serve it (a seeder).
+        ``register`` then tells the tracker."""
         await self.state.put_share(record)
         store = self.service.catalog.get(record.meta.sha256)
         if store is not None and store.is_complete and record.meta.sha256 not in self._stores:
@@ -60,6 +61,8 @@ class ShareKeeper:
         session = self.state.session
         if session is not None and session.user_id == record.user_id:
             self._serve(record)
+
+    async def register(self, record: ShareRecord) -> None:
         await self.service.authed("POST", path_of("groups", record.group_id, "files"), record.meta.to_json(),
                                    write=True)
 

@@ -18,7 +18,7 @@ from peer_node.swarm.catalog import ServedFiles
 from peer_node.tracker_client import TrackerClient
 from peer_node.views import DownloadState
 from tests.swarm.helpers import make_file, meta_of
-from wire.errors import Conflict
+from wire.errors import Conflict, Unavailable
 from wire.records import FileMeta
 
 PIECE = 16 * 1024
@@ -188,3 +188,23 @@ async def test_leaving_the_group_lets_a_finishing_download_finish_and_fails_a_ru
     assert state.downloads[other_key].state == DownloadState.FAILED.value
     assert state.downloads[other_key].reason == "left the group"
     assert not temp_path_for(other_target).exists()
+
+
+async def test_the_tracker_hears_of_the_share_after_c_and_a_tracker_down_leaves_it_complete(tmp_path: Path) -> None:
+    state, catalog, meta, data = _setup(tmp_path)
+    seen: list[str] = []
+
+    async def register(share: ShareRecord) -> None:  # the tracker is unreachable
+        seen.append(state.downloads[KEY].state)
+        raise Unavailable("no tracker answered")
+
+    mgr = DownloadManager(state, cast(TrackerClient, None), catalog, no_peer_timeout=5.0,
+                          on_complete=state.put_share, register=register, on_change=lambda: None)
+    await state.put_download(DownloadRecord(*KEY, str(tmp_path / "dl" / "data.bin"), DownloadState.RUNNING.value,
+                                            meta))
+    mgr.resume_all("alice")
+    await asyncio.wait_for(asyncio.gather(*mgr._tasks.values()), 30)
+
+    assert seen == [DownloadState.COMPLETE.value]  # [C] did not wait for the tracker
+    assert state.downloads[KEY].state == DownloadState.COMPLETE.value and KEY in state.shares
+    assert (tmp_path / "dl" / "data.bin").read_bytes() == data
