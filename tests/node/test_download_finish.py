@@ -36,7 +36,8 @@ def _setup(tmp_path: Path) -> tuple[NodeState, ServedFiles, FileMeta, bytes]:
     return state, catalog, meta, data
 
 
-async def test_a_logout_while_the_share_is_being_recorded_waits_for_it(tmp_path: Path) -> None:
+async def _held_at_its_share(tmp_path: Path) -> tuple[DownloadManager, NodeState, FileMeta, bytes, asyncio.Event]:
+    """A download of KEY run up to its share record, held there until the returned event is set."""
     state, catalog, meta, data = _setup(tmp_path)
     entered, release = asyncio.Event(), asyncio.Event()
 
@@ -47,10 +48,15 @@ async def test_a_logout_while_the_share_is_being_recorded_waits_for_it(tmp_path:
 
     mgr = DownloadManager(state, cast(TrackerClient, None), catalog, no_peer_timeout=5.0,
                           on_complete=adopt, on_change=lambda: None)
-    rec = DownloadRecord(*KEY, str(tmp_path / "dl" / "data.bin"), DownloadState.RUNNING.value, meta)
-    await state.put_download(rec)
+    await state.put_download(DownloadRecord(*KEY, str(tmp_path / "dl" / "data.bin"), DownloadState.RUNNING.value,
+                                            meta))
     mgr.resume_all("alice")
     await asyncio.wait_for(entered.wait(), 30)
+    return mgr, state, meta, data, release
+
+
+async def test_a_logout_while_the_share_is_being_recorded_waits_for_it(tmp_path: Path) -> None:
+    mgr, state, _, data, release = await _held_at_its_share(tmp_path)
     assert state.downloads[KEY].state == DownloadState.RUNNING.value  # not C before its share exists
 
     stopping = asyncio.create_task(mgr.stop_all())  # the logout
@@ -156,20 +162,7 @@ async def test_a_second_start_of_a_running_download_is_a_conflict(tmp_path: Path
 
 
 async def test_leaving_the_group_lets_a_finishing_download_finish_and_fails_a_running_one(tmp_path: Path) -> None:
-    state, catalog, meta, data = _setup(tmp_path)
-    entered, release = asyncio.Event(), asyncio.Event()
-
-    async def adopt(share: ShareRecord) -> None:
-        entered.set()
-        await release.wait()
-        await state.put_share(share)
-
-    mgr = DownloadManager(state, cast(TrackerClient, None), catalog, no_peer_timeout=5.0,
-                          on_complete=adopt, on_change=lambda: None)
-    finishing = DownloadRecord(*KEY, str(tmp_path / "dl" / "data.bin"), DownloadState.RUNNING.value, meta)
-    await state.put_download(finishing)
-    mgr.resume_all("alice")
-    await asyncio.wait_for(entered.wait(), 30)
+    mgr, state, meta, data, release = await _held_at_its_share(tmp_path)
     other_key = ("alice", "lab", "other.bin")  # a download still fetching, with a partial file
     other_target = tmp_path / "dl" / "other.bin"
     await state.put_download(DownloadRecord(*other_key, str(other_target), DownloadState.RUNNING.value, meta))
