@@ -337,11 +337,15 @@ class DownloadManager:
         share = ShareRecord(rec.user_id, rec.group_id, str(final), meta.size, st.st_mtime_ns, meta)
         self._engines.pop(rec.key, None)
         self._stores.pop(rec.key, None)
-        # The share first, then ``C``: a node stopped in between finds the share at its next start
-        # (``_finished_before``); the other order would leave a complete download that nothing serves.
+        # ``C`` shows at once, but on disk the share goes first: a node stopped in between finds the share at its
+        # next start (``_finished_before``); the other order would leave a complete download that nothing serves.
+        # (The first fsync after a big download can wait a second or more for the disk's journal: it must not
+        # hold ``[C]`` back.)
+        done = rec.with_(state=DownloadState.COMPLETE.value, finished_at=time.time(), bytes_by_peer=by_peer,
+                         reason="")
+        self.state.downloads[done.key] = done
         await self._on_complete(share)
-        await self.state.put_download(rec.with_(state=DownloadState.COMPLETE.value, finished_at=time.time(),
-                                                bytes_by_peer=by_peer, reason=""))
+        await self.state.save_downloads()
         self._on_change()
         if self._register is not None:  # after ``C``: an unreachable tracker must not hold the download at 99%
             try:

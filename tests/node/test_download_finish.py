@@ -57,7 +57,10 @@ async def _held_at_its_share(tmp_path: Path) -> tuple[DownloadManager, NodeState
 
 async def test_a_logout_while_the_share_is_being_recorded_waits_for_it(tmp_path: Path) -> None:
     mgr, state, _, data, release = await _held_at_its_share(tmp_path)
-    assert state.downloads[KEY].state == DownloadState.RUNNING.value  # not C before its share exists
+    assert mgr.view(state.downloads[KEY]).state is DownloadState.COMPLETE  # [C] shows at once...
+    on_disk = NodeState(state.data_dir)
+    on_disk.load()
+    assert on_disk.downloads[KEY].state == DownloadState.RUNNING.value  # ...but is saved after its share
 
     stopping = asyncio.create_task(mgr.stop_all())  # the logout
     await asyncio.sleep(0.1)
