@@ -113,30 +113,35 @@ class DownloadManager:
             if rec.user_id == user_id and rec.state == DownloadState.RUNNING.value and rec.key not in self._tasks:
                 self._spawn(rec)
 
+    def _cancel_unless_finishing(self, key: tuple[str, str, str], task: asyncio.Task[None]) -> bool:
+        """Cancel ``task`` unless its download is already finishing (verifying the whole file, moving it into
+        place, recording its share): cancelled then, it could race the rename into place, or leave a complete
+        file that nothing serves (what a logout right after ``[C]`` used to do). Returns whether it was cancelled;
+        the caller waits for the task either way."""
+        if key in self._finishing:
+            return False
+        task.cancel()
+        return True
+
     async def stop_all(self) -> None:
         """Cancel every task (logout, shutdown); their records stay ``D`` so they resume later. A download already
-        finishing is let finish, as ``remove`` lets it: cancelled between its rename into place and its share
-        record, it would be complete with nothing served (what a logout right after ``[C]`` used to do)."""
+        finishing is let finish (``_cancel_unless_finishing``)."""
         me = asyncio.current_task()  # a download task may itself be the one logging out (a 401 at the end)
         tasks = [(key, t) for key, t in self._tasks.items() if t is not me]
         for key, task in tasks:
-            if key not in self._finishing:
-                task.cancel()
+            self._cancel_unless_finishing(key, task)
         for _, task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
     async def fail_group(self, user_id: str, group_id: str, reason: str) -> None:
         """End the user's running downloads from ``group_id`` as ``F`` (access ended), deleting what they left.
-        One already finishing is let finish, as ``remove`` lets it, and stays complete."""
+        One already finishing is let finish (``_cancel_unless_finishing``), and stays complete."""
         for key, task in list(self._tasks.items()):
             if key[0] == user_id and key[1] == group_id:
-                if key in self._finishing:
-                    await asyncio.wait([task])
-                else:
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
+                self._cancel_unless_finishing(key, task)
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
                 rec = self.state.downloads.get(key)
                 if rec is not None and rec.state != DownloadState.COMPLETE.value:
                     await asyncio.to_thread(self._remove_partial, rec)
@@ -151,9 +156,8 @@ class DownloadManager:
             raise NotFound(f"there is no download of {file_name} from {group_id}")
         task = self._tasks.get(key)
         if task is not None:
-            if key not in self._finishing:
-                self._discarding.add(key)
-                task.cancel()
+            if self._cancel_unless_finishing(key, task):
+                self._discarding.add(key)  # before the cancellation reaches the task, on the loop's next turn
             try:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
