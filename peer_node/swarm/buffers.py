@@ -106,8 +106,14 @@ class HeldBuffers:
             self._released_early.discard(index)
             self.pool.give(buf, index if verified else None)
         for other in released:
-            kept = self._held.pop(other, None)
-            if kept is not None:
-                self.pool.give(kept, other)
-            elif other != index:
-                self._released_early.add(other)
+            if other != index or index in self._held:
+                self.release(other)
+
+    def release(self, index: int) -> None:
+        """The whole-file hash is done with held piece ``index``: its buffer goes back to the pool (or, if the
+        news that it is held has not come yet, as soon as it comes)."""
+        kept = self._held.pop(index, None)
+        if kept is not None:
+            self.pool.give(kept, index)
+        else:
+            self._released_early.add(index)

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import random
 import time
 from collections import deque
@@ -37,16 +36,16 @@ from peer_node.swarm.errors import DownloadFailed
 from peer_node.swarm.lookup import HolderLookup
 from peer_node.swarm.peer_link import LinkClosed, PeerLink, PieceJob
 from peer_node.swarm.picker import PiecePicker
-from peer_node.swarm.piece_mask import bitfield_mask, full_mask
+from peer_node.swarm.piece_mask import pieces_we_lack
 from peer_node.swarm.roster import Peer, Roster
 from peer_node.swarm.store import PieceStore, PieceWritten
 from peer_node.swarm.tls import NodeIdentity
-from peer_node.swarm.workers import hash_workers
+from peer_node.swarm.workers import call_from_thread, hash_workers
 from wire.errors import GroupShareError
-from wire.peer_protocol import MAX_REQUESTS_IN_FLIGHT, ProtocolError
+from wire.peer_protocol import ProtocolError
 from wire.peer_session import Geometry
 from wire.pieces import piece_length
-from wire.records import FileMeta, SeederInfo
+from wire.records import FileMeta
 
 __all__ = ["DownloadEngine", "EngineConfig", "EngineProgress", "SwarmSnapshot"]  # the types live in .config
 
@@ -75,10 +74,10 @@ class DownloadEngine:
         self._tasks: set[asyncio.Task[None]] = set()
         self._verifying = 0  # pieces in the writer threads
         self._drained = asyncio.Event()
-        self._receive_limit, hold_limit = pool_limits(self.config.buffer_budget, meta.piece_size)
-        store.limit_held(hold_limit)  # the store decides which pieces to hold, as it hashes
+        self._receive_limit, self._hold_limit = pool_limits(self.config.buffer_budget, meta.piece_size)
+        store.limit_held(self._hold_limit)  # the store decides which pieces to hold, as it hashes
         # Verified pieces stay in their buffers for the piece server only while some peer may ask for them.
-        self.buffers = BufferPool(meta.piece_size, self._receive_limit + hold_limit, lambda: store.watched)
+        self.buffers = BufferPool(meta.piece_size, self._receive_limit + self._hold_limit, lambda: store.watched)
         self._held = HeldBuffers(self.buffers)
         self._samples: deque[tuple[float, int]] = deque(maxlen=12)
         self._last_bytes: dict[PeerLink, int] = {}
@@ -96,6 +95,7 @@ class DownloadEngine:
         tick = max(0.05, min(0.5, cfg.no_peer_timeout / 4))
         self._last_useful = self._last_tick = started = time.monotonic()
         self.store.serve_from(self._in_memory)
+        self.store.limit_held(self._hold_limit, lambda index: call_from_thread(loop, self._on_hashed, index))
         try:
             await self.lookup.refresh()
             while not result.done():
@@ -147,16 +147,10 @@ class DownloadEngine:
     def _connect_more(self) -> None:
         if not self.lookup.token or self._result is None or self._result.done():
             return
-        for peer in self.roster.to_connect(time.monotonic(), self._usefulness):
+        for peer in self.roster.to_connect(time.monotonic(), lambda info: pieces_we_lack(info.pieces, self.store.mask,
+                                                                                          self.meta.piece_count)):
             peer.connecting = True
             self._spawn(self._connect(peer))
-
-    def _usefulness(self, info: SeederInfo) -> int:
-        """How many pieces we lack ``info`` holds (every one for a whole-file seeder). A partial holder with none
-        is still worth a connection: it is downloading too, and what it gets next reaches us by HAVE."""
-        if info.pieces is None:
-            return self.meta.piece_count
-        return (bitfield_mask(info.pieces) & ~self.store.mask & full_mask(self.meta.piece_count)).bit_count()
 
     async def _connect(self, peer: Peer) -> None:
         try:
@@ -171,10 +165,7 @@ class DownloadEngine:
         if self._result is None or self._result.done():
             link.close("download over")
             return
-        blocks_per_piece = math.ceil(self.meta.piece_size / link.block_size)
-        link.session.max_outstanding = MAX_REQUESTS_IN_FLIGHT  # what every server accepts
-        link.max_depth = max(1, min(self.config.max_depth, MAX_REQUESTS_IN_FLIGHT // blocks_per_piece))
-        link.depth = max(1, min(link.max_depth, max(2, math.ceil((4 << 20) / self.meta.piece_size))))
+        link.set_depth_limits(self.meta.piece_size, self.config.max_depth)
         peer.link, peer.seed = link, link.is_seed
         self._last_bytes[link] = 0
         self.picker.add_peer(None if peer.seed else link.mask)
@@ -197,9 +188,7 @@ class DownloadEngine:
             self._last_bytes[link] = link.bytes_received
             if got:
                 link.last_data_at = now
-            link.rate = got / dt if link.rate == 0.0 else 0.7 * link.rate + 0.3 * got / dt
-            want = math.ceil(link.rate * cfg.latency_target / self.meta.piece_size) + 1
-            link.depth = max(1, min(link.max_depth, max(2, want)))
+            link.measure(got / dt, cfg.latency_target, self.meta.piece_size)
             # Stalled: no byte for a while with requests waiting (a peer under an upload limit sends whole blocks
             # seconds apart: a slow request alone says nothing while its bytes keep coming).
             quiet_for = now - max(link.last_data_at, link.connected_at)
@@ -385,6 +374,11 @@ class DownloadEngine:
                 self._backoff(peer, reason)
         self._fill_all()
 
+    def _on_hashed(self, index: int) -> None:
+        """The whole-file hash took held piece ``index`` (in a writer thread, mid-run): its buffer is free."""
+        self._held.release(index)
+        self._fill_all(lazy=True)
+
     def _in_memory(self, index: int) -> memoryview | None:
         """For the piece server (``store.serve_from``): verified piece ``index`` if a buffer still holds it."""
         held = self._held.get(index)
@@ -393,6 +387,7 @@ class DownloadEngine:
     # --- shutdown -------------------------------------------------------------------------------------------
     async def _shutdown(self) -> None:
         self.store.serve_from(None)  # the pool goes with this engine
+        self.store.limit_held(self._hold_limit)
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:

@@ -13,6 +13,7 @@ piece has arrived, when a request was rejected, when the peer announced a piece,
 from __future__ import annotations
 
 import asyncio
+import math
 import ssl
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -256,6 +257,21 @@ class PeerLink(asyncio.BufferedProtocol):
         del self.jobs[job.index]
         for key in job.keys:
             self._blocks.pop(key, None)
+
+    def set_depth_limits(self, piece_size: int, max_depth: int) -> None:
+        """At most ``max_depth`` pieces in flight, fewer if their blocks would pass the request cap every server
+        accepts; start with about 4 MiB in flight (at least 2 pieces)."""
+        self.session.max_outstanding = MAX_REQUESTS_IN_FLIGHT
+        blocks_per_piece = math.ceil(piece_size / self.block_size)
+        self.max_depth = max(1, min(max_depth, MAX_REQUESTS_IN_FLIGHT // blocks_per_piece))
+        self.depth = max(1, min(self.max_depth, max(2, math.ceil((4 << 20) / piece_size))))
+
+    def measure(self, rate: float, latency_target: float, piece_size: int) -> None:
+        """Fold the latest ``rate`` (bytes/s) into the smoothed one, and keep ``latency_target`` seconds of it in
+        flight (at least 2 pieces, at most ``max_depth``)."""
+        self.rate = rate if self.rate == 0.0 else 0.7 * self.rate + 0.3 * rate
+        want = math.ceil(self.rate * latency_target / piece_size) + 1
+        self.depth = max(1, min(self.max_depth, max(2, want)))
 
     @property
     def in_flight(self) -> int:

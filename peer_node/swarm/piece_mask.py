@@ -33,6 +33,15 @@ def full_mask(count: int) -> int:
     return (1 << count) - 1
 
 
+def pieces_we_lack(holder_bits: bytes | None, have: int, count: int) -> int:
+    """How many of the pieces we lack (not in ``have``) a holder with wire bitfield ``holder_bits`` has: all of
+    them for a whole-file seeder (None). The roster tries the most useful first; a partial holder with none is
+    still worth a connection: it is downloading too, and what it gets next reaches us by HAVE."""
+    if holder_bits is None:
+        return count
+    return (bitfield_mask(holder_bits) & ~have & full_mask(count)).bit_count()
+
+
 def lowest_bit(mask: int) -> int:
     """The lowest piece in a non-empty mask (``mask & -mask`` keeps only that bit)."""
     return (mask & -mask).bit_length() - 1

@@ -9,11 +9,14 @@ hashing, so on two cores one writer thread waited while the other read back and 
 
 A later piece is taken from memory when its writer was allowed to *hold* it (``may_hold``): its buffer is then
 kept here, untouched, until the prefix reaches it, and handed back through the ``released`` list of whichever
-``add`` call hashed it. Otherwise the piece is read back from the file with ``read_back``. The
-caller bounds how many buffers may be held at once, so memory stays bounded. Each ``add`` reads back only a few
-pieces (enough to clear the backlog by the last piece), so no writer thread is tied up for a long run while new
-pieces queue; ``drain`` hashes whatever is left at the end. The picker takes the lowest piece it can, so pieces
-mostly arrive near the prefix; a resumed download's earlier pieces are read back once the prefix reaches them.
+``add`` call hashed it, or at once through ``on_hashed`` if the caller set it. A run over a few dozen held pieces
+takes tens of milliseconds; buffers that came back only at its end left a downloader's links with nothing to
+receive into meanwhile (a 1 GiB swarm with TLS had 26-31 of its 32 buffers out so at times). Otherwise the piece
+is read back from the file with ``read_back``. The caller bounds how many buffers may be held at once, so memory
+stays bounded. Each ``add`` reads back only a few pieces (enough to clear the backlog by the last piece), so no
+writer thread is tied up for a long run while new pieces queue; ``drain`` hashes whatever is left at the end. The
+picker takes the lowest piece it can, so pieces mostly arrive near the prefix; a resumed download's earlier pieces
+are read back once the prefix reaches them.
 """
 
 from __future__ import annotations
@@ -38,6 +41,9 @@ class PrefixHash:
         self.count = count
         self.reads_per_add, self.hold_reach = reads_per_add, hold_reach
         self.max_held = max_held  # buffers held at once (None: no bound); the caller's memory, so its call
+        # Called in the hashing thread with each held piece as soon as it is hashed (its buffer is free again),
+        # instead of listing it in ``released``; None: ``released`` only.
+        self.on_hashed: Callable[[int], None] | None = None
         self._read_back = read_back
         self._lock = threading.Lock()
         self._hash = hashlib.sha256()
@@ -53,6 +59,7 @@ class PrefixHash:
         A piece is held only within ``hold_reach`` of the prefix (one far ahead would wait for the whole
         download) and among the ``max_held`` nearest the prefix. Thread-safe."""
         released: list[int] = []
+        from_held = False
         with self._lock:
             if index < self._next or index in self._written or (self._busy and index == self._next):
                 return Added(False, ())  # a duplicate (endgame): counted already (a hasher works on _next)
@@ -66,13 +73,13 @@ class PrefixHash:
                     self._held[index] = data
                 if self._busy or self._next not in self._written:
                     return Added(held, tuple(released))
-                index, data = self._take_next(released)  # written before: left over, or a resumed download
+                index, data, from_held = self._take_next()  # written before: left over, or a resumed download
             self._busy = True
             # Spread the read-backs over the pieces still to come, so the backlog is gone when the last one is.
             backlog = len(self._written) - len(self._held) + (data is None)
             to_come = self.count - self._next - len(self._written)
             reads = max(self.reads_per_add, -(-backlog // max(1, to_come)))
-        return Added(held, self._hash_run(index, data, released, reads))
+        return Added(held, self._hash_run(index, data, from_held, released, reads))
 
     def _room_for(self, index: int, released: list[int]) -> bool:
         """Whether piece ``index`` may be held (call with the lock): while fewer than ``max_held`` are, or in
@@ -95,19 +102,19 @@ class PrefixHash:
         with self._lock:
             if self._busy or self._next not in self._written:
                 return
-            index, data = self._take_next(released)
+            index, data, from_held = self._take_next()
             self._busy = True
-        self._hash_run(index, data, released, None)
+        self._hash_run(index, data, from_held, released, None)
 
-    def _take_next(self, released: list[int]) -> tuple[int, Data | None]:
+    def _take_next(self) -> tuple[int, Data | None, bool]:
+        """The next piece for the hash: its index, its held memory (None: read it back), whether it was held."""
         index = self._next
         self._written.discard(index)
         data = self._held.pop(index, None)
-        if data is not None:
-            released.append(index)
-        return index, data
+        return index, data, data is not None
 
-    def _hash_run(self, index: int, data: Data | None, released: list[int], reads: int | None) -> tuple[int, ...]:
+    def _hash_run(self, index: int, data: Data | None, from_held: bool, released: list[int],
+                  reads: int | None) -> tuple[int, ...]:
         """Hash from ``index`` on while pieces are there. With ``reads`` set, stop before a read-back past that
         many: the rest is left for later calls, so no writer thread is tied up for a long run of read-backs
         while pieces queue up (a download that started mid-file reads back half the file once it wraps round)."""
@@ -119,13 +126,19 @@ class PrefixHash:
                     self.read_backs += 1
                     data = self._read_back(index)
                 self._hash.update(data)
+                if from_held:  # its buffer is free
+                    on_hashed = self.on_hashed
+                    if on_hashed is None:
+                        released.append(index)
+                    else:
+                        on_hashed(index)
                 with self._lock:
                     self._next = index + 1
                     if self._next not in self._written or (
                             reads is not None and reads <= 0 and self._next not in self._held):
                         self._busy = False
                         return tuple(released)
-                    index, data = self._take_next(released)
+                    index, data, from_held = self._take_next()
         except BaseException:
             with self._lock:
                 self._busy = False  # the piece is lost to the stream: ``digest`` stays None, the caller rehashes

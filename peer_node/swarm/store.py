@@ -210,9 +210,12 @@ class PieceStore:
         added = self._prefix.add(index, data, may_hold=may_hold)
         return PieceWritten(True, added.held, added.released)
 
-    def limit_held(self, count: int) -> None:
-        """At most ``count`` pieces held by ``write_piece`` at once (the caller's buffers: its memory bound)."""
+    def limit_held(self, count: int, on_hashed: Callable[[int], None] | None = None) -> None:
+        """At most ``count`` pieces held by ``write_piece`` at once (the caller's buffers: its memory bound).
+        ``on_hashed(index)``, called in a writer thread: held piece ``index`` is free again, reported at once
+        rather than in the ``released`` of the ``write_piece`` call that hashed it (see ``prefix_hash``)."""
         self._prefix.max_held = count
+        self._prefix.on_hashed = on_hashed
 
     def serve_from(self, lookup: Callable[[int], memoryview | None] | None) -> None:
         """On the loop: ``lookup(index)`` finds verified pieces still whole in a download's memory (the engine's

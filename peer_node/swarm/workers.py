@@ -42,8 +42,13 @@ class Workers:
                 result = fn(*args)
             except Exception as exc:  # handed to the loop, which decides; the worker lives on
                 error = exc
-            with contextlib.suppress(RuntimeError):  # the loop is gone (shutting down): nobody to tell
-                loop.call_soon_threadsafe(done, result, error)
+            call_from_thread(loop, done, result, error)
+
+
+def call_from_thread(loop: asyncio.AbstractEventLoop, callback: Callable[..., Any], *args: Any) -> None:
+    """``callback(*args)`` on ``loop``, from another thread; nothing if the loop is gone (shutting down)."""
+    with contextlib.suppress(RuntimeError):
+        loop.call_soon_threadsafe(callback, *args)
 
 
 _WORKERS: list[Workers] = []

@@ -34,6 +34,23 @@ def test_a_release_that_comes_before_the_hold_still_frees_the_buffer() -> None:
     assert len(held) == 0 and pool.in_use == 0
 
 
+def test_a_release_from_the_hashing_thread_frees_a_held_buffer_at_once() -> None:
+    pool = BufferPool(4096, 4)
+    held = HeldBuffers(pool)
+    buf = take(pool)
+    held.settle(3, buf, True, ())
+    held.release(3)
+    assert len(held) == 0 and pool.in_use == 0 and pool.cached(3) is buf  # still piece 3, for the piece server
+
+
+def test_a_release_from_the_hashing_thread_before_the_hold_is_known_still_frees_it() -> None:
+    pool = BufferPool(4096, 4)
+    held = HeldBuffers(pool)
+    held.release(5)  # the hash took piece 5 before the callback of the thread that wrote it ran
+    held.settle(5, take(pool), True, ())
+    assert len(held) == 0 and pool.in_use == 0
+
+
 def test_a_piece_held_and_released_in_one_call_is_not_kept() -> None:
     pool = BufferPool(4096, 2)
     held = HeldBuffers(pool)

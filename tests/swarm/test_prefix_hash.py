@@ -49,6 +49,21 @@ def test_held_pieces_are_hashed_from_memory_and_released_once() -> None:
     assert prefix.digest() == whole(pieces) and prefix.read_backs == 1
 
 
+def test_with_on_hashed_each_held_piece_is_handed_back_as_soon_as_it_is_hashed() -> None:
+    # Not at the end of the run: the downloader's links wait for those buffers (see the module doc).
+    pieces = pieces_of(6)
+    prefix = PrefixHash(6, (), lambda i: bytearray(pieces[i]))
+    reported: list[tuple[int, tuple[int, ...]]] = []
+    prefix.on_hashed = lambda i: reported.append((i, tuple(sorted(prefix.held()))))
+    for i in (3, 1, 2):
+        assert prefix.add(i, bytearray(pieces[i]), may_hold=True).held
+    assert prefix.add(0, bytearray(pieces[0]), may_hold=True).released == ()  # reported one by one instead
+    assert reported == [(1, (2, 3)), (2, (3,)), (3, ())]  # each while the later ones were still waiting
+    assert not prefix.add(5, bytearray(pieces[5])).held
+    prefix.add(4, bytearray(pieces[4]))
+    assert prefix.digest() == whole(pieces) and len(reported) == 3  # 4 and 5 were never held: nothing to report
+
+
 def test_no_more_pieces_are_held_than_the_caller_allows() -> None:
     pieces = pieces_of(6)
     prefix = PrefixHash(6, (), lambda i: bytearray(pieces[i]), max_held=2)
