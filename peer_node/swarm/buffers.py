@@ -106,7 +106,7 @@ class HeldBuffers:
             self._released_early.discard(index)
             self.pool.give(buf, index if verified else None)
         for other in released:
-            if other != index or index in self._held:
+            if other != index or index in self._held:  # its own piece, if not kept, went back just above
                 self.release(other)
 
     def release(self, index: int) -> None:
