@@ -142,10 +142,9 @@ async def preload(port: int, work: Path, peers: int, files: int, concurrency: in
         async def share(k_u: tuple[int, str]) -> None:
             k, u = k_u
             sha = hashlib.sha256(f"file {k}".encode()).hexdigest()
-            piece = hashlib.sha256(f"piece {k}".encode()).hexdigest()
-            await api.call("POST", f"/groups/{group_of[u]}/files", op({
+            await api.call("POST", f"/groups/{group_of[u]}/files", op({  # one piece: its hash is the file's
                 "file_name": f"file{k}.bin", "size": 1000, "piece_size": 524288, "sha256": sha,
-                "piece_hashes": [piece]}), tokens[u])
+                "piece_hashes": [sha]}), tokens[u])
             holding.setdefault(u, sha)
 
         await _gather(list(enumerate(sharers)), share)

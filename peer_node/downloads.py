@@ -334,9 +334,8 @@ class DownloadManager:
         by_peer = dict(engine.progress().bytes_by_peer)
         self._finishing.add(rec.key)
         final = await store.finish(Path(rec.destination))
-        log.info("downloaded %s/%s: %d bytes from %d peers in %d requests; %d pieces read back for the whole-file "
-                 "hash, %d failed their hash", rec.group_id, rec.file_name, meta.size, len(by_peer),
-                 engine.requests_sent, store.read_backs, engine.hash_failures)
+        log.info("downloaded %s/%s: %d bytes from %d peers in %d requests; %d pieces failed their hash",
+                 rec.group_id, rec.file_name, meta.size, len(by_peer), engine.requests_sent, engine.hash_failures)
         st = await asyncio.to_thread(os.stat, final)
         share = ShareRecord(rec.user_id, rec.group_id, str(final), meta.size, st.st_mtime_ns, meta)
         self._engines.pop(rec.key, None)

@@ -13,7 +13,7 @@ from typing import Any
 
 from wire.errors import BadInput
 from wire.names import check_file_name, check_id
-from wire.pieces import MAX_FILE_SIZE, is_valid_piece_size, piece_count
+from wire.pieces import MAX_FILE_SIZE, is_valid_piece_size, lists_its_digest, piece_count
 
 _SHA256_RE = re.compile(r"[0-9a-f]{64}")
 
@@ -32,7 +32,7 @@ class FileMeta:
     size: int
     piece_size: int
     sha256: str  # hex of the whole file
-    piece_hashes: tuple[bytes, ...]  # 32-byte digests (wire.pieces.piece_digest), one per piece
+    piece_hashes: tuple[bytes, ...]  # 32 bytes a piece: SHA-256 chaining values, the last the digest (wire.pieces)
 
     @property
     def piece_count(self) -> int:
@@ -57,7 +57,11 @@ class FileMeta:
         if not isinstance(hashes, list) or len(hashes) != piece_count(size, piece_size):
             raise BadInput(f"piece_hashes must list {piece_count(size, piece_size)} piece digests for this size")
         digests = tuple(bytes.fromhex(check_sha256(h, "piece hash")) for h in hashes)
-        return cls(name, size, piece_size, check_sha256(data.get("sha256")), digests)
+        sha256 = check_sha256(data.get("sha256"))
+        if not lists_its_digest(digests, sha256):
+            raise BadInput("the last piece hash must be the file's sha256 (see wire.pieces); an empty file's sha256 "
+                           "is that of no bytes")
+        return cls(name, size, piece_size, sha256, digests)
 
 
 ALL_PIECES = "all"

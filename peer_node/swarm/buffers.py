@@ -1,5 +1,11 @@
 """Piece buffers, reused: the one place a download's memory grows, so the one place it is bounded.
 
+A buffer is out while its piece is received, then while it is verified and written; after that it goes back to the
+pool. Nothing else keeps one: each piece is verified on its own against the SHA-256 chain, so no whole-file hash
+waits for pieces in memory and no piece is read back from the file (until the chain, a streamed whole-file hash
+kept out-of-order pieces in extra buffers, or read them back: ~0.9 CPU-s per GiB and the read-back traffic). A
+buffer given back still holds its verified piece, for the piece server (``BufferPool.cached``).
+
 Each buffer is its own anonymous ``mmap``, so it starts on a page boundary: the store can then write a piece
 with ``O_DIRECT`` (see ``store``), which needs aligned memory.
 """
@@ -11,21 +17,12 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 
-def pool_limits(budget: int, piece_size: int) -> tuple[int, int]:
-    """How many piece buffers a download may fill from the network at once, and how many more may hold verified
-    pieces the whole-file hash has not reached yet.
-
-    Receiving: up to ``budget`` bytes; big pieces may take up to 4x that for 8 buffers, enough to keep two peers
-    busy while pieces are hashed (an 8 GiB file has 8 MiB pieces: 64 MiB). Holding: a verified piece past a gap
-    in the hash keeps its buffer until the hash reaches it (no read-back from the file), in buffers of its own
-    so receiving never waits for them, as many as keep the pool within twice the budget (at least one). With
-    three seeders about 48 pieces are in flight, so pieces arrive up to that far out of order; a quarter of the
-    budget (8 pieces of 1 MiB) sent 95% of them back to the disk, 32 sent almost none (1 GiB swarm, TLS off:
-    620-650 -> 770-850 MB/s).
-    """
+def receive_buffers(budget: int, piece_size: int) -> int:
+    """How many piece buffers a download may have, all of them filled from the network and then verified and
+    written: up to ``budget`` bytes; big pieces may take up to 4x that for 8 buffers, enough to keep two peers
+    busy while pieces are verified (an 8 GiB file has 8 MiB pieces: 64 MiB); never fewer than two."""
     size = max(1, piece_size)
-    receive = max(2, budget // size, min(8, 4 * budget // size))
-    return receive, max(1, (2 * budget - receive * size) // size)
+    return max(2, budget // size, min(8, 4 * budget // size))
 
 
 class BufferPool:
@@ -75,45 +72,3 @@ class BufferPool:
     def cached(self, piece: int) -> memoryview | None:
         """The buffer still holding verified piece ``piece``, if any (valid until the next ``take``)."""
         return self._pieces.get(piece)
-
-
-class HeldBuffers:
-    """The pool's buffers the whole-file hash keeps (``PieceStore.write_piece`` said ``held``) until it hands them
-    back (``released``). The two news come from different writer threads through the event loop, in either
-    order: a piece may be released by another thread's call before the callback saying it is held has run.
-    That is remembered, so the buffer goes back to the pool either way instead of staying out of it for good."""
-
-    def __init__(self, pool: BufferPool) -> None:
-        self.pool = pool
-        self._held: dict[int, memoryview] = {}
-        self._released_early: set[int] = set()
-
-    def __len__(self) -> int:
-        return len(self._held)
-
-    def get(self, index: int) -> memoryview | None:
-        """The buffer holding verified piece ``index`` while the hash keeps it."""
-        return self._held.get(index)
-
-    def settle(self, index: int, buf: memoryview, held: bool, released: tuple[int, ...], *,
-               verified: bool = True) -> None:
-        """After piece ``index`` (in ``buf``) was written: keep ``buf`` if ``held``, and give back the buffers
-        of the ``released`` pieces (each with its piece: see ``BufferPool.cached``). ``verified`` false: ``buf``
-        failed its hash, and goes back as holding nothing."""
-        if held and index not in self._released_early:
-            self._held[index] = buf
-        else:
-            self._released_early.discard(index)
-            self.pool.give(buf, index if verified else None)
-        for other in released:
-            if other != index or index in self._held:  # its own piece, if not kept, went back just above
-                self.release(other)
-
-    def release(self, index: int) -> None:
-        """The whole-file hash is done with held piece ``index``: its buffer goes back to the pool (or, if the
-        news that it is held has not come yet, as soon as it comes)."""
-        kept = self._held.pop(index, None)
-        if kept is not None:
-            self.pool.give(kept, index)
-        else:
-            self._released_early.add(index)

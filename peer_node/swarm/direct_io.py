@@ -8,7 +8,7 @@ crowd of 8 downloads fills 2 GiB of fresh page cache, which was a third of its C
 written past the cache leaves the cache to what the user reads, as libtorrent's ``disable_os_cache`` does.
 
 So a download's pieces are written with ``O_DIRECT`` whenever memory, offset and length are aligned, and read
-back (for the whole-file hash, or to serve them) the same way: they never were in the page cache. A file the user
+(to serve them) the same way: they never were in the page cache. A file the user
 shared is read through the cache as before: it was just hashed, so its pages are likely there. (Asking the cache
 first with ``RWF_NOWAIT`` does not work: on a miss the kernel starts readahead anyway and returns EAGAIN, so the
 cache fills all the same.) Anything unaligned, or a filesystem that refuses, goes through the page cache.

@@ -1,22 +1,23 @@
 """One download: many peers in parallel, every piece verified, bounded memory, no hanging.
 
-Theory of operation: the engine asks ``swarm_source`` (the node's tracker client) for a token and the peers
-holding the file, at start, every ``refresh_interval`` and sooner while a crowd downloads or a seeder refuses a
-piece none of our links has (``lookup``), so peers that join later are used. It keeps up to ``max_peers``
-``PeerLink``s (whom to try and when: ``roster``). Work is driven by callbacks, not by a task per peer: whenever a
-link has room (fewer pieces in flight than its ``depth``) and a piece buffer is free, the pure ``PiecePicker``
-names a piece (rarest first, the lowest-numbered among equals, so the whole-file hash streams from memory) and the
-link requests all its blocks. When a piece's last byte lands in its buffer the link calls back; the piece-hash
-check and the write run in the verify threads (``workers``; BLAKE3 and the write release the GIL), and the link is
-refilled at once so the pipe never drains while hashing. A good piece is marked in the store (served at once to
-other peers, saved for resuming) and reported through ``on_piece``; a bad one gives its sender a strike (dropped
-for this download after ``max_piece_failures_per_peer``) and goes back to the picker. A lost link gives back only
-its in-flight pieces and is retried later with backoff. Each link's depth follows its measured speed (enough bytes
-in flight to cover ``latency_target`` seconds). Memory is bounded by the buffer pool: ``buffer_budget`` bytes of
-piece buffers for receiving and as much again for pieces the whole-file hash has not reached yet, reused
-(``buffers.pool_limits``). While a peer is connected to fetch from us, a verified piece stays in its buffer until
-the pool needs it, and the piece server sends it from there (``store.serve_from``). With no usable peer for
-``no_peer_timeout`` seconds the download fails rather than hangs.
+Theory of operation: the engine asks ``swarm_source`` (the node's tracker client) for a token and the peers holding
+the file, at start, every ``refresh_interval`` and sooner while a crowd downloads or a seeder refuses a piece none
+of our links has (``lookup``), so peers that join later are used. It keeps up to ``max_peers`` ``PeerLink``s (whom
+to try and when: ``roster``). Work is driven by callbacks, not by a task per peer: whenever a link has room (fewer
+pieces in flight than its ``depth``) and a piece buffer is free, the pure ``PiecePicker`` names a piece (rarest
+first, the lowest-numbered among equals: the file fills front to back) and the link requests all its blocks. When a
+piece's last byte lands in its buffer the link calls back; the check against the SHA-256 chain and the write run in
+the verify threads (``workers``; the SHA-256 and the write release the GIL), and the link is refilled at once so the
+pipe never drains while hashing. The chain ends in the whole file's SHA-256, so once every piece passed the file is
+verified: nothing is hashed again or read back. A good piece is marked in the store (served at once to other peers,
+saved for resuming) and reported through ``on_piece``; a bad one gives its sender a strike (dropped for this
+download after ``max_piece_failures_per_peer``) and goes back to the picker. A lost link gives back only its
+in-flight pieces and is retried later with backoff. Each link's depth follows its measured speed (enough bytes in
+flight to cover ``latency_target`` seconds). Memory is bounded by the buffer pool: ``buffer_budget`` bytes of piece
+buffers, reused, each out only while its piece is received, verified and written (``buffers.receive_buffers``).
+While a peer is connected to fetch from us, a verified piece stays in its buffer until the pool needs it, and the
+piece server sends it from there (``store.serve_from``). With no usable peer for ``no_peer_timeout`` seconds the
+download fails rather than hangs.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from peer_node.swarm.buffers import BufferPool, HeldBuffers, pool_limits
+from peer_node.swarm.buffers import BufferPool, receive_buffers
 from peer_node.swarm.config import EngineConfig, EngineProgress, SwarmSnapshot
 from peer_node.swarm.crowd import SeedRefusals
 from peer_node.swarm.errors import DownloadFailed
@@ -38,9 +39,9 @@ from peer_node.swarm.peer_link import LinkClosed, PeerLink, PieceJob
 from peer_node.swarm.picker import PiecePicker
 from peer_node.swarm.piece_mask import pieces_we_lack
 from peer_node.swarm.roster import Peer, Roster
-from peer_node.swarm.store import PieceStore, PieceWritten
+from peer_node.swarm.store import PieceStore
 from peer_node.swarm.tls import NodeIdentity
-from peer_node.swarm.workers import call_from_thread, hash_workers
+from peer_node.swarm.workers import hash_workers
 from wire.errors import GroupShareError
 from wire.peer_protocol import ProtocolError
 from wire.peer_session import Geometry
@@ -74,11 +75,9 @@ class DownloadEngine:
         self._tasks: set[asyncio.Task[None]] = set()
         self._verifying = 0  # pieces in the writer threads
         self._drained = asyncio.Event()
-        self._receive_limit, self._hold_limit = pool_limits(self.config.buffer_budget, meta.piece_size)
-        store.limit_held(self._hold_limit)  # the store decides which pieces to hold, as it hashes
         # Verified pieces stay in their buffers for the piece server only while some peer may ask for them.
-        self.buffers = BufferPool(meta.piece_size, self._receive_limit + self._hold_limit, lambda: store.watched)
-        self._held = HeldBuffers(self.buffers)
+        self.buffers = BufferPool(meta.piece_size, receive_buffers(self.config.buffer_budget, meta.piece_size),
+                                  lambda: store.watched)
         self._samples: deque[tuple[float, int]] = deque(maxlen=12)
         self._last_bytes: dict[PeerLink, int] = {}
         self._result: asyncio.Future[None] | None = None
@@ -89,13 +88,11 @@ class DownloadEngine:
         """Return once every piece is verified and written; raise DownloadFailed when hopeless."""
         if self.picker.complete:
             return
-        loop = asyncio.get_running_loop()
-        self._result = result = loop.create_future()
+        self._result = result = asyncio.get_running_loop().create_future()
         cfg = self.config
         tick = max(0.05, min(0.5, cfg.no_peer_timeout / 4))
         self._last_useful = self._last_tick = started = time.monotonic()
-        self.store.serve_from(self._in_memory)
-        self.store.limit_held(self._hold_limit, lambda index: call_from_thread(loop, self._on_hashed, index))
+        self.store.serve_from(self.buffers.cached)  # verified pieces still in a buffer go out from memory
         try:
             await self.lookup.refresh()
             while not result.done():
@@ -245,7 +242,7 @@ class DownloadEngine:
         max_availability = self._seed_links() if seed and self._partial_links_serving() else None
         try:
             while link.in_flight < link.depth:
-                buf = self.buffers.take() if self.buffers.in_use - len(self._held) < self._receive_limit else None
+                buf = self.buffers.take()  # None: every buffer is receiving or being written
                 if buf is None:
                     return
                 index = self.picker.pick(mask, link.jobs.keys(), max_availability)
@@ -278,25 +275,22 @@ class DownloadEngine:
             return
         self.picker.arrived_whole(job.index)
         self._verifying += 1
-        hash_workers().submit(asyncio.get_running_loop(), self.store.write_piece, (job.index, job.view, True),
+        hash_workers().submit(asyncio.get_running_loop(), self.store.verify_and_write, (job.index, job.view),
                               lambda written, error: self._on_verified(job, written, error))
         self._fill(link, lazy=True)
 
-    def _on_verified(self, job: PieceJob, written: PieceWritten | None,
-                     error: BaseException | None) -> None:
+    def _on_verified(self, job: PieceJob, written: bool | None, error: BaseException | None) -> None:
         self._verifying -= 1
         if self._verifying == 0:
             self._drained.set()
         self.store.release()
-        if written is None:
-            self.buffers.give(job.buffer)
-        else:
-            self._held.settle(job.index, job.buffer, written.held, written.released, verified=written.ok)
+        # The buffer is free again; a good piece stays in it for the piece server (``BufferPool.cached``).
+        self.buffers.give(job.buffer, job.index if written else None)
         if error is not None or written is None:
             self._fail(f"cannot write the file: {error}")
             return
         peer = self.roster.get(job.link.addr)
-        if written.ok:
+        if written:
             if self._piece_verified(job, peer):
                 return  # the download is complete: nothing more to ask for
         else:
@@ -374,20 +368,9 @@ class DownloadEngine:
                 self._backoff(peer, reason)
         self._fill_all()
 
-    def _on_hashed(self, index: int) -> None:
-        """The whole-file hash took held piece ``index`` (in a writer thread, mid-run): its buffer is free."""
-        self._held.release(index)
-        self._fill_all(lazy=True)
-
-    def _in_memory(self, index: int) -> memoryview | None:
-        """For the piece server (``store.serve_from``): verified piece ``index`` if a buffer still holds it."""
-        held = self._held.get(index)
-        return held if held is not None else self.buffers.cached(index)
-
     # --- shutdown -------------------------------------------------------------------------------------------
     async def _shutdown(self) -> None:
         self.store.serve_from(None)  # the pool goes with this engine
-        self.store.limit_held(self._hold_limit)
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:

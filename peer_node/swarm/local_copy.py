@@ -5,12 +5,11 @@ from another group where the same bytes are listed, would otherwise wait for som
 with "no seeder reachable" while the file sits on their own disk (the tracker lists them as its only seeder). The
 catalog finds a complete copy by the file's SHA-256, so the copy is taken from disk instead.
 
-Nothing is trusted because it is local: each piece goes through the same ``PieceStore.write_piece`` as a piece
-from a peer (BLAKE3 against the listed digest, then the write and the whole-file SHA-256), so a shared file edited
-since it was shared gives only its unchanged pieces, and the engine fetches the rest from peers. One piece at a
-time in a worker thread, recorded on the loop as it lands: the download's progress, its HAVEs to peers and its
-saved state move as they do for pieces from the network, and cancelling the download stops the copy between two
-pieces.
+Nothing is trusted because it is local: each piece goes through the same ``PieceStore.verify_and_write`` as a piece
+from a peer (checked against the listed SHA-256 chain, then written), so a shared file edited since it was shared
+gives only its unchanged pieces, and the engine fetches the rest from peers. One piece at a time in a worker thread,
+recorded on the loop as it lands: the download's progress, its HAVEs to peers and its saved state move as they do
+for pieces from the network, and cancelling the download stops the copy between two pieces.
 """
 
 from __future__ import annotations
@@ -67,4 +66,4 @@ def _copy_piece(source: PieceStore, target: PieceStore, index: int, buffer: memo
     length = min(meta.piece_size, meta.size - index * meta.piece_size)
     view = buffer[:length]
     got = source.read_block(view, index * meta.piece_size)
-    return got == length and target.write_piece(index, view).ok
+    return got == length and target.verify_and_write(index, view)

@@ -1,16 +1,16 @@
 """Which piece to ask a peer for next: rarest first, lowest among equals, duplicates only in the endgame (pure).
 
 Theory of operation: every piece is *missing*, *in flight* (with a count of peers fetching it) or *done*. Missing
-pieces sit in buckets by availability (how many connected peers have them); a bucket is a list plus a position
-map (a uniform random choice for a peer holding everything) and an int mask of the same pieces (``piece_mask``:
-bit i = piece i). A peer's pieces are a mask too, or None for a whole-file seeder. Moving a piece between buckets
-is O(1) list work plus a bit set and cleared. A pick goes through the buckets from the rarest up; in each, the
-pieces this peer can serve are ``bucket_mask & peer_mask``, a few big-int operations whatever the piece count
-(no Python call per piece). From the first bucket where that is not empty it takes the lowest-numbered piece
-near the front of what is missing (with a ``window``: the file fills front to back, as the whole-file hash
-wants), else a random one. When no missing piece is left that the peer has, the download is in its endgame: the
-peer may get a piece already in flight elsewhere (fewest fetchers first, at most ``max_duplicates`` fetchers),
-and whoever delivers first wins; the caller cancels the others. No I/O and no clock: the engine feeds it events.
+pieces sit in buckets by availability (how many connected peers have them); a bucket is a list plus a position map
+(a uniform random choice for a peer holding everything) and an int mask of the same pieces (``piece_mask``: bit i =
+piece i). A peer's pieces are a mask too, or None for a whole-file seeder. Moving a piece between buckets is O(1)
+list work plus a bit set and cleared. A pick goes through the buckets from the rarest up; in each, the pieces this
+peer can serve are ``bucket_mask & peer_mask``, a few big-int operations whatever the piece count (no Python call
+per piece). From the first bucket where that is not empty it takes the lowest-numbered piece near the front of what
+is missing (with a ``window``: the file fills front to back), else a random one. When no missing piece is left that
+the peer has, the download is in its endgame: the peer may get a piece already in flight elsewhere (fewest fetchers
+first, at most ``max_duplicates`` fetchers), and whoever delivers first wins; the caller cancels the others. No I/O
+and no clock: the engine feeds it events.
 """
 
 from __future__ import annotations
@@ -156,10 +156,11 @@ class PiecePicker:
         bucket holds at most ``window`` pieces or that piece lies within ``8 * window + 64`` of the first missing
         piece; None sends the caller to a random pick. That bound once capped a per-piece scan's cost; masks make
         it free, but it is kept so that picks stay what they were (a change of policy would want a crowd bench).
-        Lowest, not random among the first ``window`` such pieces as before: the whole-file SHA-256 is streamed
-        in file order, and a piece left behind holds it up (random among 32, a piece waited about 32 picks, and
-        most pieces were read back from disk instead of hashed from memory). A crowd's downloaders still spread
-        out: rarest first, and the seeder refuses a piece it just gave one of them to the others (``crowd``)."""
+        Lowest, not random among the first ``window`` such pieces: chosen when the downloader streamed a
+        whole-file SHA-256 in file order, which a piece left behind held up; each piece now checks alone (the
+        SHA-256 chain), and the order is kept as it was (a change of policy would want a crowd bench). A crowd's
+        downloaders still spread out: rarest first, and the seeder refuses a piece it just gave one of them to
+        the others (``crowd``)."""
         index = lowest_bit(servable)
         if bucket_size <= self.window:
             return index

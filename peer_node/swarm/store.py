@@ -3,23 +3,22 @@
 Theory of operation: a *complete* store wraps a shared file opened read-only; it claims every piece and verifies
 nothing at open (the file was hashed when shared; a downloader verifies what it receives). A *partial* store wraps
 the temporary file of a download: it is sized with ``ftruncate`` (sparse, so an 8 GiB download costs no memory
-on tmpfs), pieces are hashed and written at their offset with ``os.pwrite`` by ``verify_and_write`` in a worker
+on tmpfs), pieces are verified and written at their offset with ``os.pwrite`` by ``verify_and_write`` in a worker
 thread, and the event loop then records them with ``mark_verified``. The verified bitfield goes to a small JSON
 state file (``state_file``), debounced (at most one write per ``SAVE_DELAY``) and written in a thread: a killed
-node loses at most the last fraction of a second of pieces, never claims a piece it has not written. The writer
-threads also stream the whole-file SHA-256 over the contiguous written prefix (from the piece buffer in hand, or
-by ``pread`` for pieces written earlier out of order), so the whole-file check costs no extra pass at the end in
-the usual case. ``finish`` compares it (re-reading the whole file only if the streamed hash is incomplete or
-wrong) and moves the file into place without ever overwriting; the store then keeps serving the same inode from
-its final path.
+node loses at most the last fraction of a second of pieces, never claims a piece it has not written. Each piece is
+checked against the listed SHA-256 chain (``wire.pieces.piece_matches``) before it is written, and the chain
+ends in the whole file's SHA-256, so a file whose every piece passed is the file the sharer listed: ``finish``
+reads nothing again, it only moves the file into place without ever overwriting, and the store then keeps
+serving the same inode from its final path.
 
-A download's pieces are written and read back past the page cache (``direct_io``, when the filesystem allows
-it; the engine's and the server's buffers are page-aligned): a new page in the cache was the dearest thing a
-download touched here, and a download's pages are not what the user's cache is for. A shared file is read
+A download's pieces are written, and read to be served, past the page cache (``direct_io``, when the filesystem
+allows it; the engine's and the server's buffers are page-aligned): a new page in the cache was the dearest thing
+a download touched here, and a download's pages are not what the user's cache is for. A shared file is read
 through the cache.
 
-Readers (the piece server's sendfile and ``read_block``, the engine's writer threads) hold the file descriptor through
-``acquire``/``release`` so that ``close`` never pulls a descriptor out from under a system call.
+Readers and writers (the piece server's sendfile and ``read_block``, the engine's writer threads) hold the file
+descriptor through ``acquire``/``release`` so that ``close`` never pulls a descriptor out from under a system call.
 """
 
 from __future__ import annotations
@@ -28,36 +27,22 @@ import asyncio
 import contextlib
 import io
 import logging
-import mmap
 import os
 import stat
-import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from peer_node.swarm.direct_io import open_direct, read_at, write_at
 from peer_node.swarm.errors import DownloadFailed
-from peer_node.swarm.file_ops import move_into_place, sha256_of_fd
-from peer_node.swarm.piece_mask import bitfield_mask, mask_bitfield, set_bits
-from peer_node.swarm.prefix_hash import PrefixHash
+from peer_node.swarm.file_ops import move_into_place
+from peer_node.swarm.piece_mask import bitfield_mask, mask_bitfield
 from peer_node.swarm.state_file import StateFile
 from wire.errors import Conflict, NotFound
-from wire.pieces import piece_digest
+from wire.pieces import lists_its_digest, piece_matches
 from wire.records import FileMeta
 
 log = logging.getLogger(__name__)
-_SCRATCH = threading.local()
 SAVE_DELAY = 0.25  # seconds between bitfield saves while pieces stream in
-
-
-@dataclass(frozen=True, slots=True)
-class PieceWritten:
-    ok: bool  # the piece matched its hash and is written
-    held: bool  # its memory is kept until it appears in some ``released``
-    released: tuple[int, ...]  # pieces whose held memory is free again
-
-
 class PieceStore:
     def __init__(self, path: Path, meta: FileMeta, fd: int, bits: bytearray, *, complete: bool,
                  state_path: Path | None) -> None:
@@ -78,8 +63,6 @@ class PieceStore:
         self._direct_fd = -1  # the same open file for O_DIRECT, when the filesystem allows
         self._direct_ok = True
         self._in_memory: Callable[[int], memoryview | None] | None = None  # see serve_from
-        # The whole-file SHA-256, streamed over the written prefix by the writer threads (see prefix_hash).
-        self._prefix = PrefixHash(meta.piece_count, () if complete else self._verified_pieces(), self._read_back)
 
     # --- opening ------------------------------------------------------------------------------------------
     @classmethod
@@ -194,28 +177,14 @@ class PieceStore:
 
     # --- writing (partial stores) --------------------------------------------------------------------------
     def verify_and_write(self, index: int, data: memoryview | bytearray) -> bool:
-        """Thread-safe: hash ``data`` against piece ``index`` and, if it matches, write it at its offset.
-        Returns False on a hash mismatch (nothing written). The caller holds ``acquire``."""
-        return self.write_piece(index, data).ok
-
-    def write_piece(self, index: int, data: memoryview | bytearray, may_hold: bool = False) -> PieceWritten:
-        """``verify_and_write``, and feed the whole-file hash. With ``may_hold`` a good piece's ``data`` may be
-        kept (``held``, at most ``hold_limit`` at once) until the whole-file hash reaches it, which spares reading
-        it back from the file; the caller must then leave that memory alone until the piece comes back in some
-        call's ``released``."""
-        if piece_digest(data) != self.meta.piece_hashes[index]:
-            return PieceWritten(False, False, ())
-        if not write_at(self._fd, self._direct, memoryview(data), index * self.meta.piece_size):
+        """Thread-safe: check ``data`` against piece ``index`` of the SHA-256 chain and, if it matches, write it
+        at its offset. Returns False on a mismatch (nothing written). The caller holds ``acquire``."""
+        meta = self.meta
+        if not piece_matches(meta.piece_hashes, meta.piece_size, index, data):
+            return False
+        if not write_at(self._fd, self._direct, memoryview(data), index * meta.piece_size):
             self._direct_ok = False
-        added = self._prefix.add(index, data, may_hold=may_hold)
-        return PieceWritten(True, added.held, added.released)
-
-    def limit_held(self, count: int, on_hashed: Callable[[int], None] | None = None) -> None:
-        """At most ``count`` pieces held by ``write_piece`` at once (the caller's buffers: its memory bound).
-        ``on_hashed(index)``, called in a writer thread: held piece ``index`` is free again, reported at once
-        rather than in the ``released`` of the ``write_piece`` call that hashed it (see ``prefix_hash``)."""
-        self._prefix.max_held = count
-        self._prefix.on_hashed = on_hashed
+        return True
 
     def serve_from(self, lookup: Callable[[int], memoryview | None] | None) -> None:
         """On the loop: ``lookup(index)`` finds verified pieces still whole in a download's memory (the engine's
@@ -235,24 +204,6 @@ class PieceStore:
         holds ``acquire``."""
         return read_at(self._fd, self._direct, view, offset)
 
-    def _read_back(self, index: int) -> memoryview:
-        """Piece ``index`` from the file into this thread's scratch buffer (a fresh 1 MiB ``bytes`` per piece
-        costs an mmap and page faults every time; an ``mmap`` is page-aligned, as a direct read wants)."""
-        length = self._piece_len(index)
-        scratch: mmap.mmap | None = getattr(_SCRATCH, "buf", None)
-        if scratch is None or len(scratch) < length:
-            scratch = _SCRATCH.buf = mmap.mmap(-1, length)
-        view = memoryview(scratch)[:length]
-        got = self.read_block(view, index * self.meta.piece_size)
-        return view[:got]
-
-    def _verified_pieces(self) -> list[int]:
-        return list(set_bits(self._mask))
-
-    def streamed_sha256(self) -> str | None:
-        """The whole-file SHA-256 streamed over the written pieces, once every piece is in it (else None)."""
-        return self._prefix.digest()
-
     @property
     def writes_direct(self) -> bool:
         """Whether aligned pieces bypass the page cache (see the module doc)."""
@@ -263,11 +214,6 @@ class PieceStore:
         """The O_DIRECT descriptor, or -1 once the filesystem refused a direct write (reads then stop trying
         too, instead of being refused and repeated through the cache every time)."""
         return self._direct_fd if self._direct_ok else -1
-
-    @property
-    def read_backs(self) -> int:
-        """Pieces the whole-file hash had to read again from the file."""
-        return self._prefix.read_backs
 
     def mark_verified(self, index: int) -> None:
         """On the loop: record piece ``index`` as verified and written, tell listeners, schedule a state save."""
@@ -295,30 +241,17 @@ class PieceStore:
 
     # --- finishing ----------------------------------------------------------------------------------------
     async def finish(self, final_path: Path) -> Path:
-        """Verify the whole file, move it to ``final_path`` (never overwriting), and serve it from there."""
+        """Move the verified file to ``final_path`` (never overwriting) and serve it from there. No second pass
+        over the file: every piece passed the SHA-256 chain, whose last value is the whole file's digest."""
         if self._complete:
             return self.path
         if self.missing_count:
             raise DownloadFailed(f"{self.missing_count} pieces still missing")
-        loop = asyncio.get_running_loop()
-        fd = self.acquire()
+        if not lists_its_digest(self.meta.piece_hashes, self.meta.sha256):  # trackers refuse such listings
+            raise DownloadFailed("whole-file hash mismatch: the piece hashes do not end at the listed sha256")
+        self.acquire()  # a store closed meanwhile refuses (NotFound) instead of moving its file away
         try:
-            digest = self.streamed_sha256()
-            if digest is None:  # pieces left past the streamed prefix (read-backs spread thin): hash them now
-                await loop.run_in_executor(None, self._prefix.drain)
-                digest = self.streamed_sha256()
-            if digest != self.meta.sha256:  # not streamed to the end, or wrong: read the file to be sure
-                digest = await loop.run_in_executor(None, sha256_of_fd, fd, self.meta.size)
-            if digest != self.meta.sha256:
-                bad = await loop.run_in_executor(None, self._find_bad_pieces)
-                for index in bad:
-                    self._mask &= ~(1 << index)
-                    self._verified -= 1
-                    self._bytes_verified -= self._piece_len(index)
-                self._prefix.reset(self._verified_pieces())  # stream afresh once the bad pieces are back
-                self.save_state()
-                raise DownloadFailed("whole-file hash mismatch")
-            await loop.run_in_executor(None, move_into_place, self.path, final_path)
+            await asyncio.get_running_loop().run_in_executor(None, move_into_place, self.path, final_path)
         finally:
             self.release()
         if self._state is not None:
@@ -328,14 +261,6 @@ class PieceStore:
             self._save_handle = None
         self.path, self._state, self._complete = final_path, None, True
         return final_path
-
-    def _find_bad_pieces(self) -> list[int]:
-        bad = []
-        for index in range(self.meta.piece_count):
-            data = os.pread(self._fd, self._piece_len(index), index * self.meta.piece_size)
-            if piece_digest(data) != self.meta.piece_hashes[index]:
-                bad.append(index)
-        return bad
 
     # --- closing ------------------------------------------------------------------------------------------
     def close(self) -> None:
@@ -349,7 +274,6 @@ class PieceStore:
             self.save_state()
         self._closed = True
         self._listeners.clear()
-        self._prefix.drop_held()  # a download stopped mid-file: its buffers are not ours to keep
         if self._users == 0:
             self._really_close()
 

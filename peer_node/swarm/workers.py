@@ -1,6 +1,6 @@
 """The threads that hash and write pieces: three of them for every download of the process.
 
-Theory of operation: hashlib and ``os.pwrite`` release the GIL, so piece verification runs beside the event loop.
+Theory of operation: the piece hash and ``os.pwrite`` release the GIL, so piece verification runs beside the loop.
 Three threads on two cores, because a direct write (see ``direct_io``) waits for the device with the CPU idle:
 with two, pieces queued 20-30 deep behind the writers while a core had time to spare (MB/s ratio against
 libtorrent 0.72-0.81x with two, 0.77-1.11x with three, interleaved runs; same CPU-seconds).

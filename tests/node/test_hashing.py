@@ -1,4 +1,4 @@
-"""Share-time hashing: the same digests as plain hashlib, piece by piece and whole."""
+"""Share-time hashing: the whole file's SHA-256 as hashlib has it, and piece hashes that check every piece."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 from peer_node.hashing import hash_file
 from wire.errors import BadInput, NotFound
-from wire.pieces import MIN_PIECE_SIZE, piece_count, piece_digest
+from wire.pieces import MIN_PIECE_SIZE, piece_count, piece_hashes_of, piece_matches
 
 
 def test_piece_and_whole_hashes_match_hashlib(tmp_path: Path) -> None:
@@ -21,8 +21,11 @@ def test_piece_and_whole_hashes_match_hashlib(tmp_path: Path) -> None:
     assert h.size == len(data)
     assert h.sha256 == hashlib.sha256(data).hexdigest()
     assert len(h.piece_hashes) == piece_count(len(data), 16384) == 6
-    for i, digest in enumerate(h.piece_hashes):
-        assert digest == piece_digest(data[i * 16384:(i + 1) * 16384])
+    assert h.piece_hashes[-1] == hashlib.sha256(data).digest()  # the chain ends at the digest
+    for i in range(len(h.piece_hashes)):
+        piece = data[i * 16384:(i + 1) * 16384]
+        assert piece_matches(h.piece_hashes, 16384, i, piece)
+        assert not piece_matches(h.piece_hashes, 16384, i, bytes([piece[0] ^ 1]) + piece[1:])
 
 
 def test_default_piece_size_comes_from_the_file_size(tmp_path: Path) -> None:
@@ -58,22 +61,21 @@ def test_missing_file_is_refused(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("pieces", [2, 21, 300])
-def test_many_pieces_with_both_threads_reading(tmp_path: Path, pieces: int) -> None:
-    # The worker reuses its one piece buffer for every piece; 300 pieces of 16 KiB span two of the caller's
-    # 4 MiB reads for the whole-file hash, the last one short.
+def test_many_pieces_across_reads(tmp_path: Path, pieces: int) -> None:
+    # 300 pieces of 16 KiB span two 4 MiB reads, the last one short: piece boundaries fall inside a read.
     data = os.urandom((pieces - 1) * 16384 + 77)
     path = tmp_path / "f.bin"
     path.write_bytes(data)
     h = hash_file(str(path), piece_size=16384)
     assert h.sha256 == hashlib.sha256(data).hexdigest()
-    assert list(h.piece_hashes) == [piece_digest(data[i:i + 16384]) for i in range(0, len(data), 16384)]
+    assert (h.sha256, h.piece_hashes) == piece_hashes_of(data, 16384)
 
 
 @pytest.mark.parametrize("present", [1, 2])
 def test_a_file_shorter_than_its_size_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                   present: int) -> None:
-    # The file seems one piece longer than it is (a second or a third piece missing): both threads read up to
-    # the size, and whichever meets the end first must turn it into the refusal.
+    # The file seems one piece longer than it is (a second or a third piece missing): the read that meets the
+    # end early must turn it into the refusal.
     path = tmp_path / "f.bin"
     path.write_bytes(os.urandom(16384 * present))
     real_fstat = os.fstat

@@ -14,7 +14,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from peer_node.swarm import PieceServer, PieceStore, ServedFiles, ServerLimits, SwarmSnapshot
-from wire.pieces import piece_count, piece_digest
+from wire.pieces import piece_hashes_of
 from wire.records import FileMeta, SeederInfo
 from wire.tokens import AccessGrant, TokenVerifier, mint_token, public_key_hex, signing_key_from_secret
 
@@ -31,9 +31,8 @@ def make_file(path: Path, size: int, seed: int = 1) -> bytes:
 
 
 def meta_of(name: str, data: bytes, piece_size: int) -> FileMeta:
-    hashes = tuple(piece_digest(data[i * piece_size:(i + 1) * piece_size])
-                   for i in range(piece_count(len(data), piece_size)))
-    return FileMeta(name, len(data), piece_size, hashlib.sha256(data).hexdigest(), hashes)
+    sha, hashes = piece_hashes_of(data, piece_size)
+    return FileMeta(name, len(data), piece_size, sha, hashes)
 
 
 def token_for(meta_sha: str, user: str = "downloader", *, key: Ed25519PrivateKey = KEY, ttl: float = 300,

@@ -1,61 +1,14 @@
-"""BufferPool keeps verified pieces in memory while it has other buffers to hand out; HeldBuffers gives every
-buffer the whole-file hash kept back to the pool once, whichever news comes first."""
+"""BufferPool keeps verified pieces in memory while it has other buffers to hand out, within a bounded count."""
 
 from __future__ import annotations
 
-from peer_node.swarm.buffers import BufferPool, HeldBuffers, pool_limits
+from peer_node.swarm.buffers import BufferPool, receive_buffers
 
 
 def take(pool: BufferPool) -> memoryview:
     buf = pool.take()
     assert buf is not None
     return buf
-
-
-def test_a_held_buffer_goes_back_when_released() -> None:
-    pool = BufferPool(4096, 4)
-    held = HeldBuffers(pool)
-    a, b = take(pool), take(pool)
-    held.settle(3, a, True, ())
-    held.settle(1, b, False, ())  # not held: straight back
-    assert len(held) == 1 and pool.in_use == 1
-    held.settle(0, take(pool), False, (3,))  # the hash reached 3 while writing 0
-    assert len(held) == 0 and pool.in_use == 0
-
-
-def test_a_release_that_comes_before_the_hold_still_frees_the_buffer() -> None:
-    # Writer thread A keeps piece 5; thread B's call hashes it and releases it; B's callback runs on the loop
-    # before A's. Before the fix, A's callback then kept the buffer for good: the pool shrank by one each time.
-    pool = BufferPool(4096, 4)
-    held = HeldBuffers(pool)
-    a, b = take(pool), take(pool)
-    held.settle(4, b, False, (5,))  # B: wrote 4, released 5 (not known as held yet)
-    held.settle(5, a, True, ())  # A: wrote 5, held
-    assert len(held) == 0 and pool.in_use == 0
-
-
-def test_a_release_from_the_hashing_thread_frees_a_held_buffer_at_once() -> None:
-    pool = BufferPool(4096, 4)
-    held = HeldBuffers(pool)
-    buf = take(pool)
-    held.settle(3, buf, True, ())
-    held.release(3)
-    assert len(held) == 0 and pool.in_use == 0 and pool.cached(3) is buf  # still piece 3, for the piece server
-
-
-def test_a_release_from_the_hashing_thread_before_the_hold_is_known_still_frees_it() -> None:
-    pool = BufferPool(4096, 4)
-    held = HeldBuffers(pool)
-    held.release(5)  # the hash took piece 5 before the callback of the thread that wrote it ran
-    held.settle(5, take(pool), True, ())
-    assert len(held) == 0 and pool.in_use == 0
-
-
-def test_a_piece_held_and_released_in_one_call_is_not_kept() -> None:
-    pool = BufferPool(4096, 2)
-    held = HeldBuffers(pool)
-    held.settle(2, take(pool), True, (2,))
-    assert len(held) == 0 and pool.in_use == 0
 
 
 def test_a_verified_piece_stays_cached_until_the_pool_has_nothing_else() -> None:
@@ -85,15 +38,10 @@ def test_cached_pieces_go_oldest_first_and_a_second_copy_replaces_the_first() ->
 
 def test_only_verified_pieces_are_cached() -> None:
     pool = BufferPool(4096, 4)
-    held = HeldBuffers(pool)
-    bad, good, kept = take(pool), take(pool), take(pool)
-    held.settle(1, bad, False, (), verified=False)  # failed its hash
-    held.settle(2, good, False, ())
-    held.settle(3, kept, True, ())
-    assert pool.cached(1) is None and pool.cached(2) is good
-    assert held.get(3) is kept and pool.cached(3) is None
-    held.settle(4, take(pool), False, (3,))  # the hash released 3: cached now
-    assert held.get(3) is None and pool.cached(3) is kept
+    bad, good = take(pool), take(pool)
+    pool.give(bad)  # failed its hash: holds nothing worth serving
+    pool.give(good, 2)
+    assert pool.cached(1) is None and pool.cached(2) is good and pool.in_use == 0
 
 
 def test_with_no_one_to_serve_a_pool_keeps_nothing_and_reuses_its_warmest_buffer() -> None:
@@ -105,11 +53,20 @@ def test_with_no_one_to_serve_a_pool_keeps_nothing_and_reuses_its_warmest_buffer
     assert take(pool) is b  # the last one given back
 
 
-def test_pool_limits_keep_the_pool_within_twice_the_budget_and_never_starve() -> None:
+def test_receive_buffers_follow_the_budget_and_never_starve() -> None:
     mib = 1 << 20
-    assert pool_limits(32 * mib, 2 * mib) == (16, 16)  # the default: 2 MiB pieces
-    assert pool_limits(32 * mib, 8 * mib) == (8, 1)  # an 8 GiB file: 8 buffers to receive, one to hold
-    assert pool_limits(32 * mib, 64 * mib) == (2, 1)  # a piece above the budget still gets two and one
-    for size in (16 << 10, mib, 2 * mib, 4 * mib):
-        receive, hold = pool_limits(32 * mib, size)
-        assert receive >= 2 and hold >= 1 and (receive + hold) * size <= 64 * mib
+    assert receive_buffers(32 * mib, 2 * mib) == 16  # the default: 2 MiB pieces, the budget exactly
+    assert receive_buffers(32 * mib, 8 * mib) == 8  # an 8 GiB file: 8 to keep two peers busy (2x the budget)
+    assert receive_buffers(32 * mib, 64 * mib) == 2  # a piece above the budget still gets two
+    assert receive_buffers(0, 0) == 2
+    for size in (16 << 10, mib, 2 * mib, 4 * mib):  # pieces of up to an eighth of the budget: within it
+        count = receive_buffers(32 * mib, size)
+        assert count >= 2 and count * size <= 32 * mib
+
+
+def test_a_pool_never_hands_out_more_than_its_limit() -> None:
+    pool = BufferPool(4096, 4)
+    bufs = [take(pool) for _ in range(pool.limit)]
+    assert pool.take() is None and pool.allocated == pool.limit == 4
+    pool.give(bufs[0], 3)  # a cached piece is handed out again once nothing else is free
+    assert take(pool) is bufs[0] and pool.cached(3) is None and pool.allocated == 4

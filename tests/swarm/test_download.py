@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from peer_node.swarm import DownloadEngine, DownloadFailed, EngineConfig, PieceStore, SwarmSnapshot
+from peer_node.swarm.buffers import receive_buffers
 from tests.swarm.helpers import (
     corrupt_copy,
     file_sha256,
@@ -419,22 +420,21 @@ async def test_download_finishing_during_a_slow_tracker_refresh_completes(tmp_pa
         await holder.close()
 
 
-async def test_a_download_streams_the_whole_file_hash_from_memory(tmp_path: Path) -> None:
-    # Pieces are asked for lowest first and the store decides what to hold as it hashes, so the whole-file
-    # SHA-256 takes nearly every piece from its buffer; before, a random pick among 32 and holds reserved on
-    # arrival sent about 95% of the pieces back to the disk to be read again.
+async def test_a_download_stays_within_its_buffers_and_gives_every_one_back(tmp_path: Path) -> None:
+    # A buffer is out only while its piece is received, verified and written (no whole-file hash keeps any):
+    # the pool is the budget's buffers, and once the download is over every one of them is back in it.
     piece = 64 * 1024
     data = make_file(tmp_path / "src.bin", 64 * piece)
     meta = meta_of("src.bin", data, piece)
     seeder = await start_seeder("seed", [PieceStore.open_complete(tmp_path / "src.bin", meta)])
     store = PieceStore.open_partial(tmp_path / "dl.part", tmp_path / "dl.state", meta)
     try:
-        config = EngineConfig(refresh_interval=0.3, no_peer_timeout=3.0, buffer_budget=4 << 20)
+        config = EngineConfig(refresh_interval=0.3, no_peer_timeout=3.0, buffer_budget=8 * piece)  # 8 for 64
         engine = DownloadEngine(meta, store, static_source(token_for(meta.sha256), [seeder.info()]), config=config)
         await engine.run()
         assert file_sha256(await store.finish(tmp_path / "out.bin")) == meta.sha256
-        assert store.read_backs <= meta.piece_count // 8
-        assert engine.buffers.allocated <= engine.buffers.limit
+        assert engine.buffers.limit == receive_buffers(config.buffer_budget, piece)
+        assert engine.buffers.allocated <= engine.buffers.limit and engine.buffers.in_use == 0
     finally:
         store.close()
         await seeder.close()

@@ -122,8 +122,7 @@ def test_every_piece_is_picked_exactly_once_before_the_endgame() -> None:
 
 
 def test_window_picks_fill_the_file_front_to_back() -> None:
-    # The whole-file SHA-256 streams in file order: a piece picked late holds every later one in memory or sends
-    # it back to the disk, so among equally rare pieces the lowest comes first.
+    # Among equally rare pieces the lowest comes first: the file fills front to back.
     picker = PiecePicker(1000, rng=random.Random(3), window=8)
     picker.add_peer(None)
     assert [picker.pick(None) for _ in range(40)] == list(range(40))

@@ -115,7 +115,7 @@ def test_a_pick_is_a_rarest_missing_piece_the_peer_has_and_none_only_when_there_
     assert availability[picked] == rarest
     lowest, window = min(i for i in servable if availability[i] == rarest), picker.window
     if window and (bucket_sizes[rarest] <= window or lowest < first_missing + 8 * window + 64):
-        assert picked == lowest  # file order among equals: the whole-file hash streams along
+        assert picked == lowest  # file order among equals
 
 
 @given(st.data())

@@ -208,7 +208,7 @@ async def test_haves_of_pieces_verified_together_share_one_write(tmp_path: Path)
 
         conn.transport.write = counted  # type: ignore[method-assign, assignment]
         for i in (2, 0, 3):
-            assert store.write_piece(i, bytearray(data[i * PIECE:(i + 1) * PIECE])).ok
+            assert store.verify_and_write(i, bytearray(data[i * PIECE:(i + 1) * PIECE]))
             store.mark_verified(i)
         async with asyncio.timeout(5):
             while sum(isinstance(e, Have) for e in events) < 3:

@@ -1,14 +1,16 @@
-"""PieceStore on real files: partial writes, resumable bitfield, whole-file check, never overwriting."""
+"""PieceStore on real files: verified writes, resumable bitfield, finishing, never overwriting."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from peer_node.swarm import DownloadFailed, PieceStore, ServedFiles
+from peer_node.swarm.buffers import BufferPool
 from peer_node.swarm.store import full_bitfield
 from tests.swarm.helpers import make_file, meta_of
 from wire.errors import Conflict, NotFound
@@ -18,12 +20,6 @@ PIECE = 16 * 1024
 
 def size_of(path: Path) -> int:
     return os.path.getsize(path)
-
-
-def scribble(path: Path, offset: int) -> None:
-    with open(path, "r+b") as f:
-        f.seek(offset)
-        f.write(b"x" * 10)
 
 
 def fill(store: PieceStore, data: bytes, indices: range | list[int]) -> None:
@@ -103,19 +99,70 @@ async def test_finish_never_overwrites_an_existing_file(tmp_path: Path) -> None:
     store.close()
 
 
-async def test_finish_with_a_bad_whole_file_hash_forgets_bad_pieces(tmp_path: Path) -> None:
+async def test_finish_refuses_while_pieces_are_missing(tmp_path: Path) -> None:
     data = make_file(tmp_path / "src", 3 * PIECE)
     meta = meta_of("src", data, PIECE)
     store = PieceStore.open_partial(tmp_path / "p", tmp_path / "s", meta)
     fill(store, data, [0, 2])
-    scribble(tmp_path / "p", 2 * PIECE)  # the disk lost piece 2 behind our back
-    fill(store, data, [1])  # the streamed whole-file hash now reads piece 2 from disk
+    with pytest.raises(DownloadFailed, match="1 pieces still missing"):
+        await store.finish(tmp_path / "out")
+    assert not (tmp_path / "out").exists() and (tmp_path / "p").exists()
+    store.close()
+
+
+async def test_an_empty_file_is_checked_against_its_listed_digest(tmp_path: Path) -> None:
+    # No piece, so no chain vouches for it: finish compares the listed digest with that of no bytes.
+    meta = meta_of("empty", b"", PIECE)
+    wrong = replace(meta, sha256="00" * 32)
+    store = PieceStore.open_partial(tmp_path / "p", tmp_path / "s", wrong)
     with pytest.raises(DownloadFailed, match="whole-file"):
         await store.finish(tmp_path / "out")
-    assert [store.has(i) for i in range(3)] == [True, True, False]
-    assert store.mask == 0b011  # the forgotten piece leaves the mask too
     assert not (tmp_path / "out").exists()
-    fill(store, data, [2])  # fetched again: the whole-file hash streams afresh and now matches
+    store.close()
+    store = PieceStore.open_partial(tmp_path / "p2", tmp_path / "s2", meta)
+    assert (await store.finish(tmp_path / "out")).read_bytes() == b""
+    store.close()
+
+
+async def test_a_listing_whose_chain_ends_elsewhere_never_finishes(tmp_path: Path) -> None:
+    # Every piece checks against the chain, but the chain does not end at the listed sha256 (a tracker refuses
+    # such a listing; a FileMeta built by hand is not checked): the file would not have the listed digest.
+    data = make_file(tmp_path / "src", 2 * PIECE + 7)
+    meta = meta_of("src", data, PIECE)
+    store = PieceStore.open_partial(tmp_path / "p", tmp_path / "s", replace(meta, sha256="00" * 32))
+    fill(store, data, [0, 1, 2])
+    with pytest.raises(DownloadFailed, match="whole-file"):
+        await store.finish(tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    store.close()
+
+
+async def test_a_download_resumed_mid_file_finishes_with_the_right_file(tmp_path: Path) -> None:
+    data = make_file(tmp_path / "src", 12 * PIECE + 5)
+    meta = meta_of("src", data, PIECE)
+    store = PieceStore.open_partial(tmp_path / "p", tmp_path / "s", meta)
+    fill(store, data, [5, 0, 1, 9])
+    store.close()  # the node stops mid-file
+    again = PieceStore.open_partial(tmp_path / "p", tmp_path / "s", meta)
+    assert again.mask == 1 << 0 | 1 << 1 | 1 << 5 | 1 << 9
+    fill(again, data, [12, 3, 2, 4, 6, 11, 10, 8, 7])  # each piece checks alone, in any order
+    assert (await again.finish(tmp_path / "out")).read_bytes() == data
+    again.close()
+
+
+async def test_pieces_from_aligned_buffers_are_written_directly_and_read_right(tmp_path: Path) -> None:
+    data = make_file(tmp_path / "src", 4 * PIECE + 100)
+    meta = meta_of("src", data, PIECE)
+    store = PieceStore.open_partial(tmp_path / "p", tmp_path / "s", meta)
+    buf = BufferPool(PIECE, 1).take()  # page-aligned, as O_DIRECT wants
+    assert buf is not None
+    for i in (1, 3, 0, 2, 4):  # the last piece is short, so unaligned: written through the page cache
+        piece = data[i * PIECE:(i + 1) * PIECE]
+        buf[:len(piece)] = piece
+        assert store.verify_and_write(i, buf[:len(piece)])
+        store.mark_verified(i)
+    back = BufferPool(PIECE, 1).take()
+    assert back is not None and store.read_block(back, PIECE) == PIECE and back == data[PIECE:2 * PIECE]
     assert (await store.finish(tmp_path / "out")).read_bytes() == data
     store.close()
 

@@ -59,7 +59,7 @@ async def _worker(c: Client, i: int, rng: random.Random, stop_at: float, killed_
                 await c.call("POST", f"/api/v1/groups/g{i}/requests/{uid}/accept", {}, deadline=deadline)
         else:
             body = {"file_name": f"f{k}", "size": 10, "piece_size": 16384, "sha256": f"{i:032x}{k:032x}",
-                    "piece_hashes": [f"{k:064x}"]}
+                    "piece_hashes": [f"{i:032x}{k:032x}"]}
             await c.call("POST", f"/api/v1/groups/g{i}/files", body, deadline=deadline)
         k += 1
 
@@ -199,7 +199,7 @@ async def test_a_secondary_forwards_writes_and_heartbeats_and_answers_reads(clus
                                                                   "peer_addr": "127.0.0.1:9"}, deadline=deadline)
         via_sec.token = via_pri.token = login["session"]
         assert (await via_sec.call("POST", "/api/v1/groups", {"group_id": "g"}, deadline=deadline))[0] == 201
-        body = {"file_name": "a", "size": 10, "piece_size": 16384, "sha256": "a" * 64, "piece_hashes": ["b" * 64]}
+        body = {"file_name": "a", "size": 10, "piece_size": 16384, "sha256": "a" * 64, "piece_hashes": ["a" * 64]}
         assert (await via_sec.call("POST", "/api/v1/groups/g/files", body, deadline=deadline))[0] == 201
         # the write was acknowledged only once the secondary had it: it reads it back from its own memory
         _, groups = await via_sec.call("GET", "/api/v1/groups", deadline=deadline)

@@ -112,7 +112,7 @@ async def tracker(tmp_path: Path) -> AsyncIterator[Tracker]:
         owner = await api.user("owner")
         await api.ok("POST", "/api/v1/groups", {"group_id": "g1"}, owner, want=201)
         await api.ok("POST", "/api/v1/groups/g1/files", {"file_name": "a.bin", "size": 5, "piece_size": 1 << 18,
-                                                         "sha256": "ab" * 32, "piece_hashes": ["cd" * 32]}, owner)
+                                                         "sha256": "ab" * 32, "piece_hashes": ["ab" * 32]}, owner)
         yield Tracker(listener.port, api, owner, listener)
 
 

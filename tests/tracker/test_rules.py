@@ -15,9 +15,9 @@ PIECE = 16 * 1024
 
 def file_body(name: str, size: int = 40_000, seed: bytes = b"x") -> dict[str, Any]:
     count = piece_count(size, PIECE)
-    return {"file_name": name, "size": size, "piece_size": PIECE,
-            "sha256": hashlib.sha256(seed + name.encode()).hexdigest(),
-            "piece_hashes": [hashlib.sha256(seed + bytes([i])).hexdigest() for i in range(count)]}
+    sha = hashlib.sha256(seed + name.encode()).hexdigest()  # the last piece hash is the file's digest
+    return {"file_name": name, "size": size, "piece_size": PIECE, "sha256": sha,
+            "piece_hashes": [hashlib.sha256(seed + bytes([i])).hexdigest() for i in range(count - 1)] + [sha]}
 
 
 async def test_duplicate_user_is_refused(api: Api) -> None:

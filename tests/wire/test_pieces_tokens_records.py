@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from wire.errors import BadInput
-from wire.pieces import MAX_PIECE_SIZE, MIN_PIECE_SIZE, piece_count, piece_digest, piece_length, piece_size_for
+from wire.pieces import MAX_PIECE_SIZE, MIN_PIECE_SIZE, piece_count, piece_hashes_of, piece_length, piece_size_for
 from wire.records import FileMeta, SeederInfo, decode_bitfield, encode_bitfield
 from wire.tokens import AccessGrant, InvalidToken, TokenVerifier, mint_token, public_key_hex, signing_key_from_secret
 
@@ -77,14 +77,21 @@ def test_garbage_tokens_raise_only_invalid_token(data: bytes) -> None:
 
 def test_file_meta_round_trips_and_checks_the_piece_list() -> None:
     data = b"x" * 40_000
-    hashes = tuple(piece_digest(data[i:i + 16384]) for i in range(0, len(data), 16384))
-    meta = FileMeta("f.bin", len(data), 16384, hashlib.sha256(data).hexdigest(), hashes)
+    sha, hashes = piece_hashes_of(data, 16384)
+    meta = FileMeta("f.bin", len(data), 16384, sha, hashes)
     assert FileMeta.from_json(meta.to_json()) == meta
     broken = meta.to_json() | {"piece_hashes": meta.to_json()["piece_hashes"][:-1]}
     with pytest.raises(BadInput, match="3 piece digests"):
         FileMeta.from_json(broken)
     with pytest.raises(BadInput, match="piece_size"):
         FileMeta.from_json(meta.to_json() | {"piece_size": 1000})
+    other = hashlib.sha256(b"other").hexdigest()  # a listing whose chain does not end at its own digest
+    with pytest.raises(BadInput, match="last piece hash"):
+        FileMeta.from_json(meta.to_json() | {"sha256": other})
+    empty = {"file_name": "e", "size": 0, "piece_size": 16384, "piece_hashes": []}
+    assert FileMeta.from_json(empty | {"sha256": hashlib.sha256(b"").hexdigest()}).piece_count == 0
+    with pytest.raises(BadInput, match="empty file"):
+        FileMeta.from_json(empty | {"sha256": other})
 
 
 def test_seeder_bitfields_address_pieces_most_significant_bit_first() -> None:
@@ -94,10 +101,3 @@ def test_seeder_bitfields_address_pieces_most_significant_bit_first() -> None:
     assert SeederInfo.from_json({"user_id": "bob", "addr": "127.0.0.1:9", "pieces": "all"}, 3).has(2)
     with pytest.raises(BadInput):
         decode_bitfield(encode_bitfield(b"\x00\x00"), 3)
-
-
-def test_piece_digests_are_blake3_of_the_piece() -> None:
-    # Known answers from the BLAKE3 specification's test vectors (empty input) and b"abc".
-    assert piece_digest(b"").hex() == "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262"
-    assert piece_digest(memoryview(b"xabc")[1:]).hex() == (
-        "6437b3ac38465133ffb63b75273a8db548c558465d79db03fd359c6cd5bd9d85")
