@@ -43,6 +43,8 @@ from wire.records import FileMeta
 
 log = logging.getLogger(__name__)
 SAVE_DELAY = 0.25  # seconds between bitfield saves while pieces stream in
+
+
 class PieceStore:
     def __init__(self, path: Path, meta: FileMeta, fd: int, bits: bytearray, *, complete: bool,
                  state_path: Path | None) -> None:
