@@ -8,7 +8,7 @@ sharer lists that state after each piece (the last entry is the digest itself), 
 piece alone by resuming from the previous entry: one SHA-256 pass per byte, in any order, and once every piece
 checks the file's SHA-256 is the listed one by construction. A forged piece would need a second preimage of
 SHA-256's compression function from a fixed chaining value; two pieces under one listing would need a SHA-256
-collision. See ``wire.pieces`` for how the entries are used and docs/SECURITY.md for the argument.
+collision. See ``wire.pieces`` for how the entries are used and SECURITY.md ("Content integrity") for the argument.
 
 How: ``hashlib`` does not expose the state. OpenSSL's ``SHA256_Init``/``SHA256_Update``/``SHA256_Final`` work on
 ``SHA256_CTX``, a struct public in ``openssl/sha.h`` (unchanged since 0.9.8; the functions are deprecated in 3.0
@@ -89,7 +89,7 @@ class Sha256Chain:
             finally:
                 del arr  # releases the export, so the caller may release or resize its buffer
         else:  # read-only memory has no address ctypes will give; bytes pass as they are, the rest is copied
-            raw = data if isinstance(data, bytes) and len(data) == n else view.tobytes()
+            raw = data if isinstance(data, bytes) else view.tobytes()
             self._lib.SHA256_Update(ctypes.byref(self._ctx), raw, n)
         self.offset += n
 
