@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.disk_stalls import StallMeter
 from bench.model import Timing
 from bench.ports import free_port
 from bench.procs import PYTHON, REPO, Procs, Sampler
@@ -280,10 +281,12 @@ def wait_download(node: Node, group: str, name: str, size: int, t0: float, timeo
 
 def timed_download(node: Node, group: str, name: str, dest: Path, size: int, timeout: float = 600.0) -> Timing:
     sampler = Sampler(node.pid).start()
+    disk = StallMeter(dest).start()
     try:
         t0 = start_download(node, group, name, dest)
         t_first, t_done, at_first = wait_download(node, group, name, size, t0, timeout)
     finally:
+        stalled = disk.stop()
         sampler.stop()
     return Timing(t_first=t_first, done_at_first=at_first, t_done=t_done, size=size,
-                  cpu_seconds=sampler.cpu_seconds, peak_rss=sampler.peak_rss)
+                  cpu_seconds=sampler.cpu_seconds, peak_rss=sampler.peak_rss, disk_stalled=stalled)

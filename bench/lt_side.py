@@ -21,6 +21,7 @@ from typing import Any
 
 import libtorrent as lt
 
+from bench.disk_stalls import StallMeter
 from bench.model import SwarmRun, Timing
 from bench.ports import free_port
 from bench.procs import PYTHON, Procs, Sampler, wait_port
@@ -98,6 +99,8 @@ def lt_swarm(procs: Procs, work: Path, data_file: Path, *, seeders: int, downloa
     samplers = [Sampler(p.pid).start() for p in dls]
     seed_samplers = [Sampler(p.pid, period=1.0).start() for p in seeds]
     meter = UploadMeter(seed_ports[0]) if meter_seeder else None
+    disk = StallMeter(work).start()
+    stalled: float | None = None
     try:  # the meter runs a process of its own: it is stopped whatever happens
         if meter is not None:
             meter.start()
@@ -108,11 +111,12 @@ def lt_swarm(procs: Procs, work: Path, data_file: Path, *, seeders: int, downloa
         deadline = time.monotonic() + timeout
         answers = [read_json_line(p, deadline) for p in dls]
     finally:
+        stalled = disk.stop()
         for s in samplers + seed_samplers:
             s.stop()
         uploaded = meter.stop() if meter is not None else None
     timings = [Timing(t_first=a["t_first"], done_at_first=a["done_at_first"], t_done=a["t_done"], size=size,
-                      cpu_seconds=s.cpu_seconds, peak_rss=s.peak_rss)
+                      cpu_seconds=s.cpu_seconds, peak_rss=s.peak_rss, disk_stalled=stalled)
                for a, s in zip(answers, samplers, strict=True)]
     for p in seeds + dls:
         procs.stop(p)

@@ -28,6 +28,7 @@ class Timing:
     size: int
     cpu_seconds: float
     peak_rss: int
+    disk_stalled: float | None = None  # seconds the disk under the download was stalled (bench.disk_stalls)
 
     @property
     def mb_s(self) -> float:
@@ -37,6 +38,13 @@ class Timing:
     def mb_s_from_first(self) -> float:
         span = self.t_done - self.t_first
         return (self.size - self.done_at_first) / MB / span if span > 0 else 0.0
+
+
+def describe(t: Timing) -> str:
+    """One download in a line, for the bench's progress output: a reader can then match a slow run to a stalled
+    disk (the table shows only medians)."""
+    stalled = "" if t.disk_stalled is None else f", disk stalled {t.disk_stalled:.2f} s"
+    return f"{t.mb_s:.0f} MB/s in {t.t_done:.2f} s, {t.cpu_seconds:.2f} CPU-s{stalled}"
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.context import Ctx
+from bench.disk_stalls import StallMeter
 from bench.gs_side import Node, NotBuilt, client_accepts, start_download, timed_download, wait_download
 from bench.gs_swarm import GROUP, OurSwarm
 from bench.lt_side import lt_swarm
@@ -45,10 +46,11 @@ REF = "libtorrent"
 CAP_FLAG = "--upload-limit"
 
 
-def _crowd(ours: OurSwarm, nodes: list[Node], name: str, size: int) -> tuple[float, int, float]:
+def _crowd(ours: OurSwarm, nodes: list[Node], name: str, size: int) -> tuple[float, int, float, float | None]:
     """All downloaders start together; (seconds until the last shows [C], bytes the seeder uploaded, CPU seconds
-    of the downloaders and the seeder)."""
+    of the downloaders and the seeder, seconds the disk was stalled meanwhile)."""
     meter = UploadMeter(ours.seeders[0].piece_port)
+    disk = StallMeter(ours.work)
     # CPU only: a slow period keeps nine samplers from taking CPU from the crowd they measure
     samplers = [Sampler(p.pid, period=1.0).start() for p in [ours.seeders[0], *nodes]]
     done: list[float] = []
@@ -63,6 +65,7 @@ def _crowd(ours: OurSwarm, nodes: list[Node], name: str, size: int) -> tuple[flo
 
     try:  # the meter runs a process of its own: it is stopped whatever happens
         meter.start()
+        disk.start()
         starts = [start_download(n, GROUP, name, ours.dest_dir(n)) for n in nodes]
         t0 = starts[0]
         threads = [threading.Thread(target=watch, args=(n, s)) for n, s in zip(nodes, starts, strict=True)]
@@ -72,11 +75,12 @@ def _crowd(ours: OurSwarm, nodes: list[Node], name: str, size: int) -> tuple[flo
             t.join()
     finally:
         uploaded = meter.stop()
+        stalled = disk.stop()
         for s in samplers:
             s.stop()
     if errors:
         raise errors[0]
-    return max(done), uploaded, sum(s.cpu_seconds for s in samplers)
+    return max(done), uploaded, sum(s.cpu_seconds for s in samplers), stalled
 
 
 def _solo(ours: OurSwarm, node: Node, name: str, size: int) -> tuple[float, float]:
@@ -99,13 +103,14 @@ class CrowdFigures:
     per_copy: float  # CPU a copy in the crowd / CPU of the solo copy
     solo_cores: float  # cores busy on average in the solo download
     crowd_cores: float  # cores busy on average in the crowd
+    disk_stalled: float | None = None  # seconds the disk under the crowd's copies was busy completing nothing
 
 
 def crowd_figures(size: int, n: int, *, t_solo: float, cpu_solo: float, all_done: float, uploaded: int,
-                  cpu_crowd: float) -> CrowdFigures:
+                  cpu_crowd: float, disk_stalled: float | None = None) -> CrowdFigures:
     return CrowdFigures(copies=uploaded / size, ratio=all_done / (n * t_solo), all_done=all_done,
                         per_copy=cpu_crowd / n / cpu_solo, solo_cores=cpu_solo / t_solo,
-                        crowd_cores=cpu_crowd / all_done)
+                        crowd_cores=cpu_crowd / all_done, disk_stalled=disk_stalled)
 
 
 def _ours(ctx: Ctx, ours: OurSwarm, data: Path, n: int, label: str) -> CrowdFigures:
@@ -117,10 +122,10 @@ def _ours(ctx: Ctx, ours: OurSwarm, data: Path, n: int, label: str) -> CrowdFigu
     ours.retire([solo], data, ctx.quick)
     nodes = ours.fresh_downloaders(n)
     ctx.say(f"GroupShare flash crowd of {n}{label}")
-    all_done, uploaded, cpu_crowd = _crowd(ours, nodes, data.name, size)
+    all_done, uploaded, cpu_crowd, stalled = _crowd(ours, nodes, data.name, size)
     ours.retire(nodes, data, ctx.quick)
     return crowd_figures(size, n, t_solo=t_solo, cpu_solo=cpu_solo, all_done=all_done, uploaded=uploaded,
-                         cpu_crowd=cpu_crowd)
+                         cpu_crowd=cpu_crowd, disk_stalled=stalled)
 
 
 def _libtorrent(ctx: Ctx, procs: Procs, data: Path, n: int, label: str, upload_limit: int | None = None
@@ -131,13 +136,15 @@ def _libtorrent(ctx: Ctx, procs: Procs, data: Path, n: int, label: str, upload_l
                      upload_limit=upload_limit)
     assert crowd.seeder_uploaded is not None
     return crowd_figures(data.stat().st_size, n, t_solo=solo.all_done, cpu_solo=solo.cpu_seconds,
-                         all_done=crowd.all_done, uploaded=crowd.seeder_uploaded, cpu_crowd=crowd.cpu_seconds)
+                         all_done=crowd.all_done, uploaded=crowd.seeder_uploaded, cpu_crowd=crowd.cpu_seconds,
+                         disk_stalled=crowd.timings[0].disk_stalled)
 
 
 # (row name, unit, CrowdFigures field, goal); "{n}" is the crowd's size
 ROWS = [("seeder upload / file size", "x", "copies", "< 2.5"), ("all done / {n} sequential", "x", "ratio", "< 0.6"),
         ("all done", "s", "all_done", ""), ("CPU a copy, crowd / solo", "x", "per_copy", ""),
-        ("cores busy, solo download", "cores", "solo_cores", ""), ("cores busy, crowd", "cores", "crowd_cores", "")]
+        ("cores busy, solo download", "cores", "solo_cores", ""), ("cores busy, crowd", "cores", "crowd_cores", ""),
+        ("disk stalled, crowd", "s", "disk_stalled", "")]
 CAPPED_ROWS = ROWS[:3]  # the CPU rows explain the CPU-bound loopback crowd; a capped one is bound by the links
 
 

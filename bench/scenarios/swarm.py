@@ -14,7 +14,7 @@ from bench.context import Ctx
 from bench.gs_side import NotBuilt, timed_download
 from bench.gs_swarm import GROUP, OurSwarm
 from bench.lt_side import lt_swarm
-from bench.model import MB, Metric, Timing
+from bench.model import MB, Metric, Timing, describe
 from bench.procs import Procs, Sampler
 from bench.profile import profiled
 from bench.scenarios.tls import tls_switch
@@ -22,6 +22,8 @@ from bench.scenarios.tls import tls_switch
 NAME = "1 swarm 3->1"
 REF = "libtorrent"
 GOALS = {"MB/s (request to done)": ">= 1.5x", "downloader peak RSS": "< 200 MB"}
+STALL_NOTE = ("disk stalled: seconds the device under the downloads was busy and completed nothing "
+              "(bench.disk_stalls); libtorrent's copy stays in the page cache until it is deleted")
 
 
 def timing_metrics(scenario: str, ours: Timing | None, ref: Timing | None, ref_name: str, note: str = "",
@@ -61,6 +63,7 @@ def run(ctx: Ctx) -> Generator[list[Metric], None, None]:
                 ctx.say(f"run {i + 1}: GroupShare download")
                 seeders = [Sampler(s.pid, period=1.0).start() for s in ours.seeders]
                 got = timed_download(node, GROUP, data.name, ours.dest_dir(node), size)
+                ctx.say(f"     {describe(got)}")
                 seeders_cpu = sum(s.stop().cpu_seconds for s in seeders)
                 ours.retire([node], data, ctx.quick)
             plain_got: Timing | None = None
@@ -68,14 +71,18 @@ def run(ctx: Ctx) -> Generator[list[Metric], None, None]:
                 (node,) = plain.fresh_downloaders(1)
                 ctx.say(f"run {i + 1}: GroupShare download, TLS off")
                 plain_got = timed_download(node, GROUP, data.name, plain.dest_dir(node), size)
+                ctx.say(f"     {describe(plain_got)}")
                 plain.retire([node], data, ctx.quick)
             ctx.say(f"run {i + 1}: libtorrent download")
             ref = lt_swarm(procs, ctx.dir("lt-swarm"), data, seeders=ctx.sizes.swarm_seeders, downloaders=1)
             lt = ref.timings[0]
+            ctx.say(f"     {describe(lt)}")
             plain_note = note or ("" if plain is not None else "the client has no switch to turn peer TLS off")
             yield [*timing_metrics(NAME, got, lt, REF, note, GOALS),
                    Metric(NAME, f"seeders CPU (all {ctx.sizes.swarm_seeders})", "s", seeders_cpu, ref.seeders_cpu,
                           REF, "", note),
+                   Metric(NAME, "disk stalled while downloading", "s", None if got is None else got.disk_stalled,
+                          lt.disk_stalled, REF, "", note or STALL_NOTE),
                    Metric(NAME, "MB/s, TLS off like libtorrent", "MB/s", None if plain_got is None else plain_got.mb_s,
                           lt.mb_s, REF, "", plain_note),
                    Metric(NAME, "downloader CPU, TLS off", "s",

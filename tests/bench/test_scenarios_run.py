@@ -8,12 +8,15 @@ for itself rather than trusting the bench's own verdict.
 from __future__ import annotations
 
 import itertools
+import tempfile
+from pathlib import Path
 
 import psutil
 import pytest
 
 from bench.__main__ import SCENARIOS
 from bench.context import QUICK, Ctx
+from bench.disk_stalls import device_of
 from bench.gs_side import Cluster, features
 from bench.model import Metric
 from bench.procs import Procs
@@ -49,7 +52,23 @@ def downloads_built() -> bool:
     return f["tracker"] and f["node"] and f["engine"]
 
 
+def split_stalls(metrics: list[Metric]) -> tuple[list[Metric], list[Metric]]:
+    """(the other rows, the disk-stall rows): a stall may rightly be 0 s, and is n/a without a block device."""
+    stalls = [m for m in metrics if m.name.startswith("disk stalled")]
+    return [m for m in metrics if m not in stalls], stalls
+
+
+def assert_stalls_measured(stalls: list[Metric]) -> None:
+    assert stalls, "no disk-stall row"
+    measured = device_of(Path(tempfile.gettempdir())) is not None
+    for m in stalls:
+        figures = [m.ref] if m.ours is None and not downloads_built() else [m.ours, m.ref]
+        assert all((f is not None and f >= 0) if measured else f is None for f in figures), m
+
+
 def assert_both_sides_measured(metrics: list[Metric]) -> None:
+    metrics, stalls = split_stalls(metrics)
+    assert_stalls_measured(stalls)
     assert all(r > 0 for r in reference_figures(metrics)) and len(reference_figures(metrics)) == len(metrics)
     if downloads_built():
         assert None not in ours(metrics), [m.note for m in metrics]
@@ -71,7 +90,8 @@ def test_crowd_scenario_measures_libtorrent_and_us_also_with_capped_uplinks() ->
 
 
 def test_bigfile_scenario_compares_the_big_download_with_a_small_one() -> None:
-    metrics = run_scenario("bigfile")
+    metrics, stalls = split_stalls(run_scenario("bigfile"))
+    assert_stalls_measured(stalls)
     if downloads_built():
         assert None not in ours(metrics) and all(m.ref for m in metrics)
     else:
