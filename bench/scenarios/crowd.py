@@ -10,7 +10,8 @@ Three more rows say why that ratio is what it is, for both sides: the CPU second
 what it costs alone (every process: downloaders and seeder), and how many cores were busy on average in the solo
 download and in the crowd. On a machine the crowd keeps busy, all done / sequential is about
 (CPU a copy, crowd / solo) x (cores busy, solo) / (cores busy, crowd): a solo download that already uses most of
-the cores leaves a crowd little to gain.
+the cores leaves a crowd little to gain. A last row gives the seconds the disk under the copies sat busy
+completing nothing while the crowd ran (bench.disk_stalls): eight downloaders write 2 GiB to it at once.
 
 Then the same crowd, solo download included, with every node's upload capped at 200 Mbit/s
 (Sizes.crowd_upload_limit): the seeder upload, all done / sequential and all done rows again. The goal of 0.6

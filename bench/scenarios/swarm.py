@@ -4,6 +4,10 @@ Goal (issue 7): 1.5x libtorrent's MB/s; downloader peak RSS under 200 MB (issue 
 defaults, so pieces travel over TLS, which libtorrent's peers here do not use. So each run also times a download
 from a second swarm of the same shape started with TLS off (scenario 6's switch): the like-for-like row against
 libtorrent. The goal is read on the default (TLS) row.
+
+Every download also reports the seconds the disk under it sat busy completing nothing (bench.disk_stalls), in its
+progress line and as a row: on the bench machine such a stall, not the code, decides whether a run of ours is
+fast, and libtorrent's copy never reaches the disk inside its timed window.
 """
 
 from __future__ import annotations
