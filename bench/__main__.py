@@ -33,13 +33,27 @@ SCENARIOS: dict[str, Scenario] = {
     "bigfile": bigfile.run,
 }
 
+RUNS = 3  # the issue's floor: every figure is a median of at least 3 runs
+# The 1 GiB downloads take 20-25 s a run and a stall of the bench machine's disk (bench/disk_stalls.py) costs the
+# run it meets a quarter to a third of its speed, at random: two such runs of three set the median. Five runs
+# each cost about a minute more in all.
+MORE_RUNS = {"swarm": 5, "tls": 5}
 
-def run_all(names: list[str], ctx: Ctx) -> tuple[list[Metric], list[str]]:
+
+def runs_for(name: str, asked: int | None, quick: bool) -> int:
+    """Runs of one scenario: what ``--runs`` asked for, else 1 with ``--quick``, else its default."""
+    if asked is not None:
+        return asked
+    return 1 if quick else MORE_RUNS.get(name, RUNS)
+
+
+def run_all(names: list[str], ctx: Ctx, asked_runs: int | None = None) -> tuple[list[Metric], list[str]]:
     metrics: list[Metric] = []
     failures: list[str] = []
     for name in names:
         t0 = time.monotonic()
-        print(f"== {name}", flush=True)
+        ctx.runs = runs_for(name, asked_runs, ctx.quick)
+        print(f"== {name} ({ctx.runs} run{'s' if ctx.runs > 1 else ''})", flush=True)
         runs = SCENARIOS[name](ctx)
         try:
             for got in runs:
@@ -59,21 +73,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="small sizes, 1 run (for tests and trying things)")
     ap.add_argument("--profile", type=Path, metavar="DIR",
                     help="scenario 1: one extra download of ours profiled with py-spy; raw stacks kept in DIR")
-    ap.add_argument("--runs", type=int, default=None, help="runs per scenario (default 3, or 1 with --quick)")
+    ap.add_argument("--runs", type=int, default=None,
+                    help=f"runs per scenario (default {RUNS}, swarm and tls {MORE_RUNS['swarm']}; 1 with --quick)")
     args = ap.parse_args(argv)
     unknown = [n for n in args.scenarios if n not in SCENARIOS]
     if unknown:
         ap.error(f"unknown scenario(s) {', '.join(unknown)}; choose from {', '.join(SCENARIOS)}")
     install_signal_handlers()
     names = args.scenarios or list(SCENARIOS)
-    runs = args.runs or (1 if args.quick else 3)
+    if args.runs is not None and args.runs < 1:
+        ap.error("--runs must be at least 1")
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)
     try:
-        with Ctx(sizes=QUICK if args.quick else FULL, runs=runs, quick=args.quick, profile_dir=args.profile) as ctx:
-            print(f"bench: {', '.join(names)}; {runs} run(s) each; files under {ctx.work}", flush=True)
+        with Ctx(sizes=QUICK if args.quick else FULL, runs=RUNS, quick=args.quick, profile_dir=args.profile) as ctx:
+            print(f"bench: {', '.join(names)}; files under {ctx.work}", flush=True)
             t0 = time.monotonic()
-            metrics, failures = run_all(names, ctx)
+            metrics, failures = run_all(names, ctx, args.runs)
             print()
             print(render(aggregate(metrics)))
             print(f"\ntotal {time.monotonic() - t0:.0f} s")

@@ -116,3 +116,13 @@ def test_the_rate_limit_filter_puts_loopback_peers_in_the_limited_global_class()
     f = all_peers_rate_limited()
     glob = 1 << lt.session.global_peer_class_id
     assert [f.access(a) for a in ("127.0.0.1", "10.1.2.3", "8.8.8.8", "::1")] == [glob] * 4
+
+
+def test_runs_are_what_was_asked_else_one_when_quick_else_each_scenarios_default() -> None:
+    from bench.__main__ import MORE_RUNS, RUNS, SCENARIOS, runs_for
+
+    assert RUNS >= 3 and all(n > RUNS for n in MORE_RUNS.values()) and set(MORE_RUNS) <= set(SCENARIOS)
+    assert runs_for("swarm", None, quick=False) == MORE_RUNS["swarm"]
+    assert runs_for("crowd", None, quick=False) == RUNS
+    assert runs_for("swarm", None, quick=True) == 1
+    assert runs_for("swarm", 2, quick=False) == 2 and runs_for("crowd", 4, quick=True) == 4
