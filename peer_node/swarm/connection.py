@@ -255,11 +255,14 @@ class ServerConnection(asyncio.Protocol):
         # Sealed records (TLS): the header and the body as two writes, two records, so the downloader opens the
         # body straight into its piece buffer; then wait while the transport's buffer is full. A piece this
         # node's download has just verified is sealed (copied) straight from its buffer: no read, no thread, and
-        # no await between finding it and sealing it (the buffer may be handed out again after that).
+        # no await between finding it and sealing it (the buffer may be handed out again after that). Otherwise
+        # what the page cache holds is copied here, and only the rest is read in a thread (direct_io).
         body = store.block_in_memory(index, begin, length) if self.server.tls is not None else None
         if body is None:
             body = self._read_buffer(length)
-            got = await loop.run_in_executor(None, store.read_block, body, offset)
+            got = store.read_cached(body, offset)
+            if got < length:
+                got += await loop.run_in_executor(None, store.read_block, body[got:], offset + got)
             if got != length:
                 raise OSError("short read from the shared file")
         if self.gone() or not self.session.is_outstanding(key):  # cancelled while we read or waited to write

@@ -17,8 +17,9 @@ allows it; the engine's and the server's buffers are page-aligned): a new page i
 a download touched here, and a download's pages are not what the user's cache is for. A shared file is read
 through the cache.
 
-Readers and writers (the piece server's sendfile and ``read_block``, the engine's writer threads) hold the file
-descriptor through ``acquire``/``release`` so that ``close`` never pulls a descriptor out from under a system call.
+Readers and writers (the piece server's sendfile, ``read_cached`` and ``read_block``, the engine's writer threads)
+hold the file descriptor through ``acquire``/``release`` so that ``close`` never pulls a descriptor out from under
+a system call.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import stat
 from collections.abc import Callable
 from pathlib import Path
 
-from peer_node.swarm.direct_io import open_direct, read_at, write_at
+from peer_node.swarm.direct_io import open_direct, read_at, read_cached, write_at
 from peer_node.swarm.errors import DownloadFailed
 from peer_node.swarm.file_ops import move_into_place
 from peer_node.swarm.piece_mask import bitfield_mask, mask_bitfield
@@ -205,6 +206,12 @@ class PieceStore:
         cache if this store wrote the file so (a download, also once complete: see ``direct_io``). The caller
         holds ``acquire``."""
         return read_at(self._fd, self._direct, view, offset)
+
+    def read_cached(self, view: memoryview, offset: int) -> int:
+        """On the loop: fill ``view`` from ``offset`` with what the page cache holds, never waiting for the disk;
+        the bytes copied (``read_block`` does the rest in a thread). Nothing for a store that reads past the cache
+        (a download's file): its pages are not there. The caller holds ``acquire``."""
+        return 0 if self._direct >= 0 else read_cached(self._fd, view, offset)
 
     @property
     def writes_direct(self) -> bool:

@@ -7,6 +7,7 @@ filesystem under tmp_path offers one.
 
 from __future__ import annotations
 
+import errno
 import mmap
 import os
 from collections.abc import Iterator
@@ -16,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from peer_node.swarm.direct_io import ALIGN, open_direct, read_at, write_at
+from peer_node.swarm.direct_io import ALIGN, _NoWait, open_direct, read_at, read_cached, write_at
 
 SIZE = 5 * ALIGN + 123  # a last block that is not whole, like most files
 
@@ -92,3 +93,54 @@ def test_a_real_direct_descriptor_reads_the_same_bytes_as_a_plain_read(tmp_path_
         if direct >= 0:
             os.close(direct)
         os.close(fd)
+
+
+def test_read_cached_copies_what_the_page_cache_holds(tmp_path: Path) -> None:
+    path = tmp_path / "f"
+    path.write_bytes(bytes(range(256)) * 64)  # 16 KiB, just written: cached
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        view = memoryview(bytearray(5000))
+        got = read_cached(fd, view, 3000)
+        expected = 5000 if getattr(os, "RWF_NOWAIT", 0) else 0
+        assert got == expected and view[:got] == path.read_bytes()[3000:3000 + got]
+        assert read_cached(fd, memoryview(bytearray(100)), 16 * 1024 - 10) == (10 if expected else 0)  # the end
+    finally:
+        os.close(fd)
+
+
+def test_read_cached_stops_at_a_miss_and_says_how_much_it_copied(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[int] = []
+
+    def preadv(fd: int, buffers: list[memoryview], offset: int, flags: int) -> int:
+        calls.append(offset)
+        if len(calls) > 1:
+            raise BlockingIOError(errno.EAGAIN, "not cached")
+        buffers[0][:300] = b"x" * 300
+        return 300  # some pages were there, the next one is not
+
+    monkeypatch.setattr(_NoWait, "flag", 8)
+    monkeypatch.setattr(os, "preadv", preadv)
+    view = memoryview(bytearray(1000))
+    assert read_cached(0, view, 4096) == 300 and calls == [4096, 4396] and view[:300] == b"x" * 300
+
+
+def test_a_filesystem_that_refuses_nowait_is_not_asked_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(fd: int, buffers: list[memoryview], offset: int, flags: int) -> int:
+        raise OSError(errno.EOPNOTSUPP, "no")
+
+    monkeypatch.setattr(_NoWait, "flag", 8)
+    monkeypatch.setattr(os, "preadv", refuse)
+    assert read_cached(0, memoryview(bytearray(10)), 0) == 0
+    assert _NoWait.flag == 0
+    assert read_cached(0, memoryview(bytearray(10)), 0) == 0  # not asked: the refusal would raise again
+
+
+def test_other_read_errors_are_not_swallowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(fd: int, buffers: list[memoryview], offset: int, flags: int) -> int:
+        raise OSError(errno.EIO, "I/O error")
+
+    monkeypatch.setattr(_NoWait, "flag", 8)
+    monkeypatch.setattr(os, "preadv", broken)
+    with pytest.raises(OSError):
+        read_cached(0, memoryview(bytearray(10)), 0)

@@ -206,3 +206,26 @@ def test_discard_removes_temp_and_state(tmp_path: Path) -> None:
     store = PieceStore.open_partial(tmp_path / "p", tmp_path / "s", meta)
     store.discard()
     assert not (tmp_path / "p").exists() and not (tmp_path / "s").exists()
+
+
+async def test_a_shared_file_is_read_from_the_page_cache_on_the_spot_a_download_is_not(tmp_path: Path) -> None:
+    data = make_file(tmp_path / "src", 4 * PIECE + 100)  # just written: in the page cache
+    meta = meta_of("src", data, PIECE)
+    shared = PieceStore.open_complete(tmp_path / "src", meta)
+    view = memoryview(bytearray(PIECE))
+    got = shared.read_cached(view, PIECE)
+    # Linux copies the cached pages without waiting; without RWF_NOWAIT nothing is copied here, and the server
+    # reads it all in a thread, as read_block
+    assert got == (PIECE if os_has_nowait() else 0)
+    assert view[:got] == data[PIECE:PIECE + got]
+    assert shared.read_cached(memoryview(bytearray(PIECE)), 4 * PIECE) == (100 if os_has_nowait() else 0)  # end
+    shared.close()
+    download = PieceStore.open_partial(tmp_path / "p", tmp_path / "s", meta)
+    fill(download, data, [1])
+    if download.writes_direct:  # a download's file is read past the cache, in a thread, never on the loop
+        assert download.read_cached(memoryview(bytearray(PIECE)), PIECE) == 0
+    download.close()
+
+
+def os_has_nowait() -> bool:
+    return bool(getattr(os, "RWF_NOWAIT", 0))
