@@ -13,7 +13,7 @@ from pathlib import Path
 from types import TracebackType
 
 from bench.datafiles import make_random_file, make_sparse_file
-from bench.model import GiB, MiB
+from bench.model import GiB, MiB, Timing, describe
 
 
 @dataclass(frozen=True)
@@ -47,12 +47,15 @@ QUICK = Sizes(swarm_file=16 * MiB, swarm_seeders=3, crowd_file=8 * MiB, crowd_do
               tracker_timeout=1.0)
 
 
+WORK_ROOT = Path("/tmp")  # where every invocation's files live (and so the disk its downloads write to)
+
+
 @dataclass
 class Ctx:
     sizes: Sizes
     runs: int
     quick: bool
-    work: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="gs-bench-", dir="/tmp")))
+    work: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="gs-bench-", dir=WORK_ROOT)))
     _files: dict[str, Path] = field(default_factory=dict)
     log: bool = True
     profile_dir: Path | None = None  # set: scenario 1 adds one profiled download, stacks kept here
@@ -66,6 +69,10 @@ class Ctx:
     def say(self, text: str) -> None:
         if self.log:
             print(f"  .. {text}", flush=True)
+
+    def say_download(self, t: Timing) -> None:
+        """A timed download's figures, under the line that announced it."""
+        self.say(f"     {describe(t)}")
 
     def dir(self, name: str) -> Path:
         d = self.work / name

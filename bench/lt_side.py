@@ -100,7 +100,6 @@ def lt_swarm(procs: Procs, work: Path, data_file: Path, *, seeders: int, downloa
     seed_samplers = [Sampler(p.pid, period=1.0).start() for p in seeds]
     meter = UploadMeter(seed_ports[0]) if meter_seeder else None
     disk = StallMeter(work).start()
-    stalled: float | None = None
     try:  # the meter runs a process of its own: it is stopped whatever happens
         if meter is not None:
             meter.start()

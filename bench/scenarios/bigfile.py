@@ -11,7 +11,7 @@ from collections.abc import Generator
 from bench.context import Ctx
 from bench.gs_side import NotBuilt, timed_download
 from bench.gs_swarm import GROUP, OurSwarm
-from bench.model import MB, Metric, describe, size_label
+from bench.model import MB, Metric, size_label
 from bench.procs import Procs
 
 NAME = "3 big file 2->1"
@@ -38,11 +38,11 @@ def run(ctx: Ctx) -> Generator[list[Metric], None, None]:
             ctx.say(f"run {i + 1}: GroupShare {label} download")
             (a, b) = ours.fresh_downloaders(2)
             got = timed_download(a, GROUP, big.name, ours.dest_dir(a), big.stat().st_size, timeout=1800)
-            ctx.say(f"     {describe(got)}")
+            ctx.say_download(got)
             ours.retire([a], big, ctx.quick)
             ctx.say(f"run {i + 1}: GroupShare reference download")
             ref = timed_download(b, GROUP, small.name, ours.dest_dir(b), small.stat().st_size)
-            ctx.say(f"     {describe(ref)}")
+            ctx.say_download(ref)
             ours.retire([b], small, ctx.quick)
             yield [Metric(NAME, f"MB/s {label}", "MB/s", got.mb_s, ref.mb_s, ref_name, ">= 0.8x"),
                    Metric(NAME, f"peak RSS {label}", "MB", got.peak_rss / MB, ref.peak_rss / MB, ref_name,

@@ -18,7 +18,7 @@ from bench.context import Ctx
 from bench.gs_side import NotBuilt, timed_download
 from bench.gs_swarm import GROUP, OurSwarm
 from bench.lt_side import lt_swarm
-from bench.model import MB, Metric, Timing, describe
+from bench.model import MB, Metric, Timing
 from bench.procs import Procs, Sampler
 from bench.profile import profiled
 from bench.scenarios.tls import tls_switch
@@ -67,7 +67,7 @@ def run(ctx: Ctx) -> Generator[list[Metric], None, None]:
                 ctx.say(f"run {i + 1}: GroupShare download")
                 seeders = [Sampler(s.pid, period=1.0).start() for s in ours.seeders]
                 got = timed_download(node, GROUP, data.name, ours.dest_dir(node), size)
-                ctx.say(f"     {describe(got)}")
+                ctx.say_download(got)
                 seeders_cpu = sum(s.stop().cpu_seconds for s in seeders)
                 ours.retire([node], data, ctx.quick)
             plain_got: Timing | None = None
@@ -75,12 +75,12 @@ def run(ctx: Ctx) -> Generator[list[Metric], None, None]:
                 (node,) = plain.fresh_downloaders(1)
                 ctx.say(f"run {i + 1}: GroupShare download, TLS off")
                 plain_got = timed_download(node, GROUP, data.name, plain.dest_dir(node), size)
-                ctx.say(f"     {describe(plain_got)}")
+                ctx.say_download(plain_got)
                 plain.retire([node], data, ctx.quick)
             ctx.say(f"run {i + 1}: libtorrent download")
             ref = lt_swarm(procs, ctx.dir("lt-swarm"), data, seeders=ctx.sizes.swarm_seeders, downloaders=1)
             lt = ref.timings[0]
-            ctx.say(f"     {describe(lt)}")
+            ctx.say_download(lt)
             plain_note = note or ("" if plain is not None else "the client has no switch to turn peer TLS off")
             yield [*timing_metrics(NAME, got, lt, REF, note, GOALS),
                    Metric(NAME, f"seeders CPU (all {ctx.sizes.swarm_seeders})", "s", seeders_cpu, ref.seeders_cpu,

@@ -13,7 +13,7 @@ from collections.abc import Generator
 from bench.context import Ctx
 from bench.gs_side import NotBuilt, client_accepts, timed_download
 from bench.gs_swarm import GROUP, OurSwarm
-from bench.model import Metric, describe
+from bench.model import Metric
 from bench.procs import Procs
 
 NAME = "6 TLS"
@@ -49,7 +49,7 @@ def run(ctx: Ctx) -> Generator[list[Metric], None, None]:
                 ctx.say(f"run {i + 1}: download with TLS {label}")
                 (node,) = swarm.fresh_downloaders(1)
                 got[label] = timed_download(node, GROUP, data.name, swarm.dest_dir(node), size)
-                ctx.say(f"     {describe(got[label])}")
+                ctx.say_download(got[label])
                 swarm.retire([node], data, ctx.quick)
             yield [Metric(NAME, "MB/s, TLS on / off", "MB/s", got["on"].mb_s, got["off"].mb_s, "TLS off", ">= 0.8x"),
                    Metric(NAME, "downloader CPU, TLS on / off", "s", got["on"].cpu_seconds, got["off"].cpu_seconds,

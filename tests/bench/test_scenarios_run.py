@@ -8,14 +8,12 @@ for itself rather than trusting the bench's own verdict.
 from __future__ import annotations
 
 import itertools
-import tempfile
-from pathlib import Path
 
 import psutil
 import pytest
 
 from bench.__main__ import SCENARIOS
-from bench.context import QUICK, Ctx
+from bench.context import QUICK, WORK_ROOT, Ctx
 from bench.disk_stalls import device_of
 from bench.gs_side import Cluster, features
 from bench.model import Metric
@@ -60,7 +58,7 @@ def split_stalls(metrics: list[Metric]) -> tuple[list[Metric], list[Metric]]:
 
 def assert_stalls_measured(stalls: list[Metric]) -> None:
     assert stalls, "no disk-stall row"
-    measured = device_of(Path(tempfile.gettempdir())) is not None
+    measured = device_of(WORK_ROOT) is not None
     for m in stalls:
         figures = [m.ref] if m.ours is None and not downloads_built() else [m.ours, m.ref]
         assert all((f is not None and f >= 0) if measured else f is None for f in figures), m
