@@ -5,7 +5,8 @@ memory ``wire.frame_receiver.FrameReceiver`` asks for: small scratch memory for 
 body the exact slice of the piece buffer the block belongs to, so the kernel's ``recv_into`` writes the bytes
 where they will be hashed and written from. A block that was cancelled in the meantime lands in a discard buffer.
 Under TLS a ``secure_channel.ClientChannel`` sits in front of the link: it receives sealed records and opens
-each one straight into the memory the link offers, so a block is still written once, by AES-GCM.
+each one straight into the memory the link offers, so a block is still written once, by the AEAD
+(``wire.bulk_records``).
 The link knows nothing of picking or verifying: it reports to its ``LinkHandler`` (the engine) when a whole
 piece has arrived, when a request was rejected, when the peer announced a piece, and when the link died.
 """

@@ -252,7 +252,7 @@ class ClientChannel(asyncio.BufferedProtocol):
 
     The loop receives ciphertext straight into one buffer. Each whole record is opened straight into the memory
     the inner protocol offers next: for a PIECE body that is the piece buffer, so the plaintext is written once,
-    by AES-GCM (which releases the GIL: the verify threads hash meanwhile). Only a record larger than what is
+    by AES-OCB3 (which releases the GIL: the verify threads hash meanwhile). Only a record larger than what is
     offered (a frame header and more in one record) goes through a scratch buffer and a copy.
     """
 

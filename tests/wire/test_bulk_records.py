@@ -6,11 +6,14 @@ from __future__ import annotations
 import os
 
 import pytest
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM, AESOCB3
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from wire.bulk_records import (
     HEADER_SIZE,
+    HELLO_MAGIC,
     HELLO_SIZE,
     MAX_CIPHERTEXT,
     MAX_PLAINTEXT,
@@ -111,3 +114,28 @@ def test_hellos_round_trip_and_anything_else_is_refused() -> None:
             parse_hello(bad)
     with pytest.raises(ValueError):
         make_hello(b"short")
+
+
+def test_a_peer_on_the_gcm_record_layer_is_told_apart_by_its_hello() -> None:
+    old = b"GSBULK1\0" + os.urandom(32)
+    assert old[:8] != HELLO_MAGIC
+    with pytest.raises(ProtocolError, match="version 1 of the record layer, this node with version 2"):
+        parse_hello(old)
+
+
+def test_records_are_aes_256_ocb3_under_the_derived_key_with_the_counter_as_nonce() -> None:
+    """Pinned against the library directly: a record is exactly RFC 7253 OCB3 with the direction's 32-byte key,
+    nonce = 4 zero bytes + 64-bit counter, and the header as associated data (GCM cannot open it)."""
+    send, _ = derive_keys(CLIENT, SERVER, BINDING, client=True)
+    sealer = Sealer(send)
+    wire = bytes(sealer.seal(b"first")) + bytes(sealer.seal(b"second"))
+    at = 0
+    for counter, plain in enumerate((b"first", b"second")):
+        (length,) = RECORD_HEADER.unpack_from(wire, at)
+        header, body = wire[at:at + HEADER_SIZE], wire[at + HEADER_SIZE:at + HEADER_SIZE + length]
+        nonce = bytes(4) + counter.to_bytes(8, "big")
+        assert len(send) == 32
+        assert AESOCB3(send).decrypt(nonce, body, header) == plain
+        with pytest.raises(InvalidTag):  # the GCM of version 1 cannot read it
+            AESGCM(send).decrypt(nonce, body, header)
+        at += HEADER_SIZE + length
