@@ -14,8 +14,12 @@ serving the same inode from its final path.
 
 A download's pieces are written, and read to be served, past the page cache (``direct_io``, when the filesystem
 allows it; the engine's and the server's buffers are page-aligned): a new page in the cache was the dearest thing
-a download touched here, and a download's pages are not what the user's cache is for. A shared file is read
-through the cache.
+a download touched here, and a download's pages are not what the user's cache is for. Except while peers are
+connected to fetch from the download (``watched``): then its pieces are about to be read again, and the cache
+turns each such read into a copy instead of a disk read, and keeps the disk's stalls out of the swarm. In a
+flash crowd (8 downloaders serving each other 256 MiB) all were done in 6.8-7.9 s that way against 9.8-10.0 s
+past the cache, with the disk stalled 0 s against 3.0 s. A download nobody fetches from stays past the cache:
+through it, a 1 GiB download from 3 seeders cost 4.5 CPU-s against 2.3. A shared file is read through the cache.
 
 Readers and writers (the piece server's sendfile, ``read_cached`` and ``read_block``, the engine's writer threads)
 hold the file descriptor through ``acquire``/``release`` so that ``close`` never pulls a descriptor out from under
@@ -65,6 +69,7 @@ class PieceStore:
         self._save_handle: asyncio.TimerHandle | None = None
         self._direct_fd = -1  # the same open file for O_DIRECT, when the filesystem allows
         self._direct_ok = True
+        self._wrote_cached = False  # some piece went through the page cache (see ``verify_and_write``)
         self._in_memory: Callable[[int], memoryview | None] | None = None  # see serve_from
 
     # --- opening ------------------------------------------------------------------------------------------
@@ -158,7 +163,8 @@ class PieceStore:
 
     @property
     def watched(self) -> bool:
-        """Some peer is connected to fetch from this store (the piece server listens for its new pieces)."""
+        """Some peer is connected to fetch from this store (the piece server listens for its new pieces).
+        Read from the writer threads too: a list's truth is one atomic look."""
         return bool(self._listeners)
 
     def remove_listener(self, callback: Callable[[int], None]) -> None:
@@ -185,7 +191,10 @@ class PieceStore:
         meta = self.meta
         if not piece_matches(meta.piece_hashes, meta.piece_size, index, data):
             return False
-        if not write_at(self._fd, self._direct, memoryview(data), index * meta.piece_size):
+        direct = self._direct
+        if direct >= 0 and self.watched:  # peers will read it soon: through the page cache (see the module doc)
+            self._wrote_cached, direct = True, -1
+        if not write_at(self._fd, direct, memoryview(data), index * meta.piece_size):
             self._direct_ok = False
         return True
 
@@ -209,13 +218,15 @@ class PieceStore:
 
     def read_cached(self, view: memoryview, offset: int) -> int:
         """On the loop: fill ``view`` from ``offset`` with what the page cache holds, never waiting for the disk;
-        the bytes copied (``read_block`` does the rest in a thread). Nothing for a store that reads past the cache
-        (a download's file): its pages are not there. The caller holds ``acquire``."""
-        return 0 if self._direct >= 0 else read_cached(self._fd, view, offset)
+        the bytes copied (``read_block`` does the rest in a thread). Nothing for a download that wrote every piece
+        past the cache: its pages are not there. The caller holds ``acquire``."""
+        if self._direct >= 0 and not self._wrote_cached:
+            return 0
+        return read_cached(self._fd, view, offset)
 
     @property
     def writes_direct(self) -> bool:
-        """Whether aligned pieces bypass the page cache (see the module doc)."""
+        """Whether aligned pieces bypass the page cache while no peer fetches from this store (module doc)."""
         return self._direct >= 0
 
     @property

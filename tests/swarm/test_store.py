@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import mmap
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 
 from peer_node.swarm import DownloadFailed, PieceStore, ServedFiles
 from peer_node.swarm.buffers import BufferPool
+from peer_node.swarm.direct_io import read_cached
 from peer_node.swarm.store import full_bitfield
 from tests.swarm.helpers import make_file, meta_of
 from wire.errors import Conflict, NotFound
@@ -229,3 +231,53 @@ async def test_a_shared_file_is_read_from_the_page_cache_on_the_spot_a_download_
 
 def os_has_nowait() -> bool:
     return bool(getattr(os, "RWF_NOWAIT", 0))
+
+
+def aligned_piece(data: bytes, index: int) -> memoryview:
+    """Piece ``index`` in page-aligned memory (an mmap), as the engine's buffers are: what a direct write takes."""
+    buf = memoryview(mmap.mmap(-1, PIECE))
+    buf[:] = data[index * PIECE:(index + 1) * PIECE]
+    return buf
+
+
+def in_page_cache(path: Path, index: int) -> int:
+    """Bytes of piece ``index`` the page cache holds, asked on a descriptor of our own without waiting."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return read_cached(fd, memoryview(bytearray(PIECE)), index * PIECE)
+    finally:
+        os.close(fd)
+
+
+async def test_a_download_goes_through_the_page_cache_only_while_peers_fetch_from_it(tmp_path: Path) -> None:
+    data = make_file(tmp_path / "src", 4 * PIECE)
+    meta = meta_of("src", data, PIECE)
+    download = PieceStore.open_partial(tmp_path / "p", tmp_path / "s", meta)
+    if not download.writes_direct or not os_has_nowait():
+        pytest.fail("this test needs a filesystem with O_DIRECT and a kernel with RWF_NOWAIT (the CI's has both)")
+    assert download.verify_and_write(0, aligned_piece(data, 0))  # nobody fetches: past the cache
+    download.mark_verified(0)
+    assert in_page_cache(tmp_path / "p", 0) == 0
+    assert download.read_cached(memoryview(bytearray(PIECE)), 0) == 0
+
+    def listener(index: int) -> None:
+        pass
+
+    download.add_listener(listener)  # a peer connected to fetch from it (the piece server's HAVE listener)
+    assert download.verify_and_write(1, aligned_piece(data, 1))
+    download.mark_verified(1)
+    assert in_page_cache(tmp_path / "p", 1) == PIECE  # its next readers copy it from memory
+    view = memoryview(bytearray(PIECE))
+    assert download.read_cached(view, PIECE) == PIECE and view == data[PIECE:2 * PIECE]
+    # the piece written before still comes whole: what the cache lacks (the kernel may have read some of it in
+    # meanwhile, around piece 1), read_block reads past it
+    first = memoryview(bytearray(PIECE))
+    got = download.read_cached(first, 0)
+    assert got + download.read_block(first[got:], got) == PIECE and first == data[:PIECE]
+
+    download.remove_listener(listener)  # the peer left: past the cache again
+    assert download.verify_and_write(2, aligned_piece(data, 2))
+    download.mark_verified(2)
+    assert in_page_cache(tmp_path / "p", 2) == 0 and in_page_cache(tmp_path / "p", 1) == PIECE
+    download.close()
+    assert (tmp_path / "p").read_bytes()[:3 * PIECE] == data[:3 * PIECE]  # both ways wrote the same file
