@@ -3,8 +3,9 @@
 Theory of operation: a *complete* store wraps a shared file opened read-only; it claims every piece and verifies
 nothing at open (the file was hashed when shared; a downloader verifies what it receives). A *partial* store wraps
 the temporary file of a download: it is sized with ``ftruncate`` (sparse, so an 8 GiB download costs no memory
-on tmpfs), pieces are verified and written at their offset with ``os.pwrite`` by ``verify_and_write`` in a worker
-thread, and the event loop then records them with ``mark_verified``. The verified bitfield goes to a small JSON
+on tmpfs) and its blocks are reserved where a disk is under it (``space``). Pieces are verified and written at
+their offset with ``os.pwrite`` by ``verify_and_write`` in a worker thread, and the event loop then records them
+with ``mark_verified``. The verified bitfield goes to a small JSON
 state file (``state_file``), debounced (at most one write per ``SAVE_DELAY``) and written in a thread: a killed
 node loses at most the last fraction of a second of pieces, never claims a piece it has not written. Each piece is
 checked against the listed SHA-256 chain (``wire.pieces.piece_matches``) before it is written, and the chain
@@ -41,6 +42,7 @@ from peer_node.swarm.direct_io import open_direct, read_at, read_cached, write_a
 from peer_node.swarm.errors import DownloadFailed
 from peer_node.swarm.file_ops import move_into_place
 from peer_node.swarm.piece_mask import bitfield_mask, mask_bitfield
+from peer_node.swarm.space import reserve
 from peer_node.swarm.state_file import StateFile
 from wire.errors import Conflict, NotFound
 from wire.pieces import lists_its_digest, piece_matches
@@ -92,6 +94,7 @@ class PieceStore:
         # Never write through something another local user planted at the temporary name: no symlink is
         # followed, a fresh start makes a new file (not truncate a hard link), a resumed one must be ours alone.
         flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+        fresh = bits is None
         if bits is None:
             bits = bytearray((meta.piece_count + 7) // 8)
             flags |= os.O_EXCL
@@ -104,8 +107,12 @@ class PieceStore:
                 raise Conflict(f"{temp_path} is not a plain file of its own; refusing to write to it")
             if st.st_size != meta.size:
                 os.ftruncate(fd, meta.size)
+            reserve(fd, meta.size)  # a download that cannot fit fails now, not when the disk fills up
         except (OSError, Conflict):
             os.close(fd)
+            if fresh:  # the file we just made holds nothing to resume
+                with contextlib.suppress(OSError):
+                    os.unlink(temp_path)
             raise
         store = cls(temp_path, meta, fd, bits, complete=False, state_path=state_path)
         store._direct_fd = open_direct(fd)
