@@ -57,13 +57,19 @@ def fake_fallocate(code: int, calls: list[tuple[int, int, int, int]]) -> space._
     return fallocate
 
 
+def fake_disk(monkeypatch: pytest.MonkeyPatch, code: int) -> list[tuple[int, int, int, int]]:
+    """A block device whose every fallocate fails with ``code``; the calls it got."""
+    calls: list[tuple[int, int, int, int]] = []
+    monkeypatch.setattr(space, "_fallocate", fake_fallocate(code, calls))
+    monkeypatch.setattr(space, "on_block_device", lambda fd: True)
+    return calls
+
+
 def test_a_download_the_disk_cannot_hold_fails_at_open_and_leaves_no_file(tmp_path: Path,
                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     data = make_file(tmp_path / "src", 8 * PIECE)
     meta = meta_of("src", data, PIECE)
-    calls: list[tuple[int, int, int, int]] = []
-    monkeypatch.setattr(space, "_fallocate", fake_fallocate(errno.ENOSPC, calls))
-    monkeypatch.setattr(space, "on_block_device", lambda fd: True)
+    calls = fake_disk(monkeypatch, errno.ENOSPC)
     with pytest.raises(OSError) as caught:
         PieceStore.open_partial(tmp_path / "p", tmp_path / "s", meta)
     assert caught.value.errno == errno.ENOSPC
@@ -76,9 +82,7 @@ def test_a_filesystem_that_cannot_reserve_leaves_a_sparse_file_that_works(tmp_pa
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     data = make_file(tmp_path / "src", 8 * PIECE)
     meta = meta_of("src", data, PIECE)
-    calls: list[tuple[int, int, int, int]] = []
-    monkeypatch.setattr(space, "_fallocate", fake_fallocate(errno.EOPNOTSUPP, calls))
-    monkeypatch.setattr(space, "on_block_device", lambda fd: True)
+    calls = fake_disk(monkeypatch, errno.EOPNOTSUPP)
     store = PieceStore.open_partial(tmp_path / "p", tmp_path / "s", meta)
     assert calls
     assert allocated(tmp_path / "p") == 0
@@ -88,9 +92,7 @@ def test_a_filesystem_that_cannot_reserve_leaves_a_sparse_file_that_works(tmp_pa
 
 
 def test_other_errors_are_not_taken_for_a_missing_feature(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    calls: list[tuple[int, int, int, int]] = []
-    monkeypatch.setattr(space, "_fallocate", fake_fallocate(errno.EIO, calls))
-    monkeypatch.setattr(space, "on_block_device", lambda fd: True)
+    calls = fake_disk(monkeypatch, errno.EIO)
     fd = os.open(tmp_path / "f", os.O_RDWR | os.O_CREAT)
     try:
         with pytest.raises(OSError) as caught:
