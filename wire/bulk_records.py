@@ -10,9 +10,10 @@ and everything after the HELLOs travels as records of up to ~1 MiB, each one cal
 
 The AEAD is OCB3 (RFC 7253), not GCM: the same AES-256 key, 96-bit nonce and 128-bit tag, but one AES pass and
 no GHASH, so OpenSSL runs it at 3.5-3.7 GB/s on this machine's cores (no VAES) against GCM's 2.6. Every byte is
-sealed by a seeder and opened by a downloader, so that is 0.1 CPU-s per GiB on each side (measured in scenario
-1: downloader 2.09-2.29 s against 2.20-2.51, seeders 1.13-1.28 against 1.29-1.39). OCB's patents were released
-in 2021. The HELLO's magic names the version: a peer still on GCM records fails at its HELLO, by name.
+sealed by a seeder and opened by a downloader, so that is 0.1 CPU-s per GiB on each side (bench scenarios 1
+and 6, 3 interleaved pairs: downloader 2.09-2.37 s against 2.20-2.51, seeders 1.13-1.28 against 1.29-1.39).
+OCB's patents were released in 2021. The HELLO's magic names the version: a peer still on GCM records fails at
+its HELLO, by name.
 
 A record is a 4-byte big-endian ciphertext length (the AEAD's associated data) and the ciphertext with its
 16-byte tag. The nonce is a 64-bit counter per direction, never sent: a record dropped, replayed, reordered or
