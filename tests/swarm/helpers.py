@@ -23,6 +23,15 @@ OTHER_KEY = signing_key_from_secret(b"some other cluster")
 VERIFIER = TokenVerifier([public_key_hex(KEY)])
 
 
+def size_of(path: Path) -> int:
+    return os.stat(path).st_size
+
+
+def allocated(path: Path) -> int:
+    """Bytes the filesystem has given the file (0 for a sparse file with nothing written)."""
+    return os.stat(path).st_blocks * 512
+
+
 def make_file(path: Path, size: int, seed: int = 1) -> bytes:
     data = (hashlib.sha256(str(seed).encode()).digest() * (size // 32 + 1))[:size]
     data = bytes(b ^ (i * 7 & 0xFF) for i, b in enumerate(data[:4096])) + data[4096:]  # not too periodic

@@ -12,17 +12,9 @@ from pathlib import Path
 import pytest
 
 from peer_node.swarm import PieceStore, space
-from tests.swarm.helpers import make_file, meta_of
+from tests.swarm.helpers import allocated, make_file, meta_of, size_of
 
 PIECE = 64 * 1024
-
-
-def allocated(path: Path) -> int:
-    return os.stat(path).st_blocks * 512
-
-
-def size_of(path: Path) -> int:
-    return os.stat(path).st_size
 
 
 async def test_a_new_download_has_its_blocks_at_once_on_a_disk_and_stays_sparse_elsewhere(tmp_path: Path) -> None:

@@ -14,14 +14,10 @@ from peer_node.swarm import DownloadFailed, PieceStore, ServedFiles
 from peer_node.swarm.buffers import BufferPool
 from peer_node.swarm.direct_io import read_cached
 from peer_node.swarm.store import full_bitfield
-from tests.swarm.helpers import make_file, meta_of
+from tests.swarm.helpers import make_file, meta_of, size_of
 from wire.errors import Conflict, NotFound
 
 PIECE = 16 * 1024
-
-
-def size_of(path: Path) -> int:
-    return os.path.getsize(path)
 
 
 def fill(store: PieceStore, data: bytes, indices: range | list[int]) -> None:
