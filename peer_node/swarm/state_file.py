@@ -1,13 +1,27 @@
-"""A download's verified bitfield on disk: a small JSON file, replaced atomically, written off the event loop.
+"""A download's verified bitfield on disk: a small JSON file, rewritten in place, written off the event loop.
 
 Theory of operation: a save is a *snapshot* taken on the loop (the bits as they are, with a sequence number)
-and a *write* that may run in any thread: temp file, then rename over the old state (no fsync: a crash of the
-node, not of the machine, is what resuming must survive). The periodic saves of a download run in a thread
-because the rename is slow on a busy disk: ext4 starts writeback of a file renamed over another, and with
-eight downloads writing, each rename held the event loop 5-10 ms (cProfile of a flash-crowd node: 12 saves,
-0.1 s of its loop). Writes are serialised by a lock, and a snapshot older than the one already on disk is
-dropped, so a late thread never puts back an older bitfield. ``remove`` is final: no write in flight lands
-after it (a finished download leaves no state file behind).
+and a *write* that may run in any thread. No fsync: a crash of the node, not of the machine, is what resuming
+must survive.
+
+A download's snapshots all have the same length (the same fields, and a bitfield of a fixed size in base64), so
+once the file exists each write goes over it in place, at offset 0: no block is freed or allocated. Why not a
+temp file renamed over the old one, as before: every rename freed the old file's block, and on a filesystem
+mounted with ``discard`` (the bench machine's ext4) each free sent the device a discard, four a second. On the
+bench's virtual disk such a discard sometimes waited 0.3-1.7 s behind the host's writeback, and all the
+download's direct writes waited with it: 3 of 10 swarm downloads stalled with renames, none of 10 in place
+(bench/README.md, fourteenth session). A rename also made ext4 start writeback of the new file at once.
+
+In place is as safe against a killed node: a write that stops part-way leaves the same length, with every byte
+from the old snapshot or the new one. The header is the same in both, and each base64 character holds 6 bits
+of one or the other; bits are only ever set while a download runs, so the mix claims no piece the new snapshot
+does not, and every piece it claims was written before its bit was set. When the length differs (the first
+save, another file's state under the same name, a foreign file), the write is a temp file renamed over it.
+
+The periodic saves run in a thread because a write can wait on a busy disk (with eight downloads writing, a
+rename held a crowd node's event loop 5-10 ms). Writes are serialised by a lock, and a snapshot older than the
+one already on disk is dropped, so a late thread never puts back an older bitfield. ``remove`` is final: no
+write in flight lands after it (a finished download leaves no state file behind).
 """
 
 from __future__ import annotations
@@ -15,8 +29,10 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import errno
 import json
 import os
+import stat
 import threading
 from pathlib import Path
 
@@ -59,11 +75,31 @@ class StateFile:
         with self._lock:
             if self._removed or seq <= self._written:
                 return False
-            tmp = self.path.with_name(self.path.name + ".tmp")
-            tmp.write_bytes(data)
-            os.replace(tmp, self.path)
+            if not self._overwrite(data):
+                tmp = self.path.with_name(self.path.name + ".tmp")
+                tmp.write_bytes(data)
+                os.replace(tmp, self.path)
             self._written = seq
             return True
+
+    def _overwrite(self, data: bytes) -> bool:
+        """Write ``data`` over the state file in place if it has exactly that length; whether it did."""
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError as e:
+            if e.errno in (errno.ENOENT, errno.ELOOP, errno.EISDIR):  # none yet, or not ours to write through
+                return False
+            raise
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode) or st.st_size != len(data):
+                return False
+            view = memoryview(data)
+            while view:
+                view = view[os.pwrite(fd, view, len(data) - len(view)):]
+        finally:
+            os.close(fd)
+        return True
 
     def save(self, bits: bytes | bytearray) -> None:
         """Snapshot and write now, in the caller's thread."""
