@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -47,6 +48,12 @@ QUICK = Sizes(swarm_file=16 * MiB, swarm_seeders=3, crowd_file=8 * MiB, crowd_do
               tracker_timeout=1.0)
 
 
+# Scenario 1 waits this long before setting up each timed download, ours and libtorrent's alike. A libtorrent
+# run leaves the machine slower for a few seconds: our download right after one moved 286-338 MB/s, the same
+# download 8 s later 373-395 (3 pairs), and 6 s of idle or 5 s of both cores busy left no such mark (bench/README.md,
+# fourteenth session). Without the wait, the order of the runs, not the code, set scenario 1's medians.
+SETTLE_SECONDS = 8.0
+
 WORK_ROOT = Path("/tmp")  # where every invocation's files live (and so the disk its downloads write to)
 
 
@@ -73,6 +80,11 @@ class Ctx:
     def say_download(self, t: Timing) -> None:
         """A timed download's figures, under the line that announced it."""
         self.say(f"     {describe(t)}")
+
+    def settle(self) -> None:
+        """Before a timed download is set up: let the machine recover from the one before (not in quick mode)."""
+        if not self.quick:
+            time.sleep(SETTLE_SECONDS)
 
     def dir(self, name: str) -> Path:
         d = self.work / name

@@ -5,6 +5,9 @@ defaults, so pieces travel over TLS, which libtorrent's peers here do not use. S
 from a second swarm of the same shape started with TLS off (scenario 6's switch): the like-for-like row against
 libtorrent. The goal is read on the default (TLS) row.
 
+Every timed download, ours and libtorrent's alike, is set up after the same pause (``Ctx.settle``): a libtorrent run
+leaves the machine slower for a few seconds, and without the pause our TLS download, which followed it, paid for it.
+
 Every download also reports the seconds the disk under it sat busy completing nothing (bench.disk_stalls), in its
 progress line and as a row: on the bench machine such a stall, not the code, decides whether a run of ours is
 fast, and libtorrent's copy never reaches the disk inside its timed window.
@@ -63,6 +66,7 @@ def run(ctx: Ctx) -> Generator[list[Metric], None, None]:
             got: Timing | None = None
             seeders_cpu: float | None = None
             if ours is not None:
+                ctx.settle()
                 (node,) = ours.fresh_downloaders(1)
                 ctx.say(f"run {i + 1}: GroupShare download")
                 seeders = [Sampler(s.pid, period=1.0).start() for s in ours.seeders]
@@ -72,11 +76,13 @@ def run(ctx: Ctx) -> Generator[list[Metric], None, None]:
                 ours.retire([node], data, ctx.quick)
             plain_got: Timing | None = None
             if plain is not None:
+                ctx.settle()
                 (node,) = plain.fresh_downloaders(1)
                 ctx.say(f"run {i + 1}: GroupShare download, TLS off")
                 plain_got = timed_download(node, GROUP, data.name, plain.dest_dir(node), size)
                 ctx.say_download(plain_got)
                 plain.retire([node], data, ctx.quick)
+            ctx.settle()
             ctx.say(f"run {i + 1}: libtorrent download")
             ref = lt_swarm(procs, ctx.dir("lt-swarm"), data, seeders=ctx.sizes.swarm_seeders, downloaders=1)
             lt = ref.timings[0]
@@ -92,6 +98,7 @@ def run(ctx: Ctx) -> Generator[list[Metric], None, None]:
                    Metric(NAME, "downloader CPU, TLS off", "s",
                           None if plain_got is None else plain_got.cpu_seconds, lt.cpu_seconds, REF, "", plain_note)]
         if ours is not None and ctx.profile_dir is not None:
+            ctx.settle()
             (node,) = ours.fresh_downloaders(1)
             ctx.say("profiled GroupShare download (not counted)")
             with profiled(node.pid, ctx.profile_dir / "swarm-downloader.txt") as prof:

@@ -4,10 +4,13 @@ figures and the libtorrent peers' command lines and rate-limit filter."""
 from __future__ import annotations
 
 import hashlib
+import time
 from pathlib import Path
 
 import libtorrent as lt
+import pytest
 
+from bench.context import FULL, QUICK, SETTLE_SECONDS, Ctx
 from bench.datafiles import make_random_file, make_sparse_file
 from bench.lt_peer import all_peers_rate_limited
 from bench.lt_side import peer_argv
@@ -126,3 +129,13 @@ def test_runs_are_what_was_asked_else_one_when_quick_else_each_scenarios_default
     assert runs_for("crowd", None, quick=False) == RUNS
     assert runs_for("swarm", None, quick=True) == 1
     assert runs_for("swarm", 2, quick=False) == 2 and runs_for("crowd", 4, quick=True) == 4
+
+
+def test_settling_waits_before_a_full_download_and_not_in_quick_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+    slept: list[float] = []
+    monkeypatch.setattr(time, "sleep", slept.append)
+    with Ctx(sizes=FULL, runs=1, quick=False, log=False) as full:
+        full.settle()
+    with Ctx(sizes=QUICK, runs=1, quick=True, log=False) as quick:
+        quick.settle()
+    assert slept == [SETTLE_SECONDS]

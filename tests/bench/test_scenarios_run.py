@@ -74,8 +74,13 @@ def assert_both_sides_measured(metrics: list[Metric]) -> None:
         assert all(m.ours is None and m.note for m in metrics)
 
 
-def test_swarm_scenario_measures_libtorrent_and_us() -> None:
+def test_swarm_scenario_measures_libtorrent_and_us_each_after_the_same_pause(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    settles: list[Ctx] = []
+    monkeypatch.setattr(Ctx, "settle", lambda self: settles.append(self))
     assert_both_sides_measured(run_scenario("swarm"))
+    timed = 1 + (downloads_built() and tls_switch() is not None) + downloads_built()
+    assert len(settles) == timed  # libtorrent's download, ours with TLS off and ours with it: one pause each
 
 
 def test_crowd_scenario_measures_libtorrent_and_us_also_with_capped_uplinks() -> None:
