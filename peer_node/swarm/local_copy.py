@@ -15,9 +15,9 @@ for pieces from the network, and cancelling the download stops the copy between 
 from __future__ import annotations
 
 import asyncio
-import mmap
 from collections.abc import Callable
 
+from peer_node.swarm.buffers import new_buffer
 from peer_node.swarm.store import PieceStore
 from wire.errors import NotFound
 
@@ -30,7 +30,7 @@ async def copy_from_local(source: PieceStore, target: PieceStore, on_piece: Call
     if not source.is_complete or source.meta.sha256 != meta.sha256 or source.meta.size != meta.size:
         return 0
     loop = asyncio.get_running_loop()
-    buffer = memoryview(mmap.mmap(-1, max(1, meta.piece_size)))  # page-aligned, as a direct write wants
+    buffer = new_buffer(meta.piece_size)  # page-aligned, as a direct write wants
     written = 0
     for index in range(meta.piece_count):
         if target.has(index):

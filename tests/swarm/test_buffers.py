@@ -1,8 +1,15 @@
-"""BufferPool keeps verified pieces in memory while it has other buffers to hand out, within a bounded count."""
+"""BufferPool keeps verified pieces in memory while it has other buffers to hand out, within a bounded count; its
+buffers are page-aligned, and from 2 MiB up start on a 2 MiB boundary in a private mapping advised for huge pages."""
 
 from __future__ import annotations
 
-from peer_node.swarm.buffers import BufferPool, receive_buffers
+import ctypes
+import mmap
+from pathlib import Path
+
+import pytest
+
+from peer_node.swarm.buffers import HUGE_PAGE, BufferPool, new_buffer, receive_buffers
 
 
 def take(pool: BufferPool) -> memoryview:
@@ -70,3 +77,45 @@ def test_a_pool_never_hands_out_more_than_its_limit() -> None:
     assert pool.take() is None and pool.allocated == pool.limit == 4
     pool.give(bufs[0], 3)  # a cached piece is handed out again once nothing else is free
     assert take(pool) is bufs[0] and pool.cached(3) is None and pool.allocated == 4
+
+
+def address_of(buf: memoryview) -> int:
+    anchor = ctypes.c_char.from_buffer(buf)
+    try:
+        return ctypes.addressof(anchor)
+    finally:
+        del anchor
+
+
+def vm_flags(address: int) -> list[str]:
+    """The kernel's flags for the mapping holding ``address`` (``VmFlags`` in /proc/self/smaps)."""
+    inside = False
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        head = line.split()[0] if line else ""
+        if "-" in head and all(c in "0123456789abcdef-" for c in head):
+            low, high = (int(x, 16) for x in head.split("-"))
+            inside = low <= address < high
+        elif inside and line.startswith("VmFlags:"):
+            return line.split()[1:]
+    raise AssertionError(f"no mapping holds {address:#x}")
+
+
+@pytest.mark.parametrize("size", [1, 4096, 100_000, HUGE_PAGE, 3 * HUGE_PAGE + 4096, 8 * HUGE_PAGE])
+def test_buffers_are_zeroed_writable_and_aligned_for_direct_writes(size: int) -> None:
+    buf = new_buffer(size)
+    assert len(buf) == size and not buf.readonly and not any(buf[:: max(1, size // 97)])
+    buf[-1:] = b"x"
+    assert address_of(buf) % mmap.PAGESIZE == 0
+    if size >= HUGE_PAGE:
+        assert address_of(buf) % HUGE_PAGE == 0
+
+
+def test_a_piece_buffer_is_private_and_advised_for_huge_pages() -> None:
+    pool = BufferPool(2 * HUGE_PAGE, 2)
+    buf = take(pool)
+    buf[:] = bytes(len(buf))  # touched: what a received piece does
+    flags = vm_flags(address_of(buf))
+    # "hg": advised for huge pages; not "sh": a shared anonymous mapping is shmem, whose huge pages are off here
+    assert "hg" in flags and "sh" not in flags, flags
+    small = new_buffer(64 * 1024)  # below a huge page nothing is advised
+    assert "hg" not in vm_flags(address_of(small))
