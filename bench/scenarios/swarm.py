@@ -5,8 +5,9 @@ defaults, so pieces travel over TLS, which libtorrent's peers here do not use. S
 from a second swarm of the same shape started with TLS off (scenario 6's switch): the like-for-like row against
 libtorrent. The goal is read on the default (TLS) row.
 
-Every timed download, ours and libtorrent's alike, is set up after the same pause (``Ctx.settle``): a libtorrent run
-leaves the machine slower for a few seconds, and without the pause our TLS download, which followed it, paid for it.
+Every timed download, ours and libtorrent's alike, is set up after the same pause (``Ctx.settle``), so none starts
+while the host still flushes the copy before or while the memory a libtorrent run freed is still scattered (see
+``bench.context``).
 
 Every download also reports the seconds the disk under it sat busy completing nothing (bench.disk_stalls), in its
 progress line and as a row: on the bench machine such a stall, not the code, decides whether a run of ours is
