@@ -20,10 +20,11 @@ fourteenth session). Where huge pages are off, the buffer has small pages, as be
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import mmap
 from collections import OrderedDict
 from collections.abc import Callable
+
+from peer_node.swarm.direct_io import address_of
 
 HUGE_PAGE = 2 * 1024 * 1024
 
@@ -37,9 +38,7 @@ def new_buffer(size: int) -> memoryview:
     span = -(-size // HUGE_PAGE) * HUGE_PAGE
     # private: a shared anonymous mapping is shmem, whose huge pages are a separate switch (mostly off)
     region = mmap.mmap(-1, span + HUGE_PAGE, flags=mmap.MAP_PRIVATE)  # room for a 2 MiB boundary; spare untouched
-    anchor = ctypes.c_char.from_buffer(region)
-    offset = -ctypes.addressof(anchor) % HUGE_PAGE
-    del anchor  # the export would keep the mapping from ever closing
+    offset = -address_of(region) % HUGE_PAGE
     with contextlib.suppress(OSError):  # a kernel without transparent huge pages: small pages, as before
         region.madvise(mmap.MADV_HUGEPAGE, offset, span)
     return memoryview(region)[offset:offset + size]

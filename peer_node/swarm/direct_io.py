@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import mmap
 import os
 
 ALIGN = 4096  # O_DIRECT wants memory, offset and length aligned to the device's block size (4 KiB covers all)
@@ -72,9 +73,14 @@ def open_direct(fd: int) -> int:
         return -1
 
 
+def address_of(buffer: memoryview | mmap.mmap) -> int:
+    """Where writable ``buffer`` starts in memory; TypeError or ValueError for read-only or empty memory."""
+    return ctypes.addressof(ctypes.c_char.from_buffer(buffer))
+
+
 def aligned(view: memoryview) -> bool:
     try:
-        address = ctypes.addressof(ctypes.c_char.from_buffer(view))
+        address = address_of(view)
     except (TypeError, ValueError):  # read-only or empty memory: not ours to write directly
         return False
     return address % ALIGN == 0

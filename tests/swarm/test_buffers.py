@@ -3,13 +3,13 @@ buffers are page-aligned, and from 2 MiB up start on a 2 MiB boundary in a priva
 
 from __future__ import annotations
 
-import ctypes
 import mmap
 from pathlib import Path
 
 import pytest
 
 from peer_node.swarm.buffers import HUGE_PAGE, BufferPool, new_buffer, receive_buffers
+from peer_node.swarm.direct_io import address_of
 
 
 def take(pool: BufferPool) -> memoryview:
@@ -77,14 +77,6 @@ def test_a_pool_never_hands_out_more_than_its_limit() -> None:
     assert pool.take() is None and pool.allocated == pool.limit == 4
     pool.give(bufs[0], 3)  # a cached piece is handed out again once nothing else is free
     assert take(pool) is bufs[0] and pool.cached(3) is None and pool.allocated == 4
-
-
-def address_of(buf: memoryview) -> int:
-    anchor = ctypes.c_char.from_buffer(buf)
-    try:
-        return ctypes.addressof(anchor)
-    finally:
-        del anchor
 
 
 def vm_flags(address: int) -> list[str]:
