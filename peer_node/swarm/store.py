@@ -15,12 +15,11 @@ serving the same inode from its final path.
 
 A download's pieces are written, and read to be served, past the page cache (``direct_io``, when the filesystem
 allows it; the engine's and the server's buffers are page-aligned): a new page in the cache was the dearest thing
-a download touched here, and a download's pages are not what the user's cache is for. Except while peers are
-connected to fetch from the download (``watched``): then its pieces are about to be read again, and the cache
-turns each such read into a copy instead of a disk read, and keeps the disk's stalls out of the swarm. In a
-flash crowd (8 downloaders serving each other 256 MiB) all were done in 6.8-7.9 s that way against 9.8-10.0 s
-past the cache, with the disk stalled 0 s against 3.0 s. A download nobody fetches from stays past the cache:
-through it, a 1 GiB download from 3 seeders cost 4.5 CPU-s against 2.3. A shared file is read through the cache.
+a download touched here, and a download's pages are not what the user's cache is for. That holds while peers fetch
+from the download too: a flash crowd (8 downloaders serving each other 256 MiB) finished in 3.2-3.7 s so, against
+4.3-6.3 s with its pieces written through the cache for the peers' reads to copy, where fresh cache pages took a
+third of the crowd's CPU and the disk took 2 GiB of writes and 1.6 GiB of reads without a stall (bench/README.md,
+fifteenth session). A shared file is read through the cache.
 
 Readers and writers (the piece server's sendfile, ``read_cached`` and ``read_block``, the engine's writer threads)
 hold the file descriptor through ``acquire``/``release`` so that ``close`` never pulls a descriptor out from under
@@ -71,7 +70,6 @@ class PieceStore:
         self._save_handle: asyncio.TimerHandle | None = None
         self._direct_fd = -1  # the same open file for O_DIRECT, when the filesystem allows
         self._direct_ok = True
-        self._wrote_cached = False  # some piece went through the page cache (see ``verify_and_write``)
         self._in_memory: Callable[[int], memoryview | None] | None = None  # see serve_from
 
     # --- opening ------------------------------------------------------------------------------------------
@@ -170,8 +168,7 @@ class PieceStore:
 
     @property
     def watched(self) -> bool:
-        """Some peer is connected to fetch from this store (the piece server listens for its new pieces).
-        Read from the writer threads too: a list's truth is one atomic look."""
+        """Some peer is connected to fetch from this store (the piece server listens for its new pieces)."""
         return bool(self._listeners)
 
     def remove_listener(self, callback: Callable[[int], None]) -> None:
@@ -198,10 +195,7 @@ class PieceStore:
         meta = self.meta
         if not piece_matches(meta.piece_hashes, meta.piece_size, index, data):
             return False
-        direct = self._direct
-        if direct >= 0 and self.watched:  # peers will read it soon: through the page cache (see the module doc)
-            self._wrote_cached, direct = True, -1
-        if not write_at(self._fd, direct, memoryview(data), index * meta.piece_size):
+        if not write_at(self._fd, self._direct, memoryview(data), index * meta.piece_size):
             self._direct_ok = False
         return True
 
@@ -225,9 +219,9 @@ class PieceStore:
 
     def read_cached(self, view: memoryview, offset: int) -> int:
         """On the loop: fill ``view`` from ``offset`` with what the page cache holds, never waiting for the disk;
-        the bytes copied (``read_block`` does the rest in a thread). Nothing for a download that wrote every piece
-        past the cache: its pages are not there. The caller holds ``acquire``."""
-        if self._direct >= 0 and not self._wrote_cached:
+        the bytes copied (``read_block`` does the rest in a thread). Nothing for a download that writes past the
+        cache: its pages are not there. The caller holds ``acquire``."""
+        if self._direct >= 0:
             return 0
         return read_cached(self._fd, view, offset)
 
