@@ -1,5 +1,5 @@
 # GroupShare: `make run` starts the trackers of tracker_info.txt and a node with its UI at http://localhost:8080;
-# `make test` installs what the tests need (Chromium included) and runs them. A fresh clone needs nothing else.
+# `make test` installs what the tests need (Chromium and wrk included) and runs them. A fresh clone needs nothing else.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 TRACKERS := tracker_info.txt
 NODE ?= 127.0.0.1:6881
 
-.PHONY: all venv run test check bench browser clean
+.PHONY: all venv run test check bench browser wrk clean
 
 all: test
 
@@ -25,11 +25,17 @@ browser:
 	  export DEBIAN_FRONTEND=noninteractive; \
 	  apt-get update -q && apt-get install -y -q --no-install-recommends chromium; }
 
+# Debian's wrk, the load generator of the tracker benchmarks (scenarios 5 and 5b).
+wrk:
+	@command -v wrk >/dev/null 2>&1 || { \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -q && apt-get install -y -q --no-install-recommends wrk; }
+
 run: venv
 	@$(PY) -m peer_node.devrun $(TRACKERS) $(NODE)
 
 # The suite, then the linters (ruff, mypy --strict on the code and the tests): CI is red on either.
-test: venv browser
+test: venv browser wrk
 	$(PY) -m pytest -q
 	$(MAKE) -s check
 
@@ -37,7 +43,7 @@ check: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
-bench: venv
+bench: venv wrk
 	$(PY) -m bench
 
 clean:
