@@ -1,9 +1,10 @@
 """Opening a peer connection under TLS, and both ends of the sealed record layer after it.
 
 Theory of operation: ``SecureOpening`` is sans-IO. It runs the TLS 1.2 handshake over two memory BIOs, then each
-end sends one HELLO inside TLS (``wire.bulk_records``: a fresh 32-byte secret) and reads the other's. From the
-two secrets and the connection's ``tls-unique`` binding both derive a key per direction; whatever raw bytes
-follow the peer's HELLO record (``leftover``) are already sealed records. Memory BIOs are what make the switch
+end sends one HELLO inside TLS (``wire.bulk_records``: a fresh 32-byte secret and the AEAD it seals faster) and
+reads the other's. From the two secrets and the connection's ``tls-unique`` binding both derive a key per
+direction for the AEAD the two HELLOs choose; whatever raw bytes follow the peer's HELLO record (``leftover``) are
+already sealed records. Memory BIOs are what make the switch
 possible: OpenSSL reads exactly one TLS record at a time from them (no read-ahead), so the bytes after the HELLO
 stay in the BIO for us. The ``SSLObject`` stays available for what TLS proved: the seeder's certificate (the
 client pins its fingerprint) and the channel binding (the client signs it to prove its own certificate).
@@ -28,6 +29,7 @@ import socket
 import ssl
 from typing import Any, Protocol
 
+from wire.aead_speed import preferred_aead
 from wire.bulk_records import (
     HEADER_SIZE,
     HELLO_SIZE,
@@ -35,9 +37,11 @@ from wire.bulk_records import (
     MAX_PLAINTEXT,
     SECRET_SIZE,
     TAG_SIZE,
+    Aead,
     Opener,
     RecordStream,
     Sealer,
+    choose,
     derive_keys,
     make_hello,
     parse_hello,
@@ -57,6 +61,8 @@ class SecureOpening:
         self.ssl_object = context.wrap_bio(self._in, self._out, server_side=server_side)
         self._server_side = server_side
         self._secret = os.urandom(SECRET_SIZE)
+        self._prefers = preferred_aead()
+        self.aead: Aead | None = None  # the connection's, once both HELLOs are in
         self._handshaken = False
         self._hello = bytearray()
         self.done = False
@@ -78,7 +84,7 @@ class SecureOpening:
             if not self._handshaken:
                 self.ssl_object.do_handshake()
                 self._handshaken = True
-                self.ssl_object.write(make_hello(self._secret))
+                self.ssl_object.write(make_hello(self._secret, self._prefers))
             while len(self._hello) < HELLO_SIZE:
                 got = self.ssl_object.read(HELLO_SIZE - len(self._hello))
                 if not got:
@@ -96,9 +102,10 @@ class SecureOpening:
         binding = self.ssl_object.get_channel_binding("tls-unique")
         if not binding:
             raise ProtocolError("no TLS channel binding on this connection")
-        client, server = (peer, self._secret) if self._server_side else (self._secret, peer)
-        send_key, receive_key = derive_keys(client, server, binding, client=not self._server_side)
-        self.sealer, self.opener = Sealer(send_key), Opener(receive_key)
+        client, server = (peer.secret, self._secret) if self._server_side else (self._secret, peer.secret)
+        aead = self.aead = choose(self._prefers, peer.prefers)
+        send_key, receive_key = derive_keys(client, server, binding, aead, client=not self._server_side)
+        self.sealer, self.opener = Sealer(send_key, aead), Opener(receive_key, aead)
         self.leftover = self._in.read()
         self.done = True
 

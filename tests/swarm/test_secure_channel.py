@@ -14,7 +14,7 @@ from peer_node.swarm import secure_channel
 from peer_node.swarm.secure_channel import SecureOpening
 from peer_node.swarm.tls import NodeIdentity, client_context, load_or_create_identity
 from tests.swarm.test_client_channel import Collector
-from wire.bulk_records import RecordStream, Sealer, make_hello
+from wire.bulk_records import Aead, RecordStream, Sealer, make_hello
 from wire.peer_protocol import ProtocolError
 
 
@@ -52,6 +52,25 @@ def test_both_ends_open_with_matching_keys_and_the_seeders_certificate(identity:
     assert client.ssl_object.get_channel_binding("tls-unique") == server.ssl_object.get_channel_binding("tls-unique")
 
 
+@pytest.mark.parametrize(("client_prefers", "server_prefers", "chosen"), [
+    (Aead.GCM, Aead.GCM, Aead.GCM), (Aead.GCM, Aead.OCB3, Aead.OCB3), (Aead.OCB3, Aead.GCM, Aead.OCB3),
+    (Aead.OCB3, Aead.OCB3, Aead.OCB3)])
+def test_both_ends_seal_with_the_aead_their_hellos_choose(identity: NodeIdentity, monkeypatch: pytest.MonkeyPatch,
+                                                         client_prefers: Aead, server_prefers: Aead,
+                                                         chosen: Aead) -> None:
+    client = SecureOpening(client_context(), server_side=False)
+    monkeypatch.setattr(client, "_prefers", client_prefers)  # what this machine's speeds would have said
+    server = SecureOpening(identity.server_context(), server_side=True)
+    monkeypatch.setattr(server, "_prefers", server_prefers)
+    to_server = client.start()
+    while not (client.done and server.done):
+        to_client = server.feed(to_server) if not server.done else b""
+        to_server = client.feed(to_client) if not client.done else b""
+    assert client.aead is server.aead is chosen
+    assert client.sealer is not None and server.opener is not None
+    assert RecordStream(server.opener).feed(client.sealer.seal(b"request")) == [b"request"]
+
+
 def test_sealed_bytes_that_arrive_with_the_hello_are_kept_for_the_record_layer(identity: NodeIdentity) -> None:
     _, server = open_both(identity, client_first=b"HANDSHAKE frame")
     assert server.done and server.leftover  # the sealed bytes stayed in the BIO, behind the HELLO record
@@ -61,7 +80,8 @@ def test_sealed_bytes_that_arrive_with_the_hello_are_kept_for_the_record_layer(i
 
 def test_more_than_a_hello_inside_tls_is_refused(identity: NodeIdentity, monkeypatch: pytest.MonkeyPatch) -> None:
     # Plaintext after the HELLO in the same TLS record would be read as neither: the opening refuses it.
-    monkeypatch.setattr(secure_channel, "make_hello", lambda secret: make_hello(secret) + b"and more")
+    monkeypatch.setattr(secure_channel, "make_hello",
+                        lambda secret, prefers: make_hello(secret, prefers) + b"and more")
     with pytest.raises(ProtocolError, match="more than its HELLO"):
         open_both(identity)
 
