@@ -2,12 +2,12 @@
 
 Theory of operation: ``SecureOpening`` is sans-IO. It runs the TLS 1.2 handshake over two memory BIOs, then each
 end sends one HELLO inside TLS (``wire.bulk_records``: a fresh 32-byte secret and the AEAD it seals faster) and
-reads the other's. From the two secrets and the connection's ``tls-unique`` binding both derive a key per
-direction for the AEAD the two HELLOs choose; whatever raw bytes follow the peer's HELLO record (``leftover``) are
-already sealed records. Memory BIOs are what make the switch
-possible: OpenSSL reads exactly one TLS record at a time from them (no read-ahead), so the bytes after the HELLO
-stay in the BIO for us. The ``SSLObject`` stays available for what TLS proved: the seeder's certificate (the
-client pins its fingerprint) and the channel binding (the client signs it to prove its own certificate).
+reads the other's. From the two secrets and the connection's ``tls-unique`` binding both derive a key per direction
+for the AEAD the two HELLOs choose; whatever raw bytes follow the peer's HELLO record (``leftover``) are already
+sealed records. Memory BIOs are what make the switch possible: OpenSSL reads exactly one TLS record at a time from
+them (no read-ahead), so the bytes after the HELLO stay in the BIO for us. The ``SSLObject`` stays available for
+what TLS proved: the seeder's certificate (the client pins its fingerprint) and the channel binding (the client
+signs it to prove its own certificate).
 
 The downloader (``connect``) drives the opening with socket calls on the loop, then hands the socket to asyncio
 with a ``ClientChannel`` in front of the peer link: ciphertext is received into one buffer and each whole record
@@ -259,7 +259,7 @@ class ClientChannel(asyncio.BufferedProtocol):
 
     The loop receives ciphertext straight into one buffer. Each whole record is opened straight into the memory
     the inner protocol offers next: for a PIECE body that is the piece buffer, so the plaintext is written once,
-    by AES-OCB3 (which releases the GIL: the verify threads hash meanwhile). Only a record larger than what is
+    by the AEAD (which releases the GIL: the verify threads hash meanwhile). Only a record larger than what is
     offered (a frame header and more in one record) goes through a scratch buffer and a copy.
     """
 
