@@ -237,6 +237,9 @@ def aligned_piece(data: bytes, index: int) -> memoryview:
     return buf
 
 
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
 def in_page_cache(path: Path, index: int) -> int:
     """Bytes of piece ``index`` the page cache holds, asked with ``mincore`` on a mapping of the file that is never
     touched: a read, even one that must not wait (``RWF_NOWAIT``), starts the kernel's readahead of what follows."""
@@ -246,8 +249,6 @@ def in_page_cache(path: Path, index: int) -> int:
             raise OSError(ctypes.get_errno(), "mincore")
         return sum(page & 1 for page in pages) * mmap.PAGESIZE
 
-
-_libc = ctypes.CDLL(None, use_errno=True)
 
 
 async def test_a_download_writes_past_the_page_cache_also_while_peers_fetch_from_it(tmp_path: Path) -> None:
