@@ -250,7 +250,6 @@ def in_page_cache(path: Path, index: int) -> int:
         return sum(page & 1 for page in pages) * mmap.PAGESIZE
 
 
-
 async def test_a_download_writes_past_the_page_cache_also_while_peers_fetch_from_it(tmp_path: Path) -> None:
     data = make_file(tmp_path / "src", 2 * PIECE)
     meta = meta_of("src", data, PIECE)
