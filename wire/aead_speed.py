@@ -3,7 +3,7 @@
 Measured, not guessed from CPU flags: what decides it is the OpenSSL build as much as the cores (with VAES and
 VPCLMULQDQ, OpenSSL's GCM ran at 10.5 GB/s against OCB3's 7.0; without VAES, OCB3 at 3.7 against GCM's 2.6).
 Timed once per process, the best of a few rounds each (a round preempted by another process only loses), over
-256 KiB: about 1 ms in all on the bench's cores. GCM must win by a margin, so that two builds of near-equal
+256 KiB: about 2 ms in all on the bench's cores. GCM must win by a margin, so that two builds of near-equal
 speed keep OCB3 rather than flip between runs.
 """
 
