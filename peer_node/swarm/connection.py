@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import mmap
 import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
+from peer_node.swarm.buffers import new_buffer
 from peer_node.swarm.crowd import CrowdLedger
 from peer_node.swarm.store import PieceStore
 from peer_node.swarm.tls import channel_binding, check_proof
@@ -276,9 +276,9 @@ class ServerConnection(asyncio.Protocol):
         if self.server.tls is None:  # a plain transport may keep the buffer it was given
             return memoryview(bytearray(length))
         # The write seals (copies) it: one buffer per connection, no fresh megabyte per block, and page-aligned
-        # (an mmap), so a block the page cache lacks is read past it (store.read_block).
+        # (``new_buffer``), so a block the page cache lacks is read past it (store.read_block).
         if self.body is None or len(self.body) < length:
-            self.body = memoryview(mmap.mmap(-1, length))
+            self.body = new_buffer(length)
         return self.body[:length]
 
     # --- closing --------------------------------------------------------------------------------------------
