@@ -60,6 +60,12 @@ class Aead(enum.IntEnum):
 
 
 _CIPHERS: dict[Aead, type[AESOCB3] | type[AESGCM]] = {Aead.OCB3: AESOCB3, Aead.GCM: AESGCM}
+
+
+def new_cipher(aead: Aead, key: bytes) -> AESOCB3 | AESGCM:
+    return _CIPHERS[aead](key)
+
+
 _NAMES = {Aead.OCB3: b"aes-256-ocb3", Aead.GCM: b"aes-256-gcm"}
 
 
@@ -137,7 +143,7 @@ class Sealer:
     """Seals what one end sends; records go out in the order they were sealed."""
 
     def __init__(self, key: bytes, aead: Aead) -> None:
-        self._aead = _CIPHERS[aead](key)
+        self._aead = new_cipher(aead, key)
         self._counter = _Counter()
 
     def seal(self, data: bytes | bytearray | memoryview) -> bytearray:
@@ -175,7 +181,7 @@ class Opener:
     """Opens what the other end sealed, record by record, in order."""
 
     def __init__(self, key: bytes, aead: Aead) -> None:
-        self._aead = _CIPHERS[aead](key)
+        self._aead = new_cipher(aead, key)
         self._counter = _Counter()
 
     def open_into(self, header: bytes | memoryview, ciphertext: memoryview, out: memoryview) -> int:
