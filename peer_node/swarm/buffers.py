@@ -6,42 +6,31 @@ waits for pieces in memory and no piece is read back from the file (until the ch
 kept out-of-order pieces in extra buffers, or read them back: ~0.9 CPU-s per GiB and the read-back traffic). A
 buffer given back still holds its verified piece, for the piece server (``BufferPool.cached``).
 
-Each buffer is its own anonymous ``mmap``, so it starts on a page boundary: the store can then write a piece
-with ``O_DIRECT`` (see ``store``), which needs aligned memory. From 2 MiB up (every piece since pieces are 2 MiB
-or more) a buffer also starts on a 2 MiB boundary, in a private mapping advised for transparent huge pages
-(``new_buffer``). Why: a direct write goes to the device as the buffer's physical pages, and the block layer
-cuts a request at 254 separate pieces of memory (``max_segments`` of the bench's disk). A 2 MiB piece in
-scattered 4 KiB pages went out as 3 requests; in one huge page, as one. Memory is scattered right after another
-program frees a lot of it: after a libtorrent run our writes averaged 0.7-1.0 MiB and took 9-17 ms each, and the
-1 GiB download moved 281-360 MB/s; with huge pages, 2 MiB writes of 3.4 ms and 418-462 MB/s (bench/README.md,
-fourteenth session). Where huge pages are off, the buffer has small pages, as before.
+Each buffer is its own private anonymous ``mmap`` (``new_buffer``), so it starts on a page boundary: the store can
+then write a piece with ``O_DIRECT`` (see ``store``), which needs aligned memory. Private, not shared: a shared
+anonymous mapping is shmem, each page a page-cache page.
+
+In small pages, not huge ones. From the fourteenth session to the fifteenth, a buffer of 2 MiB or more was advised
+for transparent huge pages, so that a direct write of a piece went to the device as one request: on the machine of
+the time, right after a libtorrent run freed ~1.3 GB, a 2 MiB buffer in scattered 4 KiB pages went out as three
+(the disk's ``max_segments`` is 254) and our 1 GiB download moved 281-360 MB/s against 418-462. On the bench's
+machine of the sixteenth session (a faster virtual disk; the balloon reports freed memory to the host, so a free
+2 MiB block, the only kind a huge page comes from, is memory the host must hand back at first touch) huge pages
+cost more than they saved. Three alternating pairs of ``python -m bench swarm crowd``, small pages (then of a
+shared mapping) against huge: the 1 GiB download 908-958 MB/s against 837-894, the downloader's CPU 1.15-1.22 s
+against 1.24-1.29 s; the flash crowd 2.92-3.04 s against 2.85-3.31 s (bench/README.md, sixteenth session).
 """
 
 from __future__ import annotations
 
-import contextlib
 import mmap
 from collections import OrderedDict
 from collections.abc import Callable
 
-from peer_node.swarm.direct_io import address_of
-
-HUGE_PAGE = 2 * 1024 * 1024
-
 
 def new_buffer(size: int) -> memoryview:
-    """A zeroed buffer of ``size`` bytes on a page boundary; from 2 MiB up, on a 2 MiB boundary and advised for
-    transparent huge pages, so each 2 MiB of it is one physically contiguous page."""
-    size = max(1, size)
-    if size < HUGE_PAGE or not hasattr(mmap, "MADV_HUGEPAGE"):
-        return memoryview(mmap.mmap(-1, size))
-    span = -(-size // HUGE_PAGE) * HUGE_PAGE
-    # private: a shared anonymous mapping is shmem, whose huge pages are a separate switch (mostly off)
-    region = mmap.mmap(-1, span + HUGE_PAGE, flags=mmap.MAP_PRIVATE)  # room for a 2 MiB boundary; spare untouched
-    offset = -address_of(region) % HUGE_PAGE
-    with contextlib.suppress(OSError):  # a kernel without transparent huge pages: small pages, as before
-        region.madvise(mmap.MADV_HUGEPAGE, offset, span)
-    return memoryview(region)[offset:offset + size]
+    """A zeroed buffer of ``size`` bytes on a page boundary, in small pages of a private anonymous mapping."""
+    return memoryview(mmap.mmap(-1, max(1, size), flags=mmap.MAP_PRIVATE))
 
 
 def receive_buffers(budget: int, piece_size: int) -> int:

@@ -1,5 +1,5 @@
 """BufferPool keeps verified pieces in memory while it has other buffers to hand out, within a bounded count; its
-buffers are page-aligned, and from 2 MiB up start on a 2 MiB boundary in a private mapping advised for huge pages."""
+buffers are page-aligned, in small pages of a private mapping."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from peer_node.swarm.buffers import HUGE_PAGE, BufferPool, new_buffer, receive_buffers
+from peer_node.swarm.buffers import BufferPool, new_buffer, receive_buffers
 from peer_node.swarm.direct_io import address_of
 
 
@@ -92,22 +92,22 @@ def vm_flags(address: int) -> list[str]:
     raise AssertionError(f"no mapping holds {address:#x}")
 
 
-@pytest.mark.parametrize("size", [1, 4096, 100_000, HUGE_PAGE, 3 * HUGE_PAGE + 4096, 8 * HUGE_PAGE])
+MiB = 1024 * 1024
+
+
+@pytest.mark.parametrize("size", [1, 4096, 100_000, 2 * MiB, 6 * MiB + 4096, 16 * MiB])
 def test_buffers_are_zeroed_writable_and_aligned_for_direct_writes(size: int) -> None:
     buf = new_buffer(size)
     assert len(buf) == size and not buf.readonly and not any(buf[:: max(1, size // 97)])
     buf[-1:] = b"x"
     assert address_of(buf) % mmap.PAGESIZE == 0
-    if size >= HUGE_PAGE:
-        assert address_of(buf) % HUGE_PAGE == 0
 
 
-def test_a_piece_buffer_is_private_and_advised_for_huge_pages() -> None:
-    pool = BufferPool(2 * HUGE_PAGE, 2)
+def test_a_piece_buffer_is_private_and_not_advised_for_huge_pages() -> None:
+    pool = BufferPool(4 * MiB, 2)
     buf = take(pool)
     buf[:] = bytes(len(buf))  # touched: what a received piece does
     flags = vm_flags(address_of(buf))
-    # "hg": advised for huge pages; not "sh": a shared anonymous mapping is shmem, whose huge pages are off here
-    assert "hg" in flags and "sh" not in flags, flags
-    small = new_buffer(64 * 1024)  # below a huge page nothing is advised
-    assert "hg" not in vm_flags(address_of(small))
+    # not "sh": a shared anonymous mapping is shmem; not "hg": on a VM whose balloon reports free memory to the
+    # host, a huge page's first touch cost more than its single disk request saved (buffers.py)
+    assert "sh" not in flags and "hg" not in flags, flags
