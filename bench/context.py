@@ -52,7 +52,8 @@ QUICK = Sizes(swarm_file=16 * MiB, swarm_seeders=3, crowd_file=8 * MiB, crowd_do
 # starts while the machine still pays for the one before: the host flushing our last copy (1.6-1.9 s per GiB
 # written), or the memory a libtorrent run leaves scattered. On the machine of the fourteenth session, with piece
 # buffers in small pages, our download right after a libtorrent run moved 286-338 MB/s and the same download 8 s
-# later 373-395 (bench/README.md); without the wait, the order of the runs, not the code, set scenario 1's medians.
+# later 373-395 (bench/HISTORY.md, fourteenth session); without the wait, the order of the runs, not the code,
+# set scenario 1's medians.
 SETTLE_SECONDS = 8.0
 
 WORK_ROOT = Path("/tmp")  # where every invocation's files live (and so the disk its downloads write to)

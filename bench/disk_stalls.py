@@ -6,7 +6,7 @@ nothing completing, whoever writes (a bare writer with no network and no hashing
 a third of its speed: the same code gave 370 MB/s in a run without one and 230-280 MB/s in runs with one, minutes
 apart. libtorrent writes into the page cache and the bench deletes its copy before the kernel writes it back, so
 its timed window never meets the device. Reporting the stalled seconds next to each run lets a reader tell the
-code from the disk (bench/README.md, twelfth session). What the stalls were (fourteenth session): the virtual disk
+code from the disk (bench/HISTORY.md, twelfth session). What the stalls were (fourteenth session): the virtual disk
 is a write-back cache on the host (an fsync after 1 GiB of direct writes takes 1.6-1.9 s), and a request that has
 to wait for the host's writeback holds up every other; most were discards that our own download's state-file
 renames sent, 4 KiB each, four a second, and none has reached a swarm download since the state is rewritten in

@@ -91,7 +91,7 @@ def _watch_stdin(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
 # flight at each young collection got promoted, and a full collection (50-70 ms with the loop stopped) ran every
 # 2-5 s under load: that pause was the hot path's p99. Young collections every 20,000 allocations (under 20 ms)
 # promote 30 times less; a full one runs after 100 middle ones. Memory held by unreachable cycles grows by at most
-# that many young objects. Measured: bench/README.md, "Tracker hot path tuning".
+# that many young objects. Measured: bench/HISTORY.md, "Tracker hot path tuning".
 GC_THRESHOLDS = (20_000, 50, 100)
 
 

@@ -13,7 +13,7 @@ piece's entry, checks it alone and in any order; once every piece has checked, t
 the listed one by construction, with no second pass. Before this, a piece's digest was BLAKE3 and the downloader
 streamed a separate whole-file SHA-256: two hashes per byte, and pieces read back from the disk when they
 arrived out of order. On this machine (AVX2, SHA-NI) BLAKE3 ran at 1.5 GB/s and SHA-256 at 1.17: the 1 GiB swarm's
-downloader spent 0.9 CPU-s a GiB less without the second hash (bench/README.md, eleventh session).
+downloader spent 0.9 CPU-s a GiB less without the second hash (bench/HISTORY.md, eleventh session).
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ machine of the sixteenth session (a faster virtual disk; the balloon reports fre
 2 MiB block, the only kind a huge page comes from, is memory the host must hand back at first touch) huge pages
 cost more than they saved. Three alternating pairs of ``python -m bench swarm crowd``, small pages (then of a
 shared mapping) against huge: the 1 GiB download 908-958 MB/s against 837-894, the downloader's CPU 1.15-1.22 s
-against 1.24-1.29 s; the flash crowd 2.92-3.04 s against 2.85-3.31 s (bench/README.md, sixteenth session).
+against 1.24-1.29 s; the flash crowd 2.92-3.04 s against 2.85-3.31 s (bench/HISTORY.md, sixteenth session).
 """
 
 from __future__ import annotations

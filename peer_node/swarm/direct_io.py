@@ -18,7 +18,7 @@ caller's thread (``RWF_NOWAIT``: never waiting for the disk, so the event loop m
 goes to a worker thread. Why: with TLS every block of a shared file is read before it is sealed, and py-spy
 found a seeder's event loop spending nearly half its time handing those reads to a thread and back, for a copy
 out of the cache that takes a tenth of a millisecond. Reading on the spot, the three seeders of a 1 GiB swarm
-used 1.34-1.58 CPU-seconds against 1.85-2.16 (sealing it all costs about 0.45; bench/README.md, twelfth session).
+used 1.34-1.58 CPU-seconds against 1.85-2.16 (sealing it all costs about 0.45; bench/HISTORY.md, twelfth session).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ temp file renamed over the old one, as before: every rename freed the old file's
 mounted with ``discard`` (the bench machine's ext4) each free sent the device a discard, four a second. On the
 bench's virtual disk such a discard sometimes waited 0.3-1.7 s behind the host's writeback, and all the
 download's direct writes waited with it: 13 of 47 traced swarm downloads stalled with renames, none of 38 in
-place (bench/README.md, fourteenth session). A rename also made ext4 start writeback of the new file at once.
+place (bench/HISTORY.md, fourteenth session). A rename also made ext4 start writeback of the new file at once.
 
 In place is as safe against a killed node: a write that stops part-way leaves the same length, with every byte
 from the old snapshot or the new one. The header is the same in both, and each base64 character holds 6 bits

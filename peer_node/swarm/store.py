@@ -18,7 +18,7 @@ allows it; the engine's and the server's buffers are page-aligned): a new page i
 a download touched here, and a download's pages are not what the user's cache is for. That holds while peers fetch
 from the download too: a flash crowd (8 downloaders serving each other 256 MiB) finished in 3.2-3.7 s so, against
 4.3-6.3 s with its pieces written through the cache for the peers' reads to copy, where fresh cache pages took a
-third of the crowd's CPU and the disk took 2 GiB of writes and 1.6 GiB of reads without a stall (bench/README.md,
+third of the crowd's CPU and the disk took 2 GiB of writes and 1.6 GiB of reads without a stall (bench/HISTORY.md,
 fifteenth session). A shared file is read through the cache.
 
 Readers and writers (the piece server's sendfile, ``read_cached`` and ``read_block``, the engine's writer threads)
