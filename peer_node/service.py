@@ -376,6 +376,9 @@ class NodeService:
     # --- status and settings
     def status(self) -> NodeStatus:
         session = self.state.session
+        if not self.tracker.reachable:  # the last call found none: say so, not the tracker that answered before
+            return NodeStatus(session.user_id if session else None, self.config.piece_addr, None, None, False,
+                              self.server.upload_limit)
         tracker = self.tracker.current
         return NodeStatus(session.user_id if session else None, self.config.piece_addr, str(tracker),
                           tracker.rank, self.tracker.failed_over, self.server.upload_limit)

@@ -5,7 +5,10 @@ last (so after a failover the node stays with the tracker that works rather than
 error, a timeout or a 5xx moves on to the next tracker; a 4xx is the tracker's answer and is raised as the
 matching ``wire.errors`` class. A 307/308 with a ``Location`` (a secondary pointing at the primary) is followed
 with the same body. When every tracker failed, another round follows after a short pause, for up to
-``retry_s`` seconds (an election takes a few seconds); only then is ``Unavailable`` raised. Every write carries
+``retry_s`` seconds (an election takes a few seconds); only then is ``Unavailable`` raised, and the cluster counts
+as unreachable (``reachable``, what the status line shows) until some tracker answers again. While it is, a call
+makes one round and fails at once: a page or command then says so in moments instead of waiting ``retry_s``
+every time, and the heartbeat, which calls on, finds the cluster again when it is back. Every write carries
 an ``op_id`` made once per call and reused on each retry, so a write that reached a tracker which then died is
 applied once by the cluster.
 """
@@ -60,6 +63,7 @@ class TrackerClient:
         self.retry_s = retry_s  # how long to keep trying rounds of the whole list when every tracker fails
         self.session_token: str | None = None
         self._current = 0  # index into trackers of the tracker that answered last
+        self._reachable = True  # False from a call that found no tracker until one answers again
         self._http: aiohttp.ClientSession | None = None
         self._hot_http: aiohttp.ClientSession | None = None  # heartbeats and file lists only (HOT_LIST)
 
@@ -85,6 +89,11 @@ class TrackerClient:
     def failed_over(self) -> bool:
         return self._current != 0
 
+    @property
+    def reachable(self) -> bool:
+        """False once a call found no tracker in all its rounds, until a tracker answers again."""
+        return self._reachable
+
     # --- calls
     async def get(self, path: str) -> dict[str, Any]:
         return await self.call("GET", path)
@@ -101,7 +110,7 @@ class TrackerClient:
         if self._http is None:
             await self.start()
         loop = asyncio.get_running_loop()
-        give_up = loop.time() + self.retry_s
+        give_up = loop.time() + (self.retry_s if self._reachable else 0.0)
         while True:
             errors: list[str] = []
             n = len(self.trackers)
@@ -117,11 +126,13 @@ class TrackerClient:
                 if index != self._current:
                     log.warning("now using tracker %s (rank %d)", tracker, tracker.rank)
                     self._current = index
+                self._reachable = True
                 return answer
             # Every tracker failed: during an election (or a restart) that lasts a few seconds, so try another
             # round rather than fail the user's command at once; the op_id keeps a retried write single.
             if loop.time() + ROUND_PAUSE_S > give_up:
-                raise Unavailable("no tracker reachable (" + "; ".join(errors) + ")")
+                self._reachable = False
+                raise Unavailable("no tracker reachable (" + "; ".join(errors) + "); the node keeps trying")
             await asyncio.sleep(ROUND_PAUSE_S)
 
     async def _one(self, url: str, method: str, body: dict[str, Any] | None, auth: bool,
@@ -151,8 +162,19 @@ class TrackerClient:
                     raw = bytes(buf)
                     return self._answer(resp.status, raw, resp.headers.get("Retry-After"))
             except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-                raise _Retry(type(exc).__name__ + (f": {exc}" if str(exc) else "")) from None
+                raise _Retry(self._why(exc)) from None
         raise _Retry("too many redirects")
+
+    def _why(self, exc: BaseException) -> str:
+        """A failed call's cause in a user's words: it ends up in an error line or page."""
+        if isinstance(exc, TimeoutError):
+            return f"no answer within {self.timeout_s:g} s"
+        if isinstance(exc, aiohttp.ClientConnectorError):
+            return "connection refused" if isinstance(exc.os_error, ConnectionRefusedError) else (
+                f"cannot connect: {exc.os_error.strerror or exc.os_error}")
+        if isinstance(exc, aiohttp.ServerDisconnectedError):
+            return "it closed the connection"
+        return type(exc).__name__ + (f": {exc}" if str(exc) else "")
 
     @staticmethod
     def _answer(status: int, raw: bytes, retry_after: str | None) -> dict[str, Any]:

@@ -136,6 +136,22 @@ async def test_form_error_is_shown_next_to_the_field_that_caused_it(page: Page, 
     assert await page.get_attribute("#group_id", "aria-invalid") == "true"
 
 
+async def test_a_refused_form_brings_its_error_into_view_and_focus(browser: Browser, world: World) -> None:
+    # A short window stands in for a long page (many groups): the create form sits below the first screen.
+    ctx = await browser.new_context(viewport={"width": 1000, "height": 220})
+    try:
+        page = await ctx.new_page()
+        await ensure_logged_in(page, world.alice)
+        await page.goto(url(world.alice, "/groups"))
+        await page.fill("#group_id", "bad name!")
+        await page.click("button:has-text('Create group')")
+        await expect(page.locator("#create-error")).to_contain_text("A group name is 1-64 characters")
+        await expect(page.locator("#group_id")).to_be_focused()
+        await expect(page.locator("#create-error")).to_be_in_viewport()
+    finally:
+        await ctx.close()
+
+
 # Headless Chromium shows no notifications: a stand-in records what the page asks for.
 FAKE_NOTIFICATION = """
 window.__notes = [];

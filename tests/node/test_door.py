@@ -124,6 +124,13 @@ async def test_no_tracker_reachable_is_503(node: tuple[Client, NodeConfig]) -> N
     assert (await resp.text()).startswith("error: no tracker reachable")
 
 
+async def test_the_status_names_no_tracker_once_none_answered(node: tuple[Client, NodeConfig]) -> None:
+    client, config = node
+    await client.post("/cmd", data=b"create_user alice pw-123456", headers=_auth(config))
+    status = await (await client.get("/api/status", headers=_auth(config))).json()
+    assert (status["tracker"], status["tracker_rank"], status["failed_over"]) == (None, None, False)
+
+
 async def test_healthz_answers_200(node: tuple[Client, NodeConfig]) -> None:
     client, _config = node
     resp = await client.get("/healthz")

@@ -137,3 +137,37 @@ async def test_a_new_round_follows_when_every_tracker_failed(stubs: Any) -> None
         await client.close()
     assert len(flaky.seen) >= 2
     assert len({seen["op_id"] for seen in flaky.seen}) == 1
+
+
+async def test_a_cluster_found_unreachable_fails_in_one_round_until_a_tracker_answers(stubs: Any) -> None:
+    """After a call spent its rounds on a dead cluster, pages and commands must not each wait retry_s again:
+    one round, then Unavailable; the first answer (say, the heartbeat's) makes the cluster reachable again."""
+    flaky = await stubs(503, {"error": {"code": "unavailable", "message": "down"}})
+    client = TrackerClient([flaky.address(1)], timeout_s=2, retry_s=1.2)
+    try:
+        assert client.reachable
+        with pytest.raises(Unavailable):
+            await client.get("/groups")
+        rounds_while_reachable = len(flaky.seen)
+        assert rounds_while_reachable >= 2 and not client.reachable
+        with pytest.raises(Unavailable):
+            await client.get("/groups")
+        assert len(flaky.seen) == rounds_while_reachable + 1  # one round of the one tracker
+        flaky.status, flaky.answer = 200, {"groups": []}
+        assert await client.get("/groups") == {"groups": []}
+        assert client.reachable
+    finally:
+        await client.close()
+
+
+async def test_unavailable_names_each_tracker_and_its_cause_in_plain_words() -> None:
+    ports = [free_port(), free_port()]
+    client = TrackerClient([TrackerAddress("127.0.0.1", p, rank) for rank, p in enumerate(ports, 1)],
+                           timeout_s=1, retry_s=0)
+    try:
+        with pytest.raises(Unavailable) as info:
+            await client.get("/groups")
+    finally:
+        await client.close()
+    assert info.value.message == (f"no tracker reachable (127.0.0.1:{ports[0]}: connection refused; "
+                                  f"127.0.0.1:{ports[1]}: connection refused); the node keeps trying")

@@ -257,9 +257,25 @@
     });
   }
 
+  // A refused form comes back as the whole page with the error beside its cause, which on a long page (many groups
+  // or files) lies far below the top the browser opens at: without this, the click seems to have done nothing.
+  // Focus goes to the field to correct, or to the row's error itself, and the page scrolls it into view.
+  function setupFirstError() {
+    var target = document.querySelector('main [aria-invalid="true"]');
+    if (!target) {
+      target = document.querySelector("main p.error");
+      if (target) target.setAttribute("tabindex", "-1");
+    }
+    if (!target) return;
+    var details = target.closest("details");
+    if (details) details.open = true;
+    target.focus({ preventScroll: true });
+    target.scrollIntoView({ block: "center" });
+  }
+
   function init() {
     setupTheme(); setupToast(); setupLive(); setupNotify(); setupBusyForms(); setupFocusLinks(); setupRemoveConfirm();
-    setupEscClose();
+    setupEscClose(); setupFirstError();
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init); else init();
 })();
