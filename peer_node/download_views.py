@@ -35,7 +35,12 @@ def download_view(rec: DownloadRecord, progress: EngineProgress | None, store: P
                             percent(p.bytes_done, p.size, False), p.speed_bps, eta, tuple(p.peers),
                             dict(p.bytes_by_peer), "", p.piece_states, rec.started_at, None,
                             piece_sources=p.piece_sources)
-    done = size if state is DownloadState.COMPLETE else (store.bytes_verified if store is not None else 0)
+    if state is DownloadState.COMPLETE:
+        done = size
+    elif store is not None:
+        done = store.bytes_verified
+    else:  # failed: what it kept for a retry (0 when it kept nothing)
+        done = rec.bytes_kept if state is DownloadState.FAILED else 0
     pieces = ""
     if rec.meta is not None and state is DownloadState.COMPLETE:
         pieces = "d" * rec.meta.piece_count

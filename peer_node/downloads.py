@@ -250,7 +250,11 @@ class DownloadManager:
                 rec = rec.with_(bytes_by_peer=dict(engine_obj.progress().bytes_by_peer))
             # Nobody could give us the rest for now (Unavailable): keep the verified pieces, so a retry of the same
             # download resumes where this one stopped. Anything else (the file changed, access ended) starts over.
-            self._forget(key, discard=not isinstance(exc, Unavailable))
+            keep = isinstance(exc, Unavailable)
+            store_obj = self._stores.get(key)
+            if keep and store_obj is not None:
+                rec = rec.with_(bytes_kept=store_obj.bytes_verified)
+            self._forget(key, discard=not keep)
             await self._set_failed(rec, exc.message)
         except OSError as exc:
             log.warning("download %s/%s failed: %s", rec.group_id, rec.file_name, exc)

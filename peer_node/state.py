@@ -74,6 +74,7 @@ class DownloadRecord:
     started_at: float = 0.0
     finished_at: float | None = None
     bytes_by_peer: dict[str, int] = field(default_factory=dict)
+    bytes_kept: int = 0  # a failed download's verified bytes, kept on disk for a retry to resume from
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -89,7 +90,8 @@ class DownloadRecord:
         meta = FileMeta.from_json(d["meta"]) if d.get("meta") else None
         return cls(str(d["user_id"]), str(d["group_id"]), str(d["file_name"]), str(d["destination"]),
                    str(d["state"]), meta, str(d.get("reason", "")), float(d.get("started_at", 0.0)),
-                   d.get("finished_at"), {str(k): int(v) for k, v in dict(d.get("bytes_by_peer", {})).items()})
+                   d.get("finished_at"), {str(k): int(v) for k, v in dict(d.get("bytes_by_peer", {})).items()},
+                   int(d.get("bytes_kept", 0)))
 
     def with_(self, **changes: Any) -> DownloadRecord:
         return replace(self, **changes)

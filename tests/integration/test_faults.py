@@ -123,6 +123,9 @@ def test_a_failed_download_keeps_its_pieces_and_a_retry_resumes(cluster: Cluster
     got_first = sum(view["bytes_by_peer"].values())
     assert 0 < got_first < SIZE
     assert (cluster.tmp / ".bob.bin.gspart").is_file() and not dest.exists()  # the verified pieces stay
+    # ... and the failed row says how much it kept (whole pieces, at most what arrived), not 0 B
+    assert 0 < view["bytes_done"] <= got_first and view["bytes_done"] % PIECE == 0, view
+    assert view["percent"] == view["bytes_done"] * 100 // SIZE
     restore_pieces(src, saved)
     bob.ok(f"download_file g1 data.bin {shlex.quote(str(dest))}")  # the same download again
     view = bob.wait_download("data.bin", timeout=60)
