@@ -9,6 +9,9 @@ from decimal import Decimal
 from wire.errors import BadInput
 
 MAX_RATE = 10**12  # a terabyte a second: anything above is a typo, not a link
+# Below a kilobyte a second a 2 MB piece takes over half an hour: sharing would stop, and "10" was surely meant
+# as 10 MB/s (a bare number is bytes), so it is refused with a hint rather than taken.
+MIN_RATE = 10**3
 _UNLIMITED = {"0", "none", "unlimited", "off"}
 _MULTIPLIERS = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "ki": 2**10, "mi": 2**20, "gi": 2**30}
 _RATE = re.compile(r"(\d+(?:\.\d+)?)\s*(k|m|g|ki|mi|gi)?(?:b)?(?:/s)?", re.IGNORECASE)
@@ -28,6 +31,9 @@ def parse_rate(text: str) -> int | None:
         return None
     if rate > MAX_RATE:
         raise BadInput(f"rate too high: at most {MAX_RATE // 10**9} GB/s")
+    if rate < MIN_RATE:
+        raise BadInput(f"rate too low: {rate} bytes a second would all but stop sharing; a plain number is bytes a "
+                       "second, so write the unit (10M is 10 MB/s, 500k is 500 kB/s), or 0 for no limit")
     return rate
 
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from peer_node.commands import parse_line, upload_limit_text
 from peer_node.config import ConfigError, config_from_argv
-from peer_node.rates import MAX_RATE, format_rate, parse_rate
+from peer_node.rates import MAX_RATE, MIN_RATE, format_rate, parse_rate
 from peer_node.state import NodeSettings, NodeState
 from wire.errors import BadInput
 
@@ -41,9 +41,16 @@ def test_a_rate_past_a_terabyte_a_second_is_a_typo() -> None:
     assert parse_rate(str(MAX_RATE)) == MAX_RATE
 
 
+@pytest.mark.parametrize("text", ["10", "999", "0.5k", "999B/s"])
+def test_a_rate_under_a_kilobyte_a_second_is_refused_with_the_units(text: str) -> None:
+    with pytest.raises(BadInput, match=r"too low: .*\(10M is 10 MB/s"):
+        parse_rate(text)
+    assert parse_rate(str(MIN_RATE)) == MIN_RATE == parse_rate("1k")
+
+
 @given(st.integers(1, 9999), st.sampled_from([1, 10**3, 10**6, 10**9]))
 def test_a_formatted_rate_reads_back_to_the_same_number(digits: int, unit: int) -> None:
-    rate = min(digits * unit, MAX_RATE)
+    rate = min(max(digits * unit, MIN_RATE), MAX_RATE)
     assert parse_rate(format_rate(rate).replace(" ", "")) == rate
 
 
