@@ -281,7 +281,8 @@ class NodeService:
         for g in raw if isinstance(raw, list) else []:
             if isinstance(g, dict):
                 out.append(GroupSummary(str(g.get("group_id", "")), str(g.get("owner", "")),
-                                        int(g.get("member_count", 0) or 0), _role(g.get("my_status"))))
+                                        int(g.get("member_count", 0) or 0), _role(g.get("my_status")),
+                                        int(g.get("pending_requests", 0) or 0)))
         return out
 
     async def group_detail(self, group_id: str) -> GroupDetail:

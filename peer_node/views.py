@@ -19,6 +19,7 @@ class GroupSummary:
     owner: str
     member_count: int
     my_role: GroupRole
+    pending_requests: int = 0  # requests to join waiting for us, the owner
 
 
 @dataclass(frozen=True, slots=True)

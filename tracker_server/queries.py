@@ -25,6 +25,7 @@ class GroupSummary:
     owner: str
     member_count: int
     my_status: str  # owner | member | pending | none
+    pending_requests: int  # requests to join waiting for the owner; 0 for anyone else (not theirs to know)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +81,8 @@ def _status(svc: TrackerService, group_id: str, user_id: str) -> str:
 
 def list_groups(svc: TrackerService, token: str | None) -> list[GroupSummary]:
     user = svc.session(token).user_id
-    return [GroupSummary(g.group_id, g.owner, len(g.members), _status(svc, g.group_id, user))
+    return [GroupSummary(g.group_id, g.owner, len(g.members), _status(svc, g.group_id, user),
+                         len(g.requests) if g.owner == user else 0)
             for g in sorted(svc.state.groups.values(), key=lambda g: g.group_id)]
 
 

@@ -56,7 +56,9 @@ async def test_story_register_join_share_and_download_live(browser: Browser, tmp
             await erin.goto(url(n2, "/groups/garden"))
             await expect(erin.get_by_text("You are not a member of this group")).to_be_visible()
 
-            await dana.goto(url(n1, "/groups/garden"))
+            await dana.goto(url(n1, "/"))  # the owner learns of the request on the dashboard, one click from it
+            await dana.get_by_role("link", name="1 asking to join garden").click()
+            await expect(dana.get_by_role("heading", name="Asking to join")).to_be_visible()
             await dana.get_by_role("button", name="Accept erin").click()
             await expect(dana.get_by_text("erin is now a member.")).to_be_visible()
             await dana.set_input_files("#upload-file", str(original))
