@@ -89,6 +89,12 @@ class PieceStore:
     @classmethod
     def open_partial(cls, temp_path: Path, state_path: Path, meta: FileMeta) -> PieceStore:
         bits = StateFile(state_path, meta).load()
+        if bits is not None and not _left_as_it_was(temp_path, meta.size):
+            # The saved bits describe a file that is gone or was resized since (a clean-up of hidden files, a
+            # folder made anew): trusting them would finish with holes where those pieces were, as [C].
+            log.warning("%s is missing or changed since its pieces were saved: starting the download afresh",
+                        temp_path)
+            bits = None
         # Never write through something another local user planted at the temporary name: no symlink is
         # followed, a fresh start makes a new file (not truncate a hard link), a resumed one must be ours alone.
         flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
@@ -321,6 +327,15 @@ class PieceStore:
 def _log_save_error(saved: asyncio.Future[bool]) -> None:
     if not saved.cancelled() and (exc := saved.exception()) is not None:
         log.warning("could not save the download state (a resume may fetch recent pieces again): %s", exc)
+
+
+def _left_as_it_was(temp_path: Path, size: int) -> bool:
+    """Whether a resumed download's partial file is still there at the size it was made with."""
+    try:
+        st = os.lstat(temp_path)
+    except OSError:
+        return False
+    return stat.S_ISREG(st.st_mode) and st.st_size == size
 
 
 def full_bitfield(count: int) -> bytearray:

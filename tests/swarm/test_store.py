@@ -44,6 +44,25 @@ async def test_partial_store_resumes_its_verified_pieces(tmp_path: Path) -> None
     again.close()
 
 
+@pytest.mark.parametrize("change", ["deleted", "truncated"])
+async def test_saved_pieces_of_a_partial_file_gone_or_resized_are_not_trusted(tmp_path: Path, change: str) -> None:
+    data = make_file(tmp_path / "src", 10 * PIECE)
+    meta = meta_of("src", data, PIECE)
+    store = PieceStore.open_partial(tmp_path / "p", tmp_path / "s", meta)
+    fill(store, data, [0, 3])
+    store.close()
+    if change == "deleted":
+        (tmp_path / "p").unlink()
+    else:
+        os.truncate(tmp_path / "p", 2 * PIECE)
+    again = PieceStore.open_partial(tmp_path / "p", tmp_path / "s", meta)
+    assert again.verified_count == 0 and again.missing_count == meta.piece_count
+    assert size_of(tmp_path / "p") == meta.size
+    fill(again, data, range(meta.piece_count))
+    again.close()
+    assert (tmp_path / "p").read_bytes() == data
+
+
 async def test_state_is_saved_soon_without_closing(tmp_path: Path) -> None:
     data = make_file(tmp_path / "src", 4 * PIECE)
     meta = meta_of("src", data, PIECE)
