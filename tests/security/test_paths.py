@@ -80,25 +80,28 @@ def fill(store: PieceStore, data: bytes) -> None:
 
 
 @pytest.mark.parametrize("resume", [False, True])
-def test_a_partial_file_planted_as_a_symlink_is_not_written_through(tmp_path: Path, meta: tuple[FileMeta, bytes],
-                                                                   resume: bool) -> None:
-    file_meta, _ = meta
+async def test_a_partial_file_planted_as_a_symlink_is_not_written_through(tmp_path: Path,
+                                                                         meta: tuple[FileMeta, bytes],
+                                                                         resume: bool) -> None:
+    file_meta, data = meta
     victim = tmp_path / "victim.txt"
     victim.write_text("the other user's precious file")
     dest = tmp_path / "dl"
     dest.mkdir()
     temp = temp_path_for(dest / "f.bin")
     state = tmp_path / "state.json"
-    if resume:  # a valid state file too: the node would reopen the partial file rather than start afresh
-        PieceStore.open_partial(temp, state, file_meta).close()
+    if resume:  # a state file with every piece saved: the node would otherwise reopen the partial file
+        first = PieceStore.open_partial(temp, state, file_meta)
+        fill(first, data)
+        first.close()
         temp.unlink()
     temp.symlink_to(victim)
-    if resume:  # refused: the partial file is not what this node left there
-        with pytest.raises(OSError):
-            PieceStore.open_partial(temp, state, file_meta).close()
-    else:  # the link is removed, not followed, and a fresh file of our own takes its place
-        PieceStore.open_partial(temp, state, file_meta).close()
-        assert not temp.is_symlink() and temp.stat().st_size == file_meta.size
+    # Either way the link is removed, not followed, and a fresh file of our own takes its place; a resumed
+    # download trusts none of its saved pieces, the partial file not being what this node left there.
+    store = PieceStore.open_partial(temp, state, file_meta)
+    assert store.verified_count == 0
+    store.close()
+    assert not temp.is_symlink() and temp.stat().st_size == file_meta.size
     assert victim.read_text() == "the other user's precious file"
 
 
