@@ -24,6 +24,7 @@ from tracker_server.config import TrackerConfig, load_or_create_secret
 from tracker_server.fastpath import FastPathListener
 from tracker_server.passwords import OWASP_LOG2_N
 from tracker_server.signups import DEFAULT_BURST, DEFAULT_INTERVAL
+from wire.dir_lock import DirInUse, DirLock
 from wire.tracker_list import TrackerListError, load_tracker_list
 
 
@@ -103,6 +104,14 @@ def _tune_gc() -> None:
 
 
 async def serve(config: TrackerConfig) -> None:
+    lock = DirLock.acquire(config.data_dir)  # DirInUse or OSError: main says why and exits
+    try:
+        await _serve_locked(config)
+    finally:
+        lock.release()
+
+
+async def _serve_locked(config: TrackerConfig) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -133,6 +142,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         asyncio.run(serve(config))
+    except DirInUse as exc:
+        print(f"tracker: {exc}", file=sys.stderr)
+        return 1
     except OSError as exc:  # the port is taken, the data dir is not writable...
         print(f"tracker: {exc.strerror or exc}", file=sys.stderr)
         return 1

@@ -98,3 +98,18 @@ def test_the_process_answers_heartbeats_on_its_fast_path_and_the_rest_through_ai
     # aiohttp names itself in a Server header, the fast path does not; after /healthz the connection is aiohttp's
     assert [(status, fast) for status, fast, _ in answers] == [(200, True), (200, False), (200, False)]
     assert answers[0][2] == answers[2][2] and set(answers[0][2]) == {"heartbeat_interval", "epoch"}
+
+
+def test_a_second_tracker_on_a_data_dir_in_use_exits_with_a_clear_error(tmp_path: Path,
+                                                                       started: list[TrackerProc]) -> None:
+    list_file, ports = write_tracker_list(tmp_path, 2)
+    first = TrackerProc(list_file, 1, tmp_path / "data")
+    started.append(first)
+    wait_healthy(ports[0])
+    run = subprocess.run([str(ROOT / "tracker"), str(list_file), "2", "--data-dir", str(tmp_path / "data")],
+                         capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    assert run.returncode == 1
+    assert run.stderr.strip() == (f"tracker: data directory {tmp_path / 'data'} is in use by process "
+                                  f"{first.proc.pid}: one process per data directory (stop the other one or give "
+                                  f"another --data-dir)")
+    assert wait_healthy(ports[0])["tracker_no"] == 1  # the running tracker is not disturbed
