@@ -37,6 +37,7 @@ class NodeConfig:
     tracker_timeout_s: float = 10.0  # one HTTP call to one tracker
     tracker_retry_s: float = 6.0  # keep retrying the whole list this long when every tracker fails
     download_stall_s: float = 20.0  # a download with no progress and no reachable seeder this long -> [F]
+    share_check_s: float = 2.0  # how often each served file is stat-ed for a change (shares.ShareKeeper)
     console: bool | None = None  # None: a prompt when stdin is a terminal
 
     @property

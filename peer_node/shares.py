@@ -6,6 +6,12 @@ by the file's SHA-256, so one store serves the same content shared in several gr
 while logged in) a share whose file still has its size and mtime is served at once; one whose file moved is
 re-hashed in the background and served again only if the hash still matches; a missing or changed file is
 dropped, locally and at the tracker, so nobody is sent to a node that would serve wrong bytes.
+
+The same check runs every ``share_check_s`` while the node serves: a file truncated, rewritten or deleted under a
+running share stops being served at once (its store is closed, so senders say "file no longer served" instead of
+sending short or wrong pieces that a downloader would wait on or throw away), and is then re-hashed like at login.
+A stat cannot see a change that keeps both size and mtime (bit rot, a deliberate ``touch -d``): downloaders verify
+every piece and drop a peer that keeps sending bad ones.
 """
 
 from __future__ import annotations
@@ -38,6 +44,8 @@ class ShareKeeper:
         self._stores: dict[str, PieceStore] = {}  # sha256 -> complete store we registered
         self._serving: set[tuple[str, str, str]] = set()  # share keys being served
         self._checks: set[asyncio.Task[None]] = set()
+        self._rechecking: set[tuple[str, str, str]] = set()  # share keys being re-hashed
+        self._watch: asyncio.Task[None] | None = None
 
     # --- sharing a new file
     async def share(self, user_id: str, group_id: str, path: str, progress: Progress | None) -> SharedFile:
@@ -96,19 +104,42 @@ class ShareKeeper:
         for rec in list(self.state.shares.values()):
             if rec.user_id != user_id:
                 continue
-            if self._unchanged(rec) and self._serve(rec):
+            if _unchanged(rec) and self._serve(rec):
                 continue
-            task = asyncio.create_task(self._recheck(rec), name=f"recheck {rec.path}")
-            self._checks.add(task)
-            task.add_done_callback(self._checks.discard)
+            self._start_recheck(rec)
+        if self._watch is None or self._watch.done():
+            self._watch = asyncio.create_task(self._watch_files(), name="watch shared files")
 
-    @staticmethod
-    def _unchanged(rec: ShareRecord) -> bool:
-        try:
-            st = os.stat(rec.path)
-        except OSError:
-            return False
-        return st.st_size == rec.size and st.st_mtime_ns == rec.mtime_ns
+    def _start_recheck(self, rec: ShareRecord) -> None:
+        if rec.key in self._rechecking:
+            return
+        self._rechecking.add(rec.key)
+        task = asyncio.create_task(self._recheck(rec), name=f"recheck {rec.path}")
+        self._checks.add(task)
+        task.add_done_callback(self._checks.discard)
+        task.add_done_callback(lambda _t: self._rechecking.discard(rec.key))
+
+    async def _watch_files(self) -> None:
+        while True:
+            await asyncio.sleep(self.service.config.share_check_s)
+            served = [rec for key in list(self._serving) if (rec := self.state.shares.get(key)) is not None]
+            if not served:
+                continue
+            # In a thread: a stat on a slow or network file system must not hold up the loop.
+            unchanged = await asyncio.to_thread(_all_unchanged, served)
+            for rec, same in zip(served, unchanged, strict=True):
+                if not same and rec.key in self._serving and self.state.shares.get(rec.key) is rec:
+                    self._stop_serving_changed(rec)
+
+    def _stop_serving_changed(self, rec: ShareRecord) -> None:
+        """The file under a served share changed: stop serving it now and re-hash it (it may only have been
+        touched)."""
+        log.warning("share %s/%s: the file %s changed on disk; not serving it until it is checked again",
+                    rec.group_id, rec.file_name, rec.path)
+        self._serving.discard(rec.key)
+        self._release(rec.meta.sha256)
+        self.service.heartbeat.wake()
+        self._start_recheck(rec)
 
     async def _recheck(self, rec: ShareRecord) -> None:
         try:
@@ -162,6 +193,11 @@ class ShareKeeper:
         store.close()
 
     async def stop_serving(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch
+            self._watch = None
         for task in list(self._checks):
             task.cancel()
         await self.wait_checks()
@@ -172,3 +208,16 @@ class ShareKeeper:
     def is_serving(self, rec: ShareRecord) -> bool:
         return rec.key in self._serving
 
+
+
+def _unchanged(rec: ShareRecord) -> bool:
+    """The share's file still has the size and mtime it had when hashed."""
+    try:
+        st = os.stat(rec.path)
+    except OSError:
+        return False
+    return st.st_size == rec.size and st.st_mtime_ns == rec.mtime_ns
+
+
+def _all_unchanged(recs: list[ShareRecord]) -> list[bool]:
+    return [_unchanged(rec) for rec in recs]

@@ -205,7 +205,8 @@ class DownloadEngine:
             if banned and len(banned) == len(self.roster.peers):
                 self._fail("no seeder reachable: every seeder sent corrupt pieces")
             else:
-                self._fail("no seeder reachable")
+                why = self.roster.last_errors()
+                self._fail(f"no seeder reachable ({why})" if why else "no seeder reachable")
         self._fill_all()
 
     # --- requesting -----------------------------------------------------------------------------------------

@@ -66,6 +66,13 @@ class Roster:
         candidates.sort(key=lambda p: -usefulness(p.info))
         return candidates[:max(0, self.config.max_peers - active)]
 
+    def last_errors(self, limit: int = 3) -> str:
+        """Why the peers that failed last did: "user: reason; ..." (the most recent ``limit``), for a failure's
+        message."""
+        failed = sorted((p for p in self.peers.values() if p.last_error and not p.linked),
+                        key=lambda p: -p.next_try)[:limit]
+        return "; ".join(f"{p.info.user_id}: {' '.join(p.last_error.split())[:120]}" for p in failed)
+
     def backoff(self, peer: Peer, reason: str, now: float) -> float:
         """Record a failed connection; return the seconds until ``peer`` may be tried again."""
         peer.failures += 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shlex
 from pathlib import Path
 
@@ -12,22 +14,27 @@ SIZE = 16 * MiB
 
 
 def corrupt_pieces(path: Path, indexes: list[int]) -> dict[int, bytes]:
-    """Flip the first bytes of some pieces in place (size kept); return the original bytes to restore them."""
+    """Flip the first bytes of some pieces in place (size and mtime kept: a seeder's bit rot, or a seeder that lies,
+    which no stat shows); return the original bytes to restore them."""
     saved = {}
+    st = path.stat()
     with open(path, "r+b") as f:
         for i in indexes:
             f.seek(i * PIECE)
             saved[i] = f.read(64)
             f.seek(i * PIECE)
             f.write(bytes(b ^ 0xFF for b in saved[i]))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
     return saved
 
 
 def restore_pieces(path: Path, saved: dict[int, bytes]) -> None:
+    st = path.stat()
     with open(path, "r+b") as f:
         for i, data in saved.items():
             f.seek(i * PIECE)
             f.write(data)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
 
 
 def wait_stalled(node: Node, name: str) -> int:
@@ -146,3 +153,42 @@ def test_a_failed_download_started_again_elsewhere_starts_afresh(cluster: Cluste
     bob.wait_download("data.bin", timeout=60)
     assert sha256_file(other) == sha  # not the first partial's pieces claimed over an empty file
     assert not (cluster.tmp / ".first.bin.gspart").exists()
+
+
+def recorded_mtime(node: Node, file_name: str) -> int | None:
+    shares = json.loads((node.data_dir / "shares.json").read_text("utf-8"))
+    return next((int(s["mtime_ns"]) for s in shares if s["meta"]["file_name"] == file_name), None)
+
+
+def test_a_shared_file_truncated_mid_download_is_no_longer_served_and_the_download_fails(cluster: Cluster) -> None:
+    alice, bob = (cluster.start_node(n, ("--piece-size", str(PIECE), "--download-stall", "4", "--tracker-timeout",
+                                         "3", *extra)) for n, extra in (("alice", ("--upload-limit", "1M")),
+                                                                         ("bob", ())))
+    for n in (alice, bob):
+        n.login()
+    group_with_members(alice, [bob], "g1")
+    src = make_file(cluster.tmp / "share" / "data.bin", SIZE, seed=7)
+    alice.ok(f"upload_file {shlex.quote(str(src))} g1")
+    bob.ok(f"download_file g1 data.bin {shlex.quote(str(cluster.tmp / 'bob.bin'))}")
+    wait_until(lambda: bob.downloads()["data.bin"]["bytes_done"] > 0, 30, "bob's first piece")
+    os.truncate(src, SIZE // 4)  # alice's user cuts the file short while bob is fetching it
+
+    view = bob.wait_download("data.bin", timeout=60, states=("F",))  # not [D] for ever
+    # ... and says why: alice's node answered that it no longer serves the file
+    assert view["reason"] == "no seeder reachable (alice: peer said goodbye: file not served here)", view
+    assert 0 < view["bytes_done"] < SIZE
+    wait_until(lambda: not alice.api("/api/status")["shares"], 30, "alice to drop the changed share")
+    assert recorded_mtime(alice, "data.bin") is None
+    assert "changed on disk" in (cluster.tmp / "logs" / "node-alice.log").read_text("utf-8")
+    assert "data.bin" not in alice.ok("list_files g1")  # the tracker no longer lists it either
+
+
+def test_a_shared_file_only_touched_is_checked_again_and_still_served(cluster: Cluster) -> None:
+    (alice, bob), src, sha = shared_file(cluster, ("alice", "bob"))
+    st = src.stat()
+    later = st.st_mtime_ns + 5_000_000_000
+    os.utime(src, ns=(st.st_atime_ns, later))  # same bytes, a new mtime: re-hashed, found equal, kept
+    wait_until(lambda: recorded_mtime(alice, "data.bin") == later, 30, "alice to re-check the touched file")
+    bob.ok(f"download_file g1 data.bin {shlex.quote(str(cluster.tmp / 'bob.bin'))}")
+    bob.wait_download("data.bin", timeout=60)
+    assert sha256_file(cluster.tmp / "bob.bin") == sha
