@@ -1,13 +1,18 @@
 """Where a download may land: the contract's destination rules, checked at once when the download is asked for.
 
 An existing directory receives ``<file_name>``; otherwise the path names the new file, whose parent must be an
-existing directory. An existing file (or anything else already at that path, a dangling symlink included) is
-never overwritten, and a symlink is never followed as the final component: the file is created where the user
-pointed, not somewhere a link redirects to. A relative path is relative to the node's working directory.
+existing directory. A path ending in ``/`` names a directory, never a new file. An existing file (or anything else
+already at that path, a dangling symlink included) is never overwritten. A symlink to a directory (``~/Downloads``
+linked to another disk, say) names that directory when the node's own user (or root) made the link: the download
+lands in the directory it resolves to now, so a later change of the link cannot redirect it. A link another user
+planted (in ``/tmp``, say) is refused, as the kernel's ``protected_symlinks`` would: it could send the file into a
+directory that user reads. The final file itself is created by the node, never through a link.
+A relative path is relative to the node's working directory.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 from pathlib import Path
@@ -16,6 +21,8 @@ from wire.errors import BadInput, Conflict
 from wire.names import check_file_name
 
 MAX_PATH_BYTES = 4096
+MAX_NAME_BYTES = 255  # one path component, on every Linux file system
+PART_SUFFIX = ".gspart"
 
 
 def resolve_destination(raw: str, file_name: str, cwd: str | None = None) -> Path:
@@ -31,10 +38,16 @@ def resolve_destination(raw: str, file_name: str, cwd: str | None = None) -> Pat
         st = None
     except OSError as exc:
         raise BadInput(f"destination {raw}: {exc.strerror or exc}") from None
+    names_dir = raw.endswith("/")
     if st is not None and stat.S_ISDIR(st.st_mode):
         target = path / file_name
     elif st is not None and stat.S_ISLNK(st.st_mode) and os.path.isdir(path):
-        raise BadInput(f"destination {raw} is a symbolic link; name a directory or a new file")
+        if st.st_uid not in (os.geteuid(), 0):
+            raise BadInput(f"destination {raw} is a symbolic link another user made; name the directory itself")
+        target = Path(os.path.realpath(path)) / file_name
+    elif names_dir:
+        what = "is not a directory" if st is not None else "does not exist"
+        raise BadInput(f"destination {raw}: directory {path} {what}")
     elif st is not None:
         raise Conflict(f"destination {raw} already exists; an existing file is never overwritten")
     else:
@@ -51,8 +64,15 @@ def resolve_destination(raw: str, file_name: str, cwd: str | None = None) -> Pat
 
 
 def temp_path_for(target: Path) -> Path:
-    """The partial file beside the final one (same file system, so the final move is a rename)."""
-    name = f".{target.name}.gspart"
-    if len(name.encode("utf-8")) > 255:
-        name = f".{target.name[:200]}.gspart"
+    """The partial file beside the final one (same file system, so the final move is a rename).
+
+    A name too long for ``.<name>.gspart`` is cut in bytes, at a character boundary, and a hash of the whole name
+    keeps two long names with one prefix from sharing a partial file."""
+    name = f".{target.name}{PART_SUFFIX}"
+    encoded = target.name.encode("utf-8", "surrogateescape")
+    if len(name.encode("utf-8", "surrogateescape")) > MAX_NAME_BYTES:
+        tag = "~" + hashlib.sha256(encoded).hexdigest()[:16]
+        room = MAX_NAME_BYTES - len(".") - len(tag) - len(PART_SUFFIX)
+        prefix = encoded[:room].decode("utf-8", "ignore")  # drops a character cut in half
+        name = f".{prefix}{tag}{PART_SUFFIX}"
     return target.with_name(name)

@@ -48,11 +48,32 @@ def test_dangling_symlink_is_not_followed(tmp_path: Path) -> None:
     assert not (tmp_path / "elsewhere").exists()
 
 
-def test_symlink_to_a_directory_is_refused(tmp_path: Path) -> None:
+def test_symlink_to_a_directory_names_the_directory_it_points_to_now(tmp_path: Path) -> None:
     (tmp_path / "real").mkdir()
     os.symlink(tmp_path / "real", tmp_path / "link")
-    with pytest.raises(BadInput, match="symbolic link"):
+    assert resolve_destination(str(tmp_path / "link"), "f.bin") == tmp_path / "real" / "f.bin"
+    assert resolve_destination(str(tmp_path / "link") + "/", "f.bin") == tmp_path / "real" / "f.bin"
+    (tmp_path / "real" / "f.bin").write_bytes(b"mine")
+    with pytest.raises(Conflict):  # what is in the real directory is never overwritten either
         resolve_destination(str(tmp_path / "link"), "f.bin")
+
+
+def test_a_symlink_to_a_file_is_never_written_through(tmp_path: Path) -> None:
+    (tmp_path / "victim").write_bytes(b"mine")
+    os.symlink(tmp_path / "victim", tmp_path / "link")
+    with pytest.raises(Conflict):
+        resolve_destination(str(tmp_path / "link"), "f.bin")
+    assert (tmp_path / "victim").read_bytes() == b"mine"
+
+
+def test_a_trailing_slash_names_a_directory_never_a_new_file(tmp_path: Path) -> None:
+    with pytest.raises(BadInput, match=r"directory .*nope does not exist"):
+        resolve_destination(str(tmp_path / "nope") + "/", "f.bin")
+    assert not (tmp_path / "nope").exists()
+    (tmp_path / "file").write_bytes(b"mine")
+    with pytest.raises(BadInput, match="is not a directory"):
+        resolve_destination(str(tmp_path / "file") + "/", "f.bin")
+    assert resolve_destination(str(tmp_path) + "/", "f.bin") == tmp_path / "f.bin"
 
 
 @pytest.mark.parametrize("raw", ["", "a\x00b"])
@@ -64,6 +85,16 @@ def test_malformed_destination_is_bad_input(raw: str) -> None:
 def test_bad_file_name_is_refused(tmp_path: Path) -> None:
     with pytest.raises(BadInput):
         resolve_destination(str(tmp_path), "../evil")
+
+
+@pytest.mark.parametrize("name", ["é" * 127 + "x", "日本" * 42 + "x", "a" * 255, "b" * 250 + "é"])
+def test_the_partial_file_of_a_long_name_fits_one_path_component(tmp_path: Path, name: str) -> None:
+    assert len(name.encode("utf-8")) <= 255
+    temp = temp_path_for(tmp_path / name)
+    assert len(temp.name.encode("utf-8")) <= 255 and temp.name.startswith(".") and temp.name.endswith(".gspart")
+    temp.write_bytes(b"part")  # the file system takes it (a name over 255 bytes: ENAMETOOLONG)
+    other = temp_path_for(tmp_path / (name[:-1] + "y"))  # same long prefix, another name: another partial file
+    assert other != temp and len(other.name.encode("utf-8")) <= 255
 
 
 def test_partial_file_sits_beside_the_final_one(tmp_path: Path) -> None:

@@ -48,7 +48,7 @@ def test_malformed_destinations_are_refused(tmp_path: Path, raw: str) -> None:
         resolve_destination(raw, "f.bin", cwd=str(tmp_path))
 
 
-def test_symlinked_destinations_are_never_followed(tmp_path: Path) -> None:
+def test_symlinked_destinations_are_never_written_through(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     outside = tmp_path / "outside"
     outside.mkdir()
     (outside / "precious").write_text("keep me")
@@ -57,7 +57,14 @@ def test_symlinked_destinations_are_never_followed(tmp_path: Path) -> None:
     (inside / "to_dir").symlink_to(outside)
     (inside / "to_file").symlink_to(outside / "precious")
     (inside / "dangling").symlink_to(outside / "not-yet")
-    with pytest.raises(BadInput):
+    # A link to a directory names the directory it points to now, if this user (or root) made it ...
+    assert resolve_destination(str(inside / "to_dir"), "f.bin") == outside / "f.bin"
+    # ... and is refused if another user planted it (as fs.protected_symlinks would in a sticky directory)
+    if os.geteuid() == 0:
+        os.lchown(inside / "to_dir", 4242, 4242)  # root may give the link away
+    else:
+        monkeypatch.setattr(os, "geteuid", lambda: os.lstat(inside / "to_dir").st_uid + 1)
+    with pytest.raises(BadInput, match="another user"):
         resolve_destination(str(inside / "to_dir"), "f.bin")
     for link in ("to_file", "dangling"):
         with pytest.raises(Conflict):
