@@ -50,7 +50,8 @@ def _fill(fd: int, buf: bytearray, offset: int, n: int) -> None:
 def hash_file(path: str, piece_size: int | None = None, progress: Progress | None = None) -> FileHashes:
     """Hash ``path``; raise BadInput if it is not a readable regular file or changes while being read."""
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        # O_NONBLOCK: opening a FIFO (or a device) must not wait for a writer; it is refused as not regular below.
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY)
     except FileNotFoundError:
         raise NotFound(f"no such file: {path}") from None
     except OSError as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -53,6 +54,28 @@ def test_progress_reaches_the_size(tmp_path: Path) -> None:
 def test_directory_is_refused(tmp_path: Path) -> None:
     with pytest.raises(BadInput, match="regular file"):
         hash_file(str(tmp_path))
+
+
+def test_a_fifo_is_refused_at_once_not_waited_on(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    outcome: list[BaseException | None] = []
+
+    def share() -> None:
+        try:
+            hash_file(str(fifo))
+            outcome.append(None)
+        except BaseException as exc:  # handed to the test thread
+            outcome.append(exc)
+
+    worker = threading.Thread(target=share, daemon=True)
+    worker.start()
+    worker.join(10)
+    if worker.is_alive():  # blocked in open(): a writer end lets it go, so the test can fail instead of hang
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        worker.join(10)
+        pytest.fail("hash_file waited for a writer on a FIFO")
+    assert len(outcome) == 1 and isinstance(outcome[0], BadInput) and "not a regular file" in str(outcome[0])
 
 
 def test_missing_file_is_refused(tmp_path: Path) -> None:
