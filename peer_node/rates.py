@@ -1,5 +1,11 @@
 """Transfer rates as people write them: ``125M`` or ``125 MB/s`` (decimal, as the browser shows sizes),
-``100MiB`` (binary), a plain number of bytes a second, or ``0`` / ``none`` / ``unlimited`` for no limit."""
+``100MiB`` (binary), a plain number of bytes a second, bits as network people write them (``100Mbit/s``,
+``100 Mbps``, ``100Mb/s``), or ``0`` / ``none`` / ``unlimited`` for no limit.
+
+Bits or bytes: ``bit`` and ``bps`` are bits; a lower-case ``b`` after an upper-case prefix (``Mb/s``, ``Kb``) is
+bits, as in every network data sheet; any other ``b`` or ``B`` is bytes (``125mb``: people typing fast mean the
+unit the browser shows). The setting is echoed back in bytes (``12.5 MB/s``), so a misread unit shows at once.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +20,8 @@ MAX_RATE = 10**12  # a terabyte a second: anything above is a typo, not a link
 MIN_RATE = 10**3
 _UNLIMITED = {"0", "none", "unlimited", "off"}
 _MULTIPLIERS = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "ki": 2**10, "mi": 2**20, "gi": 2**30}
-_RATE = re.compile(r"(\d+(?:\.\d+)?)\s*(k|m|g|ki|mi|gi)?(?:b)?(?:/s)?", re.IGNORECASE)
+_RATE = re.compile(r"(?P<number>\d+(?:\.\d+)?)\s*(?P<prefix>[kmg]i?)?(?P<unit>bits?|bytes?|b)?"
+                   r"(?P<per>/s|ps)?", re.IGNORECASE)
 _DECIMAL_UNITS = ((10**9, "GB/s"), (10**6, "MB/s"), (10**3, "kB/s"))
 
 
@@ -26,15 +33,26 @@ def parse_rate(text: str) -> int | None:
     match = _RATE.fullmatch(cleaned)
     if match is None or len(cleaned) > 32:
         raise BadInput(f"not a rate: {cleaned[:32]!r} (examples: 125M, 500kB/s, 100MiB, 0 for no limit)")
-    rate = int(Decimal(match.group(1)) * _MULTIPLIERS[(match.group(2) or "").lower()])  # exact: 1.001k is 1001
-    if rate == 0:
+    value = Decimal(match["number"]) * _MULTIPLIERS[(match["prefix"] or "").lower()]  # exact: 1.001k is 1001
+    if value == 0:
         return None
+    if _in_bits(match["prefix"] or "", match["unit"] or "", match["per"] or ""):
+        value /= 8
+    rate = int(value)  # 0.5 is not "no limit": it is refused as too low below
     if rate > MAX_RATE:
         raise BadInput(f"rate too high: at most {MAX_RATE // 10**9} GB/s")
     if rate < MIN_RATE:
         raise BadInput(f"rate too low: {rate} bytes a second would all but stop sharing; a plain number is bytes a "
                        "second, so write the unit (10M is 10 MB/s, 500k is 500 kB/s), or 0 for no limit")
     return rate
+
+
+def _in_bits(prefix: str, unit: str, per: str) -> bool:
+    if unit.lower().startswith("bit"):
+        return True
+    if unit != "b":  # "B", "byte", or no unit at all
+        return False
+    return per.lower() == "ps" or prefix[:1].isupper()
 
 
 def format_rate(rate: int | None) -> str:

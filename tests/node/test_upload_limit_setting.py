@@ -19,12 +19,20 @@ from wire.errors import BadInput
 @pytest.mark.parametrize(("text", "rate"), [
     ("125M", 125_000_000), ("125 MB/s", 125_000_000), ("125mb", 125_000_000), ("500kB/s", 500_000),
     ("1.5G", 1_500_000_000), ("100MiB", 100 * 2**20), ("64KiB/s", 65_536), ("4096", 4096), (" 2g ", 2 * 10**9),
+    ("125MBps", 125_000_000), ("2 megabytes", None), ("3kbytes/s", 3000),
+    # bits, as network people write them: a link's speed read as bytes would be a limit 8 times too high
+    ("5Mb/s", 625_000), ("100Mbit/s", 12_500_000), ("100 Mbps", 12_500_000), ("1gbps", 125_000_000),
+    ("8Kb", 1000), ("1Gbits", 125_000_000),
 ])
-def test_rates_read_as_people_write_them(text: str, rate: int) -> None:
-    assert parse_rate(text) == rate
+def test_rates_read_as_people_write_them(text: str, rate: int | None) -> None:
+    if rate is None:
+        with pytest.raises(BadInput, match="not a rate"):
+            parse_rate(text)
+    else:
+        assert parse_rate(text) == rate
 
 
-@pytest.mark.parametrize("text", ["0", "none", "Unlimited", "off", "0M", "0.0001"])
+@pytest.mark.parametrize("text", ["0", "none", "Unlimited", "off", "0M", "0.000", "0 Mbit/s"])
 def test_zero_and_none_mean_no_limit(text: str) -> None:
     assert parse_rate(text) is None
 
@@ -41,7 +49,7 @@ def test_a_rate_past_a_terabyte_a_second_is_a_typo() -> None:
     assert parse_rate(str(MAX_RATE)) == MAX_RATE
 
 
-@pytest.mark.parametrize("text", ["10", "999", "0.5k", "999B/s"])
+@pytest.mark.parametrize("text", ["10", "999", "0.5k", "999B/s", "0.5", "0.0001", "0.0001M", "7Kb"])
 def test_a_rate_under_a_kilobyte_a_second_is_refused_with_the_units(text: str) -> None:
     with pytest.raises(BadInput, match=r"too low: .*\(10M is 10 MB/s"):
         parse_rate(text)
