@@ -61,13 +61,19 @@ async def handle_cmd(request: web.Request) -> web.Response:
     if raw is None:
         return refusal(413, f"command too large (over {MAX_CMD_BODY} bytes)")
     try:
-        line = raw.decode("utf-8")
+        line = raw.decode("utf-8").removeprefix("\ufeff")  # a byte-order mark from a file saved on Windows
     except UnicodeDecodeError:
         return refusal(400, "the command is not UTF-8 text")
     try:
         return _text(await run_command(request.app[SERVICE], line))
     except GroupShareError as exc:
         return refusal(exc.status, exc.message)
+
+
+async def handle_cmd_other_method(request: web.Request) -> web.Response:
+    response = refusal(405, f"{request.method} is not a command: POST /cmd with one command line as the body")
+    response.headers["Allow"] = "POST"
+    return response
 
 
 async def handle_healthz(request: web.Request) -> web.Response:
@@ -130,6 +136,7 @@ def create_app(config: NodeConfig, *, with_ui: bool = True) -> web.Application:
 
     app.cleanup_ctx.append(service_ctx)
     app.router.add_post("/cmd", handle_cmd)
+    app.router.add_route("*", "/cmd", handle_cmd_other_method)  # the POST route above is matched first
     app.router.add_get("/healthz", handle_healthz)
     app.router.add_get("/api/downloads", handle_api_downloads)
     app.router.add_get("/api/status", handle_api_status)

@@ -17,7 +17,7 @@ from pathlib import Path
 from peer_node.rates import parse_rate
 from wire.errors import BadInput
 from wire.pieces import is_valid_piece_size
-from wire.tracker_list import TrackerAddress, TrackerListError, load_tracker_list
+from wire.tracker_list import TrackerAddress, TrackerListError, load_tracker_list, port_number
 
 DEFAULT_WEB_PORT = 8080
 
@@ -70,11 +70,18 @@ def parse_host_port(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def _web_port(text: str) -> int:
+    port = port_number(text)
+    if port is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port (1-65535)")
+    return port
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="client", description="GroupShare peer node")
     p.add_argument("addr", metavar="IP:PORT", help="where this node's piece server listens")
     p.add_argument("tracker_info", metavar="tracker_info_file", help="the tracker list, in rank order")
-    p.add_argument("--web-port", type=int, default=DEFAULT_WEB_PORT,
+    p.add_argument("--web-port", type=_web_port, default=DEFAULT_WEB_PORT,
                    help="browser UI and /cmd on http://127.0.0.1:PORT (default 8080)")
     p.add_argument("--data-dir", default=None, help="state directory (default peer_data/<IP>_<PORT>/)")
     p.add_argument("--no-tls", action="store_true",
@@ -98,8 +105,6 @@ def config_from_argv(argv: list[str]) -> NodeConfig:
         trackers = load_tracker_list(args.tracker_info)
     except TrackerListError as exc:
         raise ConfigError(str(exc)) from None
-    if not 0 < args.web_port < 65536:
-        raise ConfigError(f"--web-port {args.web_port} is not a port")
     if args.piece_size is not None and not is_valid_piece_size(args.piece_size):
         raise ConfigError("--piece-size must be a power of two from 16 KiB to 64 MiB")
     upload_limit = None

@@ -91,7 +91,10 @@ class Console:
             if line.strip() in ("quit", "exit"):
                 self.loop.call_soon_threadsafe(self.on_quit)
                 return
-            self.out.write(self.run_line(line))
+            text = self.run_line(line)
+            if line.split()[0] == "help" and not text.startswith("error:"):
+                text += "quit (or exit)  stop this node (at this prompt only)\n"
+            self.out.write(text)
             self.out.flush()
 
     def run_line(self, line: str) -> str:

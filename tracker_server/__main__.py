@@ -33,10 +33,17 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"tracker: {message}\n")
 
 
+def _tracker_no(text: str) -> int:
+    """ASCII digits only (``int`` would also take ``١``)."""
+    if not (text.isascii() and text.isdigit()):
+        raise argparse.ArgumentTypeError(f"tracker_no {text!r} is not a number")
+    return int(text)
+
+
 def _parse(argv: list[str]) -> argparse.Namespace:
     p = _Parser(prog="tracker", description="GroupShare tracker")
     p.add_argument("tracker_info_file", type=Path)
-    p.add_argument("tracker_no", type=int)
+    p.add_argument("tracker_no", type=_tracker_no)
     p.add_argument("--data-dir", type=Path, help="state directory (default tracker_data/<tracker_no>/)")
     p.add_argument("--secret-file", type=Path, help="cluster secret (default cluster.secret beside the list)")
     p.add_argument("--peer-timeout", type=float, default=15.0, help="seconds without heartbeat until a peer is dead")

@@ -46,10 +46,16 @@ def _check_host(word: str, line_no: int) -> str:
     return word
 
 
+def port_number(word: str) -> int | None:
+    """``word`` as a TCP port (ASCII digits only: ``int`` would also take ``٨٠``), or None."""
+    return int(word) if word.isascii() and word.isdigit() and 1 <= int(word) <= 65535 else None
+
+
 def _check_port(word: str, line_no: int) -> int:
-    if not (word.isascii() and word.isdigit()) or not 1 <= int(word) <= 65535:
+    port = port_number(word)
+    if port is None:
         raise TrackerListError(f"line {line_no}: {word!r} is not a port (1-65535)")
-    return int(word)
+    return port
 
 
 def _split_host_port(word: str, line_no: int) -> tuple[str, int] | None:
@@ -68,7 +74,9 @@ def _split_host_port(word: str, line_no: int) -> tuple[str, int] | None:
 def parse_tracker_list(text: str) -> list[TrackerAddress]:
     """Parse the file's text into trackers in rank order; raise TrackerListError naming the bad line."""
     entries: list[TrackerAddress] = []
+    lines: list[int] = []  # the line each entry ends on, for errors
     pending_host: tuple[str, int] | None = None  # (host, line_no) waiting for its port line
+    text = text.removeprefix("\ufeff")  # a byte-order mark, as Windows editors write one
     for line_no, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
@@ -79,6 +87,7 @@ def parse_tracker_list(text: str) -> list[TrackerAddress]:
             if len(words) != 1:
                 raise TrackerListError(f"line {line_no}: expected the port for the host on line {host_line}")
             entries.append(TrackerAddress(host, _check_port(words[0], line_no), len(entries) + 1))
+            lines.append(line_no)
             pending_host = None
             continue
         joined = _split_host_port(words[0], line_no)
@@ -87,19 +96,34 @@ def parse_tracker_list(text: str) -> list[TrackerAddress]:
                 raise TrackerListError(f"line {line_no}: expected IP:PORT [id], got {line!r}")
             name = words[1] if len(words) == 2 else None
             entries.append(TrackerAddress(joined[0], joined[1], len(entries) + 1, name))
+            lines.append(line_no)
         elif len(words) == 1:
             pending_host = (_check_host(words[0], line_no), line_no)
         elif len(words) <= 3:
             name = words[2] if len(words) == 3 else None
             host = _check_host(words[0], line_no)
             entries.append(TrackerAddress(host, _check_port(words[1], line_no), len(entries) + 1, name))
+            lines.append(line_no)
         else:
             raise TrackerListError(f"line {line_no}: expected IP:PORT or IP PORT [id], got {line!r}")
     if pending_host is not None:
         raise TrackerListError(f"line {pending_host[1]}: host {pending_host[0]!r} has no port line after it")
     if not entries:
         raise TrackerListError("line 1: the tracker list names no tracker")
+    _refuse_repeats(entries, lines)
     return entries
+
+
+def _refuse_repeats(entries: list[TrackerAddress], lines: list[int]) -> None:
+    """One address per tracker: two entries on one host:port would make two tracker numbers one process (the
+    second could never bind), and replication count one tracker twice."""
+    seen: dict[tuple[str, int], int] = {}
+    for entry, line_no in zip(entries, lines, strict=True):
+        key = (entry.host.lower(), entry.port)
+        if key in seen:
+            raise TrackerListError(f"line {line_no}: {entry} is already tracker {seen[key]}; one address per "
+                                   "tracker")
+        seen[key] = entry.rank
 
 
 def load_tracker_list(path: str | Path) -> list[TrackerAddress]:

@@ -57,7 +57,9 @@ def test_prompt_runs_commands_shows_a_progress_bar_and_survives_eof(tmp_path: Pa
         try:
             term.expect(b"groupshare> ")
             term.type("help")
-            assert b"download_file <group_id> <file_name> <destination_path>" in term.expect(b"groupshare> ")
+            out = term.expect(b"groupshare> ")
+            assert b"download_file <group_id> <file_name> <destination_path>" in out
+            assert b"quit (or exit)  stop this node" in out
             term.type("create_user carol carol-pw-1234")
             term.expect(b"groupshare> ")
             term.type("login carol carol-pw-1234")

@@ -143,3 +143,18 @@ async def test_downloads_api_wants_the_key(node: tuple[Client, NodeConfig]) -> N
     resp = await client.get("/api/downloads", headers=_auth(config))
     assert resp.status == 200
     assert await resp.json() == {"downloads": []}
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE", "PATCH"])
+async def test_another_method_on_cmd_is_a_405_error_line_saying_to_post(node: tuple[Client, NodeConfig],
+                                                                        method: str) -> None:
+    client, config = node
+    resp = await client.request(method, "/cmd", headers=_auth(config))
+    assert resp.status == 405 and resp.headers["Allow"] == "POST"
+    assert await resp.text() == f"error: {method} is not a command: POST /cmd with one command line as the body\n"
+
+
+async def test_a_command_saved_with_a_byte_order_mark_runs(node: tuple[Client, NodeConfig]) -> None:
+    client, config = node
+    resp = await client.post("/cmd", data="\ufeffhelp\n".encode(), headers=_auth(config))
+    assert resp.status == 200 and "download_file" in await resp.text()

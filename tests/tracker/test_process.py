@@ -57,8 +57,11 @@ def test_end_of_stdin_does_not_stop_the_tracker_but_sigterm_does(tmp_path: Path,
     ("127.0.0.1:7001\n", 2, "out of range"),
     ("# trackers\n127.0.0.1:7001\nnot-a-host:x:y\n", 1, "line 3"),
     ("127.0.0.1:99999\n", 1, "line 1"),
+    ("127.0.0.1:7001\n", "١", "is not a number"),
+    ("127.0.0.1:7001\n", "+1", "is not a number"),
+    ("\ufeff127.0.0.1:7001\n127.0.0.1:7001\n", 1, "line 2: 127.0.0.1:7001 is already tracker 1"),
 ])
-def test_bad_tracker_list_or_number_is_one_line_and_status_2(tmp_path: Path, content: str, number: int,
+def test_bad_tracker_list_or_number_is_one_line_and_status_2(tmp_path: Path, content: str, number: int | str,
                                                             fragment: str) -> None:
     list_file = tmp_path / "t.txt"
     list_file.write_text(content, encoding="utf-8")

@@ -53,11 +53,24 @@ def test_ipv6_and_host_names() -> None:
         ("127.0.0.1\n7001 7002\n", 2),
         ("a b c d\n", 1),
         ("# only comments\n", 1),
+        ("127.0.0.1:7001\n127.0.0.2:7001\n# again\n127.0.0.1 7001 other\n", 4),  # one address, two trackers
+        ("localhost:7001\nLOCALHOST\n7001\n", 3),
     ],
 )
 def test_malformed_input_names_the_line(text: str, line: int) -> None:
     with pytest.raises(TrackerListError, match=rf"^line {line}:"):
         parse_tracker_list(text)
+
+
+def test_a_repeated_address_says_which_tracker_it_repeats() -> None:
+    with pytest.raises(TrackerListError, match=r"^line 2: 127.0.0.1:7001 is already tracker 1; one address per"):
+        parse_tracker_list("127.0.0.1:7001\n127.0.0.1:7001\n")
+
+
+def test_a_file_saved_with_a_byte_order_mark_reads_like_one_without(tmp_path: Path) -> None:
+    path = tmp_path / "trackers.txt"
+    path.write_bytes(b"\xef\xbb\xbf127.0.0.1:7001\r\n127.0.0.1:7002\r\n")  # as Notepad saves it
+    assert [str(t) for t in load_tracker_list(path)] == ["127.0.0.1:7001", "127.0.0.1:7002"]
 
 
 def test_load_reports_a_missing_file(tmp_path: Path) -> None:

@@ -1,0 +1,37 @@
+"""``./client``'s command line: what it accepts, and a clear refusal for the rest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from peer_node.config import ConfigError, config_from_argv
+
+
+@pytest.fixture
+def base(tmp_path: Path) -> list[str]:
+    trackers = tmp_path / "trackers.txt"
+    trackers.write_text("127.0.0.1:7001\n", encoding="utf-8")
+    return ["127.0.0.1:6881", str(trackers)]
+
+
+def test_the_web_port_defaults_to_8080_and_takes_a_port(base: list[str]) -> None:
+    assert config_from_argv(base).web_port == 8080
+    assert config_from_argv([*base, "--web-port", "9090"]).web_port == 9090
+
+
+@pytest.mark.parametrize("port", ["0", "65536", "-1", "80a", "", "８０８０", "٨٠٨٠", " 8080"])
+def test_a_web_port_that_is_not_ascii_digits_of_a_port_is_refused(base: list[str], port: str,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        config_from_argv([*base, f"--web-port={port}"])
+    assert exit_.value.code == 2
+    assert f"--web-port: {port!r} is not a port (1-65535)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("addr", "why"), [("127.0.0.1:٨٠", "is not IP:PORT"), ("127.0.0.1", "is not IP:PORT"),
+                                           ("nohost:80", "is not an IP address"), ("127.0.0.1:0", "is not IP:PORT")])
+def test_the_piece_address_must_be_ip_and_port(base: list[str], addr: str, why: str) -> None:
+    with pytest.raises(ConfigError, match=why):
+        config_from_argv([addr, base[1]])
