@@ -18,6 +18,13 @@ of one or the other; bits are only ever set while a download runs, so the mix cl
 does not, and every piece it claims was written before its bit was set. When the length differs (the first
 save, another file's state under the same name, a foreign file), the write is a temp file renamed over it.
 
+A *seal* says whether the bits can be trusted without reading the pieces again. The save made when a store
+closes, after its last write, records the partial file's inode and mtime; every other save records none
+(``UNSEALED``, of the same length, so the write stays in place). On resume a seal that still matches the file
+means nothing touched it since the node stopped cleanly; no seal (the node was killed) or another file or mtime
+(someone edited it in place) means each claimed piece is read and checked again (``store.open_partial``). The
+seal is the last field, so a save cut short leaves it unsealed or whole.
+
 The periodic saves run in a thread because a write can wait on a busy disk (with eight downloads writing, a
 rename held a crowd node's event loop 5-10 ms). Writes are serialised by a lock, and a snapshot older than the
 one already on disk is dropped, so a late thread never puts back an older bitfield. ``remove`` is final: no
@@ -38,6 +45,14 @@ from pathlib import Path
 
 from wire.records import FileMeta
 
+SEAL_WIDTH = 20  # digits of each number: a 64-bit inode or nanosecond mtime fits
+UNSEALED = "-" * (2 * SEAL_WIDTH + 1)
+
+
+def seal_of(st: os.stat_result) -> str:
+    """The seal of a partial file as it stands: inode and mtime, fixed width."""
+    return f"{st.st_ino:0{SEAL_WIDTH}d}-{st.st_mtime_ns:0{SEAL_WIDTH}d}"
+
 
 class StateFile:
     def __init__(self, path: Path, meta: FileMeta) -> None:
@@ -50,6 +65,11 @@ class StateFile:
 
     def load(self) -> bytearray | None:
         """The saved bitfield, or None when there is none or it is not this file's (any doubt: start over)."""
+        saved = self.load_sealed()
+        return saved[0] if saved is not None else None
+
+    def load_sealed(self) -> tuple[bytearray, str] | None:
+        """The saved bitfield and its seal (``UNSEALED`` when the saver did not stop cleanly), or None."""
         meta = self._meta
         try:
             state = json.loads(self.path.read_text(encoding="utf-8"))
@@ -57,16 +77,19 @@ class StateFile:
                     or state.get("piece_size") != meta.piece_size):
                 return None
             bits = bytearray(base64.b64decode(state["bits"], validate=True))
+            seal = state.get("seal", UNSEALED)
         except (OSError, ValueError, KeyError, TypeError, AttributeError, binascii.Error):
             return None
-        return bits if len(bits) == (meta.piece_count + 7) // 8 else None
+        if len(bits) != (meta.piece_count + 7) // 8:
+            return None
+        return bits, seal if isinstance(seal, str) else UNSEALED
 
-    def snapshot(self, bits: bytes | bytearray) -> tuple[int, bytes]:
+    def snapshot(self, bits: bytes | bytearray, seal: str = UNSEALED) -> tuple[int, bytes]:
         """On the loop: what to write, numbered in the order taken."""
         meta = self._meta
         self._taken += 1
         state = {"v": 1, "sha256": meta.sha256, "size": meta.size, "piece_size": meta.piece_size,
-                 "bits": base64.b64encode(bits).decode("ascii")}
+                 "bits": base64.b64encode(bits).decode("ascii"), "seal": seal}
         return self._taken, json.dumps(state).encode("utf-8")
 
     def write(self, seq: int, data: bytes) -> bool:
@@ -101,9 +124,9 @@ class StateFile:
             os.close(fd)
         return True
 
-    def save(self, bits: bytes | bytearray) -> None:
+    def save(self, bits: bytes | bytearray, seal: str = UNSEALED) -> None:
         """Snapshot and write now, in the caller's thread."""
-        self.write(*self.snapshot(bits))
+        self.write(*self.snapshot(bits, seal))
 
     def remove(self) -> None:
         """Delete the state for good: later writes, even ones already in flight, do nothing."""

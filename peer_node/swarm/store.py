@@ -42,7 +42,7 @@ from peer_node.swarm.errors import DownloadFailed
 from peer_node.swarm.file_ops import move_into_place
 from peer_node.swarm.piece_mask import bitfield_mask, mask_bitfield
 from peer_node.swarm.space import reserve
-from peer_node.swarm.state_file import StateFile
+from peer_node.swarm.state_file import UNSEALED, StateFile, seal_of
 from wire.errors import Conflict, NotFound
 from wire.pieces import lists_its_digest, piece_matches
 from wire.records import FileMeta
@@ -88,7 +88,8 @@ class PieceStore:
 
     @classmethod
     def open_partial(cls, temp_path: Path, state_path: Path, meta: FileMeta) -> PieceStore:
-        bits = StateFile(state_path, meta).load()
+        saved = StateFile(state_path, meta).load_sealed()
+        bits, seal = saved if saved is not None else (None, UNSEALED)
         if bits is not None and not _left_as_it_was(temp_path, meta.size):
             # The saved bits describe a file that is gone or was resized since (a clean-up of hidden files, a
             # folder made anew): trusting them would finish with holes where those pieces were, as [C].
@@ -109,6 +110,10 @@ class PieceStore:
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:
                 raise Conflict(f"{temp_path} is not a plain file of its own; refusing to write to it")
+            if not fresh and seal != seal_of(st):
+                # Not left by a clean stop (killed, or the file edited in place since): its pieces are read and
+                # checked again rather than trusted, since nothing later reads them (see ``finish``).
+                bits = _pieces_still_there(fd, meta, bits)
             if st.st_size != meta.size:
                 os.ftruncate(fd, meta.size)
             reserve(fd, meta.size)  # a download that cannot fit fails now, not when the disk fills up
@@ -297,8 +302,13 @@ class PieceStore:
         if self._save_handle is not None:
             self._save_handle.cancel()
             self._save_handle = None
-        if not self._complete:
-            self.save_state()
+        if not self._complete and self._state is not None:
+            # After the last write (the engine's writers are done): sealed, so a resume may trust these bits.
+            try:
+                seal = seal_of(os.fstat(self._fd))
+            except OSError:
+                seal = UNSEALED
+            self._state.save(self.bitfield(), seal)
         self._closed = True
         self._listeners.clear()
         if self._users == 0:
@@ -336,6 +346,27 @@ def _left_as_it_was(temp_path: Path, size: int) -> bool:
     except OSError:
         return False
     return stat.S_ISREG(st.st_mode) and st.st_size == size
+
+
+def _pieces_still_there(fd: int, meta: FileMeta, bits: bytearray) -> bytearray:
+    """``bits`` without the pieces whose bytes in the file no longer pass their hash."""
+    mask = bitfield_mask(bits)
+    claimed = mask.bit_count()
+    buf = memoryview(bytearray(meta.piece_size))
+    for index in range(meta.piece_count):
+        if not mask >> index & 1:
+            continue
+        offset = index * meta.piece_size
+        view = buf[:min(meta.piece_size, meta.size - offset)]
+        got = 0
+        while got < len(view) and (n := os.preadv(fd, [view[got:]], offset + got)) > 0:
+            got += n
+        if got != len(view) or not piece_matches(meta.piece_hashes, meta.piece_size, index, view):
+            mask &= ~(1 << index)
+    lost = claimed - mask.bit_count()
+    log.log(logging.WARNING if lost else logging.INFO, "resumed download %s: %d saved pieces checked again, %d "
+            "changed since they were saved (fetched again)", meta.file_name, claimed, lost)
+    return bytearray(mask_bitfield(mask, meta.piece_count))
 
 
 def full_bitfield(count: int) -> bytearray:

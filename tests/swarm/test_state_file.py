@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from peer_node.swarm import PieceStore
-from peer_node.swarm.state_file import StateFile
+from peer_node.swarm.state_file import UNSEALED, StateFile, seal_of
 from peer_node.swarm.store import full_bitfield
 from tests.swarm.helpers import make_file, meta_of
 from wire.records import FileMeta
@@ -134,3 +134,20 @@ async def test_a_downloading_store_saves_off_the_event_loop(tmp_path: Path, monk
     assert writers and writers[0] is not threading.current_thread()
     assert StateFile(tmp_path / "s", meta).load() == bytearray([0b00100000])
     store.close()
+
+
+def test_a_seal_round_trips_and_costs_no_length_so_saves_stay_in_place(tmp_path: Path) -> None:
+    state = state_of(tmp_path)
+    bits = bytearray([0b10000000, 0])
+    state.save(bits)
+    assert state.load_sealed() == (bits, UNSEALED)
+    unsealed_size = state.path.stat().st_size
+    seal = seal_of(state.path.stat())
+    with open(state.path, "rb") as first:
+        state.save(bits, seal)
+        first.seek(0)
+        assert first.read() == state.path.read_bytes()  # the same file, rewritten in place
+    assert state.path.stat().st_size == unsealed_size
+    assert state.load_sealed() == (bits, seal) and state.load() == bits
+    state.path.write_text(state.path.read_text().replace(seal, "x"))  # a foreign or damaged seal never matches
+    assert state.load_sealed() == (bits, "x")
