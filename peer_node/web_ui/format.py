@@ -38,6 +38,17 @@ def sentence(message: str) -> str:
     return text if text[-1] in ".!?" else text + "."
 
 
+def copies_note(live: int, held_here: bool) -> tuple[str, bool]:
+    """What a group's file list says about a file's live copies, and whether it is a warning. A file only this
+    node holds is the normal state of a fresh share, not a risk; a file no online node holds cannot be downloaded
+    now, and says so."""
+    if live <= 0:
+        return "Offline: no node that holds it is online now", True
+    if live == 1 and held_here:
+        return "Only this node has it so far", False
+    return f"{live} live cop{'y' if live == 1 else 'ies'}", False
+
+
 def upload_limit_words(rate: int | None) -> str:
     """The node's upload limit in words: 'Uploads: no limit' or 'Uploads limited to 125 MB/s'."""
     return "Uploads: no limit" if rate is None else f"Uploads limited to {format_rate(rate)}"

@@ -6,6 +6,7 @@ from peer_node.views import DownloadState, DownloadView
 from peer_node.web_ui.format import (
     ago,
     cell_runs,
+    copies_note,
     detail_text,
     human_eta,
     human_size,
@@ -77,3 +78,10 @@ def test_piece_map_colours_done_cells_by_the_member_who_gave_them() -> None:
 def test_service_messages_become_sentences() -> None:
     assert sentence("no such group: x") == "No such group: x."
     assert sentence("Done!") == "Done!"
+
+
+def test_live_copies_warn_only_when_no_online_node_holds_the_file() -> None:
+    assert copies_note(0, held_here=False) == ("Offline: no node that holds it is online now", True)
+    assert copies_note(1, held_here=True) == ("Only this node has it so far", False)  # a fresh share: no alarm
+    assert copies_note(1, held_here=False) == ("1 live copy", False)
+    assert copies_note(3, held_here=True) == ("3 live copies", False)

@@ -4,6 +4,7 @@ and the cookie key persist privately, and the real NodeService fits the interfac
 
 from __future__ import annotations
 
+import re
 import stat
 from pathlib import Path
 
@@ -44,3 +45,11 @@ def test_cookie_key_is_made_once_and_kept(tmp_path: Path) -> None:
     token = first.encrypt(b"x")
     assert load_or_create_key(tmp_path).decrypt(token) == b"x"
     assert stat.S_IMODE((tmp_path / "web-session.key").stat().st_mode) == 0o600
+
+
+def test_the_piece_map_s_plain_done_colour_is_no_member_s_colour() -> None:
+    css = (Path(__file__).resolve().parents[2] / "web" / "static" / "app.css").read_text("utf-8")
+    members = set(re.findall(r"\.peer-\d \{ fill: (#[0-9a-f]{6});", css))
+    done = set(re.findall(r"--pm-done: (#[0-9a-f]{6});", css))
+    assert len(members) == 6 and done, (members, done)  # the legend can only tell apart what differs
+    assert not members & done

@@ -105,11 +105,14 @@ async def test_keyboard_reaches_every_action_with_a_visible_focus_ring(browser: 
             assert missing == [], f"{path}: not reachable by Tab: {names}"
             invisible = [r for r in reached if r["outline"] == "none" or not r["width"]]
             assert invisible == [], f"{path}: focus without a visible outline: {invisible[:3]}"
-        # Enter opens a disclosure; Esc closes the notice.
+        # Enter opens a disclosure; Esc closes it.
         await page.goto(url(world.alice, "/groups/team"))
         await page.focus("details.danger > summary")
         await page.keyboard.press("Enter")
         assert await page.evaluate("document.querySelector('details.danger').open")
+        await page.keyboard.press("Escape")  # ... and Esc closes it again, focus back on its summary
+        assert not await page.evaluate("document.querySelector('details.danger').open")
+        assert await page.evaluate("document.activeElement === document.querySelector('details.danger > summary')")
     finally:
         await ctx.close()
 
@@ -241,3 +244,26 @@ async def test_members_show_by_name_with_their_node_address_only_in_a_disclosure
     await expect(address).to_be_hidden()  # addresses stay folded away (UX point 6)
     await details.locator("summary").click()
     await expect(address).to_have_text(f"127.0.0.1:{world.bob.piece_port}")
+
+
+async def test_a_notice_naming_a_long_id_wraps_inside_the_toast_on_a_phone(browser: Browser, world: World) -> None:
+    ctx = await browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+    gid = "L" * 64  # the longest id, one unbroken word
+    try:
+        page = await ctx.new_page()
+        await ensure_logged_in(page, world.alice)
+        await page.goto(url(world.alice, "/groups"))
+        await page.fill("#group_id", gid)
+        await page.click("button:has-text('Create group')")
+        toast = page.locator("#toast")
+        await expect(toast).to_contain_text(gid)
+        box = await toast.bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], box
+        sizes = await page.evaluate("(() => { const s = document.querySelector('#toast > span');"
+                                    " return [s.scrollWidth, s.clientWidth]; })()")
+        assert sizes[0] <= sizes[1], f"the notice's text overflows its box: {sizes}"
+        await page.locator("details.danger > summary").click()
+        await page.get_by_role("button", name=f"Leave {gid}").click()
+        await expect(page.get_by_text(f"You left {gid}.")).to_be_visible()
+    finally:
+        await ctx.close()
