@@ -102,10 +102,10 @@ class DownloadManager:
             return
         rec = self.state.downloads.get(key)
         if rec is None or rec.state == DownloadState.RUNNING.value:
-            raise Conflict(f"{key[2]} of {key[1]} is already downloading")
+            raise Conflict(f"the file {key[2]} of {key[1]} is already downloading")
         await asyncio.wait([task])  # not ``await task``: cancelling this request must not cancel that task
         if self._tasks.get(key) not in (None, task):
-            raise Conflict(f"{key[2]} of {key[1]} is already downloading")
+            raise Conflict(f"the file {key[2]} of {key[1]} is already downloading")
 
     def resume_all(self, user_id: str) -> None:
         """Start again every unfinished download of this user (after a start-up or a login)."""
@@ -322,7 +322,7 @@ class DownloadManager:
         async def source() -> SwarmSnapshot:
             now_meta, snap = await self.fetch_swarm(rec.group_id, rec.file_name)
             if now_meta.sha256 != meta.sha256:  # shared again under the same name with other content
-                raise NotFound(f"{rec.file_name} in {rec.group_id} is now another file")
+                raise NotFound(f"the file {rec.file_name} in {rec.group_id} is now another file")
             return snap
 
         from peer_node.swarm.engine import DownloadEngine, EngineConfig

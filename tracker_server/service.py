@@ -204,7 +204,7 @@ class TrackerService:
             if old_token is not None:
                 old = self.state.sessions[old_token]
                 if old.peer_addr != peer_addr and self.liveness.is_live(old_token, now):
-                    raise Conflict(f"{user_id} is logged in on another live node ({old.peer_addr})")
+                    raise Conflict(f"user {user_id} is logged in on another live node ({old.peer_addr})")
             token = secrets.token_urlsafe(32)
             op = {"u": user_id, "token": token, "peer": peer_addr, "fp": fingerprint,
                   "drop": [old_token] if old_token else [], "clear": self.throttle.clear_on_success(user_id)}
@@ -321,7 +321,7 @@ class TrackerService:
         def decide() -> tuple[Op, OpResult]:
             group = self.owner_group(session, group_id)
             if user_id not in group.requests:
-                raise NotFound(f"{user_id} has no pending request to join {group_id}")
+                raise NotFound(f"user {user_id} has no pending request to join {group_id}")
             return {"g": group_id, "u": user_id}, OpResult(200, {})
 
         return await self._write(op_id, "accept" if accept else "reject", decide)

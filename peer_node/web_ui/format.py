@@ -30,7 +30,8 @@ def human_size(n: float) -> str:
 
 
 def sentence(message: str) -> str:
-    """Service messages are terse lines ('no such group: x'); on a page they read as a sentence."""
+    """Service messages are terse lines ('no such group: x'); on a page they read as a sentence. No message starts
+    with a name the user chose (they say 'user alice ...', 'the file x ...'): capitalising one would change it."""
     text = message.strip()
     if not text:
         return text

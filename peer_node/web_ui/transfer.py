@@ -99,7 +99,7 @@ async def save(request: web.Request) -> web.StreamResponse:
         if d.group_id == gid and d.file_name == name and d.state is DownloadState.COMPLETE:
             path = _saved_file(Path(d.destination), d.file_name)
             if path is None:
-                raise NotFound(f"{name} is no longer at {d.destination}. It was moved or deleted.")
+                raise NotFound(f"the file {name} is no longer at {d.destination}. It was moved or deleted.")
             disposition = f"attachment; filename*=UTF-8''{quote(name, safe='')}"
             return web.FileResponse(path, headers={"Content-Disposition": disposition,
                                                    "Content-Type": "application/octet-stream",

@@ -146,6 +146,8 @@ async def test_one_live_node_per_user(api: Api, clock: Clock) -> None:
     status, body = await api.call("POST", "/api/v1/sessions", {"user_id": "alice", "password": "pw-alice",
                                                                "peer_addr": "10.0.0.2:6881"})
     assert status == 409 and body["error"]["code"] == "conflict"
+    # It never starts with the id (a page capitalises the first letter: "Alice" would be another user).
+    assert body["error"]["message"] == "user alice is logged in on another live node (10.0.0.1:6881)"
     again = await api.login("alice", "10.0.0.1:6881")  # the same node logging in again is fine
     clock.advance(PEER_TIMEOUT + 1)  # the first node falls silent: dead
     elsewhere = await api.login("alice", "10.0.0.2:6881")
