@@ -30,23 +30,24 @@ from peer_node.config import NodeConfig
 from peer_node.downloads import DownloadManager
 from peer_node.hashing import Progress
 from peer_node.heartbeat import Heartbeat
+from peer_node.join_answers import JoinAnswer, JoinWatch
 from peer_node.shares import ShareKeeper
 from peer_node.state import NodeState, SessionRecord, ShareRecord
 from peer_node.swarm.catalog import ServedFiles
 from peer_node.swarm.server import PieceServer
 from peer_node.swarm.tls import NodeIdentity, load_or_create_identity
 from peer_node.tracker_client import TrackerClient, path_of
+from peer_node.tracker_docs import files_of, groups_of, members_of, role_of
 from peer_node.views import (
     DownloadView,
     FileListing,
     GroupDetail,
     GroupRole,
     GroupSummary,
-    MemberView,
     NodeStatus,
     SharedFile,
 )
-from wire.errors import BadInput, Conflict, Forbidden, NotLoggedIn, Unavailable
+from wire.errors import BadInput, Conflict, Forbidden, NotFound, NotLoggedIn, Unavailable
 from wire.names import check_file_name, check_id
 from wire.tokens import TokenVerifier
 
@@ -65,13 +66,6 @@ def _check_password(pw: object) -> str:
 def _absolute(path: str) -> str:
     """A path as the user meant it: ``~`` expanded, relative to the node's working directory."""
     return os.path.abspath(os.path.expanduser(path))
-
-
-def _role(value: object) -> GroupRole:
-    try:
-        return GroupRole(str(value))
-    except ValueError:
-        return GroupRole.NONE
 
 
 class NodeService:
@@ -93,6 +87,7 @@ class NodeService:
                                              on_complete=self.shares_keeper.adopt_download,
                                              register=self.shares_keeper.register,
                                              on_change=self.heartbeat.wake, tls=self.identity)
+        self.join_watch = JoinWatch(self.state)
         self._login_lock = asyncio.Lock()
 
     # --- lifecycle
@@ -263,7 +258,14 @@ class NodeService:
 
     async def join_group(self, group_id: str) -> None:
         check_id(group_id, "group id")
-        await self.authed("POST", path_of("groups", group_id, "join"), {}, write=True)
+        answer = await self.authed("POST", path_of("groups", group_id, "join"), {}, write=True)
+        if answer.get("status") == "pending":
+            await self.join_watch.asked(self._user().user_id, group_id)
+
+    def join_answers(self) -> list[JoinAnswer]:
+        """How owners answered this user's requests since the last call (each answer once)."""
+        session = self.state.session
+        return self.join_watch.take(session.user_id) if session is not None else []
 
     async def leave_group(self, group_id: str) -> None:
         check_id(group_id, "group id")
@@ -275,29 +277,22 @@ class NodeService:
         self.heartbeat.wake()
 
     async def list_groups(self) -> list[GroupSummary]:
-        doc = await self.authed("GET", "/groups")
-        out = []
-        raw = doc.get("groups", [])
-        for g in raw if isinstance(raw, list) else []:
-            if isinstance(g, dict):
-                out.append(GroupSummary(str(g.get("group_id", "")), str(g.get("owner", "")),
-                                        int(g.get("member_count", 0) or 0), _role(g.get("my_status")),
-                                        int(g.get("pending_requests", 0) or 0)))
+        out = groups_of(await self.authed("GET", "/groups"))
+        await self.join_watch.seen(self._user().user_id, {g.group_id: g.my_role for g in out}, complete=True)
         return out
 
     async def group_detail(self, group_id: str) -> GroupDetail:
         check_id(group_id, "group id")
-        doc = await self.authed("GET", path_of("groups", group_id))
+        user = self._user().user_id
+        try:
+            doc = await self.authed("GET", path_of("groups", group_id))
+        except NotFound:
+            await self.join_watch.gone(user, group_id)
+            raise
         owner = str(doc.get("owner", ""))
-        role = _role(doc.get("my_status"))
-        members = []
-        raw = doc.get("members", [])
-        for m in raw if isinstance(raw, list) else []:
-            if isinstance(m, dict):
-                seen = m.get("last_seen")
-                members.append(MemberView(str(m.get("user_id", "")), m.get("user_id") == owner,
-                                          bool(m.get("online")), float(seen) if isinstance(seen, int | float)
-                                          else None, str(m.get("addr", "")), str(m.get("fingerprint", ""))))
+        role = role_of(doc.get("my_status"))
+        await self.join_watch.seen(user, {group_id: role}, complete=False)
+        members = members_of(doc, owner)
         files: list[FileListing] = []
         requests: list[str] = []
         if role in (GroupRole.OWNER, GroupRole.MEMBER):
@@ -331,20 +326,13 @@ class NodeService:
         full = _absolute(path)
         check_file_name(PurePath(full).name)
         detail = await self.authed("GET", path_of("groups", group_id))
-        if _role(detail.get("my_status")) not in (GroupRole.OWNER, GroupRole.MEMBER):
+        if role_of(detail.get("my_status")) not in (GroupRole.OWNER, GroupRole.MEMBER):
             raise Forbidden(f"you are not a member of {group_id}")
         return await self.shares_keeper.share(user, group_id, full, progress)
 
     async def list_files(self, group_id: str) -> list[FileListing]:
         check_id(group_id, "group id")
-        doc = await self.authed("GET", path_of("groups", group_id, "files"))
-        out = []
-        raw = doc.get("files", [])
-        for f in raw if isinstance(raw, list) else []:
-            if isinstance(f, dict):
-                out.append(FileListing(str(f.get("file_name", "")), int(f.get("size", 0) or 0),
-                                       str(f.get("sha256", "")), int(f.get("live_seeders", 0) or 0)))
-        return out
+        return files_of(await self.authed("GET", path_of("groups", group_id, "files")))
 
     async def stop_share(self, group_id: str, file_name: str) -> None:
         check_id(group_id, "group id")

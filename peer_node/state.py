@@ -1,7 +1,7 @@
-"""The node's own persisted state under ``--data-dir``: login session, shares, downloads, settings.
+"""The node's own persisted state under ``--data-dir``: login session, shares, downloads, settings, join requests.
 
-Theory of operation: four small JSON documents (``session.json``, ``shares.json``, ``downloads.json``,
-``settings.json``), each
+Theory of operation: five small JSON documents (``session.json``, ``shares.json``, ``downloads.json``,
+``settings.json``, ``requests.json``), each
 rewritten whole and atomically (temp file, fsync, rename) whenever it changes, so a node killed at any moment
 restarts on the last complete version. They are tiny (a share's piece hashes are the biggest part: at most
 ~2,000 x 64 hex characters), and the node changes them on user actions, not on the hot path: a database would
@@ -143,7 +143,7 @@ class NodeSettings:
 
 
 class NodeState:
-    """In-memory copy of the four documents plus their atomic persistence."""
+    """In-memory copy of the five documents plus their atomic persistence."""
 
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
@@ -151,6 +151,7 @@ class NodeState:
         self.shares: dict[tuple[str, str, str], ShareRecord] = {}
         self.downloads: dict[tuple[str, str, str], DownloadRecord] = {}
         self.settings = NodeSettings()
+        self.asked: dict[str, set[str]] = {}  # user id -> groups asked to join, answer not yet seen
         self._lock = asyncio.Lock()
 
     def load(self) -> None:
@@ -177,6 +178,10 @@ class NodeState:
                 log.warning("ignoring a malformed download record: %s", exc)
                 continue
             self.downloads[dl.key] = dl
+        raw = self._read("requests.json")
+        if isinstance(raw, dict):
+            self.asked = {str(u): {g for g in groups if isinstance(g, str)}
+                          for u, groups in raw.items() if isinstance(groups, list)}
         raw = self._read("settings.json")
         if isinstance(raw, dict):
             try:
@@ -227,6 +232,14 @@ class NodeState:
 
     async def save_downloads(self) -> None:
         await self._write("downloads.json", [d.to_json() for d in self.downloads.values()])
+
+    async def set_asked(self, user_id: str, group_ids: set[str]) -> None:
+        """The groups ``user_id`` asked to join and has had no answer about yet (``join_answers``)."""
+        if group_ids:
+            self.asked[user_id] = set(group_ids)
+        else:
+            self.asked.pop(user_id, None)
+        await self._write("requests.json", {u: sorted(g) for u, g in self.asked.items()})
 
     async def set_settings(self, settings: NodeSettings) -> None:
         self.settings = settings

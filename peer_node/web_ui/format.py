@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
+from peer_node.join_answers import Answer, JoinAnswer
 from peer_node.rates import format_rate
 from peer_node.views import DownloadState, DownloadView
 
@@ -37,6 +38,16 @@ def sentence(message: str) -> str:
         return text
     text = text[0].upper() + text[1:]
     return text if text[-1] in ".!?" else text + "."
+
+
+def join_answers_text(answers: Sequence[JoinAnswer]) -> str:
+    """How owners answered the user's requests to join, as the one-shot notice says it ("" for none)."""
+    words = {
+        Answer.ACCEPTED: "You are in {g}: your request to join was accepted.",
+        Answer.DECLINED: "Your request to join {g} was declined.",
+        Answer.GONE: "Group {g} no longer exists, so your request to join it is closed.",
+    }
+    return " ".join(words[a.answer].format(g=a.group_id) for a in answers)
 
 
 def copies_note(live: int, held_here: bool) -> tuple[str, bool]:

@@ -18,6 +18,7 @@ from aiohttp import web
 from aiohttp_session import Session, get_session
 
 from peer_node.views import NodeStatus
+from peer_node.web_ui.format import join_answers_text
 from peer_node.web_ui.ports import UiConfig, UiService
 from peer_node.web_ui.security import SessionVersions, csrf_token
 
@@ -98,11 +99,14 @@ async def render(
     node: NodeStatus = state.service.status()
     uid = await current_user(request)
     notice = session.pop("flash", None)
+    # Answers to the user's requests to join, found while this page listed groups: shown once, with the notice.
+    answers = join_answers_text(state.service.join_answers()) if uid is not None else ""
+    notice = " ".join(text for text in (notice if isinstance(notice, str) else "", answers) if text) or None
     base = {
         "user": uid,
         "csrf": csrf_token(session),
         "node": node,
-        "notice": notice if isinstance(notice, str) else None,
+        "notice": notice,
         "nav": nav,
         "path": request.path_qs,
     }

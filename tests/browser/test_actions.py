@@ -41,6 +41,23 @@ async def test_owner_rejects_a_request_in_one_click(page: Page, world: World) ->
     await page.get_by_role("button", name="Reject carol").click()
     await expect(page.get_by_text("Refused carol's request.")).to_be_visible()
     await expect(page.locator("#requests")).to_have_count(0)
+    # carol is told, once, the next time her node lists the groups (before, the request just vanished)
+    await ensure_logged_in(page, carol)  # her home page lists her groups
+    await expect(page.locator("#toast")).to_contain_text("Your request to join zeta was declined.")
+    await page.goto(url(carol, "/groups"))
+    await expect(page.locator("a.name", has_text="zeta")).to_be_visible()
+    await expect(page.locator("#toast")).to_be_hidden()
+
+
+async def test_a_requester_is_told_when_the_owner_accepts(page: Page, world: World) -> None:
+    alice, carol = world.alice, world.carol
+    alice.ok("create_group welcome")
+    carol.ok("join_group welcome")  # asked from the command line: the browser tells the answer all the same
+    alice.ok("accept_request welcome carol")
+    await ensure_logged_in(page, carol)  # her home page lists her groups
+    await expect(page.locator("#toast")).to_contain_text("You are in welcome: your request to join was accepted.")
+    carol.ok("leave_group welcome")  # as the other tests expect carol: in no group
+    alice.ok("leave_group welcome")
 
 
 async def test_download_folder_must_exist(page: Page, world: World) -> None:

@@ -151,8 +151,17 @@
     });
   }
 
+  // The browser's permission cannot be taken back by a page, so "off" is our own setting, kept in this browser.
+  var NOTIFY_KEY = "groupshare-notify";
+  function notifyOn() {
+    try { return window.localStorage.getItem(NOTIFY_KEY) !== "off"; } catch (e) { return true; }
+  }
+  function setNotify(on) {
+    try { window.localStorage.setItem(NOTIFY_KEY, on ? "on" : "off"); } catch (e) { /* private mode: this page only */ }
+  }
+
   function notifyDone(d) {
-    if (!("Notification" in window) || Notification.permission !== "granted") return;
+    if (!("Notification" in window) || Notification.permission !== "granted" || !notifyOn()) return;
     try {
       new Notification("Download complete", { body: d.name + " from " + d.group + " is verified and saved.", tag: d.key });
     } catch (e) { /* some browsers only allow notifications from a service worker */ }
@@ -213,13 +222,17 @@
     var btn = document.getElementById("notify-btn");
     if (!btn || !("Notification" in window)) return;
     function label() {
-      if (Notification.permission === "granted") { btn.textContent = "Notifications on"; btn.disabled = true; }
-      else if (Notification.permission === "denied") { btn.textContent = "Notifications blocked by the browser"; btn.disabled = true; }
+      var granted = Notification.permission === "granted";
+      if (Notification.permission === "denied") { btn.textContent = "Notifications blocked by the browser"; btn.disabled = true; }
+      else if (granted && notifyOn()) btn.textContent = "Turn off download notifications";
+      else btn.textContent = "Notify me when a download finishes";
+      btn.setAttribute("aria-pressed", granted && notifyOn() ? "true" : "false");
     }
     btn.hidden = false;
     label();
     btn.addEventListener("click", function () {
-      Notification.requestPermission().then(label);
+      if (Notification.permission === "granted") { setNotify(!notifyOn()); label(); return; }
+      Notification.requestPermission().then(function (answer) { if (answer === "granted") setNotify(true); label(); });
     });
   }
 

@@ -1,0 +1,51 @@
+"""The tracker's JSON answers about groups and files, read into the node's views.
+
+Pure functions: a tracker is trusted to be honest but not to be well-formed (a broken or foreign one may send
+anything), so every field is read defensively and a malformed entry is skipped, never raised on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from peer_node.views import FileListing, GroupRole, GroupSummary, MemberView
+
+
+def role_of(value: object) -> GroupRole:
+    try:
+        return GroupRole(str(value))
+    except ValueError:
+        return GroupRole.NONE
+
+
+def _entries(doc: Mapping[str, object], key: str) -> list[dict[str, object]]:
+    raw = doc.get(key, [])
+    return [item for item in raw if isinstance(item, dict)] if isinstance(raw, list) else []
+
+
+def _int(value: object) -> int:
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0
+
+
+def groups_of(doc: Mapping[str, object]) -> list[GroupSummary]:
+    """``GET /groups``."""
+    return [GroupSummary(str(g.get("group_id", "")), str(g.get("owner", "")), _int(g.get("member_count")),
+                         role_of(g.get("my_status")), _int(g.get("pending_requests")))
+            for g in _entries(doc, "groups")]
+
+
+def members_of(doc: Mapping[str, object], owner: str) -> list[MemberView]:
+    """The ``members`` of ``GET /groups/<id>``."""
+    out = []
+    for m in _entries(doc, "members"):
+        seen = m.get("last_seen")
+        out.append(MemberView(str(m.get("user_id", "")), m.get("user_id") == owner, bool(m.get("online")),
+                              float(seen) if isinstance(seen, int | float) else None, str(m.get("addr", "")),
+                              str(m.get("fingerprint", ""))))
+    return out
+
+
+def files_of(doc: Mapping[str, object]) -> list[FileListing]:
+    """``GET /groups/<id>/files``."""
+    return [FileListing(str(f.get("file_name", "")), _int(f.get("size")), str(f.get("sha256", "")),
+                        _int(f.get("live_seeders"))) for f in _entries(doc, "files")]
