@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -182,6 +182,7 @@ class TrackerService:
         def decide() -> tuple[Op, OpResult]:
             if user_id in self.state.users or not hashed:
                 raise Conflict(f"user id {user_id} is taken")
+            _refuse_case_twin("user", user_id, self.state.users)
             return {"u": user_id, "h": hashed[0]}, OpResult(201, {"user_id": user_id})
 
         return await self._write(op_id, "create_user", decide, prepare)
@@ -281,6 +282,7 @@ class TrackerService:
         def decide() -> tuple[Op, OpResult]:
             if group_id in self.state.groups:
                 raise Conflict(f"group id {group_id} is taken")
+            _refuse_case_twin("group", group_id, self.state.groups)
             self.quotas.check_create_group(self.state, user)
             return {"g": group_id, "u": user}, OpResult(201, {"group_id": group_id})
 
@@ -352,3 +354,13 @@ class TrackerService:
             return {"g": group_id, "u": session.user_id, "name": file_name}, OpResult(200, {})
 
         return await self._write(op_id, "stop_share", decide)
+
+
+def _refuse_case_twin(kind: str, new_id: str, existing: Iterable[str]) -> None:
+    """Ids are exact, but one that differs from a taken id only in case (Alice beside alice) would let someone
+    pass for another in every list and message: refused, as most services do. A scan, not an index: ids are
+    created rarely (a sign-up costs a password hash far dearer than this), and it adds no state to replicate."""
+    key = new_id.casefold()
+    twin = next((taken for taken in existing if taken.casefold() == key), None)
+    if twin is not None:
+        raise Conflict(f"{kind} id {new_id} is taken: {twin} exists, and ids differing only in case are refused")

@@ -26,6 +26,17 @@ async def test_duplicate_user_is_refused(api: Api) -> None:
     assert status == 409 and body["error"]["code"] == "conflict"
 
 
+async def test_an_id_differing_from_a_taken_one_only_in_case_is_refused(api: Api) -> None:
+    alice = await api.user("alice")
+    status, body = await api.call("POST", "/api/v1/users", {"user_id": "ALICE", "password": "other"})
+    assert status == 409 and body["error"]["message"] == (
+        "user id ALICE is taken: alice exists, and ids differing only in case are refused")
+    await api.ok("POST", "/api/v1/groups", {"group_id": "Team"}, alice, want=201)
+    status, body = await api.call("POST", "/api/v1/groups", {"group_id": "team"}, alice)
+    assert status == 409 and "Team exists" in body["error"]["message"]
+    await api.ok("POST", "/api/v1/groups", {"group_id": "team-2"}, alice, want=201)  # others are fine
+
+
 async def test_bad_ids_are_refused(api: Api) -> None:
     for bad in ("bad/name", "x" * 65, "", "sp ace", 7):
         status, body = await api.call("POST", "/api/v1/users", {"user_id": bad, "password": "pw"})
