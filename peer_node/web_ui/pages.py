@@ -50,9 +50,22 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
     }, nav="home")
 
 
+FILTER_FROM = 8  # more groups than this and the list gets a filter box (a class or a lab has dozens)
+
+
 async def groups_context(request: web.Request) -> dict[str, Any]:
-    groups = await ui(request).service.list_groups()
-    return {"groups": sorted(groups, key=lambda g: g.group_id.lower()), "errors": {}, "values": {}}
+    groups = sorted(await ui(request).service.list_groups(), key=lambda g: g.group_id.lower())
+    query = request.query.get("q", "").strip()[:64]
+    # Every group is on the page, the ones the query leaves out hidden: the script then filters as the user types
+    # over all of them, and without script the form's GET does the same.
+    return {"groups": groups, "shown": {g.group_id for g in matching(groups, query)}, "q": query,
+            "show_filter": len(groups) > FILTER_FROM or bool(query), "errors": {}, "values": {}}
+
+
+def matching(groups: list[GroupSummary], query: str) -> list[GroupSummary]:
+    """The groups whose id or owner contains ``query``, ignoring case (the filter box without script)."""
+    key = query.casefold()
+    return [g for g in groups if key in g.group_id.casefold() or key in g.owner.casefold()] if key else groups
 
 
 async def groups_page(request: web.Request) -> web.StreamResponse:

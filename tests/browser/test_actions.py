@@ -6,9 +6,9 @@ create/join/accept/upload/download and login/logout are driven in test_story.py 
 from __future__ import annotations
 
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import Browser, Page, expect
 
-from tests.browser.helpers import World, ensure_logged_in, url
+from tests.browser.helpers import World, ensure_logged_in, ui_login, url
 
 pytestmark = pytest.mark.browser
 
@@ -84,3 +84,39 @@ async def test_leaving_the_last_membership_deletes_the_group(page: Page, world: 
     await page.get_by_role("button", name="Leave shortlived").click()
     await expect(page.get_by_text("You left shortlived.")).to_be_visible()
     await expect(page.locator("a.name", has_text="shortlived")).to_have_count(0)
+
+
+async def test_many_groups_get_a_filter_that_works_with_and_without_script(browser: Browser, world: World) -> None:
+    alice = world.alice
+    labs = [f"lab-{i:02d}" for i in range(1, 10)]
+    for gid in labs:
+        alice.ok(f"create_group {gid}")
+    try:
+        for script in (True, False):
+            ctx = await browser.new_context(java_script_enabled=script)
+            try:
+                page = await ctx.new_page()
+                await ui_login(page, alice)
+                await page.goto(url(alice, "/groups"))
+                rows = page.locator("ul.rows li.row:visible")
+                total = await rows.count()
+                assert total >= len(labs) + 1
+                if script:  # filters as the user types, ignoring case
+                    await page.fill("#q", "LAB-0")
+                else:  # the form's GET filters on the node
+                    await page.fill("#q", "LAB-0")
+                    await page.click("button:has-text('Find')")
+                    await expect(page).to_have_url(url(alice, "/groups?q=LAB-0"))
+                await expect(rows).to_have_count(len(labs))
+                await expect(page.locator("#filter-count")).to_have_text(
+                    f"{len(labs)} of {total} groups match “LAB-0”.")
+                await page.fill("#q", "nothing-like-it")
+                if not script:
+                    await page.click("button:has-text('Find')")
+                await expect(rows).to_have_count(0)
+                await expect(page.get_by_text("No group matches your search.")).to_be_visible()
+            finally:
+                await ctx.close()
+    finally:
+        for gid in labs:  # the other tests expect alice's few groups
+            alice.ok(f"leave_group {gid}")

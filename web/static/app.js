@@ -286,9 +286,32 @@
     target.scrollIntoView({ block: "center" });
   }
 
+  // The groups filter: the form works without script (GET ?q=); with it, rows hide as the user types.
+  function setupFilter() {
+    var form = document.querySelector("[data-filter-form]");
+    var list = document.querySelector("[data-filter-rows]");
+    if (!form || !list) return;
+    var input = form.querySelector("input[type=search]");
+    var count = form.querySelector("[data-filter-count]");
+    var rows = Array.prototype.slice.call(list.querySelectorAll("li[data-filter-text]"));
+    var none = document.querySelector("[data-filter-none]");
+    input.addEventListener("input", function () {
+      var key = input.value.trim().toLowerCase();
+      var shown = 0;
+      rows.forEach(function (row) {
+        var hit = !key || row.getAttribute("data-filter-text").indexOf(key) >= 0;
+        row.hidden = !hit;
+        if (hit) shown += 1;
+      });
+      if (none) none.hidden = shown > 0;
+      setText(count, key ? shown + " of " + rows.length + " groups match \u201c" + input.value.trim() + "\u201d."
+                         : rows.length + " groups.");
+    });
+  }
+
   function init() {
     setupTheme(); setupToast(); setupLive(); setupNotify(); setupBusyForms(); setupFocusLinks(); setupRemoveConfirm();
-    setupEscClose(); setupFirstError();
+    setupEscClose(); setupFirstError(); setupFilter();
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init); else init();
 })();
