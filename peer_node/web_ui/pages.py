@@ -110,6 +110,13 @@ async def group_page(request: web.Request) -> web.StreamResponse:
         context = await group_context(request, gid)
     except NotFound:
         raise NotFound(f"There is no group named {gid}. It may have been deleted when its last member left.") from None
+    except Unavailable as exc:
+        # The tracker is away (a failover, a restart): what this node itself holds of the group still shows.
+        service = ui(request).service
+        return await render(request, "group_offline.html", {
+            "gid": gid, "why": exc.message, "shares": [s for s in service.shares() if s.group_id == gid],
+            "downloads": [d for d in ordered(service.downloads()) if d.group_id == gid], "save_url": save_url,
+        }, status=503, nav="groups")
     template = "group.html" if context["is_member"] else "group_join.html"
     return await render(request, template, context, nav="groups")
 

@@ -43,3 +43,22 @@ async def test_a_failed_download_has_a_retry_button_that_completes_it(page: Page
         await expect(row.locator("[data-f=state_text]")).to_have_text("Complete", timeout=60_000)
         await expect(retry).to_be_hidden()  # the live update hides it once the row is no longer failed
         assert sha256_file(dest / "data.bin") == sha256_file(src)
+
+
+async def test_a_group_page_with_the_tracker_away_still_shows_what_this_node_holds(page: Page,
+                                                                                  tmp_path: Path) -> None:
+    src = make_file(tmp_path / "src" / "notes.bin", 300_000, 6)
+    with Cluster(tmp_path / "c") as c:
+        tracker = c.start_tracker(1)
+        alice = c.start_node("alice")
+        alice.login()
+        alice.ok("create_group lab")
+        alice.ok(f"upload_file {shlex.quote(str(src))} lab")
+        await ui_login(page, alice)
+        tracker.stop()  # the only tracker goes away
+        response = await page.goto(url(alice, "/groups/lab"))
+        assert response is not None and response.status == 503
+        await expect(page.locator("h1")).to_have_text("lab")
+        await expect(page.get_by_text("No tracker answers right now")).to_be_visible()
+        await expect(page.locator("section[aria-labelledby=my-shares] li.row")).to_contain_text("notes.bin")
+        await expect(page.get_by_text("This node has no download from lab.")).to_be_visible()
