@@ -207,7 +207,8 @@ def detail_text(d: DownloadView) -> str:
         return d.reason or "The download stopped"
     if d.copying_from:
         return "Copying the verified pieces of your own copy at " + d.copying_from
-    parts = [human_speed(d.speed_bps)]
+    # No rate measured yet (the first second of a download, or no peer at all): no discouraging "0 B/s".
+    parts = [human_speed(d.speed_bps)] if d.speed_bps > 0 else ["Starting"] if d.peers else []
     eta = human_eta(d.eta_s)
     if eta:
         parts.append(eta)
@@ -215,7 +216,8 @@ def detail_text(d: DownloadView) -> str:
         parts.append("from " + names_list(d.peers))
     else:
         parts.append("looking for members who have it")
-    return " · ".join(parts)
+    text = " · ".join(parts)
+    return text[:1].upper() + text[1:]
 
 
 PEER_COLOURS = 6  # CSS classes peer-0 .. peer-5
