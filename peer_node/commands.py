@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from peer_node.hashing import Progress
 from peer_node.rates import format_rate, parse_rate
+from peer_node.sensitive import why_private
 from peer_node.views import DownloadState, DownloadView, FileListing, GroupSummary
 from wire.errors import BadInput
 
@@ -162,7 +163,12 @@ async def _reject(s: NodeService, a: list[str], _p: Progress | None) -> str:
 
 async def _upload(s: NodeService, a: list[str], p: Progress | None) -> str:
     f = await s.upload_file(a[0], a[1], p)
-    return f"shared {f.file_name} in {f.group_id}: {f.size} bytes, sha256 {f.sha256}\n"
+    out = f"shared {f.file_name} in {f.group_id}: {f.size} bytes, sha256 {f.sha256}\n"
+    why = why_private(f.path, str(s.config.data_dir))
+    if why is not None:  # shared all the same (a script asked for it), but the user should know
+        out += (f"warning: {f.file_name} looks private ({why}): every member of {f.group_id} can now fetch it; "
+                f"stop_share {f.group_id} {shlex.quote(f.file_name)} to stop\n")
+    return out
 
 
 async def _list_files(s: NodeService, a: list[str], _p: Progress | None) -> str:

@@ -14,6 +14,7 @@ from aiohttp import web
 from aiohttp_session import get_session
 
 from peer_node.rates import parse_rate
+from peer_node.sensitive import why_private
 from peer_node.views import DownloadState
 from peer_node.web_ui.format import upload_limit_notice
 from peer_node.web_ui.pages import downloads_context, group_context, group_id_from, groups_context
@@ -27,9 +28,13 @@ def _text(form: Any, name: str) -> str:
     return value.strip() if isinstance(value, str) else ""
 
 
+class _LooksPrivate(BadInput):
+    """A key or credentials file: shared only once the user ticks "Share it anyway" (peer_node.sensitive)."""
+
+
 def _existing_file(path: str) -> str:
-    """The path with ~ expanded, if a regular file is there (a stat: cheap enough for the loop)."""
-    expanded = os.path.expanduser(path)
+    """The absolute path with ~ expanded, if a regular file is there (a stat: cheap enough for the loop)."""
+    expanded = os.path.abspath(os.path.expanduser(path))
     if not os.path.isfile(expanded):
         raise BadInput(f"There is no file at {path}. Check the path (it is on the computer running the node).")
     return expanded
@@ -129,14 +134,20 @@ async def decide_request(request: web.Request) -> web.StreamResponse:
 async def share_path(request: web.Request) -> web.StreamResponse:
     await require_user(request)
     gid = group_id_from(request)
-    path = _text(await request.post(), "path")
+    form = await request.post()
+    path = _text(form, "path")
     try:
         if not path:
             raise BadInput("Enter the full path of a file on this computer, e.g. /home/you/report.pdf.")
         expanded = _existing_file(path)
+        why = why_private(expanded, str(ui(request).config.data_dir))
+        if why is not None and _text(form, "share_private") != "yes":
+            raise _LooksPrivate(f"The file {os.path.basename(expanded)} looks private ({why}). Every member of {gid} "
+                                "would get a copy. Tick “Share it anyway” if that is what you want.")
         shared = await ui(request).service.upload_file(expanded, gid)
     except GroupShareError as exc:
-        return await group_error(request, gid, "share", exc, {"path": path})
+        private = "yes" if isinstance(exc, _LooksPrivate) else ""
+        return await group_error(request, gid, "share", exc, {"path": path, "private": private})
     flash(await get_session(request), f"Sharing {shared.file_name} with {gid}.")
     raise see_other(f"/groups/{gid}")
 

@@ -120,3 +120,25 @@ async def test_many_groups_get_a_filter_that_works_with_and_without_script(brows
     finally:
         for gid in labs:  # the other tests expect alice's few groups
             alice.ok(f"leave_group {gid}")
+
+
+async def test_sharing_a_file_that_looks_private_asks_for_a_second_look(page: Page, world: World) -> None:
+    alice = world.alice
+    ssh = world.files / "home" / ".ssh"
+    ssh.mkdir(parents=True, exist_ok=True)
+    key = ssh / "id_ed25519"
+    key.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\n(not a real one)\n", encoding="utf-8")
+    await ensure_logged_in(page, alice)
+    await page.goto(url(alice, "/groups/zeta"))
+    await page.fill("#share-path", str(key))
+    await page.click("button:has-text('Share this file')")
+    await expect(page.locator("#share-error")).to_contain_text("The file id_ed25519 looks private (in an SSH folder)")
+    shares = page.locator("section[aria-labelledby=my-shares] li.row")
+    await expect(shares).to_have_count(0)  # nothing shared yet
+    await expect(page.locator("#share-path")).to_have_value(str(key))
+    await page.get_by_label("Share it anyway").check()
+    await page.click("button:has-text('Share this file')")
+    await expect(page.get_by_text("Sharing id_ed25519 with zeta.")).to_be_visible()
+    await expect(shares).to_have_count(1)
+    await shares.get_by_role("button", name="Stop sharing id_ed25519").click()
+    await expect(shares).to_have_count(0)

@@ -26,3 +26,4 @@ def test_a_second_node_on_a_data_dir_in_use_exits_with_a_clear_error(cluster: Cl
     alice.kill()  # SIGKILL: the kernel drops the lock with the process
     cluster.start_node("alice")
     assert cluster.nodes["alice"].api("/api/status")["user_id"] == "alice"
+
