@@ -50,6 +50,11 @@ def join_answers_text(answers: Sequence[JoinAnswer]) -> str:
     return " ".join(words[a.answer].format(g=a.group_id) for a in answers)
 
 
+def filter_count(shown: int, total: int, query: str, noun: str) -> str:
+    """What a filtered list says of itself (app.js words it the same as the user types)."""
+    return f"{shown} of {total} {noun} match “{query}”." if query else f"{total} {noun}."
+
+
 def copies_note(live: int, held_here: bool) -> tuple[str, bool]:
     """What a group's file list says about a file's live copies, and whether it is a warning. A file only this
     node holds is the normal state of a fresh share, not a risk; a file no online node holds cannot be downloaded

@@ -50,22 +50,26 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
     }, nav="home")
 
 
-FILTER_FROM = 8  # more groups than this and the list gets a filter box (a class or a lab has dozens)
+FILTER_FROM = 8  # more groups (or files) than this and the list gets a filter box (a class has dozens)
 
 
 async def groups_context(request: web.Request) -> dict[str, Any]:
     groups = sorted(await ui(request).service.list_groups(), key=lambda g: g.group_id.lower())
-    query = request.query.get("q", "").strip()[:64]
+    query = filter_query(request)
     # Every group is on the page, the ones the query leaves out hidden: the script then filters as the user types
     # over all of them, and without script the form's GET does the same.
-    return {"groups": groups, "shown": {g.group_id for g in matching(groups, query)}, "q": query,
-            "show_filter": len(groups) > FILTER_FROM or bool(query), "errors": {}, "values": {}}
+    return {"groups": groups, "shown": {g.group_id for g in groups if matches(query, g.group_id, g.owner)},
+            "q": query, "show_filter": len(groups) > FILTER_FROM or bool(query), "errors": {}, "values": {}}
 
 
-def matching(groups: list[GroupSummary], query: str) -> list[GroupSummary]:
-    """The groups whose id or owner contains ``query``, ignoring case (the filter box without script)."""
+def filter_query(request: web.Request) -> str:
+    return request.query.get("q", "").strip()[:64]
+
+
+def matches(query: str, *fields: str) -> bool:
+    """Whether any field contains ``query``, ignoring case (the filter box without script; app.js does the same)."""
     key = query.casefold()
-    return [g for g in groups if key in g.group_id.casefold() or key in g.owner.casefold()] if key else groups
+    return not key or any(key in f.casefold() for f in fields)
 
 
 async def groups_page(request: web.Request) -> web.StreamResponse:
@@ -88,8 +92,12 @@ async def group_context(request: web.Request, gid: str) -> dict[str, Any]:
     my_shares = [s for s in service.shares() if s.group_id == gid] if member else []
     running = {d.file_name for d in service.downloads()
                if d.group_id == gid and d.state is DownloadState.RUNNING} if member else set()
+    query = filter_query(request)
     return {
         "group": detail,
+        "q": query,
+        "shown": {f.file_name for f in detail.files if matches(query, f.file_name)},
+        "show_filter": len(detail.files) > FILTER_FROM or bool(query),
         "is_member": member,
         "members": sorted(detail.members, key=lambda m: (not m.is_owner, not m.online, m.user_id.lower())),
         "online_count": sum(1 for m in detail.members if m.online),

@@ -142,3 +142,27 @@ async def test_sharing_a_file_that_looks_private_asks_for_a_second_look(page: Pa
     await expect(shares).to_have_count(1)
     await shares.get_by_role("button", name="Stop sharing id_ed25519").click()
     await expect(shares).to_have_count(0)
+
+
+async def test_many_files_get_the_same_filter(page: Page, world: World) -> None:
+    alice = world.alice
+    alice.ok("create_group course")
+    try:
+        for i in range(1, 10):
+            lecture = world.files / f"Lecture-{i:02d}.txt"
+            lecture.write_text(f"notes {i}\n", encoding="utf-8")
+            alice.ok(f"upload_file {lecture} course")
+        (world.files / "syllabus.txt").write_text("plan\n", encoding="utf-8")
+        alice.ok(f"upload_file {world.files / 'syllabus.txt'} course")
+        await ensure_logged_in(page, alice)
+        await page.goto(url(alice, "/groups/course"))
+        rows = page.locator("section[aria-labelledby=files] ul.rows li.row:visible")
+        await expect(rows).to_have_count(10)
+        await page.fill("#q", "lecture-0")  # as the user types, any case
+        await expect(rows).to_have_count(9)
+        await expect(page.locator("#filter-count")).to_have_text("9 of 10 files match “lecture-0”.")
+        await page.goto(url(alice, "/groups/course?q=SYLL"))  # the same on the node, for a link or no script
+        await expect(rows).to_have_count(1)
+        await expect(rows.first).to_contain_text("syllabus.txt")
+    finally:
+        alice.ok("leave_group course")

@@ -8,6 +8,7 @@ from peer_node.web_ui.format import (
     cell_runs,
     copies_note,
     detail_text,
+    filter_count,
     human_eta,
     human_size,
     names_list,
@@ -89,3 +90,8 @@ def test_live_copies_warn_only_when_no_online_node_holds_the_file() -> None:
     assert copies_note(1, held_here=True) == ("Only this node has it so far", False)  # a fresh share: no alarm
     assert copies_note(1, held_here=False) == ("1 live copy", False)
     assert copies_note(3, held_here=True) == ("3 live copies", False)
+
+
+def test_a_filtered_list_says_how_many_match() -> None:
+    assert filter_count(3, 40, "bio", "groups") == "3 of 40 groups match “bio”."
+    assert filter_count(40, 40, "", "files") == "40 files."

@@ -304,8 +304,9 @@
         if (hit) shown += 1;
       });
       if (none) none.hidden = shown > 0;
-      setText(count, key ? shown + " of " + rows.length + " groups match \u201c" + input.value.trim() + "\u201d."
-                         : rows.length + " groups.");
+      var noun = form.getAttribute("data-filter-form");  // the words of format.filter_count
+      setText(count, key ? shown + " of " + rows.length + " " + noun + " match \u201c" + input.value.trim() + "\u201d."
+                         : rows.length + " " + noun + ".");
     });
   }
 
