@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import time
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from aiohttp import web
 from aiohttp_session import get_session
 
 from peer_node.views import DownloadState, DownloadView, GroupRole, GroupSummary
 from peer_node.web_ui.format import ordered
-from peer_node.web_ui.state import render, require_user, ui
+from peer_node.web_ui.state import render, require_user, see_other, ui
 from wire.errors import BadInput, NotFound, Unavailable
 from wire.names import check_id
 
@@ -137,3 +137,11 @@ def downloads_context(request: web.Request) -> dict[str, Any]:
 async def downloads_page(request: web.Request) -> web.StreamResponse:
     await require_user(request)
     return await render(request, "downloads.html", downloads_context(request), nav="downloads")
+
+
+async def page_of_form(request: web.Request) -> web.StreamResponse:
+    """A GET on a form's address (a bookmark, a link shared from the address bar of a refused form's page): the
+    page that form belongs to, not a bare 405."""
+    if "group_id" in request.match_info:
+        raise see_other(f"/groups/{quote(group_id_from(request), safe='')}")
+    raise see_other("/downloads" if request.path.startswith("/downloads/") else "/")

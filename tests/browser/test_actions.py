@@ -166,3 +166,14 @@ async def test_many_files_get_the_same_filter(page: Page, world: World) -> None:
         await expect(rows.first).to_contain_text("syllabus.txt")
     finally:
         alice.ok("leave_group course")
+
+
+async def test_a_form_s_address_opened_directly_leads_to_its_page(page: Page, world: World) -> None:
+    alice = world.alice
+    await ensure_logged_in(page, alice)
+    for path, lands in (("/groups/team/share", "/groups/team"), ("/groups/team/requests/carol/accept", "/groups/team"),
+                        ("/downloads/remove", "/downloads"), ("/logout", "/")):
+        response = await page.goto(url(alice, path))
+        assert response is not None and response.status == 200, path
+        assert page.url == url(alice, lands), (path, page.url)
+    await expect(page.locator("h1")).to_have_text("Hello, alice")  # a GET of /logout logs nobody out
