@@ -33,7 +33,7 @@ from typing import Any
 from peer_node.swarm.buffers import BufferPool, receive_buffers
 from peer_node.swarm.config import EngineConfig, EngineProgress, SwarmSnapshot
 from peer_node.swarm.crowd import SeedRefusals
-from peer_node.swarm.errors import DownloadFailed
+from peer_node.swarm.errors import DownloadFailed, PartialFileGone
 from peer_node.swarm.lookup import HolderLookup
 from peer_node.swarm.peer_link import LinkClosed, PeerLink, PieceJob
 from peer_node.swarm.picker import PiecePicker
@@ -175,6 +175,12 @@ class DownloadEngine:
 
     # --- periodic checks ------------------------------------------------------------------------------------
     def _tick(self, now: float) -> None:
+        if self.store.unlinked():  # an fstat a tick: far cheaper than fetching the whole file into nothing
+            if self._result is not None and not self._result.done():
+                self._result.set_exception(PartialFileGone(
+                    f"the partial file {self.store.path} was deleted during the download (or its folder was); "
+                    "download it again to start afresh"))
+            return
         self._samples.append((now, self.store.bytes_verified))
         cfg = self.config
         dt = max(1e-3, now - self._last_tick)

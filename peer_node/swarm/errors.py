@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from wire.errors import Unavailable
+from wire.errors import Conflict, Unavailable
 
 
 class DownloadFailed(Unavailable):
@@ -13,3 +13,9 @@ class DownloadFailed(Unavailable):
     @property
     def reason(self) -> str:
         return self.message
+
+
+class PartialFileGone(Conflict):
+    """The download's partial file was deleted (or its folder) while it ran: nothing written so far is left."""
+
+    code = "partial_file_gone"

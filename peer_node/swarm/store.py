@@ -236,6 +236,13 @@ class PieceStore:
             return 0
         return read_cached(self._fd, view, offset)
 
+    def unlinked(self) -> bool:
+        """Whether the file was deleted under us (its last name removed, or its folder): writes would go nowhere."""
+        try:
+            return not self._closed and os.fstat(self._fd).st_nlink == 0
+        except OSError:
+            return False
+
     @property
     def writes_direct(self) -> bool:
         """Whether aligned pieces bypass the page cache while no peer fetches from this store (module doc)."""

@@ -192,3 +192,28 @@ def test_a_shared_file_only_touched_is_checked_again_and_still_served(cluster: C
     bob.ok(f"download_file g1 data.bin {shlex.quote(str(cluster.tmp / 'bob.bin'))}")
     bob.wait_download("data.bin", timeout=60)
     assert sha256_file(cluster.tmp / "bob.bin") == sha
+
+
+def test_a_partial_file_deleted_mid_download_fails_it_at_once_and_a_retry_completes(cluster: Cluster) -> None:
+    alice, bob = (cluster.start_node(n, ("--piece-size", str(PIECE), "--download-stall", "30", "--tracker-timeout",
+                                         "3", *extra)) for n, extra in (("alice", ("--upload-limit", "1M")),
+                                                                         ("bob", ())))
+    for n in (alice, bob):
+        n.login()
+    group_with_members(alice, [bob], "g1")
+    src = make_file(cluster.tmp / "share" / "data.bin", SIZE, seed=7)
+    sha = sha256_file(src)
+    alice.ok(f"upload_file {shlex.quote(str(src))} g1")
+    dest = cluster.tmp / "dl"
+    dest.mkdir()
+    bob.ok(f"download_file g1 data.bin {shlex.quote(str(dest))}")
+    wait_until(lambda: bob.downloads()["data.bin"]["bytes_done"] > 0, 30, "bob's first piece")
+    (dest / ".data.bin.gspart").unlink()  # a clean-up of hidden files, mid-download
+    view = bob.wait_download("data.bin", timeout=30, states=("F",))  # not after fetching all 16 MiB into nothing
+    assert view["reason"].startswith(f"the partial file {dest / '.data.bin.gspart'} was deleted"), view
+    assert sum(view["bytes_by_peer"].values()) < SIZE
+    assert list(dest.iterdir()) == []  # no empty file left under the final name to block a retry
+    alice.ok("set_upload_limit 0")
+    bob.ok(f"download_file g1 data.bin {shlex.quote(str(dest))}")
+    bob.wait_download("data.bin", timeout=60)
+    assert sha256_file(dest / "data.bin") == sha
