@@ -77,6 +77,7 @@ class DownloadManager:
         check_file_name(file_name)
         key = (user_id, group_id, file_name)
         await self._refuse_if_running(key)
+        await self._refuse_if_done(key)
         target = resolve_destination(destination, file_name)
         for other_key, task in self._tasks.items():
             rec = self.state.downloads.get(other_key)
@@ -106,6 +107,14 @@ class DownloadManager:
         await asyncio.wait([task])  # not ``await task``: cancelling this request must not cancel that task
         if self._tasks.get(key) not in (None, task):
             raise Conflict(f"the file {key[2]} of {key[1]} is already downloading")
+
+    async def _refuse_if_done(self, key: tuple[str, str, str]) -> None:
+        """Conflict while the finished copy is still where it was saved: one record (and one share) per file."""
+        rec = self.state.downloads.get(key)
+        if (rec is not None and rec.state == DownloadState.COMPLETE.value
+                and await asyncio.to_thread(os.path.isfile, rec.destination)):
+            raise Conflict(f"the file {key[2]} of {key[1]} is already downloaded, at {rec.destination}; copy it "
+                           f"from there, or remove_download {key[1]} {key[2]} first to download it again")
 
     def resume_all(self, user_id: str) -> None:
         """Start again every unfinished download of this user (after a start-up or a login)."""
@@ -344,6 +353,9 @@ class DownloadManager:
         share = ShareRecord(rec.user_id, rec.group_id, str(final), meta.size, st.st_mtime_ns, meta)
         self._engines.pop(rec.key, None)
         self._stores.pop(rec.key, None)
+        # The finished copy serves from now on, even where another complete copy of the same file did (it was not
+        # registered over that one while partial): the share keeper takes this store and closes the other.
+        self.catalog.register(store)
         # ``C`` shows at once, but on disk the share goes first: a node stopped in between finds the share at its
         # next start (``_finished_before``); the other order would leave a complete download that nothing serves.
         # (The first fsync after a big download can wait a second or more for the disk's journal: it must not

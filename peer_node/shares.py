@@ -63,9 +63,15 @@ class ShareKeeper:
         """A finished download: the node now holds the whole file; record it as a share and serve it (a seeder).
         ``register`` then tells the tracker."""
         await self.state.put_share(record)
-        store = self.service.catalog.get(record.meta.sha256)
-        if store is not None and store.is_complete and record.meta.sha256 not in self._stores:
-            self._stores[record.meta.sha256] = store
+        sha = record.meta.sha256
+        store = self.service.catalog.get(sha)
+        older = self._stores.get(sha)
+        if store is not None and store.is_complete and older is not store:
+            # The download's store serves from now on; one kept for the same content elsewhere (this file shared
+            # from another path before) would otherwise stay open, unreachable, until the node stops.
+            self._stores[sha] = store
+            if older is not None:
+                older.close()
         session = self.state.session
         if session is not None and session.user_id == record.user_id:
             self._serve(record)
