@@ -6,6 +6,7 @@ On a refusal: the same page again, with the error in plain words next to the for
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp_session import get_session
 
+from peer_node.destinations import can_create_in
 from peer_node.rates import parse_rate
 from peer_node.sensitive import why_private
 from peer_node.views import DownloadState
@@ -232,7 +234,11 @@ async def set_download_folder(request: web.Request) -> web.StreamResponse:
         raise see_other(f"/groups/{gid}")
     expanded = _existing_folder(folder)
     if expanded is None:
-        exc = BadInput(f"{folder} is not a folder on this computer. Give the full path of an existing folder.")
+        exc = BadInput(f"The folder {folder} does not exist on this computer. Give the full path of an existing "
+                       "folder.")
+        return await group_error(request, gid, "folder", exc, {"folder": folder})
+    if not await asyncio.to_thread(can_create_in, Path(expanded)):
+        exc = BadInput(f"The node cannot write in {expanded}. Choose a folder it can save files to.")
         return await group_error(request, gid, "folder", exc, {"folder": folder})
     session["download_dir"] = expanded
     flash(session, f"Downloads now go to {expanded}.")

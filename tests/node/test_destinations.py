@@ -100,3 +100,15 @@ def test_the_partial_file_of_a_long_name_fits_one_path_component(tmp_path: Path,
 def test_partial_file_sits_beside_the_final_one(tmp_path: Path) -> None:
     temp = temp_path_for(tmp_path / "f.bin")
     assert temp.parent == tmp_path and temp.name.startswith(".") and temp != tmp_path / "f.bin"
+
+
+@pytest.mark.parametrize("folder", ["/proc", "/proc/1", "/sys"])
+def test_a_folder_nobody_can_create_files_in_is_refused_at_once(folder: str) -> None:
+    # os.access says yes to root for these; the download then failed only after it had run
+    with pytest.raises(BadInput, match="is not writable"):
+        resolve_destination(folder, "f.bin")
+
+
+def test_the_write_probe_leaves_nothing_behind(tmp_path: Path) -> None:
+    assert resolve_destination(str(tmp_path), "f.bin") == tmp_path / "f.bin"
+    assert list(tmp_path.iterdir()) == []
