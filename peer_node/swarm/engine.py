@@ -38,6 +38,7 @@ from peer_node.swarm.lookup import HolderLookup
 from peer_node.swarm.peer_link import LinkClosed, PeerLink, PieceJob
 from peer_node.swarm.picker import PiecePicker
 from peer_node.swarm.piece_mask import pieces_we_lack
+from peer_node.swarm.reasons import plain_reason
 from peer_node.swarm.roster import Peer, Roster
 from peer_node.swarm.store import PieceStore
 from peer_node.swarm.tls import NodeIdentity
@@ -155,7 +156,8 @@ class DownloadEngine:
                 link = await PeerLink.open(peer.info, self.geometry, self, file_sha256=self.meta.sha256,
                                            token=self.lookup.token, block_size=self.config.block_size, tls=self.tls)
         except (OSError, LinkClosed, TimeoutError, ProtocolError) as exc:
-            self._backoff(peer, str(exc) or type(exc).__name__)
+            self._backoff(peer, plain_reason(exc))
+            log.debug("peer %s: %r", peer.info.addr, exc)
             return
         finally:
             peer.connecting = False
@@ -372,7 +374,7 @@ class DownloadEngine:
             self.picker.remove_peer(None if peer.seed else link.mask)
             peer.link = None
             if not peer.banned:
-                self._backoff(peer, reason)
+                self._backoff(peer, plain_reason(reason))
         self._fill_all()
 
     # --- shutdown -------------------------------------------------------------------------------------------

@@ -175,7 +175,7 @@ def test_a_shared_file_truncated_mid_download_is_no_longer_served_and_the_downlo
 
     view = bob.wait_download("data.bin", timeout=60, states=("F",))  # not [D] for ever
     # ... and says why: alice's node answered that it no longer serves the file
-    assert view["reason"] == "no seeder reachable (alice: peer said goodbye: file not served here)", view
+    assert view["reason"] == "no seeder reachable (alice: their node does not share this file now)", view
     assert 0 < view["bytes_done"] < SIZE
     wait_until(lambda: not alice.api("/api/status")["shares"], 30, "alice to drop the changed share")
     assert recorded_mtime(alice, "data.bin") is None

@@ -1,0 +1,36 @@
+"""Why a peer could not help, in a user's words: what a failed download's ``[F]`` line and row say.
+
+The raw causes are for the log ("[Errno 111] Connect call failed ('127.0.0.1', 30421)", "peer said goodbye: file
+not served here"); a user needs to know whether the member's node is off, has stopped sharing the file, or is
+unreachable. Pure functions.
+"""
+
+from __future__ import annotations
+
+# What a piece server's GOODBYE says (connection.py), and what it means to the downloader's user.
+_GOODBYES = (
+    ("file not served here", "their node does not share this file now"),
+    ("file no longer served", "their node stopped sharing this file"),
+    ("token expired", "our access to the file expired (it is renewed at the next try)"),
+    ("access denied", "their node refused our access to the file"),
+    ("unsupported protocol version", "their node runs an incompatible version"),
+    ("idle timeout", "their node closed an idle connection"),
+    ("handshake timeout", "their node gave up waiting for us"),
+)
+
+
+def plain_reason(cause: BaseException | str) -> str:
+    """One short phrase for why a connection to a peer failed or ended."""
+    if isinstance(cause, ConnectionRefusedError):
+        return "their node is not running (connection refused)"
+    if isinstance(cause, TimeoutError):
+        return "their node did not answer in time"
+    if isinstance(cause, ConnectionResetError | BrokenPipeError | ConnectionAbortedError):
+        return "the connection was cut"
+    if isinstance(cause, OSError) and cause.strerror:
+        return cause.strerror[:1].lower() + cause.strerror[1:]
+    text = str(cause) or type(cause).__name__
+    for raw, plain in _GOODBYES:
+        if raw in text:
+            return plain
+    return text

@@ -1,0 +1,22 @@
+"""A failed download says why each member's node could not help in plain words, not Python's."""
+
+from __future__ import annotations
+
+import pytest
+
+from peer_node.swarm.reasons import plain_reason
+
+
+@pytest.mark.parametrize(("cause", "said"), [
+    (ConnectionRefusedError(111, "Connect call failed ('127.0.0.1', 30421)"),
+     "their node is not running (connection refused)"),
+    (TimeoutError(), "their node did not answer in time"),
+    (ConnectionResetError(104, "Connection reset by peer"), "the connection was cut"),
+    (OSError(113, "No route to host"), "no route to host"),
+    ("peer said goodbye: file not served here", "their node does not share this file now"),
+    ("peer said goodbye: file no longer served", "their node stopped sharing this file"),
+    ("peer said goodbye: access denied: token for another file", "their node refused our access to the file"),
+    ("peer stalled", "peer stalled"),  # already words: kept
+])
+def test_causes_read_as_words(cause: BaseException | str, said: str) -> None:
+    assert plain_reason(cause) == said
