@@ -6,7 +6,7 @@ create/join/accept/upload/download and login/logout are driven in test_story.py 
 from __future__ import annotations
 
 import pytest
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, Dialog, Page, expect
 
 from tests.browser.helpers import World, ensure_logged_in, ui_login, url
 
@@ -84,6 +84,16 @@ async def test_leaving_the_last_membership_deletes_the_group(page: Page, world: 
     await page.click("button:has-text('Create group')")
     await expect(page.locator("h1")).to_have_text("shortlived")
     await page.locator("details.danger > summary").click()
+    asked: list[str] = []
+
+    async def answer(dialog: Dialog) -> None:
+        asked.append(dialog.message)
+        await (dialog.accept() if len(asked) > 1 else dialog.dismiss())
+
+    page.on("dialog", answer)
+    await page.get_by_role("button", name="Leave shortlived").click()  # asked, and "Cancel": nothing happens
+    await expect(page.locator("h1")).to_have_text("shortlived")
+    assert asked == ["Leave shortlived? You are its only member, so the group is deleted."]
     await page.get_by_role("button", name="Leave shortlived").click()
     await expect(page.get_by_text("You left shortlived.")).to_be_visible()
     await expect(page.locator("a.name", has_text="shortlived")).to_have_count(0)

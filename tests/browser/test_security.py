@@ -10,7 +10,7 @@ from typing import cast
 
 import pytest
 from playwright._impl._api_structures import SetCookieParam
-from playwright.async_api import Browser, BrowserContext, Page, expect
+from playwright.async_api import Browser, BrowserContext, Dialog, Page, expect
 
 from tests.browser.helpers import DESKTOP, World, ensure_logged_in, open_until, ui_login, url
 from tests.support.cluster import http_request
@@ -57,7 +57,8 @@ async def test_cross_site_origin_and_foreign_host_are_refused(page: Page, contex
     status, _ = http_request(node.web_port, "GET", "/login", headers={"Host": f"evil.example:{node.web_port}"})
     assert status == 403
     status, _ = http_request(node.web_port, "GET", "/logout", headers={"Host": f"127.0.0.1:{node.web_port}"})
-    assert status == 405, "logging out is POST only"
+    assert status == 303, "logging out is POST only: a GET is sent to the home page"
+    assert node.api("/api/status")["user_id"] == node.name
 
 
 async def test_a_name_with_markup_renders_as_text(page: Page, world: World) -> None:
@@ -104,8 +105,16 @@ async def test_login_rotates_the_session_and_logout_ends_every_copy(browser: Bro
         copy = await second.new_page()
         await copy.goto(url(node, "/downloads"))
         await expect(copy.locator("h1")).to_have_text("Downloads")
+        asked: list[str] = []
+
+        async def say_yes(dialog: Dialog) -> None:
+            asked.append(dialog.message)
+            await dialog.accept()
+
+        page.once("dialog", say_yes)
         await page.get_by_role("button", name=re.compile("Log out")).click()
         await expect(page.locator("h1")).to_have_text("Log in")
+        assert asked and "stops sharing" in asked[0]  # it said what logging out does before doing it
         # The copy's open downloads page learns of the logout over its event stream and leaves by itself.
         await expect(copy.locator("h1")).to_have_text("Log in", timeout=30_000)
         await copy.goto(url(node, "/downloads"))

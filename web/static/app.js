@@ -138,6 +138,15 @@
   }
 
   // Cancelling a running download deletes what it fetched so far: ask first (pages without script just post).
+  // A form whose action is hard to undo (log out, leave a group) says what it does and asks first.
+  function setupConfirm() {
+    document.addEventListener("submit", function (e) {
+      var form = e.target;
+      if (!(form instanceof HTMLFormElement) || !form.hasAttribute("data-confirm")) return;
+      if (!window.confirm(form.getAttribute("data-confirm"))) e.preventDefault();
+    });
+  }
+
   function setupRemoveConfirm() {
     document.addEventListener("submit", function (e) {
       var form = e.target;
@@ -312,7 +321,7 @@
 
   function init() {
     setupTheme(); setupToast(); setupLive(); setupNotify(); setupBusyForms(); setupFocusLinks(); setupRemoveConfirm();
-    setupEscClose(); setupFirstError(); setupFilter();
+    setupEscClose(); setupFirstError(); setupFilter(); setupConfirm();
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init); else init();
 })();
