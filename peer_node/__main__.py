@@ -17,18 +17,14 @@ from aiohttp import web
 from peer_node.app import SERVICE, create_app
 from peer_node.config import ConfigError, NodeConfig, config_from_argv
 from peer_node.console import Console
-from wire.dir_lock import DirInUse, DirLock
+from wire.dir_lock import DataDirError, DirLock
 
 
 async def serve(config: NodeConfig) -> int:
     try:
         lock = DirLock.acquire(config.data_dir)
-    except DirInUse as exc:
+    except DataDirError as exc:
         print(f"client: error: {exc}", file=sys.stderr, flush=True)
-        return 1
-    except OSError as exc:
-        print(f"client: error: cannot use data directory {config.data_dir}: {exc.strerror or exc}", file=sys.stderr,
-              flush=True)
         return 1
     try:
         return await _serve_locked(config)

@@ -163,7 +163,7 @@ async def _reject(s: NodeService, a: list[str], _p: Progress | None) -> str:
 
 async def _upload(s: NodeService, a: list[str], p: Progress | None) -> str:
     f = await s.upload_file(a[0], a[1], p)
-    out = f"shared {f.file_name} in {f.group_id}: {f.size} bytes, sha256 {f.sha256}\n"
+    out = f"shared {f.file_name} in {f.group_id}: {f.size} byte{'' if f.size == 1 else 's'}, sha256 {f.sha256}\n"
     why = why_private(f.path, str(s.config.data_dir))
     if why is not None:  # shared all the same (a script asked for it), but the user should know
         out += (f"warning: {f.file_name} looks private ({why}): every member of {f.group_id} can now fetch it; "

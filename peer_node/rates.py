@@ -3,8 +3,9 @@
 ``100 Mbps``, ``100Mb/s``), or ``0`` / ``none`` / ``unlimited`` for no limit.
 
 Bits or bytes: ``bit`` and ``bps`` are bits; a lower-case ``b`` after an upper-case prefix (``Mb/s``, ``Kb``) is
-bits, as in every network data sheet; any other ``b`` or ``B`` is bytes (``125mb``: people typing fast mean the
-unit the browser shows). The setting is echoed back in bytes (``12.5 MB/s``), so a misread unit shows at once.
+bits, as in every network data sheet; ``B`` is bytes. ``5mb/s`` (all lower case) is refused as ambiguous, with both
+spellings to choose from: read either way it could be a cap eight times off. The setting is echoed back in bytes
+(``12.5 MB/s``), so a misread unit shows at once.
 """
 
 from __future__ import annotations
@@ -36,23 +37,34 @@ def parse_rate(text: str) -> int | None:
     value = Decimal(match["number"]) * _MULTIPLIERS[(match["prefix"] or "").lower()]  # exact: 1.001k is 1001
     if value == 0:
         return None
-    if _in_bits(match["prefix"] or "", match["unit"] or "", match["per"] or ""):
+    prefix, unit, per = match["prefix"] or "", match["unit"] or "", match["per"] or ""
+    bits = _in_bits(prefix, unit, per)
+    if bits is None:
+        number = match["number"]
+        raise BadInput(f"{cleaned} is ambiguous: write {number}{prefix.upper()}B/s for bytes a second or "
+                       f"{number}{prefix.upper()}bit/s ({number} {prefix.upper()}bps) for bits")
+    if bits:
         value /= 8
     rate = int(value)  # 0.5 is not "no limit": it is refused as too low below
     if rate > MAX_RATE:
         raise BadInput(f"rate too high: at most {MAX_RATE // 10**9} GB/s")
     if rate < MIN_RATE:
-        raise BadInput(f"rate too low: {rate} bytes a second would all but stop sharing; a plain number is bytes a "
-                       "second, so write the unit (10M is 10 MB/s, 500k is 500 kB/s), or 0 for no limit")
+        hint = ("at least 1 kB/s (1k)" if prefix or unit else
+                "a plain number is bytes a second, so write the unit (10M is 10 MB/s, 500k is 500 kB/s)")
+        raise BadInput(f"rate too low: {rate} bytes a second would all but stop sharing; {hint}, or 0 for no limit")
     return rate
 
 
-def _in_bits(prefix: str, unit: str, per: str) -> bool:
-    if unit.lower().startswith("bit"):
+def _in_bits(prefix: str, unit: str, per: str) -> bool | None:
+    """Whether the unit is bits; None when it cannot be told (``5mb/s``: megabits to a network person, megabytes
+    to someone typing fast, eight times apart)."""
+    if unit.lower().startswith("bit") or (unit == "b" and per.lower() == "ps"):
         return True
     if unit != "b":  # "B", "byte", or no unit at all
         return False
-    return per.lower() == "ps" or prefix[:1].isupper()
+    if prefix[:1].isupper():
+        return True  # Mb, Kb, Gb: as in every network data sheet
+    return None if prefix else False  # "5mb" is refused; a bare "800b" is bytes (too low anyway)
 
 
 def format_rate(rate: int | None) -> str:

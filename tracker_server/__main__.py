@@ -24,7 +24,7 @@ from tracker_server.config import TrackerConfig, load_or_create_secret
 from tracker_server.fastpath import FastPathListener
 from tracker_server.passwords import OWASP_LOG2_N
 from tracker_server.signups import DEFAULT_BURST, DEFAULT_INTERVAL
-from wire.dir_lock import DirInUse, DirLock
+from wire.dir_lock import DataDirError, DirLock
 from wire.tracker_list import TrackerListError, load_tracker_list
 
 
@@ -111,7 +111,7 @@ def _tune_gc() -> None:
 
 
 async def serve(config: TrackerConfig) -> None:
-    lock = DirLock.acquire(config.data_dir)  # DirInUse or OSError: main says why and exits
+    lock = DirLock.acquire(config.data_dir)  # DataDirError: main says why and exits
     try:
         await _serve_locked(config)
     finally:
@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         asyncio.run(serve(config))
-    except DirInUse as exc:
+    except DataDirError as exc:
         print(f"tracker: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:  # the port is taken, the data dir is not writable...

@@ -337,7 +337,7 @@ class TrackerService:
             group = self.member_group(session, group_id)
             existing = group.files.get(meta.file_name)
             if existing is not None and existing.meta != meta:
-                raise Conflict(f"{group_id} already has a different file named {meta.file_name}")
+                raise Conflict(f"group {group_id} already has a different file named {meta.file_name}")
             op = {"g": group_id, "u": session.user_id, "file": meta.to_json()}
             return op, OpResult(201, {"file_name": meta.file_name})
 

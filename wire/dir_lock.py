@@ -17,7 +17,11 @@ from pathlib import Path
 LOCK_FILE = "lock"
 
 
-class DirInUse(Exception):
+class DataDirError(Exception):
+    """The data directory cannot be used; the message names it and says why."""
+
+
+class DirInUse(DataDirError):
     """Another running process holds the directory's lock."""
 
 
@@ -30,10 +34,15 @@ class DirLock:
 
     @classmethod
     def acquire(cls, data_dir: Path) -> DirLock:
-        """Create ``data_dir`` if needed and lock it; DirInUse names the holder, OSError says why it cannot."""
-        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        """Create ``data_dir`` if needed and lock it; DirInUse names the holder, DataDirError says why it cannot."""
         path = data_dir / LOCK_FILE
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+        try:
+            data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+        except OSError as exc:
+            why = ("something that is not a directory is in the way" if exc.errno in (errno.EEXIST, errno.ENOTDIR)
+                   else exc.strerror or str(exc))
+            raise DataDirError(f"cannot use data directory {data_dir}: {why}") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:

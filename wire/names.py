@@ -18,8 +18,9 @@ _FORBIDDEN = frozenset("/\\\x00")
 
 def check_id(value: object, what: str = "id") -> str:
     """Return ``value`` if it is a valid user or group id, else raise BadInput naming ``what``."""
-    if not isinstance(value, str) or not ID_RE.fullmatch(value):
-        raise BadInput(f"invalid {what}: use 1-64 characters of A-Z a-z 0-9 . _ -")
+    if not isinstance(value, str) or not ID_RE.fullmatch(value) or value in (".", ".."):
+        # "." and ".." would be path steps in every address that names the id (/groups/..): never an id
+        raise BadInput(f"invalid {what}: use 1-64 characters of A-Z a-z 0-9 . _ -, not . or ..")
     return value
 
 

@@ -119,7 +119,8 @@ def _refuse_repeats(entries: list[TrackerAddress], lines: list[int]) -> None:
     second could never bind), and replication count one tracker twice."""
     seen: dict[tuple[str, int], int] = {}
     for entry, line_no in zip(entries, lines, strict=True):
-        key = (entry.host.lower(), entry.port)
+        host = entry.host.lower()
+        key = ("127.0.0.1" if host == "localhost" else host, entry.port)  # one tracker, however it is written
         if key in seen:
             raise TrackerListError(f"line {line_no}: {entry} is already tracker {seen[key]}; one address per "
                                    "tracker")

@@ -3,6 +3,7 @@ setting kept in the node's state."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ from wire.errors import BadInput
 
 
 @pytest.mark.parametrize(("text", "rate"), [
-    ("125M", 125_000_000), ("125 MB/s", 125_000_000), ("125mb", 125_000_000), ("500kB/s", 500_000),
+    ("125M", 125_000_000), ("125 MB/s", 125_000_000), ("125MB", 125_000_000), ("500kB/s", 500_000),
     ("1.5G", 1_500_000_000), ("100MiB", 100 * 2**20), ("64KiB/s", 65_536), ("4096", 4096), (" 2g ", 2 * 10**9),
     ("125MBps", 125_000_000), ("2 megabytes", None), ("3kbytes/s", 3000),
     # bits, as network people write them: a link's speed read as bytes would be a limit 8 times too high
@@ -43,15 +44,29 @@ def test_anything_else_is_refused_with_examples(text: str) -> None:
         parse_rate(text)
 
 
+@pytest.mark.parametrize(("text", "as_bytes", "as_bits"), [
+    ("5mb/s", "5MB/s", "5Mbit/s (5 Mbps)"), ("125mb", "125MB/s", "125Mbit/s"), ("2gb", "2GB/s", "2Gbit/s")])
+def test_a_lower_case_mb_is_refused_as_ambiguous_with_both_spellings(text: str, as_bytes: str, as_bits: str) -> None:
+    with pytest.raises(BadInput, match=rf"^{re.escape(text)} is ambiguous: write {re.escape(as_bytes)} for bytes a "
+                                       rf"second or {re.escape(as_bits)}"):
+        parse_rate(text)
+
+
 def test_a_rate_past_a_terabyte_a_second_is_a_typo() -> None:
     with pytest.raises(BadInput, match="too high"):
         parse_rate("2000G")
     assert parse_rate(str(MAX_RATE)) == MAX_RATE
 
 
-@pytest.mark.parametrize("text", ["10", "999", "0.5k", "999B/s", "0.5", "0.0001", "0.0001M", "7Kb"])
-def test_a_rate_under_a_kilobyte_a_second_is_refused_with_the_units(text: str) -> None:
+@pytest.mark.parametrize("text", ["10", "999", "0.5", "0.0001"])
+def test_a_plain_number_under_a_kilobyte_a_second_is_refused_with_the_units(text: str) -> None:
     with pytest.raises(BadInput, match=r"too low: .*\(10M is 10 MB/s"):
+        parse_rate(text)
+
+
+@pytest.mark.parametrize("text", ["0.5k", "999B/s", "0.0001M", "7Kb"])
+def test_a_rate_with_its_unit_under_a_kilobyte_a_second_says_the_least(text: str) -> None:
+    with pytest.raises(BadInput, match=r"too low: .* at least 1 kB/s \(1k\), or 0 for no limit$"):
         parse_rate(text)
     assert parse_rate(str(MIN_RATE)) == MIN_RATE == parse_rate("1k")
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from wire.dir_lock import LOCK_FILE, DirInUse, DirLock
+from wire.dir_lock import LOCK_FILE, DataDirError, DirInUse, DirLock
 
 HOLDER = """
 import sys, time
@@ -53,6 +53,13 @@ def test_a_lock_file_planted_as_a_symlink_is_not_followed(tmp_path: Path) -> Non
     data = tmp_path / "data"
     data.mkdir()
     (data / LOCK_FILE).symlink_to(victim)
-    with pytest.raises(OSError):
+    with pytest.raises(DataDirError, match=f"cannot use data directory {data}: "):
         DirLock.acquire(data)
     assert victim.read_text(encoding="utf-8") == "keep me"
+
+
+def test_a_file_in_the_way_is_named_in_the_error(tmp_path: Path) -> None:
+    (tmp_path / "data").write_text("not a folder", encoding="utf-8")
+    with pytest.raises(DataDirError, match=f"^cannot use data directory {tmp_path / 'data'}: something that is not "
+                                           "a directory is in the way$"):
+        DirLock.acquire(tmp_path / "data")

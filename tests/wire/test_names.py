@@ -10,12 +10,12 @@ from wire.errors import BadInput
 from wire.names import check_file_name, check_id, is_valid_file_name
 
 
-@pytest.mark.parametrize("good", ["a", "alice", "A.b_c-9", "x" * 64])
+@pytest.mark.parametrize("good", ["a", "alice", "A.b_c-9", "x" * 64, "...", ".a", "a.."])
 def test_valid_ids_pass(good: str) -> None:
     assert check_id(good) == good
 
 
-@pytest.mark.parametrize("bad", ["", "x" * 65, "a b", "é", "a/b", "<script>", None, 5])
+@pytest.mark.parametrize("bad", ["", "x" * 65, "a b", "é", "a/b", "<script>", None, 5, ".", ".."])
 def test_invalid_ids_are_refused(bad: object) -> None:
     with pytest.raises(BadInput, match="invalid group id"):
         check_id(bad, "group id")

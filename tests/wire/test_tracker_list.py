@@ -55,6 +55,7 @@ def test_ipv6_and_host_names() -> None:
         ("# only comments\n", 1),
         ("127.0.0.1:7001\n127.0.0.2:7001\n# again\n127.0.0.1 7001 other\n", 4),  # one address, two trackers
         ("localhost:7001\nLOCALHOST\n7001\n", 3),
+        ("127.0.0.1:7001\nlocalhost:7001\n", 2),
     ],
 )
 def test_malformed_input_names_the_line(text: str, line: int) -> None:
