@@ -37,6 +37,8 @@ class _LooksPrivate(BadInput):
 def _existing_file(path: str) -> str:
     """The absolute path with ~ expanded, if a regular file is there (a stat: cheap enough for the loop)."""
     expanded = os.path.abspath(os.path.expanduser(path))
+    if os.path.isdir(expanded):
+        raise BadInput(f"The path {path} is a folder. Give the path of one file in it.")
     if not os.path.isfile(expanded):
         raise BadInput(f"There is no file at {path}. Check the path (it is on the computer running the node).")
     return expanded
@@ -129,7 +131,7 @@ async def decide_request(request: web.Request) -> web.StreamResponse:
         await (service.accept_request(gid, uid) if accept else service.reject_request(gid, uid))
     except GroupShareError as exc:
         return await group_error(request, gid, f"request:{uid}", exc)
-    flash(await get_session(request), f"{uid} is now a member." if accept else f"Refused {uid}'s request.")
+    flash(await get_session(request), f"{uid} is now a member." if accept else f"Declined {uid}'s request.")
     raise see_other(f"/groups/{gid}")
 
 

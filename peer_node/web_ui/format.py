@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from collections.abc import Mapping, Sequence
 
 from peer_node.join_answers import Answer, JoinAnswer
@@ -48,6 +49,11 @@ def join_answers_text(answers: Sequence[JoinAnswer]) -> str:
         Answer.GONE: "Group {g} no longer exists, so your request to join it is closed.",
     }
     return " ".join(words[a.answer].format(g=a.group_id) for a in answers)
+
+
+def natural_key(text: str) -> list[str | int]:
+    """Sort key in people's order: team-2 before team-10, any case (numbers compare as numbers)."""
+    return [int(part) if i % 2 else part.casefold() for i, part in enumerate(re.split(r"(\d+)", text))]
 
 
 def filter_count(shown: int, total: int, query: str, noun: str) -> str:

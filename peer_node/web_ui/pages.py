@@ -14,7 +14,7 @@ from aiohttp import web
 from aiohttp_session import get_session
 
 from peer_node.views import DownloadState, DownloadView, GroupRole, GroupSummary
-from peer_node.web_ui.format import ordered
+from peer_node.web_ui.format import natural_key, ordered
 from peer_node.web_ui.state import render, require_user, see_other, ui
 from wire.errors import BadInput, NotFound, Unavailable
 from wire.names import check_id
@@ -39,7 +39,8 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
     service = ui(request).service
     groups: list[GroupSummary] | None
     try:
-        groups = [g for g in await service.list_groups() if g.my_role is not GroupRole.NONE]
+        groups = sorted((g for g in await service.list_groups() if g.my_role is not GroupRole.NONE),
+                        key=lambda g: natural_key(g.group_id))
     except Unavailable:
         groups = None  # the tracker is away (failover under way): the local parts of the page still help
     downloads = ordered(service.downloads())
@@ -54,7 +55,7 @@ FILTER_FROM = 8  # more groups (or files) than this and the list gets a filter b
 
 
 async def groups_context(request: web.Request) -> dict[str, Any]:
-    groups = sorted(await ui(request).service.list_groups(), key=lambda g: g.group_id.lower())
+    groups = sorted(await ui(request).service.list_groups(), key=lambda g: natural_key(g.group_id))
     query = filter_query(request)
     # Every group is on the page, the ones the query leaves out hidden: the script then filters as the user types
     # over all of them, and without script the form's GET does the same.
@@ -95,6 +96,7 @@ async def group_context(request: web.Request, gid: str) -> dict[str, Any]:
     query = filter_query(request)
     return {
         "group": detail,
+        "files": sorted(detail.files, key=lambda f: natural_key(f.file_name)),
         "q": query,
         "shown": {f.file_name for f in detail.files if matches(query, f.file_name)},
         "show_filter": len(detail.files) > FILTER_FROM or bool(query),

@@ -95,6 +95,8 @@ async def save(request: web.Request) -> web.StreamResponse:
     """GET /downloads/save?group=&name=: a completed download, sent to the browser as an attachment."""
     await require_user(request)
     gid, name = request.query.get("group", ""), request.query.get("name", "")
+    if not gid or not name:  # the address without a download named: the page to choose one from
+        raise see_other("/downloads")
     for d in ui(request).service.downloads():
         if d.group_id == gid and d.file_name == name and d.state is DownloadState.COMPLETE:
             path = _saved_file(Path(d.destination), d.file_name)

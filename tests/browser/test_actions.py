@@ -30,7 +30,7 @@ async def test_share_by_path_then_stop_sharing(page: Page, world: World) -> None
     await expect(page.locator("section[aria-labelledby=my-shares] li.row")).to_have_count(0)
 
 
-async def test_owner_rejects_a_request_in_one_click(page: Page, world: World) -> None:
+async def test_owner_declines_a_request_in_one_click(page: Page, world: World) -> None:
     alice, carol = world.alice, world.carol
     await ensure_logged_in(page, carol)
     await page.goto(url(carol, "/groups/zeta"))
@@ -38,8 +38,8 @@ async def test_owner_rejects_a_request_in_one_click(page: Page, world: World) ->
     await expect(page.get_by_text("Request pending")).to_be_visible()
     await ensure_logged_in(page, alice)
     await page.goto(url(alice, "/groups/zeta"))
-    await page.get_by_role("button", name="Reject carol").click()
-    await expect(page.get_by_text("Refused carol's request.")).to_be_visible()
+    await page.get_by_role("button", name="Decline carol").click()
+    await expect(page.get_by_text("Declined carol's request.")).to_be_visible()
     await expect(page.locator("#requests")).to_have_count(0)
     # carol is told, once, the next time her node lists the groups (before, the request just vanished)
     await ensure_logged_in(page, carol)  # her home page lists her groups

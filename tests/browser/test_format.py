@@ -12,6 +12,7 @@ from peer_node.web_ui.format import (
     human_eta,
     human_size,
     names_list,
+    natural_key,
     peer_colour,
     piece_cells,
     progress_text,
@@ -95,3 +96,9 @@ def test_live_copies_warn_only_when_no_online_node_holds_the_file() -> None:
 def test_a_filtered_list_says_how_many_match() -> None:
     assert filter_count(3, 40, "bio", "groups") == "3 of 40 groups match “bio”."
     assert filter_count(40, 40, "", "files") == "40 files."
+
+
+def test_names_sort_in_people_s_order() -> None:
+    names = ["team-10", "Team-2", "f10.txt", "f2.txt", "Résumé.pdf", "big200.bin", "team-1"]
+    assert sorted(names, key=natural_key) == ["big200.bin", "f2.txt", "f10.txt", "Résumé.pdf", "team-1", "Team-2",
+                                              "team-10"]

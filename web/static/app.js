@@ -214,6 +214,8 @@
         Object.keys(rows).forEach(function (k) { rows[k].remove(); });
         var empty = list.parentNode.querySelector("[data-empty]");
         if (empty) empty.hidden = items.length > 0;
+        var legend = list.parentNode.querySelector("[data-legend]");
+        if (legend) legend.hidden = items.length === 0;
         list.hidden = items.length === 0;
       });
       data.forEach(function (d) {
@@ -235,7 +237,6 @@
       if (Notification.permission === "denied") { btn.textContent = "Notifications blocked by the browser"; btn.disabled = true; }
       else if (granted && notifyOn()) btn.textContent = "Turn off download notifications";
       else btn.textContent = "Notify me when a download finishes";
-      btn.setAttribute("aria-pressed", granted && notifyOn() ? "true" : "false");
     }
     btn.hidden = false;
     label();
