@@ -48,18 +48,17 @@ from peer_node.views import (
     SharedFile,
 )
 from wire.errors import BadInput, Conflict, Forbidden, NotFound, NotLoggedIn, Unavailable
-from wire.names import check_file_name, check_id
+from wire.names import MAX_PASSWORD, check_file_name, check_id
 from wire.tokens import TokenVerifier
 
 log = logging.getLogger(__name__)
 
-MAX_PASSWORD_BYTES = 1024
 LOGIN_FINGERPRINT_FILE = "session-fingerprint"  # the fingerprint the persisted session was opened with
 
 
 def _check_password(pw: object) -> str:
-    if not isinstance(pw, str) or not pw or len(pw.encode("utf-8", "surrogateescape")) > MAX_PASSWORD_BYTES:
-        raise BadInput(f"invalid password: 1-{MAX_PASSWORD_BYTES} bytes")
+    if not isinstance(pw, str) or not pw or len(pw) > MAX_PASSWORD:
+        raise BadInput(f"invalid password: 1-{MAX_PASSWORD} characters")
     return pw
 
 

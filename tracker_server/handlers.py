@@ -22,11 +22,10 @@ from tracker_server.liveness import Holding
 from tracker_server.service import OpResult, TrackerService
 from tracker_server.throttle import client_address
 from wire.errors import BadInput, TooLarge
-from wire.names import check_file_name, check_id
+from wire.names import MAX_PASSWORD, check_file_name, check_id
 from wire.records import ALL_PIECES, FileMeta, check_sha256, encode_bitfield
 
 MAX_HOLDINGS = 10_000
-MAX_PASSWORD = 256
 
 routes = web.RouteTableDef()
 # Registered first (``hot_first``): aiohttp tries the routes that share a path prefix in registration order, one

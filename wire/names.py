@@ -16,6 +16,10 @@ MAX_FILE_NAME_BYTES = 255
 _FORBIDDEN = frozenset("/\\\x00")
 
 
+MAX_PASSWORD = 256  # characters; the tracker refuses longer, so every door says the same
+MIN_NEW_PASSWORD = 8  # for accounts made in the browser (scripts keep any length, as the contract has none)
+
+
 def check_id(value: object, what: str = "id") -> str:
     """Return ``value`` if it is a valid user or group id, else raise BadInput naming ``what``."""
     if not isinstance(value, str) or not ID_RE.fullmatch(value) or value in (".", ".."):

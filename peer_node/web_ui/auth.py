@@ -16,9 +16,8 @@ from peer_node.web_ui.format import sentence
 from peer_node.web_ui.security import csrf_token
 from peer_node.web_ui.state import current_user, flash, render, safe_next, see_other, ui
 from wire.errors import BadInput, GroupShareError, NotLoggedIn
-from wire.names import check_id
+from wire.names import MAX_PASSWORD, MIN_NEW_PASSWORD, check_id
 
-MAX_PASSWORD = 1024
 BAD_LOGIN = "That user id and password do not match. Check both and try again."
 
 
@@ -96,6 +95,8 @@ async def register_post(request: web.Request) -> web.StreamResponse:
         errors["user_id"] = "Use 1-64 characters: letters, digits, '.', '_' or '-'."
     if not pw:
         errors["password"] = "Choose a password."
+    elif len(pw) < MIN_NEW_PASSWORD:
+        errors["password"] = f"Use at least {MIN_NEW_PASSWORD} characters."
     elif len(pw) > MAX_PASSWORD:
         errors["password"] = f"Use at most {MAX_PASSWORD} characters."
     elif pw != pw2:

@@ -32,3 +32,20 @@ async def test_too_many_sign_ups_from_one_address_is_said_in_a_sentence(page: Pa
         assert await register(page, base, "second") == 429
         await expect(page.locator("#form-error")).to_contain_text("Too many sign-ups from your address; try again in")
         await expect(page.locator("#user_id")).to_have_value("second")  # nothing typed is lost
+
+
+async def test_a_browser_sign_up_wants_a_password_of_8_characters_and_says_so(page: Page, tmp_path: Path) -> None:
+    with Cluster(tmp_path / "c") as c:
+        c.start_tracker(1)
+        node = c.start_node("n1")
+        await page.goto(url(node, "/register"))
+        await expect(page.locator("#password-hint")).to_have_text("At least 8 characters.")
+        await page.fill("#user_id", "dana")
+        await page.fill("#password", "pw")
+        await page.fill("#password2", "pw")
+        await page.click("form button[type=submit]:has-text('Create account')")
+        await expect(page.locator("#password-error")).to_contain_text("Use at least 8 characters.")
+        await expect(page.locator("#user_id")).to_have_value("dana")
+        assert await page.get_attribute("#password", "aria-invalid") == "true"
+        st, _ = node.cmd("login dana pw")
+        assert st >= 400  # no account was made
