@@ -37,7 +37,7 @@ from peer_node.swarm.catalog import ServedFiles
 from peer_node.swarm.server import PieceServer
 from peer_node.swarm.tls import NodeIdentity, load_or_create_identity
 from peer_node.tracker_client import TrackerClient, path_of
-from peer_node.tracker_docs import files_of, groups_of, members_of, role_of
+from peer_node.tracker_docs import files_of, groups_of, members_of, offline_files_of, role_of
 from peer_node.views import (
     DownloadView,
     FileListing,
@@ -294,8 +294,9 @@ class NodeService:
         members = members_of(doc, owner)
         files: list[FileListing] = []
         requests: list[str] = []
-        if role in (GroupRole.OWNER, GroupRole.MEMBER):
-            files = await self.list_files(group_id)
+        if role in (GroupRole.OWNER, GroupRole.MEMBER):  # the browser shows offline files too, greyed
+            answer = await self.authed("GET", path_of("groups", group_id, "files"))
+            files = files_of(answer) + offline_files_of(answer)
         if role is GroupRole.OWNER:
             requests = await self.list_requests(group_id)
         return GroupDetail(group_id, owner, role, tuple(members), tuple(files), tuple(requests))

@@ -46,6 +46,12 @@ def members_of(doc: Mapping[str, object], owner: str) -> list[MemberView]:
 
 
 def files_of(doc: Mapping[str, object]) -> list[FileListing]:
-    """``GET /groups/<id>/files``."""
+    """``GET /groups/<id>/files``: the files a live node holds."""
     return [FileListing(str(f.get("file_name", "")), _int(f.get("size")), str(f.get("sha256", "")),
                         _int(f.get("live_seeders"))) for f in _entries(doc, "files")]
+
+
+def offline_files_of(doc: Mapping[str, object]) -> list[FileListing]:
+    """The same answer's ``offline``: files shared in the group that no live node holds now (0 live seeders)."""
+    return [FileListing(str(f.get("file_name", "")), _int(f.get("size")), str(f.get("sha256", "")), 0)
+            for f in _entries(doc, "offline")]

@@ -150,10 +150,13 @@ def _whole_seeders(svc: TrackerService, group_id: str, meta: FileMeta, sharers: 
     return counted
 
 
-def _listing(svc: TrackerService, group_id: str, now: float) -> tuple[list[FileListing], float]:
-    """The group's files with live whole-file seeders, and the oldest last-seen stamp among those seeders."""
+def _listing(svc: TrackerService, group_id: str,
+             now: float) -> tuple[list[FileListing], list[FileListing], float]:
+    """The group's files with live whole-file seeders, those with none (shared, but every holder is offline), and
+    the oldest last-seen stamp among the live seeders."""
     group = svc.state.groups[group_id]
     out: list[FileListing] = []
+    offline: list[FileListing] = []
     oldest = math.inf
     for name in sorted(group.files):
         shared = group.files[name]
@@ -161,19 +164,32 @@ def _listing(svc: TrackerService, group_id: str, now: float) -> tuple[list[FileL
         if counted:
             out.append(FileListing(name, shared.meta.size, shared.meta.sha256, len(counted)))
             oldest = min(oldest, *(svc.liveness.last_seen[t] for t in counted))
-    return out, oldest
+        else:
+            offline.append(FileListing(name, shared.meta.size, shared.meta.sha256, 0))
+    return out, offline, oldest
 
 
 def list_files(svc: TrackerService, token: str | None, group_id: str) -> list[FileListing]:
+    """The files with a live seeder (the contract's ``list_files``)."""
     svc.member_group(svc.session(token), group_id)
     return _listing(svc, group_id, svc.now())[0]
 
 
-def encode_listing(files: list[FileListing]) -> bytes:
-    """The API answer: what ``web.json_response`` made of it before it was cached (same bytes)."""
-    return json.dumps({"files": [  # by hand: dataclasses.asdict deep-copies
-        {"file_name": f.file_name, "size": f.size, "sha256": f.sha256, "live_seeders": f.live_seeders}
-        for f in files]}).encode("utf-8")
+def encode_listing(files: list[FileListing], offline: list[FileListing]) -> bytes:
+    """The API answer: ``files`` (the contract's list) and ``offline`` (files no live node holds now, so that a
+    member is not left to think they were deleted). By hand: dataclasses.asdict deep-copies."""
+    return json.dumps({
+        "files": [{"file_name": f.file_name, "size": f.size, "sha256": f.sha256, "live_seeders": f.live_seeders}
+                  for f in files],
+        "offline": [{"file_name": f.file_name, "size": f.size, "sha256": f.sha256} for f in offline],
+    }).encode("utf-8")
+
+
+def fresh_listing_body(svc: TrackerService, token: str | None, group_id: str) -> bytes:
+    """The answer made afresh, with no cache (what the cached one must always equal)."""
+    svc.member_group(svc.session(token), group_id)
+    files, offline, _ = _listing(svc, group_id, svc.now())
+    return encode_listing(files, offline)
 
 
 def list_files_body(svc: TrackerService, token: str | None, group_id: str) -> bytes:
@@ -182,8 +198,8 @@ def list_files_body(svc: TrackerService, token: str | None, group_id: str) -> by
     now = svc.now()
     body = svc.listings.get(svc.state, svc.liveness, group_id, now)
     if body is None:
-        files, oldest = _listing(svc, group_id, now)
-        body = encode_listing(files)
+        files, offline, oldest = _listing(svc, group_id, now)
+        body = encode_listing(files, offline)
         svc.listings.put(svc.state, svc.liveness, group_id, now, body, oldest)
     return body
 

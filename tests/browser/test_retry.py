@@ -62,3 +62,26 @@ async def test_a_group_page_with_the_tracker_away_still_shows_what_this_node_hol
         await expect(page.get_by_text("No tracker answers right now")).to_be_visible()
         await expect(page.locator("section[aria-labelledby=my-shares] li.row")).to_contain_text("notes.bin")
         await expect(page.get_by_text("This node has no download from lab.")).to_be_visible()
+
+
+async def test_a_file_whose_holders_are_all_offline_stays_listed_as_offline(page: Page, tmp_path: Path) -> None:
+    with Cluster(tmp_path / "c") as c:
+        c.start_tracker(1)
+        alice, bob = c.start_node("alice"), c.start_node("bob")
+        alice.login()
+        bob.login()
+        group_with_members(alice, [bob], "lab")
+        for name in ("slides.pdf", "video.bin"):
+            alice.ok(f"upload_file {shlex.quote(str(make_file(tmp_path / 'src' / name, 50_000, 3)))} lab")
+        await ui_login(page, bob)
+        await page.goto(url(bob, "/groups/lab"))
+        await expect(page.get_by_role("button", name="Download video.bin")).to_be_visible()
+        alice.ok("logout")  # her node stops serving: no live copy is left
+        wait_until(lambda: bob.ok("list_files lab") == "", 30, "the tracker to see alice's node gone")
+        await page.goto(url(bob, "/groups/lab"))
+        rows = page.locator("section[aria-labelledby=files] li.row")
+        await expect(rows).to_have_count(2)  # still there, not silently gone
+        for name in ("slides.pdf", "video.bin"):
+            row = rows.filter(has_text=name)
+            await expect(row).to_contain_text("Offline: no node that holds it is online now")
+            await expect(row.get_by_role("button")).to_have_count(0)  # no Download that could only fail

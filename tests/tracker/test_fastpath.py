@@ -154,7 +154,7 @@ async def test_pipelined_mixed_requests_are_answered_in_order_across_the_hand_of
     replies = [await read_reply(reader) for _ in range(5)]
     assert [r.status for r in replies] == [200, 200, 201, 200, 200]
     assert [r.by_fast_path for r in replies] == [True, True, False, False, False]
-    assert replies[4].json() == {"files": []}
+    assert replies[4].json() == {"files": [], "offline": []}
     writer.close()
 
 

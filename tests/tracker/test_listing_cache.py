@@ -117,7 +117,7 @@ class Model:
                 token = svc.state.session_of_user.get(user)
                 if token is None:
                     continue
-                fresh = queries.encode_listing(queries.list_files(svc, token, gid))
+                fresh = queries.fresh_listing_body(svc, token, gid)
                 assert queries.list_files_body(svc, token, gid) == fresh
                 compared += 1
         return compared
