@@ -21,6 +21,7 @@ import os
 import secrets
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import quote, urlsplit
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
@@ -150,12 +151,28 @@ def guard_middleware(port_of: Callable[[], int]) -> Middleware:
                 except (UnicodeDecodeError, ValueError):  # not a form of ours (e.g. not UTF-8): never a 500
                     return refusal("This form could not be read. Go back, reload and try again.", 400)
                 if not csrf_ok(session, form.get(CSRF_FIELD)):
+                    if not isinstance(session.get("uid"), str) and request.path not in ("/login", "/register"):
+                        # The session ended meanwhile (a logout in another tab): that is the cause to tell.
+                        session["flash"] = ("You were logged out (in another tab or window), so that form was not "
+                                            "sent. Log in again.")
+                        back = _page_of(request.headers.get("Referer"), allowed_origins(port))
+                        raise web.HTTPSeeOther("/login?next=" + quote(back, safe="/?=&"))
                     return refusal(
                         "This form has expired or did not come from this page. Go back, reload and try again.",
                     )
         return await handler(request)
 
     return guard
+
+
+def _page_of(referer: str | None, origins: frozenset[str] | set[str]) -> str:
+    """The path of the page a form was sent from, if it is one of ours; else the home page."""
+    if referer:
+        parts = urlsplit(referer)
+        if f"{parts.scheme}://{parts.netloc}" in origins and parts.path.startswith("/") \
+                and not parts.path.startswith("//"):
+            return parts.path + (f"?{parts.query}" if parts.query else "")
+    return "/"
 
 
 async def add_security_headers(request: web.Request, response: web.StreamResponse) -> None:

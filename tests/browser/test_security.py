@@ -163,3 +163,28 @@ async def test_a_garbled_upload_is_refused_in_words_and_leaves_nothing(page: Pag
     assert "The upload was cut off or garbled" in await answer.text()
     after = sorted((node.data_dir / "uploads").glob("*")) if (node.data_dir / "uploads").exists() else []
     assert after == before
+
+
+async def test_a_form_sent_after_a_logout_in_another_tab_says_so_and_comes_back(browser: Browser,
+                                                                                world: World) -> None:
+    node = world.alice
+    ctx = await browser.new_context()
+    try:
+        tab1, tab2 = await ctx.new_page(), await ctx.new_page()
+        await ui_login(tab1, node)
+        await tab2.goto(url(node, "/groups/team"))
+        tab1.once("dialog", lambda dialog: dialog.accept())
+        await tab1.get_by_role("button", name=re.compile("Log out")).click()
+        await expect(tab1.locator("h1")).to_have_text("Log in")
+        await tab2.fill("#share-path", str(world.files / "notes.txt"))
+        await tab2.click("button:has-text('Share this file')")
+        await expect(tab2.locator("h1")).to_have_text("Log in")  # not "this form has expired"
+        await expect(tab2.locator("#toast")).to_contain_text("You were logged out (in another tab or window)")
+        await tab2.fill("#user_id", node.name)
+        await tab2.fill("#password", node.password)
+        await tab2.click("form button[type=submit]:has-text('Log in')")
+        await tab2.wait_for_url(url(node, "/groups/team"))  # back where the form was
+    finally:
+        await ctx.close()
+        if node.api("/api/status")["user_id"] is None:
+            node.ok(f"login {node.name} {node.password}")  # the other tests expect alice logged in
