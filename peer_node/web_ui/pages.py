@@ -75,7 +75,13 @@ def matches(query: str, *fields: str) -> bool:
 
 async def groups_page(request: web.Request) -> web.StreamResponse:
     await require_user(request)
-    return await render(request, "groups.html", await groups_context(request), nav="groups")
+    try:
+        context = await groups_context(request)
+    except Unavailable:  # the tracker is away: the page says so in place of the list, the rest of it still there
+        context = {"groups": [], "shown": set(), "q": "", "show_filter": False, "offline": True, "errors": {},
+                   "values": {}}
+        return await render(request, "groups.html", context, status=503, nav="groups")
+    return await render(request, "groups.html", context, nav="groups")
 
 
 def group_id_from(request: web.Request) -> str:

@@ -85,3 +85,17 @@ async def test_a_file_whose_holders_are_all_offline_stays_listed_as_offline(page
             row = rows.filter(has_text=name)
             await expect(row).to_contain_text("Offline: no node that holds it is online now")
             await expect(row.get_by_role("button")).to_have_count(0)  # no Download that could only fail
+
+
+async def test_the_groups_page_with_the_tracker_away_says_so_in_place_of_the_list(page: Page, tmp_path: Path) -> None:
+    with Cluster(tmp_path / "c") as c:
+        tracker = c.start_tracker(1)
+        alice = c.start_node("alice")
+        alice.login()
+        alice.ok("create_group lab")
+        await ui_login(page, alice)
+        tracker.stop()
+        response = await page.goto(url(alice, "/groups"))
+        assert response is not None and response.status == 503
+        await expect(page.locator("h1")).to_have_text("Groups")
+        await expect(page.get_by_text("No tracker answers right now, so the groups cannot be listed")).to_be_visible()
