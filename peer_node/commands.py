@@ -185,8 +185,9 @@ async def _show_downloads(s: NodeService, a: list[str], _p: Progress | None) -> 
 
 
 async def _stop_share(s: NodeService, a: list[str], _p: Progress | None) -> str:
-    await s.stop_share(a[0], a[1])
-    return f"stopped sharing {a[1]} in {a[0]}\n"
+    if await s.stop_share(a[0], a[1]):
+        return f"stopped sharing {a[1]} in {a[0]}\n"
+    return f"stopped sharing {a[1]} in {a[0]} (no tracker answers: the group lists it as offline)\n"
 
 
 async def _remove_download(s: NodeService, a: list[str], _p: Progress | None) -> str:

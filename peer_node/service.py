@@ -334,13 +334,23 @@ class NodeService:
         check_id(group_id, "group id")
         return files_of(await self.authed("GET", path_of("groups", group_id, "files")))
 
-    async def stop_share(self, group_id: str, file_name: str) -> None:
+    async def stop_share(self, group_id: str, file_name: str) -> bool:
+        """Stop serving the file; whether the tracker was told. With no tracker reachable the node stops serving
+        all the same (a share made by mistake must end now): the tracker then lists the file as offline."""
         check_id(group_id, "group id")
         check_file_name(file_name)
         user = self._user().user_id
-        await self.authed("DELETE", path_of("groups", group_id, "files", file_name, "share"), {}, write=True)
+        told = True
+        try:
+            await self.authed("DELETE", path_of("groups", group_id, "files", file_name, "share"), {}, write=True)
+        except Unavailable:
+            if (user, group_id, file_name) not in self.state.shares:
+                raise
+            told = False
+            log.warning("stopped sharing %s in %s without telling the tracker (none reachable)", file_name, group_id)
         await self.shares_keeper.forget(user, group_id, file_name)
         self.heartbeat.wake()
+        return told
 
     def shares(self) -> list[SharedFile]:
         user = self._user().user_id

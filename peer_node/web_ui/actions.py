@@ -162,10 +162,11 @@ async def stop_share(request: web.Request) -> web.StreamResponse:
     name = _text(await request.post(), "file_name")
     try:
         check_file_name(name)
-        await ui(request).service.stop_share(gid, name)
+        told = await ui(request).service.stop_share(gid, name)
     except GroupShareError as exc:
         return await group_error(request, gid, "shares", exc)
-    flash(await get_session(request), f"Stopped sharing {name}.")
+    flash(await get_session(request), f"Stopped sharing {name}." if told else
+          f"Stopped sharing {name}. No tracker answers, so the group lists it as offline.")
     raise see_other(f"/groups/{gid}")
 
 

@@ -62,6 +62,11 @@ async def test_a_group_page_with_the_tracker_away_still_shows_what_this_node_hol
         await expect(page.get_by_text("No tracker answers right now")).to_be_visible()
         await expect(page.locator("section[aria-labelledby=my-shares] li.row")).to_contain_text("notes.bin")
         await expect(page.get_by_text("This node has no download from lab.")).to_be_visible()
+        # A share can be ended while the tracker is away (one made by mistake must not wait for it)
+        await page.get_by_role("button", name="Stop sharing notes.bin").click()
+        await expect(page.locator("#toast")).to_contain_text("Stopped sharing notes.bin. No tracker answers")
+        await expect(page.get_by_text("This node shares nothing in lab.")).to_be_visible()
+        assert alice.api("/api/status")["shares"] == []
 
 
 async def test_a_file_whose_holders_are_all_offline_stays_listed_as_offline(page: Page, tmp_path: Path) -> None:
