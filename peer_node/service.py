@@ -26,6 +26,7 @@ from dataclasses import replace
 from pathlib import PurePath
 from typing import Any
 
+from peer_node import login_state
 from peer_node.config import NodeConfig
 from peer_node.downloads import DownloadManager
 from peer_node.hashing import Progress
@@ -52,8 +53,6 @@ from wire.names import MAX_PASSWORD, check_file_name, check_id
 from wire.tokens import TokenVerifier
 
 log = logging.getLogger(__name__)
-
-LOGIN_FINGERPRINT_FILE = "session-fingerprint"  # the fingerprint the persisted session was opened with
 
 
 def _check_password(pw: object) -> str:
@@ -97,7 +96,8 @@ class NodeService:
         self.server.set_upload_limit(self.state.settings.upload_limit)
         await self.tracker.start()
         await self.server.start()
-        if self.state.session is not None and not self._session_matches_transport():
+        if self.state.session is not None and not login_state.fingerprint_matches(self.config.data_dir,
+                                                                                   self.fingerprint):
             log.warning("the peer transport changed since this node logged in (TLS on/off): log in again")
             await self.state.set_session(None)
         if self.state.session is not None:
@@ -170,28 +170,13 @@ class NodeService:
 
     async def _open_session(self, user_id: str, password: str) -> tuple[str, dict[str, Any]]:
         """POST /sessions for this node; (the new session token, the tracker's answer). Records the fingerprint
-        the session was opened with (``_session_matches_transport``)."""
+        the session was opened with (``login_state``)."""
         doc = await self.tracker.write("POST", "/sessions", self._login_body(user_id, password), auth=False)
         token = doc.get("session")
         if not isinstance(token, str) or not token:
             raise BadInput("the tracker answered the login without a session")
-        await asyncio.to_thread(self._record_login_fingerprint)
+        await asyncio.to_thread(login_state.record_fingerprint, self.config.data_dir, self.fingerprint)
         return token, doc
-
-    def _record_login_fingerprint(self) -> None:
-        (self.config.data_dir / LOGIN_FINGERPRINT_FILE).write_text(self.fingerprint + "\n", encoding="ascii")
-
-    def _session_matches_transport(self) -> bool:
-        """Whether the persisted session was opened with the fingerprint we use now. It differs when the node
-        was restarted with the other --no-tls setting (or a new identity): the tracker would list the old
-        fingerprint beside our address and every peer connection would fail, so such a session is dropped."""
-        try:
-            recorded = (self.config.data_dir / LOGIN_FINGERPRINT_FILE).read_text(encoding="ascii").strip()
-        except FileNotFoundError:
-            recorded = ""  # sessions from before the node used TLS registered no fingerprint
-        except (OSError, UnicodeDecodeError):
-            return False
-        return recorded == self.fingerprint
 
     async def create_user(self, user_id: str, password: str) -> None:
         check_id(user_id, "user id")
@@ -205,6 +190,7 @@ class NodeService:
             if self.state.session is not None:
                 raise Conflict(f"already logged in as {self.state.session.user_id}: logout first")
             token, doc = await self._open_session(user_id, password)
+            await asyncio.to_thread(login_state.remember, self.config.data_dir, user_id, password)
             interval = doc.get("heartbeat_interval", 5)
             session = SessionRecord(user_id, token, str(doc.get("token_public_key") or ""),
                                     float(interval) if isinstance(interval, int | float) else 5.0)
@@ -226,7 +212,17 @@ class NodeService:
                 raise Conflict(f"already logged in as {current.user_id}: logout first")
             await self.heartbeat.stop()
             try:
-                token, doc = await self._open_session(user_id, password)
+                try:
+                    token, doc = await self._open_session(user_id, password)
+                except Unavailable:
+                    # No tracker to ask: the node's own check of the password it last accepted (login_state).
+                    known = await asyncio.to_thread(login_state.matches, self.config.data_dir, user_id, password)
+                    if known is None:
+                        raise
+                    if not known:
+                        raise NotLoggedIn("wrong user id or password") from None
+                    return
+                await asyncio.to_thread(login_state.remember, self.config.data_dir, user_id, password)
                 key = str(doc.get("token_public_key") or "") or current.token_public_key
                 await self.state.set_session(SessionRecord(user_id, token, key, current.heartbeat_interval))
                 self.tracker.session_token = token
@@ -249,6 +245,7 @@ class NodeService:
                 # (no heartbeats) after the tracker's peer timeout.
                 self.tracker.session_token = None
                 await self.state.set_session(None)
+                await asyncio.to_thread(login_state.forget, self.config.data_dir)
 
     # --- groups
     async def create_group(self, group_id: str) -> None:

@@ -6,7 +6,7 @@ import shlex
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import Browser, Page, expect
 
 from tests.browser.helpers import ui_login, url
 from tests.support.cluster import Cluster, group_with_members, make_file, sha256_file, wait_until
@@ -104,3 +104,26 @@ async def test_the_groups_page_with_the_tracker_away_says_so_in_place_of_the_lis
         assert response is not None and response.status == 503
         await expect(page.locator("h1")).to_have_text("Groups")
         await expect(page.get_by_text("No tracker answers right now, so the groups cannot be listed")).to_be_visible()
+
+
+async def test_a_user_logs_in_to_their_own_node_while_no_tracker_answers(browser: Browser, tmp_path: Path) -> None:
+    with Cluster(tmp_path / "c") as c:
+        tracker = c.start_tracker(1)
+        alice = c.start_node("alice")
+        alice.login()  # the node acts for alice, and keeps a check of her password
+        tracker.stop()
+        for password, lands in (("wrong-password-1", "/login"), (alice.password, "/")):
+            ctx = await browser.new_context()  # a new browser: no cookie
+            try:
+                page = await ctx.new_page()
+                await page.goto(url(alice, "/login"))
+                await page.fill("#user_id", "alice")
+                await page.fill("#password", password)
+                await page.click("form button[type=submit]:has-text('Log in')")
+                if lands == "/":
+                    await page.wait_for_url(url(alice, "/"), timeout=30_000)
+                    await expect(page.locator("h1")).to_have_text("Hello, alice")
+                else:
+                    await expect(page.locator("#form-error")).to_contain_text("do not match", timeout=30_000)
+            finally:
+                await ctx.close()
