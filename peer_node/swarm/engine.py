@@ -79,7 +79,8 @@ class DownloadEngine:
         # Verified pieces stay in their buffers for the piece server only while some peer may ask for them.
         self.buffers = BufferPool(meta.piece_size, receive_buffers(self.config.buffer_budget, meta.piece_size),
                                   lambda: store.watched)
-        self._samples: deque[tuple[float, int]] = deque(maxlen=12)
+        self._samples: deque[tuple[float, int]] = deque(maxlen=12)  # (time, bytes received so far)
+        self._received = 0
         self._last_bytes: dict[PeerLink, int] = {}
         self._result: asyncio.Future[None] | None = None
         self._last_useful = self._last_tick = time.monotonic()
@@ -183,7 +184,6 @@ class DownloadEngine:
                     f"the partial file {self.store.path} was deleted during the download (or its folder was); "
                     "download it again to start afresh"))
             return
-        self._samples.append((now, self.store.bytes_verified))
         cfg = self.config
         dt = max(1e-3, now - self._last_tick)
         self._last_tick = now
@@ -191,6 +191,7 @@ class DownloadEngine:
         for link in self._links():
             got = link.bytes_received - self._last_bytes.get(link, 0)
             self._last_bytes[link] = link.bytes_received
+            self._received += got
             if got:
                 link.last_data_at = now
             link.measure(got / dt, cfg.latency_target, self.meta.piece_size)
@@ -206,6 +207,9 @@ class DownloadEngine:
             peer = self.roster.get(link.addr)
             if lively and ((peer is not None and peer.seed) or link.mask & ~self.store.mask):  # masks: it has, we lack
                 useful = True
+        # The speed shown is of bytes received, not verified: from a slow peer every piece in flight fills at once
+        # and none is whole for many seconds, which read as "0 B/s" while data was flowing.
+        self._samples.append((now, self._received))
         if useful:
             self._last_useful = now
         elif now - self._last_useful > self.config.no_peer_timeout:

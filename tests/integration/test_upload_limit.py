@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import shlex
 import time
+from typing import Any
 
 from peer_node.swarm.pacer import BURST_SECONDS
-from tests.support.cluster import FAST_NODE_ARGS, Cluster, MiB, group_with_members, make_file, sha256_file
+from tests.support.cluster import FAST_NODE_ARGS, Cluster, MiB, group_with_members, make_file, sha256_file, wait_until
 from wire.peer_protocol import MAX_BLOCK
 
 RATE = 2_000_000
@@ -57,3 +58,28 @@ def test_a_limited_sharer_serves_within_its_limit_and_the_setting_outlives_a_res
     alice.args = FAST_NODE_ARGS
     alice.start()
     assert alice.api("/api/status")["upload_limit"] == 10**9
+
+
+def test_a_download_from_a_slow_peer_shows_its_speed_before_the_first_piece_is_whole(cluster: Cluster) -> None:
+    # 4 MiB pieces (four 1 MiB blocks) at 200 kB/s: a piece is whole only after some 20 s; the row showed "0 B/s"
+    # all that time though blocks were arriving
+    alice = cluster.start_node("alice", ("--piece-size", str(4 * MiB), "--upload-limit", "200k", "--tracker-timeout",
+                                         "3"))
+    bob = cluster.start_node("bob")
+    for n in (alice, bob):
+        n.login()
+    group_with_members(alice, [bob], "lab")
+    src = make_file(cluster.tmp / "share" / "slow.bin", 8 * MiB, seed=12)
+    alice.ok(f"upload_file {shlex.quote(str(src))} lab")
+    dest = cluster.tmp / "dl"
+    dest.mkdir()
+    bob.ok(f"download_file lab slow.bin {shlex.quote(str(dest))}")
+
+    def moving() -> dict[str, Any] | None:
+        view = bob.downloads()["slow.bin"]
+        return view if view["speed_bps"] > 0 else None
+
+    seen = wait_until(moving, 30, "a speed to show")
+    assert seen["bytes_done"] == 0, seen  # the speed came before any piece was whole
+    assert seen["speed_bps"] < 2 * MiB  # about the sender's limit (a first block may come in a burst)
+    bob.ok("remove_download lab slow.bin")
