@@ -95,7 +95,11 @@ class NodeService:
             await self.state.set_settings(replace(self.state.settings, upload_limit=self.config.upload_limit or None))
         self.server.set_upload_limit(self.state.settings.upload_limit)
         await self.tracker.start()
-        await self.server.start()
+        try:
+            await self.server.start()
+        except BaseException:
+            await self.tracker.close()  # the port is taken: leave no client session open behind the error
+            raise
         if self.state.session is not None and not login_state.fingerprint_matches(self.config.data_dir,
                                                                                    self.fingerprint):
             log.warning("the peer transport changed since this node logged in (TLS on/off): log in again")

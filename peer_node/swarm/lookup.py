@@ -51,7 +51,7 @@ class HolderLookup:
             async with asyncio.timeout(max(5.0, self.config.connect_timeout)):
                 snapshot = await self.source()
         except (GroupShareError, TimeoutError, OSError) as exc:
-            log.info("seeder refresh for %s failed: %s", self.file_name, exc)
+            log.info("seeder refresh for %s failed: %s", self.file_name, str(exc) or "no answer in time")
             return
         finally:
             self.running = False

@@ -1,8 +1,9 @@
-"""One node per data directory: a second ``./client`` on a running node's ``--data-dir`` is refused, and the
-running node is not disturbed."""
+"""Starting ``./client`` where it cannot run: a data directory in use by another node (refused, the running node
+undisturbed), a piece port in use (one error line)."""
 
 from __future__ import annotations
 
+import socket
 import subprocess
 
 from bench.ports import free_port
@@ -27,3 +28,20 @@ def test_a_second_node_on_a_data_dir_in_use_exits_with_a_clear_error(cluster: Cl
     cluster.start_node("alice")
     assert cluster.nodes["alice"].api("/api/status")["user_id"] == "alice"
 
+
+
+def test_a_piece_port_in_use_is_one_error_line_and_exit_1(cluster: Cluster) -> None:
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    try:
+        port = taken.getsockname()[1]
+        run = subprocess.run([str(ROOT / "client"), f"127.0.0.1:{port}", str(cluster.list_path), "--web-port",
+                              str(free_port()), "--data-dir", str(cluster.tmp / "d"), "--no-console"],
+                             capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL, cwd=cluster.tmp)
+    finally:
+        taken.close()
+    assert run.returncode == 1
+    errors = [line for line in run.stderr.splitlines() if "ERROR" in line or line.startswith("client: error")]
+    assert errors == [f"client: error: cannot listen: error while attempting to bind on address ('127.0.0.1', "
+                      f"{port}): address already in use"], run.stderr  # no "Unclosed client session" after it
