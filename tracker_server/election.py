@@ -83,6 +83,20 @@ def should_stand(me: SelfView, peers: list[PeerView], now: float, timeout: float
     return not better
 
 
+def without_majority(me: SelfView, peers: list[PeerView], now: float, timeout: float) -> bool:
+    """Whether this secondary hears no primary and too few trackers to elect one (what it must tell an operator)."""
+    if me.role == "primary" or me.cluster_size < 3:
+        return False
+    if me.primary_heard_at is not None and now - me.primary_heard_at < timeout:
+        return False
+    if now - me.started_at < timeout:
+        return False  # just started: still listening
+    reachable = [p for p in peers if p.alive(now, timeout)]
+    if any(p.role == "primary" for p in reachable):
+        return False
+    return len(reachable) + 1 < majority(me.cluster_size)
+
+
 def grant_vote(*, my_epoch: int, my_position: tuple[int, int], i_am_primary: bool, primary_heard_at: float | None,
                candidate_epoch: int, candidate_position: tuple[int, int], now: float, timeout: float) -> bool:
     if candidate_epoch <= my_epoch:

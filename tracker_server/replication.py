@@ -25,6 +25,7 @@ import asyncio
 import dataclasses
 import json
 import logging
+import math
 import time
 from typing import Any
 
@@ -41,6 +42,7 @@ from tracker_server.store import Store
 from wire.errors import Unavailable
 
 log = logging.getLogger(__name__)
+NO_MAJORITY_LOG_S = 60.0
 CATCH_UP_BATCH = 500
 # A peer that cannot be reached, or answers something we cannot read (KeyError, TypeError), is treated alike.
 _NET_ERRORS = (aiohttp.ClientError, TimeoutError, OSError, ValueError, KeyError, TypeError)
@@ -65,6 +67,7 @@ class Replicator:
         self.primary_no: int | None = None
         self.primary_heard_at: float | None = None
         self.primary_since = 0.0
+        self._no_majority_logged = -math.inf  # when "no majority answers" was last logged (once a minute at most)
         self.started_at = time.monotonic()
         self._links = {no: asyncio.Lock() for no in self.others}
         self.follow_lock = asyncio.Lock()
@@ -180,6 +183,8 @@ class Replicator:
                         task.add_done_callback(self._background.discard)
         elif election.should_stand(self.self_view(), peers, now, self.cfg.tracker_timeout):
             await self._stand()
+        elif election.without_majority(self.self_view(), peers, now, self.cfg.tracker_timeout):
+            self._log_no_majority()
 
     async def _ping(self, no: int) -> None:
         try:
@@ -229,6 +234,18 @@ class Replicator:
         granted = sum(1 for a in answers if a is True)
         refused = sum(1 for a in answers if a is False)
         return election.won_election(self.size, granted, refused)
+
+    def _log_no_majority(self) -> None:
+        """An operator must see why writes are refused: the primary is silent and too few trackers answer to
+        elect another. Once a minute while it lasts, not once a tick."""
+        now = time.monotonic()
+        if now - self._no_majority_logged < NO_MAJORITY_LOG_S:
+            return
+        self._no_majority_logged = now
+        reachable = 1 + sum(1 for p in self.peers.values() if p.alive(now, self.cfg.tracker_timeout))
+        log.warning("tracker %d: no primary answers and only %d of %d trackers are reachable (a majority is %d): "
+                    "no new primary can be elected, so writes are refused until more trackers are back", self.me,
+                    reachable, self.size, election.majority(self.size))
 
     def _become_primary_role(self) -> None:
         self.svc.lead_epoch = self.svc.state.epoch

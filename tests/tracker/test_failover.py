@@ -14,6 +14,8 @@ from typing import Any
 import aiohttp
 import pytest
 
+from tests.support.cluster import wait_until
+
 from .cluster import Client, Cluster
 
 pytestmark = pytest.mark.integration
@@ -242,3 +244,20 @@ async def test_with_three_trackers_a_primary_cut_off_from_the_majority_acknowled
         await asyncio.to_thread(cluster.wait_primary)
         digest = await asyncio.to_thread(cluster.wait_converged, [1, 2, 3])
         assert all(op in digest["op_ids"] for op in c.acked)
+
+
+async def test_a_tracker_left_without_a_majority_says_why_writes_are_refused(cluster_factory: Any) -> None:
+    cluster = cluster_factory(3)
+    primary = await asyncio.to_thread(cluster.wait_primary)
+    survivor = next(no for no in (1, 2, 3) if no != primary)
+    for no in (1, 2, 3):
+        if no != survivor:
+            cluster.procs[no].signal(signal.SIGKILL)
+    log = cluster.procs[survivor].log_path
+
+    def said() -> bool:
+        return "only 1 of 3 trackers are reachable (a majority is 2)" in log.read_text("utf-8", "replace")
+
+    await asyncio.to_thread(wait_until, said, 30, "the survivor to say why it cannot elect a primary")
+    text = log.read_text("utf-8", "replace")
+    assert text.count("no new primary can be elected") == 1  # once a minute, not once a tick
