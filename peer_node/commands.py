@@ -139,7 +139,11 @@ async def _join_group(s: NodeService, a: list[str], _p: Progress | None) -> str:
 
 
 async def _leave_group(s: NodeService, a: list[str], _p: Progress | None) -> str:
-    await s.leave_group(a[0])
+    outcome = await s.leave_group(a[0])
+    if outcome.deleted:
+        return f"left {a[0]} (you were its last member: the group is deleted)\n"
+    if outcome.new_owner:
+        return f"left {a[0]} ({outcome.new_owner} owns it now)\n"
     return f"left {a[0]}\n"
 
 

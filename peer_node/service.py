@@ -45,6 +45,7 @@ from peer_node.views import (
     GroupDetail,
     GroupRole,
     GroupSummary,
+    LeaveOutcome,
     NodeStatus,
     SharedFile,
 )
@@ -267,14 +268,17 @@ class NodeService:
         session = self.state.session
         return self.join_watch.take(session.user_id) if session is not None else []
 
-    async def leave_group(self, group_id: str) -> None:
+    async def leave_group(self, group_id: str) -> LeaveOutcome:
         check_id(group_id, "group id")
         user = self._user().user_id
-        await self.authed("POST", path_of("groups", group_id, "leave"), {}, write=True)
+        answer = await self.authed("POST", path_of("groups", group_id, "leave"), {}, write=True)
         # Downloads first: one finishing meanwhile becomes a share, which forget_group then ends with the rest.
         await self.downloads_mgr.fail_group(user, group_id, "left the group")
         await self.shares_keeper.forget_group(user, group_id)
         self.heartbeat.wake()
+        new_owner = answer.get("new_owner")
+        return LeaveOutcome(new_owner if isinstance(new_owner, str) and new_owner else None,
+                            answer.get("deleted") is True)
 
     async def list_groups(self) -> list[GroupSummary]:
         out = groups_of(await self.authed("GET", "/groups"))

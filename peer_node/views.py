@@ -14,6 +14,13 @@ class GroupRole(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class LeaveOutcome:
+    """What leaving did to the group: its new owner (when the owner left), or that it is gone (the last member)."""
+    new_owner: str | None
+    deleted: bool
+
+
+@dataclass(frozen=True, slots=True)
 class GroupSummary:
     group_id: str
     owner: str

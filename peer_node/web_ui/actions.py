@@ -110,12 +110,10 @@ async def leave_group(request: web.Request) -> web.StreamResponse:
     except GroupShareError as exc:
         return await group_error(request, gid, "leave", exc)
     note = f"You left {gid}."
-    new_owner = getattr(result, "new_owner", None) or (result.get("new_owner") if isinstance(result, dict) else None)
-    deleted = getattr(result, "deleted", None) or (result.get("deleted") if isinstance(result, dict) else None)
-    if deleted:
+    if result.deleted:
         note += " It had no other members, so it was deleted."
-    elif isinstance(new_owner, str) and new_owner:
-        note += f" {new_owner} owns it now."
+    elif result.new_owner:
+        note += f" {result.new_owner} owns it now."
     flash(await get_session(request), note)
     raise see_other("/groups")
 
