@@ -47,6 +47,9 @@ def _fill(fd: int, buf: bytearray, offset: int, n: int) -> None:
             got += k
 
 
+_KERNEL_FILES = ("/proc/", "/sys/")
+
+
 def hash_file(path: str, piece_size: int | None = None, progress: Progress | None = None) -> FileHashes:
     """Hash ``path``; raise BadInput if it is not a readable regular file or changes while being read."""
     try:
@@ -60,6 +63,9 @@ def hash_file(path: str, piece_size: int | None = None, progress: Progress | Non
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise BadInput(f"{path} is not a regular file")
+        if os.path.realpath(path).startswith(_KERNEL_FILES):
+            # /proc and /sys files say size 0 and make their bytes up as they are read: never a file to share
+            raise BadInput(f"{path} is a kernel status file, not a file to share")
         if st.st_size > MAX_FILE_SIZE:
             raise BadInput(f"{path} is too large to share")
         size = st.st_size

@@ -78,6 +78,12 @@ def test_a_fifo_is_refused_at_once_not_waited_on(tmp_path: Path) -> None:
     assert len(outcome) == 1 and isinstance(outcome[0], BadInput) and "not a regular file" in str(outcome[0])
 
 
+@pytest.mark.parametrize("path", ["/proc/self/status", "/proc/cpuinfo", "/proc/version"])
+def test_a_kernel_status_file_is_refused(path: str) -> None:  # size 0, bytes made up as read: a 0-byte share
+    with pytest.raises(BadInput, match="is a kernel status file, not a file to share"):
+        hash_file(path)
+
+
 def test_missing_file_is_refused(tmp_path: Path) -> None:
     with pytest.raises(NotFound, match="no such file"):
         hash_file(str(tmp_path / "nope"))
