@@ -185,7 +185,12 @@ class TrackerClient:
         except (ValueError, RecursionError):  # RecursionError: JSON nested past Python's limit
             doc = None
         if status >= 500:
-            raise _Retry(f"HTTP {status}")
+            # The tracker's own words when it has them ("no primary tracker reachable right now": it is up, but
+            # has no majority), else the status
+            err = doc.get("error") if isinstance(doc, dict) else None
+            said = err.get("message") if isinstance(err, dict) else None
+            raise _Retry(f"HTTP {status}: {' '.join(said.split())[:200]}" if isinstance(said, str) and said.strip()
+                         else f"HTTP {status}")
         if not isinstance(doc, dict):
             raise _Retry(f"HTTP {status} with a body that is not a JSON object")
         if status < 300:

@@ -173,3 +173,18 @@ async def test_unavailable_names_each_tracker_and_its_cause_in_plain_words() -> 
         await client.close()
     assert info.value.message == (f"no tracker reachable (127.0.0.1:{ports[0]}: connection refused; "
                                   f"127.0.0.1:{ports[1]}: connection refused); the node keeps trying")
+
+
+async def test_a_tracker_that_answers_503_is_quoted_not_just_its_status(stubs: Any) -> None:
+    no_majority = await stubs(503, {"error": {"code": "unavailable",
+                                              "message": "no primary tracker reachable right now; retry"}})
+    bare = await stubs(502, {})
+    client = TrackerClient([no_majority.address(1), bare.address(2)], timeout_s=2, retry_s=0)
+    try:
+        with pytest.raises(Unavailable) as info:
+            await client.get("/groups")
+    finally:
+        await client.close()
+    assert info.value.message == (f"no tracker reachable (127.0.0.1:{no_majority.server.port}: HTTP 503: no primary "
+                                  f"tracker reachable right now; retry; 127.0.0.1:{bare.server.port}: HTTP 502); "
+                                  "the node keeps trying")
