@@ -160,15 +160,21 @@ def recorded_mtime(node: Node, file_name: str) -> int | None:
     return next((int(s["mtime_ns"]) for s in shares if s["meta"]["file_name"] == file_name), None)
 
 
-def test_a_shared_file_truncated_mid_download_is_no_longer_served_and_the_download_fails(cluster: Cluster) -> None:
-    alice, bob = (cluster.start_node(n, ("--piece-size", str(PIECE), "--download-stall", "4", "--tracker-timeout",
-                                         "3", *extra)) for n, extra in (("alice", ("--upload-limit", "1M")),
-                                                                         ("bob", ())))
+def slow_sharer(cluster: Cluster, stall: float) -> tuple[Node, Node, Path]:
+    """alice shares data.bin at 1 MB/s (16 s for the file) in g1, where bob is a member."""
+    alice, bob = (cluster.start_node(n, ("--piece-size", str(PIECE), "--download-stall", str(stall),
+                                         "--tracker-timeout", "3", *extra))
+                  for n, extra in (("alice", ("--upload-limit", "1M")), ("bob", ())))
     for n in (alice, bob):
         n.login()
     group_with_members(alice, [bob], "g1")
     src = make_file(cluster.tmp / "share" / "data.bin", SIZE, seed=7)
     alice.ok(f"upload_file {shlex.quote(str(src))} g1")
+    return alice, bob, src
+
+
+def test_a_shared_file_truncated_mid_download_is_no_longer_served_and_the_download_fails(cluster: Cluster) -> None:
+    alice, bob, src = slow_sharer(cluster, stall=4)
     bob.ok(f"download_file g1 data.bin {shlex.quote(str(cluster.tmp / 'bob.bin'))}")
     wait_until(lambda: bob.downloads()["data.bin"]["bytes_done"] > 0, 30, "bob's first piece")
     os.truncate(src, SIZE // 4)  # alice's user cuts the file short while bob is fetching it
@@ -195,15 +201,8 @@ def test_a_shared_file_only_touched_is_checked_again_and_still_served(cluster: C
 
 
 def test_a_partial_file_deleted_mid_download_fails_it_at_once_and_a_retry_completes(cluster: Cluster) -> None:
-    alice, bob = (cluster.start_node(n, ("--piece-size", str(PIECE), "--download-stall", "30", "--tracker-timeout",
-                                         "3", *extra)) for n, extra in (("alice", ("--upload-limit", "1M")),
-                                                                         ("bob", ())))
-    for n in (alice, bob):
-        n.login()
-    group_with_members(alice, [bob], "g1")
-    src = make_file(cluster.tmp / "share" / "data.bin", SIZE, seed=7)
+    alice, bob, src = slow_sharer(cluster, stall=30)
     sha = sha256_file(src)
-    alice.ok(f"upload_file {shlex.quote(str(src))} g1")
     dest = cluster.tmp / "dl"
     dest.mkdir()
     bob.ok(f"download_file g1 data.bin {shlex.quote(str(dest))}")
