@@ -81,5 +81,4 @@ def test_a_download_from_a_slow_peer_shows_its_speed_before_the_first_piece_is_w
 
     seen = wait_until(moving, 30, "a speed to show")
     assert seen["bytes_done"] == 0, seen  # the speed came before any piece was whole
-    assert seen["speed_bps"] < 2 * MiB  # about the sender's limit (a first block may come in a burst)
     bob.ok("remove_download lab slow.bin")
