@@ -191,6 +191,10 @@ class NodeService:
     async def login(self, user_id: str, password: str) -> str:
         check_id(user_id, "user id")
         _check_password(password)
+        if self.state.session is not None and self.state.session.user_id == user_id:
+            # Already this user: a script's repeated login is not an error, but its password is still checked.
+            await self.confirm_login(user_id, password)
+            return user_id
         async with self._login_lock:
             if self.state.session is not None:
                 raise Conflict(f"already logged in as {self.state.session.user_id}: logout first")

@@ -51,14 +51,18 @@ async def login_post(request: web.Request) -> web.StreamResponse:
     if errors:
         return await render(request, "login.html", {"next": target, "values": {"user_id": uid}, "errors": errors},
                             status=400 if "form" not in errors else 401, nav="login")
+    await _start_web_session(request, uid, f"Logged in as {uid}.")
+    raise see_other(target)
+
+
+async def _start_web_session(request: web.Request, uid: str, note: str) -> None:
     old = await get_session(request)
     old.invalidate()
     session = await new_session(request)  # a new session: nothing from before login survives
     session["uid"] = uid
     session["ver"] = ui(request).versions.current(uid)
     csrf_token(session)
-    flash(session, f"Logged in as {uid}.")
-    raise see_other(target)
+    flash(session, note)
 
 
 async def _log_node_in(request: web.Request, uid: str, pw: str) -> dict[str, str]:
@@ -114,6 +118,15 @@ async def register_post(request: web.Request) -> web.StreamResponse:
     if errors:
         return await render(request, "register.html", {"values": {"user_id": uid}, "errors": errors},
                             status=status, nav="register")
+    service = ui(request).service
+    if service.status().user_id is None:  # a free node: the new account starts using it at once
+        try:
+            await service.login(uid, pw)
+        except GroupShareError:
+            pass  # e.g. the tracker went away meanwhile: the login page says what is wrong when they try
+        else:
+            await _start_web_session(request, uid, f"Account {uid} created. You are logged in.")
+            raise see_other("/")
     session = await get_session(request)
     flash(session, f"Account {uid} created. Log in to start.")
     raise see_other(f"/login?user={uid}")

@@ -1,4 +1,4 @@
-"""Leaving a group says what it did to the group: who owns it now, or that the last member's leave deleted it."""
+"""Leaving a group says what it did to the group; logging in again as the same user is no error."""
 
 from __future__ import annotations
 
@@ -13,3 +13,15 @@ def test_leaving_says_who_owns_the_group_now_or_that_it_is_deleted(cluster: Clus
     assert alice.ok("leave_group g1") == "left g1 (bob owns it now)\n"
     assert bob.ok("leave_group g1") == "left g1 (you were its last member: the group is deleted)\n"
     assert "g1" not in bob.ok("list_groups")
+
+
+def test_logging_in_again_as_the_same_user_checks_the_password_and_is_no_error(cluster: Cluster) -> None:
+    alice = cluster.start_node("alice")
+    alice.login()
+    assert alice.ok(f"login alice {alice.password}") == "logged in as alice\n"  # a script run twice
+    st, text = alice.cmd("login alice wrong-password-1")
+    assert st == 401 and text.startswith("error: "), (st, text)
+    assert alice.api("/api/status")["user_id"] == "alice"  # still logged in: a wrong password changes nothing
+    alice.ok("create_user bob bob-pw-12345")
+    st, text = alice.cmd("login bob bob-pw-12345")
+    assert st == 409 and "already logged in as alice" in text  # another user still needs a logout first
