@@ -290,4 +290,4 @@ async def stop_share(request: web.Request) -> web.Response:
 async def healthz(request: web.Request) -> web.Response:
     svc = _svc(request)
     return web.json_response({"role": svc.role, "epoch": svc.state.epoch, "tracker_no": svc.config.tracker_no,
-                              "log_index": svc.state.index, "primary": request.app[REPLICATOR].primary_no})
+                              "log_index": svc.state.index, "primary": request.app[REPLICATOR].live_primary()})

@@ -235,6 +235,16 @@ class Replicator:
         refused = sum(1 for a in answers if a is False)
         return election.won_election(self.size, granted, refused)
 
+    def live_primary(self) -> int | None:
+        """The primary as far as this tracker knows now: itself, or one heard within the tracker timeout. None while
+        there is none (/healthz must not keep naming a primary that died)."""
+        if self.svc.role == "primary":
+            return self.me
+        heard = self.primary_heard_at
+        if self.primary_no is None or heard is None or time.monotonic() - heard >= self.cfg.tracker_timeout:
+            return None
+        return self.primary_no
+
     def _log_no_majority(self) -> None:
         """An operator must see why writes are refused: the primary is silent and too few trackers answer to
         elect another. Once a minute while it lasts, not once a tick."""

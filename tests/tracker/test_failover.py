@@ -261,3 +261,5 @@ async def test_a_tracker_left_without_a_majority_says_why_writes_are_refused(clu
     await asyncio.to_thread(wait_until, said, 30, "the survivor to say why it cannot elect a primary")
     text = log.read_text("utf-8", "replace")
     assert text.count("no new primary can be elected") == 1  # once a minute, not once a tick
+    health = await asyncio.to_thread(cluster.health, survivor)
+    assert health is not None and health["role"] == "secondary" and health["primary"] is None  # not the dead one
