@@ -304,7 +304,7 @@ class NodeService:
         files: list[FileListing] = []
         requests: list[str] = []
         if role in (GroupRole.OWNER, GroupRole.MEMBER):  # the browser shows offline files too, greyed
-            answer = await self.authed("GET", path_of("groups", group_id, "files"))
+            answer = await self._files_answer(group_id)
             files = files_of(answer) + offline_files_of(answer)
         if role is GroupRole.OWNER:
             requests = await self.list_requests(group_id)
@@ -341,7 +341,11 @@ class NodeService:
 
     async def list_files(self, group_id: str) -> list[FileListing]:
         check_id(group_id, "group id")
-        return files_of(await self.authed("GET", path_of("groups", group_id, "files")))
+        return files_of(await self._files_answer(group_id))
+
+    async def _files_answer(self, group_id: str) -> dict[str, object]:
+        """The tracker's file list of a group: ``files`` (live) and ``offline`` (tracker_docs reads both)."""
+        return await self.authed("GET", path_of("groups", group_id, "files"))
 
     async def stop_share(self, group_id: str, file_name: str) -> bool:
         """Stop serving the file; whether the tracker was told. With no tracker reachable the node stops serving

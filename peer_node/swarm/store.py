@@ -273,10 +273,10 @@ class PieceStore:
                                                                *self._state.snapshot(self.bitfield()))
             saved.add_done_callback(_log_save_error)
 
-    def save_state(self) -> None:
+    def save_state(self, seal: str = UNSEALED) -> None:
         """Write the verified bitfield now, on the caller's thread (at open and close; see ``state_file``)."""
         if self._state is not None:
-            self._state.save(self.bitfield())
+            self._state.save(self.bitfield(), seal)
 
     # --- finishing ----------------------------------------------------------------------------------------
     async def finish(self, final_path: Path) -> Path:
@@ -309,13 +309,13 @@ class PieceStore:
         if self._save_handle is not None:
             self._save_handle.cancel()
             self._save_handle = None
-        if not self._complete and self._state is not None:
+        if not self._complete:
             # After the last write (the engine's writers are done): sealed, so a resume may trust these bits.
             try:
                 seal = seal_of(os.fstat(self._fd))
             except OSError:
                 seal = UNSEALED
-            self._state.save(self.bitfield(), seal)
+            self.save_state(seal)
         self._closed = True
         self._listeners.clear()
         if self._users == 0:

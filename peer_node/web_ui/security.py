@@ -28,6 +28,8 @@ from aiohttp.typedefs import Handler, Middleware
 from aiohttp_session import Session, get_session
 from cryptography.fernet import Fernet
 
+FLASH_KEY = "flash"  # the session's one-shot notice (state.flash sets it, render shows and drops it)
+
 KEY_FILE = "web-session.key"
 VERSIONS_FILE = "web-sessions.json"
 CSRF_FIELD = "csrf_token"
@@ -153,7 +155,7 @@ def guard_middleware(port_of: Callable[[], int]) -> Middleware:
                 if not csrf_ok(session, form.get(CSRF_FIELD)):
                     if not isinstance(session.get("uid"), str) and request.path not in ("/login", "/register"):
                         # The session ended meanwhile (a logout in another tab): that is the cause to tell.
-                        session["flash"] = ("You were logged out (in another tab or window), so that form was not "
+                        session[FLASH_KEY] = ("You were logged out (in another tab or window), so that form was not "
                                             "sent. Log in again.")
                         back = _page_of(request.headers.get("Referer"), allowed_origins(port))
                         raise web.HTTPSeeOther("/login?next=" + quote(back, safe="/?=&"))

@@ -20,7 +20,7 @@ from aiohttp_session import Session, get_session
 from peer_node.views import NodeStatus
 from peer_node.web_ui.format import join_answers_text
 from peer_node.web_ui.ports import UiConfig, UiService
-from peer_node.web_ui.security import SessionVersions, csrf_token
+from peer_node.web_ui.security import FLASH_KEY, SessionVersions, csrf_token
 
 
 @dataclass
@@ -83,7 +83,7 @@ def safe_next(value: object, default: str = "/") -> str:
 
 
 def flash(session: Session, message: str) -> None:
-    session["flash"] = message
+    session[FLASH_KEY] = message
 
 
 def see_other(location: str) -> web.HTTPSeeOther:
@@ -98,7 +98,7 @@ async def render(
     state = ui(request)
     node: NodeStatus = state.service.status()
     uid = await current_user(request)
-    notice = session.pop("flash", None)
+    notice = session.pop(FLASH_KEY, None)
     # Answers to the user's requests to join, found while this page listed groups: shown once, with the notice.
     answers = join_answers_text(state.service.join_answers()) if uid is not None else ""
     notice = " ".join(text for text in (notice if isinstance(notice, str) else "", answers) if text) or None
