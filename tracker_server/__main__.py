@@ -21,7 +21,9 @@ from aiohttp import web
 
 from tracker_server.app import create_app
 from tracker_server.config import TrackerConfig, load_or_create_secret
+from tracker_server.data_identity import describe_start
 from tracker_server.fastpath import FastPathListener
+from tracker_server.keys import SERVICE
 from tracker_server.passwords import OWASP_LOG2_N
 from tracker_server.signups import DEFAULT_BURST, DEFAULT_INTERVAL
 from wire.dir_lock import DataDirError, DirLock
@@ -130,7 +132,9 @@ async def _serve_locked(config: TrackerConfig) -> None:
     listener: FastPathListener | None = None
     try:
         listener = await FastPathListener.start(runner, app, config.me.host, config.me.port, config.max_body)
-        print(f"tracker {config.tracker_no} listening on {config.me.url} (data in {config.data_dir})", flush=True)
+        found = describe_start(app[SERVICE].state.index)
+        print(f"tracker {config.tracker_no} listening on {config.me.url} (data in {config.data_dir}, {found})",
+              flush=True)
         threading.Thread(target=_watch_stdin, args=(loop, stop), daemon=True, name="stdin").start()
         await stop.wait()
     finally:

@@ -17,6 +17,7 @@ from aiohttp import web
 
 from tracker_server import handlers, internal
 from tracker_server.config import TrackerConfig
+from tracker_server.data_identity import CLUSTER_KEY, TRACKER_NO_KEY, Identity, cluster_fingerprint, identity_warnings
 from tracker_server.keys import REPLICATOR, SERVICE, STORE, WRITER
 from tracker_server.log import LogWriter
 from tracker_server.replication import Replicator
@@ -71,6 +72,19 @@ def create_app(config: TrackerConfig) -> web.Application:
     return app
 
 
+async def _check_identity(store: Store, config: TrackerConfig, log_index: int) -> None:
+    """Warn when the data dir was another tracker's or another cluster's (data_identity.py says why), then
+    record this tracker's identity in it."""
+    current = Identity(config.tracker_no, cluster_fingerprint(config.secret))
+    no, cluster = await store.get_meta(TRACKER_NO_KEY), await store.get_meta(CLUSTER_KEY)
+    recorded = Identity(int(no), cluster) if no is not None and no.isdigit() and cluster is not None else None
+    for warning in identity_warnings(recorded, current, str(config.data_dir), log_index):
+        log.warning("%s", warning)
+    if recorded != current:
+        await store.set_meta(TRACKER_NO_KEY, str(current.tracker_no))
+        await store.set_meta(CLUSTER_KEY, current.cluster)
+
+
 async def _core_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     store = await Store.open(config.db_path)
@@ -78,6 +92,7 @@ async def _core_ctx(app: web.Application) -> AsyncIterator[None]:
     if state.epoch == 0:  # a fresh data dir: the first epoch is 1
         state.epoch = 1
         await store.set_meta("epoch", "1")
+    await _check_identity(store, config, state.index)
     writer = LogWriter(store.append, (state.index, state.last_epoch))
     service = TrackerService(config, state, writer)
 

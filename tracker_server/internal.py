@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable
@@ -29,6 +30,7 @@ from tracker_server.state import Entry
 from tracker_server.throttle import sign_client
 from wire.errors import BadInput, Forbidden, GroupShareError, TooLarge, Unavailable
 
+log = logging.getLogger(__name__)
 MAX_INTERNAL_BODY = 512 << 20
 FORWARDED = "X-GS-Forwarded-By"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -141,6 +143,8 @@ async def append(request: web.Request) -> web.Response:
                 for entry in entries:
                     rep.svc.state.apply(entry)
                 rep.writer.durable = (entries[-1].index, entries[-1].epoch)
+                _log_progress(rep.catch_up_log.applied(body["_sender"], entries[-1].index, _head(body),
+                                                       len(entries)))
             return _position(rep, True)
         if entries and entries[-1].index <= rep.writer.durable[0]:
             held = await rep.store.entry_at(entries[-1].index)
@@ -161,7 +165,19 @@ async def snapshot(request: web.Request) -> web.Response:
         state = await rep.store.load_state()
         rep.svc.replace_state(state)
         rep.writer.durable = (state.index, state.last_epoch)
+        _log_progress(rep.catch_up_log.snapshot(body["_sender"], state.index, len(state.users), len(state.groups)))
         return _position(rep, True)
+
+
+def _head(body: dict[str, Any]) -> int | None:
+    """The end of the primary's log, sent with a catch-up's appends (an int, or absent)."""
+    head = body.get("head")
+    return head if isinstance(head, int) and not isinstance(head, bool) else None
+
+
+def _log_progress(line: str | None) -> None:
+    if line is not None:
+        log.warning("%s", line)
 
 
 @routes.post("/internal/v1/digest")

@@ -32,6 +32,7 @@ from typing import Any
 import aiohttp
 
 from tracker_server import election
+from tracker_server.catch_up_log import CatchUpLog
 from tracker_server.cluster_auth import cluster_key, sign
 from tracker_server.config import TrackerConfig
 from tracker_server.election import PeerView, SelfView
@@ -75,6 +76,7 @@ class Replicator:
         self._task: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
         self._warned: set[int] = set()
+        self.catch_up_log = CatchUpLog()  # a secondary's lines while it copies a log it lacks
 
     # ------------------------------------------------------------------------------------------ lifecycle
 
@@ -308,10 +310,14 @@ class Replicator:
                 self.failed_at[no] = time.monotonic()
                 return "down"
 
-    async def _append_to(self, no: int, entries: list[Entry], prev: tuple[int, int]) -> dict[str, Any]:
-        answer = await self.post(no, "/internal/v1/append", {
-            "epoch": self.svc.state.epoch, "from": self.me, "prev_index": prev[0], "prev_epoch": prev[1],
-            "entries": [e.to_json() for e in entries]})
+    async def _append_to(self, no: int, entries: list[Entry], prev: tuple[int, int],
+                         head: int | None = None) -> dict[str, Any]:
+        """``head``, for a catch-up, tells the secondary where our log ends (for its operator's log)."""
+        body: dict[str, Any] = {"epoch": self.svc.state.epoch, "from": self.me, "prev_index": prev[0],
+                                "prev_epoch": prev[1], "entries": [e.to_json() for e in entries]}
+        if head is not None:
+            body["head"] = head
+        answer = await self.post(no, "/internal/v1/append", body)
         if int(answer["epoch"]) > self.svc.state.epoch:
             await self.adopt_epoch(int(answer["epoch"]))
             raise Deposed()
@@ -329,21 +335,27 @@ class Replicator:
                 log.info("catching up tracker %d failed: %r", no, exc)
 
     async def _catch_up(self, no: int, last_index: int, last_epoch: int) -> None:
-        """Bring tracker ``no`` (whose newest entry is ``(last_index, last_epoch)``) level with our log."""
-        mine = await self.store.entry_at(last_index) if last_index else None
-        if last_index and (mine is None or mine.epoch != last_epoch):
-            await self._send_snapshot(no)
-            return
-        index, epoch = last_index, last_epoch
+        """Bring tracker ``no`` (whose newest entry is ``(last_index, last_epoch)``) level with our log.
+
+        The position we start from may be stale (a ping's, overtaken by a push since): a refused batch answers
+        the secondary's true position, and the copy goes on from there if our log holds it. Only a position our
+        log does not hold (a history we do not share), or a second refusal in a row, calls for a snapshot."""
+        index, epoch, refused = last_index, last_epoch, 0
         while True:
+            mine = await self.store.entry_at(index) if index else None
+            if (index and (mine is None or mine.epoch != epoch)) or refused > 1:
+                await self._send_snapshot(no)
+                return
             batch = await self.store.entries_after(index, CATCH_UP_BATCH)
             if not batch:
                 return
-            answer = await self._append_to(no, batch, (index, epoch))
-            if not answer["ok"]:
-                await self._send_snapshot(no)
-                return
-            index, epoch = batch[-1].index, batch[-1].epoch
+            # The end of our log as this copy sees it: the batch's end if the log ended there when read.
+            head = batch[-1].index if len(batch) < CATCH_UP_BATCH else max(batch[-1].index, self.writer.durable[0])
+            answer = await self._append_to(no, batch, (index, epoch), head)
+            if answer["ok"]:
+                index, epoch, refused = batch[-1].index, batch[-1].epoch, 0
+            else:
+                index, epoch, refused = int(answer["last_index"]), int(answer["last_epoch"]), refused + 1
 
     async def _send_snapshot(self, no: int) -> None:
         snapshot = await self.store.dump()

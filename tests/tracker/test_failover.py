@@ -178,8 +178,11 @@ async def test_a_tracker_started_late_with_an_empty_data_dir_catches_up(tmp_path
             for i in range(30):  # a majority (2 of 3) is up: writes go through
                 await c.call("POST", "/api/v1/users", {"user_id": f"early{i}", "password": "pw"}, deadline=deadline)
         cluster.start(3)
+        assert "(data in" in cluster.procs[3].banner and "empty: the state will be copied" in cluster.procs[3].banner
         digest = await asyncio.to_thread(cluster.wait_converged, [1, 2, 3])
         assert all(op in digest["op_ids"] for op in c.acked)
+        log = cluster.procs[3].log_path.read_text("utf-8", "replace")
+        assert f"level with it at log index {digest['log_index']}" in log  # its operator sees the copy end
         health = await asyncio.to_thread(cluster.health, 3)
         assert health is not None and health["role"] == "secondary"
     finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import sqlite3
 import subprocess
 from collections.abc import Iterator
 from http.client import HTTPConnection
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from bench.ports import free_port
+from tracker_server.data_identity import CLUSTER_KEY
 
 from .procs import ROOT, TrackerProc, http, wait_healthy, write_tracker_list
 
@@ -116,3 +118,38 @@ def test_a_second_tracker_on_a_data_dir_in_use_exits_with_a_clear_error(tmp_path
                                   f"{first.proc.pid}: one process per data directory (stop the other one or give "
                                   f"another --data-dir)")
     assert wait_healthy(ports[0])["tracker_no"] == 1  # the running tracker is not disturbed
+
+
+def _stop(proc: TrackerProc) -> str:
+    """Stop ``proc``; its log so far."""
+    proc.stop()
+    return proc.log_path.read_text("utf-8", "replace")
+
+
+def test_a_data_dir_of_another_tracker_number_or_cluster_is_named_at_start(tmp_path: Path,
+                                                                            started: list[TrackerProc]) -> None:
+    list_file, ports = write_tracker_list(tmp_path, 2)
+    data = tmp_path / "data"
+    first = TrackerProc(list_file, 1, data, "--tracker-timeout", "1")
+    started.append(first)
+    assert "empty: the state will be copied from the primary" in first.banner
+    # Alone of two, tracker 1 writes nothing (no majority): give the data dir a log entry by hand.
+    assert _stop(first).count("data dir") == 0
+    with sqlite3.connect(data / "tracker.sqlite3") as db:
+        db.execute("INSERT INTO log(idx, epoch, op_id, op, result) VALUES (1, 1, 'x', '{\"t\":\"noop\"}', 'null')")
+        recorded_cluster = db.execute("SELECT value FROM meta WHERE key = ?", (CLUSTER_KEY,)).fetchone()[0]
+    second = TrackerProc(list_file, 2, data, "--tracker-timeout", "1")
+    started.append(second)
+    assert "log index 1" in second.banner
+    wait_healthy(ports[1])
+    said = _stop(second)
+    assert f"data dir {data} was tracker 1's and is now tracker 2's" in said
+    assert "another cluster" not in said
+    other_secret = tmp_path / "other.secret"
+    other_secret.write_text("another cluster's secret\n", encoding="utf-8")
+    third = TrackerProc(list_file, 2, data, "--secret-file", str(other_secret))
+    started.append(third)
+    wait_healthy(ports[1])
+    said = _stop(third)
+    assert f"data dir {data} holds the state of another cluster (cluster secret {recorded_cluster}" in said
+    assert said.count("was tracker 1's") == 1  # told once: the data dir now records tracker 2
