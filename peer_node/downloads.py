@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from peer_node.destinations import resolve_destination, temp_path_for
+from peer_node.download_refusals import refuse_if_done, refuse_if_running, refuse_if_target_taken
 from peer_node.download_views import debug_row, download_view
 from peer_node.state import DownloadRecord, NodeState, ShareRecord
 from peer_node.swarm.catalog import ServedFiles
@@ -76,15 +77,14 @@ class DownloadManager:
         check_id(group_id, "group id")
         check_file_name(file_name)
         key = (user_id, group_id, file_name)
-        await self._refuse_if_running(key)
-        await self._refuse_if_done(key)
+        downloads = self.state.downloads
+        await refuse_if_running(key, self._tasks, downloads)
+        await refuse_if_done(key, downloads)
         target = resolve_destination(destination, file_name)
-        for other_key, task in self._tasks.items():
-            rec = self.state.downloads.get(other_key)
-            if rec is not None and not task.done() and rec.destination == str(target):
-                raise Conflict(f"another download is already writing {target}")
+        refuse_if_target_taken(target, self._tasks, downloads)
         meta, _ = await self.fetch_swarm(group_id, file_name)
-        await self._refuse_if_running(key)  # a concurrent request may have won the race while we asked the tracker
+        # A concurrent request may have won the race while we asked the tracker.
+        await refuse_if_running(key, self._tasks, downloads)
         earlier = self.state.downloads.get(key)
         if earlier is not None and earlier.destination != str(target):
             # The verified-pieces state belongs to the earlier partial file: a download elsewhere starts afresh.
@@ -94,27 +94,6 @@ class DownloadManager:
         await self.state.put_download(record)
         self._spawn(record)
         return self.view(record)
-
-    async def _refuse_if_running(self, key: tuple[str, str, str]) -> None:
-        """Conflict while ``key`` downloads. A task whose record already says how it ended (``F``, ``C``) is only
-        saving that: wait for it, so a retry at once after ``[F]`` is not refused as still downloading."""
-        task = self._tasks.get(key)
-        if task is None:
-            return
-        rec = self.state.downloads.get(key)
-        if rec is None or rec.state == DownloadState.RUNNING.value:
-            raise Conflict(f"the file {key[2]} of {key[1]} is already downloading")
-        await asyncio.wait([task])  # not ``await task``: cancelling this request must not cancel that task
-        if self._tasks.get(key) not in (None, task):
-            raise Conflict(f"the file {key[2]} of {key[1]} is already downloading")
-
-    async def _refuse_if_done(self, key: tuple[str, str, str]) -> None:
-        """Conflict while the finished copy is still where it was saved: one record (and one share) per file."""
-        rec = self.state.downloads.get(key)
-        if (rec is not None and rec.state == DownloadState.COMPLETE.value
-                and await asyncio.to_thread(os.path.isfile, rec.destination)):
-            raise Conflict(f"the file {key[2]} of {key[1]} is already downloaded, at {rec.destination}; copy it "
-                           f"from there, or remove_download {key[1]} {key[2]} first to download it again")
 
     def resume_all(self, user_id: str) -> None:
         """Start again every unfinished download of this user (after a start-up or a login)."""

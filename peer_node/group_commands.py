@@ -1,0 +1,113 @@
+"""The group commands of a peer node: create, join, leave, list, the owner's answers, and a group's files.
+
+A mixin of ``NodeService`` (it is the service's public face for groups, split out to keep each module about one
+thing). The tracker holds the group rules and is the authority on membership; these methods check their input,
+ask it through ``authed``, and keep the node's own side in step: the join requests it waits on (``JoinWatch``)
+and, on leaving, the downloads and shares of that group.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from peer_node.downloads import DownloadManager
+from peer_node.heartbeat import Heartbeat
+from peer_node.join_answers import JoinAnswer, JoinWatch
+from peer_node.shares import ShareKeeper
+from peer_node.state import NodeState, SessionRecord
+from peer_node.tracker_client import path_of
+from peer_node.tracker_docs import files_of, groups_of, members_of, offline_files_of, role_of
+from peer_node.views import FileListing, GroupDetail, GroupRole, GroupSummary, LeaveOutcome
+from wire.errors import NotFound
+from wire.names import check_id
+
+Authed = Callable[..., Awaitable[dict[str, object]]]
+
+
+class GroupCommands:
+    # Provided by NodeService.
+    state: NodeState
+    join_watch: JoinWatch
+    downloads_mgr: DownloadManager
+    shares_keeper: ShareKeeper
+    heartbeat: Heartbeat
+    authed: Authed
+    _user: Callable[[], SessionRecord]
+
+    async def create_group(self, group_id: str) -> None:
+        check_id(group_id, "group id")
+        await self.authed("POST", "/groups", {"group_id": group_id}, write=True)
+
+    async def join_group(self, group_id: str) -> None:
+        check_id(group_id, "group id")
+        answer = await self.authed("POST", path_of("groups", group_id, "join"), {}, write=True)
+        if answer.get("status") == "pending":
+            await self.join_watch.asked(self._user().user_id, group_id)
+
+    def join_answers(self) -> list[JoinAnswer]:
+        """How owners answered this user's requests since the last call (each answer once)."""
+        session = self.state.session
+        return self.join_watch.take(session.user_id) if session is not None else []
+
+    async def leave_group(self, group_id: str) -> LeaveOutcome:
+        check_id(group_id, "group id")
+        user = self._user().user_id
+        answer = await self.authed("POST", path_of("groups", group_id, "leave"), {}, write=True)
+        # Downloads first: one finishing meanwhile becomes a share, which forget_group then ends with the rest.
+        await self.downloads_mgr.fail_group(user, group_id, "left the group")
+        await self.shares_keeper.forget_group(user, group_id)
+        self.heartbeat.wake()
+        new_owner = answer.get("new_owner")
+        return LeaveOutcome(new_owner if isinstance(new_owner, str) and new_owner else None,
+                            answer.get("deleted") is True)
+
+    async def list_groups(self) -> list[GroupSummary]:
+        out = groups_of(await self.authed("GET", "/groups"))
+        await self.join_watch.seen(self._user().user_id, {g.group_id: g.my_role for g in out}, complete=True)
+        return out
+
+    async def group_detail(self, group_id: str) -> GroupDetail:
+        check_id(group_id, "group id")
+        user = self._user().user_id
+        try:
+            doc = await self.authed("GET", path_of("groups", group_id))
+        except NotFound:
+            await self.join_watch.gone(user, group_id)
+            raise
+        owner = str(doc.get("owner", ""))
+        role = role_of(doc.get("my_status"))
+        await self.join_watch.seen(user, {group_id: role}, complete=False)
+        members = members_of(doc, owner)
+        files: list[FileListing] = []
+        requests: list[str] = []
+        if role in (GroupRole.OWNER, GroupRole.MEMBER):  # the browser shows offline files too, greyed
+            answer = await self._files_answer(group_id)
+            files = files_of(answer) + offline_files_of(answer)
+        if role is GroupRole.OWNER:
+            requests = await self.list_requests(group_id)
+        return GroupDetail(group_id, owner, role, tuple(members), tuple(files), tuple(requests))
+
+    async def list_requests(self, group_id: str) -> list[str]:
+        check_id(group_id, "group id")
+        doc = await self.authed("GET", path_of("groups", group_id, "requests"))
+        raw = doc.get("requests", [])
+        return [str(u) for u in raw] if isinstance(raw, list) else []
+
+    async def accept_request(self, group_id: str, user_id: str) -> None:
+        check_id(group_id, "group id")
+        check_id(user_id, "user id")
+        await self.authed("POST", path_of("groups", group_id, "requests", user_id, "accept"), {}, write=True)
+
+    async def reject_request(self, group_id: str, user_id: str) -> None:
+        check_id(group_id, "group id")
+        check_id(user_id, "user id")
+        await self.authed("POST", path_of("groups", group_id, "requests", user_id, "reject"), {}, write=True)
+
+    async def list_files(self, group_id: str) -> list[FileListing]:
+        check_id(group_id, "group id")
+        return files_of(await self._files_answer(group_id))
+
+    async def _files_answer(self, group_id: str) -> dict[str, object]:
+        """The tracker's file list of a group: ``files`` (live) and ``offline`` (tracker_docs reads both)."""
+        return await self.authed("GET", path_of("groups", group_id, "files"))
+
