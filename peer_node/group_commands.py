@@ -8,6 +8,9 @@ and, on leaving, the downloads and shares of that group.
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
 from collections.abc import Awaitable, Callable
 
 from peer_node.downloads import DownloadManager
@@ -18,9 +21,10 @@ from peer_node.state import NodeState, SessionRecord
 from peer_node.tracker_client import path_of
 from peer_node.tracker_docs import files_of, groups_of, members_of, offline_files_of, role_of
 from peer_node.views import FileListing, GroupDetail, GroupRole, GroupSummary, LeaveOutcome
-from wire.errors import NotFound
+from wire.errors import GroupShareError, NotFound
 from wire.names import check_id
 
+log = logging.getLogger(__name__)
 Authed = Callable[..., Awaitable[dict[str, object]]]
 
 
@@ -33,6 +37,7 @@ class GroupCommands:
     heartbeat: Heartbeat
     authed: Authed
     _user: Callable[[], SessionRecord]
+    _join_poll: asyncio.Task[None] | None = None  # the background ask of poll_join_answers
 
     async def create_group(self, group_id: str) -> None:
         check_id(group_id, "group id")
@@ -42,12 +47,40 @@ class GroupCommands:
         check_id(group_id, "group id")
         answer = await self.authed("POST", path_of("groups", group_id, "join"), {}, write=True)
         if answer.get("status") == "pending":
-            await self.join_watch.asked(self._user().user_id, group_id)
+            # Timed at the answer: a listing asked for before the tracker recorded the request cannot know of it.
+            await self.join_watch.asked(self._user().user_id, group_id, time.monotonic())
+
+    def awaiting_answers(self) -> bool:
+        """Whether the logged-in user waits for an owner's answer to a request to join."""
+        session = self.state.session
+        return session is not None and self.join_watch.waiting(session.user_id)
+
+    def poll_join_answers(self) -> None:
+        """Ask the tracker, in the background, whether owners answered (at most every few seconds, one call at a
+        time): listing the groups settles the requests, and ``join_answers`` then hands the answers out."""
+        session = self.state.session
+        if session is None or (self._join_poll is not None and not self._join_poll.done()):
+            return
+        if self.join_watch.poll_due(session.user_id, time.monotonic()):
+            self._join_poll = asyncio.create_task(self._poll_groups())
+
+    async def _poll_groups(self) -> None:
+        try:
+            await self.list_groups()
+        except GroupShareError as exc:  # no tracker now, logged out meanwhile: the next poll asks again
+            log.debug("asking about join requests failed: %s", exc)
 
     def join_answers(self) -> list[JoinAnswer]:
-        """How owners answered this user's requests since the last call (each answer once)."""
+        """How owners answered this user's requests, each answer once (for a page load's notice)."""
         session = self.state.session
         return self.join_watch.take(session.user_id) if session is not None else []
+
+    def join_answers_since(self, seq: int | None) -> tuple[list[JoinAnswer], int]:
+        """For an open page: the answers settled after ``seq`` (None: from now on), and the next ``seq``."""
+        session = self.state.session
+        if seq is None or session is None:
+            return [], self.join_watch.last_seq
+        return self.join_watch.since(session.user_id, seq)
 
     async def leave_group(self, group_id: str) -> LeaveOutcome:
         check_id(group_id, "group id")
@@ -62,21 +95,24 @@ class GroupCommands:
                             answer.get("deleted") is True)
 
     async def list_groups(self) -> list[GroupSummary]:
+        asked_at = time.monotonic()
         out = groups_of(await self.authed("GET", "/groups"))
-        await self.join_watch.seen(self._user().user_id, {g.group_id: g.my_role for g in out}, complete=True)
+        await self.join_watch.seen(self._user().user_id, {g.group_id: g.my_role for g in out}, complete=True,
+                                   listed_at=asked_at)
         return out
 
     async def group_detail(self, group_id: str) -> GroupDetail:
         check_id(group_id, "group id")
         user = self._user().user_id
+        asked_at = time.monotonic()
         try:
             doc = await self.authed("GET", path_of("groups", group_id))
         except NotFound:
-            await self.join_watch.gone(user, group_id)
+            await self.join_watch.gone(user, group_id, listed_at=asked_at)
             raise
         owner = str(doc.get("owner", ""))
         role = role_of(doc.get("my_status"))
-        await self.join_watch.seen(user, {group_id: role}, complete=False)
+        await self.join_watch.seen(user, {group_id: role}, complete=False, listed_at=asked_at)
         members = members_of(doc, owner)
         files: list[FileListing] = []
         requests: list[str] = []

@@ -3,18 +3,26 @@
 The tracker keeps no record of a refused request: the requester's role just goes back from ``pending`` to
 ``none``, so without this a refusal looked like nothing at all, and an acceptance only showed if the user went
 looking. The node remembers which groups its user asked to join (``requests.json``, kept across restarts) and,
-whenever it next sees those groups listed, turns each settled request into an answer the browser shows once:
-accepted, declined, or the group is gone. ``settle`` is the pure rule; ``JoinWatch`` keeps the list.
+whenever it next sees those groups listed, turns each settled request into an answer: accepted, declined, or the
+group is gone. The next page load shows the answers no page has shown yet; every open page's event stream shows
+each answer as it is settled. ``settle`` is the pure rule; ``JoinWatch`` keeps the list.
+
+While a request waits and a page is open, the node also asks by itself (``poll_due``: every ``POLL_S`` at most,
+however many tabs are open), so the answer reaches the open page within seconds (``web_ui/events.py``).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from peer_node.views import GroupRole
+
+POLL_S = 5.0  # how often an open page may make the node ask the tracker about pending requests
+KEEP_ANSWERS = 100  # answers remembered for open pages and the next page load
 
 if TYPE_CHECKING:
     from peer_node.state import NodeState
@@ -48,32 +56,79 @@ def settle(asked: Iterable[str], roles: Mapping[str, GroupRole], complete: bool)
     return out
 
 
+@dataclass(slots=True)
+class _Logged:
+    seq: int
+    user_id: str
+    answer: JoinAnswer
+    shown: bool = False
+
+
 class JoinWatch:
     """The node's side: remember requests, settle them when groups are seen, hand each answer out once."""
 
     def __init__(self, state: NodeState) -> None:
         self.state = state
-        self._answers: dict[str, list[JoinAnswer]] = {}  # user id -> answers not yet shown
+        self._log: list[_Logged] = []  # the latest answers, oldest first
+        self._seq = 0
+        self._polled_at = -POLL_S  # monotonic time of the last poll
+        # When each request was made (monotonic; this run only). A listing the tracker was asked for before the
+        # request says nothing about it: its "none" is from before the request, not a refusal.
+        self._asked_at: dict[tuple[str, str], float] = {}
 
-    async def asked(self, user_id: str, group_id: str) -> None:
+    def waiting(self, user_id: str) -> bool:
+        """Whether ``user_id`` has asked to join a group and not heard back."""
+        return bool(self.state.asked.get(user_id))
+
+    def poll_due(self, user_id: str, now: float) -> bool:
+        """Whether to ask the tracker now (and, if so, count this as the poll)."""
+        if not self.waiting(user_id) or now - self._polled_at < POLL_S:
+            return False
+        self._polled_at = now
+        return True
+
+    async def asked(self, user_id: str, group_id: str, now: float) -> None:
+        """``user_id`` asked to join ``group_id``; ``now`` is when the request was sent (monotonic)."""
+        self._asked_at[(user_id, group_id)] = now
         await self.state.set_asked(user_id, self.state.asked.get(user_id, set()) | {group_id})
 
-    async def seen(self, user_id: str, roles: Mapping[str, GroupRole], *, complete: bool) -> None:
-        """Groups were listed (all of them when ``complete``, else the ones in ``roles``)."""
-        await self._settle(user_id, self.state.asked.get(user_id, set()), roles, complete)
+    async def seen(self, user_id: str, roles: Mapping[str, GroupRole], *, complete: bool, listed_at: float) -> None:
+        """Groups were listed (all of them when ``complete``, else the ones in ``roles``) by a call to the
+        tracker made at ``listed_at``."""
+        await self._settle(user_id, self.state.asked.get(user_id, set()), roles, complete, listed_at)
 
-    async def gone(self, user_id: str, group_id: str) -> None:
-        """The tracker says ``group_id`` does not exist."""
+    async def gone(self, user_id: str, group_id: str, *, listed_at: float) -> None:
+        """The tracker says ``group_id`` does not exist (asked at ``listed_at``)."""
         if group_id in self.state.asked.get(user_id, set()):
-            await self._settle(user_id, {group_id}, {}, True)
+            await self._settle(user_id, {group_id}, {}, True, listed_at)
 
     async def _settle(self, user_id: str, candidates: set[str], roles: Mapping[str, GroupRole],
-                      complete: bool) -> None:
+                      complete: bool, listed_at: float) -> None:
         asked = self.state.asked.get(user_id, set())
-        answers = settle(candidates, roles, complete)
+        older = {g for g in candidates if self._asked_at.get((user_id, g), -math.inf) < listed_at}
+        answers = settle(older, roles, complete)
+        for answer in answers:
+            self._seq += 1
+            self._log.append(_Logged(self._seq, user_id, answer))
+        del self._log[:-KEEP_ANSWERS]
         if answers:
-            self._answers.setdefault(user_id, []).extend(answers)
             await self.state.set_asked(user_id, asked - {a.group_id for a in answers})
 
     def take(self, user_id: str) -> list[JoinAnswer]:
-        return self._answers.pop(user_id, [])
+        """The user's answers no page has shown yet (a page load shows them in its notice)."""
+        return self._hand_out([e for e in self._log if e.user_id == user_id and not e.shown])
+
+    @property
+    def last_seq(self) -> int:
+        return self._seq
+
+    def since(self, user_id: str, seq: int) -> tuple[list[JoinAnswer], int]:
+        """The user's answers settled after ``seq``, shown or not (every open page hears each answer: a page
+        being left may still hold a stream for a while), and the seq to ask from next."""
+        return self._hand_out([e for e in self._log if e.user_id == user_id and e.seq > seq]), self._seq
+
+    @staticmethod
+    def _hand_out(entries: list[_Logged]) -> list[JoinAnswer]:
+        for entry in entries:
+            entry.shown = True
+        return [e.answer for e in entries]

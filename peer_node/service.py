@@ -106,6 +106,8 @@ class NodeService(GroupCommands):
             self._activate(self.state.session)
 
     async def close(self) -> None:
+        if self._join_poll is not None:
+            self._join_poll.cancel()
         await self._deactivate()
         await self.server.close()
         await self.tracker.close()

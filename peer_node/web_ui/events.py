@@ -6,6 +6,10 @@ some words changed, so a change reaches the page
 within a second while an idle page costs no request at all (a comment every 15 s keeps proxies from
 closing the stream). The browser reconnects by itself (``retry``). Shutdown sets ``stopping`` so open
 streams end at once instead of holding the node's exit.
+
+While the user waits for an owner's answer to a request to join, the stream also has the node ask the tracker
+now and then (``poll_join_answers``) and sends each answer settled while the page is open as a ``joins`` event,
+which the page shows as a notice: the requester hears back without reloading.
 """
 
 from __future__ import annotations
@@ -18,8 +22,9 @@ import time
 from aiohttp import web
 
 from peer_node.views import DownloadView
-from peer_node.web_ui.format import download_json, ordered, rate_field, upload_limit_words
+from peer_node.web_ui.format import download_json, join_answers_text, ordered, rate_field, upload_limit_words
 from peer_node.web_ui.pages import save_url
+from peer_node.web_ui.ports import UiService
 from peer_node.web_ui.state import current_user, ui
 
 
@@ -27,6 +32,17 @@ def snapshot(downloads: list[DownloadView], upload_limit: int | None) -> str:
     return json.dumps({"downloads": [download_json(d, save_url(d)) for d in ordered(downloads)],
                        "uploads": upload_limit_words(upload_limit), "upload_rate": rate_field(upload_limit)},
                       separators=(",", ":"))
+
+
+async def _send_join_answers(service: UiService, response: web.StreamResponse, seq: int | None) -> int:
+    if service.awaiting_answers():
+        service.poll_join_answers()
+    answers, seq_now = service.join_answers_since(seq)
+    if answers:
+        body = json.dumps({"text": join_answers_text(answers),
+                           "answers": [{"group": a.group_id, "answer": a.answer.value} for a in answers]})
+        await response.write(f"event: joins\ndata: {body}\n\n".encode())
+    return seq_now
 
 
 async def stream(request: web.Request) -> web.StreamResponse:
@@ -42,12 +58,14 @@ async def stream(request: web.Request) -> web.StreamResponse:
     await response.write(b"retry: 2000\n\n")
     last = ""
     last_write = time.monotonic()
+    joins_seq: int | None = None  # the answers this page has heard of
     stop = asyncio.ensure_future(state.stopping.wait())
     try:
         while not state.stopping.is_set():
             if await current_user(request) is None:
                 await response.write(b"event: logout\ndata: {}\n\n")
                 break
+            joins_seq = await _send_join_answers(state.service, response, joins_seq)
             body = snapshot(state.service.downloads(), state.service.status().upload_limit)
             now = time.monotonic()
             if body != last:

@@ -60,6 +60,31 @@ async def test_a_requester_is_told_when_the_owner_accepts(page: Page, world: Wor
     alice.ok("leave_group welcome")
 
 
+async def test_an_open_page_hears_the_owners_answer_without_a_reload(page: Page, world: World) -> None:
+    alice, carol = world.alice, world.carol
+    alice.ok("create_group waiting")
+    await ensure_logged_in(page, carol)
+    await page.goto(url(carol, "/groups/waiting"))
+    await page.get_by_role("button", name="Ask to join waiting").click()
+    await expect(page.get_by_text("Request pending")).to_be_visible()
+    await page.evaluate("window.notReloaded = true")  # gone if the page were loaded again
+    alice.ok("accept_request waiting carol")
+    toast = page.locator("#toast")
+    await expect(toast).to_contain_text("You are in waiting: your request to join was accepted.")
+    assert await page.evaluate("window.notReloaded === true")
+    await toast.get_by_role("link", name="Show the group").click()
+    await expect(page.get_by_role("heading", name="Share a file")).to_be_visible()  # a member's page now
+    alice.ok("create_group waiting2")
+    carol.ok("join_group waiting2")
+    await page.goto(url(carol, "/groups"))
+    alice.ok("reject_request waiting2 carol")
+    await expect(toast).to_contain_text("Your request to join waiting2 was declined.")
+    await expect(toast.get_by_role("link", name="Refresh this page")).to_be_visible()
+    alice.ok("leave_group waiting2")
+    carol.ok("leave_group waiting")  # as the other tests expect carol: in no group
+    alice.ok("leave_group waiting")
+
+
 async def test_download_folder_must_exist(page: Page, world: World) -> None:
     alice = world.alice
     await ensure_logged_in(page, alice)

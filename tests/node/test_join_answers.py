@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from peer_node.join_answers import Answer, JoinAnswer, JoinWatch, settle
+from peer_node.join_answers import POLL_S, Answer, JoinAnswer, JoinWatch, settle
 from peer_node.state import NodeState
 from peer_node.tracker_docs import files_of, groups_of, members_of
 from peer_node.views import GroupRole
@@ -25,23 +25,67 @@ async def test_requests_survive_a_restart_and_each_answer_is_handed_out_once(tmp
     state = NodeState(tmp_path)
     state.load()
     watch = JoinWatch(state)
-    await watch.asked("carol", "g1")
-    await watch.asked("carol", "g2")
-    await watch.asked("dave", "g1")
+    await watch.asked("carol", "g1", 1.0)
+    await watch.asked("carol", "g2", 1.0)
+    await watch.asked("dave", "g1", 1.0)
     again = NodeState(tmp_path)
     again.load()  # the node restarted before any answer came
     assert again.asked == {"carol": {"g1", "g2"}, "dave": {"g1"}}
     watch = JoinWatch(again)
-    await watch.seen("carol", {"g1": GroupRole.NONE, "g2": GroupRole.PENDING}, complete=True)
-    await watch.gone("dave", "g9")  # never asked: nothing to say
+    await watch.seen("carol", {"g1": GroupRole.NONE, "g2": GroupRole.PENDING}, complete=True, listed_at=2.0)
+    await watch.gone("dave", "g9", listed_at=2.0)  # never asked: nothing to say
     assert watch.take("dave") == []
     assert watch.take("carol") == [JoinAnswer("g1", Answer.DECLINED)]
     assert watch.take("carol") == []  # once
-    await watch.gone("carol", "g2")
+    await watch.gone("carol", "g2", listed_at=2.0)
     assert watch.take("carol") == [JoinAnswer("g2", Answer.GONE)]
     third = NodeState(tmp_path)
     third.load()
     assert third.asked == {"dave": {"g1"}}  # carol's requests are all settled
+
+
+async def test_a_listing_asked_for_before_the_request_was_recorded_settles_nothing(tmp_path: Path) -> None:
+    # The page's poll asked the tracker at 10.0; the request's answer came back at 10.5; the poll's listing,
+    # answered after, still shows "none" for the group: that is not a refusal.
+    state = NodeState(tmp_path)
+    state.load()
+    watch = JoinWatch(state)
+    await watch.asked("carol", "g", 10.5)
+    await watch.seen("carol", {"g": GroupRole.NONE}, complete=True, listed_at=10.0)
+    await watch.gone("carol", "g", listed_at=10.0)
+    assert watch.take("carol") == [] and state.asked == {"carol": {"g"}}
+    await watch.seen("carol", {"g": GroupRole.MEMBER}, complete=True, listed_at=11.0)
+    assert watch.take("carol") == [JoinAnswer("g", Answer.ACCEPTED)]
+
+
+async def test_every_open_page_hears_each_answer_and_a_page_load_only_the_unheard(tmp_path: Path) -> None:
+    state = NodeState(tmp_path)
+    state.load()
+    watch = JoinWatch(state)
+    await watch.asked("carol", "g", 1.0)
+    await watch.asked("carol", "h", 1.0)
+    leaving, staying = watch.last_seq, watch.last_seq  # two pages' streams (one of a page being left)
+    await watch.seen("carol", {"g": GroupRole.MEMBER}, complete=False, listed_at=2.0)
+    got, leaving = watch.since("carol", leaving)
+    assert got == [JoinAnswer("g", Answer.ACCEPTED)]
+    got, staying = watch.since("carol", staying)
+    assert got == [JoinAnswer("g", Answer.ACCEPTED)]  # not taken away by the other stream
+    assert watch.since("carol", staying) == ([], staying)
+    assert watch.take("carol") == []  # a page showed it: the next page load does not repeat it
+    await watch.seen("carol", {"h": GroupRole.NONE}, complete=False, listed_at=3.0)
+    assert watch.since("dave", staying)[0] == []  # another user's page hears nothing of carol's
+    assert watch.take("carol") == [JoinAnswer("h", Answer.DECLINED)]  # no page was open: the next load says it
+
+
+def test_polls_are_spaced_and_only_while_a_request_waits(tmp_path: Path) -> None:
+    state = NodeState(tmp_path)
+    state.load()
+    watch = JoinWatch(state)
+    assert not watch.poll_due("carol", 100.0)  # nothing asked: nothing to poll
+    state.asked["carol"] = {"g"}
+    assert watch.poll_due("carol", 100.0)
+    assert not watch.poll_due("carol", 100.0 + POLL_S - 0.1)  # another tab, a moment later
+    assert watch.poll_due("carol", 100.0 + POLL_S)
 
 
 def test_the_notice_says_each_answer() -> None:

@@ -1,7 +1,8 @@
 // GroupShare page behaviour, no framework. Everything here is an enhancement: pages work without it.
 // 1. Theme toggle (persisted in localStorage). 2. Dismissable notice (Esc closes).
 // 3. Live downloads: one EventSource; rows are patched field by field, only where the words changed (and the
-//    upload limit's line, where the page has it).
+//    upload limit's line, where the page has it). The same stream brings an owner's answer to a request to join
+//    (a "joins" event) to any page of a user who waits for one: it is shown as a notice.
 // 4. Browser notification when a download completes (permission asked on a click, never on load).
 // 5. Cancelling a running download asks first. 6. Esc closes a settings disclosure.
 "use strict";
@@ -43,6 +44,45 @@
     toast.querySelector(".toast-close").addEventListener("click", close);
     document.addEventListener("keydown", function (e) { if (e.key === "Escape") close(); });
     setTimeout(close, 8000);
+  }
+
+  // A notice that arrives while the page is open (an owner's answer): it stays until dismissed, and offers the
+  // group's page when the answer changes what that page shows.
+  function showLiveNotice(text, link) {
+    var old = document.getElementById("toast");
+    if (old) old.remove();
+    var toast = document.createElement("div");
+    toast.className = "toast";
+    toast.id = "toast";
+    toast.setAttribute("role", "status");
+    var span = document.createElement("span");
+    span.textContent = text + " ";
+    if (link) {
+      var a = document.createElement("a");
+      a.href = link.href;
+      a.textContent = link.label;
+      span.appendChild(a);
+    }
+    var btn = document.createElement("button");
+    btn.type = "button";
+    btn.className = "toast-close ghost";
+    btn.setAttribute("aria-label", "Dismiss notice");
+    btn.textContent = "\u00d7";
+    btn.addEventListener("click", function () { toast.hidden = true; });
+    toast.appendChild(span);
+    toast.appendChild(btn);
+    document.body.appendChild(toast);
+  }
+
+  function onJoins(payload) {
+    var here = decodeURIComponent(window.location.pathname);
+    var link = null;
+    payload.answers.forEach(function (a) {
+      var page = "/groups/" + a.group;
+      if (a.answer === "accepted") link = { href: page, label: here === page ? "Show the group" : "Open " + a.group };
+      else if (here === page || here === "/groups") link = { href: here, label: "Refresh this page" };
+    });
+    showLiveNotice(payload.text, link);
   }
 
   // ---- live downloads ----
@@ -178,7 +218,8 @@
 
   function setupLive() {
     var lists = document.querySelectorAll("[data-live-downloads]");
-    if (!lists.length || !window.EventSource) return;
+    var joins = document.body.hasAttribute("data-live-joins");
+    if ((!lists.length && !joins) || !window.EventSource) return;
     var status = document.getElementById("live-status");
     var tpl = document.getElementById("dl-template");
     var lastState = {};
@@ -225,6 +266,7 @@
       first = false;
       if (status) setText(status, "Updates live.");
     });
+    es.addEventListener("joins", function (ev) { onJoins(JSON.parse(ev.data)); });
     es.addEventListener("logout", function () { es.close(); window.location.assign("/login"); });
     es.onerror = function () { if (status) setText(status, "Reconnecting to the node…"); };
   }
