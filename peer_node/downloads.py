@@ -29,6 +29,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from peer_node.auto_resume import FIRST_S, RESUMES_NOTE, AutoResume
 from peer_node.destinations import resolve_destination, temp_path_for
 from peer_node.download_refusals import refuse_if_done, refuse_if_running, refuse_if_target_taken
 from peer_node.download_views import debug_row, download_view
@@ -55,7 +56,8 @@ class DownloadManager:
     def __init__(self, state: NodeState, tracker: TrackerClient, catalog: ServedFiles, *,
                  no_peer_timeout: float, on_complete: Callable[[ShareRecord], Awaitable[None]],
                  register: Callable[[ShareRecord], Awaitable[None]] | None = None,
-                 on_change: Callable[[], None], tls: NodeIdentity | None = None) -> None:
+                 on_change: Callable[[], None], tls: NodeIdentity | None = None,
+                 resume_check_s: float = FIRST_S) -> None:
         self.state = state
         self.tls = tls  # the node's identity: every engine speaks TLS with it (None: plain TCP, --no-tls)
         self.tracker = tracker
@@ -71,6 +73,7 @@ class DownloadManager:
         self._discarding: set[tuple[str, str, str]] = set()  # being cancelled by ``remove``: delete its data
         self._copying: dict[tuple[str, str, str], str] = {}  # filled from a local complete copy: its path
         self._last_report = 0.0
+        self.auto_resume = AutoResume(self, resume_check_s)
 
     # --- commands
     async def start(self, user_id: str, group_id: str, file_name: str, destination: str) -> DownloadView:
@@ -96,10 +99,21 @@ class DownloadManager:
         return self.view(record)
 
     def resume_all(self, user_id: str) -> None:
-        """Start again every unfinished download of this user (after a start-up or a login)."""
+        """Start again every unfinished download of this user (after a start-up or a login), and watch the ones
+        that failed for want of a seeder (``auto_resume``)."""
         for rec in list(self.state.downloads.values()):
             if rec.user_id == user_id and rec.state == DownloadState.RUNNING.value and rec.key not in self._tasks:
                 self._spawn(rec)
+        self.auto_resume.start(user_id)
+
+    def running_keys(self) -> set[tuple[str, str, str]]:
+        return {key for key, task in self._tasks.items() if not task.done()}
+
+    async def stop_watching(self, rec: DownloadRecord, why: str) -> None:
+        """A watched failed download that can no longer resume by itself: say why, and stop asking."""
+        current = self.state.downloads.get(rec.key)
+        if current is not None and current.state == DownloadState.FAILED.value:
+            await self.state.put_download(current.with_(resume_when_seeded=False, reason=" ".join(why.split())))
 
     def _cancel_unless_finishing(self, key: tuple[str, str, str], task: asyncio.Task[None]) -> bool:
         """Cancel ``task`` unless its download is already finishing (verifying the whole file, moving it into
@@ -114,6 +128,7 @@ class DownloadManager:
     async def stop_all(self) -> None:
         """Cancel every task (logout, shutdown); their records stay ``D`` so they resume later. A download already
         finishing is let finish (``_cancel_unless_finishing``)."""
+        await self.auto_resume.stop()
         me = asyncio.current_task()  # a download task may itself be the one logging out (a 401 at the end)
         tasks = [(key, t) for key, t in self._tasks.items() if t is not me]
         for key, task in tasks:
@@ -243,7 +258,9 @@ class DownloadManager:
             if keep and store_obj is not None:
                 rec = rec.with_(bytes_kept=store_obj.bytes_verified)
             self._forget(key, discard=not keep)
-            await self._set_failed(rec, exc.message)
+            if keep:  # auto_resume watches for a seeder
+                rec = rec.with_(resume_when_seeded=True)
+            await self._set_failed(rec, f"{exc.message}; {RESUMES_NOTE}" if keep else exc.message)
         except OSError as exc:
             log.warning("download %s/%s failed: %s", rec.group_id, rec.file_name, exc)
             self._forget(key, discard=True)

@@ -82,7 +82,8 @@ class NodeService(GroupCommands):
                                              no_peer_timeout=config.download_stall_s,
                                              on_complete=self.shares_keeper.adopt_download,
                                              register=self.shares_keeper.register,
-                                             on_change=self.heartbeat.wake, tls=self.identity)
+                                             on_change=self.heartbeat.wake, tls=self.identity,
+                                             resume_check_s=config.resume_check_s)
         self.join_watch = JoinWatch(self.state)
         self._login_lock = asyncio.Lock()
 

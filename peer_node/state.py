@@ -75,6 +75,7 @@ class DownloadRecord:
     finished_at: float | None = None
     bytes_by_peer: dict[str, int] = field(default_factory=dict)
     bytes_kept: int = 0  # a failed download's verified bytes, kept on disk for a retry to resume from
+    resume_when_seeded: bool = False  # failed for want of a seeder: auto_resume starts it again when one is back
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -91,7 +92,7 @@ class DownloadRecord:
         return cls(str(d["user_id"]), str(d["group_id"]), str(d["file_name"]), str(d["destination"]),
                    str(d["state"]), meta, str(d.get("reason", "")), float(d.get("started_at", 0.0)),
                    d.get("finished_at"), {str(k): int(v) for k, v in dict(d.get("bytes_by_peer", {})).items()},
-                   int(d.get("bytes_kept", 0)))
+                   int(d.get("bytes_kept", 0)), d.get("resume_when_seeded") is True)
 
     def with_(self, **changes: Any) -> DownloadRecord:
         return replace(self, **changes)

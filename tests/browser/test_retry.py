@@ -20,12 +20,12 @@ async def test_a_failed_download_has_a_retry_button_that_completes_it(page: Page
     dest.mkdir()
     with Cluster(tmp_path / "c") as c:
         c.start_tracker(1)
-        alice, bob = c.start_node("alice"), c.start_node("bob", ("--download-stall", "2"))
+        alice, bob = c.start_node("alice"), c.start_node("bob", ("--download-stall", "2", "--resume-check", "3600"))
         alice.login()
         bob.login()
         group_with_members(alice, [bob], "lab")
         alice.ok(f"upload_file {shlex.quote(str(src))} lab")
-        alice.ok("logout")  # no seeder: bob's download fails
+        alice.ok("logout")  # no seeder: bob's download fails (and would resume by itself within the hour)
         bob.ok(f"download_file lab data.bin {shlex.quote(str(dest))}")
         bob.wait_download("data.bin", timeout=60, states=("F",))
 
