@@ -72,6 +72,11 @@ def _text(body: dict[str, Any], key: str, max_len: int, allow_empty: bool = Fals
     value = body.get(key)
     if not isinstance(value, str) or len(value) > max_len or (not value and not allow_empty):
         raise BadInput(f"invalid {key}: want a string of {0 if allow_empty else 1}-{max_len} characters")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:  # JSON's "\ud800": a lone surrogate, no character of any text
+            raise BadInput(f"invalid {key}: not valid Unicode text") from None
     return value
 
 

@@ -7,7 +7,8 @@ login during the first heartbeat interval. Pure: ``now`` is passed in.
 
 Two change counters let readers cache what they derive from this (``listing_cache.py``): ``version`` moves when
 a session may have become live (a stamp on a session that was not live at that moment, a stamp moving back in
-time, a grace stamp) or was forgotten; ``group_version[g]`` moves when a heartbeat changes, for a file of group
+time, a grace stamp), was forgotten, or was heard for the first time (until then its recorded shares count on
+trust, see ``sharer_holds``); ``group_version[g]`` moves when a heartbeat changes, for a file of group
 ``g``, what kind of holding a session reports (none, "all" or a bitfield). A session going dead by the clock
 moves neither: a cached answer carries the stamp of the first session it counted that will expire instead.
 """
@@ -53,6 +54,8 @@ class Liveness:
         old = self.holdings.get(token)
         if old == holdings:  # the steady state: a peer repeats what it said last time
             return
+        if old is None:  # its first word since this tracker took office: its shares no longer count on trust
+            self.version += 1
         old = old or {}
         for key in old.keys() | holdings.keys():
             if _kind(old.get(key, _ABSENT)) != _kind(holdings.get(key, _ABSENT)):
@@ -85,6 +88,25 @@ class Liveness:
         if held is None or key not in held:
             return False, None
         return True, held[key]
+
+    def sharer_holds(self, token: str, key: HoldingKey) -> tuple[bool, Holding]:
+        """(holds, bits) for a session whose user has the file recorded as shared. What its last heartbeat said,
+        if it named the file; a heartbeat that did not name it means the node does not serve it now (its data dir
+        was lost, its copy changed) however the record reads. Only a session not heard since this tracker took
+        office (a restart, a failover) is trusted on the record alone, as holding the whole file."""
+        held = self.holdings.get(token)
+        if held is None:
+            return True, None
+        if key not in held:
+            return False, None
+        return True, held[key]
+
+    def add_whole(self, token: str, key: HoldingKey, now: float) -> None:
+        """A share just recorded for a session already heard from: it holds the file, as its next heartbeat
+        (sent at once) will say; counting it now keeps the file listed meanwhile."""
+        held = self.holdings.get(token)
+        if held is not None and held.get(key, _ABSENT) is not None:
+            self.report(token, now, {**held, key: None})
 
     def holders_of(self, key: HoldingKey) -> set[str]:
         return self.holders.get(key, set())

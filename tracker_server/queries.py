@@ -116,7 +116,9 @@ def _seeders(svc: TrackerService, group_id: str, meta: FileMeta, sharers: set[st
         token = svc.state.session_of_user.get(uid)
         if token is None or not svc.liveness.is_live(token, now):
             continue
-        _, bits = svc.liveness.holding(token, key)
+        holds, bits = svc.liveness.sharer_holds(token, key)
+        if not holds:
+            continue
         session = svc.state.sessions[token]
         out.append(Seeder(uid, session.peer_addr, session.fingerprint, bits))
         seen.add(token)
@@ -138,7 +140,7 @@ def _whole_seeders(svc: TrackerService, group_id: str, meta: FileMeta, sharers: 
     counted: set[str] = set()
     for uid in sharers:
         token = svc.state.session_of_user.get(uid)
-        if token is not None and live.is_live(token, now) and live.holding(token, key)[1] is None:
+        if token is not None and live.is_live(token, now) and live.sharer_holds(token, key) == (True, None):
             counted.add(token)
     members = svc.state.groups[group_id].members
     for token in live.holders_of(key):

@@ -207,6 +207,9 @@ class TrackerService:
                 if old.peer_addr != peer_addr and self.liveness.is_live(old_token, now):
                     raise Conflict(f"user {user_id} is logged in on another live node ({old.peer_addr})")
             token = secrets.token_urlsafe(32)
+            # Live from the moment it is decided: a login from another node decided while this one is still being
+            # written must find it live and be refused (stamped only after the write, both got a session).
+            self.liveness.touch(token, now)
             op = {"u": user_id, "token": token, "peer": peer_addr, "fp": fingerprint,
                   "drop": [old_token] if old_token else [], "clear": self.throttle.clear_on_success(user_id)}
             body = {"session": token, "user_id": user_id, "token_public_key": self.public_key,
@@ -341,7 +344,9 @@ class TrackerService:
             op = {"g": group_id, "u": session.user_id, "file": meta.to_json()}
             return op, OpResult(201, {"file_name": meta.file_name})
 
-        return await self._write(op_id, "share", decide)
+        result = await self._write(op_id, "share", decide)
+        self.liveness.add_whole(session.token, (group_id, meta.sha256), self.now())
+        return result
 
     async def stop_share(self, op_id: str, token: str | None, group_id: str, file_name: str) -> OpResult:
         session = self.session(token)

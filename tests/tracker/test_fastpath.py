@@ -273,7 +273,8 @@ async def test_a_nodes_tracker_client_keeps_its_heartbeats_and_file_lists_on_the
         client.session_token = login["session"]
         before = tracker.listener.counts.answered
         for _ in range(3):
-            await client.call("POST", "/heartbeat", {"holdings": []})
+            await client.call("POST", "/heartbeat", {"holdings": [{"group_id": "g1", "file_sha256": "ab" * 32,
+                                                                    "pieces": "all"}]})
             assert (await client.get("/groups/g1/files"))["files"][0]["file_name"] == "a.bin"
             await client.get("/groups/g1")  # another read between them, on the other pool
         assert tracker.listener.counts.answered - before == 6

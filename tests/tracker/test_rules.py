@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from typing import Any
 
@@ -54,6 +55,24 @@ async def test_unknown_user_and_wrong_password_get_the_same_error(api: Api) -> N
     unknown = await api.call("POST", "/api/v1/sessions", {"user_id": "nobody", "password": "nope",
                                                            "peer_addr": "h:1"})
     assert wrong == unknown and wrong[0] == 401
+
+
+async def test_of_logins_from_several_nodes_at_once_exactly_one_wins(api: Api) -> None:
+    await api.ok("POST", "/api/v1/users", {"user_id": "gina", "password": "pw-gina"}, want=201)
+    answers = await asyncio.gather(*(api.call("POST", "/api/v1/sessions", {
+        "user_id": "gina", "password": "pw-gina", "peer_addr": f"10.0.0.{i}:7000"}) for i in range(1, 9)))
+    statuses = sorted(status for status, _ in answers)
+    # 409: another node holds the live login; 429: too many attempts at once for one user (throttle.py)
+    assert statuses[0] == 200 and set(statuses[1:]) <= {409, 429} and 409 in statuses, answers
+    (winner,) = [body["session"] for status, body in answers if status == 200]
+    assert (await api.call("GET", "/api/v1/groups", None, winner))[0] == 200  # the one session, still valid
+
+
+async def test_a_password_that_is_no_text_is_bad_input_not_a_crash(api: Api) -> None:
+    for path in ("/api/v1/users", "/api/v1/sessions"):
+        status, body = await api.call("POST", path, {"user_id": "zz3", "password": "\ud800", "peer_addr": "h:1"})
+        assert (status, body["error"]["message"]) == (400, "invalid password: not valid Unicode text")
+    await api.ok("POST", "/api/v1/users", {"user_id": "zz3", "password": "pässwörd"}, want=201)  # real text is fine
 
 
 async def test_calls_without_a_session_are_401(api: Api) -> None:
@@ -192,8 +211,13 @@ async def test_shared_file_lists_with_live_seeders_and_vanishes_when_its_seeder_
     assert (await api.ok("GET", "/api/v1/groups/g1/files", None, login["session"]))["files"] == []
     info = await api.ok("GET", "/api/v1/groups/g1", None, login["session"])
     assert {m["user_id"]: m["online"] for m in info["members"]} == {"alice": False, "bob": True}
-    await api.beat(alice)  # alice comes back: her file is listed again
-    assert len((await api.ok("GET", "/api/v1/groups/g1/files", None, login["session"]))["files"]) == 1
+    await api.beat(alice, [{"group_id": "g1", "file_sha256": file_body("a.txt")["sha256"], "pieces": "all"}])
+    assert len((await api.ok("GET", "/api/v1/groups/g1/files", None, login["session"]))["files"]) == 1  # back
+    await api.beat(alice)  # her node no longer names the file (its data dir was lost): not a seeder, whatever
+    listing = await api.ok("GET", "/api/v1/groups/g1/files", None, login["session"])  # the share record says
+    assert listing["files"] == [] and [f["file_name"] for f in listing["offline"]] == ["a.txt"]
+    detail = await api.ok("GET", "/api/v1/groups/g1/files/a.txt", None, login["session"])
+    assert detail["seeders"] == []
 
 
 async def test_partial_holders_are_listed_with_their_bitfield(api: Api) -> None:
