@@ -33,7 +33,7 @@ from peer_node.auto_resume import FIRST_S, RESUMES_NOTE, AutoResume
 from peer_node.destinations import resolve_destination, temp_path_for
 from peer_node.download_refusals import refuse_if_done, refuse_if_running, refuse_if_target_taken
 from peer_node.download_views import debug_row, download_view
-from peer_node.state import DownloadRecord, NodeState, ShareRecord
+from peer_node.state import DownloadRecord, NodeState, ShareRecord, StateNotSaved
 from peer_node.swarm.catalog import ServedFiles
 from peer_node.swarm.local_copy import copy_from_local
 from peer_node.swarm.store import PieceStore
@@ -391,8 +391,11 @@ class DownloadManager:
 
     async def _set_failed(self, rec: DownloadRecord, reason: str) -> None:
         reason = " ".join(reason.split()) or "failed"
-        await self.state.put_download(rec.with_(state=DownloadState.FAILED.value, reason=reason,
-                                                finished_at=time.time()))
+        failed = rec.with_(state=DownloadState.FAILED.value, reason=reason, finished_at=time.time())
+        try:
+            await self.state.put_download(failed)
+        except StateNotSaved:  # shown failed now all the same: a [D] with no task behind it would never move
+            self.state.downloads[rec.key] = failed
 
     def _piece_done(self, index: int) -> None:
         # Tell the tracker about new pieces soon (so later downloaders find us as a partial source), but send at

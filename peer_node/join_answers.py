@@ -13,20 +13,19 @@ however many tabs are open), so the answer reaches the open page within seconds 
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING
 
+from peer_node.state import NodeState, StateNotSaved
 from peer_node.views import GroupRole
 
 POLL_S = 5.0  # how often an open page may make the node ask the tracker about pending requests
 KEEP_ANSWERS = 100  # answers remembered for open pages and the next page load
 
-if TYPE_CHECKING:
-    from peer_node.state import NodeState
-
+log = logging.getLogger(__name__)
 
 class Answer(StrEnum):
     ACCEPTED = "accepted"
@@ -90,7 +89,10 @@ class JoinWatch:
     async def asked(self, user_id: str, group_id: str, now: float) -> None:
         """``user_id`` asked to join ``group_id``; ``now`` is when the request was sent (monotonic)."""
         self._asked_at[(user_id, group_id)] = now
-        await self.state.set_asked(user_id, self.state.asked.get(user_id, set()) | {group_id})
+        try:
+            await self.state.set_asked(user_id, self.state.asked.get(user_id, set()) | {group_id})
+        except StateNotSaved:  # the request stands at the tracker; only its answer will not be told here
+            log.warning("the request to join %s is not remembered: the node cannot save its state", group_id)
 
     async def seen(self, user_id: str, roles: Mapping[str, GroupRole], *, complete: bool, listed_at: float) -> None:
         """Groups were listed (all of them when ``complete``, else the ones in ``roles``) by a call to the

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from peer_node.hashing import Progress, hash_file
-from peer_node.state import ShareRecord
+from peer_node.state import ShareRecord, StateNotSaved
 from peer_node.swarm.store import PieceStore
 from peer_node.tracker_client import path_of
 from peer_node.views import SharedFile
@@ -51,10 +51,21 @@ class ShareKeeper:
     async def share(self, user_id: str, group_id: str, path: str, progress: Progress | None) -> SharedFile:
         hashes = await asyncio.to_thread(hash_file, path, self.service.config.piece_size, progress)
         meta = FileMeta(os.path.basename(path), hashes.size, hashes.piece_size, hashes.sha256, hashes.piece_hashes)
-        body = dict(meta.to_json())
-        await self.service.authed("POST", path_of("groups", group_id, "files"), body, write=True)
         record = ShareRecord(user_id, group_id, path, hashes.size, hashes.mtime_ns, meta)
+        # Recorded here first: a disk that cannot take the record refuses the share before the tracker lists it
+        # (the other way round, the tracker listed a share this node would never serve).
+        previous = self.state.shares.get(record.key)
         await self.state.put_share(record)
+        try:
+            await self.service.authed("POST", path_of("groups", group_id, "files"), dict(meta.to_json()),
+                                      write=True)
+        except BaseException:
+            with contextlib.suppress(StateNotSaved):
+                if previous is None:
+                    await self.state.drop_share(record.key)
+                else:
+                    await self.state.put_share(previous)
+            raise
         self._serve(record)
         self.service.heartbeat.wake()
         return SharedFile(group_id, meta.file_name, path, meta.size, meta.sha256)

@@ -16,13 +16,26 @@ import json
 import logging
 import os
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from wire.errors import GroupShareError
 from wire.records import FileMeta
 
 log = logging.getLogger(__name__)
+Key = tuple[str, str, str]
+Record = TypeVar("Record")
+
+
+class StateNotSaved(GroupShareError):
+    """The node could not write a state file (a full disk, an I/O error): the change was undone. A 503: the
+    request was fine and may succeed once the disk has room (not ``Unavailable``, which means a peer or tracker
+    is away and makes a download wait for a seeder)."""
+
+    status = 503
+    code = "state_not_saved"
 
 API_KEY_FILE = "api-key"
 
@@ -204,44 +217,85 @@ class NodeState:
         return [x for x in raw if isinstance(x, dict)] if isinstance(raw, list) else []
 
     async def _write(self, name: str, doc: Any) -> None:
+        """Save one state file; a full or failing disk is ``StateNotSaved`` (a clear 503, never a 500)."""
         data = json.dumps(doc, separators=(",", ":")).encode("utf-8")
         async with self._lock:
-            await asyncio.to_thread(write_atomic, self.data_dir / name, data)
+            try:
+                await asyncio.to_thread(write_atomic, self.data_dir / name, data)
+            except OSError as exc:
+                log.warning("cannot save %s: %s", name, exc)
+                raise StateNotSaved(f"the node cannot save its state in {self.data_dir}: "
+                                    f"{exc.strerror or exc}") from None
+
+    # Each change below is undone in memory when it cannot be saved: what the node acts on and what it would
+    # find after a restart must not part (a download recorded in memory only would show [D] with no task).
 
     async def set_session(self, session: SessionRecord | None) -> None:
-        self.session = session
-        await self._write("session.json", asdict(session) if session is not None else {})
+        before, self.session = self.session, session
+        try:
+            await self._write("session.json", asdict(session) if session is not None else {})
+        except StateNotSaved:
+            self.session = before
+            raise
 
     async def put_share(self, share: ShareRecord) -> None:
+        before = self.shares.get(share.key)
         self.shares[share.key] = share
-        await self.save_shares()
+        await self._save_or_restore(self.shares, share.key, before, self.save_shares)
 
     async def drop_share(self, key: tuple[str, str, str]) -> None:
-        if self.shares.pop(key, None) is not None:
-            await self.save_shares()
+        before = self.shares.pop(key, None)
+        if before is not None:
+            await self._save_or_restore(self.shares, key, before, self.save_shares)
 
     async def save_shares(self) -> None:
         await self._write("shares.json", [s.to_json() for s in self.shares.values()])
 
     async def put_download(self, dl: DownloadRecord) -> None:
+        before = self.downloads.get(dl.key)
         self.downloads[dl.key] = dl
-        await self.save_downloads()
+        await self._save_or_restore(self.downloads, dl.key, before, self.save_downloads)
 
     async def drop_download(self, key: tuple[str, str, str]) -> None:
-        if self.downloads.pop(key, None) is not None:
-            await self.save_downloads()
+        before = self.downloads.pop(key, None)
+        if before is not None:
+            await self._save_or_restore(self.downloads, key, before, self.save_downloads)
 
     async def save_downloads(self) -> None:
         await self._write("downloads.json", [d.to_json() for d in self.downloads.values()])
 
+    @staticmethod
+    async def _save_or_restore(table: dict[Key, Record], key: Key, before: Record | None,
+                               save: Callable[[], Awaitable[None]]) -> None:
+        try:
+            await save()
+        except StateNotSaved:
+            if before is None:
+                table.pop(key, None)
+            else:
+                table[key] = before
+            raise
+
     async def set_asked(self, user_id: str, group_ids: set[str]) -> None:
         """The groups ``user_id`` asked to join and has had no answer about yet (``join_answers``)."""
+        before = self.asked.get(user_id)
         if group_ids:
             self.asked[user_id] = set(group_ids)
         else:
             self.asked.pop(user_id, None)
-        await self._write("requests.json", {u: sorted(g) for u, g in self.asked.items()})
+        try:
+            await self._write("requests.json", {u: sorted(g) for u, g in self.asked.items()})
+        except StateNotSaved:
+            if before is None:
+                self.asked.pop(user_id, None)
+            else:
+                self.asked[user_id] = before
+            raise
 
     async def set_settings(self, settings: NodeSettings) -> None:
-        self.settings = settings
-        await self._write("settings.json", settings.to_json())
+        before, self.settings = self.settings, settings
+        try:
+            await self._write("settings.json", settings.to_json())
+        except StateNotSaved:
+            self.settings = before
+            raise

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import stat
 from pathlib import Path
 
-from peer_node.state import DownloadRecord, NodeState, SessionRecord, ShareRecord, load_or_create_api_key
+import pytest
+
+from peer_node import state as state_module
+from peer_node.state import (
+    DownloadRecord,
+    NodeState,
+    SessionRecord,
+    ShareRecord,
+    StateNotSaved,
+    load_or_create_api_key,
+)
 from wire.records import FileMeta
 
 
@@ -42,3 +53,33 @@ def test_corrupt_documents_are_ignored(tmp_path: Path) -> None:
     state = NodeState(tmp_path)
     state.load()
     assert state.shares == {} and state.downloads == {}
+
+
+async def test_a_change_the_disk_cannot_take_is_refused_and_undone_in_memory(tmp_path: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    meta = FileMeta("f.bin", 10, 16384, hashlib.sha256(b"0123456789").hexdigest(),
+                    (hashlib.sha256(b"0123456789").digest(),))
+    state = NodeState(tmp_path)
+    state.load()
+    kept = ShareRecord("alice", "g1", "/x/f.bin", 10, 123, meta)
+    await state.put_share(kept)
+
+    def full(path: Path, data: bytes, mode: int = 0o600) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(state_module, "write_atomic", full)
+    changes = [
+        state.put_share(ShareRecord("alice", "g1", "/x/other.bin", 10, 124, meta)),  # replaces ``kept``
+        state.put_share(ShareRecord("alice", "g2", "/x/f.bin", 10, 123, meta)),  # a new one
+        state.drop_share(kept.key),
+        state.put_download(DownloadRecord("alice", "g1", "f.bin", "/y/f.bin", "D", meta)),
+        state.set_session(SessionRecord("alice", "tok", "ab" * 32, 2.0)),
+        state.set_asked("alice", {"g3"}),
+    ]
+    for change in changes:
+        with pytest.raises(StateNotSaved) as refused:
+            await change
+        assert refused.value.status == 503
+        assert refused.value.message == f"the node cannot save its state in {tmp_path}: No space left on device"
+    assert state.shares == {kept.key: kept}  # as before every refused change
+    assert state.downloads == {} and state.session is None and state.asked == {}
