@@ -49,6 +49,14 @@ def _existing_folder(folder: str) -> str | None:
     return expanded if os.path.isabs(expanded) and os.path.isdir(expanded) else None
 
 
+def _not_a_folder(folder: str) -> str:
+    """Why ``folder`` (not an existing absolute folder) cannot be the download folder, in the user's words."""
+    expanded = os.path.expanduser(folder)
+    if os.path.isabs(expanded) and os.path.exists(expanded):
+        return f"{folder} is a file, not a folder. Give the full path of the folder to save to."
+    return f"The folder {folder} does not exist on this computer. Give the full path of an existing folder."
+
+
 def _target_taken(folder: Path, name: str) -> bool:
     return (folder / name).exists()
 
@@ -235,8 +243,7 @@ async def set_download_folder(request: web.Request) -> web.StreamResponse:
         raise see_other(f"/groups/{gid}")
     expanded = _existing_folder(folder)
     if expanded is None:
-        exc = BadInput(f"The folder {folder} does not exist on this computer. Give the full path of an existing "
-                       "folder.")
+        exc = BadInput(_not_a_folder(folder))
         return await group_error(request, gid, "folder", exc, {"folder": folder})
     if not await asyncio.to_thread(can_create_in, Path(expanded)):
         exc = BadInput(f"The node cannot write in {expanded}. Choose a folder it can save files to.")

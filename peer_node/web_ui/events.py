@@ -21,16 +21,24 @@ import time
 
 from aiohttp import web
 
-from peer_node.views import DownloadView
-from peer_node.web_ui.format import download_json, join_answers_text, ordered, rate_field, upload_limit_words
+from peer_node.views import DownloadView, NodeStatus
+from peer_node.web_ui.format import (
+    download_json,
+    join_answers_text,
+    ordered,
+    rate_field,
+    tracker_words,
+    upload_limit_words,
+)
 from peer_node.web_ui.pages import save_url
 from peer_node.web_ui.ports import UiService
 from peer_node.web_ui.state import current_user, ui
 
 
-def snapshot(downloads: list[DownloadView], upload_limit: int | None) -> str:
+def snapshot(downloads: list[DownloadView], node: NodeStatus) -> str:
     return json.dumps({"downloads": [download_json(d, save_url(d)) for d in ordered(downloads)],
-                       "uploads": upload_limit_words(upload_limit), "upload_rate": rate_field(upload_limit)},
+                       "uploads": upload_limit_words(node.upload_limit), "upload_rate": rate_field(node.upload_limit),
+                       "tracker": tracker_words(node)},
                       separators=(",", ":"))
 
 
@@ -66,7 +74,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
                 await response.write(b"event: logout\ndata: {}\n\n")
                 break
             joins_seq = await _send_join_answers(state.service, response, joins_seq)
-            body = snapshot(state.service.downloads(), state.service.status().upload_limit)
+            body = snapshot(state.service.downloads(), state.service.status())
             now = time.monotonic()
             if body != last:
                 await response.write(f"event: downloads\ndata: {body}\n\n".encode())

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 
 from peer_node.join_answers import Answer, JoinAnswer
 from peer_node.rates import format_rate
-from peer_node.views import DownloadState, DownloadView
+from peer_node.views import DownloadState, DownloadView, NodeStatus
 
 _UNITS = ("B", "kB", "MB", "GB", "TB")
 PIECE_MAP_CELLS = 120  # a map never has more cells than this, whatever the piece count
@@ -191,7 +191,7 @@ def state_word(d: DownloadView) -> str:
         return "Failed"
     if d.copying_from:
         return "Copying"
-    if not d.peers and d.speed_bps <= 0:
+    if not d.peers:
         return "Waiting for peers"
     return "Downloading"
 
@@ -218,15 +218,14 @@ def detail_text(d: DownloadView) -> str:
         return d.reason or "The download stopped"
     if d.copying_from:
         return "Copying the verified pieces of your own copy at " + d.copying_from
-    # No rate measured yet (the first second of a download, or no peer at all): no discouraging "0 B/s".
-    parts = [human_speed(d.speed_bps)] if d.speed_bps > 0 else ["Starting"] if d.peers else []
+    if not d.peers:  # the last rate and time left would be stale words: nothing is arriving
+        return "Looking for members who have it"
+    # No rate measured yet (the first second of a download): no discouraging "0 B/s".
+    parts = [human_speed(d.speed_bps)] if d.speed_bps > 0 else ["Starting"]
     eta = human_eta(d.eta_s)
     if eta:
         parts.append(eta)
-    if d.peers:
-        parts.append("from " + names_list(d.peers))
-    else:
-        parts.append("looking for members who have it")
+    parts.append("from " + names_list(d.peers))
     text = " · ".join(parts)
     return text[:1].upper() + text[1:]
 
@@ -268,7 +267,30 @@ def download_json(d: DownloadView, save_url: str) -> dict[str, object]:
         "save_url": save_url if d.state is DownloadState.COMPLETE else "",
         "retry": d.state is DownloadState.FAILED,
         "remove_word": remove_word(d),
+        "kept": kept_words(d),
+        "announce": announcement(d),
     }
+
+
+def tracker_words(node: NodeStatus) -> str:
+    """The footer's word on the tracker serving this node (the live stream sends it again when it changes)."""
+    if not node.tracker:
+        return "No tracker reachable right now."
+    return f"Tracker {node.tracker}{' (failed over)' if node.failed_over else ''}."
+
+
+def kept_words(d: DownloadView) -> str:
+    """What removing a failed download deletes ('2.1 MB'), or "" when it kept nothing."""
+    return human_size(d.bytes_done) if d.state is DownloadState.FAILED and d.bytes_done > 0 else ""
+
+
+def announcement(d: DownloadView) -> str:
+    """What a screen reader hears when the download ends while the page is open ("" while it runs)."""
+    if d.state is DownloadState.COMPLETE:
+        return f"{d.file_name} from {d.group_id} is complete."
+    if d.state is DownloadState.FAILED:
+        return f"The download of {d.file_name} from {d.group_id} failed: {sentence(d.reason or 'it stopped')}"
+    return ""
 
 
 def ordered(downloads: list[DownloadView]) -> list[DownloadView]:

@@ -5,12 +5,14 @@ from __future__ import annotations
 from peer_node.views import DownloadState, DownloadView
 from peer_node.web_ui.format import (
     ago,
+    announcement,
     cell_runs,
     copies_note,
     detail_text,
     filter_count,
     human_eta,
     human_size,
+    kept_words,
     names_list,
     natural_key,
     peer_colour,
@@ -54,8 +56,21 @@ def test_a_running_download_says_progress_speed_time_and_sources() -> None:
 
 def test_stalled_failed_and_complete_downloads_say_so() -> None:
     assert state_word(view(peers=(), speed_bps=0.0)) == "Waiting for peers"
+    # Its only member just went away: the last measured rate and time left are not shown as if still true.
+    gone = view(peers=(), speed_bps=465_000.0, eta_s=20)
+    assert (state_word(gone), detail_text(gone)) == ("Waiting for peers", "Looking for members who have it")
     assert detail_text(view(state=DownloadState.FAILED, reason="no seeder left")) == "no seeder left"
     assert state_word(view(state=DownloadState.COMPLETE)) == "Complete"
+
+
+def test_a_failed_download_says_what_removing_it_deletes_and_an_end_is_announced() -> None:
+    failed = view(state=DownloadState.FAILED, reason="no seeder reachable", bytes_done=2_100_000)
+    assert kept_words(failed) == "2.1 MB" and kept_words(view()) == ""
+    assert kept_words(view(state=DownloadState.FAILED, bytes_done=0)) == ""
+    assert announcement(failed) == f"The download of {failed.file_name} from {failed.group_id} failed: " \
+                                   "No seeder reachable."
+    assert announcement(view(state=DownloadState.COMPLETE)).endswith("is complete.")
+    assert announcement(view()) == ""
 
 
 def test_a_download_filled_from_our_own_copy_says_so() -> None:

@@ -103,3 +103,48 @@ async def test_the_remove_label_follows_the_state_live(page: Page, tmp_path: Pat
         await expect(page.get_by_text("Removed data.bin from the list.")).to_be_visible()
         assert page.url == url(bob, "/")  # back where the button was
         await expect(row).to_have_count(0)
+
+
+async def test_a_failure_is_announced_and_removing_what_it_kept_asks_first(page: Page, tmp_path: Path) -> None:
+    src = make_file(tmp_path / "src" / "slow.bin", 2 * 1024 * 1024, 9)
+    dest = tmp_path / "dl"
+    dest.mkdir()
+    with Cluster(tmp_path / "c") as c:
+        c.start_tracker(1)
+        alice = c.start_node("alice", ("--piece-size", str(64 * 1024), "--upload-limit", "200k"))
+        bob = c.start_node("bob", ("--download-stall", "3", "--resume-check", "3600", "--tracker-timeout", "3"))
+        alice.login()
+        bob.login()
+        group_with_members(alice, [bob], "lab")
+        alice.ok(f"upload_file {shlex.quote(str(src))} lab")
+        await ui_login(page, bob)
+        await page.goto(url(bob, "/downloads"))
+        bob.ok(f"download_file lab slow.bin {shlex.quote(str(dest))}")
+        row = page.locator("li.dl", has_text="slow.bin")
+        await expect(row.locator("[data-f=state_text]")).to_have_text("Downloading")
+        wait_until(lambda: bob.downloads()["slow.bin"]["bytes_done"] >= 2 * 64 * 1024, 30, "bob's first pieces")
+        alice.kill()  # the only seeder goes away: the download fails, keeping its pieces
+        announcer = page.locator("#announcer")
+        await expect(announcer).to_contain_text("The download of slow.bin from lab failed: No seeder reachable")
+        await expect(announcer).to_have_attribute("aria-live", "polite")
+        kept = bob.downloads()["slow.bin"]["bytes_done"]
+        assert kept > 0
+        partial = dest / ".slow.bin.gspart"
+        assert partial.exists()
+
+        asked: list[str] = []
+
+        async def say_no(dialog: Dialog) -> None:
+            asked.append(dialog.message)
+            await dialog.dismiss()
+
+        remove = row.get_by_role("button", name="Remove slow.bin")
+        page.once("dialog", say_no)
+        await remove.click()
+        await expect(row).to_be_visible()
+        assert len(asked) == 1 and asked[0].startswith("Remove the failed download of slow.bin? The ")
+        assert asked[0].endswith(" it kept to resume from is deleted.") and partial.exists()
+        page.once("dialog", lambda dialog: dialog.accept())
+        await remove.click()
+        await expect(row).to_have_count(0)
+        assert not partial.exists() and bob.ok("show_downloads") == ""

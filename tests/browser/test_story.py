@@ -91,6 +91,9 @@ async def test_story_register_join_share_and_download_live(browser: Browser, tmp
             await expect(dana.locator("section[aria-labelledby=tracker]")).to_contain_text("the first in the list")
             c.trackers[1].stop()
             await open_until(dana, url(n1, "/"), "section[aria-labelledby=tracker]:has-text('Failed over')")
+            # erin's downloads tab, never reloaded, follows her node to the second tracker in its footer
+            await expect(live.locator("#foot-tracker")).to_contain_text("(failed over)", timeout=30_000)
+            assert await live.evaluate("window.__sameDocument === true")
             await dana.screenshot(path=str(shots / "story-owner-dashboard-failed-over.png"), full_page=True)
         finally:
             await ctx1.close()

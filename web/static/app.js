@@ -175,6 +175,15 @@
       setText(remove.querySelector(".visually-hidden"), " " + d.name);
     }
     row.setAttribute("data-state", d.state);
+    row.setAttribute("data-kept", d.kept);
+  }
+
+  // A polite live region: a screen reader hears a download end while the page is open.
+  function announce(text) {
+    var region = document.getElementById("announcer");
+    if (!region || !text) return;
+    region.textContent = "";
+    setTimeout(function () { region.textContent = text; }, 50);  // a change, even for the same words twice
   }
 
   // Cancelling a running download deletes what it fetched so far: ask first (pages without script just post).
@@ -192,11 +201,13 @@
       var form = e.target;
       if (!(form instanceof HTMLFormElement) || form.getAttribute("data-f") !== "remove") return;
       var row = form.closest("li.dl");
-      if (!row || row.getAttribute("data-state") !== "D") return;
+      if (!row) return;
       var name = form.querySelector('[data-f="remove_name"]').value;
-      if (!window.confirm("Cancel the download of " + name + "? What it has downloaded so far is deleted.")) {
-        e.preventDefault();
-      }
+      var state = row.getAttribute("data-state"), kept = row.getAttribute("data-kept");
+      var question = state === "D" ? "Cancel the download of " + name + "? What it has downloaded so far is deleted."
+        : state === "F" && kept ? "Remove the failed download of " + name + "? The " + kept +
+          " it kept to resume from is deleted." : "";
+      if (question && !window.confirm(question)) e.preventDefault();
     });
   }
 
@@ -259,7 +270,10 @@
         if (legend) legend.hidden = items.length === 0;
         list.hidden = items.length === 0;
       });
+      var foot = document.getElementById("foot-tracker");
+      if (foot && typeof payload.tracker === "string") setText(foot, payload.tracker);
       data.forEach(function (d) {
+        if (!first && lastState[d.key] === "D" && d.state !== "D") announce(d.announce);
         if (!first && lastState[d.key] !== "C" && d.state === "C") notifyDone(d);  // finished while the page was open
         lastState[d.key] = d.state;
       });
@@ -268,7 +282,13 @@
     });
     es.addEventListener("joins", function (ev) { onJoins(JSON.parse(ev.data)); });
     es.addEventListener("logout", function () { es.close(); window.location.assign("/login"); });
-    es.onerror = function () { if (status) setText(status, "Reconnecting to the node…"); };
+    es.onerror = function () {
+      if (status) setText(status, "Reconnecting to the node…");
+      // A running row's speed and time left would go stale while the node does not answer: say so instead.
+      document.querySelectorAll('li.dl[data-state="D"] [data-f="detail_text"]').forEach(function (el) {
+        setText(el, "Not updated: reconnecting to the node…");
+      });
+    };
   }
 
   function setupNotify() {
