@@ -19,6 +19,7 @@ from peer_node.rates import parse_rate
 from peer_node.sensitive import why_private
 from peer_node.views import DownloadState
 from peer_node.web_ui.format import upload_limit_notice
+from peer_node.web_ui.free_name import first_free
 from peer_node.web_ui.pages import downloads_context, group_context, group_id_from, groups_context
 from peer_node.web_ui.state import flash, render, require_user, safe_next, see_other, ui
 from wire.errors import BadInput, GroupShareError, NotFound
@@ -58,7 +59,9 @@ def _not_a_folder(folder: str) -> str:
 
 
 def _target_taken(folder: Path, name: str) -> bool:
-    return (folder / name).exists()
+    """Something (a file, a link, even a dangling one) holds ``name`` in ``folder`` already. A partial download
+    under that name does not count: downloading the same file again resumes it."""
+    return os.path.lexists(folder / name)
 
 
 def _ensure_folder(folder: Path) -> None:
@@ -188,12 +191,17 @@ async def start_download(request: web.Request) -> web.StreamResponse:
         check_file_name(name)
         if folder_path == ui(request).default_download_dir:
             _ensure_folder(folder_path)
-        if _target_taken(folder_path, name):
-            raise BadInput(f"{folder_path / name} already exists. Move it away or choose another download folder.")
-        await ui(request).service.download_file(gid, name, str(folder_path))
+        saved_as = await asyncio.to_thread(first_free, name, lambda n: _target_taken(folder_path, n))
+        if saved_as is None:
+            raise BadInput(f"{folder_path / name} and a thousand numbered names beside it exist. Choose another "
+                           "download folder.")
+        # The folder itself when the name is free (the contract's rule), else the numbered file's full path.
+        await ui(request).service.download_file(gid, name, str(folder_path if saved_as == name
+                                                              else folder_path / saved_as))
     except GroupShareError as exc:
         return await group_error(request, gid, f"file:{name}", exc)
-    flash(session, f"Downloading {name}. Progress shows here live.")
+    renamed = "" if saved_as == name else f" as {saved_as} ({name} is already in {folder_path})"
+    flash(session, f"Downloading {name}{renamed}. Progress shows here live.")
     raise see_other("/downloads")
 
 
