@@ -14,6 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from peer_node.downloads import DownloadManager
+from peer_node.groups_poll import GroupsPoll
 from peer_node.heartbeat import Heartbeat
 from peer_node.join_answers import JoinAnswer, JoinWatch
 from peer_node.shares import ShareKeeper
@@ -37,7 +38,9 @@ class GroupCommands:
     heartbeat: Heartbeat
     authed: Authed
     _user: Callable[[], SessionRecord]
-    _join_poll: asyncio.Task[None] | None = None  # the background ask of poll_join_answers
+    _groups_poll: asyncio.Task[None] | None = None  # the background listing of poll_groups
+    _groups_poll_clock: GroupsPoll
+    _owned_pending: dict[str, int] | None = None  # group id -> requests to join, for the groups the user owns
 
     async def create_group(self, group_id: str) -> None:
         check_id(group_id, "group id")
@@ -55,14 +58,18 @@ class GroupCommands:
         session = self.state.session
         return session is not None and self.join_watch.waiting(session.user_id)
 
-    def poll_join_answers(self) -> None:
-        """Ask the tracker, in the background, whether owners answered (at most every few seconds, one call at a
-        time): listing the groups settles the requests, and ``join_answers`` then hands the answers out."""
-        session = self.state.session
-        if session is None or (self._join_poll is not None and not self._join_poll.done()):
+    def pending_requests(self) -> dict[str, int] | None:
+        """Requests to join each group the user owns, as the groups were last listed (None: not yet)."""
+        return None if self._owned_pending is None else dict(self._owned_pending)
+
+    def poll_groups(self) -> None:
+        """List the groups again in the background for an open page's news (``groups_poll`` says when; one call
+        at a time): it settles join requests (``join_answers``) and refreshes ``pending_requests``."""
+        if self.state.session is None or (self._groups_poll is not None and not self._groups_poll.done()):
             return
-        if self.join_watch.poll_due(session.user_id, time.monotonic()):
-            self._join_poll = asyncio.create_task(self._poll_groups())
+        if self._groups_poll_clock.due(time.monotonic(), waiting=self.awaiting_answers(),
+                                       owned=self._owned_pending):
+            self._groups_poll = asyncio.create_task(self._poll_groups())
 
     async def _poll_groups(self) -> None:
         try:
@@ -97,6 +104,7 @@ class GroupCommands:
     async def list_groups(self) -> list[GroupSummary]:
         asked_at = time.monotonic()
         out = groups_of(await self.authed("GET", "/groups"))
+        self._owned_pending = {g.group_id: g.pending_requests for g in out if g.my_role is GroupRole.OWNER}
         await self.join_watch.seen(self._user().user_id, {g.group_id: g.my_role for g in out}, complete=True,
                                    listed_at=asked_at)
         return out

@@ -7,8 +7,8 @@ whenever it next sees those groups listed, turns each settled request into an an
 group is gone. The next page load shows the answers no page has shown yet; every open page's event stream shows
 each answer as it is settled. ``settle`` is the pure rule; ``JoinWatch`` keeps the list.
 
-While a request waits and a page is open, the node also asks by itself (``poll_due``: every ``POLL_S`` at most,
-however many tabs are open), so the answer reaches the open page within seconds (``web_ui/events.py``).
+While a request waits and a page is open, the node also asks by itself (``groups_poll``), so the answer reaches
+the open page within seconds (``web_ui/events.py``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from enum import StrEnum
 from peer_node.state import NodeState, StateNotSaved
 from peer_node.views import GroupRole
 
-POLL_S = 5.0  # how often an open page may make the node ask the tracker about pending requests
 KEEP_ANSWERS = 100  # answers remembered for open pages and the next page load
 
 log = logging.getLogger(__name__)
@@ -70,7 +69,6 @@ class JoinWatch:
         self.state = state
         self._log: list[_Logged] = []  # the latest answers, oldest first
         self._seq = 0
-        self._polled_at = -POLL_S  # monotonic time of the last poll
         # When each request was made (monotonic; this run only). A listing the tracker was asked for before the
         # request says nothing about it: its "none" is from before the request, not a refusal.
         self._asked_at: dict[tuple[str, str], float] = {}
@@ -78,13 +76,6 @@ class JoinWatch:
     def waiting(self, user_id: str) -> bool:
         """Whether ``user_id`` has asked to join a group and not heard back."""
         return bool(self.state.asked.get(user_id))
-
-    def poll_due(self, user_id: str, now: float) -> bool:
-        """Whether to ask the tracker now (and, if so, count this as the poll)."""
-        if not self.waiting(user_id) or now - self._polled_at < POLL_S:
-            return False
-        self._polled_at = now
-        return True
 
     async def asked(self, user_id: str, group_id: str, now: float) -> None:
         """``user_id`` asked to join ``group_id``; ``now`` is when the request was sent (monotonic)."""

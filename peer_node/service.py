@@ -30,6 +30,7 @@ from peer_node import login_state
 from peer_node.config import NodeConfig
 from peer_node.downloads import DownloadManager
 from peer_node.group_commands import GroupCommands
+from peer_node.groups_poll import GroupsPoll
 from peer_node.hashing import Progress
 from peer_node.heartbeat import Heartbeat
 from peer_node.join_answers import JoinWatch
@@ -85,6 +86,7 @@ class NodeService(GroupCommands):
                                              on_change=self.heartbeat.wake, tls=self.identity,
                                              resume_check_s=config.resume_check_s)
         self.join_watch = JoinWatch(self.state)
+        self._groups_poll_clock = GroupsPoll()
         self._login_lock = asyncio.Lock()
 
     # --- lifecycle
@@ -107,8 +109,8 @@ class NodeService(GroupCommands):
             self._activate(self.state.session)
 
     async def close(self) -> None:
-        if self._join_poll is not None:
-            self._join_poll.cancel()
+        if self._groups_poll is not None:
+            self._groups_poll.cancel()
         await self._deactivate()
         await self.server.close()
         await self.tracker.close()
@@ -137,6 +139,7 @@ class NodeService(GroupCommands):
         self.downloads_mgr.resume_all(session.user_id)
 
     async def _deactivate(self) -> None:
+        self._owned_pending = None  # another user may log in next: their groups are listed afresh
         await self.heartbeat.stop()
         await self.downloads_mgr.stop_all()
         await self.shares_keeper.stop_serving()

@@ -7,9 +7,10 @@ within a second while an idle page costs no request at all (a comment every 15 s
 closing the stream). The browser reconnects by itself (``retry``). Shutdown sets ``stopping`` so open
 streams end at once instead of holding the node's exit.
 
-While the user waits for an owner's answer to a request to join, the stream also has the node ask the tracker
-now and then (``poll_join_answers``) and sends each answer settled while the page is open as a ``joins`` event,
-which the page shows as a notice: the requester hears back without reloading.
+The stream also brings group news (``groups_poll`` says when the node asks the tracker): each owner's answer to
+the user's request to join, settled while the page is open (a ``joins`` event), and new requests to join the
+groups the user owns (a ``requests`` event, with every owned group's count for the navigation's badge). The page
+shows both as a notice: nobody has to reload to hear back.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ import asyncio
 import contextlib
 import json
 import time
+from dataclasses import dataclass
 
 from aiohttp import web
 
+from peer_node.groups_poll import new_requests, requests_text
 from peer_node.views import DownloadView, NodeStatus
 from peer_node.web_ui.format import (
     download_json,
@@ -42,15 +45,28 @@ def snapshot(downloads: list[DownloadView], node: NodeStatus) -> str:
                       separators=(",", ":"))
 
 
-async def _send_join_answers(service: UiService, response: web.StreamResponse, seq: int | None) -> int:
-    if service.awaiting_answers():
-        service.poll_join_answers()
-    answers, seq_now = service.join_answers_since(seq)
+@dataclass
+class _Heard:
+    """The group news this page has been sent: answers up to ``joins_seq``, and the request counts last seen."""
+
+    joins_seq: int | None = None
+    pending: dict[str, int] | None = None
+
+
+async def _send_group_news(service: UiService, response: web.StreamResponse, heard: _Heard) -> None:
+    service.poll_groups()
+    answers, heard.joins_seq = service.join_answers_since(heard.joins_seq)
     if answers:
         body = json.dumps({"text": join_answers_text(answers),
                            "answers": [{"group": a.group_id, "answer": a.answer.value} for a in answers]})
         await response.write(f"event: joins\ndata: {body}\n\n".encode())
-    return seq_now
+    pending = service.pending_requests()
+    if pending is None or pending == heard.pending:
+        return
+    new = new_requests(heard.pending, pending) if heard.pending is not None else {}
+    heard.pending = pending
+    body = json.dumps({"total": sum(pending.values()), "new": new, "text": requests_text(new)})
+    await response.write(f"event: requests\ndata: {body}\n\n".encode())
 
 
 async def stream(request: web.Request) -> web.StreamResponse:
@@ -66,14 +82,14 @@ async def stream(request: web.Request) -> web.StreamResponse:
     await response.write(b"retry: 2000\n\n")
     last = ""
     last_write = time.monotonic()
-    joins_seq: int | None = None  # the answers this page has heard of
+    heard = _Heard()
     stop = asyncio.ensure_future(state.stopping.wait())
     try:
         while not state.stopping.is_set():
             if await current_user(request) is None:
                 await response.write(b"event: logout\ndata: {}\n\n")
                 break
-            joins_seq = await _send_join_answers(state.service, response, joins_seq)
+            await _send_group_news(state.service, response, heard)
             body = snapshot(state.service.downloads(), state.service.status())
             now = time.monotonic()
             if body != last:

@@ -109,7 +109,7 @@ async def render(
         "notice": notice,
         "nav": nav,
         "path": request.path_qs,
-        "live_joins": uid is not None and state.service.awaiting_answers(),
+        "pending_total": sum((state.service.pending_requests() or {}).values()) if uid is not None else 0,
     }
     base.update(context)
     response = aiohttp_jinja2.render_template(template, request, base, status=status)

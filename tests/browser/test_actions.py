@@ -85,6 +85,26 @@ async def test_an_open_page_hears_the_owners_answer_without_a_reload(page: Page,
     alice.ok("leave_group waiting")
 
 
+async def test_an_owners_open_page_hears_of_a_new_request_to_join(page: Page, world: World) -> None:
+    alice, carol = world.alice, world.carol
+    alice.ok("create_group newsroom")
+    await ensure_logged_in(page, alice)
+    await page.goto(url(alice, "/groups/newsroom"))
+    await page.evaluate("window.notReloaded = true")
+    count = page.locator("#pending-total")
+    await expect(count).to_have_text("1 asking to join your groups")  # carol's request to join team, from before
+    carol.ok("join_group newsroom")
+    toast = page.locator("#toast")
+    await expect(toast).to_contain_text("A new request to join newsroom.")
+    await expect(count).to_have_text("2 asking to join your groups")
+    assert await page.evaluate("window.notReloaded === true")
+    await toast.get_by_role("link", name="Show the requests").click()
+    await page.get_by_role("button", name="Decline carol").click()
+    await expect(page.get_by_text("Declined carol's request.")).to_be_visible()
+    await expect(count).to_have_text("1 asking to join your groups")
+    alice.ok("leave_group newsroom")
+
+
 async def test_download_folder_must_exist(page: Page, world: World) -> None:
     alice = world.alice
     await ensure_logged_in(page, alice)

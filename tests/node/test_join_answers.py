@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from peer_node.join_answers import POLL_S, Answer, JoinAnswer, JoinWatch, settle
+from peer_node.groups_poll import POLL_S, GroupsPoll, new_requests, requests_text
+from peer_node.join_answers import Answer, JoinAnswer, JoinWatch, settle
 from peer_node.state import NodeState
 from peer_node.tracker_docs import files_of, groups_of, members_of
 from peer_node.views import GroupRole
@@ -77,15 +78,19 @@ async def test_every_open_page_hears_each_answer_and_a_page_load_only_the_unhear
     assert watch.take("carol") == [JoinAnswer("h", Answer.DECLINED)]  # no page was open: the next load says it
 
 
-def test_polls_are_spaced_and_only_while_a_request_waits(tmp_path: Path) -> None:
-    state = NodeState(tmp_path)
-    state.load()
-    watch = JoinWatch(state)
-    assert not watch.poll_due("carol", 100.0)  # nothing asked: nothing to poll
-    state.asked["carol"] = {"g"}
-    assert watch.poll_due("carol", 100.0)
-    assert not watch.poll_due("carol", 100.0 + POLL_S - 0.1)  # another tab, a moment later
-    assert watch.poll_due("carol", 100.0 + POLL_S)
+def test_polls_are_spaced_and_only_while_there_can_be_news() -> None:
+    poll = GroupsPoll()
+    assert poll.due(100.0, waiting=False, owned=None)  # never listed in this run: once, to learn what it owns
+    assert not poll.due(200.0, waiting=False, owned={})  # owns nothing and waits for nothing: no news can come
+    assert poll.due(200.0, waiting=True, owned={})
+    assert not poll.due(200.0 + POLL_S - 0.1, waiting=True, owned={})  # another tab, a moment later
+    assert poll.due(200.0 + POLL_S, waiting=False, owned={"lab": 0})  # an owner hears of new requests
+
+
+def test_new_requests_are_told_per_group() -> None:
+    assert new_requests({"lab": 1, "art": 0}, {"lab": 3, "art": 0, "new": 1}) == {"lab": 2, "new": 1}
+    assert new_requests({"lab": 2}, {"lab": 1}) == {}  # one was answered: no news
+    assert requests_text({"lab": 2, "new": 1}) == "2 new requests to join lab. A new request to join new."
 
 
 def test_the_notice_says_each_answer() -> None:

@@ -2,7 +2,8 @@
 // 1. Theme toggle (persisted in localStorage). 2. Dismissable notice (Esc closes).
 // 3. Live downloads: one EventSource; rows are patched field by field, only where the words changed (and the
 //    upload limit's line, where the page has it). The same stream brings an owner's answer to a request to join
-//    (a "joins" event) to any page of a user who waits for one: it is shown as a notice.
+//    (a "joins" event) and new requests to join the user's groups (a "requests" event) to any page of a logged-in
+//    user: both are shown as a notice, and the navigation counts the requests.
 // 4. Browser notification when a download completes (permission asked on a click, never on load).
 // 5. Cancelling a running download asks first. 6. Esc closes a settings disclosure.
 "use strict";
@@ -61,6 +62,13 @@
       var a = document.createElement("a");
       a.href = link.href;
       a.textContent = link.label;
+      if (link.reload) {  // this very page, rendered before the news: load it again, then go to the anchor
+        a.addEventListener("click", function (e) {
+          e.preventDefault();
+          window.location.hash = link.href.split("#")[1] || "";
+          window.location.reload();
+        });
+      }
       span.appendChild(a);
     }
     var btn = document.createElement("button");
@@ -72,6 +80,22 @@
     toast.appendChild(span);
     toast.appendChild(btn);
     document.body.appendChild(toast);
+  }
+
+  // New requests to join the user's groups: the navigation's count, and a notice leading to them.
+  function onRequests(payload) {
+    var count = document.getElementById("pending-total");
+    if (count) {
+      count.hidden = !payload.total;
+      setText(count.firstChild, String(payload.total));
+    }
+    var groups = Object.keys(payload.new);
+    if (!groups.length) return;
+    var here = decodeURIComponent(window.location.pathname);
+    var page = "/groups/" + groups[0];
+    var label = groups.length > 1 ? "See your groups" : here === page ? "Show the requests" : "See who asks";
+    showLiveNotice(payload.text, { href: groups.length > 1 ? "/groups" : page + "#requests", label: label,
+                                   reload: groups.length === 1 && here === page });
   }
 
   function onJoins(payload) {
@@ -229,8 +253,8 @@
 
   function setupLive() {
     var lists = document.querySelectorAll("[data-live-downloads]");
-    var joins = document.body.hasAttribute("data-live-joins");
-    if ((!lists.length && !joins) || !window.EventSource) return;
+    var news = document.body.hasAttribute("data-live");  // a logged-in page: group news comes on the stream too
+    if ((!lists.length && !news) || !window.EventSource) return;
     var status = document.getElementById("live-status");
     var tpl = document.getElementById("dl-template");
     var lastState = {};
@@ -281,6 +305,7 @@
       if (status) setText(status, "Updates live.");
     });
     es.addEventListener("joins", function (ev) { onJoins(JSON.parse(ev.data)); });
+    es.addEventListener("requests", function (ev) { onRequests(JSON.parse(ev.data)); });
     es.addEventListener("logout", function () { es.close(); window.location.assign("/login"); });
     es.onerror = function () {
       if (status) setText(status, "Reconnecting to the node…");

@@ -1,0 +1,40 @@
+"""When an open page makes the node list the groups again, to bring news to that page: an owner's answer to the
+user's request to join (``join_answers``) and new requests to join the groups the user owns.
+
+The tracker pushes nothing to nodes, so an open page's event stream has the node ask, at most every ``POLL_S``
+however many tabs are open, and only while there can be news: the user waits for an answer, owns a group, or the
+node has not listed the groups yet in this run. One ``GET /groups`` answers both questions.
+
+Pure: ``now`` is passed in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+POLL_S = 5.0
+
+
+@dataclass
+class GroupsPoll:
+    polled_at: float = -POLL_S
+
+    def due(self, now: float, *, waiting: bool, owned: Mapping[str, int] | None) -> bool:
+        """Whether to ask now (and, if so, count this as the poll). ``owned``: the pending requests of each group
+        the user owns, as last listed (None: not listed yet)."""
+        if not (waiting or owned is None or owned) or now - self.polled_at < POLL_S:
+            return False
+        self.polled_at = now
+        return True
+
+
+def new_requests(before: Mapping[str, int], now: Mapping[str, int]) -> dict[str, int]:
+    """The owned groups with more pending requests than before, and how many more."""
+    return {gid: n - before.get(gid, 0) for gid, n in sorted(now.items()) if n > before.get(gid, 0)}
+
+
+def requests_text(new: Mapping[str, int]) -> str:
+    """The notice for new requests: "A new request to join physics." / "2 new requests to join lab." """
+    return " ".join(f"A new request to join {gid}." if n == 1 else f"{n} new requests to join {gid}."
+                    for gid, n in new.items())
