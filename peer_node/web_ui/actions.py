@@ -20,7 +20,7 @@ from peer_node.sensitive import why_private
 from peer_node.views import DownloadState
 from peer_node.web_ui.format import upload_limit_notice
 from peer_node.web_ui.free_name import first_free
-from peer_node.web_ui.pages import downloads_context, group_context, group_id_from, groups_context
+from peer_node.web_ui.pages import case_twin, downloads_context, group_context, group_id_from, groups_context
 from peer_node.web_ui.state import flash, render, require_user, safe_next, see_other, ui
 from wire.errors import BadInput, GroupShareError, NotFound
 from wire.names import check_file_name, check_id
@@ -89,7 +89,9 @@ async def create_group(request: web.Request) -> web.StreamResponse:
         if isinstance(exc, BadInput):
             msg = "A group name is 1-64 characters: letters, digits, '.', '_' or '-'."
         elif exc.status == 409:
-            msg = f"A group named {gid} already exists. Choose another name."
+            twin = case_twin(gid, [g.group_id for g in context["groups"]])
+            msg = f"A group named {twin} already exists, and names that differ only in capitals count as the " \
+                  "same. Choose another name." if twin else f"A group named {gid} already exists. Choose another name."
         context["errors"] = {"create": msg}
         context["values"] = {"group_id": gid}
         return await render(request, "groups.html", context, status=exc.status, nav="groups")

@@ -63,6 +63,12 @@ async def groups_context(request: web.Request) -> dict[str, Any]:
             "q": query, "show_filter": len(groups) > FILTER_FROM or bool(query), "errors": {}, "values": {}}
 
 
+def case_twin(gid: str, existing: list[str]) -> str | None:
+    """The one existing id that differs from ``gid`` only in case (the tracker allows no two such ids)."""
+    key = gid.casefold()
+    return next((other for other in existing if other != gid and other.casefold() == key), None)
+
+
 def filter_query(request: web.Request) -> str:
     return request.query.get("q", "").strip()[:64]
 
@@ -125,6 +131,10 @@ async def group_page(request: web.Request) -> web.StreamResponse:
     try:
         context = await group_context(request, gid)
     except NotFound:
+        # Ids differing only in case are refused, so /groups/LAB can only mean lab: go there, as a person expects.
+        twin = case_twin(gid, [g.group_id for g in await ui(request).service.list_groups()])
+        if twin is not None:
+            raise see_other(f"/groups/{twin}") from None
         raise NotFound(f"There is no group named {gid}. It may have been deleted when its last member left.") from None
     except Unavailable as exc:
         # The tracker is away (a failover, a restart): what this node itself holds of the group still shows.

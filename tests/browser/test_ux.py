@@ -139,6 +139,22 @@ async def test_form_error_is_shown_next_to_the_field_that_caused_it(page: Page, 
     assert await page.get_attribute("#group_id", "aria-invalid") == "true"
 
 
+async def test_a_name_differing_only_in_capitals_is_named_and_its_address_leads_to_the_group(page: Page,
+                                                                                              world: World) -> None:
+    alice = world.alice
+    await ensure_logged_in(page, alice)
+    await page.goto(url(alice, "/groups"))
+    await page.fill("#group_id", "ZETA")
+    await page.click("button:has-text('Create group')")
+    await expect(page.locator("#create-error")).to_contain_text(
+        "A group named zeta already exists, and names that differ only in capitals count as the same.")
+    await page.goto(url(alice, "/groups/ZeTa"))
+    assert page.url == url(alice, "/groups/zeta")
+    await expect(page.get_by_role("heading", name="zeta", level=1)).to_be_visible()
+    await page.goto(url(alice, "/groups/nosuchgroup"))
+    await expect(page.get_by_text("There is no group named nosuchgroup.")).to_be_visible()
+
+
 async def test_a_refused_form_brings_its_error_into_view_and_focus(browser: Browser, world: World) -> None:
     # A short window stands in for a long page (many groups): the create form sits below the first screen.
     ctx = await browser.new_context(viewport={"width": 1000, "height": 220})
