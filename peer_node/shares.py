@@ -27,6 +27,7 @@ from peer_node.hashing import Progress, hash_file
 from peer_node.state import ShareRecord, StateNotSaved
 from peer_node.swarm.store import PieceStore
 from peer_node.tracker_client import path_of
+from peer_node.upload_copies import delete_if_unused
 from peer_node.views import SharedFile
 from wire.errors import GroupShareError
 from wire.records import FileMeta
@@ -67,6 +68,8 @@ class ShareKeeper:
                     await self.state.put_share(previous)
             raise
         self._serve(record)
+        if previous is not None and previous.path != record.path:  # the same file, now shared from elsewhere
+            await self._drop_upload_copy(previous.path)
         self.service.heartbeat.wake()
         return SharedFile(group_id, meta.file_name, path, meta.size, meta.sha256)
 
@@ -193,6 +196,12 @@ class ShareKeeper:
         await self.state.drop_share(key)
         if rec is not None:
             self._release(rec.meta.sha256)
+            await self._drop_upload_copy(rec.path)
+
+    async def _drop_upload_copy(self, path: str) -> None:
+        """A browser upload's copy that no share uses any more goes (``upload_copies``)."""
+        in_use = [s.path for s in self.state.shares.values()]
+        await asyncio.to_thread(delete_if_unused, path, self.service.config.data_dir, in_use)
 
     async def forget_group(self, user_id: str, group_id: str) -> None:
         for rec in [r for r in self.state.shares.values() if r.user_id == user_id and r.group_id == group_id]:

@@ -95,7 +95,8 @@ def setup_ui(app: web.Application, service: UiService, config: UiConfig) -> None
                                autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
                                undefined=jinja2.StrictUndefined, default_helpers=False,
                                trim_blocks=True, lstrip_blocks=True)
-    env.globals.update(asset=_asset_url(app), fmt=format, now=time.time)
+    env.globals.update(asset=_asset_url(app), fmt=format, now=time.time,
+                       share_place=lambda path: format.share_place(path, config.data_dir))
     env.filters["sentence"] = format.sentence
     app.on_response_prepare.append(add_security_headers)
     app.on_response_prepare.append(_cache_static)

@@ -10,9 +10,11 @@ import hashlib
 import math
 import re
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from peer_node.join_answers import Answer, JoinAnswer
 from peer_node.rates import format_rate
+from peer_node.upload_copies import is_upload_copy
 from peer_node.views import DownloadState, DownloadView, NodeStatus
 
 _UNITS = ("B", "kB", "MB", "GB", "TB")
@@ -277,6 +279,13 @@ def tracker_words(node: NodeStatus) -> str:
     if not node.tracker:
         return "No tracker reachable right now."
     return f"Tracker {node.tracker}{' (failed over)' if node.failed_over else ''}."
+
+
+def share_place(path: str, data_dir: Path) -> str:
+    """Where a share's file is, as a page shows it: the path, or for a browser upload the node's own copy."""
+    if is_upload_copy(path, data_dir):
+        return "Uploaded in the browser: this node keeps the copy it shares, until you stop sharing it."
+    return path
 
 
 def kept_words(d: DownloadView) -> str:

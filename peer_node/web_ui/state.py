@@ -17,6 +17,7 @@ import aiohttp_jinja2
 from aiohttp import web
 from aiohttp_session import Session, get_session
 
+from peer_node.upload_copies import uploads_dir
 from peer_node.views import NodeStatus
 from peer_node.web_ui.format import join_answers_text
 from peer_node.web_ui.ports import UiConfig, UiService
@@ -38,7 +39,7 @@ class UiState:
 
     @property
     def upload_dir(self) -> Path:
-        return self.config.data_dir / "uploads"
+        return uploads_dir(self.config.data_dir)
 
 
 UI_KEY = web.AppKey("groupshare_ui", UiState)

@@ -9,6 +9,7 @@ first field (browsers send fields in document order), which lets us refuse befor
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 import shutil
 from pathlib import Path
@@ -18,12 +19,14 @@ from urllib.parse import quote
 from aiohttp import BodyPartReader, web
 from aiohttp_session import get_session
 
-from peer_node.views import DownloadState
+from peer_node.views import DownloadState, SharedFile
 from peer_node.web_ui.actions import group_error
+from peer_node.web_ui.free_name import first_free
 from peer_node.web_ui.pages import group_id_from
+from peer_node.web_ui.ports import UiService
 from peer_node.web_ui.security import CSRF_FIELD, csrf_ok, refusal
 from peer_node.web_ui.state import flash, require_user, see_other, ui
-from wire.errors import BadInput, GroupShareError, NotFound, TooLarge
+from wire.errors import BadInput, Conflict, GroupShareError, NotFound, TooLarge
 from wire.names import check_file_name
 from wire.pieces import MAX_FILE_SIZE
 
@@ -74,7 +77,7 @@ async def upload(request: web.Request) -> web.StreamResponse:
         await _copy_part(part, folder / name)
         if await reader.next() is not None:
             raise BadInput("Upload one file at a time.")
-        shared = await state.service.upload_file(str(folder / name), gid)
+        shared, name = await _share_upload(state.service, folder, name, gid)
     except (ValueError, AssertionError):
         return await group_error(request, gid, "upload", BadInput("The upload was cut off or garbled. Try again."))
     except GroupShareError as exc:
@@ -82,8 +85,27 @@ async def upload(request: web.Request) -> web.StreamResponse:
     finally:
         if shared is None and folder is not None:  # refused, broken or the browser went away: keep no half file
             shutil.rmtree(folder, ignore_errors=True)
-    flash(session, f"Uploaded and sharing {shared.file_name} with {gid}.")
+    renamed = "" if shared.file_name == name else \
+        f" A different {name} is already shared in {gid}, so this one is shared as {shared.file_name}."
+    flash(session, f"Uploaded and sharing {shared.file_name} with {gid}.{renamed}")
     raise see_other(f"/groups/{gid}")
+
+
+async def _share_upload(service: UiService, folder: Path, name: str, gid: str) -> tuple[SharedFile, str]:
+    """Share the uploaded copy; if the group already has a different file of that name, share it as
+    "name (1).ext" instead (a person uploading wants the file shared, as a sync folder would keep both).
+    Returns the share and the name the file was uploaded under."""
+    try:
+        return await service.upload_file(str(folder / name), gid), name
+    except Conflict:
+        taken = {f.file_name for f in (await service.group_detail(gid)).files}
+        if name not in taken:
+            raise
+        free = first_free(name, taken.__contains__)
+        if free is None:
+            raise
+        await asyncio.to_thread(os.rename, folder / name, folder / free)
+        return await service.upload_file(str(folder / free), gid), name
 
 
 def _saved_file(destination: Path, name: str) -> Path | None:

@@ -21,6 +21,7 @@ from wire.errors import Conflict
 
 class FakeService:
     def __init__(self, data_dir: Path, refusal: Exception | None = None) -> None:
+        self.data_dir = data_dir  # also config.data_dir: config is this object
         self.state = NodeState(data_dir)
         self.state.load()
         self.catalog = ServedFiles()

@@ -1,0 +1,53 @@
+"""Files uploaded in the browser: a name already shared with other content is shared as "name (1).ext"; the
+page names the node's copy as an upload, not by its path in the data dir; the copy goes once no share uses it."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Page, expect
+
+from peer_node.upload_copies import delete_if_unused, is_upload_copy
+from tests.browser.helpers import World, ensure_logged_in, url
+from tests.support.cluster import make_file
+
+
+def test_only_the_nodes_own_upload_copies_are_ever_deleted(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    copy = data / "uploads" / "0123abcd" / "notes.txt"
+    copy.parent.mkdir(parents=True)
+    copy.write_text("x", encoding="utf-8")
+    users = tmp_path / "home" / "notes.txt"
+    users.parent.mkdir()
+    users.write_text("y", encoding="utf-8")
+    assert is_upload_copy(str(copy), data) and not is_upload_copy(str(users), data)
+    assert not is_upload_copy(str(data / "uploads" / "notes.txt"), data)  # not the <folder>/<name> shape
+    assert not delete_if_unused(str(users), data, [])  # the user's own file: never
+    assert not delete_if_unused(str(copy), data, [str(copy)]) and copy.exists()  # still shared
+    assert delete_if_unused(str(copy), data, []) and not copy.parent.exists()
+
+
+@pytest.mark.browser
+async def test_an_upload_named_like_another_file_is_shared_beside_it_and_its_copy_goes_with_its_share(
+        page: Page, world: World, tmp_path: Path) -> None:
+    alice = world.alice
+    ours = make_file(tmp_path / "notes.txt", 5_000, 77)  # not the notes.txt alice shares in team
+    await ensure_logged_in(page, alice)
+    await page.goto(url(alice, "/groups/team"))
+    await page.set_input_files("#upload-file", str(ours))
+    await page.get_by_role("button", name="Upload and share").click()
+    await expect(page.locator("#toast")).to_contain_text(
+        "Uploaded and sharing notes (1).txt with team. A different notes.txt is already shared in team, so this "
+        "one is shared as notes (1).txt.")
+    assert "notes (1).txt\t5000\t" in alice.ok("list_files team")
+    row = page.locator("section[aria-labelledby=my-shares] li.row", has_text="notes (1).txt")
+    await expect(row.locator("p.path")).to_have_text(
+        "Uploaded in the browser: this node keeps the copy it shares, until you stop sharing it.")
+    copies = list((alice.data_dir / "uploads").glob("*/notes (1).txt"))
+    assert len(copies) == 1
+    await row.get_by_role("button", name="Stop sharing notes (1).txt").click()
+    await expect(page.get_by_text("Stopped sharing notes (1).txt.")).to_be_visible()
+    assert not await asyncio.to_thread(copies[0].exists)  # no copy left behind in the data dir
+    assert "notes.txt" in alice.ok("list_files team")  # the other notes.txt is untouched
