@@ -38,10 +38,11 @@ from peer_node.swarm.catalog import ServedFiles
 from peer_node.swarm.local_copy import copy_from_local
 from peer_node.swarm.store import PieceStore
 from peer_node.tracker_client import TrackerClient, path_of
+from peer_node.tracker_docs import swarm_of
 from peer_node.views import DownloadState, DownloadView
 from wire.errors import BadInput, Conflict, GroupShareError, NotFound, Unavailable
 from wire.names import check_file_name, check_id
-from wire.records import FileMeta, SeederInfo
+from wire.records import FileMeta
 
 if TYPE_CHECKING:
     from peer_node.swarm.engine import DownloadEngine, SwarmSnapshot
@@ -197,22 +198,7 @@ class DownloadManager:
 
     # --- the tracker side
     async def fetch_swarm(self, group_id: str, file_name: str) -> tuple[FileMeta, SwarmSnapshot]:
-        from peer_node.swarm.engine import SwarmSnapshot  # imported late: the engine loads only when used
-
-        doc = await self.tracker.get(path_of("groups", group_id, "files", file_name))
-        meta = FileMeta.from_json(doc)
-        token = doc.get("token")
-        if not isinstance(token, str) or not token:
-            raise Unavailable("the tracker gave no access token")
-        raw = doc.get("seeders", [])
-        seeders: list[SeederInfo] = []
-        for item in raw if isinstance(raw, list) else []:
-            if isinstance(item, dict):
-                try:
-                    seeders.append(SeederInfo.from_json(item, meta.piece_count))
-                except BadInput as exc:
-                    log.warning("ignoring a seeder entry: %s", exc.message)
-        return meta, SwarmSnapshot(token=token, seeders=seeders)
+        return swarm_of(await self.tracker.get(path_of("groups", group_id, "files", file_name)))
 
     # --- the task
     def _spawn(self, rec: DownloadRecord) -> None:

@@ -6,9 +6,16 @@ anything), so every field is read defensively and a malformed entry is skipped, 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
+from typing import Any
 
+from peer_node.swarm.config import SwarmSnapshot
 from peer_node.views import FileListing, GroupRole, GroupSummary, MemberView
+from wire.errors import BadInput, Unavailable
+from wire.records import FileMeta, SeederInfo
+
+log = logging.getLogger(__name__)
 
 
 def role_of(value: object) -> GroupRole:
@@ -55,3 +62,19 @@ def offline_files_of(doc: Mapping[str, object]) -> list[FileListing]:
     """The same answer's ``offline``: files shared in the group that no live node holds now (0 live seeders)."""
     return [FileListing(str(f.get("file_name", "")), _int(f.get("size")), str(f.get("sha256", "")), 0)
             for f in _entries(doc, "offline")]
+
+
+def swarm_of(doc: dict[str, Any]) -> tuple[FileMeta, SwarmSnapshot]:
+    """A file's details (``GET /groups/{g}/files/{name}``): its metadata (malformed: ``BadInput``, the download
+    cannot start), the access token (missing: ``Unavailable``), and the live seeders (a malformed one is skipped)."""
+    meta = FileMeta.from_json(doc)
+    token = doc.get("token")
+    if not isinstance(token, str) or not token:
+        raise Unavailable("the tracker gave no access token")
+    seeders: list[SeederInfo] = []
+    for item in _entries(doc, "seeders"):
+        try:
+            seeders.append(SeederInfo.from_json(item, meta.piece_count))
+        except BadInput as exc:
+            log.warning("ignoring a seeder entry: %s", exc.message)
+    return meta, SwarmSnapshot(token=token, seeders=seeders)
