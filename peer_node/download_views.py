@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from peer_node.piece_sources import expand
 from peer_node.state import DownloadRecord
 from peer_node.views import DownloadState, DownloadView
 
@@ -42,14 +43,16 @@ def download_view(rec: DownloadRecord, progress: EngineProgress | None, store: P
     else:  # failed: what it kept for a retry (0 when it kept nothing)
         done = rec.bytes_kept if state is DownloadState.FAILED else 0
     pieces = ""
+    sources: dict[int, str] = {}
     if rec.meta is not None and state is DownloadState.COMPLETE:
         pieces = "d" * rec.meta.piece_count
+        sources = expand(rec.map_sources, rec.meta.piece_count)  # the map keeps who gave what
     elif store is not None and state is DownloadState.RUNNING:
         pieces = "".join("d" if store.has(i) else "." for i in range(store.meta.piece_count))
     return DownloadView(rec.group_id, rec.file_name, rec.destination, state, size, done,
                         percent(done, size, state is DownloadState.COMPLETE), 0.0, None, (),
                         dict(rec.bytes_by_peer), rec.reason, pieces, rec.started_at, rec.finished_at,
-                        copying_from=copying_from if state is DownloadState.RUNNING else "")
+                        copying_from=copying_from if state is DownloadState.RUNNING else "", piece_sources=sources)
 
 
 def debug_row(v: DownloadView) -> dict[str, Any]:

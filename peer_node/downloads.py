@@ -33,6 +33,7 @@ from peer_node.auto_resume import FIRST_S, RESUMES_NOTE, AutoResume
 from peer_node.destinations import resolve_destination, temp_path_for
 from peer_node.download_refusals import refuse_if_done, refuse_if_running, refuse_if_target_taken
 from peer_node.download_views import debug_row, download_view
+from peer_node.piece_sources import summarize
 from peer_node.state import DownloadRecord, NodeState, ShareRecord, StateNotSaved
 from peer_node.swarm.catalog import ServedFiles
 from peer_node.swarm.local_copy import copy_from_local
@@ -326,7 +327,8 @@ class DownloadManager:
     async def _complete(self, rec: DownloadRecord, engine: DownloadEngine, store: PieceStore) -> None:
         """Verify the whole file, move it into place, record ``C`` and register the file as our share."""
         meta = store.meta
-        by_peer = dict(engine.progress().bytes_by_peer)
+        progress = engine.progress()
+        by_peer = dict(progress.bytes_by_peer)
         self._finishing.add(rec.key)
         final = await store.finish(Path(rec.destination))
         log.info("downloaded %s/%s: %d bytes from %d peers in %d requests; %d pieces failed their hash",
@@ -343,7 +345,7 @@ class DownloadManager:
         # (The first fsync after a big download can wait a second or more for the disk's journal: it must not
         # hold ``[C]`` back.)
         done = rec.with_(state=DownloadState.COMPLETE.value, finished_at=time.time(), bytes_by_peer=by_peer,
-                         reason="")
+                         reason="", map_sources=summarize(progress.piece_sources, meta.piece_count))
         self.state.downloads[done.key] = done
         await self._on_complete(share)
         await self.state.save_downloads()

@@ -89,6 +89,7 @@ class DownloadRecord:
     bytes_by_peer: dict[str, int] = field(default_factory=dict)
     bytes_kept: int = 0  # a failed download's verified bytes, kept on disk for a retry to resume from
     resume_when_seeded: bool = False  # failed for want of a seeder: auto_resume starts it again when one is back
+    map_sources: list[str] = field(default_factory=list)  # who gave each piece-map cell ("": several; piece_sources)
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -105,7 +106,8 @@ class DownloadRecord:
         return cls(str(d["user_id"]), str(d["group_id"]), str(d["file_name"]), str(d["destination"]),
                    str(d["state"]), meta, str(d.get("reason", "")), float(d.get("started_at", 0.0)),
                    d.get("finished_at"), {str(k): int(v) for k, v in dict(d.get("bytes_by_peer", {})).items()},
-                   int(d.get("bytes_kept", 0)), d.get("resume_when_seeded") is True)
+                   int(d.get("bytes_kept", 0)), d.get("resume_when_seeded") is True,
+                   [str(w) for w in d.get("map_sources", [])] if isinstance(d.get("map_sources"), list) else [])
 
     def with_(self, **changes: Any) -> DownloadRecord:
         return replace(self, **changes)

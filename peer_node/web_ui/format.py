@@ -13,12 +13,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from peer_node.join_answers import Answer, JoinAnswer
+from peer_node.piece_sources import MAP_CELLS, cell_bounds
 from peer_node.rates import format_rate
 from peer_node.upload_copies import is_upload_copy
 from peer_node.views import DownloadState, DownloadView, NodeStatus
 
 _UNITS = ("B", "kB", "MB", "GB", "TB")
-PIECE_MAP_CELLS = 120  # a map never has more cells than this, whatever the piece count
+PIECE_MAP_CELLS = MAP_CELLS  # a map never has more cells than this, whatever the piece count
 
 
 def human_size(n: float) -> str:
@@ -142,11 +143,8 @@ def piece_cells(states: str, max_cells: int = PIECE_MAP_CELLS, sources: Mapping[
     more than is true. With ``sources`` (piece -> member who gave it), a done cell whose pieces all came from
     one member is that member's colour digit ('0'-'5', as ``peer_colour``): the map shows who gave what.
     """
-    n = len(states)
-    count = min(n, max_cells)
     cells = []
-    for i in range(count):
-        lo, hi = i * n // count, (i + 1) * n // count
+    for lo, hi in cell_bounds(len(states), max_cells):
         chunk = states[lo:hi]
         if chunk and all(c == "d" for c in chunk):
             givers = {sources.get(k) for k in range(lo, hi)} if sources else {None}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from peer_node.piece_sources import expand, summarize
 from peer_node.views import DownloadState, DownloadView
 from peer_node.web_ui.format import (
     ago,
@@ -117,3 +118,16 @@ def test_names_sort_in_people_s_order() -> None:
     names = ["team-10", "Team-2", "f10.txt", "f2.txt", "Résumé.pdf", "big200.bin", "team-1"]
     assert sorted(names, key=natural_key) == ["big200.bin", "f2.txt", "f10.txt", "Résumé.pdf", "team-1", "Team-2",
                                               "team-10"]
+
+
+def test_a_finished_download_keeps_who_gave_each_cell_of_its_map() -> None:
+    n = 300  # more pieces than cells: 120 cells of 2-3 pieces
+    states = "d" * n
+    sources = {k: ("alice" if k < 150 else "bob") for k in range(n)}
+    sources[10] = "carol"  # one cell of alice's half had a piece from carol: that cell is no one's colour
+    summary = summarize(sources, n)
+    assert len(summary) == 120 and summary.count("") == 1 and set(summary) == {"alice", "bob", ""}
+    assert piece_cells(states, sources=expand(summary, n)) == piece_cells(states, sources=sources)
+    assert expand(summary, 50) == {}  # cells of another map: nothing rather than wrong colours
+    small = {0: "alice", 1: "bob"}
+    assert piece_cells("dd", sources=expand(summarize(small, 2), 2)) == piece_cells("dd", sources=small)

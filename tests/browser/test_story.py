@@ -76,6 +76,9 @@ async def test_story_register_join_share_and_download_live(browser: Browser, tmp
             row = live.locator("li.dl", has_text="holiday photos.bin")
             await expect(row.locator("[data-f=state_text]")).to_have_text("Complete", timeout=60_000)
             await expect(row.locator("[data-f=progress_text]")).to_contain_text("(100%)")
+            # finished, its map still shows who gave the pieces (dana's colour), not the plain "done" grey
+            await expect(row.locator("svg.pmap rect.pm-done")).to_have_count(0)
+            assert await row.locator("svg.pmap rect[class^='peer-']").count() > 0
             assert await live.evaluate("window.__sameDocument === true"), "the downloads page was reloaded"
             await live.screenshot(path=str(shots / "story-member-downloads.png"), full_page=True)
 
