@@ -42,7 +42,7 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
     Command("logout", (), "log out; this node stops serving until the next login"),
     Command("create_group", ("group_id",), "create a group; you become its owner"),
     Command("join_group", ("group_id",), "ask to join a group; its owner decides"),
-    Command("leave_group", ("group_id",), "leave a group; your shares in it end"),
+    Command("leave_group", ("group_id",), "leave a group (or withdraw a request to join it); your shares in it end"),
     Command("list_groups", (), "every group: id, owner, members, your role"),
     Command("list_requests", ("group_id",), "owner only: pending user ids"),
     Command("accept_request", ("group_id", "user_id"), "owner only: admit a pending user"),
@@ -140,6 +140,8 @@ async def _join_group(s: NodeService, a: list[str], _p: Progress | None) -> str:
 
 async def _leave_group(s: NodeService, a: list[str], _p: Progress | None) -> str:
     outcome = await s.leave_group(a[0])
+    if outcome.withdrawn:
+        return f"withdrew your request to join {a[0]}\n"
     if outcome.deleted:
         return f"left {a[0]} (you were its last member: the group is deleted)\n"
     if outcome.new_owner:

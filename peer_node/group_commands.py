@@ -98,8 +98,11 @@ class GroupCommands:
         await self.shares_keeper.forget_group(user, group_id)
         self.heartbeat.wake()
         new_owner = answer.get("new_owner")
+        withdrawn = answer.get("withdrawn") is True
+        if withdrawn:  # no answer will come: not to be told later as "declined"
+            await self.join_watch.withdrawn(user, group_id)
         return LeaveOutcome(new_owner if isinstance(new_owner, str) and new_owner else None,
-                            answer.get("deleted") is True)
+                            answer.get("deleted") is True, withdrawn)
 
     async def list_groups(self) -> list[GroupSummary]:
         asked_at = time.monotonic()

@@ -85,6 +85,16 @@ class JoinWatch:
         except StateNotSaved:  # the request stands at the tracker; only its answer will not be told here
             log.warning("the request to join %s is not remembered: the node cannot save its state", group_id)
 
+    async def withdrawn(self, user_id: str, group_id: str) -> None:
+        """The user took back the request: forget it (a listing would otherwise report it "declined")."""
+        asked = self.state.asked.get(user_id, set())
+        if group_id in asked:
+            try:
+                await self.state.set_asked(user_id, asked - {group_id})
+            except StateNotSaved:
+                log.warning("the withdrawn request to join %s stays remembered: the node cannot save its state",
+                            group_id)
+
     async def seen(self, user_id: str, roles: Mapping[str, GroupRole], *, complete: bool, listed_at: float) -> None:
         """Groups were listed (all of them when ``complete``, else the ones in ``roles``) by a call to the
         tracker made at ``listed_at``."""

@@ -15,9 +15,11 @@ class GroupRole(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class LeaveOutcome:
-    """What leaving did to the group: its new owner (when the owner left), or that it is gone (the last member)."""
+    """What leaving did to the group: its new owner (when the owner left), or that it is gone (the last member),
+    or that only a request to join was withdrawn."""
     new_owner: str | None
     deleted: bool
+    withdrawn: bool = False
 
 
 @dataclass(frozen=True, slots=True)

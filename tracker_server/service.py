@@ -315,7 +315,9 @@ class TrackerService:
             new_owner = group.earliest_member(user) if group.owner == user else None
             deleted = user in group.members and len(group.members) == 1
             op = {"g": group_id, "u": user, "new_owner": new_owner, "deleted": deleted}
-            return op, OpResult(200, {"new_owner": new_owner, "deleted": deleted})
+            # "withdrawn": the leaver was only asking to join (their request is gone; nothing else changed)
+            return op, OpResult(200, {"new_owner": new_owner, "deleted": deleted,
+                                      "withdrawn": user not in group.members})
 
         return await self._write(op_id, "leave", decide)
 

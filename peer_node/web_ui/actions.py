@@ -122,7 +122,7 @@ async def leave_group(request: web.Request) -> web.StreamResponse:
         result = await ui(request).service.leave_group(gid)
     except GroupShareError as exc:
         return await group_error(request, gid, "leave", exc)
-    note = f"You left {gid}."
+    note = f"You withdrew your request to join {gid}." if result.withdrawn else f"You left {gid}."
     if result.deleted:
         note += " It had no other members, so it was deleted."
     elif result.new_owner:

@@ -85,6 +85,21 @@ async def test_an_open_page_hears_the_owners_answer_without_a_reload(page: Page,
     alice.ok("leave_group waiting")
 
 
+async def test_a_request_to_join_can_be_withdrawn(page: Page, world: World) -> None:
+    alice, carol = world.alice, world.carol
+    alice.ok("create_group mistake")
+    await ensure_logged_in(page, carol)
+    await page.goto(url(carol, "/groups/mistake"))
+    await page.get_by_role("button", name="Ask to join mistake").click()
+    await page.get_by_role("button", name="Withdraw request to join mistake").click()
+    await expect(page.locator("#toast")).to_contain_text("You withdrew your request to join mistake.")
+    assert alice.ok("list_requests mistake") == ""
+    await page.goto(url(carol, "/groups/mistake"))
+    await expect(page.get_by_role("button", name="Ask to join mistake")).to_be_visible()  # asking again works
+    await expect(page.locator("#toast")).to_have_count(0)  # and no "declined" notice for it, ever
+    alice.ok("leave_group mistake")
+
+
 async def test_an_owners_open_page_hears_of_a_new_request_to_join(page: Page, world: World) -> None:
     alice, carol = world.alice, world.carol
     alice.ok("create_group newsroom")

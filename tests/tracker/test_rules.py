@@ -152,7 +152,7 @@ async def test_ownership_passes_to_the_earliest_admitted_member(api: Api) -> Non
     await api.ok("POST", "/api/v1/groups/g1/requests/bob/accept", {}, alice)
     await api.ok("POST", "/api/v1/groups/g1/requests/carol/accept", {}, alice)
     left = await api.ok("POST", "/api/v1/groups/g1/leave", {}, alice)
-    assert left == {"new_owner": "bob", "deleted": False}
+    assert left == {"new_owner": "bob", "deleted": False, "withdrawn": False}
     await api.ok("POST", "/api/v1/groups/g1/join", {}, dave, want=202)
     assert (await api.ok("GET", "/api/v1/groups/g1/requests", None, bob))["requests"] == ["dave"]
     assert (await api.call("GET", "/api/v1/groups/g1/requests", None, carol))[0] == 403
@@ -160,11 +160,22 @@ async def test_ownership_passes_to_the_earliest_admitted_member(api: Api) -> Non
     assert (await api.call("GET", "/api/v1/groups/g1/files", None, alice))[0] == 403
 
 
+async def test_a_requester_who_leaves_withdraws_the_request(api: Api) -> None:
+    alice, bob = await api.user("alice"), await api.user("bob")
+    await api.group_with(alice, "g1")
+    await api.ok("POST", "/api/v1/groups/g1/join", {}, bob, want=202)
+    assert await api.ok("POST", "/api/v1/groups/g1/leave", {}, bob) == {"new_owner": None, "deleted": False,
+                                                                        "withdrawn": True}
+    assert (await api.ok("GET", "/api/v1/groups/g1/requests", None, alice))["requests"] == []
+    assert (await api.call("POST", "/api/v1/groups/g1/leave", {}, bob))[0] == 403  # nothing left to withdraw
+
+
 async def test_group_is_deleted_when_its_last_member_leaves(api: Api) -> None:
     dave, eve = await api.user("dave"), await api.user("eve")
     await api.group_with(dave, "solo")
     await api.ok("POST", "/api/v1/groups/solo/join", {}, eve, want=202)
-    assert await api.ok("POST", "/api/v1/groups/solo/leave", {}, dave) == {"new_owner": None, "deleted": True}
+    assert await api.ok("POST", "/api/v1/groups/solo/leave", {}, dave) == {"new_owner": None, "deleted": True,
+                                                                           "withdrawn": False}
     groups = (await api.ok("GET", "/api/v1/groups", None, dave))["groups"]
     assert "solo" not in [g["group_id"] for g in groups]
     assert (await api.call("GET", "/api/v1/groups/solo", None, eve))[0] == 404
