@@ -15,13 +15,13 @@ destination is taken) is no longer watched.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from peer_node.loop_task import LoopTask
 from peer_node.views import DownloadState
 from wire.errors import GroupShareError, NotLoggedIn, Unavailable
 
@@ -67,18 +67,13 @@ class AutoResume:
         self.first_s = first_s
         self.clock = clock
         self._backoff: dict[tuple[str, str, str], Backoff] = {}
-        self._task: asyncio.Task[None] | None = None
+        self._loop_task = LoopTask("auto-resume")
 
     def start(self, user_id: str) -> None:
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._loop(user_id), name="auto-resume")
+        self._loop_task.start(lambda: self._loop(user_id))
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None and task is not asyncio.current_task():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._loop_task.stop()
 
     async def _loop(self, user_id: str) -> None:
         while True:

@@ -14,6 +14,7 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
+from peer_node.loop_task import LoopTask
 from wire.errors import GroupShareError, NotLoggedIn
 from wire.records import ALL_PIECES, encode_bitfield
 
@@ -30,26 +31,21 @@ class Heartbeat:
     def __init__(self, service: NodeService) -> None:
         self.service = service
         self.interval = 5.0
-        self._task: asyncio.Task[None] | None = None
+        self._loop_task = LoopTask("heartbeat")
         self._wake = asyncio.Event()
         self.beats = 0  # successful beats, for tests and the status page
         self._side_tasks: set[asyncio.Task[None]] = set()  # strong references: the loop keeps only weak ones
 
     def start(self, interval: float) -> None:
         self.interval = max(MIN_INTERVAL_S, interval)
-        if self._task is None or self._task.done():
+        if self._loop_task.start(self._loop):
             self._wake.set()  # the first beat goes out at once
-            self._task = asyncio.create_task(self._loop(), name="heartbeat")
 
     def wake(self) -> None:
         self._wake.set()
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None and task is not asyncio.current_task():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._loop_task.stop()
 
     def holdings(self, user_id: str) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []

@@ -12,7 +12,7 @@ from playwright.async_api import Page, expect
 
 from peer_node.web_ui.free_name import MAX_NAME_BYTES, first_free, numbered
 from tests.browser.helpers import ui_login, url
-from tests.support.cluster import Cluster, group_with_members, make_file, sha256_file
+from tests.support.cluster import Cluster, lab_pair, make_file, sha256_file
 
 
 def test_the_number_goes_before_the_extension() -> None:
@@ -44,11 +44,7 @@ async def test_a_taken_name_in_the_folder_downloads_as_a_numbered_copy(page: Pag
     folder.mkdir()
     (folder / "notes.txt").write_text("the user's own notes, not to be touched\n", encoding="utf-8")
     with Cluster(tmp_path / "c") as c:
-        c.start_tracker(1)
-        alice, bob = c.start_node("alice"), c.start_node("bob")
-        alice.login()
-        bob.login()
-        group_with_members(alice, [bob], "lab")
+        alice, bob = lab_pair(c)
         alice.ok(f"upload_file {shlex.quote(str(src))} lab")
         await ui_login(page, bob)
         await page.goto(url(bob, "/groups/lab"))

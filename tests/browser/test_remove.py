@@ -10,7 +10,7 @@ import pytest
 from playwright.async_api import Dialog, Page, expect
 
 from tests.browser.helpers import ui_login, url
-from tests.support.cluster import Cluster, Node, group_with_members, make_file, sha256_file, wait_until
+from tests.support.cluster import Cluster, Node, lab_pair, make_file, sha256_file, wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -19,12 +19,7 @@ WAITING = ("--piece-size", str(64 * 1024), "--download-stall", "120", "--tracker
 
 def _lab(c: Cluster) -> tuple[Node, Node]:
     """alice and bob logged in, bob a member of alice's group lab; bob's downloads wait long for a seeder."""
-    c.start_tracker(1)
-    alice, bob = c.start_node("alice"), c.start_node("bob", WAITING)
-    alice.login()
-    bob.login()
-    group_with_members(alice, [bob], "lab")
-    return alice, bob
+    return lab_pair(c, bob_args=WAITING)
 
 
 async def test_cancel_asks_first_then_removes_the_row_and_its_data_remove_keeps_a_complete_file(
@@ -110,12 +105,8 @@ async def test_a_failure_is_announced_and_removing_what_it_kept_asks_first(page:
     dest = tmp_path / "dl"
     dest.mkdir()
     with Cluster(tmp_path / "c") as c:
-        c.start_tracker(1)
-        alice = c.start_node("alice", ("--piece-size", str(64 * 1024), "--upload-limit", "200k"))
-        bob = c.start_node("bob", ("--download-stall", "3", "--resume-check", "3600", "--tracker-timeout", "3"))
-        alice.login()
-        bob.login()
-        group_with_members(alice, [bob], "lab")
+        alice, bob = lab_pair(c, ("--piece-size", str(64 * 1024), "--upload-limit", "200k"),
+                              ("--download-stall", "3", "--resume-check", "3600", "--tracker-timeout", "3"))
         alice.ok(f"upload_file {shlex.quote(str(src))} lab")
         await ui_login(page, bob)
         await page.goto(url(bob, "/downloads"))

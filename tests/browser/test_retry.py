@@ -9,7 +9,7 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from tests.browser.helpers import ui_login, url
-from tests.support.cluster import Cluster, group_with_members, make_file, sha256_file, wait_until
+from tests.support.cluster import Cluster, lab_pair, make_file, sha256_file, wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -19,11 +19,7 @@ async def test_a_failed_download_has_a_retry_button_that_completes_it(page: Page
     dest = tmp_path / "dl"
     dest.mkdir()
     with Cluster(tmp_path / "c") as c:
-        c.start_tracker(1)
-        alice, bob = c.start_node("alice"), c.start_node("bob", ("--download-stall", "2", "--resume-check", "3600"))
-        alice.login()
-        bob.login()
-        group_with_members(alice, [bob], "lab")
+        alice, bob = lab_pair(c, bob_args=("--download-stall", "2", "--resume-check", "3600"))
         alice.ok(f"upload_file {shlex.quote(str(src))} lab")
         alice.ok("logout")  # no seeder: bob's download fails (and would resume by itself within the hour)
         bob.ok(f"download_file lab data.bin {shlex.quote(str(dest))}")
@@ -71,11 +67,7 @@ async def test_a_group_page_with_the_tracker_away_still_shows_what_this_node_hol
 
 async def test_a_file_whose_holders_are_all_offline_stays_listed_as_offline(page: Page, tmp_path: Path) -> None:
     with Cluster(tmp_path / "c") as c:
-        c.start_tracker(1)
-        alice, bob = c.start_node("alice"), c.start_node("bob")
-        alice.login()
-        bob.login()
-        group_with_members(alice, [bob], "lab")
+        alice, bob = lab_pair(c)
         for name in ("slides.pdf", "video.bin"):
             alice.ok(f"upload_file {shlex.quote(str(make_file(tmp_path / 'src' / name, 50_000, 3)))} lab")
         await ui_login(page, bob)

@@ -251,6 +251,19 @@ class Cluster:
         return "\n".join(f"--- {p.log_path.name}\n{p.log_tail()}" for p in self.procs)
 
 
+def lab_pair(c: Cluster, alice_args: tuple[str, ...] | None = None,
+             bob_args: tuple[str, ...] | None = None) -> tuple[Node, Node]:
+    """Nodes alice and bob (node args as given, else the cluster's), logged in; bob a member of alice's "lab".
+    Starts tracker 1 first if no tracker runs yet."""
+    if not c.trackers:
+        c.start_tracker(1)
+    alice, bob = c.start_node("alice", alice_args), c.start_node("bob", bob_args)
+    alice.login()
+    bob.login()
+    group_with_members(alice, [bob], "lab")
+    return alice, bob
+
+
 def group_with_members(owner: Node, members: list[Node], group_id: str) -> None:
     """owner creates group_id, each member asks to join, the owner accepts them all."""
     owner.ok(f"create_group {group_id}")
