@@ -75,7 +75,7 @@ class NodeService(GroupCommands):
         # every download speak TLS with it, and the tracker learns its fingerprint at login.
         self.identity: NodeIdentity | None = load_or_create_identity(config.data_dir) if config.peer_tls else None
         self.server = PieceServer(config.piece_host, config.piece_port, self.catalog, self._token_verifier,
-                                  tls=self.identity)
+                                  holds=self._holds, tls=self.identity)
         self._verifier: TokenVerifier | None = None
         self.heartbeat = Heartbeat(self)
         self.shares_keeper = ShareKeeper(self)
@@ -126,6 +126,15 @@ class NodeService(GroupCommands):
 
     def _token_verifier(self) -> TokenVerifier | None:
         return self._verifier
+
+    def _holds(self, group_id: str, sha256: str) -> bool:
+        """Whether the logged-in user's node serves that file in that group: a share, or a running download."""
+        session = self.state.session
+        if session is None:
+            return False
+        user = session.user_id
+        return (group_id, sha256) in self.shares_keeper.served(user) or any(
+            g == group_id and s == sha256 for g, s, _ in self.downloads_mgr.holdings(user))
 
     def _activate(self, session: SessionRecord) -> None:
         self.tracker.session_token = session.session

@@ -135,6 +135,9 @@ class ServerConnection(asyncio.Protocol):
         except InvalidToken as exc:
             self.refuse(f"access denied: {exc}")
             return
+        if not self.server.holds(grant.group_id, sha):
+            self.refuse("access denied: this node does not share that file in the token's group")
+            return
         self.store, self.user_id, self.expires_at = store, grant.user_id, grant.expires_at
         assert self.transport is not None
         self.transport.write(self.session.accept(Geometry(store.meta.size, store.meta.piece_size),

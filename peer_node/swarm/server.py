@@ -46,11 +46,15 @@ class ServerLimits:
 
 class PieceServer:
     def __init__(self, host: str, port: int, catalog: ServedFiles, verifier: Callable[[], TokenVerifier | None],
-                 limits: ServerLimits | None = None, *, tls: NodeIdentity | None = None,
+                 limits: ServerLimits | None = None, *, holds: Callable[[str, str], bool],
+                 tls: NodeIdentity | None = None,
                  clock: Callable[[], float] = time.time, use_sendfile: bool = True,
                  upload_limit: int | None = None) -> None:
         self.host, self._port = host, port
         self.catalog, self.verifier = catalog, verifier
+        # Whether this node holds the file (sha256) for that group: a token is for one group's copy of a file,
+        # and the same bytes shared in another group (even a made-up one) must not open this one.
+        self.holds = holds
         self.limits = limits or ServerLimits()
         self.tls, self.clock = tls, clock
         self.use_sendfile = use_sendfile and tls is None  # the kernel cannot encrypt

@@ -17,7 +17,16 @@ import pytest
 from peer_node.swarm import DownloadEngine, EngineConfig, PieceServer, PieceStore, ServedFiles, ServerLimits
 from peer_node.swarm.tls import NodeIdentity, load_or_create_identity
 from tests.support.secure_client import SecureSocket
-from tests.swarm.helpers import OTHER_KEY, VERIFIER, file_sha256, make_file, meta_of, static_source, token_for
+from tests.swarm.helpers import (
+    OTHER_KEY,
+    VERIFIER,
+    file_sha256,
+    in_test_group,
+    make_file,
+    meta_of,
+    static_source,
+    token_for,
+)
 from wire.frame_receiver import FrameReceiver
 from wire.peer_protocol import Bitfield, Goodbye, Handshake, MsgType, Piece, Request, encode
 from wire.records import FileMeta, SeederInfo
@@ -52,7 +61,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
     for store in stores:
         catalog.register(store)
     seeder = load_or_create_identity(tmp_path / "seeder")
-    server = PieceServer("127.0.0.1", 0, catalog, lambda: VERIFIER, LIMITS, tls=seeder)
+    server = PieceServer("127.0.0.1", 0, catalog, lambda: VERIFIER, LIMITS, holds=in_test_group, tls=seeder)
     await server.start()
     try:
         yield World(meta, other_meta, server, seeder, load_or_create_identity(tmp_path / "me"),
@@ -88,7 +97,8 @@ async def test_a_genuine_token_over_tls_gets_the_piece(world: World) -> None:
     assert isinstance(events[0], Bitfield) and any(isinstance(e, Piece) for e in events)
 
 
-@pytest.mark.parametrize("case", ["no token", "expired", "another file", "foreign key", "replayed by another node"])
+@pytest.mark.parametrize("case", ["no token", "expired", "another file", "foreign key", "replayed by another node",
+                                  "another group"])
 async def test_a_bad_token_gets_goodbye_and_no_piece_byte(world: World, case: str) -> None:
     fp = world.me.fingerprint
     token, who, sha = {
@@ -98,6 +108,9 @@ async def test_a_bad_token_gets_goodbye_and_no_piece_byte(world: World, case: st
         "foreign key": (token_for(world.meta.sha256, fingerprint=fp, key=OTHER_KEY), world.me, None),
         # The thief holds a copy of my token and proves ITS OWN certificate on its own connection.
         "replayed by another node": (token_for(world.meta.sha256, fingerprint=fp), world.thief, None),
+        # A genuine token for the same bytes, minted for a group this node does not share them in: the tracker
+        # lists any file a member shares in their own group, so anyone knowing a file's SHA-256 could get one.
+        "another group": (token_for(world.meta.sha256, fingerprint=fp, group="mallorys-group"), world.me, None),
     }[case]
     events = await tls_talk(world, who, token, file_sha=sha)
     assert not got_piece_bytes(events)
@@ -116,8 +129,8 @@ async def test_a_frame_claiming_four_gib_closes_that_connection_only(world: Worl
 
 async def test_connection_floods_are_capped_per_address_and_in_total(tmp_path: Path) -> None:
     catalog = ServedFiles()
-    server = PieceServer("127.0.0.1", 0, catalog, lambda: VERIFIER,
-                         ServerLimits(max_connections=12, max_per_address=6, max_pending_per_address=6))
+    server = PieceServer("127.0.0.1", 0, catalog, lambda: VERIFIER, holds=in_test_group,
+                         limits=ServerLimits(max_connections=12, max_per_address=6, max_pending_per_address=6))
     await server.start()
     conns: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
     try:

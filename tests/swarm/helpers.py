@@ -44,9 +44,17 @@ def meta_of(name: str, data: bytes, piece_size: int) -> FileMeta:
     return FileMeta(name, len(data), piece_size, sha, hashes)
 
 
+GROUP = "g1"  # the group of every test token unless a test says otherwise
+
+
+def in_test_group(group_id: str, sha256: str) -> bool:
+    """The test servers' ``holds``: they serve what their catalog holds, in the test group only."""
+    return group_id == GROUP
+
+
 def token_for(meta_sha: str, user: str = "downloader", *, key: Ed25519PrivateKey = KEY, ttl: float = 300,
-              fingerprint: str = "") -> str:
-    return mint_token(key, AccessGrant(user, "g1", meta_sha, fingerprint, 1, time.time() + ttl))
+              fingerprint: str = "", group: str = GROUP) -> str:
+    return mint_token(key, AccessGrant(user, group, meta_sha, fingerprint, 1, time.time() + ttl))
 
 
 @dataclass
@@ -75,7 +83,7 @@ async def start_seeder(user_id: str, stores: list[PieceStore], limits: ServerLim
     catalog = ServedFiles()
     for store in stores:
         catalog.register(store)
-    server = PieceServer("127.0.0.1", 0, catalog, lambda: verifier, limits)
+    server = PieceServer("127.0.0.1", 0, catalog, lambda: verifier, limits, holds=in_test_group)
     await server.start()
     return Seeder(user_id, server, catalog, list(stores))
 

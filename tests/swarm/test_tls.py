@@ -12,7 +12,7 @@ import pytest
 from peer_node.swarm import DownloadEngine, DownloadFailed, EngineConfig, PieceServer, PieceStore, ServedFiles
 from peer_node.swarm.tls import NodeIdentity, load_or_create_identity
 from tests.support.secure_client import SecureSocket
-from tests.swarm.helpers import VERIFIER, file_sha256, make_file, meta_of, static_source, token_for
+from tests.swarm.helpers import VERIFIER, file_sha256, in_test_group, make_file, meta_of, static_source, token_for
 from wire.frame_receiver import FrameReceiver
 from wire.peer_protocol import Bitfield, Goodbye, Handshake, Piece, Request, encode
 from wire.records import FileMeta, SeederInfo
@@ -30,7 +30,7 @@ def test_identity_is_made_once_and_kept(tmp_path: Path) -> None:
 async def start_tls_seeder(identity: NodeIdentity, src: Path, meta: FileMeta) -> PieceServer:
     catalog = ServedFiles()
     catalog.register(PieceStore.open_complete(src, meta))
-    server = PieceServer("127.0.0.1", 0, catalog, lambda: VERIFIER, tls=identity)
+    server = PieceServer("127.0.0.1", 0, catalog, lambda: VERIFIER, holds=in_test_group, tls=identity)
     await server.start()
     return server
 
@@ -134,7 +134,7 @@ async def test_tls_partial_holder_serves_pieces_while_it_downloads(tmp_path: Pat
     store_b = PieceStore.open_partial(tmp_path / "b.part", tmp_path / "b.state", meta)
     catalog_b = ServedFiles()
     catalog_b.register(store_b)
-    server_b = PieceServer("127.0.0.1", 0, catalog_b, lambda: VERIFIER, tls=ident_b)
+    server_b = PieceServer("127.0.0.1", 0, catalog_b, lambda: VERIFIER, holds=in_test_group, tls=ident_b)
     await server_b.start()
     store_c = PieceStore.open_partial(tmp_path / "c.part", tmp_path / "c.state", meta)
     info_a = SeederInfo("alice", "127.0.0.1", server_a.port, ident_a.fingerprint, None)
@@ -186,7 +186,7 @@ async def test_a_piece_still_in_a_downloads_memory_is_sent_from_there(tmp_path: 
     monkeypatch.setattr(store, "read_block", counted)
     catalog = ServedFiles()
     catalog.register(store)
-    server = PieceServer("127.0.0.1", 0, catalog, lambda: VERIFIER, tls=seed)
+    server = PieceServer("127.0.0.1", 0, catalog, lambda: VERIFIER, holds=in_test_group, tls=seed)
     await server.start()
     try:
         conn = await asyncio.to_thread(SecureSocket, server.port)
