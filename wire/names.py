@@ -14,6 +14,10 @@ from wire.errors import BadInput
 ID_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")
 MAX_FILE_NAME_BYTES = 255
 _FORBIDDEN = frozenset("/\\\x00")
+# Unicode's bidirectional controls (the Bidi_Control property): invisible, they reorder what follows, so
+# "invoice<U+202E>fdp.exe" shows as "invoiceexe.pdf" in every list. Control characters in all but category;
+# a real right-to-left name (Hebrew, Arabic letters) needs none of them.
+BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
 MAX_PASSWORD = 256  # characters; the tracker refuses longer, so every door says the same
@@ -37,14 +41,16 @@ def is_valid_file_name(value: object) -> bool:
         return False
     if size > MAX_FILE_NAME_BYTES:
         return False
-    return not any(ch in _FORBIDDEN or unicodedata.category(ch) in ("Cc", "Cs") for ch in value)
+    return not any(ch in _FORBIDDEN or ch in BIDI_CONTROLS or unicodedata.category(ch) in ("Cc", "Cs")
+                   for ch in value)
 
 
 def check_file_name(value: object) -> str:
     """Return ``value`` if it is a valid file name, else raise BadInput."""
     if not is_valid_file_name(value):
         raise BadInput(
-            "invalid file name: 1-255 bytes of UTF-8, no '/', '\\', NUL or control characters, not '.' or '..'"
+            "invalid file name: 1-255 bytes of UTF-8, no '/', '\\', NUL or control characters (text direction "
+            "controls included), not '.' or '..'"
         )
     assert isinstance(value, str)
     return value

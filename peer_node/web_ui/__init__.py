@@ -38,6 +38,12 @@ TEMPLATES = ROOT / "templates"
 STATIC = ROOT / "static"
 COOKIE = "groupshare_session"
 
+
+def cookie_name(web_port: int) -> str:
+    """One cookie name per node: browsers keep one cookie jar per host, whatever the port, so two nodes on one
+    machine (ports 8080 and 8081) would otherwise overwrite each other's session and log each other out."""
+    return f"{COOKIE}_{web_port}"
+
 __all__ = ["UI_KEY", "UiState", "setup_ui"]
 
 
@@ -86,8 +92,8 @@ def setup_ui(app: web.Application, service: UiService, config: UiConfig) -> None
     """Mount the browser UI on ``app`` (call before the app starts; /cmd and /healthz are left alone)."""
     state = UiState(service=service, config=config, versions=SessionVersions(config.data_dir))
     app[UI_KEY] = state
-    storage = EncryptedCookieStorage(load_or_create_key(config.data_dir), cookie_name=COOKIE, httponly=True,
-                                     samesite="Lax", max_age=30 * 86400)
+    storage = EncryptedCookieStorage(load_or_create_key(config.data_dir), cookie_name=cookie_name(config.web_port),
+                                     httponly=True, samesite="Lax", max_age=30 * 86400)
     aiohttp_session.setup(app, storage)
     app.middlewares.append(guard_middleware(lambda: config.web_port))
     app.middlewares.append(error_pages)

@@ -98,9 +98,10 @@ async def test_login_rotates_the_session_and_logout_ends_every_copy(browser: Bro
         before = {c["name"]: c["value"] for c in await first.cookies()}
         await ui_login(page, node)
         cookies = await first.cookies()
-        session = next(c for c in cookies if c["name"] == "groupshare_session")
+        name = f"groupshare_session_{node.web_port}"  # one name per node: two nodes in one browser keep both
+        session = next(c for c in cookies if c["name"] == name)
         assert session["httpOnly"] and session["sameSite"] == "Lax"
-        assert before.get("groupshare_session") != session["value"], "login must start a new session"
+        assert before.get(name) != session["value"], "login must start a new session"
         await second.add_cookies(cast(list[SetCookieParam], cookies))  # a stolen or second copy of the same cookie
         copy = await second.new_page()
         await copy.goto(url(node, "/downloads"))
@@ -129,6 +130,14 @@ async def test_login_rotates_the_session_and_logout_ends_every_copy(browser: Bro
         ctx = await browser.new_context(viewport=DESKTOP)
         await ui_login(await ctx.new_page(), node)  # leave carol logged in for the other tests
         await ctx.close()
+
+
+async def test_two_nodes_in_one_browser_keep_their_own_logins(page: Page, world: World) -> None:
+    await ensure_logged_in(page, world.alice)
+    await ensure_logged_in(page, world.bob)  # the same browser, another node on the same host
+    await page.goto(url(world.alice, "/downloads"))
+    await expect(page.locator("h1")).to_have_text("Downloads")  # still logged in on alice's node
+    await expect(page.get_by_role("button", name="Log out alice")).to_be_visible()
 
 
 async def test_wrong_password_is_refused_in_plain_words(page: Page, world: World) -> None:

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from wire.errors import BadInput
-from wire.names import check_file_name, check_id, is_valid_file_name
+from wire.names import BIDI_CONTROLS, check_file_name, check_id, is_valid_file_name
 
 
 @pytest.mark.parametrize("good", ["a", "alice", "A.b_c-9", "x" * 64, "...", ".a", "a.."])
@@ -41,3 +41,12 @@ def test_a_valid_file_name_is_a_safe_single_path_component(name: str) -> None:
     if is_valid_file_name(name):
         assert "/" not in name and "\x00" not in name and name not in (".", "..")
         assert len(name.encode("utf-8")) <= 255
+
+
+def test_text_direction_controls_are_refused_but_right_to_left_letters_are_fine() -> None:
+    for control in sorted(BIDI_CONTROLS):
+        assert not is_valid_file_name(f"invoice{control}fdp.exe"), hex(ord(control))
+    assert is_valid_file_name("שלום עולם.txt") and is_valid_file_name("تقرير.pdf")
+    assert is_valid_file_name("a\u200bb.txt")  # a zero-width space reorders nothing
+    with pytest.raises(BadInput, match="text direction controls"):
+        check_file_name("invoice\u202efdp.exe")
