@@ -52,7 +52,8 @@ def download_view(rec: DownloadRecord, progress: EngineProgress | None, store: P
     return DownloadView(rec.group_id, rec.file_name, rec.destination, state, size, done,
                         percent(done, size, state is DownloadState.COMPLETE), 0.0, None, (),
                         dict(rec.bytes_by_peer), rec.reason, pieces, rec.started_at, rec.finished_at,
-                        copying_from=copying_from if state is DownloadState.RUNNING else "", piece_sources=sources)
+                        copying_from=copying_from if state is DownloadState.RUNNING else "", piece_sources=sources,
+                        will_resume=state is DownloadState.FAILED and rec.resume_when_seeded)
 
 
 def debug_row(v: DownloadView) -> dict[str, Any]:

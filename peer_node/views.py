@@ -84,6 +84,7 @@ class DownloadView:
     finished_at: float | None = None
     piece_sources: dict[int, str] = field(default_factory=dict)  # piece -> member who gave it (this run)
     copying_from: str = ""  # while pieces are copied from a complete copy this node already has: its path
+    will_resume: bool = False  # FAILED for want of a seeder: the node starts it again when one is back (auto_resume)
 
 
 @dataclass(frozen=True, slots=True)

@@ -188,12 +188,17 @@ def state_word(d: DownloadView) -> str:
     if d.state is DownloadState.COMPLETE:
         return "Complete"
     if d.state is DownloadState.FAILED:
-        return "Failed"
+        return "Waiting for members" if d.will_resume else "Failed"
     if d.copying_from:
         return "Copying"
     if not d.peers:
         return "Waiting for peers"
     return "Downloading"
+
+
+def badge_tone(d: DownloadView) -> str:
+    """The state badge's look: a failure the node will resume by itself is a wait ("W"), not an alarm ("F")."""
+    return "W" if d.will_resume else d.state.value
 
 
 def remove_word(d: DownloadView) -> str:
@@ -257,6 +262,7 @@ def download_json(d: DownloadView, save_url: str) -> dict[str, object]:
         "name": d.file_name,
         "state": d.state.value,
         "state_text": state_word(d),
+        "tone": badge_tone(d),
         "percent": d.percent,
         "progress_text": progress_text(d),
         "detail_text": detail_text(d),
@@ -296,7 +302,8 @@ def announcement(d: DownloadView) -> str:
     if d.state is DownloadState.COMPLETE:
         return f"{d.file_name} from {d.group_id} is complete."
     if d.state is DownloadState.FAILED:
-        return f"The download of {d.file_name} from {d.group_id} failed: {sentence(d.reason or 'it stopped')}"
+        verb = "paused" if d.will_resume else "failed"
+        return f"The download of {d.file_name} from {d.group_id} {verb}: {sentence(d.reason or 'it stopped')}"
     return ""
 
 

@@ -7,6 +7,7 @@ from peer_node.views import DownloadState, DownloadView
 from peer_node.web_ui.format import (
     ago,
     announcement,
+    badge_tone,
     cell_runs,
     copies_note,
     detail_text,
@@ -72,6 +73,10 @@ def test_a_failed_download_says_what_removing_it_deletes_and_an_end_is_announced
                                    "No seeder reachable."
     assert announcement(view(state=DownloadState.COMPLETE)).endswith("is complete.")
     assert announcement(view()) == ""
+    waiting = view(state=DownloadState.FAILED, reason="no seeder reachable; resumes by itself", will_resume=True)
+    assert (state_word(waiting), badge_tone(waiting)) == ("Waiting for members", "W")
+    assert announcement(waiting).startswith(f"The download of {waiting.file_name} from g paused: ")
+    assert (state_word(failed), badge_tone(failed)) == ("Failed", "F")
 
 
 def test_a_download_filled_from_our_own_copy_says_so() -> None:

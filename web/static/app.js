@@ -168,7 +168,7 @@
     if (g) { setText(g, d.group); var href = "/groups/" + encodeURIComponent(d.group); if (g.getAttribute("href") !== href) g.setAttribute("href", href); }
     var badge = f("state_text");
     setText(badge, d.state_text);
-    if (badge) badge.className = "badge st-" + d.state;
+    if (badge) badge.className = "badge st-" + d.tone;
     var bar = f("percent");
     if (bar && Number(bar.value) !== d.percent) bar.value = d.percent;
     if (bar) bar.setAttribute("aria-label", "Progress of " + d.name);
