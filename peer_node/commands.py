@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from peer_node.download_views import still_shared
 from peer_node.hashing import Progress
 from peer_node.rates import format_rate, parse_rate
 from peer_node.sensitive import why_private
@@ -164,7 +165,7 @@ async def _accept(s: NodeService, a: list[str], _p: Progress | None) -> str:
 
 async def _reject(s: NodeService, a: list[str], _p: Progress | None) -> str:
     await s.reject_request(a[0], a[1])
-    return f"refused {a[1]}'s request to join {a[0]}\n"
+    return f"declined {a[1]}'s request to join {a[0]}\n"  # the browser's word too
 
 
 async def _upload(s: NodeService, a: list[str], p: Progress | None) -> str:
@@ -197,14 +198,15 @@ async def _stop_share(s: NodeService, a: list[str], _p: Progress | None) -> str:
 
 
 async def _remove_download(s: NodeService, a: list[str], _p: Progress | None) -> str:
-    return removal_text(await s.remove_download(a[0], a[1]))
+    removed = await s.remove_download(a[0], a[1])
+    return removal_text(removed, still_shared(s.shares(), removed))
 
 
-def removal_text(d: DownloadView) -> str:
+def removal_text(d: DownloadView, shared: bool) -> str:
     """What ``remove_download`` did, by the state the download was in."""
     if d.state is DownloadState.COMPLETE:
-        return (f"removed {d.file_name} of {d.group_id} from the list; the file stays at {d.destination} "
-                f"and is still shared (stop_share ends that)\n")
+        sharing = "and is still shared (stop_share ends that)" if shared else "and is not shared"
+        return f"removed {d.file_name} of {d.group_id} from the list; the file stays at {d.destination} {sharing}\n"
     if d.state is DownloadState.FAILED:
         return f"removed the failed download of {d.file_name} from {d.group_id}; its partial data is deleted\n"
     return f"cancelled the download of {d.file_name} from {d.group_id}; its partial data is deleted\n"

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from peer_node.piece_sources import expand
 from peer_node.state import DownloadRecord
-from peer_node.views import DownloadState, DownloadView
+from peer_node.views import DownloadState, DownloadView, SharedFile
 
 if TYPE_CHECKING:
     from peer_node.swarm.config import EngineProgress
@@ -62,3 +62,8 @@ def debug_row(v: DownloadView) -> dict[str, Any]:
             "state": v.state.value, "size": v.size, "bytes_done": v.bytes_done, "percent": v.percent,
             "speed_bps": v.speed_bps, "peers": list(v.peers), "bytes_by_peer": v.bytes_by_peer,
             "reason": v.reason, "piece_states": v.piece_states}
+
+
+def still_shared(shares: list[SharedFile], d: DownloadView) -> bool:
+    """Whether the node still shares a removed download's file (not after stop_share or leaving the group)."""
+    return any(s.group_id == d.group_id and s.file_name == d.file_name for s in shares)

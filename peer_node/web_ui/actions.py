@@ -15,6 +15,7 @@ from aiohttp import web
 from aiohttp_session import get_session
 
 from peer_node.destinations import can_create_in
+from peer_node.download_views import still_shared
 from peer_node.rates import parse_rate
 from peer_node.sensitive import why_private
 from peer_node.views import DownloadState
@@ -234,7 +235,8 @@ async def remove_download(request: web.Request) -> web.StreamResponse:
     removed = await ui(request).service.remove_download(gid, name)
     session = await get_session(request)
     if removed.state is DownloadState.COMPLETE:
-        flash(session, f"Removed {name} from the list. The file stays at {removed.destination} and is still shared.")
+        sharing = "and is still shared" if still_shared(ui(request).service.shares(), removed) else "(not shared)"
+        flash(session, f"Removed {name} from the list. The file stays at {removed.destination} {sharing}.")
     elif removed.state is DownloadState.FAILED:
         flash(session, f"Removed the failed download of {name} and deleted its partial data.")
     else:

@@ -93,6 +93,17 @@ def test_a_complete_download_leaves_the_list_but_its_file_stays_and_is_still_sha
     wait_until(lambda: _live_seeders(alice.ok("list_files lab"), "data.bin") == 1, 20, "bob alone to seed data.bin")
 
 
+def test_removing_a_download_no_longer_shared_does_not_claim_it_is(cluster: Cluster) -> None:
+    alice, bob, src = _alice_shares(cluster, 1 * MiB, 6)
+    dest = cluster.tmp / "dl"
+    dest.mkdir()
+    bob.ok(f"download_file lab data.bin {shlex.quote(str(dest))}")
+    bob.wait_download("data.bin")
+    bob.ok("stop_share lab data.bin")
+    out = bob.ok("remove_download lab data.bin")
+    assert out == f"removed data.bin of lab from the list; the file stays at {dest / 'data.bin'} and is not shared\n"
+
+
 def test_remove_download_checks_its_input(cluster: Cluster) -> None:
     bob = cluster.start_node("bob")
     bob.login()
