@@ -47,7 +47,7 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
     Command("list_groups", (), "every group: id, owner, members, your role"),
     Command("list_requests", ("group_id",), "owner only: pending user ids"),
     Command("accept_request", ("group_id", "user_id"), "owner only: admit a pending user"),
-    Command("reject_request", ("group_id", "user_id"), "owner only: refuse a pending user"),
+    Command("reject_request", ("group_id", "user_id"), "owner only: decline a pending user"),
     Command("upload_file", ("file_path", "group_id"), "share a local file in place under its base name"),
     Command("list_files", ("group_id",), "files of a group: name, size, sha256, live seeders"),
     Command("download_file", ("group_id", "file_name", "destination_path"), "download a file in the background"),
@@ -106,9 +106,11 @@ def format_download(d: DownloadView) -> str:
     return f"[D] {d.group_id} {d.file_name} {max(0, min(100, d.percent))}%"
 
 
+HELP_WIDTH = max(len(c.usage) for c in COMMANDS.values())
+
+
 def help_text() -> str:
-    width = max(len(c.usage) for c in COMMANDS.values())
-    return lines([f"{c.usage.ljust(width)}  {c.summary}" for c in COMMANDS.values()])
+    return lines([f"{c.usage.ljust(HELP_WIDTH)}  {c.summary}" for c in COMMANDS.values()])
 
 
 Handler = Callable[["NodeService", list[str], "Progress | None"], Awaitable[str]]

@@ -15,8 +15,9 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
-from peer_node.commands import run_command
+from peer_node.commands import HELP_WIDTH, run_command
 from peer_node.service import NodeService
+from peer_node.units import human_size
 from wire.errors import GroupShareError
 
 PROMPT = "groupshare> "
@@ -27,16 +28,7 @@ def render_bar(done: int, total: int, width: int = BAR_WIDTH) -> str:
     """``[#########.....]  45%  1.2 of 2.0 GiB`` (pure: tested without a terminal)."""
     frac = 1.0 if total <= 0 else min(1.0, done / total)
     filled = int(frac * width)
-    return f"[{'#' * filled}{'.' * (width - filled)}] {int(frac * 100):3d}%  {_size(done)} of {_size(total)}"
-
-
-def _size(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} TiB"
+    return f"[{'#' * filled}{'.' * (width - filled)}] {int(frac * 100):3d}%  {human_size(done)} of {human_size(total)}"
 
 
 class ProgressBar:
@@ -83,7 +75,8 @@ class Console:
             self.out.flush()
             line = self.inp.readline()
             if not line:
-                self.out.write("\n(end of input: the prompt is closed; the node keeps running)\n")
+                self.out.write("\n(end of input: the prompt is closed; the node keeps running: stop it with Ctrl-C or "
+                               "SIGTERM)\n")
                 self.out.flush()
                 return
             if not line.strip():
@@ -91,9 +84,13 @@ class Console:
             if line.strip() in ("quit", "exit"):
                 self.loop.call_soon_threadsafe(self.on_quit)
                 return
+            if line.split()[0] in ("quit", "exit"):
+                self.out.write("usage: quit (or exit), with nothing after it\n")
+                self.out.flush()
+                continue
             text = self.run_line(line)
             if line.split()[0] == "help" and not text.startswith("error:"):
-                text += "quit (or exit)  stop this node (at this prompt only)\n"
+                text += f"{'quit (or exit)'.ljust(HELP_WIDTH)}  stop this node (at this prompt only)\n"
             self.out.write(text)
             self.out.flush()
 

@@ -15,23 +15,11 @@ from pathlib import Path
 from peer_node.join_answers import Answer, JoinAnswer
 from peer_node.piece_sources import MAP_CELLS, cell_bounds
 from peer_node.rates import format_rate
+from peer_node.units import human_size
 from peer_node.upload_copies import is_upload_copy
 from peer_node.views import DownloadState, DownloadView, NodeStatus
 
-_UNITS = ("B", "kB", "MB", "GB", "TB")
 PIECE_MAP_CELLS = MAP_CELLS  # a map never has more cells than this, whatever the piece count
-
-
-def human_size(n: float) -> str:
-    """1536 -> '1.5 kB'; decimal units, as file managers show them."""
-    if n < 1000:
-        return f"{int(n)} B"
-    value = float(n)
-    for unit in _UNITS[1:]:
-        value /= 1000
-        if value < 1000 or unit == _UNITS[-1]:
-            return f"{value:.1f} {unit}" if value < 100 else f"{value:.0f} {unit}"
-    raise AssertionError("unreachable")
 
 
 def sentence(message: str) -> str:

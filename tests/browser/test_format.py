@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from peer_node.piece_sources import expand, summarize
+from peer_node.units import human_size
 from peer_node.views import DownloadState, DownloadView
 from peer_node.web_ui.format import (
     ago,
@@ -13,7 +14,6 @@ from peer_node.web_ui.format import (
     detail_text,
     filter_count,
     human_eta,
-    human_size,
     kept_words,
     names_list,
     natural_key,

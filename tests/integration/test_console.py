@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import pty
+import re
 import select
 import signal
 import subprocess
@@ -59,7 +60,12 @@ def test_prompt_runs_commands_shows_a_progress_bar_and_survives_eof(tmp_path: Pa
             term.type("help")
             out = term.expect(b"groupshare> ")
             assert b"download_file <group_id> <file_name> <destination_path>" in out
-            assert b"quit (or exit)  stop this node" in out
+            assert re.search(rb"\nquit \(or exit\) +stop this node", out)
+            # aligned with the other rows of the list
+            assert out.index(b"stop this node") - out.rindex(b"\n", 0, out.index(b"stop this node")) == \
+                out.index(b"download a file") - out.rindex(b"\n", 0, out.index(b"download a file"))
+            term.type("quit now")
+            assert b"usage: quit (or exit), with nothing after it" in term.expect(b"groupshare> ")
             term.type("create_user carol carol-pw-1234")
             term.expect(b"groupshare> ")
             term.type("login carol carol-pw-1234")
@@ -73,7 +79,7 @@ def test_prompt_runs_commands_shows_a_progress_bar_and_survives_eof(tmp_path: Pa
             term.type("list_groups 'unclosed")
             assert b"error: cannot split" in term.expect(b"groupshare> ")
             os.write(term.master, b"\x04")  # end of input (Ctrl-D)
-            term.expect(b"the node keeps running")
+            term.expect(b"the node keeps running: stop it with Ctrl-C or SIGTERM")
             time.sleep(0.5)
             assert term.proc.poll() is None
             assert http_request(web, "GET", "/healthz", headers={"Host": f"127.0.0.1:{web}"})[0] == 200

@@ -94,7 +94,7 @@ def test_a_complete_download_leaves_the_list_but_its_file_stays_and_is_still_sha
 
 
 def test_removing_a_download_no_longer_shared_does_not_claim_it_is(cluster: Cluster) -> None:
-    alice, bob, src = _alice_shares(cluster, 1 * MiB, 6)
+    _alice, bob, _src = _alice_shares(cluster, 1 * MiB, 6)
     dest = cluster.tmp / "dl"
     dest.mkdir()
     bob.ok(f"download_file lab data.bin {shlex.quote(str(dest))}")

@@ -13,7 +13,8 @@ def test_bar_is_empty_at_start_and_full_at_the_end() -> None:
 
 
 def test_bar_shows_sizes_in_binary_units() -> None:
-    assert render_bar(512 * 1024 * 1024, 2 * 1024**3, width=4) == "[#...]  25%  512.0 MiB of 2.0 GiB"
+    # the browser's units: decimal, as file managers show them
+    assert render_bar(512 * 1024 * 1024, 2 * 1024**3, width=4) == "[#...]  25%  537 MB of 2.1 GB"
 
 
 def test_empty_file_counts_as_done() -> None:
