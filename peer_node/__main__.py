@@ -35,12 +35,14 @@ async def serve(config: NodeConfig) -> int:
 async def _serve_locked(config: NodeConfig) -> int:
     app = create_app(config)
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    what = f"the piece port {config.piece_host}:{config.piece_port}"
     try:
         await runner.setup()  # starts the service: state, piece server, heartbeat, resumed downloads
+        what = f"the web port 127.0.0.1:{config.web_port} (choose another with --web-port)"
         site = web.TCPSite(runner, "127.0.0.1", config.web_port)
         await site.start()
     except OSError as exc:
-        print(f"client: error: cannot listen: {exc.strerror or exc}", file=sys.stderr, flush=True)
+        print(f"client: error: cannot listen on {what}: {exc.strerror or exc}", file=sys.stderr, flush=True)
         await runner.cleanup()
         return 1
     service = app[SERVICE]

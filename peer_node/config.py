@@ -64,10 +64,14 @@ def parse_host_port(text: str) -> tuple[str, int]:
     if not sep or not host or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
         raise ConfigError(f"{text!r} is not IP:PORT")
     try:
-        ipaddress.ip_address(host)
+        address = ipaddress.ip_address(host)
     except ValueError:
         if host != "localhost":
             raise ConfigError(f"{host!r} is not an IP address") from None
+    else:
+        if address.is_unspecified:  # other members are told this address: "anywhere" reaches no one
+            raise ConfigError(f"{host} listens everywhere but is no address other members can reach: give this "
+                              "machine's own IP (the one they connect to)")
     return host, int(port)
 
 

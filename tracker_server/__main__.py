@@ -38,7 +38,7 @@ class _Parser(argparse.ArgumentParser):
 def _tracker_no(text: str) -> int:
     """ASCII digits only (``int`` would also take ``١``)."""
     if not (text.isascii() and text.isdigit()):
-        raise argparse.ArgumentTypeError(f"tracker_no {text!r} is not a number")
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number")
     return int(text)
 
 
@@ -48,10 +48,12 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("tracker_no", type=_tracker_no)
     p.add_argument("--data-dir", type=Path, help="state directory (default tracker_data/<tracker_no>/)")
     p.add_argument("--secret-file", type=Path, help="cluster secret (default cluster.secret beside the list)")
-    p.add_argument("--peer-timeout", type=float, default=15.0, help="seconds without heartbeat until a peer is dead")
-    p.add_argument("--token-ttl", type=float, default=300.0, help="lifetime of access tokens in seconds")
+    p.add_argument("--peer-timeout", type=float, default=15.0,
+                   help="seconds without heartbeat until a peer is dead (default 15, at most 3600)")
+    p.add_argument("--token-ttl", type=float, default=300.0,
+                   help="lifetime of access tokens in seconds (default 300, at most 86400)")
     p.add_argument("--tracker-timeout", type=float, default=2.0,
-                   help="seconds of primary silence before a secondary takes over")
+                   help="seconds of primary silence before a secondary takes over (default 2, at most 600)")
     p.add_argument("--scrypt-log2n", type=int, default=OWASP_LOG2_N,
                    help="scrypt cost as log2(N); the default is OWASP's (17); lower only for tests")
     p.add_argument("--signup-burst", type=int, default=DEFAULT_BURST,
@@ -132,7 +134,7 @@ async def _serve_locked(config: TrackerConfig) -> None:
     listener: FastPathListener | None = None
     try:
         listener = await FastPathListener.start(runner, app, config.me.host, config.me.port, config.max_body)
-        found = describe_start(app[SERVICE].state.index)
+        found = describe_start(app[SERVICE].state.index, config.tracker_no, len(config.trackers))
         print(f"tracker {config.tracker_no} listening on {config.me.url} (data in {config.data_dir}, {found})",
               flush=True)
         threading.Thread(target=_watch_stdin, args=(loop, stop), daemon=True, name="stdin").start()

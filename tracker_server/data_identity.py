@@ -52,8 +52,12 @@ def identity_warnings(recorded: Identity | None, current: Identity, data_dir: st
     return warnings
 
 
-def describe_start(log_index: int) -> str:
+def describe_start(log_index: int, tracker_no: int = 1, trackers: int = 1) -> str:
     """The start line's word about the state found in the data dir."""
-    if log_index == 0:
-        return "empty: the state will be copied from the primary, if there is one"
-    return f"log index {log_index}"
+    if log_index > 0:
+        return f"log index {log_index}"
+    if trackers == 1:
+        return "empty: a new cluster starts here"
+    if tracker_no == 1:
+        return "empty: a new cluster starts here, or the state is copied from the primary if one runs"
+    return "empty: the state will be copied from the primary, if there is one"

@@ -31,7 +31,9 @@ def test_a_web_port_that_is_not_ascii_digits_of_a_port_is_refused(base: list[str
 
 
 @pytest.mark.parametrize(("addr", "why"), [("127.0.0.1:٨٠", "is not IP:PORT"), ("127.0.0.1", "is not IP:PORT"),
-                                           ("nohost:80", "is not an IP address"), ("127.0.0.1:0", "is not IP:PORT")])
+                                           ("nohost:80", "is not an IP address"), ("127.0.0.1:0", "is not IP:PORT"),
+                                           ("0.0.0.0:6881", "no address other members can reach"),
+                                           ("[::]:6881", "no address other members can reach")])
 def test_the_piece_address_must_be_ip_and_port(base: list[str], addr: str, why: str) -> None:
     with pytest.raises(ConfigError, match=why):
         config_from_argv([addr, base[1]])

@@ -28,5 +28,7 @@ def test_another_number_and_another_cluster_are_each_named() -> None:
 
 
 def test_the_start_line_says_whether_the_data_dir_holds_state() -> None:
-    assert describe_start(0).startswith("empty")
-    assert describe_start(12) == "log index 12"
+    assert describe_start(0, 1, 1) == "empty: a new cluster starts here"
+    assert describe_start(0, 1, 2).startswith("empty: a new cluster starts here, or the state is copied")
+    assert describe_start(0, 2, 2) == "empty: the state will be copied from the primary, if there is one"
+    assert describe_start(12, 2, 2) == "log index 12"

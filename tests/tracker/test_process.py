@@ -132,7 +132,7 @@ def test_a_data_dir_of_another_tracker_number_or_cluster_is_named_at_start(tmp_p
     data = tmp_path / "data"
     first = TrackerProc(list_file, 1, data, "--tracker-timeout", "1")
     started.append(first)
-    assert "empty: the state will be copied from the primary" in first.banner
+    assert "empty: a new cluster starts here, or the state is copied" in first.banner
     # Alone of two, tracker 1 writes nothing (no majority): give the data dir a log entry by hand.
     assert _stop(first).count("data dir") == 0
     with sqlite3.connect(data / "tracker.sqlite3") as db:
