@@ -44,4 +44,5 @@ def test_a_piece_port_in_use_is_one_error_line_and_exit_1(cluster: Cluster) -> N
     assert run.returncode == 1
     errors = [line for line in run.stderr.splitlines() if "ERROR" in line or line.startswith("client: error")]
     assert errors == [f"client: error: cannot listen on the piece port 127.0.0.1:{port}: error while attempting to "
-                      f"bind on address ('127.0.0.1', {port}): address already in use"], run.stderr  # no "Unclosed client session" after it
+                      f"bind on address ('127.0.0.1', {port}): address already in use"], run.stderr
+    # (one line: no "Unclosed client session" after it)
