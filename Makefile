@@ -3,19 +3,29 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+RUNTIME := $(VENV)/.runtime
 STAMP := $(VENV)/.installed
-TRACKERS := tracker_info.txt
+TRACKERS ?= tracker_info.txt
 NODE ?= 127.0.0.1:6881
+WEB_PORT ?= 8080
 
-.PHONY: all venv run test check bench browser wrk clean
+.PHONY: all venv devenv run test check bench browser wrk clean
 
 all: test
 
-venv: $(STAMP)
+# venv: what running trackers and nodes needs (./tracker, ./client and `make run` use it); devenv adds the test and
+# benchmark tools (Playwright, libtorrent, ruff, mypy...) for `make test`, `make check` and `make bench`.
+venv: $(RUNTIME)
 
-$(STAMP): pyproject.toml
+devenv: $(STAMP)
+
+$(RUNTIME): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e .
+	touch $(RUNTIME)
+
+$(STAMP): $(RUNTIME)
 	$(PY) -m pip install -q -e '.[test,bench]'
 	touch $(STAMP)
 
@@ -32,18 +42,18 @@ wrk:
 	  apt-get update -q && apt-get install -y -q --no-install-recommends wrk; }
 
 run: venv
-	@$(PY) -m peer_node.devrun $(TRACKERS) $(NODE)
+	@$(PY) -m peer_node.devrun $(TRACKERS) $(NODE) --web-port $(WEB_PORT)
 
 # The suite, then the linters (ruff, mypy --strict on the code and the tests): CI is red on either.
-test: venv browser wrk
+test: devenv browser wrk
 	$(PY) -m pytest -q
 	$(MAKE) -s check
 
-check: venv
+check: devenv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
-bench: venv wrk
+bench: devenv wrk
 	$(PY) -m bench
 
 clean:

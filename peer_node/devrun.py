@@ -17,6 +17,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
@@ -55,6 +56,22 @@ def stop(procs: list[subprocess.Popen[bytes]]) -> None:
             p.wait()
 
 
+def tracker_problems(local: list[tuple[TrackerAddress, subprocess.Popen[bytes]]],
+                     answers: Callable[[TrackerAddress], bool]) -> list[str]:
+    """What to tell about local trackers that did not start: one whose port another tracker already answers on
+    (a ``make run`` still going elsewhere, say) is used as it is; one that failed with nothing answering stops us."""
+    out = []
+    for t, proc in local:
+        if proc.poll() is None:
+            continue
+        if answers(t):
+            out.append(f"tracker {t.rank} did not start (its port {t.port} is taken), but a tracker answers there: "
+                       "using that one")
+        else:
+            out.append(f"tracker {t.rank} ({t}) cannot start (see its message above); stopping")
+    return out
+
+
 def _terminate(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
@@ -75,16 +92,23 @@ def main(argv: list[str] | None = None) -> int:
     started: list[subprocess.Popen[bytes]] = []
     node: subprocess.Popen[bytes] | None = None
     try:
+        local: list[tuple[TrackerAddress, subprocess.Popen[bytes]]] = []
         for t in trackers:
             if not is_local(t.host):
                 print(f"make run: tracker {t.rank} ({t}) is not on this machine; not started")
                 continue
-            started.append(subprocess.Popen([sys.executable, "-m", "tracker_server", list_path, str(t.rank)],
-                                            stdin=subprocess.DEVNULL, start_new_session=True))
+            proc = subprocess.Popen([sys.executable, "-m", "tracker_server", list_path, str(t.rank)],
+                                    stdin=subprocess.DEVNULL, start_new_session=True)
+            started.append(proc)
+            local.append((t, proc))
         deadline = time.monotonic() + 30
-        for t in trackers:
-            while is_local(t.host) and not healthy(t) and time.monotonic() < deadline:
+        for t, proc in local:
+            while proc.poll() is None and not healthy(t) and time.monotonic() < deadline:
                 time.sleep(0.2)
+        for line in tracker_problems(local, healthy):
+            print(f"make run: {line}", file=sys.stderr, flush=True)
+            if "cannot start" in line:
+                return 1
         node = subprocess.Popen([sys.executable, "-m", "peer_node", args.node, list_path,
                                  "--web-port", str(args.web_port)])
         print(f"make run: open http://localhost:{args.web_port}/ in your browser; Ctrl-C stops everything",
