@@ -99,17 +99,22 @@ class AutoResume:
 
     async def _try(self, rec: DownloadRecord) -> None:
         try:
-            _, swarm = await self.manager.fetch_swarm(rec.group_id, rec.file_name)
+            meta, swarm = await self.manager.fetch_swarm(rec.group_id, rec.file_name)
         except (Unavailable, NotLoggedIn):
             return  # no tracker now, or the session is ending: ask again later (or after the next login)
         except GroupShareError as exc:  # access ended, the file is no longer shared: nothing to wait for
             await self.manager.stop_watching(rec, exc.message)
             return
+        if rec.meta is not None and meta.sha256 != rec.meta.sha256:  # another file now has the name
+            await self.manager.stop_watching(rec, f"the group's {rec.file_name} is another file now (its content "
+                                                  "changed): download it again to get the new one")
+            return
         if not swarm.seeders:
             return
         log.warning("a member has %s of %s again: resuming its download", rec.file_name, rec.group_id)
         try:
-            await self.manager.start(rec.user_id, rec.group_id, rec.file_name, rec.destination)
+            # Only if it still waits as it did before the question (removed or retried meanwhile: left alone).
+            await self.manager.start(rec.user_id, rec.group_id, rec.file_name, rec.destination, resuming=rec)
         except (Unavailable, NotLoggedIn):
             return
         except GroupShareError as exc:  # the destination is taken now, or the like: the user must decide

@@ -78,7 +78,9 @@ class DownloadManager:
         self.auto_resume = AutoResume(self, resume_check_s)
 
     # --- commands
-    async def start(self, user_id: str, group_id: str, file_name: str, destination: str) -> DownloadView:
+    async def start(self, user_id: str, group_id: str, file_name: str, destination: str, *,
+                    resuming: DownloadRecord | None = None) -> DownloadView:
+        """``resuming``: the failed record auto_resume starts again; NotFound if it changed meanwhile."""
         check_id(group_id, "group id")
         check_file_name(file_name)
         key = (user_id, group_id, file_name)
@@ -90,6 +92,8 @@ class DownloadManager:
         meta, _ = await self.fetch_swarm(group_id, file_name)
         # A concurrent request may have won the race while we asked the tracker.
         await refuse_if_running(key, self._tasks, downloads)
+        if resuming is not None and downloads.get(key) is not resuming:  # removed or retried meanwhile
+            raise NotFound(f"the download of {file_name} from {group_id} changed meanwhile")
         earlier = self.state.downloads.get(key)
         if earlier is not None and earlier.destination != str(target):
             # The verified-pieces state belongs to the earlier partial file: a download elsewhere starts afresh.

@@ -45,6 +45,8 @@ class GroupCommands:
     async def create_group(self, group_id: str) -> None:
         check_id(group_id, "group id")
         await self.authed("POST", "/groups", {"group_id": group_id}, write=True)
+        if self._owned_pending is not None:  # an owner now: open pages hear of its requests from the next poll on
+            self._owned_pending = {**self._owned_pending, group_id: 0}
 
     async def join_group(self, group_id: str) -> None:
         check_id(group_id, "group id")

@@ -2,8 +2,10 @@
 user's request to join (``join_answers``) and new requests to join the groups the user owns.
 
 The tracker pushes nothing to nodes, so an open page's event stream has the node ask, at most every ``POLL_S``
-however many tabs are open, and only while there can be news: the user waits for an answer, owns a group, or the
-node has not listed the groups yet in this run. One ``GET /groups`` answers both questions.
+however many tabs are open, while news is expected: the user waits for an answer, owns a group, or the node has
+not listed the groups yet in this run. Otherwise it still asks every ``QUIET_POLL_S``: a user who owns nothing may
+become an owner without this node listing the groups (a group made from a script, or passed on by a leaving
+owner). One ``GET /groups`` answers both questions.
 
 Pure: ``now`` is passed in.
 """
@@ -14,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 POLL_S = 5.0
+QUIET_POLL_S = 30.0
 
 
 @dataclass
@@ -23,7 +26,8 @@ class GroupsPoll:
     def due(self, now: float, *, waiting: bool, owned: Mapping[str, int] | None) -> bool:
         """Whether to ask now (and, if so, count this as the poll). ``owned``: the pending requests of each group
         the user owns, as last listed (None: not listed yet)."""
-        if not (waiting or owned is None or owned) or now - self.polled_at < POLL_S:
+        expected = waiting or owned is None or bool(owned)
+        if now - self.polled_at < (POLL_S if expected else QUIET_POLL_S):
             return False
         self.polled_at = now
         return True

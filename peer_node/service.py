@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import PurePath
 from typing import Any
@@ -160,7 +161,7 @@ class NodeService(GroupCommands):
             log.warning("the tracker ended our session: logged out")
             await self._deactivate()
             self.tracker.session_token = None
-            await self.state.set_session(None)
+            await self.state.clear_session()
 
     def _user(self) -> SessionRecord:
         if self.state.session is None:
@@ -179,6 +180,15 @@ class NodeService(GroupCommands):
             raise
 
     # --- users and login
+    @staticmethod
+    async def _keep_login_state(write: Callable[..., None], *args: Any) -> None:
+        """The node's own notes about a login (the offline password check, the fingerprint it was opened with):
+        a disk that cannot take them must not fail the login or logout itself."""
+        try:
+            await asyncio.to_thread(write, *args)
+        except OSError as exc:
+            log.warning("cannot keep the login's notes in the data dir: %s", exc.strerror or exc)
+
     def _login_body(self, user_id: str, password: str) -> dict[str, object]:
         """POST /sessions: the tracker lists our address and certificate fingerprint to downloaders and binds
         the access tokens it mints for us to that fingerprint ("" under --no-tls)."""
@@ -192,7 +202,7 @@ class NodeService(GroupCommands):
         token = doc.get("session")
         if not isinstance(token, str) or not token:
             raise BadInput("the tracker answered the login without a session")
-        await asyncio.to_thread(login_state.record_fingerprint, self.config.data_dir, self.fingerprint)
+        await self._keep_login_state(login_state.record_fingerprint, self.config.data_dir, self.fingerprint)
         return token, doc
 
     async def create_user(self, user_id: str, password: str) -> None:
@@ -211,7 +221,7 @@ class NodeService(GroupCommands):
             if self.state.session is not None:
                 raise Conflict(f"already logged in as {self.state.session.user_id}: logout first")
             token, doc = await self._open_session(user_id, password)
-            await asyncio.to_thread(login_state.remember, self.config.data_dir, user_id, password)
+            await self._keep_login_state(login_state.remember, self.config.data_dir, user_id, password)
             interval = doc.get("heartbeat_interval", 5)
             session = SessionRecord(user_id, token, str(doc.get("token_public_key") or ""),
                                     float(interval) if isinstance(interval, int | float) else 5.0)
@@ -243,7 +253,7 @@ class NodeService(GroupCommands):
                     if not known:
                         raise NotLoggedIn("wrong user id or password") from None
                     return
-                await asyncio.to_thread(login_state.remember, self.config.data_dir, user_id, password)
+                await self._keep_login_state(login_state.remember, self.config.data_dir, user_id, password)
                 key = str(doc.get("token_public_key") or "") or current.token_public_key
                 await self.state.set_session(SessionRecord(user_id, token, key, current.heartbeat_interval))
                 self.tracker.session_token = token
@@ -265,8 +275,8 @@ class NodeService(GroupCommands):
                 # Logged out locally even when no tracker answers: the session then dies of silence
                 # (no heartbeats) after the tracker's peer timeout.
                 self.tracker.session_token = None
-                await self.state.set_session(None)
-                await asyncio.to_thread(login_state.forget, self.config.data_dir)
+                await self.state.clear_session()
+                await self._keep_login_state(login_state.forget, self.config.data_dir)
 
     # --- files
     async def upload_file(self, path: str, group_id: str, progress: Progress | None = None) -> SharedFile:

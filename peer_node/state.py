@@ -240,6 +240,15 @@ class NodeState:
             self.session = before
             raise
 
+    async def clear_session(self) -> None:
+        """Logged out, in memory whatever the disk says: a node that stopped serving must not act logged in. If the
+        file cannot be written, the next start finds the old session and the tracker's 401 ends it then."""
+        self.session = None
+        try:
+            await self._write("session.json", {})
+        except StateNotSaved:
+            log.warning("logged out, but the node could not record it (the tracker's 401 will, at the next start)")
+
     async def put_share(self, share: ShareRecord) -> None:
         before = self.shares.get(share.key)
         self.shares[share.key] = share

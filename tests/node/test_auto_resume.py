@@ -4,14 +4,19 @@ schedule of its questions, and when it stops asking."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, cast
+
+import pytest
 
 from peer_node.auto_resume import FIRST_S, MAX_S, AutoResume, Backoff
 from peer_node.downloads import DownloadManager
-from peer_node.state import DownloadRecord
+from peer_node.state import DownloadRecord, NodeState
+from peer_node.swarm.catalog import ServedFiles
 from peer_node.swarm.config import SwarmSnapshot
-from wire.errors import Conflict, Forbidden, GroupShareError, Unavailable
-from wire.records import SeederInfo
+from peer_node.tracker_client import TrackerClient
+from wire.errors import Conflict, Forbidden, GroupShareError, NotFound, Unavailable
+from wire.records import FileMeta, SeederInfo
 
 
 def test_questions_are_spaced_ever_wider_up_to_a_minute() -> None:
@@ -60,7 +65,9 @@ class FakeManager:
         seeders = [SeederInfo(f"u{i}", "127.0.0.1", 1000 + i, "", None) for i in range(self.answer)]
         return None, SwarmSnapshot("token", seeders)
 
-    async def start(self, user_id: str, group_id: str, file_name: str, destination: str) -> None:
+    async def start(self, user_id: str, group_id: str, file_name: str, destination: str, *,
+                    resuming: DownloadRecord | None = None) -> None:
+        assert resuming is self.downloads[(user_id, group_id, file_name)]
         if self.start_error is not None:
             raise self.start_error
         self.started.append(file_name)
@@ -121,3 +128,46 @@ async def test_a_destination_taken_meanwhile_stops_the_watching_with_the_reason(
     clock.now += 5.0
     await auto.check("bob")
     assert manager.stopped == {"a": "/dl/a already exists"} and manager.started == []
+
+
+async def test_a_file_whose_content_changed_under_its_name_is_not_resumed() -> None:
+    meta = FileMeta("a", 10, 16384, "aa" * 32, (bytes.fromhex("aa" * 32),))
+    rec = failed("a").with_(meta=meta)
+    manager, clock = FakeManager({rec.key: rec}, answer=2), Clock()
+    changed = FileMeta("a", 12, 16384, "bb" * 32, (bytes.fromhex("bb" * 32),))
+
+    async def other_content(group_id: str, file_name: str) -> tuple[FileMeta, SwarmSnapshot]:
+        return changed, SwarmSnapshot("token", [SeederInfo("u", "127.0.0.1", 1000, "", None)])
+
+    manager.fetch_swarm = other_content  # type: ignore[method-assign,assignment]
+    auto = resumer(manager, clock)
+    await auto.check("bob")
+    clock.now += 5.0
+    await auto.check("bob")
+    assert manager.started == []
+    assert manager.stopped["a"].startswith("the group's a is another file now")
+
+
+async def test_a_download_removed_while_the_tracker_is_asked_stays_removed(tmp_path: Path) -> None:
+    state = NodeState(tmp_path / "data")
+    state.load()
+    meta = FileMeta("a.bin", 10, 16384, "aa" * 32, (bytes.fromhex("aa" * 32),))
+    dest = tmp_path / "dl"
+    dest.mkdir()
+    rec = DownloadRecord("bob", "g", "a.bin", str(dest / "a.bin"), "F", meta, resume_when_seeded=True)
+    await state.put_download(rec)
+
+    async def nothing(*_: object) -> None:
+        return None
+
+    manager = DownloadManager(state, cast(TrackerClient, None), ServedFiles(), no_peer_timeout=5,
+                              on_complete=nothing, on_change=lambda: None)
+
+    async def removed_meanwhile(group_id: str, file_name: str) -> tuple[FileMeta, SwarmSnapshot]:
+        await state.drop_download(rec.key)  # the user's remove_download, while the tracker was asked
+        return meta, SwarmSnapshot("token", [])
+
+    manager.fetch_swarm = removed_meanwhile  # type: ignore[method-assign]
+    with pytest.raises(NotFound, match="changed meanwhile"):
+        await manager.start("bob", "g", "a.bin", rec.destination, resuming=rec)
+    assert state.downloads == {}  # not started afresh behind the user's back

@@ -83,3 +83,6 @@ async def test_a_change_the_disk_cannot_take_is_refused_and_undone_in_memory(tmp
         assert refused.value.message == f"the node cannot save its state in {tmp_path}: No space left on device"
     assert state.shares == {kept.key: kept}  # as before every refused change
     assert state.downloads == {} and state.session is None and state.asked == {}
+    state.session = SessionRecord("alice", "tok", "ab" * 32, 2.0)
+    await state.clear_session()  # a logout on a full disk: logged out all the same, in memory (no raise)
+    assert state.session is None
