@@ -120,6 +120,19 @@ async def test_an_owners_open_page_hears_of_a_new_request_to_join(page: Page, wo
     alice.ok("leave_group newsroom")
 
 
+async def test_a_first_group_made_in_the_browser_brings_its_requests_live(page: Page, world: World) -> None:
+    bob, carol = world.bob, world.carol
+    await ensure_logged_in(page, bob)  # his home page lists his groups: he owns none
+    await page.goto(url(bob, "/groups"))
+    await page.fill("#group_id", "bobs")
+    await page.click("button:has-text('Create group')")
+    await expect(page.locator("h1")).to_have_text("bobs")
+    carol.ok("join_group bobs")
+    await expect(page.locator("#toast")).to_contain_text("A new request to join bobs.")
+    await expect(page.locator("#pending-total")).to_have_text("1 asking to join your groups")
+    bob.ok("leave_group bobs")
+
+
 async def test_download_folder_must_exist(page: Page, world: World) -> None:
     alice = world.alice
     await ensure_logged_in(page, alice)
