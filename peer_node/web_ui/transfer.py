@@ -9,6 +9,7 @@ first field (browsers send fields in document order), which lets us refuse befor
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import secrets
 import shutil
@@ -93,19 +94,32 @@ async def upload(request: web.Request) -> web.StreamResponse:
 
 async def _share_upload(service: UiService, folder: Path, name: str, gid: str) -> tuple[SharedFile, str]:
     """Share the uploaded copy; if the group already has a different file of that name, share it as
-    "name (1).ext" instead (a person uploading wants the file shared, as a sync folder would keep both).
+    "name (1).ext" instead (a person uploading wants the file shared, as a sync folder would keep both), unless
+    the same bytes are already in the group under another name: then this node joins that file as a seeder.
     Returns the share and the name the file was uploaded under."""
     try:
         return await service.upload_file(str(folder / name), gid), name
     except Conflict:
-        taken = {f.file_name for f in (await service.group_detail(gid)).files}
+        files = (await service.group_detail(gid)).files
+        taken = {f.file_name for f in files}
         if name not in taken:
             raise
-        free = first_free(name, taken.__contains__)
+        size, sha = await asyncio.to_thread(_size_and_sha256, folder / name)
+        same = next((f.file_name for f in files if f.sha256 == sha and f.size == size and f.file_name != name), None)
+        free = same or first_free(name, taken.__contains__)
         if free is None:
             raise
         await asyncio.to_thread(os.rename, folder / name, folder / free)
         return await service.upload_file(str(folder / free), gid), name
+
+
+def _size_and_sha256(path: Path) -> tuple[int, str]:
+    """Blocking: the file's size and SHA-256 (to find the same bytes already in the group)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK * 4):
+            digest.update(chunk)
+    return path.stat().st_size, digest.hexdigest()
 
 
 def _saved_file(destination: Path, name: str) -> Path | None:

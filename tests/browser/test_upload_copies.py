@@ -50,4 +50,14 @@ async def test_an_upload_named_like_another_file_is_shared_beside_it_and_its_cop
     await row.get_by_role("button", name="Stop sharing notes (1).txt").click()
     await expect(page.get_by_text("Stopped sharing notes (1).txt.")).to_be_visible()
     assert not await asyncio.to_thread(copies[0].exists)  # no copy left behind in the data dir
+    # The same bytes uploaded twice under the taken name: the second joins the first, no "notes (2).txt"
+    for _ in range(2):
+        await page.set_input_files("#upload-file", str(ours))
+        await page.get_by_role("button", name="Upload and share").click()
+        await expect(page.locator("#toast")).to_contain_text("shared as notes (1).txt.")
+    listing = alice.ok("list_files team")
+    assert "notes (1).txt\t5000\t" in listing and "notes (2).txt" not in listing
+    row = page.locator("section[aria-labelledby=my-shares] li.row", has_text="notes (1).txt")
+    await row.get_by_role("button", name="Stop sharing notes (1).txt").click()
+    await expect(page.get_by_text("Stopped sharing notes (1).txt.")).to_be_visible()
     assert "notes.txt" in alice.ok("list_files team")  # the other notes.txt is untouched
