@@ -193,6 +193,11 @@ class DownloadManager:
         return download_view(rec, engine.progress() if engine is not None else None, self._stores.get(rec.key),
                              self._copying.get(rec.key, ""))
 
+    def downloading(self, user_id: str, group_id: str, sha256: str) -> bool:
+        """Whether a running download of the user fetches that file in that group (the piece server's check)."""
+        return any(key[0] == user_id and key[1] == group_id and store.meta.sha256 == sha256 and not store.closed
+                   for key, store in self._stores.items())
+
     def holdings(self, user_id: str) -> list[tuple[str, str, bytes]]:
         """(group_id, sha256, bitfield) of every running download: partial holdings for the heartbeat."""
         out = []

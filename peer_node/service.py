@@ -134,8 +134,8 @@ class NodeService(GroupCommands):
         if session is None:
             return False
         user = session.user_id
-        return (group_id, sha256) in self.shares_keeper.served(user) or any(
-            g == group_id and s == sha256 for g, s, _ in self.downloads_mgr.holdings(user))
+        return (self.shares_keeper.serves(user, group_id, sha256)
+                or self.downloads_mgr.downloading(user, group_id, sha256))
 
     def _activate(self, session: SessionRecord) -> None:
         self.tracker.session_token = session.session

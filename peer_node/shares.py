@@ -95,6 +95,10 @@ class ShareKeeper:
                                    write=True)
 
     # --- serving
+    def serves(self, user_id: str, group_id: str, sha256: str) -> bool:
+        """Whether a share of the user serves that file in that group now (the piece server's check)."""
+        return (group_id, sha256) in self.served(user_id)
+
     def served(self, user_id: str) -> list[tuple[str, str]]:
         """(group_id, sha256) of every share being served now: the heartbeat's complete holdings."""
         out = []

@@ -9,7 +9,6 @@ first field (browsers send fields in document order), which lets us refuse befor
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
 import secrets
 import shutil
@@ -20,6 +19,7 @@ from urllib.parse import quote
 from aiohttp import BodyPartReader, web
 from aiohttp_session import get_session
 
+from peer_node.hashing import hash_file
 from peer_node.views import DownloadState, SharedFile
 from peer_node.web_ui.actions import group_error
 from peer_node.web_ui.free_name import first_free
@@ -104,22 +104,14 @@ async def _share_upload(service: UiService, folder: Path, name: str, gid: str) -
         taken = {f.file_name for f in files}
         if name not in taken:
             raise
-        size, sha = await asyncio.to_thread(_size_and_sha256, folder / name)
-        same = next((f.file_name for f in files if f.sha256 == sha and f.size == size and f.file_name != name), None)
+        ours = await asyncio.to_thread(hash_file, str(folder / name))
+        same = next((f.file_name for f in files if f.sha256 == ours.sha256 and f.size == ours.size
+                     and f.file_name != name), None)
         free = same or first_free(name, taken.__contains__)
         if free is None:
             raise
         await asyncio.to_thread(os.rename, folder / name, folder / free)
         return await service.upload_file(str(folder / free), gid), name
-
-
-def _size_and_sha256(path: Path) -> tuple[int, str]:
-    """Blocking: the file's size and SHA-256 (to find the same bytes already in the group)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK * 4):
-            digest.update(chunk)
-    return path.stat().st_size, digest.hexdigest()
 
 
 def _saved_file(destination: Path, name: str) -> Path | None:
