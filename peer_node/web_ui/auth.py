@@ -19,6 +19,8 @@ from wire.errors import BadInput, GroupShareError, NotLoggedIn
 from wire.names import MAX_PASSWORD, MIN_NEW_PASSWORD, check_id
 
 BAD_LOGIN = "That user id and password do not match. Check both and try again."
+# Said when an open page learned over its event stream that the session ended (?why=elsewhere).
+LOGGED_OUT_ELSEWHERE = "You were logged out (in another tab or window). Log in again to come back to this page."
 
 
 def _field(form: object, name: str) -> str:
@@ -29,6 +31,8 @@ def _field(form: object, name: str) -> str:
 async def login_page(request: web.Request) -> web.StreamResponse:
     if await current_user(request):
         raise see_other(safe_next(request.query.get("next")))
+    if request.query.get("why") == "elsewhere":
+        flash(await get_session(request), LOGGED_OUT_ELSEWHERE)
     return await render(request, "login.html", {
         "next": safe_next(request.query.get("next")), "values": {"user_id": request.query.get("user", "")},
         "errors": {},

@@ -306,7 +306,11 @@
     });
     es.addEventListener("joins", function (ev) { onJoins(JSON.parse(ev.data)); });
     es.addEventListener("requests", function (ev) { onRequests(JSON.parse(ev.data)); });
-    es.addEventListener("logout", function () { es.close(); window.location.assign("/login"); });
+    es.addEventListener("logout", function () {  // logged out elsewhere: say so, and come back here after login
+      es.close();
+      var here = window.location.pathname + window.location.search;
+      window.location.assign("/login?why=elsewhere&next=" + encodeURIComponent(here));
+    });
     es.onerror = function () {
       if (status) setText(status, "Reconnecting to the node…");
       // A running row's speed and time left would go stale while the node does not answer: say so instead.
