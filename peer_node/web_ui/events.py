@@ -10,7 +10,8 @@ streams end at once instead of holding the node's exit.
 The stream also brings group news (``groups_poll`` says when the node asks the tracker): each owner's answer to
 the user's request to join, settled while the page is open (a ``joins`` event), and new requests to join the
 groups the user owns (a ``requests`` event, with every owned group's count for the navigation's badge). The page
-shows both as a notice: nobody has to reload to hear back.
+shows both as a notice: nobody has to reload to hear back. A request notice whose requests are all gone meanwhile
+(withdrawn, or answered in another tab or by ``/cmd``) says so instead of leading to an empty list.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ async def _send_group_news(service: UiService, response: web.StreamResponse, hea
         return
     new = new_requests(heard.pending, pending) if heard.pending is not None else {}
     heard.pending = pending
-    body = json.dumps({"total": sum(pending.values()), "new": new, "text": requests_text(new)})
+    body = json.dumps({"total": sum(pending.values()), "pending": pending, "new": new, "text": requests_text(new)})
     await response.write(f"event: requests\ndata: {body}\n\n".encode())
 
 

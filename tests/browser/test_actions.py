@@ -113,6 +113,12 @@ async def test_an_owners_open_page_hears_of_a_new_request_to_join(page: Page, wo
     await expect(toast).to_contain_text("A new request to join newsroom.")
     await expect(count).to_have_text("2 asking to join your groups")
     assert await page.evaluate("window.notReloaded === true")
+    carol.ok("leave_group newsroom")  # she withdraws it: the notice no longer leads to an empty list
+    await expect(toast).to_contain_text("No request to join newsroom is waiting any more")
+    await expect(count).to_have_text("1 asking to join your groups")
+    await expect(toast.get_by_role("link")).to_have_count(0)
+    carol.ok("join_group newsroom")  # and asks again
+    await expect(toast).to_contain_text("A new request to join newsroom.")
     await toast.get_by_role("link", name="Show the requests").click()
     await page.get_by_role("button", name="Decline carol").click()
     await expect(page.get_by_text("Declined carol's request.")).to_be_visible()

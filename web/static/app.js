@@ -90,12 +90,27 @@
       setText(count.firstChild, String(payload.total));
     }
     var groups = Object.keys(payload.new);
-    if (!groups.length) return;
+    if (!groups.length) {
+      settleRequestsNotice(payload.pending || {});
+      return;
+    }
     var here = decodeURIComponent(window.location.pathname);
     var page = "/groups/" + groups[0];
     var label = groups.length > 1 ? "See your groups" : here === page ? "Show the requests" : "See who asks";
     showLiveNotice(payload.text, { href: groups.length > 1 ? "/groups" : page + "#requests", label: label,
                                    reload: groups.length === 1 && here === page });
+    document.getElementById("toast").dataset.requests = JSON.stringify(groups);
+  }
+
+  // The requests a notice told of are all gone (withdrawn, or answered elsewhere): its link would lead to an
+  // empty list, so the notice says so instead.
+  function settleRequestsNotice(pending) {
+    var toast = document.getElementById("toast");
+    if (!toast || toast.hidden || !toast.dataset.requests) return;
+    var groups = JSON.parse(toast.dataset.requests);
+    if (groups.some(function (g) { return pending[g] > 0; })) return;
+    showLiveNotice("No request to join " + groups.join(" or ") +
+                   " is waiting any more: withdrawn, or answered elsewhere.", null);
   }
 
   function onJoins(payload) {
