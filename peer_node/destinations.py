@@ -8,6 +8,9 @@ lands in the directory it resolves to now, so a later change of the link cannot 
 planted (in ``/tmp``, say) is refused, as the kernel's ``protected_symlinks`` would: it could send the file into a
 directory that user reads. The final file itself is created by the node, never through a link.
 A relative path is relative to the node's working directory.
+
+An unfinished download keeps two things: its partial file beside the destination (``temp_path_for``) and its
+verified-pieces state in the node's data directory (``pieces_state_path``); ``remove_partial`` deletes both.
 """
 
 from __future__ import annotations
@@ -93,3 +96,19 @@ def temp_path_for(target: Path) -> Path:
         prefix = encoded[:room].decode("utf-8", "ignore")  # drops a character cut in half
         name = f".{prefix}{tag}{PART_SUFFIX}"
     return target.with_name(name)
+
+
+def pieces_state_path(data_dir: Path, key: tuple[str, str, str]) -> Path:
+    """Where the download ``key`` (user, group, file name) records its verified pieces; the folder is made."""
+    digest = hashlib.sha256("\x00".join(key).encode("utf-8")).hexdigest()[:32]
+    directory = data_dir / "partial"
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return directory / f"{digest}.json"
+
+
+def remove_partial(data_dir: Path, key: tuple[str, str, str], destination: str) -> None:
+    """Delete what an abandoned download left: its partial file (never through a link) and its pieces state."""
+    temp = temp_path_for(Path(destination))
+    if temp.is_file() and not temp.is_symlink():
+        temp.unlink()
+    pieces_state_path(data_dir, key).unlink(missing_ok=True)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import os
 import time
@@ -30,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from peer_node.auto_resume import FIRST_S, RESUMES_NOTE, AutoResume
-from peer_node.destinations import resolve_destination, temp_path_for
+from peer_node.destinations import pieces_state_path, remove_partial, resolve_destination, temp_path_for
 from peer_node.download_refusals import refuse_if_done, refuse_if_running, refuse_if_target_taken
 from peer_node.download_views import debug_row, download_view
 from peer_node.piece_sources import summarize
@@ -222,12 +221,6 @@ class DownloadManager:
 
         task.add_done_callback(forget_task)
 
-    def _state_path(self, rec: DownloadRecord) -> Path:
-        digest = hashlib.sha256("\x00".join(rec.key).encode("utf-8")).hexdigest()[:32]
-        directory = self.state.data_dir / "partial"
-        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        return directory / f"{digest}.json"
-
     async def _run(self, rec: DownloadRecord) -> None:
         key = rec.key
         try:
@@ -296,7 +289,8 @@ class DownloadManager:
         temp = temp_path_for(target)
         if await asyncio.to_thread(os.path.islink, temp):
             raise BadInput(f"{temp} is a symbolic link; refusing to write through it")
-        store = await asyncio.to_thread(PieceStore.open_partial, temp, self._state_path(rec), meta)
+        pieces = pieces_state_path(self.state.data_dir, rec.key)
+        store = await asyncio.to_thread(PieceStore.open_partial, temp, pieces, meta)
         self._stores[rec.key] = store
         serving = self.catalog.get(meta.sha256)
         if serving is None or not serving.is_complete:  # never hide a complete copy behind a partial one
@@ -380,11 +374,7 @@ class DownloadManager:
         self._on_change()
 
     def _remove_partial(self, rec: DownloadRecord) -> None:
-        """Delete what an abandoned download left: its partial file and its verified-pieces state."""
-        temp = temp_path_for(Path(rec.destination))
-        if temp.is_file() and not temp.is_symlink():
-            temp.unlink()
-        self._state_path(rec).unlink(missing_ok=True)
+        remove_partial(self.state.data_dir, rec.key, rec.destination)
 
     async def _set_failed(self, rec: DownloadRecord, reason: str) -> None:
         reason = " ".join(reason.split()) or "failed"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from peer_node.destinations import resolve_destination, temp_path_for
+from peer_node.destinations import pieces_state_path, remove_partial, resolve_destination, temp_path_for
 from wire.errors import BadInput, Conflict
 
 
@@ -100,6 +100,28 @@ def test_the_partial_file_of_a_long_name_fits_one_path_component(tmp_path: Path,
 def test_partial_file_sits_beside_the_final_one(tmp_path: Path) -> None:
     temp = temp_path_for(tmp_path / "f.bin")
     assert temp.parent == tmp_path and temp.name.startswith(".") and temp != tmp_path / "f.bin"
+
+
+def test_removing_a_partial_download_deletes_its_file_and_pieces_state_but_nothing_else(tmp_path: Path) -> None:
+    data, key = tmp_path / "data", ("alice", "team", "f.bin")
+    state = pieces_state_path(data, key)
+    assert state.parent == data / "partial" and (state.parent.stat().st_mode & 0o777) == 0o700
+    assert pieces_state_path(data, ("alice", "team", "g.bin")) != state  # one state per download
+    state.write_text("{}")
+    temp = temp_path_for(tmp_path / "f.bin")
+    temp.write_bytes(b"part")
+    (tmp_path / "f.bin").write_bytes(b"someone else's file")  # never touched
+    remove_partial(data, key, str(tmp_path / "f.bin"))
+    assert not temp.exists() and not state.exists() and (tmp_path / "f.bin").read_bytes() == b"someone else's file"
+    remove_partial(data, key, str(tmp_path / "f.bin"))  # nothing left to remove: no error
+
+
+def test_removing_a_partial_download_never_deletes_through_a_link(tmp_path: Path) -> None:
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"keep")
+    temp_path_for(tmp_path / "f.bin").symlink_to(victim)
+    remove_partial(tmp_path / "data", ("alice", "team", "f.bin"), str(tmp_path / "f.bin"))
+    assert victim.read_bytes() == b"keep" and temp_path_for(tmp_path / "f.bin").is_symlink()
 
 
 @pytest.mark.parametrize("folder", ["/proc", "/proc/1", "/sys"])
