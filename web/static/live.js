@@ -1,0 +1,292 @@
+// GroupShare's live page: what the node's event stream (/downloads/events) brings to an open page, no framework.
+// Like app.js, an enhancement only: without it the pages still work, and show the news on the next load.
+// 1. Downloads: rows are patched field by field, only where the words changed (and the upload limit's line and the
+//    footer's tracker, where the page has them); a screen reader hears a download end (a polite live region).
+// 2. Group news: an owner's answer to a request to join (a "joins" event) and new requests to join the user's
+//    groups (a "requests" event) are shown as a notice, and the navigation counts the requests.
+// 3. Leaving when the session ended elsewhere (a "logout" event).
+// 4. A browser notification when a download completes (permission asked on a click, never on load).
+(function () {
+  // A notice that arrives while the page is open (an owner's answer): it stays until dismissed, and offers the
+  // group's page when the answer changes what that page shows.
+  function showLiveNotice(text, link) {
+    var old = document.getElementById("toast");
+    if (old) old.remove();
+    var toast = document.createElement("div");
+    toast.className = "toast";
+    toast.id = "toast";
+    toast.setAttribute("role", "status");
+    var span = document.createElement("span");
+    span.textContent = text + " ";
+    if (link) {
+      var a = document.createElement("a");
+      a.href = link.href;
+      a.textContent = link.label;
+      if (link.reload) {  // this very page, rendered before the news: load it again, then go to the anchor
+        a.addEventListener("click", function (e) {
+          e.preventDefault();
+          window.location.hash = link.href.split("#")[1] || "";
+          window.location.reload();
+        });
+      }
+      span.appendChild(a);
+    }
+    var btn = document.createElement("button");
+    btn.type = "button";
+    btn.className = "toast-close ghost";
+    btn.setAttribute("aria-label", "Dismiss notice");
+    btn.textContent = "\u00d7";
+    btn.addEventListener("click", function () { toast.hidden = true; });
+    toast.appendChild(span);
+    toast.appendChild(btn);
+    document.body.appendChild(toast);
+  }
+
+  // New requests to join the user's groups: the navigation's count, and a notice leading to them.
+  function onRequests(payload) {
+    var count = document.getElementById("pending-total");
+    if (count) {
+      count.hidden = !payload.total;
+      setText(count.firstChild, String(payload.total));
+    }
+    var groups = Object.keys(payload.new);
+    if (!groups.length) {
+      settleRequestsNotice(payload.pending || {});
+      return;
+    }
+    var here = decodeURIComponent(window.location.pathname);
+    var page = "/groups/" + groups[0];
+    var label = groups.length > 1 ? "See your groups" : here === page ? "Show the requests" : "See who asks";
+    showLiveNotice(payload.text, { href: groups.length > 1 ? "/groups" : page + "#requests", label: label,
+                                   reload: groups.length === 1 && here === page });
+    document.getElementById("toast").dataset.requests = JSON.stringify(groups);
+  }
+
+  // The requests a notice told of are all gone (withdrawn, or answered elsewhere): its link would lead to an
+  // empty list, so the notice says so instead.
+  function settleRequestsNotice(pending) {
+    var toast = document.getElementById("toast");
+    if (!toast || toast.hidden || !toast.dataset.requests) return;
+    var groups = JSON.parse(toast.dataset.requests);
+    if (groups.some(function (g) { return pending[g] > 0; })) return;
+    showLiveNotice("No request to join " + groups.join(" or ") +
+                   " is waiting any more: withdrawn, or answered elsewhere.", null);
+  }
+
+  function onJoins(payload) {
+    var here = decodeURIComponent(window.location.pathname);
+    var link = null;
+    payload.answers.forEach(function (a) {
+      var page = "/groups/" + a.group;
+      if (a.answer === "accepted") link = { href: page, label: here === page ? "Show the group" : "Open " + a.group };
+      else if (here === page || here === "/groups") link = { href: here, label: "Refresh this page" };
+    });
+    showLiveNotice(payload.text, link);
+  }
+
+  // ---- live downloads ----
+  var KINDS = { d: "done", f: "flight", p: "part", ".": "miss" };
+  var SVG = "http://www.w3.org/2000/svg";
+
+  function drawMap(svg, cells, label) {
+    if (svg.getAttribute("data-cells") === cells) return;
+    svg.setAttribute("data-cells", cells);
+    svg.setAttribute("viewBox", "0 0 " + Math.max(cells.length, 1) + " 1");
+    svg.setAttribute("aria-label", label);
+    while (svg.firstChild) svg.removeChild(svg.firstChild);
+    var i = 0;
+    while (i < cells.length) {
+      var j = i;
+      while (j < cells.length && cells[j] === cells[i]) j++;
+      var r = document.createElementNS(SVG, "rect");
+      r.setAttribute("x", String(i)); r.setAttribute("y", "0");
+      r.setAttribute("width", String(j - i)); r.setAttribute("height", "1");
+      // A digit is a done cell given by one member: that member's colour, as in the who-gave-what bar.
+      var c = cells[i];
+      r.setAttribute("class", c >= "0" && c <= "9" ? "peer-" + c : "pm-" + (KINDS[c] || "miss"));
+      svg.appendChild(r);
+      i = j;
+    }
+  }
+
+  // Who gave what: a stacked bar plus a chip per member, rebuilt only when the numbers changed.
+  function drawGiven(box, given) {
+    if (!box) return;
+    var sig = JSON.stringify(given);
+    if (box.getAttribute("data-sig") === sig) return;
+    box.setAttribute("data-sig", sig);
+    box.hidden = given.length === 0;
+    var bar = box.querySelector("svg"), line = box.querySelector("p");
+    while (bar.firstChild) bar.removeChild(bar.firstChild);
+    line.textContent = "Received from ";
+    var x = 0;
+    given.forEach(function (g) {
+      var r = document.createElementNS(SVG, "rect");
+      r.setAttribute("x", String(x)); r.setAttribute("y", "0");
+      r.setAttribute("width", String(g[2])); r.setAttribute("height", "1");
+      r.setAttribute("class", "peer-" + g[3]);
+      bar.appendChild(r);
+      x += g[2];
+      var chip = document.createElement("span"), sw = document.createElement("span");
+      chip.className = "chip"; sw.className = "sw peer-" + g[3]; sw.setAttribute("aria-hidden", "true");
+      chip.appendChild(sw); chip.appendChild(document.createTextNode(g[0] + " " + g[1]));
+      line.appendChild(chip);
+    });
+  }
+
+  function setText(el, text) { if (el && el.textContent !== text) el.textContent = text; }
+
+  function patchRow(row, d) {
+    var f = function (name) { return row.querySelector('[data-f="' + name + '"]'); };
+    setText(f("name"), d.name);
+    var g = f("group");
+    if (g) { setText(g, d.group); var href = "/groups/" + encodeURIComponent(d.group); if (g.getAttribute("href") !== href) g.setAttribute("href", href); }
+    var badge = f("state_text");
+    setText(badge, d.state_text);
+    if (badge) badge.className = "badge st-" + d.tone;
+    var bar = f("percent");
+    if (bar && Number(bar.value) !== d.percent) bar.value = d.percent;
+    if (bar) bar.setAttribute("aria-label", "Progress of " + d.name);
+    setText(f("progress_text"), d.progress_text);
+    setText(f("detail_text"), d.detail_text);
+    drawGiven(f("given"), d.given);
+    drawMap(f("cells"), d.cells, d.map_label);
+    var save = f("save_url");
+    if (save) {
+      save.hidden = !d.save_url;
+      if (d.save_url && save.getAttribute("href") !== d.save_url) save.setAttribute("href", d.save_url);
+      save.setAttribute("download", d.name);
+      var vh = save.querySelector(".visually-hidden");
+      setText(vh, " " + d.name);
+    }
+    var retry = f("retry");
+    if (retry) {
+      retry.hidden = !d.retry;
+      f("retry_group").value = d.group;
+      f("retry_name").value = d.name;
+      setText(retry.querySelector(".visually-hidden"), " " + d.name);
+    }
+    var remove = f("remove");
+    if (remove) {
+      f("remove_group").value = d.group;
+      f("remove_name").value = d.name;
+      setText(f("remove_word"), d.remove_word);
+      setText(remove.querySelector(".visually-hidden"), " " + d.name);
+    }
+    row.setAttribute("data-state", d.state);
+    row.setAttribute("data-kept", d.kept);
+  }
+
+  // A polite live region: a screen reader hears a download end while the page is open.
+  function announce(text) {
+    var region = document.getElementById("announcer");
+    if (!region || !text) return;
+    region.textContent = "";
+    setTimeout(function () { region.textContent = text; }, 50);  // a change, even for the same words twice
+  }
+
+  // The browser's permission cannot be taken back by a page, so "off" is our own setting, kept in this browser.
+  var NOTIFY_KEY = "groupshare-notify";
+  function notifyOn() {
+    try { return window.localStorage.getItem(NOTIFY_KEY) !== "off"; } catch (e) { return true; }
+  }
+  function setNotify(on) {
+    try { window.localStorage.setItem(NOTIFY_KEY, on ? "on" : "off"); } catch (e) { /* private mode: this page only */ }
+  }
+
+  function notifyDone(d) {
+    if (!("Notification" in window) || Notification.permission !== "granted" || !notifyOn()) return;
+    try {
+      new Notification("Download complete", { body: d.name + " from " + d.group + " is verified and saved.", tag: d.key });
+    } catch (e) { /* some browsers only allow notifications from a service worker */ }
+  }
+
+  function setupLive() {
+    var lists = document.querySelectorAll("[data-live-downloads]");
+    var news = document.body.hasAttribute("data-live");  // a logged-in page: group news comes on the stream too
+    if ((!lists.length && !news) || !window.EventSource) return;
+    var status = document.getElementById("live-status");
+    var tpl = document.getElementById("dl-template");
+    var lastState = {};
+    var first = true;
+    var es = new EventSource("/downloads/events");
+    var limitNow = document.getElementById("upload-limit-now");
+    var limitField = document.getElementById("upload-limit");
+    es.addEventListener("downloads", function (ev) {
+      var payload = JSON.parse(ev.data);
+      var data = payload.downloads;
+      if (limitNow && typeof payload.uploads === "string") {
+        setText(limitNow, payload.uploads);  // the limit may change from /cmd or another tab
+        var editing = limitField && limitField.closest("details").open;
+        if (limitField && !editing) limitField.value = payload.upload_rate;
+      }
+      lists.forEach(function (list) {
+        var limit = Number(list.getAttribute("data-limit") || 0);
+        var items = limit ? data.slice(0, limit) : data;
+        var rows = {};
+        list.querySelectorAll("li.dl").forEach(function (li) { rows[li.getAttribute("data-key")] = li; });
+        items.forEach(function (d, idx) {
+          var row = rows[d.key];
+          if (!row && tpl) {
+            row = tpl.content.firstElementChild.cloneNode(true);
+            row.setAttribute("data-key", d.key);
+            row.querySelector('[data-f="cells"]').removeAttribute("data-cells");
+          }
+          if (!row) return;
+          patchRow(row, d);
+          if (list.children[idx] !== row) list.insertBefore(row, list.children[idx] || null);
+          delete rows[d.key];
+        });
+        Object.keys(rows).forEach(function (k) { rows[k].remove(); });
+        var empty = list.parentNode.querySelector("[data-empty]");
+        if (empty) empty.hidden = items.length > 0;
+        var legend = list.parentNode.querySelector("[data-legend]");
+        if (legend) legend.hidden = items.length === 0;
+        list.hidden = items.length === 0;
+      });
+      var foot = document.getElementById("foot-tracker");
+      if (foot && typeof payload.tracker === "string") setText(foot, payload.tracker);
+      data.forEach(function (d) {
+        if (!first && lastState[d.key] === "D" && d.state !== "D") announce(d.announce);
+        if (!first && lastState[d.key] !== "C" && d.state === "C") notifyDone(d);  // finished while the page was open
+        lastState[d.key] = d.state;
+      });
+      first = false;
+      if (status) setText(status, "Updates live.");
+    });
+    es.addEventListener("joins", function (ev) { onJoins(JSON.parse(ev.data)); });
+    es.addEventListener("requests", function (ev) { onRequests(JSON.parse(ev.data)); });
+    es.addEventListener("logout", function () {  // logged out elsewhere: say so, and come back here after login
+      es.close();
+      var here = window.location.pathname + window.location.search;
+      window.location.assign("/login?why=elsewhere&next=" + encodeURIComponent(here));
+    });
+    es.onerror = function () {
+      if (status) setText(status, "Reconnecting to the node…");
+      // A running row's speed and time left would go stale while the node does not answer: say so instead.
+      document.querySelectorAll('li.dl[data-state="D"] [data-f="detail_text"]').forEach(function (el) {
+        setText(el, "Not updated: reconnecting to the node…");
+      });
+    };
+  }
+
+  function setupNotify() {
+    var btn = document.getElementById("notify-btn");
+    if (!btn || !("Notification" in window)) return;
+    function label() {
+      var granted = Notification.permission === "granted";
+      if (Notification.permission === "denied") { btn.textContent = "Notifications blocked by the browser"; btn.disabled = true; }
+      else if (granted && notifyOn()) btn.textContent = "Turn off download notifications";
+      else btn.textContent = "Notify me when a download finishes";
+    }
+    btn.hidden = false;
+    label();
+    btn.addEventListener("click", function () {
+      if (Notification.permission === "granted") { setNotify(!notifyOn()); label(); return; }
+      Notification.requestPermission().then(function (answer) { if (answer === "granted") setNotify(true); label(); });
+    });
+  }
+
+  function init() { setupLive(); setupNotify(); }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init); else init();
+})();
