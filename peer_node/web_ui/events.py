@@ -31,6 +31,7 @@ from peer_node.web_ui.format import (
     join_answers_text,
     ordered,
     rate_field,
+    tracker_detail,
     tracker_words,
     upload_limit_words,
 )
@@ -42,7 +43,7 @@ from peer_node.web_ui.state import current_user, ui
 def snapshot(downloads: list[DownloadView], node: NodeStatus) -> str:
     return json.dumps({"downloads": [download_json(d, save_url(d)) for d in ordered(downloads)],
                        "uploads": upload_limit_words(node.upload_limit), "upload_rate": rate_field(node.upload_limit),
-                       "tracker": tracker_words(node)},
+                       "tracker": tracker_words(node), "tracker_detail": tracker_detail(node)},
                       separators=(",", ":"))
 
 

@@ -273,6 +273,17 @@ def tracker_words(node: NodeStatus) -> str:
     return f"Tracker {node.tracker}{' (failed over)' if node.failed_over else ''}."
 
 
+def tracker_detail(node: NodeStatus) -> tuple[str, str]:
+    """The home page's tracker line as (dot, words); the live stream sends it again when it changes. A failover
+    is told as what happened, not as what is true now: the first tracker may be back, as a secondary."""
+    if not node.tracker:
+        return "off", "No tracker answers right now. The node keeps trying; shares resume once one is back."
+    if node.failed_over:
+        return "warn", (f"Failed over: using tracker {node.tracker_rank} at {node.tracker}, which the node moved to "
+                        f"when the trackers before it in the list did not answer.")
+    return "on", f"Connected to tracker {node.tracker_rank} at {node.tracker}, the first in the list."
+
+
 def share_place(path: str, data_dir: Path) -> str:
     """Where a share's file is, as a page shows it: the path, or for a browser upload the node's own copy."""
     if is_upload_copy(path, data_dir):

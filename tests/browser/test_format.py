@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from peer_node.piece_sources import expand, summarize
 from peer_node.units import human_size
-from peer_node.views import DownloadState, DownloadView
+from peer_node.views import DownloadState, DownloadView, NodeStatus
 from peer_node.web_ui.format import (
     ago,
     announcement,
@@ -22,6 +22,8 @@ from peer_node.web_ui.format import (
     progress_text,
     sentence,
     state_word,
+    tracker_detail,
+    tracker_words,
 )
 
 
@@ -136,3 +138,16 @@ def test_a_finished_download_keeps_who_gave_each_cell_of_its_map() -> None:
     assert expand(summary, 50) == {}  # cells of another map: nothing rather than wrong colours
     small = {0: "alice", 1: "bob"}
     assert piece_cells("dd", sources=expand(summarize(small, 2), 2)) == piece_cells("dd", sources=small)
+
+
+def test_the_tracker_words_say_which_tracker_serves_and_a_failover_as_what_happened() -> None:
+    first = NodeStatus("alice", "127.0.0.1:7001", "127.0.0.1:9001", 1, False)
+    assert tracker_detail(first) == ("on", "Connected to tracker 1 at 127.0.0.1:9001, the first in the list.")
+    assert tracker_words(first) == "Tracker 127.0.0.1:9001."
+    moved = NodeStatus("alice", "127.0.0.1:7001", "127.0.0.1:9002", 2, True)
+    dot, words = tracker_detail(moved)
+    assert dot == "warn" and words.startswith("Failed over: using tracker 2 at 127.0.0.1:9002")
+    assert "moved to when the trackers before it in the list did not answer" in words  # not "do not": 1 may be back
+    assert tracker_words(moved) == "Tracker 127.0.0.1:9002 (failed over)."
+    none = NodeStatus("alice", "127.0.0.1:7001", None, None, False)
+    assert tracker_detail(none)[0] == "off" and "No tracker answers right now" in tracker_detail(none)[1]

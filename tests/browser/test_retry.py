@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+import signal
 from pathlib import Path
 
 import pytest
@@ -121,3 +122,21 @@ async def test_a_user_logs_in_to_their_own_node_while_no_tracker_answers(browser
                     await expect(page.locator("#form-error")).to_contain_text("do not match", timeout=30_000)
             finally:
                 await ctx.close()
+
+
+async def test_an_open_page_says_when_its_node_stops_answering_and_recovers_when_it_is_back(page: Page,
+                                                                                       tmp_path: Path) -> None:
+    with Cluster(tmp_path / "c") as c:
+        c.start_tracker(1)
+        alice = c.start_node("alice")
+        alice.login()
+        await ui_login(page, alice)
+        await page.goto(url(alice, "/groups"))  # any live page, not only the downloads list
+        await page.evaluate("window.__sameDocument = true")
+        alice.kill(signal.SIGTERM)
+        toast = page.locator("#toast")
+        await expect(toast).to_contain_text("This node is not answering", timeout=30_000)
+        alice.start()  # the same ports and data: the page's stream reconnects, still logged in
+        await expect(toast).to_have_count(0, timeout=30_000)
+        assert await page.evaluate("window.__sameDocument === true")
+        await expect(page.locator("#announcer")).to_have_text("The node answers again.")

@@ -91,9 +91,14 @@ async def test_story_register_join_share_and_download_live(browser: Browser, tmp
 
             # The dashboard says which tracker serves us, and that we failed over when the first one died.
             await dana.goto(url(n1, "/"))
-            await expect(dana.locator("section[aria-labelledby=tracker]")).to_contain_text("the first in the list")
+            section = dana.locator("section[aria-labelledby=tracker]")
+            await expect(section).to_contain_text("the first in the list")
+            await dana.evaluate("window.__sameDocument = true")
             c.trackers[1].stop()
-            await open_until(dana, url(n1, "/"), "section[aria-labelledby=tracker]:has-text('Failed over')")
+            # the dashboard, never reloaded, follows too: its tracker section and its footer agree
+            await expect(section).to_contain_text("Failed over: using tracker 2", timeout=30_000)
+            assert await section.locator(".dot.warn").count() == 1
+            assert await dana.evaluate("window.__sameDocument === true")
             # erin's downloads tab, never reloaded, follows her node to the second tracker in its footer
             await expect(live.locator("#foot-tracker")).to_contain_text("(failed over)", timeout=30_000)
             assert await live.evaluate("window.__sameDocument === true")

@@ -300,3 +300,25 @@ async def test_a_notice_naming_a_long_id_wraps_inside_the_toast_on_a_phone(brows
     finally:
         await ctx.close()
         world.alice.ok(f"leave_group {gid}")  # the group goes with its last member
+
+
+async def test_a_notice_in_a_background_tab_waits_until_the_tab_is_seen(browser: Browser, world: World) -> None:
+    ctx = await browser.new_context(viewport=DESKTOP)
+    try:
+        # The tab starts hidden (as one behind another would be), until the test says it is seen.
+        await ctx.add_init_script("""Object.defineProperty(Document.prototype, "visibilityState", {
+            configurable: true, get() { return window.__seen ? "visible" : "hidden"; } });""")
+        page = await ctx.new_page()
+        await ui_login(page, world.alice)
+        await page.goto(url(world.alice, "/groups"))
+        await page.fill("#group_id", "backtab")
+        await page.click("button:has-text('Create group')")
+        toast = page.locator("#toast")
+        await expect(toast).to_contain_text("Group backtab created.")
+        await page.wait_for_timeout(9_000)  # past the 8 s a notice in view stays
+        await expect(toast).to_be_visible()
+        await page.evaluate("window.__seen = true; document.dispatchEvent(new Event('visibilitychange'))")
+        await expect(toast).to_be_hidden(timeout=20_000)  # seen now: it closes by itself as usual
+    finally:
+        await ctx.close()
+        world.alice.ok("leave_group backtab")

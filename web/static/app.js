@@ -35,13 +35,26 @@
     }
   }
 
+  // The page's notice closes by itself after 8 s in view; one that came while the tab was in the background (a
+  // tab sent to the login page by a logout elsewhere) waits until the user looks. Esc closes whichever notice
+  // shows, the page's or one that came live (live.js puts those in its place).
+  var TOAST_MS = 8000;
   function setupToast() {
+    document.addEventListener("keydown", function (e) {
+      var shown = document.getElementById("toast");
+      if (e.key === "Escape" && shown) shown.hidden = true;
+    });
     var toast = document.getElementById("toast");
     if (!toast) return;
     function close() { toast.hidden = true; }
     toast.querySelector(".toast-close").addEventListener("click", close);
-    document.addEventListener("keydown", function (e) { if (e.key === "Escape") close(); });
-    setTimeout(close, 8000);
+    function closeLater() { setTimeout(close, TOAST_MS); }
+    if (document.visibilityState !== "hidden") { closeLater(); return; }
+    document.addEventListener("visibilitychange", function seen() {
+      if (document.visibilityState === "hidden") return;
+      document.removeEventListener("visibilitychange", seen);
+      closeLater();
+    });
   }
 
   // Cancelling a running download deletes what it fetched so far: ask first (pages without script just post).

@@ -39,7 +39,10 @@
     btn.addEventListener("click", function () { toast.hidden = true; });
     toast.appendChild(span);
     toast.appendChild(btn);
-    document.body.appendChild(toast);
+    // Where the page's own notice sits (before the main content): a keyboard user reaches its link early.
+    document.body.insertBefore(toast, document.getElementById("main"));
+    announce(text);  // a status region added with its words already in is not read out everywhere
+    return toast;
   }
 
   // New requests to join the user's groups: the navigation's count, and a notice leading to them.
@@ -201,6 +204,8 @@
     } catch (e) { /* some browsers only allow notifications from a service worker */ }
   }
 
+  var DOWN_NOTICE_MS = 3000;
+
   function setupLive() {
     var lists = document.querySelectorAll("[data-live-downloads]");
     var news = document.body.hasAttribute("data-live");  // a logged-in page: group news comes on the stream too
@@ -246,6 +251,11 @@
       });
       var foot = document.getElementById("foot-tracker");
       if (foot && typeof payload.tracker === "string") setText(foot, payload.tracker);
+      var detail = document.getElementById("tracker-detail");  // the home page's tracker section
+      if (detail && payload.tracker_detail) {
+        detail.firstElementChild.className = "dot " + payload.tracker_detail[0];
+        setText(detail.lastElementChild, payload.tracker_detail[1]);
+      }
       data.forEach(function (d) {
         if (!first && lastState[d.key] === "D" && d.state !== "D") announce(d.announce);
         if (!first && lastState[d.key] !== "C" && d.state === "C") notifyDone(d);  // finished while the page was open
@@ -261,7 +271,25 @@
       var here = window.location.pathname + window.location.search;
       window.location.assign("/login?why=elsewhere&next=" + encodeURIComponent(here));
     });
+    // The node stopped answering (stopped, restarting): say so on every live page, once it lasts past a brief
+    // reconnect, and take the notice away when the stream is back.
+    var downTimer = null, downNotice = null;
+    es.onopen = function () {
+      clearTimeout(downTimer);
+      downTimer = null;
+      if (downNotice) {
+        if (document.body.contains(downNotice)) downNotice.remove();
+        downNotice = null;
+        announce("The node answers again.");
+      }
+    };
     es.onerror = function () {
+      if (!downTimer && !downNotice) {
+        downTimer = setTimeout(function () {
+          downNotice = showLiveNotice("This node is not answering (stopped or restarting?). The page reconnects " +
+                                      "by itself; what you do here meanwhile is not sent.", null);
+        }, DOWN_NOTICE_MS);
+      }
       if (status) setText(status, "Reconnecting to the node…");
       // A running row's speed and time left would go stale while the node does not answer: say so instead.
       document.querySelectorAll('li.dl[data-state="D"] [data-f="detail_text"]').forEach(function (el) {
