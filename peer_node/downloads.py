@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from peer_node.auto_resume import FIRST_S, RESUMES_NOTE, AutoResume
 from peer_node.destinations import pieces_state_path, remove_partial, resolve_destination, temp_path_for
-from peer_node.download_refusals import refuse_if_done, refuse_if_running, refuse_if_target_taken
+from peer_node.download_refusals import Key, refuse_if_done, refuse_if_running, refuse_if_target_taken
 from peer_node.download_views import debug_row, download_view
 from peer_node.piece_sources import summarize
 from peer_node.state import DownloadRecord, NodeState, ShareRecord, StateNotSaved
@@ -73,6 +73,9 @@ class DownloadManager:
         self._finishing: set[tuple[str, str, str]] = set()  # verifying the whole file / moving it into place
         self._discarding: set[tuple[str, str, str]] = set()  # being cancelled by ``remove``: delete its data
         self._copying: dict[tuple[str, str, str], str] = {}  # filled from a local complete copy: its path
+        # Downloads being started (``start`` yields while it checks): refused a second time, and their targets
+        # taken, until their task runs.
+        self._starting: dict[Key, Path | None] = {}
         self._last_report = 0.0
         self.auto_resume = AutoResume(self, resume_check_s)
 
@@ -83,14 +86,26 @@ class DownloadManager:
         check_id(group_id, "group id")
         check_file_name(file_name)
         key = (user_id, group_id, file_name)
+        if key in self._starting:  # two requests at once (a double click): the first one starts it
+            raise Conflict(f"the file {file_name} of {group_id} is already downloading")
+        self._starting[key] = None  # held from here to the task's start: every step below may yield
+        try:
+            return await self._start(key, destination, resuming)
+        finally:
+            del self._starting[key]
+
+    async def _start(self, key: Key, destination: str, resuming: DownloadRecord | None) -> DownloadView:
+        user_id, group_id, file_name = key
         downloads = self.state.downloads
         await refuse_if_running(key, self._tasks, downloads)
         await refuse_if_done(key, downloads)
         target = resolve_destination(destination, file_name)
         refuse_if_target_taken(target, self._tasks, downloads)
+        if target in self._starting.values():
+            raise Conflict(f"another download is already writing {target}")
+        self._starting[key] = target
         meta, _ = await self.fetch_swarm(group_id, file_name)
-        # A concurrent request may have won the race while we asked the tracker.
-        await refuse_if_running(key, self._tasks, downloads)
+        await refuse_if_running(key, self._tasks, downloads)  # resumed by a login meanwhile
         if resuming is not None and downloads.get(key) is not resuming:  # removed or retried meanwhile
             raise NotFound(f"the download of {file_name} from {group_id} changed meanwhile")
         earlier = self.state.downloads.get(key)

@@ -164,6 +164,45 @@ async def test_a_second_start_of_a_running_download_is_a_conflict(tmp_path: Path
     running.cancel()
 
 
+class _SlowTracker(_Tracker):
+    """A tracker that takes a while to answer: two starts at once both wait in it."""
+
+    async def get(self, path: str) -> dict[str, object]:
+        await asyncio.sleep(0.2)
+        return await super().get(path)
+
+
+@pytest.mark.parametrize("same_place", [True, False])
+async def test_two_starts_at_once_of_one_file_start_it_once(tmp_path: Path, same_place: bool) -> None:
+    # A double click, or two /cmd calls at once: each used to pass the checks while the other asked the tracker,
+    # and two tasks wrote one partial file (one ended [F] over the other's good copy).
+    state, catalog, meta, data = _setup(tmp_path)
+    mgr = DownloadManager(state, cast(TrackerClient, _SlowTracker(meta)), catalog, no_peer_timeout=5.0,
+                          on_complete=state.put_share, on_change=lambda: None)
+    (tmp_path / "dl2").mkdir()
+    places = [tmp_path / "dl", tmp_path / "dl" if same_place else tmp_path / "dl2"]
+    answers = await asyncio.gather(*(mgr.start(*KEY, str(place)) for place in places), return_exceptions=True)
+    assert [type(a) for a in answers] == [type(answers[0]), Conflict] and not isinstance(answers[0], Exception)
+    assert "already downloading" in str(answers[1])
+    await asyncio.wait_for(asyncio.gather(*mgr._tasks.values()), 30)
+    assert state.downloads[KEY].state == DownloadState.COMPLETE.value
+    assert (tmp_path / "dl" / "data.bin").read_bytes() == data and not (tmp_path / "dl2" / "data.bin").exists()
+    assert mgr._starting == {}
+
+
+async def test_two_files_started_at_once_to_one_new_path_are_one_download(tmp_path: Path) -> None:
+    state, catalog, meta, data = _setup(tmp_path)
+    mgr = DownloadManager(state, cast(TrackerClient, _SlowTracker(meta)), catalog, no_peer_timeout=5.0,
+                          on_complete=state.put_share, on_change=lambda: None)
+    target = str(tmp_path / "dl" / "copy.bin")
+    answers = await asyncio.gather(mgr.start(*KEY, target), mgr.start("alice", "lab", "other.bin", target),
+                                   return_exceptions=True)
+    assert not isinstance(answers[0], Exception)
+    assert isinstance(answers[1], Conflict) and "another download is already writing" in str(answers[1])
+    await asyncio.wait_for(asyncio.gather(*mgr._tasks.values()), 30)
+    assert (tmp_path / "dl" / "copy.bin").read_bytes() == data
+
+
 async def test_leaving_the_group_lets_a_finishing_download_finish_and_fails_a_running_one(tmp_path: Path) -> None:
     mgr, state, meta, data, release = await _held_at_its_share(tmp_path)
     other_key = ("alice", "lab", "other.bin")  # a download still fetching, with a partial file
