@@ -19,10 +19,11 @@ does not, and every piece it claims was written before its bit was set. When the
 save, another file's state under the same name, a foreign file), the write is a temp file renamed over it.
 
 A *seal* says whether the bits can be trusted without reading the pieces again. The save made when a store
-closes, after its last write, records the partial file's inode and mtime; every other save records none
+closes, after its last write, records the partial file's inode, mtime and ctime; every other save records none
 (``UNSEALED``, of the same length, so the write stays in place). On resume a seal that still matches the file
-means nothing touched it since the node stopped cleanly; no seal (the node was killed) or another file or mtime
-(someone edited it in place) means each claimed piece is read and checked again (``store.open_partial``). The
+means nothing touched it since the node stopped cleanly; no seal (the node was killed) or another file, mtime or
+ctime (someone edited it in place, even putting its mtime back) means each claimed piece is read and checked again
+(``store.open_partial``). A seal of an earlier version (inode and mtime only) never matches: checked again. The
 seal is the last field, so a save cut short leaves it unsealed or whole.
 
 The periodic saves run in a thread because a write can wait on a busy disk (with eight downloads writing, a
@@ -45,13 +46,14 @@ from pathlib import Path
 
 from wire.records import FileMeta
 
-SEAL_WIDTH = 20  # digits of each number: a 64-bit inode or nanosecond mtime fits
-UNSEALED = "-" * (2 * SEAL_WIDTH + 1)
+SEAL_WIDTH = 20  # digits of each number: a 64-bit inode or nanosecond time fits
+UNSEALED = "-" * (3 * SEAL_WIDTH + 2)
 
 
 def seal_of(st: os.stat_result) -> str:
-    """The seal of a partial file as it stands: inode and mtime, fixed width."""
-    return f"{st.st_ino:0{SEAL_WIDTH}d}-{st.st_mtime_ns:0{SEAL_WIDTH}d}"
+    """The seal of a partial file as it stands: inode, mtime and ctime, fixed width. The ctime is what tells an
+    edit that put the mtime back (``touch -d``): no call sets it, any write or ``utime`` moves it to now."""
+    return f"{st.st_ino:0{SEAL_WIDTH}d}-{st.st_mtime_ns:0{SEAL_WIDTH}d}-{st.st_ctime_ns:0{SEAL_WIDTH}d}"
 
 
 class StateFile:

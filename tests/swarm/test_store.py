@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from peer_node.swarm import DownloadFailed, PieceStore, ServedFiles
+from peer_node.swarm import store as store_module
 from peer_node.swarm.buffers import BufferPool
 from peer_node.swarm.direct_io import address_of
 from peer_node.swarm.store import full_bitfield
@@ -91,17 +92,33 @@ async def test_a_partial_file_edited_in_place_since_a_clean_stop_is_checked_and_
     assert (tmp_path / "p").read_bytes() == data  # not [C] with the edited byte in it
 
 
-async def test_a_clean_stop_s_pieces_are_trusted_without_reading_them(tmp_path: Path) -> None:
+async def test_a_clean_stop_s_pieces_are_trusted_without_reading_them(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     data = make_file(tmp_path / "src", 10 * PIECE)
     meta = meta_of("src", data, PIECE)
     store = PieceStore.open_partial(tmp_path / "p", tmp_path / "s", meta)
     fill(store, data, [0, 3, 7])
     store.close()
-    # Proof that nothing was read: a change that keeps inode, size and mtime goes unseen (a stat's limit, the
-    # price of not re-reading a large download at every start).
-    flip_byte(tmp_path / "p", 3 * PIECE + 100, keep_mtime=True)
+
+    def no_reading(*_: object) -> bytearray:
+        raise AssertionError("a clean stop's pieces were read again")
+
+    monkeypatch.setattr(store_module, "_pieces_still_there", no_reading)
     again = PieceStore.open_partial(tmp_path / "p", tmp_path / "s", meta)
     assert [i for i in range(meta.piece_count) if again.has(i)] == [0, 3, 7]
+    again.close()
+
+
+async def test_an_edit_that_puts_the_mtime_back_is_still_seen_by_its_ctime(tmp_path: Path) -> None:
+    data = make_file(tmp_path / "src", 10 * PIECE)
+    meta = meta_of("src", data, PIECE)
+    store = PieceStore.open_partial(tmp_path / "p", tmp_path / "s", meta)
+    fill(store, data, [0, 3, 7])
+    store.close()
+    await asyncio.sleep(0.05)  # the kernel stamps times from a coarse clock: an edit a tick after the last write
+    flip_byte(tmp_path / "p", 3 * PIECE + 100, keep_mtime=True)  # inode, size and mtime as sealed
+    again = PieceStore.open_partial(tmp_path / "p", tmp_path / "s", meta)
+    assert [i for i in range(meta.piece_count) if again.has(i)] == [0, 7]  # piece 3 fetched again, not [C] with it
     again.close()
 
 
