@@ -6,11 +6,11 @@ download as ``D`` in the node's state and returns. The task opens a partial Piec
 registers it in the ServedFiles catalog at once (every verified piece is served while the download goes on, and
 the heartbeat reports its bitfield), runs the engine, then ``finish`` verifies the whole file and renames it into
 place. A complete download is registered with the tracker as a share, so this node becomes a seeder of it.
-A failure is ``F`` with the engine's one-line reason; when it only means that nobody could give us the rest
-(no seeder reachable), the verified pieces stay on disk and ``download_file`` of the same file to the same place
-(or Retry in the browser) resumes from them. Logout and shutdown cancel the tasks but leave the records
-in ``D``: the next login (or start, when still logged in) resumes them from the verified pieces on disk; a
-download already verifying its whole file is let finish first.
+A failure is ``F`` with a one-line reason; when it only means that nobody could give us the rest (no seeder
+reachable) or that the disk refused, the verified pieces stay on disk and ``download_file`` of the same file to
+the same place (or Retry in the browser) resumes from them (``download_failures``). Logout and shutdown cancel
+the tasks but leave the records in ``D``: the next login (or start, when still logged in) resumes them from the
+verified pieces on disk; a download already verifying its whole file is let finish first.
 ``remove`` takes a download off the list: a running one is cancelled, and what an unfinished one left on disk
 (partial file, verified-pieces state) is deleted; a complete file stays where it is, and stays shared. A
 download already verifying its whole file is let finish instead (cancelling it then could race the rename into
@@ -28,8 +28,9 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from peer_node.auto_resume import FIRST_S, RESUMES_NOTE, AutoResume
+from peer_node.auto_resume import FIRST_S, AutoResume
 from peer_node.destinations import pieces_state_path, remove_partial, resolve_destination, temp_path_for
+from peer_node.download_failures import failure_of
 from peer_node.download_refusals import Key, refuse_if_done, refuse_if_running, refuse_if_target_taken
 from peer_node.download_views import debug_row, download_view
 from peer_node.piece_sources import summarize
@@ -40,7 +41,7 @@ from peer_node.swarm.store import PieceStore
 from peer_node.tracker_client import TrackerClient, path_of
 from peer_node.tracker_docs import swarm_of
 from peer_node.views import DownloadState, DownloadView
-from wire.errors import BadInput, Conflict, GroupShareError, NotFound, Unavailable
+from wire.errors import BadInput, Conflict, GroupShareError, NotFound
 from wire.names import check_file_name, check_id
 from wire.records import FileMeta
 
@@ -250,25 +251,13 @@ class DownloadManager:
         except asyncio.CancelledError:
             self._forget(key, discard=key in self._discarding)
             raise
-        except GroupShareError as exc:
-            log.warning("download %s/%s failed: %s", rec.group_id, rec.file_name, exc.message)
-            engine_obj = self._engines.get(key)
-            if engine_obj is not None:
-                rec = rec.with_(bytes_by_peer=dict(engine_obj.progress().bytes_by_peer))
-            # Nobody could give us the rest for now (Unavailable): keep the verified pieces, so a retry of the same
-            # download resumes where this one stopped. Anything else (the file changed, access ended) starts over.
-            keep = isinstance(exc, Unavailable)
-            store_obj = self._stores.get(key)
-            if keep and store_obj is not None:
-                rec = rec.with_(bytes_kept=store_obj.bytes_verified)
-            self._forget(key, discard=not keep)
-            if keep:  # auto_resume watches for a seeder
-                rec = rec.with_(resume_when_seeded=True)
-            await self._set_failed(rec, f"{exc.message}; {RESUMES_NOTE}" if keep else exc.message)
-        except OSError as exc:
+        except (GroupShareError, OSError) as exc:
             log.warning("download %s/%s failed: %s", rec.group_id, rec.file_name, exc)
-            self._forget(key, discard=True)
-            await self._set_failed(rec, f"disk error: {exc.strerror or exc}")
+            ran, opened = self._engines.get(key), self._stores.get(key)
+            failure = failure_of(rec, exc, ran.progress().bytes_by_peer if ran is not None else None,
+                                 opened.bytes_verified if opened is not None else None)
+            self._forget(key, discard=not failure.keep)
+            await self._set_failed(failure.record, failure.reason)
         finally:
             self._finishing.discard(key)
 
@@ -382,14 +371,17 @@ class DownloadManager:
             return
         if self.catalog.get(store.meta.sha256) is store:
             self.catalog.unregister(store.meta.sha256)
-        if discard:
-            store.discard()
-        else:
-            store.close()
+        try:
+            store.discard() if discard else store.close()
+        except OSError as exc:  # the folder went read-only or away: the record must still say how it ended
+            log.warning("could not %s the partial file %s: %s", "delete" if discard else "close", store.path, exc)
         self._on_change()
 
     def _remove_partial(self, rec: DownloadRecord) -> None:
-        remove_partial(self.state.data_dir, rec.key, rec.destination)
+        try:
+            remove_partial(self.state.data_dir, rec.key, rec.destination)
+        except OSError as exc:  # never a 500 for it: the download is removed or restarted all the same
+            log.warning("could not delete what the download of %s left: %s", rec.file_name, exc)
 
     async def _set_failed(self, rec: DownloadRecord, reason: str) -> None:
         reason = " ".join(reason.split()) or "failed"

@@ -34,3 +34,10 @@ def plain_reason(cause: BaseException | str) -> str:
         if raw in text:
             return plain
     return text
+
+
+def disk_error_words(exc: OSError) -> str:
+    """A failed download's reason when the disk or its folder refused: "disk error: Read-only file system
+    (/data/.f.bin.gspart)". The path says which folder to fix; several steps may have failed on it."""
+    where = f" ({exc.filename})" if exc.filename else ""
+    return f"disk error: {exc.strerror or exc}{where}"

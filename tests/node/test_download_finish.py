@@ -10,10 +10,12 @@ from typing import cast
 
 import pytest
 
+from peer_node import downloads as downloads_module
 from peer_node.destinations import temp_path_for
 from peer_node.downloads import DownloadManager
 from peer_node.state import DownloadRecord, NodeState, ShareRecord
 from peer_node.swarm import PieceStore
+from peer_node.swarm import store as store_module
 from peer_node.swarm.catalog import ServedFiles
 from peer_node.tracker_client import TrackerClient
 from peer_node.views import DownloadState
@@ -243,3 +245,47 @@ async def test_the_tracker_hears_of_the_share_after_c_and_a_tracker_down_leaves_
     assert seen == [DownloadState.COMPLETE.value]  # [C] did not wait for the tracker
     assert state.downloads[KEY].state == DownloadState.COMPLETE.value and KEY in state.shares
     assert (tmp_path / "dl" / "data.bin").read_bytes() == data
+
+
+async def test_a_final_move_the_folder_refuses_fails_the_download_keeping_its_pieces_and_a_retry_finishes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # As a folder made read-only (or immutable) during the download does: it used to stay [D] 0% with no task
+    # behind it, and the next remove_download or download_file of it answered 500.
+    state, catalog, meta, data = _setup(tmp_path)
+    target = tmp_path / "dl" / "data.bin"
+    partial = temp_path_for(target)
+
+    def refused(src: Path, dst: Path) -> None:
+        raise PermissionError(13, "Permission denied", str(dst))
+
+    monkeypatch.setattr(store_module, "move_into_place", refused)
+    mgr = DownloadManager(state, cast(TrackerClient, _Tracker(meta)), catalog, no_peer_timeout=5.0,
+                          on_complete=state.put_share, on_change=lambda: None)
+    await mgr.start(*KEY, str(target))
+    await asyncio.wait_for(asyncio.gather(*mgr._tasks.values()), 30)
+    rec = state.downloads[KEY]
+    assert rec.state == DownloadState.FAILED.value
+    assert rec.reason == (f"disk error: Permission denied ({target}); the verified pieces are kept: Retry resumes "
+                          f"from them")
+    assert rec.bytes_kept == meta.size and partial.read_bytes() == data and not target.exists()
+
+    monkeypatch.undo()  # the folder is writable again: the retry finishes from the kept pieces
+    await mgr.start(*KEY, str(target))
+    await asyncio.wait_for(asyncio.gather(*mgr._tasks.values()), 30)
+    assert state.downloads[KEY].state == DownloadState.COMPLETE.value and target.read_bytes() == data
+
+
+async def test_removing_a_download_whose_leftovers_cannot_be_deleted_still_removes_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    state, catalog, meta, _ = _setup(tmp_path)
+    target = tmp_path / "dl" / "data.bin"
+    await state.put_download(DownloadRecord(*KEY, str(target), DownloadState.FAILED.value, meta, reason="x"))
+
+    def refused(*_: object) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(downloads_module, "remove_partial", refused)
+    mgr = DownloadManager(state, cast(TrackerClient, _Tracker(meta)), catalog, no_peer_timeout=5.0,
+                          on_complete=state.put_share, on_change=lambda: None)
+    view = await mgr.remove(*KEY)  # not a 500: the list loses the row, the log says what stayed on disk
+    assert view.state is DownloadState.FAILED and KEY not in state.downloads
