@@ -7,6 +7,11 @@ restarts on the last complete version. They are tiny (a share's piece hashes are
 ~2,000 x 64 hex characters), and the node changes them on user actions, not on the hot path: a database would
 buy nothing. Piece-level download progress is not here: the swarm's PieceStore keeps it beside the partial file.
 Writes run in a thread so the event loop never waits on fsync.
+
+A document that cannot be read, or holds records that cannot (hand-edited, truncated by a full disk, or written
+by a version with looser name rules), is copied aside as ``<name>.damaged-<time>`` before the node goes on
+without what it could not read: the next save rewrites the document from memory, and nothing must be lost
+without a copy a person can look at. The log says so at ERROR.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ import json
 import logging
 import os
 import secrets
+import shutil
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -180,19 +187,9 @@ class NodeState:
                                              str(raw["token_public_key"]), float(raw["heartbeat_interval"]))
             except (KeyError, TypeError, ValueError):
                 log.warning("ignoring a malformed session.json")
-        for item in self._read_list("shares.json"):
-            try:
-                share = ShareRecord.from_json(item)
-            except (KeyError, TypeError, ValueError, AttributeError) as exc:
-                log.warning("ignoring a malformed share record: %s", exc)
-                continue
+        for share in self._read_records("shares.json", ShareRecord.from_json):
             self.shares[share.key] = share
-        for item in self._read_list("downloads.json"):
-            try:
-                dl = DownloadRecord.from_json(item)
-            except (KeyError, TypeError, ValueError, AttributeError) as exc:
-                log.warning("ignoring a malformed download record: %s", exc)
-                continue
+        for dl in self._read_records("downloads.json", DownloadRecord.from_json):
             self.downloads[dl.key] = dl
         raw = self._read("requests.json")
         if isinstance(raw, dict):
@@ -211,12 +208,37 @@ class NodeState:
         except FileNotFoundError:
             return None
         except (OSError, ValueError) as exc:
-            log.warning("cannot read %s: %s", name, exc)
+            self._set_aside(name, f"cannot read it ({exc})")
             return None
 
-    def _read_list(self, name: str) -> list[dict[str, Any]]:
+    def _read_records(self, name: str, parse: Callable[[dict[str, Any]], Record]) -> list[Record]:
         raw = self._read(name)
-        return [x for x in raw if isinstance(x, dict)] if isinstance(raw, list) else []
+        if raw is None:
+            return []
+        items = raw if isinstance(raw, list) else [raw]
+        records: list[Record] = []
+        bad: list[str] = []
+        for item in items:
+            try:
+                if not isinstance(item, dict):
+                    raise TypeError(f"not a record: {str(item)[:40]}")
+                records.append(parse(item))
+            except (KeyError, TypeError, ValueError, AttributeError, GroupShareError) as exc:
+                bad.append(str(exc))
+        if bad:
+            self._set_aside(name, f"{len(bad)} of its {len(items)} records cannot be read (first: {bad[0]})")
+        return records
+
+    def _set_aside(self, name: str, why: str) -> None:
+        """Copy a damaged document aside (see the module docstring); the node goes on without what it lost."""
+        source = self.data_dir / name
+        aside = source.with_name(f"{name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+        try:
+            shutil.copy2(source, aside)
+        except OSError as exc:
+            log.error("%s: %s; going on without it, and it could not be copied aside: %s", source, why, exc)
+            return
+        log.error("%s: %s; going on without it. The file as it was is kept at %s", source, why, aside)
 
     async def _write(self, name: str, doc: Any) -> None:
         """Save one state file; a full or failing disk is ``StateNotSaved`` (a clear 503, never a 500)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import json
 import stat
 from pathlib import Path
 
@@ -47,12 +48,39 @@ async def test_session_shares_and_downloads_survive_a_restart(tmp_path: Path) ->
     assert third.session is None
 
 
-def test_corrupt_documents_are_ignored(tmp_path: Path) -> None:
+def test_corrupt_documents_are_ignored_but_copied_aside_first(tmp_path: Path,
+                                                             caplog: pytest.LogCaptureFixture) -> None:
     (tmp_path / "shares.json").write_text("{not json", encoding="utf-8")
     (tmp_path / "downloads.json").write_text('[{"user_id": "a"}]', encoding="utf-8")
     state = NodeState(tmp_path)
     state.load()
     assert state.shares == {} and state.downloads == {}
+    [shares_aside] = tmp_path.glob("shares.json.damaged-*")
+    [downloads_aside] = tmp_path.glob("downloads.json.damaged-*")
+    assert shares_aside.read_text() == "{not json"  # as it was: the next save rewrites shares.json from memory
+    assert downloads_aside.read_text() == '[{"user_id": "a"}]'
+    assert "1 of its 1 records cannot be read" in caplog.text and str(downloads_aside) in caplog.text
+
+
+async def test_one_bad_record_costs_only_itself_and_never_stops_the_start(tmp_path: Path) -> None:
+    # A name that later rules refuse (a file name with a text-direction control, written by an older version)
+    # raised BadInput out of load(): the node did not start at all.
+    first = NodeState(tmp_path)
+    first.load()
+    meta = FileMeta("f.bin", 10, 16384, hashlib.sha256(b"0123456789").hexdigest(),
+                    (hashlib.sha256(b"0123456789").digest(),))
+    good = DownloadRecord("alice", "lab", "good.bin", "/dl/good.bin", "D", meta)
+    await first.put_download(good)
+    doc = json.loads((tmp_path / "downloads.json").read_text())
+    evil = {**doc[0]["meta"], "file_name": "evil\u202egnp.exe"}
+    doc.append({**doc[0], "file_name": "other.bin", "meta": evil})
+    doc.append("not a record")
+    (tmp_path / "downloads.json").write_text(json.dumps(doc))
+    again = NodeState(tmp_path)
+    again.load()
+    assert list(again.downloads) == [good.key]
+    [aside] = list(tmp_path.glob("downloads.json.damaged-*"))  # noqa: ASYNC240 (a test's tmp dir)
+    assert len(json.loads(aside.read_text())) == 3  # all three kept aside, the two it could not read included
 
 
 async def test_a_change_the_disk_cannot_take_is_refused_and_undone_in_memory(tmp_path: Path,
