@@ -26,6 +26,7 @@ from tracker_server.fastpath import FastPathListener
 from tracker_server.keys import SERVICE
 from tracker_server.passwords import OWASP_LOG2_N
 from tracker_server.signups import DEFAULT_BURST, DEFAULT_INTERVAL
+from tracker_server.store import StoreDamaged
 from wire.dir_lock import DataDirError, DirLock
 from wire.tracker_list import TrackerListError, load_tracker_list
 
@@ -155,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         asyncio.run(serve(config))
-    except DataDirError as exc:
+    except (DataDirError, StoreDamaged) as exc:
         print(f"tracker: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:  # the port is taken, the data dir is not writable...

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from importlib import resources
 
@@ -22,7 +23,7 @@ from tracker_server.keys import REPLICATOR, SERVICE, STORE, WRITER
 from tracker_server.log import LogWriter
 from tracker_server.replication import Replicator
 from tracker_server.service import TrackerService
-from tracker_server.store import Store
+from tracker_server.store import Store, StoreDamaged
 from wire.errors import GroupShareError, TooManyRequests, error_document
 
 log = logging.getLogger(__name__)
@@ -88,7 +89,11 @@ async def _check_identity(store: Store, config: TrackerConfig, log_index: int) -
 async def _core_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     store = await Store.open(config.db_path)
-    state = await store.load_state()
+    try:
+        state = await store.load_state()
+    except sqlite3.DatabaseError as exc:  # the schema opened, the rows do not read
+        await store.close()
+        raise StoreDamaged(config.db_path, exc) from None
     if state.epoch == 0:  # a fresh data dir: the first epoch is 1
         state.epoch = 1
         await store.set_meta("epoch", "1")

@@ -13,6 +13,7 @@ import asyncio
 import hashlib
 import json
 import os
+import sqlite3
 from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
@@ -36,6 +37,15 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True)
 
 
+class StoreDamaged(Exception):
+    """The database cannot be opened or read (damaged, or not a tracker's database): the tracker cannot start."""
+
+    def __init__(self, path: Path, cause: BaseException) -> None:
+        super().__init__(f"the database {path} cannot be read ({cause}). Keep a copy of it, then move the data "
+                         f"directory aside and start this tracker again: it starts empty and, while another "
+                         f"tracker of the list is primary, takes the cluster's state from it")
+
+
 class Store:
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._db = conn
@@ -48,10 +58,14 @@ class Store:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
         conn = await aiosqlite.connect(str(path), isolation_level=None)
-        await conn.execute("PRAGMA journal_mode=WAL")
-        await conn.execute("PRAGMA synchronous=FULL")  # an acknowledged entry survives a power cut too
-        await conn.execute("PRAGMA foreign_keys=OFF")
-        await conn.executescript(_schema())
+        try:
+            await conn.execute("PRAGMA journal_mode=WAL")
+            await conn.execute("PRAGMA synchronous=FULL")  # an acknowledged entry survives a power cut too
+            await conn.execute("PRAGMA foreign_keys=OFF")
+            await conn.executescript(_schema())
+        except sqlite3.DatabaseError as exc:
+            await conn.close()  # its thread would keep the process alive, listening on nothing
+            raise StoreDamaged(path, exc) from None
         return cls(conn)
 
     async def close(self) -> None:

@@ -153,3 +153,30 @@ def test_a_data_dir_of_another_tracker_number_or_cluster_is_named_at_start(tmp_p
     said = _stop(third)
     assert f"data dir {data} holds the state of another cluster (cluster secret {recorded_cluster}" in said
     assert said.count("was tracker 1's") == 1  # told once: the data dir now records tracker 2
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated"])
+def test_a_damaged_database_is_one_clear_line_and_an_exit_not_a_hang(tmp_path: Path, started: list[TrackerProc],
+                                                                     damage: str) -> None:
+    list_file, ports = write_tracker_list(tmp_path, 1)
+    data = tmp_path / "data"
+    if damage == "garbage":
+        data.mkdir(mode=0o700)
+        (data / "tracker.sqlite3").write_bytes(b"not a database, " * 1024)
+    else:  # a real database cut short, as a full disk or a bad copy leaves it
+        first = TrackerProc(list_file, 1, data)
+        started.append(first)
+        wait_healthy(ports[0])
+        first.stop()
+        db = data / "tracker.sqlite3"
+        for extra in ("tracker.sqlite3-wal", "tracker.sqlite3-shm"):
+            (data / extra).unlink(missing_ok=True)
+        with open(db, "r+b") as f:
+            f.truncate(8192)
+            f.seek(4096)
+            f.write(b"\xff" * 4096)
+    run = subprocess.run([str(ROOT / "tracker"), str(list_file), "1", "--data-dir", str(data)],
+                         capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert run.returncode == 1, run.stderr
+    assert run.stderr.startswith(f"tracker: the database {data / 'tracker.sqlite3'} cannot be read (")
+    assert "move the data directory aside" in run.stderr and "Traceback" not in run.stderr
