@@ -3,6 +3,10 @@
 Sharing gives every member of the group a copy for good, so sharing one of these asks for a second look: the
 browser wants a tick in "share it anyway", the console shares and says so in a warning line. A guess from the
 path only (no file is read): it must never refuse, only ask. Pure logic.
+
+One exception is refused outright (``own_data_refusal``): a file of the node's own data directory, other than
+a browser upload's copy. Those are not the user's files but the node's: its TLS key, the login's tracker
+session (enough for a member to act as the user), the API key. No user means to give them away.
 """
 
 from __future__ import annotations
@@ -25,7 +29,19 @@ _PRIVATE_NAMES = (
     (".env", "secrets of an app's environment"), (".env.*", "secrets of an app's environment"),
     (".netrc", "saved passwords"), (".pgpass", "saved database passwords"), (".git-credentials", "saved passwords"),
     ("credentials", "credentials"), ("credentials.json", "credentials"), ("shadow", "the system's password hashes"),
+    ("cluster.secret", "the trackers' shared secret"),
+    ("tracker.sqlite3*", "a tracker's database (password hashes and sessions)"),
 )
+
+
+def own_data_refusal(real_path: str, real_data_dir: str, is_upload_copy: bool) -> str | None:
+    """Why sharing ``real_path`` is refused (it is the node's own data), else None. Both paths are resolved
+    (``os.path.realpath``): a link to the node's key is the node's key."""
+    pure, data = PurePath(real_path), PurePath(real_data_dir)
+    if is_upload_copy or (pure != data and data not in pure.parents):
+        return None
+    return (f"refusing to share {real_path}: it is part of this node's own data ({real_data_dir}), which holds "
+            f"its keys and your login; every member of the group would get them")
 
 
 def why_private(path: str, node_data_dir: str | None = None) -> str | None:

@@ -24,7 +24,7 @@ import logging
 import os
 from collections.abc import Callable
 from dataclasses import replace
-from pathlib import PurePath
+from pathlib import Path, PurePath
 from typing import Any
 
 from peer_node import login_state
@@ -35,6 +35,7 @@ from peer_node.groups_poll import GroupsPoll
 from peer_node.hashing import Progress
 from peer_node.heartbeat import Heartbeat
 from peer_node.join_answers import JoinWatch
+from peer_node.sensitive import own_data_refusal
 from peer_node.shares import ShareKeeper
 from peer_node.state import NodeState, SessionRecord, ShareRecord
 from peer_node.swarm.catalog import ServedFiles
@@ -42,6 +43,7 @@ from peer_node.swarm.server import PieceServer
 from peer_node.swarm.tls import NodeIdentity, load_or_create_identity
 from peer_node.tracker_client import TrackerClient, path_of
 from peer_node.tracker_docs import role_of
+from peer_node.upload_copies import is_upload_copy
 from peer_node.views import (
     DownloadView,
     GroupRole,
@@ -286,10 +288,17 @@ class NodeService(GroupCommands):
         user = self._user().user_id
         full = _absolute(path)
         check_file_name(PurePath(full).name)
+        self._refuse_own_data(full)
         detail = await self.authed("GET", path_of("groups", group_id))
         if role_of(detail.get("my_status")) not in (GroupRole.OWNER, GroupRole.MEMBER):
             raise Forbidden(f"you are not a member of {group_id}")
         return await self.shares_keeper.share(user, group_id, full, progress)
+
+    def _refuse_own_data(self, full: str) -> None:
+        real, data = os.path.realpath(full), os.path.realpath(self.config.data_dir)
+        refusal = own_data_refusal(real, data, is_upload_copy(real, Path(data)))
+        if refusal is not None:
+            raise BadInput(refusal)
 
     async def stop_share(self, group_id: str, file_name: str) -> bool:
         """Stop serving the file; whether the tracker was told. With no tracker reachable the node stops serving

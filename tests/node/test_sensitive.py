@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from peer_node.sensitive import why_private
+from peer_node.sensitive import own_data_refusal, why_private
 
 
 @pytest.mark.parametrize(("path", "why"), [
@@ -18,6 +18,8 @@ from peer_node.sensitive import why_private
     ("/home/u/Passwords.kdbx", "a password database"),
     ("/var/node/peer-key.pem", "part of this node's own data (its keys and login)"),
     ("/var/node/api-key", "part of this node's own data (its keys and login)"),
+    ("/srv/lab/cluster.secret", "the trackers' shared secret"),
+    ("/srv/lab/tracker_data/tracker.sqlite3-wal", "a tracker's database (password hashes and sessions)"),
 ])
 def test_keys_credentials_and_the_node_s_own_data_look_private(path: str, why: str) -> None:
     assert why_private(path, "/var/node") == why
@@ -27,3 +29,11 @@ def test_keys_credentials_and_the_node_s_own_data_look_private(path: str, why: s
                                   "/home/u/environment.md", "/home/u/report.pdf", "/var/node-other/data.bin"])
 def test_ordinary_files_and_public_keys_do_not(path: str) -> None:
     assert why_private(path, "/var/node") is None
+
+
+def test_the_node_s_own_data_is_refused_but_not_a_browser_upload_s_copy_nor_a_neighbour() -> None:
+    refusal = own_data_refusal("/var/node/session.json", "/var/node", is_upload_copy=False)
+    assert refusal is not None and refusal.startswith("refusing to share /var/node/session.json: it is part of")
+    assert own_data_refusal("/var/node", "/var/node", is_upload_copy=False) is not None
+    assert own_data_refusal("/var/node/uploads/ab12/talk.pdf", "/var/node", is_upload_copy=True) is None
+    assert own_data_refusal("/var/node-other/session.json", "/var/node", is_upload_copy=False) is None
