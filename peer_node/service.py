@@ -50,11 +50,13 @@ from peer_node.views import (
     NodeStatus,
     SharedFile,
 )
-from wire.errors import BadInput, Conflict, Forbidden, NotLoggedIn, Unavailable
+from wire.errors import BadInput, Conflict, Forbidden, GroupShareError, NotLoggedIn, Unavailable
 from wire.names import MAX_PASSWORD, check_file_name, check_id
 from wire.tokens import TokenVerifier
 
 log = logging.getLogger(__name__)
+
+OFFLINE_NOTICE_S = 2.0  # how long a stopping node waits to tell the tracker it goes offline
 
 
 def _check_password(pw: object) -> str:
@@ -115,8 +117,19 @@ class NodeService(GroupCommands):
         if self._groups_poll is not None:
             self._groups_poll.cancel()
         await self._deactivate()
+        await self._say_offline()
         await self.server.close()
         await self.tracker.close()
+
+    async def _say_offline(self) -> None:
+        """Stopping while logged in: tell the tracker at once, so members stop seeing this node online and as a
+        seeder (else they would for one peer timeout). Best effort, and brief: a stop must not wait on a tracker."""
+        if self.state.session is None:
+            return
+        try:
+            await asyncio.wait_for(self.tracker.call("DELETE", "/heartbeat"), OFFLINE_NOTICE_S)
+        except (GroupShareError, TimeoutError) as exc:
+            log.info("could not tell the tracker this node stops: %s", exc)
 
     @property
     def fingerprint(self) -> str:

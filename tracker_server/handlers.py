@@ -191,6 +191,14 @@ async def heartbeat(request: web.Request) -> web.Response:
     return _json_bytes(heartbeat_answer(_svc(request), request.headers.get("Authorization", ""), raw))
 
 
+@routes.delete("/api/v1/heartbeat")
+async def going_offline(request: web.Request) -> web.Response:
+    """A node stopping cleanly: its user stays logged in, but no longer counts as online or as a seeder now,
+    rather than one peer timeout later (soft state, not logged; its next heartbeat brings it back)."""
+    _svc(request).going_offline(_token(request))
+    return web.json_response({})
+
+
 def heartbeat_answer(svc: TrackerService, authorization: str, raw: bytes) -> bytes:
     """The heartbeat from the raw header and body: this handler's answer, and the fast path's (``fastpath.py``)."""
     return svc.heartbeat(bearer_token(authorization), _holdings(json_object(raw)))

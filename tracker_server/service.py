@@ -264,6 +264,10 @@ class TrackerService:
             self._heartbeat_body = (epoch, body)
         return body
 
+    def going_offline(self, token: str | None) -> None:
+        """The session's node stops: forget its soft state (see ``handlers.going_offline``)."""
+        self.liveness.forget(self.session(token).token)
+
     def _metas_of(self, group: Group) -> dict[str, FileMeta]:
         """sha256 -> metadata of the group's files, rebuilt after any applied entry (was a scan per holding)."""
         state, version, by_group = self._metas

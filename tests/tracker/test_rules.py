@@ -203,6 +203,25 @@ async def test_logout_ends_the_session(api: Api) -> None:
     await api.login("alice", "10.0.0.2:1")  # no live node any more: another node may log in at once
 
 
+async def test_a_node_going_offline_is_offline_at_once_and_back_with_its_next_heartbeat(api: Api) -> None:
+    alice, bob = await api.user("alice", "10.0.0.1:7000"), await api.user("bob", "10.0.0.2:7000")
+    await api.group_with(alice, "g1", bob)
+    await api.ok("POST", "/api/v1/groups/g1/files", file_body("a.txt"), alice, want=201)
+    held = [{"group_id": "g1", "file_sha256": file_body("a.txt")["sha256"], "pieces": "all"}]
+    await api.beat(alice, held)
+    await api.beat(bob)
+    assert len((await api.ok("GET", "/api/v1/groups/g1/files", None, bob))["files"]) == 1  # cached now
+    assert await api.ok("DELETE", "/api/v1/heartbeat", None, alice) == {}  # her node stops
+    listing = await api.ok("GET", "/api/v1/groups/g1/files", None, bob)
+    assert listing["files"] == [] and [f["file_name"] for f in listing["offline"]] == ["a.txt"]
+    info = await api.ok("GET", "/api/v1/groups/g1", None, bob)
+    assert {m["user_id"]: m["online"] for m in info["members"]} == {"alice": False, "bob": True}
+    assert (await api.ok("GET", "/api/v1/groups", None, alice))["groups"]  # still logged in
+    await api.beat(alice, held)  # started again
+    assert len((await api.ok("GET", "/api/v1/groups/g1/files", None, bob))["files"]) == 1
+    assert (await api.call("DELETE", "/api/v1/heartbeat", None, "no-such-session"))[0] == 401
+
+
 async def test_shared_file_lists_with_live_seeders_and_vanishes_when_its_seeder_dies(api: Api, clock: Clock) -> None:
     alice, bob = await api.user("alice", "10.0.0.1:7000"), await api.user("bob", "10.0.0.2:7000")
     await api.group_with(alice, "g1", bob)
