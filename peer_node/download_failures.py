@@ -5,6 +5,8 @@ Pure policy, no I/O (the download manager acts on the answer):
   resumes where it stopped, and ``auto_resume`` watches for a member who has the file;
 - the disk or its folder refused (an ``OSError``: full, read-only, gone): the pieces are kept too (each was
   verified before it counted), for a Retry once the folder is fixed; nothing resumes by itself;
+- every member who had the rest sent damaged pieces (``CorruptSources``): the pieces are kept, but nothing
+  resumes by itself (it would fetch the same bad bytes, again and again): Retry once they share it again;
 - anything else (the file changed, access ended): the download starts over, so nothing is kept.
 """
 
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 
 from peer_node.auto_resume import RESUMES_NOTE
 from peer_node.state import DownloadRecord
+from peer_node.swarm.errors import CorruptSources
 from peer_node.swarm.reasons import disk_error_words
 from wire.errors import GroupShareError, Unavailable
 
@@ -38,6 +41,9 @@ def failure_of(rec: DownloadRecord, exc: GroupShareError | OSError, bytes_by_pee
         kept = bytes_verified or 0
         reason = disk_error_words(exc) + (f"; {KEPT_NOTE}" if kept else "")
         return Failure(rec.with_(bytes_kept=kept), reason, keep=True)
+    if isinstance(exc, CorruptSources):
+        kept = bytes_verified or 0
+        return Failure(rec.with_(bytes_kept=kept), exc.message + (f"; {KEPT_NOTE}" if kept else ""), keep=True)
     if isinstance(exc, Unavailable):
         if bytes_verified is not None:
             rec = rec.with_(bytes_kept=bytes_verified)

@@ -33,7 +33,7 @@ from typing import Any
 from peer_node.swarm.buffers import BufferPool, receive_buffers
 from peer_node.swarm.config import EngineConfig, EngineProgress, SwarmSnapshot
 from peer_node.swarm.crowd import SeedRefusals
-from peer_node.swarm.errors import DownloadFailed, PartialFileGone
+from peer_node.swarm.errors import CorruptSources, DownloadFailed, PartialFileGone
 from peer_node.swarm.lookup import HolderLookup
 from peer_node.swarm.peer_link import LinkClosed, PeerLink, PieceJob
 from peer_node.swarm.picker import PiecePicker
@@ -127,9 +127,9 @@ class DownloadEngine:
         """Addresses dropped for this download after sending corrupt pieces."""
         return tuple(peer.info.addr for peer in self.roster.banned())
 
-    def _fail(self, reason: str) -> None:
+    def _fail(self, reason: str, kind: type[DownloadFailed] = DownloadFailed) -> None:
         if self._result is not None and not self._result.done():
-            self._result.set_exception(DownloadFailed(reason))
+            self._result.set_exception(kind(reason))
 
     def _links(self) -> list[PeerLink]:
         return self.roster.links()
@@ -215,7 +215,8 @@ class DownloadEngine:
         elif now - self._last_useful > self.config.no_peer_timeout:
             banned = self.roster.banned()
             if banned and len(banned) == len(self.roster.peers):
-                self._fail("no seeder reachable: every seeder sent corrupt pieces")
+                self._fail("every member who has the rest sent damaged pieces (their copy changed since it was "
+                           "shared)", CorruptSources)
             else:
                 why = self.roster.last_errors()
                 self._fail(f"no seeder reachable ({why})" if why else "no seeder reachable")

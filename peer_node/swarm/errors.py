@@ -15,6 +15,13 @@ class DownloadFailed(Unavailable):
         return self.message
 
 
+class CorruptSources(DownloadFailed):
+    """Every peer that had the rest sent pieces that failed their hash (their copy changed since it was shared):
+    waiting for them to be back would only fetch the same bad bytes, so nothing resumes by itself."""
+
+    code = "corrupt_sources"
+
+
 class PartialFileGone(Conflict):
     """The download's partial file was deleted (or its folder) while it ran: nothing written so far is left."""
 

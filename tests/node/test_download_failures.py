@@ -6,6 +6,7 @@ import errno
 
 from peer_node.download_failures import KEPT_NOTE, failure_of
 from peer_node.state import DownloadRecord
+from peer_node.swarm.errors import CorruptSources
 from peer_node.views import DownloadState
 from wire.errors import NotFound, Unavailable
 
@@ -34,3 +35,10 @@ def test_any_other_failure_starts_over() -> None:
     failure = failure_of(REC, NotFound("the file f.bin in lab is now another file"), {"bob": 1}, 4096)
     assert not failure.keep and failure.record.bytes_kept == 0 and not failure.record.resume_when_seeded
     assert failure.reason == "the file f.bin in lab is now another file"
+
+
+def test_damaged_pieces_from_everyone_keep_ours_but_never_resume_by_themselves() -> None:
+    # Waiting for a member "who has it" would fetch the same bad bytes from the same copy, again and again.
+    failure = failure_of(REC, CorruptSources("every member who has the rest sent damaged pieces"), {"bob": 9}, 4096)
+    assert failure.keep and not failure.record.resume_when_seeded and failure.record.bytes_kept == 4096
+    assert failure.reason == f"every member who has the rest sent damaged pieces; {KEPT_NOTE}"
