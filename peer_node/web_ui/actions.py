@@ -75,7 +75,7 @@ async def group_error(request: web.Request, gid: str, where: str, exc: GroupShar
     context["errors"] = {where: exc.message}
     context["values"] = values or {}
     template = "group.html" if context["is_member"] else "group_join.html"
-    return await render(request, template, context, status=exc.status, nav="groups")
+    return await render(request, template, context, status=exc.status, nav="groups", page=f"/groups/{gid}")
 
 
 async def create_group(request: web.Request) -> web.StreamResponse:
@@ -95,7 +95,7 @@ async def create_group(request: web.Request) -> web.StreamResponse:
                   "same. Choose another name." if twin else f"A group named {gid} already exists. Choose another name."
         context["errors"] = {"create": msg}
         context["values"] = {"group_id": gid}
-        return await render(request, "groups.html", context, status=exc.status, nav="groups")
+        return await render(request, "groups.html", context, status=exc.status, nav="groups", page="/groups")
     flash(await get_session(request), f"Group {gid} created. You are its owner.")
     raise see_other(f"/groups/{gid}")
 
@@ -110,7 +110,7 @@ async def join_group(request: web.Request) -> web.StreamResponse:
         if back == "/groups":
             context = await groups_context(request)
             context["errors"] = {f"join:{gid}": exc.message}
-            return await render(request, "groups.html", context, status=exc.status, nav="groups")
+            return await render(request, "groups.html", context, status=exc.status, nav="groups", page="/groups")
         return await group_error(request, gid, "join", exc)
     flash(await get_session(request), f"Asked to join {gid}. The owner will decide.")
     raise see_other(back)
@@ -278,6 +278,7 @@ async def set_upload_limit(request: web.Request) -> web.StreamResponse:
         context = downloads_context(request)
         context["errors"] = {"upload_limit": exc.message}
         context["values"] = {"rate": text}
-        return await render(request, "downloads.html", context, status=exc.status, nav="downloads")
+        return await render(request, "downloads.html", context, status=exc.status, nav="downloads",
+                            page="/downloads")
     flash(await get_session(request), upload_limit_notice(rate))
     raise see_other("/downloads")

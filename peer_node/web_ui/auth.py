@@ -8,6 +8,7 @@ after it. Logging out bumps the user's session version, which ends every copy of
 from __future__ import annotations
 
 import contextlib
+from urllib.parse import quote
 
 from aiohttp import web
 from aiohttp_session import get_session, new_session
@@ -53,8 +54,9 @@ async def login_post(request: web.Request) -> web.StreamResponse:
     if not errors:
         errors = await _log_node_in(request, uid, pw)
     if errors:
+        page = "/login" if target == "/" else "/login?next=" + quote(target, safe="/")
         return await render(request, "login.html", {"next": target, "values": {"user_id": uid}, "errors": errors},
-                            status=400 if "form" not in errors else 401, nav="login")
+                            status=400 if "form" not in errors else 401, nav="login", page=page)
     await _start_web_session(request, uid, f"Logged in as {uid}.")
     raise see_other(target)
 
@@ -121,7 +123,7 @@ async def register_post(request: web.Request) -> web.StreamResponse:
                 errors["form"] = sentence(exc.message)
     if errors:
         return await render(request, "register.html", {"values": {"user_id": uid}, "errors": errors},
-                            status=status, nav="register")
+                            status=status, nav="register", page="/register")
     service = ui(request).service
     if service.status().user_id is None:  # a free node: the new account starts using it at once
         try:

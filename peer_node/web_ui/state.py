@@ -92,9 +92,14 @@ def see_other(location: str) -> web.HTTPSeeOther:
 
 
 async def render(
-    request: web.Request, template: str, context: dict[str, Any], *, status: int = 200, nav: str = ""
+    request: web.Request, template: str, context: dict[str, Any], *, status: int = 200, nav: str = "",
+    page: str | None = None,
 ) -> web.Response:
-    """Render a page with what base.html needs: user, CSRF token, node status, the one-shot notice."""
+    """Render a page with what base.html needs: user, CSRF token, node status, the one-shot notice.
+
+    ``page``: for a refused form, shown as the answer to its POST, the address of the page the form is on. The
+    browser's history then holds that address instead of the POST (app.js, ``history.replaceState``): Back or a
+    reload later loads the page afresh instead of asking to send the form again."""
     session = await get_session(request)
     state = ui(request)
     node: NodeStatus = state.service.status()
@@ -110,6 +115,7 @@ async def render(
         "notice": notice,
         "nav": nav,
         "path": request.path_qs,
+        "page_url": page if request.method == "POST" else None,
         "pending_total": sum((state.service.pending_requests() or {}).values()) if uid is not None else 0,
     }
     base.update(context)

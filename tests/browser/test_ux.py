@@ -322,3 +322,22 @@ async def test_a_notice_in_a_background_tab_waits_until_the_tab_is_seen(browser:
     finally:
         await ctx.close()
         world.alice.ok("leave_group backtab")
+
+
+async def test_back_after_a_refused_form_loads_the_page_instead_of_asking_to_send_the_form_again(
+        page: Page, world: World) -> None:
+    alice = world.alice
+    await ensure_logged_in(page, alice)
+    await page.goto(url(alice, "/groups"))
+    await page.fill("#group_id", "bad name!")
+    await page.click("button:has-text('Create group')")
+    await expect(page.locator("#create-error")).to_be_visible()
+    assert page.url == url(alice, "/groups")  # the history holds the page's address, not the POST's
+    await page.fill("#group_id", "backagain")
+    await page.click("button:has-text('Create group')")
+    await expect(page.locator("h1")).to_have_text("backagain")
+    response = await page.go_back()
+    assert response is not None and response.request.method == "GET" and response.status == 200
+    await expect(page.locator("h1")).to_have_text("Groups")
+    await expect(page.locator("#create-error")).to_have_count(0)  # a fresh page, not the refused form again
+    alice.ok("leave_group backagain")

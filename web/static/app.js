@@ -157,8 +157,15 @@
     });
   }
 
+  // A refused form comes back as the answer to its POST: put the page's own address in the history in its place,
+  // so that Back (after the next step) or a reload loads that page instead of asking to send the form again.
+  function setupPageUrl() {
+    var page = document.body.getAttribute("data-page-url");
+    if (page && window.history.replaceState) window.history.replaceState(null, "", page + window.location.hash);
+  }
+
   function init() {
-    setupTheme(); setupToast(); setupBusyForms(); setupFocusLinks(); setupRemoveConfirm(); setupEscClose();
+    setupPageUrl(); setupTheme(); setupToast(); setupBusyForms(); setupFocusLinks(); setupRemoveConfirm(); setupEscClose();
     setupFirstError(); setupFilter(); setupConfirm();
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init); else init();
