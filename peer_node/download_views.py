@@ -3,6 +3,7 @@ holds (the engine's progress while it runs, else the partial store's verified pi
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from peer_node.piece_sources import expand
@@ -23,6 +24,15 @@ def percent(done: int, size: int, complete: bool) -> int:
     return min(99, done * 100 // size)
 
 
+def given_so_far(earlier: Mapping[str, int], this_run: Mapping[str, int]) -> dict[str, int]:
+    """What each member gave, over every run of the download: a record keeps what the runs before this one
+    received (a restart or a retry resumes from those pieces), the engine counts this run's."""
+    given = dict(earlier)
+    for who, n in this_run.items():
+        given[who] = given.get(who, 0) + n
+    return given
+
+
 def download_view(rec: DownloadRecord, progress: EngineProgress | None, store: PieceStore | None,
                   copying_from: str) -> DownloadView:
     """``progress``: the running engine's, if any; ``store``: the partial file's; ``copying_from``: the local
@@ -34,7 +44,7 @@ def download_view(rec: DownloadRecord, progress: EngineProgress | None, store: P
         eta = (p.size - p.bytes_done) / p.speed_bps if p.speed_bps > 0 else None
         return DownloadView(rec.group_id, rec.file_name, rec.destination, state, p.size, p.bytes_done,
                             percent(p.bytes_done, p.size, False), p.speed_bps, eta, tuple(p.peers),
-                            dict(p.bytes_by_peer), "", p.piece_states, rec.started_at, None,
+                            given_so_far(rec.bytes_by_peer, p.bytes_by_peer), "", p.piece_states, rec.started_at, None,
                             piece_sources=p.piece_sources)
     if state is DownloadState.COMPLETE:
         done = size

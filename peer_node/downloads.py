@@ -32,7 +32,7 @@ from peer_node.auto_resume import FIRST_S, AutoResume
 from peer_node.destinations import pieces_state_path, remove_partial, resolve_destination, temp_path_for
 from peer_node.download_failures import failure_of
 from peer_node.download_refusals import Key, refuse_if_done, refuse_if_running, refuse_if_target_taken
-from peer_node.download_views import debug_row, download_view
+from peer_node.download_views import debug_row, download_view, given_so_far
 from peer_node.piece_sources import summarize
 from peer_node.state import DownloadRecord, NodeState, ShareRecord, StateNotSaved
 from peer_node.swarm.catalog import ServedFiles
@@ -113,8 +113,10 @@ class DownloadManager:
         if earlier is not None and earlier.destination != str(target):
             # The verified-pieces state belongs to the earlier partial file: a download elsewhere starts afresh.
             await asyncio.to_thread(self._remove_partial, earlier)
+        # Resuming where an earlier run stopped (same place): what its members gave still counts.
+        given = earlier.bytes_by_peer if earlier is not None and earlier.destination == str(target) else {}
         record = DownloadRecord(user_id, group_id, file_name, str(target), DownloadState.RUNNING.value, meta,
-                                started_at=time.time())
+                                started_at=time.time(), bytes_by_peer=dict(given))
         await self.state.put_download(record)
         self._spawn(record)
         return self.view(record)
@@ -249,17 +251,27 @@ class DownloadManager:
             await engine.run()
             await self._complete(rec, engine, store)
         except asyncio.CancelledError:
+            if key not in self._discarding:
+                await self._keep_given(rec)
             self._forget(key, discard=key in self._discarding)
             raise
         except (GroupShareError, OSError) as exc:
             log.warning("download %s/%s failed: %s", rec.group_id, rec.file_name, exc)
             ran, opened = self._engines.get(key), self._stores.get(key)
-            failure = failure_of(rec, exc, ran.progress().bytes_by_peer if ran is not None else None,
-                                 opened.bytes_verified if opened is not None else None)
+            given = given_so_far(rec.bytes_by_peer, ran.progress().bytes_by_peer) if ran is not None else None
+            failure = failure_of(rec, exc, given, opened.bytes_verified if opened is not None else None)
             self._forget(key, discard=not failure.keep)
             await self._set_failed(failure.record, failure.reason)
         finally:
             self._finishing.discard(key)
+
+    async def _keep_given(self, rec: DownloadRecord) -> None:
+        """A download stopped (logout, shutdown) keeps in its record what each member gave so far."""
+        engine, now = self._engines.get(rec.key), self.state.downloads.get(rec.key)
+        if engine is not None and now is not None and now.state == DownloadState.RUNNING.value:
+            with contextlib.suppress(StateNotSaved):
+                await self.state.put_download(
+                    now.with_(bytes_by_peer=given_so_far(rec.bytes_by_peer, engine.progress().bytes_by_peer)))
 
     async def _with_meta(self, rec: DownloadRecord) -> DownloadRecord:
         """The record with the file's metadata (a download recorded before the tracker answered has none)."""
@@ -335,7 +347,7 @@ class DownloadManager:
         """Verify the whole file, move it into place, record ``C`` and register the file as our share."""
         meta = store.meta
         progress = engine.progress()
-        by_peer = dict(progress.bytes_by_peer)
+        by_peer = given_so_far(rec.bytes_by_peer, progress.bytes_by_peer)
         self._finishing.add(rec.key)
         final = await store.finish(Path(rec.destination))
         log.info("downloaded %s/%s: %d bytes from %d peers in %d requests; %d pieces failed their hash",

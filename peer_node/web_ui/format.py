@@ -227,13 +227,15 @@ PEER_COLOURS = 6  # CSS classes peer-0 .. peer-5
 
 
 def contributions(d: DownloadView) -> list[tuple[str, str, float, int]]:
-    """Who gave how much, biggest first: (member, '3.1 MB', share of the received bytes 0-1, colour index).
+    """Who gave how much, biggest first: (member, '3.1 MB', share of the file 0-1, colour index).
 
-    A member keeps the same colour on every row (chosen from the name), so alice is always the same hue.
+    Shares are of the file's size, so the bar's empty rest is what no member is counted for (pieces copied from
+    a local copy, or received before a crash); only when the counts pass the size (pieces fetched twice) are they
+    shares of the counts. A member keeps the same colour on every row (chosen from the name).
     """
     items = sorted(((who, n) for who, n in d.bytes_by_peer.items() if n > 0), key=lambda kv: (-kv[1], kv[0]))
-    total = sum(n for _, n in items) or 1
-    return [(who, human_size(n), n / total, peer_colour(who)) for who, n in items]
+    whole = max(d.size, sum(n for _, n in items)) or 1
+    return [(who, human_size(n), n / whole, peer_colour(who)) for who, n in items]
 
 
 def contributions_text(d: DownloadView) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from peer_node.download_views import given_so_far
 from peer_node.piece_sources import expand, summarize
 from peer_node.units import human_size
 from peer_node.views import DownloadState, DownloadView, NodeStatus
@@ -10,6 +11,7 @@ from peer_node.web_ui.format import (
     announcement,
     badge_tone,
     cell_runs,
+    contributions,
     copies_note,
     detail_text,
     filter_count,
@@ -151,3 +153,18 @@ def test_the_tracker_words_say_which_tracker_serves_and_a_failover_as_what_happe
     assert tracker_words(moved) == "Tracker 127.0.0.1:9002 (failed over)."
     none = NodeStatus("alice", "127.0.0.1:7001", None, None, False)
     assert tracker_detail(none)[0] == "off" and "No tracker answers right now" in tracker_detail(none)[1]
+
+
+def test_who_gave_what_is_a_share_of_the_file_so_uncounted_bytes_leave_the_bar_short() -> None:
+    # 4 MB of a 10 MB file came before a crash (uncounted): alice's 6 MB is 60% of the bar, not all of it.
+    given = contributions(view(bytes_by_peer={"alice": 6_000_000}, bytes_done=10_000_000))
+    assert [(who, size, share) for who, size, share, _ in given] == [("alice", "6.0 MB", 0.6)]
+    two = contributions(view(bytes_by_peer={"bob": 2_500_000, "alice": 7_500_000, "carol": 0}))
+    assert [(who, share) for who, _, share, _ in two] == [("alice", 0.75), ("bob", 0.25)]  # biggest first
+    twice = contributions(view(bytes_by_peer={"alice": 8_000_000, "bob": 12_000_000}))  # pieces fetched twice
+    assert sum(share for _, _, share, _ in twice) == 1.0
+
+
+def test_what_members_gave_adds_up_over_every_run_of_a_download() -> None:
+    assert given_so_far({"alice": 10, "bob": 5}, {"bob": 1, "carol": 2}) == {"alice": 10, "bob": 6, "carol": 2}
+    assert given_so_far({}, {}) == {}

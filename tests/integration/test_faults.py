@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import signal
 from pathlib import Path
 
 from tests.support.cluster import Cluster, MiB, Node, group_with_members, make_file, sha256_file, wait_until
@@ -107,6 +108,22 @@ def test_downloader_killed_and_restarted_resumes_with_only_missing_pieces(cluste
     fetched_again = sum(view["bytes_by_peer"].values())
     assert fetched_again <= SIZE - before + 4 * PIECE, (fetched_again, before)
     assert bob.ok("show_downloads") == "[C] g1 data.bin\n"
+
+
+def test_a_downloader_stopped_cleanly_keeps_count_of_what_each_member_gave_before(cluster: Cluster) -> None:
+    (_alice, bob), src, sha = shared_file(cluster, ("alice", "bob"), stall=60)
+    saved = corrupt_pieces(src, [SIZE // PIECE - 3])
+    dest = cluster.tmp / "bob.bin"
+    bob.ok(f"download_file g1 data.bin {shlex.quote(str(dest))}")
+    before = wait_stalled(bob, "data.bin")
+    bob.kill(signal.SIGTERM)  # a clean stop: its record keeps what alice gave so far
+    restore_pieces(src, saved)
+    cluster.start_node("bob")
+    view = bob.wait_download("data.bin", timeout=60)
+    assert sha256_file(dest) == sha
+    # every piece came from alice, over both runs: the page's "Received from alice" is the whole file, not the
+    # second run's part of it (after a SIGKILL the first run's count is lost: the test above)
+    assert set(view["bytes_by_peer"]) == {"alice"} and view["bytes_by_peer"]["alice"] >= SIZE, (view, before)
 
 
 def test_no_seeder_at_all_shows_failed_with_a_reason(cluster: Cluster) -> None:
