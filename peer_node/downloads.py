@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from peer_node.auto_resume import FIRST_S, AutoResume
 from peer_node.destinations import pieces_state_path, remove_partial, resolve_destination, temp_path_for
 from peer_node.download_failures import failure_of
+from peer_node.download_records import finished_before, keep_given, with_meta
 from peer_node.download_refusals import Key, refuse_if_done, refuse_if_running, refuse_if_target_taken
 from peer_node.download_views import debug_row, download_view, given_so_far
 from peer_node.piece_sources import summarize
@@ -227,6 +228,9 @@ class DownloadManager:
     async def fetch_swarm(self, group_id: str, file_name: str) -> tuple[FileMeta, SwarmSnapshot]:
         return swarm_of(await self.tracker.get(path_of("groups", group_id, "files", file_name)))
 
+    async def _fetch_meta(self, group_id: str, file_name: str) -> FileMeta:
+        return (await self.fetch_swarm(group_id, file_name))[0]
+
     # --- the task
     def _spawn(self, rec: DownloadRecord) -> None:
         task = asyncio.create_task(self._run(rec), name=f"download {rec.group_id}/{rec.file_name}")
@@ -242,8 +246,9 @@ class DownloadManager:
     async def _run(self, rec: DownloadRecord) -> None:
         key = rec.key
         try:
-            rec = await self._with_meta(rec)
-            if await self._finished_before(rec):
+            rec = await with_meta(self.state, rec, self._fetch_meta)
+            if await finished_before(self.state, rec):
+                self._on_change()
                 return
             store = await self._open(rec)
             await self._copy_local(rec, store)
@@ -251,8 +256,9 @@ class DownloadManager:
             await engine.run()
             await self._complete(rec, engine, store)
         except asyncio.CancelledError:
-            if key not in self._discarding:
-                await self._keep_given(rec)
+            ran = self._engines.get(key)
+            if ran is not None and key not in self._discarding:
+                await keep_given(self.state, rec, ran.progress().bytes_by_peer)
             self._forget(key, discard=key in self._discarding)
             raise
         except (GroupShareError, OSError) as exc:
@@ -264,36 +270,6 @@ class DownloadManager:
             await self._set_failed(failure.record, failure.reason)
         finally:
             self._finishing.discard(key)
-
-    async def _keep_given(self, rec: DownloadRecord) -> None:
-        """A download stopped (logout, shutdown) keeps in its record what each member gave so far."""
-        engine, now = self._engines.get(rec.key), self.state.downloads.get(rec.key)
-        if engine is not None and now is not None and now.state == DownloadState.RUNNING.value:
-            with contextlib.suppress(StateNotSaved):
-                await self.state.put_download(
-                    now.with_(bytes_by_peer=given_so_far(rec.bytes_by_peer, engine.progress().bytes_by_peer)))
-
-    async def _with_meta(self, rec: DownloadRecord) -> DownloadRecord:
-        """The record with the file's metadata (a download recorded before the tracker answered has none)."""
-        if rec.meta is not None:
-            return rec
-        meta, _ = await self.fetch_swarm(rec.group_id, rec.file_name)
-        rec = rec.with_(meta=meta)
-        await self.state.put_download(rec)
-        return rec
-
-    async def _finished_before(self, rec: DownloadRecord) -> bool:
-        """A download whose file is already its share at the destination (``_complete`` records the share before
-        ``C``, and the node stopped in between): record it ``C`` instead of refusing the file now in place."""
-        share = self.state.shares.get(rec.key)
-        if share is None or rec.meta is None or share.meta.sha256 != rec.meta.sha256:
-            return False
-        if share.path != rec.destination or not await asyncio.to_thread(os.path.isfile, share.path):
-            return False
-        await self.state.put_download(rec.with_(state=DownloadState.COMPLETE.value, reason="",
-                                                finished_at=rec.finished_at or time.time()))
-        self._on_change()
-        return True
 
     async def _open(self, rec: DownloadRecord) -> PieceStore:
         """Open the partial file beside the destination, serving its verified pieces at once."""
@@ -360,7 +336,8 @@ class DownloadManager:
         # registered over that one while partial): the share keeper takes this store and closes the other.
         self.catalog.register(store)
         # ``C`` shows at once, but on disk the share goes first: a node stopped in between finds the share at its
-        # next start (``_finished_before``); the other order would leave a complete download that nothing serves.
+        # next start (``download_records.finished_before``); the other order would leave a complete download
+        # that nothing serves.
         # (The first fsync after a big download can wait a second or more for the disk's journal: it must not
         # hold ``[C]`` back.)
         done = rec.with_(state=DownloadState.COMPLETE.value, finished_at=time.time(), bytes_by_peer=by_peer,

@@ -1,0 +1,50 @@
+"""Steps of a download's task that touch only its record in the node's state (no engine, no files written).
+
+Each takes the ``NodeState`` and the record as the task holds it; the download manager calls them at the start
+of a run (``with_meta``, ``finished_before``) and when a run is stopped (``keep_given``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from collections.abc import Awaitable, Callable, Mapping
+
+from peer_node.download_views import given_so_far
+from peer_node.state import DownloadRecord, NodeState, StateNotSaved
+from peer_node.views import DownloadState
+from wire.records import FileMeta
+
+
+async def with_meta(state: NodeState, rec: DownloadRecord,
+                    fetch_meta: Callable[[str, str], Awaitable[FileMeta]]) -> DownloadRecord:
+    """The record with the file's metadata (a download recorded before the tracker answered has none)."""
+    if rec.meta is not None:
+        return rec
+    rec = rec.with_(meta=await fetch_meta(rec.group_id, rec.file_name))
+    await state.put_download(rec)
+    return rec
+
+
+async def finished_before(state: NodeState, rec: DownloadRecord) -> bool:
+    """A download whose file is already its share at the destination (the manager records the share before
+    ``C``, and the node stopped in between): record it ``C`` instead of refusing the file now in place."""
+    share = state.shares.get(rec.key)
+    if share is None or rec.meta is None or share.meta.sha256 != rec.meta.sha256:
+        return False
+    if share.path != rec.destination or not await asyncio.to_thread(os.path.isfile, share.path):
+        return False
+    await state.put_download(rec.with_(state=DownloadState.COMPLETE.value, reason="",
+                                       finished_at=rec.finished_at or time.time()))
+    return True
+
+
+async def keep_given(state: NodeState, rec: DownloadRecord, this_run: Mapping[str, int]) -> None:
+    """A download stopped (logout, shutdown) keeps in its record what each member gave so far (best effort:
+    a disk that refuses costs only the counts)."""
+    now = state.downloads.get(rec.key)
+    if now is not None and now.state == DownloadState.RUNNING.value:
+        with contextlib.suppress(StateNotSaved):
+            await state.put_download(now.with_(bytes_by_peer=given_so_far(rec.bytes_by_peer, this_run)))
