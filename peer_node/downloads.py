@@ -256,10 +256,10 @@ class DownloadManager:
             await engine.run()
             await self._complete(rec, engine, store)
         except asyncio.CancelledError:
-            ran = self._engines.get(key)
-            if ran is not None and key not in self._discarding:
+            ran, discard = self._engines.get(key), key in self._discarding
+            self._forget(key, discard=discard)  # first: the partial file is sealed even if the save below fails
+            if ran is not None and not discard:
                 await keep_given(self.state, rec, ran.progress().bytes_by_peer)
-            self._forget(key, discard=key in self._discarding)
             raise
         except (GroupShareError, OSError) as exc:
             log.warning("download %s/%s failed: %s", rec.group_id, rec.file_name, exc)
