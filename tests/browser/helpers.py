@@ -56,3 +56,10 @@ async def ensure_logged_in(page: Page, node: Node) -> None:
     await page.goto(url(node, "/"))
     if "/login" in page.url:
         await ui_login(page, node)
+
+
+async def ui_create_group(page: Page, node: Node, gid: str) -> None:
+    """Send the groups page's "Create group" form for ``gid`` (the caller checks what came back)."""
+    await page.goto(url(node, "/groups"))
+    await page.fill("#group_id", gid)
+    await page.click("button:has-text('Create group')")

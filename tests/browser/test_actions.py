@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from playwright.async_api import Browser, Dialog, Page, expect
 
-from tests.browser.helpers import World, ensure_logged_in, ui_login, url
+from tests.browser.helpers import World, ensure_logged_in, ui_create_group, ui_login, url
 
 pytestmark = pytest.mark.browser
 
@@ -132,9 +132,7 @@ async def test_an_owners_open_page_hears_of_a_new_request_to_join(page: Page, wo
 async def test_a_first_group_made_in_the_browser_brings_its_requests_live(page: Page, world: World) -> None:
     bob, carol = world.bob, world.carol
     await ensure_logged_in(page, bob)  # his home page lists his groups: he owns none
-    await page.goto(url(bob, "/groups"))
-    await page.fill("#group_id", "bobs")
-    await page.click("button:has-text('Create group')")
+    await ui_create_group(page, bob, "bobs")
     await expect(page.locator("h1")).to_have_text("bobs")
     carol.ok("join_group bobs")
     await expect(page.locator("#toast")).to_contain_text("A new request to join bobs.")
@@ -164,9 +162,7 @@ async def test_download_folder_must_exist(page: Page, world: World) -> None:
 async def test_leaving_the_last_membership_deletes_the_group(page: Page, world: World) -> None:
     alice = world.alice
     await ensure_logged_in(page, alice)
-    await page.goto(url(alice, "/groups"))
-    await page.fill("#group_id", "shortlived")
-    await page.click("button:has-text('Create group')")
+    await ui_create_group(page, alice, "shortlived")
     await expect(page.locator("h1")).to_have_text("shortlived")
     await page.locator("details.danger > summary").click()
     asked: list[str] = []

@@ -11,7 +11,16 @@ import pytest
 from playwright.async_api import Browser, Page, Request, Response, expect
 from playwright.async_api import Error as PlaywrightError
 
-from tests.browser.helpers import DESKTOP, PHONE, World, ensure_logged_in, open_until, ui_login, url
+from tests.browser.helpers import (
+    DESKTOP,
+    PHONE,
+    World,
+    ensure_logged_in,
+    open_until,
+    ui_create_group,
+    ui_login,
+    url,
+)
 
 MIN_TEXT_PX = 14
 
@@ -129,9 +138,7 @@ async def test_notice_is_a_small_toast_that_escape_closes(page: Page, world: Wor
 
 async def test_form_error_is_shown_next_to_the_field_that_caused_it(page: Page, world: World) -> None:
     await ensure_logged_in(page, world.alice)
-    await page.goto(url(world.alice, "/groups"))
-    await page.fill("#group_id", "bad name!")
-    await page.click("button:has-text('Create group')")
+    await ui_create_group(page, world.alice, "bad name!")
     error = page.locator("#create-error")
     await expect(error).to_contain_text("A group name is 1-64 characters")
     # The error sits right after the field that caused it, and the field points at it.
@@ -143,9 +150,7 @@ async def test_a_name_differing_only_in_capitals_is_named_and_its_address_leads_
                                                                                               world: World) -> None:
     alice = world.alice
     await ensure_logged_in(page, alice)
-    await page.goto(url(alice, "/groups"))
-    await page.fill("#group_id", "ZETA")
-    await page.click("button:has-text('Create group')")
+    await ui_create_group(page, alice, "ZETA")
     await expect(page.locator("#create-error")).to_contain_text(
         "A group named zeta already exists, and names that differ only in capitals count as the same.")
     await page.goto(url(alice, "/groups/ZeTa"))
@@ -161,9 +166,7 @@ async def test_a_refused_form_brings_its_error_into_view_and_focus(browser: Brow
     try:
         page = await ctx.new_page()
         await ensure_logged_in(page, world.alice)
-        await page.goto(url(world.alice, "/groups"))
-        await page.fill("#group_id", "bad name!")
-        await page.click("button:has-text('Create group')")
+        await ui_create_group(page, world.alice, "bad name!")
         await expect(page.locator("#create-error")).to_contain_text("A group name is 1-64 characters")
         await expect(page.locator("#group_id")).to_be_focused()
         await expect(page.locator("#create-error")).to_be_in_viewport()
@@ -287,9 +290,7 @@ async def test_a_notice_naming_a_long_id_wraps_inside_the_toast_on_a_phone(brows
     try:
         page = await ctx.new_page()
         await ensure_logged_in(page, world.alice)
-        await page.goto(url(world.alice, "/groups"))
-        await page.fill("#group_id", gid)
-        await page.click("button:has-text('Create group')")
+        await ui_create_group(page, world.alice, gid)
         toast = page.locator("#toast")
         await expect(toast).to_contain_text(gid)
         box = await toast.bounding_box()
@@ -310,9 +311,7 @@ async def test_a_notice_in_a_background_tab_waits_until_the_tab_is_seen(browser:
             configurable: true, get() { return window.__seen ? "visible" : "hidden"; } });""")
         page = await ctx.new_page()
         await ui_login(page, world.alice)
-        await page.goto(url(world.alice, "/groups"))
-        await page.fill("#group_id", "backtab")
-        await page.click("button:has-text('Create group')")
+        await ui_create_group(page, world.alice, "backtab")
         toast = page.locator("#toast")
         await expect(toast).to_contain_text("Group backtab created.")
         await page.wait_for_timeout(9_000)  # past the 8 s a notice in view stays
@@ -328,9 +327,7 @@ async def test_back_after_a_refused_form_loads_the_page_instead_of_asking_to_sen
         page: Page, world: World) -> None:
     alice = world.alice
     await ensure_logged_in(page, alice)
-    await page.goto(url(alice, "/groups"))
-    await page.fill("#group_id", "bad name!")
-    await page.click("button:has-text('Create group')")
+    await ui_create_group(page, alice, "bad name!")
     await expect(page.locator("#create-error")).to_be_visible()
     assert page.url == url(alice, "/groups")  # the history holds the page's address, not the POST's
     await page.fill("#group_id", "backagain")
