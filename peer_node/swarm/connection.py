@@ -177,7 +177,9 @@ class ServerConnection(asyncio.Protocol):
         self.haves.clear()
 
     def _tick(self) -> None:
-        """Handshake and idle timeouts: one timer per connection, re-armed rather than one per frame."""
+        """Handshake, idle and token timeouts: one timer per connection, re-armed rather than one per frame. A
+        connection whose token expired is closed even while it keeps alive: its slot (and the HAVEs of a partial
+        file) were for the token's lifetime only."""
         self.timer = None
         if self.closed:
             return
@@ -185,11 +187,16 @@ class ServerConnection(asyncio.Protocol):
         if self.session.state is not State.READY:
             self.refuse("handshake timeout")
             return
+        token_left = self.expires_at - self.server.clock()
+        if token_left <= 0:
+            self.refuse("token expired")
+            return
         idle_for = time.monotonic() - self.last_activity
         if idle_for >= limits.idle_timeout and not self.queue:
             self.refuse("idle timeout")
             return
-        self.timer = asyncio.get_running_loop().call_later(max(1.0, limits.idle_timeout - idle_for), self._tick)
+        wait = min(max(1.0, limits.idle_timeout - idle_for), token_left + 0.05)
+        self.timer = asyncio.get_running_loop().call_later(wait, self._tick)
 
     # --- sending --------------------------------------------------------------------------------------------
     async def _send_loop(self) -> None:

@@ -28,7 +28,7 @@ from tests.swarm.helpers import (
     token_for,
 )
 from wire.frame_receiver import FrameReceiver
-from wire.peer_protocol import Bitfield, Goodbye, Handshake, MsgType, Piece, Request, encode
+from wire.peer_protocol import Bitfield, Goodbye, Handshake, KeepAlive, MsgType, Piece, Request, encode
 from wire.records import FileMeta, SeederInfo
 
 PIECE = 16 * 1024
@@ -193,6 +193,25 @@ async def test_a_peer_that_goes_silent_after_its_handshake_is_closed_after_the_i
         conn.close()
     events = FrameReceiver().feed(got)
     assert isinstance(events[0], Bitfield) and isinstance(events[-1], Goodbye) and "idle" in events[-1].reason
+
+
+async def test_a_connection_kept_alive_past_its_token_s_expiry_is_closed(world: World) -> None:
+    # A member who left (or anyone with an old token) must not keep a connection slot, and the HAVEs of a
+    # partial file, for as long as they care to send KEEPALIVEs.
+    conn = await asyncio.to_thread(SecureSocket, world.server.port)
+    token = token_for(world.meta.sha256, fingerprint=world.me.fingerprint, ttl=3).encode()
+    proof = world.me.prove(conn.binding)
+    try:
+        conn.send(encode(Handshake(bytes.fromhex(world.meta.sha256), token, cert=world.me.cert_der, proof=proof)))
+        for _ in range(12):  # 6 s of keep-alives, well within the 2 s idle timeout each
+            await asyncio.sleep(0.5)
+            with contextlib.suppress(OSError):
+                conn.send(encode(KeepAlive()))
+        got = await asyncio.to_thread(conn.read_all, 1.0)
+    finally:
+        conn.close()
+    events = FrameReceiver().feed(got)
+    assert isinstance(events[0], Bitfield) and events[-1] == Goodbye("token expired")
 
 
 @pytest.mark.parametrize("case", ["tampered record", "impossible length", "plaintext frame"])
