@@ -34,6 +34,7 @@ from peer_node.download_failures import failure_of
 from peer_node.download_records import finished_before, keep_given, with_meta
 from peer_node.download_refusals import Key, refuse_if_done, refuse_if_running, refuse_if_target_taken
 from peer_node.download_views import debug_row, download_view, given_so_far
+from peer_node.keyed_locks import KeyedLocks
 from peer_node.piece_sources import summarize
 from peer_node.state import DownloadRecord, NodeState, ShareRecord, StateNotSaved
 from peer_node.swarm.catalog import ServedFiles
@@ -78,6 +79,8 @@ class DownloadManager:
         # Downloads being started (``start`` yields while it checks): refused a second time, and their targets
         # taken, until their task runs.
         self._starting: dict[Key, Path | None] = {}
+        self._locks = KeyedLocks()  # per download: start and remove of one download never interleave
+        self._generation = 0  # moves at every stop_all (a logout): see ``_start``
         self._last_report = 0.0
         self.auto_resume = AutoResume(self, resume_check_s)
 
@@ -92,11 +95,13 @@ class DownloadManager:
             raise Conflict(f"the file {file_name} of {group_id} is already downloading")
         self._starting[key] = None  # held from here to the task's start: every step below may yield
         try:
-            return await self._start(key, destination, resuming)
+            async with self._locks.hold(key):
+                return await self._start(key, destination, resuming, self._generation)
         finally:
             del self._starting[key]
 
-    async def _start(self, key: Key, destination: str, resuming: DownloadRecord | None) -> DownloadView:
+    async def _start(self, key: Key, destination: str, resuming: DownloadRecord | None,
+                     generation: int) -> DownloadView:
         user_id, group_id, file_name = key
         downloads = self.state.downloads
         await refuse_if_running(key, self._tasks, downloads)
@@ -119,6 +124,10 @@ class DownloadManager:
         record = DownloadRecord(user_id, group_id, file_name, str(target), DownloadState.RUNNING.value, meta,
                                 started_at=time.time(), bytes_by_peer=dict(given))
         await self.state.put_download(record)
+        if self._generation != generation:  # logged out meanwhile: the next login of this user starts it
+            log.info("download %s/%s recorded as the user logged out: it starts at their next login", group_id,
+                     file_name)
+            return self.view(record)
         self._spawn(record)
         return self.view(record)
 
@@ -152,6 +161,7 @@ class DownloadManager:
     async def stop_all(self) -> None:
         """Cancel every task (logout, shutdown); their records stay ``D`` so they resume later. A download already
         finishing is let finish (``_cancel_unless_finishing``)."""
+        self._generation += 1  # first: a start still asking the tracker must not spawn for whoever logs in next
         await self.auto_resume.stop()
         me = asyncio.current_task()  # a download task may itself be the one logging out (a 401 at the end)
         tasks = [(key, t) for key, t in self._tasks.items() if t is not me]
@@ -175,10 +185,16 @@ class DownloadManager:
                     await self._set_failed(rec, reason)
 
     async def remove(self, user_id: str, group_id: str, file_name: str) -> DownloadView:
-        """Take a download off the list (see the module docstring); returns how it stood when it was removed."""
+        """Take a download off the list (see the module docstring); returns how it stood when it was removed.
+        One remove at a time per download: a second one sent meanwhile finds it gone (404)."""
         check_id(group_id, "group id")
         check_file_name(file_name)
         key = (user_id, group_id, file_name)
+        async with self._locks.hold(key):
+            return await self._remove(key)
+
+    async def _remove(self, key: Key) -> DownloadView:
+        _, group_id, file_name = key
         if key not in self.state.downloads:
             raise NotFound(f"there is no download of {file_name} from {group_id}")
         task = self._tasks.get(key)
@@ -191,7 +207,7 @@ class DownloadManager:
             finally:
                 self._discarding.discard(key)
         rec = self.state.downloads.get(key)
-        if rec is None:  # a concurrent remove won
+        if rec is None:  # ended meanwhile (the group was left, the user logged out)
             raise NotFound(f"there is no download of {file_name} from {group_id}")
         view = self.view(rec)
         if rec.state != DownloadState.COMPLETE.value:

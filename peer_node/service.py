@@ -93,6 +93,9 @@ class NodeService(GroupCommands):
         self.join_watch = JoinWatch(self.state)
         self._groups_poll_clock = GroupsPoll()
         self._login_lock = asyncio.Lock()
+        # Moves at every logout (and session end): a long command (hashing a file, starting a download) started
+        # under one login checks it before it acts, so it never acts for whoever logs in next.
+        self.login_generation = 0
 
     # --- lifecycle
     async def start(self) -> None:
@@ -164,6 +167,7 @@ class NodeService(GroupCommands):
         self.downloads_mgr.resume_all(session.user_id)
 
     async def _deactivate(self) -> None:
+        self.login_generation += 1  # first: a command still hashing or asking the tracker must not act on after
         self._owned_pending = None  # another user may log in next: their groups are listed afresh
         await self.heartbeat.stop()
         await self.downloads_mgr.stop_all()
@@ -320,14 +324,17 @@ class NodeService(GroupCommands):
         check_file_name(file_name)
         user = self._user().user_id
         told = True
-        try:
-            await self.authed("DELETE", path_of("groups", group_id, "files", file_name, "share"), {}, write=True)
-        except Unavailable:
-            if (user, group_id, file_name) not in self.state.shares:
-                raise
-            told = False
-            log.warning("stopped sharing %s in %s without telling the tracker (none reachable)", file_name, group_id)
-        await self.shares_keeper.forget(user, group_id, file_name)
+        async with self.shares_keeper.locks.hold((user, group_id, file_name)):  # never amid an upload of it
+            try:
+                await self.authed("DELETE", path_of("groups", group_id, "files", file_name, "share"), {},
+                                  write=True)
+            except Unavailable:
+                if (user, group_id, file_name) not in self.state.shares:
+                    raise
+                told = False
+                log.warning("stopped sharing %s in %s without telling the tracker (none reachable)", file_name,
+                            group_id)
+            await self.shares_keeper.forget(user, group_id, file_name)
         self.heartbeat.wake()
         return told
 

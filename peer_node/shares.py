@@ -24,12 +24,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from peer_node.hashing import Progress, hash_file
+from peer_node.keyed_locks import KeyedLocks
 from peer_node.state import ShareRecord, StateNotSaved
 from peer_node.swarm.store import PieceStore
 from peer_node.tracker_client import path_of
 from peer_node.upload_copies import delete_if_unused
 from peer_node.views import SharedFile
-from wire.errors import GroupShareError
+from wire.errors import GroupShareError, NotLoggedIn
 from wire.records import FileMeta
 
 if TYPE_CHECKING:
@@ -47,10 +48,20 @@ class ShareKeeper:
         self._checks: set[asyncio.Task[None]] = set()
         self._rechecking: set[tuple[str, str, str]] = set()  # share keys being re-hashed
         self._watch: asyncio.Task[None] | None = None
+        self.locks = KeyedLocks()  # per share key: share and stop_share of one file never interleave
 
     # --- sharing a new file
     async def share(self, user_id: str, group_id: str, path: str, progress: Progress | None) -> SharedFile:
+        """Hash ``path``, record it, tell the tracker. One command at a time per share key (``locks``): with
+        ``stop_share`` or a second upload of the same name in between, node and tracker ended up disagreeing."""
+        async with self.locks.hold((user_id, group_id, os.path.basename(path))):
+            return await self._share(user_id, group_id, path, progress)
+
+    async def _share(self, user_id: str, group_id: str, path: str, progress: Progress | None) -> SharedFile:
+        generation = self.service.login_generation
         hashes = await asyncio.to_thread(hash_file, path, self.service.config.piece_size, progress)
+        if self.service.login_generation != generation:  # logged out (maybe in as another user) while hashing
+            raise NotLoggedIn("logged out while the file was being hashed; nothing was shared")
         meta = FileMeta(os.path.basename(path), hashes.size, hashes.piece_size, hashes.sha256, hashes.piece_hashes)
         record = ShareRecord(user_id, group_id, path, hashes.size, hashes.mtime_ns, meta)
         # Recorded here first: a disk that cannot take the record refuses the share before the tracker lists it
@@ -58,14 +69,17 @@ class ShareKeeper:
         previous = self.state.shares.get(record.key)
         await self.state.put_share(record)
         try:
+            if self.service.login_generation != generation:
+                raise NotLoggedIn("logged out while the share was being recorded; nothing was shared")
             await self.service.authed("POST", path_of("groups", group_id, "files"), dict(meta.to_json()),
                                       write=True)
         except BaseException:
             with contextlib.suppress(StateNotSaved):
-                if previous is None:
-                    await self.state.drop_share(record.key)
-                else:
-                    await self.state.put_share(previous)
+                if self.state.shares.get(record.key) is record:  # undo only what is still this call's
+                    if previous is None:
+                        await self.state.drop_share(record.key)
+                    else:
+                        await self.state.put_share(previous)
             raise
         self._serve(record)
         if previous is not None and previous.path != record.path:  # the same file, now shared from elsewhere

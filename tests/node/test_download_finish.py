@@ -20,7 +20,7 @@ from peer_node.swarm.catalog import ServedFiles
 from peer_node.tracker_client import TrackerClient
 from peer_node.views import DownloadState
 from tests.swarm.helpers import make_file, meta_of
-from wire.errors import Conflict, Unavailable
+from wire.errors import Conflict, NotFound, Unavailable
 from wire.records import FileMeta
 
 PIECE = 16 * 1024
@@ -289,3 +289,33 @@ async def test_removing_a_download_whose_leftovers_cannot_be_deleted_still_remov
                           on_complete=state.put_share, on_change=lambda: None)
     view = await mgr.remove(*KEY)  # not a 500: the list loses the row, the log says what stayed on disk
     assert view.state is DownloadState.FAILED and KEY not in state.downloads
+
+
+async def test_a_download_started_as_the_user_logs_out_waits_for_their_next_login(tmp_path: Path) -> None:
+    # Its task used to run on, with the tracker session of whoever logged in next, and register the file as
+    # that user's share.
+    state, catalog, meta, _ = _setup(tmp_path)
+    mgr = DownloadManager(state, cast(TrackerClient, _SlowTracker(meta)), catalog, no_peer_timeout=5.0,
+                          on_complete=state.put_share, on_change=lambda: None)
+    starting = asyncio.create_task(mgr.start(*KEY, str(tmp_path / "dl")))
+    await asyncio.sleep(0.05)  # it asks the tracker...
+    await mgr.stop_all()  # ...and the user logs out
+    view = await starting
+    assert view.state is DownloadState.RUNNING and mgr._tasks == {}  # recorded, not running
+    assert state.downloads[KEY].state == DownloadState.RUNNING.value
+    mgr.resume_all("alice")  # the next login of alice starts it
+    await asyncio.wait_for(asyncio.gather(*mgr._tasks.values()), 30)
+    assert state.downloads[KEY].state == DownloadState.COMPLETE.value
+
+
+async def test_two_removes_at_once_remove_once_and_the_second_finds_nothing(tmp_path: Path) -> None:
+    state, catalog, meta, _ = _setup(tmp_path)
+    target = tmp_path / "dl" / "data.bin"
+    mgr = DownloadManager(state, cast(TrackerClient, _Tracker(meta)), catalog, no_peer_timeout=5.0,
+                          on_complete=state.put_share, on_change=lambda: None)
+    await state.put_download(DownloadRecord(*KEY, str(target), DownloadState.RUNNING.value, meta))
+    running = asyncio.create_task(asyncio.sleep(3600))
+    mgr._tasks[KEY] = running
+    answers = await asyncio.gather(mgr.remove(*KEY), mgr.remove(*KEY), return_exceptions=True)
+    assert not isinstance(answers[0], BaseException) and isinstance(answers[1], NotFound)
+    assert KEY not in state.downloads and running.cancelled()

@@ -11,12 +11,14 @@ from typing import Any, cast
 
 import pytest
 
+from peer_node import shares as shares_module
 from peer_node import state as state_module
+from peer_node.hashing import hash_file
 from peer_node.service import NodeService
 from peer_node.shares import ShareKeeper
 from peer_node.state import NodeState, StateNotSaved
 from peer_node.swarm.catalog import ServedFiles
-from wire.errors import Conflict
+from wire.errors import Conflict, NotLoggedIn
 
 
 class FakeService:
@@ -31,6 +33,7 @@ class FakeService:
         self.config = self
 
     piece_size = None
+    login_generation = 0
 
     def wake(self) -> None:
         pass
@@ -84,3 +87,50 @@ async def test_a_share_the_tracker_refuses_is_not_kept_and_an_earlier_one_stays(
     reloaded.load()
     assert reloaded.shares == {first.key: first}  # on disk too
     await keep.forget("alice", "g1", "f.bin")  # closes its store
+
+
+async def test_a_logout_while_the_file_is_hashed_shares_nothing(tmp_path: Path, shared: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    # Else the share went to the tracker under whoever logged in next (the tracker client has one session).
+    fake = FakeService(tmp_path / "data")
+    real_hash = hash_file
+
+    def hash_then_logout(*args: Any) -> Any:
+        hashes = real_hash(*args)
+        fake.login_generation += 1  # the logout, while the hash ran in its thread
+        return hashes
+
+    monkeypatch.setattr(shares_module, "hash_file", hash_then_logout)
+    with pytest.raises(NotLoggedIn, match="logged out while the file was being hashed"):
+        await keeper(fake).share("alice", "g1", str(shared), None)
+    assert fake.posted == [] and fake.state.shares == {}
+
+
+async def test_two_shares_of_one_name_at_once_go_one_after_the_other(tmp_path: Path, shared: Path) -> None:
+    # Interleaved, the loser's undo dropped the winner's record: the tracker shared what the node forgot.
+    fake = FakeService(tmp_path / "data")
+    keep = keeper(fake)
+    other = tmp_path / "other" / "f.bin"
+    other.parent.mkdir()
+    other.write_bytes(b"z" * 50_000)
+    release, posting = asyncio.Event(), asyncio.Event()
+    real_authed = fake.authed
+    seen_at_post: list[dict[Any, Any]] = []
+
+    async def slow_authed(method: str, path: str, body: Any = None, *, write: bool = False) -> dict[str, object]:
+        seen_at_post.append(dict(fake.state.shares))
+        if len(seen_at_post) == 1:
+            posting.set()
+            await release.wait()
+        return await real_authed(method, path, body, write=write)
+
+    fake.authed = slow_authed  # type: ignore[method-assign]
+    first = asyncio.create_task(keep.share("alice", "g1", str(shared), None))
+    second = asyncio.create_task(keep.share("alice", "g1", str(other), None))
+    await posting.wait()
+    await asyncio.sleep(0.2)  # the second call has had all the time it needs to hash and record, were it let
+    assert len(seen_at_post) == 1 and fake.state.shares[("alice", "g1", "f.bin")].path == str(shared)
+    release.set()
+    await asyncio.gather(first, second)
+    assert fake.state.shares[("alice", "g1", "f.bin")].path == str(other)  # the later one, on both sides
+    await keep.forget("alice", "g1", "f.bin")
