@@ -83,6 +83,9 @@ async def upload(request: web.Request) -> web.StreamResponse:
         return await group_error(request, gid, "upload", BadInput("The upload was cut off or garbled. Try again."))
     except GroupShareError as exc:
         return await group_error(request, gid, "upload", exc)
+    except OSError as exc:  # the node's disk: full, or its upload folder unwritable
+        why = BadInput(f"The node could not keep the upload: {exc.strerror or exc}. Nothing was shared.")
+        return await group_error(request, gid, "upload", why)
     finally:
         if shared is None and folder is not None:  # refused, broken or the browser went away: keep no half file
             shutil.rmtree(folder, ignore_errors=True)

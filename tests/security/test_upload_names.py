@@ -4,7 +4,9 @@ before anything is shared; a path-like upload name keeps only its last component
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import errno
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -18,6 +20,7 @@ from aiohttp.test_utils import TestServer
 from bench.ports import free_port
 from peer_node.app import create_app as create_node_app
 from peer_node.config import NodeConfig
+from peer_node.web_ui import transfer as transfer_module
 from tests.tracker.helpers import Clock, make_config
 from tracker_server.app import create_app as create_tracker_app
 from wire.tracker_list import TrackerAddress
@@ -77,11 +80,7 @@ async def test_upload_file_with_dot_dot_in_its_path_shares_the_real_file_under_i
     assert listing.split("\t")[0] == "real.txt"
 
 
-@pytest.mark.parametrize("filename,stored", [("../../../../tmp/evil.txt", "evil.txt"),
-                                             # in a quoted-string a backslash escapes the next character
-                                             ("..\\..\\evil2.txt", "....evil2.txt"), ("/etc/cron.d/x", "x")])
-async def test_a_browser_upload_named_like_a_path_lands_inside_the_upload_area(world: World, filename: str,
-                                                                                stored: str) -> None:
+async def _browser_upload(world: World, filename: str, payload: bytes) -> Any:
     origin = f"http://127.0.0.1:{world.node.server.port}"
     page = await (await world.node.get("/login")).text()
     token = re.search(r'name="csrf_token" value="([^"]+)"', page)
@@ -96,9 +95,31 @@ async def test_a_browser_upload_named_like_a_path_lands_inside_the_upload_area(w
     boundary = "----attack"
     body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\n{token.group(1)}\r\n"
             f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\n"
-            f"Content-Type: application/octet-stream\r\n\r\npayload\r\n--{boundary}--\r\n").encode()
-    resp = await world.node.post("/groups/g1/upload", data=body, allow_redirects=False, headers={
+            f"Content-Type: application/octet-stream\r\n\r\n").encode() + payload + f"\r\n--{boundary}--\r\n".encode()
+    return await world.node.post("/groups/g1/upload", data=body, allow_redirects=False, headers={
         "Origin": origin, "Content-Type": f"multipart/form-data; boundary={boundary}"})
+
+
+async def test_a_browser_upload_the_disk_cannot_take_is_refused_in_words_and_leaves_nothing(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def full(part: Any, target: Path) -> int:
+        await asyncio.to_thread(target.write_bytes, b"half")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(transfer_module, "_copy_part", full)
+    resp = await _browser_upload(world, "big.bin", b"payload")
+    assert resp.status == 400  # a page with the reason by the upload field, not a 500
+    assert "The node could not keep the upload: No space left on device. Nothing was shared." in await resp.text()
+    assert not [p for p in (world.data_dir / "uploads").rglob("*") if p.is_file()]
+    assert (await world.cmd("list_files g1")) == (200, "")
+
+
+@pytest.mark.parametrize("filename,stored", [("../../../../tmp/evil.txt", "evil.txt"),
+                                             # in a quoted-string a backslash escapes the next character
+                                             ("..\\..\\evil2.txt", "....evil2.txt"), ("/etc/cron.d/x", "x")])
+async def test_a_browser_upload_named_like_a_path_lands_inside_the_upload_area(world: World, filename: str,
+                                                                                stored: str) -> None:
+    resp = await _browser_upload(world, filename, b"payload")
     assert resp.status < 500
     written = [p for p in world.data_dir.rglob("*") if p.is_file() and p.read_bytes() == b"payload"]
     assert [p.name for p in written] == [stored]
