@@ -96,6 +96,9 @@ class NodeService(GroupCommands):
         # Moves at every logout (and session end): a long command (hashing a file, starting a download) started
         # under one login checks it before it acts, so it never acts for whoever logs in next.
         self.login_generation = 0
+        # Told the user id at every logout, whoever asked for it (/cmd, the console, the browser, the tracker
+        # ending the session): the browser UI ends every copy of that user's session cookie there.
+        self.on_logout: list[Callable[[str], object]] = []
 
     # --- lifecycle
     async def start(self) -> None:
@@ -181,6 +184,7 @@ class NodeService(GroupCommands):
             await self._deactivate()
             self.tracker.session_token = None
             await self.state.clear_session()
+            self._tell_logout(session.user_id)
 
     def _user(self) -> SessionRecord:
         if self.state.session is None:
@@ -282,7 +286,7 @@ class NodeService(GroupCommands):
 
     async def logout(self) -> None:
         async with self._login_lock:
-            self._user()
+            user = self._user()
             await self._deactivate()
             try:
                 await self.tracker.write("DELETE", "/sessions/current", {})
@@ -296,6 +300,14 @@ class NodeService(GroupCommands):
                 self.tracker.session_token = None
                 await self.state.clear_session()
                 await self._keep_login_state(login_state.forget, self.config.data_dir)
+                self._tell_logout(user.user_id)
+
+    def _tell_logout(self, user_id: str) -> None:
+        for listener in self.on_logout:
+            try:
+                listener(user_id)
+            except OSError as exc:  # the browser's session file: logged out all the same
+                log.warning("could not end the browser sessions of %s: %s", user_id, exc)
 
     # --- files
     async def upload_file(self, path: str, group_id: str, progress: Progress | None = None) -> SharedFile:

@@ -91,6 +91,7 @@ def _asset_url(app: web.Application) -> Callable[[str], str]:
 def setup_ui(app: web.Application, service: UiService, config: UiConfig) -> None:
     """Mount the browser UI on ``app`` (call before the app starts; /cmd and /healthz are left alone)."""
     state = UiState(service=service, config=config, versions=SessionVersions(config.data_dir))
+    service.on_logout.append(state.versions.bump)  # a logout from /cmd or the console ends the cookies too
     app[UI_KEY] = state
     storage = EncryptedCookieStorage(load_or_create_key(config.data_dir), cookie_name=cookie_name(config.web_port),
                                      httponly=True, samesite="Lax", max_age=30 * 86400)

@@ -7,7 +7,6 @@ after it. Logging out bumps the user's session version, which ends every copy of
 
 from __future__ import annotations
 
-import contextlib
 from urllib.parse import quote
 
 from aiohttp import web
@@ -143,9 +142,10 @@ async def logout_post(request: web.Request) -> web.StreamResponse:
     uid = session.get("uid")
     state = ui(request)
     if isinstance(uid, str) and await current_user(request) == uid:
-        with contextlib.suppress(NotLoggedIn):  # logged out already (by /cmd): ending our cookies is what is left
-            await state.service.logout()
-        state.versions.bump(uid)
+        try:
+            await state.service.logout()  # ends every copy of the user's cookie (service.on_logout)
+        except NotLoggedIn:  # logged out meanwhile: ending our cookies is what is left
+            state.versions.bump(uid)
     session.invalidate()
     fresh = await new_session(request)
     flash(fresh, "You are logged out. This node stops sharing until someone logs in.")
