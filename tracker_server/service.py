@@ -347,6 +347,7 @@ class TrackerService:
             existing = group.files.get(meta.file_name)
             if existing is not None and existing.meta != meta:
                 raise Conflict(f"group {group_id} already has a different file named {meta.file_name}")
+            self.quotas.check_share(self.state, group, session.user_id, meta)
             op = {"g": group_id, "u": session.user_id, "file": meta.to_json()}
             return op, OpResult(201, {"file_name": meta.file_name})
 

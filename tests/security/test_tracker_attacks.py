@@ -106,6 +106,28 @@ async def test_groups_per_user_and_pending_requests_are_capped(api: Api) -> None
     assert (await api.call("POST", "/api/v1/groups/a3/join", {}, carol))[0] == 409  # carol has 2 waiting
 
 
+async def test_file_listings_per_user_and_per_group_are_capped(api: Api) -> None:
+    # A listing needs no real file: one account used to add about 14 MB a second of made-up listings to every
+    # tracker's log and memory.
+    api.client.app[SERVICE].quotas = Quotas(files_per_user=3, pieces_per_user=12, files_per_group=4)
+    alice, bob = await api.user("alice"), await api.user("bob")
+    await api.group_with(alice, "g1", bob)
+    for name in ("a", "b", "c"):  # 3 pieces each (40,000 bytes in 16 KiB pieces)
+        await api.ok("POST", "/api/v1/groups/g1/files", file_body(name), alice, want=201)
+    await api.ok("POST", "/api/v1/groups/g1/files", file_body("a"), alice, want=201)  # again: costs nothing
+    status, data = await api.call("POST", "/api/v1/groups/g1/files", file_body("d"), alice)
+    assert status == 409 and "you share 3 files already (at most 3)" in data["error"]["message"]
+    big = file_body("big", size=200_000)  # 13 pieces: over bob's budget on its own
+    status, data = await api.call("POST", "/api/v1/groups/g1/files", big, bob)
+    assert status == 409 and "(at most 12 in all)" in data["error"]["message"]
+    await api.ok("POST", "/api/v1/groups/g1/files", file_body("e"), bob, want=201)  # g1: 4 files now
+    status, data = await api.call("POST", "/api/v1/groups/g1/files", file_body("f"), bob)
+    assert status == 409 and "g1 has 4 files already" in data["error"]["message"]
+    await api.ok("POST", "/api/v1/groups/g1/files", file_body("a"), bob, want=201)  # a file already listed: fine
+    await api.ok("DELETE", "/api/v1/groups/g1/files/c/share", {}, alice)  # stopping one makes room
+    await api.ok("POST", "/api/v1/groups/g1/files", file_body("d"), alice, want=201)
+
+
 async def test_a_non_member_and_a_removed_member_get_no_file_list_and_no_token(api: Api) -> None:
     alice, bob, eve = await api.user("alice"), await api.user("bob"), await api.user("eve")
     await api.group_with(alice, "g1", bob)
