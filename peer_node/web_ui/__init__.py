@@ -27,10 +27,12 @@ from peer_node.web_ui.security import (
     NOT_UI_PATHS,
     SessionVersions,
     add_security_headers,
+    allowed_origins,
     guard_middleware,
     load_or_create_key,
+    page_of,
 )
-from peer_node.web_ui.state import UI_KEY, UiState, login_redirect, render
+from peer_node.web_ui.state import UI_KEY, UiState, login_redirect, render, ui
 from wire.errors import GroupShareError, NotLoggedIn
 
 ROOT = Path(__file__).resolve().parents[2] / "web"
@@ -57,8 +59,11 @@ async def error_pages(request: web.Request, handler: Handler) -> web.StreamRespo
     except NotLoggedIn:
         raise login_redirect(request) from None
     except GroupShareError as exc:
+        # A refused form: the history gets the page it was sent from, not the POST (see ``render``).
+        page = page_of(request.headers.get("Referer"), allowed_origins(ui(request).config.web_port)) \
+            if request.method == "POST" else None
         return await render(request, "error.html", {"title": _title(exc.status), "message": exc.message},
-                            status=exc.status)
+                            status=exc.status, page=page)
     except web.HTTPNotFound:
         return await render(request, "error.html", {
             "title": "Page not found", "message": "There is no page at this address. Check the link."}, status=404)

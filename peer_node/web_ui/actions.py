@@ -69,10 +69,21 @@ def _ensure_folder(folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
 
 
+def _row_is_gone(context: dict[str, Any], where: str) -> bool:
+    """Whether the row an error belongs to is no longer on the page (a request withdrawn, a file no longer
+    shared): its error would then show nowhere, and the click seem to have worked."""
+    kind, _, name = where.partition(":")
+    if kind == "request":
+        return name not in context["group"].pending_requests
+    if kind == "file":
+        return name not in {f.file_name for f in context["files"]}
+    return False
+
+
 async def group_error(request: web.Request, gid: str, where: str, exc: GroupShareError,
                        values: dict[str, str] | None = None) -> web.Response:
     context = await group_context(request, gid)
-    context["errors"] = {where: exc.message}
+    context["errors"] = {"page" if _row_is_gone(context, where) else where: exc.message}
     context["values"] = values or {}
     template = "group.html" if context["is_member"] else "group_join.html"
     return await render(request, template, context, status=exc.status, nav="groups", page=f"/groups/{gid}")
@@ -141,6 +152,10 @@ async def decide_request(request: web.Request) -> web.StreamResponse:
     try:
         check_id(uid, "user id")
         await (service.accept_request(gid, uid) if accept else service.reject_request(gid, uid))
+    except NotFound:
+        gone = NotFound(f"The request from {uid} to join {gid} is no longer waiting: withdrawn, or answered "
+                        f"elsewhere. Nothing changed.")
+        return await group_error(request, gid, f"request:{uid}", gone)
     except GroupShareError as exc:
         return await group_error(request, gid, f"request:{uid}", exc)
     flash(await get_session(request), f"{uid} is now a member." if accept else f"Declined {uid}'s request.")
@@ -218,10 +233,11 @@ async def retry_download(request: web.Request) -> web.StreamResponse:
     service = ui(request).service
     failed = [d for d in service.downloads()
               if d.group_id == gid and d.file_name == name and d.state is DownloadState.FAILED]
-    if not failed:
-        raise NotFound(f"There is no failed download of {name} from {gid} to retry.")
-    await service.download_file(gid, name, failed[0].destination)
     session = await get_session(request)
+    if not failed:  # retried or removed meanwhile (another tab, /cmd, or it resumed by itself): the list says how
+        flash(session, f"The download of {name} from {gid} is no longer failed: see how it stands below.")
+        raise see_other("/downloads")
+    await service.download_file(gid, name, failed[0].destination)
     flash(session, f"Retrying {name}. The pieces already verified are kept.")
     raise see_other("/downloads")
 
@@ -232,8 +248,12 @@ async def remove_download(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     gid, name = _text(form, "group_id"), _text(form, "file_name")
     back = safe_next(_text(form, "back"), "/downloads")
-    removed = await ui(request).service.remove_download(gid, name)
     session = await get_session(request)
+    try:
+        removed = await ui(request).service.remove_download(gid, name)
+    except NotFound:  # removed meanwhile (another tab, /cmd): what the user asked for is done
+        flash(session, f"The download of {name} from {gid} was removed already.")
+        raise see_other(back) from None
     if removed.state is DownloadState.COMPLETE:
         sharing = "and is still shared" if still_shared(ui(request).service.shares(), removed) else "(not shared)"
         flash(session, f"Removed {name} from the list. The file stays at {removed.destination} {sharing}.")

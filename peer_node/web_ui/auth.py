@@ -20,7 +20,8 @@ from wire.names import MAX_PASSWORD, MIN_NEW_PASSWORD, check_id
 
 BAD_LOGIN = "That user id and password do not match. Check both and try again."
 # Said when an open page learned over its event stream that the session ended (?why=elsewhere).
-LOGGED_OUT_ELSEWHERE = "You were logged out (in another tab or window). Log in again to come back to this page."
+LOGGED_OUT_ELSEWHERE = ("You were logged out elsewhere (in another tab or window, or by a command). Log in again "
+                        "to come back to this page.")
 
 
 def _field(form: object, name: str) -> str:
@@ -31,12 +32,13 @@ def _field(form: object, name: str) -> str:
 async def login_page(request: web.Request) -> web.StreamResponse:
     if await current_user(request):
         raise see_other(safe_next(request.query.get("next")))
-    if request.query.get("why") == "elsewhere":
+    target, page = safe_next(request.query.get("next")), None
+    if request.query.get("why") == "elsewhere":  # said once: the address kept in the history drops the why
         flash(await get_session(request), LOGGED_OUT_ELSEWHERE)
+        page = "/login" if target == "/" else "/login?next=" + quote(target, safe="/")
     return await render(request, "login.html", {
-        "next": safe_next(request.query.get("next")), "values": {"user_id": request.query.get("user", "")},
-        "errors": {},
-    }, nav="login")
+        "next": target, "values": {"user_id": request.query.get("user", "")}, "errors": {},
+    }, nav="login", page=page)
 
 
 async def login_post(request: web.Request) -> web.StreamResponse:

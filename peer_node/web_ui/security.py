@@ -157,7 +157,7 @@ def guard_middleware(port_of: Callable[[], int]) -> Middleware:
                         # The session ended meanwhile (a logout in another tab): that is the cause to tell.
                         session[FLASH_KEY] = ("You were logged out (in another tab or window), so that form was not "
                                             "sent. Log in again.")
-                        back = _page_of(request.headers.get("Referer"), allowed_origins(port))
+                        back = page_of(request.headers.get("Referer"), allowed_origins(port))
                         raise web.HTTPSeeOther("/login?next=" + quote(back, safe="/?=&"))
                     return refusal(
                         "This form has expired or did not come from this page. Go back, reload and try again.",
@@ -167,7 +167,7 @@ def guard_middleware(port_of: Callable[[], int]) -> Middleware:
     return guard
 
 
-def _page_of(referer: str | None, origins: frozenset[str] | set[str]) -> str:
+def page_of(referer: str | None, origins: frozenset[str] | set[str]) -> str:
     """The path of the page a form was sent from, if it is one of ours; else the home page."""
     if referer:
         parts = urlsplit(referer)

@@ -97,9 +97,10 @@ async def render(
 ) -> web.Response:
     """Render a page with what base.html needs: user, CSRF token, node status, the one-shot notice.
 
-    ``page``: for a refused form, shown as the answer to its POST, the address of the page the form is on. The
-    browser's history then holds that address instead of the POST (app.js, ``history.replaceState``): Back or a
-    reload later loads the page afresh instead of asking to send the form again."""
+    ``page``: the address the browser's history should hold for this page (app.js, ``history.replaceState``).
+    For a refused form, shown as the answer to its POST, the page the form is on: Back or a reload later loads
+    that page afresh instead of asking to send the form again. For a page reached with a one-time query (the
+    login page's ``why``), the address without it."""
     session = await get_session(request)
     state = ui(request)
     node: NodeStatus = state.service.status()
@@ -115,7 +116,7 @@ async def render(
         "notice": notice,
         "nav": nav,
         "path": request.path_qs,
-        "page_url": page if request.method == "POST" else None,
+        "page_url": page,
         "pending_total": sum((state.service.pending_requests() or {}).values()) if uid is not None else 0,
     }
     base.update(context)

@@ -271,3 +271,22 @@ async def test_a_form_s_address_opened_directly_leads_to_its_page(page: Page, wo
         assert response is not None and response.status == 200, path
         assert page.url == url(alice, lands), (path, page.url)
     await expect(page.locator("h1")).to_have_text("Hello, alice")  # a GET of /logout logs nobody out
+
+
+async def test_accepting_a_request_withdrawn_meanwhile_says_so_instead_of_seeming_to_work(page: Page,
+                                                                                      world: World) -> None:
+    alice, carol = world.alice, world.carol
+    alice.ok("create_group changed-mind")
+    carol.ok("join_group changed-mind")
+    await ensure_logged_in(page, alice)
+    await page.goto(url(alice, "/groups/changed-mind"))
+    accept = page.get_by_role("button", name="Accept carol")
+    await expect(accept).to_be_visible()
+    carol.ok("leave_group changed-mind")  # she withdraws it while the page is open
+    await accept.click()
+    error = page.locator("#page-error")
+    await expect(error).to_contain_text("The request from carol to join changed-mind is no longer waiting: "
+                                        "withdrawn, or answered elsewhere. Nothing changed.")
+    await expect(error).to_be_focused()
+    assert alice.ok("list_requests changed-mind") == ""
+    alice.ok("leave_group changed-mind")

@@ -338,3 +338,45 @@ async def test_back_after_a_refused_form_loads_the_page_instead_of_asking_to_sen
     await expect(page.locator("h1")).to_have_text("Groups")
     await expect(page.locator("#create-error")).to_have_count(0)  # a fresh page, not the refused form again
     alice.ok("leave_group backagain")
+
+
+async def test_a_refused_post_shown_as_an_error_page_leaves_its_page_in_the_history(page: Page, world: World) -> None:
+    alice = world.alice
+    await ensure_logged_in(page, alice)
+    await page.goto(url(alice, "/downloads"))
+    token = await page.locator("input[name=csrf_token]").first.get_attribute("value")
+    # A form of the page, sent for something that cannot be (as one made stale by another tab would be).
+    await page.evaluate("""(token) => {
+        const f = document.createElement("form");
+        f.method = "post"; f.action = "/downloads/retry";
+        for (const [k, v] of [["csrf_token", token], ["group_id", "no such group!"], ["file_name", "x.bin"]]) {
+            const i = document.createElement("input"); i.type = "hidden"; i.name = k; i.value = v; f.appendChild(i);
+        }
+        document.body.appendChild(f); f.submit();
+    }""", token)
+    await expect(page.locator("h1")).to_have_text("That did not work")
+    assert page.url == url(alice, "/downloads")  # the page the form was on, not the POST's address
+    await page.goto(url(alice, "/"))
+    response = await page.go_back()
+    assert response is not None and response.request.method == "GET" and response.status == 200
+    await expect(page.locator("h1")).to_have_text("Downloads")
+
+
+async def test_esc_in_a_settings_disclosure_closes_it_and_leaves_the_notice(page: Page, world: World) -> None:
+    alice = world.alice
+    await ensure_logged_in(page, alice)
+    await page.goto(url(alice, "/downloads"))
+    await page.locator("details.limit > summary").click()
+    await page.fill("#upload-limit", "0")  # no limit, as it is: the notice is what this test needs
+    await page.get_by_role("button", name="Save limit").click()
+    toast = page.locator("#toast")
+    await expect(toast).to_be_visible()
+    await page.locator("details.limit > summary").click()
+    await page.locator("#upload-limit").focus()
+    await page.keyboard.press("Escape")
+    assert not await page.locator("details.limit").evaluate("d => d.open")
+    await expect(toast).to_be_visible()  # one Esc, one thing closed
+    await toast.get_by_role("button", name="Dismiss notice").focus()
+    await page.keyboard.press("Escape")
+    await expect(toast).to_be_hidden()
+    assert await page.evaluate("document.activeElement.id") == "main"  # not back to the top of the page

@@ -42,11 +42,19 @@
   function setupToast() {
     document.addEventListener("keydown", function (e) {
       var shown = document.getElementById("toast");
-      if (e.key === "Escape" && shown) shown.hidden = true;
+      if (e.key !== "Escape" || !shown || shown.hidden) return;
+      if (e.target instanceof Element && e.target.closest("details[data-esc-close][open]")) return;  // closes that
+      var hadFocus = shown.contains(document.activeElement);
+      shown.hidden = true;
+      if (hadFocus) document.getElementById("main").focus();  // not back to the top of the page
     });
     var toast = document.getElementById("toast");
     if (!toast) return;
-    function close() { toast.hidden = true; }
+    function close() {
+      var hadFocus = toast.contains(document.activeElement);
+      toast.hidden = true;
+      if (hadFocus) document.getElementById("main").focus();
+    }
     toast.querySelector(".toast-close").addEventListener("click", close);
     function closeLater() { setTimeout(close, TOAST_MS); }
     if (document.visibilityState !== "hidden") { closeLater(); return; }

@@ -11,6 +11,7 @@
   // group's page when the answer changes what that page shows.
   function showLiveNotice(text, link) {
     var old = document.getElementById("toast");
+    var hadFocus = old && old.contains(document.activeElement);  // a keyboard user on the notice stays on it
     if (old) old.remove();
     var toast = document.createElement("div");
     toast.className = "toast";
@@ -36,13 +37,21 @@
     btn.className = "toast-close ghost";
     btn.setAttribute("aria-label", "Dismiss notice");
     btn.textContent = "\u00d7";
-    btn.addEventListener("click", function () { toast.hidden = true; });
+    btn.addEventListener("click", function () { closeNotice(toast); });
     toast.appendChild(span);
     toast.appendChild(btn);
     // Where the page's own notice sits (before the main content): a keyboard user reaches its link early.
     document.body.insertBefore(toast, document.getElementById("main"));
     announce(text);  // a status region added with its words already in is not read out everywhere
+    if (hadFocus) (toast.querySelector("a") || btn).focus();
     return toast;
+  }
+
+  // Hide a notice; focus inside it goes to the main content, not back to the top of the page.
+  function closeNotice(toast) {
+    var hadFocus = toast.contains(document.activeElement);
+    toast.hidden = true;
+    if (hadFocus) document.getElementById("main").focus();
   }
 
   // New requests to join the user's groups: the navigation's count, and a notice leading to them.
@@ -268,24 +277,29 @@
     es.addEventListener("requests", function (ev) { onRequests(JSON.parse(ev.data)); });
     es.addEventListener("logout", function () {  // logged out elsewhere: say so, and come back here after login
       es.close();
-      var here = window.location.pathname + window.location.search;
+      var here = window.location.pathname + window.location.search + window.location.hash;
       window.location.assign("/login?why=elsewhere&next=" + encodeURIComponent(here));
     });
     // The node stopped answering (stopped, restarting): say so on every live page, once it lasts past a brief
     // reconnect, and take the notice away when the stream is back.
-    var downTimer = null, downNotice = null;
+    // The notice it covered (a request to join, say) comes back with the node.
+    var downTimer = null, downNotice = null, covered = null;
     es.onopen = function () {
       clearTimeout(downTimer);
       downTimer = null;
       if (downNotice) {
-        if (document.body.contains(downNotice)) downNotice.remove();
-        downNotice = null;
+        if (document.body.contains(downNotice)) {
+          downNotice.remove();
+          if (covered && !covered.hidden) document.body.insertBefore(covered, document.getElementById("main"));
+        }
+        downNotice = covered = null;
         announce("The node answers again.");
       }
     };
     es.onerror = function () {
       if (!downTimer && !downNotice) {
         downTimer = setTimeout(function () {
+          covered = document.getElementById("toast");
           downNotice = showLiveNotice("This node is not answering (stopped or restarting?). The page reconnects " +
                                       "by itself; what you do here meanwhile is not sent.", null);
         }, DOWN_NOTICE_MS);
