@@ -65,11 +65,15 @@ def tracker_problems(local: list[tuple[TrackerAddress, subprocess.Popen[bytes]]]
         if proc.poll() is None:
             continue
         if answers(t):
-            out.append(f"tracker {t.rank} did not start (its port {t.port} is taken), but a tracker answers there: "
-                       "using that one")
+            out.append(f"tracker {t.rank} did not start (its port {t.port} or data dir is taken), but a tracker "
+                       "answers there, left running by an earlier run perhaps: using that one (it keeps running "
+                       "after this run)")
         else:
             out.append(f"tracker {t.rank} ({t}) cannot start (see its message above); stopping")
     return out
+
+
+OLD_TRACKER_GRACE_S = 5.0  # how long a tracker of ours may take to find its port or data dir taken
 
 
 def _terminate(signum: int, frame: FrameType | None) -> None:
@@ -89,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     list_path = str(Path(args.tracker_info).absolute())
     signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGHUP, _terminate)  # the terminal closed: the trackers (own sessions) would be left
     started: list[subprocess.Popen[bytes]] = []
     node: subprocess.Popen[bytes] | None = None
     try:
@@ -103,7 +108,13 @@ def main(argv: list[str] | None = None) -> int:
             local.append((t, proc))
         deadline = time.monotonic() + 30
         for t, proc in local:
+            answered_at_once = healthy(t)
             while proc.poll() is None and not healthy(t) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            # A tracker that answers before ours can have started is one left running (an earlier make run):
+            # ours then exits (its port or data dir is taken), and tracker_problems says which one is used.
+            grace = time.monotonic() + OLD_TRACKER_GRACE_S
+            while answered_at_once and proc.poll() is None and time.monotonic() < grace:
                 time.sleep(0.2)
         for line in tracker_problems(local, healthy):
             print(f"make run: {line}", file=sys.stderr, flush=True)

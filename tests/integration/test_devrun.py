@@ -3,14 +3,16 @@ running against whatever holds the port; a port another tracker already answers 
 
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from bench.ports import free_port
 from peer_node.devrun import tracker_problems
-from tests.support.cluster import ROOT
+from tests.support.cluster import ROOT, http_request, wait_until
 from wire.tracker_list import TrackerAddress
 
 
@@ -25,8 +27,8 @@ def test_a_tracker_that_did_not_start_is_used_if_one_answers_else_it_stops_the_r
     running = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
         said = tracker_problems([(one, exited()), (two, running)], lambda t: t.port == 7001)
-        assert said == ["tracker 1 did not start (its port 7001 is taken), but a tracker answers there: using "
-                        "that one"]
+        assert said == ["tracker 1 did not start (its port 7001 or data dir is taken), but a tracker answers there, "
+                        "left running by an earlier run perhaps: using that one (it keeps running after this run)"]
         said = tracker_problems([(one, exited())], lambda t: False)
         assert said == ["tracker 1 (127.0.0.1:7001) cannot start (see its message above); stopping"]
     finally:
@@ -49,3 +51,61 @@ def test_make_run_stops_when_its_tracker_cannot_start(tmp_path: Path) -> None:
     assert run.returncode == 1, run.stderr
     assert f"make run: tracker 1 (127.0.0.1:{port}) cannot start (see its message above); stopping" in run.stderr
     assert "GroupShare node" not in run.stdout  # no node was started against the squatter
+
+
+def _devrun(tmp_path: Path, tracker_port: int) -> tuple[subprocess.Popen[str], list[str]]:
+    """``make run`` on a one-tracker list, its output lines gathered as they come."""
+    (tmp_path / "trackers.txt").write_text(f"127.0.0.1:{tracker_port}\n", encoding="utf-8")
+    proc = subprocess.Popen([sys.executable, "-m", "peer_node.devrun", "trackers.txt", f"127.0.0.1:{free_port()}",
+                             "--web-port", str(free_port())], cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL,
+                            env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin"})
+    lines: list[str] = []
+    assert proc.stdout is not None
+    threading.Thread(target=lambda: lines.extend(proc.stdout or []), daemon=True).start()
+    return proc, lines
+
+
+def _answers(port: int) -> bool:
+    try:
+        return http_request(port, "GET", "/healthz", timeout=1)[0] == 200
+    except OSError:
+        return False
+
+
+def test_make_run_stops_its_trackers_when_its_terminal_closes(tmp_path: Path) -> None:
+    port = free_port()
+    run, lines = _devrun(tmp_path, port)
+    try:
+        wait_until(lambda: any("in your browser" in line for line in lines), 60, "make run to start")
+        assert _answers(port)
+        run.send_signal(signal.SIGHUP)  # what closing the terminal sends
+        assert run.wait(timeout=30) == 0
+        assert not _answers(port), "the tracker outlived its make run"
+    finally:
+        run.kill()
+        run.wait()
+        subprocess.run(["pkill", "-f", str(tmp_path / "trackers.txt")], check=False)  # a leftover, had it failed
+
+
+def test_a_tracker_left_running_is_named_and_used_and_left_running(tmp_path: Path) -> None:
+    port = free_port()
+    (tmp_path / "trackers.txt").write_text(f"127.0.0.1:{port}\n", encoding="utf-8")
+    old = subprocess.Popen([sys.executable, "-m", "tracker_server", "trackers.txt", "1"], cwd=tmp_path,
+                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin"})
+    try:
+        wait_until(lambda: _answers(port), 30, "the old tracker")
+        run, lines = _devrun(tmp_path, port)
+        try:
+            wait_until(lambda: any("in your browser" in line for line in lines), 60, "make run to start")
+            assert any("left running by an earlier run perhaps: using that one" in line for line in lines), lines
+            run.send_signal(signal.SIGTERM)
+            assert run.wait(timeout=30) == 0
+        finally:
+            run.kill()
+            run.wait()
+        assert old.poll() is None and _answers(port)  # not ours to stop
+    finally:
+        old.terminate()
+        old.wait(timeout=30)
