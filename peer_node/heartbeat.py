@@ -67,6 +67,7 @@ class Heartbeat:
 
     async def _loop(self) -> None:
         delay = 0.0
+        failing = ""  # the cause of the heartbeats failing now, "" while they go through
         while True:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=delay)
@@ -77,6 +78,9 @@ class Heartbeat:
             try:
                 await self.beat()
                 delay = self.interval
+                if failing:
+                    log.info("heartbeat: a tracker answers again")
+                failing = ""
             except NotLoggedIn:
                 # session_ended stops this task: run it apart so it does not cancel itself mid-way
                 task = asyncio.create_task(self.service.session_ended(session), name="session ended")
@@ -84,5 +88,9 @@ class Heartbeat:
                 task.add_done_callback(self._side_tasks.discard)
                 return
             except GroupShareError as exc:
-                log.info("heartbeat failed: %s", exc.message)
+                # Said once per cause, not at every retry: a node run as a service with its trackers down wrote
+                # a line a second (and one per tracker for each try) for as long as they were down.
+                if exc.message != failing:
+                    log.info("heartbeat failed: %s (said again only if the cause changes)", exc.message)
+                failing = exc.message
                 delay = min(RETRY_S, self.interval)

@@ -121,7 +121,7 @@ class TrackerClient:
                     answer = await self._one(tracker.url + API + path, method, body, auth, is_hot(method, path))
                 except _Retry as exc:
                     errors.append(f"{tracker}: {exc}")
-                    log.info("tracker %s failed (%s); trying the next one", tracker, exc)
+                    log.debug("tracker %s failed (%s); trying the next one", tracker, exc)  # the caller tells
                     continue
                 if index != self._current:
                     log.warning("now using tracker %s (rank %d)", tracker, tracker.rank)
@@ -132,7 +132,7 @@ class TrackerClient:
             # round rather than fail the user's command at once; the op_id keeps a retried write single.
             if loop.time() + ROUND_PAUSE_S > give_up:
                 self._reachable = False
-                raise Unavailable("no tracker reachable (" + "; ".join(errors) + "); the node keeps trying")
+                raise Unavailable("no tracker could answer (" + " | ".join(errors) + "); try again in a moment")
             await asyncio.sleep(ROUND_PAUSE_S)
 
     async def _one(self, url: str, method: str, body: dict[str, Any] | None, auth: bool,

@@ -117,7 +117,7 @@ async def test_all_trackers_down_is_unavailable() -> None:
     client = TrackerClient([TrackerAddress("127.0.0.1", free_port(), 1),
                             TrackerAddress("127.0.0.1", free_port(), 2)], timeout_s=1, retry_s=0)
     try:
-        with pytest.raises(Unavailable, match="no tracker reachable"):
+        with pytest.raises(Unavailable, match="no tracker could answer"):
             await client.get("/groups")
     finally:
         await client.close()
@@ -171,8 +171,8 @@ async def test_unavailable_names_each_tracker_and_its_cause_in_plain_words() -> 
             await client.get("/groups")
     finally:
         await client.close()
-    assert info.value.message == (f"no tracker reachable (127.0.0.1:{ports[0]}: connection refused; "
-                                  f"127.0.0.1:{ports[1]}: connection refused); the node keeps trying")
+    assert info.value.message == (f"no tracker could answer (127.0.0.1:{ports[0]}: connection refused | "
+                                  f"127.0.0.1:{ports[1]}: connection refused); try again in a moment")
 
 
 async def test_a_tracker_that_answers_503_is_quoted_not_just_its_status(stubs: Any) -> None:
@@ -185,6 +185,6 @@ async def test_a_tracker_that_answers_503_is_quoted_not_just_its_status(stubs: A
             await client.get("/groups")
     finally:
         await client.close()
-    assert info.value.message == (f"no tracker reachable (127.0.0.1:{no_majority.server.port}: HTTP 503: no primary "
-                                  f"tracker reachable right now; retry; 127.0.0.1:{bare.server.port}: HTTP 502); "
-                                  "the node keeps trying")
+    assert info.value.message == (f"no tracker could answer (127.0.0.1:{no_majority.server.port}: HTTP 503: no "
+                                  f"primary tracker reachable right now; retry | 127.0.0.1:{bare.server.port}: "
+                                  "HTTP 502); try again in a moment")
