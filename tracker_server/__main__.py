@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import gc
 import logging
 import signal
@@ -38,6 +39,8 @@ class _Parser(argparse.ArgumentParser):
 
 def _tracker_no(text: str) -> int:
     """ASCII digits only (``int`` would also take ``١``)."""
+    if text.startswith("-") and text[1:].isascii() and text[1:].isdigit():
+        raise argparse.ArgumentTypeError(f"tracker number {text} is out of range: it counts from 1")
     if not (text.isascii() and text.isdigit()):
         raise argparse.ArgumentTypeError(f"{text!r} is not a number")
     return int(text)
@@ -92,11 +95,14 @@ def build_config(args: argparse.Namespace) -> TrackerConfig:
 def _watch_stdin(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
     """Thread: ``quit`` stops the tracker; end of input only ends this thread (the tracker keeps running)."""
     for line in sys.stdin:
-        if line.strip() == "quit":
+        if line.strip().lower() in ("quit", "exit"):  # as the node's prompt takes them
             loop.call_soon_threadsafe(stop.set)
             return
         if line.strip():
             print("tracker: the console knows one command: quit", file=sys.stderr, flush=True)
+    if sys.stdin.isatty():
+        print("tracker: (end of input: the tracker keeps running; stop it with Ctrl-C or SIGTERM)", file=sys.stderr,
+              flush=True)
 
 
 # The cyclic GC, tuned for a server whose heap is mostly long-lived state (users, sessions, groups, op results:
@@ -160,7 +166,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"tracker: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:  # the port is taken, the data dir is not writable...
-        print(f"tracker: {exc.strerror or exc}", file=sys.stderr)
+        if exc.errno == errno.EADDRINUSE:
+            print(f"tracker: cannot listen on {config.me}: the address is in use (another tracker of this list "
+                  f"still running?)", file=sys.stderr)
+        else:
+            print(f"tracker: {exc.strerror or exc}", file=sys.stderr)
         return 1
     return 0
 

@@ -44,6 +44,7 @@ from wire.errors import Unavailable
 
 log = logging.getLogger(__name__)
 NO_MAJORITY_LOG_S = 60.0
+SECRET_WARNING_EVERY_S = 60.0
 CATCH_UP_BATCH = 500
 # A peer that cannot be reached, or answers something we cannot read (KeyError, TypeError), is treated alike.
 _NET_ERRORS = (aiohttp.ClientError, TimeoutError, OSError, ValueError, KeyError, TypeError)
@@ -75,7 +76,7 @@ class Replicator:
         self._http: aiohttp.ClientSession | None = None
         self._task: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
-        self._warned: set[int] = set()
+        self._warned: dict[int, float] = {}  # peer -> when we last said it refuses our signature (monotonic)
         self.catch_up_log = CatchUpLog()  # a secondary's lines while it copies a log it lacks
 
     # ------------------------------------------------------------------------------------------ lifecycle
@@ -122,10 +123,13 @@ class Replicator:
         headers = {"Content-Type": "application/json", **sign(self.key, "POST", path, self.me, raw, time.time())}
         wait = aiohttp.ClientTimeout(total=limit_s or self.cfg.tracker_timeout)
         async with self._http.post(target.url + path, data=raw, headers=headers, timeout=wait) as resp:
-            if resp.status == 403 and no not in self._warned:
-                self._warned.add(no)  # once per peer: this is a configuration error, not weather
+            now = time.monotonic()
+            if resp.status == 403 and now - self._warned.get(no, -SECRET_WARNING_EVERY_S) >= SECRET_WARNING_EVERY_S:
+                # A configuration error, not weather: said again every minute while it lasts (once was missed in
+                # a busy log while both trackers went on as primaries), not at every exchange.
+                self._warned[no] = now
                 log.error("tracker %d refuses our signature: do all trackers share the same cluster secret file, "
-                          "and do their clocks agree within 30 s?", no)
+                          "and do their clocks agree within 30 s? (said again every minute while it lasts)", no)
             if resp.status != 200:
                 raise ValueError(f"tracker {no} answered {resp.status} to {path}")
             answer = await resp.json()

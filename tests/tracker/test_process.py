@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import sqlite3
 import subprocess
 from collections.abc import Iterator
@@ -61,6 +62,7 @@ def test_end_of_stdin_does_not_stop_the_tracker_but_sigterm_does(tmp_path: Path,
     ("127.0.0.1:99999\n", 1, "line 1"),
     ("127.0.0.1:7001\n", "١", "is not a number"),
     ("127.0.0.1:7001\n", "+1", "is not a number"),
+    ("127.0.0.1:7001\n", "-1", "tracker number -1 is out of range: it counts from 1"),
     ("\ufeff127.0.0.1:7001\n127.0.0.1:7001\n", 1, "line 2: 127.0.0.1:7001 is already tracker 1"),
 ])
 def test_bad_tracker_list_or_number_is_one_line_and_status_2(tmp_path: Path, content: str, number: int | str,
@@ -180,3 +182,20 @@ def test_a_damaged_database_is_one_clear_line_and_an_exit_not_a_hang(tmp_path: P
     assert run.returncode == 1, run.stderr
     assert run.stderr.startswith(f"tracker: the database {data / 'tracker.sqlite3'} cannot be read (")
     assert "move the data directory aside" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_a_taken_port_is_one_line_saying_so_and_status_1(tmp_path: Path) -> None:
+    squatter = socket.socket()
+    squatter.bind(("127.0.0.1", 0))
+    squatter.listen()
+    try:
+        port = squatter.getsockname()[1]
+        list_file = tmp_path / "t.txt"
+        list_file.write_text(f"127.0.0.1:{port}\n", encoding="utf-8")
+        run = subprocess.run([str(ROOT / "tracker"), str(list_file), "1", "--data-dir", str(tmp_path / "d")],
+                             capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    finally:
+        squatter.close()
+    assert run.returncode == 1
+    assert run.stderr.strip() == (f"tracker: cannot listen on 127.0.0.1:{port}: the address is in use (another "
+                                  f"tracker of this list still running?)")
