@@ -123,6 +123,23 @@ async def test_a_share_of_other_content_under_the_name_does_not_complete_a_downl
     assert target.read_bytes() == b"something else"
 
 
+def _manager(state: NodeState, catalog: ServedFiles, tracker: object) -> DownloadManager:
+    """A manager whose finished downloads become shares at once, with ``tracker`` for its one kind of call."""
+    return DownloadManager(state, cast(TrackerClient, tracker), catalog, no_peer_timeout=5.0,
+                           on_complete=state.put_share, on_change=lambda: None)
+
+
+async def _running(tmp_path: Path) -> tuple[DownloadManager, NodeState, Path, asyncio.Task[None]]:
+    """KEY recorded as running, with a stand-in task that runs until cancelled."""
+    state, catalog, meta, _ = _setup(tmp_path)
+    target = tmp_path / "dl" / "data.bin"
+    mgr = _manager(state, catalog, _Tracker(meta))
+    await state.put_download(DownloadRecord(*KEY, str(target), DownloadState.RUNNING.value, meta))
+    running = asyncio.create_task(asyncio.sleep(3600))
+    mgr._tasks[KEY] = running
+    return mgr, state, target, running
+
+
 class _Tracker:
     """The one tracker call ``start`` makes: the file's metadata, an access token and no seeders."""
 
@@ -136,8 +153,7 @@ class _Tracker:
 async def test_a_retry_at_once_after_f_waits_for_the_failed_task_to_end(tmp_path: Path) -> None:
     state, catalog, meta, data = _setup(tmp_path)
     target = tmp_path / "dl" / "data.bin"
-    mgr = DownloadManager(state, cast(TrackerClient, _Tracker(meta)), catalog, no_peer_timeout=5.0,
-                          on_complete=state.put_share, on_change=lambda: None)
+    mgr = _manager(state, catalog, _Tracker(meta))
     await state.put_download(DownloadRecord(*KEY, str(target), DownloadState.FAILED.value, meta, reason="x"))
 
     async def saving_the_failure() -> None:  # the failed task: its record says F, its last write is on its way
@@ -153,13 +169,7 @@ async def test_a_retry_at_once_after_f_waits_for_the_failed_task_to_end(tmp_path
 
 
 async def test_a_second_start_of_a_running_download_is_a_conflict(tmp_path: Path) -> None:
-    state, catalog, meta, _ = _setup(tmp_path)
-    target = tmp_path / "dl" / "data.bin"
-    mgr = DownloadManager(state, cast(TrackerClient, _Tracker(meta)), catalog, no_peer_timeout=5.0,
-                          on_complete=state.put_share, on_change=lambda: None)
-    await state.put_download(DownloadRecord(*KEY, str(target), DownloadState.RUNNING.value, meta))
-    running = asyncio.create_task(asyncio.sleep(3600))
-    mgr._tasks[KEY] = running
+    mgr, _, target, running = await _running(tmp_path)
     with pytest.raises(Conflict, match="already downloading"):
         await mgr.start(*KEY, str(target))
     assert not running.done() and not target.exists()
@@ -179,8 +189,7 @@ async def test_two_starts_at_once_of_one_file_start_it_once(tmp_path: Path, same
     # A double click, or two /cmd calls at once: each used to pass the checks while the other asked the tracker,
     # and two tasks wrote one partial file (one ended [F] over the other's good copy).
     state, catalog, meta, data = _setup(tmp_path)
-    mgr = DownloadManager(state, cast(TrackerClient, _SlowTracker(meta)), catalog, no_peer_timeout=5.0,
-                          on_complete=state.put_share, on_change=lambda: None)
+    mgr = _manager(state, catalog, _SlowTracker(meta))
     (tmp_path / "dl2").mkdir()
     places = [tmp_path / "dl", tmp_path / "dl" if same_place else tmp_path / "dl2"]
     answers = await asyncio.gather(*(mgr.start(*KEY, str(place)) for place in places), return_exceptions=True)
@@ -194,8 +203,7 @@ async def test_two_starts_at_once_of_one_file_start_it_once(tmp_path: Path, same
 
 async def test_two_files_started_at_once_to_one_new_path_are_one_download(tmp_path: Path) -> None:
     state, catalog, meta, data = _setup(tmp_path)
-    mgr = DownloadManager(state, cast(TrackerClient, _SlowTracker(meta)), catalog, no_peer_timeout=5.0,
-                          on_complete=state.put_share, on_change=lambda: None)
+    mgr = _manager(state, catalog, _SlowTracker(meta))
     target = str(tmp_path / "dl" / "copy.bin")
     answers = await asyncio.gather(mgr.start(*KEY, target), mgr.start("alice", "lab", "other.bin", target),
                                    return_exceptions=True)
@@ -259,8 +267,7 @@ async def test_a_final_move_the_folder_refuses_fails_the_download_keeping_its_pi
         raise PermissionError(13, "Permission denied", str(dst))
 
     monkeypatch.setattr(store_module, "move_into_place", refused)
-    mgr = DownloadManager(state, cast(TrackerClient, _Tracker(meta)), catalog, no_peer_timeout=5.0,
-                          on_complete=state.put_share, on_change=lambda: None)
+    mgr = _manager(state, catalog, _Tracker(meta))
     await mgr.start(*KEY, str(target))
     await asyncio.wait_for(asyncio.gather(*mgr._tasks.values()), 30)
     rec = state.downloads[KEY]
@@ -285,8 +292,7 @@ async def test_removing_a_download_whose_leftovers_cannot_be_deleted_still_remov
         raise PermissionError(13, "Permission denied")
 
     monkeypatch.setattr(downloads_module, "remove_partial", refused)
-    mgr = DownloadManager(state, cast(TrackerClient, _Tracker(meta)), catalog, no_peer_timeout=5.0,
-                          on_complete=state.put_share, on_change=lambda: None)
+    mgr = _manager(state, catalog, _Tracker(meta))
     view = await mgr.remove(*KEY)  # not a 500: the list loses the row, the log says what stayed on disk
     assert view.state is DownloadState.FAILED and KEY not in state.downloads
 
@@ -295,8 +301,7 @@ async def test_a_download_started_as_the_user_logs_out_waits_for_their_next_logi
     # Its task used to run on, with the tracker session of whoever logged in next, and register the file as
     # that user's share.
     state, catalog, meta, _ = _setup(tmp_path)
-    mgr = DownloadManager(state, cast(TrackerClient, _SlowTracker(meta)), catalog, no_peer_timeout=5.0,
-                          on_complete=state.put_share, on_change=lambda: None)
+    mgr = _manager(state, catalog, _SlowTracker(meta))
     starting = asyncio.create_task(mgr.start(*KEY, str(tmp_path / "dl")))
     await asyncio.sleep(0.05)  # it asks the tracker...
     await mgr.stop_all()  # ...and the user logs out
@@ -309,13 +314,7 @@ async def test_a_download_started_as_the_user_logs_out_waits_for_their_next_logi
 
 
 async def test_two_removes_at_once_remove_once_and_the_second_finds_nothing(tmp_path: Path) -> None:
-    state, catalog, meta, _ = _setup(tmp_path)
-    target = tmp_path / "dl" / "data.bin"
-    mgr = DownloadManager(state, cast(TrackerClient, _Tracker(meta)), catalog, no_peer_timeout=5.0,
-                          on_complete=state.put_share, on_change=lambda: None)
-    await state.put_download(DownloadRecord(*KEY, str(target), DownloadState.RUNNING.value, meta))
-    running = asyncio.create_task(asyncio.sleep(3600))
-    mgr._tasks[KEY] = running
+    mgr, state, _, running = await _running(tmp_path)
     answers = await asyncio.gather(mgr.remove(*KEY), mgr.remove(*KEY), return_exceptions=True)
     assert not isinstance(answers[0], BaseException) and isinstance(answers[1], NotFound)
     assert KEY not in state.downloads and running.cancelled()
