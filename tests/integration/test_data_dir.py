@@ -3,11 +3,10 @@ undisturbed), a piece port in use (one error line)."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
 
 from bench.ports import free_port
-from tests.support.cluster import ROOT, Cluster
+from tests.support.cluster import ROOT, Cluster, port_taken
 
 
 def test_a_second_node_on_a_data_dir_in_use_exits_with_a_clear_error(cluster: Cluster) -> None:
@@ -31,16 +30,10 @@ def test_a_second_node_on_a_data_dir_in_use_exits_with_a_clear_error(cluster: Cl
 
 
 def test_a_piece_port_in_use_is_one_error_line_and_exit_1(cluster: Cluster) -> None:
-    taken = socket.socket()
-    taken.bind(("127.0.0.1", 0))
-    taken.listen()
-    try:
-        port = taken.getsockname()[1]
+    with port_taken() as port:
         run = subprocess.run([str(ROOT / "client"), f"127.0.0.1:{port}", str(cluster.list_path), "--web-port",
                               str(free_port()), "--data-dir", str(cluster.tmp / "d"), "--no-console"],
                              capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL, cwd=cluster.tmp)
-    finally:
-        taken.close()
     assert run.returncode == 1
     errors = [line for line in run.stderr.splitlines() if "ERROR" in line or line.startswith("client: error")]
     assert errors == [f"client: error: cannot listen on the piece port 127.0.0.1:{port}: error while attempting to "

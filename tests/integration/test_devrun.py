@@ -4,7 +4,6 @@ running against whatever holds the port; a port another tracker already answers 
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -12,7 +11,7 @@ from pathlib import Path
 
 from bench.ports import free_port
 from peer_node.devrun import tracker_problems
-from tests.support.cluster import ROOT, http_request, wait_until
+from tests.support.cluster import ROOT, http_request, port_taken, wait_until
 from wire.tracker_list import TrackerAddress
 
 
@@ -37,17 +36,11 @@ def test_a_tracker_that_did_not_start_is_used_if_one_answers_else_it_stops_the_r
 
 
 def test_make_run_stops_when_its_tracker_cannot_start(tmp_path: Path) -> None:
-    squatter = socket.socket()
-    squatter.bind(("127.0.0.1", 0))
-    squatter.listen()
-    try:
-        port = squatter.getsockname()[1]
+    with port_taken() as port:
         (tmp_path / "trackers.txt").write_text(f"127.0.0.1:{port}\n", encoding="utf-8")
         run = subprocess.run([sys.executable, "-m", "peer_node.devrun", "trackers.txt", f"127.0.0.1:{free_port()}",
                               "--web-port", str(free_port())], cwd=tmp_path, capture_output=True, text=True,
                              timeout=60, stdin=subprocess.DEVNULL, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin"})
-    finally:
-        squatter.close()
     assert run.returncode == 1, run.stderr
     assert f"make run: tracker 1 (127.0.0.1:{port}) cannot start (see its message above); stopping" in run.stderr
     assert "GroupShare node" not in run.stdout  # no node was started against the squatter

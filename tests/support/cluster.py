@@ -23,9 +23,10 @@ import os
 import random
 import shlex
 import signal
+import socket
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
@@ -271,3 +272,15 @@ def group_with_members(owner: Node, members: list[Node], group_id: str) -> None:
         m.ok(f"join_group {group_id}")
     for m in members:
         owner.ok(f"accept_request {group_id} {m.name}")
+
+
+@contextlib.contextmanager
+def port_taken() -> Iterator[int]:
+    """A loopback port someone else listens on (for the refusals of a taken port); free again afterwards."""
+    squatter = socket.socket()
+    try:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        yield squatter.getsockname()[1]
+    finally:
+        squatter.close()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import sqlite3
 import subprocess
 from collections.abc import Iterator
@@ -14,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from bench.ports import free_port
+from tests.support.cluster import port_taken
 from tracker_server.data_identity import CLUSTER_KEY
 
 from .procs import ROOT, TrackerProc, http, wait_healthy, write_tracker_list
@@ -185,17 +185,11 @@ def test_a_damaged_database_is_one_clear_line_and_an_exit_not_a_hang(tmp_path: P
 
 
 def test_a_taken_port_is_one_line_saying_so_and_status_1(tmp_path: Path) -> None:
-    squatter = socket.socket()
-    squatter.bind(("127.0.0.1", 0))
-    squatter.listen()
-    try:
-        port = squatter.getsockname()[1]
+    with port_taken() as port:
         list_file = tmp_path / "t.txt"
         list_file.write_text(f"127.0.0.1:{port}\n", encoding="utf-8")
         run = subprocess.run([str(ROOT / "tracker"), str(list_file), "1", "--data-dir", str(tmp_path / "d")],
                              capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
-    finally:
-        squatter.close()
     assert run.returncode == 1
     assert run.stderr.strip() == (f"tracker: cannot listen on 127.0.0.1:{port}: the address is in use (another "
                                   f"tracker of this list still running?)")
