@@ -290,3 +290,23 @@ async def test_accepting_a_request_withdrawn_meanwhile_says_so_instead_of_seemin
     await expect(error).to_be_focused()
     assert alice.ok("list_requests changed-mind") == ""
     alice.ok("leave_group changed-mind")
+
+
+async def test_a_download_clicked_after_leaving_the_group_says_why_on_the_page_it_lands_on(page: Page,
+                                                                                           world: World) -> None:
+    alice, bob = world.alice, world.bob
+    alice.ok("create_group exile")
+    bob.ok("join_group exile")
+    alice.ok("accept_request exile bob")
+    alice.ok(f"upload_file {world.files / 'notes.txt'} exile")
+    await ensure_logged_in(page, bob)
+    await page.goto(url(bob, "/groups/exile"))
+    download = page.get_by_role("button", name="Download notes.txt")
+    await expect(download).to_be_visible()
+    bob.ok("leave_group exile")  # in another tab, or by a script
+    await download.click()
+    await expect(page.locator("h1")).to_have_text("exile")
+    error = page.locator("#page-error")  # the non-member's page has no row for the file: the error goes on top
+    await expect(error).to_contain_text("Only members of exile may do that.")
+    await expect(error).to_be_focused()
+    alice.ok("leave_group exile")
