@@ -39,22 +39,25 @@
   // tab sent to the login page by a logout elsewhere) waits until the user looks. Esc closes whichever notice
   // shows, the page's or one that came live (live.js puts those in its place).
   var TOAST_MS = 8000;
+  // Hide a notice; focus inside it goes to the main content, not back to the top of the page. live.js uses it
+  // too (window.GroupShare: app.js runs first, both deferred in this order).
+  function hideNotice(toast) {
+    var hadFocus = toast.contains(document.activeElement);
+    toast.hidden = true;
+    if (hadFocus) document.getElementById("main").focus();
+  }
+  window.GroupShare = { hideNotice: hideNotice };
+
   function setupToast() {
     document.addEventListener("keydown", function (e) {
       var shown = document.getElementById("toast");
       if (e.key !== "Escape" || !shown || shown.hidden) return;
       if (e.target instanceof Element && e.target.closest("details[data-esc-close][open]")) return;  // closes that
-      var hadFocus = shown.contains(document.activeElement);
-      shown.hidden = true;
-      if (hadFocus) document.getElementById("main").focus();  // not back to the top of the page
+      hideNotice(shown);
     });
     var toast = document.getElementById("toast");
     if (!toast) return;
-    function close() {
-      var hadFocus = toast.contains(document.activeElement);
-      toast.hidden = true;
-      if (hadFocus) document.getElementById("main").focus();
-    }
+    function close() { hideNotice(toast); }
     toast.querySelector(".toast-close").addEventListener("click", close);
     function closeLater() { setTimeout(close, TOAST_MS); }
     if (document.visibilityState !== "hidden") { closeLater(); return; }

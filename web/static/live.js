@@ -37,7 +37,7 @@
     btn.className = "toast-close ghost";
     btn.setAttribute("aria-label", "Dismiss notice");
     btn.textContent = "\u00d7";
-    btn.addEventListener("click", function () { closeNotice(toast); });
+    btn.addEventListener("click", function () { window.GroupShare.hideNotice(toast); });
     toast.appendChild(span);
     toast.appendChild(btn);
     // Where the page's own notice sits (before the main content): a keyboard user reaches its link early.
@@ -47,12 +47,6 @@
     return toast;
   }
 
-  // Hide a notice; focus inside it goes to the main content, not back to the top of the page.
-  function closeNotice(toast) {
-    var hadFocus = toast.contains(document.activeElement);
-    toast.hidden = true;
-    if (hadFocus) document.getElementById("main").focus();
-  }
 
   // New requests to join the user's groups: the navigation's count, and a notice leading to them.
   function onRequests(payload) {
