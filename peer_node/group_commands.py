@@ -91,6 +91,12 @@ class GroupCommands:
             return [], self.join_watch.last_seq
         return self.join_watch.since(session.user_id, seq)
 
+    def join_answers_shown(self, upto: int) -> None:
+        """An open page was sent the answers up to ``upto`` (``join_answers_since``): no page load repeats them."""
+        session = self.state.session
+        if session is not None:
+            self.join_watch.shown(session.user_id, upto)
+
     async def leave_group(self, group_id: str) -> LeaveOutcome:
         check_id(group_id, "group id")
         user = self._user().user_id

@@ -127,8 +127,13 @@ class JoinWatch:
 
     def since(self, user_id: str, seq: int) -> tuple[list[JoinAnswer], int]:
         """The user's answers settled after ``seq``, shown or not (every open page hears each answer: a page
-        being left may still hold a stream for a while), and the seq to ask from next."""
-        return self._hand_out([e for e in self._log if e.user_id == user_id and e.seq > seq]), self._seq
+        being left may still hold a stream for a while), and the seq to ask from next. They count as shown only
+        once ``shown`` says a page got them: a stream whose page was just closed must not swallow an answer."""
+        return [e.answer for e in self._log if e.user_id == user_id and e.seq > seq], self._seq
+
+    def shown(self, user_id: str, upto: int) -> None:
+        """A page was sent the user's answers up to ``upto``: the next page load need not repeat them."""
+        self._hand_out([e for e in self._log if e.user_id == user_id and e.seq <= upto])
 
     @staticmethod
     def _hand_out(entries: list[_Logged]) -> list[JoinAnswer]:

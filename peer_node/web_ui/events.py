@@ -62,6 +62,7 @@ async def _send_group_news(service: UiService, response: web.StreamResponse, hea
         body = json.dumps({"text": join_answers_text(answers),
                            "answers": [{"group": a.group_id, "answer": a.answer.value} for a in answers]})
         await response.write(f"event: joins\ndata: {body}\n\n".encode())
+        service.join_answers_shown(heard.joins_seq)  # only now: a write to a closed page raises first
     pending = service.pending_requests()
     if pending is None or pending == heard.pending:
         return
@@ -88,6 +89,8 @@ async def stream(request: web.Request) -> web.StreamResponse:
     stop = asyncio.ensure_future(state.stopping.wait())
     try:
         while not state.stopping.is_set():
+            if request.transport is None or request.transport.is_closing():
+                break  # the page was closed: aiohttp lets this handler run on, and it must not take news for it
             if await current_user(request) is None:
                 await response.write(b"event: logout\ndata: {}\n\n")
                 break

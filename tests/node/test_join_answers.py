@@ -72,6 +72,7 @@ async def test_every_open_page_hears_each_answer_and_a_page_load_only_the_unhear
     got, staying = watch.since("carol", staying)
     assert got == [JoinAnswer("g", Answer.ACCEPTED)]  # not taken away by the other stream
     assert watch.since("carol", staying) == ([], staying)
+    watch.shown("carol", staying)
     assert watch.take("carol") == []  # a page showed it: the next page load does not repeat it
     await watch.seen("carol", {"h": GroupRole.NONE}, complete=False, listed_at=3.0)
     assert watch.since("dave", staying)[0] == []  # another user's page hears nothing of carol's
@@ -111,3 +112,21 @@ def test_a_malformed_tracker_answer_is_read_defensively() -> None:
     assert groups_of({"groups": "nope"}) == [] and files_of({}) == []
     members = members_of({"members": [{"user_id": "o", "online": True, "last_seen": "x"}, 7]}, "o")
     assert len(members) == 1 and members[0].is_owner and members[0].last_seen is None
+
+
+async def test_an_answer_a_closed_pages_stream_read_but_could_not_send_is_shown_by_the_next_page_load(
+        tmp_path: Path) -> None:
+    state = NodeState(tmp_path)
+    state.load()
+    watch = JoinWatch(state)
+    await watch.asked("carol", "g", 1.0)
+    closed = watch.last_seq
+    await watch.seen("carol", {"g": GroupRole.MEMBER}, complete=False, listed_at=2.0)
+    got, _ = watch.since("carol", closed)  # its write then fails: the stream never calls ``shown``
+    assert got == [JoinAnswer("g", Answer.ACCEPTED)]
+    assert watch.take("carol") == [JoinAnswer("g", Answer.ACCEPTED)]
+    assert watch.take("carol") == []  # once
+    await watch.asked("carol", "h", 3.0)
+    await watch.seen("carol", {"h": GroupRole.NONE}, complete=False, listed_at=4.0)
+    watch.shown("dave", watch.last_seq)  # another user's page marks nothing of carol's
+    assert watch.take("carol") == [JoinAnswer("h", Answer.DECLINED)]

@@ -1,0 +1,36 @@
+"""The live event stream (``web_ui/events.py``) against a real node and tracker, both in-process."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from peer_node.views import GroupRole
+from peer_node.web_ui.state import UI_KEY
+from tests.security.live_node import browser_login, live_world
+
+
+async def test_a_closed_pages_stream_does_not_swallow_an_answer_the_next_page_load_shows(
+        aiohttp_client: Callable[..., Awaitable[Any]], tmp_path: Path) -> None:
+    async with live_world(aiohttp_client, tmp_path) as world:
+        # As the node serves its pages (``peer_node/__main__.py``, aiohttp's default): a handler whose client went
+        # away runs on until it next writes. aiohttp's test server would cancel it instead.
+        world.node.server.runner.server.handler_cancellation = False
+        state = world.node.app[UI_KEY]
+        state.event_poll_s = 0.05
+        await browser_login(world)
+        stream = await world.node.get("/downloads/events")
+        assert stream.status == 200
+        assert (await stream.content.readline()).startswith(b"retry:")
+        await asyncio.sleep(0.2)  # the stream has started watching for group news
+        stream.close()  # the page is closed; aiohttp lets the handler run on until it notices
+        await asyncio.sleep(0.2)
+        watch = state.service.join_watch
+        await watch.asked("alice", "g2", time.monotonic())
+        await watch.seen("alice", {"g2": GroupRole.MEMBER}, complete=False, listed_at=time.monotonic())
+        await asyncio.sleep(0.5)  # ten of the stream's rounds, had it kept running
+        page = await (await world.node.get("/")).text()
+        assert "You are in g2: your request to join was accepted." in page
