@@ -36,8 +36,12 @@ def is_local(host: str) -> bool:
 
 
 def healthy(t: TrackerAddress) -> bool:
+    return _answers(t.url + "/healthz")
+
+
+def _answers(address: str) -> bool:
     try:
-        with urllib.request.urlopen(t.url + "/healthz", timeout=1) as resp:
+        with urllib.request.urlopen(address, timeout=1) as resp:
             return int(resp.status) == 200
     except (urllib.error.URLError, OSError):
         return False
@@ -122,8 +126,14 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
         node = subprocess.Popen([sys.executable, "-m", "peer_node", args.node, list_path,
                                  "--web-port", str(args.web_port)])
-        print(f"make run: open http://localhost:{args.web_port}/ in your browser; Ctrl-C stops everything",
-              flush=True)
+        # The browser line only once the page would load: a node that cannot start says why and exits instead.
+        deadline = time.monotonic() + 30
+        while node.poll() is None and not _answers(f"http://127.0.0.1:{args.web_port}/healthz") \
+                and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if node.poll() is None:
+            print(f"make run: open http://localhost:{args.web_port}/ in your browser; Ctrl-C stops everything",
+                  flush=True)
         return node.wait()
     except KeyboardInterrupt:
         if node is not None and node.poll() is None:

@@ -46,11 +46,11 @@ def test_make_run_stops_when_its_tracker_cannot_start(tmp_path: Path) -> None:
     assert "GroupShare node" not in run.stdout  # no node was started against the squatter
 
 
-def _devrun(tmp_path: Path, tracker_port: int) -> tuple[subprocess.Popen[str], list[str]]:
+def _devrun(tmp_path: Path, tracker_port: int, web_port: int | None = None) -> tuple[subprocess.Popen[str], list[str]]:
     """``make run`` on a one-tracker list, its output lines gathered as they come."""
     (tmp_path / "trackers.txt").write_text(f"127.0.0.1:{tracker_port}\n", encoding="utf-8")
     proc = subprocess.Popen([sys.executable, "-m", "peer_node.devrun", "trackers.txt", f"127.0.0.1:{free_port()}",
-                             "--web-port", str(free_port())], cwd=tmp_path, stdout=subprocess.PIPE,
+                             "--web-port", str(web_port or free_port())], cwd=tmp_path, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL,
                             env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin"})
     lines: list[str] = []
@@ -67,10 +67,11 @@ def _answers(port: int) -> bool:
 
 
 def test_make_run_stops_its_trackers_when_its_terminal_closes(tmp_path: Path) -> None:
-    port = free_port()
-    run, lines = _devrun(tmp_path, port)
+    port, web_port = free_port(), free_port()
+    run, lines = _devrun(tmp_path, port, web_port)
     try:
         wait_until(lambda: any("in your browser" in line for line in lines), 60, "make run to start")
+        assert _answers(web_port), "make run named the browser address before the node served it"
         assert _answers(port)
         run.send_signal(signal.SIGHUP)  # what closing the terminal sends
         assert run.wait(timeout=30) == 0
