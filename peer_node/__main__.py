@@ -18,6 +18,7 @@ from peer_node.app import SERVICE, create_app
 from peer_node.config import ConfigError, NodeConfig, config_from_argv
 from peer_node.console import Console
 from wire.dir_lock import DataDirError, DirLock
+from wire.listen_errors import listen_error
 
 
 async def serve(config: NodeConfig) -> int:
@@ -36,13 +37,15 @@ async def _serve_locked(config: NodeConfig) -> int:
     app = create_app(config)
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     what = f"the piece port {config.piece_host}:{config.piece_port}"
+    holder = "another node still running? or choose another IP:PORT"
     try:
         await runner.setup()  # starts the service: state, piece server, heartbeat, resumed downloads
-        what = f"the web port 127.0.0.1:{config.web_port} (choose another with --web-port)"
+        what = f"the web port 127.0.0.1:{config.web_port}"
+        holder = "another node still running? or choose another with --web-port"
         site = web.TCPSite(runner, "127.0.0.1", config.web_port)
         await site.start()
     except OSError as exc:
-        print(f"client: error: cannot listen on {what}: {exc.strerror or exc}", file=sys.stderr, flush=True)
+        print(f"client: error: cannot listen on {what}: {listen_error(exc, holder)}", file=sys.stderr, flush=True)
         await runner.cleanup()
         return 1
     service = app[SERVICE]

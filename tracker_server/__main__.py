@@ -29,6 +29,7 @@ from tracker_server.passwords import OWASP_LOG2_N
 from tracker_server.signups import DEFAULT_BURST, DEFAULT_INTERVAL
 from tracker_server.store import StoreDamaged
 from wire.dir_lock import DataDirError, DirLock
+from wire.listen_errors import listen_error
 from wire.tracker_list import TrackerListError, load_tracker_list
 
 
@@ -166,9 +167,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"tracker: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:  # the port is taken, the data dir is not writable...
-        if exc.errno == errno.EADDRINUSE:
-            print(f"tracker: cannot listen on {config.me}: the address is in use (another tracker of this list "
-                  f"still running?)", file=sys.stderr)
+        if exc.errno in (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES):
+            print(f"tracker: cannot listen on {config.me}: "
+                  f"{listen_error(exc, 'another tracker of this list still running?')}", file=sys.stderr)
         else:
             print(f"tracker: {exc.strerror or exc}", file=sys.stderr)
         return 1

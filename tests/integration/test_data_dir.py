@@ -36,6 +36,17 @@ def test_a_piece_port_in_use_is_one_error_line_and_exit_1(cluster: Cluster) -> N
                              capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL, cwd=cluster.tmp)
     assert run.returncode == 1
     errors = [line for line in run.stderr.splitlines() if "ERROR" in line or line.startswith("client: error")]
-    assert errors == [f"client: error: cannot listen on the piece port 127.0.0.1:{port}: error while attempting to "
-                      f"bind on address ('127.0.0.1', {port}): address already in use"], run.stderr
+    assert errors == [f"client: error: cannot listen on the piece port 127.0.0.1:{port}: the address is in use "
+                      f"(another node still running? or choose another IP:PORT)"], run.stderr
     # (one line: no "Unclosed client session" after it)
+
+
+def test_a_web_port_in_use_is_one_error_line_and_exit_1(cluster: Cluster) -> None:
+    with port_taken() as port:
+        run = subprocess.run([str(ROOT / "client"), f"127.0.0.1:{free_port()}", str(cluster.list_path), "--web-port",
+                              str(port), "--data-dir", str(cluster.tmp / "d"), "--no-console"],
+                             capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL, cwd=cluster.tmp)
+    assert run.returncode == 1
+    errors = [line for line in run.stderr.splitlines() if "ERROR" in line or line.startswith("client: error")]
+    assert errors == [f"client: error: cannot listen on the web port 127.0.0.1:{port}: the address is in use "
+                      f"(another node still running? or choose another with --web-port)"], run.stderr
