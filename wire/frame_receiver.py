@@ -2,7 +2,8 @@
 
 Theory of operation: the receiver checks a frame's ``length`` against the maximum of its type as soon as the five
 header bytes are in, before any of the body is read, so a peer claiming 4 GiB costs us five bytes. Frames other
-than PIECE are small and are assembled in a bounded scratch buffer. A PIECE body can be large (up to
+than PIECE are small and are assembled in a bounded scratch buffer; a type the other side never sends
+(``accept``) is refused from its header alone. A PIECE body can be large (up to
 ``MAX_BLOCK``): once its 8-byte prefix (index, begin) is in, the receiver asks a *sink* where the body belongs and
 then hands out that memory itself from ``get_buffer`` so the kernel writes the bytes straight into the piece
 buffer (the shape of ``asyncio.BufferedProtocol``): no copy, no ``bytes`` object per block.
@@ -39,9 +40,10 @@ class FrameReceiver:
 
     _SCRATCH = 64 * 1024
 
-    def __init__(self, piece_sink: PieceSink | None = None, *, accept_pieces: bool = True) -> None:
+    def __init__(self, piece_sink: PieceSink | None = None, *, accept: frozenset[MsgType] | None = None) -> None:
+        """``accept``: the frame types the other side may send (``FROM_CLIENT``, ``FROM_SERVER``); None: all."""
         self._sink = piece_sink
-        self._accept_pieces = accept_pieces
+        self._accept = accept
         self._buf = bytearray(self._SCRATCH)
         self._start = 0  # first unconsumed byte of _buf
         self._end = 0  # end of received bytes in _buf
@@ -86,6 +88,19 @@ class FrameReceiver:
         return events
 
     @property
+    def current_block(self) -> tuple[int, int, int] | None:
+        """(index, begin, length) of the PIECE body on its way into a sink's memory right now, if one is."""
+        event = self._direct_event
+        return event.key if self._direct is not None and isinstance(event, PieceReceived) else None
+
+    def divert(self, into: memoryview) -> None:
+        """The rest of the current PIECE body goes to ``into`` (as long as the body) instead of the memory its
+        sink gave: that memory's owner took it back (a cancelled request) and may hand it to another piece."""
+        if self._direct is None or len(into) != len(self._direct):
+            raise ValueError("divert: no PIECE body on its way, or memory of the wrong size")
+        self._direct = into
+
+    @property
     def buffered(self) -> int:
         """Bytes received but not yet part of a complete frame (for idle accounting and tests)."""
         return self._end - self._start + self._direct_filled
@@ -111,9 +126,9 @@ class FrameReceiver:
                 break
             length, kind = FRAME_HEADER.unpack_from(buf, self._start)
             msg_type = check_frame_header(length, kind)
+            if self._accept is not None and msg_type not in self._accept:
+                raise ProtocolError(f"unexpected {msg_type.name} frame")
             if msg_type is MsgType.PIECE:
-                if not self._accept_pieces:
-                    raise ProtocolError("unexpected PIECE frame")
                 if length < 10:
                     raise ProtocolError("PIECE without data")
                 if avail < PIECE_PREFIX_SIZE:

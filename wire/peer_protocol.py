@@ -73,6 +73,11 @@ MAX_LENGTH: dict[MsgType, int] = {
     MsgType.GOODBYE: 1 + MAX_REASON,
 }
 MAX_FRAME = HEADER_SIZE - 1 + max(MAX_LENGTH.values())
+# What each side may send at all (``peer_session`` says when). A receiver refuses any other type from its header
+# alone, before it makes room for the body: a client's 5-byte claim of a 1 MiB BITFIELD costs a server nothing.
+FROM_CLIENT = frozenset({MsgType.HANDSHAKE, MsgType.REQUEST, MsgType.CANCEL, MsgType.KEEPALIVE, MsgType.GOODBYE})
+FROM_SERVER = frozenset({MsgType.BITFIELD, MsgType.HAVE, MsgType.PIECE, MsgType.REJECT, MsgType.KEEPALIVE,
+                         MsgType.GOODBYE})
 
 
 def _check_u32(value: int, what: str) -> None:

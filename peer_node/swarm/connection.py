@@ -27,7 +27,7 @@ from peer_node.swarm.crowd import CrowdLedger
 from peer_node.swarm.store import PieceStore
 from peer_node.swarm.tls import channel_binding, check_proof
 from wire.frame_receiver import FrameReceiver
-from wire.peer_protocol import VERSION, Cancel, Handshake, ProtocolError, Request
+from wire.peer_protocol import FROM_CLIENT, VERSION, Cancel, Handshake, ProtocolError, Request
 from wire.peer_session import BlockKey, Geometry, PeerSession, Role, State
 from wire.tokens import InvalidToken
 
@@ -45,7 +45,7 @@ class ServerConnection(asyncio.Protocol):
         self.opened_at = time.monotonic()
         self.transport: asyncio.Transport | None = None
         self.session = PeerSession(Role.SERVER, max_outstanding=server.limits.max_queued_requests)
-        self.receiver = FrameReceiver(accept_pieces=False)
+        self.receiver = FrameReceiver(accept=FROM_CLIENT)
         self.store: PieceStore | None = None
         self.crowd: CrowdLedger | None = None  # set when we serve a complete file: requests may be refused
         self.user_id = ""
@@ -222,12 +222,12 @@ class ServerConnection(asyncio.Protocol):
                 if self.server.clock() >= self.expires_at:
                     self.refuse("token expired")
                     return
-                if store.closed:
-                    self.refuse("file no longer served")
-                    return
                 # A peer that stops reading must not pin this sender (and the file) forever.
                 async with asyncio.timeout(self.server.limits.idle_timeout):
                     await self.can_write.wait()
+                    if store.closed:  # looked at after the wait: the share may stop while the peer is slow
+                        self.refuse("file no longer served")
+                        return
                     store.acquire()
                     try:
                         sent = await self._send_block(loop, store, transport, key)

@@ -24,6 +24,7 @@ from peer_node.swarm.piece_mask import bitfield_mask, full_mask
 from peer_node.swarm.tls import NodeIdentity, channel_binding, client_context, server_fingerprint
 from wire.frame_receiver import FrameReceiver
 from wire.peer_protocol import (
+    FROM_SERVER,
     MAX_BLOCK,
     MAX_REQUESTS_IN_FLIGHT,
     Bitfield,
@@ -83,7 +84,7 @@ class PeerLink(asyncio.BufferedProtocol):
         self.handler = handler
         self.block_size = min(block_size, MAX_BLOCK)
         self.session = PeerSession(Role.CLIENT, max_outstanding=max_outstanding)
-        self.receiver = FrameReceiver(self._sink)
+        self.receiver = FrameReceiver(self._sink, accept=FROM_SERVER)
         self.transport: asyncio.Transport | None = None
         self.mask = 0  # the peer's pieces (bit i = piece i; piece_mask), from its BITFIELD and HAVEs
         self.jobs: dict[int, PieceJob] = {}  # piece index -> job on this link
@@ -186,10 +187,13 @@ class PeerLink(asyncio.BufferedProtocol):
         cancelled = self.session.block_status(index, begin, length)
         job = None if cancelled else self._blocks.get((index, begin, length))
         if job is None:
-            if self._discard is None:
-                self._discard = bytearray(MAX_BLOCK)
-            return memoryview(self._discard)[:length]
+            return self._discard_view(length)
         return job.view[begin:begin + length]
+
+    def _discard_view(self, length: int) -> memoryview:
+        if self._discard is None:
+            self._discard = bytearray(MAX_BLOCK)
+        return memoryview(self._discard)[:length]
 
     def _on_block(self, event: PieceReceived) -> None:
         wanted = self.session.receive(event)
@@ -258,6 +262,11 @@ class PeerLink(asyncio.BufferedProtocol):
         del self.jobs[job.index]
         for key in job.keys:
             self._blocks.pop(key, None)
+        block = self.receiver.current_block
+        if block is not None and block in job.keys:
+            # Half of this block is in already, straight into the job's buffer; the buffer goes back to the pool
+            # now and may take another piece, so the other half must not land there.
+            self.receiver.divert(self._discard_view(block[2]))
 
     def set_depth_limits(self, piece_size: int, max_depth: int) -> None:
         """At most ``max_depth`` pieces in flight, fewer if their blocks would pass the request cap every server

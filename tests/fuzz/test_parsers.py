@@ -24,6 +24,8 @@ from tests.support.offline_node import api_key, start_offline_node
 from wire.errors import BadInput
 from wire.frame_receiver import FrameReceiver
 from wire.peer_protocol import (
+    FROM_CLIENT,
+    FROM_SERVER,
     HEADER_SIZE,
     MAX_FRAME,
     Handshake,
@@ -47,7 +49,7 @@ lengths = st.one_of(st.integers(0, 64), st.integers(0, MAX_FRAME + 16), st.integ
 def test_lying_frame_headers_raise_only_protocol_errors_and_memory_stays_bounded(
         frames: list[tuple[int, int, bytes]], chunk: int, server_side: bool) -> None:
     stream = b"".join(struct.pack(">IB", length, kind) + body for length, kind, body in frames)
-    receiver = FrameReceiver(accept_pieces=not server_side)
+    receiver = FrameReceiver(accept=FROM_CLIENT if server_side else FROM_SERVER)
     with contextlib.suppress(ProtocolError):
         for i in range(0, len(stream), chunk):
             receiver.feed(stream[i:i + chunk])
@@ -60,7 +62,7 @@ def test_lying_frame_headers_raise_only_protocol_errors_and_memory_stays_bounded
 def test_a_header_claiming_four_gib_allocates_nothing() -> None:
     tracemalloc.start()
     try:
-        receiver = FrameReceiver(accept_pieces=True)
+        receiver = FrameReceiver(accept=FROM_SERVER)
         with pytest.raises(ProtocolError):
             receiver.feed(struct.pack(">IB", 0xFFFFFFFF, int(MsgType.PIECE)) + b"\0" * 8)
         _, peak = tracemalloc.get_traced_memory()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from pathlib import Path
 
 import pytest
@@ -218,4 +219,34 @@ async def test_haves_of_pieces_verified_together_share_one_write(tmp_path: Path)
     finally:
         writer.close()
         store.close()
+        await seeder.close()
+
+
+async def test_a_file_no_longer_served_while_the_peer_is_slow_to_read_ends_with_a_goodbye(tmp_path: Path) -> None:
+    big = 1024 * 1024
+    data = make_file(tmp_path / "src.bin", 16 * big)
+    meta = meta_of("src.bin", data, big)
+    store = PieceStore.open_complete(tmp_path / "src.bin", meta)
+    seeder = await start_seeder("seed", [store], ServerLimits(idle_timeout=30.0))
+    seeder.server.use_sendfile = False  # as under TLS: the sender itself waits for the peer to read
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a peer slow to read: the server's writes back up
+    sock.connect(("127.0.0.1", seeder.server.port))
+    reader, writer = await asyncio.open_connection(sock=sock)
+    try:
+        writer.write(encode(Handshake(bytes.fromhex(meta.sha256), token_for(meta.sha256).encode()))
+                     + b"".join(encode(Request(i, 0, big)) for i in range(16)))
+        await writer.drain()
+        await asyncio.sleep(0.5)  # the sender now waits for the peer to read
+        store.close()  # the share stops meanwhile
+        got = b""
+        async with asyncio.timeout(10):
+            while chunk := await reader.read(1 << 20):
+                got += chunk
+        events = FrameReceiver().feed(got)
+        assert isinstance(events[-1], Goodbye) and events[-1].reason == "file no longer served"
+    finally:
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
         await seeder.close()

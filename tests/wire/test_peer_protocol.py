@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import struct
+import tracemalloc
 
 import pytest
 from hypothesis import given, settings
@@ -10,8 +12,11 @@ from hypothesis import strategies as st
 
 from wire.frame_receiver import FrameReceiver
 from wire.peer_protocol import (
+    FROM_CLIENT,
+    FROM_SERVER,
     MAX_BLOCK,
     MAX_FRAME,
+    MAX_LENGTH,
     Bitfield,
     Cancel,
     Goodbye,
@@ -19,6 +24,7 @@ from wire.peer_protocol import (
     Have,
     KeepAlive,
     Message,
+    MsgType,
     Piece,
     PieceReceived,
     ProtocolError,
@@ -102,7 +108,38 @@ def test_unknown_frame_type_and_bad_magic_are_protocol_errors() -> None:
 
 def test_server_side_receiver_refuses_piece_frames() -> None:
     with pytest.raises(ProtocolError):
-        FrameReceiver(accept_pieces=False).feed(encode(Piece(0, 0, b"x")))
+        FrameReceiver(accept=FROM_CLIENT).feed(encode(Piece(0, 0, b"x")))
+
+
+def test_a_frame_type_the_other_side_never_sends_is_refused_from_its_header_alone() -> None:
+    server_side = FrameReceiver(accept=FROM_CLIENT)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ProtocolError, match="unexpected BITFIELD frame"):
+            server_side.feed(struct.pack(">IB", MAX_LENGTH[MsgType.BITFIELD], int(MsgType.BITFIELD)))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 * 1024  # no room made for the megabyte it claimed
+    with pytest.raises(ProtocolError, match="unexpected REQUEST frame"):
+        FrameReceiver(accept=FROM_SERVER).feed(encode(Request(0, 0, 16384)))
+    assert FrameReceiver(accept=FROM_CLIENT).feed(encode(Request(0, 0, 16384))) == [Request(0, 0, 16384)]
+
+
+def test_only_a_piece_body_on_its_way_can_be_diverted() -> None:
+    receiver = FrameReceiver(lambda index, begin, length: memoryview(bytearray(length)))
+    blocks = [receiver.current_block]
+    with pytest.raises(ValueError):
+        receiver.divert(memoryview(bytearray(4)))
+    receiver.feed(encode(Piece(2, 0, b"abcdefgh"))[:-4])
+    blocks.append(receiver.current_block)
+    assert blocks == [None, (2, 0, 8)]
+    with pytest.raises(ValueError):
+        receiver.divert(memoryview(bytearray(3)))  # not the body's size
+    elsewhere = bytearray(8)
+    receiver.divert(memoryview(elsewhere))
+    assert receiver.feed(b"efgh") == [PieceReceived(2, 0, 8)]
+    assert elsewhere[4:] == b"efgh" and receiver.current_block is None
 
 
 u32 = st.integers(0, 0xFFFFFFFF)
