@@ -364,6 +364,9 @@ class DownloadEngine:
         self._fill_all()
 
     def on_link_have(self, link: PeerLink, index: int) -> None:
+        peer = self.roster.get(link.addr)
+        if peer is None or peer.link is not link:
+            return  # a HAVE during the handshake: already in the mask that ``_connect`` counts once registered
         self.picker.peer_got(index)
         self._fill(link, lazy=True)  # news for an idle link; one with requests out is topped up as they land
 
