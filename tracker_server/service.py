@@ -161,11 +161,10 @@ class TrackerService:
         self.state.apply(entry)
         fut = self.writer.submit(entry)
         self._in_flight[op_id] = fut
-        try:
-            await asyncio.shield(fut)
-        finally:
-            if fut.done():
-                self._in_flight.pop(op_id, None)
+        # Forgotten when the write lands, not when this caller leaves: a caller cancelled first (its client hung
+        # up) would otherwise leave it for every retry to await, failed or not, for ever.
+        fut.add_done_callback(lambda _: self._in_flight.pop(op_id, None))
+        await asyncio.shield(fut)
         return result
 
     # ------------------------------------------------------------------------------------------ users, sessions
