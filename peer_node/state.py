@@ -259,7 +259,8 @@ class NodeState:
         try:
             await self._write("session.json", asdict(session) if session is not None else {})
         except StateNotSaved:
-            self.session = before
+            if self.session is session:  # not replaced meanwhile by a later change
+                self.session = before
             raise
 
     async def clear_session(self) -> None:
@@ -274,12 +275,12 @@ class NodeState:
     async def put_share(self, share: ShareRecord) -> None:
         before = self.shares.get(share.key)
         self.shares[share.key] = share
-        await self._save_or_restore(self.shares, share.key, before, self.save_shares)
+        await self._save_or_restore(self.shares, share.key, before, share, self.save_shares)
 
     async def drop_share(self, key: tuple[str, str, str]) -> None:
         before = self.shares.pop(key, None)
         if before is not None:
-            await self._save_or_restore(self.shares, key, before, self.save_shares)
+            await self._save_or_restore(self.shares, key, before, None, self.save_shares)
 
     async def save_shares(self) -> None:
         await self._write("shares.json", [s.to_json() for s in self.shares.values()])
@@ -287,42 +288,47 @@ class NodeState:
     async def put_download(self, dl: DownloadRecord) -> None:
         before = self.downloads.get(dl.key)
         self.downloads[dl.key] = dl
-        await self._save_or_restore(self.downloads, dl.key, before, self.save_downloads)
+        await self._save_or_restore(self.downloads, dl.key, before, dl, self.save_downloads)
 
     async def drop_download(self, key: tuple[str, str, str]) -> None:
         before = self.downloads.pop(key, None)
         if before is not None:
-            await self._save_or_restore(self.downloads, key, before, self.save_downloads)
+            await self._save_or_restore(self.downloads, key, before, None, self.save_downloads)
 
     async def save_downloads(self) -> None:
         await self._write("downloads.json", [d.to_json() for d in self.downloads.values()])
 
     @staticmethod
-    async def _save_or_restore(table: dict[Key, Record], key: Key, before: Record | None,
+    async def _save_or_restore(table: dict[Key, Record], key: Key, before: Record | None, after: Record | None,
                                save: Callable[[], Awaitable[None]]) -> None:
+        """Save the table with ``key`` changed from ``before`` to ``after`` (None: absent); if the save fails,
+        put ``before`` back, unless a later change to ``key`` (its own save still to come) replaced ours."""
         try:
             await save()
         except StateNotSaved:
-            if before is None:
-                table.pop(key, None)
-            else:
-                table[key] = before
+            if table.get(key) is after:
+                if before is None:
+                    table.pop(key, None)
+                else:
+                    table[key] = before
             raise
 
     async def set_asked(self, user_id: str, group_ids: set[str]) -> None:
         """The groups ``user_id`` asked to join and has had no answer about yet (``join_answers``)."""
         before = self.asked.get(user_id)
-        if group_ids:
-            self.asked[user_id] = set(group_ids)
+        after = set(group_ids) if group_ids else None
+        if after is not None:
+            self.asked[user_id] = after
         else:
             self.asked.pop(user_id, None)
         try:
             await self._write("requests.json", {u: sorted(g) for u, g in self.asked.items()})
         except StateNotSaved:
-            if before is None:
-                self.asked.pop(user_id, None)
-            else:
-                self.asked[user_id] = before
+            if self.asked.get(user_id) is after:  # not replaced meanwhile by a later change
+                if before is None:
+                    self.asked.pop(user_id, None)
+                else:
+                    self.asked[user_id] = before
             raise
 
     async def set_settings(self, settings: NodeSettings) -> None:
@@ -330,5 +336,6 @@ class NodeState:
         try:
             await self._write("settings.json", settings.to_json())
         except StateNotSaved:
-            self.settings = before
+            if self.settings is settings:  # not replaced meanwhile by a later change
+                self.settings = before
             raise

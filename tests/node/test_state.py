@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import hashlib
 import json
 import stat
+import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,7 @@ from peer_node.state import (
     ShareRecord,
     StateNotSaved,
     load_or_create_api_key,
+    write_atomic,
 )
 from wire.records import FileMeta
 
@@ -114,3 +117,34 @@ async def test_a_change_the_disk_cannot_take_is_refused_and_undone_in_memory(tmp
     state.session = SessionRecord("alice", "tok", "ab" * 32, 2.0)
     await state.clear_session()  # a logout on a full disk: logged out all the same, in memory (no raise)
     assert state.session is None
+
+
+async def test_a_failed_save_does_not_undo_a_later_change_to_the_same_record(tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    meta = FileMeta("f.bin", 10, 16384, hashlib.sha256(b"0123456789").hexdigest(),
+                    (hashlib.sha256(b"0123456789").digest(),))
+    state = NodeState(tmp_path)
+    state.load()
+    first_write = asyncio.Event()
+    writes = 0
+
+    def first_fails_late(path: Path, data: bytes, mode: int = 0o600) -> None:
+        nonlocal writes
+        writes += 1
+        if writes == 1:
+            first_write.set()
+            time.sleep(0.2)  # the second change is made meanwhile
+            raise OSError(errno.EIO, "Input/output error")
+        write_atomic(path, data, mode)
+
+    monkeypatch.setattr(state_module, "write_atomic", first_fails_late)
+    first = DownloadRecord("alice", "g1", "f.bin", "/y/f.bin", "D", meta)
+    second = DownloadRecord("alice", "g1", "f.bin", "/y/f.bin", "P", meta)
+    failing = asyncio.create_task(state.put_download(first))
+    await first_write.wait()
+    await asyncio.gather(failing, state.put_download(second), return_exceptions=True)
+    assert isinstance(failing.exception(), StateNotSaved)
+    assert state.downloads == {first.key: second}  # the later change stands, in memory...
+    again = NodeState(tmp_path)
+    again.load()
+    assert again.downloads == {first.key: second}  # ...and on disk, alike
