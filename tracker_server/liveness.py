@@ -35,6 +35,9 @@ class Liveness:
     holders: dict[HoldingKey, set[str]] = field(default_factory=dict)  # reverse index: key -> tokens
     version: int = 0
     group_version: dict[str, int] = field(default_factory=dict)
+    # Sessions whose node said goodbye (a clean stop): offline at once, and when it was last heard, for members
+    # to see ("last seen 2 min ago", not "never"). Its next heartbeat takes it out again.
+    departed: dict[str, float] = field(default_factory=dict)
 
     def touch(self, token: str, now: float) -> None:
         """Stamp ``token`` live at ``now``, which callers pass as the current time (else see ``stamped``)."""
@@ -42,6 +45,7 @@ class Liveness:
         if seen is None or seen > now or not now - seen < self.peer_timeout:
             self.version += 1  # it was not live at ``now`` (or its stamp goes back): it may count anew
         self.last_seen[token] = now
+        self.departed.pop(token, None)
 
     def stamped(self) -> None:
         """After stamps older than the current time (grace at start or failover): they may revive a session
@@ -74,7 +78,21 @@ class Liveness:
         self.report(token, 0.0, {})
         del self.holdings[token]
         self.last_seen.pop(token, None)
+        self.departed.pop(token, None)
         self.version += 1
+
+    def went_offline(self, token: str, now: float) -> None:
+        """The session's node stopped cleanly at ``now``: no longer live nor holding anything, last seen ``now``."""
+        self.forget(token)
+        self.departed[token] = now
+
+    def seen_at(self, token: str) -> float | None:
+        """When the session was last heard (a heartbeat, or its node's goodbye); None: never by this tracker."""
+        return self.last_seen.get(token, self.departed.get(token))
+
+    def tokens(self) -> list[str]:
+        """Every session this soft state knows of, live, timed out or departed."""
+        return [*self.last_seen, *self.departed]
 
     def is_live(self, token: str | None, now: float) -> bool:
         if token is None:

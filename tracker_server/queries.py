@@ -94,7 +94,7 @@ def group_info(svc: TrackerService, token: str | None, group_id: str) -> GroupIn
     if user in group.members:
         for uid, seq in sorted(group.members.items(), key=lambda kv: kv[1]):
             session_token = svc.state.session_of_user.get(uid)
-            seen = svc.liveness.last_seen.get(session_token) if session_token else None
+            seen = svc.liveness.seen_at(session_token) if session_token else None
             session = svc.state.sessions.get(session_token) if session_token else None
             members.append(MemberInfo(uid, seq, svc.liveness.is_live(session_token, now), seen,
                                       session.peer_addr if session else "", session.fingerprint if session else ""))

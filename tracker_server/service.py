@@ -79,7 +79,7 @@ class TrackerService:
     def grace_sessions(self, now: float) -> None:
         """Sessions known from SQLite count as live from ``now`` until they miss a heartbeat window."""
         for token in self.state.sessions:
-            if token not in self.liveness.last_seen:
+            if self.liveness.seen_at(token) is None:
                 self.liveness.touch(token, now)
         self.liveness.stamped()
 
@@ -99,7 +99,7 @@ class TrackerService:
         """After a reload or snapshot install: keep the soft state of sessions that still exist."""
         self.state = state
         self.throttle.records = state.login_failures
-        for token in list(self.liveness.last_seen):
+        for token in self.liveness.tokens():
             if token not in state.sessions:
                 self.liveness.forget(token)
         self.grace_sessions(self.now())
@@ -219,7 +219,7 @@ class TrackerService:
         if result.body.get("user_id") != user_id:
             raise Conflict("op_id already used for another operation")
         token = str(result.body["session"])
-        for dropped in list(self.liveness.last_seen):
+        for dropped in self.liveness.tokens():
             if dropped != token and dropped not in self.state.sessions:
                 self.liveness.forget(dropped)
         self.liveness.touch(token, self.now())
@@ -235,8 +235,8 @@ class TrackerService:
             return {"token": token}, OpResult(200, {})
 
         result = await self._write(op_id, "logout", decide)
-        if token in self.liveness.last_seen:
-            self.liveness.forget(str(token))
+        if token is not None and self.liveness.seen_at(token) is not None:
+            self.liveness.forget(token)
         return result
 
     def heartbeat(self, token: str | None, raw: list[tuple[str, str, Holding]]) -> bytes:
@@ -264,8 +264,8 @@ class TrackerService:
         return body
 
     def going_offline(self, token: str | None) -> None:
-        """The session's node stops: forget its soft state (see ``handlers.going_offline``)."""
-        self.liveness.forget(self.session(token).token)
+        """The session's node stops: offline at once, its holdings gone (see ``handlers.going_offline``)."""
+        self.liveness.went_offline(self.session(token).token, self.now())
 
     def _metas_of(self, group: Group) -> dict[str, FileMeta]:
         """sha256 -> metadata of the group's files, rebuilt after any applied entry (was a scan per holding)."""

@@ -109,6 +109,16 @@ def ago(then: float | None, now: float) -> str:
     return f"{days} day{'s' if days != 1 else ''} ago"
 
 
+def presence(online: bool, last_seen: float | None, now: float) -> str:
+    """A member's line on the group page. No stamp at all means no session: the member is logged out (a
+    tracker stamps every session it knows, and keeps the time of a clean stop)."""
+    if online:
+        return "Online now"
+    if last_seen is None:
+        return "Offline · logged out"
+    return f"Offline · last seen {ago(last_seen, now)}"
+
+
 def names_list(names: tuple[str, ...] | list[str]) -> str:
     """('alice', 'bob', 'carol') -> 'alice, bob and carol'."""
     items = list(names)

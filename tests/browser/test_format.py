@@ -21,6 +21,7 @@ from peer_node.web_ui.format import (
     natural_key,
     peer_colour,
     piece_cells,
+    presence,
     progress_text,
     sentence,
     state_word,
@@ -46,6 +47,12 @@ def test_time_left_and_last_seen_read_as_words() -> None:
     assert human_eta(None) == "" and human_eta(20) == "less than a minute left"
     assert human_eta(350) == "about 6 min left" and human_eta(4 * 3600) == "about 4 h left"
     assert ago(None, 100) == "never" and ago(90, 100) == "just now" and ago(0, 7200) == "2 h ago"
+
+
+def test_a_member_offline_says_when_last_seen_or_that_they_are_logged_out() -> None:
+    assert presence(True, 100, 100) == "Online now"
+    assert presence(False, 0, 150) == "Offline · last seen 2 min ago"  # a node stopped cleanly two minutes ago
+    assert presence(False, None, 150) == "Offline · logged out"  # no session: not "last seen never"
 
 
 def test_a_running_download_says_progress_speed_time_and_sources() -> None:

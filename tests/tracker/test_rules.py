@@ -203,7 +203,8 @@ async def test_logout_ends_the_session(api: Api) -> None:
     await api.login("alice", "10.0.0.2:1")  # no live node any more: another node may log in at once
 
 
-async def test_a_node_going_offline_is_offline_at_once_and_back_with_its_next_heartbeat(api: Api) -> None:
+async def test_a_node_going_offline_is_offline_at_once_and_back_with_its_next_heartbeat(api: Api,
+                                                                                      clock: Clock) -> None:
     alice, bob = await api.user("alice", "10.0.0.1:7000"), await api.user("bob", "10.0.0.2:7000")
     await api.group_with(alice, "g1", bob)
     await api.ok("POST", "/api/v1/groups/g1/files", file_body("a.txt"), alice, want=201)
@@ -214,8 +215,12 @@ async def test_a_node_going_offline_is_offline_at_once_and_back_with_its_next_he
     assert await api.ok("DELETE", "/api/v1/heartbeat", None, alice) == {}  # her node stops
     listing = await api.ok("GET", "/api/v1/groups/g1/files", None, bob)
     assert listing["files"] == [] and [f["file_name"] for f in listing["offline"]] == ["a.txt"]
+    stopped_at = clock.now
+    clock.advance(120)
+    await api.beat(bob)
     info = await api.ok("GET", "/api/v1/groups/g1", None, bob)
     assert {m["user_id"]: m["online"] for m in info["members"]} == {"alice": False, "bob": True}
+    assert {m["user_id"]: m["last_seen"] for m in info["members"]}["alice"] == stopped_at  # "2 min ago", not never
     assert (await api.ok("GET", "/api/v1/groups", None, alice))["groups"]  # still logged in
     await api.beat(alice, held)  # started again
     assert len((await api.ok("GET", "/api/v1/groups/g1/files", None, bob))["files"]) == 1
