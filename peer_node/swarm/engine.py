@@ -110,6 +110,9 @@ class DownloadEngine:
                 if not result.done():
                     await asyncio.wait([result], timeout=tick)
             result.result()
+            trouble = self._partial_file_trouble()  # cut short after the last tick
+            if trouble is not None:
+                raise trouble
         finally:
             await self._shutdown()
 
@@ -128,8 +131,11 @@ class DownloadEngine:
         return tuple(peer.info.addr for peer in self.roster.banned())
 
     def _fail(self, reason: str, kind: type[DownloadFailed] = DownloadFailed) -> None:
+        self._fail_with(kind(reason))
+
+    def _fail_with(self, exc: Exception) -> None:
         if self._result is not None and not self._result.done():
-            self._result.set_exception(kind(reason))
+            self._result.set_exception(exc)
 
     def _links(self) -> list[PeerLink]:
         return self.roster.links()
@@ -177,12 +183,20 @@ class DownloadEngine:
         log.debug("peer %s: %s (retry in %.1fs)", peer.info.addr, reason, delay)
 
     # --- periodic checks ------------------------------------------------------------------------------------
+    def _partial_file_trouble(self) -> PartialFileGone | None:
+        """An fstat: far cheaper than fetching the whole file into nothing, or than finishing a file whose
+        verified pieces another program cut away (no second hashing pass would see it otherwise)."""
+        change = self.store.changed_under_us()
+        if change is None:
+            return None
+        why = ("was deleted during the download (or its folder was)" if change == "deleted" else
+               "was cut short during the download (by another program?), so the pieces in it cannot be trusted")
+        return PartialFileGone(f"the partial file {self.store.path} {why}; download it again to start afresh")
+
     def _tick(self, now: float) -> None:
-        if self.store.unlinked():  # an fstat a tick: far cheaper than fetching the whole file into nothing
-            if self._result is not None and not self._result.done():
-                self._result.set_exception(PartialFileGone(
-                    f"the partial file {self.store.path} was deleted during the download (or its folder was); "
-                    "download it again to start afresh"))
+        trouble = self._partial_file_trouble()
+        if trouble is not None:
+            self._fail_with(trouble)
             return
         cfg = self.config
         dt = max(1e-3, now - self._last_tick)
@@ -300,6 +314,9 @@ class DownloadEngine:
         self.store.release()
         # The buffer is free again; a good piece stays in it for the piece server (``BufferPool.cached``).
         self.buffers.give(job.buffer, job.index if written else None)
+        if isinstance(error, OSError):  # the disk refused (full, gone read-only): not a missing seeder
+            self._fail_with(error)  # download_failures words it and keeps the pieces for a Retry
+            return
         if error is not None or written is None:
             self._fail(f"cannot write the file: {error}")
             return

@@ -23,6 +23,7 @@ class CorruptSources(DownloadFailed):
 
 
 class PartialFileGone(Conflict):
-    """The download's partial file was deleted (or its folder) while it ran: nothing written so far is left."""
+    """The download's partial file was deleted (or its folder) or cut short while it ran: nothing written so far
+    is left, or can be trusted, so the download starts afresh."""
 
     code = "partial_file_gone"

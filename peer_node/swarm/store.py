@@ -236,12 +236,19 @@ class PieceStore:
             return 0
         return read_cached(self._fd, view, offset)
 
-    def unlinked(self) -> bool:
-        """Whether the file was deleted under us (its last name removed, or its folder): writes would go nowhere."""
+    def changed_under_us(self) -> str | None:
+        """What another program did to a partial file while it downloads, seen in one fstat: "deleted" (its last
+        name removed, or its folder: writes would go nowhere) or "cut short" (truncated below the size it was
+        given at open, so verified pieces may now read as zeros); None when neither shows."""
         try:
-            return not self._closed and os.fstat(self._fd).st_nlink == 0
+            st = None if self._closed else os.fstat(self._fd)
         except OSError:
-            return False
+            return None
+        if st is None:
+            return None
+        if st.st_nlink == 0:
+            return "deleted"
+        return "cut short" if st.st_size < self.meta.size else None
 
     @property
     def writes_direct(self) -> bool:
