@@ -18,6 +18,7 @@ from peer_node.app import SERVICE, create_app
 from peer_node.config import ConfigError, NodeConfig, config_from_argv
 from peer_node.console import Console
 from wire.dir_lock import DataDirError, DirLock
+from wire.fd_limit import raise_open_file_limit
 from wire.listen_errors import listen_error
 
 
@@ -71,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"client: error: {exc}", file=sys.stderr)
         return 2
+    raise_open_file_limit()  # a descriptor per file served: 1,024 would cap a node at a few hundred shares
     # At a prompt only warnings are shown, so log lines do not bury what the user types.
     console = config.console if config.console is not None else os.isatty(0)
     level = logging.WARNING if console else logging.INFO

@@ -29,6 +29,7 @@ from tracker_server.passwords import OWASP_LOG2_N
 from tracker_server.signups import DEFAULT_BURST, DEFAULT_INTERVAL
 from tracker_server.store import StoreDamaged
 from wire.dir_lock import DataDirError, DirLock
+from wire.fd_limit import raise_open_file_limit
 from wire.listen_errors import listen_error
 from wire.tracker_list import TrackerListError, load_tracker_list
 
@@ -161,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     except (TrackerListError, ValueError) as exc:
         print(f"tracker: {exc}", file=sys.stderr)
         return 2
+    raise_open_file_limit()  # a descriptor per connection: thousands of nodes would pass 1,024
     try:
         asyncio.run(serve(config))
     except (DataDirError, StoreDamaged) as exc:
