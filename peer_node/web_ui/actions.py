@@ -69,9 +69,12 @@ def _ensure_folder(folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
 
 
-def _row_is_gone(context: dict[str, Any], where: str) -> bool:
-    """Whether the row an error belongs to is no longer on the page (a request withdrawn, a file no longer
-    shared): its error would then show nowhere, and the click seem to have worked."""
+def _shown_nowhere(context: dict[str, Any], where: str) -> bool:
+    """Whether the row or form an error belongs to is no longer on the page (a request withdrawn, a file no
+    longer shared, a member's form sent from a tab left open after leaving the group): its error would then
+    show nowhere, and the click seem to have worked."""
+    if not context["is_member"]:
+        return where != "join"  # the non-member's page has the join form only
     kind, _, name = where.partition(":")
     if kind == "request":
         return name not in context["group"].pending_requests
@@ -83,7 +86,7 @@ def _row_is_gone(context: dict[str, Any], where: str) -> bool:
 async def group_error(request: web.Request, gid: str, where: str, exc: GroupShareError,
                        values: dict[str, str] | None = None) -> web.Response:
     context = await group_context(request, gid)
-    context["errors"] = {"page" if _row_is_gone(context, where) else where: exc.message}
+    context["errors"] = {"page" if _shown_nowhere(context, where) else where: exc.message}
     context["values"] = values or {}
     template = "group.html" if context["is_member"] else "group_join.html"
     return await render(request, template, context, status=exc.status, nav="groups", page=f"/groups/{gid}")

@@ -310,3 +310,22 @@ async def test_a_download_clicked_after_leaving_the_group_says_why_on_the_page_i
     await expect(error).to_contain_text("Only members of exile may do that.")
     await expect(error).to_be_focused()
     alice.ok("leave_group exile")
+
+
+async def test_a_share_sent_after_leaving_the_group_says_why_on_the_page_it_lands_on(page: Page,
+                                                                                     world: World) -> None:
+    alice, bob = world.alice, world.bob
+    alice.ok("create_group exile2")
+    bob.ok("join_group exile2")
+    alice.ok("accept_request exile2 bob")
+    await ensure_logged_in(page, bob)
+    await page.goto(url(bob, "/groups/exile2"))
+    bob.ok("leave_group exile2")  # in another tab, or by a script
+    await page.fill("#share-path", str(world.files / "notes.txt"))
+    await page.click("button:has-text('Share this file')")
+    await expect(page.locator("h1")).to_have_text("exile2")
+    error = page.locator("#page-error")  # the non-member's page has no share form: the error goes on top
+    await expect(error).to_contain_text("You are not a member of exile2.")
+    await expect(error).to_be_focused()
+    await page.wait_for_function("location.pathname === '/groups/exile2'")  # a reload asks for the page, afresh
+    alice.ok("leave_group exile2")
