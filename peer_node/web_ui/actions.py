@@ -19,11 +19,11 @@ from peer_node.download_views import still_shared
 from peer_node.rates import parse_rate
 from peer_node.sensitive import why_private
 from peer_node.views import DownloadState
-from peer_node.web_ui.format import upload_limit_notice
+from peer_node.web_ui.format import sentence, upload_limit_notice
 from peer_node.web_ui.free_name import first_free
 from peer_node.web_ui.pages import case_twin, downloads_context, group_context, group_id_from, groups_context
 from peer_node.web_ui.state import flash, render, require_user, safe_next, see_other, ui
-from wire.errors import BadInput, GroupShareError, NotFound
+from wire.errors import BadInput, Forbidden, GroupShareError, NotFound
 from wire.names import check_file_name, check_id
 
 
@@ -240,7 +240,16 @@ async def retry_download(request: web.Request) -> web.StreamResponse:
     if not failed:  # retried or removed meanwhile (another tab, /cmd, or it resumed by itself): the list says how
         flash(session, f"The download of {name} from {gid} is no longer failed: see how it stands below.")
         raise see_other("/downloads")
-    await service.download_file(gid, name, failed[0].destination)
+    try:
+        await service.download_file(gid, name, failed[0].destination)
+    except GroupShareError as exc:  # left the group, no tracker now, the destination taken: said above the list
+        why = f"Could not retry {name}. {sentence(exc.message)}"
+        if isinstance(exc, Forbidden):
+            why += f" Join {gid} again to resume it, or remove it."
+        context = downloads_context(request)
+        context["errors"] = {"page": why}
+        return await render(request, "downloads.html", context, status=exc.status, nav="downloads",
+                            page="/downloads")
     flash(session, f"Retrying {name}. The pieces already verified are kept.")
     raise see_other("/downloads")
 

@@ -35,7 +35,18 @@ async def test_a_failed_download_has_a_retry_button_that_completes_it(page: Page
         retry = row.get_by_role("button", name="Retry data.bin")
         await expect(retry).to_be_visible()
 
+        bob.ok("leave_group lab")  # a Retry now cannot start: said above the list, not on a bare error page
+        await retry.click()
+        error = page.locator("#page-error")
+        await expect(error).to_contain_text("Could not retry data.bin. Only members of lab may do that. Join lab "
+                                            "again to resume it, or remove it.")
+        await expect(error).to_be_focused()
+        await page.wait_for_function("location.pathname === '/downloads'")
+        await expect(row.locator("[data-f=state_text]")).to_have_text("Waiting for members")  # nothing lost
+
+        bob.ok("join_group lab")
         alice.ok(f"login alice {shlex.quote(alice.password)}")  # the seeder is back
+        alice.ok("accept_request lab bob")
         wait_until(lambda: "data.bin\t" in bob.ok("list_files lab"), 30, "alice's copy to be live again")
         await retry.click()
         await expect(page.get_by_text("Retrying data.bin.")).to_be_visible()
