@@ -6,8 +6,9 @@ from them. A mature client just waits for peers; here the line stays ``[F]`` (sc
 ``[F]`` still see the failure and its reason) but the node keeps asking the tracker, and starts the download
 again from its pieces as soon as a live seeder is listed. It asks after 5 s (``--resume-check``), then half as
 often each time (down to once a minute), so a file nobody will serve again costs the tracker one request a
-minute. A download removed, retried by hand, or refused for good (access ended, the file is gone, the
-destination is taken) is no longer watched.
+minute. A file no longer on the group's list is watched too: a member may share it again (the same content: a
+new file under the name ends the watch). A download removed, retried by hand, or refused for good (access ended,
+the destination is taken) is no longer watched.
 
 ``Backoff`` is the pure schedule; ``AutoResume`` is the loop, run while a user is logged in.
 """
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from peer_node.loop_task import LoopTask
 from peer_node.views import DownloadState
-from wire.errors import GroupShareError, NotLoggedIn, Unavailable
+from wire.errors import GroupShareError, NotFound, NotLoggedIn, Unavailable
 
 if TYPE_CHECKING:
     from peer_node.downloads import DownloadManager
@@ -100,9 +101,11 @@ class AutoResume:
     async def _try(self, rec: DownloadRecord) -> None:
         try:
             meta, swarm = await self.manager.fetch_swarm(rec.group_id, rec.file_name)
-        except (Unavailable, NotLoggedIn):
-            return  # no tracker now, or the session is ending: ask again later (or after the next login)
-        except GroupShareError as exc:  # access ended, the file is no longer shared: nothing to wait for
+        except (Unavailable, NotLoggedIn, NotFound):
+            # No tracker now, the session is ending, or nobody shares the file at the moment (a member may share
+            # it again): ask again later (or after the next login).
+            return
+        except GroupShareError as exc:  # access ended (no longer a member): nothing to wait for
             await self.manager.stop_watching(rec, exc.message)
             return
         if rec.meta is not None and meta.sha256 != rec.meta.sha256:  # another file now has the name

@@ -22,7 +22,7 @@ from typing import Any
 
 from peer_node.swarm.config import EngineConfig, SwarmSnapshot
 from peer_node.swarm.roster import Roster
-from wire.errors import GroupShareError
+from wire.errors import GroupShareError, NotFound
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,7 @@ class HolderLookup:
         self.running = False
         self._pending = False  # ``soon`` has a lookup on its way
         self.gap = config.refusal_refresh_gap  # between refusal-driven lookups: grows while they find nobody
+        self.unlisted = False  # the latest answer: the group lists the file no more (every sharer stopped or left)
 
     def due(self, now: float, busy: bool) -> bool:
         cfg = self.config
@@ -52,9 +53,11 @@ class HolderLookup:
                 snapshot = await self.source()
         except (GroupShareError, TimeoutError, OSError) as exc:
             log.info("seeder refresh for %s failed: %s", self.file_name, str(exc) or "no answer in time")
+            self.unlisted = isinstance(exc, NotFound)
             return
         finally:
             self.running = False
+        self.unlisted = False
         self.token = snapshot.token
         self.swarming = any(info.pieces is not None for info in snapshot.seeders)
         self.roster.merge(snapshot.seeders)

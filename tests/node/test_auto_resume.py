@@ -120,6 +120,20 @@ async def test_no_tracker_means_ask_again_and_an_ended_access_means_stop() -> No
     assert manager.stopped == {"a": "you are not a member of g"}
 
 
+async def test_a_file_taken_off_the_list_is_watched_on_and_resumes_once_a_member_shares_it_again() -> None:
+    rec = failed("a")
+    manager, clock = FakeManager({rec.key: rec}, answer=NotFound("no file named a in g")), Clock()
+    auto = resumer(manager, clock)
+    await auto.check("bob")
+    clock.now += 5.0
+    await auto.check("bob")
+    assert manager.asked == ["a"] and manager.stopped == {} and manager.started == []
+    manager.answer = 1  # shared again
+    clock.now += 10.0
+    await auto.check("bob")
+    assert manager.started == ["a"] and manager.stopped == {}
+
+
 async def test_a_destination_taken_meanwhile_stops_the_watching_with_the_reason() -> None:
     rec = failed("a")
     manager, clock = FakeManager({rec.key: rec}, answer=2, start_error=Conflict("/dl/a already exists")), Clock()

@@ -1,6 +1,6 @@
-"""What another program (or the disk) does to a download's partial file while it runs: a deletion or a cut ends
-the download afresh rather than finishing a file with holes, and a disk that refuses a write is a disk error,
-not a missing seeder."""
+"""How a download ends when what it needs goes away under it: a partial file deleted or cut short by another
+program starts afresh rather than finishing with holes, a disk that refuses a write is a disk error, not a
+missing seeder, and a file taken off the group's list ends the wait for a seeder at once."""
 
 from __future__ import annotations
 
@@ -10,10 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from peer_node.swarm import DownloadEngine, DownloadFailed, PieceStore
+from bench.ports import free_port
+from peer_node.swarm import DownloadEngine, DownloadFailed, PieceStore, SwarmSnapshot
 from peer_node.swarm.errors import PartialFileGone
 from tests.swarm.helpers import make_file, meta_of, start_seeder, static_source, token_for
 from tests.swarm.test_download import FAST
+from wire.errors import NotFound
+from wire.records import SeederInfo
 
 PIECE = 16 * 1024
 
@@ -66,3 +69,26 @@ async def test_a_disk_that_refuses_a_write_fails_the_download_as_a_disk_error(
     finally:
         store.close()
         await seeder.close()
+
+
+async def test_a_file_taken_off_the_groups_list_fails_at_once_with_that_reason(tmp_path: Path) -> None:
+    data = make_file(tmp_path / "src.bin", 8 * PIECE)
+    meta = meta_of("src.bin", data, PIECE)
+    store = PieceStore.open_partial(tmp_path / "dl.part", tmp_path / "dl.state", meta)
+    answers = 0
+
+    async def tracker() -> SwarmSnapshot:  # lists a sharer whose node is gone, then the file no more
+        nonlocal answers
+        answers += 1
+        if answers > 1:
+            raise NotFound("no file named src.bin in g1")
+        return SwarmSnapshot(token_for(meta.sha256), [SeederInfo("alice", "127.0.0.1", free_port(), "", None)])
+
+    try:
+        engine = DownloadEngine(meta, store, tracker, config=FAST)
+        with pytest.raises(DownloadFailed) as failed:
+            await engine.run()
+        # Not "no seeder reachable" once the wait for one ran out: nobody is going to offer the rest.
+        assert failed.value.reason == "nobody shares src.bin now (it is no longer on the group's list)"
+    finally:
+        store.close()
