@@ -21,7 +21,14 @@ from peer_node.sensitive import why_private
 from peer_node.views import DownloadState
 from peer_node.web_ui.format import sentence, upload_limit_notice
 from peer_node.web_ui.free_name import first_free
-from peer_node.web_ui.pages import case_twin, downloads_context, group_context, group_id_from, groups_context
+from peer_node.web_ui.pages import (
+    case_twin,
+    downloads_context,
+    group_context,
+    group_id_from,
+    groups_context,
+    groups_context_or_offline,
+)
 from peer_node.web_ui.state import flash, render, require_user, safe_next, see_other, ui
 from wire.errors import BadInput, Forbidden, GroupShareError, NotFound
 from wire.names import check_file_name, check_id
@@ -99,7 +106,7 @@ async def create_group(request: web.Request) -> web.StreamResponse:
         check_id(gid, "group name")
         await ui(request).service.create_group(gid)
     except GroupShareError as exc:
-        context = await groups_context(request)
+        context = await groups_context_or_offline(request)
         msg = exc.message
         if isinstance(exc, BadInput):
             msg = "A group name is 1-64 characters: letters, digits, '.', '_' or '-'."

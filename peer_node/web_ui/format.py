@@ -32,6 +32,18 @@ def sentence(message: str) -> str:
     return text if text[-1] in ".!?" else text + "."
 
 
+_NO_TRACKER = re.compile(r"no tracker could answer \((?P<detail>.*)\); try again in a moment", re.DOTALL)
+
+
+def error_parts(message: str) -> tuple[str, str | None]:
+    """An error as a page shows it: the sentence, and what only helps someone fixing it (each tracker's address
+    and its failure) apart, for a Details disclosure; the command line prints it all in one line."""
+    found = _NO_TRACKER.fullmatch(message.strip())
+    if found is None:
+        return sentence(message), None
+    return "No tracker could answer right now. Try again in a moment.", found.group("detail")
+
+
 def join_answers_text(answers: Sequence[JoinAnswer]) -> str:
     """How owners answered the user's requests to join, as the one-shot notice says it ("" for none)."""
     words = {

@@ -79,15 +79,20 @@ def matches(query: str, *fields: str) -> bool:
     return not key or any(key in f.casefold() for f in fields)
 
 
+async def groups_context_or_offline(request: web.Request) -> dict[str, Any]:
+    """``groups_context``, or with the tracker away the page that says so in place of the list (``offline``), the
+    rest of it still there."""
+    try:
+        return await groups_context(request)
+    except Unavailable:
+        return {"groups": [], "shown": set(), "q": "", "show_filter": False, "offline": True, "errors": {},
+                "values": {}}
+
+
 async def groups_page(request: web.Request) -> web.StreamResponse:
     await require_user(request)
-    try:
-        context = await groups_context(request)
-    except Unavailable:  # the tracker is away: the page says so in place of the list, the rest of it still there
-        context = {"groups": [], "shown": set(), "q": "", "show_filter": False, "offline": True, "errors": {},
-                   "values": {}}
-        return await render(request, "groups.html", context, status=503, nav="groups")
-    return await render(request, "groups.html", context, nav="groups")
+    context = await groups_context_or_offline(request)
+    return await render(request, "groups.html", context, status=503 if context.get("offline") else 200, nav="groups")
 
 
 def group_id_from(request: web.Request) -> str:

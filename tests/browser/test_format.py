@@ -14,6 +14,7 @@ from peer_node.web_ui.format import (
     contributions,
     copies_note,
     detail_text,
+    error_parts,
     filter_count,
     human_eta,
     kept_words,
@@ -175,3 +176,11 @@ def test_who_gave_what_is_a_share_of_the_file_so_uncounted_bytes_leave_the_bar_s
 def test_what_members_gave_adds_up_over_every_run_of_a_download() -> None:
     assert given_so_far({"alice": 10, "bob": 5}, {"bob": 1, "carol": 2}) == {"alice": 10, "bob": 6, "carol": 2}
     assert given_so_far({}, {}) == {}
+
+
+def test_an_error_keeps_each_trackers_failure_for_its_details_only() -> None:
+    said = "no tracker could answer (127.0.0.1:7001: connection refused | 127.0.0.1:7002: no answer within 10 s); " \
+           "try again in a moment"
+    assert error_parts(said) == ("No tracker could answer right now. Try again in a moment.",
+                                 "127.0.0.1:7001: connection refused | 127.0.0.1:7002: no answer within 10 s")
+    assert error_parts("only members of lab may do that") == ("Only members of lab may do that.", None)

@@ -110,6 +110,14 @@ async def test_the_groups_page_with_the_tracker_away_says_so_in_place_of_the_lis
         assert response is not None and response.status == 503
         await expect(page.locator("h1")).to_have_text("Groups")
         await expect(page.get_by_text("No tracker answers right now, so the groups cannot be listed")).to_be_visible()
+        await page.fill("#group_id", "later")  # the error says what to do; each tracker's failure is in Details
+        await page.click("button:has-text('Create group')")
+        await expect(page.locator("p.error")).to_contain_text("No tracker could answer right now. Try again in a "
+                                                              "moment.")
+        details = page.locator("details.detail", has_text="Details")
+        await expect(details.locator("p")).to_be_hidden()
+        await details.locator("summary").click()
+        await expect(details.locator("p")).to_have_text(f"127.0.0.1:{c.tracker_ports[0]}: connection refused")
 
 
 async def test_a_user_logs_in_to_their_own_node_while_no_tracker_answers(browser: Browser, tmp_path: Path) -> None:
