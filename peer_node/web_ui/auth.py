@@ -92,8 +92,17 @@ async def _log_node_in(request: web.Request, uid: str, pw: str) -> dict[str, str
     return {}
 
 
+def _in_use_by(request: web.Request, visitor: str | None) -> str | None:
+    """The user this node acts for, when that is not the visitor: an account made here is then for later, or
+    for another node (a node acts for one user at a time), and the page says so before the form is filled."""
+    node_user = ui(request).service.status().user_id
+    return node_user if node_user is not None and node_user != visitor else None
+
+
 async def register_page(request: web.Request) -> web.StreamResponse:
-    return await render(request, "register.html", {"values": {}, "errors": {}}, nav="register")
+    in_use_by = _in_use_by(request, await current_user(request))
+    return await render(request, "register.html", {"values": {}, "errors": {}, "in_use_by": in_use_by},
+                        nav="register")
 
 
 async def register_post(request: web.Request) -> web.StreamResponse:
@@ -110,7 +119,7 @@ async def register_post(request: web.Request) -> web.StreamResponse:
         errors["password"] = f"Use at least {MIN_NEW_PASSWORD} characters."
     elif len(pw) > MAX_PASSWORD:
         errors["password"] = f"Use at most {MAX_PASSWORD} characters."
-    elif pw != pw2:
+    if pw and pw != pw2:  # said with the others at once, not one error per try
         errors["password2"] = "The two passwords differ. Type the same password twice."
     status = 400
     if not errors:
@@ -122,8 +131,10 @@ async def register_post(request: web.Request) -> web.StreamResponse:
                 errors["user_id"] = "That user id is taken. Choose another."
             else:
                 errors["form"] = sentence(exc.message)
+    in_use_by = _in_use_by(request, uid)
     if errors:
-        return await render(request, "register.html", {"values": {"user_id": uid}, "errors": errors},
+        return await render(request, "register.html", {"values": {"user_id": uid}, "errors": errors,
+                                                       "in_use_by": in_use_by},
                             status=status, nav="register", page="/register")
     service = ui(request).service
     if service.status().user_id is None:  # a free node: the new account starts using it at once
@@ -135,7 +146,11 @@ async def register_post(request: web.Request) -> web.StreamResponse:
             await _start_web_session(request, uid, f"Account {uid} created. You are logged in.")
             raise see_other("/")
     session = await get_session(request)
-    flash(session, f"Account {uid} created. Log in to start.")
+    if in_use_by is not None:
+        flash(session, f"Account {uid} created. This node acts for {in_use_by} now: log in as {uid} on your own "
+                       f"node, or here once {in_use_by} logs out.")
+    else:
+        flash(session, f"Account {uid} created. Log in to start.")
     raise see_other(f"/login?user={uid}")
 
 

@@ -1,13 +1,14 @@
-"""The register page says in words when the tracker refuses more sign-ups from this address (429)."""
+"""The register page: every mistake said at once, in words (a tracker refusing more sign-ups from this address
+too), and a node that acts for another user said before the form is filled."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import Browser, Page, expect
 
-from tests.browser.helpers import url
+from tests.browser.helpers import World, url
 from tests.support.cluster import FAST_TRACKER_ARGS, Cluster
 
 pytestmark = pytest.mark.browser
@@ -42,10 +43,31 @@ async def test_a_browser_sign_up_wants_a_password_of_8_characters_and_says_so(pa
         await expect(page.locator("#password-hint")).to_have_text("At least 8 characters.")
         await page.fill("#user_id", "dana")
         await page.fill("#password", "pw")
-        await page.fill("#password2", "pw")
+        await page.fill("#password2", "pq")
         await page.click("form button[type=submit]:has-text('Create account')")
         await expect(page.locator("#password-error")).to_contain_text("Use at least 8 characters.")
+        await expect(page.locator("#password2-error")).to_contain_text("The two passwords differ.")  # at once
         await expect(page.locator("#user_id")).to_have_value("dana")
         assert await page.get_attribute("#password", "aria-invalid") == "true"
         st, _ = node.cmd("login dana pw")
         assert st >= 400  # no account was made
+
+
+async def test_signing_up_on_a_node_that_acts_for_another_user_says_so_before_and_after(browser: Browser,
+                                                                                        world: World) -> None:
+    ctx = await browser.new_context()  # someone else's browser at alice's node
+    try:
+        page = await ctx.new_page()
+        await page.goto(url(world.alice, "/register"))
+        await expect(page.locator("#in-use")).to_contain_text("This node acts for alice now, and a node acts for "
+                                                              "one user at a time")
+        await page.fill("#user_id", "visitor")
+        await page.fill("#password", "visitor-secret-1")
+        await page.fill("#password2", "visitor-secret-1")
+        await page.click("form button[type=submit]:has-text('Create account')")
+        await expect(page.locator("h1")).to_have_text("Log in")
+        await expect(page.locator("#toast")).to_contain_text("Account visitor created. This node acts for alice "
+                                                             "now: log in as visitor on your own node, or here once "
+                                                             "alice logs out.")
+    finally:
+        await ctx.close()
