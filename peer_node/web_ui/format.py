@@ -17,7 +17,7 @@ from peer_node.piece_sources import MAP_CELLS, cell_bounds
 from peer_node.rates import format_rate
 from peer_node.units import human_size
 from peer_node.upload_copies import is_upload_copy
-from peer_node.views import DownloadState, DownloadView, NodeStatus
+from peer_node.views import DownloadState, DownloadView, GroupDetail, GroupRole, NodeStatus
 
 PIECE_MAP_CELLS = MAP_CELLS  # a map never has more cells than this, whatever the piece count
 
@@ -73,6 +73,29 @@ def copies_note(live: int, held_here: bool) -> tuple[str, bool]:
     if live == 1 and held_here:
         return "Only this node has it so far", False
     return f"{live} live cop{'y' if live == 1 else 'ies'}", False
+
+
+def leave_confirm(group: GroupDetail, me: str | None, held: set[str]) -> str:
+    """What the Leave button asks before it acts: what leaving ends for the others, not only for the user. An
+    owner hands the group to the member who joined earliest (``members`` is in joining order); a file only this
+    node holds is gone for the members until somebody shares it again."""
+    gid = group.group_id
+    others = [m.user_id for m in group.members if m.user_id != me]
+    if not others:
+        return f"Leave {gid}? You are its only member, so the group is deleted."
+    words = [f"Leave {gid}?"]
+    if group.my_role is GroupRole.OWNER:
+        words.append(f"{others[0]} becomes its owner.")
+    only_here = sorted((f.file_name for f in group.files if f.live_seeders <= 1 and f.file_name in held),
+                       key=natural_key)
+    if only_here:
+        shown = names_list(only_here) if len(only_here) <= 3 else f"{', '.join(only_here[:3])} and " \
+                                                                  f"{len(only_here) - 3} more"
+        words.append(f"Your shares in it end, and the members lose {shown}: only this node has "
+                     f"{'it' if len(only_here) == 1 else 'them'}.")
+    else:
+        words.append("Your shares in it end.")
+    return " ".join(words)
 
 
 def upload_limit_words(rate: int | None) -> str:

@@ -180,6 +180,25 @@ async def test_leaving_the_last_membership_deletes_the_group(page: Page, world: 
     await expect(page.locator("a.name", has_text="shortlived")).to_have_count(0)
 
 
+async def test_an_owner_is_asked_with_who_takes_over_and_what_the_members_lose(page: Page, world: World) -> None:
+    alice = world.alice
+    await ensure_logged_in(page, alice)
+    await page.goto(url(alice, "/groups/team"))
+    await page.locator("details.danger > summary").click()
+    asked: list[str] = []
+
+    async def dismiss(dialog: Dialog) -> None:
+        asked.append(dialog.message)
+        await dialog.dismiss()
+
+    page.once("dialog", dismiss)
+    await page.get_by_role("button", name="Leave team").click()
+    await expect(page.locator("h1")).to_have_text("team")  # still in it
+    assert len(asked) == 1
+    assert asked[0].startswith("Leave team? bob becomes its owner. Your shares in it end, and the members lose ")
+    assert "big.bin" in asked[0] and "notes.txt" not in asked[0]  # bob has a copy of notes.txt
+
+
 async def test_many_groups_get_a_filter_that_works_with_and_without_script(browser: Browser, world: World) -> None:
     alice = world.alice
     labs = [f"lab-{i:02d}" for i in range(1, 10)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from peer_node.download_views import given_so_far
 from peer_node.piece_sources import expand, summarize
 from peer_node.units import human_size
-from peer_node.views import DownloadState, DownloadView, NodeStatus
+from peer_node.views import DownloadState, DownloadView, FileListing, GroupDetail, GroupRole, MemberView, NodeStatus
 from peer_node.web_ui.format import (
     ago,
     announcement,
@@ -18,6 +18,7 @@ from peer_node.web_ui.format import (
     filter_count,
     human_eta,
     kept_words,
+    leave_confirm,
     names_list,
     natural_key,
     peer_colour,
@@ -184,3 +185,23 @@ def test_an_error_keeps_each_trackers_failure_for_its_details_only() -> None:
     assert error_parts(said) == ("No tracker could answer right now. Try again in a moment.",
                                  "127.0.0.1:7001: connection refused | 127.0.0.1:7002: no answer within 10 s")
     assert error_parts("only members of lab may do that") == ("Only members of lab may do that.", None)
+
+
+def _group(role: GroupRole, members: tuple[str, ...], files: tuple[tuple[str, int], ...] = ()) -> GroupDetail:
+    return GroupDetail("lab", members[0], role, tuple(MemberView(u, i == 0, True, None) for i, u in enumerate(members)),
+                       tuple(FileListing(name, 1, "ab" * 32, live) for name, live in files), ())
+
+
+def test_leaving_asks_with_what_it_ends_for_the_others() -> None:
+    assert leave_confirm(_group(GroupRole.OWNER, ("alice",)), "alice", set()) == \
+        "Leave lab? You are its only member, so the group is deleted."
+    assert leave_confirm(_group(GroupRole.MEMBER, ("alice", "bob")), "bob", set()) == \
+        "Leave lab? Your shares in it end."
+    owner = _group(GroupRole.OWNER, ("alice", "carol", "bob"), (("big.bin", 1), ("notes.txt", 2), ("b10", 1),
+                                                               ("b9", 1), ("x", 1), ("y", 0)))
+    assert leave_confirm(owner, "alice", {"big.bin", "notes.txt"}) == \
+        "Leave lab? carol becomes its owner. Your shares in it end, and the members lose big.bin: only this " \
+        "node has it."  # carol joined before bob; notes.txt has another live copy
+    assert leave_confirm(owner, "alice", {"big.bin", "b10", "b9", "x", "y"}) == \
+        "Leave lab? carol becomes its owner. Your shares in it end, and the members lose b9, b10, big.bin and 2 " \
+        "more: only this node has them."
