@@ -55,6 +55,9 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
     Command("stop_share", ("group_id", "file_name"), "stop serving a file"),
     Command("remove_download", ("group_id", "file_name"),
             "cancel a download (its partial data is deleted) or clear a finished one from the list"),
+    Command("pause_download", ("group_id", "file_name"),
+            "pause a running download; its verified pieces are kept (show_downloads still shows it [D])"),
+    Command("resume_download", ("group_id", "file_name"), "resume a paused download from its verified pieces"),
     Command("set_upload_limit", ("rate",),
             "cap what this node uploads in all, e.g. 125M (1 Gbit/s) or 500kB/s; 0 for no limit"),
     Command("help", (), "this list"),
@@ -103,7 +106,7 @@ def format_download(d: DownloadView) -> str:
     if d.state is DownloadState.FAILED:
         reason = " ".join(d.reason.split()) or "failed"
         return f"[F] {d.group_id} {d.file_name} {reason}"
-    return f"[D] {d.group_id} {d.file_name} {max(0, min(100, d.percent))}%"
+    return f"[D] {d.group_id} {d.file_name} {max(0, min(100, d.percent))}%"  # paused too: the contract's forms
 
 
 HELP_WIDTH = max(len(c.usage) for c in COMMANDS.values())
@@ -211,7 +214,19 @@ def removal_text(d: DownloadView, shared: bool) -> str:
         return f"removed {d.file_name} of {d.group_id} from the list; the file stays at {d.destination} {sharing}\n"
     if d.state is DownloadState.FAILED:
         return f"removed the failed download of {d.file_name} from {d.group_id}; its partial data is deleted\n"
+    if d.state is DownloadState.PAUSED:
+        return f"removed the paused download of {d.file_name} from {d.group_id}; its partial data is deleted\n"
     return f"cancelled the download of {d.file_name} from {d.group_id}; its partial data is deleted\n"
+
+
+async def _pause_download(s: NodeService, a: list[str], _p: Progress | None) -> str:
+    d = await s.pause_download(a[0], a[1])
+    return f"paused the download of {d.file_name} from {d.group_id} at {d.percent}%; resume_download goes on\n"
+
+
+async def _resume_download(s: NodeService, a: list[str], _p: Progress | None) -> str:
+    d = await s.resume_download(a[0], a[1])
+    return f"resuming the download of {d.file_name} from {d.group_id} to {d.destination}\n"
 
 
 async def _set_upload_limit(s: NodeService, a: list[str], _p: Progress | None) -> str:
@@ -236,7 +251,8 @@ HANDLERS: dict[str, Handler] = {
     "list_requests": _list_requests, "accept_request": _accept, "reject_request": _reject,
     "upload_file": _upload, "list_files": _list_files, "download_file": _download,
     "show_downloads": _show_downloads, "stop_share": _stop_share, "remove_download": _remove_download,
-    "set_upload_limit": _set_upload_limit, "help": _help,
+    "pause_download": _pause_download, "resume_download": _resume_download, "set_upload_limit": _set_upload_limit,
+    "help": _help,
 }
 assert HANDLERS.keys() == COMMANDS.keys()
 

@@ -48,4 +48,4 @@ def failure_of(rec: DownloadRecord, exc: GroupShareError | OSError, bytes_by_pee
         if bytes_verified is not None:
             rec = rec.with_(bytes_kept=bytes_verified)
         return Failure(rec.with_(resume_when_seeded=True), f"{exc.message}; {RESUMES_NOTE}", keep=True)
-    return Failure(rec, exc.message, keep=False)
+    return Failure(rec.with_(bytes_kept=0), exc.message, keep=False)

@@ -50,8 +50,8 @@ def download_view(rec: DownloadRecord, progress: EngineProgress | None, store: P
         done = size
     elif store is not None:
         done = store.bytes_verified
-    else:  # failed: what it kept for a retry (0 when it kept nothing)
-        done = rec.bytes_kept if state is DownloadState.FAILED else 0
+    else:  # failed or paused: what it kept to resume from (0 when it kept nothing); resuming: that, until open
+        done = rec.bytes_kept
     pieces = ""
     sources: dict[int, str] = {}
     if rec.meta is not None and state is DownloadState.COMPLETE:

@@ -11,10 +11,7 @@ reachable) or that the disk refused, the verified pieces stay on disk and ``down
 the same place (or Retry in the browser) resumes from them (``download_failures``). Logout and shutdown cancel
 the tasks but leave the records in ``D``: the next login (or start, when still logged in) resumes them from the
 verified pieces on disk; a download already verifying its whole file is let finish first.
-``remove`` takes a download off the list: a running one is cancelled, and what an unfinished one left on disk
-(partial file, verified-pieces state) is deleted; a complete file stays where it is, and stays shared. A
-download already verifying its whole file is let finish instead (cancelling it then could race the rename into
-place), so it is removed as complete.
+Pause, resume, remove, and ending the downloads of a group left are ``download_controls``'s.
 """
 
 from __future__ import annotations
@@ -30,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from peer_node.auto_resume import FIRST_S, AutoResume
 from peer_node.destinations import pieces_state_path, remove_partial, resolve_destination, temp_path_for
+from peer_node.download_controls import DownloadControls
 from peer_node.download_failures import failure_of
 from peer_node.download_records import finished_before, keep_given, with_meta
 from peer_node.download_refusals import Key, refuse_if_done, refuse_if_running, refuse_if_target_taken
@@ -56,7 +54,7 @@ log = logging.getLogger(__name__)
 PIECE_REPORT_S = 1.0
 
 
-class DownloadManager:
+class DownloadManager(DownloadControls):
     def __init__(self, state: NodeState, tracker: TrackerClient, catalog: ServedFiles, *,
                  no_peer_timeout: float, on_complete: Callable[[ShareRecord], Awaitable[None]],
                  register: Callable[[ShareRecord], Awaitable[None]] | None = None,
@@ -119,10 +117,12 @@ class DownloadManager:
         if earlier is not None and earlier.destination != str(target):
             # The verified-pieces state belongs to the earlier partial file: a download elsewhere starts afresh.
             await asyncio.to_thread(self._remove_partial, earlier)
-        # Resuming where an earlier run stopped (same place): what its members gave still counts.
-        given = earlier.bytes_by_peer if earlier is not None and earlier.destination == str(target) else {}
+        # Resuming where an earlier run stopped (same place): what its members gave still counts, and what it
+        # kept shows until the partial file is open again.
+        before = earlier if earlier is not None and earlier.destination == str(target) else None
         record = DownloadRecord(user_id, group_id, file_name, str(target), DownloadState.RUNNING.value, meta,
-                                started_at=time.time(), bytes_by_peer=dict(given))
+                                started_at=time.time(), bytes_by_peer=dict(before.bytes_by_peer) if before else {},
+                                bytes_kept=before.bytes_kept if before else 0)
         await self.state.put_download(record)
         if self._generation != generation:  # logged out meanwhile: the next login of this user starts it
             log.info("download %s/%s recorded as the user logged out: it starts at their next login", group_id,
@@ -170,51 +170,6 @@ class DownloadManager:
         for _, task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-
-    async def fail_group(self, user_id: str, group_id: str, reason: str) -> None:
-        """End the user's running downloads from ``group_id`` as ``F`` (access ended), deleting what they left.
-        One already finishing is let finish (``_cancel_unless_finishing``), and stays complete."""
-        for key, task in list(self._tasks.items()):
-            if key[0] == user_id and key[1] == group_id:
-                self._cancel_unless_finishing(key, task)
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-                rec = self.state.downloads.get(key)
-                if rec is not None and rec.state != DownloadState.COMPLETE.value:
-                    await asyncio.to_thread(self._remove_partial, rec)
-                    await self._set_failed(rec, reason)
-
-    async def remove(self, user_id: str, group_id: str, file_name: str) -> DownloadView:
-        """Take a download off the list (see the module docstring); returns how it stood when it was removed.
-        One remove at a time per download: a second one sent meanwhile finds it gone (404)."""
-        check_id(group_id, "group id")
-        check_file_name(file_name)
-        key = (user_id, group_id, file_name)
-        async with self._locks.hold(key):
-            return await self._remove(key)
-
-    async def _remove(self, key: Key) -> DownloadView:
-        _, group_id, file_name = key
-        if key not in self.state.downloads:
-            raise NotFound(f"there is no download of {file_name} from {group_id}")
-        task = self._tasks.get(key)
-        if task is not None:
-            if self._cancel_unless_finishing(key, task):
-                self._discarding.add(key)  # before the cancellation reaches the task, on the loop's next turn
-            try:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-            finally:
-                self._discarding.discard(key)
-        rec = self.state.downloads.get(key)
-        if rec is None:  # ended meanwhile (the group was left, the user logged out)
-            raise NotFound(f"there is no download of {file_name} from {group_id}")
-        view = self.view(rec)
-        if rec.state != DownloadState.COMPLETE.value:
-            await asyncio.to_thread(self._remove_partial, rec)
-        await self.state.drop_download(key)
-        self._on_change()
-        return view
 
     # --- views
     def views(self, user_id: str) -> list[DownloadView]:

@@ -367,6 +367,12 @@ class NodeService(GroupCommands):
     async def remove_download(self, group_id: str, file_name: str) -> DownloadView:
         return await self.downloads_mgr.remove(self._user().user_id, group_id, file_name)
 
+    async def pause_download(self, group_id: str, file_name: str) -> DownloadView:
+        return await self.downloads_mgr.pause(self._user().user_id, group_id, file_name)
+
+    async def resume_download(self, group_id: str, file_name: str) -> DownloadView:
+        return await self.downloads_mgr.resume(self._user().user_id, group_id, file_name)
+
     def downloads(self) -> list[DownloadView]:
         return self.downloads_mgr.views(self._user().user_id)
 

@@ -88,13 +88,13 @@ class DownloadRecord:
     group_id: str
     file_name: str
     destination: str  # absolute path of the final file
-    state: str  # "D", "C" or "F" (views.DownloadState values)
+    state: str  # "D", "C", "F" or "P" (views.DownloadState values)
     meta: FileMeta | None = None  # known once the tracker answered
     reason: str = ""
     started_at: float = 0.0
     finished_at: float | None = None
     bytes_by_peer: dict[str, int] = field(default_factory=dict)
-    bytes_kept: int = 0  # a failed download's verified bytes, kept on disk for a retry to resume from
+    bytes_kept: int = 0  # a failed or paused download's verified bytes, kept on disk for it to resume from
     resume_when_seeded: bool = False  # failed for want of a seeder: auto_resume starts it again when one is back
     map_sources: list[str] = field(default_factory=list)  # who gave each piece-map cell ("": several; piece_sources)
 

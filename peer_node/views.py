@@ -63,6 +63,7 @@ class DownloadState(StrEnum):
     RUNNING = "D"
     COMPLETE = "C"
     FAILED = "F"
+    PAUSED = "P"  # stopped by the user, its verified pieces kept; ``show_downloads`` shows it as ``[D]``
 
 
 @dataclass(frozen=True, slots=True)

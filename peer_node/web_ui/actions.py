@@ -30,7 +30,7 @@ from peer_node.web_ui.pages import (
     groups_context_or_offline,
 )
 from peer_node.web_ui.state import flash, render, require_user, safe_next, see_other, ui
-from wire.errors import BadInput, Forbidden, GroupShareError, NotFound
+from wire.errors import BadInput, Conflict, Forbidden, GroupShareError, NotFound
 from wire.names import check_file_name, check_id
 
 
@@ -233,13 +233,30 @@ async def start_download(request: web.Request) -> web.StreamResponse:
     raise see_other("/downloads")
 
 
-async def retry_download(request: web.Request) -> web.StreamResponse:
-    """Start a failed download again, to the same destination: it resumes from the pieces it verified."""
+async def _row_form(request: web.Request) -> tuple[str, str, str]:
+    """A download row's form: (group id, file name, the page to go back to)."""
     await require_user(request)
     form = await request.post()
     gid, name = _text(form, "group_id"), _text(form, "file_name")
     check_id(gid, "group id")
     check_file_name(name)
+    return gid, name, safe_next(_text(form, "back"), "/downloads")
+
+
+async def _row_action_refused(request: web.Request, verb: str, gid: str, name: str,
+                              exc: GroupShareError) -> web.Response:
+    """A row's action that cannot act now (left the group, no tracker): said above the downloads list."""
+    why = f"Could not {verb} {name}. {sentence(exc.message)}"
+    if isinstance(exc, Forbidden):
+        why += f" Join {gid} again to resume it, or remove it."
+    context = downloads_context(request)
+    context["errors"] = {"page": why}
+    return await render(request, "downloads.html", context, status=exc.status, nav="downloads", page="/downloads")
+
+
+async def retry_download(request: web.Request) -> web.StreamResponse:
+    """Start a failed download again, to the same destination: it resumes from the pieces it verified."""
+    gid, name, back = await _row_form(request)
     service = ui(request).service
     failed = [d for d in service.downloads()
               if d.group_id == gid and d.file_name == name and d.state is DownloadState.FAILED]
@@ -249,16 +266,38 @@ async def retry_download(request: web.Request) -> web.StreamResponse:
         raise see_other("/downloads")
     try:
         await service.download_file(gid, name, failed[0].destination)
-    except GroupShareError as exc:  # left the group, no tracker now, the destination taken: said above the list
-        why = f"Could not retry {name}. {sentence(exc.message)}"
-        if isinstance(exc, Forbidden):
-            why += f" Join {gid} again to resume it, or remove it."
-        context = downloads_context(request)
-        context["errors"] = {"page": why}
-        return await render(request, "downloads.html", context, status=exc.status, nav="downloads",
-                            page="/downloads")
+    except GroupShareError as exc:
+        return await _row_action_refused(request, "retry", gid, name, exc)
     flash(session, f"Retrying {name}. The pieces already verified are kept.")
-    raise see_other("/downloads")
+    raise see_other(back)
+
+
+async def pause_download(request: web.Request) -> web.StreamResponse:
+    """Stop a running download, keeping its verified pieces for Resume."""
+    gid, name, back = await _row_form(request)
+    session = await get_session(request)
+    try:
+        paused = await ui(request).service.pause_download(gid, name)
+    except (NotFound, Conflict) as exc:  # removed, finished or paused meanwhile (another tab, /cmd)
+        flash(session, f"{sentence(exc.message)} See how it stands below.")
+        raise see_other(back) from None
+    flash(session, f"Paused {name} at {paused.percent}%. Its verified pieces are kept: Resume goes on from them.")
+    raise see_other(back)
+
+
+async def resume_download(request: web.Request) -> web.StreamResponse:
+    """Start a paused download again from its verified pieces."""
+    gid, name, back = await _row_form(request)
+    session = await get_session(request)
+    try:
+        await ui(request).service.resume_download(gid, name)
+    except (NotFound, Conflict) as exc:  # removed or resumed meanwhile (another tab, /cmd)
+        flash(session, f"{sentence(exc.message)} See how it stands below.")
+        raise see_other(back) from None
+    except GroupShareError as exc:
+        return await _row_action_refused(request, "resume", gid, name, exc)
+    flash(session, f"Resuming {name}. The pieces already verified are kept.")
+    raise see_other(back)
 
 
 async def remove_download(request: web.Request) -> web.StreamResponse:

@@ -222,6 +222,8 @@ def state_word(d: DownloadView) -> str:
         return "Complete"
     if d.state is DownloadState.FAILED:
         return "Waiting for members" if d.will_resume else "Failed"
+    if d.state is DownloadState.PAUSED:
+        return "Paused"
     if d.copying_from:
         return "Copying"
     if not d.peers:
@@ -240,7 +242,7 @@ def remove_word(d: DownloadView) -> str:
         return "Remove from list"
     if d.state is DownloadState.FAILED:
         return "Remove"
-    return "Cancel"
+    return "Cancel"  # running or paused: what it downloaded goes
 
 
 def progress_text(d: DownloadView) -> str:
@@ -254,6 +256,8 @@ def detail_text(d: DownloadView) -> str:
         return "Verified and saved to " + d.destination
     if d.state is DownloadState.FAILED:
         return d.reason or "The download stopped"
+    if d.state is DownloadState.PAUSED:
+        return "Paused. The verified pieces are kept: Resume goes on from them."
     if d.copying_from:
         return "Copying the verified pieces of your own copy at " + d.copying_from
     if not d.peers:  # the last rate and time left would be stale words: nothing is arriving
@@ -307,6 +311,8 @@ def download_json(d: DownloadView, save_url: str) -> dict[str, object]:
         "map_label": piece_map_label(states),
         "save_url": save_url if d.state is DownloadState.COMPLETE else "",
         "retry": d.state is DownloadState.FAILED,
+        "pause": d.state is DownloadState.RUNNING,
+        "resume": d.state is DownloadState.PAUSED,
         "remove_word": remove_word(d),
         "kept": kept_words(d),
         "announce": announcement(d),
@@ -339,8 +345,9 @@ def share_place(path: str, data_dir: Path) -> str:
 
 
 def kept_words(d: DownloadView) -> str:
-    """What removing a failed download deletes ('2.1 MB'), or "" when it kept nothing."""
-    return human_size(d.bytes_done) if d.state is DownloadState.FAILED and d.bytes_done > 0 else ""
+    """What removing a failed or paused download deletes ('2.1 MB'), or "" when it kept nothing."""
+    kept = d.state in (DownloadState.FAILED, DownloadState.PAUSED) and d.bytes_done > 0
+    return human_size(d.bytes_done) if kept else ""
 
 
 def announcement(d: DownloadView) -> str:

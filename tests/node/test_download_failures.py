@@ -32,7 +32,8 @@ def test_a_disk_error_before_any_piece_says_nothing_of_kept_pieces() -> None:
 
 
 def test_any_other_failure_starts_over() -> None:
-    failure = failure_of(REC, NotFound("the file f.bin in lab is now another file"), {"bob": 1}, 4096)
+    resumed = REC.with_(bytes_kept=2048)  # a run resumed from kept pieces: they are gone now, and not shown kept
+    failure = failure_of(resumed, NotFound("the file f.bin in lab is now another file"), {"bob": 1}, 4096)
     assert not failure.keep and failure.record.bytes_kept == 0 and not failure.record.resume_when_seeded
     assert failure.reason == "the file f.bin in lab is now another file"
 

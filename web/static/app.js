@@ -87,6 +87,8 @@
       var name = form.querySelector('[data-f="remove_name"]').value;
       var state = row.getAttribute("data-state"), kept = row.getAttribute("data-kept");
       var question = state === "D" ? "Cancel the download of " + name + "? What it has downloaded so far is deleted."
+        : state === "P" ? "Cancel the paused download of " + name + "? " +
+          (kept ? "The " + kept + " it kept to resume from is deleted." : "Nothing it downloaded is kept.")
         : state === "F" && kept ? "Remove the failed download of " + name + "? The " + kept +
           " it kept to resume from is deleted." : "";
       if (question && !window.confirm(question)) e.preventDefault();

@@ -165,13 +165,14 @@
       var vh = save.querySelector(".visually-hidden");
       setText(vh, " " + d.name);
     }
-    var retry = f("retry");
-    if (retry) {
-      retry.hidden = !d.retry;
-      f("retry_group").value = d.group;
-      f("retry_name").value = d.name;
-      setText(retry.querySelector(".visually-hidden"), " " + d.name);
-    }
+    ["retry", "pause", "resume"].forEach(function (action) {  // one form each, shown in the states it acts in
+      var form = f(action);
+      if (!form) return;
+      form.hidden = !d[action];
+      form.querySelector('input[name="group_id"]').value = d.group;
+      form.querySelector('input[name="file_name"]').value = d.name;
+      setText(form.querySelector(".visually-hidden"), " " + d.name);
+    });
     var remove = f("remove");
     if (remove) {
       f("remove_group").value = d.group;

@@ -1,0 +1,57 @@
+"""DownloadManager's pause and resume without a network (``download_controls``): what can be paused, a download
+finishing is let finish, leaving the group ends a paused download too, and a resume starts from the record."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from peer_node.destinations import temp_path_for
+from peer_node.state import DownloadRecord
+from peer_node.views import DownloadState
+from tests.node.test_download_finish import KEY, _held_at_its_share, _running
+from wire.errors import Conflict, NotFound
+
+
+async def test_a_running_download_pauses_with_its_record_kept_and_only_a_paused_one_resumes(tmp_path: Path) -> None:
+    mgr, state, target, running = await _running(tmp_path)
+    with pytest.raises(Conflict, match=r"is not paused \(running\)"):
+        await mgr.resume(*KEY)
+    await state.put_download(state.downloads[KEY].with_(bytes_by_peer={"bob": 4096}))
+    view = await mgr.pause(*KEY)
+    assert running.cancelled() and view.state is DownloadState.PAUSED
+    assert state.downloads[KEY].state == DownloadState.PAUSED.value
+    assert state.downloads[KEY].bytes_by_peer == {"bob": 4096}  # what each member gave still counts
+    with pytest.raises(Conflict, match=r"is not running \(paused\): only a running download can be paused"):
+        await mgr.pause(*KEY)
+    mgr.resume_all("alice")  # a login or a start: a paused download stays paused
+    await mgr.auto_resume.stop()
+    assert KEY not in mgr.running_keys() and state.downloads[KEY].state == DownloadState.PAUSED.value
+    resumed = await mgr.resume(*KEY)
+    assert resumed.state is DownloadState.RUNNING and resumed.destination == str(target)
+    assert state.downloads[KEY].bytes_by_peer == {"bob": 4096}
+    await mgr.stop_all()
+    with pytest.raises(NotFound):
+        await mgr.pause("alice", "lab", "nothing.bin")
+
+
+async def test_a_download_recording_its_share_is_not_paused_but_let_finish(tmp_path: Path) -> None:
+    mgr, state, _meta, _data, release = await _held_at_its_share(tmp_path)
+    with pytest.raises(Conflict, match=r"is not running \(complete\)"):
+        await mgr.pause(*KEY)
+    release.set()
+    await asyncio.wait_for(asyncio.gather(*mgr._tasks.values()), 30)
+    assert state.downloads[KEY].state == DownloadState.COMPLETE.value
+
+
+async def test_leaving_the_group_ends_a_paused_download_and_deletes_what_it_kept(tmp_path: Path) -> None:
+    mgr, state, target, _running_task = await _running(tmp_path)
+    await mgr.pause(*KEY)
+    temp_path_for(target).write_bytes(b"kept pieces")
+    await state.put_download(state.downloads[KEY].with_(bytes_kept=11))
+    await mgr.fail_group("alice", "lab", "left the group")
+    rec: DownloadRecord = state.downloads[KEY]
+    assert rec.state == DownloadState.FAILED.value and rec.reason == "left the group" and rec.bytes_kept == 0
+    assert not temp_path_for(target).exists()
