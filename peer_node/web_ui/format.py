@@ -227,7 +227,7 @@ def state_word(d: DownloadView) -> str:
     if d.copying_from:
         return "Copying"
     if not d.peers:
-        return "Waiting for peers"
+        return "Waiting for members"  # as a failed download that resumes by itself says: the same wait
     return "Downloading"
 
 
@@ -250,12 +250,27 @@ def progress_text(d: DownloadView) -> str:
     return f"{human_size(d.bytes_done)} of {human_size(d.size)} ({d.percent}%)"
 
 
+# The command line's terse words for why a download stopped, as a page says them to someone who never ran a
+# tracker: members, not seeders.
+_REASON_WORDS = (("no seeder reachable", "no member who has it can be reached"),
+                 ("no seeder", "no member who has it"))
+
+
+def reason_words(reason: str) -> str:
+    """A failed download's ``[F]`` reason as its row says it: a sentence, in the page's words."""
+    for terse, plain in _REASON_WORDS:
+        if reason.startswith(terse):
+            reason = plain + reason[len(terse):]
+            break
+    return sentence(reason)
+
+
 def detail_text(d: DownloadView) -> str:
     """The calm one-line status under the bar: speed, time left, sources."""
     if d.state is DownloadState.COMPLETE:
         return "Verified and saved to " + d.destination
     if d.state is DownloadState.FAILED:
-        return d.reason or "The download stopped"
+        return reason_words(d.reason) if d.reason else "The download stopped"
     if d.state is DownloadState.PAUSED:
         return "Paused. The verified pieces are kept: Resume goes on from them."
     if d.copying_from:
@@ -355,8 +370,8 @@ def announcement(d: DownloadView) -> str:
     if d.state is DownloadState.COMPLETE:
         return f"{d.file_name} from {d.group_id} is complete."
     if d.state is DownloadState.FAILED:
-        verb = "paused" if d.will_resume else "failed"
-        return f"The download of {d.file_name} from {d.group_id} {verb}: {sentence(d.reason or 'it stopped')}"
+        verb = "stopped for now" if d.will_resume else "failed"  # "paused" is what the user does (Pause)
+        return f"The download of {d.file_name} from {d.group_id} {verb}: {reason_words(d.reason or 'it stopped')}"
     return ""
 
 

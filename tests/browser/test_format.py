@@ -70,11 +70,16 @@ def test_a_running_download_says_progress_speed_time_and_sources() -> None:
 
 
 def test_stalled_failed_and_complete_downloads_say_so() -> None:
-    assert state_word(view(peers=(), speed_bps=0.0)) == "Waiting for peers"
+    assert state_word(view(peers=(), speed_bps=0.0)) == "Waiting for members"
     # Its only member just went away: the last measured rate and time left are not shown as if still true.
     gone = view(peers=(), speed_bps=465_000.0, eta_s=20)
-    assert (state_word(gone), detail_text(gone)) == ("Waiting for peers", "Looking for members who have it")
-    assert detail_text(view(state=DownloadState.FAILED, reason="no seeder left")) == "no seeder left"
+    assert (state_word(gone), detail_text(gone)) == ("Waiting for members", "Looking for members who have it")
+    assert detail_text(view(state=DownloadState.FAILED, reason="no seeder left")) == "No member who has it left."
+    failed = view(state=DownloadState.FAILED, reason="no seeder reachable (alice: their node is not running); "
+                                                     "resumes by itself when a member who has it is back")
+    assert detail_text(failed) == "No member who has it can be reached (alice: their node is not running); " \
+                                  "resumes by itself when a member who has it is back."
+    assert detail_text(view(state=DownloadState.FAILED, reason="disk error: full")) == "Disk error: full."
     assert state_word(view(state=DownloadState.COMPLETE)) == "Complete"
 
 
@@ -83,12 +88,12 @@ def test_a_failed_download_says_what_removing_it_deletes_and_an_end_is_announced
     assert kept_words(failed) == "2.1 MB" and kept_words(view()) == ""
     assert kept_words(view(state=DownloadState.FAILED, bytes_done=0)) == ""
     assert announcement(failed) == f"The download of {failed.file_name} from {failed.group_id} failed: " \
-                                   "No seeder reachable."
+                                   "No member who has it can be reached."
     assert announcement(view(state=DownloadState.COMPLETE)).endswith("is complete.")
     assert announcement(view()) == ""
     waiting = view(state=DownloadState.FAILED, reason="no seeder reachable; resumes by itself", will_resume=True)
     assert (state_word(waiting), badge_tone(waiting)) == ("Waiting for members", "W")
-    assert announcement(waiting).startswith(f"The download of {waiting.file_name} from g paused: ")
+    assert announcement(waiting).startswith(f"The download of {waiting.file_name} from g stopped for now: ")
     assert (state_word(failed), badge_tone(failed)) == ("Failed", "F")
 
 

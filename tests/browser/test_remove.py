@@ -116,7 +116,8 @@ async def test_a_failure_is_announced_and_removing_what_it_kept_asks_first(page:
         wait_until(lambda: bob.downloads()["slow.bin"]["bytes_done"] >= 2 * 64 * 1024, 30, "bob's first pieces")
         alice.kill()  # the only seeder goes away: the download fails, keeping its pieces
         announcer = page.locator("#announcer")
-        await expect(announcer).to_contain_text("The download of slow.bin from lab paused: No seeder reachable")
+        await expect(announcer).to_contain_text("The download of slow.bin from lab stopped for now: No member who "
+                                                "has it can be reached")
         await expect(announcer).to_contain_text("resumes by itself when a member who has it is back.")
         await expect(row.locator("[data-f=state_text]")).to_have_text("Waiting for members")
         await expect(announcer).to_have_attribute("aria-live", "polite")
