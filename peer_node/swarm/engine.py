@@ -26,7 +26,6 @@ import asyncio
 import logging
 import random
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
@@ -38,6 +37,7 @@ from peer_node.swarm.lookup import HolderLookup
 from peer_node.swarm.peer_link import LinkClosed, PeerLink, PieceJob
 from peer_node.swarm.picker import PiecePicker
 from peer_node.swarm.piece_mask import pieces_we_lack
+from peer_node.swarm.rate_meter import RateMeter
 from peer_node.swarm.reasons import plain_reason
 from peer_node.swarm.roster import Peer, Roster
 from peer_node.swarm.store import PieceStore
@@ -79,7 +79,7 @@ class DownloadEngine:
         # Verified pieces stay in their buffers for the piece server only while some peer may ask for them.
         self.buffers = BufferPool(meta.piece_size, receive_buffers(self.config.buffer_budget, meta.piece_size),
                                   lambda: store.watched)
-        self._samples: deque[tuple[float, int]] = deque(maxlen=12)  # (time, bytes received so far)
+        self._rate = RateMeter()  # of bytes received so far
         self._received = 0
         self._last_bytes: dict[PeerLink, int] = {}
         self._result: asyncio.Future[None] | None = None
@@ -117,12 +117,9 @@ class DownloadEngine:
             await self._shutdown()
 
     def progress(self) -> EngineProgress:
-        speed = 0.0
-        if len(self._samples) >= 2:
-            (t0, b0), (t1, b1) = self._samples[0], self._samples[-1]
-            speed = (b1 - b0) / (t1 - t0) if t1 > t0 else 0.0
         return EngineProgress(self.store.bytes_verified, self.meta.size, dict(self.bytes_by_peer),
-                              tuple(sorted({link.user_id for link in self._links()})), speed, self.picker.states(),
+                              tuple(sorted({link.user_id for link in self._links()})), self._rate.rate(),
+                              self.picker.states(),
                               dict(self.piece_source))
 
     @property
@@ -223,7 +220,7 @@ class DownloadEngine:
                 useful = True
         # The speed shown is of bytes received, not verified: from a slow peer every piece in flight fills at once
         # and none is whole for many seconds, which read as "0 B/s" while data was flowing.
-        self._samples.append((now, self._received))
+        self._rate.add(now, self._received)
         if useful:
             self._last_useful = now
         elif self.lookup.unlisted:  # no need to wait out the timeout: nobody is going to offer the rest
