@@ -143,9 +143,10 @@ def setup_ui(app: web.Application, service: UiService, config: UiConfig) -> None
     r.add_post("/downloads/pause", actions.pause_download)
     r.add_post("/downloads/resume", actions.resume_download)
     r.add_post("/downloads/remove", actions.remove_download)
+    r.add_post("/downloads/clear", actions.clear_complete)
     r.add_post("/downloads/upload-limit", actions.set_upload_limit)
     r.add_get("/downloads/save", transfer.save)
     for form in ("/logout", "/groups/{group_id}/{action:join|leave|share|upload|stop|download|folder}",
                  "/groups/{group_id}/requests/{user_id}/{decision:accept|reject}",
-                 "/downloads/{action:retry|pause|resume|remove|upload-limit}"):
+                 "/downloads/{action:retry|pause|resume|remove|clear|upload-limit}"):
         r.add_get(form, pages.page_of_form)  # a form's address opened directly: its page, not a 405

@@ -18,8 +18,8 @@ from peer_node.destinations import can_create_in
 from peer_node.download_views import still_shared
 from peer_node.rates import parse_rate
 from peer_node.sensitive import why_private
-from peer_node.views import DownloadState
-from peer_node.web_ui.format import sentence, upload_limit_notice
+from peer_node.views import DownloadState, DownloadView
+from peer_node.web_ui.format import ordered, row_key, sentence, upload_limit_notice
 from peer_node.web_ui.free_name import first_free
 from peer_node.web_ui.pages import (
     case_twin,
@@ -234,13 +234,24 @@ async def start_download(request: web.Request) -> web.StreamResponse:
 
 
 async def _row_form(request: web.Request) -> tuple[str, str, str]:
-    """A download row's form: (group id, file name, the page to go back to)."""
+    """A download row's form: (group id, file name, the page to go back to: at that row, not at the top of a
+    long list, keyboard focus with it)."""
     await require_user(request)
     form = await request.post()
     gid, name = _text(form, "group_id"), _text(form, "file_name")
     check_id(gid, "group id")
     check_file_name(name)
-    return gid, name, safe_next(_text(form, "back"), "/downloads")
+    return gid, name, f"{safe_next(_text(form, 'back'), '/downloads')}#{row_key(gid, name)}"
+
+
+def _neighbour(downloads: list[DownloadView], gid: str, name: str) -> str:
+    """The row a removed one leaves the page at: the next one, else the one before ("" for none)."""
+    keys = [(d.group_id, d.file_name) for d in ordered(downloads)]
+    if (gid, name) not in keys:
+        return ""
+    at = keys.index((gid, name))
+    rest = keys[at + 1:] or keys[:at][-1:]
+    return f"#{row_key(*rest[0])}" if rest else ""
 
 
 async def _row_action_refused(request: web.Request, verb: str, gid: str, name: str,
@@ -300,15 +311,35 @@ async def resume_download(request: web.Request) -> web.StreamResponse:
     raise see_other(back)
 
 
+async def clear_complete(request: web.Request) -> web.StreamResponse:
+    """Take every complete download off the list at once; their files stay where they were saved (and shared,
+    unless stop_share ended that)."""
+    await require_user(request)
+    service = ui(request).service
+    cleared = 0
+    for d in [d for d in service.downloads() if d.state is DownloadState.COMPLETE]:
+        try:
+            await service.remove_download(d.group_id, d.file_name)
+        except NotFound:  # removed meanwhile (another tab, /cmd)
+            continue
+        cleared += 1
+    words = ("No complete download to clear." if not cleared else
+             "Cleared 1 complete download from the list. Its file stays where it was saved." if cleared == 1 else
+             f"Cleared {cleared} complete downloads from the list. Their files stay where they were saved.")
+    flash(await get_session(request), words)
+    raise see_other("/downloads?show=all")
+
+
 async def remove_download(request: web.Request) -> web.StreamResponse:
     """Cancel a download (its partial data is deleted) or clear a finished one from the list."""
     await require_user(request)
     form = await request.post()
     gid, name = _text(form, "group_id"), _text(form, "file_name")
-    back = safe_next(_text(form, "back"), "/downloads")
+    service = ui(request).service
+    back = safe_next(_text(form, "back"), "/downloads") + _neighbour(service.downloads(), gid, name)
     session = await get_session(request)
     try:
-        removed = await ui(request).service.remove_download(gid, name)
+        removed = await service.remove_download(gid, name)
     except NotFound:  # removed meanwhile (another tab, /cmd): what the user asked for is done
         flash(session, f"The download of {name} from {gid} was removed already.")
         raise see_other(back) from None
@@ -317,6 +348,8 @@ async def remove_download(request: web.Request) -> web.StreamResponse:
         flash(session, f"Removed {name} from the list. The file stays at {removed.destination} {sharing}.")
     elif removed.state is DownloadState.FAILED:
         flash(session, f"Removed the failed download of {name} and deleted its partial data.")
+    elif removed.state is DownloadState.PAUSED:
+        flash(session, f"Cancelled the paused download of {name} and deleted what it had kept.")
     else:
         flash(session, f"Cancelled the download of {name} and deleted what it had downloaded.")
     raise see_other(back)

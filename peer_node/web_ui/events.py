@@ -2,7 +2,7 @@
 
 One long-lived response per open page: the handler looks at the node's downloads (and its upload limit, which
 ``/cmd`` or another tab may change) every ``event_poll_s`` (0.4 s) and sends a ``downloads`` event only when
-some words changed, so a change reaches the page
+some words changed, with only those (``live_rows``), so a change reaches the page
 within a second while an idle page costs no request at all (a comment every 15 s keeps proxies from
 closing the stream). The browser reconnects by itself (``retry``). Shutdown sets ``stopping`` so open
 streams end at once instead of holding the node's exit.
@@ -35,16 +35,22 @@ from peer_node.web_ui.format import (
     tracker_words,
     upload_limit_words,
 )
+from peer_node.web_ui.live_rows import LiveRows, brief
 from peer_node.web_ui.pages import save_url
 from peer_node.web_ui.ports import UiService
 from peer_node.web_ui.state import current_user, ui
 
 
-def snapshot(downloads: list[DownloadView], node: NodeStatus) -> str:
-    return json.dumps({"downloads": [download_json(d, save_url(d)) for d in ordered(downloads)],
-                       "uploads": upload_limit_words(node.upload_limit), "upload_rate": rate_field(node.upload_limit),
-                       "tracker": tracker_words(node), "tracker_detail": tracker_detail(node)},
-                      separators=(",", ":"))
+def downloads_round(live: LiveRows, downloads: list[DownloadView], node: NodeStatus, *, full: bool) -> str | None:
+    """This round's ``downloads`` message for one page (``live_rows``), or None when nothing changed for it.
+    ``full``: the page lists downloads (every row's words); else brief rows, for announcing an end."""
+    rows = []
+    for d in ordered(downloads):
+        row = download_json(d, save_url(d))
+        rows.append((str(row["key"]), json.dumps(row if full else brief(row), separators=(",", ":"))))
+    return live.update(rows, {"uploads": upload_limit_words(node.upload_limit),
+                              "upload_rate": rate_field(node.upload_limit), "tracker": tracker_words(node),
+                              "tracker_detail": tracker_detail(node)})
 
 
 @dataclass
@@ -83,7 +89,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
     })
     await response.prepare(request)
     await response.write(b"retry: 2000\n\n")
-    last = ""
+    live, full = LiveRows(), request.query.get("rows") != "brief"
     last_write = time.monotonic()
     heard = _Heard()
     stop = asyncio.ensure_future(state.stopping.wait())
@@ -95,11 +101,11 @@ async def stream(request: web.Request) -> web.StreamResponse:
                 await response.write(b"event: logout\ndata: {}\n\n")
                 break
             await _send_group_news(state.service, response, heard)
-            body = snapshot(state.service.downloads(), state.service.status())
+            body = downloads_round(live, state.service.downloads(), state.service.status(), full=full)
             now = time.monotonic()
-            if body != last:
+            if body is not None:
                 await response.write(f"event: downloads\ndata: {body}\n\n".encode())
-                last, last_write = body, now
+                last_write = now
             elif now - last_write >= state.keepalive_s:
                 await response.write(b": keep-alive\n\n")
                 last_write = now

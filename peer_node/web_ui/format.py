@@ -213,7 +213,11 @@ def piece_map_label(states: str) -> str:
 
 def download_key(d: DownloadView) -> str:
     """A stable DOM id for a download row (group and file names may hold any character)."""
-    raw = f"{d.group_id}\x00{d.file_name}".encode()
+    return row_key(d.group_id, d.file_name)
+
+
+def row_key(group_id: str, file_name: str) -> str:
+    raw = f"{group_id}\x00{file_name}".encode()
     return "dl-" + hashlib.sha256(raw).hexdigest()[:16]
 
 
@@ -278,7 +282,8 @@ def detail_text(d: DownloadView) -> str:
     if not d.peers:  # the last rate and time left would be stale words: nothing is arriving
         return "Looking for members who have it"
     # No rate measured yet (the first second of a download): no discouraging "0 B/s".
-    parts = [human_speed(d.speed_bps)] if d.speed_bps > 0 else ["Starting"]
+    parts = [human_speed(d.speed_bps)] if d.speed_bps > 0 else ["Starting" if d.bytes_done == 0 else
+                                                                "Waiting for data"]
     eta = human_eta(d.eta_s)
     if eta:
         parts.append(eta)

@@ -13,7 +13,7 @@ from urllib.parse import quote, urlencode
 from aiohttp import web
 from aiohttp_session import get_session
 
-from peer_node.views import DownloadState, DownloadView, GroupRole, GroupSummary
+from peer_node.views import DownloadState, DownloadView, GroupRole, GroupSummary, SharedFile
 from peer_node.web_ui.format import natural_key, ordered
 from peer_node.web_ui.state import render, require_user, see_other, ui
 from wire.errors import BadInput, NotFound, Unavailable
@@ -44,14 +44,26 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
     except Unavailable:
         groups = None  # the tracker is away (failover under way): the local parts of the page still help
     downloads = ordered(service.downloads())
-    shares = service.shares()
+    shares = sorted(service.shares(), key=lambda s: (natural_key(s.group_id), natural_key(s.file_name)))
     return await render(request, "dashboard.html", {
         "groups": groups, "downloads": downloads, "shares": shares, "save_url": save_url,
-        "template_row": TEMPLATE_ROW,
+        "template_row": TEMPLATE_ROW, "share_groups": shares_by_group(shares) if len(shares) > LIST_FROM else None,
+        "groups_shown": LIST_FROM,
     }, nav="home")
 
 
+def shares_by_group(shares: list[SharedFile]) -> list[tuple[str, int, int]]:
+    """(group id, files, bytes) of each group this node shares in: the home page's summary once the files would
+    make a long list (a lab shares hundreds; each group's page lists its own)."""
+    groups: dict[str, tuple[int, int]] = {}
+    for s in shares:
+        count, size = groups.get(s.group_id, (0, 0))
+        groups[s.group_id] = (count + 1, size + s.size)
+    return [(gid, *groups[gid]) for gid in sorted(groups, key=natural_key)]
+
+
 FILTER_FROM = 8  # more groups (or files) than this and the list gets a filter box (a class has dozens)
+LIST_FROM = 8  # more than this and the home page sums up (shares by group) or shows the first (groups)
 
 
 async def groups_context(request: web.Request) -> dict[str, Any]:
@@ -107,7 +119,8 @@ async def group_context(request: web.Request, gid: str) -> dict[str, Any]:
     service = ui(request).service
     detail = await service.group_detail(gid)
     member = detail.my_role in (GroupRole.OWNER, GroupRole.MEMBER)
-    my_shares = [s for s in service.shares() if s.group_id == gid] if member else []
+    my_shares = sorted((s for s in service.shares() if s.group_id == gid),
+                       key=lambda s: natural_key(s.file_name)) if member else []
     running = {d.file_name for d in service.downloads()
                if d.group_id == gid and d.state is DownloadState.RUNNING} if member else set()
     query = filter_query(request)
@@ -152,9 +165,18 @@ async def group_page(request: web.Request) -> web.StreamResponse:
     return await render(request, template, context, nav="groups")
 
 
+# The downloads page's views of its list, by state: (query value, label, states shown). CSS hides the other rows
+# (``data-show``), so the live updates keep every row current whichever view is on.
+DOWNLOAD_VIEWS = (("all", "All", "DPFC"), ("D", "Running", "D"), ("P", "Paused", "P"), ("F", "Waiting or failed", "F"),
+                  ("C", "Complete", "C"))
+
+
 def downloads_context(request: web.Request) -> dict[str, Any]:
     downloads = ordered(ui(request).service.downloads())
-    return {"downloads": downloads, "save_url": save_url, "template_row": TEMPLATE_ROW, "errors": {}, "values": {}}
+    show = request.query.get("show", "all")
+    counts = {code: sum(1 for d in downloads if d.state.value in states) for code, _, states in DOWNLOAD_VIEWS}
+    return {"downloads": downloads, "save_url": save_url, "template_row": TEMPLATE_ROW, "errors": {}, "values": {},
+            "show": show if show in counts else "all", "views": DOWNLOAD_VIEWS, "counts": counts}
 
 
 async def downloads_page(request: web.Request) -> web.StreamResponse:

@@ -64,6 +64,8 @@ def test_a_running_download_says_progress_speed_time_and_sources() -> None:
     assert detail_text(d) == "1.2 MB/s · about 6 min left · from alice and bob"
     just_started = view(speed_bps=0.0, eta_s=None, peers=("alice",), bytes_done=0, percent=0)
     assert detail_text(just_started) == "Starting · from alice"  # not "0 B/s" before the first rate
+    quiet = view(speed_bps=0.0, eta_s=None, peers=("alice",))  # nothing for half a minute, halfway through
+    assert detail_text(quiet) == "Waiting for data · from alice"
     alone = view(speed_bps=0.0, eta_s=None, peers=(), bytes_done=0, percent=0)
     assert detail_text(alone) == "Looking for members who have it"
     assert names_list(["a", "b", "c"]) == "a, b and c"

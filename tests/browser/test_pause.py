@@ -33,6 +33,8 @@ async def test_a_download_paused_on_its_row_resumes_from_its_pieces_to_the_right
         await expect(resume).to_be_hidden()
         await pause.click()
         await expect(page.locator("#toast")).to_contain_text("Its verified pieces are kept: Resume goes on from them.")
+        key = await row.get_attribute("data-key")
+        assert page.url.endswith(f"/downloads#{key}")  # back at this row, not at the top of a long list
         await expect(row.locator("[data-f=state_text]")).to_have_text("Paused")
         await expect(row.locator("[data-f=detail_text]")).to_have_text(
             "Paused. The verified pieces are kept: Resume goes on from them.")

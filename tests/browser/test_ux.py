@@ -184,6 +184,15 @@ window.Notification.requestPermission = () => { window.Notification.permission =
 """
 
 
+async def test_a_page_without_download_rows_asks_its_stream_for_brief_rows_only(page: Page, world: World) -> None:
+    await ensure_logged_in(page, world.bob)
+    for path, asked in (("/groups", "/downloads/events?rows=brief"), ("/downloads", "/downloads/events")):
+        await page.goto("about:blank")  # no page of the node's is open: the next stream is this path's
+        async with page.expect_request(lambda r: "/downloads/events" in r.url) as stream:
+            await page.goto(url(world.bob, path))
+        assert (await stream.value).url == url(world.bob, asked)  # no piece maps for a page with no rows
+
+
 async def test_downloads_update_live_without_reload_and_idle_page_makes_no_requests(
         browser: Browser, world: World, tmp_path: Path) -> None:
     ctx = await browser.new_context(viewport=DESKTOP)

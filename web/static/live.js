@@ -210,6 +210,19 @@
 
   var DOWN_NOTICE_MS = 3000;
 
+  // The downloads page's views by state: their counts, and Clear completed only while there is one to clear.
+  function countViews(data) {
+    var views = document.querySelector("[data-views]");
+    if (!views) return;
+    views.hidden = data.length === 0;
+    views.querySelectorAll("[data-count]").forEach(function (el) {
+      var states = el.getAttribute("data-count");
+      setText(el, String(data.filter(function (d) { return states.indexOf(d.state) >= 0; }).length));
+    });
+    var clear = views.querySelector("[data-clear]");
+    if (clear) clear.hidden = !data.some(function (d) { return d.state === "C"; });
+  }
+
   function setupLive() {
     var lists = document.querySelectorAll("[data-live-downloads]");
     var news = document.body.hasAttribute("data-live");  // a logged-in page: group news comes on the stream too
@@ -218,12 +231,22 @@
     var tpl = document.getElementById("dl-template");
     var lastState = {};
     var first = true;
-    var es = new EventSource("/downloads/events");
+    // A page without download rows asks for brief ones: enough to announce an end and notify.
+    var es = new EventSource("/downloads/events" + (lists.length ? "" : "?rows=brief"));
     var limitNow = document.getElementById("upload-limit-now");
     var limitField = document.getElementById("upload-limit");
+    // Each message brings only what changed (the node's live_rows.py): the rows whose words changed, the order
+    // when it changed. The page keeps the rest.
+    var order = [], rowData = {};
     es.addEventListener("downloads", function (ev) {
       var payload = JSON.parse(ev.data);
-      var data = payload.downloads;
+      var changed = {};
+      if (Array.isArray(payload.order)) order = payload.order;
+      (payload.rows || []).forEach(function (d) { rowData[d.key] = d; changed[d.key] = true; });
+      var kept = {};
+      order.forEach(function (k) { kept[k] = rowData[k]; });
+      rowData = kept;
+      var data = order.map(function (k) { return rowData[k]; }).filter(Boolean);
       if (limitNow && typeof payload.uploads === "string") {
         setText(limitNow, payload.uploads);  // the limit may change from /cmd or another tab
         var editing = limitField && limitField.closest("details").open;
@@ -239,10 +262,11 @@
           if (!row && tpl) {
             row = tpl.content.firstElementChild.cloneNode(true);
             row.setAttribute("data-key", d.key);
+            row.id = d.key;  // an action on it comes back to it (the node's redirect names it)
             row.querySelector('[data-f="cells"]').removeAttribute("data-cells");
           }
           if (!row) return;
-          patchRow(row, d);
+          if (changed[d.key] || !rows[d.key]) patchRow(row, d);  // a row whose words did not change stays as is
           if (list.children[idx] !== row) list.insertBefore(row, list.children[idx] || null);
           delete rows[d.key];
         });
@@ -253,6 +277,7 @@
         if (legend) legend.hidden = items.length === 0;
         list.hidden = items.length === 0;
       });
+      countViews(data);
       var foot = document.getElementById("foot-tracker");
       if (foot && typeof payload.tracker === "string") setText(foot, payload.tracker);
       var detail = document.getElementById("tracker-detail");  // the home page's tracker section
@@ -261,6 +286,7 @@
         setText(detail.lastElementChild, payload.tracker_detail[1]);
       }
       data.forEach(function (d) {
+        if (!changed[d.key]) return;
         if (!first && lastState[d.key] === "D" && d.state !== "D") announce(d.announce);
         if (!first && lastState[d.key] !== "C" && d.state === "C") notifyDone(d);  // finished while the page was open
         lastState[d.key] = d.state;
