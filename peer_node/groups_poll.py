@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from peer_node.natural_order import natural_key
+
 POLL_S = 5.0
 QUIET_POLL_S = 30.0
 
@@ -39,6 +41,12 @@ def new_requests(before: Mapping[str, int], now: Mapping[str, int]) -> dict[str,
 
 
 def requests_text(new: Mapping[str, int]) -> str:
-    """The notice for new requests: "A new request to join physics." / "2 new requests to join lab." """
+    """The notice for new requests: "A new request to join physics." / "2 new requests to join lab." For three
+    groups or more, one sentence: "5 new requests to join lab-1, lab-2 and 2 more groups." (a term's first week
+    brings dozens at once)."""
+    if len(new) >= 3:
+        groups = sorted(new, key=natural_key)
+        named = ", ".join(groups[:2]) + f" and {len(groups) - 2} more group{'s' if len(groups) > 3 else ''}"
+        return f"{sum(new.values())} new requests to join {named}."
     return " ".join(f"A new request to join {gid}." if n == 1 else f"{n} new requests to join {gid}."
                     for gid, n in new.items())

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from peer_node.join_answers import Answer, JoinAnswer
+from peer_node.natural_order import natural_key
 from peer_node.piece_sources import MAP_CELLS, cell_bounds
 from peer_node.rates import format_rate
 from peer_node.units import human_size
@@ -52,11 +53,6 @@ def join_answers_text(answers: Sequence[JoinAnswer]) -> str:
         Answer.GONE: "Group {g} no longer exists, so your request to join it is closed.",
     }
     return " ".join(words[a.answer].format(g=a.group_id) for a in answers)
-
-
-def natural_key(text: str) -> list[str | int]:
-    """Sort key in people's order: team-2 before team-10, any case (numbers compare as numbers)."""
-    return [int(part) if i % 2 else part.casefold() for i, part in enumerate(re.split(r"(\d+)", text))]
 
 
 def filter_count(shown: int, total: int, query: str, noun: str) -> str:

@@ -13,8 +13,9 @@ from urllib.parse import quote, urlencode
 from aiohttp import web
 from aiohttp_session import get_session
 
+from peer_node.natural_order import natural_key
 from peer_node.views import DownloadState, DownloadView, GroupRole, GroupSummary, SharedFile
-from peer_node.web_ui.format import natural_key, ordered
+from peer_node.web_ui.format import ordered
 from peer_node.web_ui.state import render, require_user, see_other, ui
 from wire.errors import BadInput, NotFound, Unavailable
 from wire.names import check_id

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from peer_node.download_views import given_so_far
+from peer_node.natural_order import natural_key
 from peer_node.piece_sources import expand, summarize
 from peer_node.units import human_size
 from peer_node.views import DownloadState, DownloadView, FileListing, GroupDetail, GroupRole, MemberView, NodeStatus
@@ -20,7 +21,6 @@ from peer_node.web_ui.format import (
     kept_words,
     leave_confirm,
     names_list,
-    natural_key,
     peer_colour,
     piece_cells,
     presence,

@@ -93,6 +93,9 @@ def test_new_requests_are_told_per_group() -> None:
     assert new_requests({"lab": 1, "art": 0}, {"lab": 3, "art": 0, "new": 1}) == {"lab": 2, "new": 1}
     assert new_requests({"lab": 2}, {"lab": 1}) == {}  # one was answered: no news
     assert requests_text({"lab": 2, "new": 1}) == "2 new requests to join lab. A new request to join new."
+    assert requests_text({"lab-10": 1, "lab-9": 1, "lab-11": 2}) == \
+        "4 new requests to join lab-9, lab-10 and 1 more group."
+    assert requests_text({f"g{i}": 1 for i in range(5)}) == "5 new requests to join g0, g1 and 3 more groups."
 
 
 def test_the_notice_says_each_answer() -> None:
