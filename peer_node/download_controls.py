@@ -66,7 +66,7 @@ class DownloadControls(ABC):
             if (rec.user_id == user_id and rec.group_id == group_id
                     and rec.state in (DownloadState.RUNNING.value, DownloadState.PAUSED.value)):
                 await asyncio.to_thread(self._remove_partial, rec)
-                await self._set_failed(rec.with_(bytes_kept=0), reason)
+                await self._set_failed(rec.with_(bytes_kept=0, kept_bits=""), reason)
 
     async def remove(self, user_id: str, group_id: str, file_name: str) -> DownloadView:
         """Take a download off the list (see the module docstring); returns how it stood when it was removed.
@@ -109,6 +109,7 @@ class DownloadControls(ABC):
             task = self._tasks.get(key)
             store = self._stores.get(key)
             kept = store.bytes_verified if store is not None else rec.bytes_kept
+            kept_bits = store.bitfield().hex() if store is not None else rec.kept_bits
             if task is not None:
                 if not self._cancel_unless_finishing(key, task):
                     raise Conflict(f"the download of {file_name} from {group_id} is verifying its whole file: "
@@ -118,7 +119,7 @@ class DownloadControls(ABC):
             rec = _existing(self.state.downloads.get(key), group_id, file_name)  # what each member gave, kept
             if rec.state != DownloadState.RUNNING.value:  # it ended meanwhile (complete, failed): say how
                 raise Conflict(f"the download of {file_name} from {group_id} is {_state_words(rec.state)} now")
-            paused = rec.with_(state=DownloadState.PAUSED.value, bytes_kept=kept, reason="")
+            paused = rec.with_(state=DownloadState.PAUSED.value, bytes_kept=kept, kept_bits=kept_bits, reason="")
             await self.state.put_download(paused)
             self._on_change()
             return self.view(paused)

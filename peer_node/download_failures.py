@@ -32,11 +32,12 @@ class Failure:
 
 
 def failure_of(rec: DownloadRecord, exc: GroupShareError | OSError, bytes_by_peer: Mapping[str, int] | None,
-               bytes_verified: int | None) -> Failure:
-    """``bytes_by_peer``: what each peer gave (None: the engine never ran); ``bytes_verified``: what the partial
-    file holds (None: it was never opened)."""
+               bytes_verified: int | None, bitfield: bytes | None = None) -> Failure:
+    """``bytes_by_peer``: what each peer gave (None: the engine never ran); ``bytes_verified`` and ``bitfield``:
+    what the partial file holds (None: it was never opened)."""
     if bytes_by_peer is not None:
         rec = rec.with_(bytes_by_peer=dict(bytes_by_peer))
+    rec = rec.with_(kept_bits=bitfield.hex() if bitfield is not None else "")  # its map, if the pieces stay
     if isinstance(exc, OSError):
         kept = bytes_verified or 0
         reason = disk_error_words(exc) + (f"; {KEPT_NOTE}" if kept else "")
@@ -48,4 +49,4 @@ def failure_of(rec: DownloadRecord, exc: GroupShareError | OSError, bytes_by_pee
         if bytes_verified is not None:
             rec = rec.with_(bytes_kept=bytes_verified)
         return Failure(rec.with_(resume_when_seeded=True), f"{exc.message}; {RESUMES_NOTE}", keep=True)
-    return Failure(rec.with_(bytes_kept=0), exc.message, keep=False)
+    return Failure(rec.with_(bytes_kept=0, kept_bits=""), exc.message, keep=False)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from peer_node.piece_sources import expand
 from peer_node.state import DownloadRecord
+from peer_node.swarm.piece_mask import bitfield_mask
 from peer_node.views import DownloadState, DownloadView, SharedFile
 
 if TYPE_CHECKING:
@@ -59,6 +60,9 @@ def download_view(rec: DownloadRecord, progress: EngineProgress | None, store: P
         sources = expand(rec.map_sources, rec.meta.piece_count)  # the map keeps who gave what
     elif store is not None and state is DownloadState.RUNNING:
         pieces = "".join("d" if store.has(i) else "." for i in range(store.meta.piece_count))
+    elif rec.meta is not None and rec.kept_bits and state in (DownloadState.FAILED, DownloadState.PAUSED):
+        kept = bitfield_mask(bytes.fromhex(rec.kept_bits))  # the pieces it keeps to resume from
+        pieces = "".join("d" if kept >> i & 1 else "." for i in range(rec.meta.piece_count))
     return DownloadView(rec.group_id, rec.file_name, rec.destination, state, size, done,
                         percent(done, size, state is DownloadState.COMPLETE), 0.0, None, (),
                         dict(rec.bytes_by_peer), rec.reason, pieces, rec.started_at, rec.finished_at,

@@ -236,7 +236,8 @@ class DownloadManager(DownloadControls):
             log.warning("download %s/%s failed: %s", rec.group_id, rec.file_name, exc)
             ran, opened = self._engines.get(key), self._stores.get(key)
             given = given_so_far(rec.bytes_by_peer, ran.progress().bytes_by_peer) if ran is not None else None
-            failure = failure_of(rec, exc, given, opened.bytes_verified if opened is not None else None)
+            failure = failure_of(rec, exc, given, opened.bytes_verified if opened is not None else None,
+                                 opened.bitfield() if opened is not None else None)
             self._forget(key, discard=not failure.keep)
             await self._set_failed(failure.record, failure.reason)
         finally:

@@ -97,6 +97,7 @@ class DownloadRecord:
     bytes_kept: int = 0  # a failed or paused download's verified bytes, kept on disk for it to resume from
     resume_when_seeded: bool = False  # failed for want of a seeder: auto_resume starts it again when one is back
     map_sources: list[str] = field(default_factory=list)  # who gave each piece-map cell ("": several; piece_sources)
+    kept_bits: str = ""  # a failed or paused download's verified pieces (hex of the wire bitfield), for its map
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -114,10 +115,22 @@ class DownloadRecord:
                    str(d["state"]), meta, str(d.get("reason", "")), float(d.get("started_at", 0.0)),
                    d.get("finished_at"), {str(k): int(v) for k, v in dict(d.get("bytes_by_peer", {})).items()},
                    int(d.get("bytes_kept", 0)), d.get("resume_when_seeded") is True,
-                   [str(w) for w in d.get("map_sources", [])] if isinstance(d.get("map_sources"), list) else [])
+                   [str(w) for w in d.get("map_sources", [])] if isinstance(d.get("map_sources"), list) else [],
+                   _hex_or_empty(d.get("kept_bits")))
 
     def with_(self, **changes: Any) -> DownloadRecord:
         return replace(self, **changes)
+
+
+def _hex_or_empty(value: object) -> str:
+    """A record's hex field as saved, or "" for anything else (a hand edit, an older node): only a map is lost."""
+    if not isinstance(value, str):
+        return ""
+    try:
+        bytes.fromhex(value)
+    except ValueError:
+        return ""
+    return value
 
 
 def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:

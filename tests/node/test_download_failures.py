@@ -14,8 +14,9 @@ REC = DownloadRecord("alice", "lab", "f.bin", "/dl/f.bin", DownloadState.RUNNING
 
 
 def test_nobody_to_give_the_rest_keeps_the_pieces_and_waits_for_a_member() -> None:
-    failure = failure_of(REC, Unavailable("no seeder reachable"), {"bob": 300}, 4096)
+    failure = failure_of(REC, Unavailable("no seeder reachable"), {"bob": 300}, 4096, bytes([0xA0]))
     assert failure.keep and failure.record.resume_when_seeded and failure.record.bytes_kept == 4096
+    assert failure.record.kept_bits == "a0"  # its row's map shows the pieces it keeps
     assert failure.reason == "no seeder reachable; resumes by itself when a member who has it is back"
     assert failure.record.bytes_by_peer == {"bob": 300}
 
@@ -32,9 +33,11 @@ def test_a_disk_error_before_any_piece_says_nothing_of_kept_pieces() -> None:
 
 
 def test_any_other_failure_starts_over() -> None:
-    resumed = REC.with_(bytes_kept=2048)  # a run resumed from kept pieces: they are gone now, and not shown kept
-    failure = failure_of(resumed, NotFound("the file f.bin in lab is now another file"), {"bob": 1}, 4096)
+    resumed = REC.with_(bytes_kept=2048, kept_bits="ff")  # resumed from kept pieces: gone now, and not shown kept
+    failure = failure_of(resumed, NotFound("the file f.bin in lab is now another file"), {"bob": 1}, 4096,
+                         bytes([0xFF]))
     assert not failure.keep and failure.record.bytes_kept == 0 and not failure.record.resume_when_seeded
+    assert failure.record.kept_bits == ""
     assert failure.reason == "the file f.bin in lab is now another file"
 
 

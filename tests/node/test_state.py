@@ -148,3 +148,10 @@ async def test_a_failed_save_does_not_undo_a_later_change_to_the_same_record(tmp
     again = NodeState(tmp_path)
     again.load()
     assert again.downloads == {first.key: second}  # ...and on disk, alike
+
+
+def test_a_records_kept_pieces_survive_a_restart_and_a_garbled_value_costs_only_the_map(tmp_path: Path) -> None:
+    rec = DownloadRecord("alice", "g1", "f.bin", "/y/f.bin", "P", None, kept_bits="a0ff")
+    assert DownloadRecord.from_json(rec.to_json()) == rec
+    assert DownloadRecord.from_json({**rec.to_json(), "kept_bits": "not hex"}).kept_bits == ""
+    assert DownloadRecord.from_json({**rec.to_json(), "kept_bits": 7}).kept_bits == ""
