@@ -132,6 +132,7 @@ def setup_ui(app: web.Application, service: UiService, config: UiConfig) -> None
     r.add_post("/groups/{group_id}/join", actions.join_group)
     r.add_post("/groups/{group_id}/leave", actions.leave_group)
     r.add_post("/groups/{group_id}/requests/{user_id}/{decision:accept|reject}", actions.decide_request)
+    r.add_post("/groups/{group_id}/requests/accept-all", actions.accept_all)
     r.add_post("/groups/{group_id}/share", actions.share_path)
     r.add_post("/groups/{group_id}/upload", transfer.upload, name="upload")
     r.add_post("/groups/{group_id}/stop", actions.stop_share)
@@ -148,5 +149,6 @@ def setup_ui(app: web.Application, service: UiService, config: UiConfig) -> None
     r.add_get("/downloads/save", transfer.save)
     for form in ("/logout", "/groups/{group_id}/{action:join|leave|share|upload|stop|download|folder}",
                  "/groups/{group_id}/requests/{user_id}/{decision:accept|reject}",
+                 "/groups/{group_id}/requests/accept-all",
                  "/downloads/{action:retry|pause|resume|remove|clear|upload-limit}"):
         r.add_get(form, pages.page_of_form)  # a form's address opened directly: its page, not a 405

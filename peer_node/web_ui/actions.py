@@ -19,7 +19,7 @@ from peer_node.download_views import still_shared
 from peer_node.rates import parse_rate
 from peer_node.sensitive import why_private
 from peer_node.views import DownloadState, DownloadView
-from peer_node.web_ui.format import ordered, row_key, sentence, upload_limit_notice
+from peer_node.web_ui.format import names_list, ordered, row_key, sentence, upload_limit_notice
 from peer_node.web_ui.free_name import first_free
 from peer_node.web_ui.pages import (
     case_twin,
@@ -169,6 +169,39 @@ async def decide_request(request: web.Request) -> web.StreamResponse:
     except GroupShareError as exc:
         return await group_error(request, gid, f"request:{uid}", exc)
     flash(await get_session(request), f"{uid} is now a member." if accept else f"Declined {uid}'s request.")
+    raise see_other(f"/groups/{gid}")
+
+
+def _now_members(admitted: list[str]) -> str:
+    return f"{names_list(admitted)} {'is a member' if len(admitted) == 1 else 'are members'} now."
+
+
+async def accept_all(request: web.Request) -> web.StreamResponse:
+    """Admit every requester the owner's page listed (not one who asked since: the owner has not seen them)."""
+    await require_user(request)
+    gid = group_id_from(request)
+    asked = [str(v) for v in (await request.post()).getall("user_id", [])]
+    service = ui(request).service
+    admitted: list[str] = []
+    gone: list[str] = []
+    for uid in dict.fromkeys(asked):  # once each, in the page's order
+        try:
+            check_id(uid, "user id")
+            await service.accept_request(gid, uid)
+        except NotFound:  # withdrawn, or answered in another tab or by /cmd meanwhile
+            gone.append(uid)
+            continue
+        except GroupShareError as exc:  # no tracker now, or not the owner any more: say so, with who got in
+            if admitted:
+                said = GroupShareError(f"{_now_members(admitted)} Then: {sentence(exc.message)}")
+                said.status = exc.status
+                exc = said
+            return await group_error(request, gid, "page", exc)
+        admitted.append(uid)
+    words = [_now_members(admitted) if admitted else "Nobody was admitted."]
+    if gone:
+        words.append(f"No longer waiting (withdrawn, or answered elsewhere): {names_list(gone)}.")
+    flash(await get_session(request), " ".join(words))
     raise see_other(f"/groups/{gid}")
 
 

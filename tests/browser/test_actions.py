@@ -180,6 +180,24 @@ async def test_leaving_the_last_membership_deletes_the_group(page: Page, world: 
     await expect(page.locator("a.name", has_text="shortlived")).to_have_count(0)
 
 
+async def test_an_owner_accepts_everyone_the_page_listed_at_once(page: Page, world: World) -> None:
+    alice, bob, carol = world.alice, world.bob, world.carol
+    alice.ok("create_group intake")
+    bob.ok("join_group intake")
+    carol.ok("join_group intake")
+    await ensure_logged_in(page, alice)
+    await page.goto(url(alice, "/groups/intake"))
+    carol.ok("leave_group intake")  # she withdraws her request while the page is open
+    await page.get_by_role("button", name="Accept all 2").click()
+    await expect(page.locator("#toast")).to_contain_text("bob is a member now. No longer waiting (withdrawn, or "
+                                                         "answered elsewhere): carol.")
+    members = page.locator("section[aria-labelledby=members] .name")
+    await expect(members).to_have_count(2)
+    assert "intake\talice\t2\tmember" in bob.ok("list_groups")
+    bob.ok("leave_group intake")
+    alice.ok("leave_group intake")
+
+
 async def test_an_owner_is_asked_with_who_takes_over_and_what_the_members_lose(page: Page, world: World) -> None:
     alice = world.alice
     await ensure_logged_in(page, alice)
