@@ -92,6 +92,8 @@ async def upload(request: web.Request) -> web.StreamResponse:
     renamed = "" if shared.file_name == name else \
         f" A different {name} is already shared in {gid}, so this one is shared as {shared.file_name}."
     flash(session, f"Uploaded and sharing {shared.file_name} with {gid}.{renamed}")
+    if request.headers.get("X-Upload-Progress") == "1":  # upload.js: it goes to the page itself, notice and all
+        return web.Response(status=204, headers={"Location": f"/groups/{gid}", "Cache-Control": "no-store"})
     raise see_other(f"/groups/{gid}")
 
 

@@ -1,0 +1,76 @@
+// GroupShare: a browser upload with its progress, and a way to stop it.
+//
+// An enhancement only: without it the form posts as any form does, the button saying "Uploading…". With it the
+// file goes up in an XMLHttpRequest (fetch cannot report an upload's progress), the form shows how much has gone
+// and how much is left, and Cancel stops it (the node keeps nothing of a cut-off upload). The node answers such a
+// request with 204 and the page to go to (its notice waits there); a refusal comes back as the page that says
+// why, which replaces this one as the form's own answer would have.
+(function () {
+  "use strict";
+
+  function size(n) {  // decimal units, as the pages write sizes (peer_node/units.py)
+    var units = ["B", "kB", "MB", "GB", "TB"], i = 0;
+    while (n >= 1000 && i < units.length - 1) { n /= 1000; i += 1; }
+    return (i === 0 ? String(n) : n.toFixed(1)) + " " + units[i];
+  }
+
+  function setupUpload() {
+    var form = document.querySelector("form[data-upload]");
+    if (!form || !window.FormData || !window.XMLHttpRequest) return;
+    var panel = form.querySelector("[data-upload-progress]");
+    var bar = panel.querySelector("progress"), words = panel.querySelector("[data-upload-words]");
+    var button = form.querySelector("button[type=submit]"), label = button.textContent;
+    var xhr = null;
+
+    function done(text) {  // back to a form ready to send again, saying why
+      xhr = null;
+      panel.hidden = true;
+      button.disabled = false;
+      button.textContent = label;
+      form.removeAttribute("aria-busy");
+      var said = form.querySelector("[data-upload-said]");
+      said.textContent = text;
+      said.hidden = !text;
+    }
+
+    panel.querySelector("[data-upload-cancel]").addEventListener("click", function () {
+      if (xhr) xhr.abort();
+    });
+    form.addEventListener("submit", function (e) {
+      var input = form.querySelector("input[type=file]");
+      if (!input.files || !input.files.length || xhr) return;  // nothing chosen: the browser or the node says so
+      e.preventDefault();
+      var request = new XMLHttpRequest();
+      xhr = request;
+      var total = input.files[0].size;
+      bar.value = 0;
+      words.textContent = "0 B of " + size(total) + " sent";
+      panel.hidden = false;
+      form.querySelector("[data-upload-said]").hidden = true;
+      request.upload.addEventListener("progress", function (ev) {
+        if (!ev.lengthComputable) return;
+        bar.value = Math.floor(ev.loaded * 100 / ev.total);
+        words.textContent = ev.loaded >= ev.total ? "Sent. The node is checking the file and sharing it…"
+          : size(ev.loaded) + " of " + size(ev.total) + " sent (" + bar.value + "%)";
+      });
+      request.addEventListener("load", function () {
+        if (request.status === 204 && request.getResponseHeader("Location")) {
+          window.location.assign(request.getResponseHeader("Location"));
+          return;
+        }
+        document.open();  // the node's page saying why it refused, as the form's own answer
+        document.write(request.responseText);
+        document.close();
+      });
+      request.addEventListener("abort", function () { done("Upload cancelled. Nothing was shared."); });
+      request.addEventListener("error", function () {
+        done("The upload stopped: the node did not answer. Nothing was shared; try again.");
+      });
+      request.open("POST", form.action);
+      request.setRequestHeader("X-Upload-Progress", "1");
+      request.send(new FormData(form));  // the CSRF field first, as the node reads it
+    });
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", setupUpload); else setupUpload();
+})();
