@@ -318,29 +318,27 @@ async def retry_download(request: web.Request) -> web.StreamResponse:
 
 async def pause_download(request: web.Request) -> web.StreamResponse:
     """Stop a running download, keeping its verified pieces for Resume."""
-    gid, name, back = await _row_form(request)
-    session = await get_session(request)
-    try:
-        paused = await ui(request).service.pause_download(gid, name)
-    except (NotFound, Conflict) as exc:  # removed, finished or paused meanwhile (another tab, /cmd)
-        flash(session, f"{sentence(exc.message)} See how it stands below.")
-        raise see_other(back) from None
-    flash(session, f"Paused {name} at {paused.percent}%. Its verified pieces are kept: Resume goes on from them.")
-    raise see_other(back)
+    return await _pause_or_resume(request, pause=True)
 
 
 async def resume_download(request: web.Request) -> web.StreamResponse:
     """Start a paused download again from its verified pieces."""
+    return await _pause_or_resume(request, pause=False)
+
+
+async def _pause_or_resume(request: web.Request, *, pause: bool) -> web.StreamResponse:
     gid, name, back = await _row_form(request)
     session = await get_session(request)
+    service = ui(request).service
     try:
-        await ui(request).service.resume_download(gid, name)
-    except (NotFound, Conflict) as exc:  # removed or resumed meanwhile (another tab, /cmd)
+        view = await (service.pause_download(gid, name) if pause else service.resume_download(gid, name))
+    except (NotFound, Conflict) as exc:  # removed, finished, paused or resumed meanwhile (another tab, /cmd)
         flash(session, f"{sentence(exc.message)} See how it stands below.")
         raise see_other(back) from None
-    except GroupShareError as exc:
-        return await _row_action_refused(request, "resume", gid, name, exc)
-    flash(session, f"Resuming {name}. The pieces already verified are kept.")
+    except GroupShareError as exc:  # a resume that cannot start now (left the group, no tracker)
+        return await _row_action_refused(request, "pause" if pause else "resume", gid, name, exc)
+    flash(session, f"Paused {name} at {view.percent}%. Its verified pieces are kept: Resume goes on from them."
+          if pause else f"Resuming {name}. The pieces already verified are kept.")
     raise see_other(back)
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from peer_node.swarm import PieceServer, PieceStore, ServedFiles, ServerLimits, SwarmSnapshot
+from peer_node.swarm.peer_link import PeerLink
 from wire.pieces import piece_hashes_of
 from wire.records import FileMeta, SeederInfo
 from wire.tokens import AccessGrant, TokenVerifier, mint_token, public_key_hex, signing_key_from_secret
@@ -114,3 +115,13 @@ async def poll_until(condition: Callable[[], bool]) -> None:
         if condition():
             return
         await asyncio.sleep(0.02)
+
+
+def feed_link(link: PeerLink, data: bytes) -> None:
+    """Deliver ``data`` to a link as the transport would: into the memory it offers, in as many reads as needed."""
+    while data:
+        buf = link.get_buffer(-1)
+        n = min(len(buf), len(data))
+        buf[:n] = data[:n]
+        link.buffer_updated(n)
+        data = data[n:]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from peer_node.swarm.buffers import new_buffer
 from peer_node.swarm.peer_link import PeerLink, PieceJob
+from tests.swarm.helpers import feed_link
 from wire.peer_protocol import HEADER_SIZE, PIECE_PREFIX_SIZE, Bitfield, Handshake, encode, encode_piece_header
 from wire.peer_session import Geometry
 from wire.records import SeederInfo
@@ -39,22 +40,12 @@ class _Transport:
         pass
 
 
-def _feed(link: PeerLink, data: bytes) -> None:
-    """Deliver ``data`` as the transport would: into the memory the link offers, in as many reads as needed."""
-    while data:
-        buf = link.get_buffer(-1)
-        n = min(len(buf), len(data))
-        buf[:n] = data[:n]
-        link.buffer_updated(n)
-        data = data[n:]
-
-
 def _open_link(handler: _Handler) -> PeerLink:
     geometry = Geometry(2 * PIECE, PIECE)
     link = PeerLink(SeederInfo("bob", "127.0.0.1", 9, "", None), geometry, handler, block_size=PIECE)
     link.transport = _Transport()  # type: ignore[assignment]
     link.session.start(Handshake(bytes(32), b"token"), geometry)
-    _feed(link, encode(Bitfield(bytes([0xC0]))))
+    feed_link(link, encode(Bitfield(bytes([0xC0]))))
     return link
 
 
@@ -66,10 +57,10 @@ async def test_the_rest_of_a_block_withdrawn_half_way_does_not_land_in_the_buffe
     link.flush()
     frame = encode_piece_header(0, 0, PIECE) + b"A" * PIECE
     half = HEADER_SIZE + PIECE_PREFIX_SIZE - 1 + PIECE // 2
-    _feed(link, frame[:half])  # half the body is in, straight into the job's buffer
+    feed_link(link, frame[:half])  # half the body is in, straight into the job's buffer
     link.cancel(job)  # a duplicate from another peer won: the buffer goes back to the pool...
     buffer[:] = b"N" * PIECE  # ...and another piece fills it
-    _feed(link, frame[half:])
+    feed_link(link, frame[half:])
     assert bytes(buffer) == b"N" * PIECE
     assert not link.closed and link.jobs == {}
 
@@ -81,7 +72,7 @@ async def test_a_block_withdrawn_half_way_leaves_the_next_block_where_it_belongs
     link.request(first)
     link.request(second)
     frame0 = encode_piece_header(0, 0, PIECE) + b"A" * PIECE
-    _feed(link, frame0[:100])
+    feed_link(link, frame0[:100])
     link.cancel(first)
-    _feed(link, frame0[100:] + encode_piece_header(1, 0, PIECE) + b"B" * PIECE)
+    feed_link(link, frame0[100:] + encode_piece_header(1, 0, PIECE) + b"B" * PIECE)
     assert bytes(second.buffer) == b"B" * PIECE and handler.pieces == [1]

@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 from peer_node.swarm.peer_link import PeerLink, PieceJob
 from peer_node.swarm.piece_mask import bitfield_mask, full_mask, lowest_bit, mask_bitfield, set_bits
+from tests.swarm.helpers import feed_link
 from wire.peer_protocol import Bitfield, Handshake, Have, encode
 from wire.peer_session import Geometry
 from wire.records import SeederInfo
@@ -67,29 +68,19 @@ class _Handler:
         raise AssertionError(f"link lost: {reason}")
 
 
-def _feed(link: PeerLink, data: bytes) -> None:
-    """Deliver ``data`` as the transport would: into the memory the link offers, in as many reads as needed."""
-    while data:
-        buf = link.get_buffer(-1)
-        n = min(len(buf), len(data))
-        buf[:n] = data[:n]
-        link.buffer_updated(n)
-        data = data[n:]
-
-
 async def test_a_link_keeps_the_peers_pieces_as_a_mask() -> None:
     geometry = Geometry(9 * PIECE + 1, PIECE)  # 10 pieces: the bitfield's second byte is partial
     handler = _Handler()
     link = PeerLink(SeederInfo("bob", "127.0.0.1", 9, "", None), geometry, handler, block_size=PIECE)
     link.session.start(Handshake(bytes(32), b"token"), geometry)  # what open() writes first
-    _feed(link, encode(Bitfield(bytes([0x81, 0x40]))))  # pieces 0, 7 and 9
+    feed_link(link, encode(Bitfield(bytes([0x81, 0x40]))))  # pieces 0, 7 and 9
     assert link.ready.done() and not link.closed
     assert link.mask == 1 << 0 | 1 << 7 | 1 << 9
     assert [i for i in range(10) if link.has(i)] == [0, 7, 9]
-    _feed(link, encode(Have(3)) + encode(Have(3)))  # a repeated HAVE is no news
+    feed_link(link, encode(Have(3)) + encode(Have(3)))  # a repeated HAVE is no news
     assert link.mask == 1 << 0 | 1 << 3 | 1 << 7 | 1 << 9 and handler.haves == [3]
     seed = [link.is_seed]
-    _feed(link, b"".join(encode(Have(i)) for i in (1, 2, 4, 5, 6, 8)))
+    feed_link(link, b"".join(encode(Have(i)) for i in (1, 2, 4, 5, 6, 8)))
     assert link.mask == full_mask(10)
     seed.append(link.is_seed)
     assert link.forget(9) and not link.has(9) and not link.forget(9)  # it rejected piece 9: not held after all
