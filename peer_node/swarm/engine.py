@@ -224,7 +224,9 @@ class DownloadEngine:
         if useful:
             self._last_useful = now
         elif self.lookup.unlisted:  # no need to wait out the timeout: nobody is going to offer the rest
-            self._fail(f"nobody shares {self.meta.file_name} now (it is no longer on the group's list)")
+            why = self.roster.last_errors()
+            self._fail(f"nobody shares {self.meta.file_name} now (it is no longer on the group's list"
+                       f"{'; ' + why if why else ''})")
         elif now - self._last_useful > self.config.no_peer_timeout:
             banned = self.roster.banned()
             if banned and len(banned) == len(self.roster.peers):

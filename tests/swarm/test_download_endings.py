@@ -89,6 +89,7 @@ async def test_a_file_taken_off_the_groups_list_fails_at_once_with_that_reason(t
         with pytest.raises(DownloadFailed) as failed:
             await engine.run()
         # Not "no seeder reachable" once the wait for one ran out: nobody is going to offer the rest.
-        assert failed.value.reason == "nobody shares src.bin now (it is no longer on the group's list)"
+        assert failed.value.reason == "nobody shares src.bin now (it is no longer on the group's list; alice: " \
+                                      "their node is not running (connection refused))"
     finally:
         store.close()
