@@ -9,6 +9,7 @@ import pytest
 from playwright.async_api import Browser, Dialog, Page, expect
 
 from tests.browser.helpers import World, ensure_logged_in, ui_create_group, ui_login, url
+from tests.support.cluster import group_with_members
 
 pytestmark = pytest.mark.browser
 
@@ -332,9 +333,7 @@ async def test_accepting_a_request_withdrawn_meanwhile_says_so_instead_of_seemin
 async def test_a_download_clicked_after_leaving_the_group_says_why_on_the_page_it_lands_on(page: Page,
                                                                                            world: World) -> None:
     alice, bob = world.alice, world.bob
-    alice.ok("create_group exile")
-    bob.ok("join_group exile")
-    alice.ok("accept_request exile bob")
+    group_with_members(alice, [bob], "exile")
     alice.ok(f"upload_file {world.files / 'notes.txt'} exile")
     await ensure_logged_in(page, bob)
     await page.goto(url(bob, "/groups/exile"))
@@ -352,9 +351,7 @@ async def test_a_download_clicked_after_leaving_the_group_says_why_on_the_page_i
 async def test_a_share_sent_after_leaving_the_group_says_why_on_the_page_it_lands_on(page: Page,
                                                                                      world: World) -> None:
     alice, bob = world.alice, world.bob
-    alice.ok("create_group exile2")
-    bob.ok("join_group exile2")
-    alice.ok("accept_request exile2 bob")
+    group_with_members(alice, [bob], "exile2")
     await ensure_logged_in(page, bob)
     await page.goto(url(bob, "/groups/exile2"))
     bob.ok("leave_group exile2")  # in another tab, or by a script

@@ -106,13 +106,19 @@ async def test_only_watched_failures_of_the_user_are_asked_about_and_only_when_d
     assert manager.asked == ["a", "a"] and manager.started == ["a"]
 
 
-async def test_no_tracker_means_ask_again_and_an_ended_access_means_stop() -> None:
+async def _asked_once(answer: GroupShareError) -> tuple[FakeManager, Clock, AutoResume]:
+    """Failed download "a" watched, and asked about once, the tracker answering ``answer``."""
     rec = failed("a")
-    manager, clock = FakeManager({rec.key: rec}, answer=Unavailable("no tracker answers")), Clock()
+    manager, clock = FakeManager({rec.key: rec}, answer=answer), Clock()
     auto = resumer(manager, clock)
     await auto.check("bob")
     clock.now += 5.0
     await auto.check("bob")
+    return manager, clock, auto
+
+
+async def test_no_tracker_means_ask_again_and_an_ended_access_means_stop() -> None:
+    manager, clock, auto = await _asked_once(Unavailable("no tracker answers"))
     assert manager.asked == ["a"] and manager.stopped == {}
     manager.answer = Forbidden("you are not a member of g")
     clock.now += 10.0
@@ -121,12 +127,7 @@ async def test_no_tracker_means_ask_again_and_an_ended_access_means_stop() -> No
 
 
 async def test_a_file_taken_off_the_list_is_watched_on_and_resumes_once_a_member_shares_it_again() -> None:
-    rec = failed("a")
-    manager, clock = FakeManager({rec.key: rec}, answer=NotFound("no file named a in g")), Clock()
-    auto = resumer(manager, clock)
-    await auto.check("bob")
-    clock.now += 5.0
-    await auto.check("bob")
+    manager, clock, auto = await _asked_once(NotFound("no file named a in g"))
     assert manager.asked == ["a"] and manager.stopped == {} and manager.started == []
     manager.answer = 1  # shared again
     clock.now += 10.0
