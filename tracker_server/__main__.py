@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import errno
 import gc
 import logging
 import signal
@@ -30,7 +29,7 @@ from tracker_server.signups import DEFAULT_BURST, DEFAULT_INTERVAL
 from tracker_server.store import StoreDamaged
 from wire.dir_lock import DataDirError, DirLock
 from wire.fd_limit import raise_open_file_limit
-from wire.listen_errors import listen_error
+from wire.listen_errors import CannotListen, listen_error
 from wire.tracker_list import TrackerListError, load_tracker_list
 
 
@@ -142,7 +141,11 @@ async def _serve_locked(config: TrackerConfig) -> None:
     _tune_gc()
     listener: FastPathListener | None = None
     try:
-        listener = await FastPathListener.start(runner, app, config.me.host, config.me.port, config.max_body)
+        try:
+            listener = await FastPathListener.start(runner, app, config.me.host, config.me.port, config.max_body)
+        except OSError as exc:  # only the bind: a data dir that cannot be written is said otherwise
+            holder = "another tracker of this list still running?"
+            raise CannotListen(f"cannot listen on {config.me}: {listen_error(exc, holder)}") from None
         found = describe_start(app[SERVICE].state.index, config.tracker_no, len(config.trackers))
         print(f"tracker {config.tracker_no} listening on {config.me.url} (data in {config.data_dir}, {found})",
               flush=True)
@@ -165,15 +168,11 @@ def main(argv: list[str] | None = None) -> int:
     raise_open_file_limit()  # a descriptor per connection: thousands of nodes would pass 1,024
     try:
         asyncio.run(serve(config))
-    except (DataDirError, StoreDamaged) as exc:
+    except (DataDirError, StoreDamaged, CannotListen) as exc:
         print(f"tracker: {exc}", file=sys.stderr)
         return 1
-    except OSError as exc:  # the port is taken, the data dir is not writable...
-        if exc.errno in (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES):
-            print(f"tracker: cannot listen on {config.me}: "
-                  f"{listen_error(exc, 'another tracker of this list still running?')}", file=sys.stderr)
-        else:
-            print(f"tracker: {exc.strerror or exc}", file=sys.stderr)
+    except OSError as exc:  # the data dir is not writable, the disk is full...
+        print(f"tracker: {exc.strerror or exc}", file=sys.stderr)
         return 1
     return 0
 

@@ -10,6 +10,10 @@ from __future__ import annotations
 import errno
 
 
+class CannotListen(Exception):
+    """A program could not bind its port; the message says where and why (``listen_error``)."""
+
+
 def listen_error(exc: OSError, holder: str) -> str:
     """The cause of ``exc``, a failed bind; ``holder``: what usually has the port taken (said when it is)."""
     if exc.errno == errno.EADDRINUSE:
