@@ -87,9 +87,10 @@ def filter_query(request: web.Request) -> str:
 
 
 def matches(query: str, *fields: str) -> bool:
-    """Whether any field contains ``query``, ignoring case (the filter box without script; app.js does the same)."""
-    key = query.casefold()
-    return not key or any(key in f.casefold() for f in fields)
+    """Whether every word of ``query`` is in the fields, in any order and ignoring case: "03 lecture" finds
+    Lecture-03.pdf, as a search box does (the filter box without script; app.js does the same)."""
+    text = " ".join(fields).casefold()
+    return all(word in text for word in query.casefold().split())
 
 
 async def groups_context_or_offline(request: web.Request) -> dict[str, Any]:

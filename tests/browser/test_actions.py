@@ -293,7 +293,10 @@ async def test_many_files_get_the_same_filter(page: Page, world: World) -> None:
         await page.fill("#q", "lecture-0")  # as the user types, any case
         await expect(rows).to_have_count(9)
         await expect(page.locator("#filter-count")).to_have_text("9 of 10 files match “lecture-0”.")
-        await page.goto(url(alice, "/groups/course?q=SYLL"))  # the same on the node, for a link or no script
+        await page.fill("#q", "07 lecture")  # every word, in any order
+        await expect(rows).to_have_count(1)
+        await expect(rows.first).to_contain_text("Lecture-07.txt")
+        await page.goto(url(alice, "/groups/course?q=TXT+SYLL"))  # the same on the node, for a link or no script
         await expect(rows).to_have_count(1)
         await expect(rows.first).to_contain_text("syllabus.txt")
     finally:

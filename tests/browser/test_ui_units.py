@@ -1,5 +1,6 @@
 """The UI's small pure pieces, without a browser: redirects stay on site, CSRF comparison, session versions
-and the cookie key persist privately, and the real NodeService fits the interface the UI is typed against.
+and the cookie key persist privately, the filter box matches words, and the real NodeService fits the interface the
+UI is typed against.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import stat
 from pathlib import Path
 
 from peer_node.service import NodeService
+from peer_node.web_ui.pages import matches
 from peer_node.web_ui.ports import UiService
 from peer_node.web_ui.security import SessionVersions, csrf_ok, load_or_create_key
 from peer_node.web_ui.state import safe_next
@@ -22,6 +24,16 @@ def test_after_login_redirects_only_to_paths_of_this_site() -> None:
     assert safe_next("/groups/team?x=1") == "/groups/team?x=1"
     for bad in ("//evil.example/", "https://evil.example/", "/\\evil", "", None, "groups"):
         assert safe_next(bad) == "/"
+
+
+def test_the_filter_matches_every_word_in_any_order_ignoring_case() -> None:
+    assert matches("", "anything")
+    assert matches("  ", "anything")
+    assert matches("03 LECTURE", "Lecture-03.pdf")
+    assert matches("lab alice", "lab-2", "alice")  # a group's id and its owner, as the page's row holds them
+    assert not matches("lecture 04", "Lecture-03.pdf")
+    assert not matches("lab bob", "lab-2", "alice")
+    assert matches("STRASSE", "Straße.txt")  # caseless, not only lower-case
 
 
 def test_csrf_token_must_match_exactly() -> None:

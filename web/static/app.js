@@ -2,7 +2,8 @@
 // 1. Theme toggle (persisted in localStorage). 2. Dismissable notice (Esc closes).
 // 3. Forms: hard-to-undo actions ask first (cancelling a running download, logging out, leaving a group); long
 //    posts say they are busy; a refused form's error is focused and scrolled into view.
-// 4. Jump links land in their field; Esc closes a settings disclosure; the groups filter hides rows as one types.
+// 4. Jump links land in their field; Esc closes a settings disclosure; the groups filter hides rows as one types
+//    (every word of it, in any order).
 // What the node's event stream brings to an open page (live downloads, group news) is live.js.
 (function () {
   var root = document.documentElement;
@@ -156,9 +157,11 @@
     var none = document.querySelector("[data-filter-none]");
     input.addEventListener("input", function () {
       var key = input.value.trim().toLowerCase();
+      var words = key.split(/\s+/).filter(Boolean);  // every word, in any order (pages.matches does the same)
       var shown = 0;
       rows.forEach(function (row) {
-        var hit = !key || row.getAttribute("data-filter-text").indexOf(key) >= 0;
+        var text = row.getAttribute("data-filter-text");
+        var hit = words.every(function (word) { return text.indexOf(word) >= 0; });
         row.hidden = !hit;
         if (hit) shown += 1;
       });
