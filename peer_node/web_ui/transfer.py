@@ -4,6 +4,8 @@ Upload: the multipart body is read part by part and the file part is copied to
 ``<data-dir>/uploads/<random>/<name>`` in 256 KiB chunks (disk writes off the event loop), so a large file
 never sits in memory; then the node shares that copy like any local path. The CSRF token must be the form's
 first field (browsers send fields in document order), which lets us refuse before reading any file byte.
+A request from upload.js (``X-Upload-Progress: 1``) is answered in JSON when refused, so that the page shows why in
+the form, the chosen file still in it, instead of being replaced by a new one.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from aiohttp_session import get_session
 from peer_node.hashing import hash_file
 from peer_node.views import DownloadState, SharedFile
 from peer_node.web_ui.actions import group_error
+from peer_node.web_ui.format import error_parts
 from peer_node.web_ui.free_name import first_free
 from peer_node.web_ui.pages import group_id_from
 from peer_node.web_ui.ports import UiService
@@ -54,17 +57,18 @@ async def upload(request: web.Request) -> web.StreamResponse:
     await require_user(request)
     gid = group_id_from(request)
     session = await get_session(request)
-    expired = "This form has expired or did not come from this page. Go back, reload and try again."
+    expired = "This form has expired or did not come from this page. Reload the page and try again."
     try:
         reader = await request.multipart()
         first = await reader.next()
         if not isinstance(first, BodyPartReader) or first.name != CSRF_FIELD:
-            return refusal(expired)
+            return _refused(request, expired, 403) or refusal(expired)
         token = (await first.text()).strip()
     except (AssertionError, ValueError, UnicodeDecodeError):  # not a multipart form of ours
-        return refusal("Send the form from the group page.", 400)
+        why = "Send the form from the group page."
+        return _refused(request, why, 400) or refusal(why, 400)
     if not csrf_ok(session, token):
-        return refusal(expired)
+        return _refused(request, expired, 403) or refusal(expired)
     state = ui(request)
     folder: Path | None = None
     shared = None
@@ -80,12 +84,12 @@ async def upload(request: web.Request) -> web.StreamResponse:
             raise BadInput("Upload one file at a time.")
         shared, name = await _share_upload(state.service, folder, name, gid)
     except (ValueError, AssertionError):
-        return await group_error(request, gid, "upload", BadInput("The upload was cut off or garbled. Try again."))
+        return await _upload_error(request, gid, BadInput("The upload was cut off or garbled. Try again."))
     except GroupShareError as exc:
-        return await group_error(request, gid, "upload", exc)
+        return await _upload_error(request, gid, exc)
     except OSError as exc:  # the node's disk: full, or its upload folder unwritable
         why = BadInput(f"The node could not keep the upload: {exc.strerror or exc}. Nothing was shared.")
-        return await group_error(request, gid, "upload", why)
+        return await _upload_error(request, gid, why)
     finally:
         if shared is None and folder is not None:  # refused, broken or the browser went away: keep no half file
             shutil.rmtree(folder, ignore_errors=True)
@@ -95,6 +99,19 @@ async def upload(request: web.Request) -> web.StreamResponse:
     if request.headers.get("X-Upload-Progress") == "1":  # upload.js: it goes to the page itself, notice and all
         return web.Response(status=204, headers={"Location": f"/groups/{gid}", "Cache-Control": "no-store"})
     raise see_other(f"/groups/{gid}")
+
+
+def _refused(request: web.Request, message: str, status: int) -> web.Response | None:
+    """upload.js's refused request: why, in JSON (the sentence and any details apart, as ``error_parts`` splits
+    them for a page); None for a plain form's post, which gets a page."""
+    if request.headers.get("X-Upload-Progress") != "1":
+        return None
+    said, detail = error_parts(message)
+    return web.json_response({"error": said, "detail": detail}, status=status, headers={"Cache-Control": "no-store"})
+
+
+async def _upload_error(request: web.Request, gid: str, exc: GroupShareError) -> web.Response:
+    return _refused(request, exc.message, exc.status) or await group_error(request, gid, "upload", exc)
 
 
 async def _share_upload(service: UiService, folder: Path, name: str, gid: str) -> tuple[SharedFile, str]:

@@ -1,5 +1,6 @@
-"""A browser upload shows how much has gone, can be cancelled (nothing is kept or shared), a refusal brings the
-node's page saying why, and when it ends the page says what was shared, as the plain form's answer does."""
+"""A browser upload shows how much has gone, can be cancelled (nothing is kept or shared), a refusal says why in
+the form, the page and the chosen file kept, and when it ends the page says what was shared, as the plain form's
+answer does."""
 
 from __future__ import annotations
 
@@ -38,9 +39,25 @@ async def test_an_upload_shows_its_progress_can_be_cancelled_and_then_completes(
         "offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})
     bad_name: FilePayload = {"name": "tab\there.txt", "mimeType": "text/plain", "buffer": b"x"}
     await page.set_input_files("#upload-file", files=[bad_name])
-    await page.get_by_role("button", name="Upload and share").click()  # refused: the node's page says why
-    await expect(page.locator("#upload-error")).to_contain_text("control character")
-    await page.set_input_files("#upload-file", str(src))  # the page the node answered with works as any
+    await page.evaluate("window.sameDocument = true")
+    await page.get_by_role("button", name="Upload and share").click()  # refused: the form says why
+    error = page.locator("#upload-error")
+    await expect(error).to_contain_text("control character")
+    await expect(error).to_have_attribute("role", "alert")
+    await expect(page.locator("#upload-file")).to_be_focused()
+    await expect(page.locator("#upload-file")).to_have_attribute("aria-describedby", "upload-error")
+    assert await page.evaluate("window.sameDocument === true")  # not a new page: nothing else on it was lost
+    assert await page.evaluate("document.querySelector('#upload-file').files[0].name") == "tab\there.txt"
+
+    await page.locator("form[data-upload] input[name=csrf_token]").evaluate("i => i.value = 'stale'")
+    await page.set_input_files("#upload-file", str(src))
+    await page.get_by_role("button", name="Upload and share").click()  # a form of an older session: said so too
+    await expect(error).to_contain_text("This form has expired")
+    await expect(page.locator("#upload-error")).to_have_count(1)  # one error at a time
+    assert "lecture.bin" not in alice.ok("list_files zeta")
+
+    await page.reload()
+    await page.set_input_files("#upload-file", str(src))
     await page.get_by_role("button", name="Upload and share").click()
     await expect(page.locator("#toast")).to_contain_text("Uploaded and sharing lecture.bin with zeta.")
     await page.wait_for_url(url(alice, "/groups/zeta"))

@@ -3,8 +3,8 @@
 // An enhancement only: without it the form posts as any form does, the button saying "Uploading…". With it the
 // file goes up in an XMLHttpRequest (fetch cannot report an upload's progress), the form shows how much has gone
 // and how much is left, and Cancel stops it (the node keeps nothing of a cut-off upload). The node answers such a
-// request with 204 and the page to go to (its notice waits there); a refusal comes back as the page that says
-// why, which replaces this one as the form's own answer would have.
+// request with 204 and the page to go to (its notice waits there), or when it refuses with why in JSON: the form
+// says so where the page would have (#upload-error), the chosen file still in it to send again.
 (function () {
   "use strict";
 
@@ -33,6 +33,66 @@
       said.hidden = !text;
     }
 
+    function clearError() {
+      var shown = form.querySelector("#upload-error");
+      if (!shown) return;
+      var detail = shown.nextElementSibling;
+      if (detail && detail.classList.contains("detail")) detail.remove();
+      shown.remove();
+      var input = form.querySelector("input[type=file]");
+      input.removeAttribute("aria-invalid");
+      input.removeAttribute("aria-describedby");
+    }
+
+    function refused(said, detail) {  // built as the page's error macro builds it (_macros.html)
+      done("");
+      clearError();
+      var p = document.createElement("p"), icon = document.createElement("span");
+      p.className = "error";
+      p.id = "upload-error";
+      p.setAttribute("role", "alert");
+      icon.className = "error-icon";
+      icon.setAttribute("aria-hidden", "true");
+      icon.textContent = "!";
+      p.appendChild(icon);
+      p.appendChild(document.createTextNode(" " + said));
+      form.appendChild(p);
+      if (detail) {
+        var more = document.createElement("details"), summary = document.createElement("summary");
+        var text = document.createElement("p");
+        more.className = "muted detail";
+        summary.textContent = "Details";
+        text.textContent = detail;
+        more.appendChild(summary);
+        more.appendChild(text);
+        form.appendChild(more);
+      }
+      var input = form.querySelector("input[type=file]");
+      input.setAttribute("aria-invalid", "true");
+      input.setAttribute("aria-describedby", "upload-error");
+      input.focus();
+    }
+
+    function answered(request) {
+      if (request.status === 204 && request.getResponseHeader("Location")) {
+        window.location.assign(request.getResponseHeader("Location"));
+        return;
+      }
+      var type = request.getResponseHeader("Content-Type") || "";
+      if (type.indexOf("application/json") === 0) {
+        var why = null;
+        try { why = JSON.parse(request.responseText); } catch (ignored) { why = null; }
+        if (why && typeof why.error === "string") { refused(why.error, why.detail || ""); return; }
+      }
+      var action = new URL(form.action, window.location.href).href;
+      if (request.responseURL && request.responseURL !== action) {  // sent elsewhere, as to sign in again
+        window.location.assign(request.responseURL);
+        return;
+      }
+      refused("The node could not take the upload (HTTP " + request.status + "). Nothing was shared. " +
+              "Reload the page and try again.", "");
+    }
+
     panel.querySelector("[data-upload-cancel]").addEventListener("click", function () {
       if (xhr) xhr.abort();
     });
@@ -47,21 +107,14 @@
       words.textContent = "0 B of " + size(total) + " sent";
       panel.hidden = false;
       form.querySelector("[data-upload-said]").hidden = true;
+      clearError();
       request.upload.addEventListener("progress", function (ev) {
         if (!ev.lengthComputable) return;
         bar.value = Math.floor(ev.loaded * 100 / ev.total);
         words.textContent = ev.loaded >= ev.total ? "Sent. The node is checking the file and sharing it…"
           : size(ev.loaded) + " of " + size(ev.total) + " sent (" + bar.value + "%)";
       });
-      request.addEventListener("load", function () {
-        if (request.status === 204 && request.getResponseHeader("Location")) {
-          window.location.assign(request.getResponseHeader("Location"));
-          return;
-        }
-        document.open();  // the node's page saying why it refused, as the form's own answer
-        document.write(request.responseText);
-        document.close();
-      });
+      request.addEventListener("load", function () { answered(request); });
       request.addEventListener("abort", function () { done("Upload cancelled. Nothing was shared."); });
       request.addEventListener("error", function () {
         done("The upload stopped: the node did not answer. Nothing was shared; try again.");
