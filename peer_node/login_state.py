@@ -13,18 +13,25 @@ the user the node already acts for, the browser login is checked against it. A w
 hash kept (logged in before this existed) the tracker's absence is said as before.
 
 What it exposes: the hash sits in the data directory (0600, in a 0700 directory), beside the API key that already
-gives whoever can read it full control of the node. It is removed at logout.
+gives whoever can read it full control of the node. It is removed at logout. Guesses at it are throttled as the
+tracker throttles logins (``OfflineCheck``: 5 free failures, then 1 s, 2 s, 4 s ... up to 15 min), or another local
+user could guess the password at scrypt's pace whenever the tracker is away. The count is kept in memory: whoever
+can restart the node can read its API key anyway.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
 import secrets
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from peer_node.state import write_atomic
+from wire.login_throttle import LoginThrottle, account_key, apply_records
 
 CHECK_FILE = "login-check.json"
 FINGERPRINT_FILE = "session-fingerprint"
@@ -76,3 +83,25 @@ def matches(data_dir: Path, user_id: str, password: str) -> bool | None:
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
     return hmac.compare_digest(_hash(password, salt, n, r, p), expected)
+
+
+class OfflineCheck:
+    """``matches``, its failures throttled (the module's last paragraph). Callers take one at a time (the node's
+    login lock)."""
+
+    def __init__(self, data_dir: Path, clock: Callable[[], float] = time.monotonic) -> None:
+        self.data_dir = data_dir
+        self.clock = clock
+        self.throttle = LoginThrottle({})
+
+    async def matches(self, user_id: str, password: str) -> bool | None:
+        """As ``matches``; raises TooManyRequests, before any hashing, while too many wrong passwords lock it."""
+        keys = [account_key(user_id)]
+        self.throttle.check(keys, self.clock())
+        known = await asyncio.to_thread(matches, self.data_dir, user_id, password)
+        if known is False:
+            apply_records(self.throttle.records, self.throttle.failure_op(keys, self.clock()))
+        elif known:
+            for key in self.throttle.clear_on_success(user_id):
+                del self.throttle.records[key]
+        return known

@@ -93,6 +93,7 @@ class NodeService(GroupCommands):
         self.join_watch = JoinWatch(self.state)
         self._groups_poll_clock = GroupsPoll()
         self._login_lock = asyncio.Lock()
+        self.offline_check = login_state.OfflineCheck(config.data_dir)
         # Moves at every logout (and session end): a long command (hashing a file, starting a download) started
         # under one login checks it before it acts, so it never acts for whoever logs in next.
         self.login_generation = 0
@@ -270,7 +271,7 @@ class NodeService(GroupCommands):
                     token, doc = await self._open_session(user_id, password)
                 except Unavailable:
                     # No tracker to ask: the node's own check of the password it last accepted (login_state).
-                    known = await asyncio.to_thread(login_state.matches, self.config.data_dir, user_id, password)
+                    known = await self.offline_check.matches(user_id, password)
                     if known is None:
                         raise
                     if not known:

@@ -25,8 +25,9 @@ from tracker_server.passwords import PasswordHasher
 from tracker_server.quotas import Quotas
 from tracker_server.signups import SignupPolicy, SignupThrottle
 from tracker_server.state import Entry, Group, Op, Session, State
-from tracker_server.throttle import LoginThrottle, RegistrationGate
+from tracker_server.throttle import RegistrationGate
 from wire.errors import BadInput, Conflict, Forbidden, NotFound, NotLoggedIn, Unavailable
+from wire.login_throttle import LoginThrottle
 from wire.records import FileMeta
 from wire.tokens import public_key_hex, signing_key_from_secret
 

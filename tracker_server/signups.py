@@ -32,8 +32,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from tracker_server.throttle import address_key
 from wire.errors import TooManyRequests
+from wire.login_throttle import address_key
 
 PRUNE_SCAN = 8  # least recently charged buckets looked at (and dropped when full) per charge
 DEFAULT_BURST = 50

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from tracker_server.throttle import Failures, apply_records
+from wire.login_throttle import Failures, apply_records
 from wire.records import FileMeta
 
 Op = dict[str, Any]

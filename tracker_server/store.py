@@ -23,7 +23,7 @@ import aiosqlite
 
 from tracker_server.sql_ops import apply_sql
 from tracker_server.state import Entry, Group, Session, SharedFile, State
-from tracker_server.throttle import Failures
+from wire.login_throttle import Failures
 from wire.records import FileMeta
 
 _TABLES = ("users", "sessions", "groups_", "members", "requests", "files", "shares", "login_failures", "log")

@@ -12,10 +12,10 @@ from urllib.parse import quote
 from aiohttp import web
 from aiohttp_session import get_session, new_session
 
-from peer_node.web_ui.format import sentence
+from peer_node.web_ui.format import sentence, wait_words
 from peer_node.web_ui.security import csrf_token
 from peer_node.web_ui.state import current_user, flash, render, safe_next, see_other, ui
-from wire.errors import BadInput, GroupShareError, NotLoggedIn
+from wire.errors import BadInput, GroupShareError, NotLoggedIn, TooManyRequests
 from wire.names import MAX_PASSWORD, MIN_NEW_PASSWORD, check_id
 
 BAD_LOGIN = "That user id and password do not match. Check both and try again."
@@ -87,6 +87,8 @@ async def _log_node_in(request: web.Request, uid: str, pw: str) -> dict[str, str
             await service.login(uid, pw)
     except NotLoggedIn:
         return {"form": BAD_LOGIN}
+    except TooManyRequests as exc:  # the tracker's lock, or the node's own while no tracker answers
+        return {"form": f"Too many wrong passwords for {uid}. Wait {wait_words(exc.retry_after)}, then try again."}
     except GroupShareError as exc:
         return {"form": sentence(exc.message)}
     return {}

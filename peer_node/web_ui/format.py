@@ -125,6 +125,13 @@ def human_eta(seconds: float | None) -> str:
     return f"about {round(minutes / 60)} h left"
 
 
+def wait_words(seconds: int) -> str:
+    """How long to wait, as a refusal says it: '1 second', '30 seconds', '4 minutes' (rounded up)."""
+    if seconds < 120:
+        return "1 second" if seconds <= 1 else f"{seconds} seconds"
+    return f"{math.ceil(seconds / 60)} minutes"
+
+
 def ago(then: float | None, now: float) -> str:
     """'just now', '5 min ago', '3 h ago', '2 days ago', 'never'."""
     if then is None:

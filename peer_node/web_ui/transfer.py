@@ -88,8 +88,8 @@ async def upload(request: web.Request) -> web.StreamResponse:
     except GroupShareError as exc:
         return await _upload_error(request, gid, exc)
     except OSError as exc:  # the node's disk: full, or its upload folder unwritable
-        why = BadInput(f"The node could not keep the upload: {exc.strerror or exc}. Nothing was shared.")
-        return await _upload_error(request, gid, why)
+        kept = BadInput(f"The node could not keep the upload: {exc.strerror or exc}. Nothing was shared.")
+        return await _upload_error(request, gid, kept)
     finally:
         if shared is None and folder is not None:  # refused, broken or the browser went away: keep no half file
             shutil.rmtree(folder, ignore_errors=True)

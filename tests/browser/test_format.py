@@ -29,6 +29,7 @@ from peer_node.web_ui.format import (
     state_word,
     tracker_detail,
     tracker_words,
+    wait_words,
 )
 
 
@@ -49,6 +50,11 @@ def test_time_left_and_last_seen_read_as_words() -> None:
     assert human_eta(None) == "" and human_eta(20) == "less than a minute left"
     assert human_eta(350) == "about 6 min left" and human_eta(4 * 3600) == "about 4 h left"
     assert ago(None, 100) == "never" and ago(90, 100) == "just now" and ago(0, 7200) == "2 h ago"
+
+
+def test_a_wait_is_said_in_seconds_then_whole_minutes_rounded_up() -> None:
+    assert [wait_words(s) for s in (0, 1, 2, 119, 120, 121, 900)] == [
+        "1 second", "1 second", "2 seconds", "119 seconds", "2 minutes", "3 minutes", "15 minutes"]
 
 
 def test_a_member_offline_says_when_last_seen_or_that_they_are_logged_out() -> None:

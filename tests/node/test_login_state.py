@@ -1,11 +1,15 @@
-"""What the node keeps about its login: the session's fingerprint and the offline check of the password."""
+"""What the node keeps about its login: the session's fingerprint and the offline check of the password, whose
+guesses are throttled."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import pytest
+
 from peer_node import login_state
+from wire.errors import TooManyRequests
 
 
 def test_the_kept_check_accepts_the_password_refuses_others_and_knows_nothing_of_other_users(tmp_path: Path) -> None:
@@ -35,3 +39,25 @@ def test_the_session_fingerprint_round_trips(tmp_path: Path) -> None:
     login_state.record_fingerprint(tmp_path, "ab" * 32)
     assert login_state.fingerprint_matches(tmp_path, "ab" * 32)
     assert not login_state.fingerprint_matches(tmp_path, "cd" * 32)
+
+
+async def test_wrong_passwords_at_the_offline_check_lock_it_for_doubling_waits(tmp_path: Path) -> None:
+    login_state.remember(tmp_path, "alice", "alice-pw-1")
+    now = [1000.0]
+    check = login_state.OfflineCheck(tmp_path, clock=lambda: now[0])
+    for i in range(5):  # the free ones, as the tracker allows
+        assert await check.matches("alice", f"guess-{i}") is False
+    with pytest.raises(TooManyRequests) as locked:
+        await check.matches("alice", "alice-pw-1")  # even the right one: refused before any hashing
+    assert locked.value.retry_after == 1
+    now[0] += 1.5
+    assert await check.matches("alice", "guess-5") is False  # one more failure past the free ones: twice as long
+    with pytest.raises(TooManyRequests) as longer:
+        await check.matches("alice", "alice-pw-1")
+    assert longer.value.retry_after == 2
+    now[0] += 2.5
+    assert await check.matches("alice", "alice-pw-1") is True  # the wait over, the right password is let in
+    for i in range(5):  # ... and it starts the count again
+        assert await check.matches("alice", f"again-{i}") is False
+    with pytest.raises(TooManyRequests):
+        await check.matches("alice", "guess-again")

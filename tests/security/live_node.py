@@ -29,6 +29,7 @@ class World:
     key: str
     tmp: Path
     data_dir: Path
+    tracker: TestServer  # ``await world.tracker.close()``: no tracker answers any more
 
     async def cmd(self, line: str) -> tuple[int, str]:
         resp = await self.node.post("/cmd", data=line.encode(), headers={"Authorization": f"Bearer {self.key}"})
@@ -56,7 +57,8 @@ async def live_world(aiohttp_client: Callable[..., Awaitable[Any]], tmp_path: Pa
                              trackers=(TrackerAddress("127.0.0.1", tracker_port, 1),), web_port=web_port,
                              data_dir=tmp_path / "node", tracker_timeout_s=5.0, tracker_retry_s=0.0, console=False)
     node = await aiohttp_client(create_node_app(node_config), server_kwargs={"host": "127.0.0.1", "port": web_port})
-    w = World(node, (node_config.data_dir / "api-key").read_text("ascii").strip(), tmp_path, node_config.data_dir)
+    w = World(node, (node_config.data_dir / "api-key").read_text("ascii").strip(), tmp_path, node_config.data_dir,
+              tracker)
     try:
         for line in ("create_user alice pw-alice", "login alice pw-alice", "create_group g1"):
             status, text = await w.cmd(line)

@@ -15,17 +15,15 @@ from tests.security.tracker_app import Tracker
 from tests.tracker.helpers import SECRET
 from tracker_server.cluster_auth import cluster_key
 from tracker_server.keys import SERVICE, STORE
-from tracker_server.throttle import (
+from tracker_server.throttle import RegistrationGate, client_address, sign_client
+from wire.errors import Unavailable
+from wire.login_throttle import (
     Failures,
     LoginThrottle,
-    RegistrationGate,
     ThrottlePolicy,
     address_key,
     apply_records,
-    client_address,
-    sign_client,
 )
-from wire.errors import Unavailable
 
 Login = Callable[..., Awaitable[tuple[int, dict[str, Any], str | None]]]
 

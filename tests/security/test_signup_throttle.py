@@ -18,8 +18,8 @@ from tests.tracker.cluster import TRACKER_TIMEOUT, Cluster
 from tests.tracker.procs import TrackerProc
 from tracker_server.__main__ import _parse, build_config
 from tracker_server.signups import PRUNE_SCAN, SignupPolicy, SignupThrottle
-from tracker_server.throttle import address_key
 from wire.errors import TooManyRequests
+from wire.login_throttle import address_key
 
 # ---------------------------------------------------------------------------------------------- the bucket
 

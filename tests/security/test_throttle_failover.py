@@ -14,7 +14,7 @@ import pytest
 
 from tests.tracker.cluster import Cluster
 from tests.tracker.procs import http
-from tracker_server.throttle import ThrottlePolicy
+from wire.login_throttle import ThrottlePolicy
 
 pytestmark = pytest.mark.integration
 
