@@ -24,7 +24,7 @@ from tracker_server.log import LogWriter
 from tracker_server.passwords import PasswordHasher
 from tracker_server.quotas import Quotas
 from tracker_server.signups import SignupPolicy, SignupThrottle
-from tracker_server.state import Entry, Group, Op, Session, State
+from tracker_server.state import Entry, Group, Op, Session, State, request_digest
 from tracker_server.throttle import RegistrationGate
 from wire.errors import BadInput, Conflict, Forbidden, NotFound, NotLoggedIn, Unavailable
 from wire.login_throttle import LoginThrottle
@@ -138,14 +138,18 @@ class TrackerService:
             raise Unavailable("a new primary is taking over; retry")
 
     async def _write(self, op_id: str, kind: str, decide: Callable[[], tuple[Op, OpResult]],
-                     prepare: Callable[[], Awaitable[None]] | None = None) -> OpResult:
+                     prepare: Callable[[], Awaitable[None]] | None = None, request: tuple[str, ...] = ()) -> OpResult:
+        """Decide, log and replicate one write; a retry of ``op_id`` gets the first answer. ``request`` is who asks
+        and with what: an op_id reused by another user or with other arguments is a different operation (409),
+        never answered with the first one's result (which would also leave the second undone)."""
         self._check_primary(kind)
+        digest = request_digest(*request)
         prior = self.state.results.get(op_id)
         if prior is None and prepare is not None:
             await prepare()
             prior = self.state.results.get(op_id)  # a twin request may have landed meanwhile
         if prior is not None:
-            if prior[0] != kind:
+            if prior[0] not in (f"{kind}:{digest}", kind):  # the kind alone: logged before requests were
                 raise Conflict("op_id already used for another operation")
             pending = self._in_flight.get(op_id)
             if pending is not None:
@@ -158,6 +162,7 @@ class TrackerService:
         self._check_primary(kind)
         op, result = decide()
         op["t"] = kind
+        op["rq"] = digest
         entry = Entry(self.lead_epoch, self.state.index + 1, op_id, op, result.to_json())
         self.state.apply(entry)
         fut = self.writer.submit(entry)
@@ -185,7 +190,7 @@ class TrackerService:
             _refuse_case_twin("user", user_id, self.state.users)
             return {"u": user_id, "h": hashed[0]}, OpResult(201, {"user_id": user_id})
 
-        return await self._write(op_id, "create_user", decide, prepare)
+        return await self._write(op_id, "create_user", decide, prepare, request=(user_id,))
 
     async def login(self, op_id: str, user_id: str, password: str, peer_addr: str, fingerprint: str,
                     client_addr: str = "") -> OpResult:
@@ -216,7 +221,7 @@ class TrackerService:
                     "heartbeat_interval": self.config.heartbeat_interval, "epoch": self.state.epoch}
             return op, OpResult(200, body)
 
-        result = await self._write(op_id, "login", decide)
+        result = await self._write(op_id, "login", decide, request=(user_id, peer_addr, fingerprint))
         if result.body.get("user_id") != user_id:
             raise Conflict("op_id already used for another operation")
         token = str(result.body["session"])
@@ -235,7 +240,7 @@ class TrackerService:
             self.session(token)
             return {"token": token}, OpResult(200, {})
 
-        result = await self._write(op_id, "logout", decide)
+        result = await self._write(op_id, "logout", decide, request=(token or "",))
         if token is not None and self.liveness.seen_at(token) is not None:
             self.liveness.forget(token)
         return result
@@ -293,7 +298,7 @@ class TrackerService:
             self.quotas.check_create_group(self.state, user)
             return {"g": group_id, "u": user}, OpResult(201, {"group_id": group_id})
 
-        return await self._write(op_id, "create_group", decide)
+        return await self._write(op_id, "create_group", decide, request=(user, group_id))
 
     async def join_group(self, op_id: str, token: str | None, group_id: str) -> OpResult:
         user = self.session(token).user_id
@@ -307,7 +312,7 @@ class TrackerService:
             self.quotas.check_join(self.state, group, user)
             return {"g": group_id, "u": user}, OpResult(202, {"status": "pending"})
 
-        return await self._write(op_id, "join", decide)
+        return await self._write(op_id, "join", decide, request=(user, group_id))
 
     async def leave_group(self, op_id: str, token: str | None, group_id: str) -> OpResult:
         user = self.session(token).user_id
@@ -323,7 +328,7 @@ class TrackerService:
             return op, OpResult(200, {"new_owner": new_owner, "deleted": deleted,
                                       "withdrawn": user not in group.members})
 
-        return await self._write(op_id, "leave", decide)
+        return await self._write(op_id, "leave", decide, request=(user, group_id))
 
     async def decide_request(self, op_id: str, token: str | None, group_id: str, user_id: str,
                              accept: bool) -> OpResult:
@@ -335,7 +340,8 @@ class TrackerService:
                 raise NotFound(f"user {user_id} has no pending request to join {group_id}")
             return {"g": group_id, "u": user_id}, OpResult(200, {})
 
-        return await self._write(op_id, "accept" if accept else "reject", decide)
+        return await self._write(op_id, "accept" if accept else "reject", decide,
+                                 request=(session.user_id, group_id, user_id))
 
     # ------------------------------------------------------------------------------------------ files
 
@@ -351,7 +357,8 @@ class TrackerService:
             op = {"g": group_id, "u": session.user_id, "file": meta.to_json()}
             return op, OpResult(201, {"file_name": meta.file_name})
 
-        result = await self._write(op_id, "share", decide)
+        result = await self._write(op_id, "share", decide,
+                                   request=(session.user_id, group_id, json.dumps(meta.to_json(), sort_keys=True)))
         self.liveness.add_whole(session.token, (group_id, meta.sha256), self.now())
         return result
 
@@ -365,7 +372,7 @@ class TrackerService:
                 raise NotFound(f"you do not share {file_name} in {group_id}")
             return {"g": group_id, "u": session.user_id, "name": file_name}, OpResult(200, {})
 
-        return await self._write(op_id, "stop_share", decide)
+        return await self._write(op_id, "stop_share", decide, request=(session.user_id, group_id, file_name))
 
 
 def _refuse_case_twin(kind: str, new_id: str, existing: Iterable[str]) -> None:

@@ -9,6 +9,7 @@ sessions a login replaces), so applying it needs no further rule and gives the s
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +17,18 @@ from wire.login_throttle import Failures, apply_records
 from wire.records import FileMeta
 
 Op = dict[str, Any]
+
+
+def request_digest(*parts: str) -> str:
+    """What a write asked for, and for whom (the caller and the arguments), as the ``rq`` of its op: a retry of
+    it carries the same, another request under the same op_id does not (``asked_for``)."""
+    return hashlib.sha256("\0".join(parts).encode("utf-8", "surrogateescape")).hexdigest()[:32]
+
+
+def asked_for(op: Op) -> str:
+    """The kind of an op and its request digest: what a retry under its op_id must ask for again to be answered
+    from the log. Ops logged before digests existed have the kind alone."""
+    return f"{op['t']}:{op['rq']}" if "rq" in op else str(op["t"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +83,8 @@ class State:
     sessions: dict[str, Session] = field(default_factory=dict)  # token -> session
     session_of_user: dict[str, str] = field(default_factory=dict)  # user -> token
     groups: dict[str, Group] = field(default_factory=dict)
-    results: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)  # op_id -> (kind, result)
+    # op_id -> (what it asked for: ``asked_for``, its result)
+    results: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
     login_failures: dict[str, Failures] = field(default_factory=dict)  # throttle key -> record (throttle.py)
     epoch: int = 0  # the current epoch (term): the newest this tracker knows of
     index: int = 0  # index of the newest entry applied
@@ -93,7 +107,7 @@ class State:
         handler = _APPLY[kind]
         self.version += 1  # before the change: a half-applied entry (an exception) must not look unchanged
         handler(self, op, entry.index)
-        self.results[entry.op_id] = (kind, entry.result)
+        self.results[entry.op_id] = (asked_for(op), entry.result)
         self.index = entry.index
         self.last_epoch = entry.epoch
         self.epoch = max(self.epoch, entry.epoch)

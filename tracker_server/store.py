@@ -22,7 +22,7 @@ from typing import Any
 import aiosqlite
 
 from tracker_server.sql_ops import apply_sql
-from tracker_server.state import Entry, Group, Session, SharedFile, State
+from tracker_server.state import Entry, Group, Session, SharedFile, State, asked_for
 from wire.login_throttle import Failures
 from wire.records import FileMeta
 
@@ -147,7 +147,7 @@ class Store:
                 "SELECT key, count, last_at, locked_until FROM login_failures ORDER BY rowid"):  # oldest first
             state.login_failures[key] = Failures(int(count), float(last_at), float(locked_until))
         for epoch, idx, op_id, op, result in await self._rows("SELECT epoch, idx, op_id, op, result FROM log"):
-            state.results[op_id] = (json.loads(op)["t"], json.loads(result))
+            state.results[op_id] = (asked_for(json.loads(op)), json.loads(result))
             if int(idx) > state.index:
                 state.index, state.last_epoch = int(idx), int(epoch)
             state.epoch = max(state.epoch, int(epoch))

@@ -319,6 +319,23 @@ async def test_a_retried_op_is_applied_once_and_answered_the_same(api: Api) -> N
     assert (await api.ok("GET", "/healthz"))["log_index"] == health["log_index"]
 
 
+async def test_an_op_id_reused_by_another_user_or_with_other_arguments_is_another_operation(api: Api) -> None:
+    alice, bob = await api.user("alice"), await api.user("bob")
+    assert await api.call("POST", "/api/v1/groups", {"group_id": "g7", "op_id": "op-7"}, alice) == \
+        (201, {"group_id": "g7"})
+    health = await api.ok("GET", "/healthz")
+    # bob's request under alice's op_id: neither alice's answer handed to him, nor his group silently not made
+    status, body = await api.call("POST", "/api/v1/groups", {"group_id": "g8", "op_id": "op-7"}, bob)
+    assert status == 409 and body["error"]["code"] == "conflict", body
+    status, _ = await api.call("POST", "/api/v1/groups", {"group_id": "g9", "op_id": "op-7"}, alice)
+    assert status == 409  # alice's own op_id with another group: another operation too
+    assert (await api.ok("GET", "/healthz"))["log_index"] == health["log_index"]
+    assert (await api.call("GET", "/api/v1/groups/g8", None, bob))[0] == 404
+    # ... while a true retry is still answered from the log
+    assert await api.call("POST", "/api/v1/groups", {"group_id": "g7", "op_id": "op-7"}, alice) == \
+        (201, {"group_id": "g7"})
+
+
 async def test_oversized_or_malformed_bodies_get_json_errors(api: Api) -> None:
     resp = await api.client.post("/api/v1/users", data=b"{" + b" " * (2 << 20) + b"}")
     assert resp.status == 413 and (await resp.json())["error"]["code"] == "too_large"
