@@ -3,10 +3,12 @@
 An existing directory receives ``<file_name>``; otherwise the path names the new file, whose parent must be an
 existing directory. A path ending in ``/`` names a directory, never a new file. An existing file (or anything else
 already at that path, a dangling symlink included) is never overwritten. A symlink to a directory (``~/Downloads``
-linked to another disk, say) names that directory when the node's own user (or root) made the link: the download
-lands in the directory it resolves to now, so a later change of the link cannot redirect it. A link another user
-planted (in ``/tmp``, say) is refused, as the kernel's ``protected_symlinks`` would: it could send the file into a
-directory that user reads. The final file itself is created by the node, never through a link.
+linked to another disk, say), whether the path ends at it or goes on through it (``~/Downloads/film.mkv``), names
+that directory when the node's own user (or root) made the link: the download lands in the directory it resolves to
+now, so a later change of the link cannot redirect it, and two paths to one file are one destination (a second
+download to it is refused, instead of both writing one partial file). A link another user planted (in ``/tmp``,
+say) is refused, as the kernel's ``protected_symlinks`` would: it could send the file into a directory that user
+reads. The final file itself is created by the node, never through a link.
 A relative path is relative to the node's working directory.
 
 An unfinished download keeps two things: its partial file beside the destination (``temp_path_for``) and its
@@ -44,12 +46,8 @@ def resolve_destination(raw: str, file_name: str, cwd: str | None = None) -> Pat
     except OSError as exc:
         raise BadInput(f"destination {raw}: {exc.strerror or exc}") from None
     names_dir = raw.endswith("/")
-    if st is not None and stat.S_ISDIR(st.st_mode):
+    if st is not None and os.path.isdir(path):  # a directory, or a link to one
         target = path / file_name
-    elif st is not None and stat.S_ISLNK(st.st_mode) and os.path.isdir(path):
-        if st.st_uid not in (os.geteuid(), 0):
-            raise BadInput(f"destination {raw} is a symbolic link another user made; name the directory itself")
-        target = Path(os.path.realpath(path)) / file_name
     elif names_dir:
         what = "is not a directory" if st is not None else "does not exist"
         raise BadInput(f"destination {raw}: directory {path} {what}")
@@ -61,11 +59,32 @@ def resolve_destination(raw: str, file_name: str, cwd: str | None = None) -> Pat
         if not parent.is_dir():
             raise BadInput(f"destination {raw}: directory {parent} does not exist")
         check_file_name(target.name)
+    target = _pinned(target.parent, raw) / target.name
     if os.path.lexists(target):
         raise Conflict(f"destination {target} already exists; an existing file is never overwritten")
     if not can_create_in(target.parent):
         raise BadInput(f"destination {raw}: directory {target.parent} is not writable")
     return target
+
+
+def _trusted_link_owners() -> set[int]:
+    return {os.geteuid(), 0}
+
+
+def _pinned(folder: Path, raw: str) -> Path:
+    """``folder`` (absolute, an existing directory) with its links resolved as they are now; BadInput if one of
+    its links was made by another user (the module's docstring)."""
+    walked = Path(folder.anchor)
+    for part in folder.parts[1:]:
+        walked = walked / part
+        try:
+            st = os.lstat(walked)
+        except OSError as exc:
+            raise BadInput(f"destination {raw}: {exc.strerror or exc}") from None
+        if stat.S_ISLNK(st.st_mode) and st.st_uid not in _trusted_link_owners():
+            raise BadInput(f"destination {raw} goes through {walked}, a symbolic link another user made; "
+                           "name the directory it points to instead")
+    return Path(os.path.realpath(folder))
 
 
 def can_create_in(folder: Path) -> bool:

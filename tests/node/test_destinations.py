@@ -58,6 +58,28 @@ def test_symlink_to_a_directory_names_the_directory_it_points_to_now(tmp_path: P
         resolve_destination(str(tmp_path / "link"), "f.bin")
 
 
+def test_a_path_through_a_linked_folder_names_the_file_in_the_folder_it_points_to_now(tmp_path: Path) -> None:
+    (tmp_path / "real").mkdir()
+    os.symlink(tmp_path / "real", tmp_path / "link")
+    # two ways to name one file are one destination, so a second download to it is refused like the first way
+    assert resolve_destination(str(tmp_path / "link" / "copy.bin"), "f.bin") == tmp_path / "real" / "copy.bin"
+    (tmp_path / "real" / "sub").mkdir()
+    assert resolve_destination(str(tmp_path / "link" / "sub"), "f.bin") == tmp_path / "real" / "sub" / "f.bin"
+
+
+def test_a_link_another_user_made_is_refused_at_the_end_of_the_path_or_on_the_way(tmp_path: Path,
+                                                                                   monkeypatch: pytest.MonkeyPatch
+                                                                                   ) -> None:
+    (tmp_path / "real").mkdir()
+    os.symlink(tmp_path / "real", tmp_path / "link")
+    assert resolve_destination(str(tmp_path / "link"), "f.bin") == tmp_path / "real" / "f.bin"  # ours: followed
+    monkeypatch.setattr("peer_node.destinations._trusted_link_owners", lambda: {987654})  # as if another user's
+    for raw in (str(tmp_path / "link"), str(tmp_path / "link") + "/", str(tmp_path / "link" / "copy.bin")):
+        with pytest.raises(BadInput, match="a symbolic link another user made"):
+            resolve_destination(raw, "f.bin")
+    assert resolve_destination(str(tmp_path / "real"), "f.bin") == tmp_path / "real" / "f.bin"  # no link: fine
+
+
 def test_a_symlink_to_a_file_is_never_written_through(tmp_path: Path) -> None:
     (tmp_path / "victim").write_bytes(b"mine")
     os.symlink(tmp_path / "victim", tmp_path / "link")
