@@ -128,6 +128,7 @@ class GroupCommands:
             doc = await self.authed("GET", path_of("groups", group_id))
         except NotFound:
             await self.join_watch.gone(user, group_id, listed_at=asked_at)
+            self._note_requests(group_id, None)
             raise
         owner = str(doc.get("owner", ""))
         role = role_of(doc.get("my_status"))
@@ -140,13 +141,27 @@ class GroupCommands:
             files = files_of(answer) + offline_files_of(answer)
         if role is GroupRole.OWNER:
             requests = await self.list_requests(group_id)
+        else:
+            self._note_requests(group_id, None)
         return GroupDetail(group_id, owner, role, tuple(members), tuple(files), tuple(requests))
 
     async def list_requests(self, group_id: str) -> list[str]:
         check_id(group_id, "group id")
         doc = await self.authed("GET", path_of("groups", group_id, "requests"))
         raw = doc.get("requests", [])
-        return [str(u) for u in raw] if isinstance(raw, list) else []
+        requests = [str(u) for u in raw] if isinstance(raw, list) else []
+        self._note_requests(group_id, len(requests))
+        return requests
+
+    def _note_requests(self, group_id: str, count: int | None) -> None:
+        """A fresher count of the requests to join one group (None: the user no longer owns it), so that a page
+        showing that group's requests and the count beside "Groups" agree (``pending_requests``)."""
+        if self._owned_pending is None:
+            return  # not listed yet: the first listing counts them all
+        if count is None:
+            self._owned_pending = {g: n for g, n in self._owned_pending.items() if g != group_id}
+        else:
+            self._owned_pending = {**self._owned_pending, group_id: count}
 
     async def accept_request(self, group_id: str, user_id: str) -> None:
         check_id(group_id, "group id")

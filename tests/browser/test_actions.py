@@ -5,6 +5,8 @@ create/join/accept/upload/download and login/logout are driven in test_story.py 
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.async_api import Browser, Dialog, Page, expect
 
@@ -128,6 +130,30 @@ async def test_an_owners_open_page_hears_of_a_new_request_to_join(page: Page, wo
     await expect(page.get_by_text("Declined carol's request.")).to_be_visible()
     await expect(count).to_have_text("1 asking to join your groups")
     alice.ok("leave_group newsroom")
+
+
+async def test_a_group_page_and_the_count_beside_groups_agree_as_the_node_sends_them(page: Page,
+                                                                                      world: World) -> None:
+    alice, carol = world.alice, world.carol
+    alice.ok("create_group pressroom")
+    try:
+        await ensure_logged_in(page, alice)
+
+        async def sent(path: str) -> tuple[int, int]:
+            """The count beside "Groups" and the requests listed, in the page as the node sent it (no live
+            update yet)."""
+            html = await (await page.request.get(url(alice, path))).text()
+            count = re.search(r'id="pending-total"[^>]*>(\d+)<', html)
+            assert count is not None, html
+            return int(count.group(1)), html.count('Accept<span class="visually-hidden"> ')
+
+        total, _ = await sent("/groups")  # the groups listed: the count is known
+        carol.ok("join_group pressroom")
+        assert await sent("/groups/pressroom") == (total + 1, 1)  # the page asked for this group's requests
+        carol.ok("leave_group pressroom")
+        assert await sent("/groups/pressroom") == (total, 0)
+    finally:
+        alice.ok("leave_group pressroom")
 
 
 async def test_a_first_group_made_in_the_browser_brings_its_requests_live(page: Page, world: World) -> None:
