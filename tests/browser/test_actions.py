@@ -78,12 +78,24 @@ async def test_an_open_page_hears_the_owners_answer_without_a_reload(page: Page,
     await toast.get_by_role("link", name="Show the group").click()
     await expect(page.get_by_role("heading", name="Share a file")).to_be_visible()  # a member's page now
     alice.ok("create_group waiting2")
+    alice.ok("create_group waiting3")
     carol.ok("join_group waiting2")
+    carol.ok("join_group waiting3")
     await page.goto(url(carol, "/groups"))
+    row2 = page.locator("li.row", has=page.locator("a.name", has_text=re.compile("^waiting2$")))
+    row3 = page.locator("li.row", has=page.locator("a.name", has_text=re.compile("^waiting3$")))
+    await expect(row3).to_contain_text("Request pending")
     alice.ok("reject_request waiting2 carol")
     await expect(toast).to_contain_text("Your request to join waiting2 was declined.")
     await expect(toast.get_by_role("link", name="Refresh this page")).to_be_visible()
+    await expect(row2.locator(".badge")).to_have_text("Request declined")  # the row no longer says pending
+    alice.ok("accept_request waiting3 carol")
+    await expect(toast).to_contain_text("You are in waiting3: your request to join was accepted.")
+    await expect(row3.locator(".badge")).to_have_text("Member")
+    await expect(row3.locator("p.muted")).to_have_text("Owner alice · 2 members")
     alice.ok("leave_group waiting2")
+    carol.ok("leave_group waiting3")
+    alice.ok("leave_group waiting3")
     carol.ok("leave_group waiting")  # as the other tests expect carol: in no group
     alice.ok("leave_group waiting")
 

@@ -79,10 +79,34 @@
                    " is waiting any more: withdrawn, or answered elsewhere.", null);
   }
 
+  // A row of a group this page lists (the groups page, the home page) follows an owner's answer to the user's
+  // request: it stops saying "Request pending". The notice says the rest, with its link.
+  function settleRow(group, answer) {
+    document.querySelectorAll("li.row").forEach(function (row) {
+      var name = row.querySelector("a.name"), badge = row.querySelector(".badge.pending");
+      if (!name || !badge || name.getAttribute("href") !== "/groups/" + group) return;
+      if (answer !== "accepted") {
+        badge.className = "badge";
+        badge.textContent = answer === "declined" ? "Request declined" : "Group deleted";
+        return;
+      }
+      badge.className = "badge member";
+      badge.textContent = "Member";
+      var info = row.querySelector("p.muted");  // "Owner alice · 1 member": one more now
+      if (info) {
+        info.textContent = info.textContent.replace(/ · (\d+) members?$/, function (all, n) {
+          var count = Number(n) + 1;
+          return " · " + count + " member" + (count === 1 ? "" : "s");
+        });
+      }
+    });
+  }
+
   function onJoins(payload) {
     var here = decodeURIComponent(window.location.pathname);
     var link = null;
     payload.answers.forEach(function (a) {
+      settleRow(a.group, a.answer);
       var page = "/groups/" + a.group;
       if (a.answer === "accepted") link = { href: page, label: here === page ? "Show the group" : "Open " + a.group };
       else if (here === page || here === "/groups") link = { href: here, label: "Refresh this page" };
