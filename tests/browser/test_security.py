@@ -177,6 +177,33 @@ async def test_a_garbled_upload_is_refused_in_words_and_leaves_nothing(page: Pag
     assert after == before
 
 
+async def test_a_page_that_leaves_on_a_logout_elsewhere_keeps_what_was_typed_for_after_the_login(
+        browser: Browser, world: World) -> None:
+    node = world.alice
+    ctx = await browser.new_context()
+    try:
+        tab1, tab2 = await ctx.new_page(), await ctx.new_page()
+        await ui_login(tab1, node)
+        await tab1.goto(url(node, "/groups/team"))
+        typed = str(world.files / "half typed.txt")
+        await tab1.fill("#share-path", typed)  # not sent yet
+        await tab2.goto(url(node, "/"))
+        tab2.once("dialog", lambda dialog: dialog.accept())
+        await tab2.get_by_role("button", name=re.compile("Log out")).click()
+        await expect(tab1.locator("h1")).to_have_text("Log in")  # tab1 heard it and left by itself
+        await tab1.fill("#user_id", node.name)
+        await tab1.fill("#password", node.password)
+        await tab1.click("form button[type=submit]:has-text('Log in')")
+        await tab1.wait_for_url(url(node, "/groups/team"))
+        await expect(tab1.locator("#share-path")).to_have_value(typed)  # back, as typed
+        await tab1.reload()
+        await expect(tab1.locator("#share-path")).to_have_value("")  # once: not for ever
+    finally:
+        await ctx.close()
+        if node.api("/api/status")["user_id"] is None:
+            node.ok(f"login {node.name} {node.password}")  # the other tests expect alice logged in
+
+
 async def test_a_form_sent_after_a_logout_in_another_tab_says_so_and_comes_back(browser: Browser,
                                                                                 world: World) -> None:
     node = world.alice

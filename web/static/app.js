@@ -3,7 +3,7 @@
 // 3. Forms: hard-to-undo actions ask first (cancelling a running download, logging out, leaving a group); long
 //    posts say they are busy; a refused form's error is focused and scrolled into view.
 // 4. Jump links land in their field; Esc closes a settings disclosure; the groups filter hides rows as one types
-//    (every word of it, in any order).
+//    (every word of it, in any order). 5. What a page that left for the login page kept unsent comes back.
 // What the node's event stream brings to an open page (live downloads, group news) is live.js.
 (function () {
   var root = document.documentElement;
@@ -180,8 +180,24 @@
     if (page && window.history.replaceState) window.history.replaceState(null, "", page + window.location.hash);
   }
 
+  // What live.js kept of a form the page left unsent (logged out elsewhere): back in its fields, once.
+  function restoreTyped() {
+    var key = "gs-typed:" + window.location.pathname, raw = null;
+    try {
+      raw = window.sessionStorage.getItem(key);
+      window.sessionStorage.removeItem(key);
+    } catch (ignored) { return; }
+    var kept = null;
+    try { kept = JSON.parse(raw || "[]"); } catch (ignored) { return; }
+    if (!Array.isArray(kept)) return;
+    kept.forEach(function (pair) {
+      var el = Array.isArray(pair) ? document.getElementById(String(pair[0])) : null;
+      if (el && !el.value && typeof pair[1] === "string") el.value = pair[1];
+    });
+  }
+
   function init() {
-    setupPageUrl(); setupTheme(); setupToast(); setupBusyForms(); setupFocusLinks(); setupRemoveConfirm(); setupEscClose();
+    restoreTyped(); setupPageUrl(); setupTheme(); setupToast(); setupBusyForms(); setupFocusLinks(); setupRemoveConfirm(); setupEscClose();
     setupFirstError(); setupFilter(); setupConfirm();
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init); else init();

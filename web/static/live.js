@@ -102,6 +102,20 @@
     });
   }
 
+  // What the user typed and had not sent yet, kept for this page's next load in this tab (app.js puts it back):
+  // a page that leaves for the login page by itself must not lose it. Text fields only, never a password.
+  function keepTyped() {
+    var kept = [];
+    document.querySelectorAll("form input[id], form textarea[id]").forEach(function (el) {
+      var type = el.tagName === "TEXTAREA" ? "text" : (el.getAttribute("type") || "text").toLowerCase();
+      if (["text", "url", "number"].indexOf(type) < 0 || !el.value || el.value === el.defaultValue) return;
+      kept.push([el.id, el.value]);
+    });
+    if (!kept.length) return;
+    try { window.sessionStorage.setItem("gs-typed:" + window.location.pathname, JSON.stringify(kept)); }
+    catch (ignored) { /* storage off: nothing to keep it in */ }
+  }
+
   function onJoins(payload) {
     var here = decodeURIComponent(window.location.pathname);
     var link = null;
@@ -322,6 +336,7 @@
     es.addEventListener("requests", function (ev) { onRequests(JSON.parse(ev.data)); });
     es.addEventListener("logout", function () {  // logged out elsewhere: say so, and come back here after login
       es.close();
+      keepTyped();
       var here = window.location.pathname + window.location.search + window.location.hash;
       window.location.assign("/login?why=elsewhere&next=" + encodeURIComponent(here));
     });
