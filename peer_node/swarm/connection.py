@@ -213,7 +213,7 @@ class ServerConnection(asyncio.Protocol):
                 if self.session.is_outstanding(key):
                     # The upload limit's wait: outside the send timeout, and with the key still queued, so a
                     # connection held back by the limit is neither a stalled peer nor an idle one.
-                    await self.server.pace(key[2])
+                    await self.server.pace(key[2], self)
                     if self.gone():
                         return
                 self.queue.popleft()

@@ -1,4 +1,5 @@
-"""The upload limit: a token bucket that spaces the piece server's sends (pure; time is passed in).
+"""The upload limit: a token bucket that spaces the piece server's sends, and the fair queue that says whose block
+goes next (pure; time is passed in).
 
 Theory of operation: the bucket fills at ``rate`` bytes a second up to ``BURST_SECONDS`` worth, and every block
 sent takes its length out of it. A block may go while the bucket is not in debt, so a block larger than what the
@@ -8,9 +9,23 @@ block sizes and however many connections share the bucket. Senders ask ``delay``
 (the server wakes them early when the limit changes, so a new limit takes effect at once), and ``spend`` when
 they send.
 A bucket with no rate never holds anything back.
+
+When several connections wait, the next block is not whoever wakes first (which left a connection asking for a
+small block, a tiny file's only piece, behind others sending 2 MiB blocks back to back, for as many rounds as it
+kept losing) but the one ``FairQueue`` names: fair queueing by bytes. Each block gets a finish tag, the larger of
+the queue's virtual time and its connection's last tag, plus its size; the smallest tag goes first and sets the
+virtual time. So connections share the limit by bytes sent, and a small block waits for at most the block the
+bucket is paying for now.
 """
 
 from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Hashable
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
 
 BURST_SECONDS = 0.1  # an idle node may send this many seconds' worth of its rate at once
 
@@ -56,3 +71,28 @@ class TokenBucket:
         self._stamp = max(self._stamp, now)
         if self._rate is not None:
             self._tokens = min(self._tokens + elapsed * self._rate, self._rate * BURST_SECONDS)
+
+
+class FairQueue(Generic[T]):
+    """Blocks waiting on the limit, by connection (``who``): ``pop`` gives the item of the smallest finish tag."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, T]] = []
+        self._last: dict[Hashable, float] = {}  # who -> finish tag of its last block queued
+        self._virtual = 0.0
+        self._order = itertools.count()  # equal tags: first queued, first out
+
+    def __len__(self) -> int:
+        return len(self._heap)
+
+    def push(self, who: Hashable, nbytes: int, item: T) -> None:
+        tag = max(self._virtual, self._last.get(who, 0.0)) + nbytes
+        self._last[who] = tag
+        heapq.heappush(self._heap, (tag, next(self._order), item))
+
+    def pop(self) -> T:
+        tag, _, item = heapq.heappop(self._heap)
+        self._virtual = tag
+        if len(self._last) > 2 * len(self._heap) + 64:  # a tag at or behind the virtual time is as good as none
+            self._last = {who: t for who, t in self._last.items() if t > self._virtual}
+        return item

@@ -5,8 +5,8 @@ Theory of operation: the server listens, and each peer that connects gets a ``co
 requests. What the connections share lives here: the catalog of served files, the token verifier, the limits,
 the count of bytes sent to each user, one crowd ledger per complete file served to several downloaders at once
 (``crowd.CrowdLedger``: a piece one of them was given already is refused to the others, who fetch it from that
-one; a lone downloader is never refused), and the upload limit: one token bucket (``pacer.TokenBucket``) that
-every connection's sender waits on before each block, never inside one.
+one; a lone downloader is never refused), and the upload limit (``upload_limit.UploadLimit``: a token bucket and a
+fair queue) that every connection's sender waits on before each block, never inside one.
 
 Caps: connections in total and per address; when one address has too many connections still in the handshake
 the oldest is dropped, so a slow-loris cannot lock out real peers (``admission.ConnectionTable``).
@@ -15,7 +15,6 @@ the oldest is dropped, so a slow-loris cannot lock out real peers (``admission.C
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -25,10 +24,10 @@ from peer_node.swarm.admission import ConnectionTable
 from peer_node.swarm.catalog import ServedFiles
 from peer_node.swarm.connection import ServerConnection
 from peer_node.swarm.crowd import CrowdLedger
-from peer_node.swarm.pacer import TokenBucket
 from peer_node.swarm.secure_channel import ServerChannel
 from peer_node.swarm.store import PieceStore
 from peer_node.swarm.tls import NodeIdentity
+from peer_node.swarm.upload_limit import UploadLimit
 from wire.peer_protocol import MAX_REQUESTS_IN_FLIGHT
 from wire.tokens import TokenVerifier
 
@@ -65,8 +64,7 @@ class PieceServer:
         self._sent_by_user: dict[str, int] = defaultdict(int)
         self._ledgers: dict[str, CrowdLedger] = {}  # file sha256 -> who got which piece (complete files only)
         self.crowd_refusals = 0  # requests refused to spread a crowd (for tests and diagnostics)
-        self._upload = TokenBucket(upload_limit, time.monotonic())
-        self._upload_changed = asyncio.Event()  # set (and replaced) when the limit changes: waiters look again
+        self._upload = UploadLimit(upload_limit)
 
     @property
     def port(self) -> int:
@@ -84,17 +82,12 @@ class PieceServer:
         return self._upload.rate
 
     def set_upload_limit(self, rate: int | None) -> None:
-        self._upload.set_rate(rate, time.monotonic())
-        changed, self._upload_changed = self._upload_changed, asyncio.Event()
-        changed.set()
+        self._upload.set_rate(rate)
 
-    async def pace(self, nbytes: int) -> None:
-        """Wait until the upload limit lets a block of ``nbytes`` go (at once when the limit changes meanwhile),
-        and count it as gone."""
-        while (delay := self._upload.delay(time.monotonic())) > 0:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._upload_changed.wait(), delay)
-        self._upload.spend(nbytes, time.monotonic())
+    async def pace(self, nbytes: int, who: ServerConnection) -> None:
+        """Wait until ``who``'s turn comes and the upload limit lets a block of ``nbytes`` go (at once when the
+        limit changes meanwhile), and count it as gone."""
+        await self._upload.pace(nbytes, who)
 
     def bytes_sent_by_user(self) -> dict[str, int]:
         return dict(self._sent_by_user)
@@ -113,6 +106,7 @@ class PieceServer:
             self._server.close()
         for conn in list(self.connections.all):
             conn.abort()
+        await self._upload.close()
         if self._server is not None:
             await self._server.wait_closed()
             self._server = None

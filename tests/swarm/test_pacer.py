@@ -1,4 +1,5 @@
-"""The upload limit: the token bucket's arithmetic (pure, time passed in) and a limited piece server over sockets."""
+"""The upload limit: the token bucket's arithmetic (pure, time passed in), the fair queue's order, the senders'
+turns under a limit, and a limited piece server over sockets."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from peer_node.swarm import DownloadEngine, EngineConfig, PieceStore
-from peer_node.swarm.pacer import BURST_SECONDS, TokenBucket
+from peer_node.swarm.pacer import BURST_SECONDS, FairQueue, TokenBucket
+from peer_node.swarm.upload_limit import UploadLimit
 from tests.swarm.helpers import (
     Seeder,
     file_sha256,
@@ -86,6 +88,70 @@ def test_senders_that_wait_as_told_never_beat_the_rate_by_more_than_a_burst_and_
         bucket.spend(block, now)
         sent += block
         assert sent <= rate * now + rate * BURST_SECONDS + block + 1e-6 * rate
+
+
+def test_the_fair_queue_shares_by_bytes_so_a_small_block_goes_before_large_ones_queued_earlier() -> None:
+    queue: FairQueue[str] = FairQueue()
+    queue.push("a", 2_000_000, "a1")
+    queue.push("b", 2_000_000, "b1")
+    queue.push("tiny", 2, "tiny1")  # queued last, goes first: it asks for far fewer bytes
+    assert [queue.pop() for _ in range(3)] == ["tiny1", "a1", "b1"]
+    queue.push("a", 1000, "a2")
+    queue.push("a", 1000, "a3")  # a's second block is tagged after its first
+    queue.push("b", 1500, "b2")
+    assert [queue.pop() for _ in range(3)] == ["a2", "b2", "a3"]
+    assert len(queue) == 0
+
+
+@given(sizes=st.lists(st.tuples(st.sampled_from("abc"), st.integers(1, 1 << 21)), min_size=1, max_size=80))
+def test_the_fair_queue_gives_back_every_block_once_each_connection_s_in_its_own_order(
+        sizes: list[tuple[str, int]]) -> None:
+    queue: FairQueue[tuple[str, int]] = FairQueue()
+    for i, (who, nbytes) in enumerate(sizes):
+        queue.push(who, nbytes, (who, i))
+    out = [queue.pop() for _ in range(len(sizes))]
+    assert sorted(out) == sorted((who, i) for i, (who, _) in enumerate(sizes))
+    for who in "abc":
+        mine = [i for w, i in out if w == who]
+        assert mine == sorted(mine)
+
+
+async def test_under_a_limit_a_sender_of_a_small_block_gets_the_next_turn_not_a_lottery_of_wake_ups() -> None:
+    """Two senders push 200 kB blocks back to back at 1 MB/s; a third asks for 10 bytes: it goes as soon as the
+    block the limit is paying for now is paid, before either big sender's next block (before, each woke when its
+    own wait ended, and the one that had asked last kept losing)."""
+    limit = UploadLimit(1_000_000)
+    turns: list[str] = []
+
+    async def sender(who: str, blocks: int, nbytes: int) -> None:
+        for _ in range(blocks):
+            await limit.pace(nbytes, who)
+            turns.append(who)
+
+    big = [asyncio.create_task(sender(who, 4, 200_000)) for who in ("a", "b")]
+    try:
+        await asyncio.wait_for(poll_until(lambda: len(turns) >= 2), 10)
+        before = len(turns)
+        await asyncio.wait_for(sender("tiny", 1, 10), 10)
+        assert turns.index("tiny") <= before + 1, turns  # at most the block already granted meanwhile
+        await asyncio.wait_for(asyncio.gather(*big), 10)
+        assert turns.count("a") == turns.count("b") == 4
+    finally:
+        for task in big:
+            task.cancel()
+        await limit.close()
+
+
+async def test_a_sender_cancelled_while_it_waits_loses_its_turn_and_nobody_else_s() -> None:
+    limit = UploadLimit(1_000)
+    await limit.pace(1_000, "a")  # not in debt: at once; the next waits about a second
+    waiting = asyncio.create_task(limit.pace(10, "gone"))
+    await asyncio.sleep(0.05)
+    waiting.cancel()
+    limit.set_rate(None)  # lifted: everyone left goes at once
+    await asyncio.wait_for(limit.pace(10, "b"), 5)
+    assert waiting.cancelled()
+    await limit.close()
 
 
 async def test_a_limited_seeder_keeps_to_its_rate_beside_an_unlimited_one(tmp_path: Path) -> None:
