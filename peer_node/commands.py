@@ -8,12 +8,14 @@ class's HTTP status. Parsing and formatting are pure functions, so they are test
 
 from __future__ import annotations
 
+import asyncio
+import os
 import shlex
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from peer_node.download_views import still_shared
+from peer_node.download_views import left_behind, still_shared
 from peer_node.hashing import Progress
 from peer_node.rates import format_rate, parse_rate
 from peer_node.sensitive import why_private
@@ -204,14 +206,15 @@ async def _stop_share(s: NodeService, a: list[str], _p: Progress | None) -> str:
 
 async def _remove_download(s: NodeService, a: list[str], _p: Progress | None) -> str:
     removed = await s.remove_download(a[0], a[1])
-    return removal_text(removed, still_shared(s.shares(), removed))
+    present = await asyncio.to_thread(os.path.lexists, removed.destination)
+    return removal_text(removed, still_shared(s.shares(), removed), present)
 
 
-def removal_text(d: DownloadView, shared: bool) -> str:
+def removal_text(d: DownloadView, shared: bool, present: bool) -> str:
     """What ``remove_download`` did, by the state the download was in."""
     if d.state is DownloadState.COMPLETE:
-        sharing = "and is still shared (stop_share ends that)" if shared else "and is not shared"
-        return f"removed {d.file_name} of {d.group_id} from the list; the file stays at {d.destination} {sharing}\n"
+        how = " (stop_share ends that)" if shared and present else ""
+        return f"removed {d.file_name} of {d.group_id} from the list; {left_behind(d, shared, present)}{how}\n"
     if d.state is DownloadState.FAILED:
         return f"removed the failed download of {d.file_name} from {d.group_id}; its partial data is deleted\n"
     if d.state is DownloadState.PAUSED:

@@ -78,6 +78,14 @@ def debug_row(v: DownloadView) -> dict[str, Any]:
             "reason": v.reason, "piece_states": v.piece_states}
 
 
+def left_behind(d: DownloadView, shared: bool, present: bool) -> str:
+    """What removing a complete download from the list leaves: its file, where it is and whether it is still shared
+    ("the file stays at ... and is still shared"), or that the file is gone from there already."""
+    if not present:
+        return f"the file is no longer at {d.destination} (moved or deleted)"
+    return f"the file stays at {d.destination} and is {'still' if shared else 'not'} shared"
+
+
 def still_shared(shares: list[SharedFile], d: DownloadView) -> bool:
     """Whether the node still shares a removed download's file (not after stop_share or leaving the group)."""
     return any(s.group_id == d.group_id and s.file_name == d.file_name for s in shares)

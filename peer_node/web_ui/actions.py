@@ -15,7 +15,7 @@ from aiohttp import web
 from aiohttp_session import get_session
 
 from peer_node.destinations import can_create_in
-from peer_node.download_views import still_shared
+from peer_node.download_views import left_behind, still_shared
 from peer_node.rates import parse_rate
 from peer_node.sensitive import why_private
 from peer_node.views import DownloadState, DownloadView
@@ -375,8 +375,9 @@ async def remove_download(request: web.Request) -> web.StreamResponse:
         flash(session, f"The download of {name} from {gid} was removed already.")
         raise see_other(back) from None
     if removed.state is DownloadState.COMPLETE:
-        sharing = "and is still shared" if still_shared(ui(request).service.shares(), removed) else "(not shared)"
-        flash(session, f"Removed {name} from the list. The file stays at {removed.destination} {sharing}.")
+        present = await asyncio.to_thread(os.path.lexists, removed.destination)
+        kept = left_behind(removed, still_shared(service.shares(), removed), present)
+        flash(session, f"Removed {name} from the list. {kept[0].upper()}{kept[1:]}.")
     elif removed.state is DownloadState.FAILED:
         flash(session, f"Removed the failed download of {name} and deleted its partial data.")
     elif removed.state is DownloadState.PAUSED:

@@ -115,3 +115,15 @@ def test_remove_download_checks_its_input(cluster: Cluster) -> None:
     assert bob.cmd("remove_download lab nothing.bin") == (404, "error: there is no download of nothing.bin from lab\n")
     bob.ok("logout")
     assert bob.cmd("remove_download lab nothing.bin")[0] == 401
+
+
+def test_removing_a_download_whose_file_was_deleted_says_so_not_that_it_stays(cluster: Cluster) -> None:
+    _alice, bob, _src = _alice_shares(cluster, 1 * MiB, 7)
+    dest = cluster.tmp / "dl"
+    dest.mkdir()
+    bob.ok(f"download_file lab data.bin {shlex.quote(str(dest))}")
+    bob.wait_download("data.bin")
+    (dest / "data.bin").unlink()  # the user deleted the finished file by hand
+    out = bob.ok("remove_download lab data.bin")
+    assert out == f"removed data.bin of lab from the list; the file is no longer at {dest / 'data.bin'} (moved or " \
+                  "deleted)\n"
