@@ -1,16 +1,19 @@
 """The node's HTTP client of the tracker cluster (API v1 in docs/INTERFACES.md).
 
-Theory of operation: the trackers of the list are tried in rank order, starting with the one that answered
-last (so after a failover the node stays with the tracker that works rather than flapping back). A connection
-error, a timeout or a 5xx moves on to the next tracker; a 4xx is the tracker's answer and is raised as the
-matching ``wire.errors`` class. A 307/308 with a ``Location`` (a secondary pointing at the primary) is followed
-with the same body. When every tracker failed, another round follows after a short pause, for up to
-``retry_s`` seconds (an election takes a few seconds); only then is ``Unavailable`` raised, and the cluster counts
-as unreachable (``reachable``, what the status line shows) until some tracker answers again. While it is, a call
-makes one round and fails at once: a page or command then says so in moments instead of waiting ``retry_s``
-every time, and the heartbeat, which calls on, finds the cluster again when it is back. Every write carries
-an ``op_id`` made once per call and reused on each retry, so a write that reached a tracker which then died is
-applied once by the cluster.
+Theory of operation: the trackers of the list are tried in rank order, starting with the one that answered last (so
+after a failover the node stays with the tracker that works rather than flapping back). A connection error or a 5xx
+moves on to the next tracker at once; a 4xx is the tracker's answer (raised as the matching ``wire.errors`` class),
+and the tracker that gave it is the one to start with next time, as for a 2xx. A tracker that does not answer within
+``hedge_s`` (frozen, or its machine cut off: nothing refuses the connection) is not waited on alone for the whole
+``timeout_s``: the next tracker is asked too, and the first answer wins, the others cancelled (a write carries one
+op_id in every copy, so the cluster applies it once). A 307/308 with a ``Location`` (a secondary pointing at the
+primary) is followed with the same body. When every tracker failed, another round follows after a short pause, for
+up to ``retry_s`` seconds (an election takes a few seconds); only then is ``Unavailable`` raised, and the cluster
+counts as unreachable (``reachable``, what the status line shows) until some tracker answers again. While it is, a
+call makes one round and fails at once: a page or command then says so in moments instead of waiting ``retry_s``
+every time, and the heartbeat, which calls on, finds the cluster again when it is back. Every write carries an
+``op_id`` made once per call and reused on each retry, so a write that reached a tracker which then died is applied
+once by the cluster.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ log = logging.getLogger(__name__)
 API = "/api/v1"
 MAX_REDIRECTS = 3
 ROUND_PAUSE_S = 0.5
+HEDGE_S = 2.0  # a tracker silent this long: ask the next one too (trackers answer in milliseconds when well)
 # The tracker's fast path answers these only on a connection that has carried nothing else (any other request
 # hands the connection to aiohttp for good: docs/TRACKER.md), so they travel in a connection pool of their own.
 HOT_LIST = re.compile(r"/groups/[^/]+/files")
@@ -53,14 +57,19 @@ class _Retry(Exception):
     """This tracker failed in a way another tracker might not (connection, timeout, 5xx)."""
 
 
+class _RoundFailed(Exception):
+    """Every tracker of the list failed in this round."""
+
+
 class TrackerClient:
     def __init__(self, trackers: tuple[TrackerAddress, ...] | list[TrackerAddress], timeout_s: float = 10.0,
-                 retry_s: float = 6.0) -> None:
+                 retry_s: float = 6.0, hedge_s: float = HEDGE_S) -> None:
         if not trackers:
             raise ValueError("no tracker")
         self.trackers = list(trackers)
         self.timeout_s = timeout_s
         self.retry_s = retry_s  # how long to keep trying rounds of the whole list when every tracker fails
+        self.hedge_s = hedge_s
         self.session_token: str | None = None
         self._current = 0  # index into trackers of the tracker that answered last
         self._reachable = True  # False from a call that found no tracker until one answers again
@@ -113,27 +122,62 @@ class TrackerClient:
         give_up = loop.time() + (self.retry_s if self._reachable else 0.0)
         while True:
             errors: list[str] = []
-            n = len(self.trackers)
-            for step in range(n):
-                index = (self._current + step) % n
-                tracker = self.trackers[index]
-                try:
-                    answer = await self._one(tracker.url + API + path, method, body, auth, is_hot(method, path))
-                except _Retry as exc:
-                    errors.append(f"{tracker}: {exc}")
-                    log.debug("tracker %s failed (%s); trying the next one", tracker, exc)  # the caller tells
-                    continue
-                if index != self._current:
-                    log.warning("now using tracker %s (rank %d)", tracker, tracker.rank)
-                    self._current = index
-                self._reachable = True
-                return answer
+            try:
+                return await self._round(method, path, body, auth, errors)
+            except _RoundFailed:
+                pass
             # Every tracker failed: during an election (or a restart) that lasts a few seconds, so try another
             # round rather than fail the user's command at once; the op_id keeps a retried write single.
             if loop.time() + ROUND_PAUSE_S > give_up:
                 self._reachable = False
                 raise Unavailable("no tracker could answer (" + " | ".join(errors) + "); try again in a moment")
             await asyncio.sleep(ROUND_PAUSE_S)
+
+    async def _round(self, method: str, path: str, body: dict[str, Any] | None, auth: bool,
+                     errors: list[str]) -> dict[str, Any]:
+        """One round over the list from the current tracker (the module's docstring: a failure moves on at once,
+        a silence past ``hedge_s`` asks the next one too). Returns the first answer, raises the first 4xx, or
+        _RoundFailed with each tracker's failure in ``errors``."""
+        n = len(self.trackers)
+        order = [(self._current + step) % n for step in range(n)]
+        asking: dict[asyncio.Task[dict[str, Any]], int] = {}
+
+        def ask_next() -> None:
+            index = order[len(asking) + len(errors)]
+            url = self.trackers[index].url + API + path
+            asking[asyncio.create_task(self._one(url, method, body, auth, is_hot(method, path)))] = index
+
+        ask_next()
+        try:
+            while asking:
+                more = len(asking) + len(errors) < n
+                done, _ = await asyncio.wait(asking, timeout=self.hedge_s if more else None,
+                                             return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    index = asking.pop(task)
+                    failure = task.exception()
+                    if isinstance(failure, _Retry):
+                        errors.append(f"{self.trackers[index]}: {failure}")
+                        log.debug("tracker %s failed (%s)", self.trackers[index], failure)  # the caller tells
+                        continue
+                    self._answered_by(index)  # a 4xx too: this tracker works, it said no
+                    if failure is not None:
+                        raise failure
+                    return task.result()
+                if len(asking) + len(errors) < n:
+                    ask_next()  # the ones asked are silent past hedge_s, or one failed
+            raise _RoundFailed
+        finally:
+            for task in asking:
+                task.cancel()
+            await asyncio.gather(*asking, return_exceptions=True)
+
+    def _answered_by(self, index: int) -> None:
+        if index != self._current:
+            tracker = self.trackers[index]
+            log.warning("now using tracker %s (rank %d)", tracker, tracker.rank)
+            self._current = index
+        self._reachable = True
 
     async def _one(self, url: str, method: str, body: dict[str, Any] | None, auth: bool,
                    hot: bool) -> dict[str, Any]:

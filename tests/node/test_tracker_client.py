@@ -1,7 +1,9 @@
-"""The tracker client against small real HTTP servers: failover order, op_id reuse, errors, redirects."""
+"""The tracker client against small real HTTP servers: failover order, op_id reuse, errors, redirects, and a
+silent (frozen) tracker that is not waited on alone."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -188,3 +190,53 @@ async def test_a_tracker_that_answers_503_is_quoted_not_just_its_status(stubs: A
     assert info.value.message == (f"no tracker could answer (127.0.0.1:{no_majority.server.port}: HTTP 503: no "
                                   f"primary tracker reachable right now; retry | 127.0.0.1:{bare.server.port}: "
                                   "HTTP 502); try again in a moment")
+
+
+async def test_a_tracker_that_says_no_is_the_one_asked_first_next_time(stubs: Any) -> None:
+    broken = await stubs(500, {})
+    refusing = await stubs(409, {"error": {"code": "conflict", "message": "already a member"}})
+    client = TrackerClient([broken.address(1), refusing.address(2)], timeout_s=2)
+    try:
+        for _ in range(3):
+            with pytest.raises(Conflict):
+                await client.write("POST", "/groups/g1/join", {})
+    finally:
+        await client.close()
+    assert len(broken.seen) == 1 and len(refusing.seen) == 3  # not the broken one first on every call
+    assert client.current.rank == 2
+
+
+class Frozen:
+    """A tracker that takes the request and says nothing (SIGSTOPped: the kernel still accepts connections) until
+    ``release`` is set."""
+
+    def __init__(self) -> None:
+        self.seen: list[dict[str, Any]] = []
+        self.release = asyncio.Event()
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self.handle)
+        self.server = TestServer(app, host="127.0.0.1", port=free_port())
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.seen.append(await request.json() if request.can_read_body else {})
+        await self.release.wait()
+        return web.json_response({}, status=503)
+
+
+async def test_a_silent_tracker_is_not_waited_on_alone_the_next_one_is_asked_too(stubs: Any) -> None:
+    frozen = Frozen()
+    await frozen.server.start_server()
+    good = await stubs(201, {"group_id": "g1"})
+    client = TrackerClient([TrackerAddress("127.0.0.1", frozen.server.port or 0, 1),
+                            good.address(2)], timeout_s=120, hedge_s=0.2)
+    try:
+        # Bounded far below timeout_s: waiting out the silent tracker first would not end in time.
+        answer = await asyncio.wait_for(client.write("POST", "/groups", {"group_id": "g1"}), 30)
+        assert answer == {"group_id": "g1"} and client.current.rank == 2
+        assert frozen.seen[0]["op_id"] == good.seen[0]["op_id"]  # one write, asked twice: applied once
+        assert await asyncio.wait_for(client.get("/groups"), 30) == {"group_id": "g1"}
+        assert len(frozen.seen) == 1  # the next call starts with the tracker that answered
+    finally:
+        frozen.release.set()
+        await client.close()
+        await frozen.server.close()
