@@ -6,11 +6,16 @@ follower side of replication lives here: an append is accepted only when its ``p
 (or it repeats entries we hold), and is written to SQLite and applied to memory under one lock, in order. A
 secondary forwards every API write, every peer heartbeat and the reads that depend on liveness to the primary and
 relays its answer; when no primary is reachable a write is 503 (the client retries elsewhere) while heartbeats and
-reads are answered from local state.
+reads are answered from local state. A relay is given up as soon as this tracker stops hearing the primary it went
+to (frozen: a SIGSTOP, a machine cut off), not after the relay's own 15 s: heartbeats and reads are then answered
+from local state at once, and a write waits for the election that follows (while enough trackers answer to hold
+one) and goes to its winner, this tracker included. So a client waits about as long as the election, not past its
+own patience, and gets the write's answer rather than a 503 to retry.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import logging
@@ -204,18 +209,69 @@ def _forwarded(request: web.Request) -> bool:
     return "/files" in request.path or request.path.count("/") == 4  # /api/v1/groups/{gid}
 
 
-async def forward(request: web.Request, rep: Replicator, raw: bytes) -> web.StreamResponse | None:
-    """Relay to the primary; None if there is none to reach (the caller decides what to do then)."""
-    if rep.primary_no is None or rep.primary_no == rep.me or rep.http is None or FORWARDED in request.headers:
+RELAY_TIMEOUT_S = 15.0  # a primary that is heard but slow (a queue of logins hashing) still gets its time
+VIEW_CHECK_S = 0.1
+
+
+async def forward(request: web.Request, rep: Replicator, raw: bytes,
+                  wait_for_election: bool = False) -> web.StreamResponse | None:
+    """Relay to the primary; None if there is none to reach, or this tracker became it (the caller decides what to
+    do then). A relay is given up when this tracker stops hearing its primary; a write (``wait_for_election``)
+    then waits, while enough trackers answer to elect one, for the next primary and goes there (the module's
+    docstring). All within ``RELAY_TIMEOUT_S``."""
+    if FORWARDED in request.headers or rep.http is None:
         return None  # one hop only: two trackers that each think the other is primary must not ping-pong
-    target = rep.cfg.trackers[rep.primary_no - 1]
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + RELAY_TIMEOUT_S
+    while loop.time() < deadline:
+        if rep.is_primary:  # elected meanwhile: the caller serves the write, once the epoch's first entry is in
+            if rep.svc.settled or not wait_for_election:
+                return None
+            await asyncio.sleep(VIEW_CHECK_S)
+            continue
+        target = rep.live_primary()
+        if target is None:
+            if not wait_for_election or not rep.can_elect():
+                return None
+            await asyncio.sleep(VIEW_CHECK_S)  # an election is under way: its winner takes the write
+            continue
+        relay = asyncio.create_task(_relay(request, rep, raw, target, deadline - loop.time()))
+        moved = asyncio.create_task(_until_primary_is_not(rep, target))
+        try:
+            await asyncio.wait((relay, moved), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (relay, moved):
+                task.cancel()
+            await asyncio.gather(relay, moved, return_exceptions=True)
+        if relay.done() and not relay.cancelled():
+            answer = relay.result()
+            if not wait_for_election or (answer is not None and answer.status != 503):
+                return answer
+            # No answer (the primary was killed?), or "retry" (a new primary taking over): look again, as above.
+            await asyncio.sleep(VIEW_CHECK_S)
+    return None
+
+
+async def _until_primary_is_not(rep: Replicator, target: int) -> None:
+    # Looked at again and again: time alone ends a primary's standing (not heard within the tracker timeout), so
+    # there is no event to wait for.
+    while True:
+        if rep.live_primary() != target:
+            return
+        await asyncio.sleep(VIEW_CHECK_S)
+
+
+async def _relay(request: web.Request, rep: Replicator, raw: bytes, primary_no: int,
+                 limit_s: float) -> web.StreamResponse | None:
+    assert rep.http is not None
+    target = rep.cfg.trackers[primary_no - 1]
     headers = {k: v for k, v in request.headers.items() if k in ("Authorization", "Content-Type")}
     headers[FORWARDED] = str(rep.me)
     # Login and sign-up throttling charge the client's address, not ours (only these two headers are relayed).
     headers.update(sign_client(rep.key, request.remote or "", time.time(), raw))
     try:
         async with rep.http.request(request.method, target.url + request.path_qs, data=raw or None,
-                                     headers=headers, timeout=aiohttp.ClientTimeout(total=15)) as resp:
+                                     headers=headers, timeout=aiohttp.ClientTimeout(total=limit_s)) as resp:
             body = await resp.read()
             out = web.Response(body=body, status=resp.status, content_type="application/json")
             if "Retry-After" in resp.headers:
@@ -243,10 +299,10 @@ async def serve_as_secondary(request: web.Request, handler: Handler, rep: Replic
         if local is None:
             return await handler(request)  # raises the local refusal again
         return local
-    relayed = await forward(request, rep, raw)
+    relayed = await forward(request, rep, raw, wait_for_election=request.method != "GET")
     if relayed is not None and relayed.status < 500:
         return relayed
-    if request.method == "GET":
+    if request.method == "GET" or rep.is_primary:  # elected while the relay waited: the write is ours to serve
         return await handler(request)
     if relayed is not None:
         return relayed

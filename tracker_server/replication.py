@@ -241,6 +241,12 @@ class Replicator:
         refused = sum(1 for a in answers if a is False)
         return election.won_election(self.size, granted, refused)
 
+    def can_elect(self) -> bool:
+        """Whether enough trackers answer, this one included, for an election to end with a primary."""
+        now = time.monotonic()
+        reachable = 1 + sum(1 for p in self.peers.values() if p.alive(now, self.cfg.tracker_timeout))
+        return reachable >= election.majority(self.size)
+
     def live_primary(self) -> int | None:
         """The primary as far as this tracker knows now: itself, or one heard within the tracker timeout. None while
         there is none (/healthz must not keep naming a primary that died)."""

@@ -1,5 +1,6 @@
 """Failover with real tracker processes: kill -9 of the primary under load, rejoin of a restarted primary with 3
-trackers, and a paused (SIGSTOP) primary that must acknowledge nothing after it wakes."""
+trackers, a paused (SIGSTOP) primary that must acknowledge nothing after it wakes, and a write relayed to a primary
+that freezes, which the next primary answers."""
 
 from __future__ import annotations
 
@@ -164,6 +165,27 @@ async def test_a_paused_primary_acknowledges_nothing_after_waking_and_steps_down
     health = await asyncio.to_thread(cluster.health, old)
     assert health is not None and health["role"] == "secondary"
     assert health["epoch"] == (await asyncio.to_thread(cluster.health, other) or {})["epoch"]
+
+
+async def test_a_write_relayed_to_a_primary_that_freezes_is_answered_by_the_next_primary(cluster_factory: Any
+                                                                                          ) -> None:
+    """One request, no retry by the client: the secondary gives its relay up once it no longer hears the frozen
+    primary (not after the relay's own 15 s, then a 503), waits for the election, and the winner (the secondary
+    itself or the other one) takes the write."""
+    cluster = cluster_factory(3)
+    old = await asyncio.to_thread(cluster.wait_primary)
+    others = [no for no in (1, 2, 3) if no != old]
+    cluster.procs[old].signal(signal.SIGSTOP)
+    try:
+        async with aiohttp.ClientSession() as session:
+            url = f"http://127.0.0.1:{cluster.ports[others[0] - 1]}/api/v1/users"
+            async with session.post(url, json={"user_id": "during", "password": "pw", "op_id": "op-during"},
+                                    timeout=aiohttp.ClientTimeout(total=60)) as resp:
+                assert (resp.status, await resp.json()) == (201, {"user_id": "during"})
+        assert await asyncio.to_thread(cluster.wait_primary, others) in others
+        assert "op-during" in (await asyncio.to_thread(cluster.wait_converged, others))["op_ids"]
+    finally:
+        cluster.procs[old].signal(signal.SIGCONT)
 
 
 async def test_a_tracker_started_late_with_an_empty_data_dir_catches_up(tmp_path: Path) -> None:
