@@ -6,14 +6,14 @@ moves on to the next tracker at once; a 4xx is the tracker's answer (raised as t
 and the tracker that gave it is the one to start with next time, as for a 2xx. A tracker that does not answer within
 ``hedge_s`` (frozen, or its machine cut off: nothing refuses the connection) is not waited on alone for the whole
 ``timeout_s``: the next tracker is asked too, and the first answer wins, the others cancelled (a write carries one
-op_id in every copy, so the cluster applies it once). A 307/308 with a ``Location`` (a secondary pointing at the
-primary) is followed with the same body. When every tracker failed, another round follows after a short pause, for
-up to ``retry_s`` seconds (an election takes a few seconds); only then is ``Unavailable`` raised, and the cluster
-counts as unreachable (``reachable``, what the status line shows) until some tracker answers again. While it is, a
-call makes one round and fails at once: a page or command then says so in moments instead of waiting ``retry_s``
-every time, and the heartbeat, which calls on, finds the cluster again when it is back. Every write carries an
-``op_id`` made once per call and reused on each retry, so a write that reached a tracker which then died is applied
-once by the cluster.
+op_id in every copy, so the cluster applies it once). A redirect is a failure like a 5xx: no tracker sends one (a
+secondary relays), and following one would carry the session token wherever it pointed. When every tracker failed,
+another round follows after a short pause, for up to ``retry_s`` seconds (an election takes a few seconds); only
+then is ``Unavailable`` raised, and the cluster counts as unreachable (``reachable``, what the status line shows)
+until some tracker answers again. While it is, a call makes one round and fails at once: a page or command then says
+so in moments instead of waiting ``retry_s`` every time, and the heartbeat, which calls on, finds the cluster again
+when it is back. Every write carries an ``op_id`` made once per call and reused on each retry, so a write that
+reached a tracker which then died is applied once by the cluster.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import logging
 import re
 import uuid
 from typing import Any
-from urllib.parse import quote, urljoin
+from urllib.parse import quote
 
 import aiohttp
 
@@ -34,7 +34,6 @@ from wire.tracker_list import TrackerAddress
 log = logging.getLogger(__name__)
 
 API = "/api/v1"
-MAX_REDIRECTS = 3
 ROUND_PAUSE_S = 0.5
 HEDGE_S = 2.0  # a tracker silent this long: ask the next one too (trackers answer in milliseconds when well)
 # The tracker's fast path answers these only on a connection that has carried nothing else (any other request
@@ -189,25 +188,20 @@ class TrackerClient:
         data = json.dumps(body).encode("utf-8") if body is not None else None
         if data is not None:
             headers["Content-Type"] = "application/json"
-        for _ in range(MAX_REDIRECTS + 1):
-            try:
-                async with http.request(method, url, data=data, headers=headers,
-                                        allow_redirects=False) as resp:
-                    if resp.status in (301, 302, 303, 307, 308) and "Location" in resp.headers:
-                        url = urljoin(url, resp.headers["Location"])
-                        continue
-                    # read(n) returns what has arrived so far, not n bytes: loop to the end (or the cap)
-                    buf = bytearray()
-                    while len(buf) <= MAX_ANSWER_BYTES:
-                        chunk = await resp.content.read(MAX_ANSWER_BYTES + 1 - len(buf))
-                        if not chunk:
-                            break
-                        buf += chunk
-                    raw = bytes(buf)
-                    return self._answer(resp.status, raw, resp.headers.get("Retry-After"))
-            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-                raise _Retry(self._why(exc)) from None
-        raise _Retry("too many redirects")
+        try:
+            async with http.request(method, url, data=data, headers=headers, allow_redirects=False) as resp:
+                if 300 <= resp.status < 400:
+                    raise _Retry(f"it answered HTTP {resp.status} (a redirect), which no tracker sends")
+                # read(n) returns what has arrived so far, not n bytes: loop to the end (or the cap)
+                buf = bytearray()
+                while len(buf) <= MAX_ANSWER_BYTES:
+                    chunk = await resp.content.read(MAX_ANSWER_BYTES + 1 - len(buf))
+                    if not chunk:
+                        break
+                    buf += chunk
+                return self._answer(resp.status, bytes(buf), resp.headers.get("Retry-After"))
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            raise _Retry(self._why(exc)) from None
 
     def _why(self, exc: BaseException) -> str:
         """A failed call's cause in a user's words: it ends up in an error line or page."""

@@ -1,5 +1,5 @@
-"""The tracker client against small real HTTP servers: failover order, op_id reuse, errors, redirects, and a
-silent (frozen) tracker that is not waited on alone."""
+"""The tracker client against small real HTTP servers: failover order, op_id reuse, errors, a redirect not followed,
+and a silent (frozen) tracker that is not waited on alone."""
 
 from __future__ import annotations
 
@@ -103,16 +103,17 @@ async def test_429_carries_retry_after(stubs: Any) -> None:
     assert info.value.retry_after == 7
 
 
-async def test_redirect_to_the_primary_is_followed_with_the_body(stubs: Any) -> None:
-    primary = await stubs(201, {"user_id": "u"})
-    secondary = await stubs(307, {}, {"Location": f"http://127.0.0.1:{primary.server.port}/api/v1/users"})
-    client = TrackerClient([secondary.address(1), primary.address(2)], timeout_s=2)
+async def test_a_redirect_is_not_followed_the_token_goes_nowhere_else(stubs: Any) -> None:
+    elsewhere = await stubs(201, {"user_id": "u"})
+    redirecting = await stubs(307, {}, {"Location": f"http://127.0.0.1:{elsewhere.server.port}/api/v1/groups"})
+    client = TrackerClient([redirecting.address(1)], timeout_s=2, retry_s=0)
+    client.session_token = "secret-session"
     try:
-        await client.write("POST", "/users", {"user_id": "u"}, auth=False)
+        with pytest.raises(Unavailable, match="a redirect"):
+            await client.write("POST", "/groups", {"group_id": "g1"})
     finally:
         await client.close()
-    assert primary.seen[0]["user_id"] == "u"
-    assert primary.seen[0]["op_id"] == secondary.seen[0]["op_id"]
+    assert elsewhere.seen == []
 
 
 async def test_all_trackers_down_is_unavailable() -> None:
