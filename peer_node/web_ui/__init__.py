@@ -98,7 +98,10 @@ def setup_ui(app: web.Application, service: UiService, config: UiConfig) -> None
     state = UiState(service=service, config=config, versions=SessionVersions(config.data_dir))
     service.on_logout.append(state.versions.bump)  # a logout from /cmd or the console ends the cookies too
     app[UI_KEY] = state
-    storage = EncryptedCookieStorage(load_or_create_key(config.data_dir), cookie_name=cookie_name(config.web_port),
+    key = load_or_create_key(config.data_dir, fresh=state.versions.damaged)
+    if state.versions.damaged:
+        state.versions.repair()  # after the new key, not before: no moment in which old cookies count again
+    storage = EncryptedCookieStorage(key, cookie_name=cookie_name(config.web_port),
                                      httponly=True, samesite="Lax", max_age=30 * 86400)
     aiohttp_session.setup(app, storage)
     app.middlewares.append(guard_middleware(lambda: config.web_port))

@@ -19,7 +19,7 @@ from peer_node.download_views import left_behind, still_shared
 from peer_node.rates import parse_rate
 from peer_node.sensitive import why_private
 from peer_node.views import DownloadState, DownloadView
-from peer_node.web_ui.format import names_list, ordered, row_key, sentence, upload_limit_notice
+from peer_node.web_ui.format import clear_notice, names_list, ordered, row_key, sentence, upload_limit_notice
 from peer_node.web_ui.free_name import first_free
 from peer_node.web_ui.pages import (
     case_twin,
@@ -344,20 +344,18 @@ async def _pause_or_resume(request: web.Request, *, pause: bool) -> web.StreamRe
 
 async def clear_complete(request: web.Request) -> web.StreamResponse:
     """Take every complete download off the list at once; their files stay where they were saved (and shared,
-    unless stop_share ended that)."""
+    unless stop_share ended that), and the notice says how many were no longer there."""
     await require_user(request)
     service = ui(request).service
-    cleared = 0
+    cleared: list[str] = []
     for d in [d for d in service.downloads() if d.state is DownloadState.COMPLETE]:
         try:
             await service.remove_download(d.group_id, d.file_name)
         except NotFound:  # removed meanwhile (another tab, /cmd)
             continue
-        cleared += 1
-    words = ("No complete download to clear." if not cleared else
-             "Cleared 1 complete download from the list. Its file stays where it was saved." if cleared == 1 else
-             f"Cleared {cleared} complete downloads from the list. Their files stay where they were saved.")
-    flash(await get_session(request), words)
+        cleared.append(d.destination)
+    present = await asyncio.to_thread(lambda: [os.path.lexists(path) for path in cleared])
+    flash(await get_session(request), clear_notice(len(cleared), present.count(False)))
     raise see_other("/downloads?show=all")
 
 

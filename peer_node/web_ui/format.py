@@ -125,6 +125,21 @@ def human_eta(seconds: float | None) -> str:
     return f"about {round(minutes / 60)} h left"
 
 
+def clear_notice(cleared: int, gone: int) -> str:
+    """What "Clear completed" did: how many downloads left the list, and that their files stay where they were
+    saved, but for the ``gone`` ones moved or deleted since."""
+    if not cleared:
+        return "No complete download to clear."
+    if cleared == 1:
+        where = "Its file was no longer where it was saved (moved or deleted)." if gone else \
+            "Its file stays where it was saved."
+        return f"Cleared 1 complete download from the list. {where}"
+    where = "Their files stay where they were saved." if not gone else \
+        "Their files were no longer where they were saved (moved or deleted)." if gone == cleared else \
+        f"Their files stay where they were saved, but for {gone} no longer there (moved or deleted)."
+    return f"Cleared {cleared} complete downloads from the list. {where}"
+
+
 def wait_words(seconds: int) -> str:
     """How long to wait, as a refusal says it: '1 second', '30 seconds', '4 minutes' (rounded up)."""
     if seconds < 120:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import hmac
 import json
-import os
+import logging
 import secrets
 from collections.abc import Callable
 from pathlib import Path
@@ -27,6 +27,10 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 from aiohttp_session import Session, get_session
 from cryptography.fernet import Fernet
+
+from peer_node.state import write_atomic
+
+log = logging.getLogger(__name__)
 
 FLASH_KEY = "flash"  # the session's one-shot notice (state.flash sets it, render shows and drops it)
 
@@ -51,49 +55,55 @@ SECURITY_HEADERS = {
 NOT_UI_PATHS = ("/cmd", "/healthz")
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    """Write atomically with mode 0600 from the first byte."""
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def load_or_create_key(data_dir: Path) -> Fernet:
-    """The cookie key: read from the data dir, or made and stored there (0600) at first start."""
+def load_or_create_key(data_dir: Path, fresh: bool = False) -> Fernet:
+    """The cookie key: read from the data dir, or made and stored there (0600) at first start; made anew when
+    ``fresh`` (every browser session then ends: ``SessionVersions.damaged`` says why that can be needed)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     path = data_dir / KEY_FILE
-    if path.exists():
+    if path.exists() and not fresh:
         raw = path.read_bytes().strip()
         with contextlib.suppress(ValueError):
             return Fernet(raw)
         # An unreadable key only costs everyone a fresh login: replace it rather than refuse to start.
     key = Fernet.generate_key()
-    _write_private(path, key)
+    write_atomic(path, key)
     return Fernet(key)
 
 
 class SessionVersions:
-    """One counter per user; a cookie is valid only while its ``ver`` equals the user's counter."""
+    """One counter per user; a cookie is valid only while its ``ver`` equals the user's counter.
+
+    A counts file that exists but cannot be read back is ``damaged``: starting every counter at 0 again would bring
+    back to life the cookies of sessions that a logout ended (their ``ver`` was 0), so the caller then makes a
+    fresh cookie key, which ends every browser session instead."""
 
     def __init__(self, data_dir: Path) -> None:
         self._path = data_dir / VERSIONS_FILE
         self._versions: dict[str, int] = {}
+        self.damaged = False
         if self._path.exists():
-            with contextlib.suppress(ValueError, OSError):
+            try:
                 loaded = json.loads(self._path.read_text("utf-8"))
-                if isinstance(loaded, dict):
-                    self._versions = {str(k): int(v) for k, v in loaded.items() if isinstance(v, int)}
+                if not isinstance(loaded, dict):
+                    raise ValueError("not an object")
+                self._versions = {str(k): int(v) for k, v in loaded.items() if isinstance(v, int)}
+            except (ValueError, OSError) as exc:
+                log.warning("%s cannot be read (%s): every browser session ends, users log in again",
+                            self._path, exc)
+                self.damaged = True
 
     def current(self, uid: str) -> int:
         return self._versions.get(uid, 0)
 
+    def repair(self) -> None:
+        """Count from 0 again, once a fresh cookie key has ended every session (the class's docstring)."""
+        self._versions = {}
+        write_atomic(self._path, b"{}")
+        self.damaged = False
+
     def bump(self, uid: str) -> int:
         self._versions[uid] = self.current(uid) + 1
-        _write_private(self._path, json.dumps(self._versions).encode())
+        write_atomic(self._path, json.dumps(self._versions).encode())
         return self._versions[uid]
 
 

@@ -12,6 +12,7 @@ from peer_node.web_ui.format import (
     announcement,
     badge_tone,
     cell_runs,
+    clear_notice,
     contributions,
     copies_note,
     detail_text,
@@ -50,6 +51,17 @@ def test_time_left_and_last_seen_read_as_words() -> None:
     assert human_eta(None) == "" and human_eta(20) == "less than a minute left"
     assert human_eta(350) == "about 6 min left" and human_eta(4 * 3600) == "about 4 h left"
     assert ago(None, 100) == "never" and ago(90, 100) == "just now" and ago(0, 7200) == "2 h ago"
+
+
+def test_clearing_completed_downloads_says_where_their_files_are_or_that_some_are_gone() -> None:
+    assert clear_notice(0, 0) == "No complete download to clear."
+    assert clear_notice(1, 0) == "Cleared 1 complete download from the list. Its file stays where it was saved."
+    assert clear_notice(1, 1) == ("Cleared 1 complete download from the list. Its file was no longer where it was "
+                                  "saved (moved or deleted).")
+    assert clear_notice(3, 0) == "Cleared 3 complete downloads from the list. Their files stay where they were saved."
+    assert clear_notice(3, 1) == ("Cleared 3 complete downloads from the list. Their files stay where they were "
+                                  "saved, but for 1 no longer there (moved or deleted).")
+    assert clear_notice(2, 2).endswith("Their files were no longer where they were saved (moved or deleted).")
 
 
 def test_a_wait_is_said_in_seconds_then_whole_minutes_rounded_up() -> None:

@@ -8,8 +8,14 @@ from __future__ import annotations
 import re
 import stat
 from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from aiohttp import web
+from cryptography.fernet import InvalidToken
 
 from peer_node.service import NodeService
+from peer_node.web_ui import setup_ui
 from peer_node.web_ui.pages import matches
 from peer_node.web_ui.ports import UiService
 from peer_node.web_ui.security import SessionVersions, csrf_ok, load_or_create_key
@@ -50,6 +56,20 @@ def test_session_versions_survive_a_restart_in_a_private_file(tmp_path: Path) ->
     assert versions.bump("alice") == 1
     assert SessionVersions(tmp_path).current("alice") == 1
     assert stat.S_IMODE((tmp_path / "web-sessions.json").stat().st_mode) == 0o600
+
+
+def test_a_damaged_count_file_ends_every_browser_session_rather_than_reviving_logged_out_ones(
+        tmp_path: Path) -> None:
+    SessionVersions(tmp_path).bump("alice")  # a logout: alice's cookies of count 0 no longer open a session
+    cookie = load_or_create_key(tmp_path).encrypt(b'{"session": {"uid": "alice", "ver": 0}}')
+    (tmp_path / "web-sessions.json").write_text("{cut off", encoding="utf-8")
+    assert SessionVersions(tmp_path).damaged  # read as all zeros, that cookie would count again
+    service, config = SimpleNamespace(on_logout=[]), SimpleNamespace(web_port=8080, data_dir=tmp_path)
+    setup_ui(web.Application(), service, config)
+    with pytest.raises(InvalidToken):
+        load_or_create_key(tmp_path).decrypt(cookie)  # a new cookie key: no cookie of before opens
+    again = SessionVersions(tmp_path)
+    assert not again.damaged and again.current("alice") == 0  # counting from 0 is safe under the new key
 
 
 def test_cookie_key_is_made_once_and_kept(tmp_path: Path) -> None:
