@@ -198,9 +198,12 @@ class ShareKeeper:
         log.warning("share %s/%s: the file %s no longer matches what was shared; dropping it",
                     rec.group_id, rec.file_name, rec.path)
         await self.forget(rec.user_id, rec.group_id, rec.file_name)
-        with contextlib.suppress(GroupShareError):
+        try:
             await self.service.authed("DELETE", path_of("groups", rec.group_id, "files", rec.file_name, "share"),
                                        {}, write=True)
+        except GroupShareError as exc:  # the tracker keeps the share on record, but no heartbeat names it now
+            log.warning("share %s/%s: the tracker was not told it ended (%s); it lists the file without this node "
+                        "as a seeder from the next heartbeat", rec.group_id, rec.file_name, exc.message)
 
     async def wait_checks(self) -> None:
         if self._checks:

@@ -78,7 +78,8 @@ async def _check_identity(store: Store, config: TrackerConfig, log_index: int) -
     record this tracker's identity in it."""
     current = Identity(config.tracker_no, cluster_fingerprint(config.secret))
     no, cluster = await store.get_meta(TRACKER_NO_KEY), await store.get_meta(CLUSTER_KEY)
-    recorded = Identity(int(no), cluster) if no is not None and no.isdigit() and cluster is not None else None
+    recorded = Identity(int(no), cluster) if no is not None and no.isascii() and no.isdigit() and cluster is not None \
+        else None
     for warning in identity_warnings(recorded, current, str(config.data_dir), log_index):
         log.warning("%s", warning)
     if recorded != current:

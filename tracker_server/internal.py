@@ -277,7 +277,9 @@ async def _relay(request: web.Request, rep: Replicator, raw: bytes, primary_no: 
             if "Retry-After" in resp.headers:
                 out.headers["Retry-After"] = resp.headers["Retry-After"]
             return out
-    except (aiohttp.ClientError, TimeoutError, OSError):
+    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        log.info("relaying %s %s to tracker %d failed: %s", request.method, request.path, primary_no,
+                 type(exc).__name__)
         return None
 
 

@@ -13,6 +13,7 @@ import hmac
 import os
 
 OWASP_LOG2_N = 17
+MAX_LOG2_N = 20  # the largest N a stored hash may name (what we write is 17; tests use 10)
 _R, _P, _DKLEN = 8, 1, 32
 
 
@@ -28,14 +29,17 @@ def _hash_sync(password: str, log2_n: int) -> str:
 
 
 def _verify_sync(password: str, stored: str) -> bool:
+    """Whether ``password`` matches ``stored``; False, never an exception, for a stored form that is not ours (a
+    damaged row must cost a refused login, not a 500 or minutes of hashing)."""
     try:
         scheme, log2_n, r, p, salt, digest = stored.split("$")
-        if scheme != "scrypt":
+        if scheme != "scrypt" or not (1 <= int(log2_n) <= MAX_LOG2_N and 1 <= int(r) <= 16 and 1 <= int(p) <= 4):
             return False
+        expected = bytes.fromhex(digest)
         got = _scrypt(password, bytes.fromhex(salt), int(log2_n), int(r), int(p))
     except ValueError:
         return False
-    return hmac.compare_digest(got, bytes.fromhex(digest))
+    return hmac.compare_digest(got, expected)
 
 
 class PasswordHasher:
