@@ -12,6 +12,7 @@ import unicodedata
 from wire.errors import BadInput
 
 ID_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")
+ID_RULE = "1-64 characters: letters, digits, '.', '_' or '-' (but not . or .. alone)"  # as every door says it
 MAX_FILE_NAME_BYTES = 255
 _FORBIDDEN = frozenset("/\\\x00")
 # Unicode's bidirectional controls (the Bidi_Control property): invisible, they reorder what follows, so

@@ -31,7 +31,7 @@ from peer_node.web_ui.pages import (
 )
 from peer_node.web_ui.state import flash, render, require_user, safe_next, see_other, ui
 from wire.errors import BadInput, Conflict, Forbidden, GroupShareError, NotFound
-from wire.names import check_file_name, check_id
+from wire.names import ID_RULE, check_file_name, check_id
 
 
 def _text(form: Any, name: str) -> str:
@@ -109,7 +109,7 @@ async def create_group(request: web.Request) -> web.StreamResponse:
         context = await groups_context_or_offline(request)
         msg = exc.message
         if isinstance(exc, BadInput):
-            msg = "A group name is 1-64 characters: letters, digits, '.', '_' or '-'."
+            msg = f"A group name is {ID_RULE}."
         elif exc.status == 409:
             twin = case_twin(gid, [g.group_id for g in context["groups"]])
             msg = f"A group named {twin} already exists, and names that differ only in capitals count as the " \

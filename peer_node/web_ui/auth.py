@@ -16,7 +16,7 @@ from peer_node.web_ui.format import sentence, wait_words
 from peer_node.web_ui.security import csrf_token
 from peer_node.web_ui.state import current_user, flash, render, safe_next, see_other, ui
 from wire.errors import BadInput, GroupShareError, NotLoggedIn, TooManyRequests
-from wire.names import MAX_PASSWORD, MIN_NEW_PASSWORD, check_id
+from wire.names import ID_RULE, MAX_PASSWORD, MIN_NEW_PASSWORD, check_id
 
 BAD_LOGIN = "That user id and password do not match. Check both and try again."
 # Said when an open page learned over its event stream that the session ended (?why=elsewhere).
@@ -49,7 +49,7 @@ async def login_post(request: web.Request) -> web.StreamResponse:
     try:
         check_id(uid, "user id")
     except BadInput:
-        errors["user_id"] = "Enter your user id (letters, digits, '.', '_' or '-')."
+        errors["user_id"] = f"Enter your user id: {ID_RULE}."
     if not pw:
         errors["password"] = "Enter your password."
     if not errors:
@@ -114,7 +114,7 @@ async def register_post(request: web.Request) -> web.StreamResponse:
     try:
         check_id(uid, "user id")
     except BadInput:
-        errors["user_id"] = "Use 1-64 characters: letters, digits, '.', '_' or '-'."
+        errors["user_id"] = f"Use {ID_RULE}."
     if not pw:
         errors["password"] = "Choose a password."
     elif len(pw) < MIN_NEW_PASSWORD:

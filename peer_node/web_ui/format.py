@@ -19,6 +19,7 @@ from peer_node.rates import format_rate
 from peer_node.units import human_size
 from peer_node.upload_copies import is_upload_copy
 from peer_node.views import DownloadState, DownloadView, GroupDetail, GroupRole, NodeStatus
+from wire.names import ID_RULE as ID_RULE  # for the templates: fmt.ID_RULE
 
 PIECE_MAP_CELLS = MAP_CELLS  # a map never has more cells than this, whatever the piece count
 

@@ -51,6 +51,15 @@ async def test_a_browser_sign_up_wants_a_password_of_8_characters_and_says_so(pa
         assert await page.get_attribute("#password", "aria-invalid") == "true"
         st, _ = node.cmd("login dana pw")
         assert st >= 400  # no account was made
+        # the id rule, in the same words as the node's own check, its one exception included
+        await expect(page.locator("#user-hint")).to_have_text(
+            "1-64 characters: letters, digits, '.', '_' or '-' (but not . or .. alone).")
+        await page.fill("#user_id", "..")
+        await page.fill("#password", "long-enough-1")
+        await page.fill("#password2", "long-enough-1")
+        await page.click("form button[type=submit]:has-text('Create account')")
+        await expect(page.locator("#user-error")).to_contain_text("Use 1-64 characters: letters, digits, '.', '_' "
+                                                                  "or '-' (but not . or .. alone).")
 
 
 async def test_signing_up_on_a_node_that_acts_for_another_user_says_so_before_and_after(browser: Browser,
