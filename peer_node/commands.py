@@ -20,7 +20,7 @@ from peer_node.hashing import Progress
 from peer_node.rates import format_rate, parse_rate
 from peer_node.sensitive import why_private
 from peer_node.views import DownloadState, DownloadView, FileListing, GroupSummary
-from wire.errors import BadInput
+from wire.errors import BadInput, TooLarge
 
 if TYPE_CHECKING:
     from peer_node.service import NodeService
@@ -69,7 +69,7 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
 def parse_line(line: str) -> tuple[Command, list[str]]:
     """Split one command line and check it against the table; raise BadInput on anything wrong."""
     if len(line.encode("utf-8", "surrogateescape")) > MAX_LINE_BYTES:
-        raise BadInput(f"command line too long (over {MAX_LINE_BYTES} bytes)")
+        raise TooLarge(f"command line too long (over {MAX_LINE_BYTES} bytes)")  # the contract's 413
     line = line.strip()
     if "\n" in line or "\r" in line:
         raise BadInput("one command at a time, on one line")

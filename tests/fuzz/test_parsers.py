@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from peer_node.commands import COMMANDS, MAX_LINE_BYTES, parse_line
 from peer_node.tracker_client import TrackerClient
 from tests.support.offline_node import api_key, start_offline_node
-from wire.errors import BadInput
+from wire.errors import BadInput, TooLarge
 from wire.frame_receiver import FrameReceiver
 from wire.peer_protocol import (
     FROM_CLIENT,
@@ -168,7 +168,7 @@ def test_any_command_line_parses_or_raises_only_bad_input(line: str) -> None:
 
 
 def test_an_overlong_line_is_refused_before_it_is_split() -> None:
-    with pytest.raises(BadInput):
+    with pytest.raises(TooLarge):
         parse_line("help " + "'" * (MAX_LINE_BYTES + 1))
 
 

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from peer_node.commands import COMMANDS, format_download, format_file, format_group, help_text, lines, parse_line
 from peer_node.views import DownloadState, DownloadView, FileListing, GroupRole, GroupSummary
-from wire.errors import BadInput
+from wire.errors import BadInput, TooLarge
 
 
 def _dl(state: DownloadState, percent: int = 0, reason: str = "", name: str = "f.bin") -> DownloadView:
@@ -48,9 +48,10 @@ def test_two_lines_are_refused() -> None:
         parse_line("logout\nhelp")
 
 
-def test_overlong_line_is_refused() -> None:
-    with pytest.raises(BadInput, match="too long"):
+def test_overlong_line_is_refused_as_too_large() -> None:
+    with pytest.raises(TooLarge, match="too long") as refused:
         parse_line("help " + "x" * 20000)
+    assert refused.value.status == 413  # the contract's "413 body too large", as for a body over the cap
 
 
 def test_running_download_line_has_integer_percent() -> None:
