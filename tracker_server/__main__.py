@@ -172,7 +172,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"tracker: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:  # the data dir is not writable, the disk is full...
-        print(f"tracker: {exc.strerror or exc}", file=sys.stderr)
+        where = f" ({exc.filename})" if exc.filename else f" (data dir {config.data_dir})"
+        print(f"tracker: {exc.strerror or exc}{where}", file=sys.stderr)
         return 1
     return 0
 

@@ -75,6 +75,15 @@ def test_bad_tracker_list_or_number_is_one_line_and_status_2(tmp_path: Path, con
     assert len(run.stderr.strip().splitlines()) == 1 and fragment in run.stderr
 
 
+def test_a_data_dir_it_cannot_use_is_one_line_naming_the_path_and_status_1(tmp_path: Path) -> None:
+    list_file, _ = write_tracker_list(tmp_path, 1)
+    (tmp_path / "d" / "tracker.sqlite3").mkdir(parents=True)  # where the database goes, a directory
+    run = subprocess.run([str(ROOT / "tracker"), str(list_file), "1", "--data-dir", str(tmp_path / "d")],
+                         capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    assert run.returncode == 1
+    assert run.stderr.strip().splitlines() == [f"tracker: Is a directory ({tmp_path / 'd' / 'tracker.sqlite3'})"]
+
+
 def test_the_port_in_the_banner_is_the_list_entry(tmp_path: Path, started: list[TrackerProc]) -> None:
     list_file = tmp_path / "t.txt"
     port = free_port()
