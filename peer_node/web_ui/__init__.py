@@ -21,7 +21,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from aiohttp_session.cookie_storage import EncryptedCookieStorage
 
-from peer_node.web_ui import actions, auth, events, format, pages, transfer
+from peer_node.web_ui import auth, download_actions, events, format, group_actions, pages, transfer
 from peer_node.web_ui.ports import UiConfig, UiService
 from peer_node.web_ui.security import (
     NOT_UI_PATHS,
@@ -130,25 +130,25 @@ def setup_ui(app: web.Application, service: UiService, config: UiConfig) -> None
     r.add_post("/register", auth.register_post)
     r.add_post("/logout", auth.logout_post)
     r.add_get("/groups", pages.groups_page)
-    r.add_post("/groups", actions.create_group)
+    r.add_post("/groups", group_actions.create_group)
     r.add_get("/groups/{group_id}", pages.group_page)
-    r.add_post("/groups/{group_id}/join", actions.join_group)
-    r.add_post("/groups/{group_id}/leave", actions.leave_group)
-    r.add_post("/groups/{group_id}/requests/{user_id}/{decision:accept|reject}", actions.decide_request)
-    r.add_post("/groups/{group_id}/requests/accept-all", actions.accept_all)
-    r.add_post("/groups/{group_id}/share", actions.share_path)
+    r.add_post("/groups/{group_id}/join", group_actions.join_group)
+    r.add_post("/groups/{group_id}/leave", group_actions.leave_group)
+    r.add_post("/groups/{group_id}/requests/{user_id}/{decision:accept|reject}", group_actions.decide_request)
+    r.add_post("/groups/{group_id}/requests/accept-all", group_actions.accept_all)
+    r.add_post("/groups/{group_id}/share", group_actions.share_path)
     r.add_post("/groups/{group_id}/upload", transfer.upload, name="upload")
-    r.add_post("/groups/{group_id}/stop", actions.stop_share)
-    r.add_post("/groups/{group_id}/download", actions.start_download)
-    r.add_post("/groups/{group_id}/folder", actions.set_download_folder)
+    r.add_post("/groups/{group_id}/stop", group_actions.stop_share)
+    r.add_post("/groups/{group_id}/download", download_actions.start_download)
+    r.add_post("/groups/{group_id}/folder", download_actions.set_download_folder)
     r.add_get("/downloads", pages.downloads_page)
     r.add_get("/downloads/events", events.stream)
-    r.add_post("/downloads/retry", actions.retry_download)
-    r.add_post("/downloads/pause", actions.pause_download)
-    r.add_post("/downloads/resume", actions.resume_download)
-    r.add_post("/downloads/remove", actions.remove_download)
-    r.add_post("/downloads/clear", actions.clear_complete)
-    r.add_post("/downloads/upload-limit", actions.set_upload_limit)
+    r.add_post("/downloads/retry", download_actions.retry_download)
+    r.add_post("/downloads/pause", download_actions.pause_download)
+    r.add_post("/downloads/resume", download_actions.resume_download)
+    r.add_post("/downloads/remove", download_actions.remove_download)
+    r.add_post("/downloads/clear", download_actions.clear_complete)
+    r.add_post("/downloads/upload-limit", download_actions.set_upload_limit)
     r.add_get("/downloads/save", transfer.save)
     for form in ("/logout", "/groups/{group_id}/{action:join|leave|share|upload|stop|download|folder}",
                  "/groups/{group_id}/requests/{user_id}/{decision:accept|reject}",

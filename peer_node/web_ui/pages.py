@@ -1,7 +1,7 @@
 """The pages (GET only): dashboard, all groups, one group, downloads. Handlers gather views and render.
 
 Each page also has a ``*_context`` builder so a failed form can re-render the same page with the error
-next to the form that caused it (see actions.py).
+next to the form that caused it (see forms.py, group_actions.py, download_actions.py).
 """
 
 from __future__ import annotations

@@ -23,8 +23,8 @@ from aiohttp_session import get_session
 
 from peer_node.hashing import hash_file
 from peer_node.views import DownloadState, SharedFile
-from peer_node.web_ui.actions import group_error
 from peer_node.web_ui.format import error_parts
+from peer_node.web_ui.forms import group_error
 from peer_node.web_ui.free_name import first_free
 from peer_node.web_ui.pages import group_id_from
 from peer_node.web_ui.ports import UiService
