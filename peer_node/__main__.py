@@ -20,6 +20,7 @@ from peer_node.console import Console
 from wire.dir_lock import DataDirError, DirLock
 from wire.fd_limit import raise_open_file_limit
 from wire.listen_errors import listen_error
+from wire.terminal import keep_running_in_the_background
 
 
 async def serve(config: NodeConfig) -> int:
@@ -75,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     raise_open_file_limit()  # a descriptor per file served: 1,024 would cap a node at a few hundred shares
     # At a prompt only warnings are shown, so log lines do not bury what the user types.
     console = config.console if config.console is not None else os.isatty(0)
+    if os.isatty(0):
+        keep_running_in_the_background()  # started with & from a shell: not stopped by its terminal (terminal.py)
     level = logging.WARNING if console else logging.INFO
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)

@@ -19,6 +19,7 @@ from peer_node.commands import HELP_WIDTH, run_command
 from peer_node.service import NodeService
 from peer_node.units import human_size
 from wire.errors import GroupShareError
+from wire.terminal import read_line, wait_for_foreground
 
 PROMPT = "groupshare> "
 BAR_WIDTH = 30
@@ -70,10 +71,14 @@ class Console:
 
     def _run(self) -> None:
         while True:
+            wait_for_foreground(self.inp)  # a node started with & waits here, not stopped by the shell (terminal.py)
             # the prompt goes to our output stream, not where input() would put it (stderr, on some terminals)
             self.out.write(PROMPT)
             self.out.flush()
-            line = self.inp.readline()
+            line = read_line(self.inp)
+            if line is None:  # sent to the background while at the prompt: prompt again once back
+                self.out.write("\n")
+                continue
             if not line:
                 self.out.write("\n(end of input: the prompt is closed; the node keeps running: stop it with Ctrl-C or "
                                "SIGTERM)\n")

@@ -30,6 +30,7 @@ from tracker_server.store import StoreDamaged
 from wire.dir_lock import DataDirError, DirLock
 from wire.fd_limit import raise_open_file_limit
 from wire.listen_errors import CannotListen, listen_error
+from wire.terminal import foreground_lines, keep_running_in_the_background
 from wire.tracker_list import TrackerListError, load_tracker_list
 
 
@@ -95,7 +96,7 @@ def build_config(args: argparse.Namespace) -> TrackerConfig:
 
 def _watch_stdin(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
     """Thread: ``quit`` stops the tracker; end of input only ends this thread (the tracker keeps running)."""
-    for line in sys.stdin:
+    for line in foreground_lines(sys.stdin):  # not read in the background: the shell would stop the tracker
         if line.strip().lower() in ("quit", "exit"):  # as the node's prompt takes them
             loop.call_soon_threadsafe(stop.set)
             return
@@ -166,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"tracker: {exc}", file=sys.stderr)
         return 2
     raise_open_file_limit()  # a descriptor per connection: thousands of nodes would pass 1,024
+    if sys.stdin.isatty():
+        keep_running_in_the_background()  # started with & from a shell: not stopped by its terminal (terminal.py)
     try:
         asyncio.run(serve(config))
     except (DataDirError, StoreDamaged, CannotListen) as exc:
