@@ -10,11 +10,10 @@ retried sooner; a 401 means the tracker ended our session, and the node logs out
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
-from peer_node.loop_task import LoopTask
+from peer_node.loop_task import LoopTask, wait_event
 from wire.errors import GroupShareError, NotLoggedIn
 from wire.records import ALL_PIECES, encode_bitfield
 
@@ -69,8 +68,7 @@ class Heartbeat:
         delay = 0.0
         failing = ""  # the cause of the heartbeats failing now, "" while they go through
         while True:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=delay)
+            await wait_event(self._wake, delay)
             self._wake.clear()
             session = self.service.state.session
             if session is None:

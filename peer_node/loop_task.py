@@ -6,8 +6,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
+
+log = logging.getLogger(__name__)
+STOP_WAIT_S = 10.0  # a loop that does not end this long after its cancel is left behind, said in the log
+
+
+async def wait_event(event: asyncio.Event, seconds: float) -> bool:
+    """Wait for ``event`` up to ``seconds``; whether it was set. A cancel always goes through: Python
+    3.11's ``wait_for`` returned normally when the event was set just as the waiting task was cancelled, so the
+    cancel was lost and a loop waiting that way could not be stopped (a logout then hung for good)."""
+    try:
+        async with asyncio.timeout(seconds):
+            await event.wait()
+    except TimeoutError:
+        return False
+    return True
 
 
 class LoopTask:
@@ -26,5 +42,11 @@ class LoopTask:
         task, self._task = self._task, None
         if task is not None and task is not asyncio.current_task():
             task.cancel()
+            # Bounded: whoever stops a loop (a logout, under the login lock) must not wait on it for ever.
+            await asyncio.wait({task}, timeout=STOP_WAIT_S)
+            if not task.done():
+                log.warning("the %s loop did not stop %g s after it was asked to; going on without it", self.name,
+                            STOP_WAIT_S)
+                return
             with contextlib.suppress(asyncio.CancelledError):
                 await task

@@ -13,6 +13,7 @@ import contextlib
 import time
 from collections.abc import Hashable
 
+from peer_node.loop_task import wait_event
 from peer_node.swarm.pacer import FairQueue, TokenBucket
 
 
@@ -48,8 +49,7 @@ class UploadLimit:
         while self._queue:
             delay = self._bucket.delay(time.monotonic())
             if delay > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._changed.wait(), delay)
+                await wait_event(self._changed, delay)
                 continue
             turn, nbytes = self._queue.pop()
             if turn.done():  # its sender was cancelled meanwhile
