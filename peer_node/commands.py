@@ -207,7 +207,7 @@ async def _stop_share(s: NodeService, a: list[str], _p: Progress | None) -> str:
 async def _remove_download(s: NodeService, a: list[str], _p: Progress | None) -> str:
     removed = await s.remove_download(a[0], a[1])
     present = await asyncio.to_thread(os.path.lexists, removed.destination)
-    return removal_text(removed, still_shared(s.shares(), removed), present)
+    return removal_text(removed, still_shared(s.shares, removed), present)
 
 
 def removal_text(d: DownloadView, shared: bool, present: bool) -> str:

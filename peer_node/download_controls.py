@@ -56,17 +56,20 @@ class DownloadControls(ABC):
 
     async def fail_group(self, user_id: str, group_id: str, reason: str) -> None:
         """End the user's running and paused downloads from ``group_id`` as ``F`` (access ended), deleting what
-        they left. One already finishing is let finish (``_cancel_unless_finishing``), and stays complete."""
-        for key, task in list(self._tasks.items()):
-            if key[0] == user_id and key[1] == group_id:
-                self._cancel_unless_finishing(key, task)
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        for rec in list(self.state.downloads.values()):
-            if (rec.user_id == user_id and rec.group_id == group_id
-                    and rec.state in (DownloadState.RUNNING.value, DownloadState.PAUSED.value)):
-                await asyncio.to_thread(self._remove_partial, rec)
-                await self._set_failed(rec.with_(bytes_kept=0, kept_bits=""), reason)
+        they left. One already finishing is let finish (``_cancel_unless_finishing``), and stays complete. Each
+        under its lock, as the other actions: a resume or a start landing meanwhile is wholly before or after."""
+        keys = {key for key in [*self._tasks, *self.state.downloads] if key[:2] == (user_id, group_id)}
+        for key in sorted(keys):
+            async with self._locks.hold(key):
+                task = self._tasks.get(key)
+                if task is not None:
+                    self._cancel_unless_finishing(key, task)
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+                rec = self.state.downloads.get(key)
+                if rec is not None and rec.state in (DownloadState.RUNNING.value, DownloadState.PAUSED.value):
+                    await asyncio.to_thread(self._remove_partial, rec)
+                    await self._set_failed(rec.with_(bytes_kept=0, kept_bits=""), reason)
 
     async def remove(self, user_id: str, group_id: str, file_name: str) -> DownloadView:
         """Take a download off the list (see the module docstring); returns how it stood when it was removed.

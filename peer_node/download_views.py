@@ -3,13 +3,14 @@ holds (the engine's progress while it runs, else the partial store's verified pi
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from peer_node.piece_sources import expand
 from peer_node.state import DownloadRecord
 from peer_node.swarm.piece_mask import bitfield_mask
 from peer_node.views import DownloadState, DownloadView, SharedFile
+from wire.errors import NotLoggedIn
 
 if TYPE_CHECKING:
     from peer_node.swarm.config import EngineProgress
@@ -86,6 +87,11 @@ def left_behind(d: DownloadView, shared: bool, present: bool) -> str:
     return f"the file stays at {d.destination} and is {'still' if shared else 'not'} shared"
 
 
-def still_shared(shares: list[SharedFile], d: DownloadView) -> bool:
-    """Whether the node still shares a removed download's file (not after stop_share or leaving the group)."""
-    return any(s.group_id == d.group_id and s.file_name == d.file_name for s in shares)
+def still_shared(shares: Callable[[], list[SharedFile]], d: DownloadView) -> bool:
+    """Whether the node still shares a removed download's file (not after stop_share or leaving the group, nor
+    once the user logged out meanwhile: nothing of theirs is served then, and the removal was done all the same)."""
+    try:
+        listed = shares()
+    except NotLoggedIn:
+        return False
+    return any(s.group_id == d.group_id and s.file_name == d.file_name for s in listed)

@@ -206,7 +206,7 @@ async def remove_download(request: web.Request) -> web.StreamResponse:
         raise see_other(back) from None
     if removed.state is DownloadState.COMPLETE:
         present = await asyncio.to_thread(os.path.lexists, removed.destination)
-        kept = left_behind(removed, still_shared(service.shares(), removed), present)
+        kept = left_behind(removed, still_shared(service.shares, removed), present)
         flash(session, f"Removed {name} from the list. {kept[0].upper()}{kept[1:]}.")
     elif removed.state is DownloadState.FAILED:
         flash(session, f"Removed the failed download of {name} and deleted its partial data.")

@@ -55,3 +55,23 @@ async def test_leaving_the_group_ends_a_paused_download_and_deletes_what_it_kept
     rec: DownloadRecord = state.downloads[KEY]
     assert rec.state == DownloadState.FAILED.value and rec.reason == "left the group" and rec.bytes_kept == 0
     assert not temp_path_for(target).exists()
+
+
+async def test_leaving_the_group_waits_for_an_action_on_the_download_in_progress(tmp_path: Path) -> None:
+    """Each download under its lock, as pause, resume and remove take it: a resume landing in the middle of a
+    leave could otherwise be marked failed while its new task ran on."""
+    mgr, state, _target, _running_task = await _running(tmp_path)
+    release = asyncio.Event()
+
+    async def an_action_in_progress() -> None:
+        async with mgr._locks.hold(KEY):
+            await release.wait()
+
+    holder = asyncio.create_task(an_action_in_progress())
+    await asyncio.sleep(0)
+    leaving = asyncio.create_task(mgr.fail_group("alice", "lab", "left the group"))
+    await asyncio.sleep(0.2)
+    assert not leaving.done() and state.downloads[KEY].state == DownloadState.RUNNING.value  # it waits its turn
+    release.set()
+    await asyncio.wait_for(asyncio.gather(holder, leaving), 30)
+    assert state.downloads[KEY].state == DownloadState.FAILED.value
