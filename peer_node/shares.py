@@ -23,7 +23,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from peer_node.hashing import Progress, hash_file
+from peer_node.hashing import Progress, hash_in_thread
 from peer_node.keyed_locks import KeyedLocks
 from peer_node.state import ShareRecord, StateNotSaved
 from peer_node.swarm.store import PieceStore
@@ -59,7 +59,7 @@ class ShareKeeper:
 
     async def _share(self, user_id: str, group_id: str, path: str, progress: Progress | None) -> SharedFile:
         generation = self.service.login_generation
-        hashes = await asyncio.to_thread(hash_file, path, self.service.config.piece_size, progress)
+        hashes = await hash_in_thread(path, self.service.config.piece_size, progress)
         if self.service.login_generation != generation:  # logged out (maybe in as another user) while hashing
             raise NotLoggedIn("logged out while the file was being hashed; nothing was shared")
         meta = FileMeta(os.path.basename(path), hashes.size, hashes.piece_size, hashes.sha256, hashes.piece_hashes)
@@ -181,7 +181,7 @@ class ShareKeeper:
 
     async def _recheck(self, rec: ShareRecord) -> None:
         try:
-            hashes = await asyncio.to_thread(hash_file, rec.path, rec.meta.piece_size)
+            hashes = await hash_in_thread(rec.path, rec.meta.piece_size)
             matches = hashes.sha256 == rec.meta.sha256 and hashes.piece_hashes == rec.meta.piece_hashes
         except GroupShareError as exc:
             log.warning("share %s/%s: %s", rec.group_id, rec.file_name, exc.message)

@@ -21,7 +21,7 @@ from urllib.parse import quote
 from aiohttp import BodyPartReader, web
 from aiohttp_session import get_session
 
-from peer_node.hashing import hash_file
+from peer_node.hashing import hash_in_thread
 from peer_node.views import DownloadState, SharedFile
 from peer_node.web_ui.format import error_parts
 from peer_node.web_ui.forms import group_error
@@ -126,7 +126,7 @@ async def _share_upload(service: UiService, folder: Path, name: str, gid: str) -
         taken = {f.file_name for f in files}
         if name not in taken:
             raise
-        ours = await asyncio.to_thread(hash_file, str(folder / name))
+        ours = await hash_in_thread(str(folder / name))
         same = next((f.file_name for f in files if f.sha256 == ours.sha256 and f.size == ours.size
                      and f.file_name != name), None)
         free = same or first_free(name, taken.__contains__)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
-from peer_node.hashing import hash_file
+from peer_node.hashing import READ_STEP, HashingStopped, hash_file, hash_in_thread
 from wire.errors import BadInput, NotFound
 from wire.pieces import MIN_PIECE_SIZE, piece_count, piece_hashes_of, piece_matches
 
@@ -122,3 +124,45 @@ def test_a_file_shorter_than_its_size_is_refused(tmp_path: Path, monkeypatch: py
     monkeypatch.setattr("peer_node.hashing.os.fstat", longer_once)
     with pytest.raises(BadInput, match="shrank"):
         hash_file(str(path), piece_size=16384)
+
+
+def test_hashing_stops_at_its_next_step_once_asked(tmp_path: Path) -> None:
+    path = tmp_path / "big.bin"
+    with open(path, "wb") as f:
+        f.truncate(16 * READ_STEP)
+    stop = threading.Event()
+    steps: list[int] = []
+
+    def progress(done: int, total: int) -> None:
+        steps.append(done)
+        stop.set()  # asked to stop after the first step
+
+    with pytest.raises(HashingStopped):
+        hash_file(str(path), progress=progress, stop=stop)
+    assert steps == [READ_STEP]  # not the other 15 steps
+
+
+async def test_a_cancelled_hashing_stops_its_thread_instead_of_hashing_the_file_to_its_end(tmp_path: Path) -> None:
+    """The node stopping (Ctrl-C) cancels an upload's hashing; the thread cannot be killed, and the process waited
+    for it to read the whole file."""
+    path = tmp_path / "big.bin"
+    path.touch()
+    os.truncate(path, 64 * READ_STEP)
+    steps: list[int] = []
+    started = threading.Event()
+
+    def progress(done: int, total: int) -> None:
+        steps.append(done)
+        started.set()
+        time.sleep(0.02)  # a slow disk: the whole file would take 64 of these
+
+    task = asyncio.create_task(hash_in_thread(str(path), progress=progress))
+    await asyncio.to_thread(started.wait, 30)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    seen = -1
+    while seen != len(steps):  # until the thread takes no more steps
+        seen = len(steps)
+        await asyncio.sleep(0.3)
+    assert len(steps) < 64
