@@ -13,7 +13,7 @@ import pytest
 
 from peer_node import shares as shares_module
 from peer_node import state as state_module
-from peer_node.hashing import hash_file
+from peer_node.hashing import hash_in_thread
 from peer_node.service import NodeService
 from peer_node.shares import ShareKeeper
 from peer_node.state import NodeState, StateNotSaved
@@ -93,14 +93,14 @@ async def test_a_logout_while_the_file_is_hashed_shares_nothing(tmp_path: Path, 
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     # Else the share went to the tracker under whoever logged in next (the tracker client has one session).
     fake = FakeService(tmp_path / "data")
-    real_hash = hash_file
+    real_hash = hash_in_thread
 
-    def hash_then_logout(*args: Any) -> Any:
-        hashes = real_hash(*args)
+    async def hash_then_logout(*args: Any) -> Any:
+        hashes = await real_hash(*args)
         fake.login_generation += 1  # the logout, while the hash ran in its thread
         return hashes
 
-    monkeypatch.setattr(shares_module, "hash_file", hash_then_logout)
+    monkeypatch.setattr(shares_module, "hash_in_thread", hash_then_logout)
     with pytest.raises(NotLoggedIn, match="logged out while the file was being hashed"):
         await keeper(fake).share("alice", "g1", str(shared), None)
     assert fake.posted == [] and fake.state.shares == {}
