@@ -13,6 +13,7 @@ import argparse
 import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
 from peer_node.rates import parse_rate
 from wire.errors import BadInput
@@ -82,8 +83,16 @@ def _web_port(text: str) -> int:
     return port
 
 
+class _Parser(argparse.ArgumentParser):
+    """A mistake in the arguments is one line (argparse's usage block before it buried it), as the tracker says
+    it."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"client: error: {message} (client --help lists the arguments)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="client", description="GroupShare peer node")
+    p = _Parser(prog="client", description="GroupShare peer node")
     p.add_argument("addr", metavar="IP:PORT", help="where this node's piece server listens")
     p.add_argument("tracker_info", metavar="tracker_info_file", help="the tracker list, in rank order")
     p.add_argument("--web-port", type=_web_port, default=DEFAULT_WEB_PORT,

@@ -134,4 +134,7 @@ def load_tracker_list(path: str | Path) -> list[TrackerAddress]:
         raise TrackerListError(f"cannot read tracker list {path}: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
         raise TrackerListError(f"line 1: tracker list {path} is not UTF-8 text") from None
-    return parse_tracker_list(text)
+    try:
+        return parse_tracker_list(text)
+    except TrackerListError as exc:  # which file, too: a node and its trackers may each be given another
+        raise TrackerListError(f"{path}: {exc}") from None

@@ -21,6 +21,15 @@ def test_the_web_port_defaults_to_8080_and_takes_a_port(base: list[str]) -> None
     assert config_from_argv([*base, "--web-port", "9090"]).web_port == 9090
 
 
+@pytest.mark.parametrize("argv", [[], ["127.0.0.1:6881"], ["127.0.0.1:6881", "t.txt", "--bogus"]])
+def test_a_mistake_in_the_arguments_is_one_line(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        config_from_argv(argv)
+    assert exit_.value.code == 2
+    said = capsys.readouterr().err.splitlines()
+    assert len(said) == 1 and said[0].startswith("client: error: ") and said[0].endswith("lists the arguments)")
+
+
 @pytest.mark.parametrize("port", ["0", "65536", "-1", "80a", "", "８０８０", "٨٠٨٠", " 8080"])
 def test_a_web_port_that_is_not_ascii_digits_of_a_port_is_refused(base: list[str], port: str,
                                                                    capsys: pytest.CaptureFixture[str]) -> None:

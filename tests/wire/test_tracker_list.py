@@ -79,6 +79,14 @@ def test_load_reports_a_missing_file(tmp_path: Path) -> None:
         load_tracker_list(tmp_path / "nope.txt")
 
 
+def test_a_mistake_in_a_loaded_list_names_the_file_and_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "trackers.txt"
+    path.write_text("127.0.0.1:7001\n127.0.0.1:0\n", encoding="utf-8")
+    with pytest.raises(TrackerListError) as refused:
+        load_tracker_list(path)
+    assert str(refused.value) == f"{path}: line 2: '0' is not a port (1-65535)"
+
+
 def test_the_repository_default_lists_two_local_trackers() -> None:
     default = Path(__file__).resolve().parents[2] / "tracker_info.txt"
     assert [str(t) for t in load_tracker_list(default)] == ["127.0.0.1:7001", "127.0.0.1:7002"]
