@@ -17,6 +17,7 @@ from aiohttp import web
 from peer_node.app import SERVICE, create_app
 from peer_node.config import ConfigError, NodeConfig, config_from_argv
 from peer_node.console import Console
+from peer_node.console_news import ConsoleLogHandler, watch
 from wire.dir_lock import DataDirError, DirLock
 from wire.fd_limit import raise_open_file_limit
 from wire.listen_errors import listen_error
@@ -53,16 +54,27 @@ async def _serve_locked(config: NodeConfig) -> int:
     service = app[SERVICE]
     print(f"GroupShare node: pieces on {config.piece_host}:{service.piece_port}, browser UI and /cmd on "
           f"http://127.0.0.1:{config.web_port}/ (data in {config.data_dir})", flush=True)
+    if config.ready_note:  # before the prompt, which must stay the last thing on the screen
+        print(config.ready_note, flush=True)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     want_console = config.console if config.console is not None else os.isatty(0)
+    news: asyncio.Task[None] | None = None
     if want_console:
-        Console(service, loop, stop.set).start()
+        console = Console(service, loop, stop.set)
+        console.start()
+        news = asyncio.create_task(watch(service, console.say))
+        root = logging.getLogger()  # warnings as news lines above the prompt, not over it
+        for handler in root.handlers[:]:
+            root.removeHandler(handler)
+        root.addHandler(ConsoleLogHandler(console.say))
     try:
         await stop.wait()
     finally:
+        if news is not None:
+            news.cancel()
         await runner.cleanup()
     return 0
 

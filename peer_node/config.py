@@ -41,6 +41,7 @@ class NodeConfig:
     resume_check_s: float = 5.0  # first ask about a download that failed for want of a seeder (auto_resume)
     share_check_s: float = 2.0  # how often each served file is stat-ed for a change (shares.ShareKeeper)
     console: bool | None = None  # None: a prompt when stdin is a terminal
+    ready_note: str = ""  # said once the node listens, before its prompt (make run's "open the browser" line)
 
     @property
     def piece_addr(self) -> str:
@@ -109,6 +110,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--download-stall", type=float, default=20.0, help=argparse.SUPPRESS)
     p.add_argument("--resume-check", type=float, default=5.0, help=argparse.SUPPRESS)
     p.add_argument("--no-console", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--ready-note", default="", help=argparse.SUPPRESS)
     return p
 
 
@@ -138,5 +140,5 @@ def config_from_argv(argv: list[str]) -> NodeConfig:
         data_dir=data_dir.absolute(), tracker_list_path=Path(args.tracker_info).absolute(), peer_tls=not args.no_tls,
         upload_limit=upload_limit, piece_size=args.piece_size, tracker_timeout_s=args.tracker_timeout,
         tracker_retry_s=args.tracker_retry, download_stall_s=args.download_stall, resume_check_s=args.resume_check,
-        console=False if args.no_console else None,
+        console=False if args.no_console else None, ready_note=args.ready_note,
     )

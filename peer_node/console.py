@@ -3,7 +3,9 @@
 Theory of operation: a daemon thread reads lines from stdin (blocking, so never on the event loop) and
 submits each to the loop with ``run_coroutine_threadsafe``, waiting for its output before prompting again. End of
 input ends the prompt only, never the node (the contract: the node may outlive its terminal). ``quit`` at the
-prompt stops the node. A long ``upload_file`` draws a progress bar, fed by the hashing thread.
+prompt stops the node. A long ``upload_file`` draws a progress bar, fed by the hashing thread. News (a download
+done, an answer to a request to join, a warning: ``console_news``) is put above the prompt by ``say``, which draws
+the prompt again under it; one lock keeps its lines and the prompt's whole.
 """
 
 from __future__ import annotations
@@ -65,17 +67,32 @@ class Console:
         self.out = out
         self.inp = inp
         self._thread = threading.Thread(target=self._run, name="console", daemon=True)
+        self._lock = threading.Lock()
+        self._at_prompt = False  # the prompt is the last thing on the screen: news goes above it
 
     def start(self) -> None:
         self._thread.start()
 
-    def _run(self) -> None:
-        while True:
-            wait_for_foreground(self.inp)  # a node started with & waits here, not stopped by the shell (terminal.py)
+    def say(self, line: str) -> None:
+        """A line of news, from any thread: above the prompt when one is waiting (drawn again under it)."""
+        with self._lock:
+            # From the line's start, erased first: the prompt, or a progress bar that draws itself again
+            self.out.write(f"\r\x1b[K{line}\n{PROMPT if self._at_prompt else ''}")
+            self.out.flush()
+
+    def _prompt(self) -> None:
+        with self._lock:
             # the prompt goes to our output stream, not where input() would put it (stderr, on some terminals)
             self.out.write(PROMPT)
             self.out.flush()
+            self._at_prompt = True
+
+    def _run(self) -> None:
+        while True:
+            wait_for_foreground(self.inp)  # a node started with & waits here, not stopped by the shell (terminal.py)
+            self._prompt()
             line = read_line(self.inp)
+            self._at_prompt = False
             if line is None:  # sent to the background while at the prompt: prompt again once back
                 self.out.write("\n")
                 continue
@@ -96,8 +113,9 @@ class Console:
             text = self.run_line(line)
             if line.split()[0] == "help" and not text.startswith("error:"):
                 text += f"{'quit (or exit)'.ljust(HELP_WIDTH)}  stop this node (at this prompt only)\n"
-            self.out.write(text)
-            self.out.flush()
+            with self._lock:
+                self.out.write(text)
+                self.out.flush()
 
     def run_line(self, line: str) -> str:
         bar = ProgressBar(self.out)

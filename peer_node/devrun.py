@@ -124,16 +124,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"make run: {line}", file=sys.stderr, flush=True)
             if "cannot start" in line:
                 return 1
+        # The browser line, said by the node once the page would load (a node that cannot start says why and
+        # exits instead) and before its prompt: said from here, it came after the prompt and left none to see.
+        note = f"make run: open http://localhost:{args.web_port}/ in your browser; Ctrl-C stops everything"
         node = subprocess.Popen([sys.executable, "-m", "peer_node", args.node, list_path,
-                                 "--web-port", str(args.web_port)])
-        # The browser line only once the page would load: a node that cannot start says why and exits instead.
-        deadline = time.monotonic() + 30
-        while node.poll() is None and not _answers(f"http://127.0.0.1:{args.web_port}/healthz") \
-                and time.monotonic() < deadline:
-            time.sleep(0.2)
-        if node.poll() is None:
-            print(f"make run: open http://localhost:{args.web_port}/ in your browser; Ctrl-C stops everything",
-                  flush=True)
+                                 "--web-port", str(args.web_port), "--ready-note", note])
         return node.wait()
     except KeyboardInterrupt:
         if node is not None and node.poll() is None:

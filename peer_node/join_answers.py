@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -140,3 +140,13 @@ class JoinWatch:
         for entry in entries:
             entry.shown = True
         return [e.answer for e in entries]
+
+
+def join_answers_text(answers: Sequence[JoinAnswer]) -> str:
+    """How owners answered the user's requests to join, as the one-shot notice says it ("" for none)."""
+    words = {
+        Answer.ACCEPTED: "You are in {g}: your request to join was accepted.",
+        Answer.DECLINED: "Your request to join {g} was declined.",
+        Answer.GONE: "Group {g} no longer exists, so your request to join it is closed.",
+    }
+    return " ".join(words[a.answer].format(g=a.group_id) for a in answers)

@@ -25,10 +25,10 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from peer_node.groups_poll import new_requests, requests_text
+from peer_node.join_answers import join_answers_text
 from peer_node.views import DownloadView, NodeStatus
 from peer_node.web_ui.format import (
     download_json,
-    join_answers_text,
     ordered,
     rate_field,
     tracker_detail,

@@ -9,10 +9,9 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 
-from peer_node.join_answers import Answer, JoinAnswer
 from peer_node.natural_order import natural_key
 from peer_node.piece_sources import MAP_CELLS, cell_bounds
 from peer_node.rates import format_rate
@@ -44,16 +43,6 @@ def error_parts(message: str) -> tuple[str, str | None]:
     if found is None:
         return sentence(message), None
     return "No tracker could answer right now. Try again in a moment.", found.group("detail")
-
-
-def join_answers_text(answers: Sequence[JoinAnswer]) -> str:
-    """How owners answered the user's requests to join, as the one-shot notice says it ("" for none)."""
-    words = {
-        Answer.ACCEPTED: "You are in {g}: your request to join was accepted.",
-        Answer.DECLINED: "Your request to join {g} was declined.",
-        Answer.GONE: "Group {g} no longer exists, so your request to join it is closed.",
-    }
-    return " ".join(words[a.answer].format(g=a.group_id) for a in answers)
 
 
 def filter_count(shown: int, total: int, query: str, noun: str) -> str:

@@ -88,3 +88,37 @@ def test_prompt_runs_commands_shows_a_progress_bar_and_survives_eof(tmp_path: Pa
             assert term.proc.returncode == 0
         finally:
             term.close()
+
+
+def test_news_is_put_above_the_prompt_which_is_drawn_again_under_it(tmp_path: Path) -> None:
+    """A make-run note before the first prompt; then, without a command typed, an owner's answer to the request to
+    join, a download done and a warning each come as a line above the prompt, not written over it."""
+    with Cluster(tmp_path, trackers=2) as c:
+        c.start_tracker(1)
+        c.start_tracker(2)
+        alice = c.start_node("alice")
+        alice.login()
+        alice.ok("create_group lab")
+        src = make_file(tmp_path / "share" / "notes.bin", 2 * 1024 * 1024, seed=4)
+        alice.ok(f"upload_file {src} lab")
+        term = Terminal([str(ROOT / "client"), f"127.0.0.1:{free_port()}", str(c.list_path), "--web-port",
+                         str(free_port()), "--data-dir", str(tmp_path / "bob"), "--ready-note", "READY: open the UI"],
+                        tmp_path)
+        try:
+            assert b"READY: open the UI" in term.expect(b"groupshare> ")  # said before the prompt, not after
+            for line in ("create_user bob bob-pw-1234", "login bob bob-pw-1234", "join_group lab"):
+                term.type(line)
+                term.expect(b"groupshare> ")
+            alice.ok("accept_request lab bob")
+            term.expect(b"\r\x1b[KYou are in lab: your request to join was accepted.\r\ngroupshare> ")
+            term.type(f"download_file lab notes.bin {tmp_path / 'notes.bin'}")
+            term.expect(b"groupshare> ")
+            term.expect(b"\r\x1b[K[C] lab notes.bin: download complete, saved as " +
+                        str(tmp_path / "notes.bin").encode() + b"\r\ngroupshare> ")
+            c.trackers[1].stop(signal.SIGKILL)  # the node warns that it uses the other tracker now, as news too
+            term.type("list_groups")
+            term.expect(b"\r\x1b[K")
+            warning = term.expect(b"groupshare> ")
+            assert b"WARNING: now using tracker" in warning, warning
+        finally:
+            term.close()

@@ -5,11 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from peer_node.groups_poll import POLL_S, QUIET_POLL_S, GroupsPoll, new_requests, requests_text
-from peer_node.join_answers import Answer, JoinAnswer, JoinWatch, settle
+from peer_node.join_answers import Answer, JoinAnswer, JoinWatch, join_answers_text, settle
 from peer_node.state import NodeState
 from peer_node.tracker_docs import files_of, groups_of, members_of
 from peer_node.views import GroupRole
-from peer_node.web_ui.format import join_answers_text
 
 
 def test_each_asked_group_settles_by_the_role_now_seen() -> None:

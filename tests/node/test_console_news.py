@@ -1,0 +1,45 @@
+"""The console's news, without a terminal: which downloads are news, and a news line put above a waiting prompt
+(drawn again under it) or on a line of its own while a command runs."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+
+from peer_node.console import PROMPT, Console
+from peer_node.console_news import ConsoleLogHandler, news_of_downloads
+from peer_node.views import DownloadState, DownloadView
+
+
+def view(name: str, state: DownloadState, reason: str = "") -> DownloadView:
+    return DownloadView("lab", name, f"/dl/{name}", state, 10, 10, 100, 0.0, None, (), reason=reason)
+
+
+def test_a_download_that_finished_or_failed_since_the_last_look_is_news_and_nothing_else_is() -> None:
+    before = {("lab", "a.bin"): DownloadState.RUNNING, ("lab", "b.bin"): DownloadState.RUNNING,
+              ("lab", "c.bin"): DownloadState.COMPLETE, ("lab", "d.bin"): DownloadState.RUNNING}
+    now = [view("a.bin", DownloadState.COMPLETE), view("b.bin", DownloadState.FAILED, "no seeder reachable"),
+           view("c.bin", DownloadState.COMPLETE), view("d.bin", DownloadState.RUNNING),
+           view("e.bin", DownloadState.COMPLETE)]  # started and done between two looks
+    assert news_of_downloads(before, now) == [
+        "[C] lab a.bin: download complete, saved as /dl/a.bin",
+        "[F] lab b.bin: download failed: no seeder reachable",
+        "[C] lab e.bin: download complete, saved as /dl/e.bin",
+    ]
+    assert news_of_downloads(None, now) == []  # the first look: what was there already is not news
+
+
+def test_news_goes_above_a_waiting_prompt_and_a_warning_is_news_too() -> None:
+    out = io.StringIO()
+    console = Console(None, asyncio.new_event_loop(), lambda: None, out=out, inp=io.StringIO())  # type: ignore[arg-type]
+    console.say("[C] lab a.bin: download complete")  # while a command runs: a line of its own
+    console._prompt()
+    console.say("You are in lab: your request to join was accepted.")
+    handler = ConsoleLogHandler(console.say)
+    handler.handle(logging.LogRecord("peer_node.x", logging.WARNING, __file__, 1, "now using tracker %s", ("t2",),
+                                     None))
+    text = out.getvalue()
+    assert text.startswith("\r\x1b[K[C] lab a.bin: download complete\n" + PROMPT)
+    assert f"\r\x1b[KYou are in lab: your request to join was accepted.\n{PROMPT}" in text
+    assert text.endswith(f"WARNING: now using tracker t2\n{PROMPT}")
