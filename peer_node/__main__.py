@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import signal
 import sys
 
 from aiohttp import web
@@ -21,7 +20,7 @@ from peer_node.console_news import ConsoleLogHandler, watch
 from wire.dir_lock import DataDirError, DirLock
 from wire.fd_limit import raise_open_file_limit
 from wire.listen_errors import listen_error
-from wire.terminal import keep_running_in_the_background
+from wire.terminal import keep_running_in_the_background, stop_signals
 
 
 async def serve(config: NodeConfig) -> int:
@@ -58,7 +57,7 @@ async def _serve_locked(config: NodeConfig) -> int:
         print(config.ready_note, flush=True)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in stop_signals():
         loop.add_signal_handler(sig, stop.set)
     want_console = config.console if config.console is not None else os.isatty(0)
     news: asyncio.Task[None] | None = None

@@ -11,6 +11,7 @@ the prompt again under it; one lock keeps its lines and the prompt's whole.
 from __future__ import annotations
 
 import asyncio
+import io
 import sys
 import threading
 import time
@@ -66,6 +67,8 @@ class Console:
         self.on_quit = on_quit
         self.out = out
         self.inp = inp
+        if isinstance(inp, io.TextIOWrapper):  # bytes that are not UTF-8 reach run_line as surrogates, not a crash
+            inp.reconfigure(errors="surrogateescape")
         self._thread = threading.Thread(target=self._run, name="console", daemon=True)
         self._lock = threading.Lock()
         self._at_prompt = False  # the prompt is the last thing on the screen: news goes above it
@@ -78,6 +81,11 @@ class Console:
         with self._lock:
             # From the line's start, erased first: the prompt, or a progress bar that draws itself again
             self.out.write(f"\r\x1b[K{line}\n{PROMPT if self._at_prompt else ''}")
+            self.out.flush()
+
+    def _write(self, text: str) -> None:
+        with self._lock:
+            self.out.write(text)
             self.out.flush()
 
     def _prompt(self) -> None:
@@ -103,19 +111,19 @@ class Console:
                 return
             if not line.strip():
                 continue
-            if line.strip() in ("quit", "exit"):
+            if any("\udc80" <= ch <= "\udcff" for ch in line):  # bytes the terminal's encoding could not decode
+                self._write("error: the command is not UTF-8 text\n")  # as /cmd says it
+                continue
+            if line.strip().lower() in ("quit", "exit"):  # as the tracker's console takes them
                 self.loop.call_soon_threadsafe(self.on_quit)
                 return
-            if line.split()[0] in ("quit", "exit"):
-                self.out.write("usage: quit (or exit), with nothing after it\n")
-                self.out.flush()
+            if line.split()[0].lower() in ("quit", "exit"):
+                self._write("usage: quit (or exit), with nothing after it\n")
                 continue
             text = self.run_line(line)
             if line.split()[0] == "help" and not text.startswith("error:"):
                 text += f"{'quit (or exit)'.ljust(HELP_WIDTH)}  stop this node (at this prompt only)\n"
-            with self._lock:
-                self.out.write(text)
-                self.out.flush()
+            self._write(text)
 
     def run_line(self, line: str) -> str:
         bar = ProgressBar(self.out)

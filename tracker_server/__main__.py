@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import gc
 import logging
-import signal
 import sys
 import threading
 from pathlib import Path
@@ -30,7 +29,7 @@ from tracker_server.store import StoreDamaged
 from wire.dir_lock import DataDirError, DirLock
 from wire.fd_limit import raise_open_file_limit
 from wire.listen_errors import CannotListen, listen_error
-from wire.terminal import foreground_lines, keep_running_in_the_background
+from wire.terminal import foreground_lines, keep_running_in_the_background, stop_signals
 from wire.tracker_list import TrackerListError, load_tracker_list
 
 
@@ -134,7 +133,7 @@ async def serve(config: TrackerConfig) -> None:
 async def _serve_locked(config: TrackerConfig) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in stop_signals():
         loop.add_signal_handler(sig, stop.set)
     app = create_app(config)
     runner = web.AppRunner(app, handle_signals=False, access_log=None)

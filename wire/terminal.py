@@ -1,4 +1,5 @@
-"""Reading commands from the terminal without being stopped by it, for the tracker's and the node's consoles.
+"""The terminal and the tracker's and the node's consoles: reading commands without being stopped by the terminal,
+and the signals that stop either program cleanly (``stop_signals``).
 
 Why: a program started in the background from a shell (``./tracker ... &``) that reads its terminal is stopped by
 the kernel (SIGTTIN) at its first read, heartbeats, piece server and all, and a stopped process does not even act
@@ -19,6 +20,15 @@ from collections.abc import Iterator
 from typing import TextIO
 
 BACKGROUND_POLL_S = 0.5
+
+
+def stop_signals() -> list[signal.Signals]:
+    """The signals that stop a program cleanly: SIGINT, SIGTERM, and SIGHUP (its terminal closed: stopped cleanly
+    rather than killed on the spot) unless it was started to ignore SIGHUP (``nohup``), which it then keeps doing."""
+    signals = [signal.SIGINT, signal.SIGTERM]
+    if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
+        signals.append(signal.SIGHUP)
+    return signals
 
 
 def keep_running_in_the_background() -> None:

@@ -78,6 +78,8 @@ def test_prompt_runs_commands_shows_a_progress_bar_and_survives_eof(tmp_path: Pa
             assert b"] 100%" in out and b"shared big.bin in g1" in out
             term.type("list_groups 'unclosed")
             assert b"error: cannot split" in term.expect(b"groupshare> ")
+            os.write(term.master, b"\xff\xfe\n")  # not UTF-8: said as /cmd says it, not as escapes
+            assert b"error: the command is not UTF-8 text" in term.expect(b"groupshare> ")
             os.write(term.master, b"\x04")  # end of input (Ctrl-D)
             term.expect(b"the node keeps running: stop it with Ctrl-C or SIGTERM")
             time.sleep(0.5)
@@ -88,6 +90,15 @@ def test_prompt_runs_commands_shows_a_progress_bar_and_survives_eof(tmp_path: Pa
             assert term.proc.returncode == 0
         finally:
             term.close()
+
+
+def test_a_node_and_a_tracker_whose_terminal_closes_stop_cleanly(tmp_path: Path) -> None:
+    with Cluster(tmp_path, trackers=1) as c:
+        tracker = c.start_tracker(1)
+        node = c.start_node("alice")
+        assert node.proc is not None
+        assert node.proc.stop(signal.SIGHUP) == 0  # as for SIGTERM: a clean stop, not killed on the spot
+        assert tracker.stop(signal.SIGHUP) == 0
 
 
 def test_news_is_put_above_the_prompt_which_is_drawn_again_under_it(tmp_path: Path) -> None:
