@@ -115,7 +115,7 @@ class DownloadControls(ABC):
             kept_bits = store.bitfield().hex() if store is not None else rec.kept_bits
             if task is not None:
                 if not self._cancel_unless_finishing(key, task):
-                    raise Conflict(f"the download of {file_name} from {group_id} is verifying its whole file: "
+                    raise Conflict(f"the download of {file_name} from {group_id} is finishing: "
                                    "it is complete in a moment")
                 with contextlib.suppress(asyncio.CancelledError):
                     await task

@@ -3,15 +3,16 @@
 Theory of operation: ``start`` checks everything that can be refused at once (login, destination rules, a second
 download of the same file, membership and the file's existence via the tracker's metadata answer), records the
 download as ``D`` in the node's state and returns. The task opens a partial PieceStore beside the destination,
-registers it in the ServedFiles catalog at once (every verified piece is served while the download goes on, and
-the heartbeat reports its bitfield), runs the engine, then ``finish`` verifies the whole file and renames it into
-place. A complete download is registered with the tracker as a share, so this node becomes a seeder of it.
-A failure is ``F`` with a one-line reason; when it only means that nobody could give us the rest (no seeder
-reachable) or that the disk refused, the verified pieces stay on disk and ``download_file`` of the same file to
-the same place (or Retry in the browser) resumes from them (``download_failures``). Logout and shutdown cancel
-the tasks but leave the records in ``D``: the next login (or start, when still logged in) resumes them from the
-verified pieces on disk; a download already verifying its whole file is let finish first.
-Pause, resume, remove, and ending the downloads of a group left are ``download_controls``'s.
+registers it in the ServedFiles catalog at once (every verified piece is served while the download goes on, and the
+heartbeat reports its bitfield), runs the engine, then ``finish`` checks that the verified pieces make the listed
+file (their SHA-256 chain ends in its digest: no second read) and renames it into place. A complete download is
+registered with the tracker as a share, so this node becomes a seeder of it. A failure is ``F`` with a one-line
+reason; when it only means that nobody could give us the rest (no seeder reachable) or that the disk refused, the
+verified pieces stay on disk and ``download_file`` of the same file to the same place (or Retry in the browser)
+resumes from them (``download_failures``). Logout and shutdown cancel the tasks but leave the records in ``D``: the
+next login (or start, when still logged in) resumes them from the verified pieces on disk; a download already
+finishing (moved into place) is let finish first. Pause, resume, remove, and ending the downloads of a group left
+are ``download_controls``'s.
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ class DownloadManager(DownloadControls):
         self._tasks: dict[tuple[str, str, str], asyncio.Task[None]] = {}
         self._engines: dict[tuple[str, str, str], DownloadEngine] = {}
         self._stores: dict[tuple[str, str, str], PieceStore] = {}
-        self._finishing: set[tuple[str, str, str]] = set()  # verifying the whole file / moving it into place
+        self._finishing: set[tuple[str, str, str]] = set()  # checked against the listed digest, moved into place
         self._discarding: set[tuple[str, str, str]] = set()  # being cancelled by ``remove``: delete its data
         self._copying: dict[tuple[str, str, str], str] = {}  # filled from a local complete copy: its path
         # Downloads being started (``start`` yields while it checks): refused a second time, and their targets
@@ -149,10 +150,10 @@ class DownloadManager(DownloadControls):
             await self.state.put_download(current.with_(resume_when_seeded=False, reason=" ".join(why.split())))
 
     def _cancel_unless_finishing(self, key: tuple[str, str, str], task: asyncio.Task[None]) -> bool:
-        """Cancel ``task`` unless its download is already finishing (verifying the whole file, moving it into
-        place, recording its share): cancelled then, it could race the rename into place, or leave a complete
-        file that nothing serves (what a logout right after ``[C]`` used to do). Returns whether it was cancelled;
-        the caller waits for the task either way."""
+        """Cancel ``task`` unless its download is already finishing (checking its pieces make the listed file, moving
+        it into place, recording its share): cancelled then, it could race the rename into place, or leave a
+        complete file that nothing serves (what a logout right after ``[C]`` used to do). Returns whether it
+        was cancelled; the caller waits for the task either way."""
         if key in self._finishing:
             return False
         task.cancel()
@@ -292,7 +293,8 @@ class DownloadManager(DownloadControls):
         return engine
 
     async def _complete(self, rec: DownloadRecord, engine: DownloadEngine, store: PieceStore) -> None:
-        """Verify the whole file, move it into place, record ``C`` and register the file as our share."""
+        """Finish the file (``store.finish``: its pieces make the listed file), move it into place, record ``C`` and
+        register the file as our share."""
         meta = store.meta
         progress = engine.progress()
         by_peer = given_so_far(rec.bytes_by_peer, progress.bytes_by_peer)

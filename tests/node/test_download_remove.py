@@ -1,5 +1,5 @@
 """DownloadManager.remove without a network: a running task is cancelled and its partial file deleted, while a
-download already verifying its whole file is let finish (cancelling it could race the rename into place)."""
+download already finishing is let finish (cancelling it could race the rename into place)."""
 
 from __future__ import annotations
 
