@@ -81,7 +81,8 @@ class ShareKeeper:
                     else:
                         await self.state.put_share(previous)
             raise
-        self._serve(record)
+        if self.service.login_generation == generation:
+            self._serve(record)  # else logged out during the POST: kept on record, served at the user's next login
         if previous is not None and previous.path != record.path:  # the same file, now shared from elsewhere
             await self._drop_upload_copy(previous.path)
         self.service.heartbeat.wake()

@@ -106,6 +106,23 @@ async def test_a_logout_while_the_file_is_hashed_shares_nothing(tmp_path: Path, 
     assert fake.posted == [] and fake.state.shares == {}
 
 
+async def test_a_logout_while_the_tracker_records_the_share_serves_nothing_until_the_next_login(
+        tmp_path: Path, shared: Path) -> None:
+    fake = FakeService(tmp_path / "data")
+    real_authed = fake.authed
+
+    async def post_then_logout(method: str, path: str, body: Any = None, *, write: bool = False) -> dict[str, object]:
+        answer = await real_authed(method, path, body, write=write)
+        fake.login_generation += 1  # the logout, while the POST was on its way
+        return answer
+
+    fake.authed = post_then_logout  # type: ignore[method-assign]
+    keep = keeper(fake)
+    await keep.share("alice", "g1", str(shared), None)
+    (record,) = fake.state.shares.values()  # on record, as the tracker has it: served again at the next login
+    assert not keep.is_serving(record) and fake.catalog.get(record.meta.sha256) is None  # not while logged out
+
+
 async def test_two_shares_of_one_name_at_once_go_one_after_the_other(tmp_path: Path, shared: Path) -> None:
     # Interleaved, the loser's undo dropped the winner's record: the tracker shared what the node forgot.
     fake = FakeService(tmp_path / "data")
