@@ -15,9 +15,11 @@ from peer_node.swarm import DownloadFailed, PieceStore, ServedFiles
 from peer_node.swarm import store as store_module
 from peer_node.swarm.buffers import BufferPool
 from peer_node.swarm.direct_io import address_of
+from peer_node.swarm.state_file import StateFile
 from peer_node.swarm.store import full_bitfield
-from tests.swarm.helpers import make_file, meta_of, size_of
+from tests.swarm.helpers import make_file, meta_of, poll_until, size_of
 from wire.errors import Conflict, NotFound
+from wire.records import FileMeta
 
 PIECE = 16 * 1024
 
@@ -122,12 +124,21 @@ async def test_an_edit_that_puts_the_mtime_back_is_still_seen_by_its_ctime(tmp_p
     again.close()
 
 
+async def saved_with(path: Path, meta: FileMeta, pieces: list[int]) -> None:
+    """Wait (bounded) until the state file on disk holds exactly ``pieces``: the debounced save has run."""
+
+    def holds() -> bool:
+        bits = StateFile(path, meta).load()
+        return bits is not None and [i for i in range(meta.piece_count) if bits[i // 8] >> (7 - i % 8) & 1] == pieces
+
+    await asyncio.wait_for(poll_until(holds), 30)
+
 async def test_after_a_kill_every_saved_piece_is_checked_again(tmp_path: Path) -> None:
     data = make_file(tmp_path / "src", 10 * PIECE + 5)
     meta = meta_of("src", data, PIECE)
     store = PieceStore.open_partial(tmp_path / "p", tmp_path / "s", meta)
     fill(store, data, [1, 2, 10])
-    await asyncio.sleep(0.4)  # the periodic save: unsealed, as a killed node leaves it
+    await saved_with(tmp_path / "s", meta, [1, 2, 10])  # the periodic save: unsealed, as a killed node leaves it
     killed_state = (tmp_path / "s").read_bytes()
     store.close()
     (tmp_path / "s").write_bytes(killed_state)
@@ -142,7 +153,7 @@ async def test_state_is_saved_soon_without_closing(tmp_path: Path) -> None:
     meta = meta_of("src", data, PIECE)
     store = PieceStore.open_partial(tmp_path / "p", tmp_path / "s", meta)
     fill(store, data, [1])
-    await asyncio.sleep(0.4)  # past the debounce: a crash now keeps piece 1
+    await saved_with(tmp_path / "s", meta, [1])  # saved without a close (debounced): a crash now keeps piece 1
     crashed_view = PieceStore.open_partial(tmp_path / "p", tmp_path / "s", meta)
     assert crashed_view.has(1)
     crashed_view.close()
