@@ -14,6 +14,7 @@ import pytest
 from peer_node.swarm import secure_channel
 from peer_node.swarm.secure_channel import ServerChannel
 from peer_node.swarm.tls import client_context, load_or_create_identity, server_fingerprint
+from tests.swarm.helpers import poll_until
 from wire.bulk_records import MAX_PLAINTEXT
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -113,7 +114,7 @@ async def test_abort_while_the_seeder_streams_ends_the_connection_at_both_ends(t
     proto = Collector()
     transport = await secure_channel.connect("127.0.0.1", port, client_context(), proto)
     transport.write(b"go")
-    await asyncio.sleep(0.3)
+    await asyncio.wait_for(poll_until(lambda: len(proto.data) > 0), 30)  # bytes are flowing: cut them off now
     transport.abort()
     await asyncio.wait_for(proto.gone, 10)
     assert proto.lost == [None] and proto.eof == 0 and len(proto.data) > 0
