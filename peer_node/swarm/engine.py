@@ -215,8 +215,7 @@ class DownloadEngine:
             # Useful: holds pieces we lack and has delivered lately (or is new). A peer that accepts and then
             # never answers must not keep the download waiting forever.
             lively = quiet_for <= cfg.no_peer_timeout
-            peer = self.roster.get(link.addr)
-            if lively and ((peer is not None and peer.seed) or link.mask & ~self.store.mask):  # masks: it has, we lack
+            if lively and (self._is_seed(link) or link.mask & ~self.store.mask):  # masks: it has, we lack
                 useful = True
         # The speed shown is of bytes received, not verified: from a slow peer every piece in flight fills at once
         # and none is whole for many seconds, which read as "0 B/s" while data was flowing.
@@ -261,8 +260,7 @@ class DownloadEngine:
             return
         if lazy and link.in_flight > link.depth // 2:
             return
-        peer = self.roster.get(link.addr)
-        seed = peer is not None and peer.seed
+        seed = self._is_seed(link)
         # Crowd spreading (server.py, crowd.py): pieces this seeder refused a moment ago go to partial holders.
         now, refusals = time.monotonic(), self._refusals.get(link)
         mask = (refusals.allows(now) if refusals is not None else None) if seed else link.mask
@@ -368,8 +366,7 @@ class DownloadEngine:
     def on_link_reject(self, link: PeerLink, job: PieceJob) -> None:
         self.picker.abandoned(job.index)
         self.buffers.give(job.buffer)
-        peer = self.roster.get(link.addr)
-        if peer is not None and peer.seed:
+        if self._is_seed(link):
             # Crowd spreading (server.py, crowd.py): the seeder gave this piece to another downloader, who will
             # announce it; this seeder is asked for it again only after a hold (and then serves it).
             self._refusals.setdefault(link, SeedRefusals(self.meta.piece_count)).refused(job.index, time.monotonic())
