@@ -76,12 +76,18 @@ def test_a_failed_download_is_cleared_with_the_pieces_it_kept(cluster: Cluster) 
     assert not partial.exists() and not dest.exists()
 
 
-def test_a_complete_download_leaves_the_list_but_its_file_stays_and_is_still_shared(cluster: Cluster) -> None:
-    alice, bob, src = _alice_shares(cluster, 1 * MiB, 5)
+def _downloaded_by(bob: Node, cluster: Cluster) -> Path:
+    """bob downloads lab's data.bin into a folder of its own, to the end; returns the folder."""
     dest = cluster.tmp / "dl"
     dest.mkdir()
     bob.ok(f"download_file lab data.bin {shlex.quote(str(dest))}")
     bob.wait_download("data.bin")
+    return dest
+
+
+def test_a_complete_download_leaves_the_list_but_its_file_stays_and_is_still_shared(cluster: Cluster) -> None:
+    alice, bob, src = _alice_shares(cluster, 1 * MiB, 5)
+    dest = _downloaded_by(bob, cluster)
     wait_until(lambda: _live_seeders(alice.ok("list_files lab"), "data.bin") == 2, 20, "bob to seed data.bin")
 
     out = bob.ok("remove_download lab data.bin")
@@ -95,10 +101,7 @@ def test_a_complete_download_leaves_the_list_but_its_file_stays_and_is_still_sha
 
 def test_removing_a_download_no_longer_shared_does_not_claim_it_is(cluster: Cluster) -> None:
     _alice, bob, _src = _alice_shares(cluster, 1 * MiB, 6)
-    dest = cluster.tmp / "dl"
-    dest.mkdir()
-    bob.ok(f"download_file lab data.bin {shlex.quote(str(dest))}")
-    bob.wait_download("data.bin")
+    dest = _downloaded_by(bob, cluster)
     bob.ok("stop_share lab data.bin")
     out = bob.ok("remove_download lab data.bin")
     assert out == f"removed data.bin of lab from the list; the file stays at {dest / 'data.bin'} and is not shared\n"
@@ -119,10 +122,7 @@ def test_remove_download_checks_its_input(cluster: Cluster) -> None:
 
 def test_removing_a_download_whose_file_was_deleted_says_so_not_that_it_stays(cluster: Cluster) -> None:
     _alice, bob, _src = _alice_shares(cluster, 1 * MiB, 7)
-    dest = cluster.tmp / "dl"
-    dest.mkdir()
-    bob.ok(f"download_file lab data.bin {shlex.quote(str(dest))}")
-    bob.wait_download("data.bin")
+    dest = _downloaded_by(bob, cluster)
     (dest / "data.bin").unlink()  # the user deleted the finished file by hand
     out = bob.ok("remove_download lab data.bin")
     assert out == f"removed data.bin of lab from the list; the file is no longer at {dest / 'data.bin'} (moved or " \
