@@ -119,57 +119,15 @@ class TrackerClient:
             await self.start()
         loop = asyncio.get_running_loop()
         give_up = loop.time() + (self.retry_s if self._reachable else 0.0)
-        while True:
-            errors: list[str] = []
-            try:
-                return await self._round(method, path, body, auth, errors)
-            except _RoundFailed:
-                pass
-            # Every tracker failed: during an election (or a restart) that lasts a few seconds, so try another
-            # round rather than fail the user's command at once; the op_id keeps a retried write single.
-            if loop.time() + ROUND_PAUSE_S > give_up:
-                self._reachable = False
-                raise Unavailable("no tracker could answer (" + " | ".join(errors) + "); try again in a moment")
-            await asyncio.sleep(ROUND_PAUSE_S)
-
-    async def _round(self, method: str, path: str, body: dict[str, Any] | None, auth: bool,
-                     errors: list[str]) -> dict[str, Any]:
-        """One round over the list from the current tracker (the module's docstring: a failure moves on at once,
-        a silence past ``hedge_s`` asks the next one too). Returns the first answer, raises the first 4xx, or
-        _RoundFailed with each tracker's failure in ``errors``."""
-        n = len(self.trackers)
-        order = [(self._current + step) % n for step in range(n)]
-        asking: dict[asyncio.Task[dict[str, Any]], int] = {}
-
-        def ask_next() -> None:
-            index = order[len(asking) + len(errors)]
-            url = self.trackers[index].url + API + path
-            asking[asyncio.create_task(self._one(url, method, body, auth, is_hot(method, path)))] = index
-
-        ask_next()
+        attempts = _Attempts(self, method, path, body, auth)
         try:
-            while asking:
-                more = len(asking) + len(errors) < n
-                done, _ = await asyncio.wait(asking, timeout=self.hedge_s if more else None,
-                                             return_when=asyncio.FIRST_COMPLETED)
-                for task in done:
-                    index = asking.pop(task)
-                    failure = task.exception()
-                    if isinstance(failure, _Retry):
-                        errors.append(f"{self.trackers[index]}: {failure}")
-                        log.debug("tracker %s failed (%s)", self.trackers[index], failure)  # the caller tells
-                        continue
-                    self._answered_by(index)  # a 4xx too: this tracker works, it said no
-                    if failure is not None:
-                        raise failure
-                    return task.result()
-                if len(asking) + len(errors) < n:
-                    ask_next()  # the ones asked are silent past hedge_s, or one failed
-            raise _RoundFailed
+            return await attempts.run(give_up)
+        except _RoundFailed:
+            self._reachable = False
+            raise Unavailable("no tracker could answer (" + " | ".join(attempts.errors.values()) +
+                              "); try again in a moment") from None
         finally:
-            for task in asking:
-                task.cancel()
-            await asyncio.gather(*asking, return_exceptions=True)
+            await attempts.cancel()
 
     def _answered_by(self, index: int) -> None:
         if index != self._current:
@@ -248,3 +206,75 @@ class TrackerClient:
         if exc.status != status and type(exc) is GroupShareError:
             exc.status = status  # an unknown code: keep the tracker's status
         raise exc
+
+
+class _Attempts:
+    """One call's requests to the trackers (the module's docstring): asked in rank order from the current one, the
+    next too when the ones asked are silent past ``hedge_s`` or one failed; a failed one asked again after
+    ``ROUND_PAUSE_S`` until ``give_up`` (an election takes a few seconds), while a silent one stays asked. The first
+    answer wins; a 4xx is an answer. Raises _RoundFailed once nobody is left to wait for."""
+
+    def __init__(self, client: TrackerClient, method: str, path: str, body: dict[str, Any] | None,
+                 auth: bool) -> None:
+        self.client, self.method, self.path, self.body, self.auth = client, method, path, body, auth
+        n = len(client.trackers)
+        self.fresh = [(client._current + step) % n for step in range(n)]  # not asked yet in this call
+        self.failed_at: dict[int, float] = {}  # asked, failed, not asked again yet
+        self.errors: dict[int, str] = {}  # each tracker's last failure, for the message
+        self.asking: dict[asyncio.Task[dict[str, Any]], int] = {}
+        self.asked_at = 0.0
+
+    def _ask(self, index: int, now: float) -> None:
+        url = self.client.trackers[index].url + API + self.path
+        task = asyncio.create_task(self.client._one(url, self.method, self.body, self.auth,
+                                                    is_hot(self.method, self.path)))
+        self.asking[task] = index
+        self.failed_at.pop(index, None)
+        self.asked_at = now
+
+    def _due_again(self, now: float, give_up: float) -> list[int]:
+        if now > give_up:
+            return []
+        return [i for i, at in self.failed_at.items() if now - at >= ROUND_PAUSE_S]
+
+    async def run(self, give_up: float) -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        self._ask(self.fresh.pop(0), loop.time())
+        while True:
+            now = loop.time()
+            if self.fresh and (not self.asking or now - self.asked_at >= self.client.hedge_s):
+                self._ask(self.fresh.pop(0), now)
+                continue
+            if not self.fresh:
+                for index in self._due_again(now, give_up):
+                    self._ask(index, now)
+            waits = [self.asked_at + self.client.hedge_s - now] if self.fresh else []
+            if self.failed_at and now <= give_up:
+                waits.append(min(self.failed_at.values()) + ROUND_PAUSE_S - now)
+            if not self.asking:
+                if not waits:
+                    raise _RoundFailed
+                await asyncio.sleep(max(0.0, min(waits)))
+                continue
+            done, _ = await asyncio.wait(self.asking, timeout=max(0.0, min(waits)) if waits else None,
+                                         return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                index = self.asking.pop(task)
+                failure = task.exception()
+                if isinstance(failure, _Retry):
+                    tracker = self.client.trackers[index]
+                    self.errors[index] = f"{tracker}: {failure}"
+                    self.failed_at[index] = loop.time()
+                    log.debug("tracker %s failed (%s)", tracker, failure)  # the caller tells
+                    if self.fresh:
+                        self._ask(self.fresh.pop(0), loop.time())  # a failure moves on at once
+                    continue
+                self.client._answered_by(index)  # a 4xx too: this tracker works, it said no
+                if failure is not None:
+                    raise failure
+                return task.result()
+
+    async def cancel(self) -> None:
+        for task in self.asking:
+            task.cancel()
+        await asyncio.gather(*self.asking, return_exceptions=True)

@@ -106,6 +106,12 @@ def grant_vote(*, my_epoch: int, my_position: tuple[int, int], i_am_primary: boo
     return candidate_position >= my_position
 
 
+def can_elect(cluster_size: int, reachable_others: int) -> bool:
+    """Whether an election can end with a primary while ``reachable_others`` other trackers answer: with 3 or more a
+    majority must answer; with 2 or 1 the survivor wins alone (``won_election``: silence is no refusal)."""
+    return cluster_size <= 2 or reachable_others + 1 >= majority(cluster_size)
+
+
 def won_election(cluster_size: int, granted: int, refused: int) -> bool:
     """``granted`` and ``refused`` count the other trackers' answers; silent ones count as neither."""
     if cluster_size <= 2:

@@ -223,6 +223,7 @@ async def forward(request: web.Request, rep: Replicator, raw: bytes,
         return None  # one hop only: two trackers that each think the other is primary must not ping-pong
     loop = asyncio.get_running_loop()
     deadline = loop.time() + RELAY_TIMEOUT_S
+    first: int | None = None  # the primary first relayed to: its own 503 (busy) is its answer, not a takeover
     while loop.time() < deadline:
         if rep.is_primary:  # elected meanwhile: the caller serves the write, once the epoch's first entry is in
             if rep.svc.settled or not wait_for_election:
@@ -235,6 +236,7 @@ async def forward(request: web.Request, rep: Replicator, raw: bytes,
                 return None
             await asyncio.sleep(VIEW_CHECK_S)  # an election is under way: its winner takes the write
             continue
+        first = target if first is None else first
         relay = asyncio.create_task(_relay(request, rep, raw, target, deadline - loop.time()))
         moved = asyncio.create_task(_until_primary_is_not(rep, target))
         try:
@@ -245,9 +247,9 @@ async def forward(request: web.Request, rep: Replicator, raw: bytes,
             await asyncio.gather(relay, moved, return_exceptions=True)
         if relay.done() and not relay.cancelled():
             answer = relay.result()
-            if not wait_for_election or (answer is not None and answer.status != 503):
+            if not wait_for_election or (answer is not None and (answer.status != 503 or target == first)):
                 return answer
-            # No answer (the primary was killed?), or "retry" (a new primary taking over): look again, as above.
+            # No answer (the primary was killed?), or "retry" from a new primary taking over: look again, as above.
             await asyncio.sleep(VIEW_CHECK_S)
     return None
 

@@ -244,8 +244,8 @@ class Replicator:
     def can_elect(self) -> bool:
         """Whether enough trackers answer, this one included, for an election to end with a primary."""
         now = time.monotonic()
-        reachable = 1 + sum(1 for p in self.peers.values() if p.alive(now, self.cfg.tracker_timeout))
-        return reachable >= election.majority(self.size)
+        return election.can_elect(self.size, sum(1 for p in self.peers.values()
+                                                 if p.alive(now, self.cfg.tracker_timeout)))
 
     def live_primary(self) -> int | None:
         """The primary as far as this tracker knows now: itself, or one heard within the tracker timeout. None while

@@ -241,3 +241,33 @@ async def test_a_silent_tracker_is_not_waited_on_alone_the_next_one_is_asked_too
         frozen.release.set()
         await client.close()
         await frozen.server.close()
+
+
+class Electing(Stub):
+    """A tracker that says "retry" (503: a new primary taking over) to its first two requests, then answers."""
+
+    async def handle(self, request: web.Request) -> web.Response:
+        if len(self.seen) >= 2:
+            self.status, self.answer = 201, {"user_id": "u1"}
+        return await super().handle(request)
+
+
+async def test_a_tracker_that_says_retry_is_asked_again_while_a_silent_one_is_still_waited_on() -> None:
+    """Of two trackers, the primary frozen and the other not yet elected: the other is asked again after a pause
+    and its answer taken once it is elected, not after the frozen one's whole timeout."""
+    frozen = Frozen()
+    electing = Electing(503, {"error": {"code": "unavailable", "message": "a new primary is taking over"}})
+    await frozen.server.start_server()
+    await electing.server.start_server()
+    client = TrackerClient([TrackerAddress("127.0.0.1", frozen.server.port or 0, 1), electing.address(2)],
+                           timeout_s=120, retry_s=30, hedge_s=0.2)
+    try:
+        # Bounded far below timeout_s: waiting out the silent tracker first would not end in time.
+        answer = await asyncio.wait_for(client.write("POST", "/users", {"user_id": "u1"}, auth=False), 30)
+        assert answer == {"user_id": "u1"} and len(electing.seen) == 3
+        assert {seen["op_id"] for seen in electing.seen} == {frozen.seen[0]["op_id"]}  # one write, asked again
+    finally:
+        frozen.release.set()
+        await client.close()
+        await frozen.server.close()
+        await electing.server.close()

@@ -107,3 +107,9 @@ def test_cluster_signatures() -> None:
     assert verify(key, "POST", "/internal/v1/status", headers, b"{}", now=1100.0) is None  # stale
     assert verify(cluster_key(b"t" * 32), "POST", "/internal/v1/status", headers, b"{}", now=1001.0) is None
     assert verify(key, "POST", "/internal/v1/status", {}, b"{}", now=1001.0) is None
+
+
+def test_an_election_can_end_with_a_primary_with_a_majority_or_a_lone_survivor_of_two() -> None:
+    assert election.can_elect(3, 1) and election.can_elect(5, 2)
+    assert not election.can_elect(3, 0) and not election.can_elect(5, 1)
+    assert election.can_elect(2, 0) and election.can_elect(1, 0)  # as won_election counts a silent peer: no refusal
