@@ -22,6 +22,8 @@ from wire.fd_limit import raise_open_file_limit
 from wire.listen_errors import listen_error
 from wire.terminal import keep_running_in_the_background, stop_signals
 
+SHUTDOWN_WAIT_S = 3.0
+
 
 async def serve(config: NodeConfig) -> int:
     try:
@@ -37,7 +39,9 @@ async def serve(config: NodeConfig) -> int:
 
 async def _serve_locked(config: NodeConfig) -> int:
     app = create_app(config)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    # A stop waits this long for requests still running (a browser upload's body, a long command), not aiohttp's
+    # 60 s: SIGTERM during an upload kept the node up for a minute while the page said it was still sharing.
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=SHUTDOWN_WAIT_S)
     what = f"the piece port {config.piece_host}:{config.piece_port}"
     holder = "another node still running? or choose another IP:PORT"
     try:

@@ -3,12 +3,15 @@ SIGTERM stops it cleanly."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pty
 import re
 import select
 import signal
+import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -99,6 +102,38 @@ def test_a_node_and_a_tracker_whose_terminal_closes_stop_cleanly(tmp_path: Path)
         assert node.proc is not None
         assert node.proc.stop(signal.SIGHUP) == 0  # as for SIGTERM: a clean stop, not killed on the spot
         assert tracker.stop(signal.SIGHUP) == 0
+
+
+def test_a_node_stops_promptly_with_a_request_still_coming_in(tmp_path: Path) -> None:
+    """A browser upload still sending its body when the node is told to stop: the stop waits a few seconds for it,
+    not aiohttp's default minute."""
+    with Cluster(tmp_path, trackers=1) as c:
+        c.start_tracker(1)
+        node = c.start_node("alice")
+        assert node.proc is not None
+        sock = socket.create_connection(("127.0.0.1", node.web_port))
+        sending = threading.Event()
+
+        def trickle() -> None:  # a slow uplink: 1 MB in about 50 s, as an upload of a large file goes
+            with contextlib.suppress(OSError):
+                sock.sendall(f"POST /cmd HTTP/1.1\r\nHost: 127.0.0.1:{node.web_port}\r\nAuthorization: Bearer "
+                             f"{node.api_key}\r\nContent-Length: 1000000\r\n\r\n".encode())
+                sending.set()
+                for _ in range(1000):
+                    sock.sendall(b"x" * 1000)
+                    time.sleep(0.05)
+
+        sender = threading.Thread(target=trickle, daemon=True)
+        sender.start()
+        try:
+            sending.wait(10)
+            time.sleep(0.5)  # the request is being read
+            node.proc.popen.send_signal(signal.SIGTERM)
+            # Bounded well below aiohttp's default 60 s wait for requests still running, far above the 3 s we allow.
+            wait_until(lambda: node.proc is not None and not node.proc.alive(), 30, "the node to stop")
+            assert node.proc.popen.returncode == 0
+        finally:
+            sock.close()
 
 
 def test_news_is_put_above_the_prompt_which_is_drawn_again_under_it(tmp_path: Path) -> None:
