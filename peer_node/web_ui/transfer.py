@@ -19,6 +19,7 @@ from typing import BinaryIO
 from urllib.parse import quote
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp_session import get_session
 
 from peer_node.hashing import hash_in_thread
@@ -64,7 +65,7 @@ async def upload(request: web.Request) -> web.StreamResponse:
         if not isinstance(first, BodyPartReader) or first.name != CSRF_FIELD:
             return _refused(request, expired, 403) or refusal(expired)
         token = (await first.text()).strip()
-    except (AssertionError, ValueError, UnicodeDecodeError):  # not a multipart form of ours
+    except (AssertionError, ValueError, UnicodeDecodeError, HttpProcessingError):  # not a multipart form of ours
         why = "Send the form from the group page."
         return _refused(request, why, 400) or refusal(why, 400)
     if not csrf_ok(session, token):
@@ -83,6 +84,10 @@ async def upload(request: web.Request) -> web.StreamResponse:
         if await reader.next() is not None:
             raise BadInput("Upload one file at a time.")
         shared, name = await _share_upload(state.service, folder, name, gid)
+    except HttpProcessingError:  # a part's headers aiohttp refuses: a control character in the file's name, say
+        named = BadInput("The file's name holds characters a file shared here cannot have (control characters). "
+                         "Rename it, then upload it.")
+        return await _upload_error(request, gid, named)
     except (ValueError, AssertionError):
         return await _upload_error(request, gid, BadInput("The upload was cut off or garbled. Try again."))
     except GroupShareError as exc:

@@ -48,6 +48,16 @@ async def test_a_browser_upload_the_disk_cannot_take_is_refused_in_words_and_lea
     assert (await world.cmd("list_files g1")) == (200, "")
 
 
+@pytest.mark.parametrize("name", ["a\x01b.txt", "a\x1bb.txt", "tab\there.txt"])
+async def test_a_browser_upload_with_a_control_character_in_its_name_is_refused_in_words(world: World,
+                                                                                        name: str) -> None:
+    resp = await browser_upload(world, name, b"payload")
+    assert resp.status == 400, await resp.text()  # not a 500 from the part's headers
+    assert "control character" in await resp.text()
+    assert not [p for p in (world.data_dir / "uploads").rglob("*") if p.is_file()]
+    assert (await world.cmd("list_files g1")) == (200, "")
+
+
 @pytest.mark.parametrize("filename,stored", [("../../../../tmp/evil.txt", "evil.txt"),
                                              # in a quoted-string a backslash escapes the next character
                                              ("..\\..\\evil2.txt", "....evil2.txt"), ("/etc/cron.d/x", "x")])
