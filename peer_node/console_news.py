@@ -52,7 +52,10 @@ class ConsoleNews:
     pending: dict[str, int] | None = None
 
     def round(self, service: NodeService) -> list[str]:
-        downloads = service.downloads() if service.state.session is not None else []
+        if service.state.session is None:  # logged out: the next login's downloads are a first look again
+            self.states = None
+            return []
+        downloads = service.downloads()
         lines = news_of_downloads(self.states, downloads)
         self.states = {(d.group_id, d.file_name): d.state for d in downloads}
         service.poll_groups()
@@ -63,7 +66,8 @@ class ConsoleNews:
         pending = service.pending_requests()
         if pending is not None and pending != self.pending:
             if self.pending is not None and (new := new_requests(self.pending, pending)):
-                lines.append(f"{requests_text(new)} (list_requests <group_id> shows who)")
+                which = next(iter(new)) if len(new) == 1 else "<group_id>"
+                lines.append(f"{requests_text(new)} Type list_requests {which} to see who.")
             self.pending = pending
         return lines
 

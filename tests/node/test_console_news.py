@@ -8,7 +8,7 @@ import io
 import logging
 
 from peer_node.console import PROMPT, Console
-from peer_node.console_news import ConsoleLogHandler, news_of_downloads
+from peer_node.console_news import ConsoleLogHandler, ConsoleNews, news_of_downloads
 from peer_node.views import DownloadState, DownloadView
 
 
@@ -43,3 +43,39 @@ def test_news_goes_above_a_waiting_prompt_and_a_warning_is_news_too() -> None:
     assert text.startswith("\r\x1b[K[C] lab a.bin: download complete\n" + PROMPT)
     assert f"\r\x1b[KYou are in lab: your request to join was accepted.\n{PROMPT}" in text
     assert text.endswith(f"WARNING: now using tracker t2\n{PROMPT}")
+
+
+class _Node:
+    """What ConsoleNews reads of a node, set by hand."""
+
+    def __init__(self) -> None:
+        self.state = self
+        self.session: object | None = object()
+        self.listed: list[DownloadView] = []
+        self.pending: dict[str, int] | None = {}
+
+    def downloads(self) -> list[DownloadView]:
+        return self.listed
+
+    def poll_groups(self) -> None:
+        pass
+
+    def join_answers_since(self, seq: int | None) -> tuple[list[object], int]:
+        return [], 0
+
+    def pending_requests(self) -> dict[str, int] | None:
+        return self.pending
+
+
+def test_a_logout_and_login_do_not_tell_old_downloads_again_and_new_requests_say_how_to_see_who() -> None:
+    node, news = _Node(), ConsoleNews()
+    node.listed = [view("a.bin", DownloadState.RUNNING)]
+    assert news.round(node) == []  # type: ignore[arg-type]
+    node.listed = [view("a.bin", DownloadState.COMPLETE)]
+    assert news.round(node) == ["[C] lab a.bin: download complete, saved as /dl/a.bin"]  # type: ignore[arg-type]
+    node.session = None  # logout
+    assert news.round(node) == []  # type: ignore[arg-type]
+    node.session = object()  # login again: a.bin is old news
+    assert news.round(node) == []  # type: ignore[arg-type]
+    node.pending = {"lab": 1}
+    assert news.round(node) == ["A new request to join lab. Type list_requests lab to see who."]  # type: ignore[arg-type]
