@@ -69,7 +69,7 @@ async def _serve_locked(config: NodeConfig) -> int:
         console = Console(service, loop, stop.set)
         console.start()
         news = asyncio.create_task(watch(service, console.say))
-        root = logging.getLogger()  # warnings as news lines above the prompt, not over it
+        root = logging.getLogger()  # warnings as news lines, not written over the prompt
         for handler in root.handlers[:]:
             root.removeHandler(handler)
         root.addHandler(ConsoleLogHandler(console.say))

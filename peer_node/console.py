@@ -4,8 +4,8 @@ Theory of operation: a daemon thread reads lines from stdin (blocking, so never 
 submits each to the loop with ``run_coroutine_threadsafe``, waiting for its output before prompting again. End of
 input ends the prompt only, never the node (the contract: the node may outlive its terminal). ``quit`` at the
 prompt stops the node. A long ``upload_file`` draws a progress bar, fed by the hashing thread. News (a download
-done, an answer to a request to join, a warning: ``console_news``) is put above the prompt by ``say``, which draws
-the prompt again under it; one lock keeps its lines and the prompt's whole.
+done, an answer to a request to join, a warning: ``console_news``) is said by ``say`` on a line of its own under the
+prompt line, then a fresh prompt; one lock keeps its lines and the prompt's whole.
 """
 
 from __future__ import annotations
@@ -77,10 +77,14 @@ class Console:
         self._thread.start()
 
     def say(self, line: str) -> None:
-        """A line of news, from any thread: above the prompt when one is waiting (drawn again under it)."""
+        """A line of news, from any thread: under the prompt's line when one is waiting, a fresh prompt after it."""
         with self._lock:
-            # From the line's start, erased first: the prompt, or a progress bar that draws itself again
-            self.out.write(f"\r\x1b[K{line}\n{PROMPT if self._at_prompt else ''}")
+            if self._at_prompt:
+                # Below the prompt line, not over it: what the user may have typed there stays in sight (the
+                # terminal holds it, unseen by us, until Enter), and a fresh prompt follows.
+                self.out.write(f"\n{line}\n{PROMPT}")
+            else:  # from the line's start, erased first: a progress bar draws itself again under it
+                self.out.write(f"\r\x1b[K{line}\n")
             self.out.flush()
 
     def _write(self, text: str) -> None:

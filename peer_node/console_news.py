@@ -1,6 +1,6 @@
 """What the console says by itself, between commands: a download finished or failed, an owner's answer to a request
-to join, new requests to join the user's groups, and the node's warnings. Each is one line put above the prompt,
-which is drawn again under it (``Console.say``), so news never runs into what the user types.
+to join, new requests to join the user's groups, and the node's warnings. Each is one line of its own under the
+prompt's line, a fresh prompt after it (``Console.say``), so news never runs into what the user types.
 
 ``news_of_downloads`` and ``ConsoleNews.round`` are the pure part (what changed since the last look, in words);
 ``watch`` looks once a second on the event loop, as an open browser page does (``web_ui/events.py``), and marks the
@@ -85,7 +85,7 @@ async def watch(service: NodeService, say: Callable[[str], None]) -> None:
 
 
 class ConsoleLogHandler(logging.Handler):
-    """The node's warnings, as news lines above the prompt (a log line written over the prompt left the user's
+    """The node's warnings, as news lines (a log line written over the prompt left the user's
     typing on a line of its own, the prompt gone)."""
 
     def __init__(self, say: Callable[[str], None]) -> None:

@@ -136,9 +136,10 @@ def test_a_node_stops_promptly_with_a_request_still_coming_in(tmp_path: Path) ->
             sock.close()
 
 
-def test_news_is_put_above_the_prompt_which_is_drawn_again_under_it(tmp_path: Path) -> None:
+def test_news_comes_on_lines_of_its_own_with_a_fresh_prompt_after(tmp_path: Path) -> None:
     """A make-run note before the first prompt; then, without a command typed, an owner's answer to the request to
-    join, a download done and a warning each come as a line above the prompt, not written over it."""
+    join, a download done and a warning each come as a line of their own, a fresh prompt after, not written over
+    the prompt."""
     with Cluster(tmp_path, trackers=2) as c:
         c.start_tracker(1)
         c.start_tracker(2)
@@ -156,14 +157,13 @@ def test_news_is_put_above_the_prompt_which_is_drawn_again_under_it(tmp_path: Pa
                 term.type(line)
                 term.expect(b"groupshare> ")
             alice.ok("accept_request lab bob")
-            term.expect(b"\r\x1b[KYou are in lab: your request to join was accepted.\r\ngroupshare> ")
+            term.expect(b"\r\nYou are in lab: your request to join was accepted.\r\ngroupshare> ")
             term.type(f"download_file lab notes.bin {tmp_path / 'notes.bin'}")
             term.expect(b"groupshare> ")
-            term.expect(b"\r\x1b[K[C] lab notes.bin: download complete, saved as " +
+            term.expect(b"\r\n[C] lab notes.bin: download complete, saved as " +
                         str(tmp_path / "notes.bin").encode() + b"\r\ngroupshare> ")
             c.trackers[1].stop(signal.SIGKILL)  # the node warns that it uses the other tracker now, as news too
             term.type("list_groups")
-            term.expect(b"\r\x1b[K")
             warning = term.expect(b"groupshare> ")
             assert b"WARNING: now using tracker" in warning, warning
         finally:

@@ -1,5 +1,5 @@
-"""The console's news, without a terminal: which downloads are news, and a news line put above a waiting prompt
-(drawn again under it) or on a line of its own while a command runs."""
+"""The console's news, without a terminal: which downloads are news, and a news line put under a waiting prompt's
+line (a fresh prompt after it) or on a line of its own while a command runs."""
 
 from __future__ import annotations
 
@@ -40,8 +40,9 @@ def test_news_goes_above_a_waiting_prompt_and_a_warning_is_news_too() -> None:
     handler.handle(logging.LogRecord("peer_node.x", logging.WARNING, __file__, 1, "now using tracker %s", ("t2",),
                                      None))
     text = out.getvalue()
-    assert text.startswith("\r\x1b[K[C] lab a.bin: download complete\n" + PROMPT)
-    assert f"\r\x1b[KYou are in lab: your request to join was accepted.\n{PROMPT}" in text
+    assert text.startswith("\r\x1b[K[C] lab a.bin: download complete\n" + PROMPT)  # erases a progress bar
+    # at the prompt: under its line (what was typed there stays in sight), and a fresh prompt
+    assert f"{PROMPT}\nYou are in lab: your request to join was accepted.\n{PROMPT}" in text
     assert text.endswith(f"WARNING: now using tracker t2\n{PROMPT}")
 
 
