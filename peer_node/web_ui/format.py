@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+import unicodedata
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -43,6 +44,13 @@ def error_parts(message: str) -> tuple[str, str | None]:
     if found is None:
         return sentence(message), None
     return "No tracker could answer right now. Try again in a moment.", found.group("detail")
+
+
+def fold(text: str) -> str:
+    """Text as the filter box compares it: NFKC, lower case, and every sigma one letter (whether a capital sigma
+    lowers to the final form depends on what follows it), which the browser's script does alike (app.js;
+    ``casefold`` has no match there, and the two sides disagreed on "ß")."""
+    return unicodedata.normalize("NFKC", text).lower().replace("ς", "σ")
 
 
 def filter_count(shown: int, total: int, query: str, noun: str) -> str:

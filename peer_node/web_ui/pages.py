@@ -15,7 +15,7 @@ from aiohttp_session import get_session
 
 from peer_node.natural_order import natural_key
 from peer_node.views import DownloadState, DownloadView, GroupRole, GroupSummary, SharedFile
-from peer_node.web_ui.format import ordered
+from peer_node.web_ui.format import fold, ordered
 from peer_node.web_ui.state import render, require_user, see_other, ui
 from wire.errors import BadInput, NotFound, Unavailable
 from wire.names import check_id
@@ -88,9 +88,9 @@ def filter_query(request: web.Request) -> str:
 
 def matches(query: str, *fields: str) -> bool:
     """Whether every word of ``query`` is in the fields, in any order and ignoring case: "03 lecture" finds
-    Lecture-03.pdf, as a search box does (the filter box without script; app.js does the same)."""
-    text = " ".join(fields).casefold()
-    return all(word in text for word in query.casefold().split())
+    Lecture-03.pdf, as a search box does (the filter box without script; app.js does the same, over ``fold``)."""
+    text = fold(" ".join(fields))
+    return all(word in text for word in fold(query).split())
 
 
 async def groups_context_or_offline(request: web.Request) -> dict[str, Any]:

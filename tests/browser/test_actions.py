@@ -324,13 +324,20 @@ async def test_many_files_get_the_same_filter(page: Page, world: World) -> None:
             alice.ok(f"upload_file {lecture} course")
         (world.files / "syllabus.txt").write_text("plan\n", encoding="utf-8")
         alice.ok(f"upload_file {world.files / 'syllabus.txt'} course")
+        (world.files / "ΣΊΣΥΦΟΣ.txt").write_text("myth\n", encoding="utf-8")
+        alice.ok(f"upload_file {world.files / 'ΣΊΣΥΦΟΣ.txt'} course")
         await ensure_logged_in(page, alice)
         await page.goto(url(alice, "/groups/course"))
         rows = page.locator("section[aria-labelledby=files] ul.rows li.row:visible")
-        await expect(rows).to_have_count(10)
+        await expect(rows).to_have_count(11)
         await page.fill("#q", "lecture-0")  # as the user types, any case
         await expect(rows).to_have_count(9)
-        await expect(page.locator("#filter-count")).to_have_text("9 of 10 files match “lecture-0”.")
+        await expect(page.locator("#filter-count")).to_have_text("9 of 11 files match “lecture-0”.")
+        await page.fill("#q", "σίσυφος")  # any case, in any script: the final sigma as the node folds it
+        await expect(rows).to_have_count(1)
+        await page.goto(url(alice, "/groups/course?q=%CE%A3%CE%8A%CE%A3%CE%A5%CE%A6%CE%9F%CE%A3"))  # the same, GET
+        await expect(rows).to_have_count(1)
+        await page.goto(url(alice, "/groups/course"))
         await page.fill("#q", "07 lecture")  # every word, in any order
         await expect(rows).to_have_count(1)
         await expect(rows.first).to_contain_text("Lecture-07.txt")

@@ -156,7 +156,7 @@
     var rows = Array.prototype.slice.call(list.querySelectorAll("li[data-filter-text]"));
     var none = document.querySelector("[data-filter-none]");
     input.addEventListener("input", function () {
-      var key = input.value.trim().toLowerCase();
+      var key = input.value.trim().normalize("NFKC").toLowerCase().replace(/ς/g, "σ");  // as format.fold does
       var words = key.split(/\s+/).filter(Boolean);  // every word, in any order (pages.matches does the same)
       var shown = 0;
       rows.forEach(function (row) {
