@@ -21,7 +21,7 @@ from peer_node.join_answers import join_answers_text
 from peer_node.upload_copies import uploads_dir
 from peer_node.views import NodeStatus
 from peer_node.web_ui.ports import UiConfig, UiService
-from peer_node.web_ui.security import FLASH_KEY, SessionVersions, csrf_token
+from peer_node.web_ui.security import FLASH_KEY, SessionVersions, allowed_origins, csrf_token, page_of
 
 
 @dataclass
@@ -61,16 +61,23 @@ async def current_user(request: web.Request) -> str | None:
     return uid if status.user_id == uid else None
 
 
-def login_redirect(request: web.Request) -> web.HTTPSeeOther:
-    target = request.path_qs if request.method == "GET" else "/"
-    return web.HTTPSeeOther("/login?next=" + quote(target, safe="/"))
+def login_redirect(request: web.Request, ended: bool = False) -> web.HTTPSeeOther:
+    """To the login page, and back afterwards to this page, or for a form to the page it was sent from (the form's
+    own address is no page). ``ended``: this browser's session ended meanwhile (a logout in another tab, by a
+    command or at the console), which the login page then says."""
+    if request.method == "GET":
+        target = request.path_qs
+    else:
+        target = page_of(request.headers.get("Referer"), allowed_origins(ui(request).config.web_port))
+    why = "why=elsewhere&" if ended else ""
+    return web.HTTPSeeOther(f"/login?{why}next=" + quote(target, safe="/?=&"))
 
 
 async def require_user(request: web.Request) -> str:
     """The logged-in user, or a redirect to the login page that comes back here afterwards."""
     uid = await current_user(request)
     if uid is None:
-        raise login_redirect(request)
+        raise login_redirect(request, ended=isinstance((await get_session(request)).get("uid"), str))
     return uid
 
 
