@@ -168,6 +168,25 @@ async def test_a_group_page_and_the_count_beside_groups_agree_as_the_node_sends_
         alice.ok("leave_group pressroom")
 
 
+async def test_a_request_answered_elsewhere_leaves_no_stale_line_on_the_owners_open_groups_page(
+        page: Page, world: World) -> None:
+    alice, carol = world.alice, world.carol
+    alice.ok("create_group desk")
+    carol.ok("join_group desk")
+    try:
+        await ensure_logged_in(page, alice)
+        await page.goto(url(alice, "/groups"))
+        await page.evaluate("window.notReloaded = true")
+        asking = page.locator("li.row a.attention-link", has_text="asking to join desk")
+        await expect(asking).to_have_text("1 asking to join desk")
+        alice.ok("accept_request desk carol")  # from a script, not this page
+        await expect(asking).to_have_count(0)  # the row follows, without a reload
+        assert await page.evaluate("window.notReloaded === true")
+    finally:
+        carol.ok("leave_group desk")
+        alice.ok("leave_group desk")
+
+
 async def test_a_first_group_made_in_the_browser_brings_its_requests_live(page: Page, world: World) -> None:
     bob, carol = world.bob, world.carol
     await ensure_logged_in(page, bob)  # his home page lists his groups: he owns none

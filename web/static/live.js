@@ -55,6 +55,7 @@
       count.hidden = !payload.total;
       setText(count.firstChild, String(payload.total));
     }
+    settleRequestLinks(payload.pending || {});
     var groups = Object.keys(payload.new);
     if (!groups.length) {
       settleRequestsNotice(payload.pending || {});
@@ -66,6 +67,20 @@
     showLiveNotice(payload.text, { href: groups.length > 1 ? "/groups" : page + "#requests", label: label,
                                    reload: groups.length === 1 && here === page });
     document.getElementById("toast").dataset.requests = JSON.stringify(groups);
+  }
+
+  // The groups and home pages' rows of the user's groups say how many ask to join each (macro pending_link): kept
+  // to the counts, so that a request answered elsewhere (another tab, a command) leaves no stale line.
+  function settleRequestLinks(pending) {
+    document.querySelectorAll("li.row a.attention-link").forEach(function (link) {
+      var group = (link.getAttribute("href") || "").replace(/^\/groups\//, "").replace(/#requests$/, "");
+      var n = pending[group] || 0;
+      if (!n) {
+        link.parentElement.remove();
+        return;
+      }
+      setText(link, n + " asking to join " + group);
+    });
   }
 
   // The requests a notice told of are all gone (withdrawn, or answered elsewhere): its link would lead to an
