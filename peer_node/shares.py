@@ -30,7 +30,7 @@ from peer_node.swarm.store import PieceStore
 from peer_node.tracker_client import path_of
 from peer_node.upload_copies import delete_if_unused
 from peer_node.views import SharedFile
-from wire.errors import GroupShareError, NotLoggedIn
+from wire.errors import GroupShareError, NotFound, NotLoggedIn
 from wire.records import FileMeta
 
 if TYPE_CHECKING:
@@ -181,11 +181,12 @@ class ShareKeeper:
         self._start_recheck(rec)
 
     async def _recheck(self, rec: ShareRecord) -> None:
+        why = "no longer matches what was shared"
         try:
             hashes = await hash_in_thread(rec.path, rec.meta.piece_size)
             matches = hashes.sha256 == rec.meta.sha256 and hashes.piece_hashes == rec.meta.piece_hashes
-        except GroupShareError as exc:
-            log.warning("share %s/%s: %s", rec.group_id, rec.file_name, exc.message)
+        except GroupShareError as exc:  # gone, unreadable, or changing while read: said once, with the drop
+            why = "is gone (moved or deleted)" if isinstance(exc, NotFound) else f"cannot be checked ({exc.message})"
             matches = False
             hashes = None
         if matches and hashes is not None:
@@ -196,8 +197,7 @@ class ShareKeeper:
                 self._serve(fresh)
                 self.service.heartbeat.wake()
             return
-        log.warning("share %s/%s: the file %s no longer matches what was shared; dropping it",
-                    rec.group_id, rec.file_name, rec.path)
+        log.warning("share %s/%s: the file %s %s; dropping it", rec.group_id, rec.file_name, rec.path, why)
         await self.forget(rec.user_id, rec.group_id, rec.file_name)
         try:
             await self.service.authed("DELETE", path_of("groups", rec.group_id, "files", rec.file_name, "share"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import hashlib
+import logging
 from pathlib import Path
 from typing import Any, cast
 
@@ -151,3 +152,17 @@ async def test_two_shares_of_one_name_at_once_go_one_after_the_other(tmp_path: P
     await asyncio.gather(first, second)
     assert fake.state.shares[("alice", "g1", "f.bin")].path == str(other)  # the later one, on both sides
     await keep.forget("alice", "g1", "f.bin")
+
+
+async def test_a_shared_file_deleted_is_dropped_with_one_line_that_says_it_is_gone(
+        tmp_path: Path, shared: Path, caplog: pytest.LogCaptureFixture) -> None:
+    fake = FakeService(tmp_path / "data")
+    keep = keeper(fake)
+    await keep.share("alice", "g1", str(shared), None)
+    (record,) = fake.state.shares.values()
+    await asyncio.to_thread(shared.unlink)  # the user moved it away
+    caplog.set_level(logging.WARNING, logger="peer_node.shares")
+    await keep._recheck(record)
+    said = [r.getMessage() for r in caplog.records]
+    assert said == [f"share g1/f.bin: the file {shared} is gone (moved or deleted); dropping it"]
+    assert fake.state.shares == {}
