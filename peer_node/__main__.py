@@ -38,6 +38,10 @@ async def serve(config: NodeConfig) -> int:
 
 
 async def _serve_locked(config: NodeConfig) -> int:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in stop_signals():  # from the start: Ctrl-C while the node starts is a clean stop too
+        loop.add_signal_handler(sig, stop.set)
     app = create_app(config)
     # A stop waits this long for requests still running (a browser upload's body, a long command), not aiohttp's
     # 60 s: SIGTERM during an upload kept the node up for a minute while the page said it was still sharing.
@@ -59,23 +63,23 @@ async def _serve_locked(config: NodeConfig) -> int:
           f"http://127.0.0.1:{config.web_port}/ (data in {config.data_dir})", flush=True)
     if config.ready_note:  # before the prompt, which must stay the last thing on the screen
         print(config.ready_note, flush=True)
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    for sig in stop_signals():
-        loop.add_signal_handler(sig, stop.set)
     want_console = config.console if config.console is not None else os.isatty(0)
+    console: Console | None = None
     news: asyncio.Task[None] | None = None
-    if want_console:
+    if want_console and not stop.is_set():
         console = Console(service, loop, stop.set)
         console.start()
         news = asyncio.create_task(watch(service, console.say))
-        root = logging.getLogger()  # warnings as news lines, not written over the prompt
-        for handler in root.handlers[:]:
-            root.removeHandler(handler)
-        root.addHandler(ConsoleLogHandler(console.say))
+        if os.isatty(2):  # warnings as news lines, not written over the prompt (to a file they go as before)
+            root = logging.getLogger()
+            for handler in root.handlers[:]:
+                root.removeHandler(handler)
+            root.addHandler(ConsoleLogHandler(console.say))
     try:
         await stop.wait()
     finally:
+        if console is not None:
+            console.close()
         if news is not None:
             news.cancel()
         await runner.cleanup()
@@ -96,7 +100,10 @@ def main(argv: list[str] | None = None) -> int:
     level = logging.WARNING if console else logging.INFO
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
-    return asyncio.run(serve(config))
+    try:
+        return asyncio.run(serve(config))
+    except KeyboardInterrupt:  # Ctrl-C before the loop took the signal over: a stop all the same, not a traceback
+        return 0
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ prompt line, then a fresh prompt; one lock keeps its lines and the prompt's whol
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import io
 import sys
 import threading
@@ -22,7 +23,7 @@ from peer_node.commands import HELP_WIDTH, run_command
 from peer_node.service import NodeService
 from peer_node.units import human_size
 from wire.errors import GroupShareError
-from wire.terminal import read_line, wait_for_foreground
+from wire.terminal import in_foreground, read_line, wait_for_foreground
 
 PROMPT = "groupshare> "
 BAR_WIDTH = 30
@@ -36,27 +37,28 @@ def render_bar(done: int, total: int, width: int = BAR_WIDTH) -> str:
 
 
 class ProgressBar:
-    """A progress callback that redraws one terminal line at most every ``every_s`` seconds."""
+    """A progress callback that redraws one terminal line at most every ``every_s`` seconds; nothing once
+    finished (the hashing thread may call it once more before it sees it was stopped)."""
 
-    def __init__(self, out: TextIO, every_s: float = 0.1) -> None:
-        self.out = out
+    def __init__(self, write: Callable[[str], object], every_s: float = 0.1) -> None:
+        self.write = write
         self.every_s = every_s
         self._last = float("-inf")  # the first call always draws
         self.drawn = False
+        self.finished = False
 
     def __call__(self, done: int, total: int) -> None:
         now = time.monotonic()
-        if done < total and now - self._last < self.every_s:
+        if self.finished or (done < total and now - self._last < self.every_s):
             return
         self._last = now
-        self.out.write("\r" + render_bar(done, total))
-        self.out.flush()
+        self.write("\r" + render_bar(done, total))
         self.drawn = True
 
     def finish(self) -> None:
-        if self.drawn:
-            self.out.write("\n")
-            self.out.flush()
+        if self.drawn and not self.finished:
+            self.write("\n")
+        self.finished = True
 
 
 class Console:
@@ -71,32 +73,50 @@ class Console:
             inp.reconfigure(errors="surrogateescape")
         self._thread = threading.Thread(target=self._run, name="console", daemon=True)
         self._lock = threading.Lock()
-        self._at_prompt = False  # the prompt is the last thing on the screen: news goes above it
+        self._at_prompt = False  # the prompt is the last thing on the screen: news goes under its line
+        self._closed = False  # the node is stopping, or the terminal is gone: nothing more is read or written
 
     def start(self) -> None:
         self._thread.start()
 
+    def close(self) -> None:
+        """The node is stopping: the prompt takes no more lines and nothing more is written (a command cut short
+        says nothing; the shell's prompt comes next on a line of its own)."""
+        with self._lock:
+            if not self._closed and self._at_prompt:
+                self._put("\n")
+            self._closed = True
+
     def say(self, line: str) -> None:
         """A line of news, from any thread: under the prompt's line when one is waiting, a fresh prompt after it."""
         with self._lock:
-            if self._at_prompt:
+            if not in_foreground(self.inp):  # a background job's line among the shell's: no prompt of ours
+                self._put(f"{line}\n")
+            elif self._at_prompt:
                 # Below the prompt line, not over it: what the user may have typed there stays in sight (the
                 # terminal holds it, unseen by us, until Enter), and a fresh prompt follows.
-                self.out.write(f"\n{line}\n{PROMPT}")
+                self._put(f"\n{line}\n{PROMPT}")
             else:  # from the line's start, erased first: a progress bar draws itself again under it
-                self.out.write(f"\r\x1b[K{line}\n")
-            self.out.flush()
+                self._put(f"\r\x1b[K{line}\n")
 
     def _write(self, text: str) -> None:
         with self._lock:
+            self._put(text)
+
+    def _put(self, text: str) -> None:
+        """Write, the lock held. A terminal that is gone (closed: EIO) ends the console, quietly."""
+        if self._closed:
+            return
+        try:
             self.out.write(text)
             self.out.flush()
+        except OSError:
+            self._closed = True
 
     def _prompt(self) -> None:
         with self._lock:
             # the prompt goes to our output stream, not where input() would put it (stderr, on some terminals)
-            self.out.write(PROMPT)
-            self.out.flush()
+            self._put(PROMPT)
             self._at_prompt = True
 
     def _run(self) -> None:
@@ -105,13 +125,13 @@ class Console:
             self._prompt()
             line = read_line(self.inp)
             self._at_prompt = False
+            if self._closed:  # the node is stopping: a line typed now is not run, nor taken from the shell
+                return
             if line is None:  # sent to the background while at the prompt: prompt again once back
-                self.out.write("\n")
                 continue
             if not line:
-                self.out.write("\n(end of input: the prompt is closed; the node keeps running: stop it with Ctrl-C or "
-                               "SIGTERM)\n")
-                self.out.flush()
+                self._write("\n(end of input: the prompt is closed; the node keeps running: stop it with Ctrl-C or "
+                            "SIGTERM)\n")
                 return
             if not line.strip():
                 continue
@@ -130,12 +150,14 @@ class Console:
             self._write(text)
 
     def run_line(self, line: str) -> str:
-        bar = ProgressBar(self.out)
+        bar = ProgressBar(self._write)
         future = asyncio.run_coroutine_threadsafe(run_command(self.service, line, bar), self.loop)
         try:
             text = future.result()
         except GroupShareError as exc:
             text = f"error: {exc.message}\n"
+        except concurrent.futures.CancelledError:  # the node stopped while it ran: nothing to say
+            text = ""
         finally:
             bar.finish()
         return text

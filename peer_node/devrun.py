@@ -1,7 +1,9 @@
 """``make run``: every local tracker of the list as a process, then one node with its UI on port 8080.
 
 Theory of operation: the trackers run in their own sessions (stdin closed, so they do not fight over the
-terminal); the node runs in ours, inheriting the terminal, so its console prompt works and Ctrl-C reaches it.
+terminal), their output in ``tracker_data/tracker-<n>.log`` (written over the node's prompt, their warnings mixed
+with what the user types); the node runs in ours, inheriting the terminal, so its console prompt works and Ctrl-C
+reaches it.
 When the node ends (Ctrl-C, SIGTERM, or ``quit`` at its prompt) every tracker started here is stopped: SIGTERM,
 then SIGKILL after a grace period. Trackers listed on other machines are skipped with a note.
 """
@@ -9,6 +11,7 @@ then SIGKILL after a grace period. Trackers listed on other machines are skipped
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ipaddress
 import os
 import signal
@@ -60,6 +63,19 @@ def stop(procs: list[subprocess.Popen[bytes]]) -> None:
             p.wait()
 
 
+def tracker_log(rank: int) -> Path:
+    return Path("tracker_data") / f"tracker-{rank}.log"
+
+
+def last_line(path: Path) -> str:
+    """The last line a tracker wrote (why it could not start), or "" for none."""
+    try:
+        lines = path.read_text("utf-8", "replace").strip().splitlines()
+    except OSError:
+        return ""
+    return lines[-1] if lines else ""
+
+
 def tracker_problems(local: list[tuple[TrackerAddress, subprocess.Popen[bytes]]],
                      answers: Callable[[TrackerAddress], bool]) -> list[str]:
     """What to tell about local trackers that did not start: one whose port another tracker already answers on
@@ -73,7 +89,9 @@ def tracker_problems(local: list[tuple[TrackerAddress, subprocess.Popen[bytes]]]
                        "answers there, left running by an earlier run perhaps: using that one (it keeps running "
                        "after this run)")
         else:
-            out.append(f"tracker {t.rank} ({t}) cannot start (see its message above); stopping")
+            said = last_line(tracker_log(t.rank))
+            out.append(f"tracker {t.rank} ({t}) cannot start{': ' + said if said else ''} (its log: "
+                       f"{tracker_log(t.rank)}); stopping")
     return out
 
 
@@ -106,8 +124,12 @@ def main(argv: list[str] | None = None) -> int:
             if not is_local(t.host):
                 print(f"make run: tracker {t.rank} ({t}) is not on this machine; not started")
                 continue
-            proc = subprocess.Popen([sys.executable, "-m", "tracker_server", list_path, str(t.rank)],
-                                    stdin=subprocess.DEVNULL, start_new_session=True)
+            log_path = tracker_log(t.rank)
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            with open(log_path, "ab") as log_file:  # the child keeps its own copy of the descriptor
+                proc = subprocess.Popen([sys.executable, "-m", "tracker_server", list_path, str(t.rank)],
+                                        stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
+                                        start_new_session=True)
             started.append(proc)
             local.append((t, proc))
         deadline = time.monotonic() + 30
@@ -120,6 +142,9 @@ def main(argv: list[str] | None = None) -> int:
             grace = time.monotonic() + OLD_TRACKER_GRACE_S
             while answered_at_once and proc.poll() is None and time.monotonic() < grace:
                 time.sleep(0.2)
+        if local:
+            logs = ", ".join(str(tracker_log(t.rank)) for t, _ in local)
+            print(f"make run: the trackers write to {logs}", flush=True)
         for line in tracker_problems(local, healthy):
             print(f"make run: {line}", file=sys.stderr, flush=True)
             if "cannot start" in line:
@@ -137,7 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         stop([node] if node is not None else [])
         stop(started)
-        print("make run: stopped", flush=True)
+        with contextlib.suppress(OSError):  # the terminal may be gone (closed: that is why we stop)
+            print("make run: stopped", flush=True)
 
 
 if __name__ == "__main__":

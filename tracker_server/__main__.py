@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
 import sys
 import threading
 from pathlib import Path
@@ -94,14 +95,17 @@ def build_config(args: argparse.Namespace) -> TrackerConfig:
 
 
 def _watch_stdin(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
-    """Thread: ``quit`` stops the tracker; end of input only ends this thread (the tracker keeps running)."""
+    """Thread: ``quit`` stops the tracker; end of input only ends this thread (the tracker keeps running). No
+    stdin at all (started with ``<&-``: Python's ``sys.stdin`` is None) is no input."""
+    if sys.stdin is None:
+        return
     for line in foreground_lines(sys.stdin):  # not read in the background: the shell would stop the tracker
         if line.strip().lower() in ("quit", "exit"):  # as the node's prompt takes them
             loop.call_soon_threadsafe(stop.set)
             return
         if line.strip():
             print("tracker: the console knows one command: quit", file=sys.stderr, flush=True)
-    if sys.stdin.isatty():
+    if sys.stdin.isatty() and not stop.is_set():
         print("tracker: (end of input: the tracker keeps running; stop it with Ctrl-C or SIGTERM)", file=sys.stderr,
               flush=True)
 
@@ -166,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"tracker: {exc}", file=sys.stderr)
         return 2
     raise_open_file_limit()  # a descriptor per connection: thousands of nodes would pass 1,024
-    if sys.stdin.isatty():
+    if os.isatty(0):
         keep_running_in_the_background()  # started with & from a shell: not stopped by its terminal (terminal.py)
     try:
         asyncio.run(serve(config))

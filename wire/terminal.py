@@ -52,13 +52,14 @@ def wait_for_foreground(stream: TextIO) -> None:
 
 def read_line(stream: TextIO) -> str | None:
     """One line ("" at the end of input), or None when the job went to the background before it was typed: the
-    caller waits for the foreground (``wait_for_foreground``) and asks again."""
+    caller waits for the foreground (``wait_for_foreground``) and asks again. Input that cannot be read at all (a
+    write-only stdin, as ``nohup`` gives; a terminal gone) is the end of input."""
     try:
         return stream.readline()
     except OSError as exc:
-        if exc.errno == errno.EIO:
+        if exc.errno == errno.EIO and not in_foreground(stream):
             return None
-        raise
+        return ""
 
 
 def foreground_lines(stream: TextIO) -> Iterator[str]:

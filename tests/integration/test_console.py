@@ -20,10 +20,10 @@ from tests.support.cluster import ROOT, Cluster, http_request, make_file, wait_u
 
 
 class Terminal:
-    def __init__(self, argv: list[str], cwd: Path) -> None:
+    def __init__(self, argv: list[str], cwd: Path, stderr_too: bool = False) -> None:
         self.master, slave = pty.openpty()
-        self.proc = subprocess.Popen(argv, cwd=str(cwd), stdin=slave, stdout=slave, stderr=subprocess.DEVNULL,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(argv, cwd=str(cwd), stdin=slave, stdout=slave,
+                                     stderr=slave if stderr_too else subprocess.DEVNULL, start_new_session=True)
         os.close(slave)
         self.seen = b""
 
@@ -150,7 +150,7 @@ def test_news_comes_on_lines_of_its_own_with_a_fresh_prompt_after(tmp_path: Path
         alice.ok(f"upload_file {src} lab")
         term = Terminal([str(ROOT / "client"), f"127.0.0.1:{free_port()}", str(c.list_path), "--web-port",
                          str(free_port()), "--data-dir", str(tmp_path / "bob"), "--ready-note", "READY: open the UI"],
-                        tmp_path)
+                        tmp_path, stderr_too=True)  # warnings go to the terminal: as news lines
         try:
             assert b"READY: open the UI" in term.expect(b"groupshare> ")  # said before the prompt, not after
             for line in ("create_user bob bob-pw-1234", "login bob bob-pw-1234", "join_group lab"):

@@ -29,7 +29,7 @@ def test_a_tracker_that_did_not_start_is_used_if_one_answers_else_it_stops_the_r
         assert said == ["tracker 1 did not start (its port 7001 or data dir is taken), but a tracker answers there, "
                         "left running by an earlier run perhaps: using that one (it keeps running after this run)"]
         said = tracker_problems([(one, exited())], lambda t: False)
-        assert said == ["tracker 1 (127.0.0.1:7001) cannot start (see its message above); stopping"]
+        assert said == ["tracker 1 (127.0.0.1:7001) cannot start (its log: tracker_data/tracker-1.log); stopping"]
     finally:
         running.kill()
         running.wait()
@@ -42,7 +42,9 @@ def test_make_run_stops_when_its_tracker_cannot_start(tmp_path: Path) -> None:
                               "--web-port", str(free_port())], cwd=tmp_path, capture_output=True, text=True,
                              timeout=60, stdin=subprocess.DEVNULL, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin"})
     assert run.returncode == 1, run.stderr
-    assert f"make run: tracker 1 (127.0.0.1:{port}) cannot start (see its message above); stopping" in run.stderr
+    # why, in the tracker's own words from its log (not over the terminal), and where the rest is
+    assert f"make run: tracker 1 (127.0.0.1:{port}) cannot start: tracker: cannot listen on" in run.stderr
+    assert "(its log: tracker_data/tracker-1.log); stopping" in run.stderr
     assert "GroupShare node" not in run.stdout  # no node was started against the squatter
 
 

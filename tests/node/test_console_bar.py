@@ -23,10 +23,21 @@ def test_empty_file_counts_as_done() -> None:
 
 def test_bar_redraws_at_most_every_interval_but_always_at_the_end() -> None:
     out = io.StringIO()
-    bar = ProgressBar(out, every_s=3600)
+    bar = ProgressBar(out.write, every_s=3600)
     for done in range(0, 100, 10):
         bar(done, 100)
     bar(100, 100)
     bar.finish()
     text = out.getvalue()
     assert text.count("\r") == 2 and "100%" in text and text.endswith("\n")
+
+
+def test_a_finished_bar_draws_nothing_more() -> None:
+    """The hashing thread may report once more before it sees the upload was stopped: not over the shell's prompt."""
+    out = io.StringIO()
+    bar = ProgressBar(out.write)
+    bar(10, 100)
+    bar.finish()
+    bar.finish()
+    bar(20, 100)
+    assert out.getvalue().count("\r") == 1 and out.getvalue().endswith("\n")

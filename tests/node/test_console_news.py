@@ -80,3 +80,20 @@ def test_a_logout_and_login_do_not_tell_old_downloads_again_and_new_requests_say
     assert news.round(node) == []  # type: ignore[arg-type]
     node.pending = {"lab": 1}
     assert news.round(node) == ["A new request to join lab. Type list_requests lab to see who."]  # type: ignore[arg-type]
+
+
+class _Gone(io.StringIO):
+    def write(self, text: str) -> int:
+        raise OSError(5, "Input/output error")  # the terminal was closed
+
+
+def test_a_console_whose_terminal_is_gone_or_that_was_closed_writes_nothing_and_raises_nothing() -> None:
+    gone = Console(None, asyncio.new_event_loop(), lambda: None, out=_Gone(), inp=io.StringIO())  # type: ignore[arg-type]
+    gone.say("[C] lab a.bin: download complete")  # no OSError out of a logging handler or the news task
+    gone.say("again")
+    out = io.StringIO()
+    closed = Console(None, asyncio.new_event_loop(), lambda: None, out=out, inp=io.StringIO())  # type: ignore[arg-type]
+    closed._prompt()
+    closed.close()  # the node stops: the shell's prompt comes next, on a line of its own
+    closed.say("late news")
+    assert out.getvalue() == PROMPT + "\n"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sqlite3
 import subprocess
@@ -73,6 +74,20 @@ def test_bad_tracker_list_or_number_is_one_line_and_status_2(tmp_path: Path, con
                          capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
     assert run.returncode == 2
     assert len(run.stderr.strip().splitlines()) == 1 and fragment in run.stderr
+
+
+def test_a_tracker_started_with_no_stdin_at_all_runs(tmp_path: Path) -> None:
+    list_file, ports = write_tracker_list(tmp_path, 1)
+    proc = subprocess.Popen([str(ROOT / "tracker"), str(list_file), "1", "--data-dir", str(tmp_path / "d")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: os.close(0))
+    try:
+        wait_healthy(ports[0])  # Python's sys.stdin is None then: no console, and no crash
+        assert proc.poll() is None
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and "Traceback" not in err, err
 
 
 def test_a_data_dir_it_cannot_use_is_one_line_naming_the_path_and_status_1(tmp_path: Path) -> None:
