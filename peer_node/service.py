@@ -134,9 +134,12 @@ class NodeService(GroupCommands):
         if self.state.session is None:
             return
         try:
-            await asyncio.wait_for(self.tracker.call("DELETE", "/heartbeat"), OFFLINE_NOTICE_S)
-        except (GroupShareError, TimeoutError) as exc:
-            log.info("could not tell the tracker this node stops: %s", exc)
+            async with asyncio.timeout(OFFLINE_NOTICE_S):
+                await self.tracker.call("DELETE", "/heartbeat")
+        except TimeoutError:
+            log.info("could not tell the tracker this node stops: no answer within %g s", OFFLINE_NOTICE_S)
+        except GroupShareError as exc:
+            log.info("could not tell the tracker this node stops: %s", exc.message)
 
     @property
     def fingerprint(self) -> str:
