@@ -38,7 +38,7 @@ from peer_node.swarm.peer_link import LinkClosed, PeerLink, PieceJob
 from peer_node.swarm.picker import PiecePicker
 from peer_node.swarm.piece_mask import pieces_we_lack
 from peer_node.swarm.rate_meter import RateMeter
-from peer_node.swarm.reasons import plain_reason
+from peer_node.swarm.reasons import plain_reason, stuck_reason
 from peer_node.swarm.roster import Peer, Roster
 from peer_node.swarm.store import PieceStore
 from peer_node.swarm.tls import NodeIdentity
@@ -222,18 +222,13 @@ class DownloadEngine:
         self._rate.add(now, self._received)
         if useful:
             self._last_useful = now
-        elif self.lookup.unlisted:  # no need to wait out the timeout: nobody is going to offer the rest
-            why = self.roster.last_errors()
-            self._fail(f"nobody shares {self.meta.file_name} now (it is no longer on the group's list"
-                       f"{'; ' + why if why else ''})")
-        elif now - self._last_useful > self.config.no_peer_timeout:
+        elif self.lookup.unlisted or now - self._last_useful > self.config.no_peer_timeout:
+            # unlisted: no need to wait out the timeout, nobody is going to offer the rest
             banned = self.roster.banned()
-            if banned and len(banned) == len(self.roster.peers):
-                self._fail("every member who has the rest sent damaged pieces (their copy changed since it was "
-                           "shared)", CorruptSources)
-            else:
-                why = self.roster.last_errors()
-                self._fail(f"no seeder reachable ({why})" if why else "no seeder reachable")
+            why, corrupt = stuck_reason(self.meta.file_name, unlisted=self.lookup.unlisted,
+                                        all_banned=bool(banned) and len(banned) == len(self.roster.peers),
+                                        errors=self.roster.last_errors())
+            self._fail(why, CorruptSources if corrupt else DownloadFailed)
         self._fill_all()
 
     # --- requesting -----------------------------------------------------------------------------------------

@@ -41,3 +41,15 @@ def disk_error_words(exc: OSError) -> str:
     (/data/.f.bin.gspart)". The path says which folder to fix; several steps may have failed on it."""
     where = f" ({exc.filename})" if exc.filename else ""
     return f"disk error: {exc.strerror or exc}{where}"
+
+
+def stuck_reason(file_name: str, *, unlisted: bool, all_banned: bool, errors: str) -> tuple[str, bool]:
+    """Why a download that nobody helps any more ends, and whether it is for damaged pieces (then ``CorruptSources``,
+    which is not waited out): the file off the group's list, every member who has the rest banned for bad pieces,
+    or no seeder reachable, with what each member's node answered (``errors``: ``Roster.last_errors``)."""
+    if unlisted:
+        answered = f"; {errors}" if errors else ""
+        return f"nobody shares {file_name} now (it is no longer on the group's list{answered})", False
+    if all_banned:
+        return "every member who has the rest sent damaged pieces (their copy changed since it was shared)", True
+    return (f"no seeder reachable ({errors})" if errors else "no seeder reachable"), False

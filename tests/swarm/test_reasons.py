@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from peer_node.swarm.reasons import plain_reason
+from peer_node.swarm.reasons import plain_reason, stuck_reason
 
 
 @pytest.mark.parametrize(("cause", "said"), [
@@ -20,3 +20,11 @@ from peer_node.swarm.reasons import plain_reason
 ])
 def test_causes_read_as_words(cause: BaseException | str, said: str) -> None:
     assert plain_reason(cause) == said
+
+
+def test_a_download_nobody_helps_says_why_it_ends() -> None:
+    assert stuck_reason("f.bin", unlisted=True, all_banned=False, errors="alice: their node is not running") == (
+        "nobody shares f.bin now (it is no longer on the group's list; alice: their node is not running)", False)
+    assert stuck_reason("f.bin", unlisted=False, all_banned=True, errors="") == (
+        "every member who has the rest sent damaged pieces (their copy changed since it was shared)", True)
+    assert stuck_reason("f.bin", unlisted=False, all_banned=False, errors="") == ("no seeder reachable", False)
