@@ -57,7 +57,7 @@ class _Retry(Exception):
 
 
 class _RoundFailed(Exception):
-    """Every tracker of the list failed in this round."""
+    """Every tracker of the list failed, and none is left to ask again or to wait for."""
 
 
 class TrackerClient:
