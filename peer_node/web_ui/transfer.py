@@ -63,13 +63,13 @@ async def upload(request: web.Request) -> web.StreamResponse:
         reader = await request.multipart()
         first = await reader.next()
         if not isinstance(first, BodyPartReader) or first.name != CSRF_FIELD:
-            return _refused(request, expired, 403) or refusal(expired)
+            return _early_refusal(request, expired, 403)
         token = (await first.text()).strip()
     except (AssertionError, ValueError, UnicodeDecodeError, HttpProcessingError):  # not a multipart form of ours
         why = "Send the form from the group page."
-        return _refused(request, why, 400) or refusal(why, 400)
+        return _early_refusal(request, why, 400)
     if not csrf_ok(session, token):
-        return _refused(request, expired, 403) or refusal(expired)
+        return _early_refusal(request, expired, 403)
     state = ui(request)
     folder: Path | None = None
     shared = None
@@ -101,15 +101,24 @@ async def upload(request: web.Request) -> web.StreamResponse:
     renamed = "" if shared.file_name == name else \
         f" A different {name} is already shared in {gid}, so this one is shared as {shared.file_name}."
     flash(session, f"Uploaded and sharing {shared.file_name} with {gid}.{renamed}")
-    if request.headers.get("X-Upload-Progress") == "1":  # upload.js: it goes to the page itself, notice and all
+    if _from_upload_js(request):  # it goes to the page itself, notice and all
         return web.Response(status=204, headers={"Location": f"/groups/{gid}", "Cache-Control": "no-store"})
     raise see_other(f"/groups/{gid}")
+
+
+def _from_upload_js(request: web.Request) -> bool:
+    return request.headers.get("X-Upload-Progress") == "1"
+
+
+def _early_refusal(request: web.Request, message: str, status: int) -> web.Response:
+    """A refusal before the form could be read as ours (no page to show it on): JSON for upload.js, else text."""
+    return _refused(request, message, status) or refusal(message, status)
 
 
 def _refused(request: web.Request, message: str, status: int) -> web.Response | None:
     """upload.js's refused request: why, in JSON (the sentence and any details apart, as ``error_parts`` splits
     them for a page); None for a plain form's post, which gets a page."""
-    if request.headers.get("X-Upload-Progress") != "1":
+    if not _from_upload_js(request):
         return None
     said, detail = error_parts(message)
     return web.json_response({"error": said, "detail": detail}, status=status, headers={"Cache-Control": "no-store"})
