@@ -32,6 +32,7 @@ class PeerView:
     last_index: int = 0
     last_epoch: int = 0
     refused: bool = False  # our last attempt found nothing listening there: it is surely not a live primary
+    rejects_us: bool = False  # it answered but refused our signature (another cluster secret): it would vote no
 
     def alive(self, now: float, timeout: float) -> bool:
         return self.heard_at is not None and now - self.heard_at < timeout
@@ -106,10 +107,13 @@ def grant_vote(*, my_epoch: int, my_position: tuple[int, int], i_am_primary: boo
     return candidate_position >= my_position
 
 
-def can_elect(cluster_size: int, reachable_others: int) -> bool:
-    """Whether an election can end with a primary while ``reachable_others`` other trackers answer: with 3 or more a
-    majority must answer; with 2 or 1 the survivor wins alone (``won_election``: silence is no refusal)."""
-    return cluster_size <= 2 or reachable_others + 1 >= majority(cluster_size)
+def can_elect(cluster_size: int, reachable_others: int, rejecting_others: int = 0) -> bool:
+    """Whether an election can end with a primary while ``reachable_others`` other trackers answer and
+    ``rejecting_others`` refuse our signature: with 3 or more a majority must answer; with 2 or 1 the survivor wins
+    alone (``won_election``: silence is no refusal), but not against a tracker that refuses it."""
+    if cluster_size <= 2:
+        return rejecting_others == 0
+    return reachable_others + 1 >= majority(cluster_size)
 
 
 def won_election(cluster_size: int, granted: int, refused: int) -> bool:

@@ -50,6 +50,10 @@ CATCH_UP_BATCH = 500
 _NET_ERRORS = (aiohttp.ClientError, TimeoutError, OSError, ValueError, KeyError, TypeError)
 
 
+class SignatureRefused(ValueError):
+    """The other tracker answered but refused our signature: another cluster secret, or a clock far off."""
+
+
 class Deposed(Exception):
     """Another tracker holds a higher epoch: this one is no longer primary."""
 
@@ -130,6 +134,8 @@ class Replicator:
                 self._warned[no] = now
                 log.error("tracker %d refuses our signature: do all trackers share the same cluster secret file, "
                           "and do their clocks agree within 30 s? (said again every minute while it lasts)", no)
+            if resp.status == 403:
+                raise SignatureRefused(f"tracker {no} refused our signature on {path}")
             if resp.status != 200:
                 raise ValueError(f"tracker {no} answered {resp.status} to {path}")
             answer = await resp.json()
@@ -200,8 +206,9 @@ class Replicator:
         except _NET_ERRORS as exc:
             self.failed_at[no] = time.monotonic()
             refused = isinstance(exc, aiohttp.ClientConnectorError)
-            if self.peers[no].refused != refused:
-                self.peers[no] = dataclasses.replace(self.peers[no], refused=refused)
+            rejects = isinstance(exc, SignatureRefused)
+            if (self.peers[no].refused, self.peers[no].rejects_us) != (refused, rejects):
+                self.peers[no] = dataclasses.replace(self.peers[no], refused=refused, rejects_us=rejects)
 
     # ------------------------------------------------------------------------------------------ elections
 
@@ -232,6 +239,10 @@ class Replicator:
         async def ask(no: int) -> bool | None:
             try:
                 answer = await self.post(no, "/internal/v1/vote", request)
+            except SignatureRefused:
+                # Running, but not ours to count on: a "no", not silence. Else, of two trackers given different
+                # secrets, each would win alone and both would take writes that the other never sees.
+                return False
             except _NET_ERRORS:
                 return None
             return bool(answer.get("granted"))
@@ -244,8 +255,9 @@ class Replicator:
     def can_elect(self) -> bool:
         """Whether enough trackers answer, this one included, for an election to end with a primary."""
         now = time.monotonic()
-        return election.can_elect(self.size, sum(1 for p in self.peers.values()
-                                                 if p.alive(now, self.cfg.tracker_timeout)))
+        views = self.peers.values()
+        return election.can_elect(self.size, sum(1 for p in views if p.alive(now, self.cfg.tracker_timeout)),
+                                  sum(1 for p in views if p.rejects_us))
 
     def live_primary(self) -> int | None:
         """The primary as far as this tracker knows now: itself, or one heard within the tracker timeout. None while

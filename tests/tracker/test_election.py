@@ -113,3 +113,5 @@ def test_an_election_can_end_with_a_primary_with_a_majority_or_a_lone_survivor_o
     assert election.can_elect(3, 1) and election.can_elect(5, 2)
     assert not election.can_elect(3, 0) and not election.can_elect(5, 1)
     assert election.can_elect(2, 0) and election.can_elect(1, 0)  # as won_election counts a silent peer: no refusal
+    assert not election.can_elect(2, 0, rejecting_others=1)  # the other runs with another secret: it would vote no
+    assert election.can_elect(3, 1, rejecting_others=1)  # with 3, the one that answers makes the majority

@@ -18,6 +18,7 @@ import pytest
 from tests.support.cluster import wait_until
 
 from .cluster import Client, Cluster
+from .procs import TrackerProc, http, wait_healthy, write_tracker_list
 
 pytestmark = pytest.mark.integration
 CLIENTS = 20
@@ -291,3 +292,35 @@ async def test_a_tracker_left_without_a_majority_says_why_writes_are_refused(clu
     assert text.count("no new primary can be elected") == 1  # once a minute, not once a tick
     health = await asyncio.to_thread(cluster.health, survivor)
     assert health is not None and health["role"] == "secondary" and health["primary"] is None  # not the dead one
+
+
+async def test_two_trackers_given_different_secrets_never_both_take_writes(tmp_path: Path) -> None:
+    """Each refuses the other's signature: a running tracker that refuses is a "no" to a candidate, not silence, so
+    neither wins alone (two primaries would each take writes the other never sees, and one side's would be lost once
+    the secrets agree). Both say what is wrong."""
+    list_file, ports = write_tracker_list(tmp_path, 2)
+    other = tmp_path / "other.secret"
+    other.write_text("another cluster's secret\n", encoding="utf-8")
+    procs = [TrackerProc(list_file, 1, tmp_path / "data1", "--tracker-timeout", "1"),
+             TrackerProc(list_file, 2, tmp_path / "data2", "--tracker-timeout", "1", "--secret-file", str(other))]
+    try:
+        for port in ports:
+            await asyncio.to_thread(wait_healthy, port)
+        roles: list[tuple[str, str]] = []
+        end = time.monotonic() + 6  # six tracker timeouts: time enough for each to stand and, before, to win
+        while time.monotonic() < end:
+            answers = [await asyncio.to_thread(http, port, "GET", "/healthz") for port in ports]
+            roles.append((answers[0][1]["role"], answers[1][1]["role"]))
+            await asyncio.sleep(0.1)
+        assert ("primary", "primary") not in roles
+        for proc in procs:
+            assert "refuses our signature" in proc.log_path.read_text("utf-8", "replace")
+        # A write to the one that is not primary is refused at once, not after waiting for an election that cannot
+        # end (the node's hedging asks the other tracker meanwhile).
+        secondary = next(i for i, role in enumerate(roles[-1]) if role != "primary")
+        status, body = await asyncio.to_thread(http, ports[secondary], "POST", "/api/v1/users",
+                                               {"user_id": "carol", "password": "carol-pw-8421", "op_id": "op-carol-1"})
+        assert (status, body["error"]["code"]) == (503, "unavailable"), body
+    finally:
+        for proc in procs:
+            proc.stop()
