@@ -50,7 +50,7 @@ def _internal(handler: Callable[[web.Request], Awaitable[web.Response]]) -> Call
     async def checked(request: web.Request) -> web.Response:
         try:
             return await handler(request)
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as exc:  # Recursion: JSON too deep
             raise BadInput(f"malformed internal message: {type(exc).__name__}") from None
 
     return checked

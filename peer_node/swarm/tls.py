@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
@@ -120,7 +120,7 @@ def check_proof(cert_der: bytes, proof: bytes, binding: bytes) -> str:
     """The fingerprint of ``cert_der`` if ``proof`` is its key's signature over ``binding``; else ProtocolError."""
     try:
         public = x509.load_der_x509_certificate(cert_der).public_key()
-    except ValueError:
+    except (ValueError, UnsupportedAlgorithm):  # garbage, or a key type or curve this library does not know
         raise ProtocolError("malformed client certificate") from None
     if not isinstance(public, ec.EllipticCurvePublicKey):
         raise ProtocolError("client certificate must hold an EC key")

@@ -119,6 +119,32 @@ async def test_a_bad_token_gets_goodbye_and_no_piece_byte(world: World, case: st
     assert world.server.bytes_sent_total == 0
 
 
+# The DER of the OIDs id-ecPublicKey (1.2.840.10045.2.1) and prime256v1 (1.2.840.10045.3.1.7), and of OIDs of the
+# same length no library knows: a certificate that still parses, whose key cannot be loaded.
+EC_KEY_OID, P256_OID = bytes.fromhex("06072a8648ce3d0201"), bytes.fromhex("06082a8648ce3d030107")
+UNKNOWN_KEY_OID, UNKNOWN_CURVE_OID = bytes.fromhex("06072a8648ce3d0209"), bytes.fromhex("06082a8648ce3d3f0107")
+
+
+@pytest.mark.parametrize("swap", [(EC_KEY_OID, UNKNOWN_KEY_OID), (P256_OID, UNKNOWN_CURVE_OID)],
+                         ids=["unknown key type", "unknown curve"])
+async def test_a_certificate_with_a_key_nobody_knows_gets_goodbye_and_logs_no_error(
+        world: World, swap: tuple[bytes, bytes], caplog: pytest.LogCaptureFixture) -> None:
+    """Before any token is looked at, so any stranger could send it: once, a traceback at ERROR per connection."""
+    assert swap[0] in world.me.cert_der
+    cert = world.me.cert_der.replace(*swap)
+    conn = await asyncio.to_thread(SecureSocket, world.server.port)
+    try:
+        token = token_for(world.meta.sha256, fingerprint=world.me.fingerprint)
+        conn.send(encode(Handshake(bytes.fromhex(world.meta.sha256), token.encode(), cert=cert,
+                                   proof=world.me.prove(conn.binding))))
+        events = list(FrameReceiver().feed(await asyncio.to_thread(conn.read_all)))
+    finally:
+        conn.close()
+    assert events == [Goodbye("access denied: malformed client certificate")]
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
+    assert world.server.bytes_sent_total == 0
+
+
 async def test_a_frame_claiming_four_gib_closes_that_connection_only(world: World) -> None:
     token = token_for(world.meta.sha256, fingerprint=world.me.fingerprint)
     bystander = asyncio.create_task(tls_talk(world, world.me, token))
