@@ -49,6 +49,27 @@ class LogWriter:
                 fut.set_exception(Unavailable("tracker is shutting down"))
         self._queue.clear()
 
+    def _fail_unfollowing(self, batch: list[tuple[Entry, asyncio.Future[None]]]) -> list[tuple[Entry,
+                                                                                        asyncio.Future[None]]]:
+        """The entries that follow the log's newest one without a gap; any other fails (a safeguard: SQLite would
+        refuse a repeated index, and a gap would break every tracker's copy of the log)."""
+        kept: list[tuple[Entry, asyncio.Future[None]]] = []
+        expected = self.durable[0] + 1
+        for entry, fut in batch:
+            if entry.index == expected:
+                kept.append((entry, fut))
+                expected += 1
+            else:
+                log.warning("log entry %d does not follow %d: not written", entry.index, expected - 1)
+                self._fail([(entry, fut)], "the tracker's state moved on before this write was stored; retry")
+        return kept
+
+    @staticmethod
+    def _fail(batch: list[tuple[Entry, asyncio.Future[None]]], why: str) -> None:
+        for _, fut in batch:
+            if not fut.done():
+                fut.set_exception(Unavailable(f"write not committed: {why}"))
+
     def submit(self, entry: Entry) -> asyncio.Future[None]:
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._queue.append((entry, fut))
@@ -64,7 +85,7 @@ class LogWriter:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            batch, self._queue = self._queue, []
+            batch, self._queue = self._fail_unfollowing(self._queue), []
             if not batch:
                 self._idle.set()
                 continue
@@ -80,11 +101,13 @@ class LogWriter:
                 expected = isinstance(exc, (GroupShareError, OSError, ValueError, RuntimeError, sqlite3.Error))
                 log.log(logging.WARNING if expected else logging.ERROR, "log write of %d entries failed: %s",
                         len(entries), exc, exc_info=not expected)
-                for _, fut in batch:
-                    if not fut.done():
-                        fut.set_exception(Unavailable(f"write not committed: {exc}"))
+                self._fail(batch, str(exc))
                 if self.on_failure is not None:
                     await self.on_failure(exc)
+                    # Everything queued meanwhile was decided on the memory the reload just threw away (its indexes
+                    # run past the log's, its effects are gone): fail it, and its clients retry on the state now.
+                    self._fail(self._queue, "the tracker's state was reloaded after a failed write; retry")
+                    self._queue = []
             else:
                 for _, fut in batch:
                     if not fut.done():
