@@ -115,7 +115,11 @@ class JoinWatch:
             self._log.append(_Logged(self._seq, user_id, answer))
         del self._log[:-KEEP_ANSWERS]
         if answers:
-            await self.state.set_asked(user_id, asked - {a.group_id for a in answers})
+            try:
+                await self.state.set_asked(user_id, asked - {a.group_id for a in answers}, keep_unsaved=True)
+            except StateNotSaved:  # a listing must not fail for it (it reads), nor tell the same answers again
+                log.warning("answers to requests to join are not remembered on disk: the node cannot save its "
+                            "state; a restart may tell them again")
 
     def take(self, user_id: str) -> list[JoinAnswer]:
         """The user's answers no page has shown yet (a page load shows them in its notice)."""

@@ -326,8 +326,10 @@ class NodeState:
                     table[key] = before
             raise
 
-    async def set_asked(self, user_id: str, group_ids: set[str]) -> None:
-        """The groups ``user_id`` asked to join and has had no answer about yet (``join_answers``)."""
+    async def set_asked(self, user_id: str, group_ids: set[str], *, keep_unsaved: bool = False) -> None:
+        """The groups ``user_id`` asked to join and has had no answer about yet (``join_answers``). With
+        ``keep_unsaved``, a change the disk cannot take still holds in memory (StateNotSaved is raised all the
+        same): for answers already told, which a restart may then tell once more."""
         before = self.asked.get(user_id)
         after = set(group_ids) if group_ids else None
         if after is not None:
@@ -337,7 +339,7 @@ class NodeState:
         try:
             await self._write("requests.json", {u: sorted(g) for u, g in self.asked.items()})
         except StateNotSaved:
-            if self.asked.get(user_id) is after:  # not replaced meanwhile by a later change
+            if not keep_unsaved and self.asked.get(user_id) is after:  # not replaced meanwhile by a later change
                 if before is None:
                     self.asked.pop(user_id, None)
                 else:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
+import pytest
+
+from peer_node import state as state_module
 from peer_node.groups_poll import POLL_S, QUIET_POLL_S, GroupsPoll, new_requests, requests_text
 from peer_node.join_answers import Answer, JoinAnswer, JoinWatch, join_answers_text, settle
 from peer_node.state import NodeState
@@ -132,3 +136,26 @@ async def test_an_answer_a_closed_pages_stream_read_but_could_not_send_is_shown_
     await watch.seen("carol", {"h": GroupRole.NONE}, complete=False, listed_at=4.0)
     watch.shown("dave", watch.last_seq)  # another user's page marks nothing of carol's
     assert watch.take("carol") == [JoinAnswer("h", Answer.DECLINED)]
+
+
+async def test_an_answer_found_while_the_disk_is_full_is_told_once_and_the_listing_still_works(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A listing only reads: a full data dir must not make it fail (it did, with 503, on every list_groups),
+    nor tell the same answer at each listing because the settled request could not be written down."""
+    state = NodeState(tmp_path)
+    state.load()
+    watch = JoinWatch(state)
+    await watch.asked("carol", "g1", 1.0)
+
+    def full(path: Path, data: bytes, mode: int = 0o600) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(state_module, "write_atomic", full)
+    for listed_at in (2.0, 3.0):
+        await watch.seen("carol", {"g1": GroupRole.MEMBER}, complete=True, listed_at=listed_at)
+    assert watch.take("carol") == [JoinAnswer("g1", Answer.ACCEPTED)]  # once, not once per listing
+    assert state.asked == {}
+    monkeypatch.undo()
+    again = NodeState(tmp_path)
+    again.load()
+    assert again.asked == {"carol": {"g1"}}  # on disk still asked: a restart may tell it once more
