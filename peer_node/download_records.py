@@ -1,7 +1,7 @@
 """Steps of a download's task that touch only its record in the node's state (no engine, no files written).
 
 Each takes the ``NodeState`` and the record as the task holds it; the download manager calls them at the start
-of a run (``with_meta``, ``finished_before``) and when a run is stopped (``keep_given``).
+of a run (``with_meta``, ``finished_before``, ``found_whole``) and when a run is stopped (``keep_given``).
 """
 
 from __future__ import annotations
@@ -9,11 +9,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import stat
 import time
 from collections.abc import Awaitable, Callable, Mapping
 
 from peer_node.download_views import given_so_far
-from peer_node.state import DownloadRecord, NodeState, StateNotSaved
+from peer_node.hashing import hash_in_thread
+from peer_node.state import DownloadRecord, NodeState, ShareRecord, StateNotSaved
 from peer_node.views import DownloadState
 from wire.records import FileMeta
 
@@ -39,6 +41,27 @@ async def finished_before(state: NodeState, rec: DownloadRecord) -> bool:
     await state.put_download(rec.with_(state=DownloadState.COMPLETE.value, reason="",
                                        finished_at=rec.finished_at or time.time()))
     return True
+
+
+async def found_whole(rec: DownloadRecord) -> ShareRecord | None:
+    """The share a download's destination makes when it already holds the listed file, whole (hashed to be sure):
+    the download finished while the data dir was full, so neither its ``C`` nor its share reached the disk. None
+    for anything else there (``_open`` then refuses it: an existing file is never overwritten)."""
+    meta, path = rec.meta, rec.destination
+    if meta is None:
+        return None
+    try:
+        st = await asyncio.to_thread(os.lstat, path)
+    except OSError:
+        return None
+    if not stat.S_ISREG(st.st_mode) or st.st_size != meta.size:  # a link is never taken for our download
+        return None
+    try:
+        if (await hash_in_thread(path)).sha256 != meta.sha256:
+            return None
+    except OSError:
+        return None
+    return ShareRecord(rec.user_id, rec.group_id, path, meta.size, st.st_mtime_ns, meta)
 
 
 async def keep_given(state: NodeState, rec: DownloadRecord, this_run: Mapping[str, int]) -> None:

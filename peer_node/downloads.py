@@ -30,7 +30,7 @@ from peer_node.auto_resume import FIRST_S, AutoResume
 from peer_node.destinations import pieces_state_path, remove_partial, resolve_destination, temp_path_for
 from peer_node.download_controls import DownloadControls
 from peer_node.download_failures import failure_of
-from peer_node.download_records import finished_before, keep_given, with_meta
+from peer_node.download_records import finished_before, found_whole, keep_given, with_meta
 from peer_node.download_refusals import Key, refuse_if_done, refuse_if_running, refuse_if_target_taken
 from peer_node.download_views import debug_row, download_view, given_so_far
 from peer_node.keyed_locks import KeyedLocks
@@ -222,6 +222,10 @@ class DownloadManager(DownloadControls):
             if await finished_before(self.state, rec):
                 self._on_change()
                 return
+            whole = await found_whole(rec)
+            if whole is not None:
+                await self._adopt_found(rec, whole)
+                return
             store = await self._open(rec)
             await self._copy_local(rec, store)
             engine = self._engine_for(rec, store)
@@ -318,13 +322,30 @@ class DownloadManager(DownloadControls):
                          reason="", map_sources=summarize(progress.piece_sources, meta.piece_count))
         self.state.downloads[done.key] = done
         await self._on_complete(share)
-        await self.state.save_downloads()
+        try:
+            await self.state.save_downloads()
+        except StateNotSaved as exc:  # done all the same: the file is whole and in place (a restart finds it)
+            log.warning("downloaded %s/%s, but not recorded on disk: %s", rec.group_id, rec.file_name, exc.message)
         self._on_change()
         if self._register is not None:  # after ``C``: an unreachable tracker must not hold the download at 99%
             try:
                 await self._register(share)
             except GroupShareError as exc:
                 log.warning("downloaded %s but could not register it as a share: %s", rec.file_name, exc.message)
+
+    async def _adopt_found(self, rec: DownloadRecord, share: ShareRecord) -> None:
+        """The listed file, whole at the destination, though neither ``C`` nor its share reached the disk (the
+        data dir was full when it finished): done, shared, and told to the tracker, as ``_complete`` does."""
+        log.info("download %s/%s: the file at %s is the listed one: done", rec.group_id, rec.file_name, share.path)
+        await self._on_complete(share)
+        await self.state.put_download(rec.with_(state=DownloadState.COMPLETE.value, reason="",
+                                                finished_at=rec.finished_at or time.time()))
+        self._on_change()
+        if self._register is not None:
+            try:
+                await self._register(share)
+            except GroupShareError as exc:
+                log.warning("found %s done but could not register it as a share: %s", rec.file_name, exc.message)
 
     def _forget(self, key: tuple[str, str, str], *, discard: bool) -> None:
         """Drop an ended task's engine and store: stop serving its partial file, and delete it if ``discard``."""

@@ -91,7 +91,13 @@ class ShareKeeper:
     async def adopt_download(self, record: ShareRecord) -> None:
         """A finished download: the node now holds the whole file; record it as a share and serve it (a seeder).
         ``register`` then tells the tracker."""
-        await self.state.put_share(record)
+        try:
+            await self.state.put_share(record)
+        except StateNotSaved as exc:
+            # The file is whole and in place: served all the same. A restart finds it again by its download
+            # (``download_records.found_whole``), and the next share saved writes this one down too.
+            self.state.shares[record.key] = record
+            log.warning("sharing the downloaded %s, but not recorded on disk: %s", record.path, exc.message)
         sha = record.meta.sha256
         store = self.service.catalog.get(sha)
         older = self._stores.get(sha)

@@ -5,12 +5,14 @@ is filled from a local complete copy, so the engine has nothing to fetch and the
 from __future__ import annotations
 
 import asyncio
+import errno
 from pathlib import Path
 from typing import cast
 
 import pytest
 
 from peer_node import downloads as downloads_module
+from peer_node import state as state_module
 from peer_node.destinations import temp_path_for
 from peer_node.downloads import DownloadManager
 from peer_node.state import DownloadRecord, NodeState, ShareRecord
@@ -318,3 +320,59 @@ async def test_two_removes_at_once_remove_once_and_the_second_finds_nothing(tmp_
     answers = await asyncio.gather(mgr.remove(*KEY), mgr.remove(*KEY), return_exceptions=True)
     assert not isinstance(answers[0], BaseException) and isinstance(answers[1], NotFound)
     assert KEY not in state.downloads and running.cancelled()
+
+
+async def test_a_download_that_finishes_while_the_data_dir_is_full_is_complete_not_failed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The file is whole and in place: a state file the disk cannot take must not turn it into [F] for good (it
+    did, and a retry was refused: the file "already exists")."""
+    state, catalog, meta, data = _setup(tmp_path)
+    target = tmp_path / "dl" / "data.bin"
+    real_write = state_module.write_atomic
+
+    def downloads_json_refused(path: Path, content: bytes, mode: int = 0o600) -> None:
+        if path.name == "downloads.json" and state.downloads[KEY].state == DownloadState.COMPLETE.value:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_write(path, content, mode)
+
+    monkeypatch.setattr(state_module, "write_atomic", downloads_json_refused)
+    mgr = _manager(state, catalog, None)
+    await state.put_download(DownloadRecord(*KEY, str(target), DownloadState.RUNNING.value, meta))
+    mgr.resume_all("alice")
+    await asyncio.wait_for(asyncio.gather(*mgr._tasks.values()), 30)
+    assert state.downloads[KEY].state == DownloadState.COMPLETE.value
+    assert target.read_bytes() == data and KEY in state.shares
+
+
+@pytest.mark.parametrize("content", ["the file", "other bytes, same size", "a link to the file"])
+async def test_a_download_whose_file_is_whole_at_its_destination_is_complete_at_the_next_start(
+        tmp_path: Path, content: str) -> None:
+    """Neither C nor the share reached the disk (it was full): the next start hashes the file at the destination,
+    and only the listed file completes the download; anything else there is still never overwritten."""
+    state, catalog, meta, data = _setup(tmp_path)
+    target = tmp_path / "dl" / "data.bin"
+    if content == "the file":
+        target.write_bytes(data)
+    elif content == "other bytes, same size":
+        target.write_bytes(bytes(len(data)))
+    else:
+        (tmp_path / "elsewhere.bin").write_bytes(data)
+        target.symlink_to(tmp_path / "elsewhere.bin")
+    await state.put_download(DownloadRecord(*KEY, str(target), DownloadState.RUNNING.value, meta))
+    adopted: list[ShareRecord] = []
+
+    async def adopt(share: ShareRecord) -> None:
+        adopted.append(share)
+
+    mgr = DownloadManager(state, cast(TrackerClient, None), catalog, no_peer_timeout=5.0,
+                          on_complete=adopt, on_change=lambda: None)
+    mgr.resume_all("alice")
+    await asyncio.wait_for(asyncio.gather(*mgr._tasks.values()), 30)
+    rec = state.downloads[KEY]
+    if content == "the file":
+        assert rec.state == DownloadState.COMPLETE.value and rec.reason == ""
+        assert [(s.path, s.meta.sha256) for s in adopted] == [(str(target), meta.sha256)]
+        assert target.read_bytes() == data
+    else:
+        assert rec.state == DownloadState.FAILED.value and "never overwritten" in rec.reason
+        assert adopted == []
