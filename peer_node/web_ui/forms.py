@@ -33,7 +33,8 @@ def _shown_nowhere(context: dict[str, Any], where: str) -> bool:
 
 async def group_error(request: web.Request, gid: str, where: str, exc: GroupShareError,
                        values: dict[str, str] | None = None) -> web.Response:
-    context = await group_context(request, gid)
+    kind, _, name = where.partition(":")
+    context = await group_context(request, gid, holding=name if kind == "file" else None)
     context["errors"] = {"page" if _shown_nowhere(context, where) else where: exc.message}
     context["values"] = values or {}
     template = "group.html" if context["is_member"] else "group_join.html"

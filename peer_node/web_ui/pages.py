@@ -16,6 +16,7 @@ from aiohttp_session import get_session
 from peer_node.natural_order import natural_key
 from peer_node.views import DownloadState, DownloadView, GroupRole, GroupSummary, SharedFile
 from peer_node.web_ui.format import fold, ordered
+from peer_node.web_ui.paging import PAGE_ROWS, page_of
 from peer_node.web_ui.state import render, require_user, see_other, ui
 from wire.errors import BadInput, NotFound, Unavailable
 from wire.names import check_id
@@ -117,7 +118,9 @@ def group_id_from(request: web.Request) -> str:
         raise NotFound(f"There is no group named {raw}.") from None
 
 
-async def group_context(request: web.Request, gid: str) -> dict[str, Any]:
+async def group_context(request: web.Request, gid: str, holding: str | None = None) -> dict[str, Any]:
+    """The group page's context. A long file list comes in pages (``paging``): the one asked for, or the page of
+    file ``holding`` (a refused form's row: its error shows next to it)."""
     service = ui(request).service
     detail = await service.group_detail(gid)
     member = detail.my_role in (GroupRole.OWNER, GroupRole.MEMBER)
@@ -126,11 +129,23 @@ async def group_context(request: web.Request, gid: str) -> dict[str, Any]:
     running = {d.file_name for d in service.downloads()
                if d.group_id == gid and d.state is DownloadState.RUNNING} if member else set()
     query = filter_query(request)
+    files = sorted(detail.files, key=lambda f: natural_key(f.file_name))
+    matching = [f for f in files if matches(query, f.file_name)]
+    paged = len(files) > PAGE_ROWS
+    held_at = next((i for i, f in enumerate(matching) if f.file_name == holding), None)
+    page = page_of(len(matching), request.query.get("page"), holding=held_at)
     return {
         "group": detail,
-        "files": sorted(detail.files, key=lambda f: natural_key(f.file_name)),
+        "files": files,
+        # Up to PAGE_ROWS, every file is on the page, those the query leaves out hidden (the script filters them as
+        # the user types); past it, one page of the matching ones, and the filter runs here.
+        "rows": matching[page.start:page.stop] if paged else files,
+        "paged": paged,
+        "files_page": page,
+        "files_page_url": lambda number: f"/groups/{quote(gid, safe='')}?" + urlencode(
+            {"q": query, "page": number} if query else {"page": number}),
         "q": query,
-        "shown": {f.file_name for f in detail.files if matches(query, f.file_name)},
+        "shown": {f.file_name for f in matching},
         "show_filter": len(detail.files) > FILTER_FROM or bool(query),
         "is_member": member,
         "members": sorted(detail.members, key=lambda m: (not m.is_owner, not m.online, m.user_id.lower())),
