@@ -5,7 +5,9 @@ requests are serialised by the event loop), then ``submit``s the entry and await
 takes everything queued, appends it to the store in one transaction, hands the batch to ``ship`` (replication;
 a no-op for a lone tracker) and resolves the futures: a client is answered only once its entry is durable
 wherever the replication rule says. If the store or shipping fails, every waiting future fails with
-``Unavailable`` and ``on_failure`` runs (the service reloads its state from SQLite and, in a cluster, steps down).
+``Unavailable`` and ``on_failure`` runs (the service reloads its state from SQLite and, in a cluster, steps down);
+so do the entries queued meanwhile, decided on the memory the reload throws away. Retried with their op_ids, they
+are decided again on the state reloaded. The writer only ever writes entries that follow the log's newest one.
 """
 
 from __future__ import annotations
