@@ -25,6 +25,10 @@ log = logging.getLogger(__name__)
 Ship = Callable[[list[Entry], tuple[int, int]], Awaitable[None]]  # (entries, (prev_index, prev_epoch))
 
 
+class LogGap(Exception):
+    """Entries about to be written do not follow the log's newest one."""
+
+
 class LogWriter:
     def __init__(self, append: Callable[[list[Entry]], Awaitable[None]], durable: tuple[int, int],
                  ship: Ship | None = None, on_failure: Callable[[Exception], Awaitable[None]] | None = None) -> None:
@@ -51,21 +55,6 @@ class LogWriter:
                 fut.set_exception(Unavailable("tracker is shutting down"))
         self._queue.clear()
 
-    def _fail_unfollowing(self, batch: list[tuple[Entry, asyncio.Future[None]]]) -> list[tuple[Entry,
-                                                                                        asyncio.Future[None]]]:
-        """The entries that follow the log's newest one without a gap; any other fails (a safeguard: SQLite would
-        refuse a repeated index, and a gap would break every tracker's copy of the log)."""
-        kept: list[tuple[Entry, asyncio.Future[None]]] = []
-        expected = self.durable[0] + 1
-        for entry, fut in batch:
-            if entry.index == expected:
-                kept.append((entry, fut))
-                expected += 1
-            else:
-                log.warning("log entry %d does not follow %d: not written", entry.index, expected - 1)
-                self._fail([(entry, fut)], "the tracker's state moved on before this write was stored; retry")
-        return kept
-
     @staticmethod
     def _fail(batch: list[tuple[Entry, asyncio.Future[None]]], why: str) -> None:
         for _, fut in batch:
@@ -87,13 +76,17 @@ class LogWriter:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            batch, self._queue = self._fail_unfollowing(self._queue), []
+            batch, self._queue = self._queue, []
             if not batch:
                 self._idle.set()
                 continue
             entries = [entry for entry, _ in batch]
             prev = self.durable
             try:
+                if [e.index for e in entries] != list(range(prev[0] + 1, prev[0] + 1 + len(entries))):
+                    # A bug, never weather: SQLite would refuse a repeated index, and a gap would break every
+                    # tracker's copy of the log. Failed as a write that did not store, memory reloaded with it.
+                    raise LogGap(f"log entries {entries[0].index}..{entries[-1].index} do not follow {prev[0]}")
                 await self._append(entries)
                 self.durable = (entries[-1].index, entries[-1].epoch)
                 if self.ship is not None:
@@ -103,9 +96,13 @@ class LogWriter:
                 expected = isinstance(exc, (GroupShareError, OSError, ValueError, RuntimeError, sqlite3.Error))
                 log.log(logging.WARNING if expected else logging.ERROR, "log write of %d entries failed: %s",
                         len(entries), exc, exc_info=not expected)
+                if self.on_failure is not None:
+                    try:  # first: a client told to retry finds the state reloaded, not the memory thrown away
+                        await self.on_failure(exc)
+                    except Exception:  # the reload failed too: say so, and keep writing (or failing) what comes
+                        log.exception("reloading the state after a failed log write failed")
                 self._fail(batch, str(exc))
                 if self.on_failure is not None:
-                    await self.on_failure(exc)
                     # Everything queued meanwhile was decided on the memory the reload just threw away (its indexes
                     # run past the log's, its effects are gone): fail it, and its clients retry on the state now.
                     self._fail(self._queue, "the tracker's state was reloaded after a failed write; retry")

@@ -7,8 +7,8 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 
-from tracker_server.keys import STORE, WRITER
-from tracker_server.state import Entry
+from tracker_server.keys import SERVICE, STORE, WRITER
+from tracker_server.state import Entry, State
 
 from .helpers import Api
 
@@ -48,3 +48,59 @@ async def test_writes_queued_behind_a_failed_one_fail_with_it_and_their_retries_
     assert status == 200
     assert sorted(g["group_id"] for g in listed["groups"]) == sorted(on_disk.groups) == sorted(
         f"g{n}" for n in range(21))
+
+
+async def _groups_agree(api: Api, token: str) -> list[str]:
+    """The groups listed (from memory) and the groups in SQLite: the same; returned."""
+    on_disk = await api.client.app[STORE].load_state()
+    status, listed = await api.call("GET", "/api/v1/groups", token=token)
+    assert status == 200
+    names = sorted(g["group_id"] for g in listed["groups"])
+    assert names == sorted(on_disk.groups)
+    return names
+
+
+async def _create_until_stored(api: Api, token: str, gid: str) -> list[int]:
+    """A client's retries (same op_id) of one create_group until it is stored; the statuses it got."""
+    statuses: list[int] = []
+    while 201 not in statuses:
+        assert len(statuses) < 5, statuses
+        status, _ = await api.call("POST", "/api/v1/groups", {"group_id": gid}, token, op_id=f"op-{gid}")
+        statuses.append(status)
+    return statuses
+
+
+async def test_an_entry_that_would_leave_a_gap_in_the_log_fails_and_memory_is_reloaded(api: Api) -> None:
+    """A safeguard against a bug: memory ahead of the log (as a bug would leave it) is not written with a gap; the
+    write fails as one the disk refused, memory is reloaded from SQLite, and the retry lands."""
+    token = await api.user("alice")
+    api.client.app[SERVICE].state.index += 1  # the bug: an index skipped
+    assert await _create_until_stored(api, token, "g1") == [503, 201]
+    assert await _groups_agree(api, token) == ["g1"]
+    indexes = [entry.index for entry in await api.client.app[STORE].entries_after(0)]
+    assert indexes == list(range(1, len(indexes) + 1))
+
+
+async def test_a_reload_that_fails_too_leaves_the_writer_running(api: Api) -> None:
+    token = await api.user("alice")
+    writer, store = api.client.app[WRITER], api.client.app[STORE]
+    real_append, real_load = writer._append, store.load_state
+    broken = {"append": True, "load": True}
+
+    async def append_once_broken(entries: list[Entry]) -> None:
+        if broken.pop("append", False):
+            raise sqlite3.OperationalError("database or disk is full")
+        await real_append(entries)
+
+    async def load_once_broken() -> State:
+        if broken.pop("load", False):
+            raise sqlite3.OperationalError("disk I/O error")
+        fresh: State = await real_load()
+        return fresh
+
+    writer._append = append_once_broken
+    store.load_state = load_once_broken
+    statuses = await asyncio.wait_for(_create_until_stored(api, token, "g1"), 30)  # never a hang
+    assert statuses[0] == 503 and statuses[-1] == 201
+    assert writer._task is not None and not writer._task.done()
+    assert await _groups_agree(api, token) == ["g1"]
