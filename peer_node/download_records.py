@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import stat
 import time
@@ -18,6 +19,8 @@ from peer_node.hashing import hash_in_thread
 from peer_node.state import DownloadRecord, NodeState, ShareRecord, StateNotSaved
 from peer_node.views import DownloadState
 from wire.records import FileMeta
+
+log = logging.getLogger(__name__)
 
 
 async def with_meta(state: NodeState, rec: DownloadRecord,
@@ -38,9 +41,20 @@ async def finished_before(state: NodeState, rec: DownloadRecord) -> bool:
         return False
     if share.path != rec.destination or not await asyncio.to_thread(os.path.isfile, share.path):
         return False
-    await state.put_download(rec.with_(state=DownloadState.COMPLETE.value, reason="",
-                                       finished_at=rec.finished_at or time.time()))
+    await mark_complete(state, rec)
     return True
+
+
+async def mark_complete(state: NodeState, rec: DownloadRecord) -> None:
+    """Record ``C`` for a download whose file is whole and in place: in memory whatever the disk says (a data dir
+    still full must not turn it into [F]: the next start finds it done again)."""
+    done = rec.with_(state=DownloadState.COMPLETE.value, reason="", finished_at=rec.finished_at or time.time())
+    try:
+        await state.put_download(done)
+    except StateNotSaved as exc:
+        state.downloads[done.key] = done
+        log.warning("download %s/%s is complete, but not recorded on disk: %s", rec.group_id, rec.file_name,
+                    exc.message)
 
 
 async def found_whole(rec: DownloadRecord) -> ShareRecord | None:

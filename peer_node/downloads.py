@@ -30,7 +30,7 @@ from peer_node.auto_resume import FIRST_S, AutoResume
 from peer_node.destinations import pieces_state_path, remove_partial, resolve_destination, temp_path_for
 from peer_node.download_controls import DownloadControls
 from peer_node.download_failures import failure_of
-from peer_node.download_records import finished_before, found_whole, keep_given, with_meta
+from peer_node.download_records import finished_before, found_whole, keep_given, mark_complete, with_meta
 from peer_node.download_refusals import Key, refuse_if_done, refuse_if_running, refuse_if_target_taken
 from peer_node.download_views import debug_row, download_view, given_so_far
 from peer_node.keyed_locks import KeyedLocks
@@ -338,8 +338,7 @@ class DownloadManager(DownloadControls):
         data dir was full when it finished): done, shared, and told to the tracker, as ``_complete`` does."""
         log.info("download %s/%s: the file at %s is the listed one: done", rec.group_id, rec.file_name, share.path)
         await self._on_complete(share)
-        await self.state.put_download(rec.with_(state=DownloadState.COMPLETE.value, reason="",
-                                                finished_at=rec.finished_at or time.time()))
+        await mark_complete(self.state, rec)
         self._on_change()
         if self._register is not None:
             try:

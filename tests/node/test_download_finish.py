@@ -324,24 +324,43 @@ async def test_two_removes_at_once_remove_once_and_the_second_finds_nothing(tmp_
 
 async def test_a_download_that_finishes_while_the_data_dir_is_full_is_complete_not_failed(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The file is whole and in place: a state file the disk cannot take must not turn it into [F] for good (it
-    did, and a retry was refused: the file "already exists")."""
+    """The file is whole and in place: state files the disk cannot take must not turn it into [F] for good (it
+    did, and a retry was refused: the file "already exists"), at the end of the run nor at the next start."""
     state, catalog, meta, data = _setup(tmp_path)
     target = tmp_path / "dl" / "data.bin"
     real_write = state_module.write_atomic
+    full = False
 
-    def downloads_json_refused(path: Path, content: bytes, mode: int = 0o600) -> None:
-        if path.name == "downloads.json" and state.downloads[KEY].state == DownloadState.COMPLETE.value:
+    def fills_up(path: Path, content: bytes, mode: int = 0o600) -> None:
+        if full:
             raise OSError(errno.ENOSPC, "No space left on device")
         real_write(path, content, mode)
 
-    monkeypatch.setattr(state_module, "write_atomic", downloads_json_refused)
-    mgr = _manager(state, catalog, None)
+    adopted: list[ShareRecord] = []
+
+    async def adopt(share: ShareRecord) -> None:  # as ShareKeeper.adopt_download (tested in test_share_order)
+        nonlocal full
+        full = True  # the disk fills up as the download ends
+        adopted.append(share)
+
+    monkeypatch.setattr(state_module, "write_atomic", fills_up)
     await state.put_download(DownloadRecord(*KEY, str(target), DownloadState.RUNNING.value, meta))
+    mgr = DownloadManager(state, cast(TrackerClient, None), catalog, no_peer_timeout=5.0, on_complete=adopt,
+                          on_change=lambda: None)
     mgr.resume_all("alice")
     await asyncio.wait_for(asyncio.gather(*mgr._tasks.values()), 30)
     assert state.downloads[KEY].state == DownloadState.COMPLETE.value
-    assert target.read_bytes() == data and KEY in state.shares
+    assert target.read_bytes() == data and len(adopted) == 1
+
+    again = NodeState(state.data_dir)  # the next start, the disk still full: on disk it was still running
+    again.load()
+    assert again.downloads[KEY].state == DownloadState.RUNNING.value and KEY not in again.shares
+    mgr = DownloadManager(again, cast(TrackerClient, None), catalog, no_peer_timeout=5.0, on_complete=adopt,
+                          on_change=lambda: None)
+    mgr.resume_all("alice")
+    await asyncio.wait_for(asyncio.gather(*mgr._tasks.values()), 30)
+    assert again.downloads[KEY].state == DownloadState.COMPLETE.value and again.downloads[KEY].reason == ""
+    assert len(adopted) == 2 and adopted[1].path == str(target)
 
 
 @pytest.mark.parametrize("content", ["the file", "other bytes, same size", "a link to the file"])

@@ -8,6 +8,7 @@ import errno
 import hashlib
 import logging
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
@@ -17,9 +18,10 @@ from peer_node import state as state_module
 from peer_node.hashing import hash_in_thread
 from peer_node.service import NodeService
 from peer_node.shares import ShareKeeper
-from peer_node.state import NodeState, StateNotSaved
+from peer_node.state import NodeState, ShareRecord, StateNotSaved
 from peer_node.swarm.catalog import ServedFiles
 from wire.errors import Conflict, NotLoggedIn
+from wire.records import FileMeta
 
 
 class FakeService:
@@ -166,3 +168,26 @@ async def test_a_shared_file_deleted_is_dropped_with_one_line_that_says_it_is_go
     said = [r.getMessage() for r in caplog.records]
     assert said == [f"share g1/f.bin: the file {shared} is gone (moved or deleted); dropping it"]
     assert fake.state.shares == {}
+
+
+async def test_a_finished_download_the_disk_cannot_record_as_a_share_is_served_all_the_same(
+        tmp_path: Path, shared: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The file is whole and in place: the node serves it whatever the data dir says; a restart finds it again by
+    its download (``download_records.found_whole``)."""
+    fake = FakeService(tmp_path / "data")
+    fake.state.session = cast(Any, SimpleNamespace(user_id="alice"))
+    hashes = await hash_in_thread(str(shared))
+    meta = FileMeta("f.bin", hashes.size, hashes.piece_size, hashes.sha256, hashes.piece_hashes)
+    record = ShareRecord("alice", "g1", str(shared), hashes.size, hashes.mtime_ns, meta)
+
+    def full(path: Path, data: bytes, mode: int = 0o600) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(state_module, "write_atomic", full)
+    keeper_ = keeper(fake)
+    await keeper_.adopt_download(record)
+    assert fake.state.shares[record.key] == record
+    assert keeper_.serves("alice", "g1", meta.sha256)
+    store = fake.catalog.get(meta.sha256)
+    assert store is not None and store.is_complete
+    store.close()
