@@ -22,6 +22,11 @@ MAX_SKEW_S = 30.0
 _INFO = b"groupshare tracker-to-tracker hmac v1"
 
 
+# What a tracker answers (403) to a message whose signature it cannot verify: the one 403 that means "another
+# cluster secret, or a clock far off" (``replication`` counts only it as a tracker refusing us).
+SIGNATURE_REFUSED = "internal route: bad or missing tracker signature"
+
+
 def cluster_key(secret: bytes) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_INFO).derive(secret)
 

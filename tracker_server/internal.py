@@ -28,7 +28,7 @@ import aiohttp
 from aiohttp import web
 
 from tracker_server import election
-from tracker_server.cluster_auth import verify, verify_head
+from tracker_server.cluster_auth import SIGNATURE_REFUSED, verify, verify_head
 from tracker_server.keys import REPLICATOR, STORE
 from tracker_server.replication import Replicator
 from tracker_server.state import Entry
@@ -61,7 +61,7 @@ async def _signed(request: web.Request) -> tuple[Replicator, dict[str, Any]]:
     if request.content_length is not None and request.content_length > MAX_INTERNAL_BODY:
         raise TooLarge("internal message too large")
     if not verify_head(rep.key, request.method, request.path, request.headers, request.content_length, time.time()):
-        raise Forbidden("internal route: bad or missing tracker signature")
+        raise Forbidden(SIGNATURE_REFUSED)
     chunks: list[bytes] = []
     total = 0
     async for chunk in request.content.iter_chunked(1 << 16):  # not request.read(): the app caps that at 1 MiB
@@ -73,7 +73,7 @@ async def _signed(request: web.Request) -> tuple[Replicator, dict[str, Any]]:
     wanted = {name: request.headers.get(name, "") for name in ("X-GS-From", "X-GS-Time", "X-GS-Signature")}
     sender = verify(rep.key, request.method, request.path, wanted, raw, time.time())
     if sender is None or sender not in rep.peers:
-        raise Forbidden("internal route: bad or missing tracker signature")
+        raise Forbidden(SIGNATURE_REFUSED)
     body = json.loads(raw) if raw else {}
     if not isinstance(body, dict):
         raise Forbidden("internal route: body must be a JSON object")

@@ -33,7 +33,7 @@ import aiohttp
 
 from tracker_server import election
 from tracker_server.catch_up_log import CatchUpLog
-from tracker_server.cluster_auth import cluster_key, sign
+from tracker_server.cluster_auth import SIGNATURE_REFUSED, cluster_key, sign
 from tracker_server.config import TrackerConfig
 from tracker_server.election import PeerView, SelfView
 from tracker_server.log import LogWriter
@@ -48,6 +48,16 @@ SECRET_WARNING_EVERY_S = 60.0
 CATCH_UP_BATCH = 500
 # A peer that cannot be reached, or answers something we cannot read (KeyError, TypeError), is treated alike.
 _NET_ERRORS = (aiohttp.ClientError, TimeoutError, OSError, ValueError, KeyError, TypeError)
+
+
+async def refuses_signature(resp: aiohttp.ClientResponse) -> bool:
+    """Whether a 403 is a tracker's refusal of our signature (not some other server at a dead tracker's address)."""
+    try:
+        body = await resp.json(content_type=None)
+    except (ValueError, aiohttp.ClientError):
+        return False
+    error = body.get("error") if isinstance(body, dict) else None
+    return isinstance(error, dict) and error.get("message") == SIGNATURE_REFUSED
 
 
 class SignatureRefused(ValueError):
@@ -127,14 +137,15 @@ class Replicator:
         headers = {"Content-Type": "application/json", **sign(self.key, "POST", path, self.me, raw, time.time())}
         wait = aiohttp.ClientTimeout(total=limit_s or self.cfg.tracker_timeout)
         async with self._http.post(target.url + path, data=raw, headers=headers, timeout=wait) as resp:
-            now = time.monotonic()
-            if resp.status == 403 and now - self._warned.get(no, -SECRET_WARNING_EVERY_S) >= SECRET_WARNING_EVERY_S:
-                # A configuration error, not weather: said again every minute while it lasts (once was missed in
-                # a busy log while both trackers went on as primaries), not at every exchange.
-                self._warned[no] = now
-                log.error("tracker %d refuses our signature: do all trackers share the same cluster secret file, "
-                          "and do their clocks agree within 30 s? (said again every minute while it lasts)", no)
-            if resp.status == 403:
+            if resp.status == 403 and await refuses_signature(resp):
+                now = time.monotonic()
+                if now - self._warned.get(no, -SECRET_WARNING_EVERY_S) >= SECRET_WARNING_EVERY_S:
+                    # A configuration error, not weather: said again every minute while it lasts (once was missed
+                    # in a busy log while both trackers went on as primaries), not at every exchange.
+                    self._warned[no] = now
+                    log.error("tracker %d refuses our signature: do all trackers share the same cluster secret "
+                              "file, and do their clocks agree within 30 s? (said again every minute while it "
+                              "lasts)", no)
                 raise SignatureRefused(f"tracker {no} refused our signature on {path}")
             if resp.status != 200:
                 raise ValueError(f"tracker {no} answered {resp.status} to {path}")

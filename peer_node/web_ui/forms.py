@@ -38,4 +38,7 @@ async def group_error(request: web.Request, gid: str, where: str, exc: GroupShar
     context["errors"] = {"page" if _shown_nowhere(context, where) else where: exc.message}
     context["values"] = values or {}
     template = "group.html" if context["is_member"] else "group_join.html"
-    return await render(request, template, context, status=exc.status, nav="groups", page=f"/groups/{gid}")
+    address = f"/groups/{gid}"
+    if context.get("paged") and context["files_page"].number > 1:  # the page holding the row: for a reload or Back
+        address = context["files_page_url"](context["files_page"].number)
+    return await render(request, template, context, status=exc.status, nav="groups", page=address)

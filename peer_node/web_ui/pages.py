@@ -129,7 +129,8 @@ async def group_context(request: web.Request, gid: str, holding: str | None = No
     running = {d.file_name for d in service.downloads()
                if d.group_id == gid and d.state is DownloadState.RUNNING} if member else set()
     query = filter_query(request)
-    files = sorted(detail.files, key=lambda f: natural_key(f.file_name))
+    # The name itself breaks natural_key's ties ("a01", "a1"): a page's rows must not depend on the order files came.
+    files = sorted(detail.files, key=lambda f: (natural_key(f.file_name), f.file_name))
     matching = [f for f in files if matches(query, f.file_name)]
     paged = len(files) > PAGE_ROWS
     held_at = next((i for i, f in enumerate(matching) if f.file_name == holding), None)

@@ -8,8 +8,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+from aiohttp import web
+
 from tracker_server.app import create_app
-from tracker_server.cluster_auth import cluster_key, sign
+from tracker_server.cluster_auth import SIGNATURE_REFUSED, cluster_key, sign
+from tracker_server.replication import refuses_signature
 from wire.tracker_list import TrackerAddress
 
 from .helpers import SECRET, Clock, make_config
@@ -38,3 +42,25 @@ async def test_internal_routes_want_a_peer_signature_and_a_well_formed_body(aioh
     assert (await post("/internal/v1/status", b"{}", sender=1))[0] == 403  # not a peer: that is us
     resp = await client.post("/internal/v1/status", json={})
     assert resp.status == 403
+
+
+async def test_only_a_tracker_s_refusal_of_our_signature_counts_as_one(aiohttp_server: Any) -> None:
+    """Any other 403 (another server at a dead tracker's address, a proxy) is no vote against us: silence."""
+    answers = {
+        "/ours": web.json_response({"error": {"code": "forbidden", "message": SIGNATURE_REFUSED}}, status=403),
+        "/proxy": web.Response(text="Forbidden", status=403),
+        "/other": web.json_response({"error": {"code": "forbidden", "message": "not you"}}, status=403),
+    }
+
+    async def handler(request: web.Request) -> web.Response:
+        return answers[request.path]
+
+    app = web.Application()
+    app.router.add_get("/{name}", handler)
+    server = await aiohttp_server(app)
+    async with aiohttp.ClientSession() as session:
+        said = {}
+        for path in answers:
+            async with session.get(server.make_url(path)) as resp:
+                said[path] = await refuses_signature(resp)
+    assert said == {"/ours": True, "/proxy": False, "/other": False}
