@@ -58,6 +58,15 @@ class SelfView:
         return (self.last_epoch, self.last_index)
 
 
+def next_epoch(highest_seen: int, me: int, cluster_size: int) -> int:
+    """The epoch tracker ``me`` stands for: the first above every epoch it has seen that is its own (equal to its
+    number modulo the cluster's size). Two trackers never lead one epoch, so ``(index, epoch)`` names one entry:
+    with 2 trackers a survivor wins alone, and two that each won while the other was down once both led the epoch
+    after the last they shared, and their logs then differed where the append check saw them agree."""
+    epoch = highest_seen + 1
+    return epoch + (me - epoch) % cluster_size
+
+
 def majority(cluster_size: int) -> int:
     return cluster_size // 2 + 1
 

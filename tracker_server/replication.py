@@ -224,7 +224,8 @@ class Replicator:
     # ------------------------------------------------------------------------------------------ elections
 
     async def _stand(self) -> None:
-        epoch = max([self.svc.state.epoch, *(p.epoch for p in self.peers.values())]) + 1
+        epoch = election.next_epoch(max([self.svc.state.epoch, *(p.epoch for p in self.peers.values())]), self.me,
+                                    self.size)
         if not await self._ballot(epoch, pre=True):
             return
         await self.adopt_epoch(epoch)  # our own vote: this epoch's vote is spent
@@ -326,6 +327,11 @@ class Replicator:
         if not self.is_primary or any(r == "deposed" for r in results):
             raise Unavailable("this tracker was deposed while writing; retry on the primary")
         stored = sum(1 for r in results if r == "stored")
+        if self.size <= 2 and "refused" in results:
+            # Running, but refusing our signature: it stores nothing, yet once we are gone it wins alone, and every
+            # write acknowledged here would be lost. So none is until the secret (or the clock) is fixed.
+            raise Unavailable("the other tracker refuses this one's signature (another cluster secret, or clocks "
+                              "more than 30 s apart): writes wait until that is fixed")
         if not election.may_acknowledge(self.size, stored):
             raise Unavailable("the write could not be stored on a majority of trackers")
 
@@ -338,6 +344,8 @@ class Replicator:
                 return "stored"
             except Deposed:
                 return "deposed"
+            except SignatureRefused:
+                return "refused"
             except _NET_ERRORS as exc:
                 log.info("tracker %d did not store entries: %s", no, exc)
                 self.failed_at[no] = time.monotonic()

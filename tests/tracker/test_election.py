@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from tracker_server import election
 from tracker_server.cluster_auth import cluster_key, sign, verify
 from tracker_server.election import PeerView, SelfView
@@ -115,3 +118,14 @@ def test_an_election_can_end_with_a_primary_with_a_majority_or_a_lone_survivor_o
     assert election.can_elect(2, 0) and election.can_elect(1, 0)  # as won_election counts a silent peer: no refusal
     assert not election.can_elect(2, 0, rejecting_others=1)  # the other runs with another secret: it would vote no
     assert election.can_elect(3, 1, rejecting_others=1)  # with 3, the one that answers makes the majority
+
+
+@given(st.integers(0, 10_000), st.integers(1, 7), st.data())
+def test_each_tracker_stands_for_epochs_of_its_own_above_all_it_has_seen(highest: int, size: int,
+                                                                         data: st.DataObject) -> None:
+    me = data.draw(st.integers(1, size))
+    epoch = election.next_epoch(highest, me, size)
+    assert highest < epoch <= highest + size  # the first of its own above what it saw
+    assert epoch % size == me % size  # so no two trackers ever lead one epoch
+    other = data.draw(st.integers(1, size))
+    assert (election.next_epoch(highest, other, size) == epoch) == (other == me)

@@ -297,30 +297,72 @@ async def test_a_tracker_left_without_a_majority_says_why_writes_are_refused(clu
 async def test_two_trackers_given_different_secrets_never_both_take_writes(tmp_path: Path) -> None:
     """Each refuses the other's signature: a running tracker that refuses is a "no" to a candidate, not silence, so
     neither wins alone (two primaries would each take writes the other never sees, and one side's would be lost once
-    the secrets agree). Both say what is wrong."""
+    the secrets agree), and no write is acknowledged meanwhile. Both say what is wrong."""
     list_file, ports = write_tracker_list(tmp_path, 2)
     other = tmp_path / "other.secret"
     other.write_text("another cluster's secret\n", encoding="utf-8")
-    procs = [TrackerProc(list_file, 1, tmp_path / "data1", "--tracker-timeout", "1"),
-             TrackerProc(list_file, 2, tmp_path / "data2", "--tracker-timeout", "1", "--secret-file", str(other))]
+    procs = [TrackerProc(list_file, 1, tmp_path / "data1", "--tracker-timeout", "1")]
     try:
-        for port in ports:
-            await asyncio.to_thread(wait_healthy, port)
+        # Tracker 1 first, alone: it wins by silence, as a survivor does. Then tracker 2, with the other secret.
+        await asyncio.to_thread(wait_until, lambda: (http(ports[0], "GET", "/healthz")[1] or {}).get("role")
+                                == "primary", 20, "tracker 1 to win alone")
+        procs.append(TrackerProc(list_file, 2, tmp_path / "data2", "--tracker-timeout", "1", "--secret-file",
+                                 str(other)))
+        await asyncio.to_thread(wait_healthy, ports[1])
         roles: list[tuple[str, str]] = []
-        end = time.monotonic() + 6  # six tracker timeouts: time enough for each to stand and, before, to win
+        end = time.monotonic() + 6  # six tracker timeouts: time enough for tracker 2 to stand, and before, to win
         while time.monotonic() < end:
             answers = [await asyncio.to_thread(http, port, "GET", "/healthz") for port in ports]
             roles.append((answers[0][1]["role"], answers[1][1]["role"]))
             await asyncio.sleep(0.1)
-        assert ("primary", "primary") not in roles
+        assert set(roles) == {("primary", "secondary")}
         for proc in procs:
             assert "refuses our signature" in proc.log_path.read_text("utf-8", "replace")
-        # A write to the one that is not primary is refused at once, not after waiting for an election that cannot
-        # end (the node's hedging asks the other tracker meanwhile).
-        secondary = next(i for i, role in enumerate(roles[-1]) if role != "primary")
-        status, body = await asyncio.to_thread(http, ports[secondary], "POST", "/api/v1/users",
+        # A write to the secondary is refused at once, not after waiting for an election that cannot end (the
+        # node's hedging asks the other tracker meanwhile)...
+        status, body = await asyncio.to_thread(http, ports[1], "POST", "/api/v1/users",
                                                {"user_id": "carol", "password": "carol-pw-8421", "op_id": "op-carol-1"})
         assert (status, body["error"]["code"]) == (503, "unavailable"), body
+        # ...nor does the primary acknowledge one it alone holds: the other would win alone once it is gone (it
+        # hears nothing then), and every such write would be lost.
+        status, body = await asyncio.to_thread(http, ports[0], "POST", "/api/v1/users",
+                                               {"user_id": "dave", "password": "dave-pw-8421", "op_id": "op-dave-1"})
+        assert status == 503 and "refuses this one's signature" in body["error"]["message"], body
     finally:
         for proc in procs:
             proc.stop()
+
+
+async def test_two_trackers_that_each_served_alone_in_turn_end_with_one_history(tmp_path: Path) -> None:
+    """The primary stops; the other serves alone and stops; the first comes back alone and serves; then both run.
+    Writes made alone in turn cannot all survive (REPLICATION.md: two failures in sequence), but the two trackers
+    must end with one history: each had led "the next epoch", so their logs matched in index and epoch while they
+    held different entries, and they never converged."""
+    cluster = Cluster(tmp_path, 2)
+    cluster.start_all()
+    try:
+        first = await asyncio.to_thread(cluster.wait_primary)
+        second = 3 - first
+
+        def create(no: int, user: str) -> int:
+            return http(cluster.ports[no - 1], "POST", "/api/v1/users",
+                        {"user_id": user, "password": f"{user}-pw-8421", "op_id": f"op-{user}"})[0]
+
+        assert await asyncio.to_thread(create, first, "both") == 201
+        await asyncio.to_thread(cluster.wait_converged, [1, 2])
+        cluster.procs[first].stop()
+        await asyncio.to_thread(cluster.wait_primary, [second])
+        assert await asyncio.to_thread(create, second, "only-second") == 201
+        cluster.procs[second].stop()
+        cluster.start(first)
+        await asyncio.to_thread(wait_healthy, cluster.ports[first - 1])
+        await asyncio.to_thread(cluster.wait_primary, [first])
+        assert await asyncio.to_thread(create, first, "only-first") == 201
+        cluster.start(second)
+        await asyncio.to_thread(wait_healthy, cluster.ports[second - 1])
+        await asyncio.to_thread(cluster.wait_converged, [1, 2])
+        users = [await asyncio.to_thread(create, no, "after") for no in (1, 2)]  # one write, then its retry
+        assert users[0] == 201 or users[1] == 201
+        await asyncio.to_thread(cluster.wait_converged, [1, 2])
+    finally:
+        cluster.stop_all()
