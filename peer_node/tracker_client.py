@@ -21,13 +21,16 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import re
+import time
 import uuid
 from typing import Any
 from urllib.parse import quote
 
 import aiohttp
 
+from peer_node.tracker_clock import WARN_S, TrackerClock, skew_words
 from wire.errors import GroupShareError, TooManyRequests, Unavailable, error_from_code
 from wire.tracker_list import TrackerAddress
 
@@ -35,6 +38,7 @@ log = logging.getLogger(__name__)
 
 API = "/api/v1"
 ROUND_PAUSE_S = 0.5
+SKEW_TOLD_EVERY_S = 3600.0
 HEDGE_S = 2.0  # a tracker silent this long: ask the next one too (trackers answer in milliseconds when well)
 # The tracker's fast path answers these only on a connection that has carried nothing else (any other request
 # hands the connection to aiohttp for good: docs/TRACKER.md), so they travel in a connection pool of their own.
@@ -74,6 +78,8 @@ class TrackerClient:
         self._reachable = True  # False from a call that found no tracker until one answers again
         self._http: aiohttp.ClientSession | None = None
         self._hot_http: aiohttp.ClientSession | None = None  # heartbeats and file lists only (HOT_LIST)
+        self.clock = TrackerClock()  # the trackers' time, from their answers: the piece server checks tokens by it
+        self._skew_told_at = -math.inf
 
     # --- lifecycle
     async def start(self) -> None:
@@ -148,6 +154,7 @@ class TrackerClient:
             headers["Content-Type"] = "application/json"
         try:
             async with http.request(method, url, data=data, headers=headers, allow_redirects=False) as resp:
+                self._heard_time(resp.headers.get("Date"))
                 if 300 <= resp.status < 400:
                     raise _Retry(f"it answered HTTP {resp.status} (a redirect), which no tracker sends")
                 # read(n) returns what has arrived so far, not n bytes: loop to the end (or the cap)
@@ -160,6 +167,14 @@ class TrackerClient:
                 return self._answer(resp.status, bytes(buf), resp.headers.get("Retry-After"))
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise _Retry(self._why(exc)) from None
+
+    def _heard_time(self, date_header: str | None) -> None:
+        self.clock.heard(date_header, time.time())
+        offset = self.clock.offset
+        if abs(offset) >= WARN_S and time.monotonic() - self._skew_told_at >= SKEW_TOLD_EVERY_S:
+            self._skew_told_at = time.monotonic()
+            log.warning("%s: this node reads the trackers' time for peers' access, but set the clock right (turn on "
+                        "network time) (said again every hour while it lasts)", skew_words(offset))
 
     def _why(self, exc: BaseException) -> str:
         """A failed call's cause in a user's words: it ends up in an error line or page."""

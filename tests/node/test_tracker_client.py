@@ -4,6 +4,8 @@ and a silent (frozen) tracker that is not waited on alone."""
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from typing import Any
 
 import pytest
@@ -12,6 +14,7 @@ from aiohttp.test_utils import TestServer
 
 from bench.ports import free_port
 from peer_node.tracker_client import TrackerClient, path_of
+from tests.node.test_tracker_clock import date_header
 from wire.errors import Conflict, TooManyRequests, Unavailable
 from wire.tracker_list import TrackerAddress
 
@@ -271,3 +274,20 @@ async def test_a_tracker_that_says_retry_is_asked_again_while_a_silent_one_is_st
         await client.close()
         await frozen.server.close()
         await electing.server.close()
+
+
+async def test_the_client_learns_the_trackers_time_and_says_once_when_the_clock_is_far_off(
+        stubs: Any, caplog: pytest.LogCaptureFixture) -> None:
+    tracker = await stubs(200, {"ok": True}, {"Date": date_header(time.time() - 400)})  # this machine is 400 s ahead
+    client = TrackerClient([tracker.address(1)], timeout_s=2)
+    await client.start()
+    try:
+        with caplog.at_level(logging.WARNING):
+            for _ in range(3):
+                await client.get("/groups")
+        assert -402 <= client.clock.offset <= -398
+        assert abs(client.clock.now() - (time.time() - 400)) < 2
+        said = [r.getMessage() for r in caplog.records if "clock is" in r.getMessage()]
+        assert len(said) == 1 and said[0].startswith("this computer's clock is 6 min 4")  # once, not per answer
+    finally:
+        await client.close()

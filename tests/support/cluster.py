@@ -90,12 +90,13 @@ def http_request(port: int, method: str, path: str, body: bytes | None = None, h
 class Proc:
     """A started program in its own process group, output to ``log_path``."""
 
-    def __init__(self, argv: list[str], log_path: Path, cwd: Path) -> None:
+    def __init__(self, argv: list[str], log_path: Path, cwd: Path, env: dict[str, str] | None = None) -> None:
         self.argv = argv
         self.log_path = log_path
         with open(log_path, "ab") as log:
             self.popen = subprocess.Popen(argv, cwd=str(cwd), stdin=subprocess.DEVNULL, stdout=log,
-                                          stderr=subprocess.STDOUT, start_new_session=True)
+                                          stderr=subprocess.STDOUT, start_new_session=True,
+                                          env={**os.environ, **env} if env else None)
 
     def alive(self) -> bool:
         return self.popen.poll() is None
@@ -129,13 +130,14 @@ class Node:
         self.web_port = free_port()
         self.data_dir = cluster.tmp / "nodes" / name
         self.args = args
+        self.env: dict[str, str] | None = None  # added to the environment it starts with
         self.proc: Proc | None = None
 
     def start(self, timeout: float = 30.0) -> Node:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         argv = [str(ROOT / "client"), f"127.0.0.1:{self.piece_port}", str(self.cluster.list_path),
                 "--web-port", str(self.web_port), "--data-dir", str(self.data_dir), *self.args]
-        self.proc = Proc(argv, self.cluster.tmp / "logs" / f"node-{self.name}.log", self.cluster.tmp)
+        self.proc = Proc(argv, self.cluster.tmp / "logs" / f"node-{self.name}.log", self.cluster.tmp, self.env)
         self.cluster.procs.append(self.proc)
 
         def ready() -> bool:
@@ -229,9 +231,11 @@ class Cluster:
         wait_until(ready, timeout, f"tracker {no} to answer /healthz")
         return proc
 
-    def start_node(self, name: str, args: tuple[str, ...] | None = None) -> Node:
+    def start_node(self, name: str, args: tuple[str, ...] | None = None, env: dict[str, str] | None = None) -> Node:
         node = self.nodes.get(name) or Node(self, name, self.node_args if args is None else args)
         self.nodes[name] = node
+        if env is not None:
+            node.env = env
         return node.start()
 
     def close(self) -> None:
