@@ -26,6 +26,7 @@ class TrackerClock:
     def __init__(self, local: Callable[[], float] = time.time) -> None:
         self._local = local
         self._offsets: deque[float] = deque(maxlen=KEEP)
+        self._offset = 0.0  # worked out when an answer comes, not at each ``now``: a seeder asks per block sent
 
     def heard(self, date_header: str | None, received_at: float) -> None:
         """A tracker's answer arrived at ``received_at`` (this machine's time) with this ``Date`` header."""
@@ -37,17 +38,16 @@ class TrackerClock:
             return
         # The header is truncated to the second: the tracker's time was in [said, said + 1).
         self._offsets.append(said + 0.5 - received_at)
+        median = statistics.median(self._offsets)
+        self._offset = median if abs(median) >= IGNORE_S else 0.0
 
     @property
     def offset(self) -> float:
         """Seconds to add to this machine's clock to read the trackers' (0 until known, or while under IGNORE_S)."""
-        if not self._offsets:
-            return 0.0
-        median = statistics.median(self._offsets)
-        return median if abs(median) >= IGNORE_S else 0.0
+        return self._offset
 
     def now(self) -> float:
-        return self._local() + self.offset
+        return self._local() + self._offset
 
 
 def skew_words(offset: float) -> str:
