@@ -7,14 +7,15 @@ Theory of operation.
 - The primary's ``LogWriter`` calls ``ship`` for every group-committed batch after writing it locally. ``ship``
   pushes the batch to the other trackers (with 3+, not to one that failed within the last timeout) and returns
   once each has stored it durably or failed to answer; the write is acknowledged if ``may_acknowledge`` agrees
-  (3+: majority).
-  A secondary answering with a higher epoch deposes us: the write fails (503) and we step down.
+  (3+: majority; with 2, not while the other refuses our signature: it stores nothing, yet would win alone once
+  we are gone). A secondary answering with a higher epoch deposes us: the write fails (503) and we step down.
 - A secondary accepts an append only if the entry before it matches its newest entry (Raft's log matching: an
   (index, epoch) pair names one history). If not, the primary catches it up from its log when the secondary's
   log is a prefix of its own, else sends a full snapshot that replaces the secondary's tables and log: that is
   how a returning old primary drops the entries the new primary does not have.
 - When the primary falls silent, secondaries consult ``should_stand``; a candidate first runs a pre-vote (no
-  state changes, so a failed candidacy never disturbs a live primary), then a vote in epoch + 1. The winner
+  state changes, so a failed candidacy never disturbs a live primary), then a vote in the next epoch of its own
+  (``election.next_epoch``: no two trackers lead one epoch, or an (index, epoch) pair could name two). The winner
   writes a no-op entry of its new epoch, so its log is the newest, and gives every known session a short grace
   so nodes can re-announce their heartbeats to it.
 """
