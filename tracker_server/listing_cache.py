@@ -43,7 +43,7 @@ class ListingCache:
             return None
         answer = self._answers.get(group_id)
         if answer is None or answer.group_version != live.group_version.get(group_id, 0) \
-                or not answer.computed_at <= now or not now - answer.oldest_seen < live.peer_timeout:
+                or not answer.computed_at <= now or not abs(now - answer.oldest_seen) < live.peer_timeout:
             return None
         return answer.body
 

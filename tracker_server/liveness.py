@@ -1,9 +1,10 @@
 """Soft state: which sessions are live and which pieces each reports holding. Memory only, never logged.
 
 Theory of operation: a peer's heartbeat stamps its session with ``now`` and replaces its holdings. A session is
-live while ``now - last_seen < peer_timeout``. Sessions known at start (after a restart or failover) get a grace
-stamp of the start time, so a tracker restart neither shows everyone offline nor lets a second node steal a
-login during the first heartbeat interval. Pure: ``now`` is passed in.
+live while ``|now - last_seen| < peer_timeout`` (a clock stepped back counts as far as one stepped on). Sessions
+known at start (after a restart or failover) get a grace stamp of the start time, so a tracker restart neither
+shows everyone offline nor lets a second node steal a login during the first heartbeat interval. Pure: ``now`` is
+passed in.
 
 Two change counters let readers cache what they derive from this (``listing_cache.py``): ``version`` moves when
 a session may have become live (a stamp on a session that was not live at that moment, a stamp moving back in
@@ -42,7 +43,7 @@ class Liveness:
     def touch(self, token: str, now: float) -> None:
         """Stamp ``token`` live at ``now``, which callers pass as the current time (else see ``stamped``)."""
         seen = self.last_seen.get(token)
-        if seen is None or seen > now or not now - seen < self.peer_timeout:
+        if seen is None or seen > now or not self._fresh(seen, now):
             self.version += 1  # it was not live at ``now`` (or its stamp goes back): it may count anew
         self.last_seen[token] = now
         self.departed.pop(token, None)
@@ -98,7 +99,14 @@ class Liveness:
         if token is None:
             return False
         seen = self.last_seen.get(token)
-        return seen is not None and now - seen < self.peer_timeout
+        return seen is not None and self._fresh(seen, now)
+
+    def _fresh(self, seen: float, now: float) -> bool:
+        """Whether a stamp at ``seen`` is live at ``now``. Wall-clock time, stepped back as well as on (NTP, a VM
+        restored): a stamp now in the future is live only within ``peer_timeout`` of it, else a node that died
+        just before a step back of an hour counted as live (its user locked out of other nodes) for that hour.
+        A live node's next heartbeat stamps it anew."""
+        return abs(now - seen) < self.peer_timeout
 
     def holding(self, token: str, key: HoldingKey) -> tuple[bool, Holding]:
         """(reported, bits): whether the session's last heartbeat named the file, and what it said."""

@@ -196,6 +196,19 @@ async def test_one_live_node_per_user(api: Api, clock: Clock) -> None:
     await api.ok("GET", "/api/v1/groups", None, elsewhere)
 
 
+async def test_a_clock_stepped_back_does_not_keep_a_dead_node_s_login_live(api: Api, clock: Clock) -> None:
+    """The primary's wall clock stepped back (NTP, a VM restored) a minute after the node's last heartbeat: that
+    node is not live for the minute the step added (its user was locked out of every other node meanwhile)."""
+    await api.user("alice", "10.0.0.1:6881")
+    clock.advance(-60)
+    elsewhere = await api.login("alice", "10.0.0.2:6881")
+    await api.ok("GET", "/api/v1/groups", None, elsewhere)
+    clock.advance(-2)  # a small step back: a node heard a moment ago stays live
+    status, _ = await api.call("POST", "/api/v1/sessions", {"user_id": "alice", "password": "pw-alice",
+                                                            "peer_addr": "10.0.0.3:6881"})
+    assert status == 409
+
+
 async def test_logout_ends_the_session(api: Api) -> None:
     token = await api.user("alice", "10.0.0.1:1")
     await api.ok("DELETE", "/api/v1/sessions/current", {}, token)
