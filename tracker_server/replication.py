@@ -61,6 +61,10 @@ async def refuses_signature(resp: aiohttp.ClientResponse) -> bool:
     return isinstance(error, dict) and error.get("message") == SIGNATURE_REFUSED
 
 
+WRITES_HELD = ("the other tracker refuses this one's signature (another cluster secret, or clocks more than 30 s "
+               "apart): writes wait until that is fixed")
+
+
 class SignatureRefused(ValueError):
     """The other tracker answered but refused our signature: another cluster secret, or a clock far off."""
 
@@ -162,6 +166,7 @@ class Replicator:
                         int(status["last_epoch"]))
         self.peers[no] = view
         self.failed_at.pop(no, None)
+        self._hold_writes()
         await self.adopt_epoch(view.epoch)
         if view.role == "primary" and view.epoch >= self.svc.state.epoch and not self.is_primary:
             self.primary_no, self.primary_heard_at = no, now
@@ -221,6 +226,12 @@ class Replicator:
             rejects = isinstance(exc, SignatureRefused)
             if (self.peers[no].refused, self.peers[no].rejects_us) != (refused, rejects):
                 self.peers[no] = dataclasses.replace(self.peers[no], refused=refused, rejects_us=rejects)
+            self._hold_writes()
+
+    def _hold_writes(self) -> None:
+        """With 2 trackers no write is decided while the other refuses our signature (``ship`` says why)."""
+        held = self.size <= 2 and any(p.rejects_us for p in self.peers.values())
+        self.svc.writes_held = WRITES_HELD if held else None
 
     # ------------------------------------------------------------------------------------------ elections
 
@@ -330,9 +341,9 @@ class Replicator:
         stored = sum(1 for r in results if r == "stored")
         if self.size <= 2 and "refused" in results:
             # Running, but refusing our signature: it stores nothing, yet once we are gone it wins alone, and every
-            # write acknowledged here would be lost. So none is until the secret (or the clock) is fixed.
-            raise Unavailable("the other tracker refuses this one's signature (another cluster secret, or clocks "
-                              "more than 30 s apart): writes wait until that is fixed")
+            # write acknowledged here would be lost. So none is until the secret (or the clock) is fixed; from the
+            # next ping on, none is even decided (``_hold_writes``): this batch was, and stays in our log unanswered.
+            raise Unavailable(WRITES_HELD)
         if not election.may_acknowledge(self.size, stored):
             raise Unavailable("the write could not be stored on a majority of trackers")
 

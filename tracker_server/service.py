@@ -64,6 +64,9 @@ class TrackerService:
         # before it on enough trackers, so only then may old answers be handed to retries (Raft's rule that a
         # leader commits earlier entries through one of its own epoch).
         self.settled = True
+        # Why no write may be decided now, though this tracker is primary (replication.py sets it: with 2 trackers,
+        # while the other refuses our signature). Checked before anything is decided or logged.
+        self.writes_held: str | None = None
         self._in_flight: dict[str, asyncio.Future[None]] = {}
         self.throttle = LoginThrottle(state.login_failures)
         self.quotas = Quotas()
@@ -134,6 +137,8 @@ class TrackerService:
     def _check_primary(self, kind: str) -> None:
         if self.role != "primary" or self.lead_epoch != self.state.epoch:
             raise Unavailable("this tracker is not the primary; retry on another")
+        if self.writes_held is not None:
+            raise Unavailable(self.writes_held)
         if not self.settled and kind != "noop":
             raise Unavailable("a new primary is taking over; retry")
 

@@ -325,9 +325,14 @@ async def test_two_trackers_given_different_secrets_never_both_take_writes(tmp_p
         assert (status, body["error"]["code"]) == (503, "unavailable"), body
         # ...nor does the primary acknowledge one it alone holds: the other would win alone once it is gone (it
         # hears nothing then), and every such write would be lost.
-        status, body = await asyncio.to_thread(http, ports[0], "POST", "/api/v1/users",
-                                               {"user_id": "dave", "password": "dave-pw-8421", "op_id": "op-dave-1"})
-        assert status == 503 and "refuses this one's signature" in body["error"]["message"], body
+        # Not even decided: nothing reaches its log, so nothing it never acknowledged is served (or lost) later.
+        logged = (await asyncio.to_thread(http, ports[0], "GET", "/healthz"))[1]["log_index"]
+        for _ in range(2):  # the write, and its client's retry
+            status, body = await asyncio.to_thread(http, ports[0], "POST", "/api/v1/users",
+                                                   {"user_id": "dave", "password": "dave-pw-8421",
+                                                    "op_id": "op-dave-1"})
+            assert status == 503 and "refuses this one's signature" in body["error"]["message"], body
+        assert (await asyncio.to_thread(http, ports[0], "GET", "/healthz"))[1]["log_index"] == logged
     finally:
         for proc in procs:
             proc.stop()
