@@ -270,6 +270,10 @@ class NodeService(GroupCommands, SessionCommands):
         return self.downloads_mgr.views(self._user().user_id)
 
     # --- status and settings
+    def tracker_time(self) -> float:
+        """The trackers' time (``tracker_clock``): what their times (a member's "last seen") are read against."""
+        return self.tracker.clock.now()
+
     def status(self) -> NodeStatus:
         session = self.state.session
         if not self.tracker.reachable:  # the last call found none: say so, not the tracker that answered before

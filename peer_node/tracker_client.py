@@ -154,9 +154,9 @@ class TrackerClient:
             headers["Content-Type"] = "application/json"
         try:
             async with http.request(method, url, data=data, headers=headers, allow_redirects=False) as resp:
-                self._heard_time(resp.headers.get("Date"))
                 if 300 <= resp.status < 400:
                     raise _Retry(f"it answered HTTP {resp.status} (a redirect), which no tracker sends")
+                self._heard_time(resp.headers.get("Date"))
                 # read(n) returns what has arrived so far, not n bytes: loop to the end (or the cap)
                 buf = bytearray()
                 while len(buf) <= MAX_ANSWER_BYTES:
@@ -169,7 +169,7 @@ class TrackerClient:
             raise _Retry(self._why(exc)) from None
 
     def _heard_time(self, date_header: str | None) -> None:
-        self.clock.heard(date_header, time.time())
+        self.clock.heard(date_header)
         offset = self.clock.offset
         if abs(offset) >= WARN_S and time.monotonic() - self._skew_told_at >= SKEW_TOLD_EVERY_S:
             self._skew_told_at = time.monotonic()

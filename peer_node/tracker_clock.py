@@ -11,6 +11,7 @@ keeps one slow answer from moving it.
 
 from __future__ import annotations
 
+import datetime
 import email.utils
 import statistics
 import time
@@ -20,34 +21,50 @@ from collections.abc import Callable
 IGNORE_S = 2.0  # under this the clocks agree, as far as whole-second headers can tell
 WARN_S = 30.0  # past this the user is told their clock is off (internal signatures allow 30 s too)
 KEEP = 9
+AT_LEAST = 3  # answers before the trackers' time is used: one wild Date (a proxy, a broken tracker) moves nothing
+WILD_S = 86_400.0  # a Date this far from this clock is no tracker's time: ignored
 
 
 class TrackerClock:
-    def __init__(self, local: Callable[[], float] = time.time) -> None:
-        self._local = local
-        self._offsets: deque[float] = deque(maxlen=KEEP)
-        self._offset = 0.0  # worked out when an answer comes, not at each ``now``: a seeder asks per block sent
+    """Each answer is kept as the trackers' time at this process's monotonic zero, so this machine's own clock
+    being set (a step back or on) changes nothing of what was learnt; ``now`` adds the monotonic time to it."""
 
-    def heard(self, date_header: str | None, received_at: float) -> None:
-        """A tracker's answer arrived at ``received_at`` (this machine's time) with this ``Date`` header."""
+    def __init__(self, local: Callable[[], float] = time.time, mono: Callable[[], float] = time.monotonic) -> None:
+        self._local, self._mono = local, mono
+        self._anchors: deque[float] = deque(maxlen=KEEP)
+        self._anchor: float | None = None  # the median, worked out when an answer comes, not at each ``now``
+
+    def heard(self, date_header: str | None) -> None:
+        """A tracker's answer arrived just now with this ``Date`` header."""
         if not date_header:
             return
         try:
-            said = email.utils.parsedate_to_datetime(date_header).timestamp()
+            said = email.utils.parsedate_to_datetime(date_header)
         except (TypeError, ValueError, IndexError, OverflowError):  # not a date a tracker would send: ignored
             return
-        # The header is truncated to the second: the tracker's time was in [said, said + 1).
-        self._offsets.append(said + 0.5 - received_at)
-        median = statistics.median(self._offsets)
-        self._offset = median if abs(median) >= IGNORE_S else 0.0
+        if said.tzinfo is None:  # "-0000", or no zone: HTTP dates are GMT, never this machine's zone
+            said = said.replace(tzinfo=datetime.UTC)
+        try:
+            tracker_time = said.timestamp() + 0.5  # truncated to the second: it was in [said, said + 1)
+        except (OverflowError, OSError, ValueError):
+            return
+        if abs(tracker_time - self._local()) > WILD_S:
+            return
+        self._anchors.append(tracker_time - self._mono())
+        if len(self._anchors) >= AT_LEAST:
+            self._anchor = statistics.median(self._anchors)
 
     @property
     def offset(self) -> float:
         """Seconds to add to this machine's clock to read the trackers' (0 until known, or while under IGNORE_S)."""
-        return self._offset
+        return self.now() - self._local()
 
     def now(self) -> float:
-        return self._local() + self._offset
+        wall = self._local()
+        if self._anchor is None:
+            return wall
+        tracker = self._mono() + self._anchor
+        return tracker if abs(tracker - wall) >= IGNORE_S else wall
 
 
 def skew_words(offset: float) -> str:

@@ -6,7 +6,6 @@ next to the form that caused it (see forms.py, group_actions.py, download_action
 
 from __future__ import annotations
 
-import time
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -155,7 +154,7 @@ async def group_context(request: web.Request, gid: str, holding: str | None = No
         "held": {s.file_name for s in my_shares},
         "running": running,
         "download_dir": await download_folder(request),
-        "now": time.time(),
+        "now": service.tracker_time(),  # members' "last seen" is the trackers' time: read against theirs
         "errors": {},
         "values": {},
     }
