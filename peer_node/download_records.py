@@ -50,9 +50,8 @@ async def mark_complete(state: NodeState, rec: DownloadRecord) -> None:
     still full must not turn it into [F]: the next start finds it done again)."""
     done = rec.with_(state=DownloadState.COMPLETE.value, reason="", finished_at=rec.finished_at or time.time())
     try:
-        await state.put_download(done)
+        await state.put_download(done, keep_unsaved=True)
     except StateNotSaved as exc:
-        state.downloads[done.key] = done
         log.warning("download %s/%s is complete, but not recorded on disk: %s", rec.group_id, rec.file_name,
                     exc.message)
 

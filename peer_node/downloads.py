@@ -327,11 +327,7 @@ class DownloadManager(DownloadControls):
         except StateNotSaved as exc:  # done all the same: the file is whole and in place (a restart finds it)
             log.warning("downloaded %s/%s, but not recorded on disk: %s", rec.group_id, rec.file_name, exc.message)
         self._on_change()
-        if self._register is not None:  # after ``C``: an unreachable tracker must not hold the download at 99%
-            try:
-                await self._register(share)
-            except GroupShareError as exc:
-                log.warning("downloaded %s but could not register it as a share: %s", rec.file_name, exc.message)
+        await self._register_share(share)  # after ``C``: an unreachable tracker must not hold the download at 99%
 
     async def _adopt_found(self, rec: DownloadRecord, share: ShareRecord) -> None:
         """The listed file, whole at the destination, though neither ``C`` nor its share reached the disk (the
@@ -340,11 +336,16 @@ class DownloadManager(DownloadControls):
         await self._on_complete(share)
         await mark_complete(self.state, rec)
         self._on_change()
+        await self._register_share(share)
+
+    async def _register_share(self, share: ShareRecord) -> None:
+        """Tell the tracker this node now holds a finished download (a failure only delays it: heartbeats say it)."""
         if self._register is not None:
             try:
                 await self._register(share)
             except GroupShareError as exc:
-                log.warning("found %s done but could not register it as a share: %s", rec.file_name, exc.message)
+                log.warning("downloaded %s but could not register it as a share: %s", share.file_name,
+                            exc.message)
 
     def _forget(self, key: tuple[str, str, str], *, discard: bool) -> None:
         """Drop an ended task's engine and store: stop serving its partial file, and delete it if ``discard``."""

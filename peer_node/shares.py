@@ -92,11 +92,10 @@ class ShareKeeper:
         """A finished download: the node now holds the whole file; record it as a share and serve it (a seeder).
         ``register`` then tells the tracker."""
         try:
-            await self.state.put_share(record)
+            await self.state.put_share(record, keep_unsaved=True)
         except StateNotSaved as exc:
             # The file is whole and in place: served all the same. A restart finds it again by its download
             # (``download_records.found_whole``), and the next share saved writes this one down too.
-            self.state.shares[record.key] = record
             log.warning("sharing the downloaded %s, but not recorded on disk: %s", record.path, exc.message)
         sha = record.meta.sha256
         store = self.service.catalog.get(sha)

@@ -285,10 +285,11 @@ class NodeState:
         except StateNotSaved:
             log.warning("logged out, but the node could not record it (the tracker's 401 will, at the next start)")
 
-    async def put_share(self, share: ShareRecord) -> None:
+    async def put_share(self, share: ShareRecord, *, keep_unsaved: bool = False) -> None:
+        """``keep_unsaved``: as for ``set_asked``, the change holds in memory though the disk refused it."""
         before = self.shares.get(share.key)
         self.shares[share.key] = share
-        await self._save_or_restore(self.shares, share.key, before, share, self.save_shares)
+        await self._save_or_restore(self.shares, share.key, before, share, self.save_shares, keep_unsaved)
 
     async def drop_share(self, key: tuple[str, str, str]) -> None:
         before = self.shares.pop(key, None)
@@ -298,10 +299,11 @@ class NodeState:
     async def save_shares(self) -> None:
         await self._write("shares.json", [s.to_json() for s in self.shares.values()])
 
-    async def put_download(self, dl: DownloadRecord) -> None:
+    async def put_download(self, dl: DownloadRecord, *, keep_unsaved: bool = False) -> None:
+        """``keep_unsaved``: as for ``set_asked``, the change holds in memory though the disk refused it."""
         before = self.downloads.get(dl.key)
         self.downloads[dl.key] = dl
-        await self._save_or_restore(self.downloads, dl.key, before, dl, self.save_downloads)
+        await self._save_or_restore(self.downloads, dl.key, before, dl, self.save_downloads, keep_unsaved)
 
     async def drop_download(self, key: tuple[str, str, str]) -> None:
         before = self.downloads.pop(key, None)
@@ -313,13 +315,14 @@ class NodeState:
 
     @staticmethod
     async def _save_or_restore(table: dict[Key, Record], key: Key, before: Record | None, after: Record | None,
-                               save: Callable[[], Awaitable[None]]) -> None:
+                               save: Callable[[], Awaitable[None]], keep_unsaved: bool = False) -> None:
         """Save the table with ``key`` changed from ``before`` to ``after`` (None: absent); if the save fails,
-        put ``before`` back, unless a later change to ``key`` (its own save still to come) replaced ours."""
+        put ``before`` back (unless ``keep_unsaved``, or a later change to ``key``, its own save still to come,
+        replaced ours), and raise StateNotSaved."""
         try:
             await save()
         except StateNotSaved:
-            if table.get(key) is after:
+            if not keep_unsaved and table.get(key) is after:
                 if before is None:
                     table.pop(key, None)
                 else:

@@ -4,9 +4,9 @@ network).
 Access tokens name when they expire in the trackers' time, and a seeder checks them against its own clock. A seeder
 whose clock ran minutes ahead (a laptop never synchronised, a VM restored from a snapshot) refused every token as
 expired: it served nothing, said nothing, and its downloaders retried for ever. So the piece server reads the time
-as the trackers tell it: this machine's clock plus the offset their answers show. ``Date`` is whole seconds, so an
-offset under ``IGNORE_S`` is taken as none (no jitter for well-kept clocks), and the median of the last few answers
-keeps one slow answer from moving it.
+as the trackers tell it, kept against the monotonic clock (``TrackerClock``). ``Date`` is whole seconds, so a
+difference under ``IGNORE_S`` is taken as none (no jitter for well-kept clocks), and the median of the last few
+answers keeps one slow or wild answer from moving it.
 """
 
 from __future__ import annotations
