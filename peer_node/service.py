@@ -245,7 +245,9 @@ class NodeService(GroupCommands, SessionCommands):
 
     def shares(self) -> list[SharedFile]:
         user = self._user().user_id
-        return [SharedFile(s.group_id, s.file_name, s.path, s.size, s.meta.sha256)
+        absent = self.shares_keeper.absent
+        return [SharedFile(s.group_id, s.file_name, s.path, s.size, s.meta.sha256,
+                           absence.why if (absence := absent.get(s.key)) is not None else None)
                 for s in self.state.shares.values() if s.user_id == user]
 
     # --- downloads

@@ -4,8 +4,10 @@ Theory of operation: a share is a local file, its FileMeta (piece and whole-file
 it had when hashed. It is served in place through a complete PieceStore registered in the swarm's catalog (keyed
 by the file's SHA-256, so one store serves the same content shared in several groups). At login (or start-up
 while logged in) a share whose file still has its size and mtime is served at once; one whose file moved is
-re-hashed in the background and served again only if the hash still matches; a missing or changed file is
-dropped, locally and at the tracker, so nobody is sent to a node that would serve wrong bytes.
+re-hashed in the background and served again only if the hash still matches; a file found with other bytes is
+dropped, locally and at the tracker, so nobody is sent to a node that would serve wrong bytes. A file that is
+gone or cannot be read (a drive unplugged, a permission taken away) keeps its share, unserved and shown as
+unavailable, until it is back (``share_absence``).
 
 The same check runs every ``share_check_s`` while the node serves: a file truncated, rewritten or deleted under a
 running share stops being served at once (its store is closed, so senders say "file no longer served" instead of
@@ -25,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from peer_node.hashing import Progress, hash_in_thread
 from peer_node.keyed_locks import KeyedLocks
+from peer_node.share_absence import Absences, absence_words, changed_since, signature
 from peer_node.state import ShareRecord, StateNotSaved
 from peer_node.swarm.store import PieceStore
 from peer_node.tracker_client import path_of
@@ -47,6 +50,7 @@ class ShareKeeper:
         self._serving: set[tuple[str, str, str]] = set()  # share keys being served
         self._checks: set[asyncio.Task[None]] = set()
         self._rechecking: set[tuple[str, str, str]] = set()  # share keys being re-hashed
+        self.absent = Absences()  # shares whose file is gone or unreadable now: kept, not served
         self._watch: asyncio.Task[None] | None = None
         self.locks = KeyedLocks()  # per share key: share and stop_share of one file never interleave
 
@@ -141,6 +145,9 @@ class ShareKeeper:
         if self.service.catalog.get(sha) is not store:
             self.service.catalog.register(store)
         self._serving.add(record.key)
+        if self.absent.clear(record.key):
+            log.warning("share %s/%s: the file %s is back; serving it again", record.group_id, record.file_name,
+                        record.path)
         return True
 
     def serve_user(self, user_id: str) -> None:
@@ -166,14 +173,30 @@ class ShareKeeper:
     async def _watch_files(self) -> None:
         while True:
             await asyncio.sleep(self.service.config.share_check_s)
-            served = [rec for key in list(self._serving) if (rec := self.state.shares.get(key)) is not None]
-            if not served:
-                continue
-            # In a thread: a stat on a slow or network file system must not hold up the loop.
-            unchanged = await asyncio.to_thread(_all_unchanged, served)
-            for rec, same in zip(served, unchanged, strict=True):
-                if not same and rec.key in self._serving and self.state.shares.get(rec.key) is rec:
-                    self._stop_serving_changed(rec)
+            await self._look_at_served()
+            await self._look_at_absent()
+
+    async def _look_at_served(self) -> None:
+        served = [rec for key in list(self._serving) if (rec := self.state.shares.get(key)) is not None]
+        if not served:
+            return
+        # In a thread: a stat on a slow or network file system must not hold up the loop.
+        unchanged = await asyncio.to_thread(_all_unchanged, served)
+        for rec, same in zip(served, unchanged, strict=True):
+            if not same and rec.key in self._serving and self.state.shares.get(rec.key) is rec:
+                self._stop_serving_changed(rec)
+
+    async def _look_at_absent(self) -> None:
+        """Read again each unavailable share whose path looks different now (back, replaced, permission given)."""
+        watched = self.absent.watched({key: rec.path for key, rec in self.state.shares.items()})
+        if not watched:
+            return
+        now = await asyncio.to_thread(lambda: [signature(path) for _key, path, _seen in watched])
+        session = self.state.session
+        for key in changed_since(watched, now):
+            rec = self.state.shares.get(key)
+            if rec is not None and session is not None and session.user_id == rec.user_id:
+                self._start_recheck(rec)
 
     def _stop_serving_changed(self, rec: ShareRecord) -> None:
         """The file under a served share changed: stop serving it now and re-hash it (it may only have been
@@ -186,15 +209,17 @@ class ShareKeeper:
         self._start_recheck(rec)
 
     async def _recheck(self, rec: ShareRecord) -> None:
-        why = "no longer matches what was shared"
+        # The path's look before reading it: a file back while this read failed still looks different after.
+        seen = await asyncio.to_thread(signature, rec.path)
         try:
             hashes = await hash_in_thread(rec.path, rec.meta.piece_size)
-            matches = hashes.sha256 == rec.meta.sha256 and hashes.piece_hashes == rec.meta.piece_hashes
-        except GroupShareError as exc:  # gone, unreadable, or changing while read: said once, with the drop
-            why = "is gone (moved or deleted)" if isinstance(exc, NotFound) else f"cannot be checked ({exc.message})"
-            matches = False
-            hashes = None
-        if matches and hashes is not None:
+        except GroupShareError as exc:  # gone, unreadable, or changing while read: kept until it looks different
+            why = absence_words(exc.message, rec.path, gone=isinstance(exc, NotFound))
+            if self.state.shares.get(rec.key) is rec and self.absent.mark(rec.key, why, seen):
+                log.warning("share %s/%s: the file %s %s; not serving it until it is back", rec.group_id,
+                            rec.file_name, rec.path, why)
+            return
+        if hashes.sha256 == rec.meta.sha256 and hashes.piece_hashes == rec.meta.piece_hashes:
             fresh = ShareRecord(rec.user_id, rec.group_id, rec.path, hashes.size, hashes.mtime_ns, rec.meta)
             await self.state.put_share(fresh)
             session = self.state.session
@@ -202,7 +227,8 @@ class ShareKeeper:
                 self._serve(fresh)
                 self.service.heartbeat.wake()
             return
-        log.warning("share %s/%s: the file %s %s; dropping it", rec.group_id, rec.file_name, rec.path, why)
+        log.warning("share %s/%s: the file %s no longer matches what was shared; dropping it", rec.group_id,
+                    rec.file_name, rec.path)
         await self.forget(rec.user_id, rec.group_id, rec.file_name)
         try:
             await self.service.authed("DELETE", path_of("groups", rec.group_id, "files", rec.file_name, "share"),
@@ -220,6 +246,7 @@ class ShareKeeper:
         key = (user_id, group_id, file_name)
         rec = self.state.shares.get(key)
         self._serving.discard(key)
+        self.absent.clear(key)
         await self.state.drop_share(key)
         if rec is not None:
             self._release(rec.meta.sha256)
@@ -255,6 +282,7 @@ class ShareKeeper:
             task.cancel()
         await self.wait_checks()
         self._serving.clear()
+        self.absent.clear_all()  # looked at again at the next login
         for sha in list(self._stores):
             self._release(sha)
 

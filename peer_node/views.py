@@ -95,6 +95,8 @@ class SharedFile:
     path: str
     size: int
     sha256: str
+    # Why the file cannot be served now (``share_absence``: "is gone (moved or deleted)"), or None when it is.
+    unavailable: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -53,13 +53,13 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
     }, nav="home")
 
 
-def shares_by_group(shares: list[SharedFile]) -> list[tuple[str, int, int]]:
-    """(group id, files, bytes) of each group this node shares in: the home page's summary once the files would
-    make a long list (a lab shares hundreds; each group's page lists its own)."""
-    groups: dict[str, tuple[int, int]] = {}
+def shares_by_group(shares: list[SharedFile]) -> list[tuple[str, int, int, int]]:
+    """(group id, files, bytes, files unavailable) of each group this node shares in: the home page's summary once
+    the files would make a long list (a lab shares hundreds; each group's page lists its own)."""
+    groups: dict[str, tuple[int, int, int]] = {}
     for s in shares:
-        count, size = groups.get(s.group_id, (0, 0))
-        groups[s.group_id] = (count + 1, size + s.size)
+        count, size, unavailable = groups.get(s.group_id, (0, 0, 0))
+        groups[s.group_id] = (count + 1, size + s.size, unavailable + (s.unavailable is not None))
     return [(gid, *groups[gid]) for gid in sorted(groups, key=natural_key)]
 
 

@@ -33,6 +33,35 @@ async def test_share_by_path_then_stop_sharing(page: Page, world: World) -> None
     await expect(page.locator("section[aria-labelledby=my-shares] li.row")).to_have_count(0)
 
 
+async def test_a_share_whose_file_went_away_says_so_and_can_still_be_stopped(page: Page, world: World) -> None:
+    alice = world.alice
+    await ensure_logged_in(page, alice)
+    src = world.files / "away.txt"
+    src.write_text("on a drive that gets unplugged\n")
+    await page.goto(url(alice, "/groups/zeta"))
+    await page.fill("#share-path", str(src))
+    await page.click("button:has-text('Share this file')")
+    await expect(page.get_by_text("Sharing away.txt with zeta.")).to_be_visible()
+    src.unlink()  # the node's watch sees it within a few seconds
+    row = page.locator("section[aria-labelledby=my-shares] li.row", has_text="away.txt")
+
+    async def says_not_served() -> bool:
+        await page.reload()
+        return await row.get_by_text("Not served").count() == 1
+
+    for _ in range(60):
+        if await says_not_served():
+            break
+        await page.wait_for_timeout(500)
+    await expect(row).to_contain_text("The file is gone (moved or deleted). It is served again once it is back")
+    await page.goto(url(alice, "/"))
+    await expect(page.locator("section[aria-labelledby=my-shares]")).to_contain_text("Not served")
+    await page.goto(url(alice, "/groups/zeta"))
+    await row.get_by_role("button", name="Stop sharing away.txt").click()
+    await expect(page.get_by_text("Stopped sharing away.txt.")).to_be_visible()
+    await expect(row).to_have_count(0)
+
+
 async def test_owner_declines_a_request_in_one_click(page: Page, world: World) -> None:
     alice, carol = world.alice, world.carol
     await ensure_logged_in(page, carol)

@@ -20,7 +20,7 @@ from peer_node.service import NodeService
 from peer_node.shares import ShareKeeper
 from peer_node.state import NodeState, ShareRecord, StateNotSaved
 from peer_node.swarm.catalog import ServedFiles
-from wire.errors import Conflict, NotLoggedIn
+from wire.errors import BadInput, Conflict, NotLoggedIn
 from wire.records import FileMeta
 
 
@@ -156,18 +156,66 @@ async def test_two_shares_of_one_name_at_once_go_one_after_the_other(tmp_path: P
     await keep.forget("alice", "g1", "f.bin")
 
 
-async def test_a_shared_file_deleted_is_dropped_with_one_line_that_says_it_is_gone(
+async def test_a_shared_file_gone_is_kept_unserved_said_once_and_served_again_once_it_is_back(
         tmp_path: Path, shared: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A drive unplugged or a folder renamed for a while: the share waits for its file instead of ending."""
     fake = FakeService(tmp_path / "data")
+    fake.state.session = cast(Any, SimpleNamespace(user_id="alice"))
     keep = keeper(fake)
     await keep.share("alice", "g1", str(shared), None)
     (record,) = fake.state.shares.values()
-    await asyncio.to_thread(shared.unlink)  # the user moved it away
+    sha = record.meta.sha256
+    aside = tmp_path / "aside.bin"
+    await asyncio.to_thread(shared.rename, aside)  # the user moved it away
     caplog.set_level(logging.WARNING, logger="peer_node.shares")
-    await keep._recheck(record)
+    keep._stop_serving_changed(record)  # what the watch does when its stat fails
+    await keep.wait_checks()
+    await keep._look_at_absent()  # nothing looks different: not read again, not said again
+    await keep.wait_checks()
     said = [r.getMessage() for r in caplog.records]
-    assert said == [f"share g1/f.bin: the file {shared} is gone (moved or deleted); dropping it"]
-    assert fake.state.shares == {}
+    assert said == [f"share g1/f.bin: the file {shared} changed on disk; not serving it until it is checked again",
+                    f"share g1/f.bin: the file {shared} is gone (moved or deleted); not serving it until it is back"]
+    assert fake.state.shares == {record.key: record} and fake.posted == ["/groups/g1/files"]  # no DELETE
+    assert not keep.serves("alice", "g1", sha) and fake.catalog.get(sha) is None
+    (listed,) = NodeService.shares(cast(NodeService, SimpleNamespace(
+        state=fake.state, shares_keeper=keep, _user=lambda: SimpleNamespace(user_id="alice"))))
+    assert listed.unavailable == "is gone (moved or deleted)"
+
+    caplog.clear()
+    await asyncio.to_thread(aside.rename, shared)  # ... and back
+    await keep._look_at_absent()
+    await keep.wait_checks()
+    assert [r.getMessage() for r in caplog.records] == [
+        f"share g1/f.bin: the file {shared} is back; serving it again"]
+    assert keep.serves("alice", "g1", sha) and keep.absent.get(record.key) is None
+    await keep.stop_serving()
+
+
+async def test_a_shared_file_unreadable_waits_for_its_permission_and_one_with_other_bytes_is_dropped(
+        tmp_path: Path, shared: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeService(tmp_path / "data")
+    fake.state.session = cast(Any, SimpleNamespace(user_id="alice"))
+    keep = keeper(fake)
+    await keep.share("alice", "g1", str(shared), None)
+    (record,) = fake.state.shares.values()
+    caplog.set_level(logging.WARNING, logger="peer_node.shares")
+
+    async def refused(path: str, piece_size: int | None = None, progress: Any = None) -> Any:
+        raise BadInput(f"cannot read {path}: Permission denied")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(shares_module, "hash_in_thread", refused)
+        await keep._recheck(record)
+    absence = keep.absent.get(record.key)
+    assert absence is not None and absence.why == "cannot be read (Permission denied)"
+    # Given back its permission (chmod changes its ctime) but with other bytes: dropped, at the tracker too.
+    await asyncio.to_thread(shared.write_bytes, b"y" * 50_000)
+    await keep._look_at_absent()
+    await keep.wait_checks()
+    assert fake.state.shares == {} and keep.absent.get(record.key) is None
+    assert fake.posted[-1] == "/groups/g1/files/f.bin/share"
+    assert [r.getMessage() for r in caplog.records][-1] == (
+        f"share g1/f.bin: the file {shared} no longer matches what was shared; dropping it")
 
 
 async def test_a_finished_download_the_disk_cannot_record_as_a_share_is_served_all_the_same(
