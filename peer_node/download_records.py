@@ -18,6 +18,7 @@ from peer_node.download_views import given_so_far
 from peer_node.hashing import hash_in_thread
 from peer_node.state import DownloadRecord, NodeState, ShareRecord, StateNotSaved
 from peer_node.views import DownloadState
+from wire.errors import GroupShareError
 from wire.records import FileMeta
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,7 @@ async def found_whole(rec: DownloadRecord) -> ShareRecord | None:
     try:
         if (await hash_in_thread(path)).sha256 != meta.sha256:
             return None
-    except OSError:
+    except GroupShareError:  # gone or unreadable meanwhile (the hashing's own words): not ours to take
         return None
     return ShareRecord(rec.user_id, rec.group_id, path, meta.size, st.st_mtime_ns, meta)
 

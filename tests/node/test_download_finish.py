@@ -11,6 +11,7 @@ from typing import cast
 
 import pytest
 
+from peer_node import download_records
 from peer_node import downloads as downloads_module
 from peer_node import state as state_module
 from peer_node.destinations import temp_path_for
@@ -395,3 +396,29 @@ async def test_a_download_whose_file_is_whole_at_its_destination_is_complete_at_
     else:
         assert rec.state == DownloadState.FAILED.value and "never overwritten" in rec.reason
         assert adopted == []
+
+
+async def test_a_file_at_the_destination_that_goes_while_it_is_hashed_leaves_the_download_to_run(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hashing says "no such file" in its own error type: the download must go on, not fail on those words."""
+    state, catalog, meta, data = _setup(tmp_path)
+    target = tmp_path / "dl" / "data.bin"
+    target.write_bytes(bytes(len(data)))
+
+    async def gone_meanwhile(path: str, piece_size: int | None = None, progress: object = None) -> object:
+        target.unlink()
+        raise NotFound(f"no such file: {path}")
+
+    monkeypatch.setattr(download_records, "hash_in_thread", gone_meanwhile)
+    await state.put_download(DownloadRecord(*KEY, str(target), DownloadState.RUNNING.value, meta))
+    adopted: list[ShareRecord] = []
+
+    async def adopt(share: ShareRecord) -> None:
+        adopted.append(share)
+
+    mgr = DownloadManager(state, cast(TrackerClient, None), catalog, no_peer_timeout=5.0,
+                          on_complete=adopt, on_change=lambda: None)
+    mgr.resume_all("alice")
+    await asyncio.wait_for(asyncio.gather(*mgr._tasks.values()), 30)
+    assert state.downloads[KEY].state == DownloadState.COMPLETE.value, state.downloads[KEY].reason
+    assert target.read_bytes() == data and len(adopted) == 1
