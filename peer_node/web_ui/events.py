@@ -28,6 +28,7 @@ from peer_node.groups_poll import new_requests, requests_text
 from peer_node.join_answers import join_answers_text
 from peer_node.views import DownloadView, NodeStatus
 from peer_node.web_ui.format import (
+    brief_json,
     download_json,
     ordered,
     rate_field,
@@ -35,19 +36,20 @@ from peer_node.web_ui.format import (
     tracker_words,
     upload_limit_words,
 )
-from peer_node.web_ui.live_rows import LiveRows, brief
-from peer_node.web_ui.pages import save_url
+from peer_node.web_ui.live_rows import LiveRows
+from peer_node.web_ui.pages import save_url, view_states
 from peer_node.web_ui.ports import UiService
 from peer_node.web_ui.state import current_user, ui
 
 
-def downloads_round(live: LiveRows, downloads: list[DownloadView], node: NodeStatus, *, full: bool) -> str | None:
+def downloads_round(live: LiveRows, downloads: list[DownloadView], node: NodeStatus, *, full: str) -> str | None:
     """This round's ``downloads`` message for one page (``live_rows``), or None when nothing changed for it.
-    ``full``: the page lists downloads (every row's words); else brief rows, for announcing an end."""
+    ``full``: the states whose rows the page lists (every word of them); the others go as brief rows, enough to
+    count them and announce an end."""
     rows = []
     for d in ordered(downloads):
-        row = download_json(d, save_url(d))
-        rows.append((str(row["key"]), json.dumps(row if full else brief(row), separators=(",", ":"))))
+        row = download_json(d, save_url(d)) if d.state.value in full else brief_json(d)
+        rows.append((str(row["key"]), json.dumps(row, separators=(",", ":"))))
     return live.update(rows, {"uploads": upload_limit_words(node.upload_limit),
                               "upload_rate": rate_field(node.upload_limit), "tracker": tracker_words(node),
                               "tracker_detail": tracker_detail(node)})
@@ -89,7 +91,9 @@ async def stream(request: web.Request) -> web.StreamResponse:
     })
     await response.prepare(request)
     await response.write(b"retry: 2000\n\n")
-    live, full = LiveRows(), request.query.get("rows") != "brief"
+    # The downloads page names its view (``?show=``): only that view's rows come whole; a page without download
+    # rows asks for brief ones (``?rows=brief``).
+    live, full = LiveRows(), "" if request.query.get("rows") == "brief" else view_states(request.query.get("show", ""))
     last_write = time.monotonic()
     heard = _Heard()
     stop = asyncio.ensure_future(state.stopping.wait())

@@ -355,6 +355,13 @@ def download_json(d: DownloadView, save_url: str) -> dict[str, object]:
     }
 
 
+def brief_json(d: DownloadView) -> dict[str, object]:
+    """A row the page does not list (another view, or no download list): enough to count it by state and to
+    announce and notify its end, without the piece map that makes most of a full row."""
+    return {"key": download_key(d), "group": d.group_id, "name": d.file_name, "state": d.state.value,
+            "announce": announcement(d)}
+
+
 def tracker_words(node: NodeStatus) -> str:
     """The footer's word on the tracker serving this node (the live stream sends it again when it changes)."""
     if not node.tracker:

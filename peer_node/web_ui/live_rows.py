@@ -4,8 +4,9 @@ A node with 40 downloads, 8 of them running, used to send all 40 rows (25 kB wit
 page at every change, more than twice a second: 60 kB/s a tab, and the page rewrote every row each time. Now the
 first message carries every row and the order; each later one carries only the rows whose words changed, the
 order only when it changed (a row added, gone or moved), and the node-wide fields only when they changed; a
-round with no change sends nothing. A page that lists no downloads asks for brief rows (``BRIEF``: enough to
-announce and notify an end), which change only when a download's state does.
+round with no change sends nothing. Rows a page does not list (another view of the downloads page, or a page
+without download rows) go brief (``format.brief_json``: enough to count them and to announce and notify an end),
+and change only when a download's state does.
 
 Pure: rows come in as (key, JSON text), and ``update`` returns the message's JSON text or None.
 """
@@ -15,8 +16,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
-
-BRIEF = ("key", "group", "name", "state", "announce")  # what a page without download rows needs of each
 
 
 class LiveRows:
@@ -44,6 +43,3 @@ class LiveRows:
         self._order = order
         return "{" + ",".join(parts) + "}" if parts else None
 
-
-def brief(row: Mapping[str, Any]) -> dict[str, Any]:
-    return {name: row[name] for name in BRIEF}

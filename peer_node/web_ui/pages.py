@@ -182,18 +182,29 @@ async def group_page(request: web.Request) -> web.StreamResponse:
     return await render(request, template, context, nav="groups")
 
 
-# The downloads page's views of its list, by state: (query value, label, states shown). CSS hides the other rows
-# (``data-show``), so the live updates keep every row current whichever view is on.
-DOWNLOAD_VIEWS = (("all", "All", "DPFC"), ("D", "Running", "D"), ("P", "Paused", "P"), ("F", "Waiting or failed", "F"),
-                  ("C", "Complete", "C"))
+# The downloads page's views of its list, by state: (query value, label, states shown, words for an empty view).
+# Only the view's rows are sent, and its event stream (``?show=``) sends the others' brief rows, for the counts: 200
+# downloads made 684 kB of piece maps whichever view was on.
+DOWNLOAD_VIEWS = (("all", "All", "DPFC", ""), ("D", "Running", "D", "No download is running now."),
+                  ("P", "Paused", "P", "No download is paused."),
+                  ("F", "Waiting or failed", "F", "No download is waiting or failed."),
+                  ("C", "Complete", "C", "No download is complete yet."))
+
+
+def view_states(show: str) -> str:
+    """The states a view of the downloads page shows (every state for an unknown one)."""
+    return next((states for code, _, states, _ in DOWNLOAD_VIEWS if code == show), DOWNLOAD_VIEWS[0][2])
 
 
 def downloads_context(request: web.Request) -> dict[str, Any]:
     downloads = ordered(ui(request).service.downloads())
     show = request.query.get("show", "all")
-    counts = {code: sum(1 for d in downloads if d.state.value in states) for code, _, states in DOWNLOAD_VIEWS}
-    return {"downloads": downloads, "save_url": save_url, "template_row": TEMPLATE_ROW, "errors": {}, "values": {},
-            "show": show if show in counts else "all", "views": DOWNLOAD_VIEWS, "counts": counts}
+    counts = {code: sum(1 for d in downloads if d.state.value in states) for code, _, states, _ in DOWNLOAD_VIEWS}
+    show = show if show in counts else "all"
+    states = view_states(show)
+    return {"downloads": downloads, "shown": [d for d in downloads if d.state.value in states], "save_url": save_url,
+            "template_row": TEMPLATE_ROW, "errors": {}, "values": {}, "show": show, "views": DOWNLOAD_VIEWS,
+            "counts": counts, "view_empty": next(empty for code, _, _, empty in DOWNLOAD_VIEWS if code == show)}
 
 
 async def downloads_page(request: web.Request) -> web.StreamResponse:

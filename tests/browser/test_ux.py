@@ -184,9 +184,10 @@ window.Notification.requestPermission = () => { window.Notification.permission =
 """
 
 
-async def test_a_page_without_download_rows_asks_its_stream_for_brief_rows_only(page: Page, world: World) -> None:
+async def test_a_page_asks_its_stream_for_whole_rows_only_of_the_downloads_it_lists(page: Page, world: World) -> None:
     await ensure_logged_in(page, world.bob)
-    for path, asked in (("/groups", "/downloads/events?rows=brief"), ("/downloads", "/downloads/events")):
+    for path, asked in (("/groups", "/downloads/events?rows=brief"), ("/downloads", "/downloads/events?show=all"),
+                        ("/downloads?show=C", "/downloads/events?show=C"), ("/", "/downloads/events")):
         await page.goto("about:blank")  # no page of the node's is open: the next stream is this path's
         async with page.expect_request(lambda r: "/downloads/events" in r.url) as stream:
             await page.goto(url(world.bob, path))

@@ -284,8 +284,11 @@
     var tpl = document.getElementById("dl-template");
     var lastState = {};
     var first = true;
-    // A page without download rows asks for brief ones: enough to announce an end and notify.
-    var es = new EventSource("/downloads/events" + (lists.length ? "" : "?rows=brief"));
+    // A page without download rows asks for brief ones: enough to announce an end and notify. The downloads page
+    // names its view: only that view's rows come whole, the others brief (enough to count them).
+    var view = lists.length === 1 ? lists[0].getAttribute("data-show") : null;
+    var es = new EventSource("/downloads/events" + (!lists.length ? "?rows=brief" :
+                                                    view ? "?show=" + encodeURIComponent(view) : ""));
     var limitNow = document.getElementById("upload-limit-now");
     var limitField = document.getElementById("upload-limit");
     // Each message brings only what changed (the node's live_rows.py): the rows whose words changed, the order
@@ -307,7 +310,9 @@
       }
       lists.forEach(function (list) {
         var limit = Number(list.getAttribute("data-limit") || 0);
-        var items = limit ? data.slice(0, limit) : data;
+        var show = list.getAttribute("data-show");
+        var inView = !show || show === "all" ? data : data.filter(function (d) { return d.state === show; });
+        var items = limit ? inView.slice(0, limit) : inView;
         var rows = {};
         list.querySelectorAll("li.dl").forEach(function (li) { rows[li.getAttribute("data-key")] = li; });
         items.forEach(function (d, idx) {
@@ -325,7 +330,9 @@
         });
         Object.keys(rows).forEach(function (k) { rows[k].remove(); });
         var empty = list.parentNode.querySelector("[data-empty]");
-        if (empty) empty.hidden = items.length > 0;
+        if (empty) empty.hidden = data.length > 0;
+        var emptyView = list.parentNode.querySelector("[data-empty-view]");
+        if (emptyView) emptyView.hidden = items.length > 0 || data.length === 0;
         var legend = list.parentNode.querySelector("[data-legend]");
         if (legend) legend.hidden = items.length === 0;
         list.hidden = items.length === 0;
