@@ -19,7 +19,7 @@ from peer_node.download_views import left_behind, still_shared
 from peer_node.hashing import Progress
 from peer_node.rates import format_rate, parse_rate
 from peer_node.sensitive import why_private
-from peer_node.views import DownloadState, DownloadView, FileListing, GroupSummary
+from peer_node.views import DownloadState, DownloadView, FileListing, GroupSummary, ShareEnd
 from wire.errors import BadInput, TooLarge
 
 if TYPE_CHECKING:
@@ -199,9 +199,15 @@ async def _show_downloads(s: NodeService, a: list[str], _p: Progress | None) -> 
 
 
 async def _stop_share(s: NodeService, a: list[str], _p: Progress | None) -> str:
-    if await s.stop_share(a[0], a[1]):
-        return f"stopped sharing {a[1]} in {a[0]}\n"
-    return f"stopped sharing {a[1]} in {a[0]} (no tracker answers: the group lists it as offline)\n"
+    return f"stopped sharing {a[1]} in {a[0]}{SHARE_END_WORDS[await s.stop_share(a[0], a[1])]}\n"
+
+
+SHARE_END_WORDS = {
+    ShareEnd.TOLD: "",
+    ShareEnd.NO_TRACKER: " (no tracker answers: the group lists it as offline)",
+    ShareEnd.UNKNOWN_THERE: " on this node (the tracker had it as not shared by you: ended from another node)",
+    ShareEnd.NOT_MEMBER: " on this node (you are no longer a member of the group)",
+}
 
 
 async def _remove_download(s: NodeService, a: list[str], _p: Progress | None) -> str:

@@ -3,7 +3,9 @@
 A mixin of ``NodeService`` (it is the service's public face for groups, split out to keep each module about one
 thing). The tracker holds the group rules and is the authority on membership; these methods check their input,
 ask it through ``authed``, and keep the node's own side in step: the join requests it waits on (``JoinWatch``)
-and, on leaving, the downloads and shares of that group.
+and, on leaving, the downloads and shares of that group. A leave made from another node of the user's (this one
+logged out or stopped meanwhile) ends this node's shares in that group too, once a listing shows it
+(``check_memberships`` at each login and start, and every listing after).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class GroupCommands:
     downloads_mgr: DownloadManager
     shares_keeper: ShareKeeper
     heartbeat: Heartbeat
+    login_generation: int
     authed: Authed
     _user: Callable[[], SessionRecord]
     _groups_poll: asyncio.Task[None] | None = None  # the background listing of poll_groups
@@ -71,6 +74,12 @@ class GroupCommands:
             return
         if self._groups_poll_clock.due(time.monotonic(), waiting=self.awaiting_answers(),
                                        owned=self._owned_pending):
+            self._groups_poll = asyncio.create_task(self._poll_groups())
+
+    def check_memberships(self) -> None:
+        """At login and start: list the groups at once, which ends the shares of groups the user left from another
+        node meanwhile (``list_groups``; best effort: with no tracker answering, the next listing does it)."""
+        if self._groups_poll is None or self._groups_poll.done():
             self._groups_poll = asyncio.create_task(self._poll_groups())
 
     async def _poll_groups(self) -> None:
@@ -114,11 +123,20 @@ class GroupCommands:
 
     async def list_groups(self) -> list[GroupSummary]:
         asked_at = time.monotonic()
+        user, generation = self._user().user_id, self.login_generation
         out = groups_of(await self.authed("GET", "/groups"))
+        if self.login_generation != generation:  # logged out (maybe in as another user) while asking
+            return out
         self._owned_pending = {g.group_id: g.pending_requests for g in out if g.my_role is GroupRole.OWNER}
-        await self.join_watch.seen(self._user().user_id, {g.group_id: g.my_role for g in out}, complete=True,
-                                   listed_at=asked_at)
+        await self.join_watch.seen(user, {g.group_id: g.my_role for g in out}, complete=True, listed_at=asked_at)
+        member_of = {g.group_id for g in out if g.my_role in (GroupRole.OWNER, GroupRole.MEMBER)}
+        await self._end_shares_outside(user, {s.group_id for s in self.state.shares.values()} - member_of,
+                                       asked_at)
         return out
+
+    async def _end_shares_outside(self, user: str, groups: set[str], asked_at: float) -> None:
+        if groups and await self.shares_keeper.end_outside(user, groups, asked_at):
+            self.heartbeat.wake()
 
     async def group_detail(self, group_id: str) -> GroupDetail:
         check_id(group_id, "group id")
@@ -129,10 +147,13 @@ class GroupCommands:
         except NotFound:
             await self.join_watch.gone(user, group_id, listed_at=asked_at)
             self._note_requests(group_id, None)
+            await self._end_shares_outside(user, {group_id}, asked_at)
             raise
         owner = str(doc.get("owner", ""))
         role = role_of(doc.get("my_status"))
         await self.join_watch.seen(user, {group_id: role}, complete=False, listed_at=asked_at)
+        if role not in (GroupRole.OWNER, GroupRole.MEMBER):
+            await self._end_shares_outside(user, {group_id}, asked_at)
         members = members_of(doc, owner)
         files: list[FileListing] = []
         requests: list[str] = []

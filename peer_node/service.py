@@ -51,8 +51,9 @@ from peer_node.views import (
     GroupRole,
     NodeStatus,
     SharedFile,
+    ShareEnd,
 )
-from wire.errors import BadInput, Forbidden, GroupShareError, NotLoggedIn, Unavailable
+from wire.errors import BadInput, Forbidden, GroupShareError, NotFound, NotLoggedIn, Unavailable
 from wire.names import check_file_name, check_id
 from wire.tokens import TokenVerifier
 
@@ -168,6 +169,7 @@ class NodeService(GroupCommands, SessionCommands):
         self.shares_keeper.serve_user(session.user_id)
         self.heartbeat.start(session.heartbeat_interval)
         self.downloads_mgr.resume_all(session.user_id)
+        self.check_memberships()
 
     async def _deactivate(self) -> None:
         self.login_generation += 1  # first: a command still hashing or asking the tracker must not act on after
@@ -222,26 +224,29 @@ class NodeService(GroupCommands, SessionCommands):
         if refusal is not None:
             raise BadInput(refusal)
 
-    async def stop_share(self, group_id: str, file_name: str) -> bool:
-        """Stop serving the file; whether the tracker was told. With no tracker reachable the node stops serving
-        all the same (a share made by mistake must end now): the tracker then lists the file as offline."""
+    async def stop_share(self, group_id: str, file_name: str) -> ShareEnd:
+        """Stop serving the file, and say how. With no tracker reachable the node stops serving all the same (a
+        share made by mistake must end now): the tracker then lists the file as offline. A share this node holds
+        but the tracker does not know as the user's (ended, or the group left, from another node of theirs)
+        ends here too: refused, the node would serve it on with no way to stop it."""
         check_id(group_id, "group id")
         check_file_name(file_name)
         user = self._user().user_id
-        told = True
+        end = ShareEnd.TOLD
         async with self.shares_keeper.locks.hold((user, group_id, file_name)):  # never amid an upload of it
             try:
                 await self.authed("DELETE", path_of("groups", group_id, "files", file_name, "share"), {},
                                   write=True)
-            except Unavailable:
+            except (Unavailable, NotFound, Forbidden) as exc:
                 if (user, group_id, file_name) not in self.state.shares:
                     raise
-                told = False
-                log.warning("stopped sharing %s in %s without telling the tracker (none reachable)", file_name,
-                            group_id)
+                end = (ShareEnd.NO_TRACKER if isinstance(exc, Unavailable) else
+                       ShareEnd.UNKNOWN_THERE if isinstance(exc, NotFound) else ShareEnd.NOT_MEMBER)
+                log.warning("stopped sharing %s in %s on this node without the tracker (%s)", file_name, group_id,
+                            exc.message)
             await self.shares_keeper.forget(user, group_id, file_name)
         self.heartbeat.wake()
-        return told
+        return end
 
     def shares(self) -> list[SharedFile]:
         user = self._user().user_id

@@ -21,7 +21,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -51,6 +53,8 @@ class ShareKeeper:
         self._checks: set[asyncio.Task[None]] = set()
         self._rechecking: set[tuple[str, str, str]] = set()  # share keys being re-hashed
         self.absent = Absences()  # shares whose file is gone or unreadable now: kept, not served
+        # When (monotonic) each share was recorded in this run: a group listing asked before then cannot end it.
+        self._recorded_at: dict[tuple[str, str, str], float] = {}
         self._watch: asyncio.Task[None] | None = None
         self.locks = KeyedLocks()  # per share key: share and stop_share of one file never interleave
 
@@ -72,6 +76,7 @@ class ShareKeeper:
         # (the other way round, the tracker listed a share this node would never serve).
         previous = self.state.shares.get(record.key)
         await self.state.put_share(record)
+        self._recorded_at[record.key] = time.monotonic()
         try:
             if self.service.login_generation != generation:
                 raise NotLoggedIn("logged out while the share was being recorded; nothing was shared")
@@ -95,6 +100,7 @@ class ShareKeeper:
     async def adopt_download(self, record: ShareRecord) -> None:
         """A finished download: the node now holds the whole file; record it as a share and serve it (a seeder).
         ``register`` then tells the tracker."""
+        self._recorded_at[record.key] = time.monotonic()
         try:
             await self.state.put_share(record, keep_unsaved=True)
         except StateNotSaved as exc:
@@ -247,6 +253,7 @@ class ShareKeeper:
         rec = self.state.shares.get(key)
         self._serving.discard(key)
         self.absent.clear(key)
+        self._recorded_at.pop(key, None)
         await self.state.drop_share(key)
         if rec is not None:
             self._release(rec.meta.sha256)
@@ -260,6 +267,22 @@ class ShareKeeper:
     async def forget_group(self, user_id: str, group_id: str) -> None:
         for rec in [r for r in self.state.shares.values() if r.user_id == user_id and r.group_id == group_id]:
             await self.forget(user_id, group_id, rec.file_name)
+
+    async def end_outside(self, user_id: str, not_member_of: set[str], asked_at: float) -> int:
+        """End the user's shares in groups a tracker answer asked at ``asked_at`` (monotonic) says they are not a
+        member of: they left (or the group was deleted) from another node while this one was logged out or
+        stopped, and the contract ends a leaver's shares. A share recorded after the question is left alone (the
+        answer may predate its admission). Returns how many ended."""
+        ended = 0
+        for rec in [r for r in self.state.shares.values() if r.user_id == user_id and r.group_id in not_member_of]:
+            if self._recorded_at.get(rec.key, -math.inf) >= asked_at:
+                continue
+            log.warning("share %s/%s ended: %s is no longer a member of %s (left from another node, or the group "
+                        "was deleted)", rec.group_id, rec.file_name, user_id, rec.group_id)
+            with contextlib.suppress(StateNotSaved):
+                await self.forget(user_id, rec.group_id, rec.file_name)
+                ended += 1
+        return ended
 
     def _release(self, sha: str) -> None:
         """Close the store of ``sha`` once no served share uses it."""

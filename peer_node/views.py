@@ -59,6 +59,15 @@ class GroupDetail:
     pending_requests: tuple[str, ...]  # only filled for the owner
 
 
+class ShareEnd(StrEnum):
+    """How ``stop_share`` ended a share on this node (it always does when the node holds one)."""
+
+    TOLD = "told"  # the tracker no longer lists this user as its sharer
+    NO_TRACKER = "no tracker"  # none answered: the group lists the file as offline
+    UNKNOWN_THERE = "unknown there"  # the tracker had no such share of the user's: ended from another node
+    NOT_MEMBER = "not a member"  # the user is no longer a member of the group (left from another node)
+
+
 class DownloadState(StrEnum):
     RUNNING = "D"
     COMPLETE = "C"

@@ -13,6 +13,7 @@ from aiohttp import web
 from aiohttp_session import get_session
 
 from peer_node.sensitive import why_private
+from peer_node.views import ShareEnd
 from peer_node.web_ui.format import names_list, sentence
 from peer_node.web_ui.forms import group_error, text_field
 from peer_node.web_ui.pages import case_twin, group_id_from, groups_context, groups_context_or_offline
@@ -162,15 +163,22 @@ async def share_path(request: web.Request) -> web.StreamResponse:
     raise see_other(f"/groups/{gid}")
 
 
+STOP_NOTES = {
+    ShareEnd.TOLD: "",
+    ShareEnd.NO_TRACKER: " No tracker answers, so the group lists it as offline.",
+    ShareEnd.UNKNOWN_THERE: " The tracker had it as not shared by you already (ended from another of your nodes).",
+    ShareEnd.NOT_MEMBER: " You are no longer a member of this group (you left from another node).",
+}
+
+
 async def stop_share(request: web.Request) -> web.StreamResponse:
     await require_user(request)
     gid = group_id_from(request)
     name = text_field(await request.post(), "file_name")
     try:
         check_file_name(name)
-        told = await ui(request).service.stop_share(gid, name)
+        end = await ui(request).service.stop_share(gid, name)
     except GroupShareError as exc:
         return await group_error(request, gid, "shares", exc)
-    flash(await get_session(request), f"Stopped sharing {name}." if told else
-          f"Stopped sharing {name}. No tracker answers, so the group lists it as offline.")
+    flash(await get_session(request), f"Stopped sharing {name}.{STOP_NOTES[end]}")
     raise see_other(f"/groups/{gid}")

@@ -7,6 +7,7 @@ import asyncio
 import errno
 import hashlib
 import logging
+import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
@@ -239,3 +240,18 @@ async def test_a_finished_download_the_disk_cannot_record_as_a_share_is_served_a
     store = fake.catalog.get(meta.sha256)
     assert store is not None and store.is_complete
     store.close()
+
+
+async def test_a_listing_asked_before_a_share_was_recorded_does_not_end_it(tmp_path: Path, shared: Path) -> None:
+    """The answer "not a member of g1" may predate the admission that let the share be made: only a share older
+    than the question ends."""
+    fake = FakeService(tmp_path / "data")
+    keep = keeper(fake)
+    asked_before = time.monotonic()
+    await keep.share("alice", "g1", str(shared), None)
+    assert await keep.end_outside("alice", {"g1"}, asked_before) == 0
+    assert await keep.end_outside("bob", {"g1"}, time.monotonic()) == 0  # another user's shares are theirs
+    assert list(fake.state.shares) == [("alice", "g1", "f.bin")]
+    assert await keep.end_outside("alice", {"g2"}, time.monotonic()) == 0
+    assert await keep.end_outside("alice", {"g1"}, time.monotonic()) == 1
+    assert fake.state.shares == {}
