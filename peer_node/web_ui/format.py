@@ -10,7 +10,7 @@ import hashlib
 import math
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from peer_node.natural_order import natural_key
@@ -69,14 +69,19 @@ def copies_note(live: int, held_here: bool) -> tuple[str, bool]:
     return f"{live} live cop{'y' if live == 1 else 'ies'}", False
 
 
-def leave_confirm(group: GroupDetail, me: str | None, held: set[str]) -> str:
+def leave_confirm(group: GroupDetail, me: str | None, held: set[str], stopping: Sequence[str] = ()) -> str:
     """What the Leave button asks before it acts: what leaving ends for the others, not only for the user. An
     owner hands the group to the member who joined earliest (``members`` is in joining order); a file only this
-    node holds is gone for the members until somebody shares it again."""
+    node holds is gone for the members until somebody shares it again; the user's running and paused downloads
+    from the group (``stopping``) stop, what they fetched deleted."""
     gid = group.group_id
     others = [m.user_id for m in group.members if m.user_id != me]
+    lost = ""
+    if stopping:
+        lost = (f" Your download of {stopping[0]} stops, and what it fetched is deleted." if len(stopping) == 1 else
+                f" Your {len(stopping)} unfinished downloads from it stop, and what they fetched is deleted.")
     if not others:
-        return f"Leave {gid}? You are its only member, so the group is deleted."
+        return f"Leave {gid}? You are its only member, so the group is deleted.{lost}"
     words = [f"Leave {gid}?"]
     if group.my_role is GroupRole.OWNER:
         words.append(f"{others[0]} becomes its owner.")
@@ -89,7 +94,7 @@ def leave_confirm(group: GroupDetail, me: str | None, held: set[str]) -> str:
                      f"{'it' if len(only_here) == 1 else 'them'}.")
     else:
         words.append("Your shares in it end.")
-    return " ".join(words)
+    return " ".join(words) + lost
 
 
 def upload_limit_words(rate: int | None) -> str:

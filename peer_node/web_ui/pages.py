@@ -153,6 +153,8 @@ async def group_context(request: web.Request, gid: str, holding: str | None = No
         "my_shares": my_shares,
         "held": {s.file_name for s in my_shares},
         "running": running,
+        "stopping": sorted((d.file_name for d in service.downloads() if d.group_id == gid and d.state in
+                            (DownloadState.RUNNING, DownloadState.PAUSED)), key=natural_key) if member else [],
         "download_dir": await download_folder(request),
         "now": service.tracker_time(),  # members' "last seen" is the trackers' time: read against theirs
         "errors": {},

@@ -5,13 +5,15 @@ create/join/accept/upload/download and login/logout are driven in test_story.py 
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 
 import pytest
 from playwright.async_api import Browser, Dialog, Page, expect
 
 from tests.browser.helpers import World, ensure_logged_in, ui_create_group, ui_login, url
-from tests.support.cluster import group_with_members
+from tests.support.cluster import group_with_members, wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -459,3 +461,42 @@ async def test_a_share_sent_after_leaving_the_group_says_why_on_the_page_it_land
     await expect(error).to_be_focused()
     await page.wait_for_function("location.pathname === '/groups/exile2'")  # a reload asks for the page, afresh
     alice.ok("leave_group exile2")
+
+
+async def test_leaving_says_beforehand_and_after_which_unfinished_downloads_it_stops(page: Page, world: World,
+                                                                                      tmp_path: Path) -> None:
+    alice, bob = world.alice, world.bob
+    group_with_members(alice, [bob], "exile3")
+    alice.ok(f"upload_file {world.files / 'notes.txt'} exile3")
+    bob.ok(f"download_file exile3 notes.txt {tmp_path}")
+    bob.wait_download("notes.txt")
+    bob.ok("remove_download exile3 notes.txt")
+    # A paused one: what leaving deletes (a complete one stays where it was saved)
+    big = world.files / "exile3-big.bin"
+    big.write_bytes(os.urandom(3_000_000))
+    alice.ok("set_upload_limit 10k")
+    try:
+        alice.ok(f"upload_file {big} exile3")
+        bob.ok(f"download_file exile3 exile3-big.bin {tmp_path}")
+        wait_until(lambda: bob.downloads()["exile3-big.bin"]["bytes_done"] > 0, 30, "bob's first piece")
+        bob.ok("pause_download exile3 exile3-big.bin")
+    finally:
+        alice.ok("set_upload_limit 0")
+    assert sorted(os.listdir(tmp_path)) == [".exile3-big.bin.gspart", "notes.txt"]
+    await ensure_logged_in(page, bob)
+    await page.goto(url(bob, "/groups/exile3"))
+    await page.locator("details.danger > summary").click()
+    asked: list[str] = []
+
+    async def answer(dialog: Dialog) -> None:
+        asked.append(dialog.message)
+        await dialog.accept()
+
+    page.on("dialog", answer)
+    await page.get_by_role("button", name="Leave exile3").click()
+    await expect(page.get_by_text("You left exile3. Your download of exile3-big.bin stopped and what it fetched "
+                                  "was deleted.")).to_be_visible()
+    assert asked == ["Leave exile3? Your shares in it end. Your download of exile3-big.bin stops, and what it "
+                     "fetched is deleted."]
+    assert os.listdir(tmp_path) == ["notes.txt"]
+    alice.ok("leave_group exile3")

@@ -230,3 +230,8 @@ def test_leaving_asks_with_what_it_ends_for_the_others() -> None:
     assert leave_confirm(owner, "alice", {"big.bin", "b10", "b9", "x", "y"}) == \
         "Leave lab? carol becomes its owner. Your shares in it end, and the members lose b9, b10, big.bin and 2 " \
         "more: only this node has them."
+    assert leave_confirm(_group(GroupRole.MEMBER, ("alice", "bob")), "bob", set(), ["big.iso"]) == \
+        "Leave lab? Your shares in it end. Your download of big.iso stops, and what it fetched is deleted."
+    assert leave_confirm(_group(GroupRole.OWNER, ("alice",)), "alice", set(), ["a", "b"]) == \
+        "Leave lab? You are its only member, so the group is deleted. Your 2 unfinished downloads from it stop, " \
+        "and what they fetched is deleted."
