@@ -84,7 +84,9 @@ def test_logout_stops_serving_and_login_serves_again(cluster: Cluster) -> None:
     alice.ok(f"login alice {shlex.quote(alice.password)}")
     wait_until(lambda: [ln.split("\t")[0] for ln in bob.ok("list_files g1").splitlines()] == ["a.bin"], 15,
                "a.bin listed again, gone.bin no more")
-    assert [s["file_name"] for s in alice.api("/api/status")["shares"]] == ["a.bin"]
+    # gone.bin stays on alice's record, unserved, until it is back (``share_absence``)
+    wait_until(lambda: [(s["file_name"], s["unavailable"]) for s in alice.api("/api/status")["shares"]] == [
+        ("a.bin", None), ("gone.bin", "is gone (moved or deleted)")], 15, "alice's node to find gone.bin away")
 
 
 def test_stop_share_and_leave_group_end_the_shares(cluster: Cluster) -> None:
