@@ -100,6 +100,12 @@ class FrameReceiver:
             raise ValueError("divert: no PIECE body on its way, or memory of the wrong size")
         self._direct = into
 
+    def drop(self) -> None:
+        """The connection is over: let go of the memory a PIECE body was on its way into (a sink's piece buffer,
+        which its pool frees at once only while no view of it is held)."""
+        self._direct = self._direct_event = self._direct_owned = None
+        self._direct_filled = 0
+
     @property
     def buffered(self) -> int:
         """Bytes received but not yet part of a complete frame (for idle accounting and tests)."""

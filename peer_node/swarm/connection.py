@@ -22,7 +22,7 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from peer_node.swarm.buffers import new_buffer
+from peer_node.swarm.buffers import free_buffer, new_buffer
 from peer_node.swarm.crowd import CrowdLedger
 from peer_node.swarm.store import PieceStore
 from peer_node.swarm.tls import channel_binding, check_proof
@@ -316,6 +316,8 @@ class ServerConnection(asyncio.Protocol):
 
     def _teardown(self) -> None:
         self.closed = True
+        free_buffer(self.body)  # now, not with the collector (buffers.free_buffer); a read under way keeps its own
+        self.body = None
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None

@@ -398,13 +398,16 @@ class DownloadEngine:
     # --- shutdown -------------------------------------------------------------------------------------------
     async def _shutdown(self) -> None:
         self.store.serve_from(None)  # the pool goes with this engine
-        for task in list(self._tasks):
-            task.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-        for link in self._links():
-            link.close("download over")
-        # Writer threads must finish before the caller may close the store under them.
-        while self._verifying:
-            self._drained.clear()
-            await self._drained.wait()
+        try:
+            for task in list(self._tasks):
+                task.cancel()
+            if self._tasks:
+                await asyncio.gather(*self._tasks, return_exceptions=True)
+            for link in self._links():
+                link.close("download over")
+            # Writer threads must finish before the caller may close the store under them.
+            while self._verifying:
+                self._drained.clear()
+                await self._drained.wait()
+        finally:
+            self.buffers.close()  # now, not when the collector breaks the engine's cycles (buffers.free_buffer)

@@ -300,6 +300,7 @@ class PeerLink(asyncio.BufferedProtocol):
             return
         self.closed = True
         self.close_reason = reason or "closed"
+        self.receiver.drop()  # no view into a job's buffer stays behind: its pool may free it now
         if self.transport is not None:
             self.transport.abort()
         if not self.ready.done():

@@ -28,7 +28,7 @@ import socket
 import ssl
 from typing import Any, Protocol
 
-from peer_node.swarm.buffers import new_buffer
+from peer_node.swarm.buffers import free_buffer, new_buffer
 from wire.aead_speed import preferred_aead
 from wire.bulk_records import (
     HEADER_SIZE,
@@ -343,7 +343,11 @@ class ClientChannel(asyncio.BufferedProtocol):
         return self.inner.eof_received()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.inner.connection_lost(exc or self._error)
+        try:
+            self.inner.connection_lost(exc or self._error)
+        finally:
+            free_buffer(self._view)  # its 4 MiB now, not with the collector (buffers.free_buffer)
+            self._view = memoryview(b"")
 
     def pause_writing(self) -> None:
         self.inner.pause_writing()

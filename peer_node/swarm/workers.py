@@ -35,14 +35,19 @@ class Workers:
 
     def _work(self) -> None:
         while True:
-            loop, fn, args, done = self._jobs.get()
-            result: Any = None
-            error: BaseException | None = None
-            try:
-                result = fn(*args)
-            except Exception as exc:  # handed to the loop, which decides; the worker lives on
-                error = exc
-            call_from_thread(loop, done, result, error)
+            self._run(*self._jobs.get())
+
+    @staticmethod
+    def _run(loop: asyncio.AbstractEventLoop, fn: Callable[..., Any], args: tuple[Any, ...], done: Done) -> None:
+        """One job, in a frame of its own: a worker waiting for the next job holds nothing of the last (its piece
+        buffer, and through ``done`` the whole download, stayed referenced until the next job came)."""
+        result: Any = None
+        error: BaseException | None = None
+        try:
+            result = fn(*args)
+        except Exception as exc:  # handed to the loop, which decides; the worker lives on
+            error = exc
+        call_from_thread(loop, done, result, error)
 
 
 def call_from_thread(loop: asyncio.AbstractEventLoop, callback: Callable[..., Any], *args: Any) -> None:

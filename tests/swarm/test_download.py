@@ -44,8 +44,8 @@ async def test_download_from_three_seeders_uses_every_seeder(tmp_path: Path) -> 
         assert engine.progress().piece_states == "d" * meta.piece_count
         sources = engine.progress().piece_sources  # who gave each piece, for the UI's piece map
         assert sorted(sources) == list(range(meta.piece_count)) and set(sources.values()) == set(by_peer)
-        assert engine.buffers.allocated <= engine.buffers.limit  # memory: a bounded set of piece buffers, reused
-        assert engine.buffers.allocated * meta.piece_size <= 4 * engine.config.buffer_budget
+        assert engine.buffers.made <= engine.buffers.limit  # memory: a bounded set of piece buffers, reused
+        assert engine.buffers.made * meta.piece_size <= 4 * engine.config.buffer_budget
     finally:
         store.close()
         for s in seeders:
@@ -435,7 +435,7 @@ async def test_a_download_stays_within_its_buffers_and_gives_every_one_back(tmp_
         await engine.run()
         assert file_sha256(await store.finish(tmp_path / "out.bin")) == meta.sha256
         assert engine.buffers.limit == receive_buffers(config.buffer_budget, piece)
-        assert engine.buffers.allocated <= engine.buffers.limit and engine.buffers.in_use == 0
+        assert engine.buffers.in_use == 0 and engine.buffers.allocated == 0  # all back, then freed (close)
     finally:
         store.close()
         await seeder.close()

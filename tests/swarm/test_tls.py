@@ -4,15 +4,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import mmap
 import stat
 from pathlib import Path
+from typing import cast
 
 import pytest
 
 from peer_node.swarm import DownloadEngine, DownloadFailed, EngineConfig, PieceServer, PieceStore, ServedFiles
+from peer_node.swarm import buffers as buffers_module
+from peer_node.swarm import connection as connection_module
+from peer_node.swarm import secure_channel as secure_channel_module
 from peer_node.swarm.tls import NodeIdentity, load_or_create_identity
 from tests.support.secure_client import SecureSocket
-from tests.swarm.helpers import VERIFIER, file_sha256, in_test_group, make_file, meta_of, static_source, token_for
+from tests.swarm.helpers import (
+    VERIFIER,
+    file_sha256,
+    in_test_group,
+    make_file,
+    meta_of,
+    poll_until,
+    static_source,
+    token_for,
+)
 from wire.frame_receiver import FrameReceiver
 from wire.peer_protocol import Bitfield, Goodbye, Handshake, Piece, Request, encode
 from wire.records import FileMeta, SeederInfo
@@ -205,4 +219,34 @@ async def test_a_piece_still_in_a_downloads_memory_is_sent_from_there(tmp_path: 
         assert store.block_in_memory(1, 0, PIECE) is None
     finally:
         await server.close()
+        store.close()
+
+
+async def test_a_finished_tls_download_leaves_no_mapping_behind(tls_swarm, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Piece buffers and each secure channel's 4 MiB ring are freed when the download ends, not when the collector
+    finds them (they sit in reference cycles: 9 MB more for each 64 MiB downloaded, 700 MB in an audit's soak), and
+    no verify thread keeps its last piece's buffer while it waits for the next."""
+    made: list[mmap.mmap] = []
+
+    def recorded(size: int) -> memoryview:
+        view = real(size)
+        made.append(cast(mmap.mmap, view.obj))
+        return view
+
+    real = buffers_module.new_buffer
+    for module in (buffers_module, secure_channel_module, connection_module):
+        monkeypatch.setattr(module, "new_buffer", recorded)
+    meta, me, _servers, infos = tls_swarm
+    store = PieceStore.open_partial(tmp_path / "dl.part", tmp_path / "dl.state", meta)
+    try:
+        engine = DownloadEngine(meta, store, static_source(token_for(meta.sha256, fingerprint=me.fingerprint), infos),
+                                config=EngineConfig(no_peer_timeout=5), tls=me)
+        await engine.run()
+        assert file_sha256(await store.finish(tmp_path / "out.bin")) == meta.sha256
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(poll_until(lambda: all(m.closed for m in made)), 5)  # as their connections end
+        assert [len(m) for m in made if not m.closed] == []
+        assert len(made) >= 5  # piece buffers, a ring each side of both links, the seeders' block buffers
+    finally:
         store.close()

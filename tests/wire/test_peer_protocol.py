@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import mmap
 import struct
 import tracemalloc
 
@@ -141,6 +142,18 @@ def test_only_a_piece_body_on_its_way_can_be_diverted() -> None:
     assert receiver.feed(b"efgh") == [PieceReceived(2, 0, 8)]
     assert elsewhere[4:] == b"efgh" and receiver.current_block is None
 
+
+
+def test_a_dropped_receiver_holds_no_view_of_the_body_it_was_filling() -> None:
+    """A link closed mid-block: the piece buffer's mapping must be freeable at once (``buffers.free_buffer``)."""
+    mapping = mmap.mmap(-1, 4096, flags=mmap.MAP_PRIVATE)
+    receiver = FrameReceiver(lambda index, begin, length: memoryview(mapping)[begin:begin + length])
+    receiver.feed(encode(Piece(2, 0, b"abcdefgh"))[:-4])
+    with pytest.raises(BufferError):
+        mapping.close()  # the half-filled body's view
+    receiver.drop()
+    mapping.close()
+    assert mapping.closed and receiver.current_block is None
 
 u32 = st.integers(0, 0xFFFFFFFF)
 block_len = st.integers(1, MAX_BLOCK)
