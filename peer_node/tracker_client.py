@@ -25,6 +25,7 @@ import math
 import re
 import time
 import uuid
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote
 
@@ -43,6 +44,7 @@ HEDGE_S = 2.0  # a tracker silent this long: ask the next one too (trackers answ
 # The tracker's fast path answers these only on a connection that has carried nothing else (any other request
 # hands the connection to aiohttp for good: docs/TRACKER.md), so they travel in a connection pool of their own.
 HOT_LIST = re.compile(r"/groups/[^/]+/files")
+TIMED_OUT = "no answer within"
 MAX_ANSWER_BYTES = 64 * 1024 * 1024  # a file's metadata with 2,000 piece hashes is ~150 KB; this is a sanity cap
 
 
@@ -130,8 +132,8 @@ class TrackerClient:
             return await attempts.run(give_up)
         except _RoundFailed:
             self._reachable = False
-            raise Unavailable("no tracker could answer (" + " | ".join(attempts.errors.values()) +
-                              "); try again in a moment") from None
+            raise Unavailable("no tracker could answer (" + " | ".join(attempts.errors.values()) + "); " +
+                              (MAYBE_DONE if _maybe_done(body, attempts.errors.values()) else TRY_AGAIN)) from None
         finally:
             await attempts.cancel()
 
@@ -179,7 +181,7 @@ class TrackerClient:
     def _why(self, exc: BaseException) -> str:
         """A failed call's cause in a user's words: it ends up in an error line or page."""
         if isinstance(exc, TimeoutError):
-            return f"no answer within {self.timeout_s:g} s"
+            return f"{TIMED_OUT} {self.timeout_s:g} s"
         if isinstance(exc, aiohttp.ClientConnectorError):
             return "connection refused" if isinstance(exc.os_error, ConnectionRefusedError) else (
                 f"cannot connect: {exc.os_error.strerror or exc.os_error}")
@@ -221,6 +223,17 @@ class TrackerClient:
         if exc.status != status and type(exc) is GroupShareError:
             exc.status = status  # an unknown code: keep the tracker's status
         raise exc
+
+
+TRY_AGAIN = "try again in a moment"
+# A write that a tracker may have received and not answered: a stalled tracker applied it once it went on, and the
+# user, told to try again, was refused ("taken"). Their retry is a new command, with an op_id of its own.
+MAYBE_DONE = "it may have been done all the same: look before you try again"
+
+
+def _maybe_done(body: dict[str, Any] | None, errors: Iterable[str]) -> bool:
+    """A write (it has an op_id) that some tracker took and did not answer ("host:port: no answer within 10 s")."""
+    return body is not None and "op_id" in body and any(f": {TIMED_OUT} " in e for e in errors)
 
 
 class _Attempts:

@@ -288,6 +288,7 @@ class ServerConnection(asyncio.Protocol):
         # The write seals (copies) it: one buffer per connection, no fresh megabyte per block, and page-aligned
         # (``new_buffer``), so a block the page cache lacks is read past it (store.read_block).
         if self.body is None or len(self.body) < length:
+            free_buffer(self.body)
             self.body = new_buffer(length)
         return self.body[:length]
 

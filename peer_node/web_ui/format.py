@@ -34,7 +34,7 @@ def sentence(message: str) -> str:
     return text if text[-1] in ".!?" else text + "."
 
 
-_NO_TRACKER = re.compile(r"no tracker could answer \((?P<detail>.*)\); try again in a moment", re.DOTALL)
+_NO_TRACKER = re.compile(r"no tracker could answer \((?P<detail>.*)\); (?P<then>.*)", re.DOTALL)
 
 
 def error_parts(message: str) -> tuple[str, str | None]:
@@ -43,7 +43,7 @@ def error_parts(message: str) -> tuple[str, str | None]:
     found = _NO_TRACKER.fullmatch(message.strip())
     if found is None:
         return sentence(message), None
-    return "No tracker could answer right now. Try again in a moment.", found.group("detail")
+    return f"No tracker could answer right now. {sentence(found.group('then'))}", found.group("detail")
 
 
 def fold(text: str) -> str:

@@ -209,6 +209,10 @@ def test_an_error_keeps_each_trackers_failure_for_its_details_only() -> None:
            "try again in a moment"
     assert error_parts(said) == ("No tracker could answer right now. Try again in a moment.",
                                  "127.0.0.1:7001: connection refused | 127.0.0.1:7002: no answer within 10 s")
+    maybe = "no tracker could answer (127.0.0.1:7001: no answer within 10 s); it may have been done all the same: " \
+            "look before you try again"
+    assert error_parts(maybe) == ("No tracker could answer right now. It may have been done all the same: look "
+                                  "before you try again.", "127.0.0.1:7001: no answer within 10 s")
     assert error_parts("only members of lab may do that") == ("Only members of lab may do that.", None)
 
 

@@ -246,6 +246,26 @@ async def test_a_silent_tracker_is_not_waited_on_alone_the_next_one_is_asked_too
         await frozen.server.close()
 
 
+
+async def test_a_write_a_silent_tracker_took_may_have_been_done_and_the_user_is_told_to_look_first() -> None:
+    """A stalled tracker applies what it took once it goes on: "try again" led to "group id taken" (an audit)."""
+    frozen = Frozen()
+    await frozen.server.start_server()
+    port = frozen.server.port or 0
+    client = TrackerClient([TrackerAddress("127.0.0.1", port, 1)], timeout_s=0.3, retry_s=0)
+    try:
+        with pytest.raises(Unavailable) as wrote:
+            await client.write("POST", "/groups", {"group_id": "g1"})
+        with pytest.raises(Unavailable) as read:
+            await client.get("/groups")
+    finally:
+        frozen.release.set()
+        await client.close()
+        await frozen.server.close()
+    assert wrote.value.message == (f"no tracker could answer (127.0.0.1:{port}: no answer within "
+                                   "0.3 s); it may have been done all the same: look before you try again")
+    assert read.value.message.endswith("no answer within 0.3 s); try again in a moment")
+
 class Electing(Stub):
     """A tracker that says "retry" (503: a new primary taking over) to its first two requests, then answers."""
 
