@@ -94,4 +94,4 @@ def still_shared(shares: Callable[[], list[SharedFile]], d: DownloadView) -> boo
         listed = shares()
     except NotLoggedIn:
         return False
-    return any(s.group_id == d.group_id and s.file_name == d.file_name for s in listed)
+    return any(s.group_id == d.group_id and s.file_name == d.file_name and s.unavailable is None for s in listed)

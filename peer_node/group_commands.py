@@ -79,8 +79,9 @@ class GroupCommands:
     def check_memberships(self) -> None:
         """At login and start: list the groups at once, which ends the shares of groups the user left from another
         node meanwhile (``list_groups``; best effort: with no tracker answering, the next listing does it)."""
-        if self._groups_poll is None or self._groups_poll.done():
-            self._groups_poll = asyncio.create_task(self._poll_groups())
+        if self._groups_poll is not None and not self._groups_poll.done():
+            self._groups_poll.cancel()  # asked for an earlier login: its answer would be set aside unread
+        self._groups_poll = asyncio.create_task(self._poll_groups())
 
     async def _poll_groups(self) -> None:
         try:

@@ -31,6 +31,10 @@ class KeyedLocks:
             else:
                 self._locks[key] = (lock, users - 1)
 
+    def busy(self, key: Hashable) -> bool:
+        """Whether someone holds or waits for ``key`` now."""
+        return key in self._locks
+
     def __len__(self) -> int:
         """How many keys have a holder or a waiter (a test's check that nothing is left behind)."""
         return len(self._locks)

@@ -75,8 +75,8 @@ class ShareKeeper:
         # Recorded here first: a disk that cannot take the record refuses the share before the tracker lists it
         # (the other way round, the tracker listed a share this node would never serve).
         previous = self.state.shares.get(record.key)
+        self._recorded_at[record.key] = time.monotonic()  # before the record shows: a listing may land meanwhile
         await self.state.put_share(record)
-        self._recorded_at[record.key] = time.monotonic()
         try:
             if self.service.login_generation != generation:
                 raise NotLoggedIn("logged out while the share was being recorded; nothing was shared")
@@ -225,14 +225,24 @@ class ShareKeeper:
                 log.warning("share %s/%s: the file %s %s; not serving it until it is back", rec.group_id,
                             rec.file_name, rec.path, why)
             return
-        if hashes.sha256 == rec.meta.sha256 and hashes.piece_hashes == rec.meta.piece_hashes:
-            fresh = ShareRecord(rec.user_id, rec.group_id, rec.path, hashes.size, hashes.mtime_ns, rec.meta)
-            await self.state.put_share(fresh)
-            session = self.state.session
-            if session is not None and session.user_id == rec.user_id:
-                self._serve(fresh)
-                self.service.heartbeat.wake()
-            return
+        # Stopped, ended or shared anew while it was hashed (a big file takes minutes): that stands, not this check.
+        async with self.locks.hold(rec.key):
+            if self.state.shares.get(rec.key) is not rec:
+                return
+            if hashes.sha256 == rec.meta.sha256 and hashes.piece_hashes == rec.meta.piece_hashes:
+                await self._serve_checked(rec, hashes.size, hashes.mtime_ns)
+            else:
+                await self._drop_changed(rec)
+
+    async def _serve_checked(self, rec: ShareRecord, size: int, mtime_ns: int) -> None:
+        fresh = ShareRecord(rec.user_id, rec.group_id, rec.path, size, mtime_ns, rec.meta)
+        await self.state.put_share(fresh)
+        session = self.state.session
+        if session is not None and session.user_id == rec.user_id:
+            self._serve(fresh)
+            self.service.heartbeat.wake()
+
+    async def _drop_changed(self, rec: ShareRecord) -> None:
         log.warning("share %s/%s: the file %s no longer matches what was shared; dropping it", rec.group_id,
                     rec.file_name, rec.path)
         await self.forget(rec.user_id, rec.group_id, rec.file_name)
@@ -275,8 +285,8 @@ class ShareKeeper:
         answer may predate its admission). Returns how many ended."""
         ended = 0
         for rec in [r for r in self.state.shares.values() if r.user_id == user_id and r.group_id in not_member_of]:
-            if self._recorded_at.get(rec.key, -math.inf) >= asked_at:
-                continue
+            if self._recorded_at.get(rec.key, -math.inf) >= asked_at or self.locks.busy(rec.key):
+                continue  # newer than the answer, or a command (a share, a stop) is on it now: its outcome stands
             log.warning("share %s/%s ended: %s is no longer a member of %s (left from another node, or the group "
                         "was deleted)", rec.group_id, rec.file_name, user_id, rec.group_id)
             with contextlib.suppress(StateNotSaved):

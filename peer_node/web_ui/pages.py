@@ -151,7 +151,7 @@ async def group_context(request: web.Request, gid: str, holding: str | None = No
         "members": sorted(detail.members, key=lambda m: (not m.is_owner, not m.online, m.user_id.lower())),
         "online_count": sum(1 for m in detail.members if m.online),
         "my_shares": my_shares,
-        "held": {s.file_name for s in my_shares},
+        "held": {s.file_name for s in my_shares if s.unavailable is None},  # one not served now is not a copy
         "running": running,
         "stopping": sorted((d.file_name for d in service.downloads() if d.group_id == gid and d.state in
                             (DownloadState.RUNNING, DownloadState.PAUSED)), key=natural_key) if member else [],

@@ -255,3 +255,44 @@ async def test_a_listing_asked_before_a_share_was_recorded_does_not_end_it(tmp_p
     assert await keep.end_outside("alice", {"g2"}, time.monotonic()) == 0
     assert await keep.end_outside("alice", {"g1"}, time.monotonic()) == 1
     assert fake.state.shares == {}
+
+
+async def test_a_share_a_command_is_working_on_is_left_to_that_command(tmp_path: Path, shared: Path) -> None:
+    fake = FakeService(tmp_path / "data")
+    keep = keeper(fake)
+    await keep.share("alice", "g1", str(shared), None)
+    async with keep.locks.hold(("alice", "g1", "f.bin")):  # a share of it again, or a stop, under way
+        assert await keep.end_outside("alice", {"g1"}, time.monotonic()) == 0
+    assert list(fake.state.shares) == [("alice", "g1", "f.bin")]
+
+
+@pytest.mark.parametrize("bytes_now", ["the same", "other"])
+async def test_a_share_stopped_while_its_file_is_checked_again_stays_stopped(
+        tmp_path: Path, shared: Path, monkeypatch: pytest.MonkeyPatch, bytes_now: str) -> None:
+    """A 50 GiB file takes minutes to hash: a Stop sharing meanwhile must stand, whatever the hash finds."""
+    fake = FakeService(tmp_path / "data")
+    fake.state.session = cast(Any, SimpleNamespace(user_id="alice"))
+    keep = keeper(fake)
+    await keep.share("alice", "g1", str(shared), None)
+    (record,) = fake.state.shares.values()
+    if bytes_now == "other":
+        await asyncio.to_thread(shared.write_bytes, b"y" * 50_000)
+    hashing, release = asyncio.Event(), asyncio.Event()
+    real_hash = shares_module.hash_in_thread
+
+    async def slow(path: str, piece_size: int | None = None, progress: Any = None) -> Any:
+        hashing.set()
+        await release.wait()
+        return await real_hash(path, piece_size, progress)
+
+    monkeypatch.setattr(shares_module, "hash_in_thread", slow)
+    keep._stop_serving_changed(record)
+    await hashing.wait()
+    async with keep.locks.hold(record.key):  # as stop_share does
+        await keep.forget("alice", "g1", "f.bin")
+    posted = list(fake.posted)
+    release.set()
+    await keep.wait_checks()
+    assert fake.state.shares == {} and not keep.serves("alice", "g1", record.meta.sha256)
+    assert fake.posted == posted  # and no DELETE of a share that is not this check's any more
+    await keep.stop_serving()
