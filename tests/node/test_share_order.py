@@ -278,7 +278,7 @@ async def test_a_share_stopped_while_its_file_is_checked_again_stays_stopped(
     if bytes_now == "other":
         await asyncio.to_thread(shared.write_bytes, b"y" * 50_000)
     hashing, release = asyncio.Event(), asyncio.Event()
-    real_hash = shares_module.hash_in_thread
+    real_hash = hash_in_thread
 
     async def slow(path: str, piece_size: int | None = None, progress: Any = None) -> Any:
         hashing.set()
