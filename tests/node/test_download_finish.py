@@ -378,6 +378,21 @@ async def test_a_download_whose_file_is_whole_at_its_destination_is_complete_at_
     else:
         (tmp_path / "elsewhere.bin").write_bytes(data)
         target.symlink_to(tmp_path / "elsewhere.bin")
+    adopted = await _resumed_to_its_end(state, catalog, target, meta)
+    rec = state.downloads[KEY]
+    if content == "the file":
+        assert rec.state == DownloadState.COMPLETE.value and rec.reason == ""
+        assert [(s.path, s.meta.sha256) for s in adopted] == [(str(target), meta.sha256)]
+        assert target.read_bytes() == data
+    else:
+        assert rec.state == DownloadState.FAILED.value and "never overwritten" in rec.reason
+        assert adopted == []
+
+
+async def _resumed_to_its_end(state: NodeState, catalog: ServedFiles, target: Path,
+                              meta: FileMeta) -> list[ShareRecord]:
+    """A download of KEY to ``target``, recorded running, resumed as at a start and run to its end: the shares it
+    made."""
     await state.put_download(DownloadRecord(*KEY, str(target), DownloadState.RUNNING.value, meta))
     adopted: list[ShareRecord] = []
 
@@ -388,14 +403,7 @@ async def test_a_download_whose_file_is_whole_at_its_destination_is_complete_at_
                           on_complete=adopt, on_change=lambda: None)
     mgr.resume_all("alice")
     await asyncio.wait_for(asyncio.gather(*mgr._tasks.values()), 30)
-    rec = state.downloads[KEY]
-    if content == "the file":
-        assert rec.state == DownloadState.COMPLETE.value and rec.reason == ""
-        assert [(s.path, s.meta.sha256) for s in adopted] == [(str(target), meta.sha256)]
-        assert target.read_bytes() == data
-    else:
-        assert rec.state == DownloadState.FAILED.value and "never overwritten" in rec.reason
-        assert adopted == []
+    return adopted
 
 
 async def test_a_file_at_the_destination_that_goes_while_it_is_hashed_leaves_the_download_to_run(
@@ -410,15 +418,6 @@ async def test_a_file_at_the_destination_that_goes_while_it_is_hashed_leaves_the
         raise NotFound(f"no such file: {path}")
 
     monkeypatch.setattr(download_records, "hash_in_thread", gone_meanwhile)
-    await state.put_download(DownloadRecord(*KEY, str(target), DownloadState.RUNNING.value, meta))
-    adopted: list[ShareRecord] = []
-
-    async def adopt(share: ShareRecord) -> None:
-        adopted.append(share)
-
-    mgr = DownloadManager(state, cast(TrackerClient, None), catalog, no_peer_timeout=5.0,
-                          on_complete=adopt, on_change=lambda: None)
-    mgr.resume_all("alice")
-    await asyncio.wait_for(asyncio.gather(*mgr._tasks.values()), 30)
+    adopted = await _resumed_to_its_end(state, catalog, target, meta)
     assert state.downloads[KEY].state == DownloadState.COMPLETE.value, state.downloads[KEY].reason
     assert target.read_bytes() == data and len(adopted) == 1

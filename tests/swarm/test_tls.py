@@ -68,15 +68,22 @@ async def tls_swarm(tmp_path: Path):  # type: ignore[no-untyped-def]
                 store.close()
 
 
+async def download_over_tls(meta: FileMeta, me: NodeIdentity, infos: list[SeederInfo], store: PieceStore,
+                            out: Path) -> DownloadEngine:
+    """The whole file from the pinned seeders with a token bound to ``me``, checked against its SHA-256."""
+    engine = DownloadEngine(meta, store, static_source(token_for(meta.sha256, fingerprint=me.fingerprint), infos),
+                            config=EngineConfig(no_peer_timeout=5), tls=me)
+    await engine.run()
+    assert file_sha256(await store.finish(out)) == meta.sha256
+    return engine
+
+
 async def test_tls_download_with_pinned_seeders_and_a_bound_token(tls_swarm, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     meta, me, _servers, infos = tls_swarm
     store = PieceStore.open_partial(tmp_path / "dl.part", tmp_path / "dl.state", meta)
     try:
-        engine = DownloadEngine(meta, store, static_source(token_for(meta.sha256, fingerprint=me.fingerprint), infos),
-                                config=EngineConfig(no_peer_timeout=5), tls=me)
-        await engine.run()
+        engine = await download_over_tls(meta, me, infos, store, tmp_path / "out.bin")
         assert set(engine.progress().bytes_by_peer) == {"seed0", "seed1"}
-        assert file_sha256(await store.finish(tmp_path / "out.bin")) == meta.sha256
     finally:
         store.close()
 
@@ -246,10 +253,7 @@ async def test_a_finished_tls_download_leaves_no_mapping_behind(tls_swarm, tmp_p
     meta, me, _servers, infos = tls_swarm
     store = PieceStore.open_partial(tmp_path / "dl.part", tmp_path / "dl.state", meta)
     try:
-        engine = DownloadEngine(meta, store, static_source(token_for(meta.sha256, fingerprint=me.fingerprint), infos),
-                                config=EngineConfig(no_peer_timeout=5), tls=me)
-        await engine.run()
-        assert file_sha256(await store.finish(tmp_path / "out.bin")) == meta.sha256
+        engine = await download_over_tls(meta, me, infos, store, tmp_path / "out.bin")
         assert engine.buffers.allocated == 0 and engine.buffers.made > 0  # every piece buffer back, then freed
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(poll_until(lambda: all(m.closed for m in made["connections"])), 5)
