@@ -131,8 +131,8 @@ class GroupCommands:
         self._owned_pending = {g.group_id: g.pending_requests for g in out if g.my_role is GroupRole.OWNER}
         await self.join_watch.seen(user, {g.group_id: g.my_role for g in out}, complete=True, listed_at=asked_at)
         member_of = {g.group_id for g in out if g.my_role in (GroupRole.OWNER, GroupRole.MEMBER)}
-        await self._end_shares_outside(user, {s.group_id for s in self.state.shares.values()} - member_of,
-                                       asked_at)
+        shared_in = {s.group_id for s in self.state.shares.values() if s.user_id == user}
+        await self._end_shares_outside(user, shared_in - member_of, asked_at)
         return out
 
     async def _end_shares_outside(self, user: str, groups: set[str], asked_at: float) -> None:
