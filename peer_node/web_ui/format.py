@@ -76,10 +76,7 @@ def leave_confirm(group: GroupDetail, me: str | None, held: set[str], stopping: 
     from the group (``stopping``) stop, what they fetched deleted."""
     gid = group.group_id
     others = [m.user_id for m in group.members if m.user_id != me]
-    lost = ""
-    if stopping:
-        lost = (f" Your download of {stopping[0]} stops, and what it fetched is deleted." if len(stopping) == 1 else
-                f" Your {len(stopping)} unfinished downloads from it stop, and what they fetched is deleted.")
+    lost = f" {stopped_downloads_words(stopping, done=False)}" if stopping else ""
     if not others:
         return f"Leave {gid}? You are its only member, so the group is deleted.{lost}"
     words = [f"Leave {gid}?"]
@@ -95,6 +92,15 @@ def leave_confirm(group: GroupDetail, me: str | None, held: set[str], stopping: 
     else:
         words.append("Your shares in it end.")
     return " ".join(words) + lost
+
+
+def stopped_downloads_words(names: Sequence[str], *, done: bool) -> str:
+    """What leaving a group does to the user's running and paused downloads from it (``names``, at least one):
+    asked beforehand, or (``done``) told after."""
+    one = len(names) == 1
+    subject = f"Your download of {names[0]}" if one else f"Your {len(names)} unfinished downloads from it"
+    stops = "stopped" if done else "stops," if one else "stop,"
+    return f"{subject} {stops} and what {'it' if one else 'they'} fetched {'was' if done else 'is'} deleted."
 
 
 def upload_limit_words(rate: int | None) -> str:

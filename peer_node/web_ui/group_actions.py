@@ -14,9 +14,9 @@ from aiohttp_session import get_session
 
 from peer_node.sensitive import why_private
 from peer_node.views import DownloadState, ShareEnd
-from peer_node.web_ui.format import names_list, sentence
+from peer_node.web_ui.format import names_list, sentence, stopped_downloads_words
 from peer_node.web_ui.forms import group_error, text_field
-from peer_node.web_ui.pages import case_twin, group_id_from, groups_context, groups_context_or_offline
+from peer_node.web_ui.pages import case_twin, group_id_from, groups_context, groups_context_or_offline, unfinished_from
 from peer_node.web_ui.state import flash, render, require_user, safe_next, see_other, ui
 from wire.errors import BadInput, GroupShareError, NotFound
 from wire.names import ID_RULE, check_file_name, check_id
@@ -78,19 +78,16 @@ async def leave_group(request: web.Request) -> web.StreamResponse:
     await require_user(request)
     gid = group_id_from(request)
     service = ui(request).service
-    unfinished = {d.file_name for d in service.downloads()
-                  if d.group_id == gid and d.state in (DownloadState.RUNNING, DownloadState.PAUSED)}
+    unfinished = set(unfinished_from(service.downloads(), gid))
     try:
         result = await service.leave_group(gid)
     except GroupShareError as exc:
         return await group_error(request, gid, "leave", exc)
     note = f"You withdrew your request to join {gid}." if result.withdrawn else f"You left {gid}."
-    stopped = [d for d in service.downloads() if d.group_id == gid and d.file_name in unfinished
+    stopped = [d.file_name for d in service.downloads() if d.group_id == gid and d.file_name in unfinished
                and d.state is DownloadState.FAILED]
     if stopped:
-        note += (f" Your download of {stopped[0].file_name} stopped and what it fetched was deleted."
-                 if len(stopped) == 1 else
-                 f" Your {len(stopped)} unfinished downloads from it stopped and what they fetched was deleted.")
+        note += f" {stopped_downloads_words(stopped, done=True)}"
     if result.deleted:
         note += " It had no other members, so it was deleted."
     elif result.new_owner:

@@ -153,8 +153,7 @@ async def group_context(request: web.Request, gid: str, holding: str | None = No
         "my_shares": my_shares,
         "held": {s.file_name for s in my_shares if s.unavailable is None},  # one not served now is not a copy
         "running": running,
-        "stopping": sorted((d.file_name for d in service.downloads() if d.group_id == gid and d.state in
-                            (DownloadState.RUNNING, DownloadState.PAUSED)), key=natural_key) if member else [],
+        "stopping": unfinished_from(service.downloads(), gid) if member else [],
         "download_dir": await download_folder(request),
         "now": service.tracker_time(),  # members' "last seen" is the trackers' time: read against theirs
         "errors": {},
@@ -196,6 +195,12 @@ DOWNLOAD_VIEWS = (("all", "All", "DPFC", ""), ("D", "Running", "D", "No download
 def view_states(show: str) -> str:
     """The states a view of the downloads page shows (every state for an unknown one)."""
     return next((states for code, _, states, _ in DOWNLOAD_VIEWS if code == show), DOWNLOAD_VIEWS[0][2])
+
+
+def unfinished_from(downloads: list[DownloadView], gid: str) -> list[str]:
+    """The names of the running and paused downloads from a group: what leaving it stops and deletes."""
+    return sorted((d.file_name for d in downloads
+                   if d.group_id == gid and d.state in (DownloadState.RUNNING, DownloadState.PAUSED)), key=natural_key)
 
 
 def downloads_context(request: web.Request) -> dict[str, Any]:
