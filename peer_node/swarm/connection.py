@@ -268,13 +268,24 @@ class ServerConnection(asyncio.Protocol):
         # no await between finding it and sealing it (the buffer may be handed out again after that). Otherwise
         # what the page cache holds is copied here, and only the rest is read in a thread (direct_io).
         body = store.block_in_memory(index, begin, length) if self.server.tls is not None else None
-        if body is None:
-            body = self._read_buffer(length)
+        if body is not None:
+            try:
+                return await self._send_body(transport, key, body)
+            finally:
+                body.release()  # sealed: the download's pool may free its buffer (BufferPool.close)
+        body = self._read_buffer(length)
+        try:
             got = store.read_cached(body, offset)
             if got < length:
-                got += await loop.run_in_executor(None, store.read_block, body[got:], offset + got)
+                read = loop.run_in_executor(None, _read_rest, store, body, got, offset)
+                got += await _finished_even_if_cancelled(read)
             if got != length:
                 raise OSError("short read from the shared file")
+            return await self._send_body(transport, key, body)
+        finally:
+            self._done_with(body)
+
+    async def _send_body(self, transport: asyncio.Transport, key: BlockKey, body: memoryview) -> bool:
         if self.gone() or not self.session.is_outstanding(key):  # cancelled while we read or waited to write
             return False
         transport.write(self.session.piece_header(key))
@@ -291,6 +302,16 @@ class ServerConnection(asyncio.Protocol):
             free_buffer(self.body)
             self.body = new_buffer(length)
         return self.body[:length]
+
+    def _done_with(self, body: memoryview) -> None:
+        """Let go of a block's view of the connection's buffer (sealed by now). If the connection ended while the
+        block was read or waited to go out, its teardown could not free a buffer still in use: freed here."""
+        if self.server.tls is None:  # the transport may still hold this one
+            return
+        if self.closed:
+            free_buffer(body)
+        else:
+            body.release()
 
     # --- closing --------------------------------------------------------------------------------------------
     def gone(self) -> bool:
@@ -332,6 +353,24 @@ class ServerConnection(asyncio.Protocol):
         self.wake.set()
         self.can_write.set()
         self.server.connections.forget(self)
+
+
+def _read_rest(store: PieceStore, body: memoryview, start: int, offset: int) -> int:
+    """In a thread: the part of a block the page cache lacked. The view of the buffer it reads into is made and
+    released here: an executor holds a call's arguments a moment after its result is out, and one of them still
+    open would keep the connection's buffer from being freed (``_done_with``)."""
+    with body[start:] as rest:
+        return store.read_block(rest, offset + start)
+
+
+async def _finished_even_if_cancelled(read: asyncio.Future[int]) -> int:
+    """A thread cannot be stopped: a sender cancelled while its read runs waits for the read to end (so nothing
+    still writes into the buffer it then frees), then ends as cancelled."""
+    try:
+        return await asyncio.shield(read)
+    except asyncio.CancelledError:
+        await asyncio.wait([read])
+        raise
 
 
 def _current_task() -> asyncio.Task[Any] | None:

@@ -7,6 +7,8 @@ import contextlib
 import gc
 import mmap
 import stat
+import threading
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import cast
@@ -231,37 +233,95 @@ async def test_a_piece_still_in_a_downloads_memory_is_sent_from_there(tmp_path: 
         store.close()
 
 
+async def test_a_block_buffer_in_use_when_its_connection_ends_is_freed_after(tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """A peer that hangs up while the seeder reads its block from the disk (in a thread that cannot be stopped):
+    the connection's teardown cannot free the buffer the read is filling, so the sender frees it once the read
+    returns, not the collector later (an executor also holds a call's arguments a moment after its result)."""
+    data = make_file(tmp_path / "src.bin", 2 * PIECE)
+    meta = meta_of("src.bin", data, PIECE)
+    me, seed = load_or_create_identity(tmp_path / "me"), load_or_create_identity(tmp_path / "seed")
+    store = PieceStore.open_complete(tmp_path / "src.bin", meta)
+    reading, go_on = threading.Event(), threading.Event()
+    read_block = store.read_block
+
+    def slow(view: memoryview, offset: int) -> int:
+        reading.set()
+        go_on.wait(5)
+        return read_block(view, offset)
+
+    monkeypatch.setattr(store, "read_cached", lambda view, offset: 0)  # as if the page cache held none of it
+    monkeypatch.setattr(store, "read_block", slow)
+    made: list[mmap.mmap] = []
+
+    def recorded(size: int) -> memoryview:
+        view = buffers_module.new_buffer(size)
+        made.append(cast(mmap.mmap, view.obj))
+        return view
+
+    monkeypatch.setattr(connection_module, "new_buffer", recorded)
+    catalog = ServedFiles()
+    catalog.register(store)
+    server = PieceServer("127.0.0.1", 0, catalog, lambda: VERIFIER, holds=in_test_group, tls=seed)
+    await server.start()
+    try:
+        conn = await asyncio.to_thread(SecureSocket, server.port)
+        hello = Handshake(bytes.fromhex(meta.sha256), token_for(meta.sha256, fingerprint=me.fingerprint).encode(),
+                          cert=me.cert_der, proof=me.prove(conn.binding))
+        conn.send(encode(hello) + encode(Request(0, 0, PIECE)))
+        assert await asyncio.to_thread(reading.wait, 5)
+        conn.close()
+        await asyncio.wait_for(poll_until(lambda: not server.connections), 5)  # torn down while the read runs
+        assert [m.closed for m in made] == [False]  # the thread still reads into it
+        go_on.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(poll_until(lambda: all(m.closed for m in made)), 5)
+        assert [m.closed for m in made] == [True]
+    finally:
+        go_on.set()
+        await server.close()
+        store.close()
+
+
 async def test_a_finished_tls_download_leaves_no_mapping_behind(tls_swarm, tmp_path: Path,  # type: ignore[no-untyped-def]
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """Each secure channel's 4 MiB ring and each seeder connection's block buffer are freed as their connection
     ends, and the piece buffers as the download ends, not when the collector finds them (they sit in reference
     cycles: 9 MB more for each 64 MiB downloaded, 700 MB in an audit's soak); no verify thread keeps its last
     piece's buffer (and the whole download) while it waits for the next, which no collection frees."""
-    made: dict[str, list[mmap.mmap]] = {"pieces": [], "connections": []}
+    # The connections' mappings must be closed (free_buffer), so they are held here; a piece buffer may also go
+    # with its last reference (a worker thread's, a moment after its result is out), so only a weak one is kept.
+    connections: list[mmap.mmap] = []
+    pieces: list[weakref.ref[mmap.mmap]] = []
 
-    def recorder(kind: str) -> Callable[[int], memoryview]:
+    def recorder(record: Callable[[mmap.mmap], None]) -> Callable[[int], memoryview]:
         def recorded(size: int) -> memoryview:
             view = real(size)
-            made[kind].append(cast(mmap.mmap, view.obj))
+            record(cast(mmap.mmap, view.obj))
             return view
         return recorded
 
+    def pieces_held() -> list[int]:
+        gc.collect()
+        return [len(m) for ref in pieces if (m := ref()) is not None and not m.closed]
+
     real = buffers_module.new_buffer
-    monkeypatch.setattr(buffers_module, "new_buffer", recorder("pieces"))
+    monkeypatch.setattr(buffers_module, "new_buffer", recorder(lambda m: pieces.append(weakref.ref(m))))
     for module in (secure_channel_module, connection_module):
-        monkeypatch.setattr(module, "new_buffer", recorder("connections"))
+        monkeypatch.setattr(module, "new_buffer", recorder(connections.append))
     meta, me, _servers, infos = tls_swarm
     store = PieceStore.open_partial(tmp_path / "dl.part", tmp_path / "dl.state", meta)
     try:
         engine = await download_over_tls(meta, me, infos, store, tmp_path / "out.bin")
         assert engine.buffers.allocated == 0 and engine.buffers.made > 0  # every piece buffer back, then freed
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(poll_until(lambda: all(m.closed for m in made["connections"])), 5)
-        assert [len(m) for m in made["connections"] if not m.closed] == []
-        assert len(made["connections"]) >= 4  # a ring each side of both links, the seeders' block buffers
+            await asyncio.wait_for(poll_until(lambda: all(m.closed for m in connections)), 5)
+        assert [len(m) for m in connections if not m.closed] == []
+        assert len(connections) >= 4  # a ring each side of both links, the seeders' block buffers
         # A piece buffer a slice of which some object in a cycle still holds goes with the collector (bounded: the
-        # pieces in flight at the end); one a waiting thread holds would not.
-        gc.collect()
-        assert [len(m) for m in made["pieces"] if not m.closed] == []
+        # pieces in flight at the end); one a thread keeps while it waits for its next piece never would.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(poll_until(lambda: not pieces_held()), 5)
+        assert pieces_held() == [] and pieces
     finally:
         store.close()
