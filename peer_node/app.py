@@ -102,7 +102,8 @@ async def handle_api_status(request: web.Request) -> web.Response:
     shares: list[dict[str, Any]] = []
     if st.user_id is not None:
         shares = [{"group_id": s.group_id, "file_name": s.file_name, "path": s.path, "size": s.size,
-                   "sha256": s.sha256, "unavailable": s.unavailable} for s in service.shares()]
+                   "sha256": s.sha256, "unavailable": s.unavailable,
+                   "unavailable_since": s.unavailable_since} for s in service.shares()]
     return web.json_response({
         "user_id": st.user_id, "piece_addr": st.piece_addr, "tracker": st.tracker, "tracker_rank": st.tracker_rank,
         "failed_over": st.failed_over, "shares": shares, "heartbeats": service.heartbeat.beats,

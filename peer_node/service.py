@@ -251,9 +251,13 @@ class NodeService(GroupCommands, SessionCommands):
     def shares(self) -> list[SharedFile]:
         user = self._user().user_id
         absent = self.shares_keeper.absent
-        return [SharedFile(s.group_id, s.file_name, s.path, s.size, s.meta.sha256,
-                           absence.why if (absence := absent.get(s.key)) is not None else None)
-                for s in self.state.shares.values() if s.user_id == user]
+        listed = []
+        for s in self.state.shares.values():
+            if s.user_id == user:
+                absence = absent.get(s.key)
+                listed.append(SharedFile(s.group_id, s.file_name, s.path, s.size, s.meta.sha256,
+                                         *((absence.why, absence.since) if absence is not None else (None, None))))
+        return listed
 
     # --- downloads
     async def download_file(self, group_id: str, file_name: str, destination: str) -> DownloadView:

@@ -106,6 +106,7 @@ class SharedFile:
     sha256: str
     # Why the file cannot be served now (``share_absence``: "is gone (moved or deleted)"), or None when it is.
     unavailable: str | None = None
+    unavailable_since: float | None = None  # wall-clock seconds: when it was found so
 
 
 @dataclass(frozen=True, slots=True)

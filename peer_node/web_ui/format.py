@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+import time
 import unicodedata
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -169,6 +170,14 @@ def ago(then: float | None, now: float) -> str:
         return f"{int(delta // 3600)} h ago"
     days = int(delta // 86400)
     return f"{days} day{'s' if days != 1 else ''} ago"
+
+
+def clock_time(then: float, now: float) -> str:
+    """'10:42' today, '5 Dec 10:42' another day, in this machine's time zone (the node runs where its user is)."""
+    at, today = time.localtime(then), time.localtime(now)
+    if at[:3] == today[:3]:
+        return time.strftime("%H:%M", at)
+    return f"{at.tm_mday} {time.strftime('%b %H:%M', at)}"
 
 
 def presence(online: bool, last_seen: float | None, now: float) -> str:

@@ -55,7 +55,8 @@ async def test_a_share_whose_file_went_away_says_so_and_can_still_be_stopped(pag
         if await says_not_served():
             break
         await page.wait_for_timeout(500)
-    await expect(row).to_contain_text("The file is gone (moved or deleted). It is served again once it is back")
+    await expect(row).to_contain_text(re.compile(  # when it went: the clock time the node found it gone
+        r"Not served since \d\d:\d\d\. The file is gone \(moved or deleted\)\. It is served again once it is back"))
     await page.goto(url(alice, "/"))
     await expect(page.locator("section[aria-labelledby=my-shares]")).to_contain_text("Not served")
     await page.goto(url(alice, "/groups/zeta"))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from peer_node.download_views import given_so_far
 from peer_node.natural_order import natural_key
 from peer_node.piece_sources import expand, summarize
@@ -13,6 +15,7 @@ from peer_node.web_ui.format import (
     badge_tone,
     cell_runs,
     clear_notice,
+    clock_time,
     contributions,
     copies_note,
     detail_text,
@@ -50,6 +53,11 @@ def test_sizes_use_decimal_units() -> None:
 def test_time_left_and_last_seen_read_as_words() -> None:
     assert human_eta(None) == "" and human_eta(20) == "less than a minute left"
     assert human_eta(350) == "about 6 min left" and human_eta(4 * 3600) == "about 4 h left"
+    def local(day: int, hour: int, minute: int) -> float:
+        return time.mktime((2026, 12, day, hour, minute, 0, 0, 0, -1))
+
+    assert clock_time(local(7, 9, 5), local(7, 18, 30)) == "09:05"  # today: the time alone
+    assert clock_time(local(5, 10, 42), local(7, 18, 30)) == "5 Dec 10:42"
     assert ago(None, 100) == "never" and ago(90, 100) == "just now" and ago(0, 7200) == "2 h ago"
 
 

@@ -168,6 +168,7 @@ async def test_a_shared_file_gone_is_kept_unserved_said_once_and_served_again_on
     sha = record.meta.sha256
     aside = tmp_path / "aside.bin"
     await asyncio.to_thread(shared.rename, aside)  # the user moved it away
+    noticed = time.time()
     caplog.set_level(logging.WARNING, logger="peer_node.shares")
     keep._stop_serving_changed(record)  # what the watch does when its stat fails
     await keep.wait_checks()
@@ -181,6 +182,7 @@ async def test_a_shared_file_gone_is_kept_unserved_said_once_and_served_again_on
     (listed,) = NodeService.shares(cast(NodeService, SimpleNamespace(
         state=fake.state, shares_keeper=keep, _user=lambda: SimpleNamespace(user_id="alice"))))
     assert listed.unavailable == "is gone (moved or deleted)"
+    assert listed.unavailable_since is not None and noticed <= listed.unavailable_since <= time.time()
 
     caplog.clear()
     await asyncio.to_thread(aside.rename, shared)  # ... and back
