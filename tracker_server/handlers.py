@@ -280,7 +280,7 @@ async def share_file(request: web.Request) -> web.Response:
     return _answer(await _svc(request).share_file(op_id, _token(request), gid, meta))
 
 
-@routes.get("/api/v1/groups/{gid}/files/{name}")
+@routes.get("/api/v1/groups/{gid}/files/{name:[^/]+}")  # the default pattern refuses braces
 async def file_detail(request: web.Request) -> web.Response:
     name = check_file_name(request.match_info["name"])
     detail = queries.file_detail(_svc(request), _token(request), _gid(request), name)
@@ -290,7 +290,7 @@ async def file_detail(request: web.Request) -> web.Response:
                               "token_expires_at": detail.token_expires_at})
 
 
-@routes.delete("/api/v1/groups/{gid}/files/{name}/share")
+@routes.delete("/api/v1/groups/{gid}/files/{name:[^/]+}/share")
 async def stop_share(request: web.Request) -> web.Response:
     body = await _body(request)
     name = check_file_name(request.match_info["name"])

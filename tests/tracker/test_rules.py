@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from typing import Any
+from urllib.parse import quote
 
 from wire.pieces import piece_count
 from wire.tokens import TokenVerifier
@@ -292,6 +293,20 @@ async def test_same_name_with_other_content_is_refused_and_same_content_adds_a_s
     await api.ok("POST", "/api/v1/groups/g1/files", file_body("a.txt"), bob, want=201)
     files = (await api.ok("GET", "/api/v1/groups/g1/files", None, bob))["files"]
     assert files[0]["live_seeders"] == 2
+
+
+async def test_a_name_with_braces_or_percent_signs_is_fetched_and_ended_like_any_other(api: Api) -> None:
+    """Any valid name addresses its file: aiohttp's default pattern for a path part refuses '{' and '}', so a
+    listing "a{b}.txt" could be shared and then neither fetched nor ended by its sharer."""
+    alice = await api.user("alice")
+    await api.group_with(alice, "g1")
+    for name in ("a{b}.txt", "{}", "100% sure.txt", "a%2Fb.txt"):
+        path = "/api/v1/groups/g1/files/" + quote(name, safe="")
+        await api.ok("POST", "/api/v1/groups/g1/files", file_body(name), alice, want=201)
+        assert (await api.ok("GET", path, None, alice))["file_name"] == name
+        await api.ok("DELETE", path + "/share", {}, alice)
+        assert (await api.call("GET", path, None, alice))[0] == 404
+    assert (await api.ok("GET", "/api/v1/groups/g1/files", None, alice))["files"] == []
 
 
 async def test_bad_file_metadata_is_refused(api: Api) -> None:

@@ -47,6 +47,28 @@ def test_text_direction_controls_are_refused_but_right_to_left_letters_are_fine(
     for control in sorted(BIDI_CONTROLS):
         assert not is_valid_file_name(f"invoice{control}fdp.exe"), hex(ord(control))
     assert is_valid_file_name("שלום עולם.txt") and is_valid_file_name("تقرير.pdf")
-    assert is_valid_file_name("a\u200bb.txt")  # a zero-width space reorders nothing
     with pytest.raises(BadInput, match="text direction controls"):
         check_file_name("invoice\u202efdp.exe")
+
+
+@pytest.mark.parametrize("name", [
+    "invoice\u200b.pdf",  # a zero-width space: a second "invoice.pdf" in every list
+    "\ufeffreport.txt", "re\u00adport.txt", "a\u2060b.txt",  # byte order mark, soft hyphen, word joiner
+    "notes\u2028[C] g1 salary.xlsx", "a\u2029b",  # line and paragraph separators: a forged line for splitlines()
+    "invoice\u200c.pdf", "invoice\u200d.pdf", "\u200dx", "x\u200c",  # joiners where nothing joins
+])
+def test_invisible_characters_and_line_separators_are_refused(name: str) -> None:
+    assert not is_valid_file_name(name)
+    with pytest.raises(BadInput, match="invisible characters"):
+        check_file_name(name)
+
+
+@pytest.mark.parametrize("name", [
+    "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645.txt",  # Persian: a non-joiner between letters
+    "\u0915\u094d\u200d\u0937.txt",  # Devanagari: a joiner after a virama
+    "\U0001f468\u200d\U0001f469\u200d\U0001f467.png",  # a family emoji: joiners between emoji
+    "\u2764\ufe0f\u200d\U0001f525.gif",  # after a variation selector
+    "Ünïcødé naïve résumé.txt",
+])
+def test_joiners_that_writing_needs_are_kept(name: str) -> None:
+    assert is_valid_file_name(name)
