@@ -117,6 +117,14 @@ def temp_path_for(target: Path) -> Path:
     return target.with_name(name)
 
 
+def partial_in_the_way(target: Path, resumes_here: bool) -> Path | None:
+    """The partial-file name of ``target`` when something is there and it is not this download's own partial file
+    (``resumes_here``: this download ran before to this same place). A fresh start replaces what is at that name,
+    so it would delete a file the user keeps there, or the partial file of another group's file of that name."""
+    temp = temp_path_for(target)
+    return temp if not resumes_here and os.path.lexists(temp) else None
+
+
 def pieces_state_path(data_dir: Path, key: tuple[str, str, str]) -> Path:
     """Where the download ``key`` (user, group, file name) records its verified pieces; the folder is made."""
     digest = hashlib.sha256("\x00".join(key).encode("utf-8")).hexdigest()[:32]

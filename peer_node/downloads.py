@@ -27,7 +27,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from peer_node.auto_resume import FIRST_S, AutoResume
-from peer_node.destinations import pieces_state_path, remove_partial, resolve_destination, temp_path_for
+from peer_node.destinations import (
+    partial_in_the_way,
+    pieces_state_path,
+    remove_partial,
+    resolve_destination,
+    temp_path_for,
+)
 from peer_node.download_controls import DownloadControls
 from peer_node.download_failures import failure_of
 from peer_node.download_records import finished_before, found_whole, keep_given, mark_complete, with_meta
@@ -107,6 +113,11 @@ class DownloadManager(DownloadControls):
         await refuse_if_done(key, downloads)
         target = resolve_destination(destination, file_name)
         refuse_if_target_taken(target, self._tasks, downloads)
+        mine = downloads.get(key)
+        in_the_way = partial_in_the_way(target, mine is not None and mine.destination == str(target))
+        if in_the_way is not None:
+            raise Conflict(f"{in_the_way} is already there and is not this download's partial file; an existing "
+                           "file is never overwritten: move it away or choose another destination")
         if target in self._starting.values():
             raise Conflict(f"another download is already writing {target}")
         self._starting[key] = target

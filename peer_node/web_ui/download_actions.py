@@ -15,7 +15,7 @@ from pathlib import Path
 from aiohttp import web
 from aiohttp_session import get_session
 
-from peer_node.destinations import can_create_in
+from peer_node.destinations import can_create_in, partial_in_the_way
 from peer_node.download_views import left_behind, still_shared
 from peer_node.rates import parse_rate
 from peer_node.views import DownloadState, DownloadView
@@ -41,10 +41,12 @@ def _not_a_folder(folder: str) -> str:
     return f"The folder {folder} does not exist on this computer. Give the full path of an existing folder."
 
 
-def _target_taken(folder: Path, name: str) -> bool:
-    """Something (a file, a link, even a dangling one) holds ``name`` in ``folder`` already. A partial download
-    under that name does not count: downloading the same file again resumes it."""
-    return os.path.lexists(folder / name)
+def _target_taken(folder: Path, name: str, resumes_at: set[str]) -> bool:
+    """Something (a file, a link, even a dangling one) holds ``name`` in ``folder`` already, or its partial-file
+    name. This download's own partial file does not count (``resumes_at``: where it ran before): downloading the
+    same file again resumes it."""
+    target = Path(os.path.realpath(folder)) / name  # as the download records it (``resolve_destination``)
+    return os.path.lexists(target) or partial_in_the_way(target, str(target) in resumes_at) is not None
 
 
 def _ensure_folder(folder: Path) -> None:
@@ -63,7 +65,9 @@ async def start_download(request: web.Request) -> web.StreamResponse:
         check_file_name(name)
         if folder_path == ui(request).default_download_dir:
             _ensure_folder(folder_path)
-        saved_as = await asyncio.to_thread(first_free, name, lambda n: _target_taken(folder_path, n))
+        downloads = ui(request).service.downloads()
+        resumes_at = {d.destination for d in downloads if (d.group_id, d.file_name) == (gid, name)}
+        saved_as = await asyncio.to_thread(first_free, name, lambda n: _target_taken(folder_path, n, resumes_at))
         if saved_as is None:
             raise BadInput(f"{folder_path / name} and a thousand numbered names beside it exist. Choose another "
                            "download folder.")

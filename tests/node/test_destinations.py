@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import os
+from functools import partial
 from pathlib import Path
 
 import pytest
 
-from peer_node.destinations import pieces_state_path, remove_partial, resolve_destination, temp_path_for
+from peer_node.destinations import (
+    partial_in_the_way,
+    pieces_state_path,
+    remove_partial,
+    resolve_destination,
+    temp_path_for,
+)
+from peer_node.web_ui import download_actions
+from peer_node.web_ui.free_name import first_free
 from wire.errors import BadInput, Conflict
 
 
@@ -156,3 +165,21 @@ def test_a_folder_nobody_can_create_files_in_is_refused_at_once(folder: str) -> 
 def test_the_write_probe_leaves_nothing_behind(tmp_path: Path) -> None:
     assert resolve_destination(str(tmp_path), "f.bin") == tmp_path / "f.bin"
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_partial_file_name_held_by_something_else_is_in_the_way_but_a_downloads_own_is_not(tmp_path: Path) -> None:
+    target = tmp_path / "report.bin"
+    assert partial_in_the_way(target, resumes_here=False) is None
+    temp_path_for(target).write_bytes(b"someone's")
+    assert partial_in_the_way(target, resumes_here=False) == temp_path_for(target)
+    assert partial_in_the_way(target, resumes_here=True) is None  # its own, left by an earlier run: resumed
+
+
+def test_the_browser_numbers_a_download_whose_partial_file_name_is_taken(tmp_path: Path) -> None:
+    """Clicking Download saves as "report (1).bin" rather than fail on a ``.report.bin.gspart`` that is not this
+    download's; its own partial file there is resumed under the plain name."""
+    temp_path_for(tmp_path / "report.bin").write_bytes(b"someone's")
+    taken_unless_mine = partial(download_actions._target_taken, tmp_path, resumes_at=set())
+    assert first_free("report.bin", taken_unless_mine) == "report (1).bin"
+    mine = partial(download_actions._target_taken, tmp_path, resumes_at={str(tmp_path / "report.bin")})
+    assert first_free("report.bin", mine) == "report.bin"

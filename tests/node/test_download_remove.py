@@ -15,7 +15,7 @@ from peer_node.state import DownloadRecord, NodeState
 from peer_node.swarm.catalog import ServedFiles
 from peer_node.tracker_client import TrackerClient
 from peer_node.views import DownloadState
-from wire.errors import NotFound
+from wire.errors import Conflict, NotFound
 
 KEY = ("bob", "lab", "data.bin")
 
@@ -80,3 +80,18 @@ async def test_removing_what_is_not_there_is_not_found(tmp_path: Path) -> None:
     with pytest.raises(NotFound):
         await mgr.remove("carol", *KEY[1:])  # another user's download is not ours to remove
     assert KEY in state.downloads
+
+
+@pytest.mark.parametrize("whose", ["the user's own file", "another group's paused download"])
+async def test_a_new_download_never_replaces_a_file_at_its_partial_file_name(tmp_path: Path, whose: str) -> None:
+    """A fresh start makes its partial file anew at ``.<name>.gspart``: what is there already is the user's (a
+    member may even share a file of that name) or another download's of the same name, and stays as it is."""
+    mgr, state, target = await _manager(tmp_path)  # bob's paused download of lab's data.bin into dl/
+    partial = temp_path_for(target)
+    partial.write_bytes(b"kept")
+    if whose == "the user's own file":
+        await state.drop_download(KEY)
+    with pytest.raises(Conflict, match="is already there and is not this download's partial file"):
+        await mgr.start("bob", "lab2", "data.bin", str(target.parent))
+    assert partial.read_bytes() == b"kept"
+    assert ("bob", "lab2", "data.bin") not in state.downloads
