@@ -23,6 +23,7 @@ from peer_node.commands import HELP_WIDTH, run_command
 from peer_node.service import NodeService
 from peer_node.units import human_size
 from wire.errors import GroupShareError
+from wire.safe_text import printable
 from wire.terminal import in_foreground, read_line, wait_for_foreground
 
 PROMPT = "groupshare> "
@@ -88,7 +89,9 @@ class Console:
             self._closed = True
 
     def say(self, line: str) -> None:
-        """A line of news, from any thread: under the prompt's line when one is waiting, a fresh prompt after it."""
+        """A line of news, from any thread: under the prompt's line when one is waiting, a fresh prompt after it.
+        Its control characters are replaced: a terminal obeys an escape sequence in anything it prints."""
+        line = printable(line, keep="\n")
         with self._lock:
             if not in_foreground(self.inp):  # a background job's line among the shell's: no prompt of ours
                 self._put(f"{line}\n")

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 from wire.errors import BadInput
+from wire.safe_text import printable
 from wire.tokens import MAX_TOKEN_BYTES
 
 MAGIC = b"GSP1"
@@ -318,7 +319,7 @@ def _decode_keepalive(body: bytes) -> Message:
 
 def _decode_goodbye(body: bytes) -> Message:
     try:
-        return Goodbye(body.decode("utf-8"))
+        return Goodbye(printable(body.decode("utf-8")))  # shown to the user: no escape codes (wire.safe_text)
     except UnicodeDecodeError:
         raise ProtocolError("goodbye reason is not UTF-8") from None
 

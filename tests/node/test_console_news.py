@@ -46,6 +46,15 @@ def test_news_goes_above_a_waiting_prompt_and_a_warning_is_news_too() -> None:
     assert text.endswith(f"WARNING: now using tracker t2\n{PROMPT}")
 
 
+def test_a_line_of_news_cannot_command_the_terminal() -> None:
+    """What a warning quotes may come from another party (a path, a peer's words): its escape sequences would set
+    the title, write the clipboard or erase lines. Only the console's own codes reach the terminal."""
+    out = io.StringIO()
+    console = Console(None, asyncio.new_event_loop(), lambda: None, out=out, inp=io.StringIO())  # type: ignore[arg-type]
+    console.say("peer said goodbye: \x1b]52;c;cm0gLXJmIH4=\x07\x1b[2K done\nsecond line")
+    assert out.getvalue() == "\r\x1b[Kpeer said goodbye: \ufffd]52;c;cm0gLXJmIH4=\ufffd\ufffd[2K done\nsecond line\n"
+
+
 class _Node:
     """What ConsoleNews reads of a node, set by hand."""
 

@@ -36,6 +36,7 @@ from wire.peer_protocol import (
     encode_request,
 )
 from wire.peer_session import Geometry, PeerSession, Role, State
+from wire.safe_text import printable
 
 SHA = bytes(range(32))
 
@@ -167,7 +168,7 @@ messages = st.one_of(
     st.builds(Reject, u32, u32, block_len),
     st.builds(Piece, u32, u32, st.binary(min_size=1, max_size=3000)),
     st.just(KeepAlive()),
-    st.builds(Goodbye, st.text(max_size=60)),
+    st.builds(Goodbye, st.text(st.characters(exclude_categories=("Cc", "Cf", "Zl", "Zp", "Cs", "Co")), max_size=60)),
 )
 
 
@@ -282,6 +283,19 @@ def test_bitfield_with_spare_bits_or_wrong_length_is_refused() -> None:
     client.start(Handshake(SHA, b"t"), GEO)
     with pytest.raises(ProtocolError, match="want 1"):
         client.receive(Bitfield(b"\xfe\x00"))
+
+
+def test_a_goodbye_reason_reaches_the_user_without_its_escape_codes_and_invisible_characters() -> None:
+    """A hostile peer's reason is shown in the node's terminal, log and show_downloads: an escape sequence would
+    set the terminal's title or clipboard or draw a forged line; the words around them are kept."""
+    hostile = "\x1b]0;PWNED\x07\x1b[2K\x1b[32m[C] g1 payroll.xlsx\x1b[0m \u202eexe.fdp \x08\x08 a\u2028b \x9b1m"
+    (said,) = FrameReceiver().feed(encode(Goodbye(hostile)))
+    assert isinstance(said, Goodbye)
+    assert said.reason == ("\ufffd]0;PWNED\ufffd\ufffd[2K\ufffd[32m[C] g1 payroll.xlsx\ufffd[0m \ufffdexe.fdp "
+                           "\ufffd\ufffd a\ufffdb \ufffd1m")
+    assert printable("file no longer served") == "file no longer served"
+    assert printable("ça ne marche pas: 無効") == "ça ne marche pas: 無効"  # words in any script stay
+    assert printable("two\nlines\x1b", keep="\n") == "two\nlines\ufffd"
 
 
 def test_nothing_is_accepted_after_goodbye() -> None:
