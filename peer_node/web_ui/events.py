@@ -89,8 +89,11 @@ async def stream(request: web.Request) -> web.StreamResponse:
         "Cache-Control": "no-store",
         "X-Accel-Buffering": "no",
     })
-    await response.prepare(request)
-    await response.write(b"retry: 2000\n\n")
+    try:
+        await response.prepare(request)
+        await response.write(b"retry: 2000\n\n")
+    except ConnectionError:  # the page went before its stream opened (a redirect right after a form's answer)
+        return response
     # The downloads page names its view (``?show=``): only that view's rows come whole; a page without download
     # rows asks for brief ones (``?rows=brief``).
     live, full = LiveRows(), "" if request.query.get("rows") == "brief" else view_states(request.query.get("show", ""))

@@ -4,8 +4,10 @@ answer does."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
-from playwright.async_api import FilePayload, Page, expect
+from playwright.async_api import Dialog, FilePayload, Page, expect
 
 from tests.browser.helpers import World, ensure_logged_in, url
 from tests.support.cluster import make_file
@@ -29,6 +31,17 @@ async def test_an_upload_shows_its_progress_can_be_cancelled_and_then_completes(
     assert (await sent.value).headers.get("x-upload-progress") == "1"
     await expect(form.locator("[data-upload-words]")).to_contain_text(" of 3.0 MB sent")
     await expect(form.locator("progress")).to_be_visible()
+    asked: asyncio.Queue[str] = asyncio.Queue()
+
+    async def stay(dialog: Dialog) -> None:
+        await dialog.dismiss()
+        asked.put_nowait(dialog.type)
+
+    page.on("dialog", stay)
+    await page.locator("nav").get_by_role("link", name="Downloads").click()  # leaving would cut the upload off
+    assert await asyncio.wait_for(asked.get(), 10) == "beforeunload"
+    page.remove_listener("dialog", stay)
+    await expect(form.locator("[data-upload-words]")).to_contain_text(" of 3.0 MB sent")  # stayed: still going
     await form.get_by_role("button", name="Cancel upload").click()
     await expect(form.locator("[data-upload-said]")).to_have_text("Upload cancelled. Nothing was shared.")
     await expect(form.locator("progress")).to_be_hidden()

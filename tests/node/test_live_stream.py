@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.client_exceptions import ClientConnectionResetError
 
 from peer_node.views import GroupRole
 from peer_node.web_ui.state import UI_KEY
@@ -34,3 +41,23 @@ async def test_a_closed_pages_stream_does_not_swallow_an_answer_the_next_page_lo
         await asyncio.sleep(0.5)  # ten of the stream's rounds, had it kept running
         page = await (await world.node.get("/")).text()
         assert "You are in g2: your request to join was accepted." in page
+
+
+async def test_a_page_gone_before_its_stream_opened_ends_the_stream_quietly(
+        aiohttp_client: Callable[..., Awaitable[Any]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A page left at once (a form's redirect) may be gone before the stream's headers go out: that is a page
+    closed, as at any later write, not an error with a traceback in the node's log."""
+    async with live_world(aiohttp_client, tmp_path) as world:
+        await browser_login(world)
+
+        async def gone(self: web.StreamResponse, request: web.BaseRequest) -> None:
+            raise ClientConnectionResetError("Cannot write to closing transport")
+
+        monkeypatch.setattr(web.StreamResponse, "prepare", gone)
+        caplog.set_level(logging.ERROR)
+        with contextlib.suppress(aiohttp.ClientError):
+            await world.node.get("/downloads/events")
+        monkeypatch.undo()
+        assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+        assert (await world.node.get("/downloads")).status == 200  # the node serves on

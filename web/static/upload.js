@@ -4,7 +4,8 @@
 // file goes up in an XMLHttpRequest (fetch cannot report an upload's progress), the form shows how much has gone
 // and how much is left, and Cancel stops it (the node keeps nothing of a cut-off upload). The node answers such a
 // request with 204 and the page to go to (its notice waits there), or when it refuses with why in JSON: the form
-// says so where the page would have (#upload-error), the chosen file still in it to send again.
+// says so where the page would have (#upload-error), the chosen file still in it to send again. While it runs,
+// leaving the page asks first.
 (function () {
   "use strict";
 
@@ -74,6 +75,7 @@
     }
 
     function answered(request) {
+      xhr = null;  // over: going to the answer's page is not leaving an upload behind
       if (request.status === 204 && request.getResponseHeader("Location")) {
         window.location.assign(request.getResponseHeader("Location"));
         return;
@@ -93,6 +95,12 @@
               "Reload the page and try again.", "");
     }
 
+    // Leaving the page (a link, a reload, closing the tab) would cut the upload off unseen: the browser asks first.
+    window.addEventListener("beforeunload", function (e) {
+      if (!xhr) return;
+      e.preventDefault();
+      e.returnValue = "";  // what older Chromium needs to ask
+    });
     panel.querySelector("[data-upload-cancel]").addEventListener("click", function () {
       if (xhr) xhr.abort();
     });
