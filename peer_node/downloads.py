@@ -231,11 +231,13 @@ class DownloadManager(DownloadControls):
         try:
             rec = await with_meta(self.state, rec, self._fetch_meta)
             if await finished_before(self.state, rec):
+                await asyncio.to_thread(self._remove_partial, rec)  # a stop between the move's link and unlink
                 self._on_change()
                 return
             whole = await found_whole(rec)
             if whole is not None:
                 await self._adopt_found(rec, whole)
+                await asyncio.to_thread(self._remove_partial, rec)
                 return
             store = await self._open(rec)
             await self._copy_local(rec, store)

@@ -17,9 +17,11 @@ without a copy a person can look at. The log says so at ERROR.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
+import re
 import secrets
 import shutil
 import time
@@ -133,6 +135,9 @@ def _hex_or_empty(value: object) -> str:
     return value
 
 
+_UNFINISHED = re.compile(r"\..+\.[0-9a-f]{8}\.tmp")  # write_atomic's temporary names
+
+
 def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
@@ -145,6 +150,21 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def sweep_unfinished_writes(data_dir: Path) -> int:
+    """Delete the temporary files of writes a kill cut off (between ``write_atomic``'s create and rename): each
+    has a name of its own, so no later write replaces it, and a node killed now and then piled up copies of its
+    state (one of ``shares.json`` holds every share's piece hashes). Only at start, under the data directory's
+    lock: no write of this node is under way. How many went."""
+    swept = 0
+    with os.scandir(data_dir) as entries:
+        for entry in entries:
+            if _UNFINISHED.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+                    swept += 1
+    return swept
 
 
 def load_or_create_api_key(data_dir: Path) -> str:
@@ -193,6 +213,9 @@ class NodeState:
     def load(self) -> None:
         """Read what a previous run left (synchronous: called once at start-up)."""
         self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        swept = sweep_unfinished_writes(self.data_dir)
+        if swept:
+            log.info("deleted %d unfinished state write(s) a stop had cut off", swept)
         raw = self._read("session.json")
         if isinstance(raw, dict) and raw.get("user_id"):
             try:

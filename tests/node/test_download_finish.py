@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import os
 from pathlib import Path
 from typing import cast
 
@@ -14,7 +15,7 @@ import pytest
 from peer_node import download_records
 from peer_node import downloads as downloads_module
 from peer_node import state as state_module
-from peer_node.destinations import temp_path_for
+from peer_node.destinations import pieces_state_path, temp_path_for
 from peer_node.downloads import DownloadManager
 from peer_node.state import DownloadRecord, NodeState, ShareRecord
 from peer_node.swarm import PieceStore
@@ -83,7 +84,8 @@ async def test_a_logout_while_the_share_is_being_recorded_waits_for_it(tmp_path:
 async def test_a_download_stopped_between_its_share_and_c_is_complete_at_the_next_start(tmp_path: Path) -> None:
     state, catalog, meta, data = _setup(tmp_path)
     target = tmp_path / "dl" / "data.bin"
-    target.write_bytes(data)  # renamed into place, shared, and the node stopped before recording C
+    target.write_bytes(data)  # moved into place, shared, and the node stopped before recording C ...
+    _killed_inside_the_move(state, target)
     st = target.stat()
     await state.put_share(ShareRecord(*KEY[:2], str(target), meta.size, st.st_mtime_ns, meta))
     await state.put_download(DownloadRecord(*KEY, str(target), DownloadState.RUNNING.value, meta))
@@ -103,6 +105,20 @@ async def test_a_download_stopped_between_its_share_and_c_is_complete_at_the_nex
     assert target.read_bytes() == data and target.stat().st_mtime_ns == st.st_mtime_ns  # left as it was
     assert adopted == [] and changes  # already a share; the heartbeat is told
     assert mgr.view(rec).state is DownloadState.COMPLETE
+    _nothing_left_but_the_file(state, target)
+
+
+def _killed_inside_the_move(state: NodeState, target: Path) -> None:
+    """... killed between the move's link and its unlink (``file_ops.move_into_place``): the partial file's name
+    still holds the file, and the pieces state is still there."""
+    os.link(target, temp_path_for(target))
+    pieces_state_path(state.data_dir, KEY).write_text("{}")
+
+
+def _nothing_left_but_the_file(state: NodeState, target: Path) -> None:
+    assert not os.path.lexists(temp_path_for(target)), "a hidden second name of the file, kept forever"
+    assert not pieces_state_path(state.data_dir, KEY).exists()
+    assert target.stat().st_nlink == 1
 
 
 async def test_a_share_of_other_content_under_the_name_does_not_complete_a_download(tmp_path: Path) -> None:
@@ -373,6 +389,7 @@ async def test_a_download_whose_file_is_whole_at_its_destination_is_complete_at_
     target = tmp_path / "dl" / "data.bin"
     if content == "the file":
         target.write_bytes(data)
+        _killed_inside_the_move(state, target)
     elif content == "other bytes, same size":
         target.write_bytes(bytes(len(data)))
     else:
@@ -384,6 +401,7 @@ async def test_a_download_whose_file_is_whole_at_its_destination_is_complete_at_
         assert rec.state == DownloadState.COMPLETE.value and rec.reason == ""
         assert [(s.path, s.meta.sha256) for s in adopted] == [(str(target), meta.sha256)]
         assert target.read_bytes() == data
+        _nothing_left_but_the_file(state, target)
     else:
         assert rec.state == DownloadState.FAILED.value and "never overwritten" in rec.reason
         assert adopted == []

@@ -155,3 +155,22 @@ def test_a_records_kept_pieces_survive_a_restart_and_a_garbled_value_costs_only_
     assert DownloadRecord.from_json(rec.to_json()) == rec
     assert DownloadRecord.from_json({**rec.to_json(), "kept_bits": "not hex"}).kept_bits == ""
     assert DownloadRecord.from_json({**rec.to_json(), "kept_bits": 7}).kept_bits == ""
+
+
+def test_the_temporary_files_of_writes_a_kill_cut_off_go_at_the_next_start(tmp_path: Path) -> None:
+    """Each write's temporary file has a name of its own: a node killed between its create and its rename left it
+    for good (an audit's 25 kills left 18). The next start deletes them, and nothing else."""
+    data = tmp_path / "node"
+    data.mkdir()
+    (data / "settings.json").write_text('{"upload_limit": 5000}')
+    leftovers = [".settings.json.0a1b2c3d.tmp", ".shares.json.137b5bd1.tmp", ".downloads.json.e55d8c41.tmp"]
+    for name in leftovers:
+        (data / name).write_bytes(b"{half a write")
+    kept = ["notes.tmp", ".settings.json.tmp", ".a.json.XYZ12345.tmp", "shares.json.0a1b2c3d.tmp"]
+    for name in kept:
+        (data / name).write_bytes(b"not ours")
+    (data / ".dir.0a1b2c3d.tmp").mkdir()  # a directory of that name is not a write's
+    node = NodeState(data)
+    node.load()
+    assert node.settings.upload_limit == 5000
+    assert sorted(p.name for p in data.iterdir()) == sorted([*kept, ".dir.0a1b2c3d.tmp", "settings.json"])
