@@ -112,10 +112,13 @@ async def test_login_rotates_the_session_and_logout_ends_every_copy(browser: Bro
             asked.append(dialog.message)
             await dialog.accept()
 
-        page.once("dialog", say_yes)
-        await page.get_by_role("button", name=re.compile("Log out")).click()
+        page.on("dialog", say_yes)
+        posts: list[str] = []
+        page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
+        await page.get_by_role("button", name=re.compile("Log out")).dblclick()  # a double click: asked and sent once
         await expect(page.locator("h1")).to_have_text("Log in")
-        assert asked and "stops sharing" in asked[0]  # it said what logging out does before doing it
+        assert len(asked) == 1 and "stops sharing" in asked[0]  # it said what logging out does before doing it
+        assert posts == [url(node, "/logout")]
         # The copy's open downloads page learns of the logout over its event stream and leaves by itself.
         await expect(copy.locator("h1")).to_have_text("Log in", timeout=30_000)
         await expect(copy.locator("#toast")).to_contain_text("You were logged out elsewhere")

@@ -96,6 +96,29 @@
     });
   }
 
+  // A double click sent a form twice, and asked its confirm question twice: a form sent is not sent again for a
+  // few seconds, while its answer loads (then it may be: a page left loading by Esc can still be sent). The
+  // refusal listens in the capture phase, before the questions are asked; the mark is set after them, and only
+  // when the form really goes (not cancelled, not sent by script like an upload).
+  function setupSendOnce() {
+    document.addEventListener("submit", function (e) {
+      if (e.target instanceof HTMLFormElement && e.target.hasAttribute("data-sent")) {
+        e.preventDefault();
+        e.stopImmediatePropagation();
+      }
+    }, true);
+    document.addEventListener("submit", function (e) {
+      var form = e.target;
+      if (!(form instanceof HTMLFormElement) || e.defaultPrevented) return;
+      form.setAttribute("data-sent", "");
+      setTimeout(function () { form.removeAttribute("data-sent"); }, 5000);
+    });
+    window.addEventListener("pageshow", function (e) {  // back to a page kept whole: its forms may go again
+      if (!e.persisted) return;
+      document.querySelectorAll("form[data-sent]").forEach(function (form) { form.removeAttribute("data-sent"); });
+    });
+  }
+
   // Long posts (an upload, hashing a big file): say so on the button and stop a second submit.
   function setupBusyForms() {
     document.querySelectorAll("form[data-busy]").forEach(function (form) {
@@ -199,6 +222,7 @@
   function init() {
     restoreTyped(); setupPageUrl(); setupTheme(); setupToast(); setupBusyForms(); setupFocusLinks(); setupRemoveConfirm(); setupEscClose();
     setupFirstError(); setupFilter(); setupConfirm();
+    setupSendOnce();  // last: its mark must see what the confirm questions decided
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init); else init();
 })();
