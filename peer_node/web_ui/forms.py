@@ -7,9 +7,9 @@ from typing import Any
 
 from aiohttp import web
 
-from peer_node.web_ui.pages import group_context
+from peer_node.web_ui.pages import group_context, offline_group_page
 from peer_node.web_ui.state import render
-from wire.errors import GroupShareError
+from wire.errors import GroupShareError, Unavailable
 
 
 def text_field(form: Any, name: str) -> str:
@@ -34,7 +34,10 @@ def _shown_nowhere(context: dict[str, Any], where: str) -> bool:
 async def group_error(request: web.Request, gid: str, where: str, exc: GroupShareError,
                        values: dict[str, str] | None = None) -> web.Response:
     kind, _, name = where.partition(":")
-    context = await group_context(request, gid, holding=name if kind == "file" else None)
+    try:
+        context = await group_context(request, gid, holding=name if kind == "file" else None)
+    except Unavailable as away:  # no page of the group to show the error on: the page the node has offline
+        return await offline_group_page(request, gid, away, refused=exc.message)
     context["errors"] = {"page" if _shown_nowhere(context, where) else where: exc.message}
     context["values"] = values or {}
     template = "group.html" if context["is_member"] else "group_join.html"

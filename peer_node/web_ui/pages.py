@@ -125,8 +125,9 @@ async def group_context(request: web.Request, gid: str, holding: str | None = No
     member = detail.my_role in (GroupRole.OWNER, GroupRole.MEMBER)
     my_shares = sorted((s for s in service.shares() if s.group_id == gid),
                        key=lambda s: natural_key(s.file_name)) if member else []
-    running = {d.file_name for d in service.downloads()
-               if d.group_id == gid and d.state is DownloadState.RUNNING} if member else set()
+    # A file downloading or paused here has its download's link instead of Download (a paused one is resumed)
+    under_way = {d.file_name: d.state for d in service.downloads()
+                 if d.group_id == gid and d.state in (DownloadState.RUNNING, DownloadState.PAUSED)} if member else {}
     query = filter_query(request)
     # The name itself breaks natural_key's ties ("a01", "a1"): a page's rows must not depend on the order files came.
     files = sorted(detail.files, key=lambda f: (natural_key(f.file_name), f.file_name))
@@ -152,7 +153,8 @@ async def group_context(request: web.Request, gid: str, holding: str | None = No
         "online_count": sum(1 for m in detail.members if m.online),
         "my_shares": my_shares,
         "held": {s.file_name for s in my_shares if s.unavailable is None},  # one not served now is not a copy
-        "running": running,
+        "running": {name for name, state in under_way.items() if state is DownloadState.RUNNING},
+        "paused": {name for name, state in under_way.items() if state is DownloadState.PAUSED},
         "stopping": unfinished_from(service.downloads(), gid) if member else [],
         "download_dir": await download_folder(request),
         "now": service.tracker_time(),  # members' "last seen" is the trackers' time: read against theirs
@@ -173,14 +175,21 @@ async def group_page(request: web.Request) -> web.StreamResponse:
             raise see_other(f"/groups/{twin}") from None
         raise NotFound(f"There is no group named {gid}. It may have been deleted when its last member left.") from None
     except Unavailable as exc:
-        # The tracker is away (a failover, a restart): what this node itself holds of the group still shows.
-        service = ui(request).service
-        return await render(request, "group_offline.html", {
-            "gid": gid, "why": exc.message, "shares": [s for s in service.shares() if s.group_id == gid],
-            "downloads": [d for d in ordered(service.downloads()) if d.group_id == gid], "save_url": save_url,
-        }, status=503, nav="groups")
+        return await offline_group_page(request, gid, exc)
     template = "group.html" if context["is_member"] else "group_join.html"
     return await render(request, template, context, nav="groups")
+
+
+async def offline_group_page(request: web.Request, gid: str, away: Unavailable, *,
+                             refused: str | None = None) -> web.Response:
+    """The tracker is away (a failover, a restart): what this node itself holds of the group still shows.
+    ``refused``: why one of the page's forms was not done, for its answer; a reload then loads the page afresh."""
+    service = ui(request).service
+    return await render(request, "group_offline.html", {
+        "gid": gid, "why": away.message, "refused": refused,
+        "shares": [s for s in service.shares() if s.group_id == gid],
+        "downloads": [d for d in ordered(service.downloads()) if d.group_id == gid], "save_url": save_url,
+    }, status=503, nav="groups", page=f"/groups/{gid}" if refused else None)
 
 
 # The downloads page's views of its list, by state: (query value, label, states shown, words for an empty view).

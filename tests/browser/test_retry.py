@@ -65,7 +65,14 @@ async def test_a_group_page_with_the_tracker_away_still_shows_what_this_node_hol
         alice.ok("create_group lab")
         alice.ok(f"upload_file {shlex.quote(str(src))} lab")
         await ui_login(page, alice)
-        tracker.stop()  # the only tracker goes away
+        await page.goto(url(alice, "/groups/lab"))
+        tracker.stop()  # the only tracker goes away while the page is open
+        await page.locator("details.folder summary").click()
+        await page.fill("#folder", str(tmp_path / "no such folder"))
+        await page.get_by_role("button", name="Use this folder").click()  # refused, and no group page to say it on
+        await expect(page.get_by_role("alert")).to_contain_text("Not done: The folder")
+        await expect(page.get_by_text("No tracker answers right now")).to_be_visible()  # not a dead end
+        assert page.url == url(alice, "/groups/lab")  # a reload loads the page, not the form again
         response = await page.goto(url(alice, "/groups/lab"))
         assert response is not None and response.status == 503
         await expect(page.locator("h1")).to_have_text("lab")
