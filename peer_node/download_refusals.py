@@ -1,5 +1,6 @@
-"""The refusals of ``download_file`` that depend on the node's other downloads: a file already downloading, a
-file already downloaded and still where it was saved, a destination another download is writing.
+"""The refusals of ``download_file`` that depend on the node's other downloads: a file already downloading (or
+paused), a file already downloaded and still where it was saved, a destination another download is writing or
+holds while paused.
 
 Each raises ``Conflict`` (409) with what to do instead; the destination's own rules are ``destinations.py``'s.
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shlex
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -33,19 +35,34 @@ async def refuse_if_running(key: Key, tasks: Mapping[Key, asyncio.Task[None]],
         raise Conflict(f"the file {key[2]} of {key[1]} is already downloading")
 
 
+def refuse_if_paused(key: Key, downloads: Mapping[Key, DownloadRecord], resuming: DownloadRecord | None) -> None:
+    """Conflict for a new ``download_file`` of a paused download (``resuming``: the resume itself, let through):
+    it is still under way, and starting it afresh elsewhere deleted its kept pieces without a word."""
+    rec = downloads.get(key)
+    if resuming is None and rec is not None and rec.state == DownloadState.PAUSED.value:
+        group, name = key[1], shlex.quote(key[2])
+        raise Conflict(f"the download of {key[2]} from {group} is paused, at {rec.destination}; resume_download "
+                       f"{group} {name} to go on, or remove_download {group} {name} first to download it elsewhere")
+
+
 async def refuse_if_done(key: Key, downloads: Mapping[Key, DownloadRecord]) -> None:
     """Conflict while the finished copy is still where it was saved: one record (and one share) per file."""
     rec = downloads.get(key)
     if (rec is not None and rec.state == DownloadState.COMPLETE.value
             and await asyncio.to_thread(os.path.isfile, rec.destination)):
         raise Conflict(f"the file {key[2]} of {key[1]} is already downloaded, at {rec.destination}; copy it "
-                       f"from there, or remove_download {key[1]} {key[2]} first to download it again")
+                       f"from there, or remove_download {key[1]} {shlex.quote(key[2])} first to download it again")
 
 
-def refuse_if_target_taken(target: Path, tasks: Mapping[Key, asyncio.Task[None]],
+def refuse_if_target_taken(key: Key, target: Path, tasks: Mapping[Key, asyncio.Task[None]],
                            downloads: Mapping[Key, DownloadRecord]) -> None:
-    """Conflict when a running download of another file writes the same destination."""
-    for other_key, task in tasks.items():
-        rec = downloads.get(other_key)
-        if rec is not None and not task.done() and rec.destination == str(target):
+    """Conflict when a running download of another file writes the same destination, or a paused one holds it
+    (it would find its place taken when resumed, and could never finish)."""
+    for other_key, rec in downloads.items():
+        if other_key == key or rec.destination != str(target):
+            continue
+        task = tasks.get(other_key)
+        if task is not None and not task.done():
             raise Conflict(f"another download is already writing {target}")
+        if rec.state == DownloadState.PAUSED.value:
+            raise Conflict(f"the paused download of {other_key[2]} from {other_key[1]} is to be saved as {target}")

@@ -37,7 +37,13 @@ from peer_node.destinations import (
 from peer_node.download_controls import DownloadControls
 from peer_node.download_failures import failure_of
 from peer_node.download_records import finished_before, found_whole, keep_given, mark_complete, with_meta
-from peer_node.download_refusals import Key, refuse_if_done, refuse_if_running, refuse_if_target_taken
+from peer_node.download_refusals import (
+    Key,
+    refuse_if_done,
+    refuse_if_paused,
+    refuse_if_running,
+    refuse_if_target_taken,
+)
 from peer_node.download_views import debug_row, download_view, given_so_far
 from peer_node.keyed_locks import KeyedLocks
 from peer_node.piece_sources import summarize
@@ -110,9 +116,10 @@ class DownloadManager(DownloadControls):
         user_id, group_id, file_name = key
         downloads = self.state.downloads
         await refuse_if_running(key, self._tasks, downloads)
+        refuse_if_paused(key, downloads, resuming)
         await refuse_if_done(key, downloads)
         target = resolve_destination(destination, file_name)
-        refuse_if_target_taken(target, self._tasks, downloads)
+        refuse_if_target_taken(key, target, self._tasks, downloads)
         mine = downloads.get(key)
         in_the_way = partial_in_the_way(target, mine is not None and mine.destination == str(target))
         if in_the_way is not None:

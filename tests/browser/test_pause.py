@@ -41,6 +41,15 @@ async def test_a_download_paused_on_its_row_resumes_from_its_pieces_to_the_right
         await expect(pause).to_be_hidden()
         await expect(row.get_by_role("button", name="Cancel data.bin")).to_be_visible()
         assert bob.downloads()["data.bin"]["state"] == "P"
+        # The group page offers its resume, not a Download that would start it afresh elsewhere
+        await page.goto(url(bob, "/groups/lab"))
+        file_row = page.locator("li.row", has_text="data.bin")
+        await expect(file_row.get_by_role("button", name="Download data.bin")).to_have_count(0)
+        await file_row.get_by_role("link", name="Paused — resume it (data.bin)").click()
+        assert page.url == url(bob, "/downloads?show=P")
+        elsewhere = shlex.quote(str(tmp_path / "elsewhere.bin"))
+        assert bob.cmd(f"download_file lab data.bin {elsewhere}")[0] == 409  # a script cannot restart it either
+        assert bob.downloads()["data.bin"]["state"] == "P"
 
         alice.ok("set_upload_limit 0")
         await resume.click()

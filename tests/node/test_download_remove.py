@@ -95,3 +95,19 @@ async def test_a_new_download_never_replaces_a_file_at_its_partial_file_name(tmp
         await mgr.start("bob", "lab2", "data.bin", str(target.parent))
     assert partial.read_bytes() == b"kept"
     assert ("bob", "lab2", "data.bin") not in state.downloads
+
+
+async def test_a_paused_download_keeps_its_pieces_and_its_place_until_resumed_or_removed(tmp_path: Path) -> None:
+    """A paused download is still under way: a new download_file of it elsewhere was let through and deleted its
+    kept pieces without a word, and a download of another file to its place left it unable ever to finish."""
+    mgr, state, target = await _manager(tmp_path)
+    await state.put_download(state.downloads[KEY].with_(state=DownloadState.PAUSED.value))
+    partial = temp_path_for(target)
+    partial.write_bytes(b"kept pieces")
+    elsewhere = tmp_path / "dl" / "second.bin"
+    with pytest.raises(Conflict, match=r"is paused, at .*data\.bin; resume_download lab data\.bin to go on"):
+        await mgr.start(*KEY, str(elsewhere))
+    with pytest.raises(Conflict, match="the paused download of data.bin from lab is to be saved as"):
+        await mgr.start("bob", "lab", "empty.bin", str(target))
+    assert partial.read_bytes() == b"kept pieces" and not elsewhere.exists()
+    assert state.downloads[KEY].state == DownloadState.PAUSED.value and set(state.downloads) == {KEY}
