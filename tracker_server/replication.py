@@ -244,6 +244,14 @@ class Replicator:
         if not await self._ballot(epoch, pre=False) or self.svc.state.epoch != epoch:
             return
         log.warning("tracker %d becomes primary in epoch %d", self.me, epoch)
+        never_heard = sorted(no for no, view in self.peers.items() if view.heard_at is None)
+        if self.size == 2 and never_heard:
+            # The one case 2 trackers cannot cover (docs/REPLICATION.md): nothing here can tell whether the other
+            # served writes alone after this one stopped. The operator can: say what to do if it did.
+            log.warning("tracker %d leads alone without having heard tracker %d since it started: if tracker %d "
+                        "served writes after this one stopped, they will be replaced by this tracker's state when "
+                        "it is back. If that may be so, stop this tracker and start tracker %d first.",
+                        self.me, never_heard[0], never_heard[0], never_heard[0])
         self._become_primary_role()
         self.svc.settled = False
         self.svc.grace_after_failover(self.svc.now())

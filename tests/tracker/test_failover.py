@@ -368,6 +368,10 @@ async def test_two_trackers_that_each_served_alone_in_turn_end_with_one_history(
         cluster.start(first)
         await asyncio.to_thread(wait_healthy, cluster.ports[first - 1])
         await asyncio.to_thread(cluster.wait_primary, [first])
+        # What nothing here can tell, its operator is told: what the other may have served alone is at stake
+        said = cluster.procs[first].log_path.read_text("utf-8", "replace")
+        assert f"tracker {first} leads alone without having heard tracker {second} since it started" in said
+        assert "leads alone" not in cluster.procs[second].log_path.read_text("utf-8", "replace")  # it had heard
         assert await asyncio.to_thread(create, first, "only-first") == 201
         cluster.start(second)
         await asyncio.to_thread(wait_healthy, cluster.ports[second - 1])
