@@ -69,7 +69,8 @@ class DownloadControls(ABC):
                 rec = self.state.downloads.get(key)
                 if rec is not None and rec.state in (DownloadState.RUNNING.value, DownloadState.PAUSED.value):
                     await asyncio.to_thread(self._remove_partial, rec)
-                    await self._set_failed(rec.with_(bytes_kept=0, kept_bits=""), reason)
+                    # nothing it fetched is kept: what members gave it no longer counts either
+                    await self._set_failed(rec.with_(bytes_kept=0, kept_bits="", bytes_by_peer={}), reason)
 
     async def remove(self, user_id: str, group_id: str, file_name: str) -> DownloadView:
         """Take a download off the list (see the module docstring); returns how it stood when it was removed.

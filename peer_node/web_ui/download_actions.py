@@ -19,7 +19,7 @@ from peer_node.destinations import can_create_in, partial_in_the_way
 from peer_node.download_views import left_behind, still_shared
 from peer_node.rates import parse_rate
 from peer_node.views import DownloadState, DownloadView
-from peer_node.web_ui.format import clear_notice, ordered, row_key, sentence, upload_limit_notice
+from peer_node.web_ui.format import clear_notice, ordered, rejoin_words, row_key, sentence, upload_limit_notice
 from peer_node.web_ui.forms import group_error, text_field
 from peer_node.web_ui.free_name import first_free
 from peer_node.web_ui.pages import downloads_context, group_id_from
@@ -128,7 +128,8 @@ async def _row_action_refused(request: web.Request, verb: str, gid: str, name: s
     """A row's action that cannot act now (left the group, no tracker): said above the downloads list."""
     why = f"Could not {verb} {name}. {sentence(exc.message)}"
     if isinstance(exc, Forbidden):
-        why += f" Join {gid} again to resume it, or remove it."
+        row = [d for d in ui(request).service.downloads() if (d.group_id, d.file_name) == (gid, name)]
+        why += " " + rejoin_words(gid, row[0] if row else None)
     context = downloads_context(request)
     context["errors"] = {"page": why}
     return await render(request, "downloads.html", context, status=exc.status, nav="downloads", page="/downloads")

@@ -413,6 +413,12 @@ def kept_words(d: DownloadView) -> str:
     return human_size(d.bytes_done) if kept else ""
 
 
+def rejoin_words(gid: str, d: DownloadView | None) -> str:
+    """What a download its user may no longer fetch can still become: resumed from what it kept, or fetched anew
+    (leaving a group deletes what its unfinished downloads kept)."""
+    return f"Join {gid} again to {'resume' if d is not None and kept_words(d) else 'download'} it, or remove it."
+
+
 def announcement(d: DownloadView) -> str:
     """What a screen reader hears when the download ends while the page is open ("" while it runs)."""
     if d.state is DownloadState.COMPLETE:

@@ -29,6 +29,7 @@ from peer_node.web_ui.format import (
     piece_cells,
     presence,
     progress_text,
+    rejoin_words,
     sentence,
     state_word,
     tracker_detail,
@@ -115,6 +116,11 @@ def test_a_failed_download_says_what_removing_it_deletes_and_an_end_is_announced
     failed = view(state=DownloadState.FAILED, reason="no seeder reachable", bytes_done=2_100_000)
     assert kept_words(failed) == "2.1 MB" and kept_words(view()) == ""
     assert kept_words(view(state=DownloadState.FAILED, bytes_done=0)) == ""
+    # a download of a group left: resumed if it kept pieces (it had failed before), fetched anew if the leave
+    # deleted them
+    assert rejoin_words("lab", failed) == "Join lab again to resume it, or remove it."
+    left = view(state=DownloadState.FAILED, reason="left the group", bytes_done=0)
+    assert rejoin_words("lab", left) == rejoin_words("lab", None) == "Join lab again to download it, or remove it."
     assert announcement(failed) == f"The download of {failed.file_name} from {failed.group_id} failed: " \
                                    "No member who has it can be reached."
     assert announcement(view(state=DownloadState.COMPLETE)).endswith("is complete.")

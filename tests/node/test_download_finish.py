@@ -236,7 +236,8 @@ async def test_leaving_the_group_lets_a_finishing_download_finish_and_fails_a_ru
     mgr, state, meta, data, release = await _held_at_its_share(tmp_path)
     other_key = ("alice", "lab", "other.bin")  # a download still fetching, with a partial file
     other_target = tmp_path / "dl" / "other.bin"
-    await state.put_download(DownloadRecord(*other_key, str(other_target), DownloadState.RUNNING.value, meta))
+    await state.put_download(DownloadRecord(*other_key, str(other_target), DownloadState.RUNNING.value, meta,
+                                            bytes_by_peer={"bob": 3_700_000}))
     temp_path_for(other_target).write_bytes(b"partial")
     running = asyncio.create_task(asyncio.sleep(3600))
     mgr._tasks[other_key] = running
@@ -250,6 +251,8 @@ async def test_leaving_the_group_lets_a_finishing_download_finish_and_fails_a_ru
     assert (tmp_path / "dl" / "data.bin").read_bytes() == data
     assert running.cancelled()
     assert state.downloads[other_key].state == DownloadState.FAILED.value
+    # Its pieces are deleted: nothing of what members gave counts any more ("0 B of 40 MB, received from bob 3.7 MB")
+    assert state.downloads[other_key].bytes_by_peer == {} and not temp_path_for(other_target).exists()
     assert state.downloads[other_key].reason == "left the group"
     assert not temp_path_for(other_target).exists()
 

@@ -107,7 +107,7 @@ async def test_a_paused_download_keeps_its_pieces_and_its_place_until_resumed_or
     elsewhere = tmp_path / "dl" / "second.bin"
     with pytest.raises(Conflict, match=r"is paused, at .*data\.bin; resume_download lab data\.bin to go on"):
         await mgr.start(*KEY, str(elsewhere))
-    with pytest.raises(Conflict, match="the paused download of data.bin from lab is to be saved as"):
+    with pytest.raises(Conflict, match=r"the paused download of data\.bin from lab is to be saved as"):
         await mgr.start("bob", "lab", "empty.bin", str(target))
     assert partial.read_bytes() == b"kept pieces" and not elsewhere.exists()
     assert state.downloads[KEY].state == DownloadState.PAUSED.value and set(state.downloads) == {KEY}
