@@ -173,6 +173,12 @@ async def test_an_owners_open_page_hears_of_a_new_request_to_join(page: Page, wo
     await page.get_by_role("button", name="Decline carol").click()
     await expect(page.get_by_text("Declined carol's request.")).to_be_visible()
     await expect(count).to_have_text("1 asking to join your groups")
+    carol.ok("join_group newsroom")
+    await page.goto(url(alice, "/groups/newsroom"))  # her request listed, with its Accept
+    await expect(page.get_by_role("button", name="Accept carol")).to_be_visible()
+    carol.ok("leave_group newsroom")  # withdrawn while the page lists it: no Accept left that cannot work
+    await expect(toast).to_contain_text("No one is asking to join newsroom any more")
+    await expect(page.get_by_role("button", name="Accept carol")).to_have_count(0)
     alice.ok("leave_group newsroom")
 
 
@@ -213,8 +219,11 @@ async def test_a_request_answered_elsewhere_leaves_no_stale_line_on_the_owners_o
         await expect(asking).to_have_text("1 asking to join desk")
         alice.ok("accept_request desk carol")  # from a script, not this page
         await expect(asking).to_have_count(0)  # the row follows, without a reload
+        world.bob.ok("join_group desk")  # a request where the row had none: its line comes too
+        await expect(asking).to_have_text("1 asking to join desk")
         assert await page.evaluate("window.notReloaded === true")
     finally:
+        world.bob.cmd("leave_group desk")
         carol.ok("leave_group desk")
         alice.ok("leave_group desk")
 

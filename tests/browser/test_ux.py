@@ -44,7 +44,9 @@ async def test_phone_width_has_no_sideways_scroll_small_text_or_zoom_lock(browse
     try:
         page = await ctx.new_page()
         await ensure_logged_in(page, world.bob)
-        for path in ("/", "/groups", "/groups/team", "/downloads"):
+        long_id = "g" + "x" * 63  # its name is in the join button's words: they must wrap, not run off the screen
+        world.carol.cmd(f"create_group {long_id}")  # made once for the session (a 409 after that)
+        for path in ("/", "/groups", "/groups/team", "/downloads", f"/groups/{long_id}"):
             await page.goto(url(world.bob, path))
             widths = await page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
             assert widths[0] <= widths[1], f"{path} scrolls sideways: {widths}"

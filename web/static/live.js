@@ -56,6 +56,7 @@
       setText(count.firstChild, String(payload.total));
     }
     settleRequestLinks(payload.pending || {});
+    settleRequestsSection(payload.pending || {});
     var groups = Object.keys(payload.new);
     if (!groups.length) {
       settleRequestsNotice(payload.pending || {});
@@ -81,6 +82,42 @@
       }
       setText(link, n + " asking to join " + group);
     });
+    addRequestLinks(pending);
+  }
+
+  // A row of a group whose first request came after the page was drawn gets its line too. Only a group's own row
+  // (its name links to the group, not to a section of it).
+  function addRequestLinks(pending) {
+    document.querySelectorAll("li.row .row-title a.name").forEach(function (name) {
+      var match = /^\/groups\/([^\/#?]+)$/.exec(name.getAttribute("href") || "");
+      var row = name.closest("li.row");
+      if (!match || !pending[match[1]] || row.querySelector("a.attention-link")) return;
+      var line = document.createElement("p"), link = document.createElement("a");
+      link.className = "attention-link";
+      link.href = "/groups/" + match[1] + "#requests";
+      link.textContent = pending[match[1]] + " asking to join " + match[1];
+      line.appendChild(link);
+      var owner = row.querySelector(":scope > p.muted");  // where the page puts it: under the owner line
+      if (owner) owner.after(line); else row.appendChild(line);
+    });
+  }
+
+  // An owner's group page lists who asks to join: a request withdrawn (or answered in another tab or by a
+  // command) leaves an Accept that can only say "no longer waiting". None left: the list goes; fewer: the notice
+  // says so and offers the list as it is now.
+  function settleRequestsSection(pending) {
+    var section = document.querySelector("[data-requests-group]");
+    if (!section) return;
+    var group = section.getAttribute("data-requests-group"), n = pending[group] || 0;
+    if (n >= Number(section.getAttribute("data-requests"))) return;
+    section.setAttribute("data-requests", String(n));
+    if (!n) {
+      section.remove();
+      showLiveNotice("No one is asking to join " + group + " any more: withdrawn, or answered elsewhere.", null);
+      return;
+    }
+    showLiveNotice("A request to join " + group + " was withdrawn or answered elsewhere.",
+                   { href: "/groups/" + group + "#requests", label: "Show who asks now", reload: true });
   }
 
   // The requests a notice told of are all gone (withdrawn, or answered elsewhere): its link would lead to an
