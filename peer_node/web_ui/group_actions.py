@@ -16,9 +16,11 @@ from peer_node.sensitive import why_private
 from peer_node.views import DownloadState, ShareEnd
 from peer_node.web_ui.format import names_list, sentence, stopped_downloads_words
 from peer_node.web_ui.forms import group_error, text_field
+from peer_node.web_ui.free_name import first_free
 from peer_node.web_ui.pages import case_twin, group_id_from, groups_context, groups_context_or_offline, unfinished_from
+from peer_node.web_ui.ports import UiService
 from peer_node.web_ui.state import flash, render, require_user, safe_next, see_other, ui
-from wire.errors import BadInput, GroupShareError, NotFound
+from wire.errors import BadInput, Conflict, GroupShareError, NotFound
 from wire.names import ID_RULE, check_file_name, check_id
 
 
@@ -161,12 +163,29 @@ async def share_path(request: web.Request) -> web.StreamResponse:
         if why is not None and text_field(form, "share_private") != "yes":
             raise _LooksPrivate(f"The file {os.path.basename(expanded)} looks private ({why}). Every member of {gid} "
                                 "would get a copy. Tick “Share it anyway” if that is what you want.")
-        shared = await ui(request).service.upload_file(expanded, gid)
+        try:
+            shared = await ui(request).service.upload_file(expanded, gid)
+        except Conflict as exc:
+            raise await _name_taken(ui(request).service, gid, os.path.basename(expanded), exc) from None
     except GroupShareError as exc:
         private = "yes" if isinstance(exc, _LooksPrivate) else ""
         return await group_error(request, gid, "share", exc, {"path": path, "private": private})
     flash(await get_session(request), f"Sharing {shared.file_name} with {gid}.")
     raise see_other(f"/groups/{gid}")
+
+
+async def _name_taken(service: UiService, gid: str, name: str, refusal: Conflict) -> Conflict:
+    """A share refused because the group has another file of that name, with the ways on: a file shared by its
+    path keeps its name (it is the user's own file), an upload is shared under a free one (``transfer``)."""
+    try:
+        taken = {f.file_name for f in (await service.group_detail(gid)).files}
+    except GroupShareError:
+        return refusal
+    free = first_free(name, taken.__contains__) if name in taken else None
+    if free is None:
+        return refusal
+    return Conflict(f"{sentence(refusal.message)} Rename your file (to {free}, say) and share it again, or send it "
+                    f"with Upload and share below, which shares it as {free}.")
 
 
 STOP_NOTES = {

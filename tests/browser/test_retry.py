@@ -39,7 +39,7 @@ async def test_a_failed_download_has_a_retry_button_that_completes_it(page: Page
         await retry.click()
         error = page.locator("#page-error")
         await expect(error).to_contain_text("Could not retry data.bin. Only members of lab may do that. Join lab "
-                                            "again to resume it, or remove it.")
+                                            "again to download it, or remove it.")  # it got nothing to resume from
         await expect(error).to_be_focused()
         await page.wait_for_function("location.pathname === '/downloads'")
         await expect(row.locator("[data-f=state_text]")).to_have_text("Waiting for members")  # nothing lost

@@ -61,3 +61,20 @@ async def test_an_upload_named_like_another_file_is_shared_beside_it_and_its_cop
     await row.get_by_role("button", name="Stop sharing notes (1).txt").click()
     await expect(page.get_by_text("Stopped sharing notes (1).txt.")).to_be_visible()
     assert "notes.txt" in alice.ok("list_files team")  # the other notes.txt is untouched
+
+
+async def test_a_file_shared_by_its_path_under_a_taken_name_is_refused_with_the_ways_on(
+        page: Page, world: World, tmp_path: Path) -> None:
+    """Sharing a file by its path keeps its name (it is the user's own file): the refusal says how to go on, by
+    renaming it or by uploading it, which shares it under a free name."""
+    alice = world.alice
+    ours = make_file(tmp_path / "notes.txt", 4_000, 78)  # not the notes.txt alice shares in team
+    await ensure_logged_in(page, alice)
+    await page.goto(url(alice, "/groups/team"))
+    await page.fill("#share-path", str(ours))
+    await page.click("button:has-text('Share this file')")
+    await expect(page.locator("#share-error")).to_contain_text(
+        "already has a different file named notes.txt. Rename your file (to notes (1).txt, say) and share it "
+        "again, or send it with Upload and share below, which shares it as notes (1).txt.")
+    await expect(page.locator("#share-path")).to_have_value(str(ours))  # what was typed is kept
+    assert "notes (1).txt" not in alice.ok("list_files team")
