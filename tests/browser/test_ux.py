@@ -21,6 +21,7 @@ from tests.browser.helpers import (
     ui_login,
     url,
 )
+from tests.support.cluster import make_file
 
 MIN_TEXT_PX = 14
 
@@ -58,18 +59,27 @@ async def test_phone_width_has_no_sideways_scroll_small_text_or_zoom_lock(browse
         await ctx.close()
 
 
-async def test_first_row_sits_near_the_top_on_desktop_and_phone(browser: Browser, world: World) -> None:
-    for viewport, limit in ((DESKTOP, 250), (PHONE, 400)):
-        ctx = await browser.new_context(viewport=viewport)
-        try:
-            page = await ctx.new_page()
-            await ensure_logged_in(page, world.bob)
-            for path in ("/", "/groups", "/downloads"):
-                await page.goto(url(world.bob, path))
-                box = await page.locator("main li.row").first.bounding_box()
-                assert box is not None and box["y"] <= limit, f"{path} at {viewport['width']}px: first row at {box}"
-        finally:
-            await ctx.close()
+async def test_first_row_sits_near_the_top_on_desktop_and_phone(browser: Browser, world: World,
+                                                               tmp_path: Path) -> None:
+    # A group of more than 8 files has its jump links and its filter above the first file row
+    world.bob.ok("create_group shelf")
+    for i in range(9):
+        world.bob.ok(f"upload_file {shlex.quote(str(make_file(tmp_path / f'f{i}.bin', 1000 + i, i)))} shelf")
+    try:
+        for viewport, limit in ((DESKTOP, 250), (PHONE, 400)):
+            ctx = await browser.new_context(viewport=viewport)
+            try:
+                page = await ctx.new_page()
+                await ensure_logged_in(page, world.bob)
+                for path in ("/", "/groups", "/downloads", "/groups/shelf"):
+                    await page.goto(url(world.bob, path))
+                    box = await page.locator("main li.row").first.bounding_box()
+                    assert box is not None and box["y"] <= limit, \
+                        f"{path} at {viewport['width']}px: first row at {box}"
+            finally:
+                await ctx.close()
+    finally:
+        world.bob.ok("leave_group shelf")
 
 
 async def tab_through(page: Page, limit: int = 120) -> list[dict[str, object]]:
