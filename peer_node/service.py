@@ -188,9 +188,13 @@ class NodeService(GroupCommands, SessionCommands):
             await self.state.clear_session()
             self._tell_logout(session.user_id)
 
-    def _user(self) -> SessionRecord:
+    def _user(self, as_user: str | None = None) -> SessionRecord:
+        """The logged-in user. ``as_user``: the user a request was made for, which must still be the one logged in
+        (a browser upload takes seconds: alice's file was shared as bob's when bob logged in meanwhile)."""
         if self.state.session is None:
             raise NotLoggedIn("not logged in: use login <user_id> <passwd>")
+        if as_user is not None and self.state.session.user_id != as_user:
+            raise NotLoggedIn(f"you ({as_user}) were logged out of this node meanwhile; nothing was done")
         return self.state.session
 
     async def authed(self, method: str, path: str, body: dict[str, object] | None = None, *,
@@ -205,18 +209,20 @@ class NodeService(GroupCommands, SessionCommands):
             raise
 
     # --- files
-    async def upload_file(self, path: str, group_id: str, progress: Progress | None = None) -> SharedFile:
+    async def upload_file(self, path: str, group_id: str, progress: Progress | None = None, *,
+                          as_user: str | None = None) -> SharedFile:
         check_id(group_id, "group id")
         if not path or "\x00" in path:
             raise BadInput("invalid file path")
-        user = self._user().user_id
+        user = self._user(as_user).user_id
+        generation = self.login_generation  # with the user: a logout from here on is seen, the membership check too
         full = _absolute(path)
         check_file_name(PurePath(full).name)
         self._refuse_own_data(full)
         detail = await self.authed("GET", path_of("groups", group_id))
         if role_of(detail.get("my_status")) not in (GroupRole.OWNER, GroupRole.MEMBER):
             raise Forbidden(f"you are not a member of {group_id}")
-        return await self.shares_keeper.share(user, group_id, full, progress)
+        return await self.shares_keeper.share(user, group_id, full, progress, generation)
 
     def _refuse_own_data(self, full: str) -> None:
         real, data = os.path.realpath(full), os.path.realpath(self.config.data_dir)
@@ -260,8 +266,9 @@ class NodeService(GroupCommands, SessionCommands):
         return listed
 
     # --- downloads
-    async def download_file(self, group_id: str, file_name: str, destination: str) -> DownloadView:
-        user = self._user()
+    async def download_file(self, group_id: str, file_name: str, destination: str, *,
+                            as_user: str | None = None) -> DownloadView:
+        user = self._user(as_user)
         try:
             return await self.downloads_mgr.start(user.user_id, group_id, file_name, destination)
         except NotLoggedIn:

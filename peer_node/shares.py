@@ -59,14 +59,19 @@ class ShareKeeper:
         self.locks = KeyedLocks()  # per share key: share and stop_share of one file never interleave
 
     # --- sharing a new file
-    async def share(self, user_id: str, group_id: str, path: str, progress: Progress | None) -> SharedFile:
+    async def share(self, user_id: str, group_id: str, path: str, progress: Progress | None,
+                    generation: int) -> SharedFile:
         """Hash ``path``, record it, tell the tracker. One command at a time per share key (``locks``): with
-        ``stop_share`` or a second upload of the same name in between, node and tracker ended up disagreeing."""
+        ``stop_share`` or a second upload of the same name in between, node and tracker ended up disagreeing.
+        ``generation``: the login the caller found ``user_id`` in (``login_generation``); a logout since (and
+        maybe another user's login) refuses the share."""
         async with self.locks.hold((user_id, group_id, os.path.basename(path))):
-            return await self._share(user_id, group_id, path, progress)
+            if self.service.login_generation != generation:
+                raise NotLoggedIn("logged out while the share was being checked; nothing was shared")
+            return await self._share(user_id, group_id, path, progress, generation)
 
-    async def _share(self, user_id: str, group_id: str, path: str, progress: Progress | None) -> SharedFile:
-        generation = self.service.login_generation
+    async def _share(self, user_id: str, group_id: str, path: str, progress: Progress | None,
+                     generation: int) -> SharedFile:
         hashes = await hash_in_thread(path, self.service.config.piece_size, progress)
         if self.service.login_generation != generation:  # logged out (maybe in as another user) while hashing
             raise NotLoggedIn("logged out while the file was being hashed; nothing was shared")

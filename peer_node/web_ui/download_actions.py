@@ -54,7 +54,7 @@ def _ensure_folder(folder: Path) -> None:
 
 
 async def start_download(request: web.Request) -> web.StreamResponse:
-    await require_user(request)
+    uid = await require_user(request)
     gid = group_id_from(request)
     form = await request.post()
     name = text_field(form, "file_name")
@@ -73,7 +73,7 @@ async def start_download(request: web.Request) -> web.StreamResponse:
                            "download folder.")
         # The folder itself when the name is free (the contract's rule), else the numbered file's full path.
         await ui(request).service.download_file(gid, name, str(folder_path if saved_as == name
-                                                              else folder_path / saved_as))
+                                                              else folder_path / saved_as), as_user=uid)
     except GroupShareError as exc:
         return await group_error(request, gid, f"file:{name}", exc)
     renamed = "" if saved_as == name else f" as {saved_as} ({name} is already in {folder_path})"

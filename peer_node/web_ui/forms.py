@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from peer_node.web_ui.pages import group_context, offline_group_page
-from peer_node.web_ui.state import render
+from peer_node.web_ui.state import render, require_user
 from wire.errors import GroupShareError, Unavailable
 
 
@@ -34,6 +34,9 @@ def _shown_nowhere(context: dict[str, Any], where: str) -> bool:
 async def group_error(request: web.Request, gid: str, where: str, exc: GroupShareError,
                        values: dict[str, str] | None = None) -> web.Response:
     kind, _, name = where.partition(":")
+    # The user who sent the form may have been logged out while it was handled (a long upload): the page would be
+    # drawn for whoever is logged in now. Theirs is the login page, which says they were logged out.
+    await require_user(request)
     try:
         context = await group_context(request, gid, holding=name if kind == "file" else None)
     except Unavailable as away:  # no page of the group to show the error on: the page the node has offline

@@ -151,7 +151,7 @@ async def accept_all(request: web.Request) -> web.StreamResponse:
 
 
 async def share_path(request: web.Request) -> web.StreamResponse:
-    await require_user(request)
+    uid = await require_user(request)
     gid = group_id_from(request)
     form = await request.post()
     path = text_field(form, "path")
@@ -164,7 +164,7 @@ async def share_path(request: web.Request) -> web.StreamResponse:
             raise _LooksPrivate(f"The file {os.path.basename(expanded)} looks private ({why}). Every member of {gid} "
                                 "would get a copy. Tick “Share it anyway” if that is what you want.")
         try:
-            shared = await ui(request).service.upload_file(expanded, gid)
+            shared = await ui(request).service.upload_file(expanded, gid, as_user=uid)
         except Conflict as exc:
             raise await _name_taken(ui(request).service, gid, os.path.basename(expanded), exc) from None
     except GroupShareError as exc:

@@ -54,8 +54,9 @@ async def _copy_part(part: BodyPartReader, target: Path) -> int:
 
 
 async def upload(request: web.Request) -> web.StreamResponse:
-    """POST /groups/{gid}/upload (multipart: csrf_token, then file)."""
-    await require_user(request)
+    """POST /groups/{gid}/upload (multipart: csrf_token, then file). Shared as the user who sent it, or not at all:
+    another may have logged in while it came (``as_user``)."""
+    uid = await require_user(request)
     gid = group_id_from(request)
     session = await get_session(request)
     expired = "This form has expired or did not come from this page. Reload the page and try again."
@@ -83,7 +84,7 @@ async def upload(request: web.Request) -> web.StreamResponse:
         await _copy_part(part, folder / name)
         if await reader.next() is not None:
             raise BadInput("Upload one file at a time.")
-        shared, name = await _share_upload(state.service, folder, name, gid)
+        shared, name = await _share_upload(state.service, folder, name, gid, uid)
     except HttpProcessingError:  # a part's headers aiohttp refuses: a control character in the file's name, say
         named = BadInput("The file's name holds characters a file shared here cannot have (control characters). "
                          "Rename it, then upload it.")
@@ -128,13 +129,14 @@ async def _upload_error(request: web.Request, gid: str, exc: GroupShareError) ->
     return _refused(request, exc.message, exc.status) or await group_error(request, gid, "upload", exc)
 
 
-async def _share_upload(service: UiService, folder: Path, name: str, gid: str) -> tuple[SharedFile, str]:
+async def _share_upload(service: UiService, folder: Path, name: str, gid: str,
+                        uid: str) -> tuple[SharedFile, str]:
     """Share the uploaded copy; if the group already has a different file of that name, share it as
     "name (1).ext" instead (a person uploading wants the file shared, as a sync folder would keep both), unless
     the same bytes are already in the group under another name: then this node joins that file as a seeder.
     Returns the share and the name the file was uploaded under."""
     try:
-        return await service.upload_file(str(folder / name), gid), name
+        return await service.upload_file(str(folder / name), gid, as_user=uid), name
     except Conflict:
         files = (await service.group_detail(gid)).files
         taken = {f.file_name for f in files}
@@ -147,7 +149,7 @@ async def _share_upload(service: UiService, folder: Path, name: str, gid: str) -
         if free is None:
             raise
         await asyncio.to_thread(os.rename, folder / name, folder / free)
-        return await service.upload_file(str(folder / free), gid), name
+        return await service.upload_file(str(folder / free), gid, as_user=uid), name
 
 
 def _saved_file(destination: Path, name: str) -> Path | None:

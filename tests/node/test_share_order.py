@@ -69,7 +69,7 @@ async def test_a_share_the_disk_cannot_record_never_reaches_the_tracker(tmp_path
 
     monkeypatch.setattr(state_module, "write_atomic", full)
     with pytest.raises(StateNotSaved):
-        await keeper(fake).share("alice", "g1", str(shared), None)
+        await keeper(fake).share("alice", "g1", str(shared), None, 0)
     assert fake.posted == [] and fake.state.shares == {}
 
 
@@ -77,14 +77,14 @@ async def test_a_share_the_tracker_refuses_is_not_kept_and_an_earlier_one_stays(
                                                                                 shared: Path) -> None:
     fake = FakeService(tmp_path / "data")
     keep = keeper(fake)
-    await keep.share("alice", "g1", str(shared), None)
+    await keep.share("alice", "g1", str(shared), None, 0)
     first = fake.state.shares[("alice", "g1", "f.bin")]
     assert fake.catalog.get(first.meta.sha256) is not None  # served
     # Changed, then shared again under the same name: the tracker refuses.
     await asyncio.to_thread(shared.write_bytes, b"y" * 50_000)
     fake.refusal = Conflict("group g1 already has a different file named f.bin")
     with pytest.raises(Conflict):
-        await keep.share("alice", "g1", str(shared), None)
+        await keep.share("alice", "g1", str(shared), None, 0)
     assert fake.state.shares == {first.key: first}
     assert first.meta.sha256 != hashlib.sha256(await asyncio.to_thread(shared.read_bytes)).hexdigest()
     reloaded = NodeState(tmp_path / "data")
@@ -106,7 +106,7 @@ async def test_a_logout_while_the_file_is_hashed_shares_nothing(tmp_path: Path, 
 
     monkeypatch.setattr(shares_module, "hash_in_thread", hash_then_logout)
     with pytest.raises(NotLoggedIn, match="logged out while the file was being hashed"):
-        await keeper(fake).share("alice", "g1", str(shared), None)
+        await keeper(fake).share("alice", "g1", str(shared), None, 0)
     assert fake.posted == [] and fake.state.shares == {}
 
 
@@ -122,7 +122,7 @@ async def test_a_logout_while_the_tracker_records_the_share_serves_nothing_until
 
     fake.authed = post_then_logout  # type: ignore[method-assign]
     keep = keeper(fake)
-    await keep.share("alice", "g1", str(shared), None)
+    await keep.share("alice", "g1", str(shared), None, 0)
     (record,) = fake.state.shares.values()  # on record, as the tracker has it: served again at the next login
     assert not keep.is_serving(record) and fake.catalog.get(record.meta.sha256) is None  # not while logged out
 
@@ -146,8 +146,8 @@ async def test_two_shares_of_one_name_at_once_go_one_after_the_other(tmp_path: P
         return await real_authed(method, path, body, write=write)
 
     fake.authed = slow_authed  # type: ignore[method-assign]
-    first = asyncio.create_task(keep.share("alice", "g1", str(shared), None))
-    second = asyncio.create_task(keep.share("alice", "g1", str(other), None))
+    first = asyncio.create_task(keep.share("alice", "g1", str(shared), None, 0))
+    second = asyncio.create_task(keep.share("alice", "g1", str(other), None, 0))
     await posting.wait()
     await asyncio.sleep(0.2)  # the second call has had all the time it needs to hash and record, were it let
     assert len(seen_at_post) == 1 and fake.state.shares[("alice", "g1", "f.bin")].path == str(shared)
@@ -163,7 +163,7 @@ async def test_a_shared_file_gone_is_kept_unserved_said_once_and_served_again_on
     fake = FakeService(tmp_path / "data")
     fake.state.session = cast(Any, SimpleNamespace(user_id="alice"))
     keep = keeper(fake)
-    await keep.share("alice", "g1", str(shared), None)
+    await keep.share("alice", "g1", str(shared), None, 0)
     (record,) = fake.state.shares.values()
     sha = record.meta.sha256
     aside = tmp_path / "aside.bin"
@@ -199,7 +199,7 @@ async def test_a_shared_file_unreadable_waits_for_its_permission_and_one_with_ot
     fake = FakeService(tmp_path / "data")
     fake.state.session = cast(Any, SimpleNamespace(user_id="alice"))
     keep = keeper(fake)
-    await keep.share("alice", "g1", str(shared), None)
+    await keep.share("alice", "g1", str(shared), None, 0)
     (record,) = fake.state.shares.values()
     caplog.set_level(logging.WARNING, logger="peer_node.shares")
 
@@ -250,7 +250,7 @@ async def test_a_listing_asked_before_a_share_was_recorded_does_not_end_it(tmp_p
     fake = FakeService(tmp_path / "data")
     keep = keeper(fake)
     asked_before = time.monotonic()
-    await keep.share("alice", "g1", str(shared), None)
+    await keep.share("alice", "g1", str(shared), None, 0)
     assert await keep.end_outside("alice", {"g1"}, asked_before) == 0
     assert await keep.end_outside("bob", {"g1"}, time.monotonic()) == 0  # another user's shares are theirs
     assert list(fake.state.shares) == [("alice", "g1", "f.bin")]
@@ -262,7 +262,7 @@ async def test_a_listing_asked_before_a_share_was_recorded_does_not_end_it(tmp_p
 async def test_a_share_a_command_is_working_on_is_left_to_that_command(tmp_path: Path, shared: Path) -> None:
     fake = FakeService(tmp_path / "data")
     keep = keeper(fake)
-    await keep.share("alice", "g1", str(shared), None)
+    await keep.share("alice", "g1", str(shared), None, 0)
     async with keep.locks.hold(("alice", "g1", "f.bin")):  # a share of it again, or a stop, under way
         assert await keep.end_outside("alice", {"g1"}, time.monotonic()) == 0
     assert list(fake.state.shares) == [("alice", "g1", "f.bin")]
@@ -275,7 +275,7 @@ async def test_a_share_stopped_while_its_file_is_checked_again_stays_stopped(
     fake = FakeService(tmp_path / "data")
     fake.state.session = cast(Any, SimpleNamespace(user_id="alice"))
     keep = keeper(fake)
-    await keep.share("alice", "g1", str(shared), None)
+    await keep.share("alice", "g1", str(shared), None, 0)
     (record,) = fake.state.shares.values()
     if bytes_now == "other":
         await asyncio.to_thread(shared.write_bytes, b"y" * 50_000)
