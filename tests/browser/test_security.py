@@ -201,9 +201,21 @@ async def test_a_page_that_leaves_on_a_logout_elsewhere_keeps_what_was_typed_for
         await expect(tab1.locator("#share-path")).to_have_value(typed)  # back, as typed
         await tab1.reload()
         await expect(tab1.locator("#share-path")).to_have_value("")  # once: not for ever
+        # A shared machine: what alice typed is not put back for the next user who logs in in her tab
+        node.cmd("create_user frank frank-pw-5522")  # made once for the session
+        await tab1.goto(url(node, "/groups"))
+        await tab1.fill("#group_id", "alices-secret-plan")
+        node.ok("logout")
+        await expect(tab1.locator("h1")).to_have_text("Log in")
+        await tab1.fill("#user_id", "frank")
+        await tab1.fill("#password", "frank-pw-5522")
+        await tab1.click("form button[type=submit]:has-text('Log in')")
+        await tab1.wait_for_url(url(node, "/groups"))
+        await expect(tab1.locator("#group_id")).to_have_value("")
     finally:
         await ctx.close()
-        if node.api("/api/status")["user_id"] is None:
+        if node.api("/api/status")["user_id"] != node.name:
+            node.cmd("logout")
             node.ok(f"login {node.name} {node.password}")  # the other tests expect alice logged in
 
 

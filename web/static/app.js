@@ -211,9 +211,10 @@
       window.sessionStorage.removeItem(key);
     } catch (ignored) { return; }
     var kept = null;
-    try { kept = JSON.parse(raw || "[]"); } catch (ignored) { return; }
-    if (!Array.isArray(kept)) return;
-    kept.forEach(function (pair) {
+    try { kept = JSON.parse(raw || "null"); } catch (ignored) { return; }
+    // only for the user who typed it (live.js keepTyped): another user logged in meanwhile finds nothing
+    if (!kept || kept.user !== document.body.getAttribute("data-user") || !Array.isArray(kept.fields)) return;
+    kept.fields.forEach(function (pair) {
       var el = Array.isArray(pair) ? document.getElementById(String(pair[0])) : null;
       if (el && !el.value && typeof pair[1] === "string") el.value = pair[1];
     });

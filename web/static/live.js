@@ -155,7 +155,8 @@
   }
 
   // What the user typed and had not sent yet, kept for this page's next load in this tab (app.js puts it back):
-  // a page that leaves for the login page by itself must not lose it. Text fields only, never a password.
+  // a page that leaves for the login page by itself must not lose it. Text fields only, never a password; and
+  // for this user only: on a shared machine the next one to log in in this tab must not find it in their form.
   function keepTyped() {
     var kept = [];
     document.querySelectorAll("form input[id], form textarea[id]").forEach(function (el) {
@@ -164,7 +165,8 @@
       kept.push([el.id, el.value]);
     });
     if (!kept.length) return;
-    try { window.sessionStorage.setItem("gs-typed:" + window.location.pathname, JSON.stringify(kept)); }
+    var keeping = { user: document.body.getAttribute("data-user"), fields: kept };
+    try { window.sessionStorage.setItem("gs-typed:" + window.location.pathname, JSON.stringify(keeping)); }
     catch (ignored) { /* storage off: nothing to keep it in */ }
   }
 
