@@ -177,6 +177,7 @@ class NodeService(GroupCommands, SessionCommands):
         await self.heartbeat.stop()
         await self.downloads_mgr.stop_all()
         await self.shares_keeper.stop_serving()
+        self.server.forget_sent_by_user()
         self._verifier = None
 
     async def session_ended(self, session: SessionRecord) -> None:

@@ -92,6 +92,10 @@ class PieceServer:
     def bytes_sent_by_user(self) -> dict[str, int]:
         return dict(self._sent_by_user)
 
+    def forget_sent_by_user(self) -> None:
+        """At a logout: who fetched what from this node is the logged-out user's, not the next user's to see."""
+        self._sent_by_user.clear()
+
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         if self.tls is None:

@@ -37,6 +37,9 @@ def test_a_limited_sharer_serves_within_its_limit_and_the_setting_outlives_a_res
     # her rate allows over the time it took (plus one burst and one block).
     assert alice.api("/api/status")["bytes_sent_by_user"] == {"bob": size}
     assert size <= RATE * (elapsed + BURST_SECONDS) + MAX_BLOCK
+    alice.ok("logout")  # who fetched what from alice is hers: not shown to the next user of the node
+    alice.ok(f"login alice {shlex.quote(alice.password)}")
+    assert alice.api("/api/status")["bytes_sent_by_user"] == {}
 
     assert alice.ok("set_upload_limit 125M") == "upload limit set to 125 MB/s\n"
     assert alice.api("/api/status")["upload_limit"] == 125_000_000
