@@ -23,6 +23,8 @@ from wire.errors import Conflict, NotFound
 from wire.names import check_file_name, check_id
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from peer_node.keyed_locks import KeyedLocks
     from peer_node.state import DownloadRecord, NodeState
     from peer_node.swarm.store import PieceStore
@@ -32,6 +34,7 @@ class DownloadControls(ABC):
     # Provided by DownloadManager.
     state: NodeState
     _tasks: dict[Key, asyncio.Task[None]]
+    _starting: dict[Key, Path | None]
     _stores: dict[Key, PieceStore]
     _discarding: set[Key]
     _locks: KeyedLocks
@@ -58,7 +61,10 @@ class DownloadControls(ABC):
         """End the user's running and paused downloads from ``group_id`` as ``F`` (access ended), deleting what
         they left. One already finishing is let finish (``_cancel_unless_finishing``), and stays complete. Each
         under its lock, as the other actions: a resume or a start landing meanwhile is wholly before or after."""
-        keys = {key for key in [*self._tasks, *self.state.downloads] if key[:2] == (user_id, group_id)}
+        # A download being started counts too: it asked the tracker before the leave reached it, and would record
+        # and run its task once this had looked (it waits for the start to end, under its lock, then ends it)
+        keys = {key for key in [*self._tasks, *self.state.downloads, *self._starting]
+                if key[:2] == (user_id, group_id)}
         for key in sorted(keys):
             async with self._locks.hold(key):
                 task = self._tasks.get(key)

@@ -92,6 +92,7 @@ class DownloadManager(DownloadControls):
         self._starting: dict[Key, Path | None] = {}
         self._locks = KeyedLocks()  # per download: start and remove of one download never interleave
         self._generation = 0  # moves at every stop_all (a logout): see ``_start``
+        self._resumed_for: str | None = None  # the user whose downloads run now (resume_all), None after stop_all
         self._last_report = 0.0
         self.auto_resume = AutoResume(self, resume_check_s)
 
@@ -143,16 +144,20 @@ class DownloadManager(DownloadControls):
                                 started_at=time.time(), bytes_by_peer=dict(before.bytes_by_peer) if before else {},
                                 bytes_kept=before.bytes_kept if before else 0)
         await self.state.put_download(record)
-        if self._generation != generation:  # logged out meanwhile: the next login of this user starts it
+        if self._generation != generation and self._resumed_for != user_id:
+            # logged out meanwhile: the next login of this user starts it (logged out and in again: that login's
+            # resume_all has passed by, so it starts here)
             log.info("download %s/%s recorded as the user logged out: it starts at their next login", group_id,
                      file_name)
             return self.view(record)
-        self._spawn(record)
+        if key not in self.running_keys():  # a login's resume_all may have started it while it was recorded
+            self._spawn(record)
         return self.view(record)
 
     def resume_all(self, user_id: str) -> None:
         """Start again every unfinished download of this user (after a start-up or a login), and watch the ones
         that failed for want of a seeder (``auto_resume``)."""
+        self._resumed_for = user_id
         for rec in list(self.state.downloads.values()):
             if rec.user_id == user_id and rec.state == DownloadState.RUNNING.value and rec.key not in self._tasks:
                 self._spawn(rec)
@@ -181,6 +186,7 @@ class DownloadManager(DownloadControls):
         """Cancel every task (logout, shutdown); their records stay ``D`` so they resume later. A download already
         finishing is let finish (``_cancel_unless_finishing``)."""
         self._generation += 1  # first: a start still asking the tracker must not spawn for whoever logs in next
+        self._resumed_for = None
         await self.auto_resume.stop()
         me = asyncio.current_task()  # a download task may itself be the one logging out (a 401 at the end)
         tasks = [(key, t) for key, t in self._tasks.items() if t is not me]

@@ -8,7 +8,7 @@ import asyncio
 import errno
 import os
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import pytest
 
@@ -442,3 +442,54 @@ async def test_a_file_at_the_destination_that_goes_while_it_is_hashed_leaves_the
     adopted = await _resumed_to_its_end(state, catalog, target, meta)
     assert state.downloads[KEY].state == DownloadState.COMPLETE.value, state.downloads[KEY].reason
     assert target.read_bytes() == data and len(adopted) == 1
+
+
+async def test_a_download_started_as_its_group_is_left_is_ended_by_the_leave(tmp_path: Path) -> None:
+    """download_file and leave_group at once: the download's tracker lookup answered before the leave reached the
+    tracker, and it recorded and ran its task after the leave had ended the group's downloads: it fetched on."""
+    state, catalog, meta, _ = _setup(tmp_path)
+    mgr = DownloadManager(state, cast(TrackerClient, None), catalog, no_peer_timeout=5.0,
+                          on_complete=lambda share: asyncio.sleep(0), on_change=lambda: None)
+    asked, answered = asyncio.Event(), asyncio.Event()
+
+    async def lookup(group_id: str, file_name: str) -> tuple[FileMeta, Any]:
+        asked.set()
+        await answered.wait()
+        return meta, None
+
+    mgr.fetch_swarm = lookup  # type: ignore[method-assign]
+    starting = asyncio.create_task(mgr.start(*KEY, str(tmp_path / "dl")))
+    await asyncio.wait_for(asked.wait(), 5)
+    leaving = asyncio.create_task(mgr.fail_group("alice", "lab", "left the group"))
+    await asyncio.sleep(0.05)
+    answered.set()  # the tracker's answer, from before the leave
+    await asyncio.wait_for(asyncio.gather(starting, leaving), 30)
+    rec = state.downloads[KEY]
+    assert (rec.state, rec.reason) == (DownloadState.FAILED.value, "left the group")
+    assert KEY not in mgr._tasks or mgr._tasks[KEY].done()
+    assert not temp_path_for(tmp_path / "dl" / "data.bin").exists()
+
+
+async def test_a_download_started_across_a_logout_and_login_of_its_user_runs(tmp_path: Path) -> None:
+    """The user logged out and in again while the download asked the tracker: it was recorded as running for
+    "the next login", which had already come, and sat [D] with no task until another one."""
+    state, catalog, meta, _ = _setup(tmp_path)
+    mgr = DownloadManager(state, cast(TrackerClient, None), catalog, no_peer_timeout=5.0,
+                          on_complete=lambda share: asyncio.sleep(0), on_change=lambda: None)
+    asked, answered = asyncio.Event(), asyncio.Event()
+
+    async def lookup(group_id: str, file_name: str) -> tuple[FileMeta, Any]:
+        asked.set()
+        await answered.wait()
+        return meta, None
+
+    mgr.fetch_swarm = lookup  # type: ignore[method-assign]
+    mgr.resume_all("alice")
+    starting = asyncio.create_task(mgr.start(*KEY, str(tmp_path / "dl")))
+    await asyncio.wait_for(asked.wait(), 5)
+    await mgr.stop_all()  # logout ...
+    mgr.resume_all("alice")  # ... and login again
+    answered.set()
+    await asyncio.wait_for(starting, 10)
+    assert state.downloads[KEY].state == DownloadState.RUNNING.value and KEY in mgr.running_keys()
+    await mgr.stop_all()
