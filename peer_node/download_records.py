@@ -78,10 +78,14 @@ async def found_whole(rec: DownloadRecord) -> ShareRecord | None:
     return ShareRecord(rec.user_id, rec.group_id, path, meta.size, st.st_mtime_ns, meta)
 
 
-async def keep_given(state: NodeState, rec: DownloadRecord, this_run: Mapping[str, int]) -> None:
-    """A download stopped (logout, shutdown) keeps in its record what each member gave so far (best effort:
-    a disk that refuses costs only the counts)."""
+async def keep_given(state: NodeState, rec: DownloadRecord, this_run: Mapping[str, int],
+                     kept: int | None = None) -> None:
+    """A download stopped (logout, shutdown) keeps in its record what each member gave so far and (``kept``) the
+    bytes it has verified, which its row shows until the partial file is open again: a user logging back in saw
+    51% turn to 0% for a moment (best effort: a disk that refuses costs only the counts)."""
     now = state.downloads.get(rec.key)
     if now is not None and now.state == DownloadState.RUNNING.value:
+        given = given_so_far(rec.bytes_by_peer, this_run)
         with contextlib.suppress(StateNotSaved):
-            await state.put_download(now.with_(bytes_by_peer=given_so_far(rec.bytes_by_peer, this_run)))
+            await state.put_download(now.with_(bytes_by_peer=given, bytes_kept=now.bytes_kept if kept is None
+                                               else kept))

@@ -258,10 +258,11 @@ class DownloadManager(DownloadControls):
             await engine.run()
             await self._complete(rec, engine, store)
         except asyncio.CancelledError:
-            ran, discard = self._engines.get(key), key in self._discarding
+            ran, discard, opened = self._engines.get(key), key in self._discarding, self._stores.get(key)
+            kept = opened.bytes_verified if opened is not None else None
             self._forget(key, discard=discard)  # first: the partial file is sealed even if the save below fails
             if ran is not None and not discard:
-                await keep_given(self.state, rec, ran.progress().bytes_by_peer)
+                await keep_given(self.state, rec, ran.progress().bytes_by_peer, kept)
             raise
         except (GroupShareError, OSError) as exc:
             log.warning("download %s/%s failed: %s", rec.group_id, rec.file_name, exc)

@@ -4,6 +4,7 @@ from those pieces to a file with the right SHA-256; what cannot be paused or res
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 
@@ -54,3 +55,21 @@ def test_a_paused_download_keeps_its_pieces_across_a_restart_and_resumes_to_the_
     assert sha256_file(dest / "data.bin") == sha256_file(src)
     assert bob.cmd("resume_download lab data.bin")[0] == 409  # complete
     assert bob.cmd("pause_download lab 'bad/name'")[0] == 400
+
+
+def test_a_download_stopped_by_a_logout_keeps_showing_what_it_has(cluster: Cluster) -> None:
+    """Logged out mid-download and in again: the row said 0% until the partial file was open again (its record
+    kept what each member gave, not what it had verified)."""
+    alice, bob = cluster.start_node("alice", SLOW), cluster.start_node("bob")
+    alice.login()
+    bob.login()
+    group_with_members(alice, [bob], "lab")
+    src = make_file(cluster.tmp / "share" / "data.bin", 4 * MiB, seed=8)
+    alice.ok(f"upload_file {shlex.quote(str(src))} lab")
+    dest = cluster.tmp / "dl"
+    dest.mkdir()
+    bob.ok(f"download_file lab data.bin {shlex.quote(str(dest))}")
+    wait_until(lambda: _percent(bob.ok("show_downloads")) >= 10, 60, "a tenth of the file")
+    bob.ok("logout")
+    (kept,) = [d["bytes_kept"] for d in json.loads((bob.data_dir / "downloads.json").read_text("utf-8"))]
+    assert kept >= 4 * MiB // 10  # what the row shows at the next login, until the file is open again
