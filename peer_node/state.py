@@ -16,7 +16,6 @@ without a copy a person can look at. The log says so at ERROR.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import logging
@@ -25,26 +24,19 @@ import re
 import secrets
 import shutil
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
+from peer_node.state_writes import DocumentWrites, Encode
+from peer_node.state_writes import StateNotSaved as StateNotSaved
 from wire.errors import GroupShareError
 from wire.records import FileMeta
 
 log = logging.getLogger(__name__)
 Key = tuple[str, str, str]
 Record = TypeVar("Record")
-
-
-class StateNotSaved(GroupShareError):
-    """The node could not write a state file (a full disk, an I/O error): the change was undone. A 503: the
-    request was fine and may succeed once the disk has room (not ``Unavailable``, which means a peer or tracker
-    is away and makes a download wait for a seeder)."""
-
-    status = 503
-    code = "state_not_saved"
 
 API_KEY_FILE = "api-key"
 
@@ -106,7 +98,8 @@ class DownloadRecord:
         return (self.user_id, self.group_id, self.file_name)
 
     def to_json(self) -> dict[str, Any]:
-        d = asdict(self)
+        # not ``asdict``: it deep-copies the meta's piece hashes only for them to be replaced
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
         d["meta"] = self.meta.to_json() if self.meta is not None else None
         return d
 
@@ -208,7 +201,7 @@ class NodeState:
         self.downloads: dict[tuple[str, str, str], DownloadRecord] = {}
         self.settings = NodeSettings()
         self.asked: dict[str, set[str]] = {}  # user id -> groups asked to join, answer not yet seen
-        self._lock = asyncio.Lock()
+        self._writes = DocumentWrites(data_dir, lambda path, data: write_atomic(path, data))
 
     def load(self) -> None:
         """Read what a previous run left (synchronous: called once at start-up)."""
@@ -276,16 +269,23 @@ class NodeState:
             return
         log.error("%s: %s; going on without it. The file as it was is kept at %s", source, why, aside)
 
-    async def _write(self, name: str, doc: Any) -> None:
-        """Save one state file; a full or failing disk is ``StateNotSaved`` (a clear 503, never a 500)."""
-        data = json.dumps(doc, separators=(",", ":")).encode("utf-8")
-        async with self._lock:
-            try:
-                await asyncio.to_thread(write_atomic, self.data_dir / name, data)
-            except OSError as exc:
-                log.warning("cannot save %s: %s", name, exc)
-                raise StateNotSaved(f"the node cannot save its state in {self.data_dir}: "
-                                    f"{exc.strerror or exc}") from None
+    async def _write(self, name: str, snapshot: Callable[[], Encode]) -> None:
+        """Save one state file with the change just made in memory (``state_writes``: changes made meanwhile go
+        in one write); a full or failing disk is ``StateNotSaved`` (a clear 503, never a 500)."""
+        await self._writes.save(name, snapshot)
+
+    # What each document holds now (on the loop, when its write begins), built in the writing thread
+    def _session_doc(self) -> Encode:
+        doc = asdict(self.session) if self.session is not None else {}
+        return lambda: doc
+
+    def _asked_doc(self) -> Encode:
+        doc = {u: sorted(g) for u, g in self.asked.items()}
+        return lambda: doc
+
+    def _settings_doc(self) -> Encode:
+        doc = self.settings.to_json()
+        return lambda: doc
 
     # Each change below is undone in memory when it cannot be saved: what the node acts on and what it would
     # find after a restart must not part (a download recorded in memory only would show [D] with no task).
@@ -293,7 +293,7 @@ class NodeState:
     async def set_session(self, session: SessionRecord | None) -> None:
         before, self.session = self.session, session
         try:
-            await self._write("session.json", asdict(session) if session is not None else {})
+            await self._write("session.json", self._session_doc)
         except StateNotSaved:
             if self.session is session:  # not replaced meanwhile by a later change
                 self.session = before
@@ -304,7 +304,7 @@ class NodeState:
         file cannot be written, the next start finds the old session and the tracker's 401 ends it then."""
         self.session = None
         try:
-            await self._write("session.json", {})
+            await self._write("session.json", self._session_doc)
         except StateNotSaved:
             log.warning("logged out, but the node could not record it (the tracker's 401 will, at the next start)")
 
@@ -320,7 +320,7 @@ class NodeState:
             await self._save_or_restore(self.shares, key, before, None, self.save_shares)
 
     async def save_shares(self) -> None:
-        await self._write("shares.json", [s.to_json() for s in self.shares.values()])
+        await self._write("shares.json", lambda: _records(self.shares))
 
     async def put_download(self, dl: DownloadRecord, *, keep_unsaved: bool = False) -> None:
         """``keep_unsaved``: as for ``set_asked``, the change holds in memory though the disk refused it."""
@@ -334,7 +334,7 @@ class NodeState:
             await self._save_or_restore(self.downloads, key, before, None, self.save_downloads)
 
     async def save_downloads(self) -> None:
-        await self._write("downloads.json", [d.to_json() for d in self.downloads.values()])
+        await self._write("downloads.json", lambda: _records(self.downloads))
 
     @staticmethod
     async def _save_or_restore(table: dict[Key, Record], key: Key, before: Record | None, after: Record | None,
@@ -363,7 +363,7 @@ class NodeState:
         else:
             self.asked.pop(user_id, None)
         try:
-            await self._write("requests.json", {u: sorted(g) for u, g in self.asked.items()})
+            await self._write("requests.json", self._asked_doc)
         except StateNotSaved:
             if not keep_unsaved and self.asked.get(user_id) is after:  # not replaced meanwhile by a later change
                 if before is None:
@@ -375,8 +375,18 @@ class NodeState:
     async def set_settings(self, settings: NodeSettings) -> None:
         before, self.settings = self.settings, settings
         try:
-            await self._write("settings.json", settings.to_json())
+            await self._write("settings.json", self._settings_doc)
         except StateNotSaved:
             if self.settings is settings:  # not replaced meanwhile by a later change
                 self.settings = before
             raise
+
+
+class _ToJson(Protocol):
+    def to_json(self) -> dict[str, Any]: ...
+
+
+def _records(table: Mapping[Key, _ToJson]) -> Encode:
+    """The records as they are now (frozen: only the references are copied), encoded later in the thread."""
+    records = list(table.values())
+    return lambda: [r.to_json() for r in records]
