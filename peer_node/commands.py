@@ -45,7 +45,8 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
     Command("logout", (), "log out; this node stops serving until the next login"),
     Command("create_group", ("group_id",), "create a group; you become its owner"),
     Command("join_group", ("group_id",), "ask to join a group; its owner decides"),
-    Command("leave_group", ("group_id",), "leave a group (or withdraw a request to join it); your shares in it end"),
+    Command("leave_group", ("group_id",), "leave a group (or withdraw a request to join it); your shares in it end, "
+            "your running and paused downloads from it stop and their data is deleted"),
     Command("list_groups", (), "every group: id, owner, members, your role"),
     Command("list_requests", ("group_id",), "owner only: pending user ids"),
     Command("accept_request", ("group_id", "user_id"), "owner only: admit a pending user"),
@@ -56,7 +57,7 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
     Command("show_downloads", (), "every download: [D] percent, [C] complete, [F] failed"),
     Command("stop_share", ("group_id", "file_name"), "stop serving a file"),
     Command("remove_download", ("group_id", "file_name"),
-            "cancel a download (its partial data is deleted) or clear a finished one from the list"),
+            "cancel a download (its partial data is deleted), or clear a failed or finished one from the list"),
     Command("pause_download", ("group_id", "file_name"),
             "pause a running download; its verified pieces are kept (show_downloads still shows it [D])"),
     Command("resume_download", ("group_id", "file_name"), "resume a paused download from its verified pieces"),
