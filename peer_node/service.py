@@ -54,7 +54,7 @@ from peer_node.views import (
     ShareEnd,
 )
 from wire.errors import BadInput, Forbidden, GroupShareError, NotFound, NotLoggedIn, Unavailable
-from wire.names import check_file_name, check_id
+from wire.names import check_file_name, check_id, check_new_file_name
 from wire.tokens import TokenVerifier
 
 log = logging.getLogger(__name__)
@@ -218,7 +218,7 @@ class NodeService(GroupCommands, SessionCommands):
         user = self._user(as_user).user_id
         generation = self.login_generation  # with the user: a logout from here on is seen, the membership check too
         full = _absolute(path)
-        check_file_name(PurePath(full).name)
+        check_new_file_name(PurePath(full).name)
         self._refuse_own_data(full)
         detail = await self.authed("GET", path_of("groups", group_id))
         if role_of(detail.get("my_status")) not in (GroupRole.OWNER, GroupRole.MEMBER):

@@ -28,6 +28,7 @@ from tracker_server.state import Entry, Group, Op, Session, State, request_diges
 from tracker_server.throttle import RegistrationGate
 from wire.errors import BadInput, Conflict, Forbidden, NotFound, NotLoggedIn, Unavailable
 from wire.login_throttle import LoginThrottle
+from wire.names import check_new_file_name
 from wire.records import FileMeta
 from wire.tokens import public_key_hex, signing_key_from_secret
 
@@ -358,6 +359,8 @@ class TrackerService:
             existing = group.files.get(meta.file_name)
             if existing is not None and existing.meta != meta:
                 raise Conflict(f"group {group_id} already has a different file named {meta.file_name}")
+            if existing is None:  # a name listed before the rule for new names may still gain sharers
+                check_new_file_name(meta.file_name)
             self.quotas.check_share(self.state, group, session.user_id, meta)
             op = {"g": group_id, "u": session.user_id, "file": meta.to_json()}
             return op, OpResult(201, {"file_name": meta.file_name})

@@ -32,7 +32,7 @@ from peer_node.web_ui.ports import UiService
 from peer_node.web_ui.security import CSRF_FIELD, csrf_ok, refusal
 from peer_node.web_ui.state import flash, require_user, see_other, ui
 from wire.errors import BadInput, Conflict, GroupShareError, NotFound, TooLarge
-from wire.names import check_file_name
+from wire.names import check_new_file_name
 from wire.pieces import MAX_FILE_SIZE
 
 CHUNK = 256 * 1024
@@ -78,7 +78,7 @@ async def upload(request: web.Request) -> web.StreamResponse:
         part = await reader.next()
         if not isinstance(part, BodyPartReader) or part.name != "file" or not part.filename:
             raise BadInput("Choose a file to upload first.")
-        name = check_file_name(Path(part.filename.replace("\\", "/")).name)
+        name = check_new_file_name(Path(part.filename.replace("\\", "/")).name)
         folder = state.upload_dir / secrets.token_hex(8)
         folder.mkdir(parents=True)
         await _copy_part(part, folder / name)

@@ -174,3 +174,20 @@ def test_the_temporary_files_of_writes_a_kill_cut_off_go_at_the_next_start(tmp_p
     node.load()
     assert node.settings.upload_limit == 5000
     assert sorted(p.name for p in data.iterdir()) == sorted([*kept, ".dir.0a1b2c3d.tmp", "settings.json"])
+
+
+async def test_a_share_and_a_download_under_a_name_no_longer_allowed_for_new_files_survive_a_restart(
+        tmp_path: Path) -> None:
+    """A soft hyphen is refused in a name shared from now on (an invisible difference), but a file shared or
+    downloaded under such a name before keeps it: refused at load, it was dropped and its document set aside."""
+    name = "re\u00adport.pdf"
+    meta = FileMeta(name, 10, 16384, hashlib.sha256(b"0123456789").hexdigest(),
+                    (hashlib.sha256(b"0123456789").digest(),))
+    state = NodeState(tmp_path)
+    state.load()
+    await state.put_share(ShareRecord("alice", "g1", f"/x/{name}", 10, 123, meta))
+    await state.put_download(DownloadRecord("alice", "g2", name, f"/y/{name}", "D", meta, started_at=1.0))
+    again = NodeState(tmp_path)
+    again.load()
+    assert again.shares == state.shares and again.downloads == state.downloads
+    assert [p.name for p in tmp_path.iterdir() if "damaged" in p.name] == []

@@ -309,6 +309,16 @@ async def test_a_name_with_braces_or_percent_signs_is_fetched_and_ended_like_any
     assert (await api.ok("GET", "/api/v1/groups/g1/files", None, alice))["files"] == []
 
 
+async def test_a_new_listing_under_a_name_with_an_invisible_difference_is_refused(api: Api) -> None:
+    alice = await api.user("alice")
+    await api.group_with(alice, "g1")
+    await api.ok("POST", "/api/v1/groups/g1/files", file_body("invoice.pdf"), alice, want=201)
+    status, body = await api.call("POST", "/api/v1/groups/g1/files", file_body("invoice\u200b.pdf", seed=b"z"), alice)
+    assert status == 400 and "invisible characters" in body["error"]["message"]
+    names = [f["file_name"] for f in (await api.ok("GET", "/api/v1/groups/g1/files", None, alice))["files"]]
+    assert names == ["invoice.pdf"]
+
+
 async def test_bad_file_metadata_is_refused(api: Api) -> None:
     alice = await api.user("alice")
     await api.group_with(alice, "g1")
