@@ -109,7 +109,8 @@
     }, true);
     document.addEventListener("submit", function (e) {
       var form = e.target;
-      if (!(form instanceof HTMLFormElement) || e.defaultPrevented) return;
+      // an action only: a search (GET) typed again while the first loads must go
+      if (!(form instanceof HTMLFormElement) || e.defaultPrevented || form.method.toLowerCase() !== "post") return;
       form.setAttribute("data-sent", "");
       setTimeout(function () { form.removeAttribute("data-sent"); }, 5000);
     });
