@@ -7,8 +7,9 @@ from __future__ import annotations
 import json
 import re
 import shlex
+from pathlib import Path
 
-from tests.support.cluster import Cluster, MiB, group_with_members, make_file, sha256_file, wait_until
+from tests.support.cluster import Cluster, MiB, Node, group_with_members, make_file, sha256_file, wait_until
 
 SLOW = ("--piece-size", str(64 * 1024), "--upload-limit", "1M")
 
@@ -19,15 +20,21 @@ def _percent(show: str) -> int:
     return int(found.group(1))
 
 
-def test_a_paused_download_keeps_its_pieces_across_a_restart_and_resumes_to_the_right_file(cluster: Cluster) -> None:
+def _slow_share(cluster: Cluster, seed: int) -> tuple[Node, Node, Path, Path]:
+    """alice shares 4 MiB of data.bin in lab at 1 MB/s; bob is a member; his download folder is made."""
     alice, bob = cluster.start_node("alice", SLOW), cluster.start_node("bob")
     alice.login()
     bob.login()
     group_with_members(alice, [bob], "lab")
-    src = make_file(cluster.tmp / "share" / "data.bin", 4 * MiB, seed=7)
+    src = make_file(cluster.tmp / "share" / "data.bin", 4 * MiB, seed=seed)
     alice.ok(f"upload_file {shlex.quote(str(src))} lab")
     dest = cluster.tmp / "dl"
     dest.mkdir()
+    return alice, bob, src, dest
+
+
+def test_a_paused_download_keeps_its_pieces_across_a_restart_and_resumes_to_the_right_file(cluster: Cluster) -> None:
+    alice, bob, src, dest = _slow_share(cluster, seed=7)
     assert bob.cmd("pause_download lab data.bin") == (404, "error: there is no download of data.bin from lab\n")
     bob.ok(f"download_file lab data.bin {shlex.quote(str(dest))}")
     wait_until(lambda: _percent(bob.ok("show_downloads")) >= 10, 60, "a tenth of the file")
@@ -60,14 +67,7 @@ def test_a_paused_download_keeps_its_pieces_across_a_restart_and_resumes_to_the_
 def test_a_download_stopped_by_a_logout_keeps_showing_what_it_has(cluster: Cluster) -> None:
     """Logged out mid-download and in again: the row said 0% until the partial file was open again (its record
     kept what each member gave, not what it had verified)."""
-    alice, bob = cluster.start_node("alice", SLOW), cluster.start_node("bob")
-    alice.login()
-    bob.login()
-    group_with_members(alice, [bob], "lab")
-    src = make_file(cluster.tmp / "share" / "data.bin", 4 * MiB, seed=8)
-    alice.ok(f"upload_file {shlex.quote(str(src))} lab")
-    dest = cluster.tmp / "dl"
-    dest.mkdir()
+    _alice, bob, _src, dest = _slow_share(cluster, seed=8)
     bob.ok(f"download_file lab data.bin {shlex.quote(str(dest))}")
     wait_until(lambda: _percent(bob.ok("show_downloads")) >= 10, 60, "a tenth of the file")
     bob.ok("logout")

@@ -444,9 +444,9 @@ async def test_a_file_at_the_destination_that_goes_while_it_is_hashed_leaves_the
     assert target.read_bytes() == data and len(adopted) == 1
 
 
-async def test_a_download_started_as_its_group_is_left_is_ended_by_the_leave(tmp_path: Path) -> None:
-    """download_file and leave_group at once: the download's tracker lookup answered before the leave reached the
-    tracker, and it recorded and ran its task after the leave had ended the group's downloads: it fetched on."""
+def _held_at_its_lookup(tmp_path: Path) -> tuple[NodeState, DownloadManager, asyncio.Event, asyncio.Event]:
+    """A manager whose downloads of KEY's file ask the tracker and wait: ``asked`` is set when one has asked, and
+    setting ``answered`` lets the answer come."""
     state, catalog, meta, _ = _setup(tmp_path)
     mgr = DownloadManager(state, cast(TrackerClient, None), catalog, no_peer_timeout=5.0,
                           on_complete=lambda share: asyncio.sleep(0), on_change=lambda: None)
@@ -458,6 +458,13 @@ async def test_a_download_started_as_its_group_is_left_is_ended_by_the_leave(tmp
         return meta, None
 
     mgr.fetch_swarm = lookup  # type: ignore[method-assign]
+    return state, mgr, asked, answered
+
+
+async def test_a_download_started_as_its_group_is_left_is_ended_by_the_leave(tmp_path: Path) -> None:
+    """download_file and leave_group at once: the download's tracker lookup answered before the leave reached the
+    tracker, and it recorded and ran its task after the leave had ended the group's downloads: it fetched on."""
+    state, mgr, asked, answered = _held_at_its_lookup(tmp_path)
     starting = asyncio.create_task(mgr.start(*KEY, str(tmp_path / "dl")))
     await asyncio.wait_for(asked.wait(), 5)
     leaving = asyncio.create_task(mgr.fail_group("alice", "lab", "left the group"))
@@ -473,17 +480,7 @@ async def test_a_download_started_as_its_group_is_left_is_ended_by_the_leave(tmp
 async def test_a_download_started_across_a_logout_and_login_of_its_user_runs(tmp_path: Path) -> None:
     """The user logged out and in again while the download asked the tracker: it was recorded as running for
     "the next login", which had already come, and sat [D] with no task until another one."""
-    state, catalog, meta, _ = _setup(tmp_path)
-    mgr = DownloadManager(state, cast(TrackerClient, None), catalog, no_peer_timeout=5.0,
-                          on_complete=lambda share: asyncio.sleep(0), on_change=lambda: None)
-    asked, answered = asyncio.Event(), asyncio.Event()
-
-    async def lookup(group_id: str, file_name: str) -> tuple[FileMeta, Any]:
-        asked.set()
-        await answered.wait()
-        return meta, None
-
-    mgr.fetch_swarm = lookup  # type: ignore[method-assign]
+    state, mgr, asked, answered = _held_at_its_lookup(tmp_path)
     mgr.resume_all("alice")
     starting = asyncio.create_task(mgr.start(*KEY, str(tmp_path / "dl")))
     await asyncio.wait_for(asked.wait(), 5)

@@ -186,6 +186,22 @@ async def test_tls_partial_holder_serves_pieces_while_it_downloads(tmp_path: Pat
                 store.close()
 
 
+async def _serving(store: PieceStore, identity: NodeIdentity) -> PieceServer:
+    """A TLS piece server of ``store`` alone, started."""
+    catalog = ServedFiles()
+    catalog.register(store)
+    server = PieceServer("127.0.0.1", 0, catalog, lambda: VERIFIER, holds=in_test_group, tls=identity)
+    await server.start()
+    return server
+
+
+async def _connected(server: PieceServer, meta: FileMeta, me: NodeIdentity) -> tuple[SecureSocket, Handshake]:
+    """A TLS connection to ``server`` and the handshake ``me`` sends on it (bound to its channel), not sent yet."""
+    conn = await asyncio.to_thread(SecureSocket, server.port)
+    return conn, Handshake(bytes.fromhex(meta.sha256), token_for(meta.sha256, fingerprint=me.fingerprint).encode(),
+                           cert=me.cert_der, proof=me.prove(conn.binding))
+
+
 async def test_a_piece_still_in_a_downloads_memory_is_sent_from_there(tmp_path: Path,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """A downloading node serves a piece it has just verified from the buffer that holds it (no file read, no
@@ -209,14 +225,9 @@ async def test_a_piece_still_in_a_downloads_memory_is_sent_from_there(tmp_path: 
         return read_block(view, offset)
 
     monkeypatch.setattr(store, "read_block", counted)
-    catalog = ServedFiles()
-    catalog.register(store)
-    server = PieceServer("127.0.0.1", 0, catalog, lambda: VERIFIER, holds=in_test_group, tls=seed)
-    await server.start()
+    server = await _serving(store, seed)
     try:
-        conn = await asyncio.to_thread(SecureSocket, server.port)
-        hello = Handshake(bytes.fromhex(meta.sha256), token_for(meta.sha256, fingerprint=me.fingerprint).encode(),
-                          cert=me.cert_der, proof=me.prove(conn.binding))
+        conn, hello = await _connected(server, meta, me)
         try:
             conn.send(encode(hello) + encode(Request(1, 0, PIECE)) + encode(Request(0, 0, PIECE)))
             got = await asyncio.to_thread(conn.read_all, 1.5)
@@ -260,14 +271,9 @@ async def test_a_block_buffer_in_use_when_its_connection_ends_is_freed_after(tmp
         return view
 
     monkeypatch.setattr(connection_module, "new_buffer", recorded)
-    catalog = ServedFiles()
-    catalog.register(store)
-    server = PieceServer("127.0.0.1", 0, catalog, lambda: VERIFIER, holds=in_test_group, tls=seed)
-    await server.start()
+    server = await _serving(store, seed)
     try:
-        conn = await asyncio.to_thread(SecureSocket, server.port)
-        hello = Handshake(bytes.fromhex(meta.sha256), token_for(meta.sha256, fingerprint=me.fingerprint).encode(),
-                          cert=me.cert_der, proof=me.prove(conn.binding))
+        conn, hello = await _connected(server, meta, me)
         conn.send(encode(hello) + encode(Request(0, 0, PIECE)))
         assert await asyncio.to_thread(reading.wait, 5)
         conn.close()
