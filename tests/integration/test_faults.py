@@ -205,6 +205,7 @@ def test_a_download_whose_only_seeder_went_away_resumes_by_itself_when_it_is_bac
     kept = view["bytes_done"]
     assert 0 < kept < SIZE
     cluster.start_node("alice")  # ... and opens again: same data dir, still logged in, serving her share
+    alice.ok("set_upload_limit 0")  # the rest at full speed (about 12 s less): what is tested is the resume
     # No command from bob: his node starts it again (it shows [F] until then, so wait for [C] through [F]).
     view = wait_until(lambda: (d := bob.downloads()["data.bin"])["state"] == "C" and d, 120, "bob's [C]")
     assert sha256_file(dest) == sha
