@@ -8,8 +8,9 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, TypeVar
 
+T = TypeVar("T")
 log = logging.getLogger(__name__)
 STOP_WAIT_S = 10.0  # a loop that does not end this long after its cancel is left behind, said in the log
 
@@ -24,6 +25,16 @@ async def wait_event(event: asyncio.Event, seconds: float) -> bool:
     except TimeoutError:
         return False
     return True
+
+
+async def finished_even_if_cancelled(work: asyncio.Future[T]) -> T:
+    """The result of ``work``, done in a thread. A thread cannot be stopped: a caller cancelled meanwhile waits
+    for it to end (so nothing still writes into a buffer or a file it then lets go of), then ends as cancelled."""
+    try:
+        return await asyncio.shield(work)
+    except asyncio.CancelledError:
+        await asyncio.wait([work])
+        raise
 
 
 class LoopTask:

@@ -274,18 +274,15 @@ class NodeState:
         in one write); a full or failing disk is ``StateNotSaved`` (a clear 503, never a 500)."""
         await self._writes.save(name, snapshot)
 
-    # What each document holds now (on the loop, when its write begins), built in the writing thread
+    # What each small document holds as its save is asked for (``state_writes``: a snapshot per change)
     def _session_doc(self) -> Encode:
-        doc = asdict(self.session) if self.session is not None else {}
-        return lambda: doc
+        return _as_is(asdict(self.session) if self.session is not None else {})
 
     def _asked_doc(self) -> Encode:
-        doc = {u: sorted(g) for u, g in self.asked.items()}
-        return lambda: doc
+        return _as_is({u: sorted(g) for u, g in self.asked.items()})
 
     def _settings_doc(self) -> Encode:
-        doc = self.settings.to_json()
-        return lambda: doc
+        return _as_is(self.settings.to_json())
 
     # Each change below is undone in memory when it cannot be saved: what the node acts on and what it would
     # find after a restart must not part (a download recorded in memory only would show [D] with no task).
@@ -390,3 +387,8 @@ def _records(table: Mapping[Key, _ToJson]) -> Encode:
     """The records as they are now (frozen: only the references are copied), encoded later in the thread."""
     records = list(table.values())
     return lambda: [r.to_json() for r in records]
+
+
+def _as_is(doc: Any) -> Encode:
+    """A small document, built now: nothing left to encode in the thread but the JSON."""
+    return lambda: doc

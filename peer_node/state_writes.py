@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from peer_node.loop_task import finished_even_if_cancelled
 from wire.errors import GroupShareError
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,7 @@ class DocumentWrites:
                     return  # a write that took a later snapshot stored this change
                 newest = self._newest_for(mine)
                 writing = asyncio.ensure_future(asyncio.to_thread(self._encode_and_write, name, newest.encode))
-                await _finished_even_if_cancelled(writing)
+                await finished_even_if_cancelled(writing)
                 self._stored[name] = newest.seq
         except OSError as exc:
             log.warning("cannot save %s: %s", name, exc)
@@ -93,11 +94,3 @@ class DocumentWrites:
     def _encode_and_write(self, name: str, encode: Encode) -> None:
         self._write(self.data_dir / name, json.dumps(encode(), separators=(",", ":")).encode("utf-8"))
 
-
-async def _finished_even_if_cancelled(write: asyncio.Future[None]) -> None:
-    """A thread cannot be stopped: a cancelled caller waits for its write to end before the next may begin."""
-    try:
-        await asyncio.shield(write)
-    except asyncio.CancelledError:
-        await asyncio.wait([write])
-        raise

@@ -22,6 +22,7 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
+from peer_node.loop_task import finished_even_if_cancelled
 from peer_node.swarm.buffers import free_buffer, new_buffer
 from peer_node.swarm.crowd import CrowdLedger
 from peer_node.swarm.store import PieceStore
@@ -278,7 +279,7 @@ class ServerConnection(asyncio.Protocol):
             got = store.read_cached(body, offset)
             if got < length:
                 read = loop.run_in_executor(None, _read_rest, store, body, got, offset)
-                got += await _finished_even_if_cancelled(read)
+                got += await finished_even_if_cancelled(read)
             if got != length:
                 raise OSError("short read from the shared file")
             return await self._send_body(transport, key, body)
@@ -361,16 +362,6 @@ def _read_rest(store: PieceStore, body: memoryview, start: int, offset: int) -> 
     open would keep the connection's buffer from being freed (``_done_with``)."""
     with body[start:] as rest:
         return store.read_block(rest, offset + start)
-
-
-async def _finished_even_if_cancelled(read: asyncio.Future[int]) -> int:
-    """A thread cannot be stopped: a sender cancelled while its read runs waits for the read to end (so nothing
-    still writes into the buffer it then frees), then ends as cancelled."""
-    try:
-        return await asyncio.shield(read)
-    except asyncio.CancelledError:
-        await asyncio.wait([read])
-        raise
 
 
 def _current_task() -> asyncio.Task[Any] | None:
