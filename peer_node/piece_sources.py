@@ -5,7 +5,7 @@ per-piece map (thousands of entries for a big file) is too much for ``downloads.
 draws more than ``MAP_CELLS`` cells, so the record keeps what the map can show: for each cell, the one member who
 gave all of its pieces, or "" (several members, or pieces from before a restart).
 
-Pure. ``cell_bounds`` is the one bucketing of pieces into cells, used by the map too (``web_ui/format.py``).
+Pure. ``cell_bounds`` is the one bucketing of pieces into cells, used by the map too (``web_ui/download_words.py``).
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from aiohttp_session.cookie_storage import EncryptedCookieStorage
 
-from peer_node.web_ui import auth, download_actions, events, format, group_actions, pages, transfer
+from peer_node.web_ui import auth, download_actions, download_words, events, format, group_actions, pages, transfer
 from peer_node.web_ui.ports import UiConfig, UiService
 from peer_node.web_ui.security import (
     NOT_UI_PATHS,
@@ -110,7 +110,7 @@ def setup_ui(app: web.Application, service: UiService, config: UiConfig) -> None
                                autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
                                undefined=jinja2.StrictUndefined, default_helpers=False,
                                trim_blocks=True, lstrip_blocks=True)
-    env.globals.update(asset=_asset_url(app), fmt=format, now=time.time,
+    env.globals.update(asset=_asset_url(app), fmt=format, dl=download_words, now=time.time,
                        share_place=lambda path: format.share_place(path, config.data_dir))
     env.filters["sentence"] = format.sentence
     app.on_response_prepare.append(add_security_headers)

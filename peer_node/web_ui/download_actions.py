@@ -19,7 +19,8 @@ from peer_node.destinations import can_create_in, partial_in_the_way
 from peer_node.download_views import left_behind, still_shared
 from peer_node.rates import parse_rate
 from peer_node.views import DownloadState, DownloadView
-from peer_node.web_ui.format import clear_notice, ordered, rejoin_words, row_key, sentence, upload_limit_notice
+from peer_node.web_ui.download_words import ordered, rejoin_words, row_key
+from peer_node.web_ui.format import clear_notice, sentence, upload_limit_notice
 from peer_node.web_ui.forms import group_error, text_field
 from peer_node.web_ui.free_name import first_free
 from peer_node.web_ui.pages import downloads_context, group_id_from

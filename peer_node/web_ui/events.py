@@ -27,15 +27,8 @@ from aiohttp import web
 from peer_node.groups_poll import new_requests, requests_text
 from peer_node.join_answers import join_answers_text
 from peer_node.views import DownloadView, NodeStatus
-from peer_node.web_ui.format import (
-    brief_json,
-    download_json,
-    ordered,
-    rate_field,
-    tracker_detail,
-    tracker_words,
-    upload_limit_words,
-)
+from peer_node.web_ui.download_words import brief_json, download_json, ordered
+from peer_node.web_ui.format import rate_field, tracker_detail, tracker_words, upload_limit_words
 from peer_node.web_ui.live_rows import LiveRows
 from peer_node.web_ui.pages import save_url, view_states
 from peer_node.web_ui.ports import UiService

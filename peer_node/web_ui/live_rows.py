@@ -5,7 +5,7 @@ page at every change, more than twice a second: 60 kB/s a tab, and the page rewr
 first message carries every row and the order; each later one carries only the rows whose words changed, the
 order only when it changed (a row added, gone or moved), and the node-wide fields only when they changed; a
 round with no change sends nothing. Rows a page does not list (another view of the downloads page, or a page
-without download rows) go brief (``format.brief_json``: enough to count them and to announce and notify an end),
+without download rows) go brief (``download_words.brief_json``: enough to count them and to announce and notify an end),
 and change only when a download's state does.
 
 Pure: rows come in as (key, JSON text), and ``update`` returns the message's JSON text or None.

@@ -14,7 +14,8 @@ from aiohttp_session import get_session
 
 from peer_node.natural_order import natural_key
 from peer_node.views import DownloadState, DownloadView, GroupRole, GroupSummary, SharedFile
-from peer_node.web_ui.format import fold, ordered
+from peer_node.web_ui.download_words import ordered
+from peer_node.web_ui.format import fold
 from peer_node.web_ui.paging import PAGE_ROWS, page_of
 from peer_node.web_ui.state import render, require_user, see_other, ui
 from wire.errors import BadInput, NotFound, Unavailable

@@ -9,29 +9,31 @@ from peer_node.natural_order import natural_key
 from peer_node.piece_sources import expand, summarize
 from peer_node.units import human_size
 from peer_node.views import DownloadState, DownloadView, FileListing, GroupDetail, GroupRole, MemberView, NodeStatus
-from peer_node.web_ui.format import (
-    ago,
+from peer_node.web_ui.download_words import (
     announcement,
     badge_tone,
     cell_runs,
+    contributions,
+    detail_text,
+    kept_words,
+    peer_colour,
+    piece_cells,
+    progress_text,
+    rejoin_words,
+    state_word,
+)
+from peer_node.web_ui.format import (
+    ago,
     clear_notice,
     clock_time,
-    contributions,
     copies_note,
-    detail_text,
     error_parts,
     filter_count,
     human_eta,
-    kept_words,
     leave_confirm,
     names_list,
-    peer_colour,
-    piece_cells,
     presence,
-    progress_text,
-    rejoin_words,
     sentence,
-    state_word,
     tracker_detail,
     tracker_words,
     wait_words,
