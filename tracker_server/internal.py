@@ -60,7 +60,8 @@ async def _signed(request: web.Request) -> tuple[Replicator, dict[str, Any]]:
     rep = request.app[REPLICATOR]
     if request.content_length is not None and request.content_length > MAX_INTERNAL_BODY:
         raise TooLarge("internal message too large")
-    if not verify_head(rep.key, request.method, request.path, request.headers, request.content_length, time.time()):
+    if not verify_head(rep.link.key, request.method, request.path, request.headers, request.content_length,
+                       time.time()):
         raise Forbidden(SIGNATURE_REFUSED)
     chunks: list[bytes] = []
     total = 0
@@ -71,7 +72,7 @@ async def _signed(request: web.Request) -> tuple[Replicator, dict[str, Any]]:
         chunks.append(chunk)
     raw = b"".join(chunks)
     wanted = {name: request.headers.get(name, "") for name in ("X-GS-From", "X-GS-Time", "X-GS-Signature")}
-    sender = verify(rep.key, request.method, request.path, wanted, raw, time.time())
+    sender = verify(rep.link.key, request.method, request.path, wanted, raw, time.time())
     if sender is None or sender not in rep.peers:
         raise Forbidden(SIGNATURE_REFUSED)
     body = json.loads(raw) if raw else {}
@@ -270,7 +271,7 @@ async def _relay(request: web.Request, rep: Replicator, raw: bytes, primary_no: 
     headers = {k: v for k, v in request.headers.items() if k in ("Authorization", "Content-Type")}
     headers[FORWARDED] = str(rep.me)
     # Login and sign-up throttling charge the client's address, not ours (only these two headers are relayed).
-    headers.update(sign_client(rep.key, request.remote or "", time.time(), raw))
+    headers.update(sign_client(rep.link.key, request.remote or "", time.time(), raw))
     try:
         async with rep.http.request(request.method, target.url + request.path_qs, data=raw or None,
                                      headers=headers, timeout=aiohttp.ClientTimeout(total=limit_s)) as resp:

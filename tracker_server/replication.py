@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import logging
 import math
 import time
@@ -34,7 +33,7 @@ import aiohttp
 
 from tracker_server import election
 from tracker_server.catch_up_log import CatchUpLog
-from tracker_server.cluster_auth import SIGNATURE_REFUSED, cluster_key, sign
+from tracker_server.cluster_link import ClusterLink, SignatureRefused
 from tracker_server.config import TrackerConfig
 from tracker_server.election import PeerView, SelfView
 from tracker_server.log import LogWriter
@@ -45,28 +44,13 @@ from wire.errors import Unavailable
 
 log = logging.getLogger(__name__)
 NO_MAJORITY_LOG_S = 60.0
-SECRET_WARNING_EVERY_S = 60.0
 CATCH_UP_BATCH = 500
 # A peer that cannot be reached, or answers something we cannot read (KeyError, TypeError), is treated alike.
 _NET_ERRORS = (aiohttp.ClientError, TimeoutError, OSError, ValueError, KeyError, TypeError)
 
 
-async def refuses_signature(resp: aiohttp.ClientResponse) -> bool:
-    """Whether a 403 is a tracker's refusal of our signature (not some other server at a dead tracker's address)."""
-    try:
-        body = await resp.json(content_type=None)
-    except (ValueError, aiohttp.ClientError):
-        return False
-    error = body.get("error") if isinstance(body, dict) else None
-    return isinstance(error, dict) and error.get("message") == SIGNATURE_REFUSED
-
-
 WRITES_HELD = ("the other tracker refuses this one's signature (another cluster secret, or clocks more than 30 s "
                "apart): writes wait until that is fixed")
-
-
-class SignatureRefused(ValueError):
-    """The other tracker answered but refused our signature: another cluster secret, or a clock far off."""
 
 
 class Deposed(Exception):
@@ -79,7 +63,7 @@ class Replicator:
         self.store = store
         self.svc = service
         self.writer = writer
-        self.key = cluster_key(config.secret)
+        self.link = ClusterLink(config)
         self.me = config.tracker_no
         self.size = len(config.trackers)
         self.others = [t.rank for t in config.trackers if t.rank != self.me]
@@ -92,16 +76,14 @@ class Replicator:
         self.started_at = time.monotonic()
         self._links = {no: asyncio.Lock() for no in self.others}
         self.follow_lock = asyncio.Lock()
-        self._http: aiohttp.ClientSession | None = None
         self._task: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
-        self._warned: dict[int, float] = {}  # peer -> when we last said it refuses our signature (monotonic)
         self.catch_up_log = CatchUpLog()  # a secondary's lines while it copies a log it lacks
 
     # ------------------------------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        self._http = aiohttp.ClientSession()
+        self.link.start()
         self.writer.ship = self.ship
         if self.size == 1:
             self._become_primary_role()
@@ -114,12 +96,11 @@ class Replicator:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        if self._http is not None:
-            await self._http.close()
+        await self.link.close()
 
     @property
     def http(self) -> aiohttp.ClientSession | None:
-        return self._http
+        return self.link.http
 
     @property
     def is_primary(self) -> bool:
@@ -133,31 +114,7 @@ class Replicator:
         return SelfView(self.me, self.size, self.svc.state.epoch, self.svc.role, self.writer.durable[0],
                         self.writer.durable[1], self.primary_heard_at, self.started_at)
 
-    # ------------------------------------------------------------------------------------------ talking
-
-    async def post(self, no: int, path: str, body: dict[str, Any], limit_s: float | None = None) -> dict[str, Any]:
-        assert self._http is not None
-        target = self.cfg.trackers[no - 1]
-        raw = json.dumps(body, separators=(",", ":")).encode("utf-8")
-        headers = {"Content-Type": "application/json", **sign(self.key, "POST", path, self.me, raw, time.time())}
-        wait = aiohttp.ClientTimeout(total=limit_s or self.cfg.tracker_timeout)
-        async with self._http.post(target.url + path, data=raw, headers=headers, timeout=wait) as resp:
-            if resp.status == 403 and await refuses_signature(resp):
-                now = time.monotonic()
-                if now - self._warned.get(no, -SECRET_WARNING_EVERY_S) >= SECRET_WARNING_EVERY_S:
-                    # A configuration error, not weather: said again every minute while it lasts (once was missed
-                    # in a busy log while both trackers went on as primaries), not at every exchange.
-                    self._warned[no] = now
-                    log.error("tracker %d refuses our signature: do all trackers share the same cluster secret "
-                              "file, and do their clocks agree within 30 s? (said again every minute while it "
-                              "lasts)", no)
-                raise SignatureRefused(f"tracker {no} refused our signature on {path}")
-            if resp.status != 200:
-                raise ValueError(f"tracker {no} answered {resp.status} to {path}")
-            answer = await resp.json()
-        if not isinstance(answer, dict):
-            raise ValueError(f"tracker {no} answered a non-object to {path}")
-        return answer
+    # ------------------------------------------------------------------------------------------ learning
 
     async def heard(self, no: int, status: dict[str, Any]) -> None:
         """Learn from another tracker's status (a ping, or the answer to ours)."""
@@ -218,7 +175,8 @@ class Replicator:
     async def _ping(self, no: int) -> None:
         try:
             # Half a timeout: one hung peer must not delay the pings to the others past their patience.
-            answer = await self.post(no, "/internal/v1/status", self.status(), limit_s=self.cfg.tracker_timeout / 2)
+            answer = await self.link.post(no, "/internal/v1/status", self.status(),
+                                          limit_s=self.cfg.tracker_timeout / 2)
             await self.heard(no, answer)
         except _NET_ERRORS as exc:
             self.failed_at[no] = time.monotonic()
@@ -270,7 +228,7 @@ class Replicator:
 
         async def ask(no: int) -> bool | None:
             try:
-                answer = await self.post(no, "/internal/v1/vote", request)
+                answer = await self.link.post(no, "/internal/v1/vote", request)
             except SignatureRefused:
                 # Running, but not ours to count on: a "no", not silence. Else, of two trackers given different
                 # secrets, each would win alone and both would take writes that the other never sees.
@@ -378,7 +336,7 @@ class Replicator:
                                 "prev_epoch": prev[1], "entries": [e.to_json() for e in entries]}
         if head is not None:
             body["head"] = head
-        answer = await self.post(no, "/internal/v1/append", body)
+        answer = await self.link.post(no, "/internal/v1/append", body)
         if int(answer["epoch"]) > self.svc.state.epoch:
             await self.adopt_epoch(int(answer["epoch"]))
             raise Deposed()
@@ -421,7 +379,7 @@ class Replicator:
     async def _send_snapshot(self, no: int) -> None:
         snapshot = await self.store.dump()
         log.warning("sending a snapshot to tracker %d", no)
-        answer = await self.post(no, "/internal/v1/snapshot", {
+        answer = await self.link.post(no, "/internal/v1/snapshot", {
             "epoch": self.svc.state.epoch, "from": self.me, "snapshot": snapshot},
             limit_s=max(4 * self.cfg.tracker_timeout, 10.0))
         if int(answer["epoch"]) > self.svc.state.epoch:

@@ -13,7 +13,7 @@ from aiohttp import web
 
 from tracker_server.app import create_app
 from tracker_server.cluster_auth import SIGNATURE_REFUSED, cluster_key, sign
-from tracker_server.replication import refuses_signature
+from tracker_server.cluster_link import refuses_signature
 from wire.tracker_list import TrackerAddress
 
 from .helpers import SECRET, Clock, make_config

@@ -1,0 +1,81 @@
+"""One tracker's signed requests to the other trackers of its list (``/internal/v1/...``).
+
+Every body is signed with the cluster key (``cluster_auth``); an answer must be a JSON object. A peer's refusal of
+our signature is told apart from any other 403 (some other server at a dead tracker's address), because it means a
+configuration error, not weather: it raises ``SignatureRefused`` and is logged once a minute while it lasts.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+import aiohttp
+
+from tracker_server.cluster_auth import SIGNATURE_REFUSED, cluster_key, sign
+from tracker_server.config import TrackerConfig
+
+log = logging.getLogger(__name__)
+SECRET_WARNING_EVERY_S = 60.0
+
+
+async def refuses_signature(resp: aiohttp.ClientResponse) -> bool:
+    """Whether a 403 is a tracker's refusal of our signature (not some other server at a dead tracker's address)."""
+    try:
+        body = await resp.json(content_type=None)
+    except (ValueError, aiohttp.ClientError):
+        return False
+    error = body.get("error") if isinstance(body, dict) else None
+    return isinstance(error, dict) and error.get("message") == SIGNATURE_REFUSED
+
+
+class SignatureRefused(ValueError):
+    """The other tracker answered but refused our signature: another cluster secret, or a clock far off."""
+
+
+class ClusterLink:
+    """The HTTP session to the other trackers, open between ``start`` and ``close``."""
+
+    def __init__(self, config: TrackerConfig) -> None:
+        self.cfg = config
+        self.key = cluster_key(config.secret)
+        self.me = config.tracker_no
+        self.http: aiohttp.ClientSession | None = None
+        self._warned: dict[int, float] = {}  # peer -> when we last said it refuses our signature (monotonic)
+
+    def start(self) -> None:
+        self.http = aiohttp.ClientSession()
+
+    async def close(self) -> None:
+        if self.http is not None:
+            await self.http.close()
+
+    async def post(self, no: int, path: str, body: dict[str, Any], limit_s: float | None = None) -> dict[str, Any]:
+        """POST ``body`` to tracker ``no``; its JSON object answer, or raise (``SignatureRefused``, ValueError for
+        another status or a non-object, aiohttp/OS errors for a tracker that cannot be reached)."""
+        assert self.http is not None
+        target = self.cfg.trackers[no - 1]
+        raw = json.dumps(body, separators=(",", ":")).encode("utf-8")
+        headers = {"Content-Type": "application/json", **sign(self.key, "POST", path, self.me, raw, time.time())}
+        wait = aiohttp.ClientTimeout(total=limit_s or self.cfg.tracker_timeout)
+        async with self.http.post(target.url + path, data=raw, headers=headers, timeout=wait) as resp:
+            if resp.status == 403 and await refuses_signature(resp):
+                self._warn_refused(no)
+                raise SignatureRefused(f"tracker {no} refused our signature on {path}")
+            if resp.status != 200:
+                raise ValueError(f"tracker {no} answered {resp.status} to {path}")
+            answer = await resp.json()
+        if not isinstance(answer, dict):
+            raise ValueError(f"tracker {no} answered a non-object to {path}")
+        return answer
+
+    def _warn_refused(self, no: int) -> None:
+        now = time.monotonic()
+        if now - self._warned.get(no, -SECRET_WARNING_EVERY_S) >= SECRET_WARNING_EVERY_S:
+            # A configuration error, not weather: said again every minute while it lasts (once was missed in a busy
+            # log while both trackers went on as primaries), not at every exchange.
+            self._warned[no] = now
+            log.error("tracker %d refuses our signature: do all trackers share the same cluster secret file, and do "
+                      "their clocks agree within 30 s? (said again every minute while it lasts)", no)
