@@ -1,6 +1,6 @@
 """The refusals of ``download_file`` that depend on the node's other downloads: a file already downloading (or
 paused), a file already downloaded and still where it was saved, a destination another download is writing or
-holds while paused.
+holds while paused, a partial file that is not this download's where its own would go.
 
 Each raises ``Conflict`` (409) with what to do instead; the destination's own rules are ``destinations.py``'s.
 """
@@ -13,6 +13,7 @@ import shlex
 from collections.abc import Mapping
 from pathlib import Path
 
+from peer_node.destinations import partial_in_the_way, resolve_destination
 from peer_node.state import DownloadRecord
 from peer_node.views import DownloadState
 from wire.errors import Conflict
@@ -66,3 +67,23 @@ def refuse_if_target_taken(key: Key, target: Path, tasks: Mapping[Key, asyncio.T
             raise Conflict(f"another download is already writing {target}")
         if rec.state == DownloadState.PAUSED.value:
             raise Conflict(f"the paused download of {other_key[2]} from {other_key[1]} is to be saved as {target}")
+
+
+async def refuse_to_start(key: Key, destination: str, resuming: DownloadRecord | None,
+                          tasks: Mapping[Key, asyncio.Task[None]], downloads: Mapping[Key, DownloadRecord],
+                          starting: Mapping[Key, Path | None]) -> Path:
+    """Every refusal above, then the destination's: the file's path there if the download may start.
+    ``starting``: the targets of other downloads being started (not yet in ``downloads``)."""
+    await refuse_if_running(key, tasks, downloads)
+    refuse_if_paused(key, downloads, resuming)
+    await refuse_if_done(key, downloads)
+    target = resolve_destination(destination, key[2])
+    refuse_if_target_taken(key, target, tasks, downloads)
+    mine = downloads.get(key)
+    in_the_way = partial_in_the_way(target, mine is not None and mine.destination == str(target))
+    if in_the_way is not None:
+        raise Conflict(f"{in_the_way} is already there and is not this download's partial file; an existing "
+                       "file is never overwritten: move it away or choose another destination")
+    if target in starting.values():
+        raise Conflict(f"another download is already writing {target}")
+    return target

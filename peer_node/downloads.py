@@ -27,23 +27,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from peer_node.auto_resume import FIRST_S, AutoResume
-from peer_node.destinations import (
-    partial_in_the_way,
-    pieces_state_path,
-    remove_partial,
-    resolve_destination,
-    temp_path_for,
-)
+from peer_node.destinations import pieces_state_path, remove_partial, temp_path_for
 from peer_node.download_controls import DownloadControls
 from peer_node.download_failures import failure_of
 from peer_node.download_records import finished_before, found_whole, keep_given, mark_complete, with_meta
-from peer_node.download_refusals import (
-    Key,
-    refuse_if_done,
-    refuse_if_paused,
-    refuse_if_running,
-    refuse_if_target_taken,
-)
+from peer_node.download_refusals import Key, refuse_if_running, refuse_to_start
 from peer_node.download_views import debug_row, download_view, given_so_far
 from peer_node.keyed_locks import KeyedLocks
 from peer_node.piece_sources import summarize
@@ -116,18 +104,7 @@ class DownloadManager(DownloadControls):
                      generation: int) -> DownloadView:
         user_id, group_id, file_name = key
         downloads = self.state.downloads
-        await refuse_if_running(key, self._tasks, downloads)
-        refuse_if_paused(key, downloads, resuming)
-        await refuse_if_done(key, downloads)
-        target = resolve_destination(destination, file_name)
-        refuse_if_target_taken(key, target, self._tasks, downloads)
-        mine = downloads.get(key)
-        in_the_way = partial_in_the_way(target, mine is not None and mine.destination == str(target))
-        if in_the_way is not None:
-            raise Conflict(f"{in_the_way} is already there and is not this download's partial file; an existing "
-                           "file is never overwritten: move it away or choose another destination")
-        if target in self._starting.values():
-            raise Conflict(f"another download is already writing {target}")
+        target = await refuse_to_start(key, destination, resuming, self._tasks, downloads, self._starting)
         self._starting[key] = target
         meta, _ = await self.fetch_swarm(group_id, file_name)
         await refuse_if_running(key, self._tasks, downloads)  # resumed by a login meanwhile

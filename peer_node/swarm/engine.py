@@ -215,7 +215,7 @@ class DownloadEngine:
             # Useful: holds pieces we lack and has delivered lately (or is new). A peer that accepts and then
             # never answers must not keep the download waiting forever.
             lively = quiet_for <= cfg.no_peer_timeout
-            if lively and (self._is_seed(link) or link.mask & ~self.store.mask):  # masks: it has, we lack
+            if lively and (self.roster.is_seed(link) or link.mask & ~self.store.mask):  # masks: it has, we lack
                 useful = True
         # The speed shown is of bytes received, not verified: from a slow peer every piece in flight fills at once
         # and none is whole for many seconds, which read as "0 B/s" while data was flowing.
@@ -232,18 +232,6 @@ class DownloadEngine:
         self._fill_all()
 
     # --- requesting -----------------------------------------------------------------------------------------
-    def _seed_links(self) -> int:
-        return sum(1 for link in self._links() if self._is_seed(link))
-
-    def _partial_links_serving(self) -> bool:
-        now = time.monotonic()
-        return any(not self._is_seed(link) and (link.rate > 0 or now - link.connected_at < 2.0)
-                   for link in self._links())
-
-    def _is_seed(self, link: PeerLink) -> bool:
-        peer = self.roster.get(link.addr)
-        return peer is not None and peer.seed
-
     def _fill_all(self, *, lazy: bool = False) -> None:
         for link in sorted(self._links(), key=lambda link: -link.rate):
             self._fill(link, lazy=lazy)
@@ -255,13 +243,13 @@ class DownloadEngine:
             return
         if lazy and link.in_flight > link.depth // 2:
             return
-        seed = self._is_seed(link)
+        seed = self.roster.is_seed(link)
         # Crowd spreading (server.py, crowd.py): pieces this seeder refused a moment ago go to partial holders.
         now, refusals = time.monotonic(), self._refusals.get(link)
         mask = (refusals.allows(now) if refusals is not None else None) if seed else link.mask
         # While other downloaders serve us, a whole-file seeder is asked only for pieces no one else holds:
         # its upload goes to what only it can give (a flash crowd then leans on itself, not on the sharer).
-        max_availability = self._seed_links() if seed and self._partial_links_serving() else None
+        max_availability = self.roster.seed_links() if seed and self.roster.partials_serving(now) else None
         try:
             while link.in_flight < link.depth:
                 buf = self.buffers.take()  # None: every buffer is receiving or being written
@@ -361,11 +349,11 @@ class DownloadEngine:
     def on_link_reject(self, link: PeerLink, job: PieceJob) -> None:
         self.picker.abandoned(job.index)
         self.buffers.give(job.buffer)
-        if self._is_seed(link):
+        if self.roster.is_seed(link):
             # Crowd spreading (server.py, crowd.py): the seeder gave this piece to another downloader, who will
             # announce it; this seeder is asked for it again only after a hold (and then serves it).
             self._refusals.setdefault(link, SeedRefusals(self.meta.piece_count)).refused(job.index, time.monotonic())
-            if self.picker.availability[job.index] <= self._seed_links():
+            if self.picker.availability[job.index] <= self.roster.seed_links():
                 self.lookup.soon(self._spawn, self._connect_more)  # whoever was given it is new to us: find them
             self._fill_all()
             return

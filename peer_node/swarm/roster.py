@@ -53,6 +53,19 @@ class Roster:
     def links(self) -> list[PeerLink]:
         return [p.link for p in self.peers.values() if p.link is not None and not p.link.closed]
 
+    def is_seed(self, link: PeerLink) -> bool:
+        """Whether ``link`` is to a whole-file seeder (its peer is counted in the picker as holding everything)."""
+        peer = self.peers.get(link.addr)
+        return peer is not None and peer.seed
+
+    def seed_links(self) -> int:
+        return sum(1 for link in self.links() if self.is_seed(link))
+
+    def partials_serving(self, now: float) -> bool:
+        """Whether some other downloader (a partial holder) serves us, or was linked too lately to tell."""
+        return any(not self.is_seed(link) and (link.rate > 0 or now - link.connected_at < 2.0)
+                   for link in self.links())
+
     def banned(self) -> list[Peer]:
         return [p for p in self.peers.values() if p.banned]
 
