@@ -61,3 +61,27 @@ def test_forgetting_the_last_connection_of_an_address_leaves_no_trace() -> None:
     table.admit(c)
     table.forget(c)
     assert len(table) == 0 and not table.by_addr and not table.pending
+
+
+def test_the_addresses_of_one_ipv6_64_share_one_hosts_caps() -> None:
+    # One machine holds a whole /64: a fresh address per connection must not step round the per-address caps.
+    table: ConnectionTable[Conn] = ConnectionTable(max_connections=100, max_per_address=2, max_pending_per_address=2)
+    peers = [Conn(table, f"2001:db8:0:7::{i + 1:x}", float(i)) for i in range(2)]
+    for c in peers:
+        assert table.admit(c)
+        table.accepted(c)
+    assert not table.admit(Conn(table, "2001:db8:0:7::ffff", 9.0))
+    neighbour = Conn(table, "2001:db8:0:8::1", 9.0)  # the next /64 is another host
+    assert table.admit(neighbour)
+    assert set(table.by_addr) == {"2001:db8:0:7::/64", "2001:db8:0:8::/64"}
+    for c in (*peers, neighbour):
+        table.forget(c)
+    assert len(table) == 0 and not table.by_addr and not table.pending
+
+
+def test_a_mapped_ipv4_address_is_that_ipv4_host() -> None:
+    table: ConnectionTable[Conn] = ConnectionTable(max_connections=100, max_per_address=1, max_pending_per_address=1)
+    first = Conn(table, "192.0.2.7", 0.0)
+    assert table.admit(first)
+    table.accepted(first)
+    assert not table.admit(Conn(table, "::ffff:192.0.2.7", 1.0))
