@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+from peer_node.save_undo import SaveUndo
 from peer_node.state_writes import DocumentWrites, Encode
 from peer_node.state_writes import StateNotSaved as StateNotSaved
 from wire.errors import GroupShareError
@@ -202,6 +203,7 @@ class NodeState:
         self.settings = NodeSettings()
         self.asked: dict[str, set[str]] = {}  # user id -> groups asked to join, answer not yet seen
         self._writes = DocumentWrites(data_dir, lambda path, data: write_atomic(path, data))
+        self._undo = SaveUndo()
 
     def load(self) -> None:
         """Read what a previous run left (synchronous: called once at start-up)."""
@@ -284,17 +286,18 @@ class NodeState:
     def _settings_doc(self) -> Encode:
         return _as_is(self.settings.to_json())
 
-    # Each change below is undone in memory when it cannot be saved: what the node acts on and what it would
-    # find after a restart must not part (a download recorded in memory only would show [D] with no task).
+    # Each change below is undone in memory when it cannot be saved (``save_undo``: back to what the disk holds):
+    # what the node acts on and what it would find after a restart must not part (a download recorded in memory
+    # only would show [D] with no task).
 
     async def set_session(self, session: SessionRecord | None) -> None:
         before, self.session = self.session, session
-        try:
-            await self._write("session.json", self._session_doc)
-        except StateNotSaved:
-            if self.session is session:  # not replaced meanwhile by a later change
-                self.session = before
-            raise
+
+        def put_back(value: SessionRecord | None) -> None:
+            self.session = value
+
+        await self._undo.save("session", before, session, lambda: self.session, put_back,
+                              lambda: self._write("session.json", self._session_doc))
 
     async def clear_session(self) -> None:
         """Logged out, in memory whatever the disk says: a node that stopped serving must not act logged in. If the
@@ -333,21 +336,20 @@ class NodeState:
     async def save_downloads(self) -> None:
         await self._write("downloads.json", lambda: _records(self.downloads))
 
-    @staticmethod
-    async def _save_or_restore(table: dict[Key, Record], key: Key, before: Record | None, after: Record | None,
-                               save: Callable[[], Awaitable[None]], keep_unsaved: bool = False) -> None:
-        """Save the table with ``key`` changed from ``before`` to ``after`` (None: absent); if the save fails,
-        put ``before`` back (unless ``keep_unsaved``, or a later change to ``key``, its own save still to come,
-        replaced ours), and raise StateNotSaved."""
-        try:
-            await save()
-        except StateNotSaved:
-            if not keep_unsaved and table.get(key) is after:
-                if before is None:
-                    table.pop(key, None)
-                else:
-                    table[key] = before
-            raise
+    async def _save_or_restore(self, table: dict[Key, Record], key: Key, before: Record | None,
+                               after: Record | None, save: Callable[[], Awaitable[None]],
+                               keep_unsaved: bool = False) -> None:
+        """Save the table with ``key`` changed from ``before`` to ``after`` (None: absent); if the save fails, put
+        back what the disk holds for ``key`` (``save_undo``) and raise StateNotSaved."""
+
+        def put_back(value: Record | None) -> None:
+            if value is None:
+                table.pop(key, None)
+            else:
+                table[key] = value
+
+        await self._undo.save((id(table), key), before, after, lambda: table.get(key), put_back, save,
+                              keep_unsaved=keep_unsaved)
 
     async def set_asked(self, user_id: str, group_ids: set[str], *, keep_unsaved: bool = False) -> None:
         """The groups ``user_id`` asked to join and has had no answer about yet (``join_answers``). With
@@ -359,24 +361,25 @@ class NodeState:
             self.asked[user_id] = after
         else:
             self.asked.pop(user_id, None)
-        try:
-            await self._write("requests.json", self._asked_doc)
-        except StateNotSaved:
-            if not keep_unsaved and self.asked.get(user_id) is after:  # not replaced meanwhile by a later change
-                if before is None:
-                    self.asked.pop(user_id, None)
-                else:
-                    self.asked[user_id] = before
-            raise
+
+        def put_back(value: set[str] | None) -> None:
+            if value is None:
+                self.asked.pop(user_id, None)
+            else:
+                self.asked[user_id] = value
+
+        await self._undo.save(("asked", user_id), before, after, lambda: self.asked.get(user_id), put_back,
+                              lambda: self._write("requests.json", self._asked_doc), keep_unsaved=keep_unsaved)
 
     async def set_settings(self, settings: NodeSettings) -> None:
         before, self.settings = self.settings, settings
-        try:
-            await self._write("settings.json", self._settings_doc)
-        except StateNotSaved:
-            if self.settings is settings:  # not replaced meanwhile by a later change
-                self.settings = before
-            raise
+
+        def put_back(value: NodeSettings | None) -> None:
+            assert value is not None  # settings are never absent
+            self.settings = value
+
+        await self._undo.save("settings", before, settings, lambda: self.settings, put_back,
+                              lambda: self._write("settings.json", self._settings_doc))
 
 
 class _ToJson(Protocol):

@@ -150,6 +150,65 @@ async def test_a_failed_save_does_not_undo_a_later_change_to_the_same_record(tmp
     assert again.downloads == {first.key: second}  # ...and on disk, alike
 
 
+async def test_when_two_changes_to_one_record_both_fail_the_value_on_disk_comes_back(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A (X to Y) fails while B (Y to Z) is made; B fails too: Y was never stored, so X comes back, not Y."""
+    meta = FileMeta("f.bin", 10, 16384, hashlib.sha256(b"0123456789").hexdigest(),
+                    (hashlib.sha256(b"0123456789").digest(),))
+    state = NodeState(tmp_path)
+    state.load()
+    stored = DownloadRecord("alice", "g1", "f.bin", "/y/f.bin", "P", meta)
+    await state.put_download(stored)
+    first_write = asyncio.Event()
+
+    def every_write_fails(path: Path, data: bytes, mode: int = 0o600) -> None:
+        if not first_write.is_set():
+            first_write.set()
+            time.sleep(0.2)  # the second change is made meanwhile
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(state_module, "write_atomic", every_write_fails)
+    first = stored.with_(state="D")
+    second = stored.with_(state="F", reason="stopped")
+    failing = asyncio.create_task(state.put_download(first))
+    await first_write.wait()
+    results = await asyncio.gather(failing, state.put_download(second), return_exceptions=True)
+    assert all(isinstance(r, StateNotSaved) for r in results)
+    assert state.downloads == {stored.key: stored}  # what the disk holds
+    again = NodeState(tmp_path)
+    again.load()
+    assert again.downloads == {stored.key: stored}
+
+
+async def test_a_failed_change_puts_back_what_an_earlier_overlapping_save_stored(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A (X to Y) is stored while B (Y to Z) is made; B fails: Y is on disk, so Y comes back."""
+    meta = FileMeta("f.bin", 10, 16384, hashlib.sha256(b"0123456789").hexdigest(),
+                    (hashlib.sha256(b"0123456789").digest(),))
+    state = NodeState(tmp_path)
+    state.load()
+    first_write = asyncio.Event()
+
+    def only_the_first_is_stored(path: Path, data: bytes, mode: int = 0o600) -> None:
+        if first_write.is_set():
+            raise OSError(errno.ENOSPC, "No space left on device")
+        first_write.set()
+        time.sleep(0.2)  # the second change is made meanwhile
+        write_atomic(path, data, mode)
+
+    monkeypatch.setattr(state_module, "write_atomic", only_the_first_is_stored)
+    first = DownloadRecord("alice", "g1", "f.bin", "/y/f.bin", "D", meta)
+    second = first.with_(state="P")
+    stored = asyncio.create_task(state.put_download(first))
+    await first_write.wait()
+    results = await asyncio.gather(stored, state.put_download(second), return_exceptions=True)
+    assert results[0] is None and isinstance(results[1], StateNotSaved)
+    assert state.downloads == {first.key: first}
+    again = NodeState(tmp_path)
+    again.load()
+    assert again.downloads == {first.key: first}
+
+
 def test_a_records_kept_pieces_survive_a_restart_and_a_garbled_value_costs_only_the_map(tmp_path: Path) -> None:
     rec = DownloadRecord("alice", "g1", "f.bin", "/y/f.bin", "P", None, kept_bits="a0ff")
     assert DownloadRecord.from_json(rec.to_json()) == rec
