@@ -33,7 +33,7 @@ class Heartbeat:
         self._loop_task = LoopTask("heartbeat")
         self._wake = asyncio.Event()
         self.beats = 0  # successful beats, for tests and the status page
-        self._side_tasks: set[asyncio.Task[None]] = set()  # strong references: the loop keeps only weak ones
+        self._side_tasks: set[asyncio.Task[Any]] = set()  # strong references: the loop keeps only weak ones
 
     def start(self, interval: float) -> None:
         self.interval = max(MIN_INTERVAL_S, interval)

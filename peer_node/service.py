@@ -37,7 +37,7 @@ from peer_node.hashing import Progress
 from peer_node.heartbeat import Heartbeat
 from peer_node.join_answers import JoinWatch
 from peer_node.sensitive import own_data_refusal
-from peer_node.session_commands import SessionCommands
+from peer_node.session_commands import SessionCommands, UnansweredLogin
 from peer_node.shares import ShareKeeper
 from peer_node.state import NodeState, SessionRecord, ShareRecord
 from peer_node.swarm.catalog import ServedFiles
@@ -90,6 +90,7 @@ class NodeService(GroupCommands, SessionCommands):
         self.join_watch = JoinWatch(self.state)
         self._groups_poll_clock = GroupsPoll()
         self._login_lock = asyncio.Lock()
+        self._unanswered_login: UnansweredLogin | None = None  # session_commands' module doc
         self.offline_check = login_state.OfflineCheck(config.data_dir)
         # Moves at every logout (and session end): a long command (hashing a file, starting a download) started
         # under one login checks it before it acts, so it never acts for whoever logs in next.
@@ -180,14 +181,18 @@ class NodeService(GroupCommands, SessionCommands):
         self.server.forget_sent_by_user()
         self._verifier = None
 
-    async def session_ended(self, session: SessionRecord) -> None:
-        """The tracker no longer knows our session (401): log out locally."""
+    async def session_ended(self, session: SessionRecord) -> bool:
+        """The tracker no longer knows our session (401): log out locally, unless the session that replaced it is
+        ours after all (``rescue_session``: True then)."""
+        if await self.rescue_session(session):
+            return True
         if self.state.session is not None and self.state.session.session == session.session:
             log.warning("the tracker ended our session: logged out")
             await self._deactivate()
             self.tracker.session_token = None
             await self.state.clear_session()
             self._tell_logout(session.user_id)
+        return False
 
     def _user(self, as_user: str | None = None) -> SessionRecord:
         """The logged-in user. ``as_user``: the user a request was made for, which must still be the one logged in
@@ -206,8 +211,12 @@ class NodeService(GroupCommands, SessionCommands):
                 return await self.tracker.write(method, path, body)
             return await self.tracker.call(method, path, body)
         except NotLoggedIn:
-            await self.session_ended(session)
-            raise
+            if not await self.session_ended(session):
+                raise
+        # Our session was replaced by one this node opened (``rescue_session``): once more, under it.
+        if write:
+            return await self.tracker.write(method, path, body)
+        return await self.tracker.call(method, path, body)
 
     # --- files
     async def upload_file(self, path: str, group_id: str, progress: Progress | None = None, *,

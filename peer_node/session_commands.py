@@ -5,25 +5,45 @@ tracker checks passwords and opens sessions; these methods keep the node's side 
 heartbeat and the shares and downloads it starts or stops (``_activate``/``_deactivate``), the node's own notes
 about the login (``login_state``: the fingerprint, the offline password check), and whoever listens for a logout
 (the browser's sessions end too). One login or logout at a time (``_login_lock``).
+
+A password check no tracker answered (a tracker stalled on its disk took it and answered too late) is accepted by
+the node's own check, but that tracker applies it once it goes on, and the session it opens replaces ours: the
+node's next call gets a 401. So the check's request is kept (``UnansweredLogin``, for ``UNANSWERED_LOGIN_S`` at
+most: it holds the password), and that 401 sends it again with the same op_id (``rescue_session``): the tracker
+answers a write it applied with the same answer, the new session, whose token the node then goes on with.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
+import uuid
 from abc import abstractmethod
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any
 
 from peer_node import login_state
 from peer_node.config import NodeConfig
 from peer_node.heartbeat import Heartbeat
-from peer_node.state import NodeState, SessionRecord
-from peer_node.tracker_client import TrackerClient
-from wire.errors import BadInput, Conflict, NotLoggedIn, Unavailable
+from peer_node.state import NodeState, SessionRecord, StateNotSaved
+from peer_node.tracker_client import TrackerClient, UnansweredWrite
+from wire.errors import BadInput, Conflict, GroupShareError, NotLoggedIn, Unavailable
 from wire.names import MAX_PASSWORD, check_id
 
 log = logging.getLogger(__name__)
+
+UNANSWERED_LOGIN_S = 600.0  # a stalled tracker that answers later than this has long failed over
+
+
+@dataclass(frozen=True, slots=True)
+class UnansweredLogin:
+    """A password check's POST /sessions that a tracker took and did not answer."""
+
+    replaces: str  # the session token it would replace
+    body: dict[str, Any]  # the request as sent, op_id included
+    at: float  # when (monotonic)
 
 
 def _check_password(pw: object) -> str:
@@ -42,6 +62,7 @@ class SessionCommands:
     offline_check: login_state.OfflineCheck
     on_logout: list[Callable[[str], object]]
     _login_lock: asyncio.Lock
+    _unanswered_login: UnansweredLogin | None
     _user: Callable[[], SessionRecord]
     _activate: Callable[[SessionRecord], None]
     _deactivate: Callable[[], Coroutine[Any, Any, None]]
@@ -65,10 +86,11 @@ class SessionCommands:
         return {"user_id": user_id, "password": password, "peer_addr": self.config.piece_addr,
                 "fingerprint": self.fingerprint}
 
-    async def _open_session(self, user_id: str, password: str) -> tuple[str, dict[str, Any]]:
+    async def _open_session(self, user_id: str, password: str, op_id: str | None = None) -> tuple[str, dict[str, Any]]:
         """POST /sessions for this node; (the new session token, the tracker's answer). Records the fingerprint
         the session was opened with (``login_state``)."""
-        doc = await self.tracker.write("POST", "/sessions", self._login_body(user_id, password), auth=False)
+        doc = await self.tracker.write("POST", "/sessions", self._login_body(user_id, password), auth=False,
+                                       op_id=op_id)
         token = doc.get("session")
         if not isinstance(token, str) or not token:
             raise BadInput("the tracker answered the login without a session")
@@ -112,16 +134,21 @@ class SessionCommands:
             if current.user_id != user_id:
                 raise Conflict(f"already logged in as {current.user_id}: logout first")
             await self.heartbeat.stop()
+            self._unanswered_login = None  # a newer check: the older one's session, if any, is replaced anyway
+            op_id = uuid.uuid4().hex
             try:
                 try:
-                    token, doc = await self._open_session(user_id, password)
-                except Unavailable:
+                    token, doc = await self._open_session(user_id, password, op_id)
+                except Unavailable as exc:
                     # No tracker to ask: the node's own check of the password it last accepted (login_state).
                     known = await self.offline_check.matches(user_id, password)
                     if known is None:
                         raise
                     if not known:
                         raise NotLoggedIn("wrong user id or password") from None
+                    if isinstance(exc, UnansweredWrite):  # applied later, it replaces our session (module doc)
+                        body = {**self._login_body(user_id, password), "op_id": op_id}
+                        self._unanswered_login = UnansweredLogin(current.session, body, time.monotonic())
                     return
                 await self._keep_login_state(login_state.remember, self.config.data_dir, user_id, password)
                 key = str(doc.get("token_public_key") or "") or current.token_public_key
@@ -131,8 +158,33 @@ class SessionCommands:
                 if self.state.session is not None:
                     self.heartbeat.start(self.state.session.heartbeat_interval)  # the first beat goes at once
 
+    async def rescue_session(self, ended: SessionRecord) -> bool:
+        """After a 401 for ``ended``: whether an unanswered password check had opened the session that replaced
+        it; if so, the node goes on with that one (module doc)."""
+        async with self._login_lock:
+            pending, self._unanswered_login = self._unanswered_login, None
+            if (pending is None or pending.replaces != ended.session or self.state.session != ended
+                    or time.monotonic() - pending.at > UNANSWERED_LOGIN_S):
+                return False
+            try:
+                doc = await self.tracker.call("POST", "/sessions", pending.body, auth=False)
+                token = doc.get("session")
+                if not isinstance(token, str) or not token or token == ended.session:
+                    return False
+                key = str(doc.get("token_public_key") or "") or ended.token_public_key
+                await self.state.set_session(SessionRecord(ended.user_id, token, key, ended.heartbeat_interval))
+            except (GroupShareError, StateNotSaved) as exc:
+                log.info("the password check no tracker answered did not open a session: %s", exc.message)
+                return False
+            self.tracker.session_token = token
+            log.warning("the tracker applied a password check it had not answered, which replaced our session: "
+                        "going on with the session it opened")
+            self.heartbeat.start(ended.heartbeat_interval)  # the loop that got the 401 has ended
+            return True
+
     async def logout(self) -> None:
         async with self._login_lock:
+            self._unanswered_login = None
             user = self._user()
             await self._deactivate()
             try:

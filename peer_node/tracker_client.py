@@ -115,10 +115,10 @@ class TrackerClient:
         return await self.call("GET", path)
 
     async def write(self, method: str, path: str, body: dict[str, Any] | None = None,
-                    *, auth: bool = True) -> dict[str, Any]:
-        """A mutating call: gets an op_id that every retry reuses."""
+                    *, auth: bool = True, op_id: str | None = None) -> dict[str, Any]:
+        """A mutating call: gets an op_id (``op_id``, or a new one) that every retry reuses."""
         doc = dict(body or {})
-        doc["op_id"] = uuid.uuid4().hex
+        doc["op_id"] = op_id or uuid.uuid4().hex
         return await self.call(method, path, doc, auth=auth)
 
     async def call(self, method: str, path: str, body: dict[str, Any] | None = None,
@@ -132,8 +132,10 @@ class TrackerClient:
             return await attempts.run(give_up)
         except _RoundFailed:
             self._reachable = False
-            raise Unavailable("no tracker could answer (" + " | ".join(attempts.errors.values()) + "); " +
-                              (MAYBE_DONE if _maybe_done(body, attempts.errors.values()) else TRY_AGAIN)) from None
+            maybe_done = _maybe_done(body, attempts.errors.values())
+            raise (UnansweredWrite if maybe_done else Unavailable)(
+                "no tracker could answer (" + " | ".join(attempts.errors.values()) + "); " +
+                (MAYBE_DONE if maybe_done else TRY_AGAIN)) from None
         finally:
             await attempts.cancel()
 
@@ -223,6 +225,10 @@ class TrackerClient:
         if exc.status != status and type(exc) is GroupShareError:
             exc.status = status  # an unknown code: keep the tracker's status
         raise exc
+
+
+class UnansweredWrite(Unavailable):
+    """A write some tracker took and did not answer (``MAYBE_DONE``): it may be applied once that tracker goes on."""
 
 
 TRY_AGAIN = "try again in a moment"

@@ -13,7 +13,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from bench.ports import free_port
-from peer_node.tracker_client import TrackerClient, path_of
+from peer_node.tracker_client import TrackerClient, UnansweredWrite, path_of
 from tests.node.test_tracker_clock import date_header
 from wire.errors import Conflict, TooManyRequests, Unavailable
 from wire.tracker_list import TrackerAddress
@@ -265,6 +265,7 @@ async def test_a_write_a_silent_tracker_took_may_have_been_done_and_the_user_is_
     assert wrote.value.message == (f"no tracker could answer (127.0.0.1:{port}: no answer within "
                                    "0.3 s); it may have been done all the same: look before you try again")
     assert read.value.message.endswith("no answer within 0.3 s); try again in a moment")
+    assert isinstance(wrote.value, UnansweredWrite) and not isinstance(read.value, UnansweredWrite)
 
 class Electing(Stub):
     """A tracker that says "retry" (503: a new primary taking over) to its first two requests, then answers."""
