@@ -239,8 +239,19 @@ class Cluster:
         return node.start()
 
     def close(self) -> None:
-        """SIGTERM to everything still running, a grace period, then SIGKILL to what is left."""
-        live = [p for p in self.procs if p.alive()]
+        """SIGTERM to everything still running, a grace period, then SIGKILL to what is left. Nodes first: a
+        stopping node tells its tracker it goes offline, and with the tracker already gone it waits out that
+        notice's whole timeout (2 s a node, at every test's end)."""
+        nodes = {id(n.proc) for n in self.nodes.values() if n.proc is not None}
+        self._terminate([p for p in self.procs if id(p) in nodes])
+        self._terminate([p for p in self.procs if id(p) not in nodes])
+        for proc in self.procs:
+            if proc.alive():
+                proc.stop(signal.SIGKILL)
+
+    @staticmethod
+    def _terminate(procs: list[Proc]) -> None:
+        live = [p for p in procs if p.alive()]
         for proc in live:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.popen.pid, signal.SIGTERM)
@@ -248,9 +259,6 @@ class Cluster:
         for proc in live:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.popen.wait(timeout=max(0.1, end - time.monotonic()))
-        for proc in self.procs:
-            if proc.alive():
-                proc.stop(signal.SIGKILL)
 
     def logs(self) -> str:
         return "\n".join(f"--- {p.log_path.name}\n{p.log_tail()}" for p in self.procs)
