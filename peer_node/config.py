@@ -39,6 +39,7 @@ class NodeConfig:
     tracker_retry_s: float = 6.0  # keep retrying the whole list this long when every tracker fails
     download_stall_s: float = 20.0  # a download with no progress and no reachable seeder this long -> [F]
     resume_check_s: float = 5.0  # first ask about a download that failed for want of a seeder (auto_resume)
+    groups_poll_s: float = 5.0  # an open page's news of groups comes this often (groups_poll)
     share_check_s: float = 2.0  # how often each served file is stat-ed for a change (shares.ShareKeeper)
     console: bool | None = None  # None: a prompt when stdin is a terminal
     ready_note: str = ""  # said once the node listens, before its prompt (make run's "open the browser" line)
@@ -109,6 +110,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--tracker-retry", type=float, default=6.0, help=argparse.SUPPRESS)
     p.add_argument("--download-stall", type=float, default=20.0, help=argparse.SUPPRESS)
     p.add_argument("--resume-check", type=float, default=5.0, help=argparse.SUPPRESS)
+    p.add_argument("--groups-poll", type=float, default=5.0, help=argparse.SUPPRESS)
     p.add_argument("--no-console", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--ready-note", default="", help=argparse.SUPPRESS)
     return p
@@ -132,7 +134,8 @@ def config_from_argv(argv: list[str]) -> NodeConfig:
             raise ConfigError(f"--upload-limit: {exc.message}") from None
     data_dir = Path(args.data_dir) if args.data_dir else Path("peer_data") / f"{host}_{port}"
     for flag, seconds in (("--tracker-timeout", args.tracker_timeout), ("--tracker-retry", args.tracker_retry),
-                          ("--download-stall", args.download_stall), ("--resume-check", args.resume_check)):
+                          ("--download-stall", args.download_stall), ("--resume-check", args.resume_check),
+                          ("--groups-poll", args.groups_poll)):
         if not 0 < seconds <= 86400:
             raise ConfigError(f"{flag}: a number of seconds above 0 and at most 86400")
     return NodeConfig(
@@ -140,5 +143,6 @@ def config_from_argv(argv: list[str]) -> NodeConfig:
         data_dir=data_dir.absolute(), tracker_list_path=Path(args.tracker_info).absolute(), peer_tls=not args.no_tls,
         upload_limit=upload_limit, piece_size=args.piece_size, tracker_timeout_s=args.tracker_timeout,
         tracker_retry_s=args.tracker_retry, download_stall_s=args.download_stall, resume_check_s=args.resume_check,
+        groups_poll_s=args.groups_poll,
         console=False if args.no_console else None, ready_note=args.ready_note,
     )

@@ -2,16 +2,17 @@
 user's request to join (``join_answers``) and new requests to join the groups the user owns.
 
 The tracker pushes nothing to nodes, so an open page's event stream has the node ask, at most every ``POLL_S``
-however many tabs are open, while news is expected: the user waits for an answer, owns a group, or the node has
-not listed the groups yet in this run. Otherwise it still asks every ``QUIET_POLL_S``: a user who owns nothing may
-become an owner without this node listing the groups (a group made from a script, or passed on by a leaving
-owner). One ``GET /groups`` answers both questions.
+(``--groups-poll``: tests make it short) however many tabs are open, while news is expected: the user waits for an
+answer, owns a group, or the node has not listed the groups yet in this run. Otherwise it still asks every
+``QUIET_POLL_S``: a user who owns nothing may become an owner without this node listing the groups (a group made
+from a script, or passed on by a leaving owner). One ``GET /groups`` answers both questions.
 
 Pure: ``now`` is passed in.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -23,13 +24,14 @@ QUIET_POLL_S = 30.0
 
 @dataclass
 class GroupsPoll:
-    polled_at: float = -POLL_S
+    interval: float = POLL_S  # while news is expected
+    polled_at: float = -math.inf
 
     def due(self, now: float, *, waiting: bool, owned: Mapping[str, int] | None) -> bool:
         """Whether to ask now (and, if so, count this as the poll). ``owned``: the pending requests of each group
         the user owns, as last listed (None: not listed yet)."""
         expected = waiting or owned is None or bool(owned)
-        if now - self.polled_at < (POLL_S if expected else QUIET_POLL_S):
+        if now - self.polled_at < (self.interval if expected else max(self.interval, QUIET_POLL_S)):
             return False
         self.polled_at = now
         return True

@@ -88,7 +88,7 @@ class NodeService(GroupCommands, SessionCommands):
                                              on_change=self.heartbeat.wake, tls=self.identity,
                                              resume_check_s=config.resume_check_s)
         self.join_watch = JoinWatch(self.state)
-        self._groups_poll_clock = GroupsPoll()
+        self._groups_poll_clock = GroupsPoll(config.groups_poll_s)
         self._login_lock = asyncio.Lock()
         self._unanswered_login: UnansweredLogin | None = None  # session_commands' module doc
         self.offline_check = login_state.OfflineCheck(config.data_dir)

@@ -38,7 +38,8 @@ MiB = 1024 * 1024
 T = TypeVar("T")
 
 FAST_TRACKER_ARGS = ("--scrypt-log2n", "10", "--peer-timeout", "3")
-FAST_NODE_ARGS = ("--piece-size", str(64 * 1024), "--download-stall", "6", "--tracker-timeout", "3")
+FAST_NODE_ARGS = ("--piece-size", str(64 * 1024), "--download-stall", "6", "--tracker-timeout", "3",
+                  "--groups-poll", "0.5")
 
 
 def wait_until(predicate: Callable[[], T | None], timeout: float, what: str, interval: float = 0.1) -> T:
