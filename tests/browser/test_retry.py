@@ -10,9 +10,11 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from tests.browser.helpers import ui_login, url
-from tests.support.cluster import Cluster, lab_pair, make_file, sha256_file, wait_until
+from tests.support.cluster import FAST_NODE_ARGS, Cluster, lab_pair, make_file, sha256_file, wait_until
 
 pytestmark = pytest.mark.browser
+# A node whose only tracker goes away: each call gives up after 1 s of rounds, not the 6 s an election may need.
+ALONE = (*FAST_NODE_ARGS, "--tracker-retry", "1")
 
 
 async def test_a_failed_download_has_a_retry_button_that_completes_it(page: Page, tmp_path: Path) -> None:
@@ -60,7 +62,7 @@ async def test_a_group_page_with_the_tracker_away_still_shows_what_this_node_hol
     src = make_file(tmp_path / "src" / "notes.bin", 300_000, 6)
     with Cluster(tmp_path / "c") as c:
         tracker = c.start_tracker(1)
-        alice = c.start_node("alice")
+        alice = c.start_node("alice", ALONE)
         alice.login()
         alice.ok("create_group lab")
         alice.ok(f"upload_file {shlex.quote(str(src))} lab")
@@ -108,7 +110,7 @@ async def test_a_file_whose_holders_are_all_offline_stays_listed_as_offline(page
 async def test_the_groups_page_with_the_tracker_away_says_so_in_place_of_the_list(page: Page, tmp_path: Path) -> None:
     with Cluster(tmp_path / "c") as c:
         tracker = c.start_tracker(1)
-        alice = c.start_node("alice")
+        alice = c.start_node("alice", ALONE)
         alice.login()
         alice.ok("create_group lab")
         await ui_login(page, alice)
@@ -130,7 +132,7 @@ async def test_the_groups_page_with_the_tracker_away_says_so_in_place_of_the_lis
 async def test_a_user_logs_in_to_their_own_node_while_no_tracker_answers(browser: Browser, tmp_path: Path) -> None:
     with Cluster(tmp_path / "c") as c:
         tracker = c.start_tracker(1)
-        alice = c.start_node("alice")
+        alice = c.start_node("alice", ALONE)
         alice.login()  # the node acts for alice, and keeps a check of her password
         tracker.stop()
         for password, lands in (("wrong-password-1", "/login"), (alice.password, "/")):

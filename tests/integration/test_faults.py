@@ -184,7 +184,7 @@ def slow_sharer(cluster: Cluster, stall: float) -> tuple[Node, Node, Path]:
     """alice shares data.bin at 1 MB/s (16 s for the file) in g1, where bob is a member."""
     alice, bob = (cluster.start_node(n, ("--piece-size", str(PIECE), "--download-stall", str(stall),
                                          "--tracker-timeout", "3", *extra))
-                  for n, extra in (("alice", ("--upload-limit", "1M")), ("bob", ())))
+                  for n, extra in (("alice", ("--upload-limit", "1M")), ("bob", ("--resume-check", "1"))))
     for n in (alice, bob):
         n.login()
     group_with_members(alice, [bob], "g1")
