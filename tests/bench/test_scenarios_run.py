@@ -137,3 +137,11 @@ def test_replication_scenario_reports_writes_and_failover(replication_built: boo
 def test_tls_scenario_is_na_only_while_the_client_cannot_switch_tls_off() -> None:
     metrics = run_scenario("tls")
     assert all(m.ours is not None for m in metrics) == (tls_switch() is not None)
+
+
+def test_every_part_the_bench_measures_is_built(replication_built: bool) -> None:
+    """The tests above accept n/a for a part that is absent; this tree has them all, so each must be there (a part
+    that went missing would otherwise turn those tests' checks into n/a checks, and they would still pass)."""
+    assert features() == {"tracker": True, "node": True, "engine": True}
+    assert tls_switch() == "--no-tls"
+    assert replication_built
