@@ -73,17 +73,22 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
             store.close()
 
 
+def holds_a_piece(got: bytes) -> bool:
+    return any(isinstance(e, Piece) for e in FrameReceiver().feed(got))
+
+
 async def tls_talk(world: World, identity: NodeIdentity, token: str, *, file_sha: str | None = None,
-                   extra: bytes = b"") -> list[object]:
+                   extra: bytes = b"", until_piece: bool = False) -> list[object]:
     """One TLS connection as ``identity`` (a genuine proof for this connection), a handshake with ``token``,
-    a request for piece 0; return whatever the server sent until it hung up."""
+    a request for piece 0; return whatever the server sent until it hung up (or, ``until_piece``, until the
+    piece came: a served connection is not hung up until it has been idle a while)."""
     conn = await asyncio.to_thread(SecureSocket, world.server.port)
     try:
         proof = identity.prove(conn.binding)
         sha = bytes.fromhex(file_sha or world.meta.sha256)
         conn.send(encode(Handshake(sha, token.encode(), cert=identity.cert_der, proof=proof))
                   + encode(Request(0, 0, PIECE)) + extra)
-        got = await asyncio.to_thread(conn.read_all)
+        got = await asyncio.to_thread(conn.read_all, 3.0, holds_a_piece if until_piece else None)
     finally:
         conn.close()
     return list(FrameReceiver().feed(got))
@@ -94,7 +99,8 @@ def got_piece_bytes(events: list[object]) -> bool:
 
 
 async def test_a_genuine_token_over_tls_gets_the_piece(world: World) -> None:
-    events = await tls_talk(world, world.me, token_for(world.meta.sha256, fingerprint=world.me.fingerprint))
+    events = await tls_talk(world, world.me, token_for(world.meta.sha256, fingerprint=world.me.fingerprint),
+                            until_piece=True)
     assert isinstance(events[0], Bitfield) and any(isinstance(e, Piece) for e in events)
 
 
@@ -147,7 +153,7 @@ async def test_a_certificate_with_a_key_nobody_knows_gets_goodbye_and_logs_no_er
 
 async def test_a_frame_claiming_four_gib_closes_that_connection_only(world: World) -> None:
     token = token_for(world.meta.sha256, fingerprint=world.me.fingerprint)
-    bystander = asyncio.create_task(tls_talk(world, world.me, token))
+    bystander = asyncio.create_task(tls_talk(world, world.me, token, until_piece=True))
     monster = struct.pack(">IB", 0xFFFFFFFF, int(MsgType.REQUEST))
     events = await tls_talk(world, world.me, token, extra=monster)
     assert isinstance(events[-1], Goodbye)  # refused from the header, nothing more was read
@@ -246,7 +252,7 @@ async def test_a_connection_kept_alive_past_its_token_s_expiry_is_closed(world: 
 @pytest.mark.parametrize("case", ["tampered record", "impossible length", "plaintext frame"])
 async def test_a_broken_record_closes_that_connection_without_a_byte_of_any_piece(world: World, case: str) -> None:
     token = token_for(world.meta.sha256, fingerprint=world.me.fingerprint)
-    bystander = asyncio.create_task(tls_talk(world, world.me, token))
+    bystander = asyncio.create_task(tls_talk(world, world.me, token, until_piece=True))
     conn = await asyncio.to_thread(SecureSocket, world.server.port)
     try:
         hello = encode(Handshake(bytes.fromhex(world.meta.sha256), token.encode(), cert=world.me.cert_der,

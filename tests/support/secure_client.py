@@ -8,6 +8,7 @@ frame header) inside a genuine connection. Async tests run it with ``asyncio.to_
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
 
 from peer_node.swarm.secure_channel import SecureOpening
 from peer_node.swarm.tls import client_context, fingerprint_of
@@ -51,9 +52,9 @@ class SecureSocket:
         """``data`` sealed as the next record, without sending it (to tamper with it first)."""
         return bytes(self._sealer.seal(data))
 
-    def read_all(self, timeout: float = 3.0) -> bytes:
+    def read_all(self, timeout: float = 3.0, until: Callable[[bytes], bool] | None = None) -> bytes:
         """Every plaintext byte the seeder sends until it hangs up, goes quiet for ``timeout``, or breaks the
-        record layer (what arrived before counts)."""
+        record layer (what arrived before counts), or, with ``until``, until what arrived satisfies it."""
         self.sock.settimeout(timeout)
         got = bytearray()
         data = self._early
@@ -61,6 +62,8 @@ class SecureSocket:
             while True:
                 if data:
                     got += b"".join(self._records.feed(data))
+                    if until is not None and until(bytes(got)):
+                        break
                 data = self.sock.recv(1 << 16)
                 if not data:
                     self.hung_up = True
