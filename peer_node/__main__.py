@@ -17,6 +17,7 @@ from peer_node.app import SERVICE, create_app
 from peer_node.config import ConfigError, NodeConfig, config_from_argv
 from peer_node.console import Console
 from peer_node.console_news import ConsoleLogHandler, watch
+from peer_node.start_errors import names_a_file, start_error
 from wire.dir_lock import DataDirError, DirLock
 from wire.fd_limit import raise_open_file_limit
 from wire.listen_errors import listen_error
@@ -42,7 +43,11 @@ async def _serve_locked(config: NodeConfig) -> int:
     stop = asyncio.Event()
     for sig in stop_signals():  # from the start: Ctrl-C while the node starts is a clean stop too
         loop.add_signal_handler(sig, stop.set)
-    app = create_app(config)
+    try:
+        app = create_app(config)  # reads and makes the API key, the TLS identity, the browser's key files
+    except (OSError, ValueError) as exc:
+        print(f"client: error: {start_error(exc, config.data_dir)}", file=sys.stderr, flush=True)
+        return 1
     # A stop waits this long for requests still running (a browser upload's body, a long command), not aiohttp's
     # 60 s: SIGTERM during an upload kept the node up for a minute while the page said it was still sharing.
     runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=SHUTDOWN_WAIT_S)
@@ -54,8 +59,12 @@ async def _serve_locked(config: NodeConfig) -> int:
         holder = "another node still running? or choose another with --web-port"
         site = web.TCPSite(runner, "127.0.0.1", config.web_port)
         await site.start()
-    except OSError as exc:
-        print(f"client: error: cannot listen on {what}: {listen_error(exc, holder)}", file=sys.stderr, flush=True)
+    except (OSError, ValueError) as exc:
+        if isinstance(exc, OSError) and not names_a_file(exc):  # a bind: files are the state's (start_errors)
+            print(f"client: error: cannot listen on {what}: {listen_error(exc, holder)}", file=sys.stderr,
+                  flush=True)
+        else:
+            print(f"client: error: {start_error(exc, config.data_dir)}", file=sys.stderr, flush=True)
         await runner.cleanup()
         return 1
     service = app[SERVICE]

@@ -44,17 +44,23 @@ class DirLock:
                    else exc.strerror or str(exc))
             raise DataDirError(f"cannot use data directory {data_dir}: {why}") from None
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            holder = _read_pid(fd)
-            os.close(fd)
-            if exc.errno in (errno.EWOULDBLOCK, errno.EACCES):
-                by = f" by process {holder}" if holder else ""
-                raise DirInUse(f"data directory {data_dir} is in use{by}: one process per data directory "
-                               f"(stop the other one or give another --data-dir)") from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                if exc.errno in (errno.EWOULDBLOCK, errno.EACCES):
+                    holder = _read_pid(fd)
+                    by = f" by process {holder}" if holder else ""
+                    raise DirInUse(f"data directory {data_dir} is in use{by}: one process per data directory "
+                                   f"(stop the other one or give another --data-dir)") from None
+                raise
+            # The pid is for the message above only: a full disk must not stop a start over it (the lock is held
+            # without it); the state's own writes say what a full disk costs them.
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        except BaseException:
+            os.close(fd)  # no descriptor left behind a refusal (it would also keep the flock, if taken)
             raise
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
         return cls(fd, path)
 
     def release(self) -> None:

@@ -19,8 +19,10 @@ from __future__ import annotations
 import asyncio
 import datetime
 import hashlib
+import logging
 import os
 import ssl
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +32,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from peer_node.state import write_atomic
 from wire.peer_protocol import ProtocolError
+
+log = logging.getLogger(__name__)
 
 PROOF_CONTEXT = b"groupshare peer proof v1\0"
 CERT_FILE, KEY_FILE = "peer-cert.pem", "peer-key.pem"
@@ -78,28 +83,58 @@ def fingerprint_of(cert_der: bytes) -> str:
 
 
 def load_or_create_identity(directory: Path) -> NodeIdentity:
-    """The node's key and certificate under ``directory`` (created at first start, key mode 0600)."""
+    """The node's key and certificate under ``directory`` (created at first start, key mode 0600).
+
+    Files that exist but do not parse (a first start cut short by a full disk, a kill before atomic writes, a hand
+    edit) are moved aside as ``<name>.damaged-<time>`` and a new identity is made, with a warning: refusing would
+    leave the node unable to start ever again, and the identity holds nothing that cannot be made anew (a new
+    fingerprint only costs a new login, which the node asks for at start). A file that cannot be read at all (a
+    directory in its place, no permission) is an OSError naming it, for the caller to say."""
     cert_path, key_path = directory / CERT_FILE, directory / KEY_FILE
-    if not (cert_path.exists() and key_path.exists()):
-        directory.mkdir(parents=True, exist_ok=True)
-        key = ec.generate_private_key(ec.SECP256R1())
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "groupshare-node")])
-        now = datetime.datetime.now(datetime.UTC)
-        cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-                .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
-                .not_valid_after(now + datetime.timedelta(days=3650)).sign(key, hashes.SHA256()))
-        key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                    serialization.NoEncryption())
-        fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(key_pem)
-        cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    if cert_path.exists() and key_path.exists():
+        try:
+            return _load(cert_path, key_path)
+        except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+            aside = [_move_aside(path) for path in (key_path, cert_path)]
+            log.warning("the node's TLS identity (%s, %s) cannot be read (%s): moved aside as %s; a new one is made, "
+                        "so its fingerprint changes and a logged-in node must log in again", key_path, cert_path,
+                        exc, ", ".join(str(p) for p in aside))
+    return _create(directory, cert_path, key_path)
+
+
+def _load(cert_path: Path, key_path: Path) -> NodeIdentity:
     cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
     loaded = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
     if not isinstance(loaded, ec.EllipticCurvePrivateKey):
         raise ValueError(f"{key_path} is not an EC key")
+    if cert.public_key() != loaded.public_key():  # one file of another identity: TLS would refuse the pair
+        raise ValueError(f"{cert_path} is not the certificate of {key_path}")
     der = cert.public_bytes(serialization.Encoding.DER)
     return NodeIdentity(cert_path, key_path, der, fingerprint_of(der), loaded)
+
+
+def _move_aside(path: Path) -> Path:
+    aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+    os.replace(path, aside)
+    return aside
+
+
+def _create(directory: Path, cert_path: Path, key_path: Path) -> NodeIdentity:
+    directory.mkdir(parents=True, exist_ok=True)
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "groupshare-node")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=3650)).sign(key, hashes.SHA256()))
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    # Atomic and synced, key first: a start cut short leaves the old files or no certificate, never half a file
+    # (which made every later start fail), and a certificate on disk always has its key beside it.
+    write_atomic(key_path, key_pem, 0o600)
+    write_atomic(cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
+    der = cert.public_bytes(serialization.Encoding.DER)
+    return NodeIdentity(cert_path, key_path, der, fingerprint_of(der), key)
 
 
 def channel_binding(transport: asyncio.BaseTransport) -> bytes:

@@ -18,7 +18,9 @@ import contextlib
 import hmac
 import json
 import logging
+import os
 import secrets
+import time
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote, urlsplit
@@ -98,7 +100,13 @@ class SessionVersions:
     def repair(self) -> None:
         """Count from 0 again, once a fresh cookie key has ended every session (the class's docstring)."""
         self._versions = {}
-        write_atomic(self._path, b"{}")
+        try:
+            write_atomic(self._path, b"{}")
+        except IsADirectoryError:  # a directory in its place, which no rename replaces: move it aside, then write
+            aside = self._path.with_name(f"{self._path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+            os.replace(self._path, aside)
+            log.warning("%s was a directory: moved aside as %s", self._path, aside)
+            write_atomic(self._path, b"{}")
         self.damaged = False
 
     def bump(self, uid: str) -> int:
