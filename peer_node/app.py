@@ -21,6 +21,7 @@ from aiohttp import web
 from peer_node.commands import run_command
 from peer_node.config import NodeConfig
 from peer_node.door import bearer_ok, door_middleware, refusal
+from peer_node.safe_text import utf8_bytes
 from peer_node.service import NodeService
 from peer_node.state import load_or_create_api_key
 from wire.errors import GroupShareError
@@ -34,7 +35,7 @@ API_KEY = web.AppKey("api_key", str)
 
 
 def _text(body: str, status: int = 200) -> web.Response:
-    return web.Response(status=status, text=body, content_type="text/plain", charset="utf-8")
+    return web.Response(status=status, body=utf8_bytes(body), content_type="text/plain", charset="utf-8")
 
 
 async def _read_capped(request: web.Request, cap: int) -> bytes | None:

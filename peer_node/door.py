@@ -17,6 +17,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from peer_node.config import NodeConfig
+from peer_node.safe_text import utf8_bytes
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Forms and /cmd are small: a larger claimed body is refused from its header, before a byte of it is read (aiohttp
@@ -48,7 +49,8 @@ def body_too_large(content_length: int | None, path: str) -> bool:
 
 
 def refusal(status: int, message: str) -> web.Response:
-    return web.Response(status=status, text=f"error: {message}\n", content_type="text/plain", charset="utf-8")
+    return web.Response(status=status, body=utf8_bytes(f"error: {message}\n"), content_type="text/plain",
+                        charset="utf-8")  # a message may name a path that is not UTF-8 (safe_text)
 
 
 def door_middleware(config: NodeConfig) -> Middleware:

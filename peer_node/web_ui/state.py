@@ -18,6 +18,7 @@ from aiohttp import web
 from aiohttp_session import Session, get_session
 
 from peer_node.join_answers import join_answers_text
+from peer_node.safe_text import utf8_bytes
 from peer_node.upload_copies import uploads_dir
 from peer_node.views import NodeStatus
 from peer_node.web_ui.ports import UiConfig, UiService
@@ -127,6 +128,9 @@ async def render(
         "pending_total": sum((state.service.pending_requests() or {}).values()) if uid is not None else 0,
     }
     base.update(context)
-    response = aiohttp_jinja2.render_template(template, request, base, status=status)
+    # Rendered to a string and encoded here, not by render_template: a path that is not UTF-8 (safe_text) must
+    # not turn the page into a 500.
+    html = aiohttp_jinja2.render_string(template, request, base)
+    response = web.Response(status=status, body=utf8_bytes(html), content_type="text/html", charset="utf-8")
     response.headers["Cache-Control"] = "no-store"
     return response
