@@ -19,11 +19,12 @@ from aiohttp import web
 from tracker_server import handlers, internal
 from tracker_server.config import TrackerConfig
 from tracker_server.data_identity import CLUSTER_KEY, TRACKER_NO_KEY, Identity, cluster_fingerprint, identity_warnings
-from tracker_server.keys import REPLICATOR, SERVICE, STORE, WRITER
+from tracker_server.keys import REPLICATOR, SERVICE, STORE, STORE_HEALTH, WRITER
 from tracker_server.log import LogWriter
 from tracker_server.replication import Replicator
 from tracker_server.service import TrackerService
 from tracker_server.store import Store, StoreDamaged
+from tracker_server.store_health import StoreHealth
 from wire.errors import GroupShareError, TooManyRequests, error_document
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,7 @@ def create_app(config: TrackerConfig) -> web.Application:
     app = web.Application(middlewares=[api_middleware],
                           client_max_size=config.max_body)
     app[CONFIG] = config
+    app[STORE_HEALTH] = StoreHealth()  # a secondary's failures to store (internal.py), shown by /healthz
     app.router.add_routes(handlers.hot_first())
     app.router.add_routes(internal.routes)
     app.router.add_get("/api/v1/openapi.json", _openapi)

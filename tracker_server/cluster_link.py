@@ -19,6 +19,7 @@ from tracker_server.config import TrackerConfig
 
 log = logging.getLogger(__name__)
 SECRET_WARNING_EVERY_S = 60.0
+STORE_WARNING_EVERY_S = 60.0
 
 
 async def refuses_signature(resp: aiohttp.ClientResponse) -> bool:
@@ -29,6 +30,18 @@ async def refuses_signature(resp: aiohttp.ClientResponse) -> bool:
         return False
     error = body.get("error") if isinstance(body, dict) else None
     return isinstance(error, dict) and error.get("message") == SIGNATURE_REFUSED
+
+
+async def cannot_store(resp: aiohttp.ClientResponse) -> str | None:
+    """Why a 503 is a running tracker's refusal to store what it was sent (``store_health``); None if it is not."""
+    try:
+        body = await resp.json(content_type=None)
+    except (ValueError, aiohttp.ClientError):
+        return None
+    error = body.get("error") if isinstance(body, dict) else None
+    message = error.get("message") if isinstance(error, dict) else None
+    return message.removeprefix("cannot store: ") if isinstance(message, str) and \
+        message.startswith("cannot store: ") else None
 
 
 class SignatureRefused(ValueError):
@@ -44,6 +57,7 @@ class ClusterLink:
         self.me = config.tracker_no
         self.http: aiohttp.ClientSession | None = None
         self._warned: dict[int, float] = {}  # peer -> when we last said it refuses our signature (monotonic)
+        self._store_warned: dict[int, float] = {}  # peer -> when we last said it cannot store (monotonic)
 
     def start(self) -> None:
         self.http = aiohttp.ClientSession()
@@ -64,12 +78,24 @@ class ClusterLink:
             if resp.status == 403 and await refuses_signature(resp):
                 self._warn_refused(no)
                 raise SignatureRefused(f"tracker {no} refused our signature on {path}")
+            if resp.status == 503 and (why := await cannot_store(resp)) is not None:
+                self._warn_cannot_store(no, why)
+                raise ValueError(f"tracker {no} cannot store: {why}")
             if resp.status != 200:
                 raise ValueError(f"tracker {no} answered {resp.status} to {path}")
             answer = await resp.json()
         if not isinstance(answer, dict):
             raise ValueError(f"tracker {no} answered a non-object to {path}")
         return answer
+
+    def _warn_cannot_store(self, no: int, why: str) -> None:
+        now = time.monotonic()
+        if now - self._store_warned.get(no, -STORE_WARNING_EVERY_S) >= STORE_WARNING_EVERY_S:
+            # It answers pings, so nothing else shows that it falls behind; were this tracker to fail now, the
+            # writes it has not stored would be lost. Said once a minute while it lasts, not at every write.
+            self._store_warned[no] = now
+            log.warning("tracker %d runs but cannot store what this tracker sends it (%s): it falls behind until it "
+                        "can (said again every minute while it lasts)", no, why)
 
     def _warn_refused(self, no: int) -> None:
         now = time.monotonic()

@@ -17,7 +17,7 @@ from aiohttp import web
 
 from tracker_server import queries
 from tracker_server.cluster_auth import cluster_key
-from tracker_server.keys import REPLICATOR, SERVICE
+from tracker_server.keys import REPLICATOR, SERVICE, STORE_HEALTH
 from tracker_server.liveness import Holding
 from tracker_server.service import OpResult, TrackerService
 from tracker_server.throttle import client_address
@@ -303,4 +303,5 @@ async def stop_share(request: web.Request) -> web.Response:
 async def healthz(request: web.Request) -> web.Response:
     svc = _svc(request)
     return web.json_response({"role": svc.role, "epoch": svc.state.epoch, "tracker_no": svc.config.tracker_no,
-                              "log_index": svc.state.index, "primary": request.app[REPLICATOR].live_primary()})
+                              "log_index": svc.state.index, "primary": request.app[REPLICATOR].live_primary(),
+                              **request.app[STORE_HEALTH].fields()})

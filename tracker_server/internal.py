@@ -29,9 +29,10 @@ from aiohttp import web
 
 from tracker_server import election
 from tracker_server.cluster_auth import SIGNATURE_REFUSED, verify, verify_head
-from tracker_server.keys import REPLICATOR, STORE
+from tracker_server.keys import REPLICATOR, STORE, STORE_HEALTH
 from tracker_server.replication import Replicator
 from tracker_server.state import Entry
+from tracker_server.store_health import store_error
 from tracker_server.throttle import sign_client
 from wire.errors import BadInput, Forbidden, GroupShareError, TooLarge, Unavailable
 
@@ -146,6 +147,9 @@ async def append(request: web.Request) -> web.Response:
                     await rep.store.append(entries)
                 except sqlite3.IntegrityError:  # logs that should match do not: ask for a snapshot
                     return _position(rep, False)
+                except (sqlite3.Error, OSError) as exc:  # a full disk: a clear 503, not a traceback per write
+                    raise _cannot_store(request, "entries", exc) from None
+                _stored_again(request)
                 for entry in entries:
                     rep.svc.state.apply(entry)
                 rep.writer.durable = (entries[-1].index, entries[-1].epoch)
@@ -167,12 +171,33 @@ async def snapshot(request: web.Request) -> web.Response:
         if not await _leader_message(rep, body):
             return _position(rep, False)
         await rep.writer.drained()
-        await rep.store.install(body["snapshot"], rep.svc.state.epoch)
+        try:
+            await rep.store.install(body["snapshot"], rep.svc.state.epoch)
+        except (sqlite3.Error, OSError) as exc:  # rolled back: memory and disk still hold the old state
+            raise _cannot_store(request, "a snapshot", exc) from None
+        _stored_again(request)
         state = await rep.store.load_state()
         rep.svc.replace_state(state)
         rep.writer.durable = (state.index, state.last_epoch)
         _log_progress(rep.catch_up_log.snapshot(body["_sender"], state.index, len(state.users), len(state.groups)))
         return _position(rep, True)
+
+
+def _cannot_store(request: web.Request, what: str, exc: BaseException) -> Unavailable:
+    """The 503 for a primary's message this tracker could not store (``store_health``), said in the log once a
+    minute while it lasts."""
+    reason = store_error(exc)
+    if request.app[STORE_HEALTH].failed(reason, time.time(), time.monotonic()):
+        log.error("cannot store %s from the primary: %s. This tracker falls behind until it can (a full disk? "
+                  "said again every minute while it lasts)", what, reason)
+    return Unavailable(f"cannot store: {reason}")
+
+
+def _stored_again(request: web.Request) -> None:
+    since = request.app[STORE_HEALTH].stored()
+    if since is not None:
+        log.warning("stores what the primary sends again (it could not since %s)",
+                    time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(since)))
 
 
 def _head(body: dict[str, Any]) -> int | None:

@@ -8,8 +8,10 @@ from tracker_server.log import LogWriter
 from tracker_server.replication import Replicator
 from tracker_server.service import TrackerService
 from tracker_server.store import Store
+from tracker_server.store_health import StoreHealth
 
 STORE = web.AppKey("store", Store)
 WRITER = web.AppKey("writer", LogWriter)
 SERVICE = web.AppKey("service", TrackerService)
 REPLICATOR = web.AppKey("replicator", Replicator)
+STORE_HEALTH = web.AppKey("store_health", StoreHealth)

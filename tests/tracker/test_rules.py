@@ -387,6 +387,7 @@ async def test_oversized_or_malformed_bodies_get_json_errors(api: Api) -> None:
 
 async def test_healthz_reports_role_epoch_and_log_position(api: Api) -> None:
     before = await api.ok("GET", "/healthz")
-    assert before == {"role": "primary", "epoch": 1, "tracker_no": 1, "log_index": 0, "primary": 1}
+    assert before == {"role": "primary", "epoch": 1, "tracker_no": 1, "log_index": 0, "primary": 1,
+                      "cannot_store_since": None, "cannot_store": None}
     await api.user("alice")
     assert (await api.ok("GET", "/healthz"))["log_index"] == 2  # create_user and login
