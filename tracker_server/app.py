@@ -16,7 +16,7 @@ from importlib import resources
 
 from aiohttp import web
 
-from tracker_server import handlers, internal
+from tracker_server import handlers, internal, state_mark
 from tracker_server.config import TrackerConfig
 from tracker_server.data_identity import CLUSTER_KEY, TRACKER_NO_KEY, Identity, cluster_fingerprint, identity_warnings
 from tracker_server.keys import REPLICATOR, SERVICE, STORE, STORE_HEALTH, WRITER
@@ -91,16 +91,24 @@ async def _check_identity(store: Store, config: TrackerConfig, log_index: int) -
 
 async def _core_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
+    had_state = state_mark.marked(config.data_dir)
+    if had_state and state_mark.database_empty(config.db_path):  # before SQLite writes a fresh schema into it
+        what = "is empty" if config.db_path.exists() else "is missing"
+        raise state_mark.state_lost(config.data_dir, config.db_path, what)
     store = await Store.open(config.db_path)
     try:
         state = await store.load_state()
     except sqlite3.DatabaseError as exc:  # the schema opened, the rows do not read
         await store.close()
         raise StoreDamaged(config.db_path, exc) from None
+    if state.epoch == 0 and had_state:  # every start records an epoch: this database was made anew
+        await store.close()
+        raise state_mark.state_lost(config.data_dir, config.db_path, "holds no state")
     if state.epoch == 0:  # a fresh data dir: the first epoch is 1
         state.epoch = 1
         await store.set_meta("epoch", "1")
     await _check_identity(store, config, state.index)
+    state_mark.mark(config.data_dir, config.tracker_no)
     writer = LogWriter(store.append, (state.index, state.last_epoch))
     service = TrackerService(config, state, writer)
 
