@@ -41,6 +41,7 @@ class DirLock:
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
         except OSError as exc:
             why = ("something that is not a directory is in the way" if exc.errno in (errno.EEXIST, errno.ENOTDIR)
+                   else f"its lock file {path} is a directory" if exc.errno == errno.EISDIR
                    else exc.strerror or str(exc))
             raise DataDirError(f"cannot use data directory {data_dir}: {why}") from None
         try:

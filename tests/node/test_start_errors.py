@@ -15,7 +15,7 @@ from bench.ports import free_port
 from peer_node.swarm import tls
 from peer_node.web_ui.security import VERSIONS_FILE, SessionVersions
 from tests.support.cluster import ROOT, Cluster
-from wire.dir_lock import DirInUse, DirLock
+from wire.dir_lock import DataDirError, DirInUse, DirLock
 
 
 def test_a_half_written_identity_is_moved_aside_and_a_new_one_made(tmp_path: Path,
@@ -113,3 +113,9 @@ def test_a_node_with_a_damaged_identity_starts_logged_out_and_asks_for_a_login(t
         assert "must log in again" in said and "log in again" in said.split("must log in again", 1)[1]
         alice.ok(f"login alice {alice.password}")
         assert alice.api("/api/status")["user_id"] == "alice"
+
+
+def test_a_lock_file_that_is_a_directory_is_named(tmp_path: Path) -> None:
+    (tmp_path / "lock").mkdir()
+    with pytest.raises(DataDirError, match=f"its lock file {tmp_path / 'lock'} is a directory"):
+        DirLock.acquire(tmp_path)
