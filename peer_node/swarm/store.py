@@ -39,8 +39,10 @@ from pathlib import Path
 
 from peer_node.swarm.direct_io import open_direct, read_at, read_cached, write_at
 from peer_node.swarm.errors import DownloadFailed
-from peer_node.swarm.file_ops import move_into_place
+from peer_node.swarm.file_ops import identity, move_into_place, unlink_if_ours
 from peer_node.swarm.piece_mask import bitfield_mask, mask_bitfield
+from peer_node.swarm.resume_check import left_as_it_was as _left_as_it_was
+from peer_node.swarm.resume_check import pieces_still_there as _pieces_still_there
 from peer_node.swarm.space import reserve
 from peer_node.swarm.state_file import UNSEALED, StateFile, seal_of
 from wire.errors import Conflict, NotFound
@@ -71,6 +73,7 @@ class PieceStore:
         self._direct_fd = -1  # the same open file for O_DIRECT, when the filesystem allows
         self._direct_ok = True
         self._in_memory: Callable[[int], memoryview | None] | None = None  # see serve_from
+        self._made = identity(os.fstat(fd)) if not complete else None  # the partial file we made (``discard``)
 
     # --- opening ------------------------------------------------------------------------------------------
     @classmethod
@@ -297,15 +300,22 @@ class PieceStore:
             raise DownloadFailed("whole-file hash mismatch: the piece hashes do not end at the listed sha256")
         self.acquire()  # a store closed meanwhile refuses (NotFound) instead of moving its file away
         try:
-            await asyncio.get_running_loop().run_in_executor(None, move_into_place, self.path, final_path)
+            await asyncio.get_running_loop().run_in_executor(None, move_into_place, self.path, final_path,
+                                                             self._fd)
         finally:
             self.release()
-        if self._state is not None:
-            self._state.remove()
+        # The file is whole and in place from here: done, whatever becomes of its bookkeeping below.
+        state, self._state = self._state, None
+        self.path, self._complete = final_path, True
         if self._save_handle is not None:
             self._save_handle.cancel()
             self._save_handle = None
-        self.path, self._state, self._complete = final_path, None, True
+        if state is not None:
+            try:
+                state.remove()
+            except OSError as exc:  # its folder read-only, say: the next start's sweep deletes it (``partial_sweep``)
+                log.warning("downloaded %s, but could not delete its pieces state %s: %s", final_path, state.path,
+                            exc)
         return final_path
 
     # --- closing ------------------------------------------------------------------------------------------
@@ -332,9 +342,8 @@ class PieceStore:
         """Close and delete the temporary file and its state (a cancelled download)."""
         partial = not self._complete
         self.close()
-        if partial:
-            with contextlib.suppress(FileNotFoundError):
-                self.path.unlink()
+        if partial and self._made is not None:
+            unlink_if_ours(self.path, self._made)  # not a file planted at its name since (``file_ops``)
             if self._state is not None:
                 self._state.remove()
 
@@ -351,36 +360,6 @@ class PieceStore:
 def _log_save_error(saved: asyncio.Future[bool]) -> None:
     if not saved.cancelled() and (exc := saved.exception()) is not None:
         log.warning("could not save the download state (a resume may fetch recent pieces again): %s", exc)
-
-
-def _left_as_it_was(temp_path: Path, size: int) -> bool:
-    """Whether a resumed download's partial file is still there at the size it was made with."""
-    try:
-        st = os.lstat(temp_path)
-    except OSError:
-        return False
-    return stat.S_ISREG(st.st_mode) and st.st_size == size
-
-
-def _pieces_still_there(fd: int, meta: FileMeta, bits: bytearray) -> bytearray:
-    """``bits`` without the pieces whose bytes in the file no longer pass their hash."""
-    mask = bitfield_mask(bits)
-    claimed = mask.bit_count()
-    buf = memoryview(bytearray(meta.piece_size))
-    for index in range(meta.piece_count):
-        if not mask >> index & 1:
-            continue
-        offset = index * meta.piece_size
-        view = buf[:min(meta.piece_size, meta.size - offset)]
-        got = 0
-        while got < len(view) and (n := os.preadv(fd, [view[got:]], offset + got)) > 0:
-            got += n
-        if got != len(view) or not piece_matches(meta.piece_hashes, meta.piece_size, index, view):
-            mask &= ~(1 << index)
-    lost = claimed - mask.bit_count()
-    log.log(logging.WARNING if lost else logging.INFO, "resumed download %s: %d saved pieces checked again, %d "
-            "changed since they were saved (fetched again)", meta.file_name, claimed, lost)
-    return bytearray(mask_bitfield(mask, meta.piece_count))
 
 
 def full_bitfield(count: int) -> bytearray:

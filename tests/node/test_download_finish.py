@@ -285,7 +285,7 @@ async def test_a_final_move_the_folder_refuses_fails_the_download_keeping_its_pi
     target = tmp_path / "dl" / "data.bin"
     partial = temp_path_for(target)
 
-    def refused(src: Path, dst: Path) -> None:
+    def refused(src: Path, dst: Path, fd: int) -> None:
         raise PermissionError(13, "Permission denied", str(dst))
 
     monkeypatch.setattr(store_module, "move_into_place", refused)

@@ -9,14 +9,23 @@ from pathlib import Path
 
 import pytest
 
-from peer_node.swarm.file_ops import move_into_place
+from peer_node.swarm.file_ops import FolderChanged, move_into_place
 from wire.errors import Conflict
+
+
+def _move(temp: Path, final: Path) -> None:
+    """As the store calls it: with the partial file open."""
+    fd = os.open(temp, os.O_RDONLY)
+    try:
+        move_into_place(temp, final, fd)
+    finally:
+        os.close(fd)
 
 
 def test_the_file_takes_its_name_and_the_partial_name_goes(tmp_path: Path) -> None:
     temp, final = tmp_path / ".f.gspart", tmp_path / "f"
     temp.write_bytes(b"data")
-    move_into_place(temp, final)
+    _move(temp, final)
     assert final.read_bytes() == b"data" and not temp.exists()
 
 
@@ -25,13 +34,20 @@ def test_an_existing_file_is_never_replaced(tmp_path: Path) -> None:
     temp.write_bytes(b"data")
     final.write_bytes(b"mine")
     with pytest.raises(Conflict):
-        move_into_place(temp, final)
+        _move(temp, final)
     assert final.read_bytes() == b"mine" and temp.exists()
 
 
 def test_a_partial_file_deleted_meanwhile_leaves_no_empty_file_under_the_name(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError):
-        move_into_place(tmp_path / ".gone.gspart", tmp_path / "gone")
+    temp = tmp_path / ".gone.gspart"
+    temp.write_bytes(b"data")
+    fd = os.open(temp, os.O_RDONLY)
+    temp.unlink()
+    try:
+        with pytest.raises(FolderChanged, match="moved or deleted"):
+            move_into_place(temp, tmp_path / "gone", fd)
+    finally:
+        os.close(fd)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -48,7 +64,7 @@ def test_without_hard_links_a_failed_move_removes_its_placeholder(tmp_path: Path
 
     monkeypatch.setattr(os, "link", refuse)  # a filesystem without hard links (FAT, some FUSE mounts)
     monkeypatch.setattr(os, "replace", full)
-    monkeypatch.setattr(shutil, "copyfile", full)
+    monkeypatch.setattr(shutil, "copyfileobj", full)  # the copy from the open file
     with pytest.raises(OSError, match="No space left"):
-        move_into_place(temp, final)
+        _move(temp, final)
     assert not final.exists() and temp.read_bytes() == b"data"
