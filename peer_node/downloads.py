@@ -34,6 +34,7 @@ from peer_node.download_records import finished_before, found_whole, keep_given,
 from peer_node.download_refusals import Key, refuse_if_running, refuse_to_start
 from peer_node.download_views import debug_row, download_view, given_so_far
 from peer_node.keyed_locks import KeyedLocks
+from peer_node.partial_sweep import sweep_pieces_states
 from peer_node.piece_sources import summarize
 from peer_node.state import DownloadRecord, NodeState, ShareRecord, StateNotSaved
 from peer_node.swarm.catalog import ServedFiles
@@ -81,6 +82,7 @@ class DownloadManager(DownloadControls):
         self._locks = KeyedLocks()  # per download: start and remove of one download never interleave
         self._generation = 0  # moves at every stop_all (a logout): see ``_start``
         self._resumed_for: str | None = None  # the user whose downloads run now (resume_all), None after stop_all
+        self._swept = False  # stale pieces states deleted, at the first resume_all (``partial_sweep``)
         self._last_report = 0.0
         self.auto_resume = AutoResume(self, resume_check_s)
 
@@ -135,6 +137,9 @@ class DownloadManager(DownloadControls):
         """Start again every unfinished download of this user (after a start-up or a login), and watch the ones
         that failed for want of a seeder (``auto_resume``)."""
         self._resumed_for = user_id
+        if not self._swept:  # before any download of this run opens its state: a small folder, once
+            self._swept = True
+            sweep_pieces_states(self.state.data_dir, self.state.downloads.values())
         for rec in list(self.state.downloads.values()):
             if rec.user_id == user_id and rec.state == DownloadState.RUNNING.value and rec.key not in self._tasks:
                 self._spawn(rec)
