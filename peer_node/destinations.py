@@ -60,11 +60,30 @@ def resolve_destination(raw: str, file_name: str, cwd: str | None = None) -> Pat
             raise BadInput(f"destination {raw}: directory {parent} does not exist")
         check_file_name(target.name)
     target = _pinned(target.parent, raw) / target.name
+    _check_lengths(target, raw)
     if os.path.lexists(target):
         raise Conflict(f"destination {target} already exists; an existing file is never overwritten")
     if not can_create_in(target.parent):
         raise BadInput(f"destination {raw}: directory {target.parent} is not writable")
     return target
+
+
+def _check_lengths(target: Path, raw: str) -> None:
+    """BadInput unless the file and its partial file (``temp_path_for``) can be made at these paths. Checked here
+    because nothing later says so in time: ``os.path.lexists`` answers False for a path too long to look up, and
+    the download then failed only once it had run ("File name too long"). The folder was pinned: its links
+    resolved, so the lengths are those of the paths the node will open."""
+    try:
+        name_max = os.pathconf(target.parent, "PC_NAME_MAX")  # 255 on most file systems, less on some
+    except (OSError, ValueError):
+        name_max = MAX_NAME_BYTES
+    for path in (target, temp_path_for(target)):
+        if len(os.fsencode(path.name)) > name_max:
+            raise BadInput(f"destination {raw}: the name {path.name} is longer than the {name_max} bytes the file "
+                           f"system of {target.parent} allows")
+        if (length := len(os.fsencode(path))) >= MAX_PATH_BYTES:  # PATH_MAX counts the closing NUL
+            raise BadInput(f"destination {raw}: the path {path} is too long ({length} bytes; at most "
+                           f"{MAX_PATH_BYTES - 1})")
 
 
 def _trusted_link_owners() -> set[int]:
@@ -92,14 +111,21 @@ def can_create_in(folder: Path) -> bool:
     everywhere, /proc and read-only mounts included, and the download then failed only once it had run."""
     if not os.access(folder, os.W_OK | os.X_OK):
         return False
-    probe = folder / f".gs-probe-{secrets.token_hex(8)}"
-    try:
-        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
+    probe = f".gs-probe-{secrets.token_hex(8)}"
+    try:  # in the folder opened once: a probe's name must not push a long folder's path past PATH_MAX
+        where = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError:
         return False
-    with contextlib.suppress(OSError):
-        probe.unlink()
-    return True
+    try:
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=where))
+    except OSError:
+        return False
+    else:
+        with contextlib.suppress(OSError):
+            os.unlink(probe, dir_fd=where)
+        return True
+    finally:
+        os.close(where)
 
 
 def temp_path_for(target: Path) -> Path:
@@ -125,12 +151,19 @@ def partial_in_the_way(target: Path, resumes_here: bool) -> Path | None:
     return temp if not resumes_here and os.path.lexists(temp) else None
 
 
+PIECES_STATE_DIR = "partial"  # under the node's data directory
+
+
+def pieces_state_name(key: tuple[str, str, str]) -> str:
+    """The file name under which the download ``key`` (user, group, file name) records its verified pieces."""
+    return hashlib.sha256("\x00".join(key).encode("utf-8")).hexdigest()[:32] + ".json"
+
+
 def pieces_state_path(data_dir: Path, key: tuple[str, str, str]) -> Path:
-    """Where the download ``key`` (user, group, file name) records its verified pieces; the folder is made."""
-    digest = hashlib.sha256("\x00".join(key).encode("utf-8")).hexdigest()[:32]
-    directory = data_dir / "partial"
+    """Where the download ``key`` records its verified pieces; the folder is made."""
+    directory = data_dir / PIECES_STATE_DIR
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return directory / f"{digest}.json"
+    return directory / pieces_state_name(key)
 
 
 def remove_partial(data_dir: Path, key: tuple[str, str, str], destination: str) -> None:
