@@ -59,8 +59,19 @@ def move_into_place(temp: Path, final: Path, fd: int) -> None:
     try:
         _check_ours(folder, temp, fd, ours)
         _link_or_move(folder, temp.name, final, fd, ours)
+    except OSError as exc:
+        raise _named_in(exc, temp.parent) from None
     finally:
         os.close(folder)
+
+
+def _named_in(exc: OSError, folder: Path) -> OSError:
+    """``exc`` naming the whole path a user knows: a call relative to the folder names only the file, and a link
+    from ``/proc/self/fd`` names the descriptor first (the ``[F]`` reason shows which path to fix)."""
+    name = exc.filename2 if exc.filename2 is not None else exc.filename
+    if not isinstance(name, str) or "/" in name:
+        return exc
+    return OSError(exc.errno, exc.strerror, str(folder / name))  # the same subclass (PermissionError, ...)
 
 
 def _check_ours(folder: int, temp: Path, fd: int, ours: tuple[int, int]) -> None:

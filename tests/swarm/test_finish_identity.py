@@ -4,6 +4,7 @@ and once the file is in place, a pieces state that cannot be deleted no longer t
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -100,3 +101,17 @@ async def test_a_pieces_state_that_cannot_be_deleted_does_not_fail_a_finished_do
     assert store.is_complete and store.path == final and store.missing_count == 0
     store.close()  # a complete store saves no state on close
     assert state.is_dir() and os.listdir(state) == []
+
+
+async def test_a_final_name_the_folder_refuses_is_named_by_its_whole_path(tmp_path: Path) -> None:
+    # The steps run relative to the opened folder, whose errors name only the file ("disk error: ... (f.bin)"),
+    # and a link from /proc/self/fd names the descriptor: the [F] reason must say which folder to fix. (A name
+    # too long stands in for a read-only folder: tests may run as root, whom modes do not stop.)
+    store, data, _ = _downloaded(tmp_path)
+    final = tmp_path / "dl" / ("x" * 300)
+    with pytest.raises(OSError) as failed:
+        await store.finish(final)
+    assert failed.value.errno == errno.ENAMETOOLONG and failed.value.filename == str(final)
+    assert os.listdir(tmp_path / "dl") == [".f.bin.gspart"] and not store.is_complete
+    assert (tmp_path / "dl" / ".f.bin.gspart").read_bytes() == data
+    store.close()
