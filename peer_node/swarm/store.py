@@ -11,7 +11,8 @@ node loses at most the last fraction of a second of pieces, never claims a piece
 checked against the listed SHA-256 chain (``wire.pieces.piece_matches``) before it is written, and the chain
 ends in the whole file's SHA-256, so a file whose every piece passed is the file the sharer listed: ``finish``
 reads nothing again, it only moves the file into place without ever overwriting, and the store then keeps
-serving the same inode from its final path.
+serving the same inode from its final path. What gets the final name is that inode, the descriptor's, never what
+the partial name holds by then (``file_ops``: the folder may have been moved or swapped meanwhile).
 
 A download's pieces are written, and read to be served, past the page cache (``direct_io``, when the filesystem
 allows it; the engine's and the server's buffers are page-aligned): a new page in the cache was the dearest thing
