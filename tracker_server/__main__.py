@@ -21,10 +21,12 @@ from aiohttp import web
 
 from tracker_server.app import create_app
 from tracker_server.config import TrackerConfig, load_or_create_secret
+from tracker_server.conn_guard import DEFAULT_MAX_PER_ADDRESS, Deadlines
 from tracker_server.data_identity import describe_start
-from tracker_server.fastpath import FastPathListener
+from tracker_server.fastpath import LINGER, FastPathListener
 from tracker_server.keys import SERVICE
 from tracker_server.passwords import OWASP_LOG2_N
+from tracker_server.quiet_log import quiet_aiohttp_server_log
 from tracker_server.signups import DEFAULT_BURST, DEFAULT_INTERVAL
 from tracker_server.store import StoreDamaged
 from wire.dir_lock import DataDirError, DirLock
@@ -66,6 +68,9 @@ def _parse(argv: list[str]) -> argparse.Namespace:
                    help="sign-ups one client address may make at once (default 50: a class behind one NAT)")
     p.add_argument("--signup-interval", type=float, default=DEFAULT_INTERVAL,
                    help="seconds per sign-up an address regains after its burst (default 10)")
+    p.add_argument("--max-conns-per-address", type=int, default=DEFAULT_MAX_PER_ADDRESS,
+                   help=f"simultaneous connections one client address (IPv6: its /64) may hold "
+                        f"(default {DEFAULT_MAX_PER_ADDRESS}: many nodes behind one NAT)")
     return p.parse_args(argv)
 
 
@@ -81,6 +86,8 @@ def build_config(args: argparse.Namespace) -> TrackerConfig:
         raise ValueError("--scrypt-log2n must be 10-20")
     if not 1 <= args.signup_burst <= 10_000_000 or not 0 < args.signup_interval <= 86400:
         raise ValueError("--signup-burst must be 1-10000000 and --signup-interval 0-86400 s")
+    if not 1 <= args.max_conns_per_address <= 1_000_000:
+        raise ValueError("--max-conns-per-address must be 1-1000000")
     secret_file = args.secret_file or args.tracker_info_file.resolve().parent / "cluster.secret"
     try:
         secret = load_or_create_secret(secret_file)
@@ -126,27 +133,38 @@ def _tune_gc() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
-async def serve(config: TrackerConfig) -> None:
+def app_runner(app: web.Application) -> web.AppRunner:
+    """aiohttp's side of the listener, for the connections the fast path hands over. Idle ones (and ones whose
+    request head never completes: aiohttp's keep-alive timer runs from the hand-off or the last answer, and bytes
+    do not reset it) close as on the fast path. After a refusal sent before the body was read (a 408 or 413),
+    aiohttp reads and drops what still comes for ``lingering_time`` before closing, so that the client reads the
+    answer rather than a reset; its 10 s default would let a refused client hold the connection that long."""
+    return web.AppRunner(app, handle_signals=False, access_log=None, keepalive_timeout=Deadlines().idle,
+                         lingering_time=LINGER)
+
+
+async def serve(config: TrackerConfig, max_per_address: int = DEFAULT_MAX_PER_ADDRESS) -> None:
     lock = DirLock.acquire(config.data_dir)  # DataDirError: main says why and exits
     try:
-        await _serve_locked(config)
+        await _serve_locked(config, max_per_address)
     finally:
         lock.release()
 
 
-async def _serve_locked(config: TrackerConfig) -> None:
+async def _serve_locked(config: TrackerConfig, max_per_address: int) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in stop_signals():
         loop.add_signal_handler(sig, stop.set)
     app = create_app(config)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    runner = app_runner(app)
     await runner.setup()
     _tune_gc()
     listener: FastPathListener | None = None
     try:
         try:
-            listener = await FastPathListener.start(runner, app, config.me.host, config.me.port, config.max_body)
+            listener = await FastPathListener.start(runner, app, config.me.host, config.me.port, config.max_body,
+                                                  max_per_address=max_per_address)
         except OSError as exc:  # only the bind: a data dir that cannot be written is said otherwise
             holder = "another tracker of this list still running?"
             raise CannotListen(f"cannot listen on {config.me}: {listen_error(exc, holder)}") from None
@@ -164,6 +182,7 @@ async def _serve_locked(config: TrackerConfig) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = _parse(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s tracker %(levelname)s %(name)s: %(message)s")
+    quiet_aiohttp_server_log()  # a traceback per malformed request would let anyone fill the log
     try:
         config = build_config(args)
     except (TrackerListError, ValueError) as exc:
@@ -173,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     if os.isatty(0):
         keep_running_in_the_background()  # started with & from a shell: not stopped by its terminal (terminal.py)
     try:
-        asyncio.run(serve(config))
+        asyncio.run(serve(config, args.max_conns_per_address))
     except (DataDirError, StoreDamaged, CannotListen) as exc:
         print(f"tracker: {exc}", file=sys.stderr)
         return 1

@@ -3,11 +3,15 @@
 Theory of operation: ``cleanup_ctx`` opens the SQLite store, loads the durable state into memory, starts the
 group-commit writer and builds the service; on shutdown it drains and closes them in reverse order. One
 middleware maps every ``wire.errors`` refusal and every aiohttp HTTP error to the JSON error form of the API, and
-on a secondary hands the request to ``internal.serve_as_secondary`` (forwarding to the primary).
+on a secondary hands the request to ``internal.serve_as_secondary`` (forwarding to the primary). It also reads
+each API request's body within ``BODY_DEADLINE`` seconds before any handler runs (aiohttp keeps the bytes read for
+the handler): without it a client could keep a body, up to ``max_body`` of memory, open for as long as it likes
+by sending all but its last byte.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sqlite3
@@ -18,6 +22,7 @@ from aiohttp import web
 
 from tracker_server import handlers, internal, state_mark
 from tracker_server.config import TrackerConfig
+from tracker_server.conn_guard import Deadlines
 from tracker_server.data_identity import CLUSTER_KEY, TRACKER_NO_KEY, Identity, cluster_fingerprint, identity_warnings
 from tracker_server.keys import REPLICATOR, SERVICE, STORE, STORE_HEALTH, WRITER
 from tracker_server.log import LogWriter
@@ -29,6 +34,7 @@ from wire.errors import GroupShareError, TooManyRequests, error_document
 
 log = logging.getLogger(__name__)
 CONFIG = web.AppKey("config", TrackerConfig)
+BODY_DEADLINE = web.AppKey("body_deadline", float)  # seconds; the fast path's request deadline by default
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -42,6 +48,10 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
 
     One layer rather than two, because every request pays for each (aiohttp wraps each middleware per request)."""
     try:
+        if request.body_exists and not request.path.startswith("/internal/") and not await _body_in_time(request):
+            response = _error(408, "timeout", f"request body not received within {request.app[BODY_DEADLINE]:g} s")
+            response.force_close()  # the rest of the body may still come: the connection cannot carry on
+            return response
         rep = request.app[REPLICATOR]
         if rep.is_primary:
             return await handler(request)
@@ -58,6 +68,20 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
         return _error(exc.status, codes.get(exc.status, "bad_request"), exc.reason)
 
 
+async def _body_in_time(request: web.Request) -> bool:
+    """Read the body within the deadline (False when it did not come). Not the trackers' own ``/internal/``
+    messages: signed, checked by their head before a byte of body is read, and a snapshot may be long."""
+    length = request.content_length
+    if length is not None and length > request.app[CONFIG].max_body:
+        return True  # refused by its length, unread, by the handler
+    try:
+        async with asyncio.timeout(request.app[BODY_DEADLINE]):
+            await request.read()
+    except TimeoutError:
+        return False
+    return True
+
+
 async def _openapi(request: web.Request) -> web.Response:
     text = resources.files("tracker_server").joinpath("openapi.json").read_text(encoding="utf-8")
     return web.json_response(json.loads(text))
@@ -68,6 +92,7 @@ def create_app(config: TrackerConfig) -> web.Application:
                           client_max_size=config.max_body)
     app[CONFIG] = config
     app[STORE_HEALTH] = StoreHealth()  # a secondary's failures to store (internal.py), shown by /healthz
+    app[BODY_DEADLINE] = Deadlines().request
     app.router.add_routes(handlers.hot_first())
     app.router.add_routes(internal.routes)
     app.router.add_get("/api/v1/openapi.json", _openapi)

@@ -15,8 +15,13 @@ status, body and ``Content-Type``, keep-alive unless the client asked to close.
 Back-pressure: while the transport's write buffer is over its high-water mark the fast path stops answering and
 stops reading, so a client that pipelines without reading holds one buffer, not an unbounded queue.
 
-Idle connections: closed after ``IDLE_TIMEOUT`` without a byte from the client, aiohttp's own keep-alive default,
-by a sweep every ``SWEEP_EVERY`` (one clock read per read event, rather than a timer re-armed per request).
+Holding the tracker (``conn_guard.py`` says what the audit found): a heartbeat whose body is still coming is
+refused (401, then the connection closed) as soon as its head shows no live session, so no one buffers a body here
+without a session, and any other request is handed to aiohttp as soon as its head is in, not after its body. Each
+connection has deadlines (first byte, whole request, idle between requests) checked by a sweep every
+``SWEEP_EVERY``: one clock read per read event, and no timer re-armed per request. Each client address has a cap
+on simultaneous connections, counted until a connection closes, also once aiohttp has it (the sweep notices the
+close: aiohttp's protocol does not tell us).
 """
 
 from __future__ import annotations
@@ -30,11 +35,13 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from aiohttp import web
 
 from tracker_server import handlers
-from tracker_server.http_frame import Request, Verdict, frame
+from tracker_server.conn_guard import DEFAULT_MAX_PER_ADDRESS, AddressCounts, Cutoffs, Deadlines, key_of
+from tracker_server.http_frame import Head, Request, Verdict, read_head
 from tracker_server.keys import REPLICATOR, SERVICE
 from wire.errors import GroupShareError, TooManyRequests, error_document
 from wire.names import ID_RE
@@ -46,11 +53,17 @@ HEARTBEAT = "/api/v1/heartbeat"
 # escapes included, is aiohttp's to route and refuse.
 LIST_FILES = re.compile(rf"/api/v1/groups/({ID_RE.pattern})/files")
 
-IDLE_TIMEOUT = 3630.0  # aiohttp's RequestHandler keepalive_timeout default, which the tracker's AppRunner keeps
-SWEEP_EVERY = 60.0
+DEADLINES = Deadlines()
+SWEEP_EVERY = 1.0  # a sweep is one comparison per connection: 10,000 connections cost about a millisecond
+# How long a connection refused before its body stays open, reading and dropping what comes, after the refusal:
+# closing a socket with unread bytes sends a reset, which may make the client's system drop our answer unread.
+LINGER = 1.0
 
 # An answer function: the framed request to the full response bytes, or None when aiohttp must answer it.
 Answer = Callable[[Request], bytes | None]
+# A screen: a head whose body is still coming to True (wait for the body here), False (aiohttp's at once) or the
+# bytes of a refusal to send before the body, after which the connection closes.
+Screen = Callable[[Head], bytes | bool]
 
 
 class _Clock:
@@ -108,40 +121,84 @@ def hot_answer(app: web.Application) -> Answer:
     return answer
 
 
+def hot_screen(app: web.Application) -> Screen:
+    """The screen over a started tracker app: only a heartbeat with a live session waits for its body here."""
+    svc, replicator, clock = app[SERVICE], app[REPLICATOR], _Clock()
+
+    def screen(head: Head) -> bytes | bool:
+        if not replicator.is_primary or head.method != "POST" or head.target != HEARTBEAT:
+            return False  # a GET with a body is aiohttp's too (``answer`` takes none)
+        try:
+            svc.session(handlers.bearer_token(head.headers.get("authorization", "")))
+        except GroupShareError as exc:
+            return render(exc.status, _error(exc.code, exc.message), True, clock.date())
+        return True
+
+    return screen
+
+
 @dataclass
 class FastPathCounts:
     """Requests answered on the fast path, and connections handed to aiohttp, since the listener started."""
 
     answered: int = 0
     handed_off: int = 0
+    refused_early: int = 0  # heartbeats refused before their body (no live session)
+    over_cap: int = 0  # connections closed at once: their address already had the most allowed
+    overdue: int = 0  # connections closed by the sweep for a missed deadline
+
+
+class _Shared(NamedTuple):
+    """What every connection of one listener uses (one object to pass rather than eight)."""
+
+    answer: Answer
+    screen: Screen
+    fallback: Callable[[], asyncio.Protocol]
+    max_body: int
+    live: set[FastPathProtocol]
+    handed: dict[asyncio.Transport, str]  # connections handed to aiohttp, until the sweep sees them closed
+    addresses: AddressCounts
+    counts: FastPathCounts
 
 
 class FastPathProtocol(asyncio.Protocol):
     """One client connection: answered here until a request the fast path does not take, then aiohttp's."""
 
-    def __init__(self, answer: Answer, fallback: Callable[[], asyncio.Protocol], max_body: int,
-                 live: set[FastPathProtocol], counts: FastPathCounts) -> None:
-        self._answer = answer
-        self._fallback = fallback
-        self._max_body = max_body
-        self._live = live
-        self._counts = counts
+    def __init__(self, shared: _Shared) -> None:
+        self._shared = shared
         self._buf = bytearray()
+        self._head: Head | None = None  # the head of the request whose body is still coming
         self._transport: asyncio.Transport | None = None
+        self._key = ""  # the client's address key, counted in ``shared.addresses`` while set
         self._paused = False  # the transport's write buffer is full: answer nothing until it drains
-        self.last_read = time.monotonic()
+        self._dropping = False  # refused before its body: read and drop what comes until closed
+        self.fresh = True  # no byte from the client yet
+        self.started = self.last_read = time.monotonic()  # started: the pending request's first byte's arrival
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
+        key = key_of(transport.get_extra_info("peername"))
+        if not self._shared.addresses.admit(key):
+            self._shared.counts.over_cap += 1
+            transport.abort()  # nothing to say: a reset at once frees the descriptor now, not after a FIN dance
+            return
+        self._key = key
         self._transport = transport
-        self._live.add(self)
+        self._shared.live.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._transport = None
-        self._live.discard(self)
+        self._shared.live.discard(self)
+        if self._key:
+            self._shared.addresses.release(self._key)
+            self._key = ""
 
     def data_received(self, data: bytes) -> None:
-        self.last_read = time.monotonic()
+        now = self.last_read = time.monotonic()
+        if self._dropping:
+            return
+        if not self._buf:
+            self.started, self.fresh = now, False
         self._buf += data
         if not self._paused:
             self._serve()
@@ -161,71 +218,116 @@ class FastPathProtocol(asyncio.Protocol):
     def paused(self) -> bool:
         return self._paused
 
+    def overdue(self, cut: Cutoffs) -> bool:
+        """Whether this connection missed a deadline (``conn_guard.Deadlines``) by the sweep's cut-offs."""
+        if self._buf:  # a request under way: its deadline, and quiet for the idle timeout is quiet all the same
+            return self.started < cut.request or self.last_read < cut.idle
+        return self.started < cut.first_byte if self.fresh else self.last_read < cut.idle
+
     def close(self) -> None:
         if self._transport is not None:
             self._transport.close()
 
     def _serve(self) -> None:
         while self._buf and self._transport is not None and not self._paused:
-            request = frame(self._buf, self._max_body)
-            if isinstance(request, Verdict):
-                if request is Verdict.HAND_OFF:
-                    self._hand_off()
-                return
-            reply = self._answer(request)
+            head = self._head
+            if head is None:
+                found = read_head(self._buf, self._shared.max_body)
+                if isinstance(found, Verdict):
+                    if found is Verdict.HAND_OFF:
+                        self._hand_off()
+                    return
+                head = found
+                if len(self._buf) < head.size:  # the body is still coming: decide on the head alone, once
+                    verdict = self._shared.screen(head)
+                    if verdict is True:
+                        self._head = head
+                    elif verdict is False:
+                        self._hand_off()
+                    else:
+                        self._refuse(verdict)
+                    return
+            elif len(self._buf) < head.size:
+                return  # a trickled body costs a length check per chunk, not a framing of the head
+            self._head = None
+            request = head.request(self._buf)
+            reply = self._shared.answer(request)
             if reply is None:
                 self._hand_off()
                 return
             del self._buf[:request.size]
+            if self._buf:  # a pipelined request's first bytes: its deadline runs from their arrival
+                self.started = self.last_read
             self._transport.write(reply)
-            self._counts.answered += 1
+            self._shared.counts.answered += 1
             if request.close:
                 self._transport.close()
                 return
 
+    def _refuse(self, reply: bytes) -> None:
+        """Answer before the body, and close without reading it (``LINGER`` says why not at once)."""
+        transport = self._transport
+        assert transport is not None
+        self._shared.counts.refused_early += 1
+        self._dropping = True
+        self._buf.clear()
+        transport.write(reply)
+        if transport.can_write_eof():
+            transport.write_eof()
+        asyncio.get_running_loop().call_later(LINGER, transport.close)
+
     def _hand_off(self) -> None:
-        self._counts.handed_off += 1
+        self._shared.counts.handed_off += 1
         transport = self._transport
         assert transport is not None
         self._transport = None
-        self._live.discard(self)
-        protocol = self._fallback()
+        self._shared.live.discard(self)
+        self._shared.handed[transport] = self._key  # still counted for its address, until it closes
+        self._key = ""
+        protocol = self._shared.fallback()
         transport.set_protocol(protocol)
         protocol.connection_made(transport)
         if self._buf:
             protocol.data_received(bytes(self._buf))
         self._buf.clear()
+        self._head = None
 
 
 class FastPathListener:
     """The tracker's listening socket: each connection starts on the fast path (instead of aiohttp's TCPSite)."""
 
-    def __init__(self, server: asyncio.Server, live: set[FastPathProtocol], counts: FastPathCounts,
-                 idle_timeout: float, sweep_every: float) -> None:
+    def __init__(self, server: asyncio.Server, shared: _Shared, deadlines: Deadlines, sweep_every: float) -> None:
         self._server = server
-        self._live = live
-        self.counts = counts
-        self._idle_timeout = idle_timeout
+        self._shared = shared
+        self.counts = shared.counts
+        self.deadlines = deadlines
         self._sweep_every = sweep_every
-        self._sweep = asyncio.get_running_loop().call_later(sweep_every, self._close_idle)
+        self._sweep = asyncio.get_running_loop().call_later(sweep_every, self._close_overdue)
 
     @classmethod
     async def start(cls, runner: web.AppRunner, app: web.Application, host: str, port: int, max_body: int, *,
-                    idle_timeout: float = IDLE_TIMEOUT, sweep_every: float = SWEEP_EVERY) -> FastPathListener:
-        answer, fallback = hot_answer(app), runner.server
+                    idle_timeout: float = DEADLINES.idle, request_timeout: float = DEADLINES.request,
+                    first_byte_timeout: float = DEADLINES.first_byte, sweep_every: float = SWEEP_EVERY,
+                    max_per_address: int = DEFAULT_MAX_PER_ADDRESS) -> FastPathListener:
+        fallback = runner.server
         if fallback is None:
             raise RuntimeError("call runner.setup() first")
-        live: set[FastPathProtocol] = set()
-        counts = FastPathCounts()
+        deadlines = Deadlines(first_byte=first_byte_timeout, request=request_timeout, idle=idle_timeout)
+        shared = _Shared(hot_answer(app), hot_screen(app), fallback, max_body, set(), {},
+                         AddressCounts(max_per_address), FastPathCounts())
         server = await asyncio.get_running_loop().create_server(
-            lambda: FastPathProtocol(answer, fallback, max_body, live, counts), host, port, reuse_address=True)
-        return cls(server, live, counts, idle_timeout, sweep_every)
+            lambda: FastPathProtocol(shared), host, port, reuse_address=True)
+        return cls(server, shared, deadlines, sweep_every)
 
-    def _close_idle(self) -> None:
-        quiet_since = time.monotonic() - self._idle_timeout
-        for protocol in [p for p in self._live if p.last_read < quiet_since]:
+    def _close_overdue(self) -> None:
+        cut = self.deadlines.cutoffs(time.monotonic())
+        for protocol in [p for p in self._shared.live if p.overdue(cut)]:
+            self._shared.counts.overdue += 1
             protocol.close()
-        self._sweep = asyncio.get_running_loop().call_later(self._sweep_every, self._close_idle)
+        handed = self._shared.handed
+        for transport in [t for t in handed if t.is_closing()]:
+            self._shared.addresses.release(handed.pop(transport))
+        self._sweep = asyncio.get_running_loop().call_later(self._sweep_every, self._close_overdue)
 
     @property
     def port(self) -> int:
@@ -233,11 +335,15 @@ class FastPathListener:
 
     def paused_connections(self) -> int:
         """Connections on the fast path waiting for their client to read (their reading paused meanwhile)."""
-        return sum(1 for p in self._live if p.paused)
+        return sum(1 for p in self._shared.live if p.paused)
+
+    def connections_of(self, host: str) -> int:
+        """Open connections counted for ``host``'s address (its /64 for IPv6), handed-off ones included."""
+        return self._shared.addresses.held(key_of((host,)))
 
     def close(self) -> None:
         """Stop listening and close the connections still on the fast path (aiohttp closes the ones it has)."""
         self._sweep.cancel()
         self._server.close()
-        for protocol in list(self._live):
+        for protocol in list(self._shared.live):
             protocol.close()

@@ -7,6 +7,10 @@ each name at most once, ``Host`` among them, a body sized by ``Content-Length`` 
 parser is complete and strict and answers every error. So this module never has to refuse input itself, and a
 request with two readings (the stuff of request smuggling: a ``Transfer-Encoding``, a repeated
 ``Content-Length``, a bare LF) is never read here at all.
+
+``read_head`` reads the head alone, so that the fast path can decide on a request before its body is in (refuse
+a heartbeat with no live session without buffering its body, hand a request it does not answer to aiohttp at
+once) and, while a body trickles in, wait for ``Head.size`` bytes instead of framing the head again per chunk.
 """
 
 from __future__ import annotations
@@ -42,8 +46,32 @@ class Request(NamedTuple):  # a tuple, not a frozen dataclass: built once per re
     close: bool  # the client asked for the connection to close after the answer
 
 
+class Head(NamedTuple):
+    """A request's head, read before its body is complete: ``buf[start:size]`` will be the body."""
+
+    method: str
+    target: str
+    headers: dict[str, str]
+    start: int  # where the body starts in the buffer
+    size: int  # how many bytes of the buffer the whole request takes
+    close: bool
+
+    def request(self, buf: bytes | bytearray) -> Request:
+        """The whole request, once ``len(buf) >= self.size``."""
+        return Request(self.method, self.target, self.headers, bytes(buf[self.start:self.size]), self.size,
+                       self.close)
+
+
 def frame(buf: bytes | bytearray, max_body: int) -> Request | Verdict:
     """The request at the start of ``buf``, or whether to wait for more bytes or hand the connection off."""
+    head = read_head(buf, max_body)
+    if isinstance(head, Verdict):
+        return head
+    return head.request(buf) if len(buf) >= head.size else Verdict.NEED_MORE
+
+
+def read_head(buf: bytes | bytearray, max_body: int) -> Head | Verdict:
+    """The head of the request at the start of ``buf`` (its body may still be coming), or a verdict."""
     end = buf.find(b"\r\n\r\n", 0, MAX_HEAD)
     if end < 0:
         if len(buf) >= MAX_HEAD or buf.count(b"\n") != buf.count(b"\r\n"):  # too long, or a bare LF
@@ -80,7 +108,4 @@ def frame(buf: bytes | bytearray, max_body: int) -> Request | Verdict:
     length = int(length_text)
     if length > max_body:  # aiohttp refuses it, in the API's error form
         return Verdict.HAND_OFF
-    start = end + 4
-    if len(buf) - start < length:
-        return Verdict.NEED_MORE
-    return Request(line[1], line[2], headers, bytes(buf[start:start + length]), start + length, close)
+    return Head(line[1], line[2], headers, end + 4, end + 4 + length, close)

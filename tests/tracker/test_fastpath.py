@@ -92,7 +92,7 @@ def list_files(token: str, gid: str = "g1") -> bytes:
 
 
 @contextlib.asynccontextmanager
-async def served(tmp_path: Path, **listener_options: float) -> AsyncIterator[FastPathListener]:
+async def served(tmp_path: Path, **listener_options: Any) -> AsyncIterator[FastPathListener]:
     """A tracker app behind a fast-path listener on a free port, as ``python -m tracker_server`` serves it."""
     app = create_app(make_config(tmp_path / "data", Clock()))
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
