@@ -18,12 +18,27 @@ from peer_node.config import ConfigError, NodeConfig, config_from_argv
 from peer_node.console import Console
 from peer_node.console_news import ConsoleLogHandler, watch
 from peer_node.start_errors import names_a_file, start_error
+from tracker_server.quiet_log import quiet_aiohttp_server_log
 from wire.dir_lock import DataDirError, DirLock
 from wire.fd_limit import raise_open_file_limit
 from wire.listen_errors import listen_error
 from wire.terminal import keep_running_in_the_background, stop_signals
 
 SHUTDOWN_WAIT_S = 3.0
+# How long the web port keeps a connection that is between requests, or still sending a request's head: aiohttp's
+# keep-alive timer runs from the connection's start or its last answer and is not reset by incoming bytes, so it
+# is the deadline for a head too (aiohttp has no separate one). aiohttp's default, 3630 s, let 300 connections
+# that never wrote and 300 that trickled a header byte a second stay for an hour. 75 s outlasts a browser's
+# page (it reconnects at once when a kept connection has gone) and nginx's 60 s header timeout.
+KEEPALIVE_S = 75.0
+
+
+def web_runner(app: web.Application, keepalive_timeout: float = KEEPALIVE_S) -> web.AppRunner:
+    """The runner of the node's web port. A stop waits ``SHUTDOWN_WAIT_S`` for requests still running (a browser
+    upload's body, a long command), not aiohttp's 60 s: SIGTERM during an upload kept the node up for a minute
+    while the page said it was still sharing."""
+    return web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=SHUTDOWN_WAIT_S,
+                         keepalive_timeout=keepalive_timeout)
 
 
 async def serve(config: NodeConfig) -> int:
@@ -48,9 +63,7 @@ async def _serve_locked(config: NodeConfig) -> int:
     except (OSError, ValueError) as exc:
         print(f"client: error: {start_error(exc, config.data_dir)}", file=sys.stderr, flush=True)
         return 1
-    # A stop waits this long for requests still running (a browser upload's body, a long command), not aiohttp's
-    # 60 s: SIGTERM during an upload kept the node up for a minute while the page said it was still sharing.
-    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=SHUTDOWN_WAIT_S)
+    runner = web_runner(app)
     what = f"the piece port {config.piece_host}:{config.piece_port}"
     holder = "another node still running? or choose another IP:PORT"
     try:
@@ -109,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     level = logging.WARNING if console else logging.INFO
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    quiet_aiohttp_server_log()  # a traceback per malformed request would fill the log (and the console)
     try:
         return asyncio.run(serve(config))
     except KeyboardInterrupt:  # Ctrl-C before the loop took the signal over: a stop all the same, not a traceback
