@@ -6,7 +6,7 @@ middleware maps every ``wire.errors`` refusal and every aiohttp HTTP error to th
 on a secondary hands the request to ``internal.serve_as_secondary`` (forwarding to the primary). It also reads
 each API request's body within ``BODY_DEADLINE`` seconds before any handler runs (aiohttp keeps the bytes read for
 the handler): without it a client could keep a body, up to ``max_body`` of memory, open for as long as it likes
-by sending all but its last byte.
+by sending all but its last byte. A request without a live session may send at most ``SESSIONLESS_MAX_BODY``.
 """
 
 from __future__ import annotations
@@ -30,10 +30,11 @@ from tracker_server.replication import Replicator
 from tracker_server.service import TrackerService
 from tracker_server.store import Store, StoreDamaged
 from tracker_server.store_health import StoreHealth
-from wire.errors import GroupShareError, TooManyRequests, error_document
+from wire.errors import GroupShareError, TooLarge, TooManyRequests, error_document
 
 log = logging.getLogger(__name__)
 CONFIG = web.AppKey("config", TrackerConfig)
+SESSIONLESS_MAX_BODY = 64 * 1024  # a sign-up or login body is under 1 KiB
 BODY_DEADLINE = web.AppKey("body_deadline", float)  # seconds; the fast path's request deadline by default
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -48,10 +49,11 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
 
     One layer rather than two, because every request pays for each (aiohttp wraps each middleware per request)."""
     try:
-        if request.body_exists and not request.path.startswith("/internal/") and not await _body_in_time(request):
-            response = _error(408, "timeout", f"request body not received within {request.app[BODY_DEADLINE]:g} s")
-            response.force_close()  # the rest of the body may still come: the connection cannot carry on
-            return response
+        if request.body_exists and not request.path.startswith("/internal/"):
+            read = await _read_body(request)
+            if isinstance(read, web.Response):
+                return read
+            request = read
         rep = request.app[REPLICATOR]
         if rep.is_primary:
             return await handler(request)
@@ -68,18 +70,30 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
         return _error(exc.status, codes.get(exc.status, "bad_request"), exc.reason)
 
 
-async def _body_in_time(request: web.Request) -> bool:
-    """Read the body within the deadline (False when it did not come). Not the trackers' own ``/internal/``
-    messages: signed, checked by their head before a byte of body is read, and a snapshot may be long."""
+async def _read_body(request: web.Request) -> web.Request | web.Response:
+    """The request with its body read within the deadline (aiohttp keeps the bytes for the handler), or a 408.
+
+    A request without a live session (a sign-up, a login: the only ones that need no session) may send at most
+    ``SESSIONLESS_MAX_BODY``: anyone may send those, and 256 connections of theirs would otherwise hold the full
+    ``max_body`` each. Not the trackers' own ``/internal/`` messages: signed, checked by their head before a byte
+    of body is read, and a snapshot may be long."""
+    config = request.app[CONFIG]
     length = request.content_length
-    if length is not None and length > request.app[CONFIG].max_body:
-        return True  # refused by its length, unread, by the handler
+    if length is not None and length > config.max_body:
+        return request  # refused by its length, unread, by the handler
+    if request.app[SERVICE].state.sessions.get(handlers.bearer_token(request.headers.get("Authorization", "")) or ""
+                                               ) is None:
+        if length is not None and length > SESSIONLESS_MAX_BODY:
+            raise TooLarge(f"request body over {SESSIONLESS_MAX_BODY} bytes without a live session")
+        request = request.clone(client_max_size=SESSIONLESS_MAX_BODY)  # a chunked body stops there too
     try:
         async with asyncio.timeout(request.app[BODY_DEADLINE]):
             await request.read()
     except TimeoutError:
-        return False
-    return True
+        response = _error(408, "timeout", f"request body not received within {request.app[BODY_DEADLINE]:g} s")
+        response.force_close()  # the rest of the body may still come: the connection cannot carry on
+        return response
+    return request
 
 
 async def _openapi(request: web.Request) -> web.Response:

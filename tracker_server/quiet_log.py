@@ -52,8 +52,8 @@ class QuietFilter(logging.Filter):
         text = record.getMessage()
         if record.exc_info and record.exc_info[1] is not None:
             exc = record.exc_info[1]
-            lines = str(exc).splitlines()
-            text = f"{text}: {type(exc).__name__}" + (f": {lines[0]}" if lines and lines[0] else "")
+            detail = " ".join(str(exc).split())[:200]  # aiohttp's parser errors quote the bad line below the first
+            text = f"{text}: {type(exc).__name__}" + (f": {detail}" if detail else "")
         if dropped:
             text += f" ({dropped} more such lines dropped in the last {self._quota.every:g} s or more)"
         record.msg, record.args = text[:500], None  # a line: the message may quote the client's bytes

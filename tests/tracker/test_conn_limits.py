@@ -104,10 +104,32 @@ async def test_a_body_handed_to_aiohttp_that_misses_its_deadline_gets_408_and_th
         tmp_path: Path) -> None:
     async with served(tmp_path, body_deadline=0.3) as (listener, _):
         reader, writer = await connect(listener)
-        writer.write(big_head("/api/v1/users", None) + b"{")
+        writer.write(b"POST /api/v1/users HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n{")
         reply = await asyncio.wait_for(read_reply(reader), WAIT)
         assert (reply.status, reply.json()["error"]["code"], reply.by_fast_path) == (408, "timeout", False)
         assert await closed(reader)
+        writer.close()
+
+
+@pytest.mark.parametrize("token", [None, "no-such-session"])
+async def test_a_large_body_without_a_live_session_is_refused_by_aiohttp_before_it_is_read(
+        tmp_path: Path, token: str | None) -> None:
+    async with served(tmp_path) as (listener, _):
+        reader, writer = await connect(listener)
+        writer.write(big_head("/api/v1/users", token) + b"{")  # 1 MiB announced, 1 byte sent
+        reply = await asyncio.wait_for(read_reply(reader), WAIT)
+        assert (reply.status, reply.json()["error"]["code"], reply.by_fast_path) == (413, "too_large", False)
+        assert await closed(reader)
+        writer.close()
+
+
+async def test_a_large_body_with_a_live_session_is_still_read(tmp_path: Path) -> None:
+    async with served(tmp_path) as (listener, token):
+        reader, writer = await connect(listener)
+        body = b'{"group_id": "g1", "op_id": "op1", "pad": "' + b"x" * 200_000 + b'"}'
+        writer.write(b"POST /api/v1/groups HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer %s\r\n"
+                     b"Content-Length: %d\r\n\r\n%s" % (token.encode(), len(body), body))
+        assert (await asyncio.wait_for(read_reply(reader), WAIT)).status == 201
         writer.close()
 
 
