@@ -41,7 +41,7 @@ from aiohttp import web
 
 from tracker_server import handlers
 from tracker_server.conn_guard import DEFAULT_MAX_PER_ADDRESS, AddressCounts, Cutoffs, Deadlines, key_of
-from tracker_server.http_frame import Head, Request, Verdict, read_head
+from tracker_server.http_frame import Head, Request, Verdict, read_request
 from tracker_server.keys import REPLICATOR, SERVICE
 from wire.errors import GroupShareError, TooManyRequests, error_document
 from wire.names import ID_RE
@@ -166,14 +166,15 @@ class FastPathProtocol(asyncio.Protocol):
 
     def __init__(self, shared: _Shared) -> None:
         self._shared = shared
+        self._answer, self._max_body, self._counts = shared.answer, shared.max_body, shared.counts  # hot: one lookup
         self._buf = bytearray()
         self._head: Head | None = None  # the head of the request whose body is still coming
         self._transport: asyncio.Transport | None = None
         self._key = ""  # the client's address key, counted in ``shared.addresses`` while set
         self._paused = False  # the transport's write buffer is full: answer nothing until it drains
         self._dropping = False  # refused before its body: read and drop what comes until closed
-        self.fresh = True  # no byte from the client yet
-        self.started = self.last_read = time.monotonic()  # started: the pending request's first byte's arrival
+        self.started = time.monotonic()  # the connection's start, then the pending request's first byte's arrival
+        self.last_read = 0.0  # no byte yet (the monotonic clock is far past 0 by the time anything connects)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -198,7 +199,7 @@ class FastPathProtocol(asyncio.Protocol):
         if self._dropping:
             return
         if not self._buf:
-            self.started, self.fresh = now, False
+            self.started = now
         self._buf += data
         if not self._paused:
             self._serve()
@@ -222,7 +223,7 @@ class FastPathProtocol(asyncio.Protocol):
         """Whether this connection missed a deadline (``conn_guard.Deadlines``) by the sweep's cut-offs."""
         if self._buf:  # a request under way: its deadline, and quiet for the idle timeout is quiet all the same
             return self.started < cut.request or self.last_read < cut.idle
-        return self.started < cut.first_byte if self.fresh else self.last_read < cut.idle
+        return self.started < cut.first_byte if self.last_read == 0.0 else self.last_read < cut.idle
 
     def close(self) -> None:
         if self._transport is not None:
@@ -232,26 +233,28 @@ class FastPathProtocol(asyncio.Protocol):
         while self._buf and self._transport is not None and not self._paused:
             head = self._head
             if head is None:
-                found = read_head(self._buf, self._shared.max_body)
-                if isinstance(found, Verdict):
-                    if found is Verdict.HAND_OFF:
-                        self._hand_off()
-                    return
-                head = found
-                if len(self._buf) < head.size:  # the body is still coming: decide on the head alone, once
-                    verdict = self._shared.screen(head)
+                found = read_request(self._buf, self._max_body)
+                if isinstance(found, Request):
+                    request = found
+                elif isinstance(found, Head):  # the body is still coming: decide on the head alone, once
+                    verdict = self._shared.screen(found)
                     if verdict is True:
-                        self._head = head
+                        self._head = found
                     elif verdict is False:
                         self._hand_off()
                     else:
                         self._refuse(verdict)
                     return
+                else:
+                    if found is Verdict.HAND_OFF:
+                        self._hand_off()
+                    return
             elif len(self._buf) < head.size:
                 return  # a trickled body costs a length check per chunk, not a framing of the head
-            self._head = None
-            request = head.request(self._buf)
-            reply = self._shared.answer(request)
+            else:
+                self._head = None
+                request = head.request(self._buf)
+            reply = self._answer(request)
             if reply is None:
                 self._hand_off()
                 return
@@ -259,7 +262,7 @@ class FastPathProtocol(asyncio.Protocol):
             if self._buf:  # a pipelined request's first bytes: its deadline runs from their arrival
                 self.started = self.last_read
             self._transport.write(reply)
-            self._shared.counts.answered += 1
+            self._counts.answered += 1
             if request.close:
                 self._transport.close()
                 return

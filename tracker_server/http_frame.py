@@ -8,9 +8,10 @@ parser is complete and strict and answers every error. So this module never has 
 request with two readings (the stuff of request smuggling: a ``Transfer-Encoding``, a repeated
 ``Content-Length``, a bare LF) is never read here at all.
 
-``read_head`` reads the head alone, so that the fast path can decide on a request before its body is in (refuse
-a heartbeat with no live session without buffering its body, hand a request it does not answer to aiohttp at
-once) and, while a body trickles in, wait for ``Head.size`` bytes instead of framing the head again per chunk.
+``read_request`` returns the head alone while the body is still coming, so that the fast path can decide on a
+request before its body is in (refuse a heartbeat with no live session without buffering its body, hand a request
+it does not answer to aiohttp at once) and, while a body trickles in, wait for ``Head.size`` bytes instead of
+framing the head again per chunk.
 """
 
 from __future__ import annotations
@@ -64,14 +65,15 @@ class Head(NamedTuple):
 
 def frame(buf: bytes | bytearray, max_body: int) -> Request | Verdict:
     """The request at the start of ``buf``, or whether to wait for more bytes or hand the connection off."""
-    head = read_head(buf, max_body)
-    if isinstance(head, Verdict):
-        return head
-    return head.request(buf) if len(buf) >= head.size else Verdict.NEED_MORE
+    found = read_request(buf, max_body)
+    return Verdict.NEED_MORE if isinstance(found, Head) else found
 
 
-def read_head(buf: bytes | bytearray, max_body: int) -> Head | Verdict:
-    """The head of the request at the start of ``buf`` (its body may still be coming), or a verdict."""
+def read_request(buf: bytes | bytearray, max_body: int) -> Request | Head | Verdict:
+    """The request at the start of ``buf`` when its body is in, else its head when that is, else a verdict.
+
+    One call and one tuple for a whole request (the hot case: a heartbeat comes in one read), a ``Head`` only
+    for a request whose body is still coming."""
     end = buf.find(b"\r\n\r\n", 0, MAX_HEAD)
     if end < 0:
         if len(buf) >= MAX_HEAD or buf.count(b"\n") != buf.count(b"\r\n"):  # too long, or a bare LF
@@ -108,4 +110,7 @@ def read_head(buf: bytes | bytearray, max_body: int) -> Head | Verdict:
     length = int(length_text)
     if length > max_body:  # aiohttp refuses it, in the API's error form
         return Verdict.HAND_OFF
-    return Head(line[1], line[2], headers, end + 4, end + 4 + length, close)
+    start = end + 4
+    if len(buf) - start >= length:
+        return Request(line[1], line[2], headers, bytes(buf[start:start + length]), start + length, close)
+    return Head(line[1], line[2], headers, start, start + length, close)

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from tracker_server.conn_guard import AddressCounts, Cutoffs, Deadlines, key_of
-from tracker_server.http_frame import Head, Request, Verdict, frame, read_head
+from tracker_server.http_frame import Head, Request, Verdict, frame, read_request
 from tracker_server.quiet_log import QuietFilter, Quota
 
 BODY = b'{"holdings": []}'
@@ -52,13 +52,14 @@ def test_ipv6_clients_are_counted_by_their_64_and_ipv4_mapped_ones_as_ipv4() -> 
 
 
 def test_a_head_is_read_before_its_body_and_says_where_the_body_ends() -> None:
-    head = read_head(HEAD + BODY[:3], 1 << 20)
+    head = read_request(HEAD + BODY[:3], 1 << 20)
     assert isinstance(head, Head)
     assert (head.method, head.target, head.start, head.size) == ("POST", "/api/v1/heartbeat", len(HEAD),
                                                                  len(HEAD) + len(BODY))
     assert frame(HEAD + BODY[:3], 1 << 20) is Verdict.NEED_MORE
     assert head.request(HEAD + BODY) == frame(HEAD + BODY, 1 << 20)
     assert isinstance(head.request(HEAD + BODY + b"GET"), Request)
+    assert read_request(HEAD + BODY, 1 << 20) == frame(HEAD + BODY, 1 << 20)  # whole: the request at once
 
 
 def test_a_quota_lets_one_through_per_interval_and_counts_the_others() -> None:
