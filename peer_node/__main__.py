@@ -18,10 +18,10 @@ from peer_node.config import ConfigError, NodeConfig, config_from_argv
 from peer_node.console import Console
 from peer_node.console_news import ConsoleLogHandler, watch
 from peer_node.start_errors import names_a_file, start_error
-from tracker_server.quiet_log import quiet_aiohttp_server_log
 from wire.dir_lock import DataDirError, DirLock
 from wire.fd_limit import raise_open_file_limit
 from wire.listen_errors import listen_error
+from wire.quiet_log import quiet_aiohttp_server_log
 from wire.terminal import keep_running_in_the_background, stop_signals
 
 SHUTDOWN_WAIT_S = 3.0

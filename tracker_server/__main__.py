@@ -26,12 +26,12 @@ from tracker_server.data_identity import describe_start
 from tracker_server.fastpath import LINGER, FastPathListener
 from tracker_server.keys import SERVICE
 from tracker_server.passwords import OWASP_LOG2_N
-from tracker_server.quiet_log import quiet_aiohttp_server_log
 from tracker_server.signups import DEFAULT_BURST, DEFAULT_INTERVAL
 from tracker_server.store import StoreDamaged
 from wire.dir_lock import DataDirError, DirLock
 from wire.fd_limit import raise_open_file_limit
 from wire.listen_errors import CannotListen, listen_error
+from wire.quiet_log import quiet_aiohttp_server_log
 from wire.terminal import foreground_lines, keep_running_in_the_background, stop_signals
 from wire.tracker_list import TrackerListError, load_tracker_list
 

@@ -10,7 +10,7 @@ import pytest
 
 from tracker_server.conn_guard import AddressCounts, Cutoffs, Deadlines, key_of
 from tracker_server.http_frame import Head, Request, Verdict, frame, read_request
-from tracker_server.quiet_log import QuietFilter, Quota
+from wire.quiet_log import QuietFilter, Quota
 
 BODY = b'{"holdings": []}'
 HEAD = (b"POST /api/v1/heartbeat HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer tok\r\nContent-Length: %d\r\n\r\n"

@@ -20,7 +20,7 @@ from tests.swarm.helpers import poll_until
 from tracker_server.__main__ import app_runner
 from tracker_server.app import BODY_DEADLINE, create_app
 from tracker_server.fastpath import FastPathListener
-from tracker_server.quiet_log import AIOHTTP_SERVER, quiet_aiohttp_server_log
+from wire.quiet_log import AIOHTTP_SERVER, quiet_aiohttp_server_log
 
 from .helpers import Api, Clock, make_config
 from .test_fastpath import HEALTH, _Base, heartbeat, read_reply
