@@ -82,7 +82,7 @@ def test_cookie_key_is_made_once_and_kept(tmp_path: Path) -> None:
 
 def test_the_piece_map_s_plain_done_colour_is_no_member_s_colour() -> None:
     css = (Path(__file__).resolve().parents[2] / "web" / "static" / "app.css").read_text("utf-8")
-    members = set(re.findall(r"\.peer-\d \{ fill: (#[0-9a-f]{6});", css))
+    members = set(re.findall(r"--peer-\d: (#[0-9a-f]{6});", css))  # light and dark
     done = set(re.findall(r"--pm-done: (#[0-9a-f]{6});", css))
-    assert len(members) == 6 and done, (members, done)  # the legend can only tell apart what differs
+    assert len(members) == 12 and done, (members, done)  # the legend can only tell apart what differs
     assert not members & done

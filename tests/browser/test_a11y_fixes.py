@@ -1,0 +1,46 @@
+"""Points of the WCAG 2.2 AA audit: non-text contrast of controls and piece maps (measured)."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.async_api import Browser
+
+from tests.browser.helpers import DESKTOP, World, url
+from tests.browser.test_a11y import contrast
+
+pytestmark = pytest.mark.browser
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+async def test_control_edges_and_piece_map_colours_have_3_to_1_contrast(browser: Browser, world: World,
+                                                                       scheme: str) -> None:
+    # Before: a secondary button's edge #d5dae0 on white 1.41:1; "partly done" #8fb8e6 on the track #dfe4ea 1.62:1.
+    assert contrast("rgb(213, 218, 224)", "rgb(255, 255, 255)") < 1.5
+    assert contrast("rgb(143, 184, 230)", "rgb(223, 228, 234)") < 1.7
+    ctx = await browser.new_context(viewport=DESKTOP, color_scheme=scheme)  # type: ignore[arg-type]
+    try:
+        page = await ctx.new_page()
+        await page.goto(url(world.alice, "/login"))
+        colours = await page.evaluate("""() => {
+            const main = document.querySelector("main"), card = document.querySelector(".card");
+            const add = html => { const d = document.createElement("div"); d.innerHTML = html; main.appendChild(d);
+                                  return d.firstElementChild; };
+            const button = add('<button type="button" class="secondary">x</button>');
+            const link = add('<a class="button secondary" href="#">x</a>');
+            const kinds = ["pm-done", "pm-part", "pm-flight", "pm-miss",
+                           "peer-0", "peer-1", "peer-2", "peer-3", "peer-4", "peer-5"];
+            const svg = add('<svg class="pmap">' + kinds.map(c => '<rect class="' + c + '"/>').join("") + '</svg>');
+            const fills = {};
+            svg.querySelectorAll("rect").forEach(r => { fills[r.getAttribute("class")] = getComputedStyle(r).fill; });
+            return {surface: getComputedStyle(card).backgroundColor, button: getComputedStyle(button).borderTopColor,
+                    link: getComputedStyle(link).borderTopColor, track: getComputedStyle(svg).backgroundColor, fills};
+        }""")
+        assert contrast(colours["button"], colours["surface"]) >= 3, colours
+        assert contrast(colours["link"], colours["surface"]) >= 3, colours
+        fills = colours["fills"]
+        assert fills["pm-miss"] == colours["track"]
+        for kind, fill in fills.items():
+            if kind != "pm-miss":
+                assert contrast(fill, colours["track"]) >= 3, (kind, colours)
+        assert len(set(fills.values())) == len(fills), fills  # each still its own colour
+    finally:
+        await ctx.close()
