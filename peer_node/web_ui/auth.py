@@ -56,7 +56,10 @@ async def login_post(request: web.Request) -> web.StreamResponse:
         errors = await _log_node_in(request, uid, pw)
     if errors:
         page = "/login" if target == "/" else "/login?next=" + quote(target, safe="/")
-        return await render(request, "login.html", {"next": target, "values": {"user_id": uid}, "errors": errors},
+        # A wrong user id or password (or too many of them): both fields are marked, and point at the error
+        refused = errors.get("form") == BAD_LOGIN or str(errors.get("form", "")).startswith("Too many wrong")
+        return await render(request, "login.html", {"next": target, "values": {"user_id": uid}, "errors": errors,
+                                                    "credentials_refused": refused},
                             status=400 if "form" not in errors else 401, nav="login", page=page)
     await _start_web_session(request, uid, f"Logged in as {uid}.")
     raise see_other(target)

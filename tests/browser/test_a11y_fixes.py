@@ -1,11 +1,14 @@
-"""Points of the WCAG 2.2 AA audit: non-text contrast of controls and piece maps (measured)."""
+"""Points of the WCAG 2.2 AA audit: non-text contrast of controls and piece maps (measured), and the words of
+titles and links (an "Error: " title, the login fields pointing at the error, "Groups, 1 asking…")."""
 
 from __future__ import annotations
 
-import pytest
-from playwright.async_api import Browser
+import re
 
-from tests.browser.helpers import DESKTOP, World, url
+import pytest
+from playwright.async_api import Browser, expect
+
+from tests.browser.helpers import DESKTOP, World, ui_create_group, ui_login, url
 from tests.browser.test_a11y import contrast
 
 pytestmark = pytest.mark.browser
@@ -42,5 +45,33 @@ async def test_control_edges_and_piece_map_colours_have_3_to_1_contrast(browser:
             if kind != "pm-miss":
                 assert contrast(fill, colours["track"]) >= 3, (kind, colours)
         assert len(set(fills.values())) == len(fills), fills  # each still its own colour
+    finally:
+        await ctx.close()
+
+
+async def test_titles_and_names_say_what_a_screen_reader_needs(browser: Browser, world: World) -> None:
+    alice = world.alice
+    ctx = await browser.new_context(viewport=DESKTOP)
+    try:
+        page = await ctx.new_page()
+        await page.goto(url(alice, "/login"))
+        await expect(page).to_have_title("Log in · GroupShare")
+        await page.fill("#user_id", "alice")
+        await page.fill("#password", "not-her-password")
+        await page.click("form button[type=submit]:has-text('Log in')")
+        await expect(page.locator("#form-error")).to_contain_text("do not match")
+        await expect(page).to_have_title("Error: Log in · GroupShare")
+        for field in ("#user_id", "#password"):
+            await expect(page.locator(field)).to_have_attribute("aria-invalid", "true")
+            await expect(page.locator(field)).to_have_attribute("aria-describedby", "form-error")
+        await expect(page.locator("#user_id")).to_be_focused()  # described by the error: it is read with it
+
+        await ui_login(page, alice)
+        # carol asks to join team (the world): the count is its own word, not "Groups1 asking…"
+        await expect(page.get_by_role("navigation", name="Main").get_by_role("link", name=re.compile(
+            r"^Groups ?, \d+ asking to join your groups$"))).to_be_visible()
+        await ui_create_group(page, alice, "bad name!")
+        await expect(page.locator("#create-error")).to_be_visible()
+        await expect(page).to_have_title("Error: Groups · GroupShare")
     finally:
         await ctx.close()

@@ -74,10 +74,12 @@ async def test_a_group_page_with_the_tracker_away_still_shows_what_this_node_hol
         await page.get_by_role("button", name="Use this folder").click()  # refused, and no group page to say it on
         await expect(page.get_by_role("alert")).to_contain_text("Not done: The folder")
         await expect(page.get_by_text("No tracker answers right now")).to_be_visible()  # not a dead end
+        await expect(page).to_have_title("Error: lab: tracker offline · GroupShare")  # the first words read
         assert page.url == url(alice, "/groups/lab")  # a reload loads the page, not the form again
         response = await page.goto(url(alice, "/groups/lab"))
         assert response is not None and response.status == 503
         await expect(page.locator("h1")).to_have_text("lab")
+        await expect(page).to_have_title("lab: tracker offline · GroupShare")
         await expect(page.get_by_text("No tracker answers right now")).to_be_visible()
         await expect(page.locator("section[aria-labelledby=my-shares] li.row")).to_contain_text("notes.bin")
         await expect(page.get_by_text("This node has no download from lab.")).to_be_visible()

@@ -53,6 +53,8 @@
     var count = document.getElementById("pending-total");
     if (count) {
       count.hidden = !payload.total;
+      var sep = document.getElementById("pending-sep");  // "Groups, 2 asking…", not "Groups2 asking…"
+      if (sep) sep.hidden = !payload.total;
       setText(count.firstChild, String(payload.total));
     }
     settleRequestLinks(payload.pending || {});
