@@ -1,17 +1,63 @@
-"""Points of the WCAG 2.2 AA audit: non-text contrast of controls and piece maps (measured), and the words of
-titles and links (an "Error: " title, the login fields pointing at the error, "Groups, 1 asking…")."""
+"""Keyboard and screen reader points of the WCAG 2.2 AA audit: what a screen reader hears (the page's notice, an
+upload's milestones, the filter's count once typing pauses), where focus goes (after an action's redirect, while
+a form is busy, when a live patch hides or moves the focused control), the notice's clock that waits while it is
+pointed at or focused, non-text contrast of controls and piece maps (measured), and the words of titles and
+links (an "Error: " title, the login fields pointing at the error, "Groups, 1 asking…").
+"""
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Callable
+from typing import Any
 
 import pytest
-from playwright.async_api import Browser, expect
+from playwright.async_api import Browser, Page, Route, expect
 
-from tests.browser.helpers import DESKTOP, World, ui_create_group, ui_login, url
+from tests.browser.helpers import DESKTOP, World, ensure_logged_in, ui_create_group, ui_login, url
 from tests.browser.test_a11y import contrast
 
 pytestmark = pytest.mark.browser
+
+def _row(key: str, name: str, state: str) -> dict[str, Any]:
+    words = {"P": ("Paused", "Paused. The verified pieces are kept: Resume goes on from them."),
+             "D": ("Downloading", "From alice at 10 kB/s.")}[state]
+    return {"key": key, "group": "team", "name": name, "state": state, "state_text": words[0], "tone": state,
+            "percent": 40, "progress_text": "40%", "detail_text": words[1], "given_text": "", "given": [],
+            "cells": "dd..", "map_label": "2 of 4 pieces done", "save_url": "", "retry": False,
+            "pause": state == "D", "resume": state == "P", "remove_word": "Cancel", "kept": "", "announce": ""}
+
+
+async def test_a_live_patch_keeps_focus_in_the_row_it_hides_or_moves_a_control_of(page: Page, world: World) -> None:
+    bob = world.bob
+    await ensure_logged_in(page, bob)
+    a, b = "dl-a11y-first", "dl-a11y-second"
+    # The node's stream, played by the test: each connection gets one message, then the browser reconnects.
+    phases: list[Callable[[], dict[str, Any]]] = [
+        lambda: {"order": [a, b], "rows": [_row(a, "first.bin", "P"), _row(b, "second.bin", "P")]},
+        lambda: {"order": [a, b], "rows": [_row(a, "first.bin", "P"), _row(b, "second.bin", "D")]},  # resumed
+        lambda: {"order": [b, a], "rows": [_row(a, "first.bin", "P"), _row(b, "second.bin", "D")]},  # moved up
+    ]
+    phase = [0]
+
+    async def stream(route: Route) -> None:
+        body = f"retry: 100\n\nevent: downloads\ndata: {json.dumps(phases[phase[0]]())}\n\n"
+        await route.fulfill(status=200, content_type="text/event-stream", body=body)
+
+    await page.route(re.compile(r"/downloads/events(\?|$)"), stream)
+    await page.goto(url(bob, "/downloads"))
+    second = page.locator(f"li#{b}")
+    resume = second.get_by_role("button", name="Resume second.bin")
+    await expect(resume).to_be_visible()
+    await resume.focus()
+    phase[0] = 1  # it resumed elsewhere (another tab, a command): Resume goes
+    await expect(resume).to_be_hidden()
+    await expect(second.get_by_role("button", name="Pause second.bin")).to_be_focused()
+    phase[0] = 2  # running sorts first: the row moves above the other
+    await expect(page.locator("li.dl").first).to_have_id(b)
+    await expect(second.get_by_role("button", name="Pause second.bin")).to_be_focused()
+
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 async def test_control_edges_and_piece_map_colours_have_3_to_1_contrast(browser: Browser, world: World,

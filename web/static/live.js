@@ -317,6 +317,21 @@
     if (clear) clear.hidden = !data.some(function (d) { return d.state === "C"; });
   }
 
+  function shown(el) { return el.isConnected && !el.closest("[hidden]") && el.getClientRects().length > 0; }
+
+  // After a patch: focus stays where it was, or, where that control is hidden now, goes to the row's first action
+  // shown (the row itself, tabindex=-1, when none is), or to the main content when the row is gone.
+  function keepFocus(was, row) {
+    var now = document.activeElement;
+    if (now === was && shown(was)) return;
+    if (now && now !== document.body && now !== was) return;  // the user moved on meanwhile
+    if (shown(was)) { was.focus({ preventScroll: true }); return; }
+    if (!row.isConnected) { document.getElementById("main").focus({ preventScroll: true }); return; }
+    var actions = row.querySelectorAll(".row-actions a, .row-actions button");
+    var next = Array.prototype.find.call(actions, shown) || row;
+    next.focus({ preventScroll: true });
+  }
+
   function setupLive() {
     var lists = document.querySelectorAll("[data-live-downloads]");
     var news = document.body.hasAttribute("data-live");  // a logged-in page: group news comes on the stream too
@@ -349,6 +364,9 @@
         var editing = limitField && limitField.closest("details").open;
         if (limitField && !editing) limitField.value = payload.upload_rate;
       }
+      // A patch can hide the control that has focus (Resume, when the download resumed elsewhere), and moving a
+      // row to its new place takes focus out of it: either way focus would fall to the top of the page.
+      var focused = document.activeElement, focusedRow = focused && focused.closest ? focused.closest("li.dl") : null;
       lists.forEach(function (list) {
         var limit = Number(list.getAttribute("data-limit") || 0);
         var show = list.getAttribute("data-show");
@@ -378,6 +396,7 @@
         if (legend) legend.hidden = items.length === 0;
         list.hidden = items.length === 0;
       });
+      if (focusedRow) keepFocus(focused, focusedRow);
       countViews(data);
       var foot = document.getElementById("foot-tracker");
       if (foot && typeof payload.tracker === "string") setText(foot, payload.tracker);
