@@ -59,6 +59,32 @@ async def test_a_live_patch_keeps_focus_in_the_row_it_hides_or_moves_a_control_o
     await expect(second.get_by_role("button", name="Pause second.bin")).to_be_focused()
 
 
+async def test_the_filter_count_is_said_once_typing_pauses(browser: Browser, world: World) -> None:
+    alice = world.alice
+    groups = [f"quiet-{i}" for i in range(1, 9)]
+    for gid in groups:
+        alice.ok(f"create_group {gid}")
+    ctx = await browser.new_context(viewport=DESKTOP)
+    try:
+        await ctx.clock.install()
+        page = await ctx.new_page()
+        await ensure_logged_in(page, alice)
+        await page.goto(url(alice, "/groups"))
+        count = page.locator("#filter-count")
+        before = await count.text_content()
+        await page.clock.pause_at(await page.evaluate("Date.now() / 1000") + 1)  # (seconds)
+        await page.locator("#q").press_sequentially("quiet")
+        await expect(page.locator("ul.rows li.row:visible")).to_have_count(len(groups))  # rows follow each key
+        await page.clock.run_for(300)
+        assert await count.text_content() == before  # still typing: the live region is left alone
+        await page.clock.run_for(400)
+        await expect(count).to_have_text(re.compile(f"^{len(groups)} of \\d+ groups match “quiet”.$"))
+    finally:
+        await ctx.close()
+        for gid in groups:
+            alice.ok(f"leave_group {gid}")
+
+
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 async def test_control_edges_and_piece_map_colours_have_3_to_1_contrast(browser: Browser, world: World,
                                                                        scheme: str) -> None:

@@ -170,6 +170,8 @@
     target.scrollIntoView({ block: "center" });
   }
 
+  var COUNT_AFTER_MS = 600;
+
   // The groups filter: the form works without script (GET ?q=); with it, rows hide as the user types.
   function setupFilter() {
     var form = document.querySelector("[data-filter-form]");
@@ -179,6 +181,7 @@
     var count = form.querySelector("[data-filter-count]");
     var rows = Array.prototype.slice.call(list.querySelectorAll("li[data-filter-text]"));
     var none = document.querySelector("[data-filter-none]");
+    var countTimer = null;
     input.addEventListener("input", function () {
       var key = input.value.trim().normalize("NFKC").toLowerCase().replace(/ς/g, "σ");  // as format.fold does
       var words = key.split(/\s+/).filter(Boolean);  // every word, in any order (pages.matches does the same)
@@ -191,9 +194,14 @@
       });
       if (none) none.hidden = shown > 0;
       var noun = form.getAttribute("data-filter-form");  // the words of format.filter_count
-      var words = key ? shown + " of " + rows.length + " " + noun + " match \u201c" + input.value.trim() + "\u201d."
-                      : rows.length + " " + noun + ".";
-      if (count.textContent !== words) count.textContent = words;  // a live region: same words, no second reading
+      var said = key ? shown + " of " + rows.length + " " + noun + " match \u201c" + input.value.trim() + "\u201d."
+                     : rows.length + " " + noun + ".";
+      // The count is a live region: said once the typing pauses, not on every key (a screen reader would read
+      // each count, cutting the last one off).
+      clearTimeout(countTimer);
+      countTimer = setTimeout(function () {
+        if (count.textContent !== said) count.textContent = said;  // same words, no second reading
+      }, COUNT_AFTER_MS);
     });
   }
 
