@@ -1,7 +1,8 @@
 """Form posts of the groups and group pages: create, join, leave, answer requests to join, share and stop sharing
 (POST only; the guard has checked Origin and the CSRF token already).
 
-On success: a one-line notice and a 303 back to a page (post/redirect/get, so reload never re-posts).
+On success: a one-line notice and a 303 back to a page (post/redirect/get, so reload never re-posts), at the
+section the action changed: its heading takes the focus there (app.js), not the top of the page.
 On a refusal: the same page again, with the error in plain words next to the form that caused it (``forms``).
 """
 
@@ -57,7 +58,7 @@ async def create_group(request: web.Request) -> web.StreamResponse:
         context["values"] = {"group_id": gid}
         return await render(request, "groups.html", context, status=exc.status, nav="groups", page="/groups")
     flash(await get_session(request), f"Group {gid} created. You are its owner.")
-    raise see_other(f"/groups/{gid}")
+    raise see_other(f"/groups/{gid}#group-name")
 
 
 async def join_group(request: web.Request) -> web.StreamResponse:
@@ -114,7 +115,7 @@ async def decide_request(request: web.Request) -> web.StreamResponse:
     except GroupShareError as exc:
         return await group_error(request, gid, f"request:{uid}", exc)
     flash(await get_session(request), f"{uid} is now a member." if accept else f"Declined {uid}'s request.")
-    raise see_other(f"/groups/{gid}")
+    raise see_other(f"/groups/{gid}#requests")  # the members' heading when none is left (group.html)
 
 
 def _now_members(admitted: list[str]) -> str:
@@ -147,7 +148,7 @@ async def accept_all(request: web.Request) -> web.StreamResponse:
     if gone:
         words.append(f"No longer waiting (withdrawn, or answered elsewhere): {names_list(gone)}.")
     flash(await get_session(request), " ".join(words))
-    raise see_other(f"/groups/{gid}")
+    raise see_other(f"/groups/{gid}#requests")
 
 
 async def share_path(request: web.Request) -> web.StreamResponse:
@@ -171,7 +172,7 @@ async def share_path(request: web.Request) -> web.StreamResponse:
         private = "yes" if isinstance(exc, _LooksPrivate) else ""
         return await group_error(request, gid, "share", exc, {"path": path, "private": private})
     flash(await get_session(request), f"Sharing {shared.file_name} with {gid}.")
-    raise see_other(f"/groups/{gid}")
+    raise see_other(f"/groups/{gid}#share")
 
 
 async def _name_taken(service: UiService, gid: str, name: str, refusal: Conflict) -> Conflict:
@@ -206,4 +207,4 @@ async def stop_share(request: web.Request) -> web.StreamResponse:
     except GroupShareError as exc:
         return await group_error(request, gid, "shares", exc)
     flash(await get_session(request), f"Stopped sharing {name}.{STOP_NOTES[end]}")
-    raise see_other(f"/groups/{gid}")
+    raise see_other(f"/groups/{gid}#my-shares")

@@ -103,8 +103,8 @@ async def upload(request: web.Request) -> web.StreamResponse:
         f" A different {name} is already shared in {gid}, so this one is shared as {shared.file_name}."
     flash(session, f"Uploaded and sharing {shared.file_name} with {gid}.{renamed}")
     if _from_upload_js(request):  # it goes to the page itself, notice and all
-        return web.Response(status=204, headers={"Location": f"/groups/{gid}", "Cache-Control": "no-store"})
-    raise see_other(f"/groups/{gid}")
+        return web.Response(status=204, headers={"Location": f"/groups/{gid}#share", "Cache-Control": "no-store"})
+    raise see_other(f"/groups/{gid}#share")  # back at the form used, its heading focused (app.js)
 
 
 def _from_upload_js(request: web.Request) -> bool:

@@ -13,12 +13,169 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, Page, Route, expect
+from playwright.async_api import Browser, BrowserContext, Page, Route, expect
 
 from tests.browser.helpers import DESKTOP, World, ensure_logged_in, ui_create_group, ui_login, url
 from tests.browser.test_a11y import contrast
+from tests.support.cluster import make_file
 
 pytestmark = pytest.mark.browser
+
+# Every change of the page's polite announcer and of the upload's progress words, kept across page loads.
+RECORDER = """(() => {
+  const start = () => new MutationObserver(records => {
+    for (const r of records) {
+      const el = r.target.nodeType === 1 ? r.target : r.target.parentElement;
+      if (!el) continue;
+      if (el.closest("#announcer") && el.closest("#announcer").textContent)
+        window.recordA11y("said", el.closest("#announcer").textContent);
+      if (el.closest("[data-upload-words]")) window.recordA11y("words", el.closest("[data-upload-words]").textContent);
+    }
+  }).observe(document, {subtree: true, childList: true, characterData: true});
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start); else start();
+})();"""
+
+
+async def recording(ctx: BrowserContext) -> dict[str, list[str]]:
+    heard: dict[str, list[str]] = {"said": [], "words": []}
+    await ctx.expose_binding("recordA11y", lambda _source, kind, text: heard[kind].append(text))
+    await ctx.add_init_script(RECORDER)
+    return heard
+
+
+async def focused_id(page: Page) -> str:
+    return str(await page.evaluate("document.activeElement.id || document.activeElement.tagName"))
+
+
+async def test_a_notice_is_read_out_and_its_clock_waits_while_it_is_pointed_at_or_focused(
+        browser: Browser, world: World) -> None:
+    ctx = await browser.new_context(viewport=DESKTOP)
+    try:
+        await ctx.clock.install()
+        page = await ctx.new_page()
+        await ui_login(page, world.alice)
+        toast = page.locator("#toast")
+        await expect(toast).to_contain_text("Logged in as alice.")
+        await page.clock.pause_at(await page.evaluate("Date.now() / 1000") + 1)  # seconds; time stands still from here
+        # The notice came with the page (a live region is read only when it changes): the announcer says it.
+        await expect(page.locator("#announcer")).to_have_text("Logged in as alice.")
+        await toast.get_by_role("button", name="Dismiss notice").focus()
+        await page.clock.run_for(60_000)
+        await expect(toast).to_be_visible()  # focus in it: its clock waits
+        await page.locator("#main").focus()
+        await toast.hover()
+        await page.clock.run_for(60_000)
+        await expect(toast).to_be_visible()  # pointed at: its clock waits
+        await page.mouse.move(1, 1)
+        await page.clock.run_for(25_000)
+        await expect(toast).to_be_hidden()  # left alone: it closes by itself
+    finally:
+        await ctx.close()
+
+
+async def test_a_group_page_action_lands_focus_on_the_section_it_changed(browser: Browser, page: Page,
+                                                                        world: World) -> None:
+    alice, carol = world.alice, world.carol
+    gid = "focus-lab"
+    await ensure_logged_in(page, alice)
+    try:
+        await ui_create_group(page, alice, gid)
+        await expect(page.locator("#toast")).to_contain_text(f"Group {gid} created.")
+        await expect(page.locator("h1#group-name")).to_be_focused()  # the new group's name, not <body>
+        carol.ok(f"join_group {gid}")
+        await page.goto(url(alice, f"/groups/{gid}"))
+        await page.get_by_role("button", name="Decline carol").click()
+        await expect(page.locator("#toast")).to_contain_text("Declined carol's request.")
+        await expect(page.locator("#requests")).to_have_count(0)  # the last one: its section is gone
+        await expect(page.locator("h2#members")).to_be_focused()  # the section standing in for it
+        await page.fill("#share-path", str(world.files / "notes.txt"))
+        await page.get_by_role("button", name="Share this file").click()
+        await expect(page.locator("#toast")).to_contain_text(f"Sharing notes.txt with {gid}.")
+        await expect(page.locator("h2#share")).to_be_focused()  # back at the form used
+        await page.get_by_role("button", name="Stop sharing notes.txt").click()
+        await expect(page.locator("#toast")).to_contain_text("Stopped sharing notes.txt.")
+        await expect(page.locator("h2#my-shares")).to_be_focused()
+    finally:
+        alice.ok(f"leave_group {gid}")
+        # carol's node tells her of the answer the next time it lists her groups: heard here, not in a later test
+        other = await browser.new_context()
+        try:
+            await ensure_logged_in(await other.new_page(), carol)
+        finally:
+            await other.close()
+
+
+async def test_an_upload_is_announced_at_milestones_and_focus_follows_its_panel(browser: Browser,
+                                                                               world: World) -> None:
+    alice = world.alice
+    src = make_file(world.files / "a11y" / "milestones.bin", 1_500_000, 21)
+    ctx = await browser.new_context(viewport=DESKTOP)
+    try:
+        heard = await recording(ctx)
+        page = await ctx.new_page()
+        await ensure_logged_in(page, alice)
+        await page.goto(url(alice, "/groups/zeta"))
+        form = page.locator("form[data-upload]")
+        words = form.locator("[data-upload-words]")
+        # The words that change many times a second are no live region, nor inside one.
+        assert await words.evaluate("w => w.closest('[aria-live], [role=status], [role=alert]') === null")
+        cdp = await page.context.new_cdp_session(page)
+        await cdp.send("Network.enable")
+        slow = {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": 100_000}
+        await cdp.send("Network.emulateNetworkConditions", slow)
+        await page.set_input_files("#upload-file", str(src))
+        await page.get_by_role("button", name="Upload and share").focus()
+        await page.keyboard.press("Enter")
+        cancel = form.get_by_role("button", name="Cancel upload")
+        await expect(cancel).to_be_focused()  # the button pressed is busy now: focus on the way out
+        await expect(words).to_contain_text(" of 1.5 MB sent")
+        await page.keyboard.press("Enter")  # cancels
+        said = form.locator("[data-upload-said]")
+        await expect(said).to_have_text("Upload cancelled. Nothing was shared.")
+        await expect(said).to_be_focused()  # not <body>: Cancel upload is hidden now
+        await expect(page.locator("#announcer")).to_have_text("Upload cancelled. Nothing was shared.")
+
+        fast = dict(slow, uploadThroughput=600_000)  # ~2.5 s: many progress events
+        await cdp.send("Network.emulateNetworkConditions", fast)
+        heard["said"].clear()
+        heard["words"].clear()
+        await page.get_by_role("button", name="Upload and share").click()
+        await expect(page.locator("#toast")).to_contain_text("Uploaded and sharing milestones.bin with zeta.")
+        await page.wait_for_url(url(alice, "/groups/zeta#share"))
+        await expect(page.locator("h2#share")).to_be_focused()
+        await expect(page.locator("#announcer")).to_have_text(re.compile("Uploaded and sharing milestones.bin"))
+        during = [s for s in heard["said"] if "Uploaded and sharing" not in s]
+        assert during[0] == "Uploading milestones.bin, 1.5 MB.", heard
+        assert "Sent. The node is checking the file and sharing it." in during, heard
+        assert len(during) <= 3, heard  # the start, "sent": no milestone within 10 s of the last
+        assert len(set(heard["words"])) > len(during) + 3, heard  # the panel's words changed far more often
+    finally:
+        await ctx.close()
+        alice.cmd("stop_share zeta milestones.bin")  # (nothing to stop when the upload did not happen)
+
+
+async def test_a_busy_form_keeps_focus_on_its_button_and_is_sent_once(page: Page, world: World) -> None:
+    alice = world.alice
+    await ensure_logged_in(page, alice)
+    await page.goto(url(alice, "/groups/zeta"))
+    # The node's slow answer, played by the page: the post is counted and goes nowhere, so the page stays busy
+    # (a listener of the window's, after the page's own: they see the submit as they would).
+    await page.evaluate("""window.posts = 0;
+        window.addEventListener("submit", e => { window.posts += 1; e.preventDefault(); });""")
+    await page.fill("#share-path", str(world.files / "notes.txt"))
+    form = page.locator("form[action='/groups/zeta/share']")
+    button = form.locator("button[type=submit]")
+    await button.focus()
+    await page.keyboard.press("Enter")
+    await expect(form).to_have_attribute("aria-busy", "true")
+    await expect(button).to_have_text("Reading the file…")
+    await expect(button).to_have_attribute("aria-disabled", "true")
+    await expect(button).to_be_focused()  # a disabled button drops the focus to <body>
+    await page.keyboard.press("Enter")  # a second press sends nothing
+    await page.evaluate("document.querySelector(\"form[action='/groups/zeta/share']\").requestSubmit()")
+    await expect(button).to_be_focused()
+    assert await page.evaluate("window.posts") == 1
+
 
 def _row(key: str, name: str, state: str) -> dict[str, Any]:
     words = {"P": ("Paused", "Paused. The verified pieces are kept: Resume goes on from them."),

@@ -73,7 +73,8 @@ async def test_an_upload_shows_its_progress_can_be_cancelled_and_then_completes(
     await page.set_input_files("#upload-file", str(src))
     await page.get_by_role("button", name="Upload and share").click()
     await expect(page.locator("#toast")).to_contain_text("Uploaded and sharing lecture.bin with zeta.")
-    await page.wait_for_url(url(alice, "/groups/zeta"))
+    await page.wait_for_url(url(alice, "/groups/zeta#share"))  # back at the form, its heading focused
+    await expect(page.locator("h2#share")).to_be_focused()
     assert "lecture.bin\t3000000\t" in alice.ok("list_files zeta")
     alice.ok("stop_share zeta lecture.bin")
 

@@ -331,15 +331,18 @@ async def test_a_notice_in_a_background_tab_waits_until_the_tab_is_seen(browser:
         # The tab starts hidden (as one behind another would be), until the test says it is seen.
         await ctx.add_init_script("""Object.defineProperty(Document.prototype, "visibilityState", {
             configurable: true, get() { return window.__seen ? "visible" : "hidden"; } });""")
+        await ctx.clock.install()
         page = await ctx.new_page()
         await ui_login(page, world.alice)
         await ui_create_group(page, world.alice, "backtab")
         toast = page.locator("#toast")
         await expect(toast).to_contain_text("Group backtab created.")
-        await page.wait_for_timeout(9_000)  # past the 8 s a notice in view stays
+        await page.clock.pause_at(await page.evaluate("Date.now() / 1000") + 1)  # seconds; time stands still now
+        await page.clock.run_for(60_000)  # past the 20 s a notice in view stays
         await expect(toast).to_be_visible()
         await page.evaluate("window.__seen = true; document.dispatchEvent(new Event('visibilitychange'))")
-        await expect(toast).to_be_hidden(timeout=20_000)  # seen now: it closes by itself as usual
+        await page.clock.run_for(25_000)
+        await expect(toast).to_be_hidden()  # seen now: it closes by itself as usual
     finally:
         await ctx.close()
         world.alice.ok("leave_group backtab")

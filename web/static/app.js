@@ -36,10 +36,12 @@
     }
   }
 
-  // The page's notice closes by itself after 8 s in view; one that came while the tab was in the background (a
-  // tab sent to the login page by a logout elsewhere) waits until the user looks. Esc closes whichever notice
-  // shows, the page's or one that came live (live.js puts those in its place).
-  var TOAST_MS = 8000;
+  // The page's notice closes by itself after 20 s in view, the clock stopped while the pointer is over it or focus
+  // is in it (WCAG 2.2.1: time to read it, or to reach its link); one that came while the tab was in the background
+  // (a tab sent to the login page by a logout elsewhere) waits until the user looks. Esc closes whichever notice
+  // shows, the page's or one that came live (live.js puts those in its place). A screen reader reads a live region
+  // only when it changes, never one the page came with: the notice's words go to the polite announcer too.
+  var TOAST_MS = 20000;
   // Hide a notice; focus inside it goes to the main content, not back to the top of the page. live.js uses it
   // too (window.GroupShare: app.js runs first, both deferred in this order).
   function hideNotice(toast) {
@@ -47,7 +49,20 @@
     toast.hidden = true;
     if (hadFocus) document.getElementById("main").focus();
   }
-  window.GroupShare = { hideNotice: hideNotice };
+
+  // The page's one polite live region (base.html #announcer): words put in it are read once, after what the
+  // reader is saying. New words go in at once (the page may be about to leave: an upload's "sent"); the same
+  // words again are a change only once emptied first and filled a moment later.
+  var announceTimer = null;
+  function announce(text) {
+    var region = document.getElementById("announcer");
+    if (!region || !text) return;
+    clearTimeout(announceTimer);
+    if (region.textContent !== text) { region.textContent = text; return; }
+    region.textContent = "";
+    announceTimer = setTimeout(function () { region.textContent = text; }, 100);
+  }
+  window.GroupShare = { hideNotice: hideNotice, announce: announce };
 
   function setupToast() {
     document.addEventListener("keydown", function (e) {
@@ -58,9 +73,25 @@
     });
     var toast = document.getElementById("toast");
     if (!toast) return;
+    // a moment after load: a region changed while the page is still being read in is not heard everywhere
+    var words = toast.querySelector("span").textContent.trim();
+    setTimeout(function () { announce(words); }, 250);
     function close() { hideNotice(toast); }
     toast.querySelector(".toast-close").addEventListener("click", close);
-    function closeLater() { setTimeout(close, TOAST_MS); }
+    var timer = null, started = false, hovered = false, focused = false;
+    function settle() {  // the clock runs while the notice is neither pointed at nor holds focus
+      clearTimeout(timer);
+      timer = null;
+      if (started && !hovered && !focused && !toast.hidden) timer = setTimeout(close, TOAST_MS);
+    }
+    toast.addEventListener("mouseenter", function () { hovered = true; settle(); });
+    toast.addEventListener("mouseleave", function () { hovered = false; settle(); });
+    toast.addEventListener("focusin", function () { focused = true; settle(); });
+    toast.addEventListener("focusout", function (e) {
+      focused = toast.contains(e.relatedTarget);
+      settle();
+    });
+    function closeLater() { started = true; settle(); }
     if (document.visibilityState !== "hidden") { closeLater(); return; }
     document.addEventListener("visibilitychange", function seen() {
       if (document.visibilityState === "hidden") return;
@@ -120,17 +151,53 @@
     });
   }
 
-  // Long posts (an upload, hashing a big file): say so on the button and stop a second submit.
+  // Long posts (an upload, hashing a big file): say so on the button and stop a second submit. The button is
+  // marked aria-disabled, not disabled: a disabled button drops the keyboard focus to the top of the page. While
+  // the form is busy (aria-busy) a second submit goes nowhere; upload.js clears the mark when its upload ends.
   function setupBusyForms() {
+    document.addEventListener("submit", function (e) {  // capture: before any other listener sends it
+      var form = e.target;
+      if (form instanceof HTMLFormElement && form.hasAttribute("data-busy") &&
+          form.getAttribute("aria-busy") === "true") {
+        e.preventDefault();
+        e.stopImmediatePropagation();
+      }
+    }, true);
     document.querySelectorAll("form[data-busy]").forEach(function (form) {
+      var btn = form.querySelector("button[type=submit]");
+      if (btn) btn.setAttribute("data-label", btn.textContent);
       form.addEventListener("submit", function () {
-        var btn = form.querySelector("button[type=submit]");
         if (!btn) return;
-        btn.disabled = true;
+        btn.setAttribute("aria-disabled", "true");
         btn.textContent = form.getAttribute("data-busy");
         form.setAttribute("aria-busy", "true");
       });
     });
+    window.addEventListener("pageshow", function (e) {  // back to a page kept whole: its forms may go again
+      if (!e.persisted) return;
+      document.querySelectorAll("form[data-busy][aria-busy]").forEach(function (form) {
+        var btn = form.querySelector("button[type=submit]");
+        form.removeAttribute("aria-busy");
+        if (btn) { btn.removeAttribute("aria-disabled"); btn.textContent = btn.getAttribute("data-label"); }
+      });
+    });
+  }
+
+  // An action's answer names the section it changed (group_actions: "/groups/x#members"): focus lands on that
+  // section's heading (tabindex=-1), as on a download's row, not on the top of the page. A section the answer
+  // named that is gone (the last request to join answered) is stood in for by the one named in its place
+  // (data-stands-for). Browsers focus a fragment's target on a new load, not always on a reload: done here.
+  function setupHashFocus() {
+    var id = decodeURIComponent(window.location.hash.slice(1));
+    if (!id || document.querySelector('main [aria-invalid="true"], main p.error')) return;  // the error's turn
+    var target = document.getElementById(id);
+    if (!target) {
+      target = Array.prototype.find.call(document.querySelectorAll("[data-stands-for]"), function (el) {
+        return el.getAttribute("data-stands-for").split(" ").indexOf(id) >= 0;
+      }) || null;
+    }
+    if (!target || !target.hasAttribute("tabindex") || document.activeElement === target) return;
+    target.focus();
   }
 
   // "Create a group" and similar jump links: land in the field, ready to type.
@@ -231,7 +298,7 @@
 
   function init() {
     restoreTyped(); setupPageUrl(); setupTheme(); setupToast(); setupBusyForms(); setupFocusLinks(); setupRemoveConfirm(); setupEscClose();
-    setupFirstError(); setupFilter(); setupConfirm();
+    setupFirstError(); setupHashFocus(); setupFilter(); setupConfirm();
     setupSendOnce();  // last: its mark must see what the confirm questions decided
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init); else init();

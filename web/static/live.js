@@ -278,13 +278,8 @@
     row.setAttribute("data-kept", d.kept);
   }
 
-  // A polite live region: a screen reader hears a download end while the page is open.
-  function announce(text) {
-    var region = document.getElementById("announcer");
-    if (!region || !text) return;
-    region.textContent = "";
-    setTimeout(function () { region.textContent = text; }, 50);  // a change, even for the same words twice
-  }
+  // A polite live region (app.js): a screen reader hears a download end while the page is open.
+  function announce(text) { window.GroupShare.announce(text); }
 
   // The browser's permission cannot be taken back by a page, so "off" is our own setting, kept in this browser.
   var NOTIFY_KEY = "groupshare-notify";

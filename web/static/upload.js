@@ -23,15 +23,28 @@
     var button = form.querySelector("button[type=submit]"), label = button.textContent;
     var xhr = null;
 
+    // Said to a screen reader through the page's one polite region (app.js): the start, a milestone now and then
+    // (a quarter more sent, at most one each MILESTONE_MS), "sent, checking", and how it ended. The words on the
+    // panel change many times a second and are not a live region.
+    var MILESTONE_MS = 10000;
+    var lastSaid = 0, quarterSaid = 0;
+    function say(text) { window.GroupShare.announce(text); }
+
     function done(text) {  // back to a form ready to send again, saying why
       xhr = null;
+      var hadFocus = panel.contains(document.activeElement) || document.activeElement === button;
       panel.hidden = true;
-      button.disabled = false;
+      button.removeAttribute("aria-disabled");
       button.textContent = label;
       form.removeAttribute("aria-busy");
       var said = form.querySelector("[data-upload-said]");
       said.textContent = text;
       said.hidden = !text;
+      if (text) say(text);
+      // Focus was on Cancel upload, hidden now: to the words that say how it ended, or to the file to send again.
+      if (hadFocus || document.activeElement === document.body) {
+        if (text) said.focus(); else form.querySelector("input[type=file]").focus();
+      }
     }
 
     function clearError() {
@@ -77,7 +90,14 @@
     function answered(request) {
       xhr = null;  // over: going to the answer's page is not leaving an upload behind
       if (request.status === 204 && request.getResponseHeader("Location")) {
-        window.location.assign(request.getResponseHeader("Location"));
+        var to = new URL(request.getResponseHeader("Location"), window.location.href);
+        if (to.pathname + to.search === window.location.pathname + window.location.search) {
+          // this very page at a section (#share): only a reload loads it, with its notice (app.js focuses it)
+          window.history.replaceState(null, "", to.href);
+          window.location.reload();
+        } else {
+          window.location.assign(to.href);
+        }
         return;
       }
       var type = request.getResponseHeader("Content-Type") || "";
@@ -116,11 +136,34 @@
       panel.hidden = false;
       form.querySelector("[data-upload-said]").hidden = true;
       clearError();
+      panel.querySelector("[data-upload-cancel]").focus();  // the button pressed says "busy" now: the way out
+      say("Uploading " + input.files[0].name + ", " + size(total) + ".");
+      lastSaid = Date.now();
+      quarterSaid = 0;
+      var sentSaid = false;
       request.upload.addEventListener("progress", function (ev) {
         if (!ev.lengthComputable) return;
         bar.value = Math.floor(ev.loaded * 100 / ev.total);
-        words.textContent = ev.loaded >= ev.total ? "Sent. The node is checking the file and sharing it…"
+        var sent = ev.loaded >= ev.total;
+        words.textContent = sent ? "Sent. The node is checking the file and sharing it…"
           : size(ev.loaded) + " of " + size(ev.total) + " sent (" + bar.value + "%)";
+        if (sent) {
+          if (!sentSaid) say("Sent. The node is checking the file and sharing it.");
+          sentSaid = true;
+          return;
+        }
+        var quarter = Math.floor(bar.value / 25);
+        if (quarter > quarterSaid && Date.now() - lastSaid >= MILESTONE_MS) {
+          say(bar.value + "% sent.");
+          quarterSaid = quarter;
+          lastSaid = Date.now();
+        }
+      });
+      request.upload.addEventListener("load", function () {  // all sent (no last progress event may say so)
+        bar.value = 100;
+        words.textContent = "Sent. The node is checking the file and sharing it…";
+        if (!sentSaid) say("Sent. The node is checking the file and sharing it.");
+        sentSaid = true;
       });
       request.addEventListener("load", function () { answered(request); });
       request.addEventListener("abort", function () { done("Upload cancelled. Nothing was shared."); });
