@@ -53,10 +53,9 @@ async def test_an_upload_named_like_another_file_is_shared_beside_it_and_its_cop
     # The same bytes uploaded twice under the taken name: the second joins the first, no "notes (2).txt"
     for _ in range(2):
         await page.set_input_files("#upload-file", str(ours))
-        await page.evaluate("window.notReloaded = true")
-        await page.get_by_role("button", name="Upload and share").click()
-        # the page loaded again with its notice (the notice of the round before says the same words)
-        await page.wait_for_function("window.notReloaded !== true")
+        # wait for the page to load again with its notice (the notice of the round before says the same words)
+        async with page.expect_navigation():
+            await page.get_by_role("button", name="Upload and share").click()
         await expect(page.locator("#toast")).to_contain_text("shared as notes (1).txt.")
     listing = alice.ok("list_files team")
     assert "notes (1).txt\t5000\t" in listing and "notes (2).txt" not in listing
