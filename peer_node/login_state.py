@@ -102,6 +102,6 @@ class OfflineCheck:
         if known is False:
             apply_records(self.throttle.records, self.throttle.failure_op(keys, self.clock()))
         elif known:
-            for key in self.throttle.clear_on_success(user_id):
+            for key in self.throttle.clear_on_success(keys):
                 del self.throttle.records[key]
         return known

@@ -2,7 +2,10 @@
 
 Stored form: ``scrypt$<log2 N>$<r>$<p>$<salt hex>$<hash hex>``, so a hash made with other parameters (tests use a
 small N) still verifies. Each hash needs 128*N*r bytes of memory (128 MiB at N=2**17): a semaphore bounds how many
-run at once. ``verify_password`` for an unknown user hashes against a dummy so both refusals take the same time.
+run at once, and a ``HashGate`` decides, before anything queues, whether a request may wait for one at all (one per
+client address, a bounded queue: ``hash_gate.py``). ``verify`` for an unknown user hashes against a dummy so both
+refusals take the same time. The hash functions are injectable (``hash_fn``, ``verify_fn``): tests hold a hash
+in flight with a fake one rather than timing real scrypt.
 """
 
 from __future__ import annotations
@@ -11,6 +14,9 @@ import asyncio
 import hashlib
 import hmac
 import os
+from collections.abc import Callable
+
+from tracker_server.hash_gate import HashGate
 
 OWASP_LOG2_N = 17
 MAX_LOG2_N = 20  # the largest N a stored hash may name (what we write is 17; tests use 10)
@@ -42,21 +48,33 @@ def _verify_sync(password: str, stored: str) -> bool:
     return hmac.compare_digest(got, expected)
 
 
-class PasswordHasher:
-    """Hashes and verifies off the event loop; at most two scrypt computations at once (memory bound)."""
+HashFn = Callable[[str, int], str]
+VerifyFn = Callable[[str, str], bool]
 
-    def __init__(self, log2_n: int = OWASP_LOG2_N) -> None:
+
+class PasswordHasher:
+    """Hashes and verifies off the event loop; at most two scrypt computations at once (memory bound), and only
+    what ``gate`` admits may wait for them."""
+
+    def __init__(self, log2_n: int = OWASP_LOG2_N, *, gate: HashGate | None = None, hash_fn: HashFn = _hash_sync,
+                 verify_fn: VerifyFn = _verify_sync) -> None:
         self.log2_n = log2_n
+        self.gate = gate or HashGate()
+        self._hash_fn = hash_fn
+        self._verify_fn = verify_fn
         self._limit = asyncio.Semaphore(2)
 
-    async def hash(self, password: str) -> str:
-        async with self._limit:
-            return await asyncio.to_thread(_hash_sync, password, self.log2_n)
+    async def hash(self, password: str, client: str = "") -> str:
+        """A new hash of ``password``; refused at once (429/503) when ``client`` or the queue is full."""
+        with self.gate.admit(client):
+            async with self._limit:
+                return await asyncio.to_thread(self._hash_fn, password, self.log2_n)
 
-    async def verify(self, password: str, stored: str | None) -> bool:
+    async def verify(self, password: str, stored: str | None, client: str = "") -> bool:
         """True if ``password`` matches ``stored``; with ``stored`` None (unknown user) do the same work, say no."""
-        async with self._limit:
-            if stored is None:
-                await asyncio.to_thread(_hash_sync, password, self.log2_n)
-                return False
-            return await asyncio.to_thread(_verify_sync, password, stored)
+        with self.gate.admit(client):
+            async with self._limit:
+                if stored is None:
+                    await asyncio.to_thread(self._hash_fn, password, self.log2_n)
+                    return False
+                return await asyncio.to_thread(self._verify_fn, password, stored)

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import secrets
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from tracker_server.cluster_auth import cluster_key
 from tracker_server.config import TrackerConfig
 from tracker_server.listing_cache import ListingCache
 from tracker_server.liveness import Holding, HoldingKey, Liveness
@@ -26,13 +28,15 @@ from tracker_server.quotas import Quotas
 from tracker_server.signups import SignupPolicy, SignupThrottle
 from tracker_server.state import Entry, Group, Op, Session, State, request_digest
 from tracker_server.throttle import RegistrationGate
-from wire.errors import BadInput, Conflict, Forbidden, NotFound, NotLoggedIn, Unavailable
+from tracker_server.write_rate import WriteRate
+from wire.errors import BadInput, Conflict, Forbidden, GroupShareError, NotFound, NotLoggedIn, Unavailable
 from wire.login_throttle import LoginThrottle
 from wire.names import check_new_file_name
 from wire.records import FileMeta
 from wire.tokens import public_key_hex, signing_key_from_secret
 
 BAD_LOGIN = "unknown user or wrong password"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +73,9 @@ class TrackerService:
         # while the other refuses our signature). Checked before anything is decided or logged.
         self.writes_held: str | None = None
         self._in_flight: dict[str, asyncio.Future[None]] = {}
-        self.throttle = LoginThrottle(state.login_failures)
+        # Pairs (account, address) are named by an HMAC under the cluster key: the same on every tracker.
+        self.throttle = LoginThrottle(state.login_failures, secret=cluster_key(config.secret))
+        self.writes = WriteRate()  # per user, per address, and successful logins per account (write_rate.py)
         self.quotas = Quotas()
         self.registrations = RegistrationGate()
         self.signups = SignupThrottle(SignupPolicy(burst=config.signup_burst, interval=config.signup_interval))
@@ -144,13 +150,18 @@ class TrackerService:
             raise Unavailable("a new primary is taking over; retry")
 
     async def _write(self, op_id: str, kind: str, decide: Callable[[], tuple[Op, OpResult]],
-                     prepare: Callable[[], Awaitable[None]] | None = None, request: tuple[str, ...] = ()) -> OpResult:
+                     prepare: Callable[[], Awaitable[None]] | None = None, request: tuple[str, ...] = (),
+                     charge: Callable[[], None] | None = None) -> OpResult:
         """Decide, log and replicate one write; a retry of ``op_id`` gets the first answer. ``request`` is who asks
         and with what: an op_id reused by another user or with other arguments is a different operation (409),
-        never answered with the first one's result (which would also leave the second undone)."""
+        never answered with the first one's result (which would also leave the second undone). ``charge`` takes
+        the writer's token (``write_rate.py``) before anything is prepared or written; a retry answered from the
+        log costs none."""
         self._check_primary(kind)
         digest = request_digest(*request)
         prior = self.state.results.get(op_id)
+        if prior is None and charge is not None:
+            charge()
         if prior is None and prepare is not None:
             await prepare()
             prior = self.state.results.get(op_id)  # a twin request may have landed meanwhile
@@ -188,7 +199,7 @@ class TrackerService:
             if user_id not in self.state.users:
                 with self.registrations.enter():  # sign-ups must not queue without bound ahead of logins
                     self.signups.charge(client_addr, self.now())  # only a sign-up that hashes costs a token
-                    hashed.append(await self.hasher.hash(password))
+                    hashed.append(await self.hasher.hash(password, client_addr))
 
         def decide() -> tuple[Op, OpResult]:
             if user_id in self.state.users or not hashed:
@@ -202,9 +213,12 @@ class TrackerService:
                     client_addr: str = "") -> OpResult:
         # Throttled before any hashing; verified even for a retry: an op_id alone must never hand out a session.
         keys = self.throttle.keys(user_id, client_addr)
-        self.throttle.check(keys, self.now())
+        now = self.now()
+        self.throttle.check(keys, now)
+        self.writes.check_login(user_id, client_addr, now)
         with self.throttle.attempt(keys):
-            good = await self.hasher.verify(password, self.state.users.get(user_id))
+            good = await self.hasher.verify(password, self.state.users.get(user_id), client_addr)
+        self.writes.spend_login(user_id, client_addr, good, self.now())
         if not good:
             await self._write(f"login-fail.{secrets.token_hex(16)}", "login_fail",
                               lambda: (self.throttle.failure_op(keys, self.now()), OpResult(401, {})))
@@ -222,7 +236,7 @@ class TrackerService:
             # written must find it live and be refused (stamped only after the write, both got a session).
             self.liveness.touch(token, now)
             op = {"u": user_id, "token": token, "peer": peer_addr, "fp": fingerprint,
-                  "drop": [old_token] if old_token else [], "clear": self.throttle.clear_on_success(user_id)}
+                  "drop": [old_token] if old_token else [], "clear": self.throttle.clear_on_success(keys)}
             body = {"session": token, "user_id": user_id, "token_public_key": self.public_key,
                     "heartbeat_interval": self.config.heartbeat_interval, "epoch": self.state.epoch}
             return op, OpResult(200, body)
@@ -235,7 +249,22 @@ class TrackerService:
             if dropped != token and dropped not in self.state.sessions:
                 self.liveness.forget(dropped)
         self.liveness.touch(token, self.now())
+        await self._remember_pair(keys)
         return result
+
+    async def _remember_pair(self, keys: list[str]) -> None:
+        """Remember this (account, address) pair logged in: the account-wide guard never refuses it (a records
+        entry, for a new pair or once a day; if it fails, the login stands)."""
+        op = self.throttle.success_op(keys, self.now())
+        if op is None:
+            return
+        try:
+            await self._write(f"login-known.{secrets.token_hex(16)}", "login_fail", lambda: (op, OpResult(200, {})))
+        except GroupShareError as exc:
+            log.info("a successful login's address was not remembered: %s", exc.message)
+
+    def _charge(self, user_id: str) -> Callable[[], None]:
+        return lambda: self.writes.charge_user(user_id, self.now())
 
     async def logout(self, op_id: str, token: str | None) -> OpResult:
         session = self.state.sessions.get(token or "")
@@ -246,7 +275,8 @@ class TrackerService:
             self.session(token)
             return {"token": token}, OpResult(200, {})
 
-        result = await self._write(op_id, "logout", decide, request=(token or "",))
+        result = await self._write(op_id, "logout", decide, request=(token or "",),
+                                   charge=self._charge(session.user_id) if session is not None else None)
         if token is not None and self.liveness.seen_at(token) is not None:
             self.liveness.forget(token)
         return result
@@ -304,7 +334,7 @@ class TrackerService:
             self.quotas.check_create_group(self.state, user)
             return {"g": group_id, "u": user}, OpResult(201, {"group_id": group_id})
 
-        return await self._write(op_id, "create_group", decide, request=(user, group_id))
+        return await self._write(op_id, "create_group", decide, request=(user, group_id), charge=self._charge(user))
 
     async def join_group(self, op_id: str, token: str | None, group_id: str) -> OpResult:
         user = self.session(token).user_id
@@ -318,7 +348,7 @@ class TrackerService:
             self.quotas.check_join(self.state, group, user)
             return {"g": group_id, "u": user}, OpResult(202, {"status": "pending"})
 
-        return await self._write(op_id, "join", decide, request=(user, group_id))
+        return await self._write(op_id, "join", decide, request=(user, group_id), charge=self._charge(user))
 
     async def leave_group(self, op_id: str, token: str | None, group_id: str) -> OpResult:
         user = self.session(token).user_id
@@ -334,7 +364,7 @@ class TrackerService:
             return op, OpResult(200, {"new_owner": new_owner, "deleted": deleted,
                                       "withdrawn": user not in group.members})
 
-        return await self._write(op_id, "leave", decide, request=(user, group_id))
+        return await self._write(op_id, "leave", decide, request=(user, group_id), charge=self._charge(user))
 
     async def decide_request(self, op_id: str, token: str | None, group_id: str, user_id: str,
                              accept: bool) -> OpResult:
@@ -347,7 +377,7 @@ class TrackerService:
             return {"g": group_id, "u": user_id}, OpResult(200, {})
 
         return await self._write(op_id, "accept" if accept else "reject", decide,
-                                 request=(session.user_id, group_id, user_id))
+                                 request=(session.user_id, group_id, user_id), charge=self._charge(session.user_id))
 
     # ------------------------------------------------------------------------------------------ files
 
@@ -366,7 +396,8 @@ class TrackerService:
             return op, OpResult(201, {"file_name": meta.file_name})
 
         result = await self._write(op_id, "share", decide,
-                                   request=(session.user_id, group_id, json.dumps(meta.to_json(), sort_keys=True)))
+                                   request=(session.user_id, group_id, json.dumps(meta.to_json(), sort_keys=True)),
+                                   charge=self._charge(session.user_id))
         self.liveness.add_whole(session.token, (group_id, meta.sha256), self.now())
         return result
 
@@ -380,7 +411,8 @@ class TrackerService:
                 raise NotFound(f"you do not share {file_name} in {group_id}")
             return {"g": group_id, "u": session.user_id, "name": file_name}, OpResult(200, {})
 
-        return await self._write(op_id, "stop_share", decide, request=(session.user_id, group_id, file_name))
+        return await self._write(op_id, "stop_share", decide, request=(session.user_id, group_id, file_name),
+                                 charge=self._charge(session.user_id))
 
 
 def _refuse_case_twin(kind: str, new_id: str, existing: Iterable[str]) -> None:

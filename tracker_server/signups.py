@@ -21,21 +21,19 @@ is bounded resources. Replicating would also write client addresses into the per
 created, which we would rather not keep. Secondaries never charge: they relay every sign-up to the primary, which
 charges the client's address (signed ``X-GS-Client``, ``throttle.client_address``), never the secondary's.
 
-Memory: a bucket that has refilled to ``burst`` is the same as no bucket, so it is dropped; each charge looks at
-the ``PRUNE_SCAN`` least recently charged buckets and drops the full ones. Live buckets are therefore at most the
-sign-ups of the last ``burst * interval`` seconds (the hash rate bounds those), and ``max_tracked`` caps them
-anyway: past it the least recently charged bucket (the fullest) is forgotten. Pure: no I/O, ``now`` is passed in.
+Memory and pruning: ``buckets.TokenBuckets`` (full buckets are dropped as they are looked at; ``max_tracked`` caps
+them). Pure: no I/O, ``now`` is passed in.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
-from wire.errors import TooManyRequests
+from tracker_server.buckets import PRUNE_SCAN, BucketPolicy, TokenBuckets
 from wire.login_throttle import address_key
 
-PRUNE_SCAN = 8  # least recently charged buckets looked at (and dropped when full) per charge
+__all__ = ["PRUNE_SCAN", "SignupPolicy", "SignupThrottle"]
+
 DEFAULT_BURST = 50
 DEFAULT_INTERVAL = 10.0
 
@@ -47,37 +45,14 @@ class SignupPolicy:
     max_tracked: int = 50_000
 
 
-class SignupThrottle:
+class SignupThrottle(TokenBuckets):
     """Buckets ``{address key: (tokens, at)}``; the dict runs from the least recently charged key."""
 
     def __init__(self, policy: SignupPolicy | None = None) -> None:
-        self.policy = policy or SignupPolicy()
-        self.buckets: dict[str, tuple[float, float]] = {}
-
-    def tokens(self, key: str, now: float) -> float:
-        """Tokens ``key`` holds at ``now`` (a key without a bucket has a full one)."""
-        bucket = self.buckets.get(key)
-        if bucket is None:
-            return self.policy.burst
-        tokens, at = bucket
-        return min(self.policy.burst, tokens + max(0.0, now - at) / self.policy.interval)
+        policy = policy or SignupPolicy()
+        super().__init__(BucketPolicy(policy.burst, policy.interval, policy.max_tracked),
+                         "too many sign-ups from your address")
 
     def charge(self, address: str, now: float) -> None:
         """Take one sign-up from ``address``'s bucket, or raise 429 with the seconds until one is back."""
-        key = address_key(address)
-        tokens = self.tokens(key, now)
-        if tokens < 1.0:
-            wait = math.ceil((1.0 - tokens) * self.policy.interval)
-            raise TooManyRequests(f"too many sign-ups from your address; try again in {wait} s",
-                                  retry_after=max(1, wait))
-        self.buckets.pop(key, None)  # re-inserted at the end: the most recently charged
-        self.buckets[key] = (tokens - 1.0, now)
-        self._prune(now)
-
-    def _prune(self, now: float) -> None:
-        full = [key for key, _ in zip(self.buckets, range(PRUNE_SCAN), strict=False)
-                if self.tokens(key, now) >= self.policy.burst]
-        for key in full:
-            del self.buckets[key]
-        while len(self.buckets) > self.policy.max_tracked:
-            del self.buckets[next(iter(self.buckets))]
+        self.take(address_key(address), now)

@@ -1,6 +1,7 @@
-"""Attack: password guessing against the tracker. Failed logins are throttled per account and per address
-(429 with Retry-After, before any password hashing), the records survive a restart because they are log entries
-(so a new primary after a failover has them too), and other users on other addresses are not locked out."""
+"""Attack: password guessing against the tracker. Failed logins are throttled per (account, address) pair, per
+address and account-wide for unknown addresses (429 with Retry-After, before any password hashing), the records
+survive a restart because they are log entries (so a new primary after a failover has them too), and other users on
+other addresses are not locked out. The lockout redesign itself: tests/tracker/test_lockout_policy.py."""
 
 from __future__ import annotations
 
@@ -42,8 +43,10 @@ async def test_a_thousand_bad_logins_are_throttled_and_another_user_elsewhere_st
                for body, retry in throttled)
     status, body, _ = await tracker.login("bob", "pw-bob", source="127.0.0.2")
     assert status == 200 and body["user_id"] == "bob"
-    # Even the right password of the attacked account waits out the lock: guessing it would otherwise pay.
-    assert (await tracker.login("alice", "pw-alice", source="127.0.0.2"))[0] == 429
+    # From the attacking address even the right password waits out the lock: guessing it would otherwise pay.
+    assert (await tracker.login("alice", "pw-alice"))[0] == 429
+    # But the lock is the (alice, attacker's address) pair's: alice elsewhere is not denied (it used to be 429).
+    assert (await tracker.login("alice", "pw-alice", source="127.0.0.2"))[0] == 200
 
 
 async def test_one_address_spraying_many_accounts_is_throttled_by_address(tracker: Tracker) -> None:
@@ -61,10 +64,10 @@ async def test_the_lock_survives_a_restart_and_lapses_with_time(tracker: Tracker
         assert (await tracker.login("dave", f"wrong{i}"))[0] == 401
     await tracker.stop()
     await tracker.start()  # same SQLite file: the failures were log entries
-    status, _, retry = await tracker.login("dave", "pw-dave", source="127.0.0.2")
+    status, _, retry = await tracker.login("dave", "pw-dave")
     assert status == 429 and retry is not None
     tracker.clock.advance(int(retry))
-    assert (await tracker.login("dave", "pw-dave", source="127.0.0.2"))[0] == 200
+    assert (await tracker.login("dave", "pw-dave"))[0] == 200
 
 
 async def test_failed_logins_are_replicated_log_entries(tracker: Tracker) -> None:
@@ -101,16 +104,16 @@ def test_locks_double_are_capped_and_quiet_keys_are_forgotten() -> None:
     records: dict[str, Failures] = {}
     throttle = LoginThrottle(records, policy)
     keys = throttle.keys("u1", "::ffff:192.0.2.1")
-    assert keys[1] == "a:192.0.2.1"
+    assert keys[1] == "a:192.0.2.1" and keys[2].startswith("p:")
     locks = []
     for _ in range(7):
         op = throttle.failure_op(keys, 0.0)
-        locks.append(op["rec"]["u:u1"][2])
+        locks.append(op["rec"][keys[2]][2])
         records.update({k: Failures.from_json(v) for k, v in op["rec"].items()})
     assert locks == [0.0, 1.0, 2.0, 4.0, 8.0, 8.0, 8.0]
     assert throttle.retry_after(keys, 1.0) == 7.0
     assert throttle.retry_after(keys, 9.0) is None
-    assert throttle.failure_op(keys, 500.0)["rec"]["u:u1"][0] == 1  # forgotten after a quiet spell
+    assert throttle.failure_op(keys, 500.0)["rec"][keys[2]][0] == 1  # forgotten after a quiet spell
 
 
 def test_ipv6_addresses_count_by_their_slash_64() -> None:
@@ -135,7 +138,8 @@ async def test_dropped_records_are_dropped_from_sqlite_too(tracker: Tracker) -> 
     await tracker.stop()
     await tracker.start()
     assert tracker.server is not None
-    assert set(tracker.server.app[SERVICE].state.login_failures) == {"u:ghost2", "a:127.0.0.2"}
+    svc = tracker.server.app[SERVICE]
+    assert set(svc.state.login_failures) == set(svc.throttle.keys("ghost2", "127.0.0.2"))
 
 
 def test_the_registration_gate_admits_its_limit_and_refuses_more() -> None:

@@ -96,7 +96,8 @@ class Client:
 
     async def call(self, method: str, path: str, body: dict[str, Any] | None = None, *,
                    deadline: float) -> tuple[int, Any]:
-        """Retry across trackers on connection errors and 5xx until ``deadline``; a 2xx/4xx is the answer."""
+        """Retry across trackers on connection errors and 5xx, and wait out 429s, until ``deadline``; a 2xx/4xx is
+        the answer."""
         if body is not None and method != "GET":
             body = {**body, "op_id": body.get("op_id") or uuid.uuid4().hex}
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
@@ -106,6 +107,11 @@ class Client:
                 async with self.http.request(method, url, json=body, headers=headers,
                                              timeout=aiohttp.ClientTimeout(total=5)) as resp:
                     status, answer = resp.status, await resp.json()
+                    retry_after = resp.headers.get("Retry-After")
+                if status == 429 and time.monotonic() < deadline:
+                    # Rate limits (one password hash at a time per address, writes per user): wait, as a node would.
+                    await asyncio.sleep(min(float(retry_after or 1), 1.0))
+                    continue
                 if status < 500:
                     if status < 300:
                         self.successes.append(time.monotonic())
