@@ -69,9 +69,8 @@ def held(tracker: Tracker) -> Iterator[HeldHashes]:
 def test_one_place_per_address_and_per_ipv6_64_and_a_bounded_total() -> None:
     gate = HashGate(per_address=1, total=2)
     with gate.admit("192.0.2.1"):
-        with pytest.raises(TooManyRequests) as again:
-            with gate.admit("192.0.2.1"):
-                pass
+        with pytest.raises(TooManyRequests) as again, gate.admit("192.0.2.1"):
+            pass
         assert not isinstance(again.value, HashersBusy) and again.value.status == 429
         with gate.admit("2001:db8::1"), pytest.raises(TooManyRequests), gate.admit("2001:db8::2"):
             pass  # one /64, one place
