@@ -26,8 +26,11 @@ from bench.procs import PYTHON, REPO, Procs, Sampler
 
 POLL = 0.05  # show_downloads period while timing a download
 # Logins are not what the bench times: a cheap scrypt keeps setting up hundreds of users quick. The preloads sign
-# up to 10,000 users from 127.0.0.1: far past the default sign-up burst of one address, so that is raised here.
-TRACKER_ARGS = ["--scrypt-log2n", "10", "--signup-burst", "1000000"]
+# up to 10,000 users from 127.0.0.1: far past the default sign-up burst of one address, so that is raised here, and
+# so are the rates of writes per user and logins per address, and the password checks one address may run at once
+# (the replication scenario times writes as fast as 20 users can make them).
+TRACKER_ARGS = ["--scrypt-log2n", "10", "--signup-burst", "1000000", "--write-burst", "1000000",
+                "--write-interval", "0.000001", "--address-hashes", "64"]
 
 
 class NotBuilt(Exception):

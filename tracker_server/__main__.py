@@ -28,6 +28,7 @@ from tracker_server.keys import SERVICE
 from tracker_server.passwords import OWASP_LOG2_N
 from tracker_server.signups import DEFAULT_BURST, DEFAULT_INTERVAL
 from tracker_server.store import StoreDamaged
+from tracker_server.write_rate import DEFAULT_WRITE_BURST, DEFAULT_WRITE_INTERVAL
 from wire.dir_lock import DataDirError, DirLock
 from wire.fd_limit import raise_open_file_limit
 from wire.listen_errors import CannotListen, listen_error
@@ -71,6 +72,12 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--max-conns-per-address", type=int, default=DEFAULT_MAX_PER_ADDRESS,
                    help=f"simultaneous connections one client address (IPv6: its /64) may hold "
                         f"(default {DEFAULT_MAX_PER_ADDRESS}: many nodes behind one NAT)")
+    p.add_argument("--write-burst", type=int, default=DEFAULT_WRITE_BURST,
+                   help="writes one user (and logins one address) may make at once (default 60)")
+    p.add_argument("--write-interval", type=float, default=DEFAULT_WRITE_INTERVAL,
+                   help="seconds per write a user (or login an address) regains after the burst (default 0.5)")
+    p.add_argument("--address-hashes", type=int, default=1,
+                   help="password checks one client address may have in progress at once (default 1)")
     return p.parse_args(argv)
 
 
@@ -88,6 +95,9 @@ def build_config(args: argparse.Namespace) -> TrackerConfig:
         raise ValueError("--signup-burst must be 1-10000000 and --signup-interval 0-86400 s")
     if not 1 <= args.max_conns_per_address <= 1_000_000:
         raise ValueError("--max-conns-per-address must be 1-1000000")
+    if not 1 <= args.write_burst <= 10_000_000 or not 0 < args.write_interval <= 86400 \
+            or not 1 <= args.address_hashes <= 1000:
+        raise ValueError("--write-burst must be 1-10000000, --write-interval 0-86400 s, --address-hashes 1-1000")
     secret_file = args.secret_file or args.tracker_info_file.resolve().parent / "cluster.secret"
     try:
         secret = load_or_create_secret(secret_file)
@@ -98,7 +108,8 @@ def build_config(args: argparse.Namespace) -> TrackerConfig:
                          peer_timeout=args.peer_timeout, token_ttl=args.token_ttl,
                          tracker_timeout=args.tracker_timeout, tracker_heartbeat=args.tracker_timeout / 4,
                          scrypt_log2_n=args.scrypt_log2n, signup_burst=args.signup_burst,
-                         signup_interval=args.signup_interval)
+                         signup_interval=args.signup_interval, write_burst=args.write_burst,
+                         write_interval=args.write_interval, hashes_per_address=args.address_hashes)
 
 
 def _watch_stdin(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from tracker_server.passwords import OWASP_LOG2_N
 from tracker_server.signups import DEFAULT_BURST, DEFAULT_INTERVAL
+from tracker_server.write_rate import DEFAULT_WRITE_BURST, DEFAULT_WRITE_INTERVAL
 from wire.tracker_list import TrackerAddress
 
 SECRET_BYTES = 32
@@ -31,6 +32,11 @@ class TrackerConfig:
     # Sign-ups per client address (signups.py says why these numbers): a burst, then one per interval seconds.
     signup_burst: int = DEFAULT_BURST
     signup_interval: float = DEFAULT_INTERVAL
+    # Writes per user and logins per client address (write_rate.py), and password hashes one address may have
+    # queued or running at once (hash_gate.py). The benchmarks raise them: one address sets up thousands of users.
+    write_burst: int = DEFAULT_WRITE_BURST
+    write_interval: float = DEFAULT_WRITE_INTERVAL
+    hashes_per_address: int = 1
     clock: Callable[[], float] = field(default=time.time, compare=False)
 
     @property

@@ -20,6 +20,7 @@ from typing import Any
 
 from tracker_server.cluster_auth import cluster_key
 from tracker_server.config import TrackerConfig
+from tracker_server.hash_gate import HashGate
 from tracker_server.listing_cache import ListingCache
 from tracker_server.liveness import Holding, HoldingKey, Liveness
 from tracker_server.log import LogWriter
@@ -28,7 +29,7 @@ from tracker_server.quotas import Quotas
 from tracker_server.signups import SignupPolicy, SignupThrottle
 from tracker_server.state import Entry, Group, Op, Session, State, request_digest
 from tracker_server.throttle import RegistrationGate
-from tracker_server.write_rate import WriteRate
+from tracker_server.write_rate import WritePolicy, WriteRate
 from wire.errors import BadInput, Conflict, Forbidden, GroupShareError, NotFound, NotLoggedIn, Unavailable
 from wire.login_throttle import LoginThrottle
 from wire.names import check_new_file_name
@@ -58,7 +59,7 @@ class TrackerService:
         self.state = state
         self.writer = writer
         self.liveness = Liveness(config.peer_timeout)
-        self.hasher = PasswordHasher(config.scrypt_log2_n)
+        self.hasher = PasswordHasher(config.scrypt_log2_n, gate=HashGate(per_address=config.hashes_per_address))
         self.signing_key = signing_key_from_secret(config.secret)
         self.public_key = public_key_hex(self.signing_key)
         self.role = "primary"
@@ -75,7 +76,8 @@ class TrackerService:
         self._in_flight: dict[str, asyncio.Future[None]] = {}
         # Pairs (account, address) are named by an HMAC under the cluster key: the same on every tracker.
         self.throttle = LoginThrottle(state.login_failures, secret=cluster_key(config.secret))
-        self.writes = WriteRate()  # per user, per address, and successful logins per account (write_rate.py)
+        self.writes = WriteRate(WritePolicy(config.write_burst, config.write_interval, config.write_burst,
+                                            config.write_interval))  # and successful logins per account
         self.quotas = Quotas()
         self.registrations = RegistrationGate()
         self.signups = SignupThrottle(SignupPolicy(burst=config.signup_burst, interval=config.signup_interval))

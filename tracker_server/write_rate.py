@@ -21,6 +21,8 @@ per download finished and per share found changed at its start (``peer_node/shar
 starting with dozens of changed shares and a script sharing a folder. Sustained, 2 a second is 7,200 entries an
 hour per user at most, against 680,000 before. A login is rarer still: 20 at once, then one a minute, covers a node
 and a browser logging in again and again, and bounds how much hashing one stolen or shared password can buy.
+``--write-burst`` and ``--write-interval`` set the numbers of writes and of logins per address (the benchmarks,
+whose one address sets up thousands of users, raise them).
 Pure: no I/O, ``now`` is passed in.
 """
 
@@ -31,13 +33,16 @@ from dataclasses import dataclass
 from tracker_server.buckets import BucketPolicy, TokenBuckets
 from wire.login_throttle import address_key
 
+DEFAULT_WRITE_BURST = 60
+DEFAULT_WRITE_INTERVAL = 0.5
+
 
 @dataclass(frozen=True, slots=True)
 class WritePolicy:
-    user_burst: float = 60
-    user_interval: float = 0.5
-    address_burst: float = 60
-    address_interval: float = 0.5
+    user_burst: float = DEFAULT_WRITE_BURST
+    user_interval: float = DEFAULT_WRITE_INTERVAL
+    address_burst: float = DEFAULT_WRITE_BURST
+    address_interval: float = DEFAULT_WRITE_INTERVAL
     login_burst: float = 20
     login_interval: float = 60.0
 

@@ -12,6 +12,7 @@ import pytest
 
 from tests.security.tracker_app import Tracker
 from tests.tracker.helpers import Api, Clock
+from tracker_server.__main__ import _parse, build_config
 from tracker_server.buckets import BucketPolicy, TokenBuckets
 from tracker_server.keys import SERVICE
 from tracker_server.write_rate import WritePolicy, WriteRate
@@ -122,3 +123,16 @@ async def test_logins_are_limited_per_address_and_other_addresses_go_on(tracker:
     status, body, retry = await tracker.login("u1", "pw-u1")
     assert status == 429 and "from your address" in body["error"]["message"] and retry is not None
     assert (await tracker.login("u3", "pw-u3", source="127.0.0.2"))[0] == 200
+
+
+def test_the_rate_options_reach_the_tracker_and_nonsense_is_refused(tmp_path: Path) -> None:
+    list_file = tmp_path / "t.txt"
+    list_file.write_text("127.0.0.1:7001\n", encoding="utf-8")
+    base = [str(list_file), "1", "--data-dir", str(tmp_path / "d")]
+    config = build_config(_parse([*base, "--write-burst", "500", "--write-interval", "0.01", "--address-hashes", "4"]))
+    assert (config.write_burst, config.write_interval, config.hashes_per_address) == (500, 0.01, 4)
+    default = build_config(_parse(base))
+    assert (default.write_burst, default.write_interval, default.hashes_per_address) == (60, 0.5, 1)
+    for bad in (["--write-burst", "0"], ["--write-interval", "0"], ["--address-hashes", "0"]):
+        with pytest.raises(ValueError, match="write-burst"):
+            build_config(_parse([*base, *bad]))
