@@ -64,9 +64,12 @@ class PasswordHasher:
         self._verify_fn = verify_fn
         self._limit = asyncio.Semaphore(2)
 
-    async def hash(self, password: str, client: str = "") -> str:
-        """A new hash of ``password``; refused at once (429/503) when ``client`` or the queue is full."""
+    async def hash(self, password: str, client: str = "", admitted: Callable[[], None] | None = None) -> str:
+        """A new hash of ``password``; refused at once (429/503) when ``client`` or the queue is full. ``admitted``
+        runs once the gate let it through: a charge (a sign-up token) that a refusal here must not cost."""
         with self.gate.admit(client):
+            if admitted is not None:
+                admitted()
             async with self._limit:
                 return await asyncio.to_thread(self._hash_fn, password, self.log2_n)
 

@@ -200,8 +200,9 @@ class TrackerService:
         async def prepare() -> None:
             if user_id not in self.state.users:
                 with self.registrations.enter():  # sign-ups must not queue without bound ahead of logins
-                    self.signups.charge(client_addr, self.now())  # only a sign-up that hashes costs a token
-                    hashed.append(await self.hasher.hash(password, client_addr))
+                    # only a sign-up that hashes costs a token (not one the hasher's gate refuses)
+                    charge = lambda: self.signups.charge(client_addr, self.now())  # noqa: E731
+                    hashed.append(await self.hasher.hash(password, client_addr, admitted=charge))
 
         def decide() -> tuple[Op, OpResult]:
             if user_id in self.state.users or not hashed:

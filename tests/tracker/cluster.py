@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import time
 import urllib.request
 import uuid
@@ -109,8 +110,9 @@ class Client:
                     status, answer = resp.status, await resp.json()
                     retry_after = resp.headers.get("Retry-After")
                 if status == 429 and time.monotonic() < deadline:
-                    # Rate limits (one password hash at a time per address, writes per user): wait, as a node would.
-                    await asyncio.sleep(min(float(retry_after or 1), 1.0))
+                    # Rate limits (one password hash at a time per address, writes per user): wait a little. Not the
+                    # whole Retry-After: 20 clients on one address, all waiting 1 s, would collide again each second.
+                    await asyncio.sleep(min(float(retry_after or 1), random.uniform(0.01, 0.1)))
                     continue
                 if status < 500:
                     if status < 300:

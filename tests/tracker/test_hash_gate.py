@@ -17,6 +17,7 @@ from tracker_server.hash_gate import HashersBusy, HashGate
 from tracker_server.keys import SERVICE
 from tracker_server.passwords import PasswordHasher
 from wire.errors import TooManyRequests
+from wire.login_throttle import address_key
 
 
 class HeldHashes:
@@ -97,8 +98,11 @@ async def test_a_second_login_from_a_hashing_address_is_refused_at_once(tracker:
     status, body, retry = await tracker.login("bob", "pw-bob")  # same address: not queued behind it
     assert status == 429 and body["error"]["code"] == "too_many_requests" and retry == "1"
     assert "from your address" in body["error"]["message"]
-    status, _, _ = await tracker.post("/users", {"user_id": "newcomer", "password": "pw"})
-    assert status == 429  # a sign-up shares the hasher, and the rule
+    status, body, _ = await tracker.post("/users", {"user_id": "newcomer", "password": "pw"})
+    assert status == 429 and "from your address" in body["error"]["message"]  # sign-ups share the hasher and rule
+    assert tracker.server is not None
+    signups = tracker.server.app[SERVICE].signups
+    assert signups.tokens(address_key("127.0.0.1"), tracker.clock()) == signups.policy.burst  # and it cost none
     other = asyncio.create_task(tracker.login("bob", "pw-bob", source="127.0.0.2"))
     await held.wait_started()  # another address is admitted at once
     assert not first.done()
