@@ -153,17 +153,17 @@ class TrackerService:
 
     async def _write(self, op_id: str, kind: str, decide: Callable[[], tuple[Op, OpResult]],
                      prepare: Callable[[], Awaitable[None]] | None = None, request: tuple[str, ...] = (),
-                     charge: Callable[[], None] | None = None) -> OpResult:
+                     by: str | None = None) -> OpResult:
         """Decide, log and replicate one write; a retry of ``op_id`` gets the first answer. ``request`` is who asks
         and with what: an op_id reused by another user or with other arguments is a different operation (409),
-        never answered with the first one's result (which would also leave the second undone). ``charge`` takes
-        the writer's token (``write_rate.py``) before anything is prepared or written; a retry answered from the
+        never answered with the first one's result (which would also leave the second undone). ``by`` (a user)
+        pays a write token (``write_rate.py``) before anything is prepared or written; a retry answered from the
         log costs none."""
         self._check_primary(kind)
         digest = request_digest(*request)
         prior = self.state.results.get(op_id)
-        if prior is None and charge is not None:
-            charge()
+        if prior is None and by is not None:
+            self.writes.charge_user(by, self.now())
         if prior is None and prepare is not None:
             await prepare()
             prior = self.state.results.get(op_id)  # a twin request may have landed meanwhile
@@ -266,9 +266,6 @@ class TrackerService:
         except GroupShareError as exc:
             log.info("a successful login's address was not remembered: %s", exc.message)
 
-    def _charge(self, user_id: str) -> Callable[[], None]:
-        return lambda: self.writes.charge_user(user_id, self.now())
-
     async def logout(self, op_id: str, token: str | None) -> OpResult:
         session = self.state.sessions.get(token or "")
         if session is None and op_id not in self.state.results:
@@ -279,7 +276,7 @@ class TrackerService:
             return {"token": token}, OpResult(200, {})
 
         result = await self._write(op_id, "logout", decide, request=(token or "",),
-                                   charge=self._charge(session.user_id) if session is not None else None)
+                                   by=session.user_id if session is not None else None)
         if token is not None and self.liveness.seen_at(token) is not None:
             self.liveness.forget(token)
         return result
@@ -337,7 +334,7 @@ class TrackerService:
             self.quotas.check_create_group(self.state, user)
             return {"g": group_id, "u": user}, OpResult(201, {"group_id": group_id})
 
-        return await self._write(op_id, "create_group", decide, request=(user, group_id), charge=self._charge(user))
+        return await self._write(op_id, "create_group", decide, request=(user, group_id), by=user)
 
     async def join_group(self, op_id: str, token: str | None, group_id: str) -> OpResult:
         user = self.session(token).user_id
@@ -351,7 +348,7 @@ class TrackerService:
             self.quotas.check_join(self.state, group, user)
             return {"g": group_id, "u": user}, OpResult(202, {"status": "pending"})
 
-        return await self._write(op_id, "join", decide, request=(user, group_id), charge=self._charge(user))
+        return await self._write(op_id, "join", decide, request=(user, group_id), by=user)
 
     async def leave_group(self, op_id: str, token: str | None, group_id: str) -> OpResult:
         user = self.session(token).user_id
@@ -367,7 +364,7 @@ class TrackerService:
             return op, OpResult(200, {"new_owner": new_owner, "deleted": deleted,
                                       "withdrawn": user not in group.members})
 
-        return await self._write(op_id, "leave", decide, request=(user, group_id), charge=self._charge(user))
+        return await self._write(op_id, "leave", decide, request=(user, group_id), by=user)
 
     async def decide_request(self, op_id: str, token: str | None, group_id: str, user_id: str,
                              accept: bool) -> OpResult:
@@ -380,7 +377,7 @@ class TrackerService:
             return {"g": group_id, "u": user_id}, OpResult(200, {})
 
         return await self._write(op_id, "accept" if accept else "reject", decide,
-                                 request=(session.user_id, group_id, user_id), charge=self._charge(session.user_id))
+                                 request=(session.user_id, group_id, user_id), by=session.user_id)
 
     # ------------------------------------------------------------------------------------------ files
 
@@ -400,7 +397,7 @@ class TrackerService:
 
         result = await self._write(op_id, "share", decide,
                                    request=(session.user_id, group_id, json.dumps(meta.to_json(), sort_keys=True)),
-                                   charge=self._charge(session.user_id))
+                                   by=session.user_id)
         self.liveness.add_whole(session.token, (group_id, meta.sha256), self.now())
         return result
 
@@ -415,7 +412,7 @@ class TrackerService:
             return {"g": group_id, "u": session.user_id, "name": file_name}, OpResult(200, {})
 
         return await self._write(op_id, "stop_share", decide, request=(session.user_id, group_id, file_name),
-                                 charge=self._charge(session.user_id))
+                                 by=session.user_id)
 
 
 def _refuse_case_twin(kind: str, new_id: str, existing: Iterable[str]) -> None:
