@@ -73,7 +73,7 @@ def _parse(argv: list[str]) -> argparse.Namespace:
                    help=f"simultaneous connections one client address (IPv6: its /64) may hold "
                         f"(default {DEFAULT_MAX_PER_ADDRESS}: many nodes behind one NAT)")
     p.add_argument("--write-burst", type=int, default=DEFAULT_WRITE_BURST,
-                   help="writes one user (and logins one address) may make at once (default 60)")
+                   help="writes one user (and logins one address) may make at once (default 300)")
     p.add_argument("--write-interval", type=float, default=DEFAULT_WRITE_INTERVAL,
                    help="seconds per write a user (or login an address) regains after the burst (default 0.5)")
     p.add_argument("--address-hashes", type=int, default=1,

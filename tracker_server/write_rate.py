@@ -17,10 +17,13 @@ written, the writer is charged one token from a bucket (``buckets.TokenBuckets``
   spent only when the password proved right: wrong guesses cannot drain the owner's bucket.
 
 Why these numbers: a person clicks far slower than 2 writes a second; a node's own writes are one per share made,
-per download finished and per share found changed at its start (``peer_node/shares.py``): 60 at once covers a node
-starting with dozens of changed shares and a script sharing a folder. Sustained, 2 a second is 7,200 entries an
-hour per user at most, against 680,000 before. A login is rarer still: 20 at once, then one a minute, covers a node
-and a browser logging in again and again, and bounds how much hashing one stolen or shared password can buy.
+per download finished and per share found changed at its start (``peer_node/shares.py``), and a script may share a
+folder of a few hundred files in one go (the browser tests share 230): 300 at once covers those, and costs about
+90 KB of log. Sustained, 2 a second is 7,200 entries an hour per user at most, against 680,000 before (the node
+does not yet wait out a 429 on its own: a larger job is told to try again). A login is rarer: 60 at once, then one
+every 10 s, covers a node and a browser logging in again and again (the browser tests log one user in about a
+hundred times in ten minutes), and bounds how much hashing one known password can buy from many addresses (one
+address hashes one at a time anyway).
 ``--write-burst`` and ``--write-interval`` set the numbers of writes and of logins per address (the benchmarks,
 whose one address sets up thousands of users, raise them).
 Pure: no I/O, ``now`` is passed in.
@@ -33,7 +36,7 @@ from dataclasses import dataclass
 from tracker_server.buckets import BucketPolicy, TokenBuckets
 from wire.login_throttle import address_key
 
-DEFAULT_WRITE_BURST = 60
+DEFAULT_WRITE_BURST = 300
 DEFAULT_WRITE_INTERVAL = 0.5
 
 
@@ -43,8 +46,8 @@ class WritePolicy:
     user_interval: float = DEFAULT_WRITE_INTERVAL
     address_burst: float = DEFAULT_WRITE_BURST
     address_interval: float = DEFAULT_WRITE_INTERVAL
-    login_burst: float = 20
-    login_interval: float = 60.0
+    login_burst: float = 60
+    login_interval: float = 10.0
 
 
 class WriteRate:

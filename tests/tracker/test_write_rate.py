@@ -132,7 +132,7 @@ def test_the_rate_options_reach_the_tracker_and_nonsense_is_refused(tmp_path: Pa
     config = build_config(_parse([*base, "--write-burst", "500", "--write-interval", "0.01", "--address-hashes", "4"]))
     assert (config.write_burst, config.write_interval, config.hashes_per_address) == (500, 0.01, 4)
     default = build_config(_parse(base))
-    assert (default.write_burst, default.write_interval, default.hashes_per_address) == (60, 0.5, 1)
+    assert (default.write_burst, default.write_interval, default.hashes_per_address) == (300, 0.5, 1)
     for bad in (["--write-burst", "0"], ["--write-interval", "0"], ["--address-hashes", "0"]):
         with pytest.raises(ValueError, match="write-burst"):
             build_config(_parse([*base, *bad]))
