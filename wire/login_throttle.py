@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import itertools
 import math
 from collections import Counter
@@ -46,6 +45,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from wire.errors import TooManyRequests
+from wire.host_groups import host_group
 
 PRUNE_SCAN = 32  # oldest records looked at (and dropped when stale) per recorded failure
 ROTATE = 4  # of those, live ``k:`` records moved to the back, so they never hide stale records behind them
@@ -91,14 +91,8 @@ def account_key(user_id: str) -> str:
 
 
 def address_key(address: str) -> str:
-    """``a:<ip>``; IPv6 addresses by their /64 (one host usually holds a whole /64)."""
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return f"a:{address[:100]}"
-    if ip.version == 6 and ip.ipv4_mapped is None:
-        return f"a:{ipaddress.ip_network(f'{ip}/64', strict=False)}"
-    return f"a:{ip.ipv4_mapped or ip}" if ip.version == 6 else f"a:{ip}"
+    """``a:<host>``: IPv6 addresses by their /64 (``host_groups``: one host usually holds a whole /64)."""
+    return f"a:{host_group(address)}"
 
 
 def pair_key(user_id: str, address: str, secret: bytes) -> str:
