@@ -14,16 +14,16 @@ import asyncio
 import json
 import logging
 import secrets
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Awaitable, Callable
 
 from tracker_server.cluster_auth import cluster_key
 from tracker_server.config import TrackerConfig
+from tracker_server.group_ops import GroupOps, refuse_case_twin
 from tracker_server.hash_gate import HashGate
 from tracker_server.listing_cache import ListingCache
 from tracker_server.liveness import Holding, HoldingKey, Liveness
 from tracker_server.log import LogWriter
+from tracker_server.op_result import OpResult as OpResult
 from tracker_server.passwords import PasswordHasher
 from tracker_server.quotas import Quotas
 from tracker_server.signups import SignupPolicy, SignupThrottle
@@ -32,7 +32,6 @@ from tracker_server.throttle import RegistrationGate
 from tracker_server.write_rate import WritePolicy, WriteRate
 from wire.errors import BadInput, Conflict, Forbidden, GroupShareError, NotFound, NotLoggedIn, Unavailable
 from wire.login_throttle import LoginThrottle
-from wire.names import check_new_file_name
 from wire.records import FileMeta
 from wire.tokens import public_key_hex, signing_key_from_secret
 
@@ -40,20 +39,7 @@ BAD_LOGIN = "unknown user or wrong password"
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class OpResult:
-    status: int
-    body: dict[str, Any]
-
-    def to_json(self) -> dict[str, Any]:
-        return {"status": self.status, "body": self.body}
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> OpResult:
-        return cls(int(data["status"]), dict(data["body"]))
-
-
-class TrackerService:
+class TrackerService(GroupOps):
     def __init__(self, config: TrackerConfig, state: State, writer: LogWriter) -> None:
         self.config = config
         self.state = state
@@ -207,7 +193,7 @@ class TrackerService:
         def decide() -> tuple[Op, OpResult]:
             if user_id in self.state.users or not hashed:
                 raise Conflict(f"user id {user_id} is taken")
-            _refuse_case_twin("user", user_id, self.state.users)
+            refuse_case_twin("user", user_id, self.state.users)
             return {"u": user_id, "h": hashed[0]}, OpResult(201, {"user_id": user_id})
 
         return await self._write(op_id, "create_user", decide, prepare, request=(user_id,))
@@ -321,105 +307,3 @@ class TrackerService:
             for shared in group.files.values():  # two names with one content: the first shared wins, as before
                 metas.setdefault(shared.meta.sha256, shared.meta)
         return metas
-
-    # ------------------------------------------------------------------------------------------ groups
-
-    async def create_group(self, op_id: str, token: str | None, group_id: str) -> OpResult:
-        user = self.session(token).user_id
-
-        def decide() -> tuple[Op, OpResult]:
-            if group_id in self.state.groups:
-                raise Conflict(f"group id {group_id} is taken")
-            _refuse_case_twin("group", group_id, self.state.groups)
-            self.quotas.check_create_group(self.state, user)
-            return {"g": group_id, "u": user}, OpResult(201, {"group_id": group_id})
-
-        return await self._write(op_id, "create_group", decide, request=(user, group_id), by=user)
-
-    async def join_group(self, op_id: str, token: str | None, group_id: str) -> OpResult:
-        user = self.session(token).user_id
-
-        def decide() -> tuple[Op, OpResult]:
-            group = self.group(group_id)
-            if user in group.members:
-                raise Conflict(f"you are already a member of {group_id}")
-            if user in group.requests:
-                raise Conflict(f"your request to join {group_id} is already pending")
-            self.quotas.check_join(self.state, group, user)
-            return {"g": group_id, "u": user}, OpResult(202, {"status": "pending"})
-
-        return await self._write(op_id, "join", decide, request=(user, group_id), by=user)
-
-    async def leave_group(self, op_id: str, token: str | None, group_id: str) -> OpResult:
-        user = self.session(token).user_id
-
-        def decide() -> tuple[Op, OpResult]:
-            group = self.group(group_id)
-            if user not in group.members and user not in group.requests:
-                raise Forbidden(f"you are not a member of {group_id}")
-            new_owner = group.earliest_member(user) if group.owner == user else None
-            deleted = user in group.members and len(group.members) == 1
-            op = {"g": group_id, "u": user, "new_owner": new_owner, "deleted": deleted}
-            # "withdrawn": the leaver was only asking to join (their request is gone; nothing else changed)
-            return op, OpResult(200, {"new_owner": new_owner, "deleted": deleted,
-                                      "withdrawn": user not in group.members})
-
-        return await self._write(op_id, "leave", decide, request=(user, group_id), by=user)
-
-    async def decide_request(self, op_id: str, token: str | None, group_id: str, user_id: str,
-                             accept: bool) -> OpResult:
-        session = self.session(token)
-
-        def decide() -> tuple[Op, OpResult]:
-            group = self.owner_group(session, group_id)
-            if user_id not in group.requests:
-                raise NotFound(f"user {user_id} has no pending request to join {group_id}")
-            return {"g": group_id, "u": user_id}, OpResult(200, {})
-
-        return await self._write(op_id, "accept" if accept else "reject", decide,
-                                 request=(session.user_id, group_id, user_id), by=session.user_id)
-
-    # ------------------------------------------------------------------------------------------ files
-
-    async def share_file(self, op_id: str, token: str | None, group_id: str, meta: FileMeta) -> OpResult:
-        session = self.session(token)
-
-        def decide() -> tuple[Op, OpResult]:
-            group = self.member_group(session, group_id)
-            existing = group.files.get(meta.file_name)
-            if existing is not None and existing.meta != meta:
-                raise Conflict(f"group {group_id} already has a different file named {meta.file_name}")
-            if existing is None:  # a name listed before the rule for new names may still gain sharers
-                check_new_file_name(meta.file_name)
-            self.quotas.check_share(self.state, group, session.user_id, meta)
-            op = {"g": group_id, "u": session.user_id, "file": meta.to_json()}
-            return op, OpResult(201, {"file_name": meta.file_name})
-
-        result = await self._write(op_id, "share", decide,
-                                   request=(session.user_id, group_id, json.dumps(meta.to_json(), sort_keys=True)),
-                                   by=session.user_id)
-        self.liveness.add_whole(session.token, (group_id, meta.sha256), self.now())
-        return result
-
-    async def stop_share(self, op_id: str, token: str | None, group_id: str, file_name: str) -> OpResult:
-        session = self.session(token)
-
-        def decide() -> tuple[Op, OpResult]:
-            group = self.member_group(session, group_id)
-            shared = group.files.get(file_name)
-            if shared is None or session.user_id not in shared.sharers:
-                raise NotFound(f"you do not share {file_name} in {group_id}")
-            return {"g": group_id, "u": session.user_id, "name": file_name}, OpResult(200, {})
-
-        return await self._write(op_id, "stop_share", decide, request=(session.user_id, group_id, file_name),
-                                 by=session.user_id)
-
-
-def _refuse_case_twin(kind: str, new_id: str, existing: Iterable[str]) -> None:
-    """Ids are exact, but one that differs from a taken id only in case (Alice beside alice) would let someone
-    pass for another in every list and message: refused, as most services do. A scan, not an index: ids are
-    created rarely (a sign-up costs a password hash far dearer than this), and it adds no state to replicate."""
-    key = new_id.casefold()
-    twin = next((taken for taken in existing if taken.casefold() == key), None)
-    if twin is not None:
-        raise Conflict(f"{kind} id {new_id} is taken: {twin} exists, and ids differing only in case are refused")
