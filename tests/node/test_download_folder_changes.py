@@ -18,12 +18,11 @@ from peer_node.destinations import pieces_state_path, temp_path_for
 from peer_node.downloads import DownloadManager
 from peer_node.partial_sweep import sweep_pieces_states
 from peer_node.state import DownloadRecord, NodeState
-from peer_node.swarm import PieceStore, file_ops
+from peer_node.swarm import file_ops
 from peer_node.swarm import store as store_module
-from peer_node.swarm.catalog import ServedFiles
 from peer_node.tracker_client import TrackerClient
 from peer_node.views import DownloadState
-from tests.swarm.helpers import make_file, meta_of
+from tests.node.test_download_finish import _setup as seeded
 from wire.records import FileMeta
 
 PIECE = 16 * 1024
@@ -39,13 +38,7 @@ class _Tracker:
 
 
 def _setup(tmp_path: Path) -> tuple[DownloadManager, NodeState, FileMeta, bytes]:
-    data = make_file(tmp_path / "shared.bin", 4 * PIECE)
-    meta = meta_of("data.bin", data, PIECE)
-    catalog = ServedFiles()
-    catalog.register(PieceStore.open_complete(tmp_path / "shared.bin", meta))
-    state = NodeState(tmp_path / "node")
-    state.load()
-    (tmp_path / "dl").mkdir()
+    state, catalog, meta, data = seeded(tmp_path)
     mgr = DownloadManager(state, cast(TrackerClient, _Tracker(meta)), catalog, no_peer_timeout=5.0,
                           on_complete=state.put_share, on_change=lambda: None)
     return mgr, state, meta, data

@@ -24,6 +24,9 @@ from peer_node.state import (
 )
 from wire.records import FileMeta
 
+TEN_BYTES = FileMeta("f.bin", 10, 16384, hashlib.sha256(b"0123456789").hexdigest(),
+                     (hashlib.sha256(b"0123456789").digest(),))
+
 
 def test_api_key_is_created_once_with_mode_0600(tmp_path: Path) -> None:
     key = load_or_create_api_key(tmp_path)
@@ -33,8 +36,7 @@ def test_api_key_is_created_once_with_mode_0600(tmp_path: Path) -> None:
 
 
 async def test_session_shares_and_downloads_survive_a_restart(tmp_path: Path) -> None:
-    meta = FileMeta("f.bin", 10, 16384, hashlib.sha256(b"0123456789").hexdigest(),
-                    (hashlib.sha256(b"0123456789").digest(),))
+    meta = TEN_BYTES
     state = NodeState(tmp_path)
     state.load()
     await state.set_session(SessionRecord("alice", "tok", "ab" * 32, 2.0))
@@ -70,8 +72,7 @@ async def test_one_bad_record_costs_only_itself_and_never_stops_the_start(tmp_pa
     # raised BadInput out of load(): the node did not start at all.
     first = NodeState(tmp_path)
     first.load()
-    meta = FileMeta("f.bin", 10, 16384, hashlib.sha256(b"0123456789").hexdigest(),
-                    (hashlib.sha256(b"0123456789").digest(),))
+    meta = TEN_BYTES
     good = DownloadRecord("alice", "lab", "good.bin", "/dl/good.bin", "D", meta)
     await first.put_download(good)
     doc = json.loads((tmp_path / "downloads.json").read_text())
@@ -88,8 +89,7 @@ async def test_one_bad_record_costs_only_itself_and_never_stops_the_start(tmp_pa
 
 async def test_a_change_the_disk_cannot_take_is_refused_and_undone_in_memory(tmp_path: Path,
                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    meta = FileMeta("f.bin", 10, 16384, hashlib.sha256(b"0123456789").hexdigest(),
-                    (hashlib.sha256(b"0123456789").digest(),))
+    meta = TEN_BYTES
     state = NodeState(tmp_path)
     state.load()
     kept = ShareRecord("alice", "g1", "/x/f.bin", 10, 123, meta)
@@ -121,8 +121,7 @@ async def test_a_change_the_disk_cannot_take_is_refused_and_undone_in_memory(tmp
 
 async def test_a_failed_save_does_not_undo_a_later_change_to_the_same_record(tmp_path: Path,
                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    meta = FileMeta("f.bin", 10, 16384, hashlib.sha256(b"0123456789").hexdigest(),
-                    (hashlib.sha256(b"0123456789").digest(),))
+    meta = TEN_BYTES
     state = NodeState(tmp_path)
     state.load()
     first_write = asyncio.Event()
@@ -153,8 +152,7 @@ async def test_a_failed_save_does_not_undo_a_later_change_to_the_same_record(tmp
 async def test_when_two_changes_to_one_record_both_fail_the_value_on_disk_comes_back(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A (X to Y) fails while B (Y to Z) is made; B fails too: Y was never stored, so X comes back, not Y."""
-    meta = FileMeta("f.bin", 10, 16384, hashlib.sha256(b"0123456789").hexdigest(),
-                    (hashlib.sha256(b"0123456789").digest(),))
+    meta = TEN_BYTES
     state = NodeState(tmp_path)
     state.load()
     stored = DownloadRecord("alice", "g1", "f.bin", "/y/f.bin", "P", meta)
@@ -183,8 +181,7 @@ async def test_when_two_changes_to_one_record_both_fail_the_value_on_disk_comes_
 async def test_a_failed_change_puts_back_what_an_earlier_overlapping_save_stored(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A (X to Y) is stored while B (Y to Z) is made; B fails: Y is on disk, so Y comes back."""
-    meta = FileMeta("f.bin", 10, 16384, hashlib.sha256(b"0123456789").hexdigest(),
-                    (hashlib.sha256(b"0123456789").digest(),))
+    meta = TEN_BYTES
     state = NodeState(tmp_path)
     state.load()
     first_write = asyncio.Event()

@@ -9,18 +9,13 @@ from typing import Any
 import pytest
 
 from tests.security.live_node import World, live_world
-from tests.security.tracker_app import Tracker
-from tests.tracker.helpers import Clock
+from tests.security.tracker_app import Tracker, running_tracker
 
 
 @pytest.fixture
 async def tracker(tmp_path: Path) -> AsyncIterator[Tracker]:
-    t = Tracker(tmp_path / "data", Clock())
-    await t.start()
-    try:
+    async with running_tracker(tmp_path) as t:
         yield t
-    finally:
-        await t.stop()
 
 
 @pytest.fixture

@@ -90,12 +90,8 @@ class SmallBurstCluster(Cluster):
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    c = SmallBurstCluster(tmp_path, 2)
-    try:
-        c.start_all()
+    with SmallBurstCluster(tmp_path, 2) as c:
         yield c
-    finally:
-        c.stop_all()
 
 
 def sign_up(port: int, name: str, source: str) -> int:

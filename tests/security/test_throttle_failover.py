@@ -21,12 +21,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    c = Cluster(tmp_path, 2)
-    try:
-        c.start_all()
+    with Cluster(tmp_path, 2) as c:
         yield c
-    finally:
-        c.stop_all()
 
 
 def login(port: int, password: str) -> tuple[int, Any]:

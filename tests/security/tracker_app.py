@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -55,3 +57,14 @@ class Tracker:
                     headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any], str | None]:
         body = {"user_id": name, "password": password, "peer_addr": f"{source}:7000"}
         return await self.post("/sessions", body, source, headers)
+
+
+@contextlib.asynccontextmanager
+async def running_tracker(tmp_path: Path) -> AsyncIterator[Tracker]:
+    """A started ``Tracker`` on a fresh data dir and a test clock, stopped on leaving."""
+    t = Tracker(tmp_path / "data", Clock())
+    await t.start()
+    try:
+        yield t
+    finally:
+        await t.stop()

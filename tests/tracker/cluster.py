@@ -11,7 +11,7 @@ import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import aiohttp
 
@@ -41,6 +41,18 @@ class Cluster:
     def stop_all(self) -> None:
         for proc in self.procs.values():
             proc.stop()
+
+    def __enter__(self) -> Self:
+        """Every tracker started and healthy (those started already stopped again if one is not)."""
+        try:
+            self.start_all()
+        except BaseException:
+            self.stop_all()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop_all()
 
     def health(self, no: int) -> dict[str, Any] | None:
         try:

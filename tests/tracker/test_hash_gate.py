@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.security.tracker_app import Tracker
-from tests.tracker.helpers import Clock
+from tests.security.tracker_app import Tracker, running_tracker
 from tracker_server.hash_gate import HashersBusy, HashGate
 from tracker_server.keys import SERVICE
 from tracker_server.passwords import PasswordHasher
@@ -45,12 +44,8 @@ class HeldHashes:
 
 @pytest.fixture
 async def tracker(tmp_path: Path) -> AsyncIterator[Tracker]:
-    t = Tracker(tmp_path / "data", Clock())
-    await t.start()
-    try:
+    async with running_tracker(tmp_path) as t:
         yield t
-    finally:
-        await t.stop()
 
 
 @pytest.fixture

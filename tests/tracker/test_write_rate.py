@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.security.tracker_app import Tracker
+from tests.security.tracker_app import Tracker, running_tracker
 from tests.tracker.helpers import Api, Clock
 from tracker_server.__main__ import _parse, build_config
 from tracker_server.buckets import BucketPolicy, TokenBuckets
@@ -105,12 +105,8 @@ async def test_successful_logins_per_account_are_limited(api: Api, clock: Clock)
 
 @pytest.fixture
 async def tracker(tmp_path: Path) -> AsyncIterator[Tracker]:
-    t = Tracker(tmp_path / "data", Clock())
-    await t.start()
-    try:
+    async with running_tracker(tmp_path) as t:
         yield t
-    finally:
-        await t.stop()
 
 
 async def test_logins_are_limited_per_address_and_other_addresses_go_on(tracker: Tracker) -> None:

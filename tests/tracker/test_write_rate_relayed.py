@@ -22,12 +22,8 @@ POLICY = WritePolicy()
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    c = Cluster(tmp_path, 2)
-    try:
-        c.start_all()
+    with Cluster(tmp_path, 2) as c:
         yield c
-    finally:
-        c.stop_all()
 
 
 def call(port: int, method: str, path: str, body: dict[str, Any], source: str = "127.0.0.2",
