@@ -21,10 +21,10 @@ from aiohttp import web
 from peer_node.commands import run_command
 from peer_node.config import NodeConfig
 from peer_node.door import bearer_ok, door_middleware, refusal
-from peer_node.safe_text import utf8_bytes
 from peer_node.service import NodeService
 from peer_node.state import load_or_create_api_key
 from wire.errors import GroupShareError
+from wire.safe_text import utf8_bytes
 
 log = logging.getLogger(__name__)
 

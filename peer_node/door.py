@@ -17,7 +17,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from peer_node.config import NodeConfig
-from peer_node.safe_text import utf8_bytes
+from wire.safe_text import utf8_bytes
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Forms and /cmd are small: a larger claimed body is refused from its header, before a byte of it is read (aiohttp

@@ -5,6 +5,12 @@ A reason with escape sequences could set the terminal's title, write to its clip
 draw fake ones; a right-to-left override or a line separator could disguise or forge a line of ``show_downloads``.
 File names are refused at every door for these characters (``wire.names``); free text such as a reason cannot be
 refused without losing why a peer closed, so its unsafe characters are replaced instead.
+
+Text the node sends as an answer (``utf8_bytes``) is made into bytes that cannot fail: a path that is not UTF-8 (a
+working directory such as ``b'/tmp/x-\\xff'``) reaches Python as a str holding lone surrogates (``os.fsdecode``'s
+surrogateescape), which has no UTF-8 encoding, so ``web.Response(text=...)`` raised and the user saw a 500 for a
+command that had been carried out. There a surrogate is written as its escape (``\\udcff``): the answer stays valid
+UTF-8 and still shows where the odd byte was.
 """
 
 from __future__ import annotations
@@ -22,3 +28,7 @@ def printable(text: str, keep: str = "") -> str:
     if text.isascii() and text.isprintable():  # the usual case, checked in C
         return text
     return "".join(ch if ch in keep or unicodedata.category(ch) not in _UNSAFE else REPLACEMENT for ch in text)
+
+
+def utf8_bytes(text: str) -> bytes:
+    return text.encode("utf-8", "backslashreplace")

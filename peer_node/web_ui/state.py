@@ -18,11 +18,11 @@ from aiohttp import web
 from aiohttp_session import Session, get_session
 
 from peer_node.join_answers import join_answers_text
-from peer_node.safe_text import utf8_bytes
 from peer_node.upload_copies import uploads_dir
 from peer_node.views import NodeStatus
 from peer_node.web_ui.ports import UiConfig, UiService
 from peer_node.web_ui.security import FLASH_KEY, SessionVersions, allowed_origins, csrf_token, page_of
+from wire.safe_text import utf8_bytes
 
 
 @dataclass
