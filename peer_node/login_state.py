@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from peer_node.state import write_atomic
+from peer_node.data_files import write_atomic
 from wire.login_throttle import LoginThrottle, account_key, apply_records
 
 CHECK_FILE = "login-check.json"

@@ -16,19 +16,17 @@ without a copy a person can look at. The log says so at ERROR.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
-import re
 import secrets
 import shutil
-import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+from peer_node.data_files import aside_path, sweep_unfinished_writes, write_atomic
 from peer_node.save_undo import SaveUndo
 from peer_node.state_writes import DocumentWrites, Encode
 from peer_node.state_writes import StateNotSaved as StateNotSaved
@@ -127,38 +125,6 @@ def _hex_or_empty(value: object) -> str:
     except ValueError:
         return ""
     return value
-
-
-_UNFINISHED = re.compile(r"\..+\.[0-9a-f]{8}\.tmp")  # write_atomic's temporary names
-
-
-def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def sweep_unfinished_writes(data_dir: Path) -> int:
-    """Delete the temporary files of writes a kill cut off (between ``write_atomic``'s create and rename): each
-    has a name of its own, so no later write replaces it, and a node killed now and then piled up copies of its
-    state (one of ``shares.json`` holds every share's piece hashes). Only at start, under the data directory's
-    lock: no write of this node is under way. How many went."""
-    swept = 0
-    with os.scandir(data_dir) as entries:
-        for entry in entries:
-            if _UNFINISHED.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(entry.path)
-                    swept += 1
-    return swept
 
 
 def load_or_create_api_key(data_dir: Path) -> str:
@@ -263,7 +229,7 @@ class NodeState:
     def _set_aside(self, name: str, why: str) -> None:
         """Copy a damaged document aside (see the module docstring); the node goes on without what it lost."""
         source = self.data_dir / name
-        aside = source.with_name(f"{name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+        aside = aside_path(source)
         try:
             shutil.copy2(source, aside)
         except OSError as exc:

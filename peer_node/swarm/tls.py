@@ -20,9 +20,7 @@ import asyncio
 import datetime
 import hashlib
 import logging
-import os
 import ssl
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +30,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from peer_node.state import write_atomic
+from peer_node.data_files import move_aside, write_atomic
 from wire.peer_protocol import ProtocolError
 
 log = logging.getLogger(__name__)
@@ -95,7 +93,7 @@ def load_or_create_identity(directory: Path) -> NodeIdentity:
         try:
             return _load(cert_path, key_path)
         except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
-            aside = [_move_aside(path) for path in (key_path, cert_path)]
+            aside = [move_aside(path) for path in (key_path, cert_path)]
             log.warning("the node's TLS identity (%s, %s) cannot be read (%s): moved aside as %s; a new one is made, "
                         "so its fingerprint changes and a logged-in node must log in again", key_path, cert_path,
                         exc, ", ".join(str(p) for p in aside))
@@ -111,12 +109,6 @@ def _load(cert_path: Path, key_path: Path) -> NodeIdentity:
         raise ValueError(f"{cert_path} is not the certificate of {key_path}")
     der = cert.public_bytes(serialization.Encoding.DER)
     return NodeIdentity(cert_path, key_path, der, fingerprint_of(der), loaded)
-
-
-def _move_aside(path: Path) -> Path:
-    aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
-    os.replace(path, aside)
-    return aside
 
 
 def _create(directory: Path, cert_path: Path, key_path: Path) -> NodeIdentity:

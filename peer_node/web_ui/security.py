@@ -18,9 +18,7 @@ import contextlib
 import hmac
 import json
 import logging
-import os
 import secrets
-import time
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote, urlsplit
@@ -30,7 +28,7 @@ from aiohttp.typedefs import Handler, Middleware
 from aiohttp_session import Session, get_session
 from cryptography.fernet import Fernet
 
-from peer_node.state import write_atomic
+from peer_node.data_files import move_aside, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -103,8 +101,7 @@ class SessionVersions:
         try:
             write_atomic(self._path, b"{}")
         except IsADirectoryError:  # a directory in its place, which no rename replaces: move it aside, then write
-            aside = self._path.with_name(f"{self._path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
-            os.replace(self._path, aside)
+            aside = move_aside(self._path)
             log.warning("%s was a directory: moved aside as %s", self._path, aside)
             write_atomic(self._path, b"{}")
         self.damaged = False

@@ -15,6 +15,7 @@ import pytest
 from peer_node import download_records
 from peer_node import downloads as downloads_module
 from peer_node import state as state_module
+from peer_node.data_files import write_atomic
 from peer_node.destinations import pieces_state_path, temp_path_for
 from peer_node.downloads import DownloadManager
 from peer_node.state import DownloadRecord, NodeState, ShareRecord
@@ -348,7 +349,7 @@ async def test_a_download_that_finishes_while_the_data_dir_is_full_is_complete_n
     did, and a retry was refused: the file "already exists"), at the end of the run nor at the next start."""
     state, catalog, meta, data = _setup(tmp_path)
     target = tmp_path / "dl" / "data.bin"
-    real_write = state_module.write_atomic
+    real_write = write_atomic
     full = False
 
     def fills_up(path: Path, content: bytes, mode: int = 0o600) -> None:

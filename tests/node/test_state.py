@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from peer_node import state as state_module
+from peer_node.data_files import write_atomic
 from peer_node.state import (
     DownloadRecord,
     NodeState,
@@ -20,7 +21,6 @@ from peer_node.state import (
     ShareRecord,
     StateNotSaved,
     load_or_create_api_key,
-    write_atomic,
 )
 from wire.records import FileMeta
 
