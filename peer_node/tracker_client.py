@@ -14,6 +14,12 @@ until some tracker answers again. While it is, a call makes one round and fails 
 so in moments instead of waiting ``retry_s`` every time, and the heartbeat, which calls on, finds the cluster again
 when it is back. Every write carries an ``op_id`` made once per call and reused on each retry, so a write that
 reached a tracker which then died is applied once by the cluster.
+
+A tracker that asks to slow down (429, or 503 with ``Retry-After``: alive, busy) is waited out here, within the
+call's ``Patience`` (``tracker_patience.py``: which refusals, how long, why): a 429 is an answer, so the call waits
+its ``Retry-After`` and sends the same request (same op_id) again; a busy 503 moves on to the next tracker at once
+like any 5xx, and is asked again once its ``Retry-After`` is over. A refusal past the patience, and a login lockout,
+reach the caller as they came.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import asyncio
 import json
 import logging
 import math
+import random
 import re
 import time
 import uuid
@@ -32,7 +39,8 @@ from urllib.parse import quote
 import aiohttp
 
 from peer_node.tracker_clock import WARN_S, TrackerClock, skew_words
-from wire.errors import GroupShareError, TooManyRequests, Unavailable, error_from_code
+from peer_node.tracker_patience import PATIENCE_S, Patience, retry_after_s
+from wire.errors import GroupShareError, LoginLocked, TooManyRequests, Unavailable, error_from_code
 from wire.tracker_list import TrackerAddress
 
 log = logging.getLogger(__name__)
@@ -62,19 +70,29 @@ class _Retry(Exception):
     """This tracker failed in a way another tracker might not (connection, timeout, 5xx)."""
 
 
+class _Busy(_Retry):
+    """A 503 with ``Retry-After``: this tracker is alive but busy (its password hashers, its connections from this
+    address), and takes requests again in ``retry_after`` seconds."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class _RoundFailed(Exception):
     """Every tracker of the list failed, and none is left to ask again or to wait for."""
 
 
 class TrackerClient:
     def __init__(self, trackers: tuple[TrackerAddress, ...] | list[TrackerAddress], timeout_s: float = 10.0,
-                 retry_s: float = 6.0, hedge_s: float = HEDGE_S) -> None:
+                 retry_s: float = 6.0, hedge_s: float = HEDGE_S, patience_s: float = PATIENCE_S) -> None:
         if not trackers:
             raise ValueError("no tracker")
         self.trackers = list(trackers)
         self.timeout_s = timeout_s
         self.retry_s = retry_s  # how long to keep trying rounds of the whole list when every tracker fails
         self.hedge_s = hedge_s
+        self.patience_s = patience_s  # how long one call may wait out "slow down" answers (tracker_patience.py)
         self.session_token: str | None = None
         self._current = 0  # index into trackers of the tracker that answered last
         self._reachable = True  # False from a call that found no tracker until one answers again
@@ -126,18 +144,30 @@ class TrackerClient:
         if self._http is None:
             await self.start()
         loop = asyncio.get_running_loop()
-        give_up = loop.time() + (self.retry_s if self._reachable else 0.0)
-        attempts = _Attempts(self, method, path, body, auth)
-        try:
-            return await attempts.run(give_up)
-        except _RoundFailed:
-            self._reachable = False
-            maybe_done = _maybe_done(body, attempts.errors.values())
-            raise (UnansweredWrite if maybe_done else Unavailable)(
-                "no tracker could answer (" + " | ".join(attempts.errors.values()) + "); " +
-                (MAYBE_DONE if maybe_done else TRY_AGAIN)) from None
-        finally:
-            await attempts.cancel()
+        patience = Patience(loop.time(), self.patience_s, random.random)
+        while True:
+            give_up = loop.time() + (self.retry_s if self._reachable else 0.0)
+            attempts = _Attempts(self, method, path, body, auth, patience)
+            try:
+                return await attempts.run(give_up)
+            except TooManyRequests as exc:  # an answer: this tracker said "slow down"
+                wait = patience.wait(exc, loop.time())
+                if wait is None:
+                    raise
+                said = exc.message
+            except _RoundFailed:
+                if not attempts.busy_seen:  # a tracker that said "busy" is there: the cluster is reachable
+                    self._reachable = False
+                maybe_done = _maybe_done(body, attempts.errors.values())
+                raise (UnansweredWrite if maybe_done else Unavailable)(
+                    "no tracker could answer (" + " | ".join(attempts.errors.values()) + "); " +
+                    (MAYBE_DONE if maybe_done else TRY_AGAIN)) from None
+            finally:
+                await attempts.cancel()
+            log.debug("%s %s: the tracker said %r; sending it again in %.1f s", method, path, said, wait)
+            await asyncio.sleep(wait)
+            if self._http is None:  # closed while we waited: the node is stopping
+                raise Unavailable("the node stopped before the tracker could take this")
 
     def _answered_by(self, index: int) -> None:
         if index != self._current:
@@ -204,8 +234,10 @@ class TrackerClient:
             # has no majority), else the status
             err = doc.get("error") if isinstance(doc, dict) else None
             said = err.get("message") if isinstance(err, dict) else None
-            raise _Retry(f"HTTP {status}: {' '.join(said.split())[:200]}" if isinstance(said, str) and said.strip()
-                         else f"HTTP {status}")
+            why = f"HTTP {status}: {' '.join(said.split())[:200]}" if isinstance(said, str) and said.strip() \
+                else f"HTTP {status}"
+            busy_for = retry_after_s(retry_after) if status == 503 else None
+            raise _Retry(why) if busy_for is None else _Busy(why, busy_for)
         if not isinstance(doc, dict):
             raise _Retry(f"HTTP {status} with a body that is not a JSON object")
         if status < 300:
@@ -216,11 +248,9 @@ class TrackerClient:
             code = str(err.get("code", code))
             message = str(err.get("message", message))
         if status == 429:
-            try:
-                wait = int(retry_after or 1)
-            except ValueError:
-                wait = 1
-            raise TooManyRequests(message, retry_after=wait)
+            wait = retry_after_s(retry_after)
+            refusal = LoginLocked if code == LoginLocked.code else TooManyRequests
+            raise refusal(message, retry_after=1 if wait is None else wait)
         exc: GroupShareError = error_from_code(code, message)
         if exc.status != status and type(exc) is GroupShareError:
             exc.status = status  # an unknown code: keep the tracker's status
@@ -245,15 +275,19 @@ def _maybe_done(body: dict[str, Any] | None, errors: Iterable[str]) -> bool:
 class _Attempts:
     """One call's requests to the trackers (the module's docstring): asked in rank order from the current one, the
     next too when the ones asked are silent past ``hedge_s`` or one failed; a failed one asked again after
-    ``ROUND_PAUSE_S`` until ``give_up`` (an election takes a few seconds), while a silent one stays asked. The first
-    answer wins; a 4xx is an answer. Raises _RoundFailed once nobody is left to wait for."""
+    ``ROUND_PAUSE_S`` until ``give_up`` (an election takes a few seconds), a busy one once its Retry-After is over
+    (if that is within the call's patience), while a silent one stays asked. The first answer wins; a 4xx is an
+    answer. Raises _RoundFailed once nobody is left to wait for."""
 
     def __init__(self, client: TrackerClient, method: str, path: str, body: dict[str, Any] | None,
-                 auth: bool) -> None:
+                 auth: bool, patience: Patience) -> None:
         self.client, self.method, self.path, self.body, self.auth = client, method, path, body, auth
+        self.patience = patience
         n = len(client.trackers)
         self.fresh = [(client._current + step) % n for step in range(n)]  # not asked yet in this call
         self.failed_at: dict[int, float] = {}  # asked, failed, not asked again yet
+        self.busy: dict[int, float] = {}  # answered busy (503 + Retry-After): not asked again before this time
+        self.busy_seen = False  # some tracker answered busy: it is up
         self.errors: dict[int, str] = {}  # each tracker's last failure, for the message
         self.asking: dict[asyncio.Task[dict[str, Any]], int] = {}
         self.asked_at = 0.0
@@ -264,12 +298,15 @@ class _Attempts:
                                                     is_hot(self.method, self.path)))
         self.asking[task] = index
         self.failed_at.pop(index, None)
+        self.busy.pop(index, None)
         self.asked_at = now
 
     def _due_again(self, now: float, give_up: float) -> list[int]:
+        """Failed trackers whose pause is over (until ``give_up``), and busy ones whose Retry-After is."""
+        busy = [i for i, until in self.busy.items() if until <= now]
         if now > give_up:
-            return []
-        return [i for i, at in self.failed_at.items() if now - at >= ROUND_PAUSE_S]
+            return busy
+        return [i for i, at in self.failed_at.items() if now - at >= ROUND_PAUSE_S] + busy
 
     async def run(self, give_up: float) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
@@ -285,6 +322,8 @@ class _Attempts:
             waits = [self.asked_at + self.client.hedge_s - now] if self.fresh else []
             if self.failed_at and now <= give_up:
                 waits.append(min(self.failed_at.values()) + ROUND_PAUSE_S - now)
+            if self.busy:
+                waits.append(min(self.busy.values()) - now)
             if not self.asking:
                 if not waits:
                     raise _RoundFailed
@@ -298,7 +337,13 @@ class _Attempts:
                 if isinstance(failure, _Retry):
                     tracker = self.client.trackers[index]
                     self.errors[index] = f"{tracker}: {failure}"
-                    self.failed_at[index] = loop.time()
+                    if isinstance(failure, _Busy):  # asked again once its Retry-After is over, if within patience
+                        self.busy_seen = True
+                        until = self.patience.busy_until(failure.retry_after, loop.time())
+                        if until is not None:
+                            self.busy[index] = until
+                    else:
+                        self.failed_at[index] = loop.time()
                     log.debug("tracker %s failed (%s)", tracker, failure)  # the caller tells
                     if self.fresh:
                         self._ask(self.fresh.pop(0), loop.time())  # a failure moves on at once

@@ -19,11 +19,11 @@ written, the writer is charged one token from a bucket (``buckets.TokenBuckets``
 Why these numbers: a person clicks far slower than 2 writes a second; a node's own writes are one per share made,
 per download finished and per share found changed at its start (``peer_node/shares.py``), and a script may share a
 folder of a few hundred files in one go (the browser tests share 230): 300 at once covers those, and costs about
-90 KB of log. Sustained, 2 a second is 7,200 entries an hour per user at most, against 680,000 before (the node
-does not yet wait out a 429 on its own: a larger job is told to try again). A login is rarer: 60 at once, then one
-every 10 s, covers a node and a browser logging in again and again (the browser tests log one user in about a
-hundred times in ten minutes), and bounds how much hashing one known password can buy from many addresses (one
-address hashes one at a time anyway).
+90 KB of log. Sustained, 2 a second is 7,200 entries an hour per user at most, against 680,000 before (a node waits
+out a short 429 on its own, ``peer_node/tracker_patience.py``: a larger job is paced, not refused). A login is
+rarer: 60 at once, then one every 10 s, covers a node and a browser logging in again and again (the browser tests
+log one user in about a hundred times in ten minutes), and bounds how much hashing one known password can buy from
+many addresses (one address hashes one at a time anyway).
 ``--write-burst`` and ``--write-interval`` set the numbers of writes and of logins per address (the benchmarks,
 whose one address sets up thousands of users, raise them).
 Pure: no I/O, ``now`` is passed in.

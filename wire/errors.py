@@ -58,6 +58,14 @@ class TooManyRequests(GroupShareError):
         self.retry_after = retry_after
 
 
+class LoginLocked(TooManyRequests):
+    """Too many wrong passwords: the login is locked for ``retry_after`` seconds (``login_throttle``). A code of its
+    own because, unlike the other 429s (rates, the hasher's one-at-a-time), it is not waited out by a node: the
+    person must hear it at once, and a node resending the login would be one more guess."""
+
+    code = "login_locked"
+
+
 class Unavailable(GroupShareError):
     """A service we depend on (a tracker, a peer) cannot be reached right now."""
 
@@ -68,7 +76,7 @@ class Unavailable(GroupShareError):
 ERRORS_BY_CODE: dict[str, type[GroupShareError]] = {
     cls.code: cls
     for cls in (GroupShareError, BadInput, NotLoggedIn, Forbidden, NotFound, Conflict, TooLarge,
-                TooManyRequests, Unavailable)
+                TooManyRequests, LoginLocked, Unavailable)
 }
 
 

@@ -18,9 +18,10 @@ Theory of operation. Four kinds of key, each a record in one dict (replicated on
 So a targeted attacker can deny the owner only at an address the attacker shares (one NAT, one IPv6 /64), or, with
 several addresses of their own, at addresses the owner never used. SECURITY.md states the trade-off.
 
-A locked key is refused with TooManyRequests BEFORE the password is hashed, so a flood costs no scrypt time. A
-failure record quiet for ``forget_after`` starts from zero again; a successful login clears its pair's record (never
-the account's or the address's: logging in must not buy more guesses, here or at other accounts). Attempts still
+A locked key is refused with LoginLocked (429 ``login_locked``: a node tells the person at once rather than wait it
+out) BEFORE the password is hashed, so a flood costs no scrypt time. A failure record quiet for ``forget_after``
+starts from zero again; a successful login clears its pair's record (never the account's or the address's: logging
+in must not buy more guesses, here or at other accounts). Attempts still
 hashing count too (``in_flight``), so concurrent guesses cannot all slip past the check before the first failure is
 recorded. Pairs are named by an HMAC of user and address under ``secret`` (the tracker's cluster key), so the
 replicated records and the permanent log do not list which addresses each user logs in from.
@@ -44,7 +45,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from wire.errors import TooManyRequests
+from wire.errors import LoginLocked
 from wire.host_groups import host_group
 
 PRUNE_SCAN = 32  # oldest records looked at (and dropped when stale) per recorded failure
@@ -176,7 +177,7 @@ class LoginThrottle:
     def check(self, keys: list[str], now: float) -> None:
         wait = self.retry_after(keys, now)
         if wait is not None:
-            raise TooManyRequests(REFUSED, retry_after=math.ceil(wait))
+            raise LoginLocked(REFUSED, retry_after=math.ceil(wait))
 
     @contextmanager
     def attempt(self, keys: list[str]) -> Iterator[None]:

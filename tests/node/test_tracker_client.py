@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestServer
 from bench.ports import free_port
 from peer_node.tracker_client import TrackerClient, UnansweredWrite, path_of
 from tests.node.test_tracker_clock import date_header
-from wire.errors import Conflict, TooManyRequests, Unavailable
+from wire.errors import Conflict, LoginLocked, TooManyRequests, Unavailable
 from wire.tracker_list import TrackerAddress
 
 
@@ -95,15 +95,122 @@ async def test_4xx_is_the_answer_not_a_reason_to_fail_over(stubs: Any) -> None:
     assert second.seen == []
 
 
-async def test_429_carries_retry_after(stubs: Any) -> None:
-    stub = await stubs(429, {"error": {"code": "too_many_requests", "message": "slow down"}}, {"Retry-After": "7"})
+async def test_a_429_whose_wait_exceeds_the_patience_reaches_the_caller_at_once_with_its_wait(stubs: Any) -> None:
+    stub = await stubs(429, {"error": {"code": "too_many_requests", "message": "slow down"}}, {"Retry-After": "600"})
     client = TrackerClient([stub.address(1)], timeout_s=2)
     try:
         with pytest.raises(TooManyRequests) as info:
-            await client.write("POST", "/sessions", {}, auth=False)
+            await asyncio.wait_for(client.write("POST", "/sessions", {}, auth=False), 30)
     finally:
         await client.close()
-    assert info.value.retry_after == 7
+    assert info.value.retry_after == 600 and len(stub.seen) == 1
+
+
+Answer = tuple[int, dict[str, Any], dict[str, str]]  # status, body, headers
+
+
+class Scripted(Stub):
+    """A tracker that gives the answers of ``script`` in turn, then the last one for ever."""
+
+    def __init__(self, script: list[Answer]) -> None:
+        super().__init__(*script[0])
+        self.script = script
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.status, self.answer, self.headers = self.script[min(len(self.seen), len(self.script) - 1)]
+        return await super().handle(request)
+
+
+@pytest.fixture
+async def scripted() -> Any:
+    made: list[Scripted] = []
+
+    async def make(*script: Answer) -> Scripted:
+        stub = Scripted(list(script))
+        await stub.server.start_server()
+        made.append(stub)
+        return stub
+
+    yield make
+    for stub in made:
+        await stub.server.close()
+
+
+SLOW_DOWN: Answer = (429, {"error": {"code": "too_many_requests", "message": "too many changes; try again in 1 s"}},
+             {"Retry-After": "1"})
+BUSY: Answer = (503, {"error": {"code": "unavailable", "message": "the tracker is busy checking passwords"}},
+        {"Retry-After": "1"})
+CREATED: Answer = (201, {"group_id": "g1"}, {})
+
+
+async def test_a_short_429_is_waited_out_and_the_same_write_sent_again_with_its_op_id(scripted: Any) -> None:
+    stub = await scripted(SLOW_DOWN, SLOW_DOWN, CREATED)
+    client = TrackerClient([stub.address(1)], timeout_s=2)
+    try:
+        answer = await asyncio.wait_for(client.write("POST", "/groups", {"group_id": "g1"}), 30)
+    finally:
+        await client.close()
+    assert answer == {"group_id": "g1"} and len(stub.seen) == 3
+    assert len({seen["op_id"] for seen in stub.seen}) == 1  # one write, sent three times: applied once
+
+
+async def test_429s_are_waited_out_only_within_the_calls_patience_then_the_last_one_reaches_the_caller(
+        scripted: Any) -> None:
+    stub = await scripted(SLOW_DOWN)
+    client = TrackerClient([stub.address(1)], timeout_s=2, patience_s=2.5)
+    try:
+        with pytest.raises(TooManyRequests) as info:
+            await asyncio.wait_for(client.write("POST", "/groups", {"group_id": "g1"}), 30)
+    finally:
+        await client.close()
+    assert info.value.retry_after == 1 and info.value.message == "too many changes; try again in 1 s"
+    assert len(stub.seen) >= 2 and len({seen["op_id"] for seen in stub.seen}) == 1
+
+
+async def test_a_login_lockout_reaches_the_caller_at_once_however_short(scripted: Any) -> None:
+    stub = await scripted((429, {"error": {"code": "login_locked", "message": "too many failed logins"}},
+                           {"Retry-After": "1"}), CREATED)
+    client = TrackerClient([stub.address(1)], timeout_s=2)
+    try:
+        with pytest.raises(LoginLocked) as info:
+            await asyncio.wait_for(client.write("POST", "/sessions", {"user_id": "u"}, auth=False), 30)
+    finally:
+        await client.close()
+    assert info.value.retry_after == 1 and info.value.status == 429 and len(stub.seen) == 1
+
+
+async def test_a_busy_503_moves_on_to_the_next_tracker_at_once(scripted: Any) -> None:
+    busy = await scripted((503, BUSY[1], {"Retry-After": "600"}))
+    good = await scripted(CREATED)
+    client = TrackerClient([busy.address(1), good.address(2)], timeout_s=2)
+    try:
+        # Bounded far below the Retry-After: waiting for the busy one first would not end in time.
+        answer = await asyncio.wait_for(client.write("POST", "/groups", {"group_id": "g1"}), 30)
+    finally:
+        await client.close()
+    assert answer == {"group_id": "g1"} and client.current.rank == 2 and len(busy.seen) == 1
+
+
+async def test_a_lone_busy_tracker_is_asked_again_once_its_retry_after_is_over(scripted: Any) -> None:
+    stub = await scripted(BUSY, CREATED)
+    client = TrackerClient([stub.address(1)], timeout_s=2, retry_s=0)  # no rounds for failures: only the wait
+    try:
+        answer = await asyncio.wait_for(client.write("POST", "/groups", {"group_id": "g1"}), 30)
+    finally:
+        await client.close()
+    assert answer == {"group_id": "g1"} and len(stub.seen) == 2
+    assert len({seen["op_id"] for seen in stub.seen}) == 1
+
+
+async def test_a_busy_tracker_past_the_patience_is_unavailable_but_still_counts_as_reachable(scripted: Any) -> None:
+    stub = await scripted((503, BUSY[1], {"Retry-After": "600"}))
+    client = TrackerClient([stub.address(1)], timeout_s=2, retry_s=0)
+    try:
+        with pytest.raises(Unavailable, match="busy checking passwords"):
+            await asyncio.wait_for(client.get("/groups"), 30)
+    finally:
+        await client.close()
+    assert len(stub.seen) == 1 and client.reachable
 
 
 async def test_a_redirect_is_not_followed_the_token_goes_nowhere_else(stubs: Any) -> None:
