@@ -12,6 +12,13 @@ every byte), and its descriptors with connections that never write or trickle a 
   throttle groups them), counted from accept to close, also after the fast path hands a connection to aiohttp.
   The default cap is far above what a real deployment needs (a node keeps one or two connections to a tracker;
   256 is a whole class or office of nodes behind one NAT address) and far below what holds a tracker down.
+- ``OverCapAnswers``: a connection over the cap is told so (503, ``Retry-After``, ``Connection: close``, the API's
+  error form) rather than reset, so a client behind a busy NAT hears "busy, try again" (a node moves on to the next
+  tracker, or waits) instead of a bare "connection reset". The answer is written at once, without reading the
+  request (the listener never reads such a connection), and the connection is cut after a short linger (closing
+  at once, with the client's request unread, would send a reset that can make its system drop our answer). What
+  it costs beyond the reset: a descriptor for the linger, and only ``cap`` of those at once; past that, a reset as
+  before.
 """
 
 from __future__ import annotations
@@ -22,6 +29,9 @@ from typing import NamedTuple
 from wire.login_throttle import address_key
 
 DEFAULT_MAX_PER_ADDRESS = 256
+OVER_CAP_RETRY_S = 2  # the over-cap answer's Retry-After: a node has the next tracker asked at once anyway
+OVER_CAP_MESSAGE = f"too many connections from your address at once; try again in {OVER_CAP_RETRY_S} s"
+DEFAULT_OVER_CAP_ANSWERS = 64
 
 
 @dataclass(frozen=True)
@@ -84,3 +94,21 @@ class AddressCounts:
 
     def __len__(self) -> int:
         return len(self._open)
+
+
+class OverCapAnswers:
+    """Over-cap connections answered and not yet cut, at most ``cap`` at once (the module docstring says why)."""
+
+    def __init__(self, cap: int = DEFAULT_OVER_CAP_ANSWERS) -> None:
+        self.cap = cap
+        self.lingering = 0
+
+    def take(self) -> bool:
+        """Whether one more over-cap connection may be answered (else it is reset at once)."""
+        if self.lingering >= self.cap:
+            return False
+        self.lingering += 1
+        return True
+
+    def give_back(self) -> None:
+        self.lingering = max(0, self.lingering - 1)

@@ -21,7 +21,8 @@ without a session, and any other request is handed to aiohttp as soon as its hea
 connection has deadlines (first byte, whole request, idle between requests) checked by a sweep every
 ``SWEEP_EVERY``: one clock read per read event, and no timer re-armed per request. Each client address has a cap
 on simultaneous connections, counted until a connection closes, also once aiohttp has it (the sweep notices the
-close: aiohttp's protocol does not tell us).
+close: aiohttp's protocol does not tell us). A connection over it is answered 503 with ``Retry-After`` without being
+read, and cut after ``LINGER`` (``conn_guard.OverCapAnswers``).
 """
 
 from __future__ import annotations
@@ -40,7 +41,17 @@ from typing import NamedTuple
 from aiohttp import web
 
 from tracker_server import handlers
-from tracker_server.conn_guard import DEFAULT_MAX_PER_ADDRESS, AddressCounts, Cutoffs, Deadlines, key_of
+from tracker_server.conn_guard import (
+    DEFAULT_MAX_PER_ADDRESS,
+    DEFAULT_OVER_CAP_ANSWERS,
+    OVER_CAP_MESSAGE,
+    OVER_CAP_RETRY_S,
+    AddressCounts,
+    Cutoffs,
+    Deadlines,
+    OverCapAnswers,
+    key_of,
+)
 from tracker_server.http_frame import Head, Request, Verdict, read_request
 from tracker_server.keys import REPLICATOR, SERVICE
 from wire.errors import GroupShareError, TooManyRequests, error_document
@@ -95,6 +106,10 @@ def _error(code: str, message: str) -> bytes:
     return json.dumps(error_document(code, message)).encode()
 
 
+OVER_CAP_BODY = _error("unavailable", OVER_CAP_MESSAGE)
+OVER_CAP_HEADER = b"Retry-After: %d\r\n" % OVER_CAP_RETRY_S
+
+
 def hot_answer(app: web.Application) -> Answer:
     """The answer function over a started tracker app (its service and replicator exist after ``runner.setup``)."""
     svc, replicator, clock = app[SERVICE], app[REPLICATOR], _Clock()
@@ -144,7 +159,8 @@ class FastPathCounts:
     answered: int = 0
     handed_off: int = 0
     refused_early: int = 0  # heartbeats refused before their body (no live session)
-    over_cap: int = 0  # connections closed at once: their address already had the most allowed
+    over_cap: int = 0  # connections answered 503 and cut (or reset): their address already had the most allowed
+    over_cap_reset: int = 0  # of those, reset without an answer: ``OverCapAnswers.cap`` were lingering already
     overdue: int = 0  # connections closed by the sweep for a missed deadline
 
 
@@ -159,6 +175,8 @@ class _Shared(NamedTuple):
     handed: dict[asyncio.Transport, str]  # connections handed to aiohttp, until the sweep sees them closed
     addresses: AddressCounts
     counts: FastPathCounts
+    over_cap: OverCapAnswers
+    clock: _Clock  # the over-cap answer's Date
 
 
 class FastPathProtocol(asyncio.Protocol):
@@ -175,19 +193,39 @@ class FastPathProtocol(asyncio.Protocol):
         self._dropping = False  # refused before its body: read and drop what comes until closed
         self.started = time.monotonic()  # the connection's start, then the pending request's first byte's arrival
         self.last_read = 0.0  # no byte yet (the monotonic clock is far past 0 by the time anything connects)
+        self._cut: asyncio.TimerHandle | None = None  # an over-cap connection's end, after its answer
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         key = key_of(transport.get_extra_info("peername"))
         if not self._shared.addresses.admit(key):
-            self._shared.counts.over_cap += 1
-            transport.abort()  # nothing to say: a reset at once frees the descriptor now, not after a FIN dance
+            self._answer_over_cap(transport)
             return
         self._key = key
         self._transport = transport
         self._shared.live.add(self)
 
+    def _answer_over_cap(self, transport: asyncio.Transport) -> None:
+        """Say "busy, try again" without reading a byte, and cut the connection after ``LINGER``: by then the
+        client has our answer, and what it sent, unread, only makes the cut a reset (``conn_guard``)."""
+        shared = self._shared
+        shared.counts.over_cap += 1
+        if not shared.over_cap.take():
+            shared.counts.over_cap_reset += 1
+            transport.abort()  # as many answers lingering as we allow: a reset at once frees the descriptor now
+            return
+        self._dropping = True
+        self._cut = asyncio.get_running_loop().call_later(LINGER, transport.abort)
+        transport.pause_reading()
+        transport.write(render(503, OVER_CAP_BODY, True, shared.clock.date(), OVER_CAP_HEADER))
+        if transport.can_write_eof():
+            transport.write_eof()
+
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._cut is not None:
+            self._cut.cancel()
+            self._cut = None
+            self._shared.over_cap.give_back()
         self._transport = None
         self._shared.live.discard(self)
         if self._key:
@@ -311,13 +349,14 @@ class FastPathListener:
     async def start(cls, runner: web.AppRunner, app: web.Application, host: str, port: int, max_body: int, *,
                     idle_timeout: float = DEADLINES.idle, request_timeout: float = DEADLINES.request,
                     first_byte_timeout: float = DEADLINES.first_byte, sweep_every: float = SWEEP_EVERY,
-                    max_per_address: int = DEFAULT_MAX_PER_ADDRESS) -> FastPathListener:
+                    max_per_address: int = DEFAULT_MAX_PER_ADDRESS,
+                    over_cap_answers: int = DEFAULT_OVER_CAP_ANSWERS) -> FastPathListener:
         fallback = runner.server
         if fallback is None:
             raise RuntimeError("call runner.setup() first")
         deadlines = Deadlines(first_byte=first_byte_timeout, request=request_timeout, idle=idle_timeout)
         shared = _Shared(hot_answer(app), hot_screen(app), fallback, max_body, set(), {},
-                         AddressCounts(max_per_address), FastPathCounts())
+                         AddressCounts(max_per_address), FastPathCounts(), OverCapAnswers(over_cap_answers), _Clock())
         server = await asyncio.get_running_loop().create_server(
             lambda: FastPathProtocol(shared), host, port, reuse_address=True)
         return cls(server, shared, deadlines, sweep_every)

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tracker_server.conn_guard import AddressCounts, Cutoffs, Deadlines, key_of
+from tracker_server.conn_guard import AddressCounts, Cutoffs, Deadlines, OverCapAnswers, key_of
 from tracker_server.http_frame import Head, Request, Verdict, frame, read_request
 from wire.quiet_log import QuietFilter, Quota
 
@@ -92,3 +92,10 @@ def test_the_quiet_filter_keeps_one_line_without_traceback_and_says_how_many_it_
     assert quiet.filter(later)
     assert later.getMessage() == ("Error handling request from 10.0.0.1: KeyError "
                                   "(5 more such lines dropped in the last 10 s or more)")
+
+
+def test_over_cap_answers_are_bounded_and_given_back() -> None:
+    answers = OverCapAnswers(cap=2)
+    assert [answers.take(), answers.take(), answers.take()] == [True, True, False]
+    answers.give_back()
+    assert answers.take() and not answers.take()

@@ -16,11 +16,14 @@ from typing import Any, cast
 import aiohttp
 import pytest
 
+from peer_node.tracker_client import TrackerClient
+from peer_node.tracker_patience import PATIENCE_S
 from tests.swarm.helpers import poll_until
 from tracker_server.__main__ import app_runner
 from tracker_server.app import BODY_DEADLINE, create_app
 from tracker_server.fastpath import FastPathListener
 from wire.quiet_log import AIOHTTP_SERVER, quiet_aiohttp_server_log
+from wire.tracker_list import TrackerAddress
 
 from .helpers import Api, Clock, make_config
 from .test_fastpath import HEALTH, _Base, heartbeat, read_reply
@@ -165,7 +168,7 @@ async def test_a_connection_that_sends_nothing_is_closed_at_the_first_byte_deadl
             w.close()
 
 
-async def test_connections_over_the_cap_per_address_are_closed_at_once_counting_handed_off_ones(
+async def test_connections_over_the_cap_per_address_are_answered_busy_and_closed_counting_handed_off_ones(
         tmp_path: Path) -> None:
     async with served(tmp_path, max_per_address=3) as (listener, token):
         await asyncio.wait_for(poll_until(lambda: listener.connections_of("127.0.0.1") == 0), WAIT)  # setup's gone
@@ -174,8 +177,14 @@ async def test_connections_over_the_cap_per_address_are_closed_at_once_counting_
         assert (await asyncio.wait_for(read_reply(kept[0][0]), WAIT)).by_fast_path is False
         await asyncio.wait_for(poll_until(lambda: listener.connections_of("127.0.0.1") == 3), WAIT)
         over_reader, over_writer = await connect(listener)
+        over_writer.write(heartbeat(token))  # never read: the answer is the same whatever was asked
+        reply = await asyncio.wait_for(read_reply(over_reader), WAIT)
+        assert (reply.status, reply.headers["retry-after"], reply.headers["connection"]) == (503, "2", "close")
+        assert reply.json()["error"] == {"code": "unavailable",
+                                         "message": "too many connections from your address at once; try again "
+                                                    "in 2 s"}
         assert await closed(over_reader)
-        assert listener.counts.over_cap == 1
+        assert (listener.counts.over_cap, listener.counts.over_cap_reset) == (1, 0)
         kept[0][1].close()  # the handed-off one goes: a place is free once the sweep sees it closed
         await asyncio.wait_for(poll_until(lambda: listener.connections_of("127.0.0.1") == 2), WAIT)
         reader, writer = await connect(listener)
@@ -183,6 +192,41 @@ async def test_connections_over_the_cap_per_address_are_closed_at_once_counting_
         assert (await asyncio.wait_for(read_reply(reader), WAIT)).status == 200
         for _, w in [*kept[1:], (over_reader, over_writer), (reader, writer)]:
             w.close()
+
+
+async def test_an_over_cap_connection_is_answered_before_it_sends_anything_and_past_the_answers_cap_reset(
+        tmp_path: Path) -> None:
+    """The answer costs no read of the request: it comes at once, to a client that has sent nothing. Answers still
+    lingering are bounded: past ``over_cap_answers`` of them, an over-cap connection is reset, as before."""
+    async with served(tmp_path, max_per_address=1, over_cap_answers=1) as (listener, _):
+        await asyncio.wait_for(poll_until(lambda: listener.connections_of("127.0.0.1") == 0), WAIT)
+        kept = await connect(listener)
+        answered = await connect(listener)
+        assert (await asyncio.wait_for(read_reply(answered[0]), WAIT)).status == 503
+        reset = await connect(listener)
+        with contextlib.suppress(ConnectionResetError):
+            assert await asyncio.wait_for(reset[0].read(65536), WAIT) == b""  # no answer: closed
+        assert (listener.counts.over_cap, listener.counts.over_cap_reset) == (2, 1)
+        await asyncio.wait_for(poll_until(lambda: listener._shared.over_cap.lingering == 0), WAIT)  # cut in time
+        for _, w in (kept, answered, reset):
+            w.close()
+
+
+async def test_the_node_waits_out_an_over_cap_answer_and_gets_through_once_a_place_is_free(tmp_path: Path) -> None:
+    async with served(tmp_path, max_per_address=2) as (listener, token):
+        await asyncio.wait_for(poll_until(lambda: listener.connections_of("127.0.0.1") == 0), WAIT)
+        held = [await connect(listener) for _ in range(2)]
+        client = TrackerClient([TrackerAddress("127.0.0.1", listener.port, 1)], timeout_s=5, retry_s=0)
+        client.session_token = token
+        try:
+            call = asyncio.create_task(client.get("/groups"))
+            await asyncio.wait_for(poll_until(lambda: listener.counts.over_cap >= 1), WAIT)
+            for _, w in held:
+                w.close()
+            answer = await asyncio.wait_for(call, WAIT + PATIENCE_S)
+        finally:
+            await client.close()
+        assert "groups" in answer and listener.counts.over_cap_reset == 0
 
 
 async def test_malformed_requests_log_one_short_line_not_a_traceback_each(tmp_path: Path,
