@@ -95,7 +95,7 @@ class OfflineCheck:
         self.throttle = LoginThrottle({})
 
     async def matches(self, user_id: str, password: str) -> bool | None:
-        """As ``matches``; raises TooManyRequests, before any hashing, while too many wrong passwords lock it."""
+        """As ``matches``; raises LoginLocked, before any hashing, while too many wrong passwords lock it."""
         keys = [account_key(user_id)]
         self.throttle.check(keys, self.clock())
         known = await asyncio.to_thread(matches, self.data_dir, user_id, password)

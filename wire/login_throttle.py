@@ -50,7 +50,7 @@ from wire.host_groups import host_group
 
 PRUNE_SCAN = 32  # oldest records looked at (and dropped when stale) per recorded failure
 ROTATE = 4  # of those, live ``k:`` records moved to the back, so they never hide stale records behind them
-REFUSED = "too many failed logins; wait and try again"
+REFUSED = "too many failed logins; try again in {} s"  # the wait: a script at /cmd has no Retry-After to read
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,7 +177,7 @@ class LoginThrottle:
     def check(self, keys: list[str], now: float) -> None:
         wait = self.retry_after(keys, now)
         if wait is not None:
-            raise LoginLocked(REFUSED, retry_after=math.ceil(wait))
+            raise LoginLocked(REFUSED.format(math.ceil(wait)), retry_after=math.ceil(wait))
 
     @contextmanager
     def attempt(self, keys: list[str]) -> Iterator[None]:

@@ -15,7 +15,7 @@ from aiohttp_session import get_session, new_session
 from peer_node.web_ui.format import sentence, wait_words
 from peer_node.web_ui.security import csrf_token
 from peer_node.web_ui.state import current_user, flash, render, safe_next, see_other, ui
-from wire.errors import BadInput, GroupShareError, NotLoggedIn, TooManyRequests
+from wire.errors import BadInput, GroupShareError, LoginLocked, NotLoggedIn
 from wire.names import ID_RULE, MAX_PASSWORD, MIN_NEW_PASSWORD, check_id
 
 BAD_LOGIN = "That user id and password do not match. Check both and try again."
@@ -90,9 +90,11 @@ async def _log_node_in(request: web.Request, uid: str, pw: str) -> dict[str, str
             await service.login(uid, pw)
     except NotLoggedIn:
         return {"form": BAD_LOGIN}
-    except TooManyRequests as exc:  # the tracker's lock, or the node's own while no tracker answers
+    except LoginLocked as exc:  # the tracker's lock, or the node's own while no tracker answers
         return {"form": f"Too many wrong passwords for {uid}. Wait {wait_words(exc.retry_after)}, then try again."}
     except GroupShareError as exc:
+        # Any other 429 (logins from this address or to this account, another login from here being checked) is
+        # not about the password: it outlasted what the node waits out itself, and its words say how long to wait.
         return {"form": sentence(exc.message)}
     return {}
 
