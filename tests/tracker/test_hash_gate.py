@@ -5,18 +5,22 @@ The hashes are a fake that waits for the test's word, so "in flight" is a fact, 
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
+from peer_node.tracker_client import TrackerClient
 from tests.security.tracker_app import Tracker, running_tracker
+from tests.swarm.helpers import poll_until
 from tracker_server.hash_gate import HashersBusy, HashGate
 from tracker_server.keys import SERVICE
 from tracker_server.passwords import PasswordHasher
 from wire.errors import TooManyRequests
 from wire.login_throttle import address_key
+from wire.tracker_list import TrackerAddress
 
 
 class HeldHashes:
@@ -115,3 +119,25 @@ async def test_past_the_total_queue_a_login_gets_503_with_retry_after(tracker: T
     held.release.set()
     assert [(await task)[0] for task in running] == [200, 200]
     assert (await tracker.login("carol", "pw-carol", source="127.0.0.3"))[0] == 200  # room again
+
+
+async def test_a_nodes_login_waits_out_another_hash_from_its_address_and_gets_in(
+        tracker: Tracker, held: HeldHashes, caplog: pytest.LogCaptureFixture) -> None:
+    """The 429 for "one hash per address at a time" is the node's to wait out (``peer_node/tracker_patience.py``):
+    two people behind one address pressing "log in" together both get in, rather than one told to try again."""
+    assert tracker.server is not None
+    first = asyncio.create_task(tracker.login("alice", "pw-alice"))
+    await held.wait_started()  # alice's hash holds the address's one place
+    client = TrackerClient([TrackerAddress("127.0.0.1", tracker.server.port or 0, 1)], timeout_s=5)
+    try:
+        with caplog.at_level(logging.DEBUG, logger="peer_node.tracker_client"):
+            login = asyncio.create_task(client.write("POST", "/sessions", {
+                "user_id": "bob", "password": "pw-bob", "peer_addr": "127.0.0.1:7001"}, auth=False))
+            await asyncio.wait_for(poll_until(lambda: login.done() or any(
+                "from your address is being checked" in r.getMessage() for r in caplog.records)), 30)  # refused
+            held.release.set()
+            answer = await asyncio.wait_for(login, 30)
+    finally:
+        await client.close()
+    assert answer["user_id"] == "bob" and answer["session"]
+    assert (await first)[0] == 200
