@@ -145,6 +145,7 @@ class TrackerClient:
             await self.start()
         loop = asyncio.get_running_loop()
         patience = Patience(loop.time(), self.patience_s, random.random)
+        waited = 0.0  # seconds spent waiting out "slow down" answers in this call
         while True:
             give_up = loop.time() + (self.retry_s if self._reachable else 0.0)
             attempts = _Attempts(self, method, path, body, auth, patience)
@@ -153,6 +154,9 @@ class TrackerClient:
             except TooManyRequests as exc:  # an answer: this tracker said "slow down"
                 wait = patience.wait(exc, loop.time())
                 if wait is None:
+                    if waited:  # "try again in 1 s" alone, after 20 s spent, would read as if nothing was tried
+                        raise type(exc)(f"{exc.message} (this node waited {math.ceil(waited)} s for it already)",
+                                        retry_after=exc.retry_after) from None
                     raise
                 said = exc.message
             except _RoundFailed:
@@ -166,6 +170,7 @@ class TrackerClient:
                 await attempts.cancel()
             log.debug("%s %s: the tracker said %r; sending it again in %.1f s", method, path, said, wait)
             await asyncio.sleep(wait)
+            waited += wait
             if self._http is None:  # closed while we waited: the node is stopping
                 raise Unavailable("the node stopped before the tracker could take this")
 
