@@ -47,4 +47,4 @@ def test_a_new_primary_keeps_counting_failed_logins(cluster: Cluster) -> None:
         time.sleep(0.2)  # the old lock runs out (and the new primary settles in)
     assert answer[0] == 401  # one more failure, the (free + 1)th: on a tracker that forgot, it would be the 1st
     status, body = login(port, "right")
-    assert status == 429 and body["error"]["code"] == "too_many_requests"
+    assert status == 429 and body["error"]["code"] == "login_locked"
