@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-import pty
 import re
-import select
 import signal
-import subprocess
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -19,39 +16,7 @@ import aiohttp
 
 from bench.ports import free_port
 from tests.support.cluster import ROOT, Cluster, Node, http_request, make_file, wait_until
-
-
-class Terminal:
-    def __init__(self, argv: list[str], cwd: Path, stderr_too: bool = False) -> None:
-        self.master, slave = pty.openpty()
-        self.proc = subprocess.Popen(argv, cwd=str(cwd), stdin=slave, stdout=slave,
-                                     stderr=slave if stderr_too else subprocess.DEVNULL, start_new_session=True)
-        os.close(slave)
-        self.seen = b""
-
-    def expect(self, text: bytes, timeout: float = 30.0) -> bytes:
-        end = time.monotonic() + timeout
-        while text not in self.seen:
-            left = end - time.monotonic()
-            assert left > 0, f"did not see {text!r}; saw {self.seen[-500:]!r}"
-            ready, _, _ = select.select([self.master], [], [], left)
-            if ready:
-                try:
-                    self.seen += os.read(self.master, 65536)
-                except OSError:  # the other side closed
-                    break
-        assert text in self.seen, f"did not see {text!r}; saw {self.seen[-500:]!r}"
-        out, _, self.seen = self.seen.partition(text)
-        return out + text
-
-    def type(self, line: str) -> None:
-        os.write(self.master, line.encode("utf-8") + b"\n")
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=10)
-        os.close(self.master)
+from tests.support.terminal import Terminal
 
 
 def test_prompt_runs_commands_shows_a_progress_bar_and_survives_eof(tmp_path: Path) -> None:
