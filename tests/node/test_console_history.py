@@ -1,0 +1,56 @@
+"""What the prompt's history keeps (never a password), and its file: bounded, mode 0600, read back through the
+same rule."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+from peer_node.console_history import HISTORY_LINES, history_entry, load_history, save_history
+
+
+def test_a_password_never_enters_the_history_but_the_rest_of_its_line_does() -> None:
+    assert history_entry("login alice s3cret") == "login alice"
+    assert history_entry("create_user 'bob smith' 'pass word'  ") == "create_user 'bob smith'"
+    assert history_entry("login alice") == "login alice"  # too few words: nothing to hide
+    assert history_entry("login alice s3cret and more") == "login alice"
+    assert history_entry("login 'alice s3cret") is None  # unclosed quote: which word is the password is unknown
+
+
+def test_an_unknown_command_a_blank_line_and_a_line_begun_with_a_space_are_not_kept() -> None:
+    assert history_entry("logn alice s3cret") is None  # a mistyped login holds a password too
+    assert history_entry("Login alice s3cret") is None
+    assert history_entry("quit") is None
+    assert history_entry("   ") is None
+    assert history_entry(" list_groups") is None  # bash's ignorespace
+    assert history_entry("list_files \udcff") is None  # not UTF-8: refused by the console anyway
+
+
+def test_other_commands_are_kept_as_typed_an_unclosed_quote_too() -> None:
+    assert history_entry("list_files g1 ") == "list_files g1"
+    assert history_entry("upload_file 'my notes.txt g1") == "upload_file 'my notes.txt g1"  # to put right
+
+
+def test_the_file_holds_the_newest_entries_with_mode_0600_and_is_read_back(tmp_path: Path) -> None:
+    path = tmp_path / "console-history"
+    entries = [f"list_files g{i}" for i in range(HISTORY_LINES + 5)]
+    save_history(path, entries)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert load_history(path) == entries[-HISTORY_LINES:]
+    assert len(path.read_text(encoding="utf-8").splitlines()) == HISTORY_LINES
+    save_history(path, ["help"])  # rewritten whole
+    assert path.read_text(encoding="utf-8") == "help\n"
+
+
+def test_a_password_line_in_the_file_is_neither_loaded_nor_written_again(tmp_path: Path) -> None:
+    path = tmp_path / "console-history"
+    path.write_text("help\nlogin alice s3cret\nlist_groups\n", encoding="utf-8")  # edited by hand
+    assert load_history(path) == ["help", "list_groups"]
+    save_history(path, ["help", "login alice s3cret"])
+    assert path.read_text(encoding="utf-8") == "help\n"
+
+
+def test_a_history_that_cannot_be_read_is_none(tmp_path: Path) -> None:
+    assert load_history(tmp_path / "missing") == []
+    (tmp_path / "dir").mkdir()
+    assert load_history(tmp_path / "dir") == []
