@@ -16,6 +16,7 @@ from aiohttp import web
 from peer_node.app import SERVICE, create_app
 from peer_node.config import ConfigError, NodeConfig, config_from_argv
 from peer_node.console import Console
+from peer_node.console_history import HISTORY_NAME
 from peer_node.console_news import ConsoleLogHandler, watch
 from peer_node.start_errors import names_a_file, start_error
 from wire.dir_lock import DataDirError, DirLock
@@ -89,7 +90,7 @@ async def _serve_locked(config: NodeConfig) -> int:
     console: Console | None = None
     news: asyncio.Task[None] | None = None
     if want_console and not stop.is_set():
-        console = Console(service, loop, stop.set)
+        console = Console(service, loop, stop.set, history_path=config.data_dir / HISTORY_NAME)
         console.start()
         news = asyncio.create_task(watch(service, console.say))
         if os.isatty(2):  # warnings as news lines, not written over the prompt (to a file they go as before)

@@ -4,8 +4,12 @@ Theory of operation: a daemon thread reads lines from stdin (blocking, so never 
 submits each to the loop with ``run_coroutine_threadsafe``, waiting for its output before prompting again. End of
 input ends the prompt only, never the node (the contract: the node may outlive its terminal). ``quit`` at the
 prompt stops the node. A long ``upload_file`` draws a progress bar, fed by the hashing thread. News (a download
-done, an answer to a request to join, a warning: ``console_news``) is said by ``say`` on a line of its own under the
-prompt line, then a fresh prompt; one lock keeps its lines and the prompt's whole.
+done, an answer to a request to join, a warning: ``console_news``) is said by ``say``; one lock keeps its lines and
+the prompt's whole.
+
+On a terminal (stdin and stdout both), lines are read with readline (``line_editor``): editing, history kept across
+restarts, Tab completion, and news written above the line being typed, which is then drawn again as it was. Else
+(stdout redirected) the prompt is read as a plain line, and news goes under its line, then a fresh prompt.
 """
 
 from __future__ import annotations
@@ -17,9 +21,11 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TextIO
 
 from peer_node.commands import HELP_WIDTH, run_command
+from peer_node.line_editor import LineEditor, can_edit
 from peer_node.service import NodeService
 from peer_node.units import human_size
 from wire.errors import GroupShareError
@@ -64,7 +70,7 @@ class ProgressBar:
 
 class Console:
     def __init__(self, service: NodeService, loop: asyncio.AbstractEventLoop, on_quit: Callable[[], None],
-                 out: TextIO = sys.stdout, inp: TextIO = sys.stdin) -> None:
+                 out: TextIO = sys.stdout, inp: TextIO = sys.stdin, history_path: Path | None = None) -> None:
         self.service = service
         self.loop = loop
         self.on_quit = on_quit
@@ -76,6 +82,8 @@ class Console:
         self._lock = threading.Lock()
         self._at_prompt = False  # the prompt is the last thing on the screen: news goes under its line
         self._closed = False  # the node is stopping, or the terminal is gone: nothing more is read or written
+        self._news: list[str] = []  # said while readline holds the line: shown by the console thread (_show_news)
+        self._editor = LineEditor(history_path, self._show_news) if can_edit(inp, out) else None
 
     def start(self) -> None:
         self._thread.start()
@@ -85,16 +93,23 @@ class Console:
         says nothing; the shell's prompt comes next on a line of its own)."""
         with self._lock:
             if not self._closed and self._at_prompt:
+                if self._editor is not None:
+                    self._editor.release()
                 self._put("\n")
             self._closed = True
+        if self._editor is not None:
+            self._editor.close()
 
     def say(self, line: str) -> None:
-        """A line of news, from any thread: under the prompt's line when one is waiting, a fresh prompt after it.
+        """A line of news, from any thread: above the line being edited (``_show_news``), or under the plain
+        prompt's line when one is waiting, a fresh prompt after it.
         Its control characters are replaced: a terminal obeys an escape sequence in anything it prints."""
         line = printable(line, keep="\n")
         with self._lock:
             if not in_foreground(self.inp):  # a background job's line among the shell's: no prompt of ours
                 self._put(f"{line}\n")
+            elif self._at_prompt and self._editor is not None:
+                self._news.append(line)  # readline is the console thread's alone: it shows it, between keystrokes
             elif self._at_prompt:
                 # Below the prompt line, not over it: what the user may have typed there stays in sight (the
                 # terminal holds it, unseen by us, until Enter), and a fresh prompt follows.
@@ -122,12 +137,47 @@ class Console:
             self._put(PROMPT)
             self._at_prompt = True
 
-    def _run(self) -> None:
-        while True:
-            wait_for_foreground(self.inp)  # a node started with & waits here, not stopped by the shell (terminal.py)
+    def _read(self) -> str | None:
+        """A line as ``read_line`` gives it: "" at the end of input, None when sent to the background."""
+        if self._editor is None:
             self._prompt()
             line = read_line(self.inp)
             self._at_prompt = False
+            return line
+        with self._lock:
+            self._at_prompt = True  # readline draws the prompt (on stdout: it is a terminal)
+        try:
+            return self._editor.read(PROMPT) + "\n"
+        except EOFError:  # Ctrl-D, or a read the terminal refused (EIO) as the job went to the background
+            return "" if in_foreground(self.inp) else None
+        finally:
+            with self._lock:
+                self._at_prompt = False
+                news, self._news = self._news, []
+                for line in news:  # came as the line ended: under it, as while a command runs
+                    self._put(f"\r\x1b[K{line}\n")
+
+    def _show_news(self) -> None:
+        """The news said while readline holds the line, above it; the prompt and the typed line drawn again below.
+        Readline's input hook: the console thread, between two keystrokes."""
+        with self._lock:
+            if not self._news or self._closed or not self._at_prompt or self._editor is None:
+                return
+            text = "".join(f"{line}\n" for line in self._news)
+            self._news = []
+            if not in_foreground(self.inp):  # gone to the background meanwhile: no prompt of ours among the shell's
+                self._put(text)
+                return
+            if not self._editor.clear_line():
+                text = "\r\x1b[K" + text
+            self._put(text)
+            if not self._closed:
+                self._editor.redisplay(PROMPT)
+
+    def _run(self) -> None:
+        while True:
+            wait_for_foreground(self.inp)  # a node started with & waits here, not stopped by the shell (terminal.py)
+            line = self._read()
             if self._closed:  # the node is stopping: a line typed now is not run, nor taken from the shell
                 return
             if line is None:  # sent to the background while at the prompt: prompt again once back
@@ -136,6 +186,8 @@ class Console:
                 self._write("\n(end of input: the prompt is closed; the node keeps running: stop it with Ctrl-C or "
                             "SIGTERM)\n")
                 return
+            if self._editor is not None:
+                self._editor.remember(line.removesuffix("\n"))
             if not line.strip():
                 continue
             if any("\udc80" <= ch <= "\udcff" for ch in line):  # bytes the terminal's encoding could not decode

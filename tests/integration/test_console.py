@@ -135,8 +135,8 @@ async def _trickle_upload(node: Node, gid: str, sending: threading.Event, ended:
 
 def test_news_comes_on_lines_of_its_own_with_a_fresh_prompt_after(tmp_path: Path) -> None:
     """A make-run note before the first prompt; then, without a command typed, an owner's answer to the request to
-    join, a download done and a warning each come as a line of their own, a fresh prompt after, not written over
-    the prompt."""
+    join, a download done and a warning each come as a line of their own: where the waiting prompt was (erased),
+    a fresh prompt after it."""
     with Cluster(tmp_path, trackers=2) as c:
         c.start_tracker(1)
         c.start_tracker(2)
@@ -147,21 +147,28 @@ def test_news_comes_on_lines_of_its_own_with_a_fresh_prompt_after(tmp_path: Path
         alice.ok(f"upload_file {src} lab")
         term = Terminal([str(ROOT / "client"), f"127.0.0.1:{free_port()}", str(c.list_path), "--web-port",
                          str(free_port()), "--data-dir", str(tmp_path / "bob"), "--ready-note", "READY: open the UI"],
-                        tmp_path, stderr_too=True)  # warnings go to the terminal: as news lines
+                        tmp_path, stderr_too=True, env={"TERM": "xterm"})  # warnings go to the terminal: as news
         try:
             assert b"READY: open the UI" in term.expect(b"groupshare> ")  # said before the prompt, not after
             for line in ("create_user bob bob-pw-1234", "login bob bob-pw-1234", "join_group lab"):
                 term.type(line)
                 term.expect(b"groupshare> ")
             alice.ok("accept_request lab bob")
-            term.expect(b"\r\nYou are in lab: your request to join was accepted.\r\ngroupshare> ")
+            assert_news_on_the_prompts_line(term.expect(b"You are in lab: your request to join was accepted.\r\n"))
+            assert term.expect(b"groupshare> ") == b"groupshare> "  # a fresh prompt, at once
             term.type(f"download_file lab notes.bin {tmp_path / 'notes.bin'}")
             term.expect(b"groupshare> ")
-            term.expect(b"\r\n[C] lab notes.bin: download complete, saved as " +
-                        str(tmp_path / "notes.bin").encode() + b"\r\ngroupshare> ")
+            assert_news_on_the_prompts_line(term.expect(b"[C] lab notes.bin: download complete, saved as " +
+                                                        str(tmp_path / "notes.bin").encode() + b"\r\n"))
+            assert term.expect(b"groupshare> ") == b"groupshare> "
             c.trackers[1].stop(signal.SIGKILL)  # the node warns that it uses the other tracker now, as news too
             term.type("list_groups")
             warning = term.expect(b"groupshare> ")
             assert b"WARNING: now using tracker" in warning, warning
         finally:
             term.close()
+
+
+def assert_news_on_the_prompts_line(shown: bytes) -> None:
+    """Right after the waiting prompt, the news line where it was: its line erased first (by readline)."""
+    assert re.fullmatch(rb"\r\x1b\[K\r?[^\r\n]+\r\n", shown), shown
