@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TextIO
 
 from peer_node.commands import HELP_WIDTH, run_command
-from peer_node.line_editor import LineEditor, can_edit
+from peer_node.line_editor import open_editor
 from peer_node.service import NodeService
 from peer_node.units import human_size
 from wire.errors import GroupShareError
@@ -83,7 +83,7 @@ class Console:
         self._at_prompt = False  # the prompt is the last thing on the screen: news goes under its line
         self._closed = False  # the node is stopping, or the terminal is gone: nothing more is read or written
         self._news: list[str] = []  # said while readline holds the line: shown by the console thread (_show_news)
-        self._editor = LineEditor(history_path, self._show_news) if can_edit(inp, out) else None
+        self._editor = open_editor(inp, out, history_path, self._show_news)
 
     def start(self) -> None:
         self._thread.start()

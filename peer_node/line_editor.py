@@ -10,7 +10,9 @@ thread may call into it (a ``redisplay`` from the event loop could read the line
 it). News is therefore shown by the console thread itself: while readline waits for a key it calls
 ``PyOS_InputHook`` every 0.1 s, a C API hook of Python's (tkinter and IPython's inputhooks set it the same way,
 through ctypes), and the hook (``on_idle``) erases the line being typed, writes the news and draws the prompt
-and the line again (``clear_line``, ``redisplay``), the cursor where it was.
+and the line again (``clear_line``, ``redisplay``), the cursor where it was. The module's own ``redisplay`` only
+moves the cursor (it takes the line as still on the screen) and it cannot erase a line that wraps, so GNU
+readline's functions for both are reached through ctypes too. Without readline or the hook: plain lines.
 
 A node stopped while readline holds the terminal (Ctrl-C, SIGTERM) would leave the shell without echo: readline
 restores the terminal only when a line ends, so ``release`` puts back the settings the prompt found.
@@ -46,6 +48,19 @@ def can_edit(inp: TextIO, out: TextIO) -> bool:
         return inp is sys.stdin and out is sys.stdout and inp.isatty() and out.isatty()
     except ValueError:  # closed
         return False
+
+
+def open_editor(inp: TextIO, out: TextIO, history_path: Path | None,
+                on_idle: Callable[[], None]) -> LineEditor | None:
+    """A line editor for a console that is a terminal both ways; None (plain lines, as before) otherwise, or when
+    this Python has no readline (built without it) or no hook to reach (not CPython)."""
+    if not can_edit(inp, out):
+        return None
+    try:
+        return LineEditor(history_path, on_idle)
+    except (ImportError, ValueError, AttributeError) as exc:
+        log.info("no line editing at the prompt: %s", exc)
+        return None
 
 
 class LineEditor:
@@ -163,9 +178,9 @@ _Call = Callable[[], object]
 
 
 def _c_functions(readline: ModuleType) -> tuple[_Call | None, _Call | None, Callable[[object], object]]:
-    """readline's ``rl_clear_visible_line`` and ``rl_forced_update_display`` (GNU readline 7 and later; None
-    where the library has not got them), which the module does not offer, and C's ``fflush``: for the input
-    hook, where readline's own thread calls them, between two keystrokes."""
+    """readline's ``rl_clear_visible_line`` (GNU readline 7.0 and later) and ``rl_forced_update_display``, which
+    the module does not offer (None where the library has not got them: libedit), and C's ``fflush``: for the
+    input hook, where readline's own thread calls them, between two keystrokes."""
     fflush = ctypes.PyDLL(None).fflush
     fflush.argtypes = [ctypes.c_void_p]
     found: list[_Call | None] = []
