@@ -78,6 +78,10 @@ def _parse(argv: list[str]) -> argparse.Namespace:
                    help="seconds per write a user (or login an address) regains after the burst (default 0.5)")
     p.add_argument("--address-hashes", type=int, default=1,
                    help="password checks one client address may have in progress at once (default 1)")
+    # Log compaction windows (compaction.py), hidden: tests shorten them; an operator has no reason to.
+    p.add_argument("--log-keep-entries", type=int, default=10_000, help=argparse.SUPPRESS)
+    p.add_argument("--log-keep-seconds", type=float, default=3600.0, help=argparse.SUPPRESS)
+    p.add_argument("--compact-every", type=float, default=60.0, help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
 
@@ -98,6 +102,10 @@ def build_config(args: argparse.Namespace) -> TrackerConfig:
     if not 1 <= args.write_burst <= 10_000_000 or not 0 < args.write_interval <= 86400 \
             or not 1 <= args.address_hashes <= 1000:
         raise ValueError("--write-burst must be 1-10000000, --write-interval 0-86400 s, --address-hashes 1-1000")
+    if not 0 <= args.log_keep_entries <= 100_000_000 or not 0 <= args.log_keep_seconds <= 10 * 365 * 86400 \
+            or not 0 < args.compact_every <= 86400:
+        raise ValueError("--log-keep-entries must be 0-100000000, --log-keep-seconds 0-10 years, --compact-every "
+                         "0-86400 s")
     secret_file = args.secret_file or args.tracker_info_file.resolve().parent / "cluster.secret"
     try:
         secret = load_or_create_secret(secret_file)
@@ -109,7 +117,9 @@ def build_config(args: argparse.Namespace) -> TrackerConfig:
                          tracker_timeout=args.tracker_timeout, tracker_heartbeat=args.tracker_timeout / 4,
                          scrypt_log2_n=args.scrypt_log2n, signup_burst=args.signup_burst,
                          signup_interval=args.signup_interval, write_burst=args.write_burst,
-                         write_interval=args.write_interval, hashes_per_address=args.address_hashes)
+                         write_interval=args.write_interval, hashes_per_address=args.address_hashes,
+                         log_keep_entries=args.log_keep_entries, log_keep_seconds=args.log_keep_seconds,
+                         compact_every=args.compact_every)
 
 
 def _watch_stdin(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:

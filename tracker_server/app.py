@@ -21,10 +21,11 @@ from importlib import resources
 from aiohttp import web
 
 from tracker_server import handlers, internal, state_mark
+from tracker_server.compaction import Compactor
 from tracker_server.config import TrackerConfig
 from tracker_server.conn_guard import Deadlines
 from tracker_server.data_identity import CLUSTER_KEY, TRACKER_NO_KEY, Identity, cluster_fingerprint, identity_warnings
-from tracker_server.keys import REPLICATOR, SERVICE, STORE, STORE_HEALTH, WRITER
+from tracker_server.keys import COMPACTOR, REPLICATOR, SERVICE, STORE, STORE_HEALTH, WRITER
 from tracker_server.log import LogWriter
 from tracker_server.replication import Replicator
 from tracker_server.service import TrackerService
@@ -165,11 +166,14 @@ async def _core_ctx(app: web.Application) -> AsyncIterator[None]:
 
     writer.on_failure = reload
     app[STORE], app[WRITER], app[SERVICE], app[REPLICATOR] = store, writer, service, replicator
+    compactor = app[COMPACTOR] = Compactor(config, store, service, writer)
     writer.start()
     await replicator.start()
+    compactor.start()
     try:
         yield
     finally:
+        await compactor.stop()
         await replicator.stop()
         await writer.stop()
         await store.close()

@@ -37,6 +37,11 @@ class TrackerConfig:
     write_burst: int = DEFAULT_WRITE_BURST
     write_interval: float = DEFAULT_WRITE_INTERVAL
     hashes_per_address: int = 1
+    # Log compaction (compaction.py says why these numbers): an entry is deleted once it is neither among the newest
+    # ``log_keep_entries`` nor younger than ``log_keep_seconds``; the check runs every ``compact_every`` seconds.
+    log_keep_entries: int = 10_000
+    log_keep_seconds: float = 3600.0
+    compact_every: float = 60.0
     clock: Callable[[], float] = field(default=time.time, compare=False)
 
     @property

@@ -141,6 +141,9 @@ async def append(request: web.Request) -> web.Response:
             return _position(rep, False)
         await _memory_matches_disk(rep)
         entries = [Entry.from_json(e) for e in body["entries"]]
+        if [e.index for e in entries] != list(range(int(body["prev_index"]) + 1,
+                                                    int(body["prev_index"]) + 1 + len(entries))):
+            return _position(rep, False)  # a gap (entries from past a compaction point) would corrupt our log
         if (int(body["prev_index"]), int(body["prev_epoch"])) == rep.writer.durable:
             if entries:
                 try:

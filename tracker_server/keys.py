@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from tracker_server.compaction import Compactor
 from tracker_server.log import LogWriter
 from tracker_server.replication import Replicator
 from tracker_server.service import TrackerService
@@ -15,3 +16,4 @@ WRITER = web.AppKey("writer", LogWriter)
 SERVICE = web.AppKey("service", TrackerService)
 REPLICATOR = web.AppKey("replicator", Replicator)
 STORE_HEALTH = web.AppKey("store_health", StoreHealth)
+COMPACTOR = web.AppKey("compactor", Compactor)

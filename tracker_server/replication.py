@@ -358,14 +358,16 @@ class Replicator:
 
         The position we start from may be stale (a ping's, overtaken by a push since): a refused batch answers
         the secondary's true position, and the copy goes on from there if our log holds it. Only a position our
-        log does not hold (a history we do not share), or a second refusal in a row, calls for a snapshot."""
+        log does not hold (a history we do not share, or one compacted away: ``position_at``), or a second refusal
+        in a row, calls for a snapshot."""
         index, epoch, refused = last_index, last_epoch, 0
         while True:
-            mine = await self.store.entry_at(index) if index else None
-            if (index and (mine is None or mine.epoch != epoch)) or refused > 1:
+            if await self.store.position_at(index) != epoch or refused > 1:
                 await self._send_snapshot(no)
                 return
             batch = await self.store.entries_after(index, CATCH_UP_BATCH)
+            if batch and batch[0].index != index + 1:  # compacted since the look above: look again
+                continue
             if not batch:
                 return
             # The end of our log as this copy sees it: the batch's end if the log ended there when read.

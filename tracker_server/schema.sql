@@ -1,5 +1,7 @@
 -- GroupShare tracker schema. Creation is idempotent: run at every start.
 -- The log is the order of every durable mutation; the other tables are the state it produces (store.apply_sql).
+-- The log's oldest entries are compacted away (compaction.py): meta 'compacted_index'/'compacted_epoch' name the
+-- last entry deleted, so the log holds the entries after it.
 CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -10,6 +12,12 @@ CREATE TABLE IF NOT EXISTS log (
     op_id  TEXT NOT NULL UNIQUE,
     op     TEXT NOT NULL,      -- JSON
     result TEXT NOT NULL       -- JSON {"status", "body"}: the first answer, returned again to a retry
+);
+-- Local to each tracker, never replicated: "by time ``at`` (wall clock) this log reached index ``idx``". Compaction
+-- (compaction.py) deletes an entry only once a mark older than the time window covers it.
+CREATE TABLE IF NOT EXISTS log_marks (
+    at  REAL NOT NULL,
+    idx INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS users (
     user_id TEXT PRIMARY KEY,

@@ -5,6 +5,12 @@ transaction (group commit: many entries, one fsync), so the log and the state ca
 ``load_state`` rebuilds the in-memory ``State`` at start; reads during service come from that object, not from
 here. ``sql_ops.apply_sql`` must agree op by op with ``State.apply`` (tests compare the two through ``digest``).
 ``dump``/``install`` move a whole snapshot between trackers when a log cannot be replayed (issue 5).
+
+The log's oldest entries are deleted by ``compact`` (policy and schedule: ``compaction.py``); the last one deleted is
+remembered (meta ``compacted_index``/``compacted_epoch``) so that the log still names its position when it holds
+nothing older (``position_at``, ``load_state``), and a snapshot carries it. The database is kept in
+``auto_vacuum=INCREMENTAL`` mode so that ``reclaim`` can hand the freed pages back to the file system in small
+steps: without it SQLite reuses free pages but never shrinks the file below its largest size.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import os
 import sqlite3
 from collections.abc import Iterable
@@ -26,11 +33,18 @@ from tracker_server.state import Entry, Group, Session, SharedFile, State, asked
 from wire.login_throttle import Failures
 from wire.records import FileMeta
 
+log = logging.getLogger(__name__)
 _TABLES = ("users", "sessions", "groups_", "members", "requests", "files", "shares", "login_failures", "log")
 
 
 def _schema() -> str:
     return resources.files("tracker_server").joinpath("schema.sql").read_text(encoding="utf-8")
+
+
+COMPACTED_INDEX, COMPACTED_EPOCH = "compacted_index", "compacted_epoch"
+SNAPSHOT_LOG_START = "log_start"  # a snapshot's key for the compaction point: [[index, epoch]]
+INCREMENTAL = 2  # PRAGMA auto_vacuum's value for INCREMENTAL
+WAL_KEPT_BYTES = 64 << 20  # a -wal file grown past this by a big transaction is cut back to it after a checkpoint
 
 
 def _dumps(value: Any) -> str:
@@ -46,10 +60,28 @@ class StoreDamaged(Exception):
                          f"tracker of the list is primary, takes the cluster's state from it")
 
 
+async def _make_incremental(conn: aiosqlite.Connection, path: Path) -> None:
+    """A database made before compaction existed has auto_vacuum off, which only a VACUUM (a rewrite of the whole
+    file) can change: done once, at start, before this tracker serves anyone, so no request waits on it. If it
+    fails (too little disk for the copy), the tracker still starts: freed pages are then reused, not returned."""
+    async with conn.execute("PRAGMA auto_vacuum") as cur:
+        row = await cur.fetchone()
+    if row is None or int(row[0]) == INCREMENTAL:
+        return
+    log.warning("converting %s to incremental vacuum (once: a rewrite of the file) so that compacting the log "
+                "gives disk space back", path)
+    try:
+        await conn.execute(f"PRAGMA auto_vacuum={INCREMENTAL}")
+        await conn.execute("VACUUM")
+    except sqlite3.OperationalError as exc:  # SQLITE_FULL and the like: the file is as it was
+        log.warning("could not convert %s (%s): space freed by compaction is reused but not returned", path, exc)
+
+
 class Store:
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._db = conn
         self._tx = asyncio.Lock()  # one connection: transactions must not interleave
+        self.installs = 0  # snapshots installed: a compaction decided on the log before one must not go on
 
     @classmethod
     async def open(cls, path: Path) -> Store:
@@ -59,10 +91,13 @@ class Store:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
         conn = await aiosqlite.connect(str(path), isolation_level=None)
         try:
+            await conn.execute(f"PRAGMA auto_vacuum={INCREMENTAL}")  # takes effect in a new file (before any table)
             await conn.execute("PRAGMA journal_mode=WAL")
+            await conn.execute(f"PRAGMA journal_size_limit={WAL_KEPT_BYTES}")
             await conn.execute("PRAGMA synchronous=FULL")  # an acknowledged entry survives a power cut too
             await conn.execute("PRAGMA foreign_keys=OFF")
             await conn.executescript(_schema())
+            await _make_incremental(conn, path)
         except sqlite3.DatabaseError as exc:
             await conn.close()  # its thread would keep the process alive, listening on nothing
             raise StoreDamaged(path, exc) from None
@@ -117,6 +152,82 @@ class Store:
         rows = await self.entries_after(index - 1, 1)
         return rows[0] if rows and rows[0].index == index else None
 
+    async def position_at(self, index: int) -> int | None:
+        """The epoch of entry ``index`` as far as log matching goes: the entry's, or the compaction point's if it is
+        the last entry deleted (index 0: before the first entry). None if the log does not name it (deleted, or
+        never written), so a tracker there cannot be shown to share our history."""
+        async with self._tx:
+            point = await self._compaction_point()
+            if index == point[0]:
+                return point[1]
+            async with self._db.execute("SELECT epoch FROM log WHERE idx = ?", (index,)) as cur:
+                row = await cur.fetchone()
+        return None if row is None else int(row[0])
+
+    # ------------------------------------------------------------------------------------------ compaction
+
+    async def compaction_point(self) -> tuple[int, int]:
+        """(index, epoch) of the last entry compacted away; (0, 0) if none was."""
+        async with self._tx:
+            return await self._compaction_point()
+
+    async def _compaction_point(self) -> tuple[int, int]:
+        rows = await self._rows("SELECT key, value FROM meta WHERE key IN (?, ?)", (COMPACTED_INDEX, COMPACTED_EPOCH))
+        found = {str(k): int(v) for k, v in rows}
+        return found.get(COMPACTED_INDEX, 0), found.get(COMPACTED_EPOCH, 0)
+
+    async def compact(self, upto: int, batch: int, installs: int) -> list[str]:
+        """Delete the oldest log entries, at most ``batch`` of them and none past ``upto``, in one transaction that
+        also moves the compaction point; return their op_ids (for the caller to forget their answers). Nothing if
+        a snapshot was installed since ``installs`` was read: ``upto`` was decided on the log it replaced."""
+        async with self._tx:
+            if installs != self.installs:
+                return []
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                rows = await self._rows("SELECT idx, epoch, op_id FROM log WHERE idx <= ? ORDER BY idx LIMIT ?",
+                                        (upto, batch))
+                if rows:
+                    await self._db.execute("DELETE FROM log WHERE idx <= ?", (int(rows[-1][0]),))
+                    await self._set_meta(COMPACTED_INDEX, str(int(rows[-1][0])))
+                    await self._set_meta(COMPACTED_EPOCH, str(int(rows[-1][1])))
+            except BaseException:
+                await self._db.execute("ROLLBACK")
+                raise
+            await self._db.execute("COMMIT")
+        return [str(r[2]) for r in rows]
+
+    async def newest_index(self) -> int:
+        """The index of the log's newest entry, or of the compaction point if it holds none."""
+        async with self._tx:
+            rows = await self._rows("SELECT MAX(idx) FROM log")
+            return int(rows[0][0]) if rows[0][0] is not None else (await self._compaction_point())[0]
+
+    async def add_mark(self, at: float, index: int, installs: int) -> None:
+        """Record that the log reached ``index`` by ``at`` (unless a snapshot replaced it since ``installs``)."""
+        async with self._tx:
+            if installs == self.installs:
+                await self._db.execute("INSERT INTO log_marks(at, idx) VALUES (?, ?)", (at, index))
+
+    async def marks(self) -> list[tuple[float, int]]:
+        async with self._tx:
+            return [(float(at), int(idx)) for at, idx in await self._rows("SELECT at, idx FROM log_marks ORDER BY at")]
+
+    async def drop_marks(self, before: float) -> None:
+        async with self._tx:
+            await self._db.execute("DELETE FROM log_marks WHERE at < ?", (before,))
+
+    async def free_pages(self) -> int:
+        async with self._tx:
+            return int((await self._rows("PRAGMA freelist_count"))[0][0])
+
+    async def reclaim(self, pages: int) -> None:
+        """Give at most ``pages`` free pages back to the file system (one short transaction: pages are moved down
+        and the file truncated)."""
+        async with self._tx:
+            # Not execute(): Python's sqlite3 steps a statement without result columns once, which frees one page.
+            await self._db.executescript(f"PRAGMA incremental_vacuum({int(pages)});")
+
     # ------------------------------------------------------------------------------------------ loading
 
     async def load_state(self) -> State:
@@ -146,6 +257,10 @@ class Store:
         for key, count, last_at, locked_until in await self._rows(
                 "SELECT key, count, last_at, locked_until FROM login_failures ORDER BY rowid"):  # oldest first
             state.login_failures[key] = Failures(int(count), float(last_at), float(locked_until))
+        # The log may start after index 1 (compacted): its position is then the last entry deleted, until it holds
+        # a newer one. Elections, appends and /healthz all go by this position.
+        state.index, state.last_epoch = await self._compaction_point()
+        state.epoch = state.last_epoch
         for epoch, idx, op_id, op, result in await self._rows("SELECT epoch, idx, op_id, op, result FROM log"):
             state.results[op_id] = (asked_for(json.loads(op)), json.loads(result))
             if int(idx) > state.index:
@@ -172,6 +287,7 @@ class Store:
             for table in _TABLES:
                 rows = await self._rows(f"SELECT * FROM {table} ORDER BY 1, 2")
                 out[table] = [[v.hex() if isinstance(v, bytes) else v for v in row] for row in rows]
+            out[SNAPSHOT_LOG_START] = [list(await self._compaction_point())]
         finally:
             await self._db.execute("COMMIT")
         return out
@@ -180,6 +296,7 @@ class Store:
         """Replace every table with ``snapshot`` (from ``dump`` of another tracker) in one transaction."""
         async with self._tx:
             await self._install(snapshot, epoch)
+            self.installs += 1
 
     async def _install(self, snapshot: dict[str, list[list[Any]]], epoch: int) -> None:
         await self._db.execute("BEGIN IMMEDIATE")
@@ -191,6 +308,13 @@ class Store:
                         row = [*row[:5], bytes.fromhex(row[5])]
                     marks = ", ".join("?" * len(row))
                     await self._db.execute(f"INSERT INTO {table} VALUES ({marks})", row)
+            # The log installed starts after the sender's compaction point (a sender from before compaction sends
+            # none: its log starts at 1). The marks spoke of the log just replaced: its entries' ages are unknown
+            # here, so none is compacted before a new mark has aged (compaction.py).
+            start = snapshot.get(SNAPSHOT_LOG_START) or [[0, 0]]
+            await self._set_meta(COMPACTED_INDEX, str(int(start[0][0])))
+            await self._set_meta(COMPACTED_EPOCH, str(int(start[0][1])))
+            await self._db.execute("DELETE FROM log_marks")
             await self._set_meta("epoch", str(epoch))
         except BaseException:
             await self._db.execute("ROLLBACK")
@@ -201,4 +325,5 @@ class Store:
         """SHA-256 of the state tables (not the log): equal on trackers holding the same state."""
         snap = await self.dump()
         snap.pop("log")
+        snap.pop(SNAPSHOT_LOG_START)  # how much of its log each tracker has compacted is its own business
         return hashlib.sha256(_dumps(snap).encode("utf-8")).hexdigest()
