@@ -201,3 +201,32 @@ async def test_a_secondary_refuses_entries_that_do_not_follow_the_previous_one(a
     resp = await client.post("/internal/v1/append", data=body, headers=headers)
     assert resp.status == 200 and (await resp.json())["ok"] is False
     assert await client.app[STORE].entries_after(0) == [] and "zed" not in client.app[SERVICE].state.users
+
+
+async def test_a_compaction_round_copies_its_wal_into_the_database_itself_without_holding_the_store(
+        start: Any, clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Left to SQLite's automatic checkpoint, the copy of what compaction wrote falls on a client's write."""
+    api = await start(keep=0, window=0.0)
+    await _users(api, "u", 4)
+    store: Store = api.client.app[STORE]
+    monkeypatch.setattr("tracker_server.compaction.BATCH", 1)
+    transactions: list[str] = []
+    checkpoints: list[tuple[int, bool]] = []  # (transactions before it, whether the store was held meanwhile)
+    real_compact, real_checkpoint = store.compact, store.checkpoint
+
+    async def compact(upto: int, batch: int, installs: int) -> list[str]:
+        done = await real_compact(upto, batch, installs)
+        if done:
+            transactions.append("compact")
+        return done
+
+    async def checkpoint() -> None:
+        checkpoints.append((len(transactions), store._tx.locked()))
+        await real_checkpoint()
+
+    monkeypatch.setattr(store, "compact", compact)
+    monkeypatch.setattr(store, "checkpoint", checkpoint)
+    await _compactor(api).run_once()
+    assert len(transactions) >= 3  # the log deleted in several batches...
+    assert [n for n, _ in checkpoints][:len(transactions)] == list(range(1, len(transactions) + 1))  # ...each copied
+    assert not any(held for _, held in checkpoints)
