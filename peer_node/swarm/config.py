@@ -30,7 +30,7 @@ class EngineConfig:
     request_timeout: float = 30.0
     retry_delay: float = 1.0
     max_retry_delay: float = 15.0
-    latency_target: float = 0.25  # seconds of a peer's speed kept in flight
+    latency_target: float = 0.25  # seconds of a peer's speed kept in flight beyond its round trip
     max_depth: int = 16  # pieces in flight per peer
     pick_window: int = 32  # among more equally rare pieces than this, the lowest-numbered (file order)
 

@@ -13,8 +13,9 @@ verified: nothing is hashed again or read back. A good piece is marked in the st
 saved for resuming) and reported through ``on_piece``; a bad one gives its sender a strike (dropped for this
 download after ``max_piece_failures_per_peer``) and goes back to the picker. A lost link gives back only its
 in-flight pieces and is retried later with backoff. Each link's depth follows its measured speed (enough bytes in
-flight to cover ``latency_target`` seconds). Memory is bounded by the buffer pool: ``buffer_budget`` bytes of piece
-buffers, reused, each out only while its piece is received, verified and written (``buffers.receive_buffers``).
+flight to cover its round trip, measured at the handshake, plus ``latency_target`` seconds: ``peer_link.depth_for``).
+Memory is bounded by the buffer pool: ``buffer_budget`` bytes of piece buffers, reused, each out only while its
+piece is received, verified and written (``buffers.receive_buffers``).
 While a peer is connected to fetch from us, a verified piece stays in its buffer until the pool needs it, and the
 piece server sends it from there (``store.serve_from``). With no usable peer for ``no_peer_timeout`` seconds the
 download fails rather than hangs.
@@ -237,11 +238,10 @@ class DownloadEngine:
             self._fill(link, lazy=lazy)
 
     def _fill(self, link: PeerLink, *, lazy: bool = False) -> None:
-        """Top ``link`` up to its depth; ``lazy``: only once it is down to half (requests go out in batches,
-        so both ends make fewer writes and wake-ups)."""
+        """Top ``link`` up to its depth; ``lazy``: only once it is low enough (``PeerLink.refill_due``)."""
         if link.closed or self._result is None or self._result.done():
             return
-        if lazy and link.in_flight > link.depth // 2:
+        if lazy and not link.refill_due():
             return
         seed = self.roster.is_seed(link)
         # Crowd spreading (server.py, crowd.py): pieces this seeder refused a moment ago go to partial holders.
