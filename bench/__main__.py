@@ -17,7 +17,7 @@ from pathlib import Path
 from bench.context import FULL, QUICK, Ctx
 from bench.model import Metric, aggregate, render
 from bench.procs import Terminated, install_signal_handlers
-from bench.scenarios import bigfile, crowd, sharing, swarm, tls, tracker
+from bench.scenarios import bigfile, crowd, sharing, swarm, tls, tracker, wan
 
 Scenario = Callable[[Ctx], Generator[list[Metric], None, None]]
 
@@ -30,6 +30,7 @@ SCENARIOS: dict[str, Scenario] = {
     "tls": tls.run,
     "tracker": tracker.run,
     "replication": tracker.run_replication,
+    "wan": wan.run,
     "bigfile": bigfile.run,
 }
 

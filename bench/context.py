@@ -33,6 +33,7 @@ class Sizes:
     wrk_threads: int
     wrk_seconds: int
     tracker_timeout: float  # the trackers' --tracker-timeout in the failover measurement
+    wan_file: int  # the download over one distant link (scenario 7)
 
 
 # The capped crowd: 200 Mbit/s (an office or home uplink) in full, low enough that the links, not this machine's
@@ -41,11 +42,11 @@ class Sizes:
 FULL = Sizes(swarm_file=1 * GiB, swarm_seeders=3, crowd_file=256 * MiB, crowd_downloaders=8,
              crowd_upload_limit=25_000_000, big_file=8 * GiB, big_reference_file=1 * GiB, share_file=2 * GiB,
              tracker_peers=10_000, tracker_files=1_000, wrk_connections=200, wrk_threads=2, wrk_seconds=10,
-             tracker_timeout=2.0)
+             tracker_timeout=2.0, wan_file=128 * MiB)
 QUICK = Sizes(swarm_file=16 * MiB, swarm_seeders=3, crowd_file=8 * MiB, crowd_downloaders=2,
               crowd_upload_limit=8_000_000, big_file=32 * MiB, big_reference_file=8 * MiB, share_file=16 * MiB,
               tracker_peers=50, tracker_files=10, wrk_connections=10, wrk_threads=1, wrk_seconds=1,
-              tracker_timeout=1.0)
+              tracker_timeout=1.0, wan_file=8 * MiB)
 
 
 # Scenario 1 waits this long before setting up each timed download, ours and libtorrent's alike, so that none

@@ -15,7 +15,7 @@ import selectors
 import shutil
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -73,8 +73,10 @@ def peer_argv(role: str, torrent: Path, save: Path, port: int, peers: Sequence[i
 
 
 def lt_swarm(procs: Procs, work: Path, data_file: Path, *, seeders: int, downloaders: int,
-             meter_seeder: bool = False, timeout: float = 600.0, upload_limit: int | None = None) -> SwarmRun:
-    """``upload_limit`` (bytes/s) caps every peer's upload, seeders and downloaders alike."""
+             meter_seeder: bool = False, timeout: float = 600.0, upload_limit: int | None = None,
+             via: Callable[[list[int]], list[int]] | None = None) -> SwarmRun:
+    """``upload_limit`` (bytes/s) caps every peer's upload, seeders and downloaders alike. ``via``: given the
+    seeders' ports, the ports the downloaders are told instead (relays in front of them, ``bench.wan``)."""
     torrent = make_torrent(data_file)
     size = data_file.stat().st_size
     seed_ports = [free_port() for _ in range(seeders)]
@@ -82,6 +84,7 @@ def lt_swarm(procs: Procs, work: Path, data_file: Path, *, seeders: int, downloa
     seeds = [procs.spawn(f"lt-seed-{i}", peer_argv("seed", torrent, data_file.parent, p, upload_limit=upload_limit),
                          stdin_pipe=True, stdout_pipe=True)
              for i, p in enumerate(seed_ports)]
+    told = via(seed_ports) if via is not None else seed_ports
     dl_dirs = []
     dls = []
     for i, port in enumerate(dl_ports):
@@ -89,7 +92,7 @@ def lt_swarm(procs: Procs, work: Path, data_file: Path, *, seeders: int, downloa
         shutil.rmtree(d, ignore_errors=True)
         d.mkdir(parents=True)
         dl_dirs.append(d)
-        peers = seed_ports + [p for p in dl_ports if p != port]
+        peers = told + [p for p in dl_ports if p != port]
         dls.append(procs.spawn(f"lt-dl-{i}", peer_argv("download", torrent, d, port, peers, upload_limit),
                                stdin_pipe=True, stdout_pipe=True))
     deadline = time.monotonic() + 60

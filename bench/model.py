@@ -132,7 +132,7 @@ def better(unit: str) -> str:
     """Rates are better high; times, sizes, CPU and copies better low; cores busy is context, neither."""
     if unit == "cores":
         return "-"
-    return "higher" if unit in ("MB/s", "req/s") else "lower"
+    return "higher" if unit in ("MB/s", "req/s", "of link") else "lower"
 
 
 def render(summaries: Sequence[Summary]) -> str:

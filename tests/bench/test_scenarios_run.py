@@ -139,6 +139,16 @@ def test_tls_scenario_is_na_only_while_the_client_cannot_switch_tls_off() -> Non
     assert all(m.ours is not None for m in metrics) == (tls_switch() is not None)
 
 
+def test_wan_scenario_measures_libtorrent_and_us_over_the_same_distant_link() -> None:
+    metrics = run_scenario("wan")
+    assert [m.name for m in metrics] == ["MB/s over 150 ms, 200 Mbit/s", "MB/s / link capacity (25 MB/s)",
+                                         "time to first piece"]
+    assert all(m.ours is not None and m.ours > 0 and m.ref is not None and m.ref > 0 for m in metrics)
+    share = metrics[1]
+    assert share.ours is not None and share.ref is not None
+    assert share.ours <= 1.0 and share.ref <= 1.0  # the relay held both to the link's rate
+
+
 def test_every_part_the_bench_measures_is_built(replication_built: bool) -> None:
     """The tests above accept n/a for a part that is absent; this tree has them all, so each must be there (a part
     that went missing would otherwise turn those tests' checks into n/a checks, and they would still pass)."""
