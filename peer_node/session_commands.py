@@ -20,7 +20,8 @@ import logging
 import time
 import uuid
 from abc import abstractmethod
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +29,7 @@ from peer_node import login_state
 from peer_node.config import NodeConfig
 from peer_node.heartbeat import Heartbeat
 from peer_node.state import NodeState, SessionRecord, StateNotSaved
-from peer_node.tracker_client import TrackerClient, UnansweredWrite
+from peer_node.tracker_client import TrackerClient, UnansweredWrite, Waiting
 from wire.errors import BadInput, Conflict, GroupShareError, NotLoggedIn, Unavailable
 from wire.names import MAX_PASSWORD, check_id
 
@@ -86,11 +87,12 @@ class SessionCommands:
         return {"user_id": user_id, "password": password, "peer_addr": self.config.piece_addr,
                 "fingerprint": self.fingerprint}
 
-    async def _open_session(self, user_id: str, password: str, op_id: str | None = None) -> tuple[str, dict[str, Any]]:
+    async def _open_session(self, user_id: str, password: str, op_id: str | None = None,
+                            waiting: Waiting | None = None) -> tuple[str, dict[str, Any]]:
         """POST /sessions for this node; (the new session token, the tracker's answer). Records the fingerprint
-        the session was opened with (``login_state``)."""
+        the session was opened with (``login_state``). ``waiting``: as ``TrackerClient.call``'s."""
         doc = await self.tracker.write("POST", "/sessions", self._login_body(user_id, password), auth=False,
-                                       op_id=op_id)
+                                       op_id=op_id, waiting=waiting)
         token = doc.get("session")
         if not isinstance(token, str) or not token:
             raise BadInput("the tracker answered the login without a session")
@@ -138,7 +140,8 @@ class SessionCommands:
             op_id = uuid.uuid4().hex
             try:
                 try:
-                    token, doc = await self._open_session(user_id, password, op_id)
+                    token, doc = await self._open_session(user_id, password, op_id,
+                                                          lambda: self._beating(current.heartbeat_interval))
                 except Unavailable as exc:
                     # No tracker to ask: the node's own check of the password it last accepted (login_state).
                     known = await self.offline_check.matches(user_id, password)
@@ -157,6 +160,17 @@ class SessionCommands:
             finally:
                 if self.state.session is not None:
                     self.heartbeat.start(self.state.session.heartbeat_interval)  # the first beat goes at once
+
+    @asynccontextmanager
+    async def _beating(self, interval: float) -> AsyncIterator[None]:
+        """While a password check waits out a tracker's "slow down" (up to 20 s, past the tracker's peer timeout):
+        the heartbeat goes on, under the session still ours (a refused check replaced nothing), and is stopped
+        again before the check is sent again."""
+        self.heartbeat.start(interval)  # its first beat goes at once
+        try:
+            yield
+        finally:
+            await self.heartbeat.stop()
 
     async def rescue_session(self, ended: SessionRecord) -> bool:
         """After a 401 for ``ended``: whether an unanswered password check had opened the session that replaced

@@ -19,7 +19,9 @@ A tracker that asks to slow down (429, or 503 with ``Retry-After``: alive, busy)
 call's ``Patience`` (``tracker_patience.py``: which refusals, how long, why): a 429 is an answer, so the call waits
 its ``Retry-After`` and sends the same request (same op_id) again; a busy 503 moves on to the next tracker at once
 like any 5xx, and is asked again once its ``Retry-After`` is over. A refusal past the patience, and a login lockout,
-reach the caller as they came.
+reach the caller as they came. A caller that holds something back while its request is at a tracker (a password
+check pauses the heartbeat: ``session_commands.confirm_login``) passes ``waiting``, a context entered while the call
+waits with nothing of it at any tracker, so that what it holds back goes on during a wait of up to 20 s.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ import random
 import re
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from contextlib import AbstractAsyncContextManager, nullcontext
 from typing import Any
 from urllib.parse import quote
 
@@ -77,6 +80,13 @@ class _Busy(_Retry):
     def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+Waiting = Callable[[], AbstractAsyncContextManager[object]]  # ``call``'s ``waiting``: the module docstring
+
+
+def _no_hold() -> AbstractAsyncContextManager[object]:
+    return nullcontext()
 
 
 class _RoundFailed(Exception):
@@ -133,14 +143,16 @@ class TrackerClient:
         return await self.call("GET", path)
 
     async def write(self, method: str, path: str, body: dict[str, Any] | None = None,
-                    *, auth: bool = True, op_id: str | None = None) -> dict[str, Any]:
+                    *, auth: bool = True, op_id: str | None = None, waiting: Waiting | None = None) -> dict[str, Any]:
         """A mutating call: gets an op_id (``op_id``, or a new one) that every retry reuses."""
         doc = dict(body or {})
         doc["op_id"] = op_id or uuid.uuid4().hex
-        return await self.call(method, path, doc, auth=auth)
+        return await self.call(method, path, doc, auth=auth, waiting=waiting)
 
     async def call(self, method: str, path: str, body: dict[str, Any] | None = None,
-                   *, auth: bool = True) -> dict[str, Any]:
+                   *, auth: bool = True, waiting: Waiting | None = None) -> dict[str, Any]:
+        """One request, to whichever tracker answers (the module docstring); ``waiting`` is entered while the call
+        waits out a "slow down" with nothing of it at any tracker."""
         if self._http is None:
             await self.start()
         loop = asyncio.get_running_loop()
@@ -148,7 +160,7 @@ class TrackerClient:
         waited = 0.0  # seconds spent waiting out "slow down" answers in this call
         while True:
             give_up = loop.time() + (self.retry_s if self._reachable else 0.0)
-            attempts = _Attempts(self, method, path, body, auth, patience)
+            attempts = _Attempts(self, method, path, body, auth, patience, waiting or _no_hold)
             try:
                 return await attempts.run(give_up)
             except TooManyRequests as exc:  # an answer: this tracker said "slow down"
@@ -169,7 +181,8 @@ class TrackerClient:
             finally:
                 await attempts.cancel()
             log.debug("%s %s: the tracker said %r; sending it again in %.1f s", method, path, said, wait)
-            await asyncio.sleep(wait)
+            async with (waiting or _no_hold)():
+                await asyncio.sleep(wait)
             waited += wait
             if self._http is None:  # closed while we waited: the node is stopping
                 raise Unavailable("the node stopped before the tracker could take this")
@@ -285,9 +298,9 @@ class _Attempts:
     answer. Raises _RoundFailed once nobody is left to wait for."""
 
     def __init__(self, client: TrackerClient, method: str, path: str, body: dict[str, Any] | None,
-                 auth: bool, patience: Patience) -> None:
+                 auth: bool, patience: Patience, waiting: Waiting = _no_hold) -> None:
         self.client, self.method, self.path, self.body, self.auth = client, method, path, body, auth
-        self.patience = patience
+        self.patience, self.waiting = patience, waiting
         n = len(client.trackers)
         self.fresh = [(client._current + step) % n for step in range(n)]  # not asked yet in this call
         self.failed_at: dict[int, float] = {}  # asked, failed, not asked again yet
@@ -332,7 +345,8 @@ class _Attempts:
             if not self.asking:
                 if not waits:
                     raise _RoundFailed
-                await asyncio.sleep(max(0.0, min(waits)))
+                async with self.waiting() if self.busy else nullcontext():  # a busy one's wait: up to 20 s
+                    await asyncio.sleep(max(0.0, min(waits)))
                 continue
             done, _ = await asyncio.wait(self.asking, timeout=max(0.0, min(waits)) if waits else None,
                                          return_when=asyncio.FIRST_COMPLETED)
