@@ -177,6 +177,7 @@ class _Shared(NamedTuple):
     counts: FastPathCounts
     over_cap: OverCapAnswers
     clock: _Clock  # the over-cap answer's Date
+    answered: set[asyncio.Transport]  # over-cap connections answered, not yet cut: in no other list a close cuts
 
 
 class FastPathProtocol(asyncio.Protocol):
@@ -193,7 +194,8 @@ class FastPathProtocol(asyncio.Protocol):
         self._dropping = False  # refused before its body: read and drop what comes until closed
         self.started = time.monotonic()  # the connection's start, then the pending request's first byte's arrival
         self.last_read = 0.0  # no byte yet (the monotonic clock is far past 0 by the time anything connects)
-        self._cut: asyncio.TimerHandle | None = None  # an over-cap connection's end, after its answer
+        # an over-cap connection answered: the timer of its end, after the answer, and the connection
+        self._cut: tuple[asyncio.TimerHandle, asyncio.Transport] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -215,7 +217,8 @@ class FastPathProtocol(asyncio.Protocol):
             transport.abort()  # as many answers lingering as we allow: a reset at once frees the descriptor now
             return
         self._dropping = True
-        self._cut = asyncio.get_running_loop().call_later(LINGER, transport.abort)
+        self._cut = asyncio.get_running_loop().call_later(LINGER, transport.abort), transport
+        shared.answered.add(transport)
         transport.pause_reading()
         transport.write(render(503, OVER_CAP_BODY, True, shared.clock.date(), OVER_CAP_HEADER))
         if transport.can_write_eof():
@@ -223,7 +226,8 @@ class FastPathProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._cut is not None:
-            self._cut.cancel()
+            self._cut[0].cancel()
+            self._shared.answered.discard(self._cut[1])
             self._cut = None
             self._shared.over_cap.give_back()
         self._transport = None
@@ -356,7 +360,8 @@ class FastPathListener:
             raise RuntimeError("call runner.setup() first")
         deadlines = Deadlines(first_byte=first_byte_timeout, request=request_timeout, idle=idle_timeout)
         shared = _Shared(hot_answer(app), hot_screen(app), fallback, max_body, set(), {},
-                         AddressCounts(max_per_address), FastPathCounts(), OverCapAnswers(over_cap_answers), _Clock())
+                         AddressCounts(max_per_address), FastPathCounts(), OverCapAnswers(over_cap_answers), _Clock(),
+                         set())
         server = await asyncio.get_running_loop().create_server(
             lambda: FastPathProtocol(shared), host, port, reuse_address=True)
         return cls(server, shared, deadlines, sweep_every)
@@ -384,8 +389,11 @@ class FastPathListener:
         return self._shared.addresses.held(key_of((host,)))
 
     def close(self) -> None:
-        """Stop listening and close the connections still on the fast path (aiohttp closes the ones it has)."""
+        """Stop listening and close the connections still on the fast path, over-cap ones answered included
+        (aiohttp closes the ones it has)."""
         self._sweep.cancel()
         self._server.close()
         for protocol in list(self._shared.live):
             protocol.close()
+        for transport in list(self._shared.answered):  # their cut timers go with them (``connection_lost``)
+            transport.abort()

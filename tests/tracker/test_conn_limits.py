@@ -19,6 +19,7 @@ import pytest
 from peer_node.tracker_client import TrackerClient
 from peer_node.tracker_patience import PATIENCE_S
 from tests.swarm.helpers import poll_until
+from tracker_server import fastpath
 from tracker_server.__main__ import app_runner
 from tracker_server.app import BODY_DEADLINE, create_app
 from tracker_server.fastpath import FastPathListener
@@ -209,6 +210,24 @@ async def test_an_over_cap_connection_is_answered_before_it_sends_anything_and_p
         assert (listener.counts.over_cap, listener.counts.over_cap_reset) == (2, 1)
         await asyncio.wait_for(poll_until(lambda: listener._shared.over_cap.lingering == 0), WAIT)  # cut in time
         for _, w in (kept, answered, reset):
+            w.close()
+
+
+async def test_closing_the_listener_cuts_the_over_cap_connections_still_lingering(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An answered over-cap connection is in no list the listener closes: a tracker that stops within ``LINGER``
+    of one must cut it too (not leave it, and its timer, to a loop that is closing), and give its place back."""
+    monkeypatch.setattr(fastpath, "LINGER", 3600.0)  # only the close can cut it within the test
+    async with served(tmp_path, max_per_address=1) as (listener, _):
+        await asyncio.wait_for(poll_until(lambda: listener.connections_of("127.0.0.1") == 0), WAIT)
+        kept = await connect(listener)
+        answered = await connect(listener)
+        assert (await asyncio.wait_for(read_reply(answered[0]), WAIT)).status == 503
+        assert listener._shared.over_cap.lingering == 1
+        listener.close()
+        assert await closed(answered[0])
+        await asyncio.wait_for(poll_until(lambda: listener._shared.over_cap.lingering == 0), WAIT)
+        for _, w in (kept, answered):
             w.close()
 
 
