@@ -4,14 +4,18 @@ What a line leaves in the history is decided here (``history_entry``, pure): a p
 ``login`` or ``create_user`` is kept without it (``login alice``: brought back with the up arrow, the password is
 typed again), and a line whose command is unknown is not kept at all: ``logn alice s3cret`` or ``Login ...`` would
 hold a password we cannot tell from an id. As in bash's ``ignorespace``, a line typed with a space first is not
-kept either. The file is the last ``HISTORY_LINES`` entries, one a line, rewritten whole (``write_atomic``: mode
-0600, never half a file); what is read back passes the same rule again, so a hand-edited file cannot bring a
-password line to the screen.
+kept either, nor one with a control character or a line separator in it: the file is read back by
+``str.splitlines``, which ends a line at more than ``\n`` (``\x0b``, ``\x0c``, ``\x1c``-``\x1e``, ``\x85``, U+2028,
+U+2029), so ``list_files g1<U+2028>login alice s3cret`` (pasted) would have carried a password into the file; and
+readline refuses a NUL (a damaged file's) by raising, which cost the prompt its line editing. The file is the last
+``HISTORY_LINES`` entries, one a line, rewritten whole (``write_atomic``: mode 0600, never half a file); what is
+read back passes the same rule again, so a hand-edited file cannot bring a password line to the screen.
 """
 
 from __future__ import annotations
 
 import shlex
+import unicodedata
 from pathlib import Path
 
 from peer_node.commands import COMMANDS, MAX_LINE_BYTES
@@ -25,7 +29,7 @@ SECRET_ARG = "passwd"
 def history_entry(line: str) -> str | None:
     """What the typed ``line`` (without its newline) leaves in the history, or None for nothing."""
     text = line.strip()
-    if not text or line[:1].isspace() or "\n" in text or "\r" in text:
+    if not text or line[:1].isspace() or not _one_line(text):
         return None
     if any("\udc80" <= ch <= "\udcff" for ch in text):  # not UTF-8: the console refuses it, and so do we
         return None
@@ -43,6 +47,12 @@ def history_entry(line: str) -> str | None:
             return None
         return shlex.join(words[:cmd.args.index(SECRET_ARG) + 1])
     return text
+
+
+def _one_line(text: str) -> bool:
+    """Whether ``text`` reads back as itself, one line (the module docstring): no control character (``\\n``,
+    ``\\r``, NUL and the rest of C0 and C1) and no line or paragraph separator."""
+    return not any(unicodedata.category(ch) in ("Cc", "Zl", "Zp") for ch in text)
 
 
 def kept(entries: list[str]) -> list[str]:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
+import pytest
+
 from peer_node.console_history import HISTORY_LINES, history_entry, load_history, save_history
 
 
@@ -24,6 +26,26 @@ def test_an_unknown_command_a_blank_line_and_a_line_begun_with_a_space_are_not_k
     assert history_entry("   ") is None
     assert history_entry(" list_groups") is None  # bash's ignorespace
     assert history_entry("list_files \udcff") is None  # not UTF-8: refused by the console anyway
+
+
+@pytest.mark.parametrize("separator", ["\x0b", "\x0c", "\x1e", "\x85", "\u2028", "\u2029"])
+def test_a_line_that_reads_back_as_two_is_not_kept(tmp_path: Path, separator: str) -> None:
+    """The file is read back by ``str.splitlines``, which also ends a line at these (a pasted U+2028): kept, the
+    line of an innocent command would carry a password into the file, hidden in its second half."""
+    line = f"list_files g1{separator}login alice s3cret"
+    assert history_entry(line) is None
+    path = tmp_path / "console-history"
+    save_history(path, ["help", line])
+    assert "s3cret" not in path.read_text(encoding="utf-8")
+
+
+def test_a_line_with_a_control_character_is_not_kept_nor_loaded(tmp_path: Path) -> None:
+    """A NUL (a damaged file) would make readline's add_history raise, and the prompt lose its line editing."""
+    assert history_entry("list_files g\x00") is None
+    assert history_entry("list_files \x1b[2Jg1") is None
+    path = tmp_path / "console-history"
+    path.write_bytes(b"help\nlist_files g\x00\nlist_groups\n")
+    assert load_history(path) == ["help", "list_groups"]
 
 
 def test_other_commands_are_kept_as_typed_an_unclosed_quote_too() -> None:
