@@ -205,18 +205,23 @@ class NodeService(GroupCommands, SessionCommands):
 
     async def authed(self, method: str, path: str, body: dict[str, object] | None = None, *,
                       write: bool = False) -> dict[str, object]:
+        """A call for the logged-in user, under their session on every attempt: one the node waits to send again
+        (the tracker said "slow down": up to 20 s) is never sent as whoever logged in meanwhile."""
         session = self._user()
         try:
-            if write:
-                return await self.tracker.write(method, path, body)
-            return await self.tracker.call(method, path, body)
+            return await self._under(session, method, path, body, write)
         except NotLoggedIn:
-            if not await self.session_ended(session):
+            # Logged out, or another user logged in, meanwhile: _user says so, and nothing was done
+            if not await self.session_ended(session) and self._user(session.user_id).session == session.session:
                 raise
-        # Our session was replaced by one this node opened (``rescue_session``): once more, under it.
+        # Our session was replaced by one this node opened (``rescue_session``, a password check): once more, under it.
+        return await self._under(self._user(session.user_id), method, path, body, write)
+
+    async def _under(self, session: SessionRecord, method: str, path: str, body: dict[str, object] | None,
+                     write: bool) -> dict[str, object]:
         if write:
-            return await self.tracker.write(method, path, body)
-        return await self.tracker.call(method, path, body)
+            return await self.tracker.write(method, path, body, token=session.session)
+        return await self.tracker.call(method, path, body, token=session.session)
 
     # --- files
     async def upload_file(self, path: str, group_id: str, progress: Progress | None = None, *,

@@ -21,7 +21,9 @@ its ``Retry-After`` and sends the same request (same op_id) again; a busy 503 mo
 like any 5xx, and is asked again once its ``Retry-After`` is over. A refusal past the patience, and a login lockout,
 reach the caller as they came. A caller that holds something back while its request is at a tracker (a password
 check pauses the heartbeat: ``session_commands.confirm_login``) passes ``waiting``, a context entered while the call
-waits with nothing of it at any tracker, so that what it holds back goes on during a wait of up to 20 s.
+waits with nothing of it at any tracker, so that what it holds back goes on during a wait of up to 20 s. A call
+made for one login passes its session as ``token``: every attempt is sent under it, so a write resent after a wait
+cannot become the write of whoever logged in on the node meanwhile (a refused op_id is new to the tracker).
 """
 
 from __future__ import annotations
@@ -143,16 +145,18 @@ class TrackerClient:
         return await self.call("GET", path)
 
     async def write(self, method: str, path: str, body: dict[str, Any] | None = None,
-                    *, auth: bool = True, op_id: str | None = None, waiting: Waiting | None = None) -> dict[str, Any]:
+                    *, auth: bool = True, op_id: str | None = None, waiting: Waiting | None = None,
+                    token: str | None = None) -> dict[str, Any]:
         """A mutating call: gets an op_id (``op_id``, or a new one) that every retry reuses."""
         doc = dict(body or {})
         doc["op_id"] = op_id or uuid.uuid4().hex
-        return await self.call(method, path, doc, auth=auth, waiting=waiting)
+        return await self.call(method, path, doc, auth=auth, waiting=waiting, token=token)
 
-    async def call(self, method: str, path: str, body: dict[str, Any] | None = None,
-                   *, auth: bool = True, waiting: Waiting | None = None) -> dict[str, Any]:
+    async def call(self, method: str, path: str, body: dict[str, Any] | None = None, *, auth: bool = True,
+                   waiting: Waiting | None = None, token: str | None = None) -> dict[str, Any]:
         """One request, to whichever tracker answers (the module docstring); ``waiting`` is entered while the call
-        waits out a "slow down" with nothing of it at any tracker."""
+        waits out a "slow down" with nothing of it at any tracker; ``token``: the session every attempt is sent
+        under (else the client's at each attempt)."""
         if self._http is None:
             await self.start()
         loop = asyncio.get_running_loop()
@@ -160,7 +164,7 @@ class TrackerClient:
         waited = 0.0  # seconds spent waiting out "slow down" answers in this call
         while True:
             give_up = loop.time() + (self.retry_s if self._reachable else 0.0)
-            attempts = _Attempts(self, method, path, body, auth, patience, waiting or _no_hold)
+            attempts = _Attempts(self, method, path, body, auth, patience, waiting or _no_hold, token)
             try:
                 return await attempts.run(give_up)
             except TooManyRequests as exc:  # an answer: this tracker said "slow down"
@@ -195,12 +199,13 @@ class TrackerClient:
         self._reachable = True
 
     async def _one(self, url: str, method: str, body: dict[str, Any] | None, auth: bool,
-                   hot: bool) -> dict[str, Any]:
+                   hot: bool, token: str | None = None) -> dict[str, Any]:
         http = self._hot_http if hot else self._http
         assert http is not None
         headers = {"Accept": "application/json"}
-        if auth and self.session_token:
-            headers["Authorization"] = f"Bearer {self.session_token}"
+        bearer = self.session_token if token is None else token
+        if auth and bearer:
+            headers["Authorization"] = f"Bearer {bearer}"
         data = json.dumps(body).encode("utf-8") if body is not None else None
         if data is not None:
             headers["Content-Type"] = "application/json"
@@ -298,9 +303,9 @@ class _Attempts:
     answer. Raises _RoundFailed once nobody is left to wait for."""
 
     def __init__(self, client: TrackerClient, method: str, path: str, body: dict[str, Any] | None,
-                 auth: bool, patience: Patience, waiting: Waiting = _no_hold) -> None:
+                 auth: bool, patience: Patience, waiting: Waiting = _no_hold, token: str | None = None) -> None:
         self.client, self.method, self.path, self.body, self.auth = client, method, path, body, auth
-        self.patience, self.waiting = patience, waiting
+        self.patience, self.waiting, self.token = patience, waiting, token
         n = len(client.trackers)
         self.fresh = [(client._current + step) % n for step in range(n)]  # not asked yet in this call
         self.failed_at: dict[int, float] = {}  # asked, failed, not asked again yet
@@ -313,7 +318,7 @@ class _Attempts:
     def _ask(self, index: int, now: float) -> None:
         url = self.client.trackers[index].url + API + self.path
         task = asyncio.create_task(self.client._one(url, self.method, self.body, self.auth,
-                                                    is_hot(self.method, self.path)))
+                                                    is_hot(self.method, self.path), self.token))
         self.asking[task] = index
         self.failed_at.pop(index, None)
         self.busy.pop(index, None)
