@@ -3,7 +3,9 @@
 What a line leaves in the history is decided here (``history_entry``, pure): a password never, so a line of
 ``login`` or ``create_user`` is kept without it (``login alice``: brought back with the up arrow, the password is
 typed again), and a line whose command is unknown is not kept at all: ``logn alice s3cret`` or ``Login ...`` would
-hold a password we cannot tell from an id. As in bash's ``ignorespace``, a line typed with a space first is not
+hold a password we cannot tell from an id; nor one with more words than its command takes, which could not run and
+may hold anything past them (``logout alice s3cret``: a login typed, or Tab-completed from ``lo``, as ``logout``).
+As in bash's ``ignorespace``, a line typed with a space first is not
 kept either, nor one with a control character or a line separator in it: the file is read back by
 ``str.splitlines``, which ends a line at more than ``\n`` (``\x0b``, ``\x0c``, ``\x1c``-``\x1e``, ``\x85``, U+2028,
 U+2029), so ``list_files g1<U+2028>login alice s3cret`` (pasted) would have carried a password into the file; and
@@ -46,7 +48,21 @@ def history_entry(line: str) -> str | None:
         if words is None:  # which word is the password cannot be told
             return None
         return shlex.join(words[:cmd.args.index(SECRET_ARG) + 1])
+    if _word_count(text, words) > 1 + len(cmd.args):
+        return None
     return text
+
+
+def _word_count(text: str, words: list[str] | None) -> int:
+    """How many words ``text`` has (``words``: its shell words, None for an unclosed quote, counted as if closed)."""
+    if words is not None:
+        return len(words)
+    for closing in ("'", '"'):
+        try:
+            return len(shlex.split(text + closing))
+        except ValueError:
+            continue
+    return len(text.split())  # a trailing backslash: a word per stretch of white space
 
 
 def _one_line(text: str) -> bool:

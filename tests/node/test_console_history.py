@@ -48,6 +48,16 @@ def test_a_line_with_a_control_character_is_not_kept_nor_loaded(tmp_path: Path) 
     assert load_history(path) == ["help", "list_groups"]
 
 
+def test_a_line_with_more_words_than_its_command_takes_is_not_kept() -> None:
+    """It could not run (``usage: ...``), and what is past the command's arguments may be anything: ``logout`` typed
+    (or Tab-completed from ``lo``) for ``login`` holds a password as much as a mistyped ``logn``."""
+    assert history_entry("logout alice s3cret") is None
+    assert history_entry("logout 'alice s3cret") is None  # an unclosed quote: counted as if it were closed
+    assert history_entry("list_files g1 s3cret") is None
+    assert history_entry("logout") == "logout"
+    assert history_entry("download_file g1 'a b.txt' /tmp/x") == "download_file g1 'a b.txt' /tmp/x"
+
+
 def test_other_commands_are_kept_as_typed_an_unclosed_quote_too() -> None:
     assert history_entry("list_files g1 ") == "list_files g1"
     assert history_entry("upload_file 'my notes.txt g1") == "upload_file 'my notes.txt g1"  # to put right
