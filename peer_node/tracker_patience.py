@@ -4,9 +4,11 @@ Theory of operation: a tracker that limits a client (``tracker_server/write_rate
 ``hash_gate.py``) answers 429, or 503 while its password hashers are all busy, with ``Retry-After``: it is alive, it
 wrote nothing, and it will take the very same request after that many seconds. Resending it with the same op_id
 costs nothing (a retried op_id cannot be applied twice, and costs no token). So, as mature clients do (AWS SDKs,
-kubernetes' client-go, pip), the tracker client waits that out itself, quietly, and sends the request again, while
-the call's whole time stays within ``PATIENCE_S``; a wait that would take it past the bound is not started, and the
-refusal reaches the caller as before, with its wait. Not waited out at all:
+kubernetes' client-go, pip), the tracker client waits that out itself, quietly, and sends the request again, as long
+as the wait ends within ``PATIENCE_S`` of the call's start; a wait that would end later is not started, and the
+refusal reaches the caller as before, with its wait. The bound is the call's (``deadline``), not each failover
+round's: a call lasts at most ``PATIENCE_S`` plus its last try, which has the client's usual failover time
+(``retry_s`` of rounds, each request up to ``timeout_s``). Not waited out at all:
 
 - a login lockout (``LoginLocked``: too many wrong passwords): the person must hear it at once, and a resent login
   would be one more guess;
