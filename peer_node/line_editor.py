@@ -15,7 +15,12 @@ moves the cursor (it takes the line as still on the screen) and it cannot erase 
 readline's functions for both are reached through ctypes too. Without readline or the hook: plain lines.
 
 A node stopped while readline holds the terminal (Ctrl-C, SIGTERM) would leave the shell without echo: readline
-restores the terminal only when a line ends, so ``release`` puts back the settings the prompt found.
+restores the terminal only when a line ends, so ``release`` puts back the settings the prompt found. Only while the
+node is the terminal's foreground job: sent to the background at the prompt (Ctrl-Z, ``bg``), it has given the
+terminal to the shell, whose own settings must stay (with the prompt's, the shell's line echoed each key twice). For
+the same reason readline does not read the terminal in the background (the hook waits for the foreground first):
+the read would fail (EIO), which ends readline's line and so puts its settings back, under the shell. Back in
+front, the hook sets readline's settings again and draws the prompt and the line, as they were.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from typing import Any, TextIO
 
 from peer_node.console_completion import completions
 from peer_node.console_history import HISTORY_LINES, history_entry, kept, load_history, save_history
+from wire.terminal import in_foreground, wait_for_foreground
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +89,7 @@ class LineEditor:
         self._matches: list[str] = []
         for entry in load_history(history_path) if history_path is not None else []:
             readline.add_history(entry)
-        self._clear_visible, self._redraw, self._fflush = _c_functions(readline)
+        self._clear_visible, self._redraw, self._fflush, self._reprep = _c_functions(readline)
         self._hook = _HOOK_TYPE(self._idle)
         _LIVE_HOOKS.append(self._hook)
         self._hook_slot = ctypes.c_void_p.in_dll(ctypes.pythonapi, "PyOS_InputHook")
@@ -145,10 +151,24 @@ class LineEditor:
 
     def _idle(self) -> int:
         try:
+            if not in_foreground(sys.stdin):
+                self._back_in_front()
             self._on_idle()
         except Exception:  # a C callback must not raise: ctypes would print it over the prompt
             log.debug("console news not shown", exc_info=True)
         return 0
+
+    def _back_in_front(self) -> None:
+        """Sent to the background while reading: wait (readline reads on when this returns) until the node is in
+        front again, then set readline's terminal settings again (the shell has set its own meanwhile) and draw
+        the prompt and the line typed so far."""
+        wait_for_foreground(sys.stdin)
+        if self._reprep is not None and self._redraw is not None:
+            deprep, prep = self._reprep
+            deprep()  # the settings the prompt found, which readline keeps: readline's own from them again
+            prep(1)
+            self._redraw()
+            self._fflush(None)
 
     def _complete(self, text: str, state: int) -> str | None:
         if state == 0:
@@ -159,7 +179,7 @@ class LineEditor:
     # --- any thread
     def release(self) -> None:
         """The node is stopping: give the terminal back as the prompt found it, if readline holds it now."""
-        if self._reading and self._saved_tty is not None:
+        if self._reading and self._saved_tty is not None and in_foreground(sys.stdin):
             with contextlib.suppress(termios.error, OSError):
                 termios.tcsetattr(sys.stdin.fileno(), termios.TCSADRAIN, self._saved_tty)
                 # Python turns readline's bracketed paste off, but a user's inputrc may turn it on again (not on
@@ -177,17 +197,22 @@ class LineEditor:
 _Call = Callable[[], object]
 
 
-def _c_functions(readline: ModuleType) -> tuple[_Call | None, _Call | None, Callable[[object], object]]:
+def _c_functions(readline: ModuleType) -> tuple[_Call | None, _Call | None, Callable[[object], object],
+                                                 tuple[_Call, Callable[[int], object]] | None]:
     """readline's ``rl_clear_visible_line`` (GNU readline 7.0 and later) and ``rl_forced_update_display``, which
-    the module does not offer (None where the library has not got them: libedit), and C's ``fflush``: for the
-    input hook, where readline's own thread calls them, between two keystrokes."""
+    the module does not offer (None where the library has not got them: libedit), C's ``fflush``, and readline's
+    ``rl_deprep_terminal`` and ``rl_prep_terminal`` (None without them): for the input hook, where readline's own
+    thread calls them, between two keystrokes."""
     fflush = ctypes.PyDLL(None).fflush
     fflush.argtypes = [ctypes.c_void_p]
-    found: list[_Call | None] = []
-    for name in ("rl_clear_visible_line", "rl_forced_update_display"):
+    found: list[Any] = []
+    for name in ("rl_clear_visible_line", "rl_forced_update_display", "rl_deprep_terminal", "rl_prep_terminal"):
         func = None
         if getattr(readline, "__file__", None):  # the library is reached through the module that links it
             with contextlib.suppress(OSError, AttributeError):
                 func = getattr(ctypes.PyDLL(readline.__file__), name)
         found.append(func)
-    return found[0], found[1], fflush
+    if found[3] is not None:
+        found[3].argtypes = [ctypes.c_int]
+    reprep = (found[2], found[3]) if found[2] is not None and found[3] is not None else None
+    return found[0], found[1], fflush, reprep

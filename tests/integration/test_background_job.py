@@ -12,6 +12,7 @@ import pty
 import re
 import select
 import signal
+import termios
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -124,3 +125,36 @@ def test_a_node_started_with_an_ampersand_serves_and_prompts_once_brought_back_w
     shell.expect("groupshare> ")  # back in front: its prompt
     shell.type("quit")
     wait_until(lambda: gone(pid), 30, "the node to stop on quit")
+
+
+def node_pid(data_dir: Path) -> int | None:
+    """The pid of the node running on ``data_dir`` (the client script execs Python: one process)."""
+    for entry in Path("/proc").iterdir():
+        with contextlib.suppress(OSError):
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+            if entry.name.isdigit() and b"peer_node" in argv and str(data_dir).encode() in argv:
+                return int(entry.name)
+    return None
+
+
+def test_a_node_sent_to_the_background_at_its_prompt_leaves_the_shells_terminal_as_the_shell_set_it(
+        shell: Shell, tmp_path: Path) -> None:
+    """At its prompt the node's readline holds the terminal (its own settings); Ctrl-Z and ``bg`` give the terminal
+    back to the shell, whose line editor sets its own. A node stopped there (SIGTERM from elsewhere) must not put
+    back the settings its prompt found over the shell's: the shell's line would echo every key twice."""
+    (tmp_path / "trackers.txt").write_text(f"127.0.0.1:{free_port()}\n", encoding="utf-8")
+    shell.type(f"{ROOT / 'client'} 127.0.0.1:{free_port()} {tmp_path / 'trackers.txt'} --web-port {free_port()} "
+               f"--data-dir {tmp_path / 'node'}")
+    shell.expect("groupshare> ")
+    pid = node_pid(tmp_path / "node")
+    assert pid is not None
+    shell.started.append(pid)  # type: ignore[attr-defined]
+    os.write(shell.fd, b"\x1a")  # Ctrl-Z
+    shell.expect(r"Stopped")
+    shell.type("bg")
+    shell.expect(r"&\r\n\$ ")  # the shell's prompt, its line editor waiting for keys
+    shells_own = termios.tcgetattr(shell.fd)
+    assert not shells_own[3] & termios.ICANON
+    os.kill(pid, signal.SIGTERM)
+    wait_until(lambda: gone(pid), 30, "the node to stop on SIGTERM")
+    assert termios.tcgetattr(shell.fd)[3] == shells_own[3]
