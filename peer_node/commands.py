@@ -236,6 +236,8 @@ async def _pause_download(s: NodeService, a: list[str], _p: Progress | None) -> 
 
 async def _resume_download(s: NodeService, a: list[str], _p: Progress | None) -> str:
     d = await s.resume_download(a[0], a[1])
+    if d.will_resume:  # nobody shares it now: it waits for a member who has it
+        return f"the download of {d.file_name} from {d.group_id} waits at {d.percent}%: {d.reason}\n"
     return f"resuming the download of {d.file_name} from {d.group_id} to {d.destination}\n"
 
 

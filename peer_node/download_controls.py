@@ -5,7 +5,9 @@ Theory of operation: each takes the download's lock, so it never interleaves wit
 A running task is cancelled the way a logout cancels it (its partial file sealed, what each member gave kept),
 unless the download is already finishing (``_cancel_unless_finishing``): it is then let finish, and the action
 says so. Pause keeps the verified pieces and records ``P``; nothing resumes a paused download by itself (not a
-login, not ``auto_resume``) until Resume, which starts it again from its pieces like a retry. Remove deletes what
+login, not ``auto_resume``) until Resume, which starts it again from its pieces like a retry (or, when nobody
+shares the file any more, leaves it waiting for a member who has it, as ``auto_resume`` watches a download that
+lost its seeders). Remove deletes what
 an unfinished download left; a complete file stays, and stays shared.
 """
 
@@ -17,6 +19,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from peer_node.auto_resume import RESUMES_NOTE
 from peer_node.download_refusals import Key
 from peer_node.views import DownloadState, DownloadView
 from wire.errors import Conflict, NotFound
@@ -140,7 +143,20 @@ class DownloadControls(ABC):
         rec = _existing(self.state.downloads.get(key), group_id, file_name)
         if rec.state != DownloadState.PAUSED.value:
             raise Conflict(f"the download of {file_name} from {group_id} is not paused ({_state_words(rec.state)})")
-        return await self.start(user_id, group_id, file_name, rec.destination, resuming=rec)
+        try:
+            return await self.start(user_id, group_id, file_name, rec.destination, resuming=rec)
+        except NotFound:
+            # Off the group's list now: its last sharer stopped sharing it or went offline while it was paused.
+            # Staying paused with "no file named ..." read as if it never existed, and nothing would start it
+            # when the sharer is back; so it waits for a seeder as a download that lost its seeders does.
+            async with self._locks.hold(key):
+                if self.state.downloads.get(key) is not rec:  # removed or changed meanwhile: as it was said
+                    raise
+                await self._set_failed(rec.with_(resume_when_seeded=True),
+                                       f"nobody shares {file_name} now (it is no longer on the group's list); "
+                                       f"{RESUMES_NOTE}")
+            self._on_change()
+            return self.view(self.state.downloads[key])
 
 
 def _key(user_id: str, group_id: str, file_name: str) -> Key:

@@ -175,8 +175,13 @@ async def _pause_or_resume(request: web.Request, *, pause: bool) -> web.StreamRe
         raise see_other(back) from None
     except GroupShareError as exc:  # a resume that cannot start now (left the group, no tracker)
         return await _row_action_refused(request, "pause" if pause else "resume", gid, name, exc)
-    flash(session, f"Paused {name} at {view.percent}%. Its verified pieces are kept: Resume goes on from them."
-          if pause else f"Resuming {name}. The pieces already verified are kept.")
+    if pause:
+        flash(session, f"Paused {name} at {view.percent}%. Its verified pieces are kept: Resume goes on from them.")
+    elif view.will_resume:
+        flash(session, f"Nobody shares {name} now, so it waits at {view.percent}%: it goes on by itself when a "
+                       "member who has it is back.")
+    else:
+        flash(session, f"Resuming {name}. The pieces already verified are kept.")
     raise see_other(back)
 
 

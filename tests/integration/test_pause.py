@@ -64,6 +64,31 @@ def test_a_paused_download_keeps_its_pieces_across_a_restart_and_resumes_to_the_
     assert bob.cmd("pause_download lab 'bad/name'")[0] == 400
 
 
+def test_resuming_a_download_whose_sharer_stopped_waits_for_it_and_goes_on_when_it_shares_again(
+        cluster: Cluster) -> None:
+    """Resume once the only sharer stopped sharing: it answered 404 "no file named data.bin in lab" and stayed
+    paused for good; now it waits, its pieces kept, and goes on by itself when the file is shared again."""
+    alice, bob, src, dest = _slow_share(cluster, seed=9)
+    bob.ok(f"download_file lab data.bin {shlex.quote(str(dest))}")
+    wait_until(lambda: _percent(bob.ok("show_downloads")) >= 10, 60, "a tenth of the file")
+    bob.ok("pause_download lab data.bin")
+    at = _percent(bob.ok("show_downloads"))
+    alice.ok("stop_share lab data.bin")
+
+    out = bob.ok("resume_download lab data.bin")
+    assert re.fullmatch(rf"the download of data\.bin from lab waits at {at}%: nobody shares data\.bin now \(it is "
+                        r"no longer on the group's list\); resumes by itself when a member who has it is back\n",
+                        out), out
+    assert bob.ok("show_downloads").startswith("[F] lab data.bin nobody shares data.bin now")
+    assert (dest / ".data.bin.gspart").exists()  # the verified pieces stay
+
+    alice.ok("set_upload_limit 0")
+    alice.ok(f"upload_file {shlex.quote(str(src))} lab")
+    wait_until(lambda: bob.downloads()["data.bin"]["state"] != "F", 60, "the download going on by itself")
+    bob.wait_download("data.bin", timeout=120)
+    assert sha256_file(dest / "data.bin") == sha256_file(src)
+
+
 def test_a_download_stopped_by_a_logout_keeps_showing_what_it_has(cluster: Cluster) -> None:
     """Logged out mid-download and in again: the row said 0% until the partial file was open again (its record
     kept what each member gave, not what it had verified)."""

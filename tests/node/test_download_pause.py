@@ -75,3 +75,39 @@ async def test_leaving_the_group_waits_for_an_action_on_the_download_in_progress
     release.set()
     await asyncio.wait_for(asyncio.gather(holder, leaving), 30)
     assert state.downloads[KEY].state == DownloadState.FAILED.value
+
+
+async def test_resuming_a_download_nobody_shares_any_more_leaves_it_waiting_for_a_seeder(tmp_path: Path) -> None:
+    """Its last sharer stopped while it was paused: Resume answered "no file named ..." (as if it never existed) and
+    left it paused for good. Now it waits, pieces kept, and ``auto_resume`` starts it when a member shares it."""
+    mgr, state, target, _running_task = await _running(tmp_path)
+    await mgr.pause(*KEY)
+    temp_path_for(target).write_bytes(b"kept pieces")
+    await state.put_download(state.downloads[KEY].with_(bytes_kept=11))
+
+    async def unlisted(path: str) -> dict[str, object]:
+        raise NotFound("no file named data.bin in lab")
+
+    mgr.tracker.get = unlisted  # type: ignore[method-assign]
+    view = await mgr.resume(*KEY)
+    rec: DownloadRecord = state.downloads[KEY]
+    assert view.state is DownloadState.FAILED and view.will_resume
+    assert rec.resume_when_seeded and rec.bytes_kept == 11 and temp_path_for(target).exists()
+    assert view.reason.startswith("nobody shares data.bin now") and "resumes by itself" in view.reason
+    assert KEY not in mgr.running_keys()
+    await mgr.stop_all()
+
+
+async def test_a_resume_that_finds_its_download_removed_meanwhile_says_so(tmp_path: Path) -> None:
+    mgr, state, _target, _running_task = await _running(tmp_path)
+    await mgr.pause(*KEY)
+
+    async def removed_while_asking(path: str) -> dict[str, object]:
+        del state.downloads[KEY]
+        raise NotFound("no file named data.bin in lab")
+
+    mgr.tracker.get = removed_while_asking  # type: ignore[method-assign]
+    with pytest.raises(NotFound):
+        await mgr.resume(*KEY)
+    assert KEY not in state.downloads
+    await mgr.stop_all()
