@@ -20,9 +20,10 @@ Theory of operation (Raft's log truncation after a snapshot, etcd's compaction).
   its answer may still be handed to a retry that must wait for it. A secondary may delete entries a new primary
   will not keep: its log then no longer matches, and it is sent a snapshot, as it would be anyway.
 - Off the hot path: a background task, every ``compact_every`` seconds. Reads and heartbeats never touch SQLite;
-  writes share its one connection, so the work goes in batches of ``BATCH`` entries (one short transaction each,
-  the lock handed to a waiting write between batches, FIFO), and freed pages are returned to the file system by
-  incremental vacuum in steps of ``RECLAIM_PAGES`` (``store.py`` says why that mode). The WAL those steps fill is
+  writes share its one connection, so the work goes in batches of ``BATCH`` entries or ``BATCH_BYTES`` of ops,
+  whichever comes first (a delete's time grows with the bytes it frees; one short transaction each, the lock
+  handed to a waiting write between batches, FIFO), and freed pages are returned to the file system by incremental
+  vacuum in steps of ``RECLAIM_PAGES`` (``store.py`` says why that mode). The WAL those steps fill is
   copied into the database by the round itself, from a connection of its own, outside the store's lock.
 """
 
@@ -44,6 +45,7 @@ log = logging.getLogger(__name__)
 # checkpoints the WAL itself (``Store.checkpoint``): before, one write in a round now and then paid for copying
 # compaction's pages (30-200 ms).
 BATCH = 100
+BATCH_BYTES = 1 << 20  # and no more than 1 MiB of ops: a batch of big shares (1 MB each) held writes for 0.5 s
 RECLAIM_PAGES = 256
 
 
@@ -108,7 +110,7 @@ class Compactor:
         started = time.monotonic()
         while True:
             state = self.svc.state
-            op_ids = await self.store.compact(upto, BATCH, installs)
+            op_ids = await self.store.compact(upto, BATCH, BATCH_BYTES, installs)
             if not op_ids:
                 break
             result.deleted += len(op_ids)

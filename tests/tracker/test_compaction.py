@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from tracker_server import compaction
 from tracker_server.app import create_app
 from tracker_server.cluster_auth import cluster_key, sign
 from tracker_server.compaction import Compactor, cut, marks_to_drop
@@ -135,7 +136,7 @@ async def test_a_snapshot_of_a_compacted_log_carries_its_starting_point(start: A
         before_install = other.installs  # a compaction round of the log about to be replaced reads this...
         await other.install(await source.dump(), epoch=9)
         # ...and decided on that log, deletes and marks nothing in the one installed
-        assert await other.compact(10**9, 100, before_install) == []
+        assert await other.compact(10**9, 100, 1 << 20, before_install) == []
         await other.add_mark(0.0, 10**9, before_install)
         assert await other.digest() == await source.digest()
         mine, theirs = await source.load_state(), await other.load_state()
@@ -214,8 +215,8 @@ async def test_a_compaction_round_copies_its_wal_into_the_database_itself_withou
     checkpoints: list[tuple[int, bool]] = []  # (transactions before it, whether the store was held meanwhile)
     real_compact, real_checkpoint = store.compact, store.checkpoint
 
-    async def compact(upto: int, batch: int, installs: int) -> list[str]:
-        done = await real_compact(upto, batch, installs)
+    async def compact(upto: int, batch: int, most_bytes: int, installs: int) -> list[str]:
+        done = await real_compact(upto, batch, most_bytes, installs)
         if done:
             transactions.append("compact")
         return done
@@ -230,3 +231,36 @@ async def test_a_compaction_round_copies_its_wal_into_the_database_itself_withou
     assert len(transactions) >= 3  # the log deleted in several batches...
     assert [n for n, _ in checkpoints][:len(transactions)] == list(range(1, len(transactions) + 1))  # ...each copied
     assert not any(held for _, held in checkpoints)
+
+
+async def test_a_compaction_transaction_deletes_about_batch_bytes_of_big_entries_not_a_whole_batch(
+        start: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The time a delete holds the store (and every write waiting for it) grows with the bytes it frees: a batch of
+    100 shares of 15,000 pieces (1 MB ops) held it for 0.4-0.5 s."""
+    api = await start(keep=0, window=0.0)
+    token = await api.user("alice")
+    await api.ok("POST", "/api/v1/groups", {"group_id": "g"}, token, want=201)
+    pieces = 8_000  # a 540 KB op each
+    for k in range(4):
+        sha = f"{k:064x}"
+        await api.ok("POST", "/api/v1/groups/g/files", {
+            "file_name": f"f{k}", "size": pieces * 16384, "piece_size": 16384, "sha256": sha,
+            "piece_hashes": [f"{k:032x}{j:032x}" for j in range(pieces - 1)] + [sha]}, token, want=201)
+    store: Store = api.client.app[STORE]
+    sizes = {e.op_id: len(json.dumps(e.op, separators=(",", ":"))) + len(json.dumps(e.result))
+             for e in await store.entries_after(0, 1_000_000)}  # as stored, give or take a result's spaces
+    transactions: list[list[int]] = []  # the op sizes each compaction transaction deleted, oldest first
+    real_compact = store.compact
+
+    async def compact(*args: Any) -> list[str]:
+        done = await real_compact(*args)
+        if done:
+            transactions.append([sizes[op_id] for op_id in done])
+        return done
+
+    monkeypatch.setattr(store, "compact", compact)
+    await _compactor(api).run_once()
+    assert await _log_indexes(api) == [] and sum(map(len, transactions)) == len(sizes)
+    assert len(transactions) >= 2
+    # Each stops at the entry that brings it to BATCH_BYTES: whatever came before that one stayed under it.
+    assert all(sum(deleted[:-1]) < compaction.BATCH_BYTES for deleted in transactions)
