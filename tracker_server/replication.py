@@ -318,7 +318,7 @@ class Replicator:
             try:
                 answer = await self._append_to(no, entries, prev)
                 if not answer["ok"]:
-                    await self._catch_up(no, int(answer["last_index"]), int(answer["last_epoch"]))
+                    await self._catch_up(no, int(answer["last_index"]), int(answer["last_epoch"]), answered=True)
                 return "stored"
             except Deposed:
                 return "deposed"
@@ -353,16 +353,22 @@ class Replicator:
             except (Deposed, *_NET_ERRORS) as exc:
                 log.info("catching up tracker %d failed: %r", no, exc)
 
-    async def _catch_up(self, no: int, last_index: int, last_epoch: int) -> None:
+    async def _catch_up(self, no: int, last_index: int, last_epoch: int, answered: bool = False) -> None:
         """Bring tracker ``no`` (whose newest entry is ``(last_index, last_epoch)``) level with our log.
 
         The position we start from may be stale (a ping's, overtaken by a push since): a refused batch answers
         the secondary's true position, and the copy goes on from there if our log holds it. Only a position our
-        log does not hold (a history we do not share, or one compacted away: ``position_at``), or a second refusal
-        in a row, calls for a snapshot."""
+        log does not hold (a history we do not share, or one compacted away: ``position_at``) as the secondary
+        ``answered`` it, or a second refusal in a row, calls for a snapshot: a ping answered during a snapshot's
+        install names the log it replaced, and would have a second snapshot sent to a tracker the first brought
+        level. So a ping's position is checked first by an append of nothing, answered with where its log ends."""
         index, epoch, refused = last_index, last_epoch, 0
         while True:
             if await self.store.position_at(index) != epoch or refused > 1:
+                if not answered:
+                    answer = await self._append_to(no, [], (index, epoch))
+                    index, epoch, answered = int(answer["last_index"]), int(answer["last_epoch"]), True
+                    continue
                 await self._send_snapshot(no)
                 return
             batch = await self.store.entries_after(index, CATCH_UP_BATCH)
@@ -373,6 +379,7 @@ class Replicator:
             # The end of our log as this copy sees it: the batch's end if the log ended there when read.
             head = batch[-1].index if len(batch) < CATCH_UP_BATCH else max(batch[-1].index, self.writer.durable[0])
             answer = await self._append_to(no, batch, (index, epoch), head)
+            answered = True
             if answer["ok"]:
                 index, epoch, refused = batch[-1].index, batch[-1].epoch, 0
             else:

@@ -41,16 +41,21 @@ class _Secondary:
     """Plays a secondary's append door: it holds our log up to ``held`` and refuses a batch whose ``prev`` is not
     its newest entry, answering its true position, as ``internal.append`` does."""
 
-    def __init__(self, rep: Replicator, held: int) -> None:
-        self.rep, self.held = rep, held
+    def __init__(self, rep: Replicator, held: int, held_epoch: int | None = None) -> None:
+        self.rep, self.held, self.held_epoch = rep, held, held_epoch  # held_epoch: a history other than ours
         self.batches: list[tuple[int, int, int | None]] = []  # (prev index, last index, head)
+        self.probes: list[int] = []  # prev index of each append of nothing
         self.snapshots = 0
 
     async def append_to(self, no: int, entries: list[Entry], prev: tuple[int, int],
                         head: int | None = None) -> dict[str, Any]:
-        self.batches.append((prev[0], entries[-1].index, head))
         held_entry = await self.rep.store.entry_at(self.held)
-        position = {"last_index": self.held, "last_epoch": held_entry.epoch if held_entry else 0}
+        epoch = self.held_epoch if self.held_epoch is not None else held_entry.epoch if held_entry else 0
+        position = {"last_index": self.held, "last_epoch": epoch}
+        if not entries:
+            self.probes.append(prev[0])
+            return {"ok": (prev[0], prev[1]) == (self.held, epoch), **position}
+        self.batches.append((prev[0], entries[-1].index, head))
         if prev[0] != self.held:
             return {"ok": False, **position}
         self.held = entries[-1].index
@@ -85,6 +90,7 @@ async def test_a_stale_starting_position_is_corrected_by_the_answer_not_by_a_sna
 
 
 async def test_a_position_our_log_does_not_hold_gets_a_snapshot(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
-    rep, secondary = await _replicator_with_entries(api, 3, monkeypatch, held=0)
+    rep, secondary = await _replicator_with_entries(api, 3, monkeypatch, held=2)
+    secondary.held_epoch = 99
     await rep._catch_up(2, 2, 99)  # entry 2 of epoch 99: a history we never wrote
-    assert secondary.snapshots == 1 and secondary.batches == []
+    assert secondary.snapshots == 1 and secondary.batches == [] and secondary.probes == [2]

@@ -173,6 +173,8 @@ async def test_a_secondary_whose_log_ends_before_the_compaction_point_is_sent_a_
     snapshots: list[int] = []
 
     async def append_to(no: int, entries: list[Entry], prev: tuple[int, int], head: int | None = None) -> Any:
+        if not entries:  # asked where its log ends: where the position said (it is really there)
+            return {"ok": True, "last_index": prev[0], "last_epoch": prev[1]}
         sent.append((prev[0], entries[0].index))
         return {"ok": True, "last_index": entries[-1].index, "last_epoch": entries[-1].epoch}
 
@@ -186,6 +188,37 @@ async def test_a_secondary_whose_log_ends_before_the_compaction_point_is_sent_a_
     assert snapshots == [2, 2] and sent == []
     await rep._catch_up(2, *point)  # one ending at the point matches: copied from there
     assert sent == [(point[0], point[0] + 1)] and snapshots == [2, 2]
+
+
+async def test_a_pings_position_below_the_compaction_point_is_asked_again_before_a_whole_snapshot_is_sent(
+        start: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A secondary answers pings while it installs a snapshot, with the position of the log it is replacing: one
+    such answer taken after the install would have the primary send a second snapshot to a tracker already level."""
+    api = await start(keep=2, window=0.0)
+    await _users(api, "u", 6)
+    await _compactor(api).run_once()
+    rep = api.client.app[REPLICATOR]
+    point = await rep.store.compaction_point()
+    level = rep.writer.durable  # where the secondary really is: the snapshot brought it there
+    asked: list[tuple[tuple[int, int], int]] = []  # (prev, how many entries) of each append
+    snapshots: list[int] = []
+
+    async def append_to(no: int, entries: list[Entry], prev: tuple[int, int], head: int | None = None) -> Any:
+        asked.append((prev, len(entries)))
+        return {"ok": prev == level and not entries, "last_index": level[0], "last_epoch": level[1]}
+
+    async def send_snapshot(no: int) -> None:
+        snapshots.append(no)
+
+    monkeypatch.setattr(rep, "_append_to", append_to)
+    monkeypatch.setattr(rep, "_send_snapshot", send_snapshot)
+    stale = (point[0] - 1, point[1])  # the ping's, from before the install: compacted away here
+    await rep._catch_up(2, *stale)
+    assert snapshots == [] and asked == [(stale, 0)]
+    # A secondary that really is there, asked, says so: it gets its snapshot.
+    level = stale
+    await rep._catch_up(2, *stale)
+    assert snapshots == [2] and asked[1:] == [(stale, 0)]
 
 
 async def test_a_secondary_refuses_entries_that_do_not_follow_the_previous_one(aiohttp_client: Any,
