@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import logging
 import os
 import sqlite3
 from collections.abc import Iterable
@@ -30,10 +29,10 @@ import aiosqlite
 
 from tracker_server.sql_ops import apply_sql
 from tracker_server.state import Entry, Group, Session, SharedFile, State, asked_for
+from tracker_server.vacuum_convert import INCREMENTAL, make_incremental
 from wire.login_throttle import Failures
 from wire.records import FileMeta
 
-log = logging.getLogger(__name__)
 _TABLES = ("users", "sessions", "groups_", "members", "requests", "files", "shares", "login_failures", "log")
 
 
@@ -43,7 +42,6 @@ def _schema() -> str:
 
 COMPACTED_INDEX, COMPACTED_EPOCH = "compacted_index", "compacted_epoch"
 SNAPSHOT_LOG_START = "log_start"  # a snapshot's key for the compaction point: [[index, epoch]]
-INCREMENTAL = 2  # PRAGMA auto_vacuum's value for INCREMENTAL
 WAL_KEPT_BYTES = 64 << 20  # a -wal file grown past this by a big transaction is cut back to it after a checkpoint
 
 
@@ -73,23 +71,6 @@ class StoreDamaged(Exception):
                          f"tracker of the list is primary, takes the cluster's state from it")
 
 
-async def _make_incremental(conn: aiosqlite.Connection, path: Path) -> None:
-    """A database made before compaction existed has auto_vacuum off, which only a VACUUM (a rewrite of the whole
-    file) can change: done once, at start, before this tracker serves anyone, so no request waits on it. If it
-    fails (too little disk for the copy), the tracker still starts: freed pages are then reused, not returned."""
-    async with conn.execute("PRAGMA auto_vacuum") as cur:
-        row = await cur.fetchone()
-    if row is None or int(row[0]) == INCREMENTAL:
-        return
-    log.warning("converting %s to incremental vacuum (once: a rewrite of the file) so that compacting the log "
-                "gives disk space back", path)
-    try:
-        await conn.execute(f"PRAGMA auto_vacuum={INCREMENTAL}")
-        await conn.execute("VACUUM")
-    except sqlite3.OperationalError as exc:  # SQLITE_FULL and the like: the file is as it was
-        log.warning("could not convert %s (%s): space freed by compaction is reused but not returned", path, exc)
-
-
 class Store:
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._db = conn
@@ -112,7 +93,7 @@ class Store:
             await conn.execute("PRAGMA synchronous=FULL")  # an acknowledged entry survives a power cut too
             await conn.execute("PRAGMA foreign_keys=OFF")
             await conn.executescript(_schema())
-            await _make_incremental(conn, path)
+            await make_incremental(conn, path)
         except sqlite3.DatabaseError as exc:
             await conn.close()  # its thread would keep the process alive, listening on nothing
             raise StoreDamaged(path, exc) from None
