@@ -32,6 +32,7 @@ from typing import Any
 import aiohttp
 
 from tracker_server import election
+from tracker_server.catch_up import NET_ERRORS, CatchUp, Deposed
 from tracker_server.catch_up_log import CatchUpLog
 from tracker_server.cluster_link import ClusterLink, SignatureRefused
 from tracker_server.config import TrackerConfig
@@ -44,20 +45,13 @@ from wire.errors import Unavailable
 
 log = logging.getLogger(__name__)
 NO_MAJORITY_LOG_S = 60.0
-CATCH_UP_BATCH = 500
-# A peer that cannot be reached, or answers something we cannot read (KeyError, TypeError), is treated alike.
-_NET_ERRORS = (aiohttp.ClientError, TimeoutError, OSError, ValueError, KeyError, TypeError)
 
 
 WRITES_HELD = ("the other tracker refuses this one's signature (another cluster secret, or clocks more than 30 s "
                "apart): writes wait until that is fixed")
 
 
-class Deposed(Exception):
-    """Another tracker holds a higher epoch: this one is no longer primary."""
-
-
-class Replicator:
+class Replicator(CatchUp):
     def __init__(self, config: TrackerConfig, store: Store, service: TrackerService, writer: LogWriter) -> None:
         self.cfg = config
         self.store = store
@@ -178,7 +172,7 @@ class Replicator:
             answer = await self.link.post(no, "/internal/v1/status", self.status(),
                                           limit_s=self.cfg.tracker_timeout / 2)
             await self.heard(no, answer)
-        except _NET_ERRORS as exc:
+        except NET_ERRORS as exc:
             self.failed_at[no] = time.monotonic()
             refused = isinstance(exc, aiohttp.ClientConnectorError)
             rejects = isinstance(exc, SignatureRefused)
@@ -233,7 +227,7 @@ class Replicator:
                 # Running, but not ours to count on: a "no", not silence. Else, of two trackers given different
                 # secrets, each would win alone and both would take writes that the other never sees.
                 return False
-            except _NET_ERRORS:
+            except NET_ERRORS:
                 return None
             return bool(answer.get("granted"))
 
@@ -324,73 +318,7 @@ class Replicator:
                 return "deposed"
             except SignatureRefused:
                 return "refused"
-            except _NET_ERRORS as exc:
+            except NET_ERRORS as exc:
                 log.info("tracker %d did not store entries: %s", no, exc)
                 self.failed_at[no] = time.monotonic()
                 return "down"
-
-    async def _append_to(self, no: int, entries: list[Entry], prev: tuple[int, int],
-                         head: int | None = None) -> dict[str, Any]:
-        """``head``, for a catch-up, tells the secondary where our log ends (for its operator's log)."""
-        body: dict[str, Any] = {"epoch": self.svc.state.epoch, "from": self.me, "prev_index": prev[0],
-                                "prev_epoch": prev[1], "entries": [e.to_json() for e in entries]}
-        if head is not None:
-            body["head"] = head
-        answer = await self.link.post(no, "/internal/v1/append", body)
-        if int(answer["epoch"]) > self.svc.state.epoch:
-            await self.adopt_epoch(int(answer["epoch"]))
-            raise Deposed()
-        return answer
-
-    async def _sync(self, no: int) -> None:
-        """Heartbeat-driven catch-up of a lagging secondary (skipped if a push to it is under way)."""
-        if self._links[no].locked() or not self.is_primary:
-            return
-        async with self._links[no]:
-            view = self.peers[no]
-            try:
-                await self._catch_up(no, view.last_index, view.last_epoch)
-            except (Deposed, *_NET_ERRORS) as exc:
-                log.info("catching up tracker %d failed: %r", no, exc)
-
-    async def _catch_up(self, no: int, last_index: int, last_epoch: int, answered: bool = False) -> None:
-        """Bring tracker ``no`` (whose newest entry is ``(last_index, last_epoch)``) level with our log.
-
-        The position we start from may be stale (a ping's, overtaken by a push since): a refused batch answers
-        the secondary's true position, and the copy goes on from there if our log holds it. Only a position our
-        log does not hold (a history we do not share, or one compacted away: ``position_at``) as the secondary
-        ``answered`` it, or a second refusal in a row, calls for a snapshot: a ping answered during a snapshot's
-        install names the log it replaced, and would have a second snapshot sent to a tracker the first brought
-        level. So a ping's position is checked first by an append of nothing, answered with where its log ends."""
-        index, epoch, refused = last_index, last_epoch, 0
-        while True:
-            if await self.store.position_at(index) != epoch or refused > 1:
-                if not answered:
-                    answer = await self._append_to(no, [], (index, epoch))
-                    index, epoch, answered = int(answer["last_index"]), int(answer["last_epoch"]), True
-                    continue
-                await self._send_snapshot(no)
-                return
-            batch = await self.store.entries_after(index, CATCH_UP_BATCH)
-            if batch and batch[0].index != index + 1:  # compacted since the look above: look again
-                continue
-            if not batch:
-                return
-            # The end of our log as this copy sees it: the batch's end if the log ended there when read.
-            head = batch[-1].index if len(batch) < CATCH_UP_BATCH else max(batch[-1].index, self.writer.durable[0])
-            answer = await self._append_to(no, batch, (index, epoch), head)
-            answered = True
-            if answer["ok"]:
-                index, epoch, refused = batch[-1].index, batch[-1].epoch, 0
-            else:
-                index, epoch, refused = int(answer["last_index"]), int(answer["last_epoch"]), refused + 1
-
-    async def _send_snapshot(self, no: int) -> None:
-        snapshot = await self.store.dump()
-        log.warning("sending a snapshot to tracker %d", no)
-        answer = await self.link.post(no, "/internal/v1/snapshot", {
-            "epoch": self.svc.state.epoch, "from": self.me, "snapshot": snapshot},
-            limit_s=max(4 * self.cfg.tracker_timeout, 10.0))
-        if int(answer["epoch"]) > self.svc.state.epoch:
-            await self.adopt_epoch(int(answer["epoch"]))
-            raise Deposed()

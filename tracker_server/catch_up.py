@@ -1,0 +1,114 @@
+"""How the primary brings a secondary level with its log: a copy of the entries it lacks, else a whole snapshot.
+
+A mixin of ``Replicator`` (``replication.py``: the theory of operation of replication and failover, and the
+plumbing these use), split out so each module is about one thing. ``_push`` (a batch refused) and ``_sync`` (the
+heartbeat's look at a lagging secondary) call ``_catch_up``; everything sent goes through ``_append_to`` and
+``_send_snapshot``, one at a time per secondary (``_links``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+
+from tracker_server.cluster_link import ClusterLink
+from tracker_server.config import TrackerConfig
+from tracker_server.election import PeerView
+from tracker_server.log import LogWriter
+from tracker_server.service import TrackerService
+from tracker_server.state import Entry
+from tracker_server.store import Store
+
+log = logging.getLogger(__name__)
+CATCH_UP_BATCH = 500
+# A peer that cannot be reached, or answers something we cannot read (KeyError, TypeError), is treated alike.
+NET_ERRORS = (aiohttp.ClientError, TimeoutError, OSError, ValueError, KeyError, TypeError)
+
+
+class Deposed(Exception):
+    """Another tracker holds a higher epoch: this one is no longer primary."""
+
+
+class CatchUp:
+    cfg: TrackerConfig
+    store: Store
+    svc: TrackerService
+    writer: LogWriter
+    link: ClusterLink
+    me: int
+    peers: dict[int, PeerView]
+    _links: dict[int, asyncio.Lock]
+
+    if TYPE_CHECKING:  # provided by Replicator
+        @property
+        def is_primary(self) -> bool: ...
+        async def adopt_epoch(self, epoch: int) -> None: ...
+
+    async def _append_to(self, no: int, entries: list[Entry], prev: tuple[int, int],
+                         head: int | None = None) -> dict[str, Any]:
+        """``head``, for a catch-up, tells the secondary where our log ends (for its operator's log)."""
+        body: dict[str, Any] = {"epoch": self.svc.state.epoch, "from": self.me, "prev_index": prev[0],
+                                "prev_epoch": prev[1], "entries": [e.to_json() for e in entries]}
+        if head is not None:
+            body["head"] = head
+        answer = await self.link.post(no, "/internal/v1/append", body)
+        if int(answer["epoch"]) > self.svc.state.epoch:
+            await self.adopt_epoch(int(answer["epoch"]))
+            raise Deposed()
+        return answer
+
+    async def _sync(self, no: int) -> None:
+        """Heartbeat-driven catch-up of a lagging secondary (skipped if a push to it is under way)."""
+        if self._links[no].locked() or not self.is_primary:
+            return
+        async with self._links[no]:
+            view = self.peers[no]
+            try:
+                await self._catch_up(no, view.last_index, view.last_epoch)
+            except (Deposed, *NET_ERRORS) as exc:
+                log.info("catching up tracker %d failed: %r", no, exc)
+
+    async def _catch_up(self, no: int, last_index: int, last_epoch: int, answered: bool = False) -> None:
+        """Bring tracker ``no`` (whose newest entry is ``(last_index, last_epoch)``) level with our log.
+
+        The position we start from may be stale (a ping's, overtaken by a push since): a refused batch answers
+        the secondary's true position, and the copy goes on from there if our log holds it. Only a position our
+        log does not hold (a history we do not share, or one compacted away: ``position_at``) as the secondary
+        ``answered`` it, or a second refusal in a row, calls for a snapshot: a ping answered during a snapshot's
+        install names the log it replaced, and would have a second snapshot sent to a tracker the first brought
+        level. So a ping's position is checked first by an append of nothing, answered with where its log ends."""
+        index, epoch, refused = last_index, last_epoch, 0
+        while True:
+            if await self.store.position_at(index) != epoch or refused > 1:
+                if not answered:
+                    answer = await self._append_to(no, [], (index, epoch))
+                    index, epoch, answered = int(answer["last_index"]), int(answer["last_epoch"]), True
+                    continue
+                await self._send_snapshot(no)
+                return
+            batch = await self.store.entries_after(index, CATCH_UP_BATCH)
+            if batch and batch[0].index != index + 1:  # compacted since the look above: look again
+                continue
+            if not batch:
+                return
+            # The end of our log as this copy sees it: the batch's end if the log ended there when read.
+            head = batch[-1].index if len(batch) < CATCH_UP_BATCH else max(batch[-1].index, self.writer.durable[0])
+            answer = await self._append_to(no, batch, (index, epoch), head)
+            answered = True
+            if answer["ok"]:
+                index, epoch, refused = batch[-1].index, batch[-1].epoch, 0
+            else:
+                index, epoch, refused = int(answer["last_index"]), int(answer["last_epoch"]), refused + 1
+
+    async def _send_snapshot(self, no: int) -> None:
+        snapshot = await self.store.dump()
+        log.warning("sending a snapshot to tracker %d", no)
+        answer = await self.link.post(no, "/internal/v1/snapshot", {
+            "epoch": self.svc.state.epoch, "from": self.me, "snapshot": snapshot},
+            limit_s=max(4 * self.cfg.tracker_timeout, 10.0))
+        if int(answer["epoch"]) > self.svc.state.epoch:
+            await self.adopt_epoch(int(answer["epoch"]))
+            raise Deposed()
