@@ -50,15 +50,25 @@ class CatchUp:
     async def _append_to(self, no: int, entries: list[Entry], prev: tuple[int, int],
                          head: int | None = None) -> dict[str, Any]:
         """``head``, for a catch-up, tells the secondary where our log ends (for its operator's log)."""
-        body: dict[str, Any] = {"epoch": self.svc.state.epoch, "from": self.me, "prev_index": prev[0],
+        leading = self._leading()
+        body: dict[str, Any] = {"epoch": leading, "from": self.me, "prev_index": prev[0],
                                 "prev_epoch": prev[1], "entries": [e.to_json() for e in entries]}
         if head is not None:
             body["head"] = head
         answer = await self.link.post(no, "/internal/v1/append", body)
-        if int(answer["epoch"]) > self.svc.state.epoch:
+        if int(answer["epoch"]) > leading:
             await self.adopt_epoch(int(answer["epoch"]))
             raise Deposed()
         return answer
+
+    def _leading(self) -> int:
+        """The epoch a leader's message is sent under: the one this tracker leads, looked at as it is sent. A
+        catch-up outlives the look at its start, and a primary that hears of a newer epoch meanwhile (a ping after
+        a pause) steps down and makes that epoch its own: sent under it, a snapshot of ours would be taken by the
+        new primary's secondaries as the new primary's, and replace the writes they had committed with it."""
+        if not self.is_primary or self.svc.lead_epoch != self.svc.state.epoch:
+            raise Deposed()
+        return self.svc.lead_epoch
 
     async def _sync(self, no: int) -> None:
         """Heartbeat-driven catch-up of a lagging secondary (skipped if a push to it is under way)."""
@@ -105,10 +115,11 @@ class CatchUp:
 
     async def _send_snapshot(self, no: int) -> None:
         snapshot = await self.store.dump()
+        leading = self._leading()  # after the dump: it waits for the store, as long as a write may
         log.warning("sending a snapshot to tracker %d", no)
         answer = await self.link.post(no, "/internal/v1/snapshot", {
-            "epoch": self.svc.state.epoch, "from": self.me, "snapshot": snapshot},
+            "epoch": leading, "from": self.me, "snapshot": snapshot},
             limit_s=max(4 * self.cfg.tracker_timeout, 10.0))
-        if int(answer["epoch"]) > self.svc.state.epoch:
+        if int(answer["epoch"]) > leading:
             await self.adopt_epoch(int(answer["epoch"]))
             raise Deposed()

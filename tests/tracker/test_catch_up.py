@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from tracker_server.catch_up import Deposed
 from tracker_server.catch_up_log import CatchUpLog
 from tracker_server.keys import REPLICATOR
 from tracker_server.replication import Replicator
@@ -94,3 +95,45 @@ async def test_a_position_our_log_does_not_hold_gets_a_snapshot(api: Api, monkey
     secondary.held_epoch = 99
     await rep._catch_up(2, 2, 99)  # entry 2 of epoch 99: a history we never wrote
     assert secondary.snapshots == 1 and secondary.batches == [] and secondary.probes == [2]
+
+
+async def test_a_primary_that_hears_of_a_newer_epoch_during_a_catch_up_sends_nothing_under_that_epoch(
+        api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stepped-down primary's snapshot, sent under the epoch it just adopted, would be installed by the new
+    primary's secondaries over the writes they committed with it."""
+    for i in range(3):
+        await api.ok("POST", "/api/v1/users", {"user_id": f"u{i}", "password": "pw-long-enough"}, want=201)
+    rep: Replicator = api.client.app[REPLICATOR]
+    newer = rep.svc.state.epoch + 1
+    sent: list[tuple[str, int]] = []  # (route, epoch) of each message
+
+    async def post(no: int, path: str, body: dict[str, Any], limit_s: float | None = None) -> dict[str, Any]:
+        sent.append((path, body["epoch"]))  # a secondary of the new primary: it takes whatever comes under `newer`
+        return {"ok": False, "epoch": body["epoch"], "last_index": 2, "last_epoch": 99}
+
+    real_dump = rep.store.dump
+
+    async def dump() -> dict[str, list[list[Any]]]:
+        snapshot = await real_dump()
+        await rep.adopt_epoch(newer)  # heard by a ping while the dump waited for the store
+        return snapshot
+
+    monkeypatch.setattr(rep.link, "post", post)
+    monkeypatch.setattr(rep.store, "dump", dump)
+    with pytest.raises(Deposed):
+        await rep._catch_up(2, 2, 99)  # a history we do not share: a snapshot
+    assert rep.svc.role == "secondary" and sent == [("/internal/v1/append", newer - 1)]  # the probe, before
+
+    # Nor an append: the epoch heard between two batches of a copy.
+    sent.clear()
+    rep._become_primary_role()  # leads `newer` now; heard of one more while reading its log
+    real_entries_after = rep.store.entries_after
+
+    async def entries_after(index: int, limit: int = 1000) -> list[Entry]:
+        await rep.adopt_epoch(newer + 1)
+        return await real_entries_after(index, limit)
+
+    monkeypatch.setattr(rep.store, "entries_after", entries_after)
+    with pytest.raises(Deposed):
+        await rep._catch_up(2, 0, 0, answered=True)
+    assert sent == []
