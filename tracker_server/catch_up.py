@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -19,13 +20,15 @@ from tracker_server.config import TrackerConfig
 from tracker_server.election import PeerView
 from tracker_server.log import LogWriter
 from tracker_server.service import TrackerService
+from tracker_server.snapshot_pace import SnapshotPace, SnapshotPaced
 from tracker_server.state import Entry
 from tracker_server.store import Store
 
 log = logging.getLogger(__name__)
 CATCH_UP_BATCH = 500
-# A peer that cannot be reached, or answers something we cannot read (KeyError, TypeError), is treated alike.
-NET_ERRORS = (aiohttp.ClientError, TimeoutError, OSError, ValueError, KeyError, TypeError)
+# A peer that cannot be reached, or answers something we cannot read (KeyError, TypeError), is treated alike; so is
+# one whose last snapshot failed a moment ago (``snapshot_pace.py``).
+NET_ERRORS = (aiohttp.ClientError, TimeoutError, OSError, ValueError, KeyError, TypeError, SnapshotPaced)
 
 
 class Deposed(Exception):
@@ -41,6 +44,7 @@ class CatchUp:
     me: int
     peers: dict[int, PeerView]
     _links: dict[int, asyncio.Lock]
+    snapshot_pace: SnapshotPace
 
     if TYPE_CHECKING:  # provided by Replicator
         @property
@@ -114,12 +118,19 @@ class CatchUp:
                 index, epoch, refused = int(answer["last_index"]), int(answer["last_epoch"]), refused + 1
 
     async def _send_snapshot(self, no: int) -> None:
+        if (left := self.snapshot_pace.left(no, time.monotonic())) > 0:
+            raise SnapshotPaced(f"its last snapshot failed: the next one in {left:.0f} s")
         snapshot = await self.store.dump()
         leading = self._leading()  # after the dump: it waits for the store, as long as a write may
         log.warning("sending a snapshot to tracker %d", no)
-        answer = await self.link.post(no, "/internal/v1/snapshot", {
-            "epoch": leading, "from": self.me, "snapshot": snapshot},
-            limit_s=max(4 * self.cfg.tracker_timeout, 10.0))
+        try:
+            answer = await self.link.post(no, "/internal/v1/snapshot", {
+                "epoch": leading, "from": self.me, "snapshot": snapshot},
+                limit_s=max(4 * self.cfg.tracker_timeout, 10.0))
+        except Exception:
+            self.snapshot_pace.failed(no, time.monotonic())
+            raise
+        self.snapshot_pace.taken(no)
         if int(answer["epoch"]) > leading:
             await self.adopt_epoch(int(answer["epoch"]))
             raise Deposed()
