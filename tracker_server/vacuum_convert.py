@@ -42,9 +42,11 @@ def shortfall(db_bytes: int, data: tuple[int, int], temp: tuple[int, int]) -> in
 
 
 def _measure(path: Path) -> tuple[int, int]:
-    """(the database's size, bytes missing for its VACUUM), from the file systems as they are now."""
+    """(the database's size, bytes missing for its VACUUM), from the file systems as they are now. The size counts
+    the -wal too: pages written there since the last checkpoint (a crash, say) are part of what is copied."""
     temp = sqlite_temp_dir(dict(os.environ))
-    size = path.stat().st_size
+    wal = path.with_name(path.name + "-wal")
+    size = path.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
     return size, shortfall(size, (os.stat(path.parent).st_dev, shutil.disk_usage(path.parent).free),
                            (os.stat(temp).st_dev, shutil.disk_usage(temp).free))
 
