@@ -7,7 +7,7 @@ import asyncio
 import logging
 import re
 import time
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import pytest
 from aiohttp import web
@@ -41,19 +41,38 @@ class Stub:
         return TrackerAddress("127.0.0.1", self.server.port or 0, rank)
 
 
-@pytest.fixture
-async def stubs() -> Any:
-    made: list[Stub] = []
+class _HasServer(Protocol):
+    server: TestServer
 
-    async def make(status: int, answer: dict[str, Any], headers: dict[str, str] | None = None) -> Stub:
-        stub = Stub(status, answer, headers)
+
+StubT = TypeVar("StubT", bound=_HasServer)
+
+
+class _Started:
+    """The stub servers a fixture started, closed at its end."""
+
+    def __init__(self) -> None:
+        self.made: list[_HasServer] = []
+
+    async def add(self, stub: StubT) -> StubT:
         await stub.server.start_server()
-        made.append(stub)
+        self.made.append(stub)
         return stub
 
+    async def close(self) -> None:
+        for stub in self.made:
+            await stub.server.close()
+
+
+@pytest.fixture
+async def stubs() -> Any:
+    started = _Started()
+
+    async def make(status: int, answer: dict[str, Any], headers: dict[str, str] | None = None) -> Stub:
+        return await started.add(Stub(status, answer, headers))
+
     yield make
-    for stub in made:
-        await stub.server.close()
+    await started.close()
 
 
 async def test_write_fails_over_in_rank_order_reusing_the_op_id(stubs: Any) -> None:
@@ -124,17 +143,13 @@ class Scripted(Stub):
 
 @pytest.fixture
 async def scripted() -> Any:
-    made: list[Scripted] = []
+    started = _Started()
 
     async def make(*script: Answer) -> Scripted:
-        stub = Scripted(list(script))
-        await stub.server.start_server()
-        made.append(stub)
-        return stub
+        return await started.add(Scripted(list(script)))
 
     yield make
-    for stub in made:
-        await stub.server.close()
+    await started.close()
 
 
 SLOW_DOWN: Answer = (429, {"error": {"code": "too_many_requests", "message": "too many changes; try again in 1 s"}},
