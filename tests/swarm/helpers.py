@@ -89,6 +89,17 @@ async def start_seeder(user_id: str, stores: list[PieceStore], limits: ServerLim
     return Seeder(user_id, server, catalog, list(stores))
 
 
+async def seeders_and_partial(tmp_path: Path, size: int, piece_size: int, seeders: int) -> tuple[
+        FileMeta, list[Seeder], PieceStore]:
+    """``src.bin`` of ``size`` random bytes, ``seeders`` seeders of it (seed0, seed1...), and the partial file of a
+    download of it (``dl.part``): what most swarm tests start from."""
+    data = make_file(tmp_path / "src.bin", size)
+    meta = meta_of("src.bin", data, piece_size)
+    started = [await start_seeder(f"seed{i}", [PieceStore.open_complete(tmp_path / "src.bin", meta)])
+               for i in range(seeders)]
+    return meta, started, PieceStore.open_partial(tmp_path / "dl.part", tmp_path / "dl.state", meta)
+
+
 def static_source(token: str, seeders: list[SeederInfo]) -> Callable[[], Awaitable[SwarmSnapshot]]:
     async def source() -> SwarmSnapshot:
         return SwarmSnapshot(token, list(seeders))

@@ -11,7 +11,15 @@ from pathlib import Path
 from bench.link_emulator import LinkEmulator, LinkShape
 from peer_node.swarm import DownloadEngine, EngineConfig, PieceStore
 from peer_node.swarm.peer_link import PeerLink
-from tests.swarm.helpers import file_sha256, make_file, meta_of, start_seeder, static_source, token_for
+from tests.swarm.helpers import (
+    file_sha256,
+    make_file,
+    meta_of,
+    seeders_and_partial,
+    start_seeder,
+    static_source,
+    token_for,
+)
 from wire.peer_session import Geometry
 from wire.records import SeederInfo
 
@@ -20,11 +28,7 @@ FAST = EngineConfig(refresh_interval=0.3, no_peer_timeout=5.0, connect_timeout=5
 
 
 async def test_a_download_from_seeders_behind_distant_links_completes_and_verifies(tmp_path: Path) -> None:
-    data = make_file(tmp_path / "src.bin", 6 * 1024 * 1024 + 321)
-    meta = meta_of("src.bin", data, PIECE)
-    seeders = [await start_seeder(f"seed{i}", [PieceStore.open_complete(tmp_path / "src.bin", meta)])
-               for i in range(2)]
-    store = PieceStore.open_partial(tmp_path / "dl.part", tmp_path / "dl.state", meta)
+    meta, seeders, store = await seeders_and_partial(tmp_path, 6 * 1024 * 1024 + 321, PIECE, 2)
     relays = [await LinkEmulator(s.server.port, LinkShape(rtt=0.1, rate=20e6)).start() for s in seeders]
     try:
         far = [SeederInfo(s.user_id, "127.0.0.1", r.port, "", None) for s, r in zip(seeders, relays, strict=True)]

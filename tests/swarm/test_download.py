@@ -15,6 +15,7 @@ from tests.swarm.helpers import (
     file_sha256,
     make_file,
     meta_of,
+    seeders_and_partial,
     start_seeder,
     static_source,
     token_for,
@@ -26,11 +27,7 @@ FAST = EngineConfig(refresh_interval=0.3, no_peer_timeout=3.0, connect_timeout=2
 
 
 async def test_download_from_three_seeders_uses_every_seeder(tmp_path: Path) -> None:
-    data = make_file(tmp_path / "src.bin", 3 * 1024 * 1024 + 123)
-    meta = meta_of("src.bin", data, PIECE)
-    seeders = [await start_seeder(f"seed{i}", [PieceStore.open_complete(tmp_path / "src.bin", meta)])
-               for i in range(3)]
-    store = PieceStore.open_partial(tmp_path / "dl.part", tmp_path / "dl.state", meta)
+    meta, seeders, store = await seeders_and_partial(tmp_path, 3 * 1024 * 1024 + 123, PIECE, 3)
     try:
         engine = DownloadEngine(meta, store, static_source(token_for(meta.sha256), [s.info() for s in seeders]),
                                 config=FAST)
@@ -110,12 +107,8 @@ async def test_mixed_full_and_partial_seeders_both_contribute(tmp_path: Path) ->
 
 
 async def test_seeder_killed_mid_download_others_finish_it(tmp_path: Path) -> None:
-    data = make_file(tmp_path / "src.bin", 3 * 1024 * 1024)
-    meta = meta_of("src.bin", data, PIECE)
-    seeders = [await start_seeder(f"seed{i}", [PieceStore.open_complete(tmp_path / "src.bin", meta)])
-               for i in range(3)]
+    meta, seeders, store = await seeders_and_partial(tmp_path, 3 * 1024 * 1024, PIECE, 3)
     victim = seeders[0]
-    store = PieceStore.open_partial(tmp_path / "dl.part", tmp_path / "dl.state", meta)
     kill: list[asyncio.Task[None]] = []
 
     def on_piece(index: int) -> None:
