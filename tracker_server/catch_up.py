@@ -120,13 +120,16 @@ class CatchUp:
     async def _send_snapshot(self, no: int) -> None:
         if (left := self.snapshot_pace.left(no, time.monotonic())) > 0:
             raise SnapshotPaced(f"its last snapshot failed: the next one in {left:.0f} s")
-        snapshot = await self.store.dump()
-        leading = self._leading()  # after the dump: it waits for the store, as long as a write may
-        log.warning("sending a snapshot to tracker %d", no)
+        snapshot = await self.store.dump_encoded()  # in a worker thread: the loop keeps serving meanwhile
+        leading = self._leading()  # after the dump: seconds may have passed, and a ping with them
+        log.warning("sending a snapshot to tracker %d (%.0f MB)", no, len(snapshot) / 1e6)
+        body = await asyncio.to_thread(_snapshot_body, leading, self.me, snapshot)  # 100+ MB copied: not on the loop
+        del snapshot
+        if self._leading() != leading:  # the copy above was an await too
+            raise Deposed()
         try:
-            answer = await self.link.post(no, "/internal/v1/snapshot", {
-                "epoch": leading, "from": self.me, "snapshot": snapshot},
-                limit_s=max(4 * self.cfg.tracker_timeout, 10.0))
+            answer = await self.link.post_raw(no, "/internal/v1/snapshot", body,
+                                              limit_s=max(4 * self.cfg.tracker_timeout, 10.0))
         except Exception:
             self.snapshot_pace.failed(no, time.monotonic())
             raise
@@ -134,3 +137,8 @@ class CatchUp:
         if int(answer["epoch"]) > leading:
             await self.adopt_epoch(int(answer["epoch"]))
             raise Deposed()
+
+
+def _snapshot_body(epoch: int, sender: int, snapshot: bytes) -> bytes:
+    """The message ``{"epoch", "from", "snapshot"}`` around a snapshot already encoded."""
+    return b"".join((b'{"epoch":%d,"from":%d,"snapshot":' % (epoch, sender), snapshot, b"}"))

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import logging
 import sqlite3
 import time
@@ -27,7 +26,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from tracker_server import election
+from tracker_server import election, snapshot_codec
 from tracker_server.cluster_auth import SIGNATURE_REFUSED, verify, verify_head
 from tracker_server.keys import REPLICATOR, STORE, STORE_HEALTH
 from tracker_server.replication import Replicator
@@ -38,6 +37,7 @@ from wire.errors import BadInput, Forbidden, GroupShareError, TooLarge, Unavaila
 
 log = logging.getLogger(__name__)
 MAX_INTERNAL_BODY = 512 << 20
+BODY_IN_THREAD_BYTES = 1 << 20
 FORWARDED = "X-GS-Forwarded-By"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 routes = web.RouteTableDef()
@@ -71,16 +71,27 @@ async def _signed(request: web.Request) -> tuple[Replicator, dict[str, Any]]:
         if total > MAX_INTERNAL_BODY:
             raise TooLarge("internal message too large")
         chunks.append(chunk)
-    raw = b"".join(chunks)
     wanted = {name: request.headers.get(name, "") for name in ("X-GS-From", "X-GS-Time", "X-GS-Signature")}
-    sender = verify(rep.link.key, request.method, request.path, wanted, raw, time.time())
+    args = (rep.link.key, request.method, request.path, wanted, chunks, time.time())
+    # A snapshot (100+ MB) is joined, hashed and decoded in a worker thread, in pieces (snapshot_codec.py): on the
+    # event loop it stopped this tracker for seconds. A ping is done at once: a thread's round trip costs more.
+    sender, body = await asyncio.to_thread(_open_body, *args) if total > BODY_IN_THREAD_BYTES else _open_body(*args)
     if sender is None or sender not in rep.peers:
         raise Forbidden(SIGNATURE_REFUSED)
-    body = json.loads(raw) if raw else {}
     if not isinstance(body, dict):
         raise Forbidden("internal route: body must be a JSON object")
     body["_sender"] = sender
     return rep, body
+
+
+def _open_body(key: bytes, method: str, path: str, headers: dict[str, str], chunks: list[bytes],
+               now: float) -> tuple[int | None, Any]:
+    """The sender (None: a bad signature, and the body is not even decoded) and the decoded body."""
+    raw = b"".join(chunks)
+    sender = verify(key, method, path, headers, raw, now)
+    if sender is None:
+        return None, None
+    return sender, snapshot_codec.decode(raw, depth=3) if raw else {}
 
 
 @routes.post("/internal/v1/status")

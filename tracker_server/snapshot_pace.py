@@ -1,13 +1,14 @@
 """When the primary may send a whole snapshot to a secondary again after one failed (pure: times in, answers out).
 
-Why: a snapshot is the dearest message of the cluster. The primary dumps every table and the log under the store's
-lock (writes wait), then encodes and signs it on the event loop (heartbeats and reads wait): for a 139 MB snapshot
-(20,000 entries), 0.5-2.5 s of dump and 0.8-4.8 s of encoding on the shared 2-core machine. Since log compaction, it
-is how any secondary away past the compaction point is caught up, and the heartbeat's catch-up tries again at every
-tick (every half second or so) while the secondary stays behind. A secondary that cannot take it (its disk full: 503
-"cannot store"; a snapshot over its 512 MiB message cap: 413; one too slow to install it within the time allowed)
-would have the primary stall itself again and again, for as long as that lasts. So after a failure the next one
-waits, doubling from ``first_s`` up to ``most_s``; one taken ends the wait.
+Why: a snapshot is the dearest message of the cluster. The primary reads every table and the log and encodes and
+signs them: for a 139 MB snapshot (20,000 entries), seconds of a core on the shared 2-core machine (once 0.5-2.5 s of
+dump under the store's lock and 0.8-4.8 s of encoding on the event loop; now in a worker thread, in pieces, from a
+read transaction of its own: ``snapshot_codec.py``), and the secondary as much again to decode and install it. Since
+log compaction, it is how any secondary away past the compaction point is caught up, and the heartbeat's catch-up
+tries again at every tick (every half second or so) while the secondary stays behind. A secondary that cannot take
+it (its disk full: 503 "cannot store"; a snapshot over its 512 MiB message cap: 413; one too slow to install it
+within the time allowed) would have both spend that again and again, for as long as that lasts. So after a failure
+the next one waits, doubling from ``first_s`` up to ``most_s``; one taken ends the wait.
 """
 
 from __future__ import annotations

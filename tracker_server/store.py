@@ -4,7 +4,8 @@ Theory of operation: ``append`` writes a batch of log entries and applies each o
 transaction (group commit: many entries, one fsync), so the log and the state can never disagree after a crash.
 ``load_state`` rebuilds the in-memory ``State`` at start; reads during service come from that object, not from
 here. ``sql_ops.apply_sql`` must agree op by op with ``State.apply`` (tests compare the two through ``digest``).
-``dump``/``install`` move a whole snapshot between trackers when a log cannot be replayed (issue 5).
+``dump``/``install`` move a whole snapshot between trackers when a log cannot be replayed (issue 5); the primary
+sends ``dump_encoded``'s, read from a connection of its own and encoded in a worker thread (``snapshot_codec.py``).
 
 The log's oldest entries are deleted by ``compact`` (policy and schedule: ``compaction.py``); the last one deleted is
 remembered (meta ``compacted_index``/``compacted_epoch``) so that the log still names its position when it holds
@@ -20,18 +21,18 @@ import hashlib
 import json
 import os
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
 
+from tracker_server.snapshot_codec import encode_tables
 from tracker_server.sql_ops import apply_sql
-from tracker_server.state import Entry, Group, Session, SharedFile, State, asked_for
+from tracker_server.state import Entry, State
+from tracker_server.state_rows import StateRows, build_state
 from tracker_server.vacuum_convert import INCREMENTAL, make_incremental
-from wire.login_throttle import Failures
-from wire.records import FileMeta
 
 _TABLES = ("users", "sessions", "groups_", "members", "requests", "files", "shares", "login_failures", "log")
 
@@ -248,39 +249,22 @@ class Store:
             return await self._load_state()
 
     async def _load_state(self) -> State:
-        state = State()
-        for user_id, pw_hash in await self._rows("SELECT user_id, pw_hash FROM users"):
-            state.users[user_id] = pw_hash
-        for token, user_id, peer, fp in await self._rows(
-                "SELECT token, user_id, peer_addr, fingerprint FROM sessions"):
-            state.add_session(Session(token, user_id, peer, fp))
-        for group_id, owner in await self._rows("SELECT group_id, owner FROM groups_"):
-            state.groups[group_id] = Group(group_id, owner)
-        for group_id, user_id, seq in await self._rows("SELECT group_id, user_id, joined_seq FROM members"):
-            state.groups[group_id].members[user_id] = int(seq)
-        for group_id, user_id, seq in await self._rows("SELECT group_id, user_id, seq FROM requests"):
-            state.groups[group_id].requests[user_id] = int(seq)
-        for group_id, name, size, piece_size, sha, blob in await self._rows(
-                "SELECT group_id, file_name, size, piece_size, sha256, piece_hashes FROM files"):
-            hashes = tuple(bytes(blob[i:i + 32]) for i in range(0, len(blob), 32))
-            meta = FileMeta(name, int(size), int(piece_size), sha, hashes)
-            state.groups[group_id].files[name] = SharedFile(meta)
-        for group_id, name, user_id in await self._rows("SELECT group_id, file_name, user_id FROM shares"):
-            state.groups[group_id].files[name].sharers.add(user_id)
-        for key, count, last_at, locked_until in await self._rows(
-                "SELECT key, count, last_at, locked_until FROM login_failures ORDER BY rowid"):  # oldest first
-            state.login_failures[key] = Failures(int(count), float(last_at), float(locked_until))
-        # The log may start after index 1 (compacted): its position is then the last entry deleted, until it holds
-        # a newer one. Elections, appends and /healthz all go by this position.
-        state.index, state.last_epoch = await self._compaction_point()
-        state.epoch = state.last_epoch
-        for epoch, idx, op_id, op, result in await self._rows("SELECT epoch, idx, op_id, op, result FROM log"):
-            state.results[op_id] = (asked_for(json.loads(op)), json.loads(result))
-            if int(idx) > state.index:
-                state.index, state.last_epoch = int(idx), int(epoch)
-            state.epoch = max(state.epoch, int(epoch))
-        state.epoch = max(state.epoch, int(await self.get_meta("epoch", "0") or 0))
-        return state
+        return await asyncio.to_thread(build_state, await self._state_rows())  # seconds of CPU for a big log
+
+    async def _state_rows(self) -> StateRows:
+        return StateRows(
+            users=await self._rows("SELECT user_id, pw_hash FROM users"),
+            sessions=await self._rows("SELECT token, user_id, peer_addr, fingerprint FROM sessions"),
+            groups=await self._rows("SELECT group_id, owner FROM groups_"),
+            members=await self._rows("SELECT group_id, user_id, joined_seq FROM members"),
+            requests=await self._rows("SELECT group_id, user_id, seq FROM requests"),
+            files=await self._rows("SELECT group_id, file_name, size, piece_size, sha256, piece_hashes FROM files"),
+            shares=await self._rows("SELECT group_id, file_name, user_id FROM shares"),
+            login_failures=await self._rows(
+                "SELECT key, count, last_at, locked_until FROM login_failures ORDER BY rowid"),  # oldest first
+            log=await self._rows("SELECT epoch, idx, op_id, op, result FROM log"),
+            compaction_point=await self._compaction_point(),
+            stored_epoch=int(await self.get_meta("epoch", "0") or 0))
 
     async def _rows(self, sql: str, args: tuple[Any, ...] | dict[str, Any] = ()) -> list[Any]:
         async with self._db.execute(sql, args) as cur:
@@ -305,6 +289,14 @@ class Store:
             await self._db.execute("COMMIT")
         return out
 
+    async def dump_encoded(self) -> bytes:
+        """The snapshot of ``dump`` as JSON bytes, read and encoded in a worker thread from a connection of its own,
+        in one read transaction: WAL gives it one consistent view while writes go on (they do not wait for it, as
+        they waited for ``dump``), and the event loop keeps serving (``snapshot_codec.py`` says how)."""
+        if self.path is None:
+            raise RuntimeError("the store has no file to read a snapshot from")
+        return await asyncio.to_thread(_read_encoded, self.path)
+
     async def install(self, snapshot: dict[str, list[list[Any]]], epoch: int) -> None:
         """Replace every table with ``snapshot`` (from ``dump`` of another tracker) in one transaction."""
         async with self._tx:
@@ -316,11 +308,13 @@ class Store:
         try:
             for table in _TABLES:
                 await self._db.execute(f"DELETE FROM {table}")
-                for row in snapshot.get(table, []):
-                    if table == "files":
-                        row = [*row[:5], bytes.fromhex(row[5])]
-                    marks = ", ".join("?" * len(row))
-                    await self._db.execute(f"INSERT INTO {table} VALUES ({marks})", row)
+                rows = snapshot.get(table, [])
+                if rows:
+                    # One executemany per table, run on aiosqlite's thread (the rows' conversion with it): not an
+                    # await per row, nor the hex decoding of every file's hashes on the event loop.
+                    marks = ", ".join("?" * len(rows[0]))
+                    await self._db.executemany(f"INSERT INTO {table} VALUES ({marks})",
+                                               _blobs(rows) if table == "files" else rows)
             # The log installed starts after the sender's compaction point (a sender from before compaction sends
             # none: its log starts at 1). The marks spoke of the log just replaced: its entries' ages are unknown
             # here, so none is compacted before a new mark has aged (compaction.py).
@@ -340,3 +334,32 @@ class Store:
         snap.pop("log")
         snap.pop(SNAPSHOT_LOG_START)  # how much of its log each tracker has compacted is its own business
         return hashlib.sha256(_dumps(snap).encode("utf-8")).hexdigest()
+
+
+def _blobs(rows: list[list[Any]]) -> Iterator[list[Any]]:
+    """The files table's rows with their piece hashes from hex back to a blob."""
+    for row in rows:
+        yield [*row[:5], bytes.fromhex(row[5])]
+
+
+def _read_encoded(path: Path) -> bytes:
+    """``Store.dump_encoded``'s worker: one read transaction on a connection of its own (a thread's: sqlite3 wants a
+    connection used by the thread that opened it). Rows go from the cursor to the encoder a batch at a time, so the
+    rows of the whole snapshot are never held as Python objects at once."""
+    conn = sqlite3.connect(str(path), isolation_level=None)
+    try:
+        conn.execute("PRAGMA query_only=ON")
+        conn.execute("BEGIN")  # deferred: the first SELECT fixes the view every later one sees; close() ends it
+        found = dict(conn.execute("SELECT key, value FROM meta WHERE key IN (?, ?)",
+                                  (COMPACTED_INDEX, COMPACTED_EPOCH)).fetchall())
+        point = [int(found.get(COMPACTED_INDEX, 0)), int(found.get(COMPACTED_EPOCH, 0))]
+        tables = [(table, _select_all(conn, table)) for table in _TABLES]
+        pieces = encode_tables([*tables, (SNAPSHOT_LOG_START, [point])])
+    finally:
+        conn.close()
+    return b"".join(pieces)
+
+
+def _select_all(conn: sqlite3.Connection, table: str) -> Iterator[tuple[Any, ...]]:
+    """The rows of ``table`` in key order, as ``dump`` has them, selected when the encoder comes to it."""
+    yield from conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2")

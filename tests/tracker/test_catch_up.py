@@ -3,6 +3,7 @@ history the primary does not share calls for a snapshot."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -111,15 +112,19 @@ async def test_a_primary_that_hears_of_a_newer_epoch_during_a_catch_up_sends_not
         sent.append((path, body["epoch"]))  # a secondary of the new primary: it takes whatever comes under `newer`
         return {"ok": False, "epoch": body["epoch"], "last_index": 2, "last_epoch": 99}
 
-    real_dump = rep.store.dump
+    async def post_raw(no: int, path: str, raw: bytes, limit_s: float | None = None) -> dict[str, Any]:
+        return await post(no, path, json.loads(raw), limit_s)
 
-    async def dump() -> dict[str, list[list[Any]]]:
+    real_dump = rep.store.dump_encoded
+
+    async def dump_encoded() -> bytes:
         snapshot = await real_dump()
-        await rep.adopt_epoch(newer)  # heard by a ping while the dump waited for the store
+        await rep.adopt_epoch(newer)  # heard by a ping while the dump was read and encoded
         return snapshot
 
     monkeypatch.setattr(rep.link, "post", post)
-    monkeypatch.setattr(rep.store, "dump", dump)
+    monkeypatch.setattr(rep.link, "post_raw", post_raw)
+    monkeypatch.setattr(rep.store, "dump_encoded", dump_encoded)
     with pytest.raises(Deposed):
         await rep._catch_up(2, 2, 99)  # a history we do not share: a snapshot
     assert rep.svc.role == "secondary" and sent == [("/internal/v1/append", newer - 1)]  # the probe, before

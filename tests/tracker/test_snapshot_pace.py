@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -41,14 +42,18 @@ async def test_a_secondary_that_cannot_store_a_snapshot_is_not_sent_the_next_bef
             raise ValueError(f"tracker {no} cannot store: database or disk is full")
         return {"ok": path == "/internal/v1/snapshot", "epoch": body["epoch"], "last_index": 2, "last_epoch": 99}
 
-    real_dump = rep.store.dump
+    async def post_raw(no: int, path: str, raw: bytes, limit_s: float | None = None) -> dict[str, Any]:
+        return await post(no, path, json.loads(raw), limit_s)
 
-    async def dump() -> dict[str, list[list[Any]]]:
+    real_dump = rep.store.dump_encoded
+
+    async def dump_encoded() -> bytes:
         dumps.append(1)
         return await real_dump()
 
     monkeypatch.setattr(rep.link, "post", post)
-    monkeypatch.setattr(rep.store, "dump", dump)
+    monkeypatch.setattr(rep.link, "post_raw", post_raw)
+    monkeypatch.setattr(rep.store, "dump_encoded", dump_encoded)
     with pytest.raises(ValueError):
         await rep._catch_up(2, 2, 99)  # a history we do not share: a snapshot, refused
     for _ in range(3):  # the heartbeat's next looks, moments later: no dump, no snapshot

@@ -1,0 +1,125 @@
+"""A snapshot is read, encoded and decoded off the event loop, in pieces, and says the same as before: the primary
+keeps answering while one is prepared (snapshot_codec.py says why)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tracker_server import snapshot_codec
+from tracker_server.keys import REPLICATOR
+from tracker_server.replication import Replicator
+from tracker_server.snapshot_codec import PIECE_BYTES, decode, encode_tables, next_batch
+from tracker_server.state import Entry
+from tracker_server.store import Store
+
+from .helpers import Api, AppFactory
+from .test_rules import file_body
+
+DOCUMENTS: list[Any] = [
+    {}, [], {"a": []}, {"epoch": 3, "from": 1, "snapshot": {"users": [["u1", "h1"], ["u\u00e9", "h\n2"]],
+                                                              "log": [], "log_start": [[0, 0]]}},
+    {"entries": [{"op": {"t": "x", "deep": [[[[1]]]]}, "result": None}], "n": -1.5e3, "b": True},
+    [[1, [2, [3, {"k": "v"}]]], "s", None, False],
+]
+
+
+@pytest.mark.parametrize("doc", DOCUMENTS)
+@pytest.mark.parametrize("indent", [None, 2])
+def test_decode_reads_any_json_as_json_loads_does(doc: Any, indent: int | None) -> None:
+    for text in (json.dumps(doc, indent=indent), json.dumps(doc, separators=(",", ":"), ensure_ascii=False)):
+        for depth in (0, 1, 3, 10):
+            assert decode(text.encode("utf-8"), depth) == json.loads(text)
+
+
+@pytest.mark.parametrize("bad", ['{"a":1,}', '{"a" 1}', '[1 2]', '{1:2}', '[1,2]x', '{"a":[1,]}', '', '[', '{"a"'])
+def test_decode_refuses_what_json_loads_refuses(bad: str) -> None:
+    with pytest.raises(ValueError):
+        json.loads(bad)
+    with pytest.raises(ValueError):
+        decode(bad.encode("utf-8"), depth=3)
+
+
+def test_the_encoding_is_the_json_of_the_tables_in_pieces_sized_near_a_bound() -> None:
+    rows: list[list[Any]] = [[f"user{i}", bytes([i % 256]) * 40, i] for i in range(3000)]
+    pieces = encode_tables([("users", iter(rows)), ("empty", iter([])), ("log_start", [[5, 2]])])
+    assert json.loads(b"".join(pieces)) == {"users": [[r[0], r[1].hex(), r[2]] for r in rows], "empty": [],
+                                            "log_start": [[5, 2]]}
+    assert next_batch(64, PIECE_BYTES + 1) == 32 and next_batch(1, 10 * PIECE_BYTES) == 1
+    assert next_batch(64, 100) == 128 and next_batch(64, PIECE_BYTES // 2) == 64
+
+
+async def test_the_encoded_snapshot_is_the_dump_and_installs_elsewhere_alike(start_tracker: AppFactory,
+                                                                             tmp_path: Path) -> None:
+    api = await start_tracker()
+    a, b = [await api.user(n) for n in ("a", "b")]
+    await api.group_with(a, "g", b)
+    await api.ok("POST", "/api/v1/groups/g/files", file_body("f1"), b, want=201)
+    await api.client.close()
+    source = await Store.open(tmp_path / "data" / "tracker.sqlite3")
+    other = await Store.open(tmp_path / "other" / "tracker.sqlite3")
+    try:
+        encoded = await source.dump_encoded()
+        assert json.loads(encoded) == await source.dump()
+        await other.append([Entry(1, 1, "doomed", {"t": "create_user", "u": "zed", "h": "x"}, {})])  # to be dropped
+        await other.install(decode(encoded, depth=3), epoch=7)
+        assert await other.digest() == await source.digest()
+        mine, theirs = await source.load_state(), await other.load_state()
+        assert (theirs.users, theirs.groups, theirs.index, theirs.results) == \
+            (mine.users, mine.groups, mine.index, mine.results)
+    finally:
+        await source.close()
+        await other.close()
+
+
+async def _until(done: threading.Event, what: str) -> None:
+    deadline = asyncio.get_running_loop().time() + 30
+    while not done.is_set():
+        assert asyncio.get_running_loop().time() < deadline, what
+        await asyncio.sleep(0.01)
+
+
+async def test_the_primary_answers_a_heartbeat_while_a_snapshot_is_being_encoded(
+        api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The encoder's first piece waits for a heartbeat to be answered: on the event loop (as the encoding was) it
+    would hold the loop, the heartbeat would be answered only after the snapshot went, and the order below fail."""
+    token = await api.user("alice")
+    for i in range(20):
+        await api.ok("POST", "/api/v1/users", {"user_id": f"u{i}", "password": "pw-long-enough"}, want=201)
+    rep: Replicator = api.client.app[REPLICATOR]
+    encoding, answered = threading.Event(), threading.Event()
+    order: list[str] = []
+    real_encode = snapshot_codec.encode_rows
+
+    def encode_rows(rows: list[list[Any]]) -> bytes:
+        if not encoding.is_set():
+            encoding.set()
+            answered.wait(timeout=10)  # bounded: a loop held here must still let the test end, and fail
+            order.append("encoding went on")
+        return real_encode(rows)
+
+    async def post_raw(no: int, path: str, raw: bytes, limit_s: float | None = None) -> dict[str, Any]:
+        body = json.loads(raw)
+        order.append(f"snapshot sent: {len(body['snapshot']['users'])} users")
+        return {"ok": True, "epoch": body["epoch"], "last_index": 0, "last_epoch": 0}
+
+    monkeypatch.setattr(snapshot_codec, "encode_rows", encode_rows)
+    monkeypatch.setattr(rep.link, "post_raw", post_raw)
+    sending = asyncio.create_task(rep._send_snapshot(2))
+    try:
+        await _until(encoding, "the snapshot's encoding never started")
+        await api.beat(token)
+        order.append("heartbeat answered")
+        answered.set()
+        await sending
+    finally:
+        answered.set()
+        sending.cancel()
+        await asyncio.gather(sending, return_exceptions=True)
+    assert order == ["heartbeat answered", "encoding went on", "snapshot sent: 21 users"]
+
