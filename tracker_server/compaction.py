@@ -38,6 +38,8 @@ from tracker_server.config import TrackerConfig
 from tracker_server.log import LogWriter
 from tracker_server.service import TrackerService
 from tracker_server.store import Store
+from tracker_server.store_health import store_error
+from wire.quiet_log import Quota
 
 log = logging.getLogger(__name__)
 # Measured (bench/log_compaction.py, 2 cores): 100 entries a transaction take 2-8 ms, 256 pages (1 MiB) returned
@@ -47,6 +49,7 @@ log = logging.getLogger(__name__)
 BATCH = 100
 BATCH_BYTES = 1 << 20  # and no more than 1 MiB of ops: a batch of big shares (1 MB each) held writes for 0.5 s
 RECLAIM_PAGES = 256
+FAILURE_LOG_EVERY_S = 300.0
 
 
 def cut(newest: int, keep_entries: int, marks: list[tuple[float, int]], now: float, keep_seconds: float,
@@ -74,6 +77,8 @@ class Compactor:
         self.cfg, self.store, self.svc, self.writer = config, store, service, writer
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()  # one round at a time (the loop's, or a test's)
+        self._failures = Quota(FAILURE_LOG_EVERY_S)  # the failed rounds said in the log
+        self._failing = False
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="log-compaction")
@@ -87,9 +92,27 @@ class Compactor:
         while True:
             try:
                 await self.run_once()
-            except Exception:  # the boundary: a failed round (a full disk) must not end compaction for good
-                log.exception("log compaction round failed")
+            except Exception as exc:  # the boundary: a failed round (a full disk) must not end compaction for good
+                self.round_failed(exc, time.monotonic())
+            else:
+                self.round_done()
             await asyncio.sleep(self.cfg.compact_every)
+
+    def round_failed(self, exc: BaseException, now: float) -> None:
+        """Say a failed round in one line, at most once every ``FAILURE_LOG_EVERY_S`` while the failures last: a full
+        disk fails every round, and a traceback a minute said nothing the first line had not."""
+        self._failing = True
+        dropped = self._failures.take(now)
+        if dropped is None:
+            return
+        again = f"; {dropped} more rounds failed since it was last said" if dropped else ""
+        log.error("log compaction round failed: %s: the log grows until a round succeeds (said again every %.0f "
+                  "minutes while it lasts%s)", store_error(exc), FAILURE_LOG_EVERY_S / 60, again)
+
+    def round_done(self) -> None:
+        if self._failing:
+            log.warning("log compaction rounds succeed again")
+            self._failing, self._failures = False, Quota(FAILURE_LOG_EVERY_S)  # the next failure is news: said at once
 
     async def run_once(self) -> RoundResult:
         async with self._lock:

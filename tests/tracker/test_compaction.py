@@ -3,6 +3,7 @@ after compaction, and the space given back (one tracker, real SQLite, a clock mo
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import sqlite3
@@ -297,3 +298,39 @@ async def test_a_compaction_transaction_deletes_about_batch_bytes_of_big_entries
     assert len(transactions) >= 2
     # Each stops at the entry that brings it to BATCH_BYTES: whatever came before that one stayed under it.
     assert all(sum(deleted[:-1]) < compaction.BATCH_BYTES for deleted in transactions)
+
+
+async def test_rounds_failing_on_a_full_disk_are_said_in_one_line_at_most_every_few_minutes(
+        start: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    api = await start(keep=10)
+    looping = Compactor(dataclasses.replace(api.client.app[COMPACTOR].cfg, compact_every=0.001),
+                        api.client.app[STORE], api.client.app[SERVICE], api.client.app[REPLICATOR].writer)
+    rounds: list[int] = []
+
+    async def full_disk() -> compaction.RoundResult:
+        rounds.append(1)
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(looping, "run_once", full_disk)
+    caplog.set_level("INFO", logger="tracker_server.compaction")
+    looping.start()
+    try:
+        deadline = time.monotonic() + 30
+        while len(rounds) < 5:  # five rounds failed, within far less than the quota's minutes
+            assert time.monotonic() < deadline, "the compaction loop did not go on after a failed round"
+            await asyncio.sleep(0.01)
+    finally:
+        await looping.stop()
+    said = [r for r in caplog.records if r.name == "tracker_server.compaction"]
+    assert [(r.levelname, r.exc_info) for r in said] == [("ERROR", None)]
+    assert "log compaction round failed: database or disk is full" in said[0].getMessage()
+
+    # Minutes later, still failing: said again, with the count of the rounds not said; a success ends the run.
+    caplog.clear()
+    error = sqlite3.OperationalError("database or disk is full")
+    looping.round_failed(error, now=time.monotonic() + compaction.FAILURE_LOG_EVERY_S + 1)
+    looping.round_done()
+    looping.round_failed(error, now=time.monotonic() + compaction.FAILURE_LOG_EVERY_S + 2)  # news again: said
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 3 and f"{len(rounds) - 1} more rounds failed" in lines[0]
+    assert lines[1] == "log compaction rounds succeed again" and "more rounds" not in lines[2]
