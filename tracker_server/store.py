@@ -43,6 +43,9 @@ def _schema() -> str:
 
 COMPACTED_INDEX, COMPACTED_EPOCH = "compacted_index", "compacted_epoch"
 SNAPSHOT_LOG_START = "log_start"  # a snapshot's key for the compaction point: [[index, epoch]]
+# A snapshot's log: ops and results are JSON text, and quoted again inside the snapshot (each '"' or '\\' grows to
+# two characters): 128 MiB of them is at most 256 MiB of message, half the 512 MiB cap, the rest left to the tables.
+SNAPSHOT_LOG_BYTES = 128 << 20
 WAL_KEPT_BYTES = 64 << 20  # a -wal file grown past this by a big transaction is cut back to it after a checkpoint
 
 
@@ -57,6 +60,13 @@ WITH RECURSIVE run(idx, bytes, n) AS (
     SELECT log.idx, run.bytes + length(log.op) + length(log.result), run.n + 1
     FROM run JOIN log ON log.idx = run.idx + 1 WHERE run.bytes < :most AND run.n < :batch AND log.idx <= :upto)
 SELECT MAX(idx) FROM run"""
+
+
+# The newest entry a snapshot leaves out (``dump_encoded``): the first, counting back from the newest, past which the
+# entries' ops and results come to more than ``:most`` characters (ASCII: bytes).
+_LOG_LEFT_OUT = """
+SELECT idx, epoch FROM (SELECT idx, epoch, SUM(length(op) + length(result)) OVER (ORDER BY idx DESC) AS tail FROM log)
+WHERE tail > :most ORDER BY idx DESC LIMIT 1"""
 
 
 def _dumps(value: Any) -> str:
@@ -289,13 +299,19 @@ class Store:
             await self._db.execute("COMMIT")
         return out
 
-    async def dump_encoded(self) -> bytes:
+    async def dump_encoded(self, log_bytes: int = SNAPSHOT_LOG_BYTES) -> bytes:
         """The snapshot of ``dump`` as JSON bytes, read and encoded in a worker thread from a connection of its own,
         in one read transaction: WAL gives it one consistent view while writes go on (they do not wait for it, as
-        they waited for ``dump``), and the event loop keeps serving (``snapshot_codec.py`` says how)."""
+        they waited for ``dump``), and the event loop keeps serving (``snapshot_codec.py`` says how).
+
+        It carries the newest log entries whose ops and results come to at most ``log_bytes``, not the whole log:
+        the hour of log compaction keeps can be more than a message may hold (512 MiB), and a snapshot refused for
+        its size would leave the secondary behind for good. Its ``log_start`` names the last entry left out, so the
+        secondary's log starts there as if compacted (what it loses: the first answers of older op_ids, see
+        docs/REPLICATION.md)."""
         if self.path is None:
             raise RuntimeError("the store has no file to read a snapshot from")
-        return await asyncio.to_thread(_read_encoded, self.path)
+        return await asyncio.to_thread(_read_encoded, self.path, log_bytes)
 
     async def install(self, snapshot: dict[str, list[list[Any]]], epoch: int) -> None:
         """Replace every table with ``snapshot`` (from ``dump`` of another tracker) in one transaction."""
@@ -342,7 +358,7 @@ def _blobs(rows: list[list[Any]]) -> Iterator[list[Any]]:
         yield [*row[:5], bytes.fromhex(row[5])]
 
 
-def _read_encoded(path: Path) -> bytes:
+def _read_encoded(path: Path, log_bytes: int) -> bytes:
     """``Store.dump_encoded``'s worker: one read transaction on a connection of its own (a thread's: sqlite3 wants a
     connection used by the thread that opened it). Rows go from the cursor to the encoder a batch at a time, so the
     rows of the whole snapshot are never held as Python objects at once."""
@@ -353,13 +369,20 @@ def _read_encoded(path: Path) -> bytes:
         found = dict(conn.execute("SELECT key, value FROM meta WHERE key IN (?, ?)",
                                   (COMPACTED_INDEX, COMPACTED_EPOCH)).fetchall())
         point = [int(found.get(COMPACTED_INDEX, 0)), int(found.get(COMPACTED_EPOCH, 0))]
-        tables = [(table, _select_all(conn, table)) for table in _TABLES]
+        left_out = conn.execute(_LOG_LEFT_OUT, {"most": log_bytes}).fetchone()
+        if left_out is not None:  # the log starts after it, as if compacted up to it
+            point = [int(left_out[0]), int(left_out[1])]
+        tables = [(table, _select_all(conn, table, point[0])) for table in _TABLES]
         pieces = encode_tables([*tables, (SNAPSHOT_LOG_START, [point])])
     finally:
         conn.close()
     return b"".join(pieces)
 
 
-def _select_all(conn: sqlite3.Connection, table: str) -> Iterator[tuple[Any, ...]]:
-    """The rows of ``table`` in key order, as ``dump`` has them, selected when the encoder comes to it."""
-    yield from conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2")
+def _select_all(conn: sqlite3.Connection, table: str, log_after: int) -> Iterator[tuple[Any, ...]]:
+    """The rows of ``table`` in key order, as ``dump`` has them (the log's after ``log_after``), selected when the
+    encoder comes to it."""
+    if table == "log":
+        yield from conn.execute("SELECT * FROM log WHERE idx > ? ORDER BY 1, 2", (log_after,))
+    else:
+        yield from conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2")

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 
 from tracker_server import snapshot_codec
-from tracker_server.keys import REPLICATOR
+from tracker_server.keys import REPLICATOR, STORE
 from tracker_server.replication import Replicator
 from tracker_server.snapshot_codec import PIECE_BYTES, decode, encode_tables, next_batch
 from tracker_server.state import Entry
-from tracker_server.store import Store
+from tracker_server.store import Store, _dumps
 
 from .helpers import Api, AppFactory
 from .test_rules import file_body
@@ -123,3 +123,26 @@ async def test_the_primary_answers_a_heartbeat_while_a_snapshot_is_being_encoded
         await asyncio.gather(sending, return_exceptions=True)
     assert order == ["heartbeat answered", "encoding went on", "snapshot sent: 21 users"]
 
+
+async def test_a_snapshot_carries_the_newest_log_up_to_a_bound_and_its_log_starts_after_what_it_left_out(
+        api: Api, tmp_path: Path) -> None:
+    """A log over the message cap would have every snapshot refused (413) and the secondary never level."""
+    for i in range(8):
+        await api.ok("POST", "/api/v1/users", {"user_id": f"u{i}", "password": "pw-long-enough"}, want=201)
+    source: Store = api.client.app[STORE]
+    entries = await source.entries_after(0, 1000)
+    sizes = [len(_dumps(e.op)) + len(_dumps(e.result)) for e in entries]
+    assert json.loads(await source.dump_encoded())["log"] == (await source.dump())["log"]  # the whole, by default
+    snapshot = decode(await source.dump_encoded(log_bytes=sum(sizes[-3:])), depth=3)
+    assert [row[0] for row in snapshot["log"]] == [e.index for e in entries[-3:]]
+    assert snapshot["log_start"] == [[entries[-4].index, entries[-4].epoch]]
+    other = await Store.open(tmp_path / "other" / "tracker.sqlite3")
+    try:
+        await other.install(snapshot, epoch=7)
+        assert await other.digest() == await source.digest()  # every table but the log: all of the state
+        mine, theirs = await source.load_state(), await other.load_state()
+        assert (theirs.users, theirs.index, theirs.last_epoch) == (mine.users, mine.index, mine.last_epoch)
+        assert await other.compaction_point() == (entries[-4].index, entries[-4].epoch)
+        assert set(theirs.results) == {e.op_id for e in entries[-3:]}
+    finally:
+        await other.close()
