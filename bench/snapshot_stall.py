@@ -5,9 +5,9 @@ while a ticker task measures the event loop's longest stall (the longest gap bet
 sleep), prepares a snapshot as the primary does and takes it as a secondary does, two ways:
 - ``loop``: as before this bench: ``Store.dump`` (under the store's lock), the message encoded and signed on the
   loop; on the secondary, the body hashed and ``json.loads`` on the loop, the state rebuilt on the loop;
-- ``thread``: ``Store.dump_encoded`` (its own connection, encoded in pieces in a thread), the message assembled
-  and signed in a thread; on the secondary, hashed and decoded in pieces in a thread (``internal._open_body``),
-  the state rebuilt in a thread (``Store.load_state``).
+- ``thread``: ``Store.dump_encoded`` (its own connection, encoded in pieces in a thread, into the message's
+  buffer), signed in a thread; on the secondary, hashed and decoded in pieces in a thread, never joined
+  (``internal._open_body``), the state rebuilt in a thread (``Store.load_state``).
 The install itself (``Store.install``, on aiosqlite's thread) is the same both ways. Not run by ``make bench``.
 """
 
@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 from bench.log_compaction import _build
-from tracker_server.catch_up import _snapshot_body
 from tracker_server.cluster_auth import cluster_key, sign, verify
 from tracker_server.internal import _open_body
 from tracker_server.state_rows import build_state
@@ -58,14 +57,14 @@ async def _stalls(work: Callable[[], Awaitable[Any]]) -> tuple[Any, float, float
     return result, took, longest * 1000
 
 
-async def _primary_on_loop(store: Store) -> bytes:
+async def _primary_on_loop(store: Store) -> bytes | bytearray:
     body = json.dumps({"epoch": 1, "from": 1, "snapshot": await store.dump()}, separators=(",", ":")).encode()
     sign(KEY, "POST", PATH, 1, body, time.time())
     return body
 
 
-async def _primary_in_thread(store: Store) -> bytes:
-    body = await asyncio.to_thread(_snapshot_body, 1, 1, await store.dump_encoded())
+async def _primary_in_thread(store: Store) -> bytes | bytearray:
+    body = await store.dump_encoded(before=b'{"epoch":1,"from":1,"snapshot":', after=b"}")
     await asyncio.to_thread(sign, KEY, "POST", PATH, 1, body, time.time())
     return body
 
@@ -99,7 +98,7 @@ async def main(count: int, pieces: int) -> None:
             prepare = _primary_in_thread if in_thread else _primary_on_loop
             body, took, stall = await _stalls(functools.partial(prepare, source))
             headers = sign(KEY, "POST", PATH, 1, body, time.time())
-            chunks = [body[i:i + (1 << 16)] for i in range(0, len(body), 1 << 16)]
+            chunks = [bytes(body[i:i + (1 << 16)]) for i in range(0, len(body), 1 << 16)]
             _, took2, stall2 = await _stalls(functools.partial(_secondary, other, chunks, headers, in_thread))
             await other.close()
             print(f"{mode}: snapshot {len(body) / 1e6:.0f} MB; primary prepares it in {took:.2f} s, loop stalled "

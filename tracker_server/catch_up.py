@@ -120,13 +120,14 @@ class CatchUp:
     async def _send_snapshot(self, no: int) -> None:
         if (left := self.snapshot_pace.left(no, time.monotonic())) > 0:
             raise SnapshotPaced(f"its last snapshot failed: the next one in {left:.0f} s")
-        snapshot = await self.store.dump_encoded()  # in a worker thread: the loop keeps serving meanwhile
-        leading = self._leading()  # after the dump: seconds may have passed, and a ping with them
-        log.warning("sending a snapshot to tracker %d (%.0f MB)", no, len(snapshot) / 1e6)
-        body = await asyncio.to_thread(_snapshot_body, leading, self.me, snapshot)  # 100+ MB copied: not on the loop
-        del snapshot
-        if self._leading() != leading:  # the copy above was an await too
+        # The epoch is fixed before the dump and looked at again after it (seconds may pass, and a ping with them):
+        # the message goes under the epoch this tracker led when it was made, never one it adopted meanwhile.
+        leading = self._leading()
+        body = await self.store.dump_encoded(  # in a worker thread: the loop keeps serving meanwhile
+            before=b'{"epoch":%d,"from":%d,"snapshot":' % (leading, self.me), after=b"}")
+        if self._leading() != leading:
             raise Deposed()
+        log.warning("sending a snapshot to tracker %d (%.0f MB)", no, len(body) / 1e6)
         try:
             answer = await self.link.post_raw(no, "/internal/v1/snapshot", body,
                                               limit_s=max(4 * self.cfg.tracker_timeout, 10.0))
@@ -138,7 +139,3 @@ class CatchUp:
             await self.adopt_epoch(int(answer["epoch"]))
             raise Deposed()
 
-
-def _snapshot_body(epoch: int, sender: int, snapshot: bytes) -> bytes:
-    """The message ``{"epoch", "from", "snapshot"}`` around a snapshot already encoded."""
-    return b"".join((b'{"epoch":%d,"from":%d,"snapshot":' % (epoch, sender), snapshot, b"}"))

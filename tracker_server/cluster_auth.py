@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -31,8 +31,11 @@ def cluster_key(secret: bytes) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_INFO).derive(secret)
 
 
-def _mac(key: bytes, method: str, path: str, when: str, sender: str, body: bytes) -> str:
-    message = "\n".join((method.upper(), path, when, sender, hashlib.sha256(body).hexdigest())).encode("utf-8")
+def _mac(key: bytes, method: str, path: str, when: str, sender: str, body: bytes | bytearray | Iterable[bytes]) -> str:
+    digest = hashlib.sha256()
+    for chunk in (body,) if isinstance(body, (bytes, bytearray)) else body:  # chunks: no 100 MB join to hash
+        digest.update(chunk)
+    message = "\n".join((method.upper(), path, when, sender, digest.hexdigest())).encode("utf-8")
     return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
@@ -46,7 +49,7 @@ def _head_mac(key: bytes, method: str, path: str, when: str, sender: str, length
     return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
-def sign(key: bytes, method: str, path: str, sender: int, body: bytes, now: float) -> dict[str, str]:
+def sign(key: bytes, method: str, path: str, sender: int, body: bytes | bytearray, now: float) -> dict[str, str]:
     when, length = str(int(now)), str(len(body))
     return {"X-GS-From": str(sender), "X-GS-Time": when,
             "X-GS-Signature": _mac(key, method, path, when, str(sender), body),
@@ -66,7 +69,8 @@ def verify_head(key: bytes, method: str, path: str, headers: Mapping[str, str], 
     return hmac.compare_digest(_head_mac(key, method, path, when, sender, length), signature)
 
 
-def verify(key: bytes, method: str, path: str, headers: dict[str, str], body: bytes, now: float) -> int | None:
+def verify(key: bytes, method: str, path: str, headers: dict[str, str], body: bytes | Iterable[bytes],
+           now: float) -> int | None:
     """The sender's tracker number if the request is genuine and fresh, else None."""
     sender, when, signature = headers.get("X-GS-From", ""), headers.get("X-GS-Time", ""), \
         headers.get("X-GS-Signature", "")

@@ -73,7 +73,8 @@ class ClusterLink:
         another status or a non-object, aiohttp/OS errors for a tracker that cannot be reached)."""
         return await self.post_raw(no, path, json.dumps(body, separators=(",", ":")).encode("utf-8"), limit_s)
 
-    async def post_raw(self, no: int, path: str, raw: bytes, limit_s: float | None = None) -> dict[str, Any]:
+    async def post_raw(self, no: int, path: str, raw: bytes | bytearray,
+                       limit_s: float | None = None) -> dict[str, Any]:
         """``post`` of a body already encoded (a snapshot: ``Store.dump_encoded``)."""
         assert self.http is not None
         target = self.cfg.trackers[no - 1]

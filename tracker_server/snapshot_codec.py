@@ -11,18 +11,24 @@ the loop entirely, but would have to be handed the same data through a pipe (the
 SQLite of its own and 139 MB back through a pipe): measured, the thread's pieces already keep the loop's stalls to
 tens of milliseconds (the commit that brought this module says how much).
 
+Nor is anything of 100+ MB handled in one call: a ``b"".join`` or a UTF-8 decoding of the whole body holds the GIL
+for ~100 ms each (measured). The encoder writes a newline after each piece (whitespace, outside any string), and
+the decoder cuts the body's chunks at newlines into pieces of about ``PIECE_BYTES``, decoding one at a time.
+
 The bytes on the wire are plain JSON, as before (a tracker of the previous release reads them, and this decoder
-reads that one's): ``decode`` walks any JSON object, and only the nesting is walked by hand, down to ``depth``.
+reads that one's, as a single piece): ``decode`` walks any JSON object, and only the nesting is walked by hand,
+down to ``depth``.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 PIECE_BYTES = 1 << 20
+CHUNK = 1 << 16  # what ``decode`` cuts bytes given whole into, as a request's body is read
 FIRST_BATCH, MOST_BATCH = 64, 1 << 14
 _ENCODER = json.JSONEncoder(separators=(",", ":"))  # ASCII (ensure_ascii): a str's length is its bytes'
 _DECODER = json.JSONDecoder()
@@ -51,70 +57,129 @@ def encode_tables(tables: Iterable[tuple[str, Iterable[Sequence[Any]]]]) -> list
     """The JSON object ``{table: [row, ...], ...}`` as a list of pieces (``b"".join`` them), rows read lazily."""
     out: list[bytes] = [b"{"]
     for t, (name, rows) in enumerate(tables):
-        out.append((b"," if t else b"") + json.dumps(name).encode("ascii") + b":[")
+        out.append((b",\n" if t else b"") + json.dumps(name).encode("ascii") + b":[\n")
         size, batch, first = FIRST_BATCH, [], True
         for row in rows:
             batch.append(_cells(row))
             if len(batch) >= size:
                 piece = encode_rows(batch)
-                out.append(piece if first else b"," + piece)
+                out.append(piece if first else b",\n" + piece)
                 size, batch, first = next_batch(size, len(piece)), [], False
         if batch:
             piece = encode_rows(batch)
-            out.append(piece if first else b"," + piece)
+            out.append(piece if first else b",\n" + piece)
         out.append(b"]")
     out.append(b"}")
     return out
 
 
-def decode(raw: bytes | str, depth: int) -> Any:
-    """``json.loads(raw)``, but objects and arrays down to ``depth`` levels are walked here, so that json is handed
-    one value below that at a time. Raises ValueError (json's own, or for a malformed structure) as loads does."""
-    text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
-    value, end = _value(text, _skip(text, 0), depth)
-    if _skip(text, end) != len(text):
-        raise ValueError(f"extra data at {end}")
+def decode(raw: bytes | bytearray | Iterable[bytes], depth: int) -> Any:
+    """``json.loads`` of the bytes (or of the chunks, joined), but objects and arrays down to ``depth`` levels are
+    walked here, so that json is handed one value below that at a time, and the text is decoded a piece at a time
+    (``_pieces``). Raises ValueError (json's own, or for a malformed structure) where loads does."""
+    cur = _Cursor(_pieces(_chunks(raw) if isinstance(raw, (bytes, bytearray)) else raw))
+    cur.skip()
+    value = _value(cur, depth)
+    cur.skip()
+    if cur.at != len(cur.text):
+        raise ValueError("extra data after the JSON value")
     return value
 
 
-def _skip(text: str, at: int) -> int:
-    match = _SPACE.match(text, at)
-    assert match is not None  # matches the empty string
-    return match.end()
+def _chunks(whole: bytes | bytearray) -> Iterator[bytes]:
+    for i in range(0, len(whole), CHUNK):
+        yield bytes(whole[i:i + CHUNK])
 
 
-def _value(text: str, at: int, depth: int) -> tuple[Any, int]:
-    opener = text[at:at + 1]
+def _pieces(chunks: Iterable[bytes]) -> Iterator[str]:
+    """The text in pieces of about ``PIECE_BYTES`` or more, each cut just after a newline: outside a string, as JSON
+    has none inside one, so a piece is whole UTF-8 and cuts no token (``encode_tables`` writes one after each piece;
+    a body without one is a single piece). Neither a join nor a decoding of 100+ MB at once: each holds the GIL."""
+    held: list[bytes] = []
+    size = 0
+    for chunk in chunks:
+        cut = chunk.rfind(b"\n") if size + len(chunk) >= PIECE_BYTES else -1
+        if cut < 0:
+            held.append(chunk)
+            size += len(chunk)
+            continue
+        held.append(chunk[:cut + 1])
+        yield b"".join(held).decode("utf-8")
+        held, size = [chunk[cut + 1:]], len(chunk) - cut - 1
+    yield b"".join(held).decode("utf-8")
+
+
+class _Cursor:
+    """A place in the text; the next piece is added to what is left of the current one when a value needs it."""
+
+    def __init__(self, pieces: Iterator[str]) -> None:
+        self._pieces = pieces
+        self.text, self.at = "", 0
+
+    def more(self) -> bool:
+        piece = next(self._pieces, None)
+        if piece is None:
+            return False
+        self.text, self.at = self.text[self.at:] + piece, 0
+        return True
+
+    def skip(self) -> None:
+        while True:
+            match = _SPACE.match(self.text, self.at)
+            assert match is not None  # matches the empty string
+            self.at = match.end()
+            if self.at < len(self.text) or not self.more():
+                return
+
+    def peek(self) -> str:
+        return self.text[self.at:self.at + 1]
+
+    def value(self) -> Any:
+        """One JSON value from here. A value that ends where the text held ends may go on in the next piece (a
+        number), and one that fails there may be whole with it (cut after a comma): both are read again with it."""
+        while True:
+            try:
+                value, end = _DECODER.raw_decode(self.text, self.at)
+            except json.JSONDecodeError as exc:
+                if exc.pos >= len(self.text) and self.more():
+                    continue
+                raise
+            if end < len(self.text) or not self.more():
+                self.at = end
+                return value
+
+
+def _value(cur: _Cursor, depth: int) -> Any:
+    opener = cur.peek()
     if depth <= 0 or opener not in ("{", "["):
-        return _DECODER.raw_decode(text, at)
+        return cur.value()
     closer = "}" if opener == "{" else "]"
     items: list[Any] = []
     members: dict[str, Any] = {}
-    at = _skip(text, at + 1)
-    if text[at:at + 1] == closer:
-        return (members if opener == "{" else items), at + 1
+    cur.at += 1
+    cur.skip()
+    if cur.peek() == closer:
+        cur.at += 1
+        return members if opener == "{" else items
     while True:
         if opener == "{":
-            key, at = _key(text, at)
-            members[key], at = _value(text, _skip(text, at), depth - 1)
+            key = cur.value()
+            if not isinstance(key, str):
+                raise ValueError("an object key must be a string")
+            cur.skip()
+            if cur.peek() != ":":
+                raise ValueError("expected ':' after an object key")
+            cur.at += 1
+            cur.skip()
+            members[key] = _value(cur, depth - 1)
         else:
-            item, at = _value(text, at, depth - 1)
-            items.append(item)
-        at = _skip(text, at)
-        sep = text[at:at + 1]
+            items.append(_value(cur, depth - 1))
+        cur.skip()
+        sep = cur.peek()
         if sep == closer:
-            return (members if opener == "{" else items), at + 1
+            cur.at += 1
+            return members if opener == "{" else items
         if sep != ",":
-            raise ValueError(f"expected ',' or {closer!r} at {at}")
-        at = _skip(text, at + 1)
-
-
-def _key(text: str, at: int) -> tuple[str, int]:
-    key, at = _DECODER.raw_decode(text, at)
-    if not isinstance(key, str):
-        raise ValueError(f"an object key must be a string (at {at})")
-    at = _skip(text, at)
-    if text[at:at + 1] != ":":
-        raise ValueError(f"expected ':' at {at}")
-    return key, _skip(text, at + 1)
-
+            raise ValueError(f"expected ',' or {closer!r}")
+        cur.at += 1
+        cur.skip()

@@ -299,7 +299,8 @@ class Store:
             await self._db.execute("COMMIT")
         return out
 
-    async def dump_encoded(self, log_bytes: int = SNAPSHOT_LOG_BYTES) -> bytes:
+    async def dump_encoded(self, log_bytes: int = SNAPSHOT_LOG_BYTES, before: bytes = b"",
+                           after: bytes = b"") -> bytearray:
         """The snapshot of ``dump`` as JSON bytes, read and encoded in a worker thread from a connection of its own,
         in one read transaction: WAL gives it one consistent view while writes go on (they do not wait for it, as
         they waited for ``dump``), and the event loop keeps serving (``snapshot_codec.py`` says how).
@@ -308,10 +309,11 @@ class Store:
         the hour of log compaction keeps can be more than a message may hold (512 MiB), and a snapshot refused for
         its size would leave the secondary behind for good. Its ``log_start`` names the last entry left out, so the
         secondary's log starts there as if compacted (what it loses: the first answers of older op_ids, see
-        docs/REPLICATION.md)."""
+        docs/REPLICATION.md). ``before`` and ``after`` wrap it (a message's envelope) in the same buffer, which is
+        grown a piece at a time: a join of 100+ MB is one call that holds the GIL for ~100 ms."""
         if self.path is None:
             raise RuntimeError("the store has no file to read a snapshot from")
-        return await asyncio.to_thread(_read_encoded, self.path, log_bytes)
+        return await asyncio.to_thread(_read_encoded, self.path, log_bytes, before, after)
 
     async def install(self, snapshot: dict[str, list[list[Any]]], epoch: int) -> None:
         """Replace every table with ``snapshot`` (from ``dump`` of another tracker) in one transaction."""
@@ -358,7 +360,7 @@ def _blobs(rows: list[list[Any]]) -> Iterator[list[Any]]:
         yield [*row[:5], bytes.fromhex(row[5])]
 
 
-def _read_encoded(path: Path, log_bytes: int) -> bytes:
+def _read_encoded(path: Path, log_bytes: int, before: bytes, after: bytes) -> bytearray:
     """``Store.dump_encoded``'s worker: one read transaction on a connection of its own (a thread's: sqlite3 wants a
     connection used by the thread that opened it). Rows go from the cursor to the encoder a batch at a time, so the
     rows of the whole snapshot are never held as Python objects at once."""
@@ -374,9 +376,13 @@ def _read_encoded(path: Path, log_bytes: int) -> bytes:
             point = [int(left_out[0]), int(left_out[1])]
         tables = [(table, _select_all(conn, table, point[0])) for table in _TABLES]
         pieces = encode_tables([*tables, (SNAPSHOT_LOG_START, [point])])
+        out = bytearray(before)
+        for piece in pieces:
+            out += piece
+        out += after
     finally:
         conn.close()
-    return b"".join(pieces)
+    return out
 
 
 def _select_all(conn: sqlite3.Connection, table: str, log_after: int) -> Iterator[tuple[Any, ...]]:

@@ -112,13 +112,13 @@ async def test_a_primary_that_hears_of_a_newer_epoch_during_a_catch_up_sends_not
         sent.append((path, body["epoch"]))  # a secondary of the new primary: it takes whatever comes under `newer`
         return {"ok": False, "epoch": body["epoch"], "last_index": 2, "last_epoch": 99}
 
-    async def post_raw(no: int, path: str, raw: bytes, limit_s: float | None = None) -> dict[str, Any]:
+    async def post_raw(no: int, path: str, raw: bytes | bytearray, limit_s: float | None = None) -> dict[str, Any]:
         return await post(no, path, json.loads(raw), limit_s)
 
     real_dump = rep.store.dump_encoded
 
-    async def dump_encoded() -> bytes:
-        snapshot = await real_dump()
+    async def dump_encoded(*args: Any, **kwargs: Any) -> bytearray:
+        snapshot = await real_dump(*args, **kwargs)
         await rep.adopt_epoch(newer)  # heard by a ping while the dump was read and encoded
         return snapshot
 

@@ -37,19 +37,34 @@ def test_decode_reads_any_json_as_json_loads_does(doc: Any, indent: int | None) 
             assert decode(text.encode("utf-8"), depth) == json.loads(text)
 
 
+@pytest.mark.parametrize("doc", DOCUMENTS)
+def test_decode_reads_a_text_cut_into_pieces_at_its_newlines_anywhere(doc: Any,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pieces of a few bytes: cuts after a comma, inside a row (a value is read again with the next piece), after a
+    number (which may go on)."""
+    monkeypatch.setattr(snapshot_codec, "PIECE_BYTES", 4)
+    for text in (json.dumps(doc, indent=1), json.dumps(doc, indent=None).replace(", ", ",\n")):
+        raw = text.encode("utf-8")
+        for size in (1, 3, 7):
+            chunks = [raw[i:i + size] for i in range(0, len(raw), size)]
+            assert decode(chunks, depth=3) == json.loads(text)
+
+
 @pytest.mark.parametrize("bad", ['{"a":1,}', '{"a" 1}', '[1 2]', '{1:2}', '[1,2]x', '{"a":[1,]}', '', '[', '{"a"'])
 def test_decode_refuses_what_json_loads_refuses(bad: str) -> None:
     with pytest.raises(ValueError):
         json.loads(bad)
     with pytest.raises(ValueError):
         decode(bad.encode("utf-8"), depth=3)
+    with pytest.raises(ValueError):
+        decode([bad[i:i + 1].encode("utf-8") for i in range(len(bad))], depth=3)  # a byte a chunk: pieces
 
 
 def test_the_encoding_is_the_json_of_the_tables_in_pieces_sized_near_a_bound() -> None:
     rows: list[list[Any]] = [[f"user{i}", bytes([i % 256]) * 40, i] for i in range(3000)]
     pieces = encode_tables([("users", iter(rows)), ("empty", iter([])), ("log_start", [[5, 2]])])
-    assert json.loads(b"".join(pieces)) == {"users": [[r[0], r[1].hex(), r[2]] for r in rows], "empty": [],
-                                            "log_start": [[5, 2]]}
+    wanted = {"users": [[r[0], r[1].hex(), r[2]] for r in rows], "empty": [], "log_start": [[5, 2]]}
+    assert json.loads(b"".join(pieces)) == wanted == decode(pieces, depth=2)
     assert next_batch(64, PIECE_BYTES + 1) == 32 and next_batch(1, 10 * PIECE_BYTES) == 1
     assert next_batch(64, 100) == 128 and next_batch(64, PIECE_BYTES // 2) == 64
 
@@ -103,7 +118,7 @@ async def test_the_primary_answers_a_heartbeat_while_a_snapshot_is_being_encoded
             order.append("encoding went on")
         return real_encode(rows)
 
-    async def post_raw(no: int, path: str, raw: bytes, limit_s: float | None = None) -> dict[str, Any]:
+    async def post_raw(no: int, path: str, raw: bytes | bytearray, limit_s: float | None = None) -> dict[str, Any]:
         body = json.loads(raw)
         order.append(f"snapshot sent: {len(body['snapshot']['users'])} users")
         return {"ok": True, "epoch": body["epoch"], "last_index": 0, "last_epoch": 0}

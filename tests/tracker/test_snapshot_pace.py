@@ -42,14 +42,14 @@ async def test_a_secondary_that_cannot_store_a_snapshot_is_not_sent_the_next_bef
             raise ValueError(f"tracker {no} cannot store: database or disk is full")
         return {"ok": path == "/internal/v1/snapshot", "epoch": body["epoch"], "last_index": 2, "last_epoch": 99}
 
-    async def post_raw(no: int, path: str, raw: bytes, limit_s: float | None = None) -> dict[str, Any]:
+    async def post_raw(no: int, path: str, raw: bytes | bytearray, limit_s: float | None = None) -> dict[str, Any]:
         return await post(no, path, json.loads(raw), limit_s)
 
     real_dump = rep.store.dump_encoded
 
-    async def dump_encoded() -> bytes:
+    async def dump_encoded(*args: Any, **kwargs: Any) -> bytearray:
         dumps.append(1)
-        return await real_dump()
+        return await real_dump(*args, **kwargs)
 
     monkeypatch.setattr(rep.link, "post", post)
     monkeypatch.setattr(rep.link, "post_raw", post_raw)
