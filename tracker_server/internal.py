@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import logging
 import sqlite3
 import time
@@ -72,10 +73,12 @@ async def _signed(request: web.Request) -> tuple[Replicator, dict[str, Any]]:
             raise TooLarge("internal message too large")
         chunks.append(chunk)
     wanted = {name: request.headers.get(name, "") for name in ("X-GS-From", "X-GS-Time", "X-GS-Signature")}
-    args = (rep.link.key, request.method, request.path, wanted, chunks, time.time())
     # A snapshot (100+ MB) is hashed and decoded in a worker thread, in pieces (snapshot_codec.py): on the
-    # event loop it stopped this tracker for seconds. A ping is done at once: a thread's round trip costs more.
-    sender, body = await asyncio.to_thread(_open_body, *args) if total > BODY_IN_THREAD_BYTES else _open_body(*args)
+    # event loop it stopped this tracker for seconds. A ping or a write's append is done at once, by json.loads:
+    # a thread's round trip, or the walk in pieces, would only make it slower.
+    big = total > BODY_IN_THREAD_BYTES
+    args = (rep.link.key, request.method, request.path, wanted, chunks, time.time(), big)
+    sender, body = await asyncio.to_thread(_open_body, *args) if big else _open_body(*args)
     if sender is None or sender not in rep.peers:
         raise Forbidden(SIGNATURE_REFUSED)
     if not isinstance(body, dict):
@@ -84,14 +87,16 @@ async def _signed(request: web.Request) -> tuple[Replicator, dict[str, Any]]:
     return rep, body
 
 
-def _open_body(key: bytes, method: str, path: str, headers: dict[str, str], chunks: list[bytes],
-               now: float) -> tuple[int | None, Any]:
-    """The sender (None: a bad signature, and the body is not even decoded) and the decoded body. The chunks are
-    never joined whole: one join (or UTF-8 decoding) of a 100 MB body holds the GIL for ~100 ms."""
+def _open_body(key: bytes, method: str, path: str, headers: dict[str, str], chunks: list[bytes], now: float,
+               in_pieces: bool) -> tuple[int | None, Any]:
+    """The sender (None: a bad signature, and the body is not even decoded) and the decoded body. A big one
+    (``in_pieces``) is never joined whole: one join (or UTF-8 decoding) of a 100 MB body holds the GIL ~100 ms."""
     sender = verify(key, method, path, headers, chunks, now)
     if sender is None:
         return None, None
-    return sender, snapshot_codec.decode(chunks, depth=3) if any(chunks) else {}
+    if not any(chunks):
+        return sender, {}
+    return sender, snapshot_codec.decode(chunks, depth=3) if in_pieces else json.loads(b"".join(chunks))
 
 
 @routes.post("/internal/v1/status")

@@ -4,21 +4,26 @@ keeps answering while one is prepared (snapshot_codec.py says why)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tracker_server import snapshot_codec
-from tracker_server.keys import REPLICATOR, STORE
+from tracker_server import internal, snapshot_codec
+from tracker_server.app import create_app
+from tracker_server.cluster_auth import cluster_key, sign
+from tracker_server.keys import REPLICATOR, SERVICE, STORE
 from tracker_server.replication import Replicator
 from tracker_server.snapshot_codec import PIECE_BYTES, decode, encode_tables, next_batch
 from tracker_server.state import Entry
 from tracker_server.store import Store, _dumps
+from wire.tracker_list import TrackerAddress
 
-from .helpers import Api, AppFactory
+from .helpers import SECRET, Api, AppFactory, Clock, make_config
 from .test_rules import file_body
 
 DOCUMENTS: list[Any] = [
@@ -161,3 +166,23 @@ async def test_a_snapshot_carries_the_newest_log_up_to_a_bound_and_its_log_start
         assert set(theirs.results) == {e.op_id for e in entries[-3:]}
     finally:
         await other.close()
+
+
+async def test_a_snapshot_over_a_mebibyte_is_taken_through_the_internal_route_decoded_in_pieces(
+        aiohttp_client: Any, tmp_path: Path) -> None:
+    config = dataclasses.replace(make_config(tmp_path, Clock()),
+                                 trackers=(TrackerAddress("127.0.0.1", 1, 1), TrackerAddress("127.0.0.1", 2, 2)))
+    client = await aiohttp_client(create_app(config))
+    users = [[f"user{i}", "scrypt$" + "x" * 90] for i in range(20_000)]
+    epoch = client.app[SERVICE].state.epoch + 2
+    body = bytearray(b'{"epoch":%d,"from":2,"snapshot":' % epoch)
+    for piece in encode_tables([("users", users), ("log", []), ("log_start", [[40, 1]])]):
+        body += piece
+    body += b"}"
+    assert len(body) > internal.BODY_IN_THREAD_BYTES and body.count(b"\n") > 1  # decoded in a thread, in pieces
+    headers = {"Content-Type": "application/json",
+               **sign(cluster_key(SECRET), "POST", "/internal/v1/snapshot", 2, bytes(body), time.time())}
+    resp = await client.post("/internal/v1/snapshot", data=bytes(body), headers=headers)
+    assert resp.status == 200 and (await resp.json())["ok"] is True
+    state = client.app[SERVICE].state
+    assert len(state.users) == 20_000 and state.users["user19999"] == users[-1][1] and state.index == 40
