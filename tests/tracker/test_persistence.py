@@ -9,10 +9,11 @@ from typing import Any
 
 from tracker_server.app import create_app
 from tracker_server.keys import SERVICE
-from tracker_server.state import Entry, State
+from tracker_server.state import State
 from tracker_server.store import Store
 
 from .helpers import Api, AppFactory, Clock, make_config
+from .snapshot_pair import same_after_install, source_and_other
 from .test_rules import file_body
 
 
@@ -89,21 +90,7 @@ async def test_openapi_document_is_served(api: Api) -> None:
 
 async def test_a_snapshot_installed_elsewhere_gives_the_same_tables_and_state(start_tracker: AppFactory,
                                                                             tmp_path: Path) -> None:
-    api = await start_tracker()
-    a, b = [await api.user(n) for n in ("a", "b")]
-    await api.group_with(a, "g", b)
-    await api.ok("POST", "/api/v1/groups/g/files", file_body("f1"), b, want=201)
-    await api.client.close()
-    source = await Store.open(tmp_path / "data" / "tracker.sqlite3")
-    other = await Store.open(tmp_path / "other" / "tracker.sqlite3")
-    try:
-        await other.append([Entry(1, 1, "doomed", {"t": "create_user", "u": "zed", "h": "x"}, {})])  # to be dropped
+    async with source_and_other(start_tracker, tmp_path) as (source, other):
         await other.install(await source.dump(), epoch=7)
-        assert await other.digest() == await source.digest()
-        mine, theirs = await source.load_state(), await other.load_state()
-        assert (theirs.users, theirs.groups, theirs.index, theirs.results) == \
-            (mine.users, mine.groups, mine.index, mine.results)
+        theirs = await same_after_install(source, other)
         assert theirs.epoch == 7 and "zed" not in theirs.users
-    finally:
-        await source.close()
-        await other.close()

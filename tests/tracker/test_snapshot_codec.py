@@ -19,12 +19,11 @@ from tracker_server.cluster_auth import cluster_key, sign
 from tracker_server.keys import REPLICATOR, SERVICE, STORE
 from tracker_server.replication import Replicator
 from tracker_server.snapshot_codec import PIECE_BYTES, decode, encode_tables, next_batch
-from tracker_server.state import Entry
 from tracker_server.store import Store, _dumps
 from wire.tracker_list import TrackerAddress
 
 from .helpers import SECRET, Api, AppFactory, Clock, make_config
-from .test_rules import file_body
+from .snapshot_pair import same_after_install, source_and_other
 
 DOCUMENTS: list[Any] = [
     {}, [], {"a": []}, {"epoch": 3, "from": 1, "snapshot": {"users": [["u1", "h1"], ["u\u00e9", "h\n2"]],
@@ -76,25 +75,11 @@ def test_the_encoding_is_the_json_of_the_tables_in_pieces_sized_near_a_bound() -
 
 async def test_the_encoded_snapshot_is_the_dump_and_installs_elsewhere_alike(start_tracker: AppFactory,
                                                                              tmp_path: Path) -> None:
-    api = await start_tracker()
-    a, b = [await api.user(n) for n in ("a", "b")]
-    await api.group_with(a, "g", b)
-    await api.ok("POST", "/api/v1/groups/g/files", file_body("f1"), b, want=201)
-    await api.client.close()
-    source = await Store.open(tmp_path / "data" / "tracker.sqlite3")
-    other = await Store.open(tmp_path / "other" / "tracker.sqlite3")
-    try:
+    async with source_and_other(start_tracker, tmp_path) as (source, other):
         encoded = await source.dump_encoded()
         assert json.loads(encoded) == await source.dump()
-        await other.append([Entry(1, 1, "doomed", {"t": "create_user", "u": "zed", "h": "x"}, {})])  # to be dropped
         await other.install(decode(encoded, depth=3), epoch=7)
-        assert await other.digest() == await source.digest()
-        mine, theirs = await source.load_state(), await other.load_state()
-        assert (theirs.users, theirs.groups, theirs.index, theirs.results) == \
-            (mine.users, mine.groups, mine.index, mine.results)
-    finally:
-        await source.close()
-        await other.close()
+        await same_after_install(source, other)
 
 
 async def _until(done: threading.Event, what: str) -> None:
