@@ -111,6 +111,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--download-stall", type=float, default=20.0, help=argparse.SUPPRESS)
     p.add_argument("--resume-check", type=float, default=5.0, help=argparse.SUPPRESS)
     p.add_argument("--groups-poll", type=float, default=5.0, help=argparse.SUPPRESS)
+    p.add_argument("--share-check", type=float, default=2.0, help=argparse.SUPPRESS)
     p.add_argument("--no-console", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--ready-note", default="", help=argparse.SUPPRESS)
     return p
@@ -135,7 +136,7 @@ def config_from_argv(argv: list[str]) -> NodeConfig:
     data_dir = Path(args.data_dir) if args.data_dir else Path("peer_data") / f"{host}_{port}"
     for flag, seconds in (("--tracker-timeout", args.tracker_timeout), ("--tracker-retry", args.tracker_retry),
                           ("--download-stall", args.download_stall), ("--resume-check", args.resume_check),
-                          ("--groups-poll", args.groups_poll)):
+                          ("--groups-poll", args.groups_poll), ("--share-check", args.share_check)):
         if not 0 < seconds <= 86400:
             raise ConfigError(f"{flag}: a number of seconds above 0 and at most 86400")
     return NodeConfig(
@@ -143,6 +144,6 @@ def config_from_argv(argv: list[str]) -> NodeConfig:
         data_dir=data_dir.absolute(), tracker_list_path=Path(args.tracker_info).absolute(), peer_tls=not args.no_tls,
         upload_limit=upload_limit, piece_size=args.piece_size, tracker_timeout_s=args.tracker_timeout,
         tracker_retry_s=args.tracker_retry, download_stall_s=args.download_stall, resume_check_s=args.resume_check,
-        groups_poll_s=args.groups_poll,
+        groups_poll_s=args.groups_poll, share_check_s=args.share_check,
         console=False if args.no_console else None, ready_note=args.ready_note,
     )

@@ -75,7 +75,7 @@ async def found_whole(rec: DownloadRecord) -> ShareRecord | None:
             return None
     except GroupShareError:  # gone or unreadable meanwhile (the hashing's own words): not ours to take
         return None
-    return ShareRecord(rec.user_id, rec.group_id, path, meta.size, st.st_mtime_ns, meta)
+    return ShareRecord(rec.user_id, rec.group_id, path, meta.size, st.st_mtime_ns, meta, st.st_ctime_ns)
 
 
 async def keep_given(state: NodeState, rec: DownloadRecord, this_run: Mapping[str, int],

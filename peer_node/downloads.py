@@ -316,7 +316,8 @@ class DownloadManager(DownloadControls):
         log.info("downloaded %s/%s: %d bytes from %d peers in %d requests; %d pieces failed their hash",
                  rec.group_id, rec.file_name, meta.size, len(by_peer), engine.requests_sent, engine.hash_failures)
         st = await asyncio.to_thread(os.stat, final)
-        share = ShareRecord(rec.user_id, rec.group_id, str(final), meta.size, st.st_mtime_ns, meta)
+        share = ShareRecord(rec.user_id, rec.group_id, str(final), meta.size, st.st_mtime_ns, meta,
+                            st.st_ctime_ns)
         self._engines.pop(rec.key, None)
         self._stores.pop(rec.key, None)
         # The finished copy serves from now on, even where another complete copy of the same file did (it was not

@@ -34,6 +34,7 @@ class FileHashes:
     sha256: str
     piece_hashes: tuple[bytes, ...]
     mtime_ns: int
+    ctime_ns: int  # as the read began: a change while it ran moves it, and the next look re-hashes (``shares``)
 
 
 class _Shrank(Exception):
@@ -93,7 +94,7 @@ def hash_file(path: str, piece_size: int | None = None, progress: Progress | Non
         os.close(fd)
     if progress is not None:
         progress(size, size)
-    return FileHashes(size, psize, whole, hashes, st.st_mtime_ns)
+    return FileHashes(size, psize, whole, hashes, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def _hash_fd(fd: int, size: int, psize: int, progress: Progress | None,

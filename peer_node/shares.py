@@ -1,9 +1,9 @@
 """The node's shares: hashing a file to share it, serving it in place, and re-checking it at each login.
 
-Theory of operation: a share is a local file, its FileMeta (piece and whole-file SHA-256) and the size and mtime
-it had when hashed. It is served in place through a complete PieceStore registered in the swarm's catalog (keyed
+Theory of operation: a share is a local file, its FileMeta (piece and whole-file SHA-256) and the size, mtime and
+ctime it had when hashed. It is served in place through a complete PieceStore registered in the swarm's catalog (keyed
 by the file's SHA-256, so one store serves the same content shared in several groups). At login (or start-up
-while logged in) a share whose file still has its size and mtime is served at once; one whose file moved is
+while logged in) a share whose file still has its size, mtime and ctime is served at once; one whose file moved is
 re-hashed in the background and served again only if the hash still matches; a file found with other bytes is
 dropped, locally and at the tracker, so nobody is sent to a node that would serve wrong bytes. A file that is
 gone or cannot be read (a drive unplugged, a permission taken away) keeps its share, unserved and shown as
@@ -12,22 +12,25 @@ unavailable, until it is back (``share_absence``).
 The same check runs every ``share_check_s`` while the node serves: a file truncated, rewritten or deleted under a
 running share stops being served at once (its store is closed, so senders say "file no longer served" instead of
 sending short or wrong pieces that a downloader would wait on or throw away), and is then re-hashed like at login.
-A stat cannot see a change that keeps both size and mtime (bit rot, a deliberate ``touch -d``): downloaders verify
-every piece and drop a peer that keeps sending bad ones.
+The stat compares the ctime too, which no call can set back: a rewrite that puts size and mtime back (``touch -d``,
+``cp -p``) is seen like any other. What no stat sees (bit rot) downloaders catch: they verify every piece and drop a
+peer that keeps sending bad ones.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import math
 import os
 import time
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from peer_node.hashing import Progress, hash_in_thread
+from peer_node.hashing import FileHashes, Progress, hash_in_thread
 from peer_node.keyed_locks import KeyedLocks
 from peer_node.share_absence import Absences, absence_words, changed_since, signature
 from peer_node.state import ShareRecord, StateNotSaved
@@ -76,7 +79,7 @@ class ShareKeeper:
         if self.service.login_generation != generation:  # logged out (maybe in as another user) while hashing
             raise NotLoggedIn("logged out while the file was being hashed; nothing was shared")
         meta = FileMeta(os.path.basename(path), hashes.size, hashes.piece_size, hashes.sha256, hashes.piece_hashes)
-        record = ShareRecord(user_id, group_id, path, hashes.size, hashes.mtime_ns, meta)
+        record = ShareRecord(user_id, group_id, path, hashes.size, hashes.mtime_ns, meta, hashes.ctime_ns)
         # Recorded here first: a disk that cannot take the record refuses the share before the tracker lists it
         # (the other way round, the tracker listed a share this node would never serve).
         previous = self.state.shares.get(record.key)
@@ -167,6 +170,8 @@ class ShareKeeper:
             if rec.user_id != user_id:
                 continue
             if _unchanged(rec) and self._serve(rec):
+                if rec.ctime_ns is None:
+                    self._track(self._note_ctime(rec), f"note the ctime of {rec.path}")
                 continue
             self._start_recheck(rec)
         if self._watch is None or self._watch.done():
@@ -176,10 +181,27 @@ class ShareKeeper:
         if rec.key in self._rechecking:
             return
         self._rechecking.add(rec.key)
-        task = asyncio.create_task(self._recheck(rec), name=f"recheck {rec.path}")
+        task = self._track(self._recheck(rec), f"recheck {rec.path}")
+        task.add_done_callback(lambda _t: self._rechecking.discard(rec.key))
+
+    def _track(self, work: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        task = asyncio.create_task(work, name=name)
         self._checks.add(task)
         task.add_done_callback(self._checks.discard)
-        task.add_done_callback(lambda _t: self._rechecking.discard(rec.key))
+        return task
+
+    async def _note_ctime(self, rec: ShareRecord) -> None:
+        """A share recorded before ctimes were kept, found unchanged by size and mtime: its ctime from now on, so
+        that a later rewrite putting them back is seen."""
+        try:
+            st = await asyncio.to_thread(os.stat, rec.path)
+        except OSError:
+            return  # gone meanwhile: the next look finds it so
+        async with self.locks.hold(rec.key):
+            if self.state.shares.get(rec.key) is not rec or st.st_size != rec.size or st.st_mtime_ns != rec.mtime_ns:
+                return
+            with contextlib.suppress(StateNotSaved):  # kept in memory; written with the next share saved
+                await self.state.put_share(dataclasses.replace(rec, ctime_ns=st.st_ctime_ns), keep_unsaved=True)
 
     async def _watch_files(self) -> None:
         while True:
@@ -235,12 +257,13 @@ class ShareKeeper:
             if self.state.shares.get(rec.key) is not rec:
                 return
             if hashes.sha256 == rec.meta.sha256 and hashes.piece_hashes == rec.meta.piece_hashes:
-                await self._serve_checked(rec, hashes.size, hashes.mtime_ns)
+                await self._serve_checked(rec, hashes)
             else:
                 await self._drop_changed(rec)
 
-    async def _serve_checked(self, rec: ShareRecord, size: int, mtime_ns: int) -> None:
-        fresh = ShareRecord(rec.user_id, rec.group_id, rec.path, size, mtime_ns, rec.meta)
+    async def _serve_checked(self, rec: ShareRecord, hashes: FileHashes) -> None:
+        fresh = ShareRecord(rec.user_id, rec.group_id, rec.path, hashes.size, hashes.mtime_ns, rec.meta,
+                            hashes.ctime_ns)
         await self.state.put_share(fresh)
         session = self.state.session
         if session is not None and session.user_id == rec.user_id:
@@ -330,12 +353,14 @@ class ShareKeeper:
 
 
 def _unchanged(rec: ShareRecord) -> bool:
-    """The share's file still has the size and mtime it had when hashed."""
+    """The share's file still has the size, mtime and ctime it had when hashed (a chmod or a rename moves the
+    ctime too: one needless re-hash, against serving bytes that were rewritten with their mtime put back)."""
     try:
         st = os.stat(rec.path)
     except OSError:
         return False
-    return st.st_size == rec.size and st.st_mtime_ns == rec.mtime_ns
+    return (st.st_size == rec.size and st.st_mtime_ns == rec.mtime_ns
+            and (rec.ctime_ns is None or st.st_ctime_ns == rec.ctime_ns))
 
 
 def _all_unchanged(recs: list[ShareRecord]) -> list[bool]:

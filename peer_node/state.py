@@ -56,6 +56,10 @@ class ShareRecord:
     size: int
     mtime_ns: int
     meta: FileMeta
+    # The file's ctime when hashed: a rewrite that puts size and mtime back (``touch -d``, ``cp -p`` over it)
+    # still moves it, and no call sets it back (git's index keeps it for the same reason). None on a record
+    # from before it was kept: size and mtime alone, until the share is next hashed.
+    ctime_ns: int | None = None
 
     @property
     def file_name(self) -> str:
@@ -66,13 +70,17 @@ class ShareRecord:
         return (self.user_id, self.group_id, self.meta.file_name)
 
     def to_json(self) -> dict[str, Any]:
-        return {"user_id": self.user_id, "group_id": self.group_id, "path": self.path, "size": self.size,
-                "mtime_ns": self.mtime_ns, "meta": self.meta.to_json()}
+        out: dict[str, Any] = {"user_id": self.user_id, "group_id": self.group_id, "path": self.path, "size": self.size,
+                               "mtime_ns": self.mtime_ns, "meta": self.meta.to_json()}
+        if self.ctime_ns is not None:
+            out["ctime_ns"] = self.ctime_ns
+        return out
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> ShareRecord:
+        ctime = d.get("ctime_ns")
         return cls(str(d["user_id"]), str(d["group_id"]), str(d["path"]), int(d["size"]), int(d["mtime_ns"]),
-                   FileMeta.from_json(d["meta"]))
+                   FileMeta.from_json(d["meta"]), None if ctime is None else int(ctime))
 
 
 @dataclass(frozen=True, slots=True)

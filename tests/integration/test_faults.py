@@ -15,8 +15,10 @@ SIZE = 16 * MiB
 
 
 def corrupt_pieces(path: Path, indexes: list[int]) -> dict[int, bytes]:
-    """Flip the first bytes of some pieces in place (size and mtime kept: a seeder's bit rot, or a seeder that lies,
-    which no stat shows); return the original bytes to restore them."""
+    """Flip the first bytes of some pieces in place, size and mtime kept: a seeder's bit rot, or a seeder that lies.
+    The ctime moves all the same, and a seeder that looks stops serving the file (the last test here): a test of
+    what downloaders do with bad pieces runs its seeder with ``rot=True`` (``shared_file``), which does not look.
+    Return the original bytes to restore them."""
     saved = {}
     st = path.stat()
     with open(path, "r+b") as f:
@@ -51,10 +53,13 @@ def wait_stalled(node: Node, name: str) -> int:
     return wait_until(stalled, 40, f"{node.name}'s download of {name} to stall", interval=0.2)
 
 
-def shared_file(cluster: Cluster, names: tuple[str, ...], stall: float = 6.0,
-                resume_check: float = 5.0) -> tuple[list[Node], Path, str]:
-    nodes = [cluster.start_node(n, ("--piece-size", str(PIECE), "--download-stall", str(stall),
-                                    "--tracker-timeout", "3", "--resume-check", str(resume_check))) for n in names]
+def shared_file(cluster: Cluster, names: tuple[str, ...], stall: float = 6.0, resume_check: float = 5.0,
+                rot: bool = False) -> tuple[list[Node], Path, str]:
+    """``rot``: the nodes look at their shared files once a day, not every 2 s, so that a file changed in place
+    (``corrupt_pieces``) goes on being served, like bit rot that no stat shows."""
+    look = ("--share-check", "86400") if rot else ()
+    nodes = [cluster.start_node(n, ("--piece-size", str(PIECE), "--download-stall", str(stall), "--tracker-timeout",
+                                    "3", "--resume-check", str(resume_check), *look)) for n in names]
     for n in nodes:
         n.login()
     group_with_members(nodes[0], nodes[1:], "g1")
@@ -64,7 +69,7 @@ def shared_file(cluster: Cluster, names: tuple[str, ...], stall: float = 6.0,
 
 
 def test_seeder_killed_mid_download_the_download_completes_from_another(cluster: Cluster) -> None:
-    (alice, bob, carol), src, sha = shared_file(cluster, ("alice", "bob", "carol"), stall=40)
+    (alice, bob, carol), src, sha = shared_file(cluster, ("alice", "bob", "carol"), stall=40, rot=True)
     bob.ok(f"download_file g1 data.bin {shlex.quote(str(cluster.tmp / 'bob.bin'))}")
     bob.wait_download("data.bin")
     bob.ok("logout")  # bob holds the whole file but serves nothing for now
@@ -82,7 +87,7 @@ def test_seeder_killed_mid_download_the_download_completes_from_another(cluster:
 
 
 def test_seeder_with_a_changed_file_does_not_spoil_the_download(cluster: Cluster) -> None:
-    (_alice, bob, carol), src, sha = shared_file(cluster, ("alice", "bob", "carol"))
+    (_alice, bob, carol), src, sha = shared_file(cluster, ("alice", "bob", "carol"), rot=True)
     bob.ok(f"download_file g1 data.bin {shlex.quote(str(cluster.tmp / 'bob.bin'))}")
     bob.wait_download("data.bin")
     corrupt_pieces(src, list(range(0, SIZE // PIECE, 3)))  # alice now serves wrong bytes for a third of it
@@ -93,7 +98,7 @@ def test_seeder_with_a_changed_file_does_not_spoil_the_download(cluster: Cluster
 
 
 def test_downloader_killed_and_restarted_resumes_with_only_missing_pieces(cluster: Cluster) -> None:
-    (_alice, bob), src, sha = shared_file(cluster, ("alice", "bob"), stall=60)
+    (_alice, bob), src, sha = shared_file(cluster, ("alice", "bob"), stall=60, rot=True)
     saved = corrupt_pieces(src, [SIZE // PIECE - 3])  # bob cannot finish: it stalls on this piece
     dest = cluster.tmp / "bob.bin"
     bob.ok(f"download_file g1 data.bin {shlex.quote(str(dest))}")
@@ -111,7 +116,7 @@ def test_downloader_killed_and_restarted_resumes_with_only_missing_pieces(cluste
 
 
 def test_a_downloader_stopped_cleanly_keeps_count_of_what_each_member_gave_before(cluster: Cluster) -> None:
-    (_alice, bob), src, sha = shared_file(cluster, ("alice", "bob"), stall=60)
+    (_alice, bob), src, sha = shared_file(cluster, ("alice", "bob"), stall=60, rot=True)
     saved = corrupt_pieces(src, [SIZE // PIECE - 3])
     dest = cluster.tmp / "bob.bin"
     bob.ok(f"download_file g1 data.bin {shlex.quote(str(dest))}")
@@ -141,7 +146,7 @@ def test_no_seeder_at_all_shows_failed_with_a_reason(cluster: Cluster) -> None:
 
 def test_a_failed_download_keeps_its_pieces_and_a_retry_resumes(cluster: Cluster) -> None:
     # The node would also resume by itself (alice is still listed): it waits an hour here, so the retry is ours.
-    (_alice, bob), src, sha = shared_file(cluster, ("alice", "bob"), stall=3, resume_check=3600)
+    (_alice, bob), src, sha = shared_file(cluster, ("alice", "bob"), stall=3, resume_check=3600, rot=True)
     saved = corrupt_pieces(src, [SIZE // PIECE - 3])  # bob cannot finish: alice is dropped for this piece
     dest = cluster.tmp / "bob.bin"
     bob.ok(f"download_file g1 data.bin {shlex.quote(str(dest))}")
@@ -163,7 +168,7 @@ def test_a_failed_download_keeps_its_pieces_and_a_retry_resumes(cluster: Cluster
 
 
 def test_a_failed_download_started_again_elsewhere_starts_afresh(cluster: Cluster) -> None:
-    (_alice, bob), src, sha = shared_file(cluster, ("alice", "bob"), stall=3, resume_check=3600)
+    (_alice, bob), src, sha = shared_file(cluster, ("alice", "bob"), stall=3, resume_check=3600, rot=True)
     saved = corrupt_pieces(src, [SIZE // PIECE - 3])
     bob.ok(f"download_file g1 data.bin {shlex.quote(str(cluster.tmp / 'first.bin'))}")
     bob.wait_download("data.bin", timeout=60, states=("F",))
@@ -259,3 +264,12 @@ def test_a_partial_file_deleted_mid_download_fails_it_at_once_and_a_retry_comple
     bob.ok(f"download_file g1 data.bin {shlex.quote(str(dest))}")
     bob.wait_download("data.bin", timeout=60)
     assert sha256_file(dest / "data.bin") == sha
+
+
+def test_a_shared_file_rewritten_with_its_mtime_put_back_is_no_longer_served(cluster: Cluster) -> None:
+    (alice, bob), src, _sha = shared_file(cluster, ("alice", "bob"))
+    corrupt_pieces(src, [3])  # other bytes, same size and mtime: only the ctime tells
+    wait_until(lambda: not alice.api("/api/status")["shares"], 30, "alice to drop the rewritten share")
+    log = (cluster.tmp / "logs" / "node-alice.log").read_text("utf-8")
+    assert "changed on disk" in log and "no longer matches what was shared" in log
+    assert "data.bin" not in bob.ok("list_files g1")  # nobody is sent to a node that would serve wrong bytes
