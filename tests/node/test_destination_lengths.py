@@ -72,3 +72,35 @@ async def test_download_file_refuses_it_before_recording_anything(tmp_path: Path
     with pytest.raises(BadInput):
         await mgr.start("alice", "lab", LONG_NAME, f"{folder}/")  # the tracker is never asked
     assert state.downloads == {} and mgr.running_keys() == set()
+
+
+def test_a_name_longer_than_the_folders_file_system_allows_is_refused(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    # eCryptfs allows 143 bytes, some network file systems less: the folder's own limit, not Linux's 255, decides
+    asked: list[tuple[str, str]] = []
+
+    def pathconf(path: os.PathLike[str] | str, name: str) -> int:
+        asked.append((str(path), name))
+        return 143
+
+    monkeypatch.setattr(os, "pathconf", pathconf)
+    # 140 bytes fit; its partial file's name, ".<name>.gspart", does not
+    with pytest.raises(BadInput, match=rf"the name \..+\.gspart is longer than the 143 bytes the file system of "
+                                       rf"{tmp_path} allows"):
+        resolve_destination(str(tmp_path), "a" * 140)
+    assert asked == [(str(tmp_path), "PC_NAME_MAX")]
+    short = "s" * (143 - len("..gspart"))  # the longest whose partial name fits
+    assert resolve_destination(str(tmp_path), short) == tmp_path / short
+    with pytest.raises(BadInput, match="longer than the 143 bytes"):
+        resolve_destination(str(tmp_path), short + "x")
+
+
+def test_a_folder_whose_limit_cannot_be_asked_gets_linuxs_255_bytes(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    def pathconf(path: os.PathLike[str] | str, name: str) -> int:
+        raise OSError(22, "Invalid argument")
+
+    monkeypatch.setattr(os, "pathconf", pathconf)
+    assert resolve_destination(str(tmp_path), LONG_NAME) == tmp_path / LONG_NAME  # cut to fit, as usual
+    with pytest.raises(BadInput):
+        resolve_destination(str(tmp_path), LONG_NAME + "b")
