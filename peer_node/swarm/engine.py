@@ -33,8 +33,9 @@ from typing import Any
 from peer_node.swarm.buffers import BufferPool, receive_buffers
 from peer_node.swarm.config import EngineConfig, EngineProgress, SwarmSnapshot
 from peer_node.swarm.crowd import SeedRefusals
-from peer_node.swarm.errors import CorruptSources, DownloadFailed, PartialFileGone
+from peer_node.swarm.errors import CorruptSources, DownloadFailed
 from peer_node.swarm.lookup import HolderLookup
+from peer_node.swarm.partial_watch import PartialWatch
 from peer_node.swarm.peer_link import LinkClosed, PeerLink, PieceJob
 from peer_node.swarm.picker import PiecePicker
 from peer_node.swarm.piece_mask import pieces_we_lack
@@ -59,6 +60,7 @@ class DownloadEngine:
                  on_piece: Callable[[int], None] | None = None, config: EngineConfig | None = None,
                  tls: NodeIdentity | None = None, rng: random.Random | None = None) -> None:
         self.meta, self.store = meta, store
+        self._partial = PartialWatch(store)
         self.on_piece = on_piece
         self.config = config or EngineConfig()
         self.tls = tls
@@ -111,7 +113,7 @@ class DownloadEngine:
                 if not result.done():
                     await asyncio.wait([result], timeout=tick)
             result.result()
-            trouble = self._partial_file_trouble()  # cut short after the last tick
+            trouble = self._partial.trouble(0.0)  # cut short after the last tick (the path: move_into_place's)
             if trouble is not None:
                 raise trouble
         finally:
@@ -181,18 +183,10 @@ class DownloadEngine:
         log.debug("peer %s: %s (retry in %.1fs)", peer.info.addr, reason, delay)
 
     # --- periodic checks ------------------------------------------------------------------------------------
-    def _partial_file_trouble(self) -> PartialFileGone | None:
-        """An fstat: far cheaper than fetching the whole file into nothing, or than finishing a file whose
-        verified pieces another program cut away (no second hashing pass would see it otherwise)."""
-        change = self.store.changed_under_us()
-        if change is None:
-            return None
-        why = ("was deleted during the download (or its folder was)" if change == "deleted" else
-               "was cut short during the download (by another program?), so the pieces in it cannot be trusted")
-        return PartialFileGone(f"the partial file {self.store.path} {why}; download it again to start afresh")
-
     def _tick(self, now: float) -> None:
-        trouble = self._partial_file_trouble()
+        # Far cheaper than fetching the whole file into nothing, or than finishing a file whose verified pieces
+        # another program cut away (no second hashing pass would see it otherwise).
+        trouble = self._partial.trouble(now)
         if trouble is not None:
             self._fail_with(trouble)
             return

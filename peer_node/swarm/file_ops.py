@@ -55,7 +55,7 @@ def move_into_place(temp: Path, final: Path, fd: int) -> None:
     try:
         folder = os.open(temp.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except (FileNotFoundError, NotADirectoryError):
-        raise FolderChanged(_moved_words(temp, fd)) from None
+        raise FolderChanged(moved_words(temp, fd)) from None
     try:
         _check_ours(folder, temp, fd, ours)
         _link_or_move(folder, temp.name, final, fd, ours)
@@ -78,7 +78,7 @@ def _check_ours(folder: int, temp: Path, fd: int, ours: tuple[int, int]) -> None
     try:
         st = os.stat(temp.name, dir_fd=folder, follow_symlinks=False)
     except FileNotFoundError:
-        raise FolderChanged(_moved_words(temp, fd)) from None
+        raise FolderChanged(moved_words(temp, fd)) from None
     if identity(st) != ours:
         raise FolderChanged(f"the partial file {temp} is not the one this download wrote (its folder was moved "
                             f"or replaced meanwhile{_now_at(fd)}): nothing was put in place; download it again to "
@@ -94,7 +94,7 @@ def _link_or_move(folder: int, temp_name: str, final: Path, fd: int, ours: tuple
     except FileExistsError:
         raise Conflict(f"{final} already exists") from None
     except FileNotFoundError:
-        raise FolderChanged(_moved_words(final.with_name(temp_name), fd)) from None  # deleted since the check
+        raise FolderChanged(moved_words(final.with_name(temp_name), fd)) from None  # deleted since the check
     except OSError:
         # No hard links here (or another filesystem): claim the name exclusively, then fill it.
         _claim_and_fill(folder, temp_name, final, fd, ours)
@@ -148,6 +148,6 @@ def _now_at(fd: int) -> str:
     return "" if where.endswith(" (deleted)") else f"; the verified data is now at {where}"
 
 
-def _moved_words(temp: Path, fd: int) -> str:
+def moved_words(temp: Path, fd: int) -> str:
     return (f"the folder {temp.parent} was moved or deleted while the file downloaded, so its verified pieces are "
             f"not where the download can find them{_now_at(fd)}; download it again to start afresh")

@@ -40,7 +40,7 @@ from pathlib import Path
 
 from peer_node.swarm.direct_io import open_direct, read_at, read_cached, write_at
 from peer_node.swarm.errors import DownloadFailed
-from peer_node.swarm.file_ops import identity, move_into_place, unlink_if_ours
+from peer_node.swarm.file_ops import identity, move_into_place, moved_words, unlink_if_ours
 from peer_node.swarm.piece_mask import bitfield_mask, mask_bitfield
 from peer_node.swarm.resume_check import left_as_it_was as _left_as_it_was
 from peer_node.swarm.resume_check import pieces_still_there as _pieces_still_there
@@ -253,6 +253,21 @@ class PieceStore:
         if st.st_nlink == 0:
             return "deleted"
         return "cut short" if st.st_size < self.meta.size else None
+
+    def moved_away(self) -> str | None:
+        """Why the partial file's path no longer names it (its folder renamed, moved or deleted: the writes go on
+        into a file the download cannot finish), in ``file_ops``' words; None while it does. A path lookup: a stat
+        on the loop, every few seconds (``partial_watch``)."""
+        if self._closed:
+            return None
+        try:
+            ours = identity(os.fstat(self._fd))
+            named = identity(os.stat(self.path, follow_symlinks=False))
+        except (FileNotFoundError, NotADirectoryError):
+            named = None
+        except OSError:  # a file system that cannot answer now: no verdict from it
+            return None
+        return None if named == ours else moved_words(self.path, self._fd)
 
     @property
     def writes_direct(self) -> bool:

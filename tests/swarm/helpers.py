@@ -80,11 +80,12 @@ class Seeder:
 
 
 async def start_seeder(user_id: str, stores: list[PieceStore], limits: ServerLimits | None = None,
-                       verifier: TokenVerifier | None = VERIFIER) -> Seeder:
+                       verifier: TokenVerifier | None = VERIFIER, upload_limit: int | None = None) -> Seeder:
     catalog = ServedFiles()
     for store in stores:
         catalog.register(store)
-    server = PieceServer("127.0.0.1", 0, catalog, lambda: verifier, limits, holds=in_test_group)
+    server = PieceServer("127.0.0.1", 0, catalog, lambda: verifier, limits, holds=in_test_group,
+                         upload_limit=upload_limit)
     await server.start()
     return Seeder(user_id, server, catalog, list(stores))
 

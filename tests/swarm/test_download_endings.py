@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from bench.ports import free_port
-from peer_node.swarm import DownloadEngine, DownloadFailed, PieceStore, SwarmSnapshot
+from peer_node.swarm import DownloadEngine, DownloadFailed, PieceStore, SwarmSnapshot, partial_watch
 from peer_node.swarm.errors import PartialFileGone
+from peer_node.swarm.file_ops import FolderChanged
 from tests.swarm.helpers import make_file, meta_of, start_seeder, static_source, token_for
 from tests.swarm.test_download import FAST
 from wire.errors import NotFound
@@ -47,6 +48,54 @@ async def test_a_partial_file_cut_short_or_deleted_while_downloading_never_finis
     finally:
         store.close()
         await seeder.close()
+
+
+async def test_a_folder_renamed_while_downloading_fails_it_within_seconds_saying_where_the_data_is(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # It went on filling the moved file to the end, and only failed as it gave the file its final name.
+    monkeypatch.setattr(partial_watch, "PATH_LOOK_S", 0.2)
+    data = make_file(tmp_path / "src.bin", 64 * PIECE)
+    meta = meta_of("src.bin", data, PIECE)
+    seeder = await start_seeder("seed", [PieceStore.open_complete(tmp_path / "src.bin", meta)],
+                                upload_limit=100_000)  # about 10 s for the file
+    (tmp_path / "dl").mkdir()
+    store = PieceStore.open_partial(tmp_path / "dl" / "dl.part", tmp_path / "dl.state", meta)
+    pieces: list[int] = []
+
+    def on_piece(index: int) -> None:
+        pieces.append(index)
+        if len(pieces) == 2:
+            os.rename(tmp_path / "dl", tmp_path / "moved")  # the user tidies their folders mid-download
+
+    try:
+        engine = DownloadEngine(meta, store, static_source(token_for(meta.sha256), [seeder.info()]),
+                                on_piece=on_piece, config=FAST)
+        with pytest.raises(FolderChanged) as moved:
+            await engine.run()
+        assert moved.value.message == (
+            f"the folder {tmp_path / 'dl'} was moved or deleted while the file downloaded, so its verified pieces "
+            f"are not where the download can find them; the verified data is now at {tmp_path / 'moved' / 'dl.part'}"
+            "; download it again to start afresh")
+        assert len(pieces) < meta.piece_count  # not fetched to the end first
+    finally:
+        store.close()
+        await seeder.close()
+
+
+async def test_the_partial_files_path_is_looked_up_only_every_few_seconds(tmp_path: Path) -> None:
+    meta = meta_of("src.bin", make_file(tmp_path / "src.bin", 4 * PIECE), PIECE)
+    (tmp_path / "dl").mkdir()
+    store = PieceStore.open_partial(tmp_path / "dl" / "dl.part", tmp_path / "dl.state", meta)
+    try:
+        watch = partial_watch.PartialWatch(store, path_every=5.0)
+        assert watch.trouble(100.0) is None  # looked: in place
+        os.rename(tmp_path / "dl", tmp_path / "moved")
+        assert watch.trouble(104.9) is None  # an fstat alone: nothing to see in it
+        assert isinstance(watch.trouble(105.0), FolderChanged)
+        os.rename(tmp_path / "moved", tmp_path / "dl")  # back before the next look: nothing to say
+        assert watch.trouble(110.0) is None
+    finally:
+        store.close()
 
 
 async def test_a_disk_that_refuses_a_write_fails_the_download_as_a_disk_error(
