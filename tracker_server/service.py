@@ -209,7 +209,7 @@ class TrackerService(GroupOps):
             good = await self.hasher.verify(password, self.state.users.get(user_id), client_addr)
         self.writes.spend_login(user_id, client_addr, good, self.now())
         if not good:
-            await self._write(f"login-fail.{secrets.token_hex(16)}", "login_fail",
+            await self._write(self.throttle.failure_id(op_id, user_id, password), "login_fail",
                               lambda: (self.throttle.failure_op(keys, self.now()), OpResult(401, {})))
             raise NotLoggedIn(BAD_LOGIN)
 

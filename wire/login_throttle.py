@@ -38,6 +38,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import itertools
+import json
 import math
 from collections import Counter
 from collections.abc import Iterator, Mapping
@@ -134,6 +135,14 @@ class LoginThrottle:
         if address:
             keys += [address_key(address), pair_key(user_id, address, self.secret)]
         return keys
+
+    def failure_id(self, op_id: str, user_id: str, password: str) -> str:
+        """The op_id of a failed attempt's record. The same for every copy of one attempt (a node that asked another
+        tracker too, the first being slow, sends both the same op_id and password), so it counts once; another for
+        any other password, so an op_id sent again never buys an uncounted guess. Keyed (``secret``), so that the
+        permanent log holds nothing to test passwords against."""
+        attempt = json.dumps([op_id, user_id, password]).encode()
+        return "login-fail." + hmac.new(self.secret, attempt, hashlib.sha256).hexdigest()[:32]
 
     def _free(self, key: str, paired: bool) -> int:
         if key.startswith("u:"):

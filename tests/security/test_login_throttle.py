@@ -80,6 +80,24 @@ async def test_failed_logins_are_replicated_log_entries(tracker: Tracker) -> Non
     assert kinds == ["login_fail"]  # shipped to secondaries like every other entry: a failover keeps it
 
 
+async def test_copies_of_one_failed_attempt_count_once_and_a_reused_op_id_buys_no_guess(tracker: Tracker) -> None:
+    # A node asks a second tracker when the first is slow (hedging), with the same op_id and password: both copies
+    # reach the primary. Each used to be logged as a failure of its own, so one typo cost two of the free five.
+    await tracker.user("gina")
+    assert tracker.server is not None
+    svc = tracker.server.app[SERVICE]
+    pair = svc.throttle.keys("gina", "127.0.0.1")[-1]
+    answers = await asyncio.gather(*(tracker.login("gina", "typo", op_id="attempt-1") for _ in range(2)))
+    # side by side, one may be told to wait while the other's password is checked (429, which the node waits out)
+    assert sorted(status for status, _, _ in answers) in ([401, 401], [401, 429])
+    assert (await tracker.login("gina", "typo", op_id="attempt-1"))[0] == 401  # a copy after that wait
+    assert svc.state.login_failures[pair].count == 1
+    # ... but an op_id sent again with another password is another guess, counted like any other
+    assert (await tracker.login("gina", "guess-2", op_id="attempt-1"))[0] == 401
+    assert svc.state.login_failures[pair].count == 2
+    assert (await tracker.login("gina", "pw-gina", op_id="attempt-2"))[0] == 200
+
+
 async def test_a_forged_client_address_header_is_ignored(tracker: Tracker) -> None:
     await tracker.user("erin")
     forged = {"X-GS-Client": f"10.9.9.9 {int(time.time())}", "X-GS-Client-Signature": "0" * 64}

@@ -45,7 +45,7 @@ class Tracker:
                    headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any], str | None]:
         assert self.server is not None
         url = f"http://127.0.0.1:{self.server.port}/api/v1{path}"
-        async with self._session(source).post(url, json={**body, "op_id": uuid.uuid4().hex},
+        async with self._session(source).post(url, json={"op_id": uuid.uuid4().hex, **body},
                                               headers=headers or {}) as resp:
             return resp.status, await resp.json(), resp.headers.get("Retry-After")
 
@@ -53,9 +53,11 @@ class Tracker:
         status, _, _ = await self.post("/users", {"user_id": name, "password": f"pw-{name}"})
         assert status == 201
 
-    async def login(self, name: str, password: str, source: str = "127.0.0.1",
-                    headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any], str | None]:
+    async def login(self, name: str, password: str, source: str = "127.0.0.1", headers: dict[str, str] | None = None,
+                    op_id: str | None = None) -> tuple[int, dict[str, Any], str | None]:
         body = {"user_id": name, "password": password, "peer_addr": f"{source}:7000"}
+        if op_id is not None:
+            body["op_id"] = op_id
         return await self.post("/sessions", body, source, headers)
 
 
