@@ -34,7 +34,10 @@ class FileHashes:
     sha256: str
     piece_hashes: tuple[bytes, ...]
     mtime_ns: int
-    ctime_ns: int  # as the read began: a change while it ran moves it, and the next look re-hashes (``shares``)
+    # As the read began; None if it moved while the file was read, size and mtime kept (a chmod meanwhile, or a file
+    # system that makes ctimes up on each stat, as some FUSE ones do): the share is then watched by size and mtime
+    # alone until it is next hashed, instead of being hashed again and again (``shares``).
+    ctime_ns: int | None
 
 
 class _Shrank(Exception):
@@ -94,7 +97,8 @@ def hash_file(path: str, piece_size: int | None = None, progress: Progress | Non
         os.close(fd)
     if progress is not None:
         progress(size, size)
-    return FileHashes(size, psize, whole, hashes, st.st_mtime_ns, st.st_ctime_ns)
+    ctime = st.st_ctime_ns if after.st_ctime_ns == st.st_ctime_ns else None
+    return FileHashes(size, psize, whole, hashes, st.st_mtime_ns, ctime)
 
 
 def _hash_fd(fd: int, size: int, psize: int, progress: Progress | None,

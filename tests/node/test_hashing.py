@@ -166,3 +166,17 @@ async def test_a_cancelled_hashing_stops_its_thread_instead_of_hashing_the_file_
         seen = len(steps)
         await asyncio.sleep(0.3)
     assert len(steps) < 64
+
+
+def test_the_ctime_is_kept_only_if_it_held_still_while_the_file_was_read(tmp_path: Path) -> None:
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"x" * (READ_STEP + 1))  # progress is told between two reads
+    assert hash_file(str(path)).ctime_ns == path.stat().st_ctime_ns
+
+    def chmod_midway(done: int, total: int) -> None:  # a chmod, or a file system that makes ctimes up
+        if done < total:
+            path.chmod(0o640 if path.stat().st_mode & 0o777 != 0o640 else 0o600)
+
+    hashes = hash_file(str(path), piece_size=16 * 1024, progress=chmod_midway)
+    assert hashes.ctime_ns is None  # watched by size and mtime until next hashed, not hashed again and again
+    assert hashes.sha256 == hash_file(str(path)).sha256  # the bytes are what they are: only the ctime is set aside
