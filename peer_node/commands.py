@@ -13,6 +13,7 @@ import os
 import shlex
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from enum import Enum
 from typing import TYPE_CHECKING
 
 from peer_node.download_views import left_behind, still_shared
@@ -28,11 +29,25 @@ if TYPE_CHECKING:
 MAX_LINE_BYTES = 16 * 1024
 
 
+class Scope(Enum):
+    """Which groups a command's ``group_id`` means, and so what Tab offers there at the console (and, after it,
+    for ``file_name``, or ``user_id`` under OWNER: the requests to join): ``console_completion``."""
+
+    MEMBER = "member"  # the groups the user is in; their files as the tracker lists them
+    OWNER = "owner"  # the groups the user owns; their requests to join
+    OUTSIDE = "outside"  # the groups the user is not in nor asked to join
+    JOINED = "joined"  # in, or asked to join (leaving withdraws a request)
+    SHARES = "shares"  # the groups and files this node shares
+    DOWNLOADS = "downloads"  # the groups and files of this node's downloads
+    NONE = "none"  # a new id, or no group at all: nothing to offer
+
+
 @dataclass(frozen=True, slots=True)
 class Command:
     name: str
     args: tuple[str, ...]
     summary: str
+    scope: Scope = Scope.NONE
 
     @property
     def usage(self) -> str:
@@ -44,23 +59,28 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
     Command("login", ("user_id", "passwd"), "log this node in"),
     Command("logout", (), "log out; this node stops serving until the next login"),
     Command("create_group", ("group_id",), "create a group; you become its owner"),
-    Command("join_group", ("group_id",), "ask to join a group; its owner decides"),
+    Command("join_group", ("group_id",), "ask to join a group; its owner decides", Scope.OUTSIDE),
     Command("leave_group", ("group_id",), "leave a group (or withdraw a request to join it); your shares in it end, "
-            "your running and paused downloads from it stop and their data is deleted"),
+            "your running and paused downloads from it stop and their data is deleted", Scope.JOINED),
     Command("list_groups", (), "every group: id, owner, members, your role"),
-    Command("list_requests", ("group_id",), "owner only: pending user ids"),
-    Command("accept_request", ("group_id", "user_id"), "owner only: admit a pending user"),
-    Command("reject_request", ("group_id", "user_id"), "owner only: decline a pending user"),
-    Command("upload_file", ("file_path", "group_id"), "share a local file in place under its base name"),
-    Command("list_files", ("group_id",), "files of a group: name, size, sha256, live seeders"),
-    Command("download_file", ("group_id", "file_name", "destination_path"), "download a file in the background"),
+    Command("list_requests", ("group_id",), "owner only: pending user ids", Scope.OWNER),
+    Command("accept_request", ("group_id", "user_id"), "owner only: admit a pending user", Scope.OWNER),
+    Command("reject_request", ("group_id", "user_id"), "owner only: decline a pending user", Scope.OWNER),
+    Command("upload_file", ("file_path", "group_id"), "share a local file in place under its base name",
+            Scope.MEMBER),
+    Command("list_files", ("group_id",), "files of a group: name, size, sha256, live seeders", Scope.MEMBER),
+    Command("download_file", ("group_id", "file_name", "destination_path"), "download a file in the background",
+            Scope.MEMBER),
     Command("show_downloads", (), "every download: [D] percent, [C] complete, [F] failed"),
-    Command("stop_share", ("group_id", "file_name"), "stop serving a file"),
+    Command("stop_share", ("group_id", "file_name"), "stop serving a file", Scope.SHARES),
     Command("remove_download", ("group_id", "file_name"),
-            "cancel a download (its partial data is deleted), or clear a failed or finished one from the list"),
+            "cancel a download (its partial data is deleted), or clear a failed or finished one from the list",
+            Scope.DOWNLOADS),
     Command("pause_download", ("group_id", "file_name"),
-            "pause a running download; its verified pieces are kept (show_downloads still shows it [D])"),
-    Command("resume_download", ("group_id", "file_name"), "resume a paused download from its verified pieces"),
+            "pause a running download; its verified pieces are kept (show_downloads still shows it [D])",
+            Scope.DOWNLOADS),
+    Command("resume_download", ("group_id", "file_name"), "resume a paused download from its verified pieces",
+            Scope.DOWNLOADS),
     Command("set_upload_limit", ("rate",),
             "cap what this node uploads in all, e.g. 125M (1 Gbit/s) or 500kB/s; 0 for no limit"),
     Command("help", (), "this list"),

@@ -1,0 +1,114 @@
+"""What Tab may offer at the console, as the node hears it: filled from listings and the node's own changes, one
+user's at a time, and asked for again (never waited for) when missing or stale."""
+
+from __future__ import annotations
+
+from peer_node.commands import COMMANDS, Scope
+from peer_node.completion_cache import STALE_S, Ask, CompletionCache, Known, KnownValues, Want, values, wanted
+from peer_node.views import GroupRole
+
+OWNER, MEMBER, PENDING, NONE = GroupRole.OWNER, GroupRole.MEMBER, GroupRole.PENDING, GroupRole.NONE
+
+
+def filled() -> CompletionCache:
+    cache = CompletionCache()
+    cache.groups_listed("alice", {"lab": OWNER, "art": MEMBER, "zoo": NONE}, 100.0)
+    cache.files_listed("alice", "lab", ["b.bin", "a.bin"], 100.0)
+    cache.files_listed("alice", "art", ["paint.png"], 100.0)
+    cache.requests_listed("alice", "lab", ["bob"], 100.0)
+    cache.local("alice", [("lab", "a.bin")], [("art", "paint.png")])
+    return cache
+
+
+def test_listings_fill_what_each_argument_offers() -> None:
+    k = filled().known
+    assert values(k, Scope.MEMBER, "group_id", None) == ["art", "lab"]
+    assert values(k, Scope.MEMBER, "file_name", "lab") == ["a.bin", "b.bin"]
+    assert values(k, Scope.OWNER, "user_id", "lab") == ["bob"]
+    assert values(k, Scope.SHARES, "file_name", "lab") == ["a.bin"]
+    assert values(k, Scope.DOWNLOADS, "group_id", None) == ["art"]
+
+
+def test_a_logout_empties_it_and_another_users_fill_starts_from_nothing() -> None:
+    cache = filled()
+    cache.clear()
+    assert cache.known == Known()
+    cache = filled()
+    cache.files_listed("bob", "gym", ["shoes.txt"], 200.0)  # bob logged in (a fill for him, however it came)
+    k = cache.known
+    assert k.user == "bob"
+    assert values(k, Scope.MEMBER, "file_name", "lab") == []  # nothing of alice's
+    assert values(k, Scope.OUTSIDE, "group_id", None) == [] and k.groups == {} and k.shares == {}
+    assert values(k, Scope.MEMBER, "file_name", "gym") == ["shoes.txt"]
+
+
+def test_a_group_left_takes_its_files_and_requests_with_it() -> None:
+    cache = filled()
+    cache.role_changed("alice", "art", NONE)
+    cache.groups_listed("alice", {"lab": MEMBER, "art": NONE, "zoo": NONE}, 150.0)  # lab passed on to another
+    k = cache.known
+    assert values(k, Scope.MEMBER, "file_name", "art") == []
+    assert values(k, Scope.OWNER, "user_id", "lab") == []
+    assert values(k, Scope.MEMBER, "file_name", "lab") == ["a.bin", "b.bin"]  # still in it
+    assert values(k, Scope.OUTSIDE, "group_id", None) == ["art", "zoo"]
+    cache.role_changed("alice", "zoo", None)  # deleted: its last member left
+    assert "zoo" not in cache.known.groups
+
+
+def test_changes_made_from_this_node_show_before_the_next_listing() -> None:
+    cache = filled()
+    cache.role_changed("alice", "new", OWNER)
+    cache.role_changed("alice", "zoo", PENDING)
+    cache.file_shared("alice", "lab", "c.bin")
+    cache.file_shared("alice", "unlisted", "x.bin")  # its files never listed: nothing to add to
+    cache.request_answered("alice", "lab", "bob")
+    k = cache.known
+    assert values(k, Scope.OWNER, "group_id", None) == ["lab", "new"]
+    assert values(k, Scope.JOINED, "group_id", None) == ["art", "lab", "new", "zoo"]
+    assert values(k, Scope.MEMBER, "file_name", "lab") == ["a.bin", "b.bin", "c.bin"]
+    assert "unlisted" not in k.files
+    assert values(k, Scope.OWNER, "user_id", "lab") == []
+
+
+def test_each_change_is_a_new_snapshot_and_an_old_one_stays_as_it_was() -> None:
+    """The console thread reads a snapshot while the event loop changes the cache: what it holds never moves."""
+    cache = filled()
+    before = cache.known
+    cache.files_listed("alice", "lab", ["z.bin"], 120.0)
+    assert values(before, Scope.MEMBER, "file_name", "lab") == ["a.bin", "b.bin"]
+    cache.local("alice", [("lab", "a.bin")], [("art", "paint.png")])  # no change: the same snapshot
+    same = cache.known
+    cache.local("alice", [("lab", "a.bin")], [("art", "paint.png")])
+    assert cache.known is same
+
+
+def test_what_is_missing_or_stale_is_wanted_and_what_is_fresh_or_local_is_not() -> None:
+    k = filled().known
+    assert wanted(k, Scope.MEMBER, "group_id", None, 100.0 + STALE_S / 2) is None
+    assert wanted(k, Scope.MEMBER, "group_id", None, 100.0 + STALE_S) == (Ask.GROUPS, None)
+    assert wanted(Known(), Scope.OUTSIDE, "group_id", None, 0.0) == (Ask.GROUPS, None)
+    assert wanted(k, Scope.MEMBER, "file_name", "lab", 101.0) is None
+    assert wanted(k, Scope.MEMBER, "file_name", "new", 101.0) == (Ask.FILES, "new")  # not listed yet: ask
+    assert wanted(k, Scope.MEMBER, "file_name", "zoo", 101.0) is None  # not in it: the tracker would refuse
+    assert wanted(k, Scope.OWNER, "user_id", "lab", 100.0 + STALE_S) == (Ask.REQUESTS, "lab")
+    assert wanted(k, Scope.SHARES, "file_name", "lab", 1e9) is None  # this node's own: kept fresh by the loop
+    assert wanted(k, Scope.NONE, "group_id", None, 1e9) is None
+
+
+def test_tab_on_a_group_asks_for_what_is_missing_and_for_the_files_of_the_one_group_it_completes() -> None:
+    cache = CompletionCache()
+    asked: list[Want] = []
+    now = [0.0]
+    tab = KnownValues(lambda: cache.known, asked.append, lambda: now[0])
+    download = COMMANDS["download_file"]
+    assert tab(download, 0, None, "") == []  # nothing known: nothing now, the groups asked for
+    assert asked == [(Ask.GROUPS, None)]
+    cache.groups_listed("alice", {"lab": OWNER, "art": MEMBER}, 0.0)
+    asked.clear()
+    assert tab(download, 0, None, "") == ["art", "lab"]
+    assert asked == []  # two groups: no guess which one's files
+    assert tab(download, 0, None, "la") == ["lab"]
+    assert asked == [(Ask.FILES, "lab")]  # ready for the next Tab, at the file name
+    asked.clear()
+    assert tab(COMMANDS["list_files"], 0, None, "la") == ["lab"]
+    assert asked == []  # no file name comes after
