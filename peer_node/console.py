@@ -8,14 +8,17 @@ done, an answer to a request to join, a warning: ``console_news``) is said by ``
 the prompt's whole.
 
 On a terminal (stdin and stdout both), lines are read with readline (``line_editor``): editing, history kept across
-restarts, Tab completion, and news written above the line being typed, which is then drawn again as it was. Else
-(stdout redirected) the prompt is read as a plain line, and news goes under its line, then a fresh prompt.
+restarts, Tab completion (group ids and file names too, from what the node has heard: ``completion_cache``; what
+is missing is asked for on the event loop, never waited for), and news written above the line being typed, which
+is then drawn again as it was. Else (stdout redirected) the prompt is read as a plain line, and news goes under its
+line, then a fresh prompt.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import io
 import sys
 import threading
@@ -25,6 +28,7 @@ from pathlib import Path
 from typing import TextIO
 
 from peer_node.commands import HELP_WIDTH, run_command
+from peer_node.completion_cache import KnownValues, Want
 from peer_node.line_editor import open_editor
 from peer_node.service import NodeService
 from peer_node.units import human_size
@@ -83,7 +87,8 @@ class Console:
         self._at_prompt = False  # the prompt is the last thing on the screen: news goes under its line
         self._closed = False  # the node is stopping, or the terminal is gone: nothing more is read or written
         self._news: list[str] = []  # said while readline holds the line: shown by the console thread (_show_news)
-        self._editor = open_editor(inp, out, history_path, self._show_news)
+        values = KnownValues(lambda: self.service.completion.known, self._ask)
+        self._editor = open_editor(inp, out, history_path, self._show_news, values)
 
     def start(self) -> None:
         self._thread.start()
@@ -156,6 +161,11 @@ class Console:
                 news, self._news = self._news, []
                 for line in news:  # came as the line ended: under it, as while a command runs
                     self._put(f"\r\x1b[K{line}\n")
+
+    def _ask(self, want: Want) -> None:
+        """What Tab found missing, listed on the event loop (readline's completer: the console thread)."""
+        with contextlib.suppress(RuntimeError):  # the loop is closed: the node is stopping
+            self.loop.call_soon_threadsafe(self.service.refresh_known, want)
 
     def _show_news(self) -> None:
         """The news said while readline holds the line, above it; the prompt and the typed line drawn again below.

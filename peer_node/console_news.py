@@ -4,7 +4,8 @@ prompt's line, a fresh prompt after it (``Console.say``), so news never runs int
 
 ``news_of_downloads`` and ``ConsoleNews.round`` are the pure part (what changed since the last look, in words);
 ``watch`` looks once a second on the event loop, as an open browser page does (``web_ui/events.py``), and marks the
-answers it showed as shown, so the next page load does not tell them again.
+answers it showed as shown, so the next page load does not tell them again. The same look hands Tab completion
+this node's shares and downloads (``NodeService.note_local_names``).
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ async def watch(service: NodeService, say: Callable[[str], None]) -> None:
     news = ConsoleNews()
     while True:
         try:
+            service.note_local_names()  # the same look keeps Tab's shares and downloads fresh (completion_cache)
             for line in news.round(service):
                 say(line)
         except GroupShareError:  # logged out meanwhile: nothing to tell until the next login

@@ -5,7 +5,9 @@ thing). The tracker holds the group rules and is the authority on membership; th
 ask it through ``authed``, and keep the node's own side in step: the join requests it waits on (``JoinWatch``)
 and, on leaving, the downloads and shares of that group. A leave made from another node of the user's (this one
 logged out or stopped meanwhile) ends this node's shares in that group too, once a listing shows it
-(``check_memberships`` at each login and start, and every listing after).
+(``check_memberships`` at each login and start, and every listing after). Every answer about the user's groups,
+a group's files or its requests to join is kept for Tab at the console too (``completion_cache``), and what Tab
+finds missing is listed here in the background (``refresh_known``).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
+from peer_node.completion_cache import Ask, CompletionCache, Want
 from peer_node.downloads import DownloadManager
 from peer_node.groups_poll import GroupsPoll
 from peer_node.heartbeat import Heartbeat
@@ -44,16 +47,22 @@ class GroupCommands:
     _groups_poll: asyncio.Task[None] | None = None  # the background listing of poll_groups
     _groups_poll_clock: GroupsPoll
     _owned_pending: dict[str, int] | None = None  # group id -> requests to join, for the groups the user owns
+    completion: CompletionCache
+    _refreshing: dict[Want, asyncio.Task[object]]  # refresh_known's listings in flight
 
     async def create_group(self, group_id: str) -> None:
         check_id(group_id, "group id")
+        user, generation = self._user().user_id, self.login_generation
         await self.authed("POST", "/groups", {"group_id": group_id}, write=True)
+        self._note_role(user, generation, group_id, GroupRole.OWNER)
         if self._owned_pending is not None:  # an owner now: open pages hear of its requests from the next poll on
             self._owned_pending = {**self._owned_pending, group_id: 0}
 
     async def join_group(self, group_id: str) -> None:
         check_id(group_id, "group id")
+        user, generation = self._user().user_id, self.login_generation
         answer = await self.authed("POST", path_of("groups", group_id, "join"), {}, write=True)
+        self._note_role(user, generation, group_id, role_of(answer.get("status")))
         if answer.get("status") == "pending":
             # Timed at the answer: a listing asked for before the tracker recorded the request cannot know of it.
             await self.join_watch.asked(self._user().user_id, group_id, time.monotonic())
@@ -109,8 +118,9 @@ class GroupCommands:
 
     async def leave_group(self, group_id: str) -> LeaveOutcome:
         check_id(group_id, "group id")
-        user = self._user().user_id
+        user, generation = self._user().user_id, self.login_generation
         answer = await self.authed("POST", path_of("groups", group_id, "leave"), {}, write=True)
+        self._note_role(user, generation, group_id, None if answer.get("deleted") is True else GroupRole.NONE)
         # Downloads first: one finishing meanwhile becomes a share, which forget_group then ends with the rest.
         await self.downloads_mgr.fail_group(user, group_id, "left the group")
         await self.shares_keeper.forget_group(user, group_id)
@@ -129,6 +139,7 @@ class GroupCommands:
         if self.login_generation != generation:  # logged out (maybe in as another user) while asking
             return out
         self._owned_pending = {g.group_id: g.pending_requests for g in out if g.my_role is GroupRole.OWNER}
+        self.completion.groups_listed(user, {g.group_id: g.my_role for g in out}, asked_at)
         await self.join_watch.seen(user, {g.group_id: g.my_role for g in out}, complete=True, listed_at=asked_at)
         member_of = {g.group_id for g in out if g.my_role in (GroupRole.OWNER, GroupRole.MEMBER)}
         shared_in = {s.group_id for s in self.state.shares.values() if s.user_id == user}
@@ -169,10 +180,13 @@ class GroupCommands:
 
     async def list_requests(self, group_id: str) -> list[str]:
         check_id(group_id, "group id")
+        user, generation, asked_at = self._user().user_id, self.login_generation, time.monotonic()
         doc = await self.authed("GET", path_of("groups", group_id, "requests"))
         raw = doc.get("requests", [])
         requests = [str(u) for u in raw] if isinstance(raw, list) else []
-        self._note_requests(group_id, len(requests))
+        if self.login_generation == generation:  # not logged out (maybe in as another user) while asking
+            self._note_requests(group_id, len(requests))
+            self.completion.requests_listed(user, group_id, requests, asked_at)
         return requests
 
     def _note_requests(self, group_id: str, count: int | None) -> None:
@@ -188,18 +202,59 @@ class GroupCommands:
     async def accept_request(self, group_id: str, user_id: str) -> None:
         check_id(group_id, "group id")
         check_id(user_id, "user id")
+        user, generation = self._user().user_id, self.login_generation
         await self.authed("POST", path_of("groups", group_id, "requests", user_id, "accept"), {}, write=True)
+        if self.login_generation == generation:
+            self.completion.request_answered(user, group_id, user_id)
 
     async def reject_request(self, group_id: str, user_id: str) -> None:
         check_id(group_id, "group id")
         check_id(user_id, "user id")
+        user, generation = self._user().user_id, self.login_generation
         await self.authed("POST", path_of("groups", group_id, "requests", user_id, "reject"), {}, write=True)
+        if self.login_generation == generation:
+            self.completion.request_answered(user, group_id, user_id)
 
     async def list_files(self, group_id: str) -> list[FileListing]:
         check_id(group_id, "group id")
         return files_of(await self._files_answer(group_id))
 
     async def _files_answer(self, group_id: str) -> dict[str, object]:
-        """The tracker's file list of a group: ``files`` (live) and ``offline`` (tracker_docs reads both)."""
-        return await self.authed("GET", path_of("groups", group_id, "files"))
+        """The tracker's file list of a group: ``files`` (live) and ``offline`` (tracker_docs reads both). Both
+        kinds are kept for Tab: a file offline now may be downloaded, to wait for its holders."""
+        user, generation, asked_at = self._user().user_id, self.login_generation, time.monotonic()
+        answer = await self.authed("GET", path_of("groups", group_id, "files"))
+        if self.login_generation == generation:
+            names = [f.file_name for f in files_of(answer) + offline_files_of(answer)]
+            self.completion.files_listed(user, group_id, names, asked_at)
+        return answer
+
+    def _note_role(self, user: str, generation: int, group_id: str, role: GroupRole | None) -> None:
+        """The user's new role in a group, done from this node: for Tab at once (None: the group is gone)."""
+        if self.login_generation == generation:
+            self.completion.role_changed(user, group_id, role)
+
+    def refresh_known(self, want: Want) -> None:
+        """On the event loop: list what Tab at the console found missing or stale (``completion_cache.wanted``),
+        in the background, one listing per want at a time; the listing itself fills the cache. Best effort."""
+        if self.state.session is None or want in self._refreshing:
+            return
+        ask, group_id = want
+        if ask is Ask.GROUPS:
+            if self._groups_poll is None or self._groups_poll.done():  # the groups poll's listing does it
+                self._groups_poll = asyncio.create_task(self._poll_groups())
+            return
+        assert group_id is not None
+        listing = self.list_files(group_id) if ask is Ask.FILES else self.list_requests(group_id)
+        task: asyncio.Task[object] = asyncio.create_task(self._quietly(listing))
+        self._refreshing[want] = task
+        task.add_done_callback(lambda _: self._refreshing.pop(want, None))
+
+    @staticmethod
+    async def _quietly(listing: Awaitable[object]) -> object:
+        try:
+            return await listing
+        except GroupShareError as exc:  # no tracker now, logged out, refused: the next Tab asks again
+            log.debug("listing for Tab failed: %s", exc)
+            return None
 

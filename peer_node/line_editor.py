@@ -37,7 +37,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, TextIO
 
-from peer_node.console_completion import completions
+from peer_node.console_completion import Values, completions, list_dir, no_values
 from peer_node.console_history import HISTORY_LINES, history_entry, kept, load_history, save_history
 from wire.terminal import in_foreground, wait_for_foreground
 
@@ -57,25 +57,27 @@ def can_edit(inp: TextIO, out: TextIO) -> bool:
 
 
 def open_editor(inp: TextIO, out: TextIO, history_path: Path | None,
-                on_idle: Callable[[], None]) -> LineEditor | None:
+                on_idle: Callable[[], None], values: Values = no_values) -> LineEditor | None:
     """A line editor for a console that is a terminal both ways; None (plain lines, as before) otherwise, or when
-    this Python has no readline (built without it) or no hook to reach (not CPython)."""
+    this Python has no readline (built without it) or no hook to reach (not CPython). ``values``: what Tab offers
+    for group ids, file names and requesters (``console_completion``)."""
     if not can_edit(inp, out):
         return None
     try:
-        return LineEditor(history_path, on_idle)
+        return LineEditor(history_path, on_idle, values)
     except (ImportError, ValueError, AttributeError) as exc:
         log.info("no line editing at the prompt: %s", exc)
         return None
 
 
 class LineEditor:
-    def __init__(self, history_path: Path | None, on_idle: Callable[[], None]) -> None:
+    def __init__(self, history_path: Path | None, on_idle: Callable[[], None], values: Values = no_values) -> None:
         import readline  # here, not at the top: the import alone turns input() into line editing
 
         self._rl: ModuleType = readline
         self._history_path = history_path
         self._on_idle = on_idle
+        self._values = values
         self._saved_tty: list[Any] | None = None  # the terminal's settings before readline took it
         self._reading = False
         self._warned = False
@@ -173,7 +175,8 @@ class LineEditor:
     def _complete(self, text: str, state: int) -> str | None:
         if state == 0:
             rl = self._rl
-            self._matches = completions(rl.get_line_buffer(), rl.get_begidx(), rl.get_endidx())
+            self._matches = completions(rl.get_line_buffer(), rl.get_begidx(), rl.get_endidx(), list_dir,
+                                        self._values)
         return self._matches[state] if state < len(self._matches) else None
 
     # --- any thread

@@ -29,6 +29,7 @@ from dataclasses import replace
 from pathlib import Path, PurePath
 
 from peer_node import login_state
+from peer_node.completion_cache import CompletionCache, Want
 from peer_node.config import NodeConfig
 from peer_node.downloads import DownloadManager
 from peer_node.group_commands import GroupCommands
@@ -89,6 +90,8 @@ class NodeService(GroupCommands, SessionCommands):
                                              resume_check_s=config.resume_check_s)
         self.join_watch = JoinWatch(self.state)
         self._groups_poll_clock = GroupsPoll(config.groups_poll_s)
+        self.completion = CompletionCache()  # what Tab offers at the console: the user's groups, files, requests
+        self._refreshing: dict[Want, asyncio.Task[object]] = {}
         self._login_lock = asyncio.Lock()
         self._unanswered_login: UnansweredLogin | None = None  # session_commands' module doc
         self.offline_check = login_state.OfflineCheck(config.data_dir)
@@ -121,6 +124,8 @@ class NodeService(GroupCommands, SessionCommands):
     async def close(self) -> None:
         if self._groups_poll is not None:
             self._groups_poll.cancel()
+        for task in list(self._refreshing.values()):
+            task.cancel()
         await self._deactivate()
         await self._say_offline()
         await self.server.close()
@@ -175,6 +180,7 @@ class NodeService(GroupCommands, SessionCommands):
     async def _deactivate(self) -> None:
         self.login_generation += 1  # first: a command still hashing or asking the tracker must not act on after
         self._owned_pending = None  # another user may log in next: their groups are listed afresh
+        self.completion.clear()  # nor offered at Tab to whoever logs in next
         await self.heartbeat.stop()
         await self.downloads_mgr.stop_all()
         await self.shares_keeper.stop_serving()
@@ -237,7 +243,10 @@ class NodeService(GroupCommands, SessionCommands):
         detail = await self.authed("GET", path_of("groups", group_id))
         if role_of(detail.get("my_status")) not in (GroupRole.OWNER, GroupRole.MEMBER):
             raise Forbidden(f"you are not a member of {group_id}")
-        return await self.shares_keeper.share(user, group_id, full, progress, generation)
+        shared = await self.shares_keeper.share(user, group_id, full, progress, generation)
+        if self.login_generation == generation:
+            self.completion.file_shared(user, group_id, shared.file_name)
+        return shared
 
     def _refuse_own_data(self, full: str) -> None:
         real, data = os.path.realpath(full), os.path.realpath(self.config.data_dir)
@@ -323,6 +332,16 @@ class NodeService(GroupCommands, SessionCommands):
             raise BadInput("an upload limit is a positive rate (or none)")
         await self.state.set_settings(replace(self.state.settings, upload_limit=rate))
         self.server.set_upload_limit(rate)
+
+    def note_local_names(self) -> None:
+        """This node's shares and downloads, for Tab at the console (``completion_cache``: the console thread may
+        not read the state's dicts, which the event loop changes)."""
+        session = self.state.session
+        if session is None:
+            return
+        user = session.user_id
+        shares = [(s.group_id, s.file_name) for s in self.state.shares.values() if s.user_id == user]
+        self.completion.local(user, shares, [(d.group_id, d.file_name) for d in self.downloads_mgr.views(user)])
 
     def share_records(self, user_id: str) -> list[ShareRecord]:
         return [s for s in self.state.shares.values() if s.user_id == user_id]

@@ -1,7 +1,7 @@
 """Line editing at the node's prompt on a real terminal (a pty): the arrow keys edit the line and bring back the
-last command, Tab completes, the history outlives a restart without a password in it, news leaves the line being
-typed as it was, and a node stopped at the prompt gives the terminal back as it found it. With stdout redirected,
-the prompt reads plain lines as before."""
+last command, Tab completes (group ids and file names too, those of the user logged in), the history outlives a
+restart without a password in it, news leaves the line being typed as it was, and a node stopped at the prompt
+gives the terminal back as it found it. With stdout redirected, the prompt reads plain lines as before."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import re
 import signal
 import stat
 import termios
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -81,6 +82,48 @@ def test_tab_completes_a_command_name_and_a_path(start: list[Terminal], tmp_path
     term.keys(b"\x15hel\t\r")
     assert HELP_ROW in term.expect(PROMPT)
     stop(term)
+
+
+def tab_until(term: Terminal, shown: bytes, timeout: float = 30.0) -> None:
+    """Press Tab until ``shown`` comes: what a Tab finds missing is asked of the tracker in the background, for the
+    next Tab (a Tab too many, past the completed word, completes nothing there: no path starts so)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        term.keys(b"\t")
+        try:
+            term.expect(shown, timeout=1.0)
+            return
+        except AssertionError:
+            assert time.monotonic() < deadline, f"Tab did not complete to {shown!r}"
+
+
+def test_tab_completes_group_ids_and_file_names_the_tracker_knows_and_forgets_them_at_logout(
+        start: list[Terminal], tmp_path: Path) -> None:
+    (tmp_path / "it's my report.txt").write_text("report\n", encoding="utf-8")
+    with Cluster(tmp_path / "cluster", trackers=1) as c:
+        c.start_tracker(1)
+        term = open_node(start, tmp_path, c.list_path)
+        term.expect(PROMPT)
+        for line in ("create_user olga olga-pw-1234", "login olga olga-pw-1234", "create_group lab",
+                     "upload_file \"it's my report.txt\" lab"):
+            term.type(line)
+            term.expect(PROMPT)
+        term.keys(b"download_file la\t")
+        term.expect(b"download_file lab ")  # the group made here: known at once
+        tab_until(term, b"it\\'s\\ my\\ report.txt ")  # its files listed meanwhile; escaped as parse_line reads it
+        term.keys(b"copy.txt\r")
+        assert b"downloading it's my report.txt from lab to " in term.expect(PROMPT)
+
+        for line in ("logout", "create_user pat pat-pw-1234", "login pat pat-pw-1234"):
+            term.type(line)
+            term.expect(PROMPT)
+        term.keys(b"list_files la\t\r")  # olga's groups are not pat's: nothing to complete, the line runs as typed
+        out = term.expect(PROMPT)
+        assert out.endswith(b"list_files la\r\nerror: no such group: la\r\n" + PROMPT), out
+        term.keys(b"join_group la")
+        tab_until(term, b"join_group lab ")  # pat's own listing: a group pat is not in
+        term.keys(b"\x15")
+        stop(term)
 
 
 def test_the_history_outlives_a_restart_and_keeps_no_password(start: list[Terminal], tmp_path: Path) -> None:
