@@ -173,10 +173,13 @@ def wanted(known: Known, scope: Scope, arg: str, group_id: str | None, now: floa
         return None if fresh else (Ask.GROUPS, None)
     if group_id is None:
         return None
-    if arg == "file_name" and known.groups.get(group_id, GroupRole.MEMBER) in IN_GROUP:
+    # A group the listing has with another role, or has not at all (a typo), is not asked about: the tracker would
+    # refuse, at every Tab. Not listed yet, it may be the user's.
+    role = known.groups.get(group_id) if known.groups_at is not None else GroupRole.OWNER
+    if arg == "file_name" and role in IN_GROUP:
         listing = known.files.get(group_id)
         return None if listing is not None and now - listing.at < STALE_S else (Ask.FILES, group_id)
-    if arg == "user_id" and scope is Scope.OWNER and known.groups.get(group_id, GroupRole.OWNER) is GroupRole.OWNER:
+    if arg == "user_id" and scope is Scope.OWNER and role is GroupRole.OWNER:
         listing = known.requests.get(group_id)
         return None if listing is not None and now - listing.at < STALE_S else (Ask.REQUESTS, group_id)
     return None

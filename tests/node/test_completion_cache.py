@@ -3,6 +3,8 @@ user's at a time, and asked for again (never waited for) when missing or stale."
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from peer_node.commands import COMMANDS, Scope
 from peer_node.completion_cache import STALE_S, Ask, CompletionCache, Known, KnownValues, Want, values, wanted
 from peer_node.views import GroupRole
@@ -88,8 +90,12 @@ def test_what_is_missing_or_stale_is_wanted_and_what_is_fresh_or_local_is_not() 
     assert wanted(k, Scope.MEMBER, "group_id", None, 100.0 + STALE_S) == (Ask.GROUPS, None)
     assert wanted(Known(), Scope.OUTSIDE, "group_id", None, 0.0) == (Ask.GROUPS, None)
     assert wanted(k, Scope.MEMBER, "file_name", "lab", 101.0) is None
-    assert wanted(k, Scope.MEMBER, "file_name", "new", 101.0) == (Ask.FILES, "new")  # not listed yet: ask
+    joined = replace(k, groups={**k.groups, "new": MEMBER})
+    assert wanted(joined, Scope.MEMBER, "file_name", "new", 101.0) == (Ask.FILES, "new")  # its files not listed yet
     assert wanted(k, Scope.MEMBER, "file_name", "zoo", 101.0) is None  # not in it: the tracker would refuse
+    assert wanted(k, Scope.MEMBER, "file_name", "lba", 101.0) is None  # no such group listed: a typo
+    assert wanted(Known(), Scope.MEMBER, "file_name", "lab", 0.0) == (Ask.FILES, "lab")  # groups not listed yet
+    assert wanted(k, Scope.OWNER, "user_id", "art", 1e9) is None  # a member's: the tracker would refuse
     assert wanted(k, Scope.OWNER, "user_id", "lab", 100.0 + STALE_S) == (Ask.REQUESTS, "lab")
     assert wanted(k, Scope.SHARES, "file_name", "lab", 1e9) is None  # this node's own: kept fresh by the loop
     assert wanted(k, Scope.NONE, "group_id", None, 1e9) is None
