@@ -37,6 +37,7 @@ from wire.safe_text import printable
 from wire.terminal import in_foreground, read_line, wait_for_foreground
 
 PROMPT = "groupshare> "
+TAB_HELP = "complete a command, a path, or one of your group ids, file names or requests to join"
 BAR_WIDTH = 30
 
 
@@ -212,6 +213,8 @@ class Console:
             text = self.run_line(line)
             if line.split()[0] == "help" and not text.startswith("error:"):
                 text += f"{'quit (or exit)'.ljust(HELP_WIDTH)}  stop this node (at this prompt only)\n"
+                if self._editor is not None:  # only a terminal's prompt completes
+                    text += f"{'Tab'.ljust(HELP_WIDTH)}  {TAB_HELP}\n"
             self._write(text)
 
     def run_line(self, line: str) -> str:

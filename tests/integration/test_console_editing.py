@@ -80,7 +80,11 @@ def test_tab_completes_a_command_name_and_a_path(start: list[Terminal], tmp_path
     term.keys(b"\x15upload_file ph\t")  # Ctrl-U erased the line; a folder is completed into
     term.expect(b"otos/")
     term.keys(b"\x15hel\t\r")
-    assert HELP_ROW in term.expect(PROMPT)
+    out = term.expect(PROMPT)
+    assert HELP_ROW in out
+    # said where Tab completes: at a terminal's prompt
+    assert re.search(rb"\nTab +complete a command, a path, or one of your group ids, file names or requests to "
+                     rb"join\r\n", out), out
     stop(term)
 
 
