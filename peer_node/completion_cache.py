@@ -10,6 +10,11 @@ whole: one attribute assignment, so the console thread sees the old snapshot or 
 with no lock. What Tab finds missing or older than ``STALE_S`` it asks for (``wanted``), in the background: it
 is there at the next Tab, as with a shell's completion of remote names.
 
+Only names the console could take back are kept: ids as ``check_id`` takes them, file names as
+``is_valid_file_name`` does. Readline writes what it offers to the terminal as it is (its list of matches), so a
+name with an escape sequence in it would command the terminal: the tracker refuses such names, but the node does not
+rely on it, as news lines do not (``wire.safe_text``).
+
 A snapshot is one user's. It is emptied at every logout (and session end), and a fill for another user than the
 snapshot's starts from nothing: one user's groups and files never show in the completions of the next.
 
@@ -25,6 +30,7 @@ from enum import Enum
 
 from peer_node.commands import Command, Scope
 from peer_node.views import GroupRole
+from wire.names import ID_RE, is_valid_file_name
 
 STALE_S = 30.0  # older than this, a listing is asked for again at the next Tab (and still offered meanwhile)
 IN_GROUP = frozenset({GroupRole.OWNER, GroupRole.MEMBER})
@@ -78,7 +84,8 @@ class CompletionCache:
         """Every group with the user's role in it (``list_groups``). The files and requests of groups the user is
         no longer in (or no longer owns) go: they are not offered, and would be stale when the user is back."""
         k = self._of(user)
-        self.known = replace(k, groups=dict(roles), groups_at=asked_at,
+        roles = {g: role for g, role in roles.items() if _is_id(g)}
+        self.known = replace(k, groups=roles, groups_at=asked_at,
                              files={g: v for g, v in k.files.items() if roles.get(g) in IN_GROUP},
                              requests={g: v for g, v in k.requests.items() if roles.get(g) is GroupRole.OWNER})
 
@@ -96,7 +103,8 @@ class CompletionCache:
 
     def files_listed(self, user: str, group_id: str, names: Iterable[str], asked_at: float) -> None:
         k = self._of(user)
-        self.known = replace(k, files={**k.files, group_id: Listing(tuple(names), asked_at)})
+        names = tuple(n for n in names if is_valid_file_name(n))
+        self.known = replace(k, files={**k.files, group_id: Listing(names, asked_at)})
 
     def file_shared(self, user: str, group_id: str, name: str) -> None:
         """A file shared from this node is in its group's list at once (when that list is known at all)."""
@@ -107,7 +115,8 @@ class CompletionCache:
 
     def requests_listed(self, user: str, group_id: str, users: Iterable[str], asked_at: float) -> None:
         k = self._of(user)
-        self.known = replace(k, requests={**k.requests, group_id: Listing(tuple(users), asked_at)})
+        self.known = replace(k, requests={**k.requests, group_id: Listing(tuple(u for u in users if _is_id(u)),
+                                                                            asked_at)})
 
     def request_answered(self, user: str, group_id: str, requester: str) -> None:
         k = self._of(user)
@@ -122,6 +131,10 @@ class CompletionCache:
         mine, got = _by_group(shares), _by_group(downloads)
         if mine != k.shares or got != k.downloads:  # once a second: a new snapshot only for a change
             self.known = replace(k, shares=mine, downloads=got)
+
+
+def _is_id(value: str) -> bool:
+    return ID_RE.fullmatch(value) is not None and value not in (".", "..")
 
 
 def _by_group(pairs: Iterable[tuple[str, str]]) -> dict[str, tuple[str, ...]]:

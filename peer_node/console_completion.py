@@ -27,7 +27,7 @@ _SHELL_SPECIAL = frozenset(" \t\r\n'\"\\")  # what shlex.split would read otherw
 ListDir = Callable[[str], list[tuple[str, bool]]]
 # The values argument ``at`` of ``cmd`` may take that begin with ``partial``; ``group``: the group named before
 # it on the line (None: none there).
-Values = Callable[[Command, int, "str | None", str], Sequence[str]]
+Values = Callable[[Command, int, str | None, str], Sequence[str]]
 
 
 def no_values(cmd: Command, at: int, group: str | None, partial: str) -> Sequence[str]:

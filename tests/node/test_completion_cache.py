@@ -118,3 +118,15 @@ def test_tab_on_a_group_asks_for_what_is_missing_and_for_the_files_of_the_one_gr
     asked.clear()
     assert tab(COMMANDS["list_files"], 0, None, "la") == ["lab"]
     assert asked == []  # no file name comes after
+
+
+def test_a_name_the_console_could_not_take_back_is_not_kept() -> None:
+    """Readline writes its matches to the terminal as they are: a name with an escape sequence would command it."""
+    cache = CompletionCache()
+    cache.groups_listed("alice", {"lab": MEMBER, "\x1b]0;pwned\x07": MEMBER, "..": MEMBER}, 0.0)
+    cache.files_listed("alice", "lab", ["ok.bin", "evil\x1b[2J.bin", "a/b"], 0.0)
+    cache.requests_listed("alice", "lab", ["bob", "bob\x1b[A"], 0.0)
+    k = cache.known
+    assert list(k.groups) == ["lab"]
+    assert k.files["lab"].names == ("ok.bin",)
+    assert k.requests["lab"].names == ("bob",)
