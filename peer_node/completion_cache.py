@@ -129,7 +129,7 @@ class CompletionCache:
         """This node's shares and downloads of ``user``, as (group id, file name)."""
         k = self._of(user)
         mine, got = _by_group(shares), _by_group(downloads)
-        if mine != k.shares or got != k.downloads:  # once a second: a new snapshot only for a change
+        if k is not self.known or mine != k.shares or got != k.downloads:  # once a second: new only for a change
             self.known = replace(k, shares=mine, downloads=got)
 
 

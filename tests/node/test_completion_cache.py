@@ -42,6 +42,9 @@ def test_a_logout_empties_it_and_another_users_fill_starts_from_nothing() -> Non
     assert values(k, Scope.MEMBER, "file_name", "lab") == []  # nothing of alice's
     assert values(k, Scope.OUTSIDE, "group_id", None) == [] and k.groups == {} and k.shares == {}
     assert values(k, Scope.MEMBER, "file_name", "gym") == ["shoes.txt"]
+    cache = filled()
+    cache.local("carol", [], [])  # carol's node shares and downloads nothing: still nothing of alice's
+    assert cache.known == Known(user="carol")
 
 
 def test_a_group_left_takes_its_files_and_requests_with_it() -> None:
