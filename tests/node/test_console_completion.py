@@ -134,15 +134,18 @@ _names = st.text(_NAME_CHARS, min_size=1, max_size=20).filter(is_valid_file_name
 
 
 @given(name=_names, others=st.lists(_names, max_size=3), cut=st.integers(min_value=0, max_value=20),
-       quote=st.sampled_from([None, "'", '"']), dangling=st.booleans())
+       opened=st.integers(min_value=0, max_value=20), quote=st.sampled_from([None, "'", '"']),
+       dangling=st.booleans())
 @settings(max_examples=300, deadline=None)
-def test_what_is_completed_always_parses_back_to_the_file_name(name: str, others: list[str], cut: int,
+def test_what_is_completed_always_parses_back_to_the_file_name(name: str, others: list[str], cut: int, opened: int,
                                                                  quote: str | None, dangling: bool) -> None:
-    """However the user began the word (no quote, single or double quotes, an escape half typed), each completion
-    is a word the console's parser reads back as one of the names, and the name begun is among them."""
+    """However the user began the word (no quote, a quote opened at its start or within it, an escape half typed),
+    each completion is a word the console's parser reads back as one of the names, and the name begun is among
+    them."""
     names = [name, *others]
     cut = min(cut, len(name))
-    typed = (quote or "") + escaped(name[:cut], quote)
+    opened = min(opened, cut)  # where the quote was opened
+    typed = escaped(name[:opened], None) + (quote or "") + escaped(name[opened:cut], quote)
     if dangling and quote is None and cut < len(name):
         typed += "\\"  # the next character's escape typed, not the character
     line = f"download_file lab {typed}"
