@@ -16,11 +16,13 @@ from pathlib import Path
 from typing import NoReturn
 
 from peer_node.rates import parse_rate
+from peer_node.swarm.server import ServerLimits
 from wire.errors import BadInput
 from wire.pieces import is_valid_piece_size
 from wire.tracker_list import TrackerAddress, TrackerListError, load_tracker_list, port_number
 
 DEFAULT_WEB_PORT = 8080
+PEER_DEFAULTS = ServerLimits()
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +35,9 @@ class NodeConfig:
     tracker_list_path: Path | None = None
     peer_tls: bool = True  # pieces travel over TLS with pinned per-node certificates (--no-tls turns it off)
     upload_limit: int | None = None  # bytes a second, 0 for no limit; None: not given, the saved setting holds
+    # The piece port's caps and deadlines (``swarm.admission``): reachable from the network, unlike the web port.
+    # The defaults are far above a swarm's needs (a download keeps at most 8 peers); hidden options change them.
+    peer_limits: ServerLimits = field(default_factory=ServerLimits)
     # hidden knobs (tests, benchmarks)
     piece_size: int | None = None  # force this piece size for new shares instead of piece_size_for()
     tracker_timeout_s: float = 10.0  # one HTTP call to one tracker
@@ -113,6 +118,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--groups-poll", type=float, default=5.0, help=argparse.SUPPRESS)
     p.add_argument("--share-check", type=float, default=2.0, help=argparse.SUPPRESS)
     p.add_argument("--no-console", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--peer-max-connections", type=int, default=PEER_DEFAULTS.max_connections, help=argparse.SUPPRESS)
+    p.add_argument("--peer-max-per-address", type=int, default=PEER_DEFAULTS.max_per_address, help=argparse.SUPPRESS)
+    p.add_argument("--peer-handshake-timeout", type=float, default=PEER_DEFAULTS.handshake_timeout,
+                   help=argparse.SUPPRESS)
     p.add_argument("--ready-note", default="", help=argparse.SUPPRESS)
     return p
 
@@ -139,11 +148,18 @@ def config_from_argv(argv: list[str]) -> NodeConfig:
                           ("--groups-poll", args.groups_poll), ("--share-check", args.share_check)):
         if not 0 < seconds <= 86400:
             raise ConfigError(f"{flag}: a number of seconds above 0 and at most 86400")
+    if not 0 < args.peer_handshake_timeout <= 86400:
+        raise ConfigError("--peer-handshake-timeout: a number of seconds above 0 and at most 86400")
+    if not 1 <= args.peer_max_per_address <= args.peer_max_connections:
+        raise ConfigError("--peer-max-per-address: at least 1 and at most --peer-max-connections")
+    pending = min(PEER_DEFAULTS.max_pending_per_address, args.peer_max_per_address)
+    peer_limits = ServerLimits(max_connections=args.peer_max_connections, max_per_address=args.peer_max_per_address,
+                               max_pending_per_address=pending, handshake_timeout=args.peer_handshake_timeout)
     return NodeConfig(
         piece_host=host, piece_port=port, trackers=tuple(trackers), web_port=args.web_port,
         data_dir=data_dir.absolute(), tracker_list_path=Path(args.tracker_info).absolute(), peer_tls=not args.no_tls,
         upload_limit=upload_limit, piece_size=args.piece_size, tracker_timeout_s=args.tracker_timeout,
         tracker_retry_s=args.tracker_retry, download_stall_s=args.download_stall, resume_check_s=args.resume_check,
-        groups_poll_s=args.groups_poll, share_check_s=args.share_check,
+        groups_poll_s=args.groups_poll, share_check_s=args.share_check, peer_limits=peer_limits,
         console=False if args.no_console else None, ready_note=args.ready_note,
     )

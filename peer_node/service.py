@@ -78,7 +78,8 @@ class NodeService(GroupCommands, SessionCommands):
         # every download speak TLS with it, and the tracker learns its fingerprint at login.
         self.identity: NodeIdentity | None = load_or_create_identity(config.data_dir) if config.peer_tls else None
         self.server = PieceServer(config.piece_host, config.piece_port, self.catalog, self._token_verifier,
-                                  holds=self._holds, tls=self.identity, clock=self.tracker.clock.now)
+                                  config.peer_limits, holds=self._holds, tls=self.identity,
+                                  clock=self.tracker.clock.now)
         self._verifier: TokenVerifier | None = None
         self.heartbeat = Heartbeat(self)
         self.shares_keeper = ShareKeeper(self)

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from peer_node.config import ConfigError, config_from_argv
+from peer_node.swarm.server import ServerLimits
 
 
 @pytest.fixture
@@ -46,3 +47,15 @@ def test_a_web_port_that_is_not_ascii_digits_of_a_port_is_refused(base: list[str
 def test_the_piece_address_must_be_ip_and_port(base: list[str], addr: str, why: str) -> None:
     with pytest.raises(ConfigError, match=why):
         config_from_argv([addr, base[1]])
+
+
+def test_the_piece_port_limits_default_to_the_servers_and_hidden_options_change_them(base: list[str]) -> None:
+    assert config_from_argv(base).peer_limits == ServerLimits()
+    limits = config_from_argv([*base, "--peer-max-connections", "40", "--peer-max-per-address", "20",
+                               "--peer-handshake-timeout", "2.5"]).peer_limits
+    assert (limits.max_connections, limits.max_per_address, limits.handshake_timeout) == (40, 20, 2.5)
+    assert limits.max_pending_per_address == 16
+    for wrong in (["--peer-max-per-address", "0"], ["--peer-max-connections", "10", "--peer-max-per-address", "11"],
+                  ["--peer-handshake-timeout", "0"]):
+        with pytest.raises(ConfigError):
+            config_from_argv([*base, *wrong])
