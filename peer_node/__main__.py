@@ -19,6 +19,7 @@ from peer_node.console import Console
 from peer_node.console_history import HISTORY_NAME
 from peer_node.console_news import ConsoleLogHandler, watch
 from peer_node.start_errors import names_a_file, start_error
+from peer_node.web_port import WebListener
 from wire.dir_lock import DataDirError, DirLock
 from wire.fd_limit import raise_open_file_limit
 from wire.listen_errors import listen_error
@@ -26,11 +27,11 @@ from wire.quiet_log import quiet_aiohttp_server_log
 from wire.terminal import keep_running_in_the_background, stop_signals
 
 SHUTDOWN_WAIT_S = 3.0
-# How long the web port keeps a connection that is between requests, or still sending a request's head: aiohttp's
-# keep-alive timer runs from the connection's start or its last answer and is not reset by incoming bytes, so it
-# is the deadline for a head too (aiohttp has no separate one). aiohttp's default, 3630 s, let 300 connections
-# that never wrote and 300 that trickled a header byte a second stay for an hour. 75 s outlasts a browser's
-# page (it reconnects at once when a kept connection has gone) and nginx's 60 s header timeout.
+# How long the web port keeps a connection that is between requests: aiohttp's keep-alive timer runs from the
+# connection's start or its last answer and is not reset by incoming bytes. aiohttp's default, 3630 s, let 300
+# connections that never wrote and 300 that trickled a header byte a second stay for an hour. 75 s outlasts a
+# browser's page (it reconnects at once when a kept connection has gone) and nginx's 60 s header timeout. A head
+# has a shorter deadline of its own, and the port a connection cap (``web_port.py``).
 KEEPALIVE_S = 75.0
 
 
@@ -71,8 +72,8 @@ async def _serve_locked(config: NodeConfig) -> int:
         await runner.setup()  # starts the service: state, piece server, heartbeat, resumed downloads
         what = f"the web port 127.0.0.1:{config.web_port}"
         holder = "another node still running? or choose another with --web-port"
-        site = web.TCPSite(runner, "127.0.0.1", config.web_port)
-        await site.start()
+        listener = WebListener(runner, config.web_limits)  # a cap and head deadlines (web_port.py)
+        await listener.start("127.0.0.1", config.web_port)
     except (OSError, ValueError) as exc:
         if isinstance(exc, OSError) and not names_a_file(exc):  # a bind: files are the state's (start_errors)
             print(f"client: error: cannot listen on {what}: {listen_error(exc, holder)}", file=sys.stderr,
@@ -105,6 +106,7 @@ async def _serve_locked(config: NodeConfig) -> int:
             console.close()
         if news is not None:
             news.cancel()
+        listener.close()
         await runner.cleanup()
     return 0
 

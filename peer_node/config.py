@@ -17,6 +17,7 @@ from typing import NoReturn
 
 from peer_node.rates import parse_rate
 from peer_node.swarm.server import ServerLimits
+from peer_node.web_port import WebLimits
 from wire.errors import BadInput
 from wire.pieces import is_valid_piece_size
 from wire.tracker_list import TrackerAddress, TrackerListError, load_tracker_list, port_number
@@ -38,6 +39,7 @@ class NodeConfig:
     # The piece port's caps and deadlines (``swarm.admission``): reachable from the network, unlike the web port.
     # The defaults are far above a swarm's needs (a download keeps at most 8 peers); hidden options change them.
     peer_limits: ServerLimits = field(default_factory=ServerLimits)
+    web_limits: WebLimits = field(default_factory=WebLimits)  # the web port's cap and head deadlines (web_port.py)
     # hidden knobs (tests, benchmarks)
     piece_size: int | None = None  # force this piece size for new shares instead of piece_size_for()
     tracker_timeout_s: float = 10.0  # one HTTP call to one tracker
@@ -120,6 +122,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-console", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--peer-max-connections", type=int, default=PEER_DEFAULTS.max_connections, help=argparse.SUPPRESS)
     p.add_argument("--peer-max-per-address", type=int, default=PEER_DEFAULTS.max_per_address, help=argparse.SUPPRESS)
+    p.add_argument("--web-max-connections", type=int, default=WebLimits().max_connections, help=argparse.SUPPRESS)
     p.add_argument("--peer-handshake-timeout", type=float, default=PEER_DEFAULTS.handshake_timeout,
                    help=argparse.SUPPRESS)
     p.add_argument("--ready-note", default="", help=argparse.SUPPRESS)
@@ -152,6 +155,8 @@ def config_from_argv(argv: list[str]) -> NodeConfig:
         raise ConfigError("--peer-handshake-timeout: a number of seconds above 0 and at most 86400")
     if not 1 <= args.peer_max_per_address <= args.peer_max_connections:
         raise ConfigError("--peer-max-per-address: at least 1 and at most --peer-max-connections")
+    if args.web_max_connections < 1:
+        raise ConfigError("--web-max-connections: at least 1")
     pending = min(PEER_DEFAULTS.max_pending_per_address, args.peer_max_per_address)
     peer_limits = ServerLimits(max_connections=args.peer_max_connections, max_per_address=args.peer_max_per_address,
                                max_pending_per_address=pending, handshake_timeout=args.peer_handshake_timeout)
@@ -161,5 +166,6 @@ def config_from_argv(argv: list[str]) -> NodeConfig:
         upload_limit=upload_limit, piece_size=args.piece_size, tracker_timeout_s=args.tracker_timeout,
         tracker_retry_s=args.tracker_retry, download_stall_s=args.download_stall, resume_check_s=args.resume_check,
         groups_poll_s=args.groups_poll, share_check_s=args.share_check, peer_limits=peer_limits,
+        web_limits=WebLimits(max_connections=args.web_max_connections),
         console=False if args.no_console else None, ready_note=args.ready_note,
     )

@@ -21,7 +21,6 @@ from aiohttp import web
 
 from tracker_server.app import create_app
 from tracker_server.config import TrackerConfig, load_or_create_secret
-from tracker_server.conn_guard import DEFAULT_MAX_PER_ADDRESS, Deadlines
 from tracker_server.data_identity import describe_start
 from tracker_server.fastpath import LINGER, FastPathListener
 from tracker_server.keys import SERVICE
@@ -29,6 +28,7 @@ from tracker_server.passwords import OWASP_LOG2_N
 from tracker_server.signups import DEFAULT_BURST, DEFAULT_INTERVAL
 from tracker_server.store import StoreDamaged
 from tracker_server.write_rate import DEFAULT_WRITE_BURST, DEFAULT_WRITE_INTERVAL
+from wire.conn_guard import DEFAULT_MAX_PER_ADDRESS, Deadlines
 from wire.dir_lock import DataDirError, DirLock
 from wire.fd_limit import raise_open_file_limit
 from wire.listen_errors import CannotListen, listen_error

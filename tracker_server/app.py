@@ -23,7 +23,6 @@ from aiohttp import web
 from tracker_server import handlers, internal, state_mark
 from tracker_server.compaction import Compactor
 from tracker_server.config import TrackerConfig
-from tracker_server.conn_guard import Deadlines
 from tracker_server.data_identity import CLUSTER_KEY, TRACKER_NO_KEY, Identity, cluster_fingerprint, identity_warnings
 from tracker_server.keys import COMPACTOR, REPLICATOR, SERVICE, STORE, STORE_HEALTH, WRITER
 from tracker_server.log import LogWriter
@@ -31,6 +30,7 @@ from tracker_server.replication import Replicator
 from tracker_server.service import TrackerService
 from tracker_server.store import Store, StoreDamaged
 from tracker_server.store_health import StoreHealth
+from wire.conn_guard import Deadlines
 from wire.errors import GroupShareError, TooLarge, TooManyRequests, error_document
 
 log = logging.getLogger(__name__)

@@ -41,7 +41,9 @@ from typing import NamedTuple
 from aiohttp import web
 
 from tracker_server import handlers
-from tracker_server.conn_guard import (
+from tracker_server.http_frame import Head, Request, Verdict, read_request
+from tracker_server.keys import REPLICATOR, SERVICE
+from wire.conn_guard import (
     DEFAULT_MAX_PER_ADDRESS,
     DEFAULT_OVER_CAP_ANSWERS,
     OVER_CAP_MESSAGE,
@@ -52,8 +54,6 @@ from tracker_server.conn_guard import (
     OverCapAnswers,
     key_of,
 )
-from tracker_server.http_frame import Head, Request, Verdict, read_request
-from tracker_server.keys import REPLICATOR, SERVICE
 from wire.errors import GroupShareError, TooManyRequests, error_document
 from wire.names import ID_RE
 

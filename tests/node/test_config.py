@@ -8,6 +8,7 @@ import pytest
 
 from peer_node.config import ConfigError, config_from_argv
 from peer_node.swarm.server import ServerLimits
+from peer_node.web_port import WebLimits
 
 
 @pytest.fixture
@@ -59,3 +60,10 @@ def test_the_piece_port_limits_default_to_the_servers_and_hidden_options_change_
                   ["--peer-handshake-timeout", "0"]):
         with pytest.raises(ConfigError):
             config_from_argv([*base, *wrong])
+
+
+def test_the_web_port_cap_defaults_to_128_and_a_hidden_option_changes_it(base: list[str]) -> None:
+    assert config_from_argv(base).web_limits == WebLimits()
+    assert config_from_argv([*base, "--web-max-connections", "9"]).web_limits.max_connections == 9
+    with pytest.raises(ConfigError):
+        config_from_argv([*base, "--web-max-connections", "0"])

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from tracker_server.conn_guard import AddressCounts, Cutoffs, Deadlines, OverCapAnswers, key_of
 from tracker_server.http_frame import Head, Request, Verdict, frame, read_request
+from wire.conn_guard import AddressCounts, Cutoffs, Deadlines, OverCapAnswers, key_of
 from wire.quiet_log import QuietFilter, Quota
 
 BODY = b'{"holdings": []}'

@@ -1,5 +1,7 @@
 """What the tracker's listener allows a client connection (pure: numbers in, decisions out; no sockets).
 
+The node's web port (``peer_node.web_port``) uses the same counts and over-cap answers, hence ``wire/``.
+
 Why: a denial-of-service audit held the tracker's memory with connections that send a request's head and all but
 the last byte of a 1 MiB body (about 1 MiB each, kept for ever: the idle timer was aiohttp's 3630 s, reset by
 every byte), and its descriptors with connections that never write or trickle a header byte a second. So:
