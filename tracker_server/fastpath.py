@@ -28,11 +28,6 @@ read, and cut after ``LINGER`` (``conn_guard.OverCapAnswers``).
 from __future__ import annotations
 
 import asyncio
-import email.utils
-import http
-import json
-import logging
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,116 +35,32 @@ from typing import NamedTuple
 
 from aiohttp import web
 
-from tracker_server import handlers
+from tracker_server.hot_answers import (
+    OVER_CAP_BODY,
+    OVER_CAP_HEADER,
+    Answer,
+    Clock,
+    Screen,
+    hot_answer,
+    hot_screen,
+    render,
+)
 from tracker_server.http_frame import Head, Request, Verdict, read_request
-from tracker_server.keys import REPLICATOR, SERVICE
 from wire.conn_guard import (
     DEFAULT_MAX_PER_ADDRESS,
     DEFAULT_OVER_CAP_ANSWERS,
-    OVER_CAP_MESSAGE,
-    OVER_CAP_RETRY_S,
     AddressCounts,
     Cutoffs,
     Deadlines,
     OverCapAnswers,
     key_of,
 )
-from wire.errors import GroupShareError, TooManyRequests, error_document
-from wire.names import ID_RE
-
-log = logging.getLogger(__name__)
-
-HEARTBEAT = "/api/v1/heartbeat"
-# Only a valid group id (``wire.names.ID_RE``) is taken here: any other target, one with a query or percent
-# escapes included, is aiohttp's to route and refuse.
-LIST_FILES = re.compile(rf"/api/v1/groups/({ID_RE.pattern})/files")
 
 DEADLINES = Deadlines()
 SWEEP_EVERY = 1.0  # a sweep is one comparison per connection: 10,000 connections cost about a millisecond
 # How long a connection refused before its body stays open, reading and dropping what comes, after the refusal:
 # closing a socket with unread bytes sends a reset, which may make the client's system drop our answer unread.
 LINGER = 1.0
-
-# An answer function: the framed request to the full response bytes, or None when aiohttp must answer it.
-Answer = Callable[[Request], bytes | None]
-# A screen: a head whose body is still coming to True (wait for the body here), False (aiohttp's at once) or the
-# bytes of a refusal to send before the body, after which the connection closes.
-Screen = Callable[[Head], bytes | bool]
-
-
-class _Clock:
-    """The ``Date`` header's text, rendered once a second rather than once a request."""
-
-    def __init__(self) -> None:
-        self._second = -1
-        self._text = b""
-
-    def date(self) -> bytes:
-        now = int(time.time())
-        if now != self._second:
-            self._second, self._text = now, email.utils.formatdate(now, usegmt=True).encode()
-        return self._text
-
-
-# Each status line with the fixed header, made once: rendering it per answer was a visible part of the profile.
-_STARTS = {s.value: b"HTTP/1.1 %d %s\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: "
-           % (s.value, s.phrase.encode()) for s in http.HTTPStatus}
-
-
-def render(status: int, body: bytes, close: bool, date: bytes, extra: bytes = b"") -> bytes:
-    """One complete HTTP/1.1 response with a JSON body, headers as aiohttp's ``json_response`` sends them."""
-    return b"%s%d\r\nDate: %s\r\n%s%s\r\n%s" % (_STARTS[status], len(body), date,
-                                                   b"Connection: close\r\n" if close else b"", extra, body)
-
-
-def _error(code: str, message: str) -> bytes:
-    return json.dumps(error_document(code, message)).encode()
-
-
-OVER_CAP_BODY = _error("unavailable", OVER_CAP_MESSAGE)
-OVER_CAP_HEADER = b"Retry-After: %d\r\n" % OVER_CAP_RETRY_S
-
-
-def hot_answer(app: web.Application) -> Answer:
-    """The answer function over a started tracker app (its service and replicator exist after ``runner.setup``)."""
-    svc, replicator, clock = app[SERVICE], app[REPLICATOR], _Clock()
-
-    def answer(req: Request) -> bytes | None:
-        if not replicator.is_primary:
-            return None  # a secondary forwards these: aiohttp's middleware does it
-        auth = req.headers.get("authorization", "")
-        try:
-            if req.method == "POST" and req.target == HEARTBEAT:
-                body = handlers.heartbeat_answer(svc, auth, req.body)
-            elif req.method == "GET" and not req.body and (m := LIST_FILES.fullmatch(req.target)):
-                body = handlers.list_files_answer(svc, auth, m[1])
-            else:
-                return None
-        except GroupShareError as exc:
-            retry = b"Retry-After: %d\r\n" % exc.retry_after if isinstance(exc, TooManyRequests) else b""
-            return render(exc.status, _error(exc.code, exc.message), req.close, clock.date(), retry)
-        except Exception:  # a bug, not a refusal: aiohttp would answer 500 too, and the connection stays usable
-            log.exception("fast path: %s %s failed", req.method, req.target)
-            return render(500, _error("internal_error", "internal error"), req.close, clock.date())
-        return render(200, body, req.close, clock.date())
-
-    return answer
-
-
-def hot_screen(app: web.Application) -> Screen:
-    """The screen over a started tracker app: only a heartbeat with a live session waits for its body here."""
-    svc, replicator, clock = app[SERVICE], app[REPLICATOR], _Clock()
-
-    def screen(head: Head) -> bytes | bool:
-        if not replicator.is_primary or head.method != "POST" or head.target != HEARTBEAT:
-            return False  # a GET with a body is aiohttp's too (``answer`` takes none)
-        try:
-            svc.session(handlers.bearer_token(head.headers.get("authorization", "")))
-        except GroupShareError as exc:
-            return render(exc.status, _error(exc.code, exc.message), True, clock.date())
-        return True
-
-    return screen
 
 
 @dataclass
@@ -176,7 +87,7 @@ class _Shared(NamedTuple):
     addresses: AddressCounts
     counts: FastPathCounts
     over_cap: OverCapAnswers
-    clock: _Clock  # the over-cap answer's Date
+    clock: Clock  # the over-cap answer's Date
     answered: set[asyncio.Transport]  # over-cap connections answered, not yet cut: in no other list a close cuts
 
 
@@ -360,7 +271,7 @@ class FastPathListener:
             raise RuntimeError("call runner.setup() first")
         deadlines = Deadlines(first_byte=first_byte_timeout, request=request_timeout, idle=idle_timeout)
         shared = _Shared(hot_answer(app), hot_screen(app), fallback, max_body, set(), {},
-                         AddressCounts(max_per_address), FastPathCounts(), OverCapAnswers(over_cap_answers), _Clock(),
+                         AddressCounts(max_per_address), FastPathCounts(), OverCapAnswers(over_cap_answers), Clock(),
                          set())
         server = await asyncio.get_running_loop().create_server(
             lambda: FastPathProtocol(shared), host, port, reuse_address=True)
