@@ -155,11 +155,12 @@ def _tune_gc() -> None:
 
 
 def app_runner(app: web.Application) -> web.AppRunner:
-    """aiohttp's side of the listener, for the connections the fast path hands over. Idle ones (and ones whose
-    request head never completes: aiohttp's keep-alive timer runs from the hand-off or the last answer, and bytes
-    do not reset it) close as on the fast path. After a refusal sent before the body was read (a 408 or 413),
-    aiohttp reads and drops what still comes for ``lingering_time`` before closing, so that the client reads the
-    answer rather than a reset; its 10 s default would let a refused client hold the connection that long."""
+    """aiohttp's side of the listener, for the connections the fast path hands over. Idle ones close as on the
+    fast path (aiohttp's keep-alive timer runs from the hand-off or the last answer; bytes do not reset it); a
+    head must be complete within the fast path's request deadline of its first byte (``wire.head_clock``). After
+    a refusal sent before the body was read (a 408 or 413), aiohttp reads and drops what still comes for
+    ``lingering_time`` before closing, so that the client reads the answer rather than a reset; its 10 s default
+    would let a refused client hold the connection that long."""
     return web.AppRunner(app, handle_signals=False, access_log=None, keepalive_timeout=Deadlines().idle,
                          lingering_time=LINGER)
 

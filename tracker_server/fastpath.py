@@ -22,7 +22,8 @@ connection has deadlines (first byte, whole request, idle between requests) chec
 ``SWEEP_EVERY``: one clock read per read event, and no timer re-armed per request. Each client address has a cap
 on simultaneous connections, counted until a connection closes, also once aiohttp has it (the sweep notices the
 close: aiohttp's protocol does not tell us). A connection over it is answered 503 with ``Retry-After`` without being
-read, and cut after ``LINGER`` (``conn_guard.OverCapAnswers``).
+read, and cut after ``LINGER`` (``conn_guard.OverCapAnswers``). Once aiohttp has a connection, each head it reads
+keeps the request deadline from its first byte (``wire.guarded_conn.HeadGuard``): aiohttp's timer gave one 75 s.
 """
 
 from __future__ import annotations
@@ -55,6 +56,8 @@ from wire.conn_guard import (
     OverCapAnswers,
     key_of,
 )
+from wire.guarded_conn import HeadGuard
+from wire.head_clock import HeadClock
 
 DEADLINES = Deadlines()
 SWEEP_EVERY = 1.0  # a sweep is one comparison per connection: 10,000 connections cost about a millisecond
@@ -73,6 +76,7 @@ class FastPathCounts:
     over_cap: int = 0  # connections answered 503 and cut (or reset): their address already had the most allowed
     over_cap_reset: int = 0  # of those, reset without an answer: ``OverCapAnswers.cap`` were lingering already
     overdue: int = 0  # connections closed by the sweep for a missed deadline
+    handed_overdue: int = 0  # connections handed to aiohttp, closed for a head that missed its deadline
 
 
 class _Shared(NamedTuple):
@@ -89,6 +93,7 @@ class _Shared(NamedTuple):
     over_cap: OverCapAnswers
     clock: Clock  # the over-cap answer's Date
     answered: set[asyncio.Transport]  # over-cap connections answered, not yet cut: in no other list a close cuts
+    head_limit: float  # seconds a head handed to aiohttp has from its first byte (``Deadlines.request``)
 
 
 class FastPathProtocol(asyncio.Protocol):
@@ -240,13 +245,26 @@ class FastPathProtocol(asyncio.Protocol):
         self._shared.live.discard(self)
         self._shared.handed[transport] = self._key  # still counted for its address, until it closes
         self._key = ""
-        protocol = self._shared.fallback()
-        transport.set_protocol(protocol)
-        protocol.connection_made(transport)
+        # aiohttp has no deadline for a head but its keep-alive timer (75 s, bytes do not reset it): each head it
+        # reads here, this one and every later one, gets the fast path's request deadline (``wire.head_clock``)
+        guard = HeadGuard(self._shared.fallback(), HeadClock(self._shared.head_limit))
+        guard.on_lost = self._count_overdue(guard)
+        transport.set_protocol(guard)
+        guard.connection_made(transport)
         if self._buf:
-            protocol.data_received(bytes(self._buf))
+            guard.received(bytes(self._buf), self.started)  # its clock runs from the request's first byte
         self._buf.clear()
         self._head = None
+
+
+    def _count_overdue(self, guard: HeadGuard) -> Callable[[], None]:
+        counts = self._shared.counts
+
+        def lost() -> None:
+            if guard.overdue:
+                counts.handed_overdue += 1
+
+        return lost
 
 
 class FastPathListener:
@@ -272,7 +290,7 @@ class FastPathListener:
         deadlines = Deadlines(first_byte=first_byte_timeout, request=request_timeout, idle=idle_timeout)
         shared = _Shared(hot_answer(app), hot_screen(app), fallback, max_body, set(), {},
                          AddressCounts(max_per_address), FastPathCounts(), OverCapAnswers(over_cap_answers), Clock(),
-                         set())
+                         set(), deadlines.request)
         server = await asyncio.get_running_loop().create_server(
             lambda: FastPathProtocol(shared), host, port, reuse_address=True)
         return cls(server, shared, deadlines, sweep_every)

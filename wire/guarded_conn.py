@@ -26,7 +26,7 @@ class HeadGuard(asyncio.Protocol):
     def __init__(self, inner: asyncio.Protocol, clock: HeadClock, on_lost: Callable[[], None] | None = None) -> None:
         self.inner = inner
         self.clock = clock
-        self._on_lost = on_lost
+        self.on_lost = on_lost
         self._transport: asyncio.Transport | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
@@ -64,8 +64,8 @@ class HeadGuard(asyncio.Protocol):
         try:
             self.inner.connection_lost(exc)
         finally:
-            if self._on_lost is not None:
-                on_lost, self._on_lost = self._on_lost, None
+            if self.on_lost is not None:
+                on_lost, self.on_lost = self.on_lost, None
                 on_lost()
 
     def _arm(self) -> None:
