@@ -6,7 +6,8 @@ middleware maps every ``wire.errors`` refusal and every aiohttp HTTP error to th
 on a secondary hands the request to ``internal.serve_as_secondary`` (forwarding to the primary). It also reads
 each API request's body within ``BODY_DEADLINE`` seconds before any handler runs (aiohttp keeps the bytes read for
 the handler): without it a client could keep a body, up to ``max_body`` of memory, open for as long as it likes
-by sending all but its last byte. A request without a live session may send at most ``SESSIONLESS_MAX_BODY``.
+by sending all but its last byte. A request without a live session may send at most ``SESSIONLESS_MAX_BODY``; one
+session may have at most ``HeldBodies.cap`` bytes of bodies under way at once (``held_bodies.py``).
 """
 
 from __future__ import annotations
@@ -20,11 +21,12 @@ from importlib import resources
 
 from aiohttp import web
 
-from tracker_server import handlers, internal, state_mark
+from tracker_server import handlers, held_bodies, internal, state_mark
 from tracker_server.compaction import Compactor
 from tracker_server.config import TrackerConfig
 from tracker_server.data_identity import CLUSTER_KEY, TRACKER_NO_KEY, Identity, cluster_fingerprint, identity_warnings
-from tracker_server.keys import COMPACTOR, REPLICATOR, SERVICE, STORE, STORE_HEALTH, WRITER
+from tracker_server.held_bodies import DEFAULT_FACTOR, HeldBodies
+from tracker_server.keys import COMPACTOR, HELD_BODIES, REPLICATOR, SERVICE, STORE, STORE_HEALTH, WRITER
 from tracker_server.log import LogWriter
 from tracker_server.replication import Replicator
 from tracker_server.service import TrackerService
@@ -82,8 +84,9 @@ async def _read_body(request: web.Request) -> web.Request | web.Response:
     length = request.content_length
     if length is not None and length > config.max_body:
         return request  # refused by its length, unread, by the handler
-    if request.app[SERVICE].state.sessions.get(handlers.bearer_token(request.headers.get("Authorization", "")) or ""
-                                               ) is None:
+    token = handlers.bearer_token(request.headers.get("Authorization", "")) or ""
+    live = token in request.app[SERVICE].state.sessions
+    if not live:
         if length is not None and length > SESSIONLESS_MAX_BODY:
             raise TooLarge(f"request body over {SESSIONLESS_MAX_BODY} bytes without a live session")
         request = request.clone(client_max_size=SESSIONLESS_MAX_BODY)  # a chunked body stops there too
@@ -91,6 +94,10 @@ async def _read_body(request: web.Request) -> web.Request | web.Response:
         # The whole body came with the head (a write's few hundred bytes, nearly always): nothing to wait for. The
         # deadline's timer and read cost a third of the replicated-write rate (bench scenario 5b: 5,300 -> 3,700/s).
         return request
+    held = request.app[HELD_BODIES]
+    size = length if length is not None else config.max_body
+    if live and not held.take(token, size):  # this session has its allowance of bodies under way (held_bodies)
+        raise TooManyRequests(held_bodies.MESSAGE, held_bodies.RETRY_S)
     try:
         async with asyncio.timeout(request.app[BODY_DEADLINE]):
             await request.read()
@@ -98,6 +105,9 @@ async def _read_body(request: web.Request) -> web.Request | web.Response:
         response = _error(408, "timeout", f"request body not received within {request.app[BODY_DEADLINE]:g} s")
         response.force_close()  # the rest of the body may still come: the connection cannot carry on
         return response
+    finally:
+        if live:
+            held.give_back(token, size)
     return request
 
 
@@ -112,6 +122,7 @@ def create_app(config: TrackerConfig) -> web.Application:
     app[CONFIG] = config
     app[STORE_HEALTH] = StoreHealth()  # a secondary's failures to store (internal.py), shown by /healthz
     app[BODY_DEADLINE] = Deadlines().request
+    app[HELD_BODIES] = HeldBodies(DEFAULT_FACTOR * config.max_body)  # shared with the fast path
     app.router.add_routes(handlers.hot_first())
     app.router.add_routes(internal.routes)
     app.router.add_get("/api/v1/openapi.json", _openapi)

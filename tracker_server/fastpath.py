@@ -36,17 +36,23 @@ from typing import NamedTuple
 
 from aiohttp import web
 
+from tracker_server.handlers import bearer_token
+from tracker_server.held_bodies import MESSAGE as HELD_MESSAGE
+from tracker_server.held_bodies import RETRY_S as HELD_RETRY_S
+from tracker_server.held_bodies import HeldBodies
 from tracker_server.hot_answers import (
     OVER_CAP_BODY,
     OVER_CAP_HEADER,
     Answer,
     Clock,
     Screen,
+    error_body,
     hot_answer,
     hot_screen,
     render,
 )
 from tracker_server.http_frame import Head, Request, Verdict, read_request
+from tracker_server.keys import HELD_BODIES
 from wire.conn_guard import (
     DEFAULT_MAX_PER_ADDRESS,
     DEFAULT_OVER_CAP_ANSWERS,
@@ -94,6 +100,7 @@ class _Shared(NamedTuple):
     clock: Clock  # the over-cap answer's Date
     answered: set[asyncio.Transport]  # over-cap connections answered, not yet cut: in no other list a close cuts
     head_limit: float  # seconds a head handed to aiohttp has from its first byte (``Deadlines.request``)
+    bodies: HeldBodies  # bytes of bodies still coming, per session (``held_bodies.py``), aiohttp's ones included
 
 
 class FastPathProtocol(asyncio.Protocol):
@@ -104,6 +111,7 @@ class FastPathProtocol(asyncio.Protocol):
         self._answer, self._max_body, self._counts = shared.answer, shared.max_body, shared.counts  # hot: one lookup
         self._buf = bytearray()
         self._head: Head | None = None  # the head of the request whose body is still coming
+        self._held: tuple[str, int] | None = None  # (session, bytes) its body counts in ``shared.bodies``
         self._transport: asyncio.Transport | None = None
         self._key = ""  # the client's address key, counted in ``shared.addresses`` while set
         self._paused = False  # the transport's write buffer is full: answer nothing until it drains
@@ -141,6 +149,7 @@ class FastPathProtocol(asyncio.Protocol):
             transport.write_eof()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._release_body()
         if self._cut is not None:
             self._cut[0].cancel()
             self._shared.answered.discard(self._cut[1])
@@ -197,7 +206,7 @@ class FastPathProtocol(asyncio.Protocol):
                 elif isinstance(found, Head):  # the body is still coming: decide on the head alone, once
                     verdict = self._shared.screen(found)
                     if verdict is True:
-                        self._head = found
+                        self._hold_body(found)
                     elif verdict is False:
                         self._hand_off()
                     else:
@@ -211,6 +220,7 @@ class FastPathProtocol(asyncio.Protocol):
                 return  # a trickled body costs a length check per chunk, not a framing of the head
             else:
                 self._head = None
+                self._release_body()
                 request = head.request(self._buf)
             reply = self._answer(request)
             if reply is None:
@@ -224,6 +234,23 @@ class FastPathProtocol(asyncio.Protocol):
             if request.close:
                 self._transport.close()
                 return
+
+    def _hold_body(self, head: Head) -> None:
+        """Wait for the body of ``head`` (its session is live: the screen said so) if its session's allowance of
+        held body bytes has room, else refuse it before its body (``held_bodies.py``)."""
+        shared = self._shared
+        token, size = bearer_token(head.headers.get("authorization", "")) or "", head.size - head.start
+        if not shared.bodies.take(token, size):
+            self._refuse(render(429, error_body("too_many_requests", HELD_MESSAGE), True, shared.clock.date(),
+                                b"Retry-After: %d\r\n" % HELD_RETRY_S))
+            return
+        self._held = (token, size)
+        self._head = head
+
+    def _release_body(self) -> None:
+        if self._held is not None:
+            self._shared.bodies.give_back(*self._held)
+            self._held = None
 
     def _refuse(self, reply: bytes) -> None:
         """Answer before the body, and close without reading it (``LINGER`` says why not at once)."""
@@ -290,7 +317,7 @@ class FastPathListener:
         deadlines = Deadlines(first_byte=first_byte_timeout, request=request_timeout, idle=idle_timeout)
         shared = _Shared(hot_answer(app), hot_screen(app), fallback, max_body, set(), {},
                          AddressCounts(max_per_address), FastPathCounts(), OverCapAnswers(over_cap_answers), Clock(),
-                         set(), deadlines.request)
+                         set(), deadlines.request, app[HELD_BODIES])
         server = await asyncio.get_running_loop().create_server(
             lambda: FastPathProtocol(shared), host, port, reuse_address=True)
         return cls(server, shared, deadlines, sweep_every)
