@@ -63,6 +63,7 @@ class WebListener:
         self._answers = OverCapAnswers(DEFAULT_OVER_CAP_ANSWERS)
         self._reply = busy_reply()
         self._server: asyncio.Server | None = None
+        self._lingering: set[asyncio.Transport] = set()  # over-cap connections answered, not yet cut
         self.refused = 0  # connections answered busy (or reset) since the start
         self.overdue = 0  # connections closed for a head that missed its deadline
 
@@ -83,10 +84,13 @@ class WebListener:
         return _Admission(self)
 
     def close(self) -> None:
-        """Stop listening; the connections aiohttp has close with the runner (``runner.cleanup``)."""
+        """Stop listening and cut the over-cap connections still lingering; the connections aiohttp has close
+        with the runner (``runner.cleanup``)."""
         if self._server is not None:
             self._server.close()
             self._server = None
+        for transport in list(self._lingering):  # their cut timers go with them (``OverCapReply``)
+            transport.abort()
 
 
 class _Admission(asyncio.Protocol):
@@ -106,7 +110,7 @@ class _Admission(asyncio.Protocol):
             protocol = guard = HeadGuard(listener._make_inner(), clock, lambda: self._lost(key, guard))
         else:
             listener.refused += 1
-            protocol = OverCapReply(listener._reply, listener._answers, LINGER)
+            protocol = OverCapReply(listener._reply, listener._answers, LINGER, listener._lingering)
         transport.set_protocol(protocol)
         protocol.connection_made(transport)
 

@@ -62,7 +62,7 @@ from wire.conn_guard import (
     OverCapAnswers,
     key_of,
 )
-from wire.guarded_conn import HeadGuard
+from wire.guarded_conn import HeadGuard, OverCapReply
 from wire.head_clock import HeadClock
 
 DEADLINES = Deadlines()
@@ -118,8 +118,6 @@ class FastPathProtocol(asyncio.Protocol):
         self._dropping = False  # refused before its body: read and drop what comes until closed
         self.started = time.monotonic()  # the connection's start, then the pending request's first byte's arrival
         self.last_read = 0.0  # no byte yet (the monotonic clock is far past 0 by the time anything connects)
-        # an over-cap connection answered: the timer of its end, after the answer, and the connection
-        self._cut: tuple[asyncio.TimerHandle, asyncio.Transport] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -133,28 +131,19 @@ class FastPathProtocol(asyncio.Protocol):
 
     def _answer_over_cap(self, transport: asyncio.Transport) -> None:
         """Say "busy, try again" without reading a byte, and cut the connection after ``LINGER``: by then the
-        client has our answer, and what it sent, unread, only makes the cut a reset (``conn_guard``)."""
+        client has our answer, and what it sent, unread, only makes the cut a reset (``conn_guard``). The
+        connection is ``OverCapReply``'s from here on (the node's web port answers the same way)."""
         shared = self._shared
         shared.counts.over_cap += 1
-        if not shared.over_cap.take():
+        reply = OverCapReply(render(503, OVER_CAP_BODY, True, shared.clock.date(), OVER_CAP_HEADER),
+                             shared.over_cap, LINGER, shared.answered)
+        transport.set_protocol(reply)
+        reply.connection_made(transport)
+        if reply.transport is None:  # as many answers lingering as allowed: reset at once, the descriptor freed
             shared.counts.over_cap_reset += 1
-            transport.abort()  # as many answers lingering as we allow: a reset at once frees the descriptor now
-            return
-        self._dropping = True
-        self._cut = asyncio.get_running_loop().call_later(LINGER, transport.abort), transport
-        shared.answered.add(transport)
-        transport.pause_reading()
-        transport.write(render(503, OVER_CAP_BODY, True, shared.clock.date(), OVER_CAP_HEADER))
-        if transport.can_write_eof():
-            transport.write_eof()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._release_body()
-        if self._cut is not None:
-            self._cut[0].cancel()
-            self._shared.answered.discard(self._cut[1])
-            self._cut = None
-            self._shared.over_cap.give_back()
         self._transport = None
         self._shared.live.discard(self)
         if self._key:

@@ -94,10 +94,12 @@ class HeadGuard(asyncio.Protocol):
 
 class OverCapReply(asyncio.Protocol):
     """A connection over the cap: ``reply`` written at once, nothing read, cut after ``linger`` seconds; when
-    ``answers`` has as many lingering as it allows, reset at once instead."""
+    ``answers`` has as many lingering as it allows, reset at once instead (``transport`` stays None). While it
+    lingers its transport is in ``lingering``, for a listener that closes to cut at once."""
 
-    def __init__(self, reply: bytes, answers: OverCapAnswers, linger: float) -> None:
-        self._reply, self._answers, self._linger = reply, answers, linger
+    def __init__(self, reply: bytes, answers: OverCapAnswers, linger: float,
+                 lingering: set[asyncio.Transport]) -> None:
+        self._reply, self._answers, self._linger, self._lingering = reply, answers, linger, lingering
         self._cut: asyncio.TimerHandle | None = None
         self.transport: asyncio.Transport | None = None
 
@@ -108,6 +110,7 @@ class OverCapReply(asyncio.Protocol):
             return
         self.transport = transport
         self._cut = asyncio.get_running_loop().call_later(self._linger, transport.abort)
+        self._lingering.add(transport)
         transport.pause_reading()
         transport.write(self._reply)
         if transport.can_write_eof():
@@ -118,4 +121,6 @@ class OverCapReply(asyncio.Protocol):
             self._cut.cancel()
             self._cut = None
             self._answers.give_back()
+        if self.transport is not None:
+            self._lingering.discard(self.transport)
         self.transport = None

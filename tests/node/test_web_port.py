@@ -7,8 +7,10 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 
+import pytest
 from aiohttp import web
 
+from peer_node import web_port
 from peer_node.__main__ import web_runner
 from peer_node.web_port import WebLimits, WebListener
 from tests.swarm.helpers import poll_until
@@ -136,3 +138,19 @@ async def test_a_body_is_not_held_to_the_head_deadline_and_the_next_head_is() ->
             assert listener.overdue == 1
         finally:
             conn[1].close()
+
+
+async def test_closing_the_listener_cuts_the_over_cap_connections_still_lingering(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(web_port, "LINGER", 3600.0)  # only the close can cut it within the test
+    async with node_port(WebLimits(max_connections=1)) as listener:
+        kept = await asyncio.open_connection("127.0.0.1", listener.port)
+        await until(lambda: listener.connections_of("127.0.0.1") == 1)
+        answered = await asyncio.open_connection("127.0.0.1", listener.port)
+        assert (await asyncio.wait_for(answered[0].readuntil(b"try again in 2 s\n"), WAIT)).startswith(
+            b"HTTP/1.1 503 ")
+        assert listener._answers.lingering == 1
+        listener.close()
+        await until(lambda: listener._answers.lingering == 0)
+        for _, writer in (kept, answered):
+            writer.close()
