@@ -60,6 +60,14 @@ class HeadClock:
         return self._due if self.phase is Phase.HEAD or self.phase is Phase.NEW else None
 
     def feed(self, data: bytes, now: float) -> None:
+        if not self._head and (self.phase is Phase.IDLE or self.phase is Phase.NEW):
+            # The usual case, a whole head (and often its body) in one read: no copy, no loop.
+            end = _head_end(data, 0)
+            if end >= 0:
+                following = self._after_head(data[:end])
+                data = data[end:]
+                if not (data and following):
+                    return
         view = memoryview(data)
         while view and self.phase is not Phase.BLIND:
             if self.phase is Phase.IDLE or self.phase is Phase.NEW:  # a head's first byte: its clock starts
@@ -83,25 +91,34 @@ class HeadClock:
                 self._go_blind()
             return view[len(view):]
         rest = view[end - seen:]
-        head = bytes(self._head[:end]).lower()
+        head = bytes(self._head[:end])
         self._head.clear()
-        if _UNFOLLOWABLE.search(head):
+        self._after_head(head)
+        return rest
+
+    def _after_head(self, head: bytes) -> bool:
+        """A whole head is in: what comes next is its body, if one of known length, or the next head. False: the
+        connection is no longer followed."""
+        head = head.lower()
+        # the cheap substring tests first; the pattern tells ``Upgrade:`` from ``Upgrade-Insecure-Requests:``
+        if (b"\ntransfer-encoding" in head or b"\nupgrade" in head) and _UNFOLLOWABLE.search(head):
             self._go_blind()
-            return rest
-        length = _LENGTH.search(head)
+            return False
+        at = head.find(b"\ncontent-length")
+        length = _LENGTH.search(head, at) if at >= 0 else None
         self._body_left = int(length[1]) if length else 0
         self.phase = Phase.BODY if self._body_left else Phase.IDLE
-        return rest
+        return True
 
     def _go_blind(self) -> None:
         self.phase = Phase.BLIND
         self._head = bytearray()
 
 
-def _head_end(buf: bytearray, start: int) -> int:
+def _head_end(buf: bytes | bytearray, start: int) -> int:
     """Where the bytes after a head's empty line start in ``buf`` (searched from ``start``), or -1."""
-    ends = [i for i in (buf.find(b"\n\r\n", start), buf.find(b"\n\n", start)) if i >= 0]
-    if not ends:
-        return -1
-    i = min(ends)
-    return i + (3 if buf[i + 1] == 0x0D else 2)
+    crlf = buf.find(b"\n\r\n", start)
+    lf = buf.find(b"\n\n", start, crlf if crlf >= 0 else len(buf))  # a bare-LF end only counts if earlier
+    if lf >= 0:
+        return lf + 2
+    return crlf + 3 if crlf >= 0 else -1

@@ -51,3 +51,11 @@ def test_a_body_it_cannot_skip_or_an_overlong_head_stops_the_clock_for_good(head
     clock.feed(head, 0.0)
     clock.feed(GET[:5], 1.0)
     assert clock.phase is Phase.BLIND and clock.due is None
+
+
+def test_a_browsers_upgrade_insecure_requests_header_is_no_upgrade() -> None:
+    clock = HeadClock(5.0)
+    clock.feed(b"GET / HTTP/1.1\r\nHost: h\r\nUpgrade-Insecure-Requests: 1\r\nContent-Length: 2\r\n\r\nab", 0.0)
+    assert clock.phase is Phase.IDLE
+    clock.feed(GET[:4], 1.0)
+    assert clock.due == 6.0
