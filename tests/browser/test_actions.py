@@ -159,6 +159,8 @@ async def test_an_owners_open_page_hears_of_a_new_request_to_join(page: Page, wo
     toast = page.locator("#toast")
     await expect(toast).to_contain_text("A new request to join newsroom.")
     await expect(count).to_have_text("2 asking to join your groups")
+    nav = page.get_by_role("navigation", name="Main")  # the link's name follows, in words (no "Groups , 2")
+    await expect(nav.get_by_role("link", name="Groups, 2 asking to join your groups", exact=True)).to_be_visible()
     assert await page.evaluate("window.notReloaded === true")
     carol.ok("leave_group newsroom")  # she withdraws it: the notice no longer leads to an empty list
     await expect(toast).to_contain_text("No request to join newsroom is waiting any more")

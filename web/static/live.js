@@ -56,6 +56,10 @@
       var sep = document.getElementById("pending-sep");  // "Groups, 2 asking…", not "Groups2 asking…"
       if (sep) sep.hidden = !payload.total;
       setText(count.firstChild, String(payload.total));
+      var link = document.getElementById("nav-groups");  // its name, as the page renders it (base.html)
+      if (link && payload.total) link.setAttribute("aria-label", "Groups, " + payload.total +
+                                                   " asking to join your groups");
+      else if (link) link.removeAttribute("aria-label");
     }
     settleRequestLinks(payload.pending || {});
     settleRequestsSection(payload.pending || {});
