@@ -15,7 +15,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from types import MappingProxyType
 
 from peer_node.completion_cache import Ask, CompletionCache, Want
 from peer_node.downloads import DownloadManager
@@ -49,6 +50,7 @@ class GroupCommands:
     _owned_pending: dict[str, int] | None = None  # group id -> requests to join, for the groups the user owns
     completion: CompletionCache
     _refreshing: dict[Want, asyncio.Task[object]]  # refresh_known's listings in flight
+    _owned_requesters: Mapping[str, tuple[str, ...]] = MappingProxyType({})  # group id -> who asks, where named
 
     async def create_group(self, group_id: str) -> None:
         check_id(group_id, "group id")
@@ -57,6 +59,7 @@ class GroupCommands:
         self._note_role(user, generation, group_id, GroupRole.OWNER)
         if self._owned_pending is not None:  # an owner now: open pages hear of its requests from the next poll on
             self._owned_pending = {**self._owned_pending, group_id: 0}
+            self._owned_requesters = {**self._owned_requesters, group_id: ()}
 
     async def join_group(self, group_id: str) -> None:
         check_id(group_id, "group id")
@@ -75,6 +78,11 @@ class GroupCommands:
     def pending_requests(self) -> dict[str, int] | None:
         """Requests to join each group the user owns, as the groups were last listed (None: not yet)."""
         return None if self._owned_pending is None else dict(self._owned_pending)
+
+    def requesters(self) -> dict[str, tuple[str, ...]]:
+        """Who asks to join each group the user owns, as last listed: only the groups whose requesters the tracker
+        named. Beside the counts, so that an open page hears of a request withdrawn and another made meanwhile."""
+        return dict(self._owned_requesters)
 
     def poll_groups(self) -> None:
         """List the groups again in the background for an open page's news (``groups_poll`` says when; one call
@@ -140,6 +148,8 @@ class GroupCommands:
             return out
         self._owned_pending = {g.group_id: g.pending_requests for g in out if g.my_role is GroupRole.OWNER}
         self.completion.groups_listed(user, {g.group_id: g.my_role for g in out}, asked_at)
+        self._owned_requesters = {g.group_id: g.requesters for g in out
+                                  if g.my_role is GroupRole.OWNER and g.requesters is not None}
         await self.join_watch.seen(user, {g.group_id: g.my_role for g in out}, complete=True, listed_at=asked_at)
         member_of = {g.group_id for g in out if g.my_role in (GroupRole.OWNER, GroupRole.MEMBER)}
         shared_in = {s.group_id for s in self.state.shares.values() if s.user_id == user}
@@ -185,19 +195,20 @@ class GroupCommands:
         raw = doc.get("requests", [])
         requests = [str(u) for u in raw] if isinstance(raw, list) else []
         if self.login_generation == generation:  # not logged out (maybe in as another user) while asking
-            self._note_requests(group_id, len(requests))
+            self._note_requests(group_id, tuple(requests))
             self.completion.requests_listed(user, group_id, requests, asked_at)
         return requests
 
-    def _note_requests(self, group_id: str, count: int | None) -> None:
-        """A fresher count of the requests to join one group (None: the user no longer owns it), so that a page
-        showing that group's requests and the count beside "Groups" agree (``pending_requests``)."""
+    def _note_requests(self, group_id: str, requests: tuple[str, ...] | None) -> None:
+        """Fresher requests to join one group (None: the user no longer owns it), so that a page showing that
+        group's requests and the count beside "Groups" agree (``pending_requests``, ``requesters``)."""
         if self._owned_pending is None:
             return  # not listed yet: the first listing counts them all
-        if count is None:
-            self._owned_pending = {g: n for g, n in self._owned_pending.items() if g != group_id}
-        else:
-            self._owned_pending = {**self._owned_pending, group_id: count}
+        pending = {g: n for g, n in self._owned_pending.items() if g != group_id}
+        requesters = {g: r for g, r in self._owned_requesters.items() if g != group_id}
+        if requests is not None:
+            pending[group_id], requesters[group_id] = len(requests), requests
+        self._owned_pending, self._owned_requesters = pending, requesters
 
     async def accept_request(self, group_id: str, user_id: str) -> None:
         check_id(group_id, "group id")

@@ -13,7 +13,7 @@ Pure: ``now`` is passed in.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from peer_node.natural_order import natural_key
@@ -37,9 +37,19 @@ class GroupsPoll:
         return True
 
 
-def new_requests(before: Mapping[str, int], now: Mapping[str, int]) -> dict[str, int]:
-    """The owned groups with more pending requests than before, and how many more."""
-    return {gid: n - before.get(gid, 0) for gid, n in sorted(now.items()) if n > before.get(gid, 0)}
+def new_requests(before: Mapping[str, int], now: Mapping[str, int],
+                 asked_before: Mapping[str, Sequence[str]] | None = None,
+                 asked_now: Mapping[str, Sequence[str]] | None = None) -> dict[str, int]:
+    """The owned groups with requests that were not there before, and how many. Where both listings name who asks
+    (``asked_before``, ``asked_now``), by name: one request withdrawn and another made in between is one new, not
+    none; otherwise by the counts."""
+    out = {}
+    for gid, n in sorted(now.items()):
+        was, is_ = (asked_before or {}).get(gid), (asked_now or {}).get(gid)
+        fresh = len(set(is_) - set(was)) if was is not None and is_ is not None else n - before.get(gid, 0)
+        if fresh > 0:
+            out[gid] = fresh
+    return out
 
 
 def requests_text(new: Mapping[str, int]) -> str:

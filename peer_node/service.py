@@ -182,6 +182,7 @@ class NodeService(GroupCommands, SessionCommands):
         self.login_generation += 1  # first: a command still hashing or asking the tracker must not act on after
         self._owned_pending = None  # another user may log in next: their groups are listed afresh
         self.completion.clear()  # nor offered at Tab to whoever logs in next
+        self._owned_requesters = {}
         await self.heartbeat.stop()
         await self.downloads_mgr.stop_all()
         await self.shares_keeper.stop_serving()

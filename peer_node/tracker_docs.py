@@ -37,8 +37,15 @@ def _int(value: object) -> int:
 def groups_of(doc: Mapping[str, object]) -> list[GroupSummary]:
     """``GET /groups``."""
     return [GroupSummary(str(g.get("group_id", "")), str(g.get("owner", "")), _int(g.get("member_count")),
-                         role_of(g.get("my_status")), _int(g.get("pending_requests")))
+                         role_of(g.get("my_status")), _int(g.get("pending_requests")), _names(g.get("requesters")))
             for g in _entries(doc, "groups")]
+
+
+def _names(value: object) -> tuple[str, ...] | None:
+    """A list of user ids; None when it is not one (a tracker from before ``requesters``, or a malformed one)."""
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        return None
+    return tuple(value)
 
 
 def members_of(doc: Mapping[str, object], owner: str) -> list[MemberView]:

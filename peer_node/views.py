@@ -29,6 +29,7 @@ class GroupSummary:
     member_count: int
     my_role: GroupRole
     pending_requests: int = 0  # requests to join waiting for us, the owner
+    requesters: tuple[str, ...] | None = None  # who asks (the owner only), oldest first; None: the tracker did not say
 
 
 @dataclass(frozen=True, slots=True)

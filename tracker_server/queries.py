@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass
 
 from tracker_server.service import TrackerService
+from tracker_server.state import Group
 from wire.errors import NotFound
 from wire.records import FileMeta
 from wire.tokens import AccessGrant, mint_token
@@ -26,6 +27,9 @@ class GroupSummary:
     member_count: int
     my_status: str  # owner | member | pending | none
     pending_requests: int  # requests to join waiting for the owner; 0 for anyone else (not theirs to know)
+    # Who asks, oldest first (the owner only, as ``pending_requests``): with counts alone, a request withdrawn and
+    # another made between two listings looked like no change at all to an owner's open page.
+    requesters: list[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,8 +86,12 @@ def _status(svc: TrackerService, group_id: str, user_id: str) -> str:
 def list_groups(svc: TrackerService, token: str | None) -> list[GroupSummary]:
     user = svc.session(token).user_id
     return [GroupSummary(g.group_id, g.owner, len(g.members), _status(svc, g.group_id, user),
-                         len(g.requests) if g.owner == user else 0)
+                         len(g.requests) if g.owner == user else 0, _requesters(g) if g.owner == user else [])
             for g in sorted(svc.state.groups.values(), key=lambda g: g.group_id)]
+
+
+def _requesters(group: Group) -> list[str]:
+    return [uid for uid, _ in sorted(group.requests.items(), key=lambda kv: kv[1])]
 
 
 def group_info(svc: TrackerService, token: str | None, group_id: str) -> GroupInfo:
@@ -102,8 +110,7 @@ def group_info(svc: TrackerService, token: str | None, group_id: str) -> GroupIn
 
 
 def list_requests(svc: TrackerService, token: str | None, group_id: str) -> list[str]:
-    group = svc.owner_group(svc.session(token), group_id)
-    return [uid for uid, _ in sorted(group.requests.items(), key=lambda kv: kv[1])]
+    return _requesters(svc.owner_group(svc.session(token), group_id))
 
 
 def _seeders(svc: TrackerService, group_id: str, meta: FileMeta, sharers: set[str]) -> list[Seeder]:

@@ -50,10 +50,12 @@ def downloads_round(live: LiveRows, downloads: list[DownloadView], node: NodeSta
 
 @dataclass
 class _Heard:
-    """The group news this page has been sent: answers up to ``joins_seq``, and the request counts last seen."""
+    """The group news this page has been sent: answers up to ``joins_seq``, and the requests last seen (counts,
+    and who asks where the tracker names them: equal counts may be other people)."""
 
     joins_seq: int | None = None
     pending: dict[str, int] | None = None
+    requesters: dict[str, tuple[str, ...]] | None = None
 
 
 async def _send_group_news(service: UiService, response: web.StreamResponse, heard: _Heard) -> None:
@@ -64,12 +66,13 @@ async def _send_group_news(service: UiService, response: web.StreamResponse, hea
                            "answers": [{"group": a.group_id, "answer": a.answer.value} for a in answers]})
         await response.write(f"event: joins\ndata: {body}\n\n".encode())
         service.join_answers_shown(heard.joins_seq)  # only now: a write to a closed page raises first
-    pending = service.pending_requests()
-    if pending is None or pending == heard.pending:
+    pending, requesters = service.pending_requests(), service.requesters()
+    if pending is None or (pending, requesters) == (heard.pending, heard.requesters):
         return
-    new = new_requests(heard.pending, pending) if heard.pending is not None else {}
-    heard.pending = pending
-    body = json.dumps({"total": sum(pending.values()), "pending": pending, "new": new, "text": requests_text(new)})
+    new = new_requests(heard.pending, pending, heard.requesters, requesters) if heard.pending is not None else {}
+    heard.pending, heard.requesters = pending, requesters
+    body = json.dumps({"total": sum(pending.values()), "pending": pending, "requesters": requesters, "new": new,
+                       "text": requests_text(new)})
     await response.write(f"event: requests\ndata: {body}\n\n".encode())
 
 

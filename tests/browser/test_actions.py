@@ -184,6 +184,30 @@ async def test_an_owners_open_page_hears_of_a_new_request_to_join(page: Page, wo
     alice.ok("leave_group newsroom")
 
 
+async def test_a_request_withdrawn_and_another_made_meanwhile_do_not_leave_the_owners_page_stale(
+        page: Page, world: World) -> None:
+    alice, bob, carol = world.alice, world.bob, world.carol
+    alice.ok("create_group swapdesk")
+    carol.ok("join_group swapdesk")
+    try:
+        await ensure_logged_in(page, alice)
+        # The page's news stream is held off while carol withdraws and bob asks: both reach the page in one look,
+        # with the same count as before (1), as when both happen between two polls.
+        await page.route("**/downloads/events*", lambda route: route.abort())
+        await page.goto(url(alice, "/groups/swapdesk"))
+        await expect(page.get_by_role("button", name="Accept carol")).to_be_visible()
+        carol.ok("leave_group swapdesk")
+        bob.ok("join_group swapdesk")
+        await page.unroute("**/downloads/events*")
+        await expect(page.get_by_role("button", name="Accept carol")).to_have_count(0)  # no Accept that cannot work
+        toast = page.locator("#toast")
+        await toast.get_by_role("link").click()  # the notice leads to who asks now
+        await expect(page.get_by_role("button", name="Accept bob")).to_be_visible()
+    finally:
+        bob.cmd("leave_group swapdesk")
+        alice.ok("leave_group swapdesk")
+
+
 async def test_a_group_page_and_the_count_beside_groups_agree_as_the_node_sends_them(page: Page,
                                                                                       world: World) -> None:
     alice, carol = world.alice, world.carol

@@ -101,6 +101,18 @@ def test_new_requests_are_told_per_group() -> None:
     assert requests_text({f"g{i}": 1 for i in range(5)}) == "5 new requests to join g0, g1 and 3 more groups."
 
 
+def test_a_request_withdrawn_and_another_made_between_two_looks_is_one_new_request() -> None:
+    # Same count before and after: by name, bob's request is new (carol's went); without names, nothing to tell.
+    assert new_requests({"lab": 1}, {"lab": 1}, {"lab": ("carol",)}, {"lab": ("bob",)}) == {"lab": 1}
+    assert new_requests({"lab": 2}, {"lab": 1}, {"lab": ("carol", "bob")}, {"lab": ("bob",)}) == {}
+    assert new_requests({"lab": 1}, {"lab": 1}, {}, {"lab": ("bob",)}) == {}  # not named before: by the counts
+    doc: dict[str, object] = {"groups": [{"group_id": "lab", "my_status": "owner", "pending_requests": 1,
+                                          "requesters": ["bob"]},
+                                         {"group_id": "old", "my_status": "owner", "pending_requests": 1},
+                                         {"group_id": "bad", "my_status": "owner", "requesters": [7]}]}
+    assert [g.requesters for g in groups_of(doc)] == [("bob",), None, None]  # an older tracker names no one
+
+
 def test_the_notice_says_each_answer() -> None:
     text = join_answers_text([JoinAnswer("a", Answer.ACCEPTED), JoinAnswer("b", Answer.DECLINED),
                               JoinAnswer("c", Answer.GONE)])

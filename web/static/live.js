@@ -62,7 +62,7 @@
       else if (link) link.removeAttribute("aria-label");
     }
     settleRequestLinks(payload.pending || {});
-    settleRequestsSection(payload.pending || {});
+    settleRequestsSection(payload.pending || {}, payload.requesters || {});
     var groups = Object.keys(payload.new);
     if (!groups.length) {
       settleRequestsNotice(payload.pending || {});
@@ -109,16 +109,19 @@
   }
 
   // An owner's group page lists who asks to join: a request withdrawn (or answered in another tab or by a
-  // command) leaves an Accept that can only say "no longer waiting". None left: the list goes; fewer: the notice
-  // says so and offers the list as it is now.
-  function settleRequestsSection(pending) {
+  // command) leaves an Accept that can only say "no longer waiting". None left: the list goes; some: the notice
+  // says so and offers the list as it is now. Compared by name where the node names them (``requesters``): one
+  // request withdrawn and another made between two looks has the same count, and left the page as it was.
+  function settleRequestsSection(pending, requesters) {
     var section = document.querySelector("[data-requests-group]");
     if (!section) return;
     var group = section.getAttribute("data-requests-group"), n = pending[group] || 0;
-    if (n >= Number(section.getAttribute("data-requests"))) return;
-    section.setAttribute("data-requests", String(n));
+    var listed = section.getAttribute("data-requesters").split(" ").filter(Boolean), now = requesters[group];
+    var still = now ? listed.filter(function (u) { return now.indexOf(u) >= 0; }) : listed.slice(0, n);
+    if (still.length === listed.length) return;
+    section.setAttribute("data-requesters", still.join(" "));
+    if (!still.length) section.remove();  // every Accept on it is stale
     if (!n) {
-      section.remove();
       showLiveNotice("No one is asking to join " + group + " any more: withdrawn, or answered elsewhere.", null);
       return;
     }
