@@ -51,6 +51,7 @@ class ConsoleNews:
     states: dict[Key, DownloadState] | None = None
     joins_seq: int | None = None
     pending: dict[str, int] | None = None
+    requesters: dict[str, tuple[str, ...]] | None = None  # who asked, by name: equal counts may be other people
 
     def round(self, service: NodeService) -> list[str]:
         if service.state.session is None:  # logged out: the next login's downloads are a first look again
@@ -64,12 +65,13 @@ class ConsoleNews:
         if answers:
             lines.append(join_answers_text(answers))
             service.join_answers_shown(self.joins_seq)
-        pending = service.pending_requests()
-        if pending is not None and pending != self.pending:
-            if self.pending is not None and (new := new_requests(self.pending, pending)):
+        pending, requesters = service.pending_requests(), service.requesters()
+        if pending is not None and (pending, requesters) != (self.pending, self.requesters):
+            if self.pending is not None and (new := new_requests(self.pending, pending, self.requesters,
+                                                                 requesters)):
                 which = next(iter(new)) if len(new) == 1 else "<group_id>"
                 lines.append(f"{requests_text(new)} Type list_requests {which} to see who.")
-            self.pending = pending
+            self.pending, self.requesters = pending, requesters
         return lines
 
 

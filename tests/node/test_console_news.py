@@ -63,6 +63,7 @@ class _Node:
         self.session: object | None = object()
         self.listed: list[DownloadView] = []
         self.pending: dict[str, int] | None = {}
+        self.asking: dict[str, tuple[str, ...]] = {}
 
     def downloads(self) -> list[DownloadView]:
         return self.listed
@@ -76,6 +77,9 @@ class _Node:
     def pending_requests(self) -> dict[str, int] | None:
         return self.pending
 
+    def requesters(self) -> dict[str, tuple[str, ...]]:
+        return self.asking
+
 
 def test_a_logout_and_login_do_not_tell_old_downloads_again_and_new_requests_say_how_to_see_who() -> None:
     node, news = _Node(), ConsoleNews()
@@ -87,7 +91,9 @@ def test_a_logout_and_login_do_not_tell_old_downloads_again_and_new_requests_say
     assert news.round(node) == []  # type: ignore[arg-type]
     node.session = object()  # login again: a.bin is old news
     assert news.round(node) == []  # type: ignore[arg-type]
-    node.pending = {"lab": 1}
+    node.pending, node.asking = {"lab": 1}, {"lab": ("carol",)}
+    assert news.round(node) == ["A new request to join lab. Type list_requests lab to see who."]  # type: ignore[arg-type]
+    node.asking = {"lab": ("bob",)}  # carol withdrew and bob asked between two looks: the same count, news all the same
     assert news.round(node) == ["A new request to join lab. Type list_requests lab to see who."]  # type: ignore[arg-type]
 
 
