@@ -15,7 +15,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 
 from peer_node.download_views import given_so_far
-from peer_node.hashing import hash_in_thread
+from peer_node.hashing import Progress, hash_in_thread
 from peer_node.state import DownloadRecord, NodeState, ShareRecord, StateNotSaved
 from peer_node.views import DownloadState
 from wire.errors import GroupShareError
@@ -57,10 +57,11 @@ async def mark_complete(state: NodeState, rec: DownloadRecord) -> None:
                     exc.message)
 
 
-async def found_whole(rec: DownloadRecord) -> ShareRecord | None:
+async def found_whole(rec: DownloadRecord, progress: Progress | None = None) -> ShareRecord | None:
     """The share a download's destination makes when it already holds the listed file, whole (hashed to be sure):
     the download finished while the data dir was full, so neither its ``C`` nor its share reached the disk. None
-    for anything else there (``_open`` then refuses it: an existing file is never overwritten)."""
+    for anything else there (``_open`` then refuses it: an existing file is never overwritten). ``progress``: told
+    the bytes hashed as the check goes (only when there is a file of the listed size to check)."""
     meta, path = rec.meta, rec.destination
     if meta is None:
         return None
@@ -71,7 +72,7 @@ async def found_whole(rec: DownloadRecord) -> ShareRecord | None:
     if not stat.S_ISREG(st.st_mode) or st.st_size != meta.size:  # a link is never taken for our download
         return None
     try:
-        if (await hash_in_thread(path)).sha256 != meta.sha256:
+        if (await hash_in_thread(path, None, progress)).sha256 != meta.sha256:
             return None
     except GroupShareError:  # gone or unreadable meanwhile (the hashing's own words): not ours to take
         return None

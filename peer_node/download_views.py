@@ -36,11 +36,16 @@ def given_so_far(earlier: Mapping[str, int], this_run: Mapping[str, int]) -> dic
 
 
 def download_view(rec: DownloadRecord, progress: EngineProgress | None, store: PieceStore | None,
-                  copying_from: str) -> DownloadView:
+                  copying_from: str, checked: int | None = None) -> DownloadView:
     """``progress``: the running engine's, if any; ``store``: the partial file's; ``copying_from``: the local
-    complete copy it is being filled from ("" when none)."""
+    complete copy it is being filled from ("" when none); ``checked``: the bytes hashed so far of a whole file
+    found at the destination (None when none is being checked)."""
     size = rec.meta.size if rec.meta is not None else 0
     state = DownloadState(rec.state)
+    if checked is not None and state is DownloadState.RUNNING:  # as other hash checks, it says how far it got
+        return DownloadView(rec.group_id, rec.file_name, rec.destination, state, size, checked,
+                            percent(checked, size, False), 0.0, None, (), dict(rec.bytes_by_peer),
+                            started_at=rec.started_at, checking=True)
     if progress is not None and state is DownloadState.RUNNING:
         p = progress
         eta = (p.size - p.bytes_done) / p.speed_bps if p.speed_bps > 0 else None

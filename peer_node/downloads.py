@@ -76,6 +76,7 @@ class DownloadManager(DownloadControls):
         self._finishing: set[tuple[str, str, str]] = set()  # checked against the listed digest, moved into place
         self._discarding: set[tuple[str, str, str]] = set()  # being cancelled by ``remove``: delete its data
         self._copying: dict[tuple[str, str, str], str] = {}  # filled from a local complete copy: its path
+        self._checking: dict[tuple[str, str, str], list[int]] = {}  # its whole file found in place: bytes hashed
         # Downloads being started (``start`` yields while it checks): refused a second time, and their targets
         # taken, until their task runs.
         self._starting: dict[Key, Path | None] = {}
@@ -186,8 +187,9 @@ class DownloadManager(DownloadControls):
 
     def view(self, rec: DownloadRecord) -> DownloadView:
         engine = self._engines.get(rec.key)
+        checked = self._checking.get(rec.key, [-1])[0]
         return download_view(rec, engine.progress() if engine is not None else None, self._stores.get(rec.key),
-                             self._copying.get(rec.key, ""))
+                             self._copying.get(rec.key, ""), checked if checked >= 0 else None)
 
     def downloading(self, user_id: str, group_id: str, sha256: str) -> bool:
         """Whether a running download of the user fetches that file in that group (the piece server's check)."""
@@ -229,7 +231,12 @@ class DownloadManager(DownloadControls):
                 await asyncio.to_thread(self._remove_partial, rec)  # a stop between the move's link and unlink
                 self._on_change()
                 return
-            whole = await found_whole(rec)
+            # Its row shows the check going, from a cell of this run's own (a hashing thread outliving it writes unread)
+            checked = self._checking[key] = [-1]
+            try:
+                whole = await found_whole(rec, lambda done, _size: checked.__setitem__(0, done))
+            finally:
+                self._checking.pop(key, None)
             if whole is not None:
                 await self._adopt_found(rec, whole)
                 await asyncio.to_thread(self._remove_partial, rec)

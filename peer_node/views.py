@@ -96,6 +96,7 @@ class DownloadView:
     piece_sources: dict[int, str] = field(default_factory=dict)  # piece -> member who gave it (this run)
     copying_from: str = ""  # while pieces are copied from a complete copy this node already has: its path
     will_resume: bool = False  # FAILED for want of a seeder: the node starts it again when one is back (auto_resume)
+    checking: bool = False  # hashing the whole file found at its destination (``bytes_done``: how far)
 
 
 @dataclass(frozen=True, slots=True)

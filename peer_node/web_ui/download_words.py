@@ -84,6 +84,8 @@ def state_word(d: DownloadView) -> str:
         return "Waiting for members" if d.will_resume else "Failed"
     if d.state is DownloadState.PAUSED:
         return "Paused"
+    if d.checking:
+        return "Checking"
     if d.copying_from:
         return "Copying"
     if not d.peers:
@@ -133,6 +135,8 @@ def detail_text(d: DownloadView) -> str:
         return reason_words(d.reason) if d.reason else "The download stopped"
     if d.state is DownloadState.PAUSED:
         return "Paused. The verified pieces are kept: Resume goes on from them."
+    if d.checking:
+        return f"Checking the file already at {d.destination}: if it is whole, it is kept, not downloaded again"
     if d.copying_from:
         return "Copying the verified pieces of your own copy at " + d.copying_from
     if not d.peers:  # the last rate and time left would be stale words: nothing is arriving
