@@ -322,10 +322,10 @@ class NodeService(GroupCommands, SessionCommands):
         session = self.state.session
         if not self.tracker.reachable:  # the last call found none: say so, not the tracker that answered before
             return NodeStatus(session.user_id if session else None, self.config.piece_addr, None, None, False,
-                              self.server.upload_limit)
+                              self.server.upload_limit, self.tracker.paced_for())
         tracker = self.tracker.current
         return NodeStatus(session.user_id if session else None, self.config.piece_addr, str(tracker),
-                          tracker.rank, self.tracker.failed_over, self.server.upload_limit)
+                          tracker.rank, self.tracker.failed_over, self.server.upload_limit, self.tracker.paced_for())
 
     async def set_upload_limit(self, rate: int | None) -> None:
         """Cap what the node uploads in all, at once and across restarts; None lifts the cap. Open to a

@@ -44,7 +44,7 @@ from urllib.parse import quote
 import aiohttp
 
 from peer_node.tracker_clock import WARN_S, TrackerClock, skew_words
-from peer_node.tracker_patience import PATIENCE_S, Patience, retry_after_s
+from peer_node.tracker_patience import PATIENCE_S, Patience, Pauses, retry_after_s
 from wire.errors import GroupShareError, LoginLocked, TooManyRequests, Unavailable, error_from_code
 from wire.tracker_list import TrackerAddress
 
@@ -112,6 +112,7 @@ class TrackerClient:
         self._hot_http: aiohttp.ClientSession | None = None  # heartbeats and file lists only (HOT_LIST)
         self.clock = TrackerClock()  # the trackers' time, from their answers: the piece server checks tokens by it
         self._skew_told_at = -math.inf
+        self.pauses = Pauses()  # the calls waiting out a "slow down" now
 
     # --- lifecycle
     async def start(self) -> None:
@@ -139,6 +140,10 @@ class TrackerClient:
     def reachable(self) -> bool:
         """False once a call found no tracker in all its rounds, until a tracker answers again."""
         return self._reachable
+
+    def paced_for(self) -> float | None:
+        """Seconds until a call waiting out a tracker's "slow down" asks again; None when none waits."""
+        return self.pauses.left(time.monotonic())
 
     # --- calls
     async def get(self, path: str) -> dict[str, Any]:
@@ -185,8 +190,9 @@ class TrackerClient:
             finally:
                 await attempts.cancel()
             log.debug("%s %s: the tracker said %r; sending it again in %.1f s", method, path, said, wait)
-            async with (waiting or _no_hold)():
-                await asyncio.sleep(wait)
+            with self.pauses.holding(time.monotonic() + wait):
+                async with (waiting or _no_hold)():
+                    await asyncio.sleep(wait)
             waited += wait
             if self._http is None:  # closed while we waited: the node is stopping
                 raise Unavailable("the node stopped before the tracker could take this")
@@ -350,8 +356,10 @@ class _Attempts:
             if not self.asking:
                 if not waits:
                     raise _RoundFailed
-                async with self.waiting() if self.busy else nullcontext():  # a busy one's wait: up to 20 s
-                    await asyncio.sleep(max(0.0, min(waits)))
+                pause = max(0.0, min(waits))
+                with self.client.pauses.holding(time.monotonic() + pause) if self.busy else nullcontext():
+                    async with self.waiting() if self.busy else nullcontext():  # a busy one's wait: up to 20 s
+                        await asyncio.sleep(pause)
                 continue
             done, _ = await asyncio.wait(self.asking, timeout=max(0.0, min(waits)) if waits else None,
                                          return_when=asyncio.FIRST_COMPLETED)

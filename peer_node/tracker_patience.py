@@ -28,7 +28,8 @@ one address, all logging in) do not all come back in the same instant and collid
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from wire.errors import LoginLocked, TooManyRequests
@@ -69,3 +70,26 @@ class Patience:
         this call."""
         until = now + max(float(retry_after), MIN_WAIT_S) * (1.0 + JITTER * self.jitter())
         return until if until <= self.deadline else None
+
+
+class Pauses:
+    """The calls waiting out a "slow down" now, and when each asks again: a person at a browser form that waits on
+    one is told why it takes so long (``web_ui/events.py``, ``pacing``), rather than a page silent for 20 s."""
+
+    def __init__(self) -> None:
+        self._until: dict[object, float] = {}
+
+    @contextmanager
+    def holding(self, until: float) -> Iterator[None]:
+        """One call waits until ``until`` (the same clock as ``left``'s ``now``) while in this block."""
+        key = object()
+        self._until[key] = until
+        try:
+            yield
+        finally:
+            del self._until[key]
+
+    def left(self, now: float) -> float | None:
+        """Seconds until the last of the waiting calls asks again; None when none waits."""
+        until = max(self._until.values(), default=None)
+        return None if until is None else max(0.0, until - now)

@@ -143,6 +143,7 @@ def setup_ui(app: web.Application, service: UiService, config: UiConfig) -> None
     r.add_post("/groups/{group_id}/folder", download_actions.set_download_folder)
     r.add_get("/downloads", pages.downloads_page)
     r.add_get("/downloads/events", events.stream)
+    r.add_get("/pacing", events.pacing)
     r.add_post("/downloads/retry", download_actions.retry_download)
     r.add_post("/downloads/pause", download_actions.pause_download)
     r.add_post("/downloads/resume", download_actions.resume_download)

@@ -28,7 +28,7 @@ from peer_node.groups_poll import new_requests, requests_text
 from peer_node.join_answers import join_answers_text
 from peer_node.views import DownloadView, NodeStatus
 from peer_node.web_ui.download_words import brief_json, download_json, ordered
-from peer_node.web_ui.format import rate_field, tracker_detail, tracker_words, upload_limit_words
+from peer_node.web_ui.format import pacing_words, rate_field, tracker_detail, tracker_words, upload_limit_words
 from peer_node.web_ui.live_rows import LiveRows
 from peer_node.web_ui.pages import save_url, view_states
 from peer_node.web_ui.ports import UiService
@@ -74,6 +74,14 @@ async def _send_group_news(service: UiService, response: web.StreamResponse, hea
     body = json.dumps({"total": sum(pending.values()), "pending": pending, "requesters": requesters, "new": new,
                        "text": requests_text(new)})
     await response.write(f"event: requests\ndata: {body}\n\n".encode())
+
+
+async def pacing(request: web.Request) -> web.Response:
+    """GET /pacing: whether the node waits out a tracker's "slow down" now, in words ("" when not). Asked each
+    second by a page while one of its forms is being sent (app.js), also before login (a login the tracker paces
+    is the most common wait), so it needs no session: it says nothing about any user."""
+    return web.json_response({"words": pacing_words(ui(request).service.status())},
+                             headers={"Cache-Control": "no-store"})
 
 
 async def stream(request: web.Request) -> web.StreamResponse:

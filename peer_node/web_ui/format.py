@@ -204,6 +204,15 @@ def tracker_words(node: NodeStatus) -> str:
     return f"Tracker {node.tracker}{' (failed over)' if node.failed_over else ''}."
 
 
+def pacing_words(node: NodeStatus) -> str:
+    """What a page whose form is being sent says while the node waits out the tracker's "slow down" (it sends the
+    request again by itself, for up to 20 s: ``tracker_patience``); "" when it waits for nothing."""
+    if node.paced_for is None:
+        return ""
+    return (f"The tracker asked this node to wait: your request is sent again by itself in "
+            f"{max(1, math.ceil(node.paced_for))} s.")
+
+
 def tracker_detail(node: NodeStatus) -> tuple[str, str]:
     """The home page's tracker line as (dot, words); the live stream sends it again when it changes. A failover
     is told as what happened, not as what is true now: the first tracker may be back, as a secondary."""

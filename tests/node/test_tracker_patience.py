@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from peer_node.tracker_patience import JITTER, MIN_WAIT_S, PATIENCE_S, Patience, retry_after_s
+from peer_node.tracker_patience import JITTER, MIN_WAIT_S, PATIENCE_S, Patience, Pauses, retry_after_s
+from peer_node.views import NodeStatus
+from peer_node.web_ui.format import pacing_words
 from wire.errors import LoginLocked, TooManyRequests
 
 
@@ -42,3 +44,18 @@ def test_a_busy_tracker_is_asked_again_after_its_retry_after_only_within_the_bou
 def test_retry_after_reads_delta_seconds_only() -> None:
     assert [retry_after_s(h) for h in ("7", " 2 ", "0", None, "", "-1", "1.5", "Wed, 21 Oct 2015 07:28:00 GMT",
                                        "²", "9" * 20)] == [7, 2, 0, None, None, None, None, None, None, None]
+
+
+def test_the_calls_waiting_out_a_slow_down_say_how_long_until_the_last_asks_again_in_words() -> None:
+    pauses = Pauses()
+    assert pauses.left(now=0.0) is None
+    with pauses.holding(until=5.0):
+        with pauses.holding(until=12.5):
+            assert pauses.left(now=10.0) == 2.5
+        assert pauses.left(now=10.0) == 0.0  # its time is up, its request on its way: no wait below zero
+    assert pauses.left(now=10.0) is None  # none waits: a page says nothing
+    node = NodeStatus("alice", "127.0.0.1:6881", "127.0.0.1:7001", 1, False)
+    assert pacing_words(node) == ""
+    assert pacing_words(NodeStatus("alice", "127.0.0.1:6881", None, None, False, paced_for=2.1)) == (
+        "The tracker asked this node to wait: your request is sent again by itself in 3 s.")
+    assert pacing_words(NodeStatus(None, "127.0.0.1:6881", None, None, False, paced_for=0.0)).endswith("in 1 s.")

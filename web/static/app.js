@@ -296,10 +296,45 @@
     });
   }
 
+  // A form the tracker paces: it answered "slow down", and the node waits that out and sends the request again by
+  // itself, for up to 20 s (peer_node/tracker_patience.py), so the page sat silent all that time. While a form is
+  // being sent, the page asks the node each second (GET /pacing) whether it waits for the tracker, and says so
+  // under the form's button until the answer comes. Without script the form works as before, only silently.
+  var PACING_ASK_MS = 1000, PACING_ASKS = 25;  // past the node's 20 s of patience, the answer has come
+  var pacingTimer = null;
+  function setupPacing() {
+    document.addEventListener("submit", function (e) {
+      var form = e.target;
+      // a question answered "no" sends nothing; an upload sent by script is watched too (its share may be paced)
+      if (!(form instanceof HTMLFormElement) || e.defaultPrevented || form.method.toLowerCase() !== "post") return;
+      clearInterval(pacingTimer);
+      var asks = 0, line = null;
+      pacingTimer = setInterval(function () {
+        if (++asks > PACING_ASKS) { clearInterval(pacingTimer); return; }
+        fetch("/pacing", { cache: "no-store", credentials: "same-origin" })
+          .then(function (r) { return r.ok ? r.json() : null; })
+          .then(function (doc) {
+            var words = doc && typeof doc.words === "string" ? doc.words : "";
+            if (!words) { if (line) { line.remove(); line = null; } return; }
+            if (!line) {
+              line = document.createElement("p");
+              line.className = "hint pacing";
+              form.appendChild(line);
+              announce(words);
+            }
+            line.textContent = words;
+          })
+          .catch(function () { /* the node is busy answering the form, or stopping: nothing to add */ });
+      }, PACING_ASK_MS);
+    });
+    window.addEventListener("pageshow", function (e) { if (e.persisted) clearInterval(pacingTimer); });
+  }
+
   function init() {
     restoreTyped(); setupPageUrl(); setupTheme(); setupToast(); setupBusyForms(); setupFocusLinks(); setupRemoveConfirm(); setupEscClose();
     setupFirstError(); setupHashFocus(); setupFilter(); setupConfirm();
     setupSendOnce();  // last: its mark must see what the confirm questions decided
+    setupPacing();  // after the questions too: a form they kept from going is not watched
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init); else init();
 })();
