@@ -11,7 +11,10 @@ from __future__ import annotations
 _GOODBYES = (
     ("file not served here", "their node does not share this file now"),
     ("file no longer served", "their node stopped sharing this file"),
-    ("token expired", "our access to the file expired (it is renewed at the next try)"),
+    # What happened (the access the tracker gave us lasts minutes, and ran out on that connection), and that the
+    # user need do nothing: "access expired" alone read as if the group had shut them out.
+    ("token expired", "our access to the file ran out, so their node stopped sending (the next try gets new access "
+                      "by itself)"),  # at most 120 characters: Roster.last_errors cuts there
     ("access denied", "their node refused our access to the file"),
     ("unsupported protocol version", "their node runs an incompatible version"),
     ("idle timeout", "their node closed an idle connection"),
