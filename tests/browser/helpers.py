@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from playwright.async_api import Page, ViewportSize
+from playwright.async_api import Locator, Page, ViewportSize
 
 from tests.support.cluster import Cluster, Node
 
@@ -17,6 +17,12 @@ DESKTOP: ViewportSize = {"width": 1280, "height": 800}
 PHONE: ViewportSize = {"width": 390, "height": 844}
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "test-artifacts" / "screenshots"
+
+
+def on_page(page: Page, text: str) -> Locator:
+    """The element showing ``text``, not the screen readers' copy of it: a notice's words are put in the hidden
+    ``#announcer`` region 250 ms after the page loads (app.js), and a look at the page after that found both."""
+    return page.get_by_text(text).and_(page.locator(":not(#announcer)"))
 
 
 def url(node: Node, path: str = "/") -> str:

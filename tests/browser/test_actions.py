@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Dialog, Page, expect
 
-from tests.browser.helpers import World, ensure_logged_in, ui_create_group, ui_login, url
+from tests.browser.helpers import World, ensure_logged_in, on_page, ui_create_group, ui_login, url
 from tests.support.cluster import group_with_members, wait_until
 
 pytestmark = pytest.mark.browser
@@ -27,11 +27,11 @@ async def test_share_by_path_then_stop_sharing(page: Page, world: World) -> None
     await expect(page.locator("#share-error")).to_contain_text("There is no file at")
     await page.fill("#share-path", str(world.files / "notes.txt"))
     await page.click("button:has-text('Share this file')")
-    await expect(page.get_by_text("Sharing notes.txt with zeta.")).to_be_visible()
+    await expect(on_page(page, "Sharing notes.txt with zeta.")).to_be_visible()
     shares = page.locator("section[aria-labelledby=my-shares] li.row", has_text="notes.txt")
     await expect(shares).to_have_count(1)
     await shares.get_by_role("button", name="Stop sharing notes.txt").click()
-    await expect(page.get_by_text("Stopped sharing notes.txt.")).to_be_visible()
+    await expect(on_page(page, "Stopped sharing notes.txt.")).to_be_visible()
     await expect(page.locator("section[aria-labelledby=my-shares] li.row")).to_have_count(0)
 
 
@@ -43,7 +43,7 @@ async def test_a_share_whose_file_went_away_says_so_and_can_still_be_stopped(pag
     await page.goto(url(alice, "/groups/zeta"))
     await page.fill("#share-path", str(src))
     await page.click("button:has-text('Share this file')")
-    await expect(page.get_by_text("Sharing away.txt with zeta.")).to_be_visible()
+    await expect(on_page(page, "Sharing away.txt with zeta.")).to_be_visible()
     src.unlink()  # the node's watch sees it within a few seconds
     row = page.locator("section[aria-labelledby=my-shares] li.row", has_text="away.txt")
 
@@ -61,7 +61,7 @@ async def test_a_share_whose_file_went_away_says_so_and_can_still_be_stopped(pag
     await expect(page.locator("section[aria-labelledby=my-shares]")).to_contain_text("Not served")
     await page.goto(url(alice, "/groups/zeta"))
     await row.get_by_role("button", name="Stop sharing away.txt").click()
-    await expect(page.get_by_text("Stopped sharing away.txt.")).to_be_visible()
+    await expect(on_page(page, "Stopped sharing away.txt.")).to_be_visible()
     await expect(row).to_have_count(0)
 
 
@@ -70,11 +70,11 @@ async def test_owner_declines_a_request_in_one_click(page: Page, world: World) -
     await ensure_logged_in(page, carol)
     await page.goto(url(carol, "/groups/zeta"))
     await page.get_by_role("button", name="Ask to join zeta").click()
-    await expect(page.get_by_text("Request pending")).to_be_visible()
+    await expect(on_page(page, "Request pending")).to_be_visible()
     await ensure_logged_in(page, alice)
     await page.goto(url(alice, "/groups/zeta"))
     await page.get_by_role("button", name="Decline carol").click()
-    await expect(page.get_by_text("Declined carol's request.")).to_be_visible()
+    await expect(on_page(page, "Declined carol's request.")).to_be_visible()
     await expect(page.locator("#requests")).to_have_count(0)
     # carol is told, once, the next time her node lists the groups (before, the request just vanished)
     await ensure_logged_in(page, carol)  # her home page lists her groups
@@ -101,7 +101,7 @@ async def test_an_open_page_hears_the_owners_answer_without_a_reload(page: Page,
     await ensure_logged_in(page, carol)
     await page.goto(url(carol, "/groups/waiting"))
     await page.get_by_role("button", name="Ask to join waiting").click()
-    await expect(page.get_by_text("Request pending")).to_be_visible()
+    await expect(on_page(page, "Request pending")).to_be_visible()
     await page.evaluate("window.notReloaded = true")  # gone if the page were loaded again
     alice.ok("accept_request waiting carol")
     toast = page.locator("#toast")
@@ -173,7 +173,7 @@ async def test_an_owners_open_page_hears_of_a_new_request_to_join(page: Page, wo
     await expect(toast).to_contain_text("A new request to join newsroom.")
     await toast.get_by_role("link", name="Show the requests").click()
     await page.get_by_role("button", name="Decline carol").click()
-    await expect(page.get_by_text("Declined carol's request.")).to_be_visible()
+    await expect(on_page(page, "Declined carol's request.")).to_be_visible()
     await expect(count).to_have_text("1 asking to join your groups")
     carol.ok("join_group newsroom")
     await page.goto(url(alice, "/groups/newsroom"))  # her request listed, with its Accept
@@ -281,7 +281,7 @@ async def test_download_folder_must_exist(page: Page, world: World) -> None:
     await expect(page.locator("#folder-error")).to_contain_text("The node cannot write in /proc/1.")
     await page.fill("#folder", str(world.files))
     await page.click("button:has-text('Use this folder')")
-    await expect(page.get_by_text(f"Downloads now go to {world.files}.")).to_be_visible()
+    await expect(on_page(page, f"Downloads now go to {world.files}.")).to_be_visible()
 
 
 async def test_leaving_the_last_membership_deletes_the_group(page: Page, world: World) -> None:
@@ -301,7 +301,7 @@ async def test_leaving_the_last_membership_deletes_the_group(page: Page, world: 
     await expect(page.locator("h1")).to_have_text("shortlived")
     assert asked == ["Leave shortlived? You are its only member, so the group is deleted."]
     await page.get_by_role("button", name="Leave shortlived").click()
-    await expect(page.get_by_text("You left shortlived.")).to_be_visible()
+    await expect(on_page(page, "You left shortlived.")).to_be_visible()
     await expect(page.locator("a.name", has_text="shortlived")).to_have_count(0)
 
 
@@ -370,7 +370,7 @@ async def test_many_groups_get_a_filter_that_works_with_and_without_script(brows
                 if not script:
                     await page.click("button:has-text('Find')")
                 await expect(rows).to_have_count(0)
-                await expect(page.get_by_text("No group matches your search.")).to_be_visible()
+                await expect(on_page(page, "No group matches your search.")).to_be_visible()
             finally:
                 await ctx.close()
     finally:
@@ -394,7 +394,7 @@ async def test_sharing_a_file_that_looks_private_asks_for_a_second_look(page: Pa
     await expect(page.locator("#share-path")).to_have_value(str(key))
     await page.get_by_label("Share it anyway").check()
     await page.click("button:has-text('Share this file')")
-    await expect(page.get_by_text("Sharing id_ed25519 with zeta.")).to_be_visible()
+    await expect(on_page(page, "Sharing id_ed25519 with zeta.")).to_be_visible()
     await expect(shares).to_have_count(1)
     await shares.get_by_role("button", name="Stop sharing id_ed25519").click()
     await expect(shares).to_have_count(0)
@@ -530,7 +530,7 @@ async def test_leaving_says_beforehand_and_after_which_unfinished_downloads_it_s
 
     page.on("dialog", answer)
     await page.get_by_role("button", name="Leave exile3").click()
-    await expect(page.get_by_text("You left exile3. Your download of exile3-paused.bin stopped and what it fetched "
+    await expect(on_page(page, "You left exile3. Your download of exile3-paused.bin stopped and what it fetched "
                                   "was deleted.")).to_be_visible()
     assert asked == ["Leave exile3? Your shares in it end. Your download of exile3-paused.bin stops, and what it "
                      "fetched is deleted."]

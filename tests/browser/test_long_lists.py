@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Page, expect
 
-from tests.browser.helpers import World, ensure_logged_in, ui_login, url
+from tests.browser.helpers import World, ensure_logged_in, on_page, ui_login, url
 from tests.support.cluster import Cluster, http_request, lab_pair, make_file
 
 pytestmark = pytest.mark.browser
@@ -79,13 +79,13 @@ async def test_the_downloads_page_shows_one_state_at_a_time_and_clears_the_compl
         # Resumed elsewhere (/cmd): it leaves this view live, and the view says it is empty now ...
         bob.ok("resume_download lab slow.bin")
         await expect(rows).to_have_count(0)
-        await expect(page.get_by_text("No download is paused.")).to_be_visible()
+        await expect(on_page(page, "No download is paused.")).to_be_visible()
         await expect(views.get_by_role("link", name="Running 1")).to_be_visible()
         # ... and paused again, it comes back whole, piece map and all
         bob.ok("pause_download lab slow.bin")
         await expect(rows.filter(has_text="slow.bin")).to_be_visible()
         await expect(rows.locator('[data-f="cells"] rect')).not_to_have_count(0)
-        await expect(page.get_by_text("No download is paused.")).to_be_hidden()
+        await expect(on_page(page, "No download is paused.")).to_be_hidden()
 
         await page.get_by_role("button", name="Clear completed").click()
         await expect(page.locator("#toast")).to_contain_text("Cleared 2 complete downloads from the list. Their "

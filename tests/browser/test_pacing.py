@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Page, expect
 
-from tests.browser.helpers import url
+from tests.browser.helpers import on_page, url
 from tests.support.cluster import FAST_TRACKER_ARGS, Cluster
 
 pytestmark = pytest.mark.browser
@@ -52,5 +52,5 @@ async def test_a_login_the_tracker_paces_says_it_is_sent_again_until_it_goes_thr
                             text), text
         assert visible
         await page.wait_for_url(url(node, "/"), timeout=30_000)  # and the login goes through
-        await expect(page.get_by_text("Logged in as alice.")).to_be_visible()
+        await expect(on_page(page, "Logged in as alice.")).to_be_visible()
         await expect(page.locator("p.pacing")).to_have_count(0)

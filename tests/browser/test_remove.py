@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Dialog, Page, expect
 
-from tests.browser.helpers import ui_login, url
+from tests.browser.helpers import on_page, ui_login, url
 from tests.support.cluster import Cluster, Node, lab_pair, make_file, sha256_file, wait_until
 
 pytestmark = pytest.mark.browser
@@ -62,16 +62,16 @@ async def test_cancel_asks_first_then_removes_the_row_and_its_data_remove_keeps_
 
         page.once("dialog", lambda dialog: dialog.accept())
         await cancel.click()
-        await expect(page.get_by_text("Cancelled the download of wait.bin")).to_be_visible()
+        await expect(on_page(page, "Cancelled the download of wait.bin")).to_be_visible()
         await expect(running).to_have_count(0)
         assert bob.ok("show_downloads") == "[C] lab done.bin\n"
         assert not partial.exists()
 
         await remove.click()  # a complete file: no question, nothing on disk is lost
-        await expect(page.get_by_text(f"Removed done.bin from the list. The file stays at {dest / 'done.bin'}")
+        await expect(on_page(page, f"Removed done.bin from the list. The file stays at {dest / 'done.bin'}")
                      ).to_be_visible()
         await expect(complete).to_have_count(0)
-        await expect(page.get_by_text("No downloads yet")).to_be_visible()
+        await expect(on_page(page, "No downloads yet")).to_be_visible()
         assert bob.ok("show_downloads") == ""
         assert sha256_file(dest / "done.bin") == sha256_file(done_src)
 
@@ -95,7 +95,7 @@ async def test_the_remove_label_follows_the_state_live(page: Page, tmp_path: Pat
         await expect(row.locator("[data-f=state_text]")).to_have_text("Complete", timeout=60_000)
         await expect(button).to_have_accessible_name("Remove from list data.bin")
         await button.click()
-        await expect(page.get_by_text("Removed data.bin from the list.")).to_be_visible()
+        await expect(on_page(page, "Removed data.bin from the list.")).to_be_visible()
         assert page.url == url(bob, "/")  # back where the button was
         await expect(row).to_have_count(0)
 

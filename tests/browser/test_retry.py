@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from tests.browser.helpers import ui_login, url
+from tests.browser.helpers import on_page, ui_login, url
 from tests.support.cluster import FAST_NODE_ARGS, Cluster, lab_pair, make_file, sha256_file, wait_until
 
 pytestmark = pytest.mark.browser
@@ -51,7 +51,7 @@ async def test_a_failed_download_has_a_retry_button_that_completes_it(page: Page
         alice.ok("accept_request lab bob")
         wait_until(lambda: "data.bin\t" in bob.ok("list_files lab"), 30, "alice's copy to be live again")
         await retry.click()
-        await expect(page.get_by_text("Retrying data.bin.")).to_be_visible()
+        await expect(on_page(page, "Retrying data.bin.")).to_be_visible()
         await expect(row.locator("[data-f=state_text]")).to_have_text("Complete", timeout=60_000)
         await expect(retry).to_be_hidden()  # the live update hides it once the row is no longer failed
         assert sha256_file(dest / "data.bin") == sha256_file(src)
@@ -73,20 +73,20 @@ async def test_a_group_page_with_the_tracker_away_still_shows_what_this_node_hol
         await page.fill("#folder", str(tmp_path / "no such folder"))
         await page.get_by_role("button", name="Use this folder").click()  # refused, and no group page to say it on
         await expect(page.get_by_role("alert")).to_contain_text("Not done: The folder")
-        await expect(page.get_by_text("No tracker answers right now")).to_be_visible()  # not a dead end
+        await expect(on_page(page, "No tracker answers right now")).to_be_visible()  # not a dead end
         await expect(page).to_have_title("Error: lab: tracker offline · GroupShare")  # the first words read
         assert page.url == url(alice, "/groups/lab")  # a reload loads the page, not the form again
         response = await page.goto(url(alice, "/groups/lab"))
         assert response is not None and response.status == 503
         await expect(page.locator("h1")).to_have_text("lab")
         await expect(page).to_have_title("lab: tracker offline · GroupShare")
-        await expect(page.get_by_text("No tracker answers right now")).to_be_visible()
+        await expect(on_page(page, "No tracker answers right now")).to_be_visible()
         await expect(page.locator("section[aria-labelledby=my-shares] li.row")).to_contain_text("notes.bin")
-        await expect(page.get_by_text("This node has no download from lab.")).to_be_visible()
+        await expect(on_page(page, "This node has no download from lab.")).to_be_visible()
         # A share can be ended while the tracker is away (one made by mistake must not wait for it)
         await page.get_by_role("button", name="Stop sharing notes.bin").click()
         await expect(page.locator("#toast")).to_contain_text("Stopped sharing notes.bin. No tracker answers")
-        await expect(page.get_by_text("This node shares nothing in lab.")).to_be_visible()
+        await expect(on_page(page, "This node shares nothing in lab.")).to_be_visible()
         assert alice.api("/api/status")["shares"] == []
 
 
@@ -120,7 +120,7 @@ async def test_the_groups_page_with_the_tracker_away_says_so_in_place_of_the_lis
         response = await page.goto(url(alice, "/groups"))
         assert response is not None and response.status == 503
         await expect(page.locator("h1")).to_have_text("Groups")
-        await expect(page.get_by_text("No tracker answers right now, so the groups cannot be listed")).to_be_visible()
+        await expect(on_page(page, "No tracker answers right now, so the groups cannot be listed")).to_be_visible()
         await page.fill("#group_id", "later")  # the error says what to do; each tracker's failure is in Details
         await page.click("button:has-text('Create group')")
         await expect(page.locator("p.error")).to_contain_text("No tracker could answer right now. Try again in a "

@@ -12,7 +12,7 @@ import pytest
 from playwright._impl._api_structures import SetCookieParam
 from playwright.async_api import Browser, BrowserContext, Dialog, Page, expect
 
-from tests.browser.helpers import DESKTOP, World, ensure_logged_in, open_until, ui_login, url
+from tests.browser.helpers import DESKTOP, World, ensure_logged_in, on_page, open_until, ui_login, url
 from tests.support.cluster import http_request
 
 pytestmark = pytest.mark.browser
@@ -81,8 +81,8 @@ async def test_non_member_sees_an_ask_to_join_page_and_no_files(page: Page, worl
     await open_until(page, url(world.alice, "/groups/team"), "li.row:has-text('notes.txt')")
     await ensure_logged_in(page, world.carol)
     await page.goto(url(world.carol, "/groups/team"))
-    await expect(page.get_by_text("You are not a member of this group")).to_be_visible()
-    await expect(page.get_by_text("Request pending")).to_be_visible()
+    await expect(on_page(page, "You are not a member of this group")).to_be_visible()
+    await expect(on_page(page, "Request pending")).to_be_visible()
     content = await page.content()
     assert "notes.txt" not in content and "big.bin" not in content
     assert await page.locator("form[action$='/download'], form[action$='/upload']").count() == 0

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from tests.browser.helpers import DESKTOP, open_until, url
+from tests.browser.helpers import DESKTOP, on_page, open_until, url
 from tests.support.cluster import Cluster, Node, make_file, sha256_file
 
 pytestmark = pytest.mark.browser
@@ -52,16 +52,16 @@ async def test_story_register_join_share_and_download_live(browser: Browser, tmp
             await row.get_by_role("button", name="Ask to join garden").click()
             await expect(erin.locator("li.row", has_text="garden").locator(".badge.pending")).to_be_visible()
             await erin.goto(url(n2, "/groups/garden"))
-            await expect(erin.get_by_text("You are not a member of this group")).to_be_visible()
+            await expect(on_page(erin, "You are not a member of this group")).to_be_visible()
 
             await dana.goto(url(n1, "/"))  # the owner learns of the request on the dashboard, one click from it
             await dana.get_by_role("link", name="1 asking to join garden").click()
             await expect(dana.get_by_role("heading", name="Asking to join")).to_be_visible()
             await dana.get_by_role("button", name="Accept erin").click()
-            await expect(dana.get_by_text("erin is now a member.")).to_be_visible()
+            await expect(on_page(dana, "erin is now a member.")).to_be_visible()
             await dana.set_input_files("#upload-file", str(original))
             await dana.click("button:has-text('Upload and share')")
-            await expect(dana.get_by_text("Uploaded and sharing holiday photos.bin")).to_be_visible()
+            await expect(on_page(dana, "Uploaded and sharing holiday photos.bin")).to_be_visible()
             await dana.screenshot(path=str(shots / "story-owner-group.png"), full_page=True)
 
             live = await ctx2.new_page()  # erin's second tab: opened before the download, never reloaded

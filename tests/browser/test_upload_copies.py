@@ -10,7 +10,7 @@ import pytest
 from playwright.async_api import Page, expect
 
 from peer_node.upload_copies import delete_if_unused, is_upload_copy
-from tests.browser.helpers import World, ensure_logged_in, url
+from tests.browser.helpers import World, ensure_logged_in, on_page, url
 from tests.support.cluster import make_file
 
 
@@ -48,7 +48,7 @@ async def test_an_upload_named_like_another_file_is_shared_beside_it_and_its_cop
     copies = list((alice.data_dir / "uploads").glob("*/notes (1).txt"))
     assert len(copies) == 1
     await row.get_by_role("button", name="Stop sharing notes (1).txt").click()
-    await expect(page.get_by_text("Stopped sharing notes (1).txt.")).to_be_visible()
+    await expect(on_page(page, "Stopped sharing notes (1).txt.")).to_be_visible()
     assert not await asyncio.to_thread(copies[0].exists)  # no copy left behind in the data dir
     # The same bytes uploaded twice under the taken name: the second joins the first, no "notes (2).txt"
     for _ in range(2):
@@ -61,7 +61,7 @@ async def test_an_upload_named_like_another_file_is_shared_beside_it_and_its_cop
     assert "notes (1).txt\t5000\t" in listing and "notes (2).txt" not in listing
     row = page.locator("section[aria-labelledby=my-shares] li.row", has_text="notes (1).txt")
     await row.get_by_role("button", name="Stop sharing notes (1).txt").click()
-    await expect(page.get_by_text("Stopped sharing notes (1).txt.")).to_be_visible()
+    await expect(on_page(page, "Stopped sharing notes (1).txt.")).to_be_visible()
     assert "notes.txt" in alice.ok("list_files team")  # the other notes.txt is untouched
 
 

@@ -16,6 +16,7 @@ from tests.browser.helpers import (
     PHONE,
     World,
     ensure_logged_in,
+    on_page,
     open_until,
     ui_create_group,
     ui_login,
@@ -169,7 +170,7 @@ async def test_a_name_differing_only_in_capitals_is_named_and_its_address_leads_
     assert page.url == url(alice, "/groups/zeta")
     await expect(page.get_by_role("heading", name="zeta", level=1)).to_be_visible()
     await page.goto(url(alice, "/groups/nosuchgroup"))
-    await expect(page.get_by_text("There is no group named nosuchgroup.")).to_be_visible()
+    await expect(on_page(page, "There is no group named nosuchgroup.")).to_be_visible()
 
 
 async def test_a_refused_form_brings_its_error_into_view_and_focus(browser: Browser, world: World) -> None:
@@ -286,13 +287,13 @@ async def test_first_screen_weighs_under_300_kB_in_under_25_requests(browser: Br
 async def test_empty_lists_say_what_to_do_next(page: Page, world: World) -> None:
     await ensure_logged_in(page, world.carol)
     await page.goto(url(world.carol, "/"))
-    await expect(page.get_by_text("This node shares nothing yet — open one of your groups")).to_be_visible()
-    await expect(page.get_by_text("No downloads yet — open one of your groups")).to_be_visible()
+    await expect(on_page(page, "This node shares nothing yet — open one of your groups")).to_be_visible()
+    await expect(on_page(page, "No downloads yet — open one of your groups")).to_be_visible()
     await page.goto(url(world.carol, "/downloads"))
-    await expect(page.get_by_text("No downloads yet — open one of")).to_be_visible()
+    await expect(on_page(page, "No downloads yet — open one of")).to_be_visible()
     await ensure_logged_in(page, world.alice)
     await page.goto(url(world.alice, "/groups/zeta"))
-    await expect(page.get_by_text("No shared files yet — share a file with the group.")).to_be_visible()
+    await expect(on_page(page, "No shared files yet — share a file with the group.")).to_be_visible()
 
 
 async def test_members_show_by_name_with_their_node_address_only_in_a_disclosure(page: Page, world: World) -> None:
