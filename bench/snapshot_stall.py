@@ -70,7 +70,7 @@ async def _primary_in_thread(store: Store) -> bytes | bytearray:
 
 
 async def _secondary(store: Store, chunks: list[bytes], headers: dict[str, str], in_thread: bool) -> None:
-    """From the body's chunks as read from the request (``internal._signed``) to the state in memory."""
+    """From the body's chunks as read from the request (``internal.read_signed``) to the state in memory."""
     if in_thread:
         _, message = await asyncio.to_thread(_open_body, KEY, "POST", PATH, headers, chunks, time.time(), True)
     else:

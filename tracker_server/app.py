@@ -21,7 +21,7 @@ from importlib import resources
 
 from aiohttp import web
 
-from tracker_server import handlers, held_bodies, internal, state_mark
+from tracker_server import handlers, held_bodies, internal, snapshot_routes, state_mark
 from tracker_server.compaction import Compactor
 from tracker_server.config import TrackerConfig
 from tracker_server.data_identity import CLUSTER_KEY, TRACKER_NO_KEY, Identity, cluster_fingerprint, identity_warnings
@@ -125,6 +125,7 @@ def create_app(config: TrackerConfig) -> web.Application:
     app[HELD_BODIES] = HeldBodies(DEFAULT_FACTOR * config.max_body)  # shared with the fast path
     app.router.add_routes(handlers.hot_first())
     app.router.add_routes(internal.routes)
+    app.router.add_routes(snapshot_routes.routes)
     app.router.add_get("/api/v1/openapi.json", _openapi)
     app.cleanup_ctx.append(_core_ctx)
     return app

@@ -9,7 +9,9 @@ heartbeat's look at a lagging secondary) call ``_catch_up``; everything sent goe
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import secrets
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +28,7 @@ from tracker_server.store import Store
 
 log = logging.getLogger(__name__)
 CATCH_UP_BATCH = 500
+SNAPSHOT_WHOLE, SNAPSHOT_PART = "/internal/v1/snapshot", "/internal/v1/snapshot_part"
 # A peer that cannot be reached, or answers something we cannot read (KeyError, TypeError), is treated alike; so is
 # one whose last snapshot failed a moment ago (``snapshot_pace.py``).
 NET_ERRORS = (aiohttp.ClientError, TimeoutError, OSError, ValueError, KeyError, TypeError, SnapshotPaced)
@@ -118,24 +121,47 @@ class CatchUp:
                 index, epoch, refused = int(answer["last_index"]), int(answer["last_epoch"]), refused + 1
 
     async def _send_snapshot(self, no: int) -> None:
+        """A snapshot in one message if it fits one part (as before: a secondary of the previous release takes it),
+        else in parts (``snapshot_read.py``: a state of any size), each of them to the part route, the last of
+        which has the secondary install them all at once. Any failure ends the transfer, and the next one starts
+        again from its first part (after the pace's wait): the secondary keeps its old state until the last part."""
         if (left := self.snapshot_pace.left(no, time.monotonic())) > 0:
             raise SnapshotPaced(f"its last snapshot failed: the next one in {left:.0f} s")
-        # The epoch is fixed before the dump and looked at again after it (seconds may pass, and a ping with them):
-        # the message goes under the epoch this tracker led when it was made, never one it adopted meanwhile.
+        # The epoch is fixed before the dump and looked at again before each part (seconds may pass, and a ping with
+        # them): the parts go under the epoch this tracker led when they were read, never one it adopted meanwhile.
         leading = self._leading()
-        body = await self.store.dump_encoded(  # in a worker thread: the loop keeps serving meanwhile
-            before=b'{"epoch":%d,"from":%d,"snapshot":' % (leading, self.me), after=b"}")
-        if self._leading() != leading:
-            raise Deposed()
-        log.warning("sending a snapshot to tracker %d (%.0f MB)", no, len(body) / 1e6)
+        transfer = secrets.token_hex(8)
+
+        def envelope(part: int) -> bytes:
+            return b'{"epoch":%d,"from":%d,"transfer":"%s","part":%d,"snapshot":' % (
+                leading, self.me, transfer.encode("ascii"), part)
+
+        sent = 0
         try:
-            answer = await self.link.post_raw(no, "/internal/v1/snapshot", body,
-                                              limit_s=max(4 * self.cfg.tracker_timeout, 10.0))
+            async with contextlib.aclosing(self.store.snapshot_parts(envelope, _envelope_end)) as parts:
+                async for body, last in parts:  # read and encoded in a worker thread: the loop keeps serving
+                    if self._leading() != leading:
+                        raise Deposed()
+                    path = SNAPSHOT_WHOLE if sent == 0 and last else SNAPSHOT_PART
+                    if sent == 0:
+                        log.warning("sending a snapshot to tracker %d (%.0f MB%s)", no, len(body) / 1e6,
+                                    "" if last else " in its first part")
+                    answer = await self.link.post_raw(no, path, body, limit_s=max(4 * self.cfg.tracker_timeout, 10.0))
+                    sent += len(body)
+                    if int(answer["epoch"]) > leading:
+                        await self.adopt_epoch(int(answer["epoch"]))
+                        raise Deposed()
+                    if path == SNAPSHOT_PART and not answer["ok"]:
+                        raise ValueError(f"tracker {no} refused a part of a snapshot (another transfer began?)")
+        except Deposed:
+            raise
         except Exception:
             self.snapshot_pace.failed(no, time.monotonic())
             raise
         self.snapshot_pace.taken(no)
-        if int(answer["epoch"]) > leading:
-            await self.adopt_epoch(int(answer["epoch"]))
-            raise Deposed()
+        if path == SNAPSHOT_PART:
+            log.warning("sent a snapshot to tracker %d in parts (%.0f MB)", no, sent / 1e6)
 
+
+def _envelope_end(last: bool) -> bytes:
+    return b',"last":true}' if last else b',"last":false}'

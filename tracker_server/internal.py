@@ -1,5 +1,5 @@
-"""The trackers' own HTTP doors: signed internal routes (status, vote, append, snapshot, digest), and the
-code by which a secondary forwards writes to the primary.
+"""The trackers' own HTTP doors: signed internal routes (status, vote, append, digest; a snapshot's are in
+``snapshot_routes.py``), and the code by which a secondary forwards writes to the primary.
 
 Theory of operation: internal routes accept only requests signed with the cluster key (``cluster_auth``); the
 follower side of replication lives here: an append is accepted only when its ``prev`` matches our newest entry
@@ -44,7 +44,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 routes = web.RouteTableDef()
 
 
-def _internal(handler: Callable[[web.Request], Awaitable[web.Response]]) -> Callable[[web.Request],
+def internal_route(handler: Callable[[web.Request], Awaitable[web.Response]]) -> Callable[[web.Request],
                                                                                     Awaitable[web.Response]]:
     """Signed peers are trusted, not infallible: a message missing a field is a 400, not a 500."""
 
@@ -58,7 +58,7 @@ def _internal(handler: Callable[[web.Request], Awaitable[web.Response]]) -> Call
     return checked
 
 
-async def _signed(request: web.Request) -> tuple[Replicator, dict[str, Any]]:
+async def read_signed(request: web.Request) -> tuple[Replicator, dict[str, Any]]:
     rep = request.app[REPLICATOR]
     if request.content_length is not None and request.content_length > MAX_INTERNAL_BODY:
         raise TooLarge("internal message too large")
@@ -100,17 +100,17 @@ def _open_body(key: bytes, method: str, path: str, headers: dict[str, str], chun
 
 
 @routes.post("/internal/v1/status")
-@_internal
+@internal_route
 async def status(request: web.Request) -> web.Response:
-    rep, body = await _signed(request)
+    rep, body = await read_signed(request)
     await rep.heard(body["_sender"], body)
     return web.json_response(rep.status())
 
 
 @routes.post("/internal/v1/vote")
-@_internal
+@internal_route
 async def vote(request: web.Request) -> web.Response:
-    rep, body = await _signed(request)
+    rep, body = await read_signed(request)
     async with rep.follow_lock:
         epoch = int(body["epoch"])
         granted = election.grant_vote(
@@ -124,12 +124,12 @@ async def vote(request: web.Request) -> web.Response:
     return web.json_response({"granted": granted, "epoch": rep.svc.state.epoch})
 
 
-def _position(rep: Replicator, ok: bool) -> web.Response:
+def position_answer(rep: Replicator, ok: bool) -> web.Response:
     return web.json_response({"ok": ok, "epoch": rep.svc.state.epoch, "last_index": rep.writer.durable[0],
                               "last_epoch": rep.writer.durable[1]})
 
 
-async def _leader_message(rep: Replicator, body: dict[str, Any]) -> bool:
+async def leader_message(rep: Replicator, body: dict[str, Any]) -> bool:
     """Common to append and snapshot: refuse an old epoch; otherwise follow the sender."""
     epoch = int(body["epoch"])
     if epoch < rep.svc.state.epoch:
@@ -149,60 +149,40 @@ async def _memory_matches_disk(rep: Replicator) -> None:
 
 
 @routes.post("/internal/v1/append")
-@_internal
+@internal_route
 async def append(request: web.Request) -> web.Response:
-    rep, body = await _signed(request)
+    rep, body = await read_signed(request)
     async with rep.follow_lock:
-        if not await _leader_message(rep, body):
-            return _position(rep, False)
+        if not await leader_message(rep, body):
+            return position_answer(rep, False)
         await _memory_matches_disk(rep)
         entries = [Entry.from_json(e) for e in body["entries"]]
         if [e.index for e in entries] != list(range(int(body["prev_index"]) + 1,
                                                     int(body["prev_index"]) + 1 + len(entries))):
-            return _position(rep, False)  # a gap (entries from past a compaction point) would corrupt our log
+            return position_answer(rep, False)  # a gap (entries from past a compaction point) would corrupt our log
         if (int(body["prev_index"]), int(body["prev_epoch"])) == rep.writer.durable:
             if entries:
                 try:
                     await rep.store.append(entries)
                 except sqlite3.IntegrityError:  # logs that should match do not: ask for a snapshot
-                    return _position(rep, False)
+                    return position_answer(rep, False)
                 except (sqlite3.Error, OSError) as exc:  # a full disk: a clear 503, not a traceback per write
-                    raise _cannot_store(request, "entries", exc) from None
-                _stored_again(request)
+                    raise cannot_store(request, "entries", exc) from None
+                stored_again(request)
                 for entry in entries:
                     rep.svc.state.apply(entry)
                 rep.writer.durable = (entries[-1].index, entries[-1].epoch)
-                _log_progress(rep.catch_up_log.applied(body["_sender"], entries[-1].index, _head(body),
+                log_progress(rep.catch_up_log.applied(body["_sender"], entries[-1].index, _head(body),
                                                        len(entries)))
-            return _position(rep, True)
+            return position_answer(rep, True)
         if entries and entries[-1].index <= rep.writer.durable[0]:
             held = await rep.store.entry_at(entries[-1].index)
             if held is not None and held.epoch == entries[-1].epoch:
-                return _position(rep, True)  # a repeat of entries we already hold
-        return _position(rep, False)
+                return position_answer(rep, True)  # a repeat of entries we already hold
+        return position_answer(rep, False)
 
 
-@routes.post("/internal/v1/snapshot")
-@_internal
-async def snapshot(request: web.Request) -> web.Response:
-    rep, body = await _signed(request)
-    async with rep.follow_lock:
-        if not await _leader_message(rep, body):
-            return _position(rep, False)
-        await rep.writer.drained()
-        try:
-            await rep.store.install(body["snapshot"], rep.svc.state.epoch)
-        except (sqlite3.Error, OSError) as exc:  # rolled back: memory and disk still hold the old state
-            raise _cannot_store(request, "a snapshot", exc) from None
-        _stored_again(request)
-        state = await rep.store.load_state()
-        rep.svc.replace_state(state)
-        rep.writer.durable = (state.index, state.last_epoch)
-        _log_progress(rep.catch_up_log.snapshot(body["_sender"], state.index, len(state.users), len(state.groups)))
-        return _position(rep, True)
-
-
-def _cannot_store(request: web.Request, what: str, exc: BaseException) -> Unavailable:
+def cannot_store(request: web.Request, what: str, exc: BaseException) -> Unavailable:
     """The 503 for a primary's message this tracker could not store (``store_health``), said in the log once a
     minute while it lasts."""
     reason = store_error(exc)
@@ -212,7 +192,7 @@ def _cannot_store(request: web.Request, what: str, exc: BaseException) -> Unavai
     return Unavailable(f"cannot store: {reason}")
 
 
-def _stored_again(request: web.Request) -> None:
+def stored_again(request: web.Request) -> None:
     since = request.app[STORE_HEALTH].stored()
     if since is not None:
         log.warning("stores what the primary sends again (it could not since %s)",
@@ -225,16 +205,16 @@ def _head(body: dict[str, Any]) -> int | None:
     return head if isinstance(head, int) and not isinstance(head, bool) else None
 
 
-def _log_progress(line: str | None) -> None:
+def log_progress(line: str | None) -> None:
     if line is not None:
         log.warning("%s", line)
 
 
 @routes.post("/internal/v1/digest")
-@_internal
+@internal_route
 async def digest(request: web.Request) -> web.Response:
     """For tests and operators: a digest of the state tables and every op_id in the log."""
-    rep, _ = await _signed(request)
+    rep, _ = await read_signed(request)
     store = request.app[STORE]
     async with rep.follow_lock:
         await rep.writer.drained()

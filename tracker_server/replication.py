@@ -40,6 +40,7 @@ from tracker_server.election import PeerView, SelfView
 from tracker_server.log import LogWriter
 from tracker_server.service import TrackerService
 from tracker_server.snapshot_pace import SnapshotPace
+from tracker_server.snapshot_stage import Incoming
 from tracker_server.state import Entry
 from tracker_server.store import Store
 from wire.errors import Unavailable
@@ -74,6 +75,7 @@ class Replicator(CatchUp):
         self._task: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
         self.catch_up_log = CatchUpLog()  # a secondary's lines while it copies a log it lacks
+        self.incoming: Incoming | None = None  # a snapshot in parts being received (snapshot_routes.py)
         self.snapshot_pace = SnapshotPace(config.tracker_timeout, 64 * config.tracker_timeout)
 
     # ------------------------------------------------------------------------------------------ lifecycle

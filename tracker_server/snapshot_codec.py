@@ -23,6 +23,7 @@ down to ``depth``.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
@@ -55,22 +56,87 @@ def next_batch(size: int, piece_len: int) -> int:
 
 def encode_tables(tables: Iterable[tuple[str, Iterable[Sequence[Any]]]]) -> list[bytes]:
     """The JSON object ``{table: [row, ...], ...}`` as a list of pieces (``b"".join`` them), rows read lazily."""
-    out: list[bytes] = [b"{"]
-    for t, (name, rows) in enumerate(tables):
-        out.append((b",\n" if t else b"") + json.dumps(name).encode("ascii") + b":[\n")
-        size, batch, first = FIRST_BATCH, [], True
+    return next(encode_parts(tables, math.inf))[0]
+
+
+def encode_parts(tables: Iterable[tuple[str, Iterable[Sequence[Any]]]],
+                 part_bytes: float) -> Iterator[tuple[list[bytes], bool]]:
+    """The tables as a run of JSON objects of that form, each ``(pieces, last)`` and at most ``part_bytes`` long
+    (but for a single row longer than that: it goes alone), cut between rows: a table may go on in the next part.
+    Every table is named in the part where its rows start, even one without rows. Lazy: a part is read and encoded
+    when asked for, so that only one is held at a time."""
+    out = _Parts(part_bytes)
+    for name, rows in tables:
+        out.open(name)
+        size, batch = FIRST_BATCH, []
         for row in rows:
             batch.append(_cells(row))
             if len(batch) >= size:
-                piece = encode_rows(batch)
-                out.append(piece if first else b",\n" + piece)
-                size, batch, first = next_batch(size, len(piece)), [], False
+                size = next_batch(size, out.place(batch))
+                batch = []
+                yield from out.take()
         if batch:
-            piece = encode_rows(batch)
-            out.append(piece if first else b",\n" + piece)
-        out.append(b"]")
-    out.append(b"}")
-    return out
+            out.place(batch)
+            yield from out.take()
+        out.close_table()
+    yield out.finish(), True
+
+
+class _Parts:
+    """The part being written and those finished (``encode_parts``)."""
+
+    def __init__(self, budget: float) -> None:
+        self.budget = budget
+        self.done: list[list[bytes]] = []
+        self._start()
+
+    def _start(self) -> None:
+        self.pieces, self.size, self.rows, self.tables = [b"{"], 1, 0, 0
+        self.table: str | None = None
+        self.first = True  # no row of the open table in this part yet
+
+    def open(self, name: str) -> None:
+        head = (b",\n" if self.tables else b"") + json.dumps(name).encode("ascii") + b":[\n"
+        self.pieces.append(head)
+        self.size += len(head)
+        self.table, self.first, self.tables = name, True, self.tables + 1
+
+    def close_table(self) -> None:
+        self.pieces.append(b"]")
+        self.size += 1
+        self.table = None
+
+    def place(self, batch: list[list[Any]]) -> int:
+        """Add the rows to this part, or to the next if they would take it past the budget (halved until they fit,
+        down to one row). Returns the length of the batch's encoding, for ``next_batch``."""
+        piece = encode_rows(batch)
+        if self.size + len(piece) + 4 > self.budget and self.rows:  # 4: ",\n" and the "]}" that close it
+            self._cut()
+        if self.size + len(piece) + 4 > self.budget and len(batch) > 1:
+            half = len(batch) // 2
+            self.place(batch[:half])
+            self.place(batch[half:])
+            return len(piece)
+        self.pieces.append(piece if self.first else b",\n" + piece)
+        self.size += len(self.pieces[-1])
+        self.rows, self.first = self.rows + len(batch), False
+        return len(piece)
+
+    def _cut(self) -> None:
+        table = self.table
+        assert table is not None
+        self.close_table()
+        self.done.append(self.finish())
+        self._start()
+        self.open(table)
+
+    def finish(self) -> list[bytes]:
+        self.pieces.append(b"}")
+        return self.pieces
+
+    def take(self) -> Iterator[tuple[list[bytes], bool]]:
+        while self.done:
+            yield self.done.pop(0), False
 
 
 def decode(raw: bytes | bytearray | Iterable[bytes], depth: int) -> Any:

@@ -6,9 +6,9 @@ dump under the store's lock and 0.8-4.8 s of encoding on the event loop; now in 
 read transaction of its own: ``snapshot_codec.py``), and the secondary as much again to decode and install it. Since
 log compaction, it is how any secondary away past the compaction point is caught up, and the heartbeat's catch-up
 tries again at every tick (every half second or so) while the secondary stays behind. A secondary that cannot take
-it (its disk full: 503 "cannot store"; a snapshot over its 512 MiB message cap: 413; one too slow to install it
-within the time allowed) would have both spend that again and again, for as long as that lasts. So after a failure
-the next one waits, doubling from ``first_s`` up to ``most_s``; one taken ends the wait.
+it (its disk full: 503 "cannot store"; a tracker of the previous release sent one in parts: 404; one too slow to
+install it within the time allowed) would have both spend that again and again, for as long as that lasts. So after
+a failure the next one waits, doubling from ``first_s`` up to ``most_s``; one taken ends the wait.
 """
 
 from __future__ import annotations

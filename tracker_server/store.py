@@ -17,35 +17,40 @@ steps: without it SQLite reuses free pages but never shrinks the file below its 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import hashlib
 import json
+import math
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
 
-from tracker_server.snapshot_codec import encode_tables
+from tracker_server import snapshot_stage
+from tracker_server.snapshot_read import COMPACTED_EPOCH, COMPACTED_INDEX, SNAPSHOT_LOG_START, PartReader
+from tracker_server.snapshot_read import TABLES as _TABLES
 from tracker_server.sql_ops import apply_sql
 from tracker_server.state import Entry, State
 from tracker_server.state_rows import StateRows, build_state
 from tracker_server.vacuum_convert import INCREMENTAL, make_incremental
-
-_TABLES = ("users", "sessions", "groups_", "members", "requests", "files", "shares", "login_failures", "log")
 
 
 def _schema() -> str:
     return resources.files("tracker_server").joinpath("schema.sql").read_text(encoding="utf-8")
 
 
-COMPACTED_INDEX, COMPACTED_EPOCH = "compacted_index", "compacted_epoch"
-SNAPSHOT_LOG_START = "log_start"  # a snapshot's key for the compaction point: [[index, epoch]]
 # A snapshot's log: ops and results are JSON text, and quoted again inside the snapshot (each '"' or '\\' grows to
-# two characters): 128 MiB of them is at most 256 MiB of message, half the 512 MiB cap, the rest left to the tables.
+# two characters): 128 MiB of them is at most 256 MiB of snapshot. Since snapshots go in parts, no longer for the
+# message cap's sake: it keeps a snapshot's time and size in bounds.
 SNAPSHOT_LOG_BYTES = 128 << 20
+# A snapshot's part (``snapshot_read.py``): far under the 512 MiB internal message cap, and what each side holds in
+# memory at a time (the secondary several times over, as Python objects, while it decodes and stores it).
+SNAPSHOT_PART_BYTES = 64 << 20
 WAL_KEPT_BYTES = 64 << 20  # a -wal file grown past this by a big transaction is cut back to it after a checkpoint
 
 
@@ -61,12 +66,6 @@ WITH RECURSIVE run(idx, bytes, n) AS (
     FROM run JOIN log ON log.idx = run.idx + 1 WHERE run.bytes < :most AND run.n < :batch AND log.idx <= :upto)
 SELECT MAX(idx) FROM run"""
 
-
-# The newest entry a snapshot leaves out (``dump_encoded``): the first, counting back from the newest, past which the
-# entries' ops and results come to more than ``:most`` characters (ASCII: bytes).
-_LOG_LEFT_OUT = """
-SELECT idx, epoch FROM (SELECT idx, epoch, SUM(length(op) + length(result)) OVER (ORDER BY idx DESC) AS tail FROM log)
-WHERE tail > :most ORDER BY idx DESC LIMIT 1"""
 
 
 def _dumps(value: Any) -> str:
@@ -110,6 +109,7 @@ class Store:
             raise StoreDamaged(path, exc) from None
         store = cls(conn)
         store.path = path
+        snapshot_stage.stage_path(path).unlink(missing_ok=True)  # a transfer's parts, left by a crash
         return store
 
     async def close(self) -> None:
@@ -299,44 +299,92 @@ class Store:
             await self._db.execute("COMMIT")
         return out
 
-    async def dump_encoded(self, log_bytes: int = SNAPSHOT_LOG_BYTES, before: bytes = b"",
-                           after: bytes = b"") -> bytearray:
-        """The snapshot of ``dump`` as JSON bytes, read and encoded in a worker thread from a connection of its own,
-        in one read transaction: WAL gives it one consistent view while writes go on (they do not wait for it, as
-        they waited for ``dump``), and the event loop keeps serving (``snapshot_codec.py`` says how).
+    async def snapshot_parts(self, before: Callable[[int], bytes], after: Callable[[bool], bytes],
+                             log_bytes: int = SNAPSHOT_LOG_BYTES,
+                             part_bytes: float | None = None) -> AsyncGenerator[tuple[bytearray, bool], None]:
+        """The snapshot of ``dump`` as JSON bytes, in parts of at most ``part_bytes`` (``snapshot_read.py``), each
+        ``(before(n) + part + after(last), last)``: read and encoded in worker threads from a connection of its
+        own, in one read transaction. WAL gives it one consistent view while writes go on (they do not wait for it,
+        as they waited for ``dump``), and the event loop keeps serving (``snapshot_codec.py`` says how).
 
-        It carries the newest log entries whose ops and results come to at most ``log_bytes``, not the whole log:
-        the hour of log compaction keeps can be more than a message may hold (512 MiB), and a snapshot refused for
-        its size would leave the secondary behind for good. Its ``log_start`` names the last entry left out, so the
-        secondary's log starts there as if compacted (what it loses: the first answers of older op_ids, see
-        docs/REPLICATION.md). ``before`` and ``after`` wrap it (a message's envelope) in the same buffer, which is
-        grown a piece at a time: a join of 100+ MB is one call that holds the GIL for ~100 ms."""
+        It carries the newest log entries whose ops and results come to at most ``log_bytes``, not the whole log.
+        Its ``log_start`` names the last entry left out, so the secondary's log starts there as if compacted (what
+        it loses: the first answers of older op_ids, see docs/REPLICATION.md). Close it (``aclosing``) if it is not
+        read to its last part: that ends the read transaction."""
         if self.path is None:
             raise RuntimeError("the store has no file to read a snapshot from")
-        return await asyncio.to_thread(_read_encoded, self.path, log_bytes, before, after)
+        bound = SNAPSHOT_PART_BYTES if part_bytes is None else part_bytes  # looked up now: a test lowers it
+        reader = await asyncio.to_thread(PartReader, self.path, log_bytes, bound)
+        try:
+            last, n = False, 0
+            while not last:
+                body, last = await asyncio.to_thread(reader.next, before(n), after)
+                yield body, last
+                n += 1
+        finally:
+            await asyncio.to_thread(reader.close)
+
+    async def dump_encoded(self, log_bytes: int = SNAPSHOT_LOG_BYTES, before: bytes = b"",
+                           after: bytes = b"") -> bytearray:
+        """The whole snapshot of ``snapshot_parts`` in one part (``before`` and ``after`` wrap it)."""
+        async with contextlib.aclosing(self.snapshot_parts(lambda n: before, lambda last: after, log_bytes,
+                                                          math.inf)) as parts:
+            async for body, _ in parts:
+                return body
+        raise AssertionError("a snapshot has at least one part")
 
     async def install(self, snapshot: dict[str, list[list[Any]]], epoch: int) -> None:
         """Replace every table with ``snapshot`` (from ``dump`` of another tracker) in one transaction."""
+
+        async def fill(table: str) -> None:
+            rows = snapshot.get(table, [])
+            if rows:
+                # One executemany per table, run on aiosqlite's thread (the rows' conversion with it): not an
+                # await per row, nor the hex decoding of every file's hashes on the event loop.
+                marks = ", ".join("?" * len(rows[0]))
+                await self._db.executemany(f"INSERT INTO {table} VALUES ({marks})",
+                                           snapshot_stage.blobs(rows) if table == "files" else rows)
+
         async with self._tx:
-            await self._install(snapshot, epoch)
+            await self._install(fill, snapshot.get(SNAPSHOT_LOG_START) or [[0, 0]], epoch)
             self.installs += 1
 
-    async def _install(self, snapshot: dict[str, list[list[Any]]], epoch: int) -> None:
+    # A snapshot in parts (``snapshot_stage.py``): stored aside part by part, installed whole with the last.
+
+    async def stage_begin(self) -> None:
+        assert self.path is not None
+        async with self._tx:
+            await snapshot_stage.begin(self._db, self.path)
+
+    async def stage(self, part: dict[str, list[list[Any]]]) -> None:
+        async with self._tx:
+            await snapshot_stage.stage(self._db, part)
+
+    async def install_staged(self, epoch: int) -> None:
+        """Replace every table with the parts stored, in one transaction; then forget them."""
+        assert self.path is not None
+        async with self._tx:
+            start = await snapshot_stage.staged_start(self._db)
+            if not start:
+                raise ValueError("the snapshot's parts ended without its log_start")
+            await self._install(functools.partial(snapshot_stage.copy_in, self._db), start, epoch)
+            self.installs += 1
+            await snapshot_stage.drop(self._db, self.path)
+
+    async def stage_drop(self) -> None:
+        if self.path is not None:
+            async with self._tx:
+                await snapshot_stage.drop(self._db, self.path)
+
+    async def _install(self, fill: Callable[[str], Awaitable[None]], start: list[list[int]], epoch: int) -> None:
         await self._db.execute("BEGIN IMMEDIATE")
         try:
             for table in _TABLES:
                 await self._db.execute(f"DELETE FROM {table}")
-                rows = snapshot.get(table, [])
-                if rows:
-                    # One executemany per table, run on aiosqlite's thread (the rows' conversion with it): not an
-                    # await per row, nor the hex decoding of every file's hashes on the event loop.
-                    marks = ", ".join("?" * len(rows[0]))
-                    await self._db.executemany(f"INSERT INTO {table} VALUES ({marks})",
-                                               _blobs(rows) if table == "files" else rows)
+                await fill(table)
             # The log installed starts after the sender's compaction point (a sender from before compaction sends
             # none: its log starts at 1). The marks spoke of the log just replaced: its entries' ages are unknown
             # here, so none is compacted before a new mark has aged (compaction.py).
-            start = snapshot.get(SNAPSHOT_LOG_START) or [[0, 0]]
             await self._set_meta(COMPACTED_INDEX, str(int(start[0][0])))
             await self._set_meta(COMPACTED_EPOCH, str(int(start[0][1])))
             await self._db.execute("DELETE FROM log_marks")
@@ -353,42 +401,3 @@ class Store:
         snap.pop(SNAPSHOT_LOG_START)  # how much of its log each tracker has compacted is its own business
         return hashlib.sha256(_dumps(snap).encode("utf-8")).hexdigest()
 
-
-def _blobs(rows: list[list[Any]]) -> Iterator[list[Any]]:
-    """The files table's rows with their piece hashes from hex back to a blob."""
-    for row in rows:
-        yield [*row[:5], bytes.fromhex(row[5])]
-
-
-def _read_encoded(path: Path, log_bytes: int, before: bytes, after: bytes) -> bytearray:
-    """``Store.dump_encoded``'s worker: one read transaction on a connection of its own (a thread's: sqlite3 wants a
-    connection used by the thread that opened it). Rows go from the cursor to the encoder a batch at a time, so the
-    rows of the whole snapshot are never held as Python objects at once."""
-    conn = sqlite3.connect(str(path), isolation_level=None)
-    try:
-        conn.execute("PRAGMA query_only=ON")
-        conn.execute("BEGIN")  # deferred: the first SELECT fixes the view every later one sees; close() ends it
-        found = dict(conn.execute("SELECT key, value FROM meta WHERE key IN (?, ?)",
-                                  (COMPACTED_INDEX, COMPACTED_EPOCH)).fetchall())
-        point = [int(found.get(COMPACTED_INDEX, 0)), int(found.get(COMPACTED_EPOCH, 0))]
-        left_out = conn.execute(_LOG_LEFT_OUT, {"most": log_bytes}).fetchone()
-        if left_out is not None:  # the log starts after it, as if compacted up to it
-            point = [int(left_out[0]), int(left_out[1])]
-        tables = [(table, _select_all(conn, table, point[0])) for table in _TABLES]
-        pieces = encode_tables([*tables, (SNAPSHOT_LOG_START, [point])])
-        out = bytearray(before)
-        for piece in pieces:
-            out += piece
-        out += after
-    finally:
-        conn.close()
-    return out
-
-
-def _select_all(conn: sqlite3.Connection, table: str, log_after: int) -> Iterator[tuple[Any, ...]]:
-    """The rows of ``table`` in key order, as ``dump`` has them (the log's after ``log_after``), selected when the
-    encoder comes to it."""
-    if table == "log":
-        yield from conn.execute("SELECT * FROM log WHERE idx > ? ORDER BY 1, 2", (log_after,))
-    else:
-        yield from conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2")

@@ -3,7 +3,9 @@ history the primary does not share calls for a snapshot."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -115,16 +117,17 @@ async def test_a_primary_that_hears_of_a_newer_epoch_during_a_catch_up_sends_not
     async def post_raw(no: int, path: str, raw: bytes | bytearray, limit_s: float | None = None) -> dict[str, Any]:
         return await post(no, path, json.loads(raw), limit_s)
 
-    real_dump = rep.store.dump_encoded
+    real_parts = rep.store.snapshot_parts
 
-    async def dump_encoded(*args: Any, **kwargs: Any) -> bytearray:
-        snapshot = await real_dump(*args, **kwargs)
-        await rep.adopt_epoch(newer)  # heard by a ping while the dump was read and encoded
-        return snapshot
+    async def snapshot_parts(*args: Any, **kwargs: Any) -> AsyncIterator[tuple[bytearray, bool]]:
+        async with contextlib.aclosing(real_parts(*args, **kwargs)) as parts:
+            async for part in parts:
+                await rep.adopt_epoch(newer)  # heard by a ping while the part was read and encoded
+                yield part
 
     monkeypatch.setattr(rep.link, "post", post)
     monkeypatch.setattr(rep.link, "post_raw", post_raw)
-    monkeypatch.setattr(rep.store, "dump_encoded", dump_encoded)
+    monkeypatch.setattr(rep.store, "snapshot_parts", snapshot_parts)
     with pytest.raises(Deposed):
         await rep._catch_up(2, 2, 99)  # a history we do not share: a snapshot
     assert rep.svc.role == "secondary" and sent == [("/internal/v1/append", newer - 1)]  # the probe, before

@@ -18,7 +18,7 @@ from tracker_server.app import create_app
 from tracker_server.cluster_auth import cluster_key, sign
 from tracker_server.keys import REPLICATOR, SERVICE, STORE
 from tracker_server.replication import Replicator
-from tracker_server.snapshot_codec import PIECE_BYTES, decode, encode_tables, next_batch
+from tracker_server.snapshot_codec import PIECE_BYTES, decode, encode_parts, encode_tables, next_batch
 from tracker_server.store import Store, _dumps
 from wire.tracker_list import TrackerAddress
 
@@ -71,6 +71,26 @@ def test_the_encoding_is_the_json_of_the_tables_in_pieces_sized_near_a_bound() -
     assert json.loads(b"".join(pieces)) == wanted == decode(pieces, depth=2)
     assert next_batch(64, PIECE_BYTES + 1) == 32 and next_batch(1, 10 * PIECE_BYTES) == 1
     assert next_batch(64, 100) == 128 and next_batch(64, PIECE_BYTES // 2) == 64
+
+
+@pytest.mark.parametrize("budget", [300, 1000, 5000])
+def test_the_parts_are_each_under_their_bound_and_together_the_whole(budget: int) -> None:
+    """Cut between rows, a table going on in the next part; a single row over the bound goes alone."""
+    rows: list[list[Any]] = [[f"user{i}", bytes([i % 256]) * (8 + i % 40), i] for i in range(400)]
+    big = [["big", "x" * 2 * budget]]
+    tables = [("users", rows), ("empty", []), ("big", big), ("log_start", [[5, 2]])]
+    parts = list(encode_parts(tables, budget))
+    assert [last for _, last in parts] == [False] * (len(parts) - 1) + [True] and len(parts) > 3
+    merged: dict[str, list[Any]] = {}
+    for pieces, _ in parts:
+        body = b"".join(pieces)
+        part = json.loads(body)
+        assert len(body) <= budget or part.get("big") == [big[0]]
+        assert part == decode(pieces, depth=2)
+        for table, got in part.items():
+            merged.setdefault(table, []).extend(got)
+    assert merged == json.loads(b"".join(encode_tables(tables)))
+    assert merged["users"] == [[r[0], r[1].hex(), r[2]] for r in rows] and merged["empty"] == []
 
 
 async def test_the_encoded_snapshot_is_the_dump_and_installs_elsewhere_alike(start_tracker: AppFactory,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import pytest
@@ -45,15 +46,15 @@ async def test_a_secondary_that_cannot_store_a_snapshot_is_not_sent_the_next_bef
     async def post_raw(no: int, path: str, raw: bytes | bytearray, limit_s: float | None = None) -> dict[str, Any]:
         return await post(no, path, json.loads(raw), limit_s)
 
-    real_dump = rep.store.dump_encoded
+    real_parts = rep.store.snapshot_parts
 
-    async def dump_encoded(*args: Any, **kwargs: Any) -> bytearray:
+    def snapshot_parts(*args: Any, **kwargs: Any) -> AsyncGenerator[tuple[bytearray, bool], None]:
         dumps.append(1)
-        return await real_dump(*args, **kwargs)
+        return real_parts(*args, **kwargs)
 
     monkeypatch.setattr(rep.link, "post", post)
     monkeypatch.setattr(rep.link, "post_raw", post_raw)
-    monkeypatch.setattr(rep.store, "dump_encoded", dump_encoded)
+    monkeypatch.setattr(rep.store, "snapshot_parts", snapshot_parts)
     with pytest.raises(ValueError):
         await rep._catch_up(2, 2, 99)  # a history we do not share: a snapshot, refused
     for _ in range(3):  # the heartbeat's next looks, moments later: no dump, no snapshot
