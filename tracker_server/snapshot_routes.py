@@ -5,11 +5,13 @@
 Parts are taken in order, one transfer at a time: part 0 starts a transfer (sender, epoch, transfer id) and drops
 whatever an earlier one left; any other part must be the next of the transfer under way, else it is refused (ok:
 false) and the primary starts again. The tables, and the state in memory, stay the old ones until the last part is
-in: then the tables are replaced in one transaction and the state rebuilt from them and swapped in at once.
+in: then the tables are replaced in one transaction and the state rebuilt from them (in a worker thread) and
+swapped in at once; the old one is then freed in steps, in a worker thread too (``state_rows.release``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import sqlite3
 
@@ -18,6 +20,7 @@ from aiohttp import web
 from tracker_server import internal
 from tracker_server.replication import Replicator
 from tracker_server.snapshot_stage import Incoming
+from tracker_server.state_rows import release
 
 routes = web.RouteTableDef()
 
@@ -82,8 +85,10 @@ async def _forget_parts(rep: Replicator) -> None:
 async def _installed(request: web.Request, rep: Replicator, sender: int) -> web.Response:
     """The tables replaced: the state in memory rebuilt from them (off the event loop) and swapped in at once."""
     internal.stored_again(request)
-    state = await rep.store.load_state()
+    state = await rep.store.load_state()  # read and built in a worker thread
+    old = rep.svc.state
     rep.svc.replace_state(state)
     rep.writer.durable = (state.index, state.last_epoch)
     internal.log_progress(rep.catch_up_log.snapshot(sender, state.index, len(state.users), len(state.groups)))
+    await asyncio.to_thread(release, old)  # freed in steps there, not in one call here
     return internal.position_answer(rep, True)

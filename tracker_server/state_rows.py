@@ -1,29 +1,58 @@
-"""The in-memory ``State`` built from the rows of the state tables and the log (pure: rows in, a State out).
+"""The in-memory ``State`` built from the rows of the state tables and the log (``build_state``: rows in, a State
+out), and read so in a worker thread (``read_state``).
 
 Why apart from ``store.py``: with a big log this is seconds of CPU (every op and result of the log is parsed again,
 every file's piece hashes cut up), and it runs after a snapshot's install on a tracker that must keep answering
-pings and heartbeats meanwhile. So ``Store.load_state`` reads the rows under its lock, then runs ``build_state`` in
-a worker thread: it is a plain Python loop, one small ``json.loads`` at a time, so the thread hands the GIL back to
-the event loop every switch interval instead of holding it for the whole build.
+pings and heartbeats meanwhile. ``build_state`` is a plain Python loop, one small ``json.loads`` at a time, so a
+worker thread running it hands the GIL back to the event loop every switch interval instead of holding it for the
+whole build. The rows are read in that thread too, from a connection of its own in one read transaction (WAL: a
+view of what is committed, without the store's lock), a row at a time from the cursor: they were read whole on
+aiosqlite's thread into lists, held at once (hundreds of MB for a big log) and freed on the event loop when the
+build returned, one deallocation of every row in a single call (a stall that grew with the state).
+
+The cyclic GC: a build allocates a million objects and more (a file's piece hashes each), and collections that
+run meanwhile hold the GIL while they walk them (tens of ms each, more as the state grows; measured). The tracker
+process keeps its durable state out of the collector (``__main__._tune_gc``: ``gc.freeze`` once it is loaded), so
+a state built in a process that does so is built with collections paused and frozen as it is done: the state has
+no cycles to free, and the collections that would have walked it are not run. A process that does not freeze (the
+tests) keeps its collector as it is: unfrozen, a state built so would be walked whole by the next collection.
 """
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
-from collections.abc import Sequence
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from tracker_server.snapshot_read import COMPACTED_EPOCH, COMPACTED_INDEX
 from tracker_server.state import Group, Session, SharedFile, State, asked_for
 from wire.login_throttle import Failures
 from wire.records import FileMeta
 
-Rows = Sequence[Sequence[Any]]
+Rows = Iterable[Sequence[Any]]
+# What each field of ``StateRows`` is read with, in its column order.
+SELECTS = {
+    "users": "SELECT user_id, pw_hash FROM users",
+    "sessions": "SELECT token, user_id, peer_addr, fingerprint FROM sessions",
+    "groups": "SELECT group_id, owner FROM groups_",
+    "members": "SELECT group_id, user_id, joined_seq FROM members",
+    "requests": "SELECT group_id, user_id, seq FROM requests",
+    "files": "SELECT group_id, file_name, size, piece_size, sha256, piece_hashes FROM files",
+    "shares": "SELECT group_id, file_name, user_id FROM shares",
+    "login_failures": "SELECT key, count, last_at, locked_until FROM login_failures ORDER BY rowid",  # oldest first
+    "log": "SELECT epoch, idx, op_id, op, result FROM log",
+}
 
 
 @dataclass
 class StateRows:
-    """What ``Store.load_state`` reads, in the column order of its SELECTs (``store.py``)."""
+    """What ``read_state`` reads, in the column order of ``SELECTS``."""
 
     users: Rows
     sessions: Rows
@@ -69,3 +98,75 @@ def build_state(rows: StateRows) -> State:
         state.epoch = max(state.epoch, int(epoch))
     state.epoch = max(state.epoch, rows.stored_epoch)
     return state
+
+
+def read_state(path: Path) -> State:
+    """The state of the database at ``path``, read and built in the calling (worker) thread, in one read
+    transaction of a connection of its own."""
+    with _out_of_collections():
+        return _read_state(path)
+
+
+def _read_state(path: Path) -> State:
+    conn = sqlite3.connect(str(path), isolation_level=None)
+    try:
+        conn.execute("PRAGMA query_only=ON")
+        conn.execute("BEGIN")  # deferred: the first SELECT fixes the view every later one sees; close() ends it
+        meta = dict(conn.execute("SELECT key, value FROM meta WHERE key IN (?, ?, ?)",
+                                 (COMPACTED_INDEX, COMPACTED_EPOCH, "epoch")).fetchall())
+        rows = {name: _lazy(conn, sql) for name, sql in SELECTS.items()}
+        return build_state(StateRows(
+            **rows, compaction_point=(int(meta.get(COMPACTED_INDEX, 0)), int(meta.get(COMPACTED_EPOCH, 0))),
+            stored_epoch=int(meta.get("epoch", 0) or 0)))
+    finally:
+        conn.close()
+
+
+def _lazy(conn: sqlite3.Connection, sql: str) -> Iterator[tuple[Any, ...]]:
+    """The rows of ``sql``, selected when ``build_state`` comes to them and handed over one at a time."""
+    yield from conn.execute(sql)
+
+
+def release(state: State) -> None:
+    """Empty a state that was replaced, an entry at a time, so that its objects are freed in steps by the calling
+    (worker) thread: dropped at once, a state of 20,000 shares was one deallocation in a single call, 30 ms and
+    more with the event loop stopped, growing with the state. Only for a state no one reads any more: a
+    secondary's, replaced by a snapshot (its reads are answered without an await between looking at the state and
+    answering; its writes go to the primary)."""
+    for table in (state.results, state.sessions, state.session_of_user, state.users, state.login_failures):
+        while table:
+            table.popitem()
+    while state.groups:
+        _, group = state.groups.popitem()
+        while group.files:
+            group.files.popitem()
+        group.members.clear()
+        group.requests.clear()
+
+
+_builds_lock = threading.Lock()
+_builds = 0  # builds under way with collections paused
+_collecting = True  # whether collections ran before the first of them
+
+
+@contextlib.contextmanager
+def _out_of_collections() -> Iterator[None]:
+    """Collections paused while a build runs, and what it built frozen, in a process that freezes its state
+    (the module's docstring). Builds may overlap (a reload during a snapshot's): the last one out resumes them."""
+    global _builds, _collecting
+    if gc.get_freeze_count() == 0:
+        yield
+        return
+    with _builds_lock:
+        if _builds == 0:
+            _collecting = gc.isenabled()
+            gc.disable()
+        _builds += 1
+    try:
+        yield
+    finally:
+        with _builds_lock:
+            gc.freeze()  # the state built (and whatever else is live): out of every collection, as at start
+            _builds -= 1
+            if _builds == 0 and _collecting:
+                gc.enable()

@@ -36,7 +36,7 @@ from tracker_server.snapshot_read import COMPACTED_EPOCH, COMPACTED_INDEX, SNAPS
 from tracker_server.snapshot_read import TABLES as _TABLES
 from tracker_server.sql_ops import apply_sql
 from tracker_server.state import Entry, State
-from tracker_server.state_rows import StateRows, build_state
+from tracker_server.state_rows import read_state
 from tracker_server.vacuum_convert import INCREMENTAL, make_incremental
 
 
@@ -255,26 +255,11 @@ class Store:
     # ------------------------------------------------------------------------------------------ loading
 
     async def load_state(self) -> State:
-        async with self._tx:
-            return await self._load_state()
-
-    async def _load_state(self) -> State:
-        return await asyncio.to_thread(build_state, await self._state_rows())  # seconds of CPU for a big log
-
-    async def _state_rows(self) -> StateRows:
-        return StateRows(
-            users=await self._rows("SELECT user_id, pw_hash FROM users"),
-            sessions=await self._rows("SELECT token, user_id, peer_addr, fingerprint FROM sessions"),
-            groups=await self._rows("SELECT group_id, owner FROM groups_"),
-            members=await self._rows("SELECT group_id, user_id, joined_seq FROM members"),
-            requests=await self._rows("SELECT group_id, user_id, seq FROM requests"),
-            files=await self._rows("SELECT group_id, file_name, size, piece_size, sha256, piece_hashes FROM files"),
-            shares=await self._rows("SELECT group_id, file_name, user_id FROM shares"),
-            login_failures=await self._rows(
-                "SELECT key, count, last_at, locked_until FROM login_failures ORDER BY rowid"),  # oldest first
-            log=await self._rows("SELECT epoch, idx, op_id, op, result FROM log"),
-            compaction_point=await self._compaction_point(),
-            stored_epoch=int(await self.get_meta("epoch", "0") or 0))
+        """The state in memory, read and built in a worker thread (``state_rows.read_state``): seconds of CPU for a
+        big log, which the event loop does not wait for."""
+        if self.path is None:
+            raise RuntimeError("the store has no file to read its state from")
+        return await asyncio.to_thread(read_state, self.path)
 
     async def _rows(self, sql: str, args: tuple[Any, ...] | dict[str, Any] = ()) -> list[Any]:
         async with self._db.execute(sql, args) as cur:

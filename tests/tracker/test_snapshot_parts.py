@@ -5,12 +5,15 @@ refused, a disk full, a part out of order) leaves the secondary's old state whol
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import functools
 import json
 import sqlite3
+import threading
 import time
+import weakref
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +21,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from tracker_server import internal, store
+from tracker_server import internal, state_rows, store
 from tracker_server.app import create_app
 from tracker_server.catch_up import SNAPSHOT_PART
 from tracker_server.cluster_auth import cluster_key, sign
@@ -237,4 +240,57 @@ async def test_a_part_out_of_order_or_of_another_transfer_is_refused_and_nothing
     await _untouched(second, before)
     for body in bodies:  # all in order: installed
         assert (await post(body))["ok"] is True
+    await _level(api, second)
+
+
+class _Probe:
+    """An object put into the secondary's state, to see where it is freed when the state is replaced."""
+
+
+async def test_the_state_replaced_by_a_snapshot_is_freed_off_the_event_loop(
+        pair: tuple[Api, TestClient[Any, Any]]) -> None:
+    """Dropped at once on the loop, a state of 20,000 shares was one deallocation of 30 ms and more with the loop
+    stopped (bench/snapshot_stall.py): it is emptied in steps in a worker thread instead."""
+    api, second = pair
+    freed_in: list[str] = []
+    probe = _Probe()
+    weakref.finalize(probe, lambda: freed_in.append(threading.current_thread().name))
+    second.app[SERVICE].state.results["probe"] = (probe, {})  # any object will do
+    del probe
+    await api.client.app[REPLICATOR]._send_snapshot(2)
+    await _level(api, second)
+    assert len(freed_in) == 1 and freed_in[0] != threading.main_thread().name
+
+
+async def test_while_the_state_is_rebuilt_the_secondary_serves_from_the_old_one_then_swaps_at_once(
+        pair: tuple[Api, TestClient[Any, Any]], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rebuild waits in the middle of its work (in its worker thread) until the secondary has answered a
+    request from its event loop: meanwhile it holds the old state, whole, not a half-built one."""
+    api, second = pair
+    old = second.app[SERVICE].state
+    old_users = dict(old.users)
+    building, answered = threading.Event(), threading.Event()
+    real_build = state_rows.build_state
+
+    def build_state(rows: state_rows.StateRows) -> Any:
+        building.set()
+        answered.wait(timeout=10)  # bounded: a loop held here must still let the test end, and fail
+        return real_build(rows)
+
+    monkeypatch.setattr(state_rows, "build_state", build_state)
+    sending = asyncio.create_task(api.client.app[REPLICATOR]._send_snapshot(2))
+    try:
+        deadline = asyncio.get_running_loop().time() + 30
+        while not building.is_set():
+            assert asyncio.get_running_loop().time() < deadline, "the rebuild never started"
+            await asyncio.sleep(0.01)
+        assert (await second.get("/healthz")).status == 200
+        assert second.app[SERVICE].state is old and old.users == old_users and "u0" not in old.users
+        answered.set()
+        await sending
+    finally:
+        answered.set()
+        sending.cancel()
+        await asyncio.gather(sending, return_exceptions=True)
+    assert second.app[SERVICE].state is not old
     await _level(api, second)
