@@ -213,14 +213,15 @@ def log_progress(line: str | None) -> None:
 @routes.post("/internal/v1/digest")
 @internal_route
 async def digest(request: web.Request) -> web.Response:
-    """For tests and operators: a digest of the state tables and every op_id in the log."""
+    """For tests and operators: a digest of the state tables and every op_id in the log, all of one view of the
+    store, taken once no append is under way (``state_digest.py``: read and hashed in a worker thread, without the
+    store's lock: it was read under it, and hashed on the event loop)."""
     rep, _ = await read_signed(request)
-    store = request.app[STORE]
     async with rep.follow_lock:
         await rep.writer.drained()
-        dumped = await store.dump()
-        return web.json_response({"digest": await store.digest(), "log_index": rep.writer.durable[0],
-                                  "op_ids": [row[2] for row in dumped["log"]]})
+        view = await request.app[STORE].digest_view()
+    seen = await asyncio.to_thread(view.read)
+    return web.json_response({"digest": seen.digest, "log_index": seen.log_index, "op_ids": seen.op_ids})
 
 
 # ---------------------------------------------------------------------------------------------- forwarding

@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import hashlib
 import json
 import math
 import os
@@ -36,6 +35,7 @@ from tracker_server.snapshot_read import COMPACTED_EPOCH, COMPACTED_INDEX, SNAPS
 from tracker_server.snapshot_read import TABLES as _TABLES
 from tracker_server.sql_ops import apply_sql
 from tracker_server.state import Entry, State
+from tracker_server.state_digest import DigestView
 from tracker_server.state_rows import read_state
 from tracker_server.vacuum_convert import INCREMENTAL, make_incremental
 
@@ -379,10 +379,15 @@ class Store:
             raise
         await self._db.execute("COMMIT")
 
+    async def digest_view(self) -> DigestView:
+        """A read transaction for ``state_digest``'s digest, opened now (in a worker thread), read later."""
+        if self.path is None:
+            raise RuntimeError("the store has no file to read a digest from")
+        return await asyncio.to_thread(DigestView, self.path)
+
     async def digest(self) -> str:
-        """SHA-256 of the state tables (not the log): equal on trackers holding the same state."""
-        snap = await self.dump()
-        snap.pop("log")
-        snap.pop(SNAPSHOT_LOG_START)  # how much of its log each tracker has compacted is its own business
-        return hashlib.sha256(_dumps(snap).encode("utf-8")).hexdigest()
+        """SHA-256 of the state tables (not the log): equal on trackers holding the same state. Read and hashed in
+        a worker thread, without the store's lock (``state_digest.py``)."""
+        view = await self.digest_view()
+        return (await asyncio.to_thread(view.read)).digest
 
