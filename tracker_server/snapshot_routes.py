@@ -32,7 +32,9 @@ async def snapshot(request: web.Request) -> web.Response:
     async with rep.follow_lock:
         if not await internal.leader_message(rep, body):
             return internal.position_answer(rep, False)
-        rep.incoming = None  # a transfer in parts under way is over: this one replaces it
+        if rep.incoming is not None:  # a transfer in parts under way is over: this one replaces it
+            rep.incoming = None
+            await _forget_parts(rep)
         await rep.writer.drained()
         try:
             await rep.store.install(body["snapshot"], rep.svc.state.epoch)

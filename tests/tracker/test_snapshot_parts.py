@@ -214,22 +214,12 @@ def _failing_install(target: Store) -> Any:
 async def test_a_part_out_of_order_or_of_another_transfer_is_refused_and_nothing_is_installed(
         pair: tuple[Api, TestClient[Any, Any]], monkeypatch: pytest.MonkeyPatch) -> None:
     api, second = pair
-    rep: Replicator = api.client.app[REPLICATOR]
     before = await second.app[STORE].digest()
-    bodies: list[bytes] = []
-    async with contextlib.aclosing(api.client.app[STORE].snapshot_parts(
-            lambda n: b'{"epoch":%d,"from":1,"transfer":"t1","part":%d,"snapshot":' % (rep.svc.state.epoch, n),
-            lambda last: b',"last":%s}' % (b"true" if last else b"false"))) as parts:
-        async for body, _ in parts:
-            bodies.append(bytes(body))
+    bodies = await _parts(api)
     assert len(bodies) > 3
 
     async def post(body: bytes) -> dict[str, Any]:
-        headers = {"Content-Type": "application/json",
-                   **sign(cluster_key(SECRET), "POST", SNAPSHOT_PART, 1, body, time.time())}
-        resp = await second.post(SNAPSHOT_PART, data=body, headers=headers)
-        assert resp.status == 200
-        return dict(await resp.json())
+        return await _post_part(second, body)
 
     assert (await post(bodies[0]))["ok"] is True
     assert (await post(bodies[2]))["ok"] is False  # part 1 skipped: the transfer is over
@@ -294,3 +284,36 @@ async def test_while_the_state_is_rebuilt_the_secondary_serves_from_the_old_one_
         await asyncio.gather(sending, return_exceptions=True)
     assert second.app[SERVICE].state is not old
     await _level(api, second)
+
+
+async def _parts(api: Api) -> list[bytes]:
+    """The messages of a transfer ``t1`` of tracker 1's snapshot, in parts."""
+    epoch = api.client.app[REPLICATOR].svc.state.epoch
+    bodies: list[bytes] = []
+    async with contextlib.aclosing(api.client.app[STORE].snapshot_parts(
+            lambda n: b'{"epoch":%d,"from":1,"transfer":"t1","part":%d,"snapshot":' % (epoch, n),
+            lambda last: b',"last":%s}' % (b"true" if last else b"false"))) as parts:
+        async for body, _ in parts:
+            bodies.append(bytes(body))
+    return bodies
+
+
+async def _post_part(second: TestClient[Any, Any], body: bytes) -> dict[str, Any]:
+    headers = {"Content-Type": "application/json", **sign(cluster_key(SECRET), "POST", SNAPSHOT_PART, 1, body,
+                                                          time.time())}
+    resp = await second.post(SNAPSHOT_PART, data=body, headers=headers)
+    assert resp.status == 200
+    return dict(await resp.json())
+
+
+async def test_a_whole_snapshot_ends_a_transfer_in_parts_under_way(
+        pair: tuple[Api, TestClient[Any, Any]], monkeypatch: pytest.MonkeyPatch) -> None:
+    api, second = pair
+    bodies = await _parts(api)
+    assert (await _post_part(second, bodies[0]))["ok"] is True
+    assert stage_path(second.app[STORE].path or Path()).exists()
+    monkeypatch.setattr(internal, "MAX_INTERNAL_BODY", 512 << 20)
+    monkeypatch.setattr(store, "SNAPSHOT_PART_BYTES", 64 << 20)
+    await api.client.app[REPLICATOR]._send_snapshot(2)  # one message, to the whole route
+    await _level(api, second)  # the parts' file dropped with the transfer
+    assert (await _post_part(second, bodies[1]))["ok"] is False
