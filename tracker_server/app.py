@@ -167,6 +167,7 @@ async def _core_ctx(app: web.Application) -> AsyncIterator[None]:
     state_mark.mark(config.data_dir, config.tracker_no)
     writer = LogWriter(store.append, (state.index, state.last_epoch))
     service = TrackerService(config, state, writer)
+    del state  # the service's from now on: held here too, the state loaded at start would outlive its replacement
 
     replicator = Replicator(config, store, service, writer)
 

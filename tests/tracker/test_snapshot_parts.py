@@ -317,3 +317,16 @@ async def test_a_whole_snapshot_ends_a_transfer_in_parts_under_way(
     await api.client.app[REPLICATOR]._send_snapshot(2)  # one message, to the whole route
     await _level(api, second)  # the parts' file dropped with the transfer
     assert (await _post_part(second, bodies[1]))["ok"] is False
+
+
+async def test_the_state_loaded_at_start_is_freed_once_replaced(api: Api) -> None:
+    """app.py's start-up kept its own reference to the state it loaded for the app's lifetime: after a reload from
+    SQLite (a failed write, a deposed primary), a whole state's memory was held twice."""
+    svc = api.client.app[SERVICE]
+    freed: list[bool] = []
+    probe = _Probe()
+    weakref.finalize(probe, lambda: freed.append(True))
+    svc.state.results["probe"] = (probe, {})  # any object will do
+    del probe
+    svc.replace_state(await api.client.app[STORE].load_state())
+    assert freed == [True]
