@@ -2,10 +2,12 @@
 
 Theory of operation: ``append`` writes a batch of log entries and applies each op to the tables in ONE
 transaction (group commit: many entries, one fsync), so the log and the state can never disagree after a crash.
-``load_state`` rebuilds the in-memory ``State`` at start; reads during service come from that object, not from
-here. ``sql_ops.apply_sql`` must agree op by op with ``State.apply`` (tests compare the two through ``digest``).
-``dump``/``install`` move a whole snapshot between trackers when a log cannot be replayed (issue 5); the primary
-sends ``dump_encoded``'s, read from a connection of its own and encoded in a worker thread (``snapshot_codec.py``).
+``load_state`` rebuilds the in-memory ``State`` (at start, and after a snapshot: ``state_rows.read_state``, in a
+worker thread); reads during service come from that object, not from here. ``sql_ops.apply_sql`` must agree op by
+op with ``State.apply`` (tests compare the two through ``digest``: ``state_digest.py``). A snapshot moves every
+table between trackers when a log cannot be replayed (issue 5): the primary sends ``snapshot_parts``'s, read from a
+connection of its own and encoded in a worker thread (``snapshot_read.py``, ``snapshot_codec.py``); a secondary
+takes one part with ``install``, several with ``stage``... ``install_staged`` (``snapshot_stage.py``).
 
 The log's oldest entries are deleted by ``compact`` (policy and schedule: ``compaction.py``); the last one deleted is
 remembered (meta ``compacted_index``/``compacted_epoch``) so that the log still names its position when it holds
@@ -65,7 +67,6 @@ WITH RECURSIVE run(idx, bytes, n) AS (
     SELECT log.idx, run.bytes + length(log.op) + length(log.result), run.n + 1
     FROM run JOIN log ON log.idx = run.idx + 1 WHERE run.bytes < :most AND run.n < :batch AND log.idx <= :upto)
 SELECT MAX(idx) FROM run"""
-
 
 
 def _dumps(value: Any) -> str:
