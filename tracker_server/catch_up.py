@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
-from tracker_server.cluster_link import ClusterLink
+from tracker_server.cluster_link import ClusterLink, NoSuchRoute
 from tracker_server.config import TrackerConfig
 from tracker_server.election import PeerView
 from tracker_server.log import LogWriter
@@ -136,7 +136,7 @@ class CatchUp:
             return b'{"epoch":%d,"from":%d,"transfer":"%s","part":%d,"snapshot":' % (
                 leading, self.me, transfer.encode("ascii"), part)
 
-        sent = 0
+        sent, path = 0, SNAPSHOT_WHOLE
         try:
             async with contextlib.aclosing(self.store.snapshot_parts(envelope, _envelope_end)) as parts:
                 async for body, last in parts:  # read and encoded in a worker thread: the loop keeps serving
@@ -155,8 +155,12 @@ class CatchUp:
                         raise ValueError(f"tracker {no} refused a part of a snapshot (another transfer began?)")
         except Deposed:
             raise
-        except Exception:
+        except Exception as exc:
             self.snapshot_pace.failed(no, time.monotonic())
+            if isinstance(exc, NoSuchRoute) and path == SNAPSHOT_PART:
+                # Said once a failure, so at the pace's rate (up to 64 tracker timeouts apart), not every tick.
+                log.warning("tracker %d cannot take a snapshot in parts: it has no %s route (a tracker of an earlier "
+                            "release?). It stays behind until it is upgraded", no, SNAPSHOT_PART)
             raise
         self.snapshot_pace.taken(no)
         if path == SNAPSHOT_PART:

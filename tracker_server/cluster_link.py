@@ -46,6 +46,10 @@ async def cannot_store(resp: aiohttp.ClientResponse) -> str | None:
         message.startswith("cannot store: ") else None
 
 
+class NoSuchRoute(ValueError):
+    """The tracker answered 404: it has no such route (a tracker of an earlier release, for a newer route)."""
+
+
 class SignatureRefused(ValueError):
     """The other tracker answered but refused our signature: another cluster secret, or a clock far off."""
 
@@ -91,6 +95,8 @@ class ClusterLink:
             if resp.status == 503 and (why := await cannot_store(resp)) is not None:
                 self._warn_cannot_store(no, why)
                 raise ValueError(f"tracker {no} cannot store: {why}")
+            if resp.status == 404:
+                raise NoSuchRoute(f"tracker {no} answered 404 to {path}")
             if resp.status != 200:
                 raise ValueError(f"tracker {no} answered {resp.status} to {path}")
             answer = await resp.json()

@@ -19,12 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from tracker_server import internal, state_rows, store
 from tracker_server.app import create_app
 from tracker_server.catch_up import SNAPSHOT_PART
 from tracker_server.cluster_auth import cluster_key, sign
+from tracker_server.cluster_link import NoSuchRoute
 from tracker_server.keys import REPLICATOR, SERVICE, STORE
 from tracker_server.replication import Replicator
 from tracker_server.snapshot_pace import SnapshotPace
@@ -330,3 +332,17 @@ async def test_the_state_loaded_at_start_is_freed_once_replaced(api: Api) -> Non
     del probe
     svc.replace_state(await api.client.app[STORE].load_state())
     assert freed == [True]
+
+
+async def test_a_secondary_without_the_part_route_is_named_and_paced(
+        pair: tuple[Api, TestClient[Any, Any]], aiohttp_client: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """A tracker of the previous release answers 404 to the part route: the operator is told to upgrade it."""
+    api, _ = pair
+    old = await aiohttp_client(web.Application())  # no routes at all: 404 to everything
+    rep: Replicator = api.client.app[REPLICATOR]
+    rep.link.cfg = dataclasses.replace(rep.link.cfg, trackers=(rep.link.cfg.trackers[0], dataclasses.replace(
+        rep.link.cfg.trackers[1], port=old.server.port)))
+    with pytest.raises(NoSuchRoute):
+        await rep._send_snapshot(2)
+    assert rep.snapshot_pace.left(2, 0.0) > 0
+    assert "tracker 2 cannot take a snapshot in parts: it has no /internal/v1/snapshot_part route" in caplog.text
