@@ -14,8 +14,12 @@ The cyclic GC: a build allocates a million objects and more (a file's piece hash
 run meanwhile hold the GIL while they walk them (tens of ms each, more as the state grows; measured). The tracker
 process keeps its durable state out of the collector (``__main__._tune_gc``: ``gc.freeze`` once it is loaded), so
 a state built in a process that does so is built with collections paused and frozen as it is done: the state has
-no cycles to free, and the collections that would have walked it are not run. A process that does not freeze (the
-tests) keeps its collector as it is: unfrozen, a state built so would be walked whole by the next collection.
+no cycles to free, and the collections that would have walked it are not run. Left unfrozen, it would also be
+walked by every full collection from then on (the recurring 50-70 ms pause ``_tune_gc`` was made to end). The price:
+``gc.freeze`` takes whatever else is live with it, so the cyclic garbage of the requests served during the build (a
+second or so of them, once a snapshot or reload) is never collected (``_tune_gc`` collects before it freezes; here
+that would walk the state just built). A process that does not freeze (the tests) keeps its collector as it is:
+unfrozen, a state built with collections paused would be walked whole by the next young collection.
 """
 
 from __future__ import annotations
