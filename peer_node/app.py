@@ -109,7 +109,7 @@ async def handle_api_status(request: web.Request) -> web.Response:
         "user_id": st.user_id, "piece_addr": st.piece_addr, "tracker": st.tracker, "tracker_rank": st.tracker_rank,
         "failed_over": st.failed_over, "shares": shares, "heartbeats": service.heartbeat.beats,
         "bytes_sent_by_user": service.server.bytes_sent_by_user(), "fingerprint": service.fingerprint,
-        "upload_limit": st.upload_limit,
+        "upload_limit": st.upload_limit, "download_limit": st.download_limit,
     })
 
 

@@ -83,6 +83,8 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
             Scope.DOWNLOADS),
     Command("set_upload_limit", ("rate",),
             "cap what this node uploads in all, e.g. 125M (1 Gbit/s) or 500kB/s; 0 for no limit"),
+    Command("set_download_limit", ("rate",),
+            "cap what this node downloads in all, e.g. 10M (80 Mbit/s) or 500kB/s; 0 for no limit"),
     Command("help", (), "this list"),
 )}
 
@@ -273,6 +275,18 @@ def upload_limit_text(rate: int | None) -> str:
     return f"upload limit set to {format_rate(rate)}\n"
 
 
+async def _set_download_limit(s: NodeService, a: list[str], _p: Progress | None) -> str:
+    rate = parse_rate(a[0])
+    await s.set_download_limit(rate)
+    return download_limit_text(rate)
+
+
+def download_limit_text(rate: int | None) -> str:
+    if rate is None:
+        return "download limit removed: this node downloads as fast as its peers send\n"
+    return f"download limit set to {format_rate(rate)}\n"
+
+
 async def _help(s: NodeService, a: list[str], _p: Progress | None) -> str:
     return help_text()
 
@@ -284,7 +298,7 @@ HANDLERS: dict[str, Handler] = {
     "upload_file": _upload, "list_files": _list_files, "download_file": _download,
     "show_downloads": _show_downloads, "stop_share": _stop_share, "remove_download": _remove_download,
     "pause_download": _pause_download, "resume_download": _resume_download, "set_upload_limit": _set_upload_limit,
-    "help": _help,
+    "set_download_limit": _set_download_limit, "help": _help,
 }
 assert HANDLERS.keys() == COMMANDS.keys()
 

@@ -4,6 +4,7 @@
 ``--no-tls`` turns the peer transport's TLS off (for measuring what TLS costs; every node of a swarm must agree).
 ``--upload-limit RATE`` caps what the node uploads to its peers in all (``125M``, ``0`` for no limit); the browser
 and the ``set_upload_limit`` command change it later, and the node keeps the latest across restarts.
+``--download-limit RATE`` and ``set_download_limit`` do the same for what all its downloads fetch together.
 A few hidden options exist for tests and benchmarks (small pieces, short timeouts); they are not in ``--help``.
 """
 
@@ -36,6 +37,7 @@ class NodeConfig:
     tracker_list_path: Path | None = None
     peer_tls: bool = True  # pieces travel over TLS with pinned per-node certificates (--no-tls turns it off)
     upload_limit: int | None = None  # bytes a second, 0 for no limit; None: not given, the saved setting holds
+    download_limit: int | None = None  # the same, for what all downloads together fetch
     # The piece port's caps and deadlines (``swarm.admission``): reachable from the network, unlike the web port.
     # The defaults are far above a swarm's needs (a download keeps at most 8 peers); hidden options change them.
     peer_limits: ServerLimits = field(default_factory=ServerLimits)
@@ -112,6 +114,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--upload-limit", metavar="RATE", default=None,
                    help="most bytes a second this node uploads in all, e.g. 125M (1 Gbit/s) or 500kB/s; "
                         "0 for no limit (default: the last limit set, none at first)")
+    p.add_argument("--download-limit", metavar="RATE", default=None,
+                   help="most bytes a second this node downloads in all, e.g. 10M or 500kB/s; "
+                        "0 for no limit (default: the last limit set, none at first)")
     p.add_argument("--piece-size", type=int, default=None, help=argparse.SUPPRESS)
     p.add_argument("--tracker-timeout", type=float, default=10.0, help=argparse.SUPPRESS)
     p.add_argument("--tracker-retry", type=float, default=6.0, help=argparse.SUPPRESS)
@@ -129,6 +134,16 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _limit(flag: str, text: str | None) -> int | None:
+    """A limit given at start: bytes a second, 0 for "no limit"; None when not given (the saved setting holds)."""
+    if text is None:
+        return None
+    try:
+        return parse_rate(text) or 0
+    except BadInput as exc:
+        raise ConfigError(f"{flag}: {exc.message}") from None
+
+
 def config_from_argv(argv: list[str]) -> NodeConfig:
     """Parse argv (without the program name); raise ConfigError (or SystemExit from argparse for --help)."""
     args = _parser().parse_args(argv)
@@ -139,12 +154,8 @@ def config_from_argv(argv: list[str]) -> NodeConfig:
         raise ConfigError(str(exc)) from None
     if args.piece_size is not None and not is_valid_piece_size(args.piece_size):
         raise ConfigError("--piece-size must be a power of two from 16 KiB to 64 MiB")
-    upload_limit = None
-    if args.upload_limit is not None:
-        try:
-            upload_limit = parse_rate(args.upload_limit) or 0
-        except BadInput as exc:
-            raise ConfigError(f"--upload-limit: {exc.message}") from None
+    upload_limit = _limit("--upload-limit", args.upload_limit)
+    download_limit = _limit("--download-limit", args.download_limit)
     data_dir = Path(args.data_dir) if args.data_dir else Path("peer_data") / f"{host}_{port}"
     for flag, seconds in (("--tracker-timeout", args.tracker_timeout), ("--tracker-retry", args.tracker_retry),
                           ("--download-stall", args.download_stall), ("--resume-check", args.resume_check),
@@ -163,8 +174,9 @@ def config_from_argv(argv: list[str]) -> NodeConfig:
     return NodeConfig(
         piece_host=host, piece_port=port, trackers=tuple(trackers), web_port=args.web_port,
         data_dir=data_dir.absolute(), tracker_list_path=Path(args.tracker_info).absolute(), peer_tls=not args.no_tls,
-        upload_limit=upload_limit, piece_size=args.piece_size, tracker_timeout_s=args.tracker_timeout,
-        tracker_retry_s=args.tracker_retry, download_stall_s=args.download_stall, resume_check_s=args.resume_check,
+        upload_limit=upload_limit, download_limit=download_limit, piece_size=args.piece_size,
+        tracker_timeout_s=args.tracker_timeout, tracker_retry_s=args.tracker_retry,
+        download_stall_s=args.download_stall, resume_check_s=args.resume_check,
         groups_poll_s=args.groups_poll, share_check_s=args.share_check, peer_limits=peer_limits,
         web_limits=WebLimits(max_connections=args.web_max_connections),
         console=False if args.no_console else None, ready_note=args.ready_note,

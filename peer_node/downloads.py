@@ -48,6 +48,7 @@ from wire.names import check_file_name, check_id
 from wire.records import FileMeta
 
 if TYPE_CHECKING:
+    from peer_node.swarm.download_limit import DownloadLimit
     from peer_node.swarm.engine import DownloadEngine, SwarmSnapshot
     from peer_node.swarm.tls import NodeIdentity
 
@@ -61,8 +62,9 @@ class DownloadManager(DownloadControls):
                  no_peer_timeout: float, on_complete: Callable[[ShareRecord], Awaitable[None]],
                  register: Callable[[ShareRecord], Awaitable[None]] | None = None,
                  on_change: Callable[[], None], tls: NodeIdentity | None = None,
-                 resume_check_s: float = FIRST_S) -> None:
+                 resume_check_s: float = FIRST_S, download_limit: DownloadLimit | None = None) -> None:
         self.state = state
+        self.download_limit = download_limit  # the node's, shared by every engine (swarm.download_limit)
         self.tls = tls  # the node's identity: every engine speaks TLS with it (None: plain TCP, --no-tls)
         self.tracker = tracker
         self.catalog = catalog
@@ -308,7 +310,8 @@ class DownloadManager(DownloadControls):
         from peer_node.swarm.engine import DownloadEngine, EngineConfig
 
         config = EngineConfig(no_peer_timeout=self.no_peer_timeout)
-        engine = DownloadEngine(meta, store, source, on_piece=self._piece_done, config=config, tls=self.tls)
+        engine = DownloadEngine(meta, store, source, on_piece=self._piece_done, config=config, tls=self.tls,
+                                download_limit=self.download_limit)
         self._engines[rec.key] = engine
         return engine
 

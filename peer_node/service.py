@@ -42,6 +42,7 @@ from peer_node.session_commands import SessionCommands, UnansweredLogin
 from peer_node.shares import ShareKeeper
 from peer_node.state import NodeState, SessionRecord, ShareRecord
 from peer_node.swarm.catalog import ServedFiles
+from peer_node.swarm.download_limit import DownloadLimit
 from peer_node.swarm.server import PieceServer
 from peer_node.swarm.tls import NodeIdentity, load_or_create_identity
 from peer_node.tracker_client import TrackerClient, path_of
@@ -83,12 +84,14 @@ class NodeService(GroupCommands, SessionCommands):
         self._verifier: TokenVerifier | None = None
         self.heartbeat = Heartbeat(self)
         self.shares_keeper = ShareKeeper(self)
+        self.download_limit = DownloadLimit()  # what all downloads together may request (set at start)
         self.downloads_mgr = DownloadManager(self.state, self.tracker, self.catalog,
                                              no_peer_timeout=config.download_stall_s,
                                              on_complete=self.shares_keeper.adopt_download,
                                              register=self.shares_keeper.register,
                                              on_change=self.heartbeat.wake, tls=self.identity,
-                                             resume_check_s=config.resume_check_s)
+                                             resume_check_s=config.resume_check_s,
+                                             download_limit=self.download_limit)
         self.join_watch = JoinWatch(self.state)
         self._groups_poll_clock = GroupsPoll(config.groups_poll_s)
         self.completion = CompletionCache()  # what Tab offers at the console: the user's groups, files, requests
@@ -108,7 +111,11 @@ class NodeService(GroupCommands, SessionCommands):
         self.state.load()
         if self.config.upload_limit is not None:  # given at start: it is the node's setting from now on
             await self.state.set_settings(replace(self.state.settings, upload_limit=self.config.upload_limit or None))
+        if self.config.download_limit is not None:
+            await self.state.set_settings(replace(self.state.settings,
+                                                  download_limit=self.config.download_limit or None))
         self.server.set_upload_limit(self.state.settings.upload_limit)
+        self.download_limit.set_rate(self.state.settings.download_limit)
         await self.tracker.start()
         try:
             await self.server.start()
@@ -130,6 +137,7 @@ class NodeService(GroupCommands, SessionCommands):
         await self._deactivate()
         await self._say_offline()
         await self.server.close()
+        self.download_limit.close()
         await self.tracker.close()
 
     async def _say_offline(self) -> None:
@@ -322,10 +330,11 @@ class NodeService(GroupCommands, SessionCommands):
         session = self.state.session
         if not self.tracker.reachable:  # the last call found none: say so, not the tracker that answered before
             return NodeStatus(session.user_id if session else None, self.config.piece_addr, None, None, False,
-                              self.server.upload_limit, self.tracker.paced_for())
+                              self.server.upload_limit, self.tracker.paced_for(), self.download_limit.rate)
         tracker = self.tracker.current
         return NodeStatus(session.user_id if session else None, self.config.piece_addr, str(tracker),
-                          tracker.rank, self.tracker.failed_over, self.server.upload_limit, self.tracker.paced_for())
+                          tracker.rank, self.tracker.failed_over, self.server.upload_limit, self.tracker.paced_for(),
+                          self.download_limit.rate)
 
     async def set_upload_limit(self, rate: int | None) -> None:
         """Cap what the node uploads in all, at once and across restarts; None lifts the cap. Open to a
@@ -344,6 +353,14 @@ class NodeService(GroupCommands, SessionCommands):
         user = session.user_id
         shares = [(s.group_id, s.file_name) for s in self.state.shares.values() if s.user_id == user]
         self.completion.local(user, shares, [(d.group_id, d.file_name) for d in self.downloads_mgr.views(user)])
+
+    async def set_download_limit(self, rate: int | None) -> None:
+        """Cap what all the node's downloads fetch together, at once (running downloads too) and across restarts;
+        None lifts the cap. Open to a logged-out node, as the upload limit is."""
+        if rate is not None and rate <= 0:
+            raise BadInput("a download limit is a positive rate (or none)")
+        await self.state.set_settings(replace(self.state.settings, download_limit=rate))
+        self.download_limit.set_rate(rate)
 
     def share_records(self, user_id: str) -> list[ShareRecord]:
         return [s for s in self.state.shares.values() if s.user_id == user_id]

@@ -154,16 +154,18 @@ def load_or_create_api_key(data_dir: Path) -> str:
 class NodeSettings:
     """What the user set for the node as a whole (not per login): kept across restarts."""
     upload_limit: int | None = None  # bytes a second the piece server may send in all; None: no limit
+    download_limit: int | None = None  # bytes a second all downloads together may request; None: no limit
 
     def to_json(self) -> dict[str, Any]:
-        return {"upload_limit": self.upload_limit or 0}
+        return {"upload_limit": self.upload_limit or 0, "download_limit": self.download_limit or 0}
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> NodeSettings:
-        limit = d.get("upload_limit", 0)
-        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
-            raise ValueError(f"upload_limit {limit!r} is not a number of bytes a second")
-        return cls(upload_limit=limit or None)
+        limits = {name: d.get(name, 0) for name in ("upload_limit", "download_limit")}  # absent: none (older files)
+        for name, limit in limits.items():
+            if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
+                raise ValueError(f"{name} {limit!r} is not a number of bytes a second")
+        return cls(upload_limit=limits["upload_limit"] or None, download_limit=limits["download_limit"] or None)
 
 
 class NodeState:

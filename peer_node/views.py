@@ -120,3 +120,4 @@ class NodeStatus:
     failed_over: bool  # True when the serving tracker is not the list's first
     upload_limit: int | None = None  # bytes a second the node uploads in all; None: no limit
     paced_for: float | None = None  # seconds until a request the tracker asked to wait is sent again; None: none
+    download_limit: int | None = None  # bytes a second the node downloads in all; None: no limit

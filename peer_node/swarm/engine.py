@@ -18,7 +18,7 @@ Memory is bounded by the buffer pool: ``buffer_budget`` bytes of piece buffers, 
 piece is received, verified and written (``buffers.receive_buffers``).
 While a peer is connected to fetch from us, a verified piece stays in its buffer until the pool needs it, and the
 piece server sends it from there (``store.serve_from``). With no usable peer for ``no_peer_timeout`` seconds the
-download fails rather than hangs.
+download fails rather than hangs. Pieces are requested as the node's download limit allows (``download_limit``).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from typing import Any
 from peer_node.swarm.buffers import BufferPool, receive_buffers
 from peer_node.swarm.config import EngineConfig, EngineProgress, SwarmSnapshot
 from peer_node.swarm.crowd import SeedRefusals
+from peer_node.swarm.download_limit import DownloadLimit, RequestGate
 from peer_node.swarm.errors import CorruptSources, DownloadFailed
 from peer_node.swarm.lookup import HolderLookup
 from peer_node.swarm.partial_watch import PartialWatch
@@ -58,7 +59,8 @@ log = logging.getLogger(__name__)
 class DownloadEngine:
     def __init__(self, meta: FileMeta, store: PieceStore, swarm_source: Callable[[], Awaitable[SwarmSnapshot]], *,
                  on_piece: Callable[[int], None] | None = None, config: EngineConfig | None = None,
-                 tls: NodeIdentity | None = None, rng: random.Random | None = None) -> None:
+                 tls: NodeIdentity | None = None, rng: random.Random | None = None,
+                 download_limit: DownloadLimit | None = None) -> None:
         self.meta, self.store = meta, store
         self._partial = PartialWatch(store)
         self.on_piece = on_piece
@@ -87,6 +89,7 @@ class DownloadEngine:
         self._last_bytes: dict[PeerLink, int] = {}
         self._result: asyncio.Future[None] | None = None
         self._last_useful = self._last_tick = time.monotonic()
+        self._gate = RequestGate(download_limit, self._fill_all)  # the node's download limit, shared
 
     # --- the run --------------------------------------------------------------------------------------------
     async def run(self) -> None:
@@ -122,8 +125,7 @@ class DownloadEngine:
     def progress(self) -> EngineProgress:
         return EngineProgress(self.store.bytes_verified, self.meta.size, dict(self.bytes_by_peer),
                               tuple(sorted({link.user_id for link in self._links()})), self._rate.rate(),
-                              self.picker.states(),
-                              dict(self.piece_source))
+                              self.picker.states(), dict(self.piece_source))
 
     @property
     def dropped_peers(self) -> tuple[str, ...]:
@@ -201,6 +203,7 @@ class DownloadEngine:
             if got:
                 link.last_data_at = now
             link.measure(got / dt, cfg.latency_target, self.meta.piece_size)
+            self._gate.cap_depth(link, cfg.latency_target, self.meta.piece_size)
             # Stalled: no byte for a while with requests waiting (a peer under an upload limit sends whole blocks
             # seconds apart: a slow request alone says nothing while its bytes keep coming).
             quiet_for = now - max(link.last_data_at, link.connected_at)
@@ -215,7 +218,7 @@ class DownloadEngine:
         # The speed shown is of bytes received, not verified: from a slow peer every piece in flight fills at once
         # and none is whole for many seconds, which read as "0 B/s" while data was flowing.
         self._rate.add(now, self._received)
-        if useful:
+        if useful or self._gate.held:  # held by the download limit: waiting on the user, not on peers
             self._last_useful = now
         elif self.lookup.unlisted or now - self._last_useful > self.config.no_peer_timeout:
             # unlisted: no need to wait out the timeout, nobody is going to offer the rest
@@ -244,8 +247,11 @@ class DownloadEngine:
         # While other downloaders serve us, a whole-file seeder is asked only for pieces no one else holds:
         # its upload goes to what only it can give (a flash crowd then leans on itself, not on the sharer).
         max_availability = self.roster.seed_links() if seed and self.roster.partials_serving(now) else None
+        limited = self._gate.limited  # once a refill: nothing per piece or block when there is no limit
         try:
             while link.in_flight < link.depth:
+                if limited and not self._gate.allows():
+                    return
                 buf = self.buffers.take()  # None: every buffer is receiving or being written
                 if buf is None:
                     return
@@ -264,6 +270,8 @@ class DownloadEngine:
                     self.picker.abandoned(index)
                     self.buffers.give(buf)
                     return
+                if limited:
+                    self._gate.spent(job.length)
                 self.requests_sent += 1
                 self.requested.add(index)
         finally:
@@ -341,6 +349,7 @@ class DownloadEngine:
                 job.link.close("sent corrupt pieces")
 
     def on_link_reject(self, link: PeerLink, job: PieceJob) -> None:
+        self._gate.refund(job.length)  # it will not come
         self.picker.abandoned(job.index)
         self.buffers.give(job.buffer)
         if self.roster.is_seed(link):
@@ -380,6 +389,7 @@ class DownloadEngine:
     # --- shutdown -------------------------------------------------------------------------------------------
     async def _shutdown(self) -> None:
         self.store.serve_from(None)  # the pool goes with this engine
+        self._gate.close()
         try:
             for task in list(self._tasks):
                 task.cancel()

@@ -66,6 +66,13 @@ class TokenBucket:
         if self._rate is not None:
             self._tokens -= nbytes
 
+    def give_back(self, nbytes: int, now: float) -> None:
+        """``nbytes`` spent were never used (a download's request the peer refused): the bucket has them again,
+        up to its burst, as if they had not been spent."""
+        self._refill(now)
+        if self._rate is not None:
+            self._tokens = min(self._tokens + nbytes, self._rate * BURST_SECONDS)
+
     def _refill(self, now: float) -> None:
         elapsed = max(0.0, now - self._stamp)
         self._stamp = max(self._stamp, now)

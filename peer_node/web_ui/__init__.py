@@ -150,9 +150,10 @@ def setup_ui(app: web.Application, service: UiService, config: UiConfig) -> None
     r.add_post("/downloads/remove", download_actions.remove_download)
     r.add_post("/downloads/clear", download_actions.clear_complete)
     r.add_post("/downloads/upload-limit", download_actions.set_upload_limit)
+    r.add_post("/downloads/download-limit", download_actions.set_download_limit)
     r.add_get("/downloads/save", transfer.save)
     for form in ("/logout", "/groups/{group_id}/{action:join|leave|share|upload|stop|download|folder}",
                  "/groups/{group_id}/requests/{user_id}/{decision:accept|reject}",
                  "/groups/{group_id}/requests/accept-all",
-                 "/downloads/{action:retry|pause|resume|remove|clear|upload-limit}"):
+                 "/downloads/{action:retry|pause|resume|remove|clear|upload-limit|download-limit}"):
         r.add_get(form, pages.page_of_form)  # a form's address opened directly: its page, not a 405

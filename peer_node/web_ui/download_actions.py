@@ -1,6 +1,7 @@
 """Form posts about downloads: start one from a group page (to the chosen folder, under a free name), act on a
 row of the downloads list (retry, pause, resume, remove, clear the complete ones), and the settings beside them
-(the download folder, the upload limit). POST only; the guard has checked Origin and the CSRF token already.
+(the download folder, the upload and download limits). POST only; the guard has checked Origin and the CSRF token
+already.
 
 On success: a one-line notice and a 303 back, to the row acted on (post/redirect/get). On a refusal: the page
 again with the error in words, next to the form, or above the list for a row's action.
@@ -20,7 +21,7 @@ from peer_node.download_views import left_behind, still_shared
 from peer_node.rates import parse_rate
 from peer_node.views import DownloadState, DownloadView
 from peer_node.web_ui.download_words import ordered, rejoin_words, row_key
-from peer_node.web_ui.format import clear_notice, sentence, upload_limit_notice
+from peer_node.web_ui.format import clear_notice, download_limit_notice, sentence, upload_limit_notice
 from peer_node.web_ui.forms import group_error, text_field
 from peer_node.web_ui.free_name import first_free
 from peer_node.web_ui.pages import downloads_context, group_id_from
@@ -230,18 +231,28 @@ async def remove_download(request: web.Request) -> web.StreamResponse:
 
 async def set_upload_limit(request: web.Request) -> web.StreamResponse:
     """The most bytes a second this node uploads to peers in all ('10M', '500kB/s'; '0' for no limit)."""
+    return await _set_limit(request, "upload")
+
+
+async def set_download_limit(request: web.Request) -> web.StreamResponse:
+    """The most bytes a second this node's downloads fetch in all, with the upload limit's rates and refusals."""
+    return await _set_limit(request, "download")
+
+
+async def _set_limit(request: web.Request, which: str) -> web.StreamResponse:
     await require_user(request)
     text = text_field(await request.post(), "rate")
+    service = ui(request).service
     try:
         if not text:
             raise BadInput("Enter a rate such as 10M (10 MB/s), or 0 for no limit.")
         rate = parse_rate(text)
-        await ui(request).service.set_upload_limit(rate)
+        await (service.set_upload_limit if which == "upload" else service.set_download_limit)(rate)
     except GroupShareError as exc:
         context = downloads_context(request)
-        context["errors"] = {"upload_limit": exc.message}
-        context["values"] = {"rate": text}
+        context["errors"] = {f"{which}_limit": exc.message}
+        context["values"] = {f"{which}_rate": text}  # the refused text stays in its own field only
         return await render(request, "downloads.html", context, status=exc.status, nav="downloads",
                             page="/downloads")
-    flash(await get_session(request), upload_limit_notice(rate))
+    flash(await get_session(request), (upload_limit_notice if which == "upload" else download_limit_notice)(rate))
     raise see_other("/downloads")

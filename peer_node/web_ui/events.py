@@ -1,6 +1,6 @@
 """Live download progress as Server-Sent Events (GET /downloads/events).
 
-One long-lived response per open page: the handler looks at the node's downloads (and its upload limit, which
+One long-lived response per open page: the handler looks at the node's downloads (and its limits, which
 ``/cmd`` or another tab may change) every ``event_poll_s`` (0.4 s) and sends a ``downloads`` event only when
 some words changed, with only those (``live_rows``), so a change reaches the page
 within a second while an idle page costs no request at all (a comment every 15 s keeps proxies from
@@ -28,7 +28,14 @@ from peer_node.groups_poll import new_requests, requests_text
 from peer_node.join_answers import join_answers_text
 from peer_node.views import DownloadView, NodeStatus
 from peer_node.web_ui.download_words import brief_json, download_json, ordered
-from peer_node.web_ui.format import pacing_words, rate_field, tracker_detail, tracker_words, upload_limit_words
+from peer_node.web_ui.format import (
+    download_limit_words,
+    pacing_words,
+    rate_field,
+    tracker_detail,
+    tracker_words,
+    upload_limit_words,
+)
 from peer_node.web_ui.live_rows import LiveRows
 from peer_node.web_ui.pages import save_url, view_states
 from peer_node.web_ui.ports import UiService
@@ -44,7 +51,9 @@ def downloads_round(live: LiveRows, downloads: list[DownloadView], node: NodeSta
         row = download_json(d, save_url(d)) if d.state.value in full else brief_json(d)
         rows.append((str(row["key"]), json.dumps(row, separators=(",", ":"))))
     return live.update(rows, {"uploads": upload_limit_words(node.upload_limit),
-                              "upload_rate": rate_field(node.upload_limit), "tracker": tracker_words(node),
+                              "upload_rate": rate_field(node.upload_limit),
+                              "downloads_limit": download_limit_words(node.download_limit),
+                              "download_rate": rate_field(node.download_limit), "tracker": tracker_words(node),
                               "tracker_detail": tracker_detail(node)})
 
 

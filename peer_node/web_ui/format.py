@@ -111,6 +111,16 @@ def upload_limit_notice(rate: int | None) -> str:
     return "Uploads are no longer limited." if rate is None else f"Uploads are now limited to {format_rate(rate)}."
 
 
+def download_limit_words(rate: int | None) -> str:
+    """The node's download limit in words, as the upload limit's: 'Downloads: no limit' or 'Downloads limited to
+    10 MB/s'."""
+    return "Downloads: no limit" if rate is None else f"Downloads limited to {format_rate(rate)}"
+
+
+def download_limit_notice(rate: int | None) -> str:
+    return "Downloads are no longer limited." if rate is None else f"Downloads are now limited to {format_rate(rate)}."
+
+
 def rate_field(rate: int | None) -> str:
     """The limit as the form shows it for editing ('' for none); parse_rate reads it back."""
     return "" if rate is None else format_rate(rate)

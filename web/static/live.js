@@ -1,6 +1,6 @@
 // GroupShare's live page: what the node's event stream (/downloads/events) brings to an open page, no framework.
 // Like app.js, an enhancement only: without it the pages still work, and show the news on the next load.
-// 1. Downloads: rows are patched field by field, only where the words changed (and the upload limit's line and the
+// 1. Downloads: rows are patched field by field, only where the words changed (and the limits' line and the
 //    footer's tracker, where the page has them); a screen reader hears a download end (a polite live region).
 // 2. Group news: an owner's answer to a request to join (a "joins" event) and new requests to join the user's
 //    groups (a "requests" event) are shown as a notice, and the navigation counts the requests.
@@ -349,6 +349,8 @@
                                                     view ? "?show=" + encodeURIComponent(view) : ""));
     var limitNow = document.getElementById("upload-limit-now");
     var limitField = document.getElementById("upload-limit");
+    var downNow = document.getElementById("download-limit-now");
+    var downField = document.getElementById("download-limit");
     // Each message brings only what changed (the node's live_rows.py): the rows whose words changed, the order
     // when it changed. The page keeps the rest.
     var order = [], rowData = {};
@@ -365,6 +367,10 @@
         setText(limitNow, payload.uploads);  // the limit may change from /cmd or another tab
         var editing = limitField && limitField.closest("details").open;
         if (limitField && !editing) limitField.value = payload.upload_rate;
+      }
+      if (downNow && typeof payload.downloads_limit === "string") {
+        setText(downNow, payload.downloads_limit);  // as the upload limit's: /cmd or another tab may change it
+        if (downField && !downField.closest("details").open) downField.value = payload.download_rate;
       }
       // A patch can hide the control that has focus (Resume, when the download resumed elsewhere), and moving a
       // row to its new place takes focus out of it: either way focus would fall to the top of the page.
