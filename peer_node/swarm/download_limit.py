@@ -35,6 +35,9 @@ from peer_node.swarm.peer_link import PeerLink, depth_for
 log = logging.getLogger(__name__)
 
 Wake = Callable[[], None]
+# A debt this small (seconds) counts as paid: the timer set for the moment the debt is paid may find a hair of it
+# left by float rounding, and a wake a hair later again, without end.
+PAID_S = 1e-6
 
 
 class Timer(Protocol):
@@ -72,7 +75,7 @@ class DownloadLimit:
 
     def ready(self) -> bool:
         """Whether a piece may be requested now (the bucket is out of debt; always, with no limit)."""
-        return self._bucket.delay(self._clock()) <= 0.0
+        return self._bucket.delay(self._clock()) <= PAID_S
 
     def spend(self, nbytes: int) -> None:
         """A piece of ``nbytes`` was requested."""

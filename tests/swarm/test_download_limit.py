@@ -1,0 +1,297 @@
+"""The download limit: the shared budget's logic with an injected clock and timers (who may request, who is woken
+and in what order, a new limit, a refused piece given back), the depth it allows, and engines held to it over
+sockets: correct bytes, no faster than the limit over the run, never failed as stalled while they wait on it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from peer_node.swarm import DownloadEngine, EngineConfig, PieceStore
+from peer_node.swarm.download_limit import DownloadLimit, RequestGate, Wake, in_flight_for
+from peer_node.swarm.pacer import BURST_SECONDS
+from tests.swarm.helpers import file_sha256, make_file, meta_of, poll_until, start_seeder, static_source, token_for
+
+PIECE = 16 * 1024
+
+
+@dataclass
+class FakeTimers:
+    """``call_later`` for the limit, run by hand: ``fire`` runs what is due at the clock's time."""
+    now: float = 0.0
+    due: list[tuple[float, Wake, FakeTimer]] = field(default_factory=list)
+
+    def clock(self) -> float:
+        return self.now
+
+    def call_later(self, delay: float, callback: Wake) -> FakeTimer:
+        timer = FakeTimer()
+        self.due.append((self.now + delay, callback, timer))
+        return timer
+
+    def next_at(self) -> float | None:
+        live = [at for at, _, timer in self.due if not timer.cancelled]
+        return min(live) if live else None
+
+    def advance(self, to: float) -> None:
+        self.now = to
+        ready = [(at, cb, t) for at, cb, t in self.due if at <= to and not t.cancelled]
+        self.due = [(at, cb, t) for at, cb, t in self.due if at > to and not t.cancelled]
+        for _, callback, _ in sorted(ready, key=lambda item: item[0]):
+            callback()
+
+
+@dataclass
+class FakeTimer:
+    cancelled: bool = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+def limit_at(rate: int | None) -> tuple[DownloadLimit, FakeTimers]:
+    timers = FakeTimers()
+    return DownloadLimit(rate, clock=timers.clock, call_later=timers.call_later), timers
+
+
+def test_with_no_limit_every_request_may_go_and_nobody_waits() -> None:
+    limit, timers = limit_at(None)
+    for _ in range(100):
+        assert limit.ready()
+        limit.spend(2 << 20)
+    assert limit.rate is None and timers.due == []
+
+
+def test_a_piece_asked_for_holds_the_next_request_back_for_its_time_at_the_rate() -> None:
+    limit, timers = limit_at(100_000)
+    assert limit.ready()  # a fresh limit: the first piece goes at once, however large
+    limit.spend(50_000)
+    assert not limit.ready()
+    timers.now = 0.3
+    assert not limit.ready()
+    timers.now = 0.5
+    assert limit.ready()
+
+
+def test_a_waiting_engine_is_woken_when_the_debt_is_paid_not_before() -> None:
+    limit, timers = limit_at(100_000)
+    limit.spend(50_000)
+    woken: list[str] = []
+    limit.wait(lambda: woken.append("a"))
+    assert timers.next_at() == pytest.approx(0.5)
+    timers.advance(0.49)
+    assert woken == []
+    timers.advance(0.5)
+    assert woken == ["a"] and limit.waiting == 0
+
+
+def test_waiting_engines_take_turns_in_the_order_they_came() -> None:
+    """Each engine woken takes one piece's budget and queues again: the next wake goes to the one behind it."""
+    limit, timers = limit_at(100_000)
+    limit.spend(10_000)
+    turns: list[str] = []
+
+    def engine(name: str) -> Wake:
+        def wake() -> None:
+            if limit.ready():
+                limit.spend(10_000)
+                turns.append(name)
+            limit.wait(wakes[name])  # always wants more
+        return wake
+
+    wakes = {name: engine(name) for name in "abc"}
+    for name in "abc":
+        limit.wait(wakes[name])
+    limit.wait(wakes["a"])  # asking again keeps a's place, it does not jump the queue or take two
+    while len(turns) < 9:
+        at = timers.next_at()
+        assert at is not None
+        timers.advance(at)
+    assert turns == list("abcabcabc")
+    assert timers.now == pytest.approx(0.9)  # one piece each 0.1 s: the rate, whoever asks
+
+
+def test_a_new_limit_wakes_the_waiting_at_once_and_none_lets_them_all_go() -> None:
+    limit, timers = limit_at(1_000)
+    limit.spend(1_000_000)  # a thousand seconds of debt at this rate
+    woken: list[str] = []
+    limit.wait(lambda: woken.append("a"))
+    limit.wait(lambda: woken.append("b"))
+    limit.set_rate(None)
+    assert timers.next_at() == 0.0
+    timers.advance(0.0)
+    assert woken == ["a", "b"] and limit.rate is None and limit.ready()
+
+
+def test_a_forgotten_engine_is_not_woken_and_no_timer_is_left_behind() -> None:
+    limit, timers = limit_at(1_000)
+    limit.spend(1_000)
+    woken: list[str] = []
+
+    def wake() -> None:
+        woken.append("gone")
+
+    limit.wait(wake)
+    limit.forget(wake)
+    assert limit.waiting == 0 and timers.next_at() is None
+    timers.advance(5.0)
+    assert woken == []
+
+
+def test_a_refused_piece_gives_its_budget_back_up_to_a_burst() -> None:
+    limit, timers = limit_at(100_000)
+    limit.spend(50_000)
+    limit.refund(50_000)  # the seeder refused it: it will not come
+    assert limit.ready()
+    limit.refund(10**9)  # never more than a burst's worth in hand
+    limit.spend(int(100_000 * BURST_SECONDS) + 20_000)
+    assert not limit.ready()
+    timers.now = 0.2
+    assert limit.ready()
+
+
+def test_an_engine_woken_by_a_failing_callback_does_not_starve_the_others() -> None:
+    limit, timers = limit_at(1_000)
+    limit.spend(100)
+    woken: list[str] = []
+
+    def broken() -> None:
+        raise RuntimeError("a bug")
+
+    limit.wait(broken)
+    limit.wait(lambda: woken.append("b"))
+    timers.advance(1.0)
+    assert woken == ["b"]
+
+
+@given(rate=st.integers(1_000, 10**9), pieces=st.lists(st.integers(1, 4 << 20), min_size=1, max_size=60),
+       gaps=st.lists(st.floats(0, 3), min_size=60, max_size=60))
+def test_engines_that_request_only_when_ready_never_beat_the_rate_by_more_than_a_piece(
+        rate: int, pieces: list[int], gaps: list[float]) -> None:
+    """Whatever the piece sizes and pauses: bytes requested by any moment <= rate x time + one burst + one piece."""
+    limit, timers = limit_at(rate)
+    requested = 0
+    for piece, gap in zip(pieces, gaps, strict=False):
+        timers.now += gap * piece / rate
+        while not limit.ready():
+            woken: list[bool] = []
+            limit.wait(lambda: woken.append(True))
+            at = timers.next_at()
+            assert at is not None and at >= timers.now
+            timers.advance(at)
+            assert woken
+        limit.spend(piece)
+        requested += piece
+        assert requested <= rate * timers.now + rate * BURST_SECONDS + piece + 1e-6 * rate
+
+
+def test_a_slow_limit_keeps_the_pipe_shallow_and_a_fast_one_does_not() -> None:
+    piece = 2 << 20
+    assert in_flight_for(1_000, 0.05, 0.25, piece, 16) == 2  # the least: one arriving, one asked
+    assert in_flight_for(10**9, 0.05, 0.25, piece, 16) == 16
+    assert in_flight_for(50_000_000, 0.0, 0.25, piece, 16) == 7  # 12.5 MB in a quarter second, plus one
+
+
+def test_the_gate_says_held_while_the_engine_waits_and_calls_it_back() -> None:
+    limit, timers = limit_at(1_000)
+    calls: list[int] = []
+    gate = RequestGate(limit, lambda: calls.append(1))
+    assert gate.limited and gate.allows() and not gate.held
+    gate.spent(1_000)
+    assert not gate.allows() and gate.held
+    timers.advance(1.0)
+    assert calls == [1] and not gate.held
+    gate.allows()
+    assert RequestGate(None, lambda: None).limited is False
+
+
+# --- engines over sockets ----------------------------------------------------------------------------------------
+
+async def test_two_downloads_share_one_limit_and_finish_whole_no_faster_than_it_allows(tmp_path: Path) -> None:
+    """Two files from two seeders at once under one 400 kB/s limit: both are whole and right, and together they
+    took at least about their bytes over the rate (time can only be longer on a slow machine: no flake)."""
+    rate = 400_000
+    limit = DownloadLimit(rate)
+    runs, stores, metas, seeders = [], [], [], []
+    try:
+        for n in range(2):
+            data = make_file(tmp_path / f"src{n}.bin", 40 * PIECE + 123 * n, seed=n + 3)
+            meta = meta_of(f"src{n}.bin", data, PIECE)
+            seeders.append(await start_seeder(f"seed{n}", [PieceStore.open_complete(tmp_path / f"src{n}.bin", meta)]))
+            stores.append(PieceStore.open_partial(tmp_path / f"dl{n}.part", tmp_path / f"dl{n}.state", meta))
+            metas.append(meta)
+        t0 = time.monotonic()
+        for meta, store, seeder in zip(metas, stores, seeders, strict=True):
+            engine = DownloadEngine(meta, store, static_source(token_for(meta.sha256), [seeder.info()]),
+                                    config=EngineConfig(no_peer_timeout=5.0, retry_delay=0.1),
+                                    download_limit=limit)
+            runs.append(asyncio.create_task(engine.run()))
+        await asyncio.wait_for(asyncio.gather(*runs), 120)
+        elapsed = time.monotonic() - t0
+        total = sum(meta.size for meta in metas)
+        for n, (meta, store) in enumerate(zip(metas, stores, strict=True)):
+            assert file_sha256(await store.finish(tmp_path / f"out{n}.bin")) == meta.sha256
+        assert elapsed >= total / rate * 0.8, (elapsed, total / rate)
+        assert sum(s.server.bytes_sent_total for s in seeders) == total  # nothing fetched twice
+        assert limit.waiting == 0  # the engines left the queue as they ended
+    finally:
+        for run in runs:
+            run.cancel()
+        for store in stores:
+            store.close()
+        for seeder in seeders:
+            await seeder.close()
+        limit.close()
+
+
+async def test_a_limit_slower_than_the_stall_timeouts_never_fails_the_download(tmp_path: Path) -> None:
+    """One piece every 1.2 s while the engine gives up on a silent peer after 0.5 s and drops a link whose request
+    waits 0.5 s: the limit holds requests back (none waits at the peer), so nothing looks stalled."""
+    data = make_file(tmp_path / "src.bin", 4 * PIECE)
+    meta = meta_of("src.bin", data, PIECE)
+    seeder = await start_seeder("seed", [PieceStore.open_complete(tmp_path / "src.bin", meta)])
+    store = PieceStore.open_partial(tmp_path / "dl.part", tmp_path / "dl.state", meta)
+    limit = DownloadLimit(PIECE * 5 // 6)  # 1.2 s a piece
+    config = EngineConfig(no_peer_timeout=0.5, request_timeout=0.5, refresh_interval=0.2)
+    try:
+        engine = DownloadEngine(meta, store, static_source(token_for(meta.sha256), [seeder.info()]), config=config,
+                                download_limit=limit)
+        t0 = time.monotonic()
+        await asyncio.wait_for(engine.run(), 60)
+        assert time.monotonic() - t0 >= 3 * 1.2 * 0.8  # the first piece is free, each of the others waited
+        assert file_sha256(await store.finish(tmp_path / "out.bin")) == meta.sha256
+        assert engine.requests_sent == meta.piece_count  # one link all along: never dropped and asked again
+    finally:
+        store.close()
+        await seeder.close()
+        limit.close()
+
+
+async def test_lifting_the_limit_frees_a_download_that_waits_on_it(tmp_path: Path) -> None:
+    """At 1 kB/s the second 16 KiB piece would wait 16 s: the first comes, nothing more is asked for, and lifting
+    the limit lets the rest be asked for at once."""
+    data = make_file(tmp_path / "src.bin", 8 * PIECE)
+    meta = meta_of("src.bin", data, PIECE)
+    seeder = await start_seeder("seed", [PieceStore.open_complete(tmp_path / "src.bin", meta)])
+    store = PieceStore.open_partial(tmp_path / "dl.part", tmp_path / "dl.state", meta)
+    limit = DownloadLimit(1_000)
+    engine = DownloadEngine(meta, store, static_source(token_for(meta.sha256), [seeder.info()]),
+                            config=EngineConfig(no_peer_timeout=5.0), download_limit=limit)
+    run = asyncio.create_task(engine.run())
+    try:
+        await asyncio.wait_for(poll_until(lambda: store.bytes_verified == PIECE and limit.waiting == 1), 30)
+        assert engine.requests_sent == 1 and seeder.server.bytes_sent_total == PIECE and not run.done()
+        limit.set_rate(None)
+        await asyncio.wait_for(run, 30)
+        assert file_sha256(await store.finish(tmp_path / "out.bin")) == meta.sha256
+    finally:
+        run.cancel()
+        store.close()
+        await seeder.close()
+        limit.close()
