@@ -177,15 +177,19 @@ def test_engines_that_request_only_when_ready_never_beat_the_rate_by_more_than_a
     """Whatever the piece sizes and pauses: bytes requested by any moment <= rate x time + one burst + one piece."""
     limit, timers = limit_at(rate)
     requested = 0
+    woken: list[float] = []
+
+    def wake() -> None:
+        woken.append(timers.now)
+
     for piece, gap in zip(pieces, gaps, strict=False):
         timers.now += gap * piece / rate
         while not limit.ready():
-            woken: list[bool] = []
-            limit.wait(lambda: woken.append(True))
+            limit.wait(wake)
             at = timers.next_at()
             assert at is not None and at >= timers.now
             timers.advance(at)
-            assert woken
+            assert woken and woken[-1] == at  # woken when it may go, not polled
         limit.spend(piece)
         requested += piece
         assert requested <= rate * timers.now + rate * BURST_SECONDS + piece + 1e-6 * rate
@@ -202,12 +206,13 @@ def test_the_gate_says_held_while_the_engine_waits_and_calls_it_back() -> None:
     limit, timers = limit_at(1_000)
     calls: list[int] = []
     gate = RequestGate(limit, lambda: calls.append(1))
-    assert gate.limited and gate.allows() and not gate.held
+    states = [(gate.limited, gate.allows(), gate.held)]
     gate.spent(1_000)
-    assert not gate.allows() and gate.held
+    states.append((gate.limited, gate.allows(), gate.held))
     timers.advance(1.0)
-    assert calls == [1] and not gate.held
-    gate.allows()
+    states.append((gate.limited, gate.allows(), gate.held))
+    assert states == [(True, True, False), (True, False, True), (True, True, False)]
+    assert calls == [1]  # called back once, when the budget was there
     assert RequestGate(None, lambda: None).limited is False
 
 
