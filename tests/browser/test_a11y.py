@@ -78,7 +78,7 @@ async def pages_of(browser: Browser, world: World, scheme: Scheme, viewport: Vie
                 await page.goto(target)
                 await page.locator("details.limit > summary").click()
                 await page.fill("#upload-limit", "fast")
-                await page.get_by_role("button", name="Save limit").click()
+                await page.get_by_role("button", name="Save upload limit").click()
                 await expect(page.locator("#upload-limit-error")).to_be_visible()
             else:
                 await page.goto(target)

@@ -25,7 +25,7 @@ async def save_limit(page: Page, rate: str) -> None:
     if not await details.evaluate("d => d.open"):
         await details.locator("summary").click()
     await page.fill("#upload-limit", rate)
-    await page.get_by_role("button", name="Save limit").click()
+    await page.get_by_role("button", name="Save upload limit").click()
 
 
 async def test_a_limit_set_on_the_page_reaches_the_node_and_0_lifts_it_without_javascript(

@@ -394,7 +394,7 @@ async def test_esc_in_a_settings_disclosure_closes_it_and_leaves_the_notice(page
     await page.goto(url(alice, "/downloads"))
     await page.locator("details.limit > summary").click()
     await page.fill("#upload-limit", "0")  # no limit, as it is: the notice is what this test needs
-    await page.get_by_role("button", name="Save limit").click()
+    await page.get_by_role("button", name="Save upload limit").click()
     toast = page.locator("#toast")
     await expect(toast).to_be_visible()
     await page.locator("details.limit > summary").click()
