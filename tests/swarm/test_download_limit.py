@@ -5,6 +5,7 @@ sockets: correct bytes, no faster than the limit over the run, never failed as s
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from peer_node.swarm import DownloadEngine, EngineConfig, PieceStore
+from peer_node.swarm import DownloadEngine, EngineConfig, PieceStore, ServerLimits
 from peer_node.swarm.download_limit import DownloadLimit, RequestGate, Wake, in_flight_for
 from peer_node.swarm.pacer import BURST_SECONDS
 from tests.swarm.helpers import file_sha256, make_file, meta_of, poll_until, start_seeder, static_source, token_for
@@ -297,6 +298,32 @@ async def test_lifting_the_limit_frees_a_download_that_waits_on_it(tmp_path: Pat
         assert file_sha256(await store.finish(tmp_path / "out.bin")) == meta.sha256
     finally:
         run.cancel()
+        store.close()
+        await seeder.close()
+        limit.close()
+
+
+async def test_a_seeder_closing_the_link_idle_between_limited_requests_does_not_fail_the_download(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """At a limit where the next request comes after the seeder's idle timeout, the seeder closes the link between
+    pieces: the engine opens it again when the budget is there, and the wait still never counts as no peer."""
+    data = make_file(tmp_path / "src.bin", 3 * PIECE)
+    meta = meta_of("src.bin", data, PIECE)
+    seeder = await start_seeder("seed", [PieceStore.open_complete(tmp_path / "src.bin", meta)],
+                                limits=ServerLimits(idle_timeout=0.3, handshake_timeout=2.0))
+    store = PieceStore.open_partial(tmp_path / "dl.part", tmp_path / "dl.state", meta)
+    # 2.5 s a piece: idle past 0.3 s, the link is closed at the seeder's first check (2 s after it opened)
+    limit = DownloadLimit(PIECE * 2 // 5)
+    config = EngineConfig(no_peer_timeout=1.0, retry_delay=0.1, max_retry_delay=0.2, refresh_interval=0.2)
+    caplog.set_level(logging.DEBUG, logger="peer_node.swarm.engine")
+    try:
+        engine = DownloadEngine(meta, store, static_source(token_for(meta.sha256), [seeder.info()]), config=config,
+                                download_limit=limit)
+        await asyncio.wait_for(engine.run(), 60)
+        assert file_sha256(await store.finish(tmp_path / "out.bin")) == meta.sha256
+        lost = [r.getMessage() for r in caplog.records if "retry in" in r.getMessage()]
+        assert any("closed an idle connection" in m for m in lost), lost  # the case this test is about happened
+    finally:
         store.close()
         await seeder.close()
         limit.close()
