@@ -24,8 +24,10 @@ import secrets
 import stat
 from pathlib import Path
 
+from peer_node.swarm.store import PieceStore
 from wire.errors import BadInput, Conflict
 from wire.names import check_file_name
+from wire.records import FileMeta
 
 MAX_PATH_BYTES = 4096
 MAX_NAME_BYTES = 255  # one path component, on every Linux file system
@@ -172,3 +174,15 @@ def remove_partial(data_dir: Path, key: tuple[str, str, str], destination: str) 
     if temp.is_file() and not temp.is_symlink():
         temp.unlink()
     pieces_state_path(data_dir, key).unlink(missing_ok=True)
+
+
+def open_partial_beside(target: Path, pieces: Path, meta: FileMeta) -> PieceStore:
+    """The partial file of a download to ``target`` (``temp_path_for``), opened or made; ``pieces``: its pieces
+    state. Checked again at the open, in the same thread (blocking): ``target`` may have appeared since the
+    download was asked for, and a link planted at the partial file's name is never written through."""
+    if os.path.lexists(target):
+        raise Conflict(f"{target} appeared meanwhile; an existing file is never overwritten")
+    temp = temp_path_for(target)
+    if os.path.islink(temp):
+        raise BadInput(f"{temp} is a symbolic link; refusing to write through it")
+    return PieceStore.open_partial(temp, pieces, meta)

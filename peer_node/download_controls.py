@@ -60,6 +60,13 @@ class DownloadControls(ABC):
     async def start(self, user_id: str, group_id: str, file_name: str, destination: str, *,
                     resuming: DownloadRecord | None = None) -> DownloadView: ...
 
+    async def stop_watching(self, rec: DownloadRecord, why: str) -> None:
+        """A watched failed download that can no longer resume by itself (``auto_resume``): say why, and stop
+        asking."""
+        current = self.state.downloads.get(rec.key)
+        if current is not None and current.state == DownloadState.FAILED.value:
+            await self.state.put_download(current.with_(resume_when_seeded=False, reason=" ".join(why.split())))
+
     async def fail_group(self, user_id: str, group_id: str, reason: str) -> None:
         """End the user's running and paused downloads from ``group_id`` as ``F`` (access ended), deleting what
         they left. One already finishing is let finish (``_cancel_unless_finishing``), and stays complete. Each

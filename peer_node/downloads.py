@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from peer_node.auto_resume import FIRST_S, AutoResume
-from peer_node.destinations import pieces_state_path, remove_partial, temp_path_for
+from peer_node.destinations import open_partial_beside, pieces_state_path, remove_partial
 from peer_node.download_controls import DownloadControls
 from peer_node.download_failures import failure_of
 from peer_node.download_records import finished_before, found_whole, keep_given, mark_complete, with_meta
@@ -43,7 +43,7 @@ from peer_node.swarm.store import PieceStore
 from peer_node.tracker_client import TrackerClient, path_of
 from peer_node.tracker_docs import swarm_of
 from peer_node.views import DownloadState, DownloadView
-from wire.errors import BadInput, Conflict, GroupShareError, NotFound
+from wire.errors import Conflict, GroupShareError, NotFound
 from wire.names import check_file_name, check_id
 from wire.records import FileMeta
 
@@ -150,12 +150,6 @@ class DownloadManager(DownloadControls):
 
     def running_keys(self) -> set[tuple[str, str, str]]:
         return {key for key, task in self._tasks.items() if not task.done()}
-
-    async def stop_watching(self, rec: DownloadRecord, why: str) -> None:
-        """A watched failed download that can no longer resume by itself: say why, and stop asking."""
-        current = self.state.downloads.get(rec.key)
-        if current is not None and current.state == DownloadState.FAILED.value:
-            await self.state.put_download(current.with_(resume_when_seeded=False, reason=" ".join(why.split())))
 
     def _cancel_unless_finishing(self, key: tuple[str, str, str], task: asyncio.Task[None]) -> bool:
         """Cancel ``task`` unless its download is already finishing (checking its pieces make the listed file, moving
@@ -270,14 +264,8 @@ class DownloadManager(DownloadControls):
         """Open the partial file beside the destination, serving its verified pieces at once."""
         meta = rec.meta
         assert meta is not None
-        target = Path(rec.destination)
-        if await asyncio.to_thread(os.path.lexists, target):
-            raise Conflict(f"{target} appeared meanwhile; an existing file is never overwritten")
-        temp = temp_path_for(target)
-        if await asyncio.to_thread(os.path.islink, temp):
-            raise BadInput(f"{temp} is a symbolic link; refusing to write through it")
         pieces = pieces_state_path(self.state.data_dir, rec.key)
-        store = await asyncio.to_thread(PieceStore.open_partial, temp, pieces, meta)
+        store = await asyncio.to_thread(open_partial_beside, Path(rec.destination), pieces, meta)
         self._stores[rec.key] = store
         serving = self.catalog.get(meta.sha256)
         if serving is None or not serving.is_complete:  # never hide a complete copy behind a partial one

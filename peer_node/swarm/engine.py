@@ -35,6 +35,7 @@ from peer_node.swarm.config import EngineConfig, EngineProgress, SwarmSnapshot
 from peer_node.swarm.crowd import SeedRefusals
 from peer_node.swarm.download_limit import DownloadLimit, RequestGate
 from peer_node.swarm.errors import CorruptSources, DownloadFailed
+from peer_node.swarm.link_watch import look_at_link
 from peer_node.swarm.lookup import HolderLookup
 from peer_node.swarm.partial_watch import PartialWatch
 from peer_node.swarm.peer_link import LinkClosed, PeerLink, PieceJob
@@ -200,15 +201,8 @@ class DownloadEngine:
             got = link.bytes_received - self._last_bytes.get(link, 0)
             self._last_bytes[link] = link.bytes_received
             self._received += got
-            if got:
-                link.last_data_at = now
-            link.measure(got / dt, cfg.latency_target, self.meta.piece_size)
-            self._gate.cap_depth(link, cfg.latency_target, self.meta.piece_size)
-            # Stalled: no byte for a while with requests waiting (a peer under an upload limit sends whole blocks
-            # seconds apart: a slow request alone says nothing while its bytes keep coming).
-            quiet_for = now - max(link.last_data_at, link.connected_at)
-            if quiet_for > cfg.request_timeout and link.jobs and link.oldest_job_age(now) > cfg.request_timeout:
-                link.close("peer stalled")
+            quiet_for = look_at_link(link, got, now, dt, cfg, self.meta.piece_size, self._gate)
+            if quiet_for is None:  # closed as stalled
                 continue
             # Useful: holds pieces we lack and has delivered lately (or is new). A peer that accepts and then
             # never answers must not keep the download waiting forever.
