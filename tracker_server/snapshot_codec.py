@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from typing import Any
 
 PIECE_BYTES = 1 << 20
@@ -60,7 +60,7 @@ def encode_tables(tables: Iterable[tuple[str, Iterable[Sequence[Any]]]]) -> list
 
 
 def encode_parts(tables: Iterable[tuple[str, Iterable[Sequence[Any]]]],
-                 part_bytes: float) -> Iterator[tuple[list[bytes], bool]]:
+                 part_bytes: float) -> Generator[tuple[list[bytes], bool], None, None]:
     """The tables as a run of JSON objects of that form, each ``(pieces, last)`` and at most ``part_bytes`` long
     (but for a single row longer than that: it goes alone), cut between rows: a table may go on in the next part.
     Every table is named in the part where its rows start, even one without rows. Lazy: a part is read and encoded

@@ -16,6 +16,7 @@ the event loop: reading and encoding a part is seconds of CPU for a big one).
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,9 @@ class PartReader:
     """Opened, stepped and closed from worker threads (``Store.snapshot_parts``); ``next`` until it says last."""
 
     def __init__(self, path: Path, log_bytes: int, part_bytes: float) -> None:
-        # check_same_thread off: the steps come from whichever thread of the pool, but never two at once.
+        # check_same_thread off: the steps come from whichever thread of the pool. ``_lock``: never two at once, a
+        # close included (a consumer cancelled mid-step closes while that step's thread still reads).
+        self._lock = threading.Lock()
         self.conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         try:
             self.conn.execute("PRAGMA query_only=ON")
@@ -57,15 +60,21 @@ class PartReader:
     def next(self, before: bytes, after: Callable[[bool], bytes]) -> tuple[bytearray, bool]:
         """The next part wrapped in ``before`` and ``after(last)`` (a message's envelope), and whether it is the last.
         Grown a piece at a time: a join of 100+ MB is one call that holds the GIL for ~100 ms."""
-        pieces, last = next(self._parts)
-        out = bytearray(before)
-        for piece in pieces:
-            out += piece
-        out += after(last)
-        return out, last
+        with self._lock:
+            pieces, last = next(self._parts)
+            out = bytearray(before)
+            for piece in pieces:
+                out += piece
+            out += after(last)
+            return out, last
 
     def close(self) -> None:
-        self.conn.close()  # ends the read transaction
+        """End the read transaction and close the connection. The encoder first: a table's SELECT it left under
+        way holds a statement, and ``close`` with one unfinalized leaves the connection open (SQLite's "zombie",
+        its read transaction with it) until the statement's cursor is freed."""
+        with self._lock:
+            self._parts.close()
+            self.conn.close()
 
 
 def _select_all(conn: sqlite3.Connection, table: str, log_after: int) -> Iterator[tuple[Any, ...]]:

@@ -50,7 +50,10 @@ class DigestView:
             return Digest(self._digest(), [str(r[0]) for r in self.conn.execute("SELECT op_id FROM log ORDER BY idx")],
                           self._log_index())
         finally:
-            self.conn.close()
+            self.close()
+
+    def close(self) -> None:
+        self.conn.close()
 
     def _digest(self) -> str:
         sha = hashlib.sha256(b"{")

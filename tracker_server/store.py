@@ -39,6 +39,7 @@ from tracker_server.sql_ops import apply_sql
 from tracker_server.state import Entry, State
 from tracker_server.state_digest import DigestView
 from tracker_server.state_rows import read_state
+from tracker_server.thread_open import open_in_thread
 from tracker_server.vacuum_convert import INCREMENTAL, make_incremental
 
 
@@ -88,7 +89,8 @@ class Store:
         self._tx = asyncio.Lock()  # one connection: transactions must not interleave
         self.installs = 0  # snapshots installed: a compaction decided on the log before one must not go on
         self.path: Path | None = None
-        self._checkpointer: aiosqlite.Connection | None = None  # compaction's checkpoints (``checkpoint``)
+        # compaction's checkpoints (``checkpoint``): the connection, opened in a task of its own
+        self._checkpointer: asyncio.Future[aiosqlite.Connection] | None = None
 
     @classmethod
     async def open(cls, path: Path) -> Store:
@@ -114,9 +116,16 @@ class Store:
         return store
 
     async def close(self) -> None:
-        if self._checkpointer is not None:
-            await self._checkpointer.close()
-        await self._db.close()
+        try:
+            opening, self._checkpointer = self._checkpointer, None
+            checkpointer = None
+            if opening is not None:
+                with contextlib.suppress(Exception):  # it never opened: nothing to close
+                    checkpointer = await opening
+            if checkpointer is not None:
+                await checkpointer.close()
+        finally:
+            await self._db.close()
 
     async def checkpoint(self) -> None:
         """Copy the WAL into the database from a connection of its own, without the store's lock: a PASSIVE
@@ -125,9 +134,16 @@ class Store:
         client's write (measured: 100 ms and more for one write on a busy disk)."""
         if self.path is None:
             return
+        # Opened in a task of its own, which a cancelled caller (compaction stopping) leaves to finish: aiosqlite
+        # drops a connection whose opening is cancelled without closing it (thread_open.py says what that costs).
         if self._checkpointer is None:
-            self._checkpointer = await aiosqlite.connect(str(self.path), isolation_level=None)
-        await self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            self._checkpointer = asyncio.ensure_future(aiosqlite.connect(str(self.path), isolation_level=None))
+        try:
+            checkpointer = await asyncio.shield(self._checkpointer)
+        except Exception:
+            self._checkpointer = None  # not opened: the next checkpoint tries again
+            raise
+        await checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     # ------------------------------------------------------------------------------------------ meta values
 
@@ -300,7 +316,7 @@ class Store:
         if self.path is None:
             raise RuntimeError("the store has no file to read a snapshot from")
         bound = SNAPSHOT_PART_BYTES if part_bytes is None else part_bytes  # looked up now: a test lowers it
-        reader = await asyncio.to_thread(PartReader, self.path, log_bytes, bound)
+        reader = await open_in_thread(functools.partial(PartReader, self.path, log_bytes, bound), PartReader.close)
         try:
             last, n = False, 0
             while not last:
@@ -384,7 +400,7 @@ class Store:
         """A read transaction for ``state_digest``'s digest, opened now (in a worker thread), read later."""
         if self.path is None:
             raise RuntimeError("the store has no file to read a digest from")
-        return await asyncio.to_thread(DigestView, self.path)
+        return await open_in_thread(functools.partial(DigestView, self.path), DigestView.close)
 
     async def digest(self) -> str:
         """SHA-256 of the state tables (not the log): equal on trackers holding the same state. Read and hashed in
