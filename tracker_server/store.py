@@ -87,10 +87,10 @@ class Store:
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._db = conn
         self._tx = asyncio.Lock()  # one connection: transactions must not interleave
+        self._reads: set[asyncio.Future[list[Any]]] = set()  # ``_rows`` under way (their callers may be gone)
         self.installs = 0  # snapshots installed: a compaction decided on the log before one must not go on
         self.path: Path | None = None
-        # compaction's checkpoints (``checkpoint``): the connection, opened in a task of its own
-        self._checkpointer: asyncio.Future[aiosqlite.Connection] | None = None
+        self._checkpointer: asyncio.Future[aiosqlite.Connection] | None = None  # compaction's (``checkpoint``)
 
     @classmethod
     async def open(cls, path: Path) -> Store:
@@ -117,11 +117,11 @@ class Store:
 
     async def close(self) -> None:
         try:
+            await asyncio.gather(*self._reads, return_exceptions=True)
             opening, self._checkpointer = self._checkpointer, None
             checkpointer = None
-            if opening is not None:
-                with contextlib.suppress(Exception):  # it never opened: nothing to close
-                    checkpointer = await opening
+            with contextlib.suppress(Exception):  # it never opened: nothing to close
+                checkpointer = None if opening is None else await opening
             if checkpointer is not None:
                 await checkpointer.close()
         finally:
@@ -148,9 +148,8 @@ class Store:
     # ------------------------------------------------------------------------------------------ meta values
 
     async def get_meta(self, key: str, default: str | None = None) -> str | None:
-        async with self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)) as cur:
-            row = await cur.fetchone()
-        return default if row is None else str(row[0])
+        rows = await self._rows("SELECT value FROM meta WHERE key = ?", (key,))
+        return default if not rows else str(rows[0][0])
 
     async def set_meta(self, key: str, value: str) -> None:
         async with self._tx:
@@ -181,10 +180,9 @@ class Store:
         await self._db.execute("COMMIT")
 
     async def entries_after(self, index: int, limit: int = 1000) -> list[Entry]:
-        async with self._tx, self._db.execute(
-                "SELECT epoch, idx, op_id, op, result FROM log WHERE idx > ? ORDER BY idx LIMIT ?",
-                (index, limit)) as cur:
-            rows = await cur.fetchall()
+        async with self._tx:
+            rows = await self._rows("SELECT epoch, idx, op_id, op, result FROM log WHERE idx > ? ORDER BY idx LIMIT ?",
+                                    (index, limit))
         return [Entry(int(r[0]), int(r[1]), str(r[2]), json.loads(r[3]), json.loads(r[4])) for r in rows]
 
     async def entry_at(self, index: int) -> Entry | None:
@@ -199,9 +197,8 @@ class Store:
             point = await self._compaction_point()
             if index == point[0]:
                 return point[1]
-            async with self._db.execute("SELECT epoch FROM log WHERE idx = ?", (index,)) as cur:
-                row = await cur.fetchone()
-        return None if row is None else int(row[0])
+            rows = await self._rows("SELECT epoch FROM log WHERE idx = ?", (index,))
+        return None if not rows else int(rows[0][0])
 
     # ------------------------------------------------------------------------------------------ compaction
 
@@ -279,6 +276,15 @@ class Store:
         return await asyncio.to_thread(read_state, self.path)
 
     async def _rows(self, sql: str, args: tuple[Any, ...] | dict[str, Any] = ()) -> list[Any]:
+        """Every row of ``sql``; its cursor closed even if the caller is cancelled (a caller cancelled as aiosqlite
+        handed the cursor over left it, its statement under way, to the collector: SQLite then keeps the connection
+        open past ``close``, its files, -shm and read with it)."""
+        read = asyncio.ensure_future(self._fetch(sql, args))
+        self._reads.add(read)  # ``close`` waits for it: a cursor closed after its connection is never closed
+        read.add_done_callback(self._reads.discard)
+        return await asyncio.shield(read)
+
+    async def _fetch(self, sql: str, args: tuple[Any, ...] | dict[str, Any]) -> list[Any]:
         async with self._db.execute(sql, args) as cur:
             return list(await cur.fetchall())
 

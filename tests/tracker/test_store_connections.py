@@ -153,3 +153,39 @@ def test_a_reader_closed_before_its_last_part_ends_its_read_transaction(tmp_path
         assert busy == 0  # no reader left holding the -wal back
         assert reader is not None
     db.close()
+
+
+async def test_a_read_whose_caller_is_cancelled_as_its_cursor_comes_leaves_nothing_open(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A compaction round or a catch-up stopped as aiosqlite hands a SELECT's cursor over: the cursor stayed in a
+    finished future with its statement under way, and the store's close left the connection open (files, -shm,
+    its read) for as long as the cancelled frames lived. Here they live on in the exception kept below."""
+    loop = asyncio.get_running_loop()
+    trap: list[asyncio.Task[Any]] = []
+
+    class Conn(sqlite3.Connection):
+        def execute(self, *args: Any) -> sqlite3.Cursor:
+            cursor = super().execute(*args)
+            if trap and "FROM meta" in args[0]:
+                task = trap.pop()
+                # Queued before aiosqlite's own hand-over of the cursor: the cancel lands after it, before the
+                # task resumes (the future is done, so the cancel is thrown into the task where it awaited).
+                loop.call_soon_threadsafe(lambda: loop.call_soon(task.cancel))
+            return cursor
+
+    real = aiosqlite.connect
+    monkeypatch.setattr(aiosqlite, "connect", lambda path, **kw: real(path, factory=Conn, **kw))
+    path = tmp_path / "tracker.sqlite3"
+    opened = await Store.open(path)
+    await opened.set_meta("epoch", "1")
+    read = asyncio.ensure_future(opened.get_meta("epoch"))
+    trap.append(read)
+    with pytest.raises(asyncio.CancelledError) as cancelled:
+        await read
+    await opened.close()
+    with sqlite3.connect(path, isolation_level=None, timeout=0) as db:
+        db.execute("INSERT INTO meta(key, value) VALUES ('after', 'x')")
+        busy, _, _ = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    db.close()
+    assert busy == 0  # no connection of the store's left holding a read
+    assert cancelled.value is not None
