@@ -200,6 +200,8 @@ class ShareKeeper:
         async with self.locks.hold(rec.key):
             if self.state.shares.get(rec.key) is not rec or st.st_size != rec.size or st.st_mtime_ns != rec.mtime_ns:
                 return
+            if rec.key not in self._serving or rec.key in self._rechecking:
+                return  # seen changed meanwhile: its re-hash records the ctime (a new record here would void it)
             with contextlib.suppress(StateNotSaved):  # kept in memory; written with the next share saved
                 await self.state.put_share(dataclasses.replace(rec, ctime_ns=st.st_ctime_ns), keep_unsaved=True)
 

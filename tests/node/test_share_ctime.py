@@ -112,3 +112,23 @@ def test_a_share_record_keeps_its_ctime_and_one_written_without_it_reads_as_none
     assert ShareRecord.from_json(old) == dataclasses.replace(rec, ctime_ns=None)
     assert "ctime_ns" not in ShareRecord.from_json(old).to_json()  # written back as it was read
 
+
+
+async def test_noting_a_ctime_never_voids_a_re_hash_under_way(tmp_path: Path, shared: Path) -> None:
+    fake = logged_in(tmp_path)
+    keep = keeper(fake)
+    await keep.share("alice", "g1", str(shared), None, 0)
+    (record,) = fake.state.shares.values()
+    old = dataclasses.replace(record, ctime_ns=None)
+    await fake.state.put_share(old)
+    await keep.stop_serving()
+
+    keep = keeper(fake)
+    keep.serve_user("alice")  # served at once; its ctime to be noted in the background ...
+    keep._stop_serving_changed(old)  # ... while the watch, meanwhile, found the file changed: re-hashed
+    await keep.wait_checks()
+    # The note used to swap the record under the re-hash, which then neither served nor dropped the share: it
+    # stayed unserved until the next login.
+    assert keep.serves("alice", "g1", record.meta.sha256)
+    assert fake.state.shares[record.key].ctime_ns == ctime_of(shared)  # the re-hash's record
+    await keep.stop_serving()
