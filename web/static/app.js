@@ -62,7 +62,7 @@
     region.textContent = "";
     announceTimer = setTimeout(function () { region.textContent = text; }, 100);
   }
-  window.GroupShare = { hideNotice: hideNotice, announce: announce };
+  window.GroupShare = { hideNotice: hideNotice, announce: announce, watchPacing: watchPacing };
 
   function setupToast() {
     document.addEventListener("keydown", function (e) {
@@ -305,29 +305,33 @@
   function setupPacing() {
     document.addEventListener("submit", function (e) {
       var form = e.target;
-      // a question answered "no" sends nothing; an upload sent by script is watched too (its share may be paced)
+      // a question answered "no" sends nothing; an upload sent by script calls watchPacing itself (upload.js)
       if (!(form instanceof HTMLFormElement) || e.defaultPrevented || form.method.toLowerCase() !== "post") return;
-      clearInterval(pacingTimer);
-      var asks = 0, line = null;
-      pacingTimer = setInterval(function () {
-        if (++asks > PACING_ASKS) { clearInterval(pacingTimer); return; }
-        fetch("/pacing", { cache: "no-store", credentials: "same-origin" })
-          .then(function (r) { return r.ok ? r.json() : null; })
-          .then(function (doc) {
-            var words = doc && typeof doc.words === "string" ? doc.words : "";
-            if (!words) { if (line) { line.remove(); line = null; } return; }
-            if (!line) {
-              line = document.createElement("p");
-              line.className = "hint pacing";
-              form.appendChild(line);
-              announce(words);
-            }
-            line.textContent = words;
-          })
-          .catch(function () { /* the node is busy answering the form, or stopping: nothing to add */ });
-      }, PACING_ASK_MS);
+      watchPacing(form);
     });
     window.addEventListener("pageshow", function (e) { if (e.persisted) clearInterval(pacingTimer); });
+  }
+
+  function watchPacing(form) {
+    clearInterval(pacingTimer);
+    var asks = 0, line = null;
+    pacingTimer = setInterval(function () {
+      if (++asks > PACING_ASKS) { clearInterval(pacingTimer); return; }
+      fetch("/pacing", { cache: "no-store", credentials: "same-origin" })
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (doc) {
+          var words = doc && typeof doc.words === "string" ? doc.words : "";
+          if (!words) { if (line) { line.remove(); line = null; } return; }
+          if (!line) {
+            line = document.createElement("p");
+            line.className = "hint pacing";
+            form.appendChild(line);
+            announce(words);
+          }
+          line.textContent = words;
+        })
+        .catch(function () { /* the node is busy answering the form, or stopping: nothing to add */ });
+    }, PACING_ASK_MS);
   }
 
   function init() {

@@ -128,6 +128,7 @@
       var input = form.querySelector("input[type=file]");
       if (!input.files || !input.files.length || xhr) return;  // nothing chosen: the browser or the node says so
       e.preventDefault();
+      window.GroupShare.watchPacing(form);  // the share the upload makes may be paced by the tracker (app.js)
       var request = new XMLHttpRequest();
       xhr = request;
       var total = input.files[0].size;
