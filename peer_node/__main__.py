@@ -23,6 +23,7 @@ from peer_node.web_port import WebListener
 from wire.dir_lock import DataDirError, DirLock
 from wire.fd_limit import raise_open_file_limit
 from wire.listen_errors import listen_error
+from wire.malloc_tuning import fix_malloc_thresholds
 from wire.quiet_log import quiet_aiohttp_server_log
 from wire.terminal import keep_running_in_the_background, stop_signals
 
@@ -112,6 +113,8 @@ async def _serve_locked(config: NodeConfig) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Before the first login: its password check left 16 MiB in each executor thread (wire.malloc_tuning)
+    fix_malloc_thresholds()
     try:
         config = config_from_argv(sys.argv[1:] if argv is None else argv)
     except ConfigError as exc:
