@@ -132,11 +132,12 @@ class Node:
         self.data_dir = cluster.tmp / "nodes" / name
         self.args = args
         self.env: dict[str, str] | None = None  # added to the environment it starts with
+        self.root = ROOT  # the checkout whose ./client it runs (a bench may compare another's)
         self.proc: Proc | None = None
 
     def start(self, timeout: float = 30.0) -> Node:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        argv = [str(ROOT / "client"), f"127.0.0.1:{self.piece_port}", str(self.cluster.list_path),
+        argv = [str(self.root / "client"), f"127.0.0.1:{self.piece_port}", str(self.cluster.list_path),
                 "--web-port", str(self.web_port), "--data-dir", str(self.data_dir), *self.args]
         self.proc = Proc(argv, self.cluster.tmp / "logs" / f"node-{self.name}.log", self.cluster.tmp, self.env)
         self.cluster.procs.append(self.proc)
