@@ -7,12 +7,14 @@ reads the status pages, starts a big one, pauses it at 10% or more, resumes it, 
 cycle, cancels it), removes its downloads and deletes the files; every fourth cycle the primary tracker is killed
 (SIGKILL) while a download runs and started again after; every fifth a seeder stops and starts again; every seventh
 the downloader logs out and in. ``--compare CHECKOUT`` adds a downloader ``base`` running that other checkout's
-``./client`` through the same cycles, turn about, in the same cluster: the before/after of a change on one
-workload. Every 15 s the RSS of each downloader is sampled from ``/proc``; the table at the end has it over time.
+``./client`` (give it a ``.venv``: a symlink to this one's will do) through the same cycles, turn about, in the
+same cluster: the before/after of a change on one workload. Every 15 s the RSS of each downloader is sampled from
+``/proc``; the table at the end has it over time.
 
 ``--probe`` starts the downloaders with ``bench/memory_probe`` on their PYTHONPATH (a sitecustomize: glibc's
 in-use and free bytes, object counts by type, tracemalloc with GS_MEMPROBE_TRACE=N), written under ``--out``.
-Eighteen minutes of this (the twenty-eighth session) told glibc's kept memory from a leak. Not run by ``make bench``.
+Twenty minutes of this told a growth that was glibc's, not ours (bench/HISTORY.md, "Memory of a long-running
+node"). Not run by ``make bench``.
 """
 
 from __future__ import annotations
