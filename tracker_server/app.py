@@ -13,6 +13,7 @@ session may have at most ``HeldBodies.cap`` bytes of bodies under way at once (`
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import sqlite3
@@ -152,13 +153,21 @@ async def _core_ctx(app: web.Application) -> AsyncIterator[None]:
         what = "is empty" if config.db_path.exists() else "is missing"
         raise state_mark.state_lost(config.data_dir, config.db_path, what)
     store = await Store.open(config.db_path)
+    try:  # whatever fails from here on (a refusal, a port taken, a cancel) closes the store: no connection left open
+        async with _serving(app, config, store, had_state):
+            yield
+    finally:
+        await store.close()
+
+
+@contextlib.asynccontextmanager
+async def _serving(app: web.Application, config: TrackerConfig, store: Store, had_state: bool) -> AsyncIterator[None]:
+    """The tracker's parts over an open store, from its state loaded to their stop; ``store`` is the caller's."""
     try:
         state = await store.load_state()
     except sqlite3.DatabaseError as exc:  # the schema opened, the rows do not read
-        await store.close()
         raise StoreDamaged(config.db_path, exc) from None
     if state.epoch == 0 and had_state:  # every start records an epoch: this database was made anew
-        await store.close()
         raise state_mark.state_lost(config.data_dir, config.db_path, "holds no state")
     if state.epoch == 0:  # a fresh data dir: the first epoch is 1
         state.epoch = 1
@@ -181,12 +190,11 @@ async def _core_ctx(app: web.Application) -> AsyncIterator[None]:
     app[STORE], app[WRITER], app[SERVICE], app[REPLICATOR] = store, writer, service, replicator
     compactor = app[COMPACTOR] = Compactor(config, store, service, writer)
     writer.start()
-    await replicator.start()
-    compactor.start()
     try:
+        await replicator.start()
+        compactor.start()
         yield
     finally:
         await compactor.stop()
         await replicator.stop()
         await writer.stop()
-        await store.close()

@@ -4,12 +4,15 @@ deleting the mark starts empty on purpose."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from tracker_server import app as app_module
 from tracker_server.state_mark import MARK_FILE, StateLost
 
 from .helpers import AppFactory
@@ -86,3 +89,32 @@ def test_the_refusal_is_one_line_and_exit_1_and_a_fresh_dir_still_starts(tmp_pat
     assert run.returncode == 1, run.stderr
     assert run.stderr.startswith(f"tracker: data dir {data} held a tracker's state"), run.stderr
     assert len(run.stderr.strip().splitlines()) == 1 and (data / DB).stat().st_size == 0
+
+
+def _open_on(path: Path) -> list[str]:
+    """What this process holds open of ``path`` (the database or its -wal/-shm files)."""
+    held = []
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            if (name := os.readlink(f"/proc/self/fd/{fd}")).startswith(str(path)):
+                held.append(name)
+    return held
+
+
+async def test_a_start_refused_after_the_database_opened_leaves_it_closed(
+        start_tracker: AppFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A refusal past Store.open (the data dir's identity, a port taken by the replicator...) left the store's
+    # connection open in the process: its read lock, and its -shm mapping that a later open of the same file shares.
+    data = tmp_path / "data"
+    await _used(start_tracker, data)
+
+    async def refused(*_args: object) -> None:
+        raise RuntimeError("refused at start")
+
+    monkeypatch.setattr(app_module, "_check_identity", refused)
+    with pytest.raises(RuntimeError, match="refused at start"):
+        await start_tracker()
+    assert _open_on(data / DB) == []
+    monkeypatch.undo()
+    api = await start_tracker()  # and it starts again, with what it held
+    assert (await api.ok("GET", "/healthz"))["log_index"] > 0
