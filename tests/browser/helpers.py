@@ -25,6 +25,14 @@ def on_page(page: Page, text: str) -> Locator:
     return page.get_by_text(text).and_(page.locator(":not(#announcer)"))
 
 
+async def assert_fits(page: Page, top: int, where: str) -> None:
+    """The page's first row within ``top`` px of its top, and nothing wider than the window (UX.md, bar 2 and 8)."""
+    box = await page.locator("main li.row").first.bounding_box()
+    assert box is not None and box["y"] <= top, f"{where}: first row at {box}"
+    widths = await page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    assert widths[0] <= widths[1], f"{where} scrolls sideways: {widths}"
+
+
 def url(node: Node, path: str = "/") -> str:
     return f"http://127.0.0.1:{node.web_port}{path}"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
-from tests.browser.helpers import DESKTOP, PHONE, World, ensure_logged_in, url
+from tests.browser.helpers import DESKTOP, PHONE, World, assert_fits, ensure_logged_in, url
 from tests.support.cluster import Node
 
 pytestmark = pytest.mark.browser
@@ -139,10 +139,7 @@ async def test_both_limits_set_leave_the_first_download_row_high_and_nothing_scr
                 await ensure_logged_in(page, node)
                 await page.goto(url(node, "/downloads"))
                 await expect(page.locator("#download-limit-now")).to_have_text("Downloads limited to 12.5 MB/s")
-                box = await page.locator("main li.row").first.bounding_box()
-                assert box is not None and box["y"] <= top, f"at {viewport['width']}px: first row at {box}"
-                widths = await page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
-                assert widths[0] <= widths[1], f"scrolls sideways at {viewport['width']}px: {widths}"
+                await assert_fits(page, top, f"at {viewport['width']}px")
             finally:
                 await ctx.close()
     finally:

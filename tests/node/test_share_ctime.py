@@ -36,6 +36,17 @@ def ctime_of(path: Path) -> int:
     return path.stat().st_ctime_ns
 
 
+async def shared_by_an_older_release(fake: FakeService, shared: Path) -> ShareRecord:
+    """``shared`` shared, then written down without its ctime (as a node of the previous release did), its node
+    stopped; returns the share as hashed (with its ctime)."""
+    keep = keeper(fake)
+    await keep.share("alice", "g1", str(shared), None, 0)
+    (record,) = fake.state.shares.values()
+    await fake.state.put_share(dataclasses.replace(record, ctime_ns=None))
+    await keep.stop_serving()
+    return record
+
+
 def logged_in(tmp_path: Path) -> FakeService:
     fake = FakeService(tmp_path / "data")
     fake.state.session = cast(Any, SimpleNamespace(user_id="alice"))
@@ -81,13 +92,7 @@ async def test_a_file_only_chmodded_is_hashed_again_and_served_again_with_its_ne
 async def test_a_share_recorded_without_a_ctime_is_served_at_login_and_its_ctime_noted_from_then_on(
         tmp_path: Path, shared: Path) -> None:
     fake = logged_in(tmp_path)
-    keep = keeper(fake)
-    await keep.share("alice", "g1", str(shared), None, 0)
-    (record,) = fake.state.shares.values()
-    old = dataclasses.replace(record, ctime_ns=None)  # as a node of the previous release wrote it down
-    await fake.state.put_share(old)
-    await keep.stop_serving()
-
+    record = await shared_by_an_older_release(fake, shared)
     keep = keeper(fake)  # the node starts again, logged in
     keep.serve_user("alice")
     assert keep.serves("alice", "g1", record.meta.sha256)  # size and mtime agree: served at once, no re-hash
@@ -116,16 +121,11 @@ def test_a_share_record_keeps_its_ctime_and_one_written_without_it_reads_as_none
 
 async def test_noting_a_ctime_never_voids_a_re_hash_under_way(tmp_path: Path, shared: Path) -> None:
     fake = logged_in(tmp_path)
-    keep = keeper(fake)
-    await keep.share("alice", "g1", str(shared), None, 0)
-    (record,) = fake.state.shares.values()
-    old = dataclasses.replace(record, ctime_ns=None)
-    await fake.state.put_share(old)
-    await keep.stop_serving()
-
+    record = await shared_by_an_older_release(fake, shared)
     keep = keeper(fake)
     keep.serve_user("alice")  # served at once; its ctime to be noted in the background ...
-    keep._stop_serving_changed(old)  # ... while the watch, meanwhile, found the file changed: re-hashed
+    # ... while the watch, meanwhile, found the file changed: re-hashed
+    keep._stop_serving_changed(fake.state.shares[record.key])
     await keep.wait_checks()
     # The note used to swap the record under the re-hash, which then neither served nor dropped the share: it
     # stayed unserved until the next login.
