@@ -13,7 +13,8 @@ The log's oldest entries are deleted by ``compact`` (policy and schedule: ``comp
 remembered (meta ``compacted_index``/``compacted_epoch``) so that the log still names its position when it holds
 nothing older (``position_at``, ``load_state``), and a snapshot carries it. The database is kept in
 ``auto_vacuum=INCREMENTAL`` mode so that ``reclaim`` can hand the freed pages back to the file system in small
-steps: without it SQLite reuses free pages but never shrinks the file below its largest size.
+steps: without it SQLite reuses free pages but never shrinks the file below its largest size. Those methods are
+``store_compaction.py``'s, a base of ``Store``.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from tracker_server.sql_ops import apply_sql
 from tracker_server.state import Entry, State
 from tracker_server.state_digest import DigestView
 from tracker_server.state_rows import read_state
+from tracker_server.store_compaction import CompactionTables
 from tracker_server.thread_open import open_in_thread
 from tracker_server.vacuum_convert import INCREMENTAL, make_incremental
 
@@ -61,13 +63,6 @@ WAL_KEPT_BYTES = 64 << 20  # a -wal file grown past this by a big transaction is
 # stops as soon as it has ``batch`` entries or ``most`` bytes: the time a delete holds the store grows with the bytes
 # it frees (a share of 15,000 pieces is a 1 MB op: 100 of them took 400-500 ms, every write waiting meanwhile), and a
 # plain ``LIMIT`` would read every entry it counts. length() is of characters: the ops are ASCII JSON (``_dumps``).
-_OLDEST_RUN = """
-WITH RECURSIVE run(idx, bytes, n) AS (
-    SELECT idx, length(op) + length(result), 1 FROM log WHERE idx = (SELECT MIN(idx) FROM log) AND idx <= :upto
-    UNION ALL
-    SELECT log.idx, run.bytes + length(log.op) + length(log.result), run.n + 1
-    FROM run JOIN log ON log.idx = run.idx + 1 WHERE run.bytes < :most AND run.n < :batch AND log.idx <= :upto)
-SELECT MAX(idx) FROM run"""
 
 
 def _dumps(value: Any) -> str:
@@ -83,7 +78,7 @@ class StoreDamaged(Exception):
                          f"tracker of the list is primary, takes the cluster's state from it")
 
 
-class Store:
+class Store(CompactionTables):
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._db = conn
         self._tx = asyncio.Lock()  # one connection: transactions must not interleave
@@ -199,72 +194,6 @@ class Store:
                 return point[1]
             rows = await self._rows("SELECT epoch FROM log WHERE idx = ?", (index,))
         return None if not rows else int(rows[0][0])
-
-    # ------------------------------------------------------------------------------------------ compaction
-
-    async def compaction_point(self) -> tuple[int, int]:
-        """(index, epoch) of the last entry compacted away; (0, 0) if none was."""
-        async with self._tx:
-            return await self._compaction_point()
-
-    async def _compaction_point(self) -> tuple[int, int]:
-        rows = await self._rows("SELECT key, value FROM meta WHERE key IN (?, ?)", (COMPACTED_INDEX, COMPACTED_EPOCH))
-        found = {str(k): int(v) for k, v in rows}
-        return found.get(COMPACTED_INDEX, 0), found.get(COMPACTED_EPOCH, 0)
-
-    async def compact(self, upto: int, batch: int, most_bytes: int, installs: int) -> list[str]:
-        """Delete the oldest log entries, none past ``upto``, at most ``batch`` of them and no more after the one
-        that brings their size to ``most_bytes`` (an entry's op and result), in one transaction that also moves the
-        compaction point; return their op_ids (for the caller to forget their answers). Nothing if a snapshot was
-        installed since ``installs`` was read: ``upto`` was decided on the log it replaced."""
-        async with self._tx:
-            if installs != self.installs:
-                return []
-            await self._db.execute("BEGIN IMMEDIATE")
-            try:
-                last = (await self._rows(_OLDEST_RUN, {"upto": upto, "batch": batch, "most": most_bytes}))[0][0]
-                rows = [] if last is None else \
-                    await self._rows("SELECT idx, epoch, op_id FROM log WHERE idx <= ? ORDER BY idx", (int(last),))
-                if rows:
-                    await self._db.execute("DELETE FROM log WHERE idx <= ?", (int(rows[-1][0]),))
-                    await self._set_meta(COMPACTED_INDEX, str(int(rows[-1][0])))
-                    await self._set_meta(COMPACTED_EPOCH, str(int(rows[-1][1])))
-            except BaseException:
-                await self._db.execute("ROLLBACK")
-                raise
-            await self._db.execute("COMMIT")
-        return [str(r[2]) for r in rows]
-
-    async def newest_index(self) -> int:
-        """The index of the log's newest entry, or of the compaction point if it holds none."""
-        async with self._tx:
-            rows = await self._rows("SELECT MAX(idx) FROM log")
-            return int(rows[0][0]) if rows[0][0] is not None else (await self._compaction_point())[0]
-
-    async def add_mark(self, at: float, index: int, installs: int) -> None:
-        """Record that the log reached ``index`` by ``at`` (unless a snapshot replaced it since ``installs``)."""
-        async with self._tx:
-            if installs == self.installs:
-                await self._db.execute("INSERT INTO log_marks(at, idx) VALUES (?, ?)", (at, index))
-
-    async def marks(self) -> list[tuple[float, int]]:
-        async with self._tx:
-            return [(float(at), int(idx)) for at, idx in await self._rows("SELECT at, idx FROM log_marks ORDER BY at")]
-
-    async def drop_marks(self, before: float) -> None:
-        async with self._tx:
-            await self._db.execute("DELETE FROM log_marks WHERE at < ?", (before,))
-
-    async def free_pages(self) -> int:
-        async with self._tx:
-            return int((await self._rows("PRAGMA freelist_count"))[0][0])
-
-    async def reclaim(self, pages: int) -> None:
-        """Give at most ``pages`` free pages back to the file system (one short transaction: pages are moved down
-        and the file truncated)."""
-        async with self._tx:
-            # Not execute(): Python's sqlite3 steps a statement without result columns once, which frees one page.
-            await self._db.executescript(f"PRAGMA incremental_vacuum({int(pages)});")
 
     # ------------------------------------------------------------------------------------------ loading
 
