@@ -25,6 +25,16 @@ def on_page(page: Page, text: str) -> Locator:
     return page.get_by_text(text).and_(page.locator(":not(#announcer)"))
 
 
+async def save_limit(page: Page, which: str, rate: str) -> None:
+    """Send the downloads page's ``which`` ("upload" or "download") limit form with ``rate``, opening its
+    disclosure first if it is closed."""
+    details = page.locator("details.limit")
+    if not await details.evaluate("d => d.open"):
+        await details.locator("summary").click()
+    await page.fill(f"#{which}-limit", rate)
+    await page.get_by_role("button", name=f"Save {which} limit").click()
+
+
 async def assert_fits(page: Page, top: int, where: str) -> None:
     """The page's first row within ``top`` px of its top, and nothing wider than the window (UX.md, bar 2 and 8)."""
     box = await page.locator("main li.row").first.bounding_box()

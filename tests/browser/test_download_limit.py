@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
-from tests.browser.helpers import DESKTOP, PHONE, World, assert_fits, ensure_logged_in, url
+from tests.browser.helpers import DESKTOP, PHONE, World, assert_fits, ensure_logged_in, save_limit, url
 from tests.support.cluster import Node
 
 pytestmark = pytest.mark.browser
@@ -18,14 +18,6 @@ pytestmark = pytest.mark.browser
 def limits_of(node: Node) -> tuple[int | None, int | None]:
     status = node.api("/api/status")
     return status["upload_limit"], status["download_limit"]
-
-
-async def save_download_limit(page: Page, rate: str) -> None:
-    details = page.locator("details.limit")
-    if not await details.evaluate("d => d.open"):
-        await details.locator("summary").click()
-    await page.fill("#download-limit", rate)
-    await page.get_by_role("button", name="Save download limit").click()
 
 
 async def test_a_download_limit_set_on_the_page_reaches_the_node_and_0_lifts_it_without_javascript(
@@ -42,7 +34,7 @@ async def test_a_download_limit_set_on_the_page_reaches_the_node_and_0_lifts_it_
         assert await page.get_attribute("#download-limit", "placeholder") == "e.g. 10M or 0 for no limit"
         await expect(page.get_by_label("Download limit for this node")).to_have_count(1)
 
-        await save_download_limit(page, "10M")
+        await save_limit(page, "download", "10M")
         await expect(page.locator("#toast > span")).to_have_text("Downloads are now limited to 10 MB/s.")
         assert page.url == url(node, "/downloads"), "a saved form redirects back to the page (post/redirect/get)"
         await expect(now).to_have_text("Downloads limited to 10 MB/s")
@@ -51,7 +43,7 @@ async def test_a_download_limit_set_on_the_page_reaches_the_node_and_0_lifts_it_
         assert await page.input_value("#download-limit") == "10 MB/s", "the form offers the current limit to edit"
         assert await page.input_value("#upload-limit") == ""
 
-        await save_download_limit(page, "0")
+        await save_limit(page, "download", "0")
         await expect(page.locator("#toast > span")).to_have_text("Downloads are no longer limited.")
         await expect(now).to_have_text("Downloads: no limit")
         assert limits_of(node) == (None, None)

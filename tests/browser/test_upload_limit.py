@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
-from tests.browser.helpers import DESKTOP, PHONE, World, assert_fits, ensure_logged_in, url
+from tests.browser.helpers import DESKTOP, PHONE, World, assert_fits, ensure_logged_in, save_limit, url
 from tests.support.cluster import Node
 
 pytestmark = pytest.mark.browser
@@ -18,14 +18,6 @@ def limit_of(node: Node) -> int | None:
     limit = node.api("/api/status")["upload_limit"]
     assert limit is None or isinstance(limit, int)
     return limit
-
-
-async def save_limit(page: Page, rate: str) -> None:
-    details = page.locator("details.limit")
-    if not await details.evaluate("d => d.open"):
-        await details.locator("summary").click()
-    await page.fill("#upload-limit", rate)
-    await page.get_by_role("button", name="Save upload limit").click()
 
 
 async def test_a_limit_set_on_the_page_reaches_the_node_and_0_lifts_it_without_javascript(
@@ -40,7 +32,7 @@ async def test_a_limit_set_on_the_page_reaches_the_node_and_0_lifts_it_without_j
         await expect(now).to_have_text("Uploads: no limit")
         assert await page.get_attribute("#upload-limit", "placeholder") == "e.g. 10M or 0 for no limit"
 
-        await save_limit(page, "10M")
+        await save_limit(page, "upload", "10M")
         await expect(page.locator("#toast > span")).to_have_text("Uploads are now limited to 10 MB/s.")
         assert page.url == url(node, "/downloads"), "a saved form redirects back to the page (post/redirect/get)"
         await expect(now).to_have_text("Uploads limited to 10 MB/s")
@@ -49,7 +41,7 @@ async def test_a_limit_set_on_the_page_reaches_the_node_and_0_lifts_it_without_j
         await page.reload()  # a reload shows the page again, it does not post the form again
         await expect(page.locator("#toast")).to_have_count(0)
 
-        await save_limit(page, "0")
+        await save_limit(page, "upload", "0")
         await expect(page.locator("#toast > span")).to_have_text("Uploads are no longer limited.")
         await expect(now).to_have_text("Uploads: no limit")
         assert limit_of(node) is None
@@ -135,7 +127,7 @@ async def test_the_limit_line_and_its_notice_leave_the_first_download_row_high(b
                 page = await ctx.new_page()
                 await ensure_logged_in(page, node)
                 await page.goto(url(node, "/downloads"))
-                await save_limit(page, "1G")
+                await save_limit(page, "upload", "1G")
                 toast = page.locator("#toast")
                 await expect(toast.locator("span")).to_have_text("Uploads are now limited to 1 GB/s.")
                 assert await toast.evaluate("t => getComputedStyle(t).position") == "fixed"
