@@ -15,10 +15,11 @@ engines take turns. A new limit wakes them at once. A piece asked for and refuse
 crowd) never came: ``refund`` gives its bytes back.
 
 What a limit does to pipelining: requests go out only as the budget allows, so a slow budget keeps few pieces in
-flight by itself (``in_flight_for`` also caps a link's depth at what the limit fills in a round trip and
-``latency_target``); nothing waits at the peer for seconds, and a link is never closed as stalled for the limit's
-sake. While an engine waits on the budget it is not short of peers either: ``engine`` does not count that time
-towards its no-peer timeout. With no limit the engine does none of this: one boolean per refill, nothing per block.
+flight by itself (``RequestGate.cap_depth`` also caps a link's depth at what the limit fills in a round trip and
+``latency_target``: ``peer_link.depth_for``, the rule a link's own speed follows); nothing waits at the peer for
+seconds, and a link is never closed as stalled for the limit's sake. While an engine waits on the budget it is not
+short of peers either: ``engine`` does not count that time towards its no-peer timeout. With no limit the engine
+does none of this: one boolean per refill, nothing per block.
 """
 
 from __future__ import annotations
@@ -129,13 +130,6 @@ class DownloadLimit:
             self._arm(self._bucket.delay(self._clock()))
 
 
-def in_flight_for(limit: int, rtt: float, latency_target: float, piece_size: int, max_depth: int) -> int:
-    """The most pieces a link keeps in flight under a node-wide limit of ``limit`` bytes a second: what the limit
-    fills in a round trip plus ``latency_target`` (``peer_link.depth_for``, the same rule a link's own speed
-    follows), so a slow budget means a shallow pipe rather than requests waiting at the peer."""
-    return depth_for(limit, rtt, latency_target, piece_size, max_depth)
-
-
 class RequestGate:
     """One download engine's side of the node's limit: whether it may request now, and whether it is held back
     (``held``: waiting for the budget, which the engine's no-peer timeout must not count as having no peer)."""
@@ -167,10 +161,12 @@ class RequestGate:
             self._limit.refund(nbytes)
 
     def cap_depth(self, link: PeerLink, latency_target: float, piece_size: int) -> None:
-        """Under a limit, keep no more of ``link``'s pieces in flight than the limit fills in its round trip."""
+        """Under a limit, keep no more of ``link``'s pieces in flight than the limit fills in its round trip plus
+        ``latency_target`` (the rule a link's own speed follows), so a slow budget means a shallow pipe rather than
+        requests waiting at the peer."""
         rate = self._limit.rate if self._limit is not None else None
         if rate is not None:
-            link.depth = min(link.depth, in_flight_for(rate, link.rtt, latency_target, piece_size, link.max_depth))
+            link.depth = min(link.depth, depth_for(rate, link.rtt, latency_target, piece_size, link.max_depth))
 
     def close(self) -> None:
         self.held = False

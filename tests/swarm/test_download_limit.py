@@ -15,8 +15,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from peer_node.swarm import DownloadEngine, EngineConfig, PieceStore, ServerLimits
-from peer_node.swarm.download_limit import DownloadLimit, RequestGate, Wake, in_flight_for
+from peer_node.swarm.download_limit import DownloadLimit, RequestGate, Wake
 from peer_node.swarm.pacer import BURST_SECONDS
+from peer_node.swarm.peer_link import depth_for
 from tests.swarm.helpers import file_sha256, make_file, meta_of, poll_until, start_seeder, static_source, token_for
 
 PIECE = 16 * 1024
@@ -198,9 +199,9 @@ def test_engines_that_request_only_when_ready_never_beat_the_rate_by_more_than_a
 
 def test_a_slow_limit_keeps_the_pipe_shallow_and_a_fast_one_does_not() -> None:
     piece = 2 << 20
-    assert in_flight_for(1_000, 0.05, 0.25, piece, 16) == 2  # the least: one arriving, one asked
-    assert in_flight_for(10**9, 0.05, 0.25, piece, 16) == 16
-    assert in_flight_for(50_000_000, 0.0, 0.25, piece, 16) == 7  # 12.5 MB in a quarter second, plus one
+    assert depth_for(1_000, 0.05, 0.25, piece, 16) == 2  # the least: one arriving, one asked
+    assert depth_for(10**9, 0.05, 0.25, piece, 16) == 16
+    assert depth_for(50_000_000, 0.0, 0.25, piece, 16) == 7  # 12.5 MB in a quarter second, plus one
 
 
 def test_the_gate_says_held_while_the_engine_waits_and_calls_it_back() -> None:
