@@ -22,11 +22,11 @@ from peer_node.completion_cache import Ask, CompletionCache, Want
 from peer_node.downloads import DownloadManager
 from peer_node.groups_poll import GroupsPoll
 from peer_node.heartbeat import Heartbeat
-from peer_node.join_answers import JoinAnswer, JoinWatch
+from peer_node.join_answers import JoinAnswer, JoinWatch, Seen
 from peer_node.shares import ShareKeeper
 from peer_node.state import NodeState, SessionRecord
 from peer_node.tracker_client import path_of
-from peer_node.tracker_docs import files_of, groups_of, members_of, offline_files_of, role_of
+from peer_node.tracker_docs import created_of, files_of, groups_of, members_of, offline_files_of, role_of
 from peer_node.views import FileListing, GroupDetail, GroupRole, GroupSummary, LeaveOutcome
 from wire.errors import GroupShareError, NotFound
 from wire.names import check_id
@@ -68,7 +68,7 @@ class GroupCommands:
         self._note_role(user, generation, group_id, role_of(answer.get("status")))
         if answer.get("status") == "pending":
             # Timed at the answer: a listing asked for before the tracker recorded the request cannot know of it.
-            await self.join_watch.asked(self._user().user_id, group_id, time.monotonic())
+            await self.join_watch.asked(self._user().user_id, group_id, created_of(answer), time.monotonic())
 
     def awaiting_answers(self) -> bool:
         """Whether the logged-in user waits for an owner's answer to a request to join."""
@@ -150,7 +150,8 @@ class GroupCommands:
         self.completion.groups_listed(user, {g.group_id: g.my_role for g in out}, asked_at)
         self._owned_requesters = {g.group_id: g.requesters for g in out
                                   if g.my_role is GroupRole.OWNER and g.requesters is not None}
-        await self.join_watch.seen(user, {g.group_id: g.my_role for g in out}, complete=True, listed_at=asked_at)
+        await self.join_watch.seen(user, {g.group_id: Seen(g.my_role, g.created) for g in out}, complete=True,
+                                   listed_at=asked_at)
         member_of = {g.group_id for g in out if g.my_role in (GroupRole.OWNER, GroupRole.MEMBER)}
         shared_in = {s.group_id for s in self.state.shares.values() if s.user_id == user}
         await self._end_shares_outside(user, shared_in - member_of, asked_at)
@@ -173,7 +174,7 @@ class GroupCommands:
             raise
         owner = str(doc.get("owner", ""))
         role = role_of(doc.get("my_status"))
-        await self.join_watch.seen(user, {group_id: role}, complete=False, listed_at=asked_at)
+        await self.join_watch.seen(user, {group_id: Seen(role, created_of(doc))}, complete=False, listed_at=asked_at)
         if role not in (GroupRole.OWNER, GroupRole.MEMBER):
             await self._end_shares_outside(user, {group_id}, asked_at)
         members = members_of(doc, owner)

@@ -135,6 +135,21 @@ def _hex_or_empty(value: object) -> str:
     return value
 
 
+# The groups a user asked to join -> the creation number of the group asked (None: unknown). A name deleted and made
+# again is another group, and a request to the first is not answered by the second (``join_answers``).
+Asked = dict[str, int | None]
+
+
+def asked_from_json(raw: object) -> Asked:
+    """One user's entry of requests.json: ``{group: number or null}``, or a list of groups (written before creation
+    numbers were kept: all unknown). Whatever else is dropped."""
+    if isinstance(raw, list):
+        return {g: None for g in raw if isinstance(g, str)}
+    if isinstance(raw, dict):
+        return {str(g): n if isinstance(n, int) and not isinstance(n, bool) else None for g, n in raw.items()}
+    return {}
+
+
 def load_or_create_api_key(data_dir: Path) -> str:
     """The key scripts present to ``/cmd``: created at first start, mode 0600, never rewritten."""
     path = data_dir / API_KEY_FILE
@@ -177,7 +192,9 @@ class NodeState:
         self.shares: dict[tuple[str, str, str], ShareRecord] = {}
         self.downloads: dict[tuple[str, str, str], DownloadRecord] = {}
         self.settings = NodeSettings()
-        self.asked: dict[str, set[str]] = {}  # user id -> groups asked to join, answer not yet seen
+        # user id -> groups asked to join, answer not yet seen -> which group of that name (its creation number,
+        # ``Asked``; None: unknown, from a tracker or a requests.json of before creation numbers)
+        self.asked: dict[str, Asked] = {}
         self._writes = DocumentWrites(data_dir, lambda path, data: write_atomic(path, data))
         self._undo = SaveUndo()
 
@@ -200,8 +217,7 @@ class NodeState:
             self.downloads[dl.key] = dl
         raw = self._read("requests.json")
         if isinstance(raw, dict):
-            self.asked = {str(u): {g for g in groups if isinstance(g, str)}
-                          for u, groups in raw.items() if isinstance(groups, list)}
+            self.asked = {str(u): asked for u, groups in raw.items() if (asked := asked_from_json(groups))}
         raw = self._read("settings.json")
         if isinstance(raw, dict):
             try:
@@ -257,7 +273,7 @@ class NodeState:
         return _as_is(asdict(self.session) if self.session is not None else {})
 
     def _asked_doc(self) -> Encode:
-        return _as_is({u: sorted(g) for u, g in self.asked.items()})
+        return _as_is({u: dict(sorted(g.items())) for u, g in self.asked.items()})
 
     def _settings_doc(self) -> Encode:
         return _as_is(self.settings.to_json())
@@ -327,18 +343,18 @@ class NodeState:
         await self._undo.save((id(table), key), before, after, lambda: table.get(key), put_back, save,
                               keep_unsaved=keep_unsaved)
 
-    async def set_asked(self, user_id: str, group_ids: set[str], *, keep_unsaved: bool = False) -> None:
+    async def set_asked(self, user_id: str, asked: Asked, *, keep_unsaved: bool = False) -> None:
         """The groups ``user_id`` asked to join and has had no answer about yet (``join_answers``). With
         ``keep_unsaved``, a change the disk cannot take still holds in memory (StateNotSaved is raised all the
         same): for answers already told, which a restart may then tell once more."""
         before = self.asked.get(user_id)
-        after = set(group_ids) if group_ids else None
+        after = dict(asked) if asked else None
         if after is not None:
             self.asked[user_id] = after
         else:
             self.asked.pop(user_id, None)
 
-        def put_back(value: set[str] | None) -> None:
+        def put_back(value: Asked | None) -> None:
             if value is None:
                 self.asked.pop(user_id, None)
             else:

@@ -37,8 +37,16 @@ def _int(value: object) -> int:
 def groups_of(doc: Mapping[str, object]) -> list[GroupSummary]:
     """``GET /groups``."""
     return [GroupSummary(str(g.get("group_id", "")), str(g.get("owner", "")), _int(g.get("member_count")),
-                         role_of(g.get("my_status")), _int(g.get("pending_requests")), _names(g.get("requesters")))
+                         role_of(g.get("my_status")), _int(g.get("pending_requests")), _names(g.get("requesters")),
+                         created_of(g))
             for g in _entries(doc, "groups")]
+
+
+def created_of(doc: Mapping[str, object]) -> int | None:
+    """A group's creation number (``created``: in a group listing, a group's page, the answer to a request to join);
+    None when absent (a tracker from before it, a group made before it) or not a number."""
+    value = doc.get("created")
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _names(value: object) -> tuple[str, ...] | None:

@@ -30,6 +30,7 @@ class GroupSummary:
     my_role: GroupRole
     pending_requests: int = 0  # requests to join waiting for us, the owner
     requesters: tuple[str, ...] | None = None  # who asks (the owner only), oldest first; None: the tracker did not say
+    created: int | None = None  # the group's creation number (``join_answers``); None: the tracker did not say
 
 
 @dataclass(frozen=True, slots=True)

@@ -59,7 +59,8 @@ class GroupOps:
             if user in group.requests:
                 raise Conflict(f"your request to join {group_id} is already pending")
             self.quotas.check_join(self.state, group, user)
-            return {"g": group_id, "u": user}, OpResult(202, {"status": "pending"})
+            # Which group was asked: a node waiting on the answer tells a group made again under the name by it.
+            return {"g": group_id, "u": user}, OpResult(202, {"status": "pending", "created": group.created})
 
         return await self._write(op_id, "join", decide, request=(user, group_id), by=user)
 

@@ -30,6 +30,7 @@ class GroupSummary:
     # Who asks, oldest first (the owner only, as ``pending_requests``): with counts alone, a request withdrawn and
     # another made between two listings looked like no change at all to an owner's open page.
     requesters: list[str]
+    created: int | None  # ``Group.created``: a group deleted and made again under its name is another group
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +49,7 @@ class GroupInfo:
     owner: str
     my_status: str
     members: list[MemberInfo]
+    created: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +88,8 @@ def _status(svc: TrackerService, group_id: str, user_id: str) -> str:
 def list_groups(svc: TrackerService, token: str | None) -> list[GroupSummary]:
     user = svc.session(token).user_id
     return [GroupSummary(g.group_id, g.owner, len(g.members), _status(svc, g.group_id, user),
-                         len(g.requests) if g.owner == user else 0, _requesters(g) if g.owner == user else [])
+                         len(g.requests) if g.owner == user else 0, _requesters(g) if g.owner == user else [],
+                         g.created)
             for g in sorted(svc.state.groups.values(), key=lambda g: g.group_id)]
 
 
@@ -106,7 +109,7 @@ def group_info(svc: TrackerService, token: str | None, group_id: str) -> GroupIn
             session = svc.state.sessions.get(session_token) if session_token else None
             members.append(MemberInfo(uid, seq, svc.liveness.is_live(session_token, now), seen,
                                       session.peer_addr if session else "", session.fingerprint if session else ""))
-    return GroupInfo(group_id, group.owner, _status(svc, group_id, user), members)
+    return GroupInfo(group_id, group.owner, _status(svc, group_id, user), members, group.created)
 
 
 def list_requests(svc: TrackerService, token: str | None, group_id: str) -> list[str]:

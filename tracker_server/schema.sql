@@ -33,6 +33,12 @@ CREATE TABLE IF NOT EXISTS groups_ (
     group_id TEXT PRIMARY KEY,
     owner    TEXT NOT NULL
 );
+-- When each group was made (the log index of its creation; a group of an older tracker has no row): a name deleted
+-- and taken again is a new group, which a node waiting on a request to join the old one must not take for it.
+CREATE TABLE IF NOT EXISTS group_created (
+    group_id TEXT PRIMARY KEY,
+    idx      INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS members (
     group_id   TEXT NOT NULL,
     user_id    TEXT NOT NULL,

@@ -23,7 +23,9 @@ from typing import Any
 
 from tracker_server.snapshot_codec import encode_parts
 
-TABLES = ("users", "sessions", "groups_", "members", "requests", "files", "shares", "login_failures", "log")
+# A table a sender does not have (an older release's) is installed empty; one the receiver does not know is left out.
+TABLES = ("users", "sessions", "groups_", "group_created", "members", "requests", "files", "shares", "login_failures",
+          "log")
 COMPACTED_INDEX, COMPACTED_EPOCH = "compacted_index", "compacted_epoch"
 SNAPSHOT_LOG_START = "log_start"  # a snapshot's key for the compaction point: [[index, epoch]]
 

@@ -55,6 +55,7 @@ async def _logout(db: aiosqlite.Connection, op: Op, index: int) -> None:
 
 async def _create_group(db: aiosqlite.Connection, op: Op, index: int) -> None:
     await db.execute("INSERT INTO groups_(group_id, owner) VALUES (?, ?)", (op["g"], op["u"]))
+    await db.execute("INSERT INTO group_created(group_id, idx) VALUES (?, ?)", (op["g"], index))
     await db.execute("INSERT INTO members(group_id, user_id, joined_seq) VALUES (?, ?, ?)",
                      (op["g"], op["u"], index))
 
@@ -66,7 +67,7 @@ async def _join(db: aiosqlite.Connection, op: Op, index: int) -> None:
 async def _leave(db: aiosqlite.Connection, op: Op, index: int) -> None:
     gid, uid = op["g"], op["u"]
     if op["deleted"]:
-        for table in ("groups_", "members", "requests", "files", "shares"):
+        for table in ("groups_", "group_created", "members", "requests", "files", "shares"):
             await db.execute(f"DELETE FROM {table} WHERE group_id = ?", (gid,))
         return
     await db.execute("DELETE FROM members WHERE group_id = ? AND user_id = ?", (gid, uid))

@@ -71,6 +71,10 @@ class Group:
     members: dict[str, int] = field(default_factory=dict)  # user -> joined_seq (log index of admission)
     requests: dict[str, int] = field(default_factory=dict)  # user -> seq of the request
     files: dict[str, SharedFile] = field(default_factory=dict)
+    # The log index of the group's creation: one name is one group only until it is deleted, and a node that asked
+    # to join tells a group made again under that name (``peer_node/join_answers.py``) by it. None: made before
+    # trackers kept it.
+    created: int | None = None
 
     def earliest_member(self, excluding: str) -> str | None:
         rest = [(seq, uid) for uid, seq in self.members.items() if uid != excluding]
@@ -138,7 +142,7 @@ def _logout(s: State, op: Op, index: int) -> None:
 
 
 def _create_group(s: State, op: Op, index: int) -> None:
-    s.groups[op["g"]] = Group(op["g"], op["u"], members={op["u"]: index})
+    s.groups[op["g"]] = Group(op["g"], op["u"], members={op["u"]: index}, created=index)
 
 
 def _join(s: State, op: Op, index: int) -> None:

@@ -6,8 +6,8 @@ waited for it) and one ``json.dumps`` of the whole on the event loop (seconds fo
 served meanwhile), and tests poll it. Now it is read from a connection of its own in one read transaction (WAL:
 writes go on), the rows encoded a batch at a time (``snapshot_codec.encode_rows``) into the hash, never held whole:
 the worker thread hands the GIL back to the event loop between two batches. The hash is the one the whole was
-given (SHA-256 of ``json.dumps(tables, separators=(",", ":"), sort_keys=True)``, blobs as hex), so trackers of the
-previous release compare equal.
+given (SHA-256 of ``json.dumps(tables, separators=(",", ":"), sort_keys=True)``, blobs as hex). Trackers of a
+release whose tables differ (``group_created`` is newer than some) do not compare equal: upgrade them all.
 """
 
 from __future__ import annotations

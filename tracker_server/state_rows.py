@@ -45,6 +45,7 @@ SELECTS = {
     "users": "SELECT user_id, pw_hash FROM users",
     "sessions": "SELECT token, user_id, peer_addr, fingerprint FROM sessions",
     "groups": "SELECT group_id, owner FROM groups_",
+    "group_created": "SELECT group_id, idx FROM group_created",
     "members": "SELECT group_id, user_id, joined_seq FROM members",
     "requests": "SELECT group_id, user_id, seq FROM requests",
     "files": "SELECT group_id, file_name, size, piece_size, sha256, piece_hashes FROM files",
@@ -61,6 +62,7 @@ class StateRows:
     users: Rows
     sessions: Rows
     groups: Rows
+    group_created: Rows
     members: Rows
     requests: Rows
     files: Rows
@@ -79,6 +81,8 @@ def build_state(rows: StateRows) -> State:
         state.add_session(Session(token, user_id, peer, fp))
     for group_id, owner in rows.groups:
         state.groups[group_id] = Group(group_id, owner)
+    for group_id, idx in rows.group_created:
+        state.groups[group_id].created = int(idx)
     for group_id, user_id, seq in rows.members:
         state.groups[group_id].members[user_id] = int(seq)
     for group_id, user_id, seq in rows.requests:

@@ -5,8 +5,10 @@ create/join/accept/upload/download and login/logout are driven in test_story.py 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
+import signal
 from pathlib import Path
 
 import pytest
@@ -93,6 +95,31 @@ async def test_a_requester_is_told_when_the_owner_accepts(page: Page, world: Wor
     await expect(page.locator("#toast")).to_contain_text("You are in welcome: your request to join was accepted.")
     carol.ok("leave_group welcome")  # as the other tests expect carol: in no group
     alice.ok("leave_group welcome")
+
+
+async def test_a_request_to_a_group_deleted_and_made_again_is_not_told_as_declined(page: Page, world: World) -> None:
+    alice, carol = world.alice, world.carol
+    alice.ok("create_group remade")
+    carol.ok("join_group remade")
+    await ensure_logged_in(page, carol)
+    await page.goto(url(carol, "/groups"))
+    row = page.locator("li.row", has=page.locator("a.name", has_text=re.compile("^remade$")))
+    await expect(row.locator(".badge")).to_have_text("Request pending")
+    # Carol's node is stopped meanwhile: a listing between the two would rightly say the group is gone. The pause
+    # lets a listing it asked for just before be answered first.
+    os.kill(carol.pid, signal.SIGSTOP)
+    try:
+        await asyncio.sleep(0.3)
+        alice.ok("leave_group remade")  # its last member: deleted, carol's request with it
+        alice.ok("create_group remade")  # another group, under the same name: carol is "none" in it
+    finally:
+        os.kill(carol.pid, signal.SIGCONT)
+    toast = page.locator("#toast")  # the open page hears it (it would have said "declined")
+    await expect(toast).to_contain_text(
+        "Group remade was deleted and a new group took its name, so your request to join it is closed")
+    await expect(row.locator(".badge")).to_have_text("Group replaced")
+    await expect(toast).not_to_contain_text("declined")
+    alice.ok("leave_group remade")
 
 
 async def test_an_open_page_hears_the_owners_answer_without_a_reload(page: Page, world: World) -> None:

@@ -3,40 +3,80 @@
 from __future__ import annotations
 
 import errno
+import json
 from pathlib import Path
 
 import pytest
 
 from peer_node import state as state_module
 from peer_node.groups_poll import POLL_S, QUIET_POLL_S, GroupsPoll, new_requests, requests_text
-from peer_node.join_answers import Answer, JoinAnswer, JoinWatch, join_answers_text, settle
-from peer_node.state import NodeState
+from peer_node.join_answers import Answer, JoinAnswer, JoinWatch, Seen, join_answers_text, settle
+from peer_node.state import Asked, NodeState
 from peer_node.tracker_docs import files_of, groups_of, members_of
-from peer_node.views import GroupRole
+from peer_node.views import GroupRole, GroupSummary
 
 
 def test_each_asked_group_settles_by_the_role_now_seen() -> None:
     roles = {"in": GroupRole.MEMBER, "mine": GroupRole.OWNER, "no": GroupRole.NONE, "wait": GroupRole.PENDING}
-    asked = {"in", "mine", "no", "wait", "deleted"}
-    assert settle(asked, roles, complete=True) == [
+    asked: Asked = dict.fromkeys(("in", "mine", "no", "wait", "deleted"))
+    assert settle(asked, look(roles), complete=True) == [
         JoinAnswer("deleted", Answer.GONE), JoinAnswer("in", Answer.ACCEPTED), JoinAnswer("mine", Answer.ACCEPTED),
         JoinAnswer("no", Answer.DECLINED)]  # "wait" is still pending: no answer yet
     # one group's page says nothing about the groups it does not show
-    assert settle(asked, {"no": GroupRole.NONE}, complete=False) == [JoinAnswer("no", Answer.DECLINED)]
+    assert settle(asked, look({"no": GroupRole.NONE}), complete=False) == [JoinAnswer("no", Answer.DECLINED)]
+
+
+def test_a_group_made_again_under_the_name_asked_is_not_the_group_asked() -> None:
+    asked: Asked = {"lab": 5, "art": 5, "old": None, "new": 7}
+    seen = {"lab": Seen(GroupRole.NONE, 9), "art": Seen(GroupRole.MEMBER, 9),  # deleted and made again
+            "old": Seen(GroupRole.NONE, 9), "new": Seen(GroupRole.NONE, None)}  # a number unknown: by the role
+    assert settle(asked, seen, complete=True) == [
+        JoinAnswer("art", Answer.REMADE), JoinAnswer("lab", Answer.REMADE), JoinAnswer("new", Answer.DECLINED),
+        JoinAnswer("old", Answer.DECLINED)]
+    assert settle({"lab": 5}, {"lab": Seen(GroupRole.NONE, 5)}, complete=False) == \
+        [JoinAnswer("lab", Answer.DECLINED)]  # the same group: a refusal
+    assert join_answers_text([JoinAnswer("lab", Answer.REMADE)]) == (
+        "Group lab was deleted and a new group took its name, so your request to join it is closed: "
+        "ask the new lab to join it.")
+
+
+async def test_the_number_of_the_group_asked_is_kept_and_an_older_requests_file_still_reads(tmp_path: Path) -> None:
+    (tmp_path / "requests.json").write_text(json.dumps({"carol": ["g1", 7], "dave": {"g2": 4, "g3": "x"},
+                                                        "erin": "junk", "fay": []}), "utf-8")
+    state = NodeState(tmp_path)
+    state.load()  # a list: from before creation numbers (unknown); a malformed number is unknown too
+    assert state.asked == {"carol": {"g1": None}, "dave": {"g2": 4, "g3": None}}
+    watch = JoinWatch(state)
+    await watch.asked("carol", "g4", 12, 1.0)
+    again = NodeState(tmp_path)
+    again.load()
+    assert again.asked["carol"] == {"g1": None, "g4": 12}
+    watch = JoinWatch(again)
+    await watch.seen("carol", {"g4": Seen(GroupRole.NONE, 13)}, complete=False, listed_at=2.0)
+    assert watch.take("carol") == [JoinAnswer("g4", Answer.REMADE)]
+    assert groups_of({"groups": [{"group_id": "g", "created": 3}, {"group_id": "h", "created": True},
+                                 {"group_id": "i", "created": "3"}, {"group_id": "j"}]}) == [
+        GroupSummary("g", "", 0, GroupRole.NONE, 0, None, 3), GroupSummary("h", "", 0, GroupRole.NONE),
+        GroupSummary("i", "", 0, GroupRole.NONE), GroupSummary("j", "", 0, GroupRole.NONE)]
+
+
+def look(roles: dict[str, GroupRole]) -> dict[str, Seen]:
+    """Groups as a listing from a tracker that gives no creation numbers shows them."""
+    return {gid: Seen(role) for gid, role in roles.items()}
 
 
 async def test_requests_survive_a_restart_and_each_answer_is_handed_out_once(tmp_path: Path) -> None:
     state = NodeState(tmp_path)
     state.load()
     watch = JoinWatch(state)
-    await watch.asked("carol", "g1", 1.0)
-    await watch.asked("carol", "g2", 1.0)
-    await watch.asked("dave", "g1", 1.0)
+    await watch.asked("carol", "g1", None, 1.0)
+    await watch.asked("carol", "g2", None, 1.0)
+    await watch.asked("dave", "g1", None, 1.0)
     again = NodeState(tmp_path)
     again.load()  # the node restarted before any answer came
-    assert again.asked == {"carol": {"g1", "g2"}, "dave": {"g1"}}
+    assert again.asked == {"carol": {"g1": None, "g2": None}, "dave": {"g1": None}}
     watch = JoinWatch(again)
-    await watch.seen("carol", {"g1": GroupRole.NONE, "g2": GroupRole.PENDING}, complete=True, listed_at=2.0)
+    await watch.seen("carol", look({"g1": GroupRole.NONE, "g2": GroupRole.PENDING}), complete=True, listed_at=2.0)
     await watch.gone("dave", "g9", listed_at=2.0)  # never asked: nothing to say
     assert watch.take("dave") == []
     assert watch.take("carol") == [JoinAnswer("g1", Answer.DECLINED)]
@@ -45,7 +85,7 @@ async def test_requests_survive_a_restart_and_each_answer_is_handed_out_once(tmp
     assert watch.take("carol") == [JoinAnswer("g2", Answer.GONE)]
     third = NodeState(tmp_path)
     third.load()
-    assert third.asked == {"dave": {"g1"}}  # carol's requests are all settled
+    assert third.asked == {"dave": {"g1": None}}  # carol's requests are all settled
 
 
 async def test_a_listing_asked_for_before_the_request_was_recorded_settles_nothing(tmp_path: Path) -> None:
@@ -54,11 +94,11 @@ async def test_a_listing_asked_for_before_the_request_was_recorded_settles_nothi
     state = NodeState(tmp_path)
     state.load()
     watch = JoinWatch(state)
-    await watch.asked("carol", "g", 10.5)
-    await watch.seen("carol", {"g": GroupRole.NONE}, complete=True, listed_at=10.0)
+    await watch.asked("carol", "g", None, 10.5)
+    await watch.seen("carol", look({"g": GroupRole.NONE}), complete=True, listed_at=10.0)
     await watch.gone("carol", "g", listed_at=10.0)
-    assert watch.take("carol") == [] and state.asked == {"carol": {"g"}}
-    await watch.seen("carol", {"g": GroupRole.MEMBER}, complete=True, listed_at=11.0)
+    assert watch.take("carol") == [] and state.asked == {"carol": {"g": None}}
+    await watch.seen("carol", look({"g": GroupRole.MEMBER}), complete=True, listed_at=11.0)
     assert watch.take("carol") == [JoinAnswer("g", Answer.ACCEPTED)]
 
 
@@ -66,10 +106,10 @@ async def test_every_open_page_hears_each_answer_and_a_page_load_only_the_unhear
     state = NodeState(tmp_path)
     state.load()
     watch = JoinWatch(state)
-    await watch.asked("carol", "g", 1.0)
-    await watch.asked("carol", "h", 1.0)
+    await watch.asked("carol", "g", None, 1.0)
+    await watch.asked("carol", "h", None, 1.0)
     leaving, staying = watch.last_seq, watch.last_seq  # two pages' streams (one of a page being left)
-    await watch.seen("carol", {"g": GroupRole.MEMBER}, complete=False, listed_at=2.0)
+    await watch.seen("carol", look({"g": GroupRole.MEMBER}), complete=False, listed_at=2.0)
     got, leaving = watch.since("carol", leaving)
     assert got == [JoinAnswer("g", Answer.ACCEPTED)]
     got, staying = watch.since("carol", staying)
@@ -77,7 +117,7 @@ async def test_every_open_page_hears_each_answer_and_a_page_load_only_the_unhear
     assert watch.since("carol", staying) == ([], staying)
     watch.shown("carol", staying)
     assert watch.take("carol") == []  # a page showed it: the next page load does not repeat it
-    await watch.seen("carol", {"h": GroupRole.NONE}, complete=False, listed_at=3.0)
+    await watch.seen("carol", look({"h": GroupRole.NONE}), complete=False, listed_at=3.0)
     assert watch.since("dave", staying)[0] == []  # another user's page hears nothing of carol's
     assert watch.take("carol") == [JoinAnswer("h", Answer.DECLINED)]  # no page was open: the next load says it
 
@@ -137,15 +177,15 @@ async def test_an_answer_a_closed_pages_stream_read_but_could_not_send_is_shown_
     state = NodeState(tmp_path)
     state.load()
     watch = JoinWatch(state)
-    await watch.asked("carol", "g", 1.0)
+    await watch.asked("carol", "g", None, 1.0)
     closed = watch.last_seq
-    await watch.seen("carol", {"g": GroupRole.MEMBER}, complete=False, listed_at=2.0)
+    await watch.seen("carol", look({"g": GroupRole.MEMBER}), complete=False, listed_at=2.0)
     got, _ = watch.since("carol", closed)  # its write then fails: the stream never calls ``shown``
     assert got == [JoinAnswer("g", Answer.ACCEPTED)]
     assert watch.take("carol") == [JoinAnswer("g", Answer.ACCEPTED)]
     assert watch.take("carol") == []  # once
-    await watch.asked("carol", "h", 3.0)
-    await watch.seen("carol", {"h": GroupRole.NONE}, complete=False, listed_at=4.0)
+    await watch.asked("carol", "h", None, 3.0)
+    await watch.seen("carol", look({"h": GroupRole.NONE}), complete=False, listed_at=4.0)
     watch.shown("dave", watch.last_seq)  # another user's page marks nothing of carol's
     assert watch.take("carol") == [JoinAnswer("h", Answer.DECLINED)]
 
@@ -157,17 +197,17 @@ async def test_an_answer_found_while_the_disk_is_full_is_told_once_and_the_listi
     state = NodeState(tmp_path)
     state.load()
     watch = JoinWatch(state)
-    await watch.asked("carol", "g1", 1.0)
+    await watch.asked("carol", "g1", None, 1.0)
 
     def full(path: Path, data: bytes, mode: int = 0o600) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(state_module, "write_atomic", full)
     for listed_at in (2.0, 3.0):
-        await watch.seen("carol", {"g1": GroupRole.MEMBER}, complete=True, listed_at=listed_at)
+        await watch.seen("carol", look({"g1": GroupRole.MEMBER}), complete=True, listed_at=listed_at)
     assert watch.take("carol") == [JoinAnswer("g1", Answer.ACCEPTED)]  # once, not once per listing
     assert state.asked == {}
     monkeypatch.undo()
     again = NodeState(tmp_path)
     again.load()
-    assert again.asked == {"carol": {"g1"}}  # on disk still asked: a restart may tell it once more
+    assert again.asked == {"carol": {"g1": None}}  # on disk still asked: a restart may tell it once more

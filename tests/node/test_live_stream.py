@@ -15,6 +15,7 @@ import pytest
 from aiohttp import web
 from aiohttp.client_exceptions import ClientConnectionResetError
 
+from peer_node.join_answers import Seen
 from peer_node.views import GroupRole
 from peer_node.web_ui.state import UI_KEY
 from tests.security.live_node import browser_login, live_world
@@ -36,8 +37,8 @@ async def test_a_closed_pages_stream_does_not_swallow_an_answer_the_next_page_lo
         stream.close()  # the page is closed; aiohttp lets the handler run on until it notices
         await asyncio.sleep(0.2)
         watch = state.service.join_watch
-        await watch.asked("alice", "g2", time.monotonic())
-        await watch.seen("alice", {"g2": GroupRole.MEMBER}, complete=False, listed_at=time.monotonic())
+        await watch.asked("alice", "g2", None, time.monotonic())
+        await watch.seen("alice", {"g2": Seen(GroupRole.MEMBER)}, complete=False, listed_at=time.monotonic())
         await asyncio.sleep(0.5)  # ten of the stream's rounds, had it kept running
         page = await (await world.node.get("/")).text()
         assert "You are in g2: your request to join was accepted." in page

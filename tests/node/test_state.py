@@ -105,7 +105,7 @@ async def test_a_change_the_disk_cannot_take_is_refused_and_undone_in_memory(tmp
         state.drop_share(kept.key),
         state.put_download(DownloadRecord("alice", "g1", "f.bin", "/y/f.bin", "D", meta)),
         state.set_session(SessionRecord("alice", "tok", "ab" * 32, 2.0)),
-        state.set_asked("alice", {"g3"}),
+        state.set_asked("alice", {"g3": 7}),
     ]
     for change in changes:
         with pytest.raises(StateNotSaved) as refused:

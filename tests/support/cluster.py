@@ -156,6 +156,11 @@ class Node:
             self.proc.stop(sig)
 
     @property
+    def pid(self) -> int:
+        assert self.proc is not None, f"node {self.name} is not started"
+        return self.proc.popen.pid
+
+    @property
     def api_key(self) -> str:
         return (self.data_dir / "api-key").read_text("ascii").strip()
 

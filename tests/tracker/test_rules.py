@@ -350,9 +350,10 @@ async def test_leaving_ends_the_leavers_shares_and_stop_share_ends_one(api: Api)
 async def test_a_retried_op_is_applied_once_and_answered_the_same(api: Api) -> None:
     alice, bob = await api.user("alice"), await api.user("bob")
     await api.ok("POST", "/api/v1/groups", {"group_id": "g1"}, alice, want=201)
+    created = (await api.ok("GET", "/api/v1/groups/g1", None, alice))["created"]
     first = await api.call("POST", "/api/v1/groups/g1/join", {"op_id": "join-1"}, bob)
     again = await api.call("POST", "/api/v1/groups/g1/join", {"op_id": "join-1"}, bob)
-    assert first == again == (202, {"status": "pending"})
+    assert first == again == (202, {"status": "pending", "created": created})
     user1 = await api.call("POST", "/api/v1/users", {"user_id": "carol", "password": "p", "op_id": "u-1"})
     user2 = await api.call("POST", "/api/v1/users", {"user_id": "carol", "password": "p", "op_id": "u-1"})
     assert user1 == user2 == (201, {"user_id": "carol"})

@@ -148,7 +148,8 @@
       if (!name || !badge || name.getAttribute("href") !== "/groups/" + group) return;
       if (answer !== "accepted") {
         badge.className = "badge";
-        badge.textContent = answer === "declined" ? "Request declined" : "Group deleted";
+        // "remade": deleted, and another group made under its name (the old request does not carry over)
+        badge.textContent = { declined: "Request declined", remade: "Group replaced" }[answer] || "Group deleted";
         return;
       }
       badge.className = "badge member";
