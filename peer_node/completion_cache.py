@@ -7,8 +7,10 @@ keeps what it learns anyway here (every listing of the groups, the groups poll's
 files, the browser's group page's too; every list of requests to join; once a second, this node's shares and
 downloads), and the completer only reads. What it reads is ``Known``, a frozen snapshot that each change replaces
 whole: one attribute assignment, so the console thread sees the old snapshot or the new one, never half of one,
-with no lock. What Tab finds missing or older than ``STALE_S`` it asks for (``wanted``), in the background: it
-is there at the next Tab, as with a shell's completion of remote names.
+with no lock. What Tab finds missing or older than ``STALE_S`` it asks for (``wanted``), in the background. A
+Tab that has nothing to offer meanwhile waits a moment for that listing (``FIRST_TAB_WAIT_S``: a tracker on the
+same network answers in milliseconds), so the first Tab at a group's file names offers them; a listing slower
+than that is there at the next Tab, as with a shell's completion of remote names.
 
 Only names the console could take back are kept: ids as ``check_id`` takes them, file names as
 ``is_valid_file_name`` does. Readline writes what it offers to the terminal as it is (its list of matches), so a
@@ -23,6 +25,7 @@ Pure: ``now`` (monotonic seconds) is passed in, and ``KnownValues`` (the complet
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -33,6 +36,10 @@ from peer_node.views import GroupRole
 from wire.names import ID_RE, is_valid_file_name
 
 STALE_S = 30.0  # older than this, a listing is asked for again at the next Tab (and still offered meanwhile)
+# How long a Tab with nothing to offer waits for the listing it asked for: long enough for a tracker to answer,
+# short enough that a Tab while no tracker answers is a pause, not a hang. Looked at every WAIT_STEP_S.
+FIRST_TAB_WAIT_S = 0.75
+WAIT_STEP_S = 0.02
 IN_GROUP = frozenset({GroupRole.OWNER, GroupRole.MEMBER})
 TRACKER_SCOPES = frozenset({Scope.MEMBER, Scope.OWNER, Scope.OUTSIDE, Scope.JOINED})
 
@@ -200,15 +207,19 @@ def wanted(known: Known, scope: Scope, arg: str, group_id: str | None, now: floa
 
 class KnownValues:
     """The console completer's values (``console_completion.Values``), on the console thread: read from the
-    cache's snapshot, and what is missing or stale handed to ``ask`` (which has the event loop fetch it), never
-    waited for. A group id Tab completes to one group has that group's files asked for at once too, when the
-    command takes a file name next: they are there by the time the user presses Tab again."""
+    cache's snapshot, and what is missing or stale handed to ``ask`` (which has the event loop fetch it). Waited
+    for only when there is nothing to offer meanwhile, and only ``first_wait`` seconds (the module doc). A group
+    id Tab completes to one group has that group's files asked for at once too, when the command takes a file name
+    next: they are there by the time the user presses Tab again."""
 
     def __init__(self, known: Callable[[], Known], ask: Callable[[Want], None],
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
+                 first_wait: float = FIRST_TAB_WAIT_S) -> None:
         self.known = known  # the snapshot now (``CompletionCache.known``)
         self.ask = ask
         self.clock = clock
+        self.sleep = sleep
+        self.first_wait = first_wait
 
     def __call__(self, cmd: Command, at: int, group_id: str | None, partial: str) -> list[str]:
         known, now, arg = self.known(), self.clock(), cmd.args[at]
@@ -219,4 +230,16 @@ class KnownValues:
         for want in wants:
             if want is not None:
                 self.ask(want)
+        if not found and wants[0] is not None:
+            return self._when_listed(cmd, arg, group_id, partial)
         return found
+
+    def _when_listed(self, cmd: Command, arg: str, group_id: str | None, partial: str) -> list[str]:
+        """The matches once the listing asked for is in, if it comes within ``first_wait``; else none (for now).
+        A bounded number of looks, not a deadline: the clock may be a test's, which does not move by itself."""
+        for _ in range(math.ceil(self.first_wait / WAIT_STEP_S)):
+            self.sleep(WAIT_STEP_S)
+            known = self.known()
+            if wanted(known, cmd.scope, arg, group_id, self.clock()) is None:
+                return [v for v in values(known, cmd.scope, arg, group_id) if v.startswith(partial)]
+        return []

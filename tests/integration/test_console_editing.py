@@ -89,8 +89,9 @@ def test_tab_completes_a_command_name_and_a_path(start: list[Terminal], tmp_path
 
 
 def tab_until(term: Terminal, shown: bytes, timeout: float = 30.0) -> None:
-    """Press Tab until ``shown`` comes: what a Tab finds missing is asked of the tracker in the background, for the
-    next Tab (a Tab too many, past the completed word, completes nothing there: no path starts so)."""
+    """Press Tab until ``shown`` comes: what a Tab finds missing is asked of the tracker, and waited for only a
+    moment (a loaded machine may need the next Tab; a Tab too many, past the completed word, completes nothing
+    there: no path starts so)."""
     deadline = time.monotonic() + timeout
     while True:
         term.keys(b"\t")

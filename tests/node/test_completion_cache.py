@@ -1,12 +1,26 @@
 """What Tab may offer at the console, as the node hears it: filled from listings and the node's own changes, one
-user's at a time, and asked for again (never waited for) when missing or stale."""
+user's at a time, and asked for again when missing or stale (waited for a moment only when Tab has nothing else)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
+import pytest
+
 from peer_node.commands import COMMANDS, Scope
-from peer_node.completion_cache import STALE_S, Ask, CompletionCache, Known, KnownValues, Want, values, wanted
+from peer_node.completion_cache import (
+    FIRST_TAB_WAIT_S,
+    STALE_S,
+    WAIT_STEP_S,
+    Ask,
+    CompletionCache,
+    Known,
+    KnownValues,
+    Want,
+    values,
+    wanted,
+)
 from peer_node.views import GroupRole
 
 OWNER, MEMBER, PENDING, NONE = GroupRole.OWNER, GroupRole.MEMBER, GroupRole.PENDING, GroupRole.NONE
@@ -108,10 +122,12 @@ def test_tab_on_a_group_asks_for_what_is_missing_and_for_the_files_of_the_one_gr
     cache = CompletionCache()
     asked: list[Want] = []
     now = [0.0]
-    tab = KnownValues(lambda: cache.known, asked.append, lambda: now[0])
+    naps: list[float] = []
+    tab = KnownValues(lambda: cache.known, asked.append, lambda: now[0], naps.append)
     download = COMMANDS["download_file"]
-    assert tab(download, 0, None, "") == []  # nothing known: nothing now, the groups asked for
+    assert tab(download, 0, None, "") == []  # nothing known, and no answer: nothing, after a bounded wait
     assert asked == [(Ask.GROUPS, None)]
+    assert len(naps) == math.ceil(FIRST_TAB_WAIT_S / WAIT_STEP_S)
     cache.groups_listed("alice", {"lab": OWNER, "art": MEMBER}, 0.0)
     asked.clear()
     assert tab(download, 0, None, "") == ["art", "lab"]
@@ -121,6 +137,25 @@ def test_tab_on_a_group_asks_for_what_is_missing_and_for_the_files_of_the_one_gr
     asked.clear()
     assert tab(COMMANDS["list_files"], 0, None, "la") == ["lab"]
     assert asked == []  # no file name comes after
+
+
+def test_a_first_tab_with_nothing_to_offer_waits_a_moment_for_the_listing_it_asked_for() -> None:
+    cache = CompletionCache()
+    cache.groups_listed("alice", {"lab": MEMBER}, 0.0)
+    now = [1.0]
+
+    def nap(seconds: float) -> None:  # the event loop's listing comes in during the third look
+        now[0] += seconds
+        if now[0] > 1.0 + 2.5 * WAIT_STEP_S:
+            cache.files_listed("alice", "lab", ["notes.txt", "data.bin"], 1.0)
+
+    tab = KnownValues(lambda: cache.known, lambda want: None, lambda: now[0], nap)
+    assert tab(COMMANDS["download_file"], 1, "lab", "no") == ["notes.txt"]  # at the first Tab, not the next
+    assert now[0] == pytest.approx(1.0 + 3 * WAIT_STEP_S)  # not a moment longer than it took
+    waited = now[0]
+    assert tab(COMMANDS["download_file"], 1, "lab", "zz") == []  # listed and fresh: nothing matches, no wait
+    assert tab(COMMANDS["download_file"], 0, None, "la") == ["lab"]
+    assert now[0] == waited
 
 
 def test_a_name_the_console_could_not_take_back_is_not_kept() -> None:
