@@ -3,12 +3,14 @@ between the pick and the child process binding it (a CI run failed that way: "ad
 
 from __future__ import annotations
 
+import random
 import socket
 from pathlib import Path
 
 import pytest
 
-from bench.ports import free_port, pick_range
+from bench import ports
+from bench.ports import free_port, pick_range, worker_share
 
 
 def test_the_range_ends_just_below_the_ephemeral_ports() -> None:
@@ -44,3 +46,30 @@ def test_a_port_something_listens_on_is_never_picked(monkeypatch: pytest.MonkeyP
         monkeypatch.setattr("bench.ports.random.randint", lambda low, high: next(picks))
         monkeypatch.setattr("bench.ports._handed_out", set())
         assert free_port() != taken
+
+
+def test_each_test_worker_has_a_share_of_the_range_of_its_own() -> None:
+    """``make test`` runs two pytest-xdist workers: a port one hands out, the other never does."""
+    assert worker_share((10_000, 32_767), "gw0", "2") == (10_000, 21_383)
+    assert worker_share((10_000, 32_767), "gw1", "2") == (21_384, 32_767)
+    assert worker_share((10_000, 32_767), "gw2", "3")[1] <= 32_767
+    for worker, count in [(None, None), ("gw0", None), ("gw2", "2"), ("main", "2"), ("gw0", "0")]:
+        assert worker_share((10_000, 32_767), worker, count) == (10_000, 32_767)  # not a worker of xdist's
+
+
+def test_a_test_worker_picks_its_ports_in_its_share(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / "range").write_text("32768\t60999\n")
+    monkeypatch.setattr(ports, "_RANGE_FILE", tmp_path / "range")
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw1")
+    monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", "2")
+    picked_in: list[tuple[int, int]] = []
+    pick = random.randint
+
+    def randint(low: int, high: int) -> int:
+        picked_in.append((low, high))
+        return pick(low, high)
+
+    monkeypatch.setattr("bench.ports.random.randint", randint)
+    port = free_port()
+    assert picked_in and set(picked_in) == {(21_384, 32_767)}
+    assert 21_384 <= port <= 32_767
