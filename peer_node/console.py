@@ -9,9 +9,9 @@ the prompt's whole.
 
 On a terminal (stdin and stdout both), lines are read with readline (``line_editor``): editing, history kept across
 restarts, Tab completion (group ids and file names too, from what the node has heard: ``completion_cache``; what
-is missing is asked for on the event loop, and waited for a moment only when Tab has nothing else), and news written above the line being typed, which
-is then drawn again as it was. Else (stdout redirected) the prompt is read as a plain line, and news goes under its
-line, then a fresh prompt.
+is missing is asked for on the event loop, and waited for a moment only when Tab has nothing else), and news
+written above the line being typed, which is then drawn again as it was. Else (stdout redirected) the prompt is
+read as a plain line, and news goes under its line, then a fresh prompt.
 """
 
 from __future__ import annotations
