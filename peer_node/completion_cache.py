@@ -208,18 +208,22 @@ def wanted(known: Known, scope: Scope, arg: str, group_id: str | None, now: floa
 class KnownValues:
     """The console completer's values (``console_completion.Values``), on the console thread: read from the
     cache's snapshot, and what is missing or stale handed to ``ask`` (which has the event loop fetch it). Waited
-    for only when there is nothing to offer meanwhile, and only ``first_wait`` seconds (the module doc). A group
-    id Tab completes to one group has that group's files asked for at once too, when the command takes a file name
-    next: they are there by the time the user presses Tab again."""
+    for only when there is nothing to offer meanwhile and a listing is on its way (``logged_in``), and only
+    ``first_wait`` seconds (the module doc). A group id Tab completes to one group has that group's files asked
+    for at once too, when the command takes a file name next: they are there by the time the user presses Tab
+    again."""
 
     def __init__(self, known: Callable[[], Known], ask: Callable[[Want], None],
                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
-                 first_wait: float = FIRST_TAB_WAIT_S) -> None:
+                 first_wait: float = FIRST_TAB_WAIT_S, logged_in: Callable[[], bool] = lambda: True) -> None:
         self.known = known  # the snapshot now (``CompletionCache.known``)
         self.ask = ask
         self.clock = clock
         self.sleep = sleep
         self.first_wait = first_wait
+        # Logged out, nothing is listed (``refresh_known`` asks nothing without a session): no listing to wait for,
+        # and every Tab at a group id or file name would freeze the prompt for ``first_wait`` to no end.
+        self.logged_in = logged_in
 
     def __call__(self, cmd: Command, at: int, group_id: str | None, partial: str) -> list[str]:
         known, now, arg = self.known(), self.clock(), cmd.args[at]
@@ -230,7 +234,7 @@ class KnownValues:
         for want in wants:
             if want is not None:
                 self.ask(want)
-        if not found and wants[0] is not None:
+        if not found and wants[0] is not None and self.logged_in():
             return self._when_listed(cmd, arg, group_id, partial)
         return found
 

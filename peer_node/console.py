@@ -88,7 +88,8 @@ class Console:
         self._at_prompt = False  # the prompt is the last thing on the screen: news goes under its line
         self._closed = False  # the node is stopping, or the terminal is gone: nothing more is read or written
         self._news: list[str] = []  # said while readline holds the line: shown by the console thread (_show_news)
-        values = KnownValues(lambda: self.service.completion.known, self._ask)
+        values = KnownValues(lambda: self.service.completion.known, self._ask,
+                             logged_in=lambda: self.service.state.session is not None)
         self._editor = open_editor(inp, out, history_path, self._show_news, values)
 
     def start(self) -> None:

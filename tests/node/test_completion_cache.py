@@ -158,6 +158,19 @@ def test_a_first_tab_with_nothing_to_offer_waits_a_moment_for_the_listing_it_ask
     assert now[0] == waited
 
 
+def test_a_tab_while_logged_out_does_not_wait_for_a_listing_nobody_makes() -> None:
+    """Logged out, the node lists nothing (``refresh_known``): a Tab at a group id or a file name has nothing to wait
+    for, and must not hold the prompt for ``FIRST_TAB_WAIT_S`` at every press."""
+    cache = CompletionCache()  # as a logout leaves it
+    asked: list[Want] = []
+    naps: list[float] = []
+    tab = KnownValues(lambda: cache.known, asked.append, lambda: 0.0, naps.append, logged_in=lambda: False)
+    assert tab(COMMANDS["join_group"], 0, None, "") == []
+    assert tab(COMMANDS["download_file"], 1, "lab", "") == []
+    assert naps == []
+    assert asked == [(Ask.GROUPS, None), (Ask.FILES, "lab")]  # handed on all the same: the loop decides
+
+
 def test_a_name_the_console_could_not_take_back_is_not_kept() -> None:
     """Readline writes its matches to the terminal as they are: a name with an escape sequence would command it."""
     cache = CompletionCache()
