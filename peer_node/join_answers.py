@@ -174,7 +174,6 @@ def join_answers_text(answers: Sequence[JoinAnswer]) -> str:
         Answer.ACCEPTED: "You are in {g}: your request to join was accepted.",
         Answer.DECLINED: "Your request to join {g} was declined.",
         Answer.GONE: "Group {g} no longer exists, so your request to join it is closed.",
-        Answer.REMADE: "Group {g} was deleted and a new group took its name, so your request to join it is closed: "
-                       "ask the new {g} to join it.",
+        Answer.REMADE: "Group {g} was deleted and a new group took its name, so your request to join it is closed.",
     }
     return " ".join(words[a.answer].format(g=a.group_id) for a in answers)

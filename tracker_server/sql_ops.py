@@ -55,7 +55,8 @@ async def _logout(db: aiosqlite.Connection, op: Op, index: int) -> None:
 
 async def _create_group(db: aiosqlite.Connection, op: Op, index: int) -> None:
     await db.execute("INSERT INTO groups_(group_id, owner) VALUES (?, ?)", (op["g"], op["u"]))
-    await db.execute("INSERT INTO group_created(group_id, idx) VALUES (?, ?)", (op["g"], index))
+    # OR REPLACE: a row of a group long deleted by a tracker of the release before, which knew nothing of the table
+    await db.execute("INSERT OR REPLACE INTO group_created(group_id, idx) VALUES (?, ?)", (op["g"], index))
     await db.execute("INSERT INTO members(group_id, user_id, joined_seq) VALUES (?, ?, ?)",
                      (op["g"], op["u"], index))
 

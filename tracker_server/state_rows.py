@@ -82,7 +82,10 @@ def build_state(rows: StateRows) -> State:
     for group_id, owner in rows.groups:
         state.groups[group_id] = Group(group_id, owner)
     for group_id, idx in rows.group_created:
-        state.groups[group_id].created = int(idx)
+        # A row without its group: left by a tracker of the release before (run in between), which knew nothing
+        # of the table and deleted groups without it.
+        if (group := state.groups.get(group_id)) is not None:
+            group.created = int(idx)
     for group_id, user_id, seq in rows.members:
         state.groups[group_id].members[user_id] = int(seq)
     for group_id, user_id, seq in rows.requests:

@@ -35,9 +35,8 @@ def test_a_group_made_again_under_the_name_asked_is_not_the_group_asked() -> Non
         JoinAnswer("old", Answer.DECLINED)]
     assert settle({"lab": 5}, {"lab": Seen(GroupRole.NONE, 5)}, complete=False) == \
         [JoinAnswer("lab", Answer.DECLINED)]  # the same group: a refusal
-    assert join_answers_text([JoinAnswer("lab", Answer.REMADE)]) == (
-        "Group lab was deleted and a new group took its name, so your request to join it is closed: "
-        "ask the new lab to join it.")
+    assert join_answers_text([JoinAnswer("lab", Answer.REMADE)]) == \
+        "Group lab was deleted and a new group took its name, so your request to join it is closed."
 
 
 async def test_the_number_of_the_group_asked_is_kept_and_an_older_requests_file_still_reads(tmp_path: Path) -> None:

@@ -4,6 +4,8 @@ request to join tells the new group from the one it asked (``peer_node/join_answ
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -53,3 +55,17 @@ async def test_a_snapshot_carries_the_numbers_and_one_without_them_installs_grou
         del snapshot["group_created"]  # a tracker of the release before creation numbers sends none
         await other.install(snapshot, epoch=7)
         assert (await other.load_state()).groups["g"].created is None
+
+
+async def test_rows_an_older_tracker_left_behind_neither_stop_a_start_nor_a_new_group(start_tracker: AppFactory,
+                                                                                      tmp_path: Path) -> None:
+    """A tracker of the release before, run in between, deleted groups without their rows here."""
+    api = await start_tracker()
+    alice = await api.user("alice")
+    await api.client.close()
+    with contextlib.closing(sqlite3.connect(tmp_path / "data" / "tracker.sqlite3")) as db, db:
+        db.executemany("INSERT INTO group_created(group_id, idx) VALUES (?, ?)", [("gone", 1), ("lab", 1)])
+    api = await start_tracker()  # a row without its group: no KeyError at the start
+    await api.ok("POST", "/api/v1/groups", {"group_id": "lab"}, alice, want=201)  # its stale row replaced
+    listed = (await api.ok("GET", "/api/v1/groups", None, alice))["groups"]
+    assert [(g["group_id"], g["created"] > 1) for g in listed] == [("lab", True)]
