@@ -226,24 +226,27 @@ class KnownValues:
         self.logged_in = logged_in
 
     def __call__(self, cmd: Command, at: int, group_id: str | None, partial: str) -> list[str]:
-        known, now, arg = self.known(), self.clock(), cmd.args[at]
+        known, arg = self.known(), cmd.args[at]
         found = [v for v in values(known, cmd.scope, arg, group_id) if v.startswith(partial)]
-        wants = [wanted(known, cmd.scope, arg, group_id, now)]
+        want = wanted(known, cmd.scope, arg, group_id, self.clock())
+        if want is not None:
+            self.ask(want)
+            if not found and self.logged_in():
+                known, found = self._when_listed(cmd, arg, group_id, partial, known)
         if arg == "group_id" and len(found) == 1 and "file_name" in cmd.args[at + 1:]:
-            wants.append(wanted(known, cmd.scope, "file_name", found[0], now))
-        for want in wants:
-            if want is not None:
-                self.ask(want)
-        if not found and wants[0] is not None and self.logged_in():
-            return self._when_listed(cmd, arg, group_id, partial)
+            files = wanted(known, cmd.scope, "file_name", found[0], self.clock())
+            if files is not None:
+                self.ask(files)
         return found
 
-    def _when_listed(self, cmd: Command, arg: str, group_id: str | None, partial: str) -> list[str]:
-        """The matches once the listing asked for is in, if it comes within ``first_wait``; else none (for now).
-        A bounded number of looks, not a deadline: the clock may be a test's, which does not move by itself."""
+    def _when_listed(self, cmd: Command, arg: str, group_id: str | None, partial: str,
+                     known: Known) -> tuple[Known, list[str]]:
+        """The snapshot and the matches once the listing asked for is in, if it comes within ``first_wait``; else
+        the snapshot as it was and none (for now). A bounded number of looks, not a deadline: the clock may be a
+        test's, which does not move by itself."""
         for _ in range(math.ceil(self.first_wait / WAIT_STEP_S)):
             self.sleep(WAIT_STEP_S)
-            known = self.known()
-            if wanted(known, cmd.scope, arg, group_id, self.clock()) is None:
-                return [v for v in values(known, cmd.scope, arg, group_id) if v.startswith(partial)]
-        return []
+            latest = self.known()
+            if wanted(latest, cmd.scope, arg, group_id, self.clock()) is None:
+                return latest, [v for v in values(latest, cmd.scope, arg, group_id) if v.startswith(partial)]
+        return known, []

@@ -171,6 +171,18 @@ def test_a_tab_while_logged_out_does_not_wait_for_a_listing_nobody_makes() -> No
     assert asked == [(Ask.GROUPS, None), (Ask.FILES, "lab")]  # handed on all the same: the loop decides
 
 
+def test_a_group_id_found_only_after_the_wait_still_has_its_files_asked_for() -> None:
+    cache = CompletionCache()
+    asked: list[Want] = []
+
+    def nap(seconds: float) -> None:  # the groups listing comes in during the wait
+        cache.groups_listed("alice", {"lab": MEMBER, "art": MEMBER}, 0.0)
+
+    tab = KnownValues(lambda: cache.known, asked.append, lambda: 0.0, nap)
+    assert tab(COMMANDS["download_file"], 0, None, "la") == ["lab"]
+    assert asked == [(Ask.GROUPS, None), (Ask.FILES, "lab")]  # ready for the file name, as without a wait
+
+
 def test_a_name_the_console_could_not_take_back_is_not_kept() -> None:
     """Readline writes its matches to the terminal as they are: a name with an escape sequence would command it."""
     cache = CompletionCache()
