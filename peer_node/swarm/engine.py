@@ -368,6 +368,7 @@ class DownloadEngine:
     def on_link_lost(self, link: PeerLink, reason: str) -> None:
         peer = self.roster.get(link.addr)
         for job in list(link.jobs.values()):
+            self._gate.refund(job.length - job.received)  # the rest will not come: it is asked for again elsewhere
             self.picker.abandoned(job.index)
             self.buffers.give(job.buffer)
         link.jobs.clear()

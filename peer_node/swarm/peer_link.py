@@ -50,6 +50,7 @@ class PieceJob:
     started_at: float
     blocks_left: int = 0
     keys: list[BlockKey] = field(default_factory=list)
+    received: int = 0  # bytes of it come so far (a lost link's rest is refunded to the download limit)
 
     @property
     def view(self) -> memoryview:
@@ -221,6 +222,7 @@ class PeerLink(asyncio.BufferedProtocol):
         if not wanted or job is None:
             return
         job.blocks_left -= 1
+        job.received += event.length
         if job.blocks_left == 0:
             del self.jobs[job.index]
             self.handler.on_link_piece(self, job)

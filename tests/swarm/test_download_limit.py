@@ -328,3 +328,42 @@ async def test_a_seeder_closing_the_link_idle_between_limited_requests_does_not_
         store.close()
         await seeder.close()
         limit.close()
+
+
+class RecordedLimit(DownloadLimit):
+    """A download limit that keeps what it was given back."""
+
+    def __init__(self, rate: int) -> None:
+        super().__init__(rate)
+        self.refunded: list[int] = []
+
+    def refund(self, nbytes: int) -> None:
+        self.refunded.append(nbytes)
+        super().refund(nbytes)
+
+
+async def test_the_unreceived_rest_of_pieces_on_a_lost_link_is_given_back_to_the_limit(tmp_path: Path) -> None:
+    """A seeder stopped while its pieces trickle in (its uploads held to 4 kB/s): what was asked of it and not yet
+    received is refunded, or the pieces asked for again elsewhere would be paid for twice."""
+    data = make_file(tmp_path / "src.bin", 8 * PIECE)
+    meta = meta_of("src.bin", data, PIECE)
+    seeder = await start_seeder("seed", [PieceStore.open_complete(tmp_path / "src.bin", meta)], upload_limit=4_000)
+    store = PieceStore.open_partial(tmp_path / "dl.part", tmp_path / "dl.state", meta)
+    limit = RecordedLimit(10_000_000)  # never holds a request back here: only the accounting is looked at
+    engine = DownloadEngine(meta, store, static_source(token_for(meta.sha256), [seeder.info()]),
+                            config=EngineConfig(no_peer_timeout=30.0, block_size=PIECE // 4), download_limit=limit)
+    run = asyncio.create_task(engine.run())
+    try:
+        await asyncio.wait_for(poll_until(lambda: seeder.server.bytes_sent_total >= PIECE // 2), 30)
+        await seeder.close()  # the link is lost with pieces in flight, some of them in part
+        await asyncio.wait_for(poll_until(lambda: bool(limit.refunded)), 10)
+        asked, sent, verified = engine.requests_sent * PIECE, seeder.server.bytes_sent_total, store.bytes_verified
+        assert verified < asked
+        # What never left the seeder at least; at most what did not make a whole piece (a block sent as it closed
+        # may not have arrived: those bytes are given back too).
+        assert asked - sent <= sum(limit.refunded) <= asked - verified, (asked, sent, verified, limit.refunded)
+    finally:
+        run.cancel()
+        store.close()
+        await seeder.close()
+        limit.close()
