@@ -6,6 +6,7 @@ from __future__ import annotations
 import shlex
 import time
 
+from tests.integration.limit_setting import assert_the_limit_setting_outlives_restarts
 from tests.support.cluster import FAST_NODE_ARGS, Cluster, MiB, group_with_members, make_file, sha256_file
 
 RATE = 1_000_000
@@ -35,26 +36,5 @@ def test_a_limited_downloader_fetches_within_its_limit_and_the_setting_outlives_
     assert elapsed >= size / RATE * 0.8, elapsed
     assert alice.api("/api/status")["bytes_sent_by_user"] == {"bob": size}
 
-    assert bob.ok("set_download_limit 125M") == "download limit set to 125 MB/s\n"
-    assert bob.api("/api/status")["download_limit"] == 125_000_000
-    assert bob.cmd("set_download_limit fast") == (
-        400, "error: not a rate: 'fast' (examples: 125M, 500kB/s, 100MiB, 0 for no limit)\n")
-    assert bob.cmd("set_download_limit 10")[0] == 400  # a bare 10 would be 10 bytes a second
-    assert bob.cmd("set_download_limit")[1] == "error: usage: set_download_limit <rate>\n"
-    assert bob.api("/api/status")["download_limit"] == 125_000_000  # a refused command changes nothing
-
-    bob.kill()
-    bob.args = FAST_NODE_ARGS
-    bob.start()  # no flag: the last limit set holds
-    assert bob.api("/api/status")["download_limit"] == 125_000_000
-    assert bob.ok("set_download_limit 0") == (
-        "download limit removed: this node downloads as fast as its peers send\n")
-    assert bob.api("/api/status")["download_limit"] is None
-    bob.kill()
-    bob.args = (*FAST_NODE_ARGS, "--download-limit", "2M")
-    bob.start()  # a flag given at start is the setting from then on
-    assert bob.api("/api/status")["download_limit"] == 2_000_000
-    bob.kill()
-    bob.args = FAST_NODE_ARGS
-    bob.start()
-    assert bob.api("/api/status")["download_limit"] == 2_000_000
+    assert_the_limit_setting_outlives_restarts(
+        bob, "download", "download limit removed: this node downloads as fast as its peers send\n", "2M", 2_000_000)

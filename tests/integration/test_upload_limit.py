@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from peer_node.swarm.pacer import BURST_SECONDS
+from tests.integration.limit_setting import assert_the_limit_setting_outlives_restarts
 from tests.support.cluster import FAST_NODE_ARGS, Cluster, MiB, group_with_members, make_file, sha256_file, wait_until
 from wire.peer_protocol import MAX_BLOCK
 
@@ -41,26 +42,8 @@ def test_a_limited_sharer_serves_within_its_limit_and_the_setting_outlives_a_res
     alice.ok(f"login alice {shlex.quote(alice.password)}")
     assert alice.api("/api/status")["bytes_sent_by_user"] == {}
 
-    assert alice.ok("set_upload_limit 125M") == "upload limit set to 125 MB/s\n"
-    assert alice.api("/api/status")["upload_limit"] == 125_000_000
-    assert alice.cmd("set_upload_limit fast") == (
-        400, "error: not a rate: 'fast' (examples: 125M, 500kB/s, 100MiB, 0 for no limit)\n")
-    assert alice.api("/api/status")["upload_limit"] == 125_000_000  # a refused command changes nothing
-
-    alice.kill()
-    alice.args = FAST_NODE_ARGS
-    alice.start()  # no flag: the last limit set holds
-    assert alice.api("/api/status")["upload_limit"] == 125_000_000
-    assert alice.ok("set_upload_limit 0") == "upload limit removed: this node uploads as fast as its peers take\n"
-    assert alice.api("/api/status")["upload_limit"] is None
-    alice.kill()
-    alice.args = (*FAST_NODE_ARGS, "--upload-limit", "1G")
-    alice.start()  # a flag given at start is the setting from then on
-    assert alice.api("/api/status")["upload_limit"] == 10**9
-    alice.kill()
-    alice.args = FAST_NODE_ARGS
-    alice.start()
-    assert alice.api("/api/status")["upload_limit"] == 10**9
+    assert_the_limit_setting_outlives_restarts(
+        alice, "upload", "upload limit removed: this node uploads as fast as its peers take\n", "1G", 10**9)
 
 
 def test_a_download_from_a_slow_peer_shows_its_speed_before_the_first_piece_is_whole(cluster: Cluster) -> None:
