@@ -28,7 +28,7 @@ from peer_node.state import NodeState, SessionRecord
 from peer_node.tracker_client import path_of
 from peer_node.tracker_docs import created_of, files_of, groups_of, members_of, offline_files_of, role_of
 from peer_node.views import FileListing, GroupDetail, GroupRole, GroupSummary, LeaveOutcome
-from wire.errors import GroupShareError, NotFound
+from wire.errors import Forbidden, GroupShareError, NotFound
 from wire.names import check_id
 
 log = logging.getLogger(__name__)
@@ -257,16 +257,28 @@ class GroupCommands:
                 self._groups_poll = asyncio.create_task(self._poll_groups())
             return
         assert group_id is not None
+        user, generation, asked_at = self._user().user_id, self.login_generation, time.monotonic()
+
+        def refused() -> None:
+            # Not the user's to list (not a member, not the owner, no such group): kept as an empty listing, so Tab
+            # neither asks again at every press nor waits for it (``completion_cache.KnownValues``) until it is stale.
+            if self.login_generation == generation:
+                keep = self.completion.files_listed if ask is Ask.FILES else self.completion.requests_listed
+                keep(user, group_id, (), asked_at)
+
         listing = self.list_files(group_id) if ask is Ask.FILES else self.list_requests(group_id)
-        task: asyncio.Task[object] = asyncio.create_task(self._quietly(listing))
+        task: asyncio.Task[object] = asyncio.create_task(self._quietly(listing, refused))
         self._refreshing[want] = task
         task.add_done_callback(lambda _: self._refreshing.pop(want, None))
 
     @staticmethod
-    async def _quietly(listing: Awaitable[object]) -> object:
+    async def _quietly(listing: Awaitable[object], refused: Callable[[], None]) -> object:
         try:
             return await listing
-        except GroupShareError as exc:  # no tracker now, logged out, refused: the next Tab asks again
+        except (Forbidden, NotFound) as exc:
+            log.debug("listing for Tab refused: %s", exc)
+            refused()
+        except GroupShareError as exc:  # no tracker now, logged out: the next Tab asks again
             log.debug("listing for Tab failed: %s", exc)
-            return None
+        return None
 

@@ -183,6 +183,22 @@ def test_a_group_id_found_only_after_the_wait_still_has_its_files_asked_for() ->
     assert asked == [(Ask.GROUPS, None), (Ask.FILES, "lab")]  # ready for the file name, as without a wait
 
 
+def test_a_listing_the_tracker_refused_ends_the_wait_and_is_not_asked_again_until_stale() -> None:
+    cache = CompletionCache()  # the groups not listed yet: a group's files are asked for (it may be the user's)
+    asked: list[Want] = []
+    naps: list[float] = []
+
+    def nap(seconds: float) -> None:  # the refusal comes in during the first look (``refresh_known``)
+        naps.append(seconds)
+        cache.files_listed("alice", "art", (), 1.0)
+
+    tab = KnownValues(lambda: cache.known, asked.append, lambda: 1.0, nap)
+    assert tab(COMMANDS["download_file"], 1, "art", "") == []
+    assert asked == [(Ask.FILES, "art")] and len(naps) == 1  # not the whole wait
+    assert tab(COMMANDS["download_file"], 1, "art", "") == []
+    assert asked == [(Ask.FILES, "art")] and len(naps) == 1  # the next Tab neither asks nor waits
+
+
 def test_a_name_the_console_could_not_take_back_is_not_kept() -> None:
     """Readline writes its matches to the terminal as they are: a name with an escape sequence would command it."""
     cache = CompletionCache()

@@ -57,6 +57,9 @@ async def test_answers_fill_the_cache_a_logout_empties_it_and_the_next_user_sees
         assert k.user == "bob"
         assert k.groups == {"g1": GroupRole.NONE, "g2": GroupRole.NONE}  # offered to join_group, nothing else
         assert k.files == {} and k.shares == {}
+        asked_at = time.monotonic()
         service.refresh_known((Ask.FILES, "g1"))  # the tracker refuses a non-member: nothing, and no error
         await until(lambda: not service._refreshing, "the refused listing to end")
-        assert cache.known.files == {}
+        # Kept as an empty listing of that moment: Tab neither waits for it nor asks again until it is stale.
+        refused = cache.known.files["g1"]
+        assert refused.names == () and asked_at <= refused.at <= time.monotonic()
