@@ -13,7 +13,8 @@ the whole node, fires when the debt is paid and calls the waiting engines in the
 takes the budget (and leaves a new debt), the others find the bucket in debt again and queue up behind it, so the
 engines take turns. A new limit wakes them at once. A piece asked for and refused by the peer (a seeder spreading a
 crowd) never came, nor did the rest of a piece whose link was lost: ``refund`` gives their bytes back, so the piece
-asked for again elsewhere is not paid for twice.
+asked for again elsewhere is not paid for twice. Only a piece that was charged is refunded (``PieceJob.charged``):
+one asked for while there was no limit never spent the budget of a limit set since.
 
 What a limit does to pipelining: requests go out only as the budget allows, so a slow budget keeps few pieces in
 flight by itself (``RequestGate.cap_depth`` also caps a link's depth at what the limit fills in a round trip and

@@ -266,6 +266,7 @@ class DownloadEngine:
                     return
                 if limited:
                     self._gate.spent(job.length)
+                    job.charged = True
                 self.requests_sent += 1
                 self.requested.add(index)
         finally:
@@ -343,7 +344,8 @@ class DownloadEngine:
                 job.link.close("sent corrupt pieces")
 
     def on_link_reject(self, link: PeerLink, job: PieceJob) -> None:
-        self._gate.refund(job.length)  # it will not come
+        if job.charged:
+            self._gate.refund(job.length)  # it will not come
         self.picker.abandoned(job.index)
         self.buffers.give(job.buffer)
         if self.roster.is_seed(link):
@@ -368,7 +370,8 @@ class DownloadEngine:
     def on_link_lost(self, link: PeerLink, reason: str) -> None:
         peer = self.roster.get(link.addr)
         for job in list(link.jobs.values()):
-            self._gate.refund(job.length - job.received)  # the rest will not come: it is asked for again elsewhere
+            if job.charged:  # the rest will not come: it is asked for again elsewhere
+                self._gate.refund(job.length - job.received)
             self.picker.abandoned(job.index)
             self.buffers.give(job.buffer)
         link.jobs.clear()

@@ -51,6 +51,10 @@ class PieceJob:
     blocks_left: int = 0
     keys: list[BlockKey] = field(default_factory=list)
     received: int = 0  # bytes of it come so far (a lost link's rest is refunded to the download limit)
+    # Its length was charged to the download limit when it was asked for: only then is any of it refunded. A piece
+    # asked for with no limit and refused or lost after a limit was set would give the new limit bytes it never
+    # spent, and so forgive the debt of pieces asked for under it.
+    charged: bool = False
 
     @property
     def view(self) -> memoryview:

@@ -333,7 +333,7 @@ async def test_a_seeder_closing_the_link_idle_between_limited_requests_does_not_
 class RecordedLimit(DownloadLimit):
     """A download limit that keeps what it was given back."""
 
-    def __init__(self, rate: int) -> None:
+    def __init__(self, rate: int | None) -> None:
         super().__init__(rate)
         self.refunded: list[int] = []
 
@@ -362,6 +362,38 @@ async def test_the_unreceived_rest_of_pieces_on_a_lost_link_is_given_back_to_the
         # What never left the seeder at least; at most what did not make a whole piece (a block sent as it closed
         # may not have arrived: those bytes are given back too).
         assert asked - sent <= sum(limit.refunded) <= asked - verified, (asked, sent, verified, limit.refunded)
+    finally:
+        run.cancel()
+        store.close()
+        await seeder.close()
+        limit.close()
+
+
+async def test_pieces_asked_for_with_no_limit_give_nothing_back_to_a_limit_set_later(tmp_path: Path) -> None:
+    """Every piece asked for while there was no limit, none of it charged; a limit set while they trickle in (the
+    seeder's uploads held to 4 kB/s); then one refused and the rest lost with the link: nothing is refunded, or
+    the new limit would get bytes it never spent and forgive the debt of pieces asked for under it."""
+    data = make_file(tmp_path / "src.bin", 8 * PIECE)
+    meta = meta_of("src.bin", data, PIECE)
+    seeder = await start_seeder("seed", [PieceStore.open_complete(tmp_path / "src.bin", meta)], upload_limit=4_000)
+    store = PieceStore.open_partial(tmp_path / "dl.part", tmp_path / "dl.state", meta)
+    limit = RecordedLimit(None)
+    engine = DownloadEngine(meta, store, static_source(token_for(meta.sha256), [seeder.info()]),
+                            config=EngineConfig(no_peer_timeout=30.0, block_size=PIECE // 4), download_limit=limit)
+    run = asyncio.create_task(engine.run())
+    try:
+        # All 8 asked for at once (the one link's depth holds them): none is asked for under the limit below.
+        await asyncio.wait_for(poll_until(lambda: engine.requests_sent == 8 and len(engine.roster.links()) == 1), 30)
+        limit.set_rate(10_000_000)
+        link = engine.roster.links()[0]
+        refused = next(iter(link.jobs.values()))
+        link.cancel(refused)  # as a REJECT from the seeder has the link do (peer_link._on_message)
+        engine.on_link_reject(link, refused)
+        in_flight = len(link.jobs)
+        await seeder.close()  # the link is lost with the rest in flight
+        await asyncio.wait_for(poll_until(lambda: not engine.roster.links()), 10)
+        assert in_flight > 0 and store.bytes_verified < 8 * PIECE
+        assert limit.refunded == []
     finally:
         run.cancel()
         store.close()
