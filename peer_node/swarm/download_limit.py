@@ -33,7 +33,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from peer_node.swarm.pacer import TokenBucket
-from peer_node.swarm.peer_link import PeerLink, depth_for
+from peer_node.swarm.peer_link import PeerLink, PieceJob, depth_for
 
 log = logging.getLogger(__name__)
 
@@ -153,14 +153,18 @@ class RequestGate:
         self._limit.wait(self._woken)
         return False
 
-    def spent(self, nbytes: int) -> None:
+    def charge(self, job: PieceJob) -> None:
+        """``job`` was asked for under the limit: its length is spent, and it is marked so (``give_back``)."""
         if self._limit is not None:
-            self._limit.spend(nbytes)
+            self._limit.spend(job.length)
+            job.charged = True
 
-    def refund(self, nbytes: int) -> None:
-        if self.limited:
+    def give_back(self, job: PieceJob) -> None:
+        """What of ``job`` will not come (the peer refused it, or its link was lost: it is asked for again
+        elsewhere), back to the budget; nothing for a piece asked for while there was no limit."""
+        if job.charged and self.limited:
             assert self._limit is not None
-            self._limit.refund(nbytes)
+            self._limit.refund(job.length - job.received)
 
     def cap_depth(self, link: PeerLink, latency_target: float, piece_size: int) -> None:
         """Under a limit, keep no more of ``link``'s pieces in flight than the limit fills in its round trip plus

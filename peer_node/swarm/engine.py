@@ -265,8 +265,7 @@ class DownloadEngine:
                     self.buffers.give(buf)
                     return
                 if limited:
-                    self._gate.spent(job.length)
-                    job.charged = True
+                    self._gate.charge(job)
                 self.requests_sent += 1
                 self.requested.add(index)
         finally:
@@ -344,8 +343,7 @@ class DownloadEngine:
                 job.link.close("sent corrupt pieces")
 
     def on_link_reject(self, link: PeerLink, job: PieceJob) -> None:
-        if job.charged:
-            self._gate.refund(job.length)  # it will not come
+        self._gate.give_back(job)  # it will not come
         self.picker.abandoned(job.index)
         self.buffers.give(job.buffer)
         if self.roster.is_seed(link):
@@ -370,8 +368,7 @@ class DownloadEngine:
     def on_link_lost(self, link: PeerLink, reason: str) -> None:
         peer = self.roster.get(link.addr)
         for job in list(link.jobs.values()):
-            if job.charged:  # the rest will not come: it is asked for again elsewhere
-                self._gate.refund(job.length - job.received)
+            self._gate.give_back(job)  # the rest will not come: it is asked for again elsewhere
             self.picker.abandoned(job.index)
             self.buffers.give(job.buffer)
         link.jobs.clear()
