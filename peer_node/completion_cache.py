@@ -89,12 +89,16 @@ class CompletionCache:
 
     def groups_listed(self, user: str, roles: Mapping[str, GroupRole], asked_at: float) -> None:
         """Every group with the user's role in it (``list_groups``). The files and requests of groups the user is
-        no longer in (or no longer owns) go: they are not offered, and would be stale when the user is back."""
+        no longer in (or no longer owns) go: they are not offered, and would be stale when the user is back. So do
+        those of groups the user was not known to be in before (a listing the tracker refused then is kept empty,
+        ``group_commands.refresh_known``, and would hide the files of a group just joined)."""
         k = self._of(user)
         roles = {g: role for g, role in roles.items() if _is_id(g)}
+        was_in = {g for g, role in k.groups.items() if role in IN_GROUP}
         self.known = replace(k, groups=roles, groups_at=asked_at,
-                             files={g: v for g, v in k.files.items() if roles.get(g) in IN_GROUP},
-                             requests={g: v for g, v in k.requests.items() if roles.get(g) is GroupRole.OWNER})
+                             files={g: v for g, v in k.files.items() if roles.get(g) in IN_GROUP and g in was_in},
+                             requests={g: v for g, v in k.requests.items()
+                                       if roles.get(g) is GroupRole.OWNER and k.groups.get(g) is GroupRole.OWNER})
 
     def role_changed(self, user: str, group_id: str, role: GroupRole | None) -> None:
         """The user created, asked to join or left ``group_id`` from this node: known at once, before the next

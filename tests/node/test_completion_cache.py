@@ -199,6 +199,19 @@ def test_a_listing_the_tracker_refused_ends_the_wait_and_is_not_asked_again_unti
     assert asked == [(Ask.FILES, "art")] and len(naps) == 1  # the next Tab neither asks nor waits
 
 
+def test_a_listing_kept_from_before_the_user_was_in_the_group_goes_when_a_listing_shows_them_in() -> None:
+    cache = CompletionCache()
+    cache.groups_listed("alice", {"lab": NONE, "art": MEMBER, "own": NONE}, 0.0)
+    cache.files_listed("alice", "lab", (), 0.5)  # refused: not a member yet (kept empty, not asked again)
+    cache.files_listed("alice", "art", ("a.txt",), 0.5)
+    cache.requests_listed("alice", "own", (), 0.5)  # refused: not the owner yet
+    cache.groups_listed("alice", {"lab": MEMBER, "art": MEMBER, "own": OWNER}, 1.0)  # let in, made the owner
+    k = cache.known
+    assert list(k.files) == ["art"] and k.requests == {}  # lab's and own's listings are another time's
+    assert wanted(k, Scope.MEMBER, "file_name", "lab", 1.0) == (Ask.FILES, "lab")
+    assert wanted(k, Scope.OWNER, "user_id", "own", 1.0) == (Ask.REQUESTS, "own")
+
+
 def test_a_name_the_console_could_not_take_back_is_not_kept() -> None:
     """Readline writes its matches to the terminal as they are: a name with an escape sequence would command it."""
     cache = CompletionCache()
