@@ -195,8 +195,8 @@ def wanted(known: Known, scope: Scope, arg: str, group_id: str | None, now: floa
     if arg == "group_id":
         fresh = known.groups_at is not None and now - known.groups_at < STALE_S
         return None if fresh else (Ask.GROUPS, None)
-    if group_id is None:
-        return None
+    if group_id is None or not _is_id(group_id):
+        return None  # no group, or none there could be (the listing would be refused before it is asked)
     # A group the listing has with another role, or has not at all (a typo), is not asked about: the tracker would
     # refuse, at every Tab. Not listed yet, it may be the user's.
     role = known.groups.get(group_id) if known.groups_at is not None else GroupRole.OWNER

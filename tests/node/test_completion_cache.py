@@ -112,6 +112,7 @@ def test_what_is_missing_or_stale_is_wanted_and_what_is_fresh_or_local_is_not() 
     assert wanted(k, Scope.MEMBER, "file_name", "zoo", 101.0) is None  # not in it: the tracker would refuse
     assert wanted(k, Scope.MEMBER, "file_name", "lba", 101.0) is None  # no such group listed: a typo
     assert wanted(Known(), Scope.MEMBER, "file_name", "lab", 0.0) == (Ask.FILES, "lab")  # groups not listed yet
+    assert wanted(Known(), Scope.MEMBER, "file_name", "la b", 0.0) is None  # not an id: nothing to ask (nor wait)
     assert wanted(k, Scope.OWNER, "user_id", "art", 1e9) is None  # a member's: the tracker would refuse
     assert wanted(k, Scope.OWNER, "user_id", "lab", 100.0 + STALE_S) == (Ask.REQUESTS, "lab")
     assert wanted(k, Scope.SHARES, "file_name", "lab", 1e9) is None  # this node's own: kept fresh by the loop
