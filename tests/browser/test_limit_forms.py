@@ -7,6 +7,8 @@ limits back through /cmd, as other tests share these nodes.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import pytest
 from playwright.async_api import Browser, BrowserContext, Locator, Page, expect
 
@@ -165,23 +167,30 @@ async def test_a_limit_changed_elsewhere_reaches_an_open_downloads_page(page: Pa
     await expect(page.locator(f"#{which}-limit")).to_have_value("")
 
 
+async def downloads_page_at_each_size(browser: Browser, node: Node) -> AsyncIterator[tuple[Page, int, str]]:
+    """``node``'s downloads page, logged in, on a desktop and then a phone: each with how high its first row may
+    start (px) and the words that say which window it is."""
+    for viewport, top in ((DESKTOP, 250), (PHONE, 400)):
+        ctx = await browser.new_context(viewport=viewport)
+        try:
+            page = await ctx.new_page()
+            await ensure_logged_in(page, node)
+            await page.goto(url(node, "/downloads"))
+            yield page, top, f"at {viewport['width']}px"
+        finally:
+            await ctx.close()
+
+
 async def test_the_limit_line_and_its_notice_leave_the_first_download_row_high(browser: Browser,
                                                                                world: World) -> None:
     node = world.bob  # bob has a finished download, so the page has a row
     try:
-        for viewport, top in ((DESKTOP, 250), (PHONE, 400)):
-            ctx = await browser.new_context(viewport=viewport)
-            try:
-                page = await ctx.new_page()
-                await ensure_logged_in(page, node)
-                await page.goto(url(node, "/downloads"))
-                await save_limit(page, "upload", "1G")
-                toast = page.locator("#toast")
-                await expect(toast.locator("span")).to_have_text("Uploads are now limited to 1 GB/s.")
-                assert await toast.evaluate("t => getComputedStyle(t).position") == "fixed"
-                await assert_fits(page, top, f"at {viewport['width']}px")
-            finally:
-                await ctx.close()
+        async for page, top, where in downloads_page_at_each_size(browser, node):
+            await save_limit(page, "upload", "1G")
+            toast = page.locator("#toast")
+            await expect(toast.locator("span")).to_have_text("Uploads are now limited to 1 GB/s.")
+            assert await toast.evaluate("t => getComputedStyle(t).position") == "fixed"
+            await assert_fits(page, top, where)
     finally:
         reset(node)
 
@@ -192,15 +201,8 @@ async def test_both_limits_set_leave_the_first_download_row_high_and_nothing_scr
     node.ok("set_upload_limit 125M")
     node.ok("set_download_limit 12.5M")  # the longest words the line has
     try:
-        for viewport, top in ((DESKTOP, 250), (PHONE, 400)):
-            ctx = await browser.new_context(viewport=viewport)
-            try:
-                page = await ctx.new_page()
-                await ensure_logged_in(page, node)
-                await page.goto(url(node, "/downloads"))
-                await expect(page.locator("#download-limit-now")).to_have_text("Downloads limited to 12.5 MB/s")
-                await assert_fits(page, top, f"at {viewport['width']}px")
-            finally:
-                await ctx.close()
+        async for page, top, where in downloads_page_at_each_size(browser, node):
+            await expect(page.locator("#download-limit-now")).to_have_text("Downloads limited to 12.5 MB/s")
+            await assert_fits(page, top, where)
     finally:
         reset(node)
